@@ -1,0 +1,50 @@
+# polyq: `make` builds build/polyq and build/libpolyq.a; `make test` runs every test;
+# `make asan` runs the same tests under AddressSanitizer + UndefinedBehaviorSanitizer.
+CC      ?= cc
+PKGS    := jansson libpcre2-8 openblas libcurl libarchive
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
+OPT     ?= -O2
+CFLAGS  ?= $(OPT) -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wno-unused-parameter -pthread \
+           -Iinclude -Isrc $(PKG_CFLAGS)
+LDLIBS  += $(PKG_LIBS) -lm -pthread
+BUILD   ?= build
+
+LIB_SRC  := $(sort $(wildcard src/base/*.c src/format/*.c src/hub/*.c src/tok/*.c \
+              src/kernels/*.c src/model/*.c src/quant/*.c src/eval/*.c src/report/*.c))
+CLI_SRC  := $(wildcard src/cli/*.c)
+TEST_SRC := $(wildcard tests/*.c)
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
+TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
+
+.PHONY: all test asan clean bench
+all: $(BUILD)/polyq
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libpolyq.a: $(LIB_OBJ)
+	ar rcs $@ $^
+
+$(BUILD)/polyq: $(CLI_OBJ) $(BUILD)/libpolyq.a
+	$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/test_polyq: $(TEST_OBJ) $(BUILD)/libpolyq.a
+	$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+
+test: $(BUILD)/test_polyq $(BUILD)/polyq
+	POLYQ_BIN=$(BUILD)/polyq ./$(BUILD)/test_polyq $(T)
+
+asan:
+	ASAN_OPTIONS=detect_leaks=1:halt_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	$(MAKE) BUILD=build-asan \
+	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer" \
+	  test
+
+clean:
+	rm -rf build build-asan
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)

@@ -1,0 +1,777 @@
+/* Byte-level BPE as Hugging Face `tokenizers` runs it (models/bpe, pre_tokenizers/byte_level,
+ * added_vocabulary). Pre-tokenization uses PCRE2 with UTF+UCP and the GPT-2 pattern; the BPE
+ * merge loop pops the lowest (rank, position) pair from a heap exactly as tokenizers'
+ * Word::merge_all does, so ties resolve the same way. Not here: normalizers, WordPiece,
+ * Unigram, Metaspace (refused with a message). */
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include "tok/tokenizer.h"
+
+#include <pcre2.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/base.h"
+#include "base/strmap.h"
+#include "format/json.h"
+
+#define GPT2_PATTERN \
+    "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+"
+
+typedef struct added_token {
+    char *content;
+    size_t len;
+    int32_t id;
+    bool special;
+} added_token;
+
+struct pq_tokenizer {
+    const char *path;        /* for messages */
+    char *path_owned;
+    pq_strmap vocab;         /* byte-level token string -> id */
+    int32_t n_vocab;         /* largest id + 1 */
+    uint32_t *dec_off, *dec_len; /* per id: its bytes in dec_arena (decoded byte-level) */
+    char *dec_arena;
+    size_t dec_arena_len;
+    pq_u64map merges;        /* (left id << 32 | right id) -> (rank << 32 | merged id) */
+    int32_t byte_id[256];    /* id of each single byte's symbol, -1 if none */
+    uint16_t byte_char[256]; /* GPT-2 bytes_to_unicode */
+    int16_t char_byte[324];  /* inverse, -1 where not a byte char */
+    added_token *added;
+    size_t n_added;
+    uint8_t added_first[256]; /* first bytes of added tokens */
+    pcre2_code *re;
+    bool byte_level, add_prefix_space, ignore_merges;
+    int32_t unk, bos, eos;
+};
+
+int pq_ids_push(pq_ids *ids, int32_t id)
+{
+    if (ids->n == ids->cap) {
+        size_t nc = ids->cap ? ids->cap * 2 : 64;
+        int32_t *v = realloc(ids->v, nc * sizeof *v);
+        if (!v)
+            return -1;
+        ids->v = v;
+        ids->cap = nc;
+    }
+    ids->v[ids->n++] = id;
+    return 0;
+}
+
+void pq_ids_free(pq_ids *ids)
+{
+    if (!ids)
+        return;
+    free(ids->v);
+    memset(ids, 0, sizeof *ids);
+}
+
+static void byte_tables(pq_tokenizer *t)
+{
+    int n = 0;
+    for (int i = 0; i < 324; i++)
+        t->char_byte[i] = -1;
+    for (int b = 0; b < 256; b++) {
+        bool printable = (b >= '!' && b <= '~') || (b >= 0xa1 && b <= 0xac) || (b >= 0xae);
+        t->byte_char[b] = (uint16_t)(printable ? b : 256 + n++);
+        t->char_byte[t->byte_char[b]] = (int16_t)b;
+    }
+}
+
+static pq_tokenizer *tok_new(const char *path)
+{
+    pq_tokenizer *t = calloc(1, sizeof *t);
+    if (!t)
+        return NULL;
+    t->path = t->path_owned = pq_strdup(path);
+    if (!t->path_owned) {
+        free(t);
+        return NULL;
+    }
+    t->unk = t->bos = t->eos = -1;
+    for (int i = 0; i < 256; i++)
+        t->byte_id[i] = -1;
+    byte_tables(t);
+    return t;
+}
+
+void pq_tok_free(pq_tokenizer *t)
+{
+    if (!t)
+        return;
+    pq_strmap_free(&t->vocab);
+    pq_u64map_free(&t->merges);
+    free(t->dec_off);
+    free(t->dec_len);
+    free(t->dec_arena);
+    for (size_t i = 0; i < t->n_added; i++)
+        free(t->added[i].content);
+    free(t->added);
+    pcre2_code_free(t->re);
+    free(t->path_owned);
+    free(t);
+}
+
+static int compile_regex(pq_tokenizer *t, const char *pattern, polyq_err *err)
+{
+    int ec;
+    PCRE2_SIZE eo;
+    t->re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP, &ec,
+                          &eo, NULL);
+    if (!t->re) {
+        PCRE2_UCHAR msg[256];
+        pcre2_get_error_message(ec, msg, sizeof msg);
+        return pq_fail(err, POLYQ_FORMAT, "%s: pre-tokenizer regex does not compile at %zu: %s",
+                       t->path, (size_t)eo, (char *)msg);
+    }
+    pcre2_jit_compile(t->re, PCRE2_JIT_COMPLETE); /* falls back to the interpreter if absent */
+    return 0;
+}
+
+/* Adds a vocabulary entry (byte-level string). */
+static int vocab_add(pq_tokenizer *t, const char *s, size_t len, int64_t id, polyq_err *err)
+{
+    if (id < 0 || id >= (1 << 30))
+        return pq_fail(err, POLYQ_FORMAT, "%s: token \"%.*s\" has id %lld out of range", t->path,
+                       (int)(len > 40 ? 40 : len), s, (long long)id);
+    int r = pq_strmap_put(&t->vocab, s, len, (int32_t)id);
+    if (r < 0)
+        return pq_fail(err, POLYQ_NOMEM, "%s: out of memory", t->path);
+    if (r == 1)
+        return pq_fail(err, POLYQ_FORMAT, "%s: token \"%.*s\" appears twice in the vocabulary",
+                       t->path, (int)(len > 40 ? 40 : len), s);
+    if (id + 1 > t->n_vocab)
+        t->n_vocab = (int32_t)id + 1;
+    return 0;
+}
+
+/* Builds per-id decoded bytes and the single-byte ids once the vocabulary is complete. */
+static int vocab_finish(pq_tokenizer *t, polyq_err *err)
+{
+    t->dec_off = pq_calloc_array((size_t)t->n_vocab + 1, sizeof *t->dec_off);
+    t->dec_len = pq_calloc_array((size_t)t->n_vocab + 1, sizeof *t->dec_len);
+    t->dec_arena = malloc(t->vocab.arena_len + 1);
+    if (!t->dec_off || !t->dec_len || !t->dec_arena)
+        return pq_fail(err, POLYQ_NOMEM, "%s: out of memory", t->path);
+    for (int32_t i = 0; i < t->n_vocab; i++)
+        t->dec_len[i] = UINT32_MAX; /* marks ids with no token */
+    size_t w = 0;
+    for (size_t e = 0; e < t->vocab.n; e++) {
+        const struct pq_strmap_entry *en = &t->vocab.entries[e];
+        const char *s = t->vocab.arena + en->off;
+        if (!pq_utf8_valid(s, en->len, NULL))
+            return pq_fail(err, POLYQ_FORMAT, "%s: token with id %d is not valid UTF-8", t->path,
+                           en->value);
+        t->dec_off[en->value] = (uint32_t)w;
+        size_t start = w;
+        bool all_bytes = t->byte_level;
+        for (size_t i = 0; i < en->len && all_bytes;) {
+            uint32_t cp;
+            i += (size_t)pq_utf8_decode(s + i, &cp);
+            if (cp >= 324 || t->char_byte[cp] < 0)
+                all_bytes = false;
+            else
+                t->dec_arena[w++] = (char)t->char_byte[cp];
+        }
+        if (!all_bytes) { /* not a byte-level string (e.g. an added token): keep it as is */
+            w = start;
+            memcpy(t->dec_arena + w, s, en->len);
+            w += en->len;
+        }
+        t->dec_len[en->value] = (uint32_t)(w - start);
+    }
+    t->dec_arena_len = w;
+    if (t->byte_level) {
+        for (int b = 0; b < 256; b++) {
+            char u[4];
+            int n = pq_utf8_encode(t->byte_char[b], u);
+            t->byte_id[b] = pq_strmap_get(&t->vocab, u, (size_t)n);
+        }
+    }
+    return 0;
+}
+
+static int merge_add(pq_tokenizer *t, const char *a, size_t la, const char *b, size_t lb,
+                     uint32_t rank, polyq_err *err)
+{
+    int32_t ia = pq_strmap_get(&t->vocab, a, la), ib = pq_strmap_get(&t->vocab, b, lb);
+    char stack[256];
+    char *m = la + lb <= sizeof stack ? stack : malloc(la + lb);
+    if (!m)
+        return pq_fail(err, POLYQ_NOMEM, "%s: out of memory", t->path);
+    memcpy(m, a, la);
+    memcpy(m + la, b, lb);
+    int32_t im = pq_strmap_get(&t->vocab, m, la + lb);
+    if (m != stack)
+        free(m);
+    if (ia < 0 || ib < 0 || im < 0)
+        return pq_fail(err, POLYQ_FORMAT,
+                       "%s: merge %u (\"%.*s\" + \"%.*s\") uses a token not in the vocabulary",
+                       t->path, rank, (int)(la > 40 ? 40 : la), a, (int)(lb > 40 ? 40 : lb), b);
+    uint64_t key = ((uint64_t)(uint32_t)ia << 32) | (uint32_t)ib;
+    int r = pq_u64map_put(&t->merges, key, ((uint64_t)rank << 32) | (uint32_t)im);
+    if (r < 0)
+        return pq_fail(err, POLYQ_NOMEM, "%s: out of memory", t->path);
+    return 0; /* a repeated pair keeps its first (lowest) rank, as tokenizers does */
+}
+
+static int added_add(pq_tokenizer *t, const char *content, int32_t id, bool special,
+                     polyq_err *err)
+{
+    size_t len = strlen(content);
+    if (!len)
+        return pq_fail(err, POLYQ_FORMAT, "%s: added token %d has empty content", t->path, id);
+    for (size_t i = 0; i < t->n_added; i++)
+        if (t->added[i].len == len && memcmp(t->added[i].content, content, len) == 0)
+            return 0;
+    added_token *a = realloc(t->added, (t->n_added + 1) * sizeof *a);
+    if (!a)
+        return pq_fail(err, POLYQ_NOMEM, "%s: out of memory", t->path);
+    t->added = a;
+    char *c = pq_strdup(content);
+    if (!c)
+        return pq_fail(err, POLYQ_NOMEM, "%s: out of memory", t->path);
+    t->added[t->n_added++] = (added_token){c, len, id, special};
+    t->added_first[(uint8_t)content[0]] = 1;
+    if (pq_strmap_get(&t->vocab, content, len) < 0) {
+        int rc = vocab_add(t, content, len, id, err);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* "bos_token": "<s>" or {"content": "<s>", ...} in tokenizer_config.json */
+static const char *config_token(const json_t *cfg, const char *key)
+{
+    json_t *v = json_object_get(cfg, key);
+    if (json_is_object(v))
+        v = json_object_get(v, "content");
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+static int read_tokenizer_config(pq_tokenizer *t, const char *dir, polyq_err *err)
+{
+    char *path = pq_path_join(dir, "tokenizer_config.json");
+    if (!path)
+        return pq_fail(err, POLYQ_NOMEM, "out of memory");
+    int rc = 0;
+    json_t *cfg = NULL;
+    if (pq_file_exists(path)) {
+        if ((rc = pq_json_load(path, 16u << 20, &cfg, err)))
+            goto out;
+        const char *bos = config_token(cfg, "bos_token"), *eos = config_token(cfg, "eos_token");
+        if (bos && (t->bos = pq_tok_token_id(t, bos)) < 0)
+            rc = pq_fail(err, POLYQ_FORMAT, "%s: bos_token \"%s\" is not in the vocabulary", path, bos);
+        if (!rc && eos && (t->eos = pq_tok_token_id(t, eos)) < 0)
+            rc = pq_fail(err, POLYQ_FORMAT, "%s: eos_token \"%s\" is not in the vocabulary", path, eos);
+    }
+out:
+    json_decref(cfg);
+    free(path);
+    return rc;
+}
+
+static int load_json_model(pq_tokenizer *t, json_t *root, polyq_err *err)
+{
+    json_t *model = json_object_get(root, "model");
+    const char *type = NULL;
+    if (!json_is_object(model))
+        return pq_fail(err, POLYQ_FORMAT, "%s: \"model\" is missing or not an object", t->path);
+    pq_json_str(model, "type", false, &type, t->path, NULL);
+    json_t *vocab = json_object_get(model, "vocab"), *merges = json_object_get(model, "merges");
+    if (!type && vocab && merges)
+        type = "BPE";
+    if (!type || strcmp(type, "BPE") != 0)
+        return pq_fail(err, POLYQ_UNSUPPORTED, "%s: tokenizer model type \"%s\" is not supported",
+                       t->path, type ? type : "(none)");
+    if (!json_is_object(vocab) || !json_is_array(merges))
+        return pq_fail(err, POLYQ_FORMAT, "%s: BPE model needs a \"vocab\" object and a \"merges\" array",
+                       t->path);
+    const char *k;
+    json_t *v;
+    int rc;
+    json_object_foreach(vocab, k, v) {
+        if (!json_is_integer(v))
+            return pq_fail(err, POLYQ_FORMAT, "%s: vocab entry \"%.40s\" is not an integer id", t->path, k);
+        if ((rc = vocab_add(t, k, strlen(k), json_integer_value(v), err)))
+            return rc;
+    }
+    bool b = false;
+    pq_json_bool(model, "ignore_merges", false, &b, t->path, NULL);
+    t->ignore_merges = b;
+    const char *s = NULL;
+    if (pq_json_str(model, "continuing_subword_prefix", false, &s, t->path, NULL) == 0 && s && *s)
+        return pq_fail(err, POLYQ_UNSUPPORTED, "%s: BPE continuing_subword_prefix is not supported", t->path);
+    s = NULL;
+    if (pq_json_str(model, "end_of_word_suffix", false, &s, t->path, NULL) == 0 && s && *s)
+        return pq_fail(err, POLYQ_UNSUPPORTED, "%s: BPE end_of_word_suffix is not supported", t->path);
+    const char *unk = NULL;
+    pq_json_str(model, "unk_token", false, &unk, t->path, NULL);
+    json_t *added = json_object_get(root, "added_tokens");
+    if (added && !json_is_array(added))
+        return pq_fail(err, POLYQ_FORMAT, "%s: \"added_tokens\" is not an array", t->path);
+    size_t i;
+    json_array_foreach(added, i, v) {
+        const char *content;
+        int64_t id;
+        bool special = false;
+        if (!json_is_object(v) || pq_json_str(v, "content", true, &content, t->path, err) ||
+            pq_json_int(v, "id", true, 0, (1 << 30) - 1, &id, t->path, err))
+            return pq_fail(err, POLYQ_FORMAT, "%s: added_tokens[%zu] needs \"id\" and \"content\"",
+                           t->path, i);
+        pq_json_bool(v, "special", false, &special, t->path, NULL);
+        if ((rc = added_add(t, content, (int32_t)id, special, err)))
+            return rc;
+    }
+    if ((rc = vocab_finish(t, err)))
+        return rc;
+    if (unk)
+        t->unk = pq_tok_token_id(t, unk);
+    json_array_foreach(merges, i, v) {
+        if (json_is_string(v)) {
+            const char *m = json_string_value(v), *sp = strchr(m + (m[0] != 0), ' ');
+            if (!sp)
+                return pq_fail(err, POLYQ_FORMAT, "%s: merge %zu \"%.40s\" has no space", t->path, i, m);
+            rc = merge_add(t, m, (size_t)(sp - m), sp + 1, strlen(sp + 1), (uint32_t)i, err);
+        } else if (json_is_array(v) && json_array_size(v) == 2 &&
+                   json_is_string(json_array_get(v, 0)) && json_is_string(json_array_get(v, 1))) {
+            json_t *a = json_array_get(v, 0), *bb = json_array_get(v, 1);
+            rc = merge_add(t, json_string_value(a), json_string_length(a), json_string_value(bb),
+                           json_string_length(bb), (uint32_t)i, err);
+        } else {
+            return pq_fail(err, POLYQ_FORMAT, "%s: merge %zu is neither \"a b\" nor [a, b]", t->path, i);
+        }
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* ByteLevel, or Sequence[Split(Regex, Isolated), ByteLevel(use_regex=false)]. */
+static int load_json_pretokenizer(pq_tokenizer *t, json_t *root, polyq_err *err)
+{
+    json_t *norm = json_object_get(root, "normalizer");
+    if (norm && !json_is_null(norm)) {
+        const char *nt = NULL;
+        pq_json_str(norm, "type", false, &nt, t->path, NULL);
+        return pq_fail(err, POLYQ_UNSUPPORTED, "%s: normalizer \"%s\" is not supported", t->path,
+                       nt ? nt : "?");
+    }
+    json_t *pre = json_object_get(root, "pre_tokenizer");
+    const char *type = NULL;
+    if (!json_is_object(pre) || pq_json_str(pre, "type", true, &type, t->path, err))
+        return pq_fail(err, POLYQ_UNSUPPORTED, "%s: a pre_tokenizer is required", t->path);
+    const char *pattern = NULL;
+    json_t *bl = NULL;
+    if (strcmp(type, "ByteLevel") == 0) {
+        bl = pre;
+    } else if (strcmp(type, "Sequence") == 0) {
+        json_t *list = json_object_get(pre, "pretokenizers"), *p;
+        size_t i;
+        json_array_foreach(list, i, p) {
+            const char *pt = NULL;
+            pq_json_str(p, "type", false, &pt, t->path, NULL);
+            const char *beh = NULL;
+            json_t *pat = json_object_get(p, "pattern");
+            if (pt && strcmp(pt, "ByteLevel") == 0 && !bl) {
+                bl = p;
+            } else if (pt && strcmp(pt, "Split") == 0 && !pattern && !bl &&
+                       json_is_string(json_object_get(pat, "Regex")) &&
+                       pq_json_str(p, "behavior", false, &beh, t->path, NULL) == 0 && beh &&
+                       strcmp(beh, "Isolated") == 0 && !json_is_true(json_object_get(p, "invert"))) {
+                pattern = json_string_value(json_object_get(pat, "Regex"));
+            } else {
+                return pq_fail(err, POLYQ_UNSUPPORTED, "%s: pre_tokenizer %zu (%s) is not supported",
+                               t->path, i, pt ? pt : "?");
+            }
+        }
+    }
+    if (!bl)
+        return pq_fail(err, POLYQ_UNSUPPORTED, "%s: pre_tokenizer \"%s\" is not supported", t->path, type);
+    bool prefix = false, use_regex = true;
+    pq_json_bool(bl, "add_prefix_space", false, &prefix, t->path, NULL);
+    pq_json_bool(bl, "use_regex", false, &use_regex, t->path, NULL);
+    if (use_regex && pattern)
+        return pq_fail(err, POLYQ_UNSUPPORTED, "%s: Split followed by a regex ByteLevel", t->path);
+    t->byte_level = true;
+    t->add_prefix_space = prefix;
+    return compile_regex(t, pattern ? pattern : GPT2_PATTERN, err);
+}
+
+int pq_tok_load_json(pq_tokenizer **out, const char *path, polyq_err *err)
+{
+    *out = NULL;
+    pq_tokenizer *t = tok_new(path);
+    if (!t)
+        return pq_fail(err, POLYQ_NOMEM, "out of memory");
+    json_t *root = NULL;
+    int rc = pq_json_load(path, 1u << 30, &root, err);
+    if (!rc && !json_is_object(root))
+        rc = pq_fail(err, POLYQ_FORMAT, "%s: not a JSON object", path);
+    if (!rc)
+        rc = load_json_pretokenizer(t, root, err);
+    if (!rc)
+        rc = load_json_model(t, root, err);
+    json_decref(root);
+    if (rc) {
+        pq_tok_free(t);
+        return rc;
+    }
+    *out = t;
+    return 0;
+}
+
+int pq_tok_load_vocab_merges(pq_tokenizer **out, const char *vocab_path, const char *merges_path,
+                             polyq_err *err)
+{
+    *out = NULL;
+    pq_tokenizer *t = tok_new(vocab_path);
+    if (!t)
+        return pq_fail(err, POLYQ_NOMEM, "out of memory");
+    json_t *vocab = NULL;
+    char *merges = NULL;
+    size_t mlen = 0;
+    int rc = pq_json_load(vocab_path, 1u << 30, &vocab, err);
+    if (!rc && !json_is_object(vocab))
+        rc = pq_fail(err, POLYQ_FORMAT, "%s: not a JSON object of token -> id", vocab_path);
+    const char *k;
+    json_t *v;
+    if (!rc) {
+        json_object_foreach(vocab, k, v) {
+            if (!json_is_integer(v)) {
+                rc = pq_fail(err, POLYQ_FORMAT, "%s: entry \"%.40s\" is not an integer id", vocab_path, k);
+                break;
+            }
+            if ((rc = vocab_add(t, k, strlen(k), json_integer_value(v), err)))
+                break;
+        }
+    }
+    t->byte_level = true;
+    if (!rc && pq_strmap_get(&t->vocab, "<|endoftext|>", 13) >= 0) {
+        int32_t id = pq_strmap_get(&t->vocab, "<|endoftext|>", 13);
+        rc = added_add(t, "<|endoftext|>", id, true, err);
+        t->bos = t->eos = id;
+    }
+    if (!rc)
+        rc = vocab_finish(t, err);
+    if (!rc)
+        rc = compile_regex(t, GPT2_PATTERN, err);
+    if (!rc)
+        rc = pq_read_file(merges_path, 1u << 30, &merges, &mlen, err);
+    if (!rc && !pq_utf8_valid(merges, mlen, NULL))
+        rc = pq_fail(err, POLYQ_FORMAT, "%s: not valid UTF-8", merges_path);
+    t->path = merges_path;
+    uint32_t rank = 0;
+    size_t line_no = 0;
+    for (char *line = merges; !rc && line && *line;) {
+        char *nl = strchr(line, '\n');
+        size_t len = nl ? (size_t)(nl - line) : strlen(line);
+        line_no++;
+        if (len && line[len - 1] == '\r')
+            len--;
+        if (len && !(line_no == 1 && strncmp(line, "#version", 8) == 0)) {
+            char *sp = memchr(line + 1, ' ', len - 1 + (len == 0));
+            if (!sp || memchr(sp + 1, ' ', len - (size_t)(sp + 1 - line)))
+                rc = pq_fail(err, POLYQ_FORMAT, "%s: line %zu is not \"left right\"", merges_path, line_no);
+            else
+                rc = merge_add(t, line, (size_t)(sp - line), sp + 1, len - (size_t)(sp + 1 - line),
+                               rank++, err);
+        }
+        line = nl ? nl + 1 : NULL;
+    }
+    t->path = t->path_owned;
+    json_decref(vocab);
+    free(merges);
+    if (rc) {
+        pq_tok_free(t);
+        return rc;
+    }
+    *out = t;
+    return 0;
+}
+
+int pq_tok_load_dir(pq_tokenizer **out, const char *dir, polyq_err *err)
+{
+    *out = NULL;
+    char *tj = pq_path_join(dir, "tokenizer.json"), *vj = pq_path_join(dir, "vocab.json"),
+         *mt = pq_path_join(dir, "merges.txt");
+    int rc;
+    if (!tj || !vj || !mt)
+        rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
+    else if (pq_file_exists(tj))
+        rc = pq_tok_load_json(out, tj, err);
+    else if (pq_file_exists(vj) && pq_file_exists(mt))
+        rc = pq_tok_load_vocab_merges(out, vj, mt, err);
+    else
+        rc = pq_fail(err, POLYQ_NOT_FOUND, "%s: no tokenizer.json (or vocab.json + merges.txt)", dir);
+    if (!rc && (rc = read_tokenizer_config(*out, dir, err))) {
+        pq_tok_free(*out);
+        *out = NULL;
+    }
+    free(tj);
+    free(vj);
+    free(mt);
+    return rc;
+}
+
+int32_t pq_tok_vocab_size(const pq_tokenizer *t) { return t->n_vocab; }
+int32_t pq_tok_bos(const pq_tokenizer *t) { return t->bos; }
+int32_t pq_tok_eos(const pq_tokenizer *t) { return t->eos; }
+int32_t pq_tok_token_id(const pq_tokenizer *t, const char *token)
+{
+    return pq_strmap_get(&t->vocab, token, strlen(token));
+}
+
+/* ---- BPE on one pre-token --------------------------------------------------------------- */
+
+typedef struct { uint32_t rank; int32_t left, left_id, right_id, merged; } cand;
+
+static bool cand_less(const cand *a, const cand *b)
+{
+    return a->rank != b->rank ? a->rank < b->rank : a->left < b->left;
+}
+
+static void heap_push(cand *h, size_t *n, cand c)
+{
+    size_t i = (*n)++;
+    h[i] = c;
+    while (i && cand_less(&h[i], &h[(i - 1) / 2])) {
+        cand tmp = h[i];
+        h[i] = h[(i - 1) / 2];
+        h[(i - 1) / 2] = tmp;
+        i = (i - 1) / 2;
+    }
+}
+
+static cand heap_pop(cand *h, size_t *n)
+{
+    cand top = h[0];
+    h[0] = h[--*n];
+    for (size_t i = 0;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < *n && cand_less(&h[l], &h[m]))
+            m = l;
+        if (r < *n && cand_less(&h[r], &h[m]))
+            m = r;
+        if (m == i)
+            break;
+        cand tmp = h[i];
+        h[i] = h[m];
+        h[m] = tmp;
+        i = m;
+    }
+    return top;
+}
+
+typedef struct { int32_t id, prev, next; } sym;
+
+typedef struct scratch {
+    sym *syms;
+    cand *heap;
+    size_t cap;
+    char *mapped;
+    size_t mapped_cap;
+} scratch;
+
+static void try_pair(const pq_tokenizer *t, scratch *s, size_t *nh, int32_t l)
+{
+    int32_t r = s->syms[l].next;
+    if (l < 0 || r < 0)
+        return;
+    uint64_t v;
+    uint64_t key = ((uint64_t)(uint32_t)s->syms[l].id << 32) | (uint32_t)s->syms[r].id;
+    if (pq_u64map_get(&t->merges, key, &v))
+        heap_push(s->heap, nh, (cand){(uint32_t)(v >> 32), l, s->syms[l].id, s->syms[r].id,
+                                      (int32_t)(uint32_t)v});
+}
+
+static int bpe_word(const pq_tokenizer *t, const uint8_t *w, size_t n, scratch *s, pq_ids *out)
+{
+    if (t->ignore_merges) {
+        /* the whole byte-level word may be a token */
+        size_t need = n * 2 + 1;
+        if (need > s->mapped_cap) {
+            char *m = realloc(s->mapped, need);
+            if (!m)
+                return -1;
+            s->mapped = m;
+            s->mapped_cap = need;
+        }
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++)
+            k += (size_t)pq_utf8_encode(t->byte_char[w[i]], s->mapped + k);
+        int32_t id = pq_strmap_get(&t->vocab, s->mapped, k);
+        if (id >= 0)
+            return pq_ids_push(out, id);
+    }
+    if (n > s->cap) {
+        size_t nc = n * 2;
+        sym *sy = realloc(s->syms, nc * sizeof *sy);
+        if (!sy)
+            return -1;
+        s->syms = sy;
+        cand *h = realloc(s->heap, nc * 2 * sizeof *h);
+        if (!h)
+            return -1;
+        s->heap = h;
+        s->cap = nc;
+    }
+    /* Symbols whose byte has no token are dropped, or become unk when the model has one. */
+    int32_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        int32_t id = t->byte_id[w[i]];
+        if (id < 0)
+            id = t->unk;
+        if (id < 0)
+            continue;
+        s->syms[m] = (sym){id, m - 1, m + 1};
+        m++;
+    }
+    if (!m)
+        return 0;
+    s->syms[m - 1].next = -1;
+    size_t nh = 0;
+    for (int32_t i = 0; i + 1 < m; i++)
+        try_pair(t, s, &nh, i);
+    /* Each merge removes a symbol and pushes at most two candidates: the heap stays < 2m. */
+    while (nh) {
+        cand c = heap_pop(s->heap, &nh);
+        sym *l = &s->syms[c.left];
+        if (l->id != c.left_id || l->next < 0 || s->syms[l->next].id != c.right_id)
+            continue;
+        int32_t r = l->next;
+        l->id = c.merged;
+        l->next = s->syms[r].next;
+        if (l->next >= 0)
+            s->syms[l->next].prev = c.left;
+        s->syms[r].id = -1;
+        try_pair(t, s, &nh, l->prev);
+        try_pair(t, s, &nh, c.left);
+    }
+    for (int32_t i = 0; i >= 0; i = s->syms[i].next)
+        if (pq_ids_push(out, s->syms[i].id))
+            return -1;
+    return 0;
+}
+
+/* Pre-tokenizes one segment without added tokens and runs BPE on each piece. */
+static int encode_segment(const pq_tokenizer *t, const char *text, size_t len, scratch *s,
+                          pcre2_match_data *md, pq_ids *out, polyq_err *err)
+{
+    char *buf = NULL;
+    if (t->add_prefix_space && len && text[0] != ' ') {
+        buf = malloc(len + 1);
+        if (!buf)
+            return pq_fail(err, POLYQ_NOMEM, "out of memory while tokenizing");
+        buf[0] = ' ';
+        memcpy(buf + 1, text, len);
+        text = buf;
+        len++;
+    }
+    int rc = 0;
+    size_t pos = 0;
+    while (pos < len) {
+        int r = pcre2_match(t->re, (PCRE2_SPTR)text, len, pos, PCRE2_NO_UTF_CHECK, md, NULL);
+        size_t ms = len, me = len;
+        if (r >= 0) {
+            PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+            ms = ov[0];
+            me = ov[1];
+        } else if (r != PCRE2_ERROR_NOMATCH) {
+            rc = pq_fail(err, POLYQ_TEXT, "%s: pre-tokenizer regex failed (%d)", t->path, r);
+            break;
+        }
+        /* Isolated: the gap before a match is a piece of its own. */
+        if (ms > pos && bpe_word(t, (const uint8_t *)text + pos, ms - pos, s, out)) {
+            rc = pq_fail(err, POLYQ_NOMEM, "out of memory while tokenizing");
+            break;
+        }
+        if (me > ms && bpe_word(t, (const uint8_t *)text + ms, me - ms, s, out)) {
+            rc = pq_fail(err, POLYQ_NOMEM, "out of memory while tokenizing");
+            break;
+        }
+        if (me == ms) { /* an empty match: step over one character */
+            if (me >= len)
+                break;
+            uint32_t cp;
+            me += (size_t)pq_utf8_decode(text + me, &cp);
+            if (bpe_word(t, (const uint8_t *)text + ms, me - ms, s, out)) {
+                rc = pq_fail(err, POLYQ_NOMEM, "out of memory while tokenizing");
+                break;
+            }
+        }
+        pos = me;
+    }
+    free(buf);
+    return rc;
+}
+
+int pq_tok_encode(const pq_tokenizer *t, const char *text, size_t len, pq_ids *out,
+                  polyq_err *err)
+{
+    size_t bad;
+    if (!pq_utf8_valid(text, len, &bad))
+        return pq_fail(err, POLYQ_TEXT, "text is not valid UTF-8 at byte %zu", bad);
+    scratch s = {0};
+    pcre2_match_data *md = pcre2_match_data_create_from_pattern(t->re, NULL);
+    if (!md)
+        return pq_fail(err, POLYQ_NOMEM, "out of memory while tokenizing");
+    int rc = 0;
+    size_t seg = 0, i = 0;
+    while (i <= len && !rc) {
+        /* Longest added token starting at i, if any (tokenizers' AddedVocabulary split). */
+        const added_token *best = NULL;
+        if (i < len && t->added_first[(uint8_t)text[i]])
+            for (size_t k = 0; k < t->n_added; k++) {
+                const added_token *a = &t->added[k];
+                if (a->len <= len - i && memcmp(text + i, a->content, a->len) == 0 &&
+                    (!best || a->len > best->len))
+                    best = a;
+            }
+        if (!best && i < len) {
+            i++;
+            continue;
+        }
+        if (i > seg)
+            rc = encode_segment(t, text + seg, i - seg, &s, md, out, err);
+        if (!rc && best && pq_ids_push(out, best->id))
+            rc = pq_fail(err, POLYQ_NOMEM, "out of memory while tokenizing");
+        if (!best)
+            break;
+        i += best->len;
+        seg = i;
+    }
+    pcre2_match_data_free(md);
+    free(s.syms);
+    free(s.heap);
+    free(s.mapped);
+    return rc;
+}
+
+int pq_tok_decode(const pq_tokenizer *t, const int32_t *ids, size_t n, char **out,
+                  size_t *out_len, polyq_err *err)
+{
+    *out = NULL;
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (ids[i] < 0 || ids[i] >= t->n_vocab || t->dec_len[ids[i]] == UINT32_MAX)
+            return pq_fail(err, POLYQ_INVALID_ARG, "%s: token id %d is not in the vocabulary",
+                           t->path, ids[i]);
+        total += t->dec_len[ids[i]];
+    }
+    char *s = malloc(total + 1);
+    if (!s)
+        return pq_fail(err, POLYQ_NOMEM, "out of memory while decoding");
+    size_t w = 0;
+    for (size_t i = 0; i < n; i++) {
+        memcpy(s + w, t->dec_arena + t->dec_off[ids[i]], t->dec_len[ids[i]]);
+        w += t->dec_len[ids[i]];
+    }
+    s[w] = 0;
+    *out = s;
+    if (out_len)
+        *out_len = w;
+    return 0;
+}

@@ -1,0 +1,46 @@
+/* One tokenizer pipeline, loaded from Hugging Face files:
+ *   added tokens split out -> pre-tokenizer (regex split, byte-level mapping) -> BPE model.
+ * Reproduces HF `tokenizers` encode(text, add_special_tokens=False) id for id, and decode.
+ * Supported now: byte-level BPE (GPT-2, GPT-NeoX style) from tokenizer.json or from
+ * vocab.json + merges.txt. Other components are refused with a message naming them.
+ * A loaded tokenizer is immutable: encode/decode may run from several threads at once. */
+#ifndef PQ_TOKENIZER_H
+#define PQ_TOKENIZER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/status.h"
+
+typedef struct pq_tokenizer pq_tokenizer;
+
+/* A growable id list; free with pq_ids_free. */
+typedef struct pq_ids {
+    int32_t *v;
+    size_t n, cap;
+} pq_ids;
+int pq_ids_push(pq_ids *ids, int32_t id); /* 0 or -1 out of memory */
+void pq_ids_free(pq_ids *ids);
+
+/* Loads dir/tokenizer.json, else dir/vocab.json + dir/merges.txt; reads special tokens from
+ * dir/tokenizer_config.json when present. *out is freed with pq_tok_free. */
+int pq_tok_load_dir(pq_tokenizer **out, const char *dir, polyq_err *err);
+int pq_tok_load_json(pq_tokenizer **out, const char *path, polyq_err *err);
+int pq_tok_load_vocab_merges(pq_tokenizer **out, const char *vocab_path, const char *merges_path,
+                             polyq_err *err);
+void pq_tok_free(pq_tokenizer *t);
+
+/* Appends the ids of text[0..len) (valid UTF-8, checked) without special tokens. */
+int pq_tok_encode(const pq_tokenizer *t, const char *text, size_t len, pq_ids *out,
+                  polyq_err *err);
+/* Decodes ids into a heap string (caller frees); unknown ids are an error. */
+int pq_tok_decode(const pq_tokenizer *t, const int32_t *ids, size_t n, char **out,
+                  size_t *out_len, polyq_err *err);
+
+int32_t pq_tok_vocab_size(const pq_tokenizer *t); /* largest id + 1 */
+int32_t pq_tok_token_id(const pq_tokenizer *t, const char *token); /* -1 if absent */
+/* Special tokens named by tokenizer_config.json (or the legacy defaults); -1 when none. */
+int32_t pq_tok_bos(const pq_tokenizer *t);
+int32_t pq_tok_eos(const pq_tokenizer *t);
+
+#endif

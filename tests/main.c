@@ -1,0 +1,79 @@
+/* Test runner: runs every registered test (or those whose name contains argv[1]) and ends
+ * with one line "N passed, N failed". POLYQ_SHARED names the shared data folder
+ * (default ../shared); the working directory must be the repository root. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "test.h"
+
+int pq_test_failed_checks;
+
+typedef struct { const char *name; pq_test_fn fn; } test_entry;
+static test_entry tests[512];
+static int n_tests;
+
+void pq_test_register(const char *name, pq_test_fn fn)
+{
+    if (n_tests < (int)(sizeof tests / sizeof tests[0]))
+        tests[n_tests++] = (test_entry){name, fn};
+}
+
+const char *pq_test_fixture(const char *rel)
+{
+    static char buf[4][4096];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(buf[k], sizeof buf[k], "tests/fixtures/%s", rel);
+    return buf[k];
+}
+
+const char *pq_test_shared(const char *rel)
+{
+    static char buf[4][4096];
+    static int k;
+    k = (k + 1) % 4;
+    const char *s = getenv("POLYQ_SHARED");
+    snprintf(buf[k], sizeof buf[k], "%s/%s", s && *s ? s : "../shared", rel);
+    return buf[k];
+}
+
+const char *pq_test_tmpdir(void)
+{
+    static char dir[256];
+    if (!dir[0]) {
+        snprintf(dir, sizeof dir, "/tmp/polyq-test-XXXXXX");
+        if (!mkdtemp(dir)) {
+            perror("mkdtemp");
+            exit(2);
+        }
+    }
+    return dir;
+}
+
+int main(int argc, char **argv)
+{
+    int passed = 0, failed = 0;
+    for (int i = 0; i < n_tests; i++) {
+        if (argc > 1 && !strstr(tests[i].name, argv[1]))
+            continue;
+        int before = pq_test_failed_checks;
+        fprintf(stderr, "[ RUN  ] %s\n", tests[i].name);
+        tests[i].fn();
+        if (pq_test_failed_checks == before) {
+            passed++;
+        } else {
+            failed++;
+            fprintf(stderr, "[ FAIL ] %s\n", tests[i].name);
+        }
+    }
+    if (pq_test_tmpdir()[0]) {
+        char cmd[300];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", pq_test_tmpdir());
+        if (system(cmd) != 0)
+            fprintf(stderr, "could not remove %s\n", pq_test_tmpdir());
+    }
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}

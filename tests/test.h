@@ -1,0 +1,74 @@
+/* A tiny in-tree test harness (after sds' testhelp.h and libuv's task.h): each failed check
+ * prints file:line, the expression and both values; the runner ends with exactly one line
+ * "N passed, N failed" and exits non-zero if anything failed. */
+#ifndef PQ_TEST_H
+#define PQ_TEST_H
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef void (*pq_test_fn)(void);
+void pq_test_register(const char *name, pq_test_fn fn);
+extern int pq_test_failed_checks;
+
+/* Paths: the repository's tests/ folder and the shared data folder (POLYQ_SHARED). */
+const char *pq_test_fixture(const char *rel); /* static buffer: tests/fixtures/<rel> */
+const char *pq_test_shared(const char *rel);  /* static buffer: <shared>/<rel> */
+const char *pq_test_tmpdir(void);             /* a fresh directory for this run */
+
+#define TEST(name)                                                          \
+    static void name(void);                                                 \
+    __attribute__((constructor)) static void reg_##name(void)               \
+    {                                                                       \
+        pq_test_register(#name, name);                                      \
+    }                                                                       \
+    static void name(void)
+
+#define FAILF(...)                                                          \
+    do {                                                                    \
+        fprintf(stderr, "  FAIL %s:%d: ", __FILE__, __LINE__);              \
+        fprintf(stderr, __VA_ARGS__);                                       \
+        fprintf(stderr, "\n");                                              \
+        pq_test_failed_checks++;                                            \
+    } while (0)
+
+#define CHECK(expr)                                                         \
+    do {                                                                    \
+        if (!(expr))                                                        \
+            FAILF("%s", #expr);                                             \
+    } while (0)
+
+#define CHECK_INT(a, b)                                                     \
+    do {                                                                    \
+        long long a_ = (long long)(a), b_ = (long long)(b);                 \
+        if (a_ != b_)                                                       \
+            FAILF("%s == %s (%lld vs %lld)", #a, #b, a_, b_);               \
+    } while (0)
+
+#define CHECK_NEAR(a, b, tol)                                               \
+    do {                                                                    \
+        double a_ = (double)(a), b_ = (double)(b);                          \
+        if (!(fabs(a_ - b_) <= (tol)))                                      \
+            FAILF("%s ~ %s (%.9g vs %.9g, tol %g)", #a, #b, a_, b_, (double)(tol)); \
+    } while (0)
+
+/* A call that returns a polyq status and fills `err`; expects success. */
+#define CHECK_OK(call)                                                      \
+    do {                                                                    \
+        int rc_ = (call);                                                   \
+        if (rc_ != 0)                                                       \
+            FAILF("%s returned %d: %s", #call, rc_, err.msg);               \
+    } while (0)
+
+/* Expects status `code` and a message containing `needle`. */
+#define CHECK_FAILS(call, code, needle)                                     \
+    do {                                                                    \
+        err.msg[0] = 0;                                                     \
+        int rc_ = (call);                                                   \
+        if (rc_ != (code) || !strstr(err.msg, (needle)))                    \
+            FAILF("%s: want status %d with \"%s\", got %d \"%s\"", #call, (int)(code), \
+                  (needle), rc_, err.msg);                                  \
+    } while (0)
+
+#endif

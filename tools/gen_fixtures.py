@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""Makes the tiny random-init models under tests/fixtures/ and their reference logits.
+
+Each fixture is a Hugging Face model directory (config.json + safetensors, as save_pretrained
+writes it) plus golden.safetensors: for each test input i, `ids.i` (I32, shape [T]) and
+`logits.i` (F32, shape [T, vocab]) computed by transformers in float32 from the stored weights.
+Every parameter (LayerNorm gains and all biases too) is drawn at random so no term of the
+forward pass can be skipped without the C test noticing. Versions are pinned in the metadata.
+Usage: tools/gen_fixtures.py SHARED_DIR   (run from anywhere; writes into tests/fixtures/)
+"""
+import json, os, shutil, sys
+import numpy as np
+import torch, transformers, tokenizers, safetensors
+from safetensors.torch import save_file
+from transformers import GPT2Config, GPT2LMHeadModel
+
+sys.path.insert(0, os.path.dirname(__file__))
+from gen_tok_golden import gpt2_tokenizer
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures")
+VERSIONS = {"torch": torch.__version__, "transformers": transformers.__version__,
+            "tokenizers": tokenizers.__version__, "safetensors": safetensors.__version__}
+
+
+def randomize(model, seed):
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("ln_1.weight") or name.endswith("ln_2.weight") or name.endswith("ln_f.weight"):
+                p.copy_(1.0 + 0.2 * torch.randn(p.shape, generator=g))
+            elif name.endswith(".bias"):
+                p.copy_(0.1 * torch.randn(p.shape, generator=g))
+            elif "wte" in name or "wpe" in name:
+                p.copy_(0.3 * torch.randn(p.shape, generator=g))
+            else:
+                p.copy_(0.12 * torch.randn(p.shape, generator=g))
+
+
+def write_golden(model_dir, dtype, inputs):
+    model = GPT2LMHeadModel.from_pretrained(model_dir, dtype=torch.float32)
+    model.eval()
+    tensors = {}
+    with torch.no_grad():
+        for i, ids in enumerate(inputs):
+            x = torch.tensor([ids], dtype=torch.long)
+            logits = model(input_ids=x).logits[0].float().contiguous()
+            tensors["ids.%d" % i] = torch.tensor(ids, dtype=torch.int32)
+            tensors["logits.%d" % i] = logits
+    meta = dict(VERSIONS)
+    meta["stored_dtype"] = dtype
+    meta["n_inputs"] = str(len(inputs))
+    save_file(tensors, os.path.join(model_dir, "golden.safetensors"), metadata=meta)
+
+
+def make_gpt2(name, seed, dtype, cfg, inputs_fn, shard=None, tokenizer_dir=None):
+    out = os.path.join(ROOT, name)
+    shutil.rmtree(out, ignore_errors=True)
+    torch.manual_seed(seed)
+    config = GPT2Config(**cfg)
+    model = GPT2LMHeadModel(config)
+    randomize(model, seed)
+    model = model.to({"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16}[dtype])
+    kw = {"max_shard_size": shard} if shard else {}
+    model.save_pretrained(out, **kw)
+    if tokenizer_dir:
+        tok = gpt2_tokenizer(tokenizer_dir)
+        tok.save(os.path.join(out, "tokenizer.json"), pretty=False)
+        with open(os.path.join(out, "tokenizer_config.json"), "w") as f:
+            json.dump({"bos_token": "<|endoftext|>", "eos_token": "<|endoftext|>",
+                       "unk_token": "<|endoftext|>", "model_max_length": cfg["n_positions"],
+                       "add_prefix_space": False, "tokenizer_class": "GPT2Tokenizer"}, f, indent=2)
+    rng = np.random.default_rng(seed)
+    write_golden(out, dtype, inputs_fn(rng, cfg))
+    for f in os.listdir(out):
+        os.chmod(os.path.join(out, f), 0o644)
+    print("wrote", out, sorted(os.listdir(out)))
+
+
+def small_inputs(rng, cfg):
+    v, n = cfg["vocab_size"], cfg["n_positions"]
+    return [[int(x) for x in rng.integers(0, v, size=t)] for t in (1, 7, 33, n)]
+
+
+def main():
+    shared = sys.argv[1]
+    small = dict(vocab_size=300, n_positions=64, n_embd=64, n_layer=2, n_head=4,
+                 bos_token_id=0, eos_token_id=0)
+    make_gpt2("gpt2-tiny-f32", 1, "f32", small, small_inputs)
+    make_gpt2("gpt2-tiny-f16-sharded", 2, "f16", dict(small, activation_function="gelu"),
+              small_inputs, shard="60KB")
+    real = dict(vocab_size=50257, n_positions=1024, n_embd=32, n_layer=2, n_head=4,
+                bos_token_id=50256, eos_token_id=50256)
+    tdir = os.path.join(shared, "data/tokenizers/gpt2")
+    tok = gpt2_tokenizer(tdir)
+    text = "The quick brown fox"
+    ids = [50256] + tok.encode(text, add_special_tokens=False).ids
+    make_gpt2("gpt2-tiny-vocab-bf16", 3, "bf16", real,
+              lambda rng, cfg: [ids, [50256, 50255, 0]], tokenizer_dir=tdir)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+#!/usr/bin/env python3
+"""Writes tests/golden/tok_gpt2_<split>.txt: for every FLORES-200 sentence, the number of
+GPT-2 token ids Hugging Face `tokenizers` gives and a 64-bit FNV-1a hash of the ids.
+
+The tokenizer is built from GPT-2's vocab.json/merges.txt (shipped in shared/data/tokenizers/gpt2
+as encoder.json/vocab.bpe) exactly as the hub's gpt2 tokenizer.json configures it (byte-level BPE,
+no prefix space, <|endoftext|> special), encoded with add_special_tokens=False.
+Hash: FNV-1a 64 over each id as 4 little-endian bytes (tests/test_tok.c computes the same).
+Usage: tools/gen_tok_golden.py SHARED_DIR [split]
+"""
+import os, sys, struct
+import tokenizers, transformers
+from tokenizers import Tokenizer, AddedToken, models, pre_tokenizers, decoders, processors
+
+FNV_OFFSET, FNV_PRIME, MASK = 0xcbf29ce484222325, 0x100000001b3, (1 << 64) - 1
+
+
+def fnv1a(ids):
+    h = FNV_OFFSET
+    for b in struct.pack("<%dI" % len(ids), *ids):
+        h = ((h ^ b) * FNV_PRIME) & MASK
+    return h
+
+
+def gpt2_tokenizer(tdir):
+    bpe = models.BPE.from_file(os.path.join(tdir, "encoder.json"), os.path.join(tdir, "vocab.bpe"))
+    tok = Tokenizer(bpe)
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.post_processor = processors.ByteLevel(trim_offsets=False)
+    tok.add_special_tokens([AddedToken("<|endoftext|>", special=True)])
+    return tok
+
+
+def main():
+    shared = sys.argv[1]
+    split = sys.argv[2] if len(sys.argv) > 2 else "devtest"
+    tdir = os.path.join(shared, "data/tokenizers/gpt2")
+    backend = gpt2_tokenizer(tdir)
+    fdir = os.path.join(shared, "data/flores200", split)
+    out = os.path.join(os.path.dirname(__file__), "..", "tests/golden", "tok_gpt2_%s.txt" % split)
+    langs = sorted(f[: -len(split) - 1] for f in os.listdir(fdir) if f.endswith("." + split))
+    with open(out, "w") as o:
+        o.write("# GPT-2 byte-level BPE on FLORES-200 %s; tokenizers %s, transformers %s\n"
+                % (split, tokenizers.__version__, transformers.__version__))
+        o.write("# per language: '> lang n_sentences', then per sentence 'n_ids fnv1a64hex'\n")
+        for lang in langs:
+            with open(os.path.join(fdir, "%s.%s" % (lang, split)), encoding="utf-8") as f:
+                lines = f.read().split("\n")
+            if lines and lines[-1] == "":
+                lines.pop()
+            o.write("> %s %d\n" % (lang, len(lines)))
+            encs = backend.encode_batch(lines, add_special_tokens=False)
+            for e in encs:
+                o.write("%d %016x\n" % (len(e.ids), fnv1a(e.ids)))
+    print("wrote", out)
+
+
+if __name__ == "__main__":
+    main()
