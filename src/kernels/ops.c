@@ -1,0 +1,111 @@
+/* Fast kernels with the meaning of ops_ref.c. Linear layers call OpenBLAS sgemm (held to one
+ * thread) on fixed chunks of 64 output features spread over the pool; packed integer weights
+ * are expanded chunk by chunk into a per-thread buffer first. Attention runs one task per
+ * (sequence, head). */
+#include <cblas.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/base.h"
+#include "kernels/ops.h"
+
+#define CHUNK 64
+
+void pq_attention_head(float *out, const float *qkv, int r0, int T, int C, int h, int D,
+                       float scale, float *scores);
+
+int pq_ops_init(pq_ops *ops, int n_threads, int max_k, int max_t)
+{
+    memset(ops, 0, sizeof *ops);
+    if (n_threads < 1)
+        n_threads = 1;
+    openblas_set_num_threads(1);
+    ops->n_threads = n_threads;
+    ops->pool = pq_pool_create(n_threads);
+    ops->scratch_len = (size_t)CHUNK * (size_t)max_k;
+    if ((size_t)max_t > ops->scratch_len)
+        ops->scratch_len = (size_t)max_t;
+    ops->scratch = calloc((size_t)n_threads, sizeof *ops->scratch);
+    if (!ops->pool || !ops->scratch) {
+        pq_ops_free(ops);
+        return -1;
+    }
+    for (int i = 0; i < n_threads; i++)
+        if (!(ops->scratch[i] = pq_alloc_array(ops->scratch_len, sizeof(float)))) {
+            pq_ops_free(ops);
+            return -1;
+        }
+    return 0;
+}
+
+void pq_ops_free(pq_ops *ops)
+{
+    if (!ops)
+        return;
+    pq_pool_free(ops->pool);
+    if (ops->scratch)
+        for (int i = 0; i < ops->n_threads; i++)
+            free(ops->scratch[i]);
+    free(ops->scratch);
+    memset(ops, 0, sizeof *ops);
+}
+
+typedef struct {
+    pq_ops *ops;
+    float *out;
+    const float *in;
+    int M;
+    const pq_linear *lin;
+} linear_job;
+
+static void linear_task(void *ctx, size_t task, int thread)
+{
+    linear_job *j = ctx;
+    const pq_linear *lin = j->lin;
+    int N = lin->n_out, K = lin->n_in;
+    int n0 = (int)task * CHUNK, nc = N - n0 < CHUNK ? N - n0 : CHUNK;
+    const float *w = lin->w ? lin->w + (size_t)n0 * K : j->ops->scratch[thread];
+    if (lin->q)
+        for (int r = 0; r < nc; r++)
+            pq_qweight_dequant_row(lin->q, n0 + r, j->ops->scratch[thread] + (size_t)r * K);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, j->M, nc, K, 1.0f, j->in, K, w, K, 0.0f,
+                j->out + n0, N);
+    if (lin->bias)
+        for (int m = 0; m < j->M; m++) {
+            float *o = j->out + (size_t)m * N + n0;
+            for (int n = 0; n < nc; n++)
+                o[n] += lin->bias[n0 + n];
+        }
+}
+
+void pq_linear_fwd(pq_ops *ops, float *out, const float *in, int M, const pq_linear *lin)
+{
+    if (M <= 0)
+        return;
+    linear_job j = {ops, out, in, M, lin};
+    pq_pool_run(ops->pool, (size_t)(lin->n_out + CHUNK - 1) / CHUNK, linear_task, &j);
+}
+
+typedef struct {
+    pq_ops *ops;
+    float *out;
+    const float *qkv;
+    const int *seq_start;
+    int C, H;
+    float scale;
+} attn_job;
+
+static void attn_task(void *ctx, size_t task, int thread)
+{
+    attn_job *j = ctx;
+    int s = (int)(task / (size_t)j->H), h = (int)(task % (size_t)j->H);
+    pq_attention_head(j->out, j->qkv, j->seq_start[s], j->seq_start[s + 1] - j->seq_start[s], j->C,
+                      h, j->C / j->H, j->scale, j->ops->scratch[thread]);
+}
+
+void pq_attention_fwd(pq_ops *ops, float *out, const float *qkv, const int *seq_start, int n_seq,
+                      int C, int H, float scale)
+{
+    attn_job j = {ops, out, qkv, seq_start, C, H, scale};
+    pq_pool_run(ops->pool, (size_t)n_seq * (size_t)H, attn_task, &j);
+}

@@ -1,0 +1,55 @@
+/* Transformer building blocks. Legend used in shape comments, stated once:
+ *   M = tokens in the batch (all sequences packed back to back), K = inputs, N = outputs,
+ *   C = model width, H = heads, D = C / H head width, T = tokens of one sequence.
+ * Each op has a plain scalar reference (ops_ref.c, the source of truth) and, where speed
+ * matters, a fast version with the same meaning (ops.c: OpenBLAS sgemm over fixed column
+ * chunks on the thread pool). Chunking never depends on the thread count, so results are
+ * bit-identical for any number of threads. */
+#ifndef PQ_OPS_H
+#define PQ_OPS_H
+
+#include <stddef.h>
+
+#include "kernels/pool.h"
+#include "quant/qformat.h"
+
+/* y = x W^T + b with W [N, K] as f32 rows or packed integer rows. */
+typedef struct pq_linear {
+    int n_out, n_in;
+    const float *w;        /* [N, K] f32, or NULL when q is set */
+    const float *bias;     /* [N] or NULL */
+    const pq_qweight *q;   /* packed weights, or NULL */
+} pq_linear;
+
+typedef enum { PQ_ACT_GELU_TANH, PQ_ACT_GELU_ERF, PQ_ACT_RELU } pq_act;
+
+/* Per-run state of the fast ops: the pool and one scratch buffer per thread. */
+typedef struct pq_ops {
+    pq_pool *pool;
+    int n_threads;
+    float **scratch;        /* [n_threads][scratch_len] */
+    size_t scratch_len;
+} pq_ops;
+
+/* Creates the pool; max_k bounds K of any linear and max_t the tokens of a sequence. */
+int pq_ops_init(pq_ops *ops, int n_threads, int max_k, int max_t);
+void pq_ops_free(pq_ops *ops);
+
+/* out (M,N), in (M,K) */
+void pq_ref_linear(float *out, const float *in, int M, const pq_linear *lin);
+void pq_linear_fwd(pq_ops *ops, float *out, const float *in, int M, const pq_linear *lin);
+
+/* out (M,C), in (M,C), w (C), b (C); out may alias in */
+void pq_layernorm(float *out, const float *in, const float *w, const float *b, int M, int C,
+                  float eps);
+/* x (n) in place */
+void pq_activation(float *x, size_t n, pq_act act);
+
+/* Causal self-attention for packed sequences.
+ * out (M,C), qkv (M,3C) = [q | k | v], seq_start (n_seq+1) row offsets; scale multiplies q.k */
+void pq_ref_attention(float *out, const float *qkv, const int *seq_start, int n_seq, int C,
+                      int H, float scale);
+void pq_attention_fwd(pq_ops *ops, float *out, const float *qkv, const int *seq_start, int n_seq,
+                      int C, int H, float scale);
+
+#endif

@@ -1,0 +1,119 @@
+/* Scalar reference kernels: the meaning of every op, written as plainly as possible.
+ * LayerNorm as torch.nn.LayerNorm (biased variance, eps inside the square root); GELU as
+ * transformers' NewGELUActivation (tanh) and GELUActivation (erf); attention as GPT-2's
+ * causal softmax(q k^T * scale) v. Fast kernels are tested against these. */
+#include <math.h>
+#include <stdlib.h>
+
+#include "kernels/ops.h"
+
+void pq_ref_linear(float *out, const float *in, int M, const pq_linear *lin)
+{
+    int N = lin->n_out, K = lin->n_in;
+    float *row = lin->q ? malloc(sizeof(float) * (size_t)K) : NULL;
+    for (int n = 0; n < N; n++) {
+        const float *w = lin->w ? lin->w + (size_t)n * K : row;
+        if (lin->q) {
+            if (!row)
+                return; /* allocation failure: leave out untouched (reference use only) */
+            pq_qweight_dequant_row(lin->q, n, row);
+        }
+        for (int m = 0; m < M; m++) {
+            const float *x = in + (size_t)m * K;
+            float acc = 0;
+            for (int k = 0; k < K; k++)
+                acc += x[k] * w[k];
+            out[(size_t)m * N + n] = acc + (lin->bias ? lin->bias[n] : 0.0f);
+        }
+    }
+    free(row);
+}
+
+void pq_layernorm(float *out, const float *in, const float *w, const float *b, int M, int C,
+                  float eps)
+{
+    for (int m = 0; m < M; m++) {
+        const float *x = in + (size_t)m * C;
+        float *y = out + (size_t)m * C;
+        double mean = 0, var = 0;
+        for (int c = 0; c < C; c++)
+            mean += x[c];
+        mean /= C;
+        for (int c = 0; c < C; c++)
+            var += (x[c] - mean) * (x[c] - mean);
+        var /= C;
+        float rstd = (float)(1.0 / sqrt(var + eps)), fm = (float)mean;
+        for (int c = 0; c < C; c++)
+            y[c] = (x[c] - fm) * rstd * w[c] + b[c];
+    }
+}
+
+void pq_activation(float *x, size_t n, pq_act act)
+{
+    const float k = 0.7978845608028654f; /* sqrt(2/pi) */
+    for (size_t i = 0; i < n; i++) {
+        float v = x[i];
+        switch (act) {
+        case PQ_ACT_GELU_TANH:
+            x[i] = 0.5f * v * (1.0f + tanhf(k * (v + 0.044715f * v * v * v)));
+            break;
+        case PQ_ACT_GELU_ERF:
+            x[i] = 0.5f * v * (1.0f + erff(v * 0.7071067811865476f));
+            break;
+        case PQ_ACT_RELU:
+            x[i] = v > 0 ? v : 0;
+            break;
+        }
+    }
+}
+
+/* One (sequence, head): rows r0..r0+T of qkv; scores (T) scratch. */
+void pq_attention_head(float *out, const float *qkv, int r0, int T, int C, int h, int D,
+                       float scale, float *scores)
+{
+    size_t ld = 3 * (size_t)C;
+    for (int i = 0; i < T; i++) {
+        const float *q = qkv + (size_t)(r0 + i) * ld + (size_t)h * D;
+        float mx = -INFINITY;
+        for (int j = 0; j <= i; j++) {
+            const float *k = qkv + (size_t)(r0 + j) * ld + C + (size_t)h * D;
+            float s = 0;
+            for (int d = 0; d < D; d++)
+                s += q[d] * k[d];
+            scores[j] = s * scale;
+            mx = fmaxf(mx, scores[j]);
+        }
+        float sum = 0;
+        for (int j = 0; j <= i; j++) {
+            scores[j] = expf(scores[j] - mx);
+            sum += scores[j];
+        }
+        float inv = 1.0f / sum;
+        float *o = out + (size_t)(r0 + i) * C + (size_t)h * D;
+        for (int d = 0; d < D; d++)
+            o[d] = 0;
+        for (int j = 0; j <= i; j++) {
+            const float *v = qkv + (size_t)(r0 + j) * ld + 2 * (size_t)C + (size_t)h * D;
+            float p = scores[j] * inv;
+            for (int d = 0; d < D; d++)
+                o[d] += p * v[d];
+        }
+    }
+}
+
+void pq_ref_attention(float *out, const float *qkv, const int *seq_start, int n_seq, int C,
+                      int H, float scale)
+{
+    int max_t = 0;
+    for (int s = 0; s < n_seq; s++)
+        if (seq_start[s + 1] - seq_start[s] > max_t)
+            max_t = seq_start[s + 1] - seq_start[s];
+    float *scores = malloc(sizeof(float) * (size_t)(max_t ? max_t : 1));
+    if (!scores)
+        return;
+    for (int s = 0; s < n_seq; s++)
+        for (int h = 0; h < H; h++)
+            pq_attention_head(out, qkv, seq_start[s], seq_start[s + 1] - seq_start[s], C, h, C / H,
+                              scale, scores);
+    free(scores);
+}

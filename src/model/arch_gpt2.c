@@ -1,0 +1,171 @@
+/* GPT-2 (transformers GPT2LMHeadModel; mGPT uses the same code): learned positions,
+ * pre-LayerNorm blocks, fused qkv, GELU MLP, final LayerNorm, LM head tied to wte unless
+ * tie_word_embeddings is false. Conv1D weights are stored [in, out] and are transposed to
+ * [out, in] at load. Reference: transformers/models/gpt2/modeling_gpt2.py.
+ *
+ * Hugging Face tensor names (prefix "transformer." optional; C = n_embd, I = n_inner):
+ *   wte.weight [V, C]  wpe.weight [n_positions, C]  ln_f.{weight,bias} [C]  lm_head.weight [V, C]
+ *   h.L.ln_1.{weight,bias} [C]          h.L.ln_2.{weight,bias} [C]
+ *   h.L.attn.c_attn.weight [C, 3C]  .bias [3C]     h.L.attn.c_proj.weight [C, C]  .bias [C]
+ *   h.L.mlp.c_fc.weight [C, I]      .bias [I]      h.L.mlp.c_proj.weight [I, C]   .bias [C] */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "format/json.h"
+#include "model/model.h"
+
+/* names[0] = "transformer.<name>", names[1] = "<name>" */
+#define NAMES(buf, ...)                                                     \
+    char buf##_a[160], buf##_b[160];                                        \
+    snprintf(buf##_a, sizeof buf##_a, "transformer." __VA_ARGS__);          \
+    snprintf(buf##_b, sizeof buf##_b, __VA_ARGS__);                         \
+    const char *const buf[] = {buf##_a, buf##_b, NULL}
+
+static int read_config(pq_config *c, const json_t *j, const char *what, polyq_err *err)
+{
+    int64_t v;
+    int rc;
+#define INT(key, dst, req, lo, hi)                                          \
+    if ((rc = pq_json_int(j, key, req, lo, hi, &v, what, err)))             \
+        return rc;                                                          \
+    dst = (int)v;
+    v = 0;
+    INT("n_embd", c->n_embd, true, 1, 1 << 16)
+    INT("n_head", c->n_head, true, 1, 1 << 10)
+    INT("n_layer", c->n_layer, true, 1, 1 << 10)
+    INT("vocab_size", c->n_vocab, true, 1, 1 << 24)
+    v = 1024;
+    INT("n_positions", c->n_ctx, false, 1, 1 << 20)
+    v = 4 * (int64_t)c->n_embd;
+    INT("n_inner", c->n_inner, false, 1, 1 << 20)
+    v = -1;
+    INT("bos_token_id", c->bos_id, false, 0, 1 << 24)
+    v = -1;
+    INT("eos_token_id", c->eos_id, false, 0, 1 << 24)
+#undef INT
+    if (c->n_embd % c->n_head)
+        return pq_fail(err, POLYQ_FORMAT, "%s: n_embd %d is not a multiple of n_head %d", what,
+                       c->n_embd, c->n_head);
+    double eps = 1e-5;
+    if ((rc = pq_json_real(j, "layer_norm_epsilon", false, &eps, what, err)))
+        return rc;
+    c->ln_eps = (float)eps;
+    const char *act = "gelu_new";
+    if ((rc = pq_json_str(j, "activation_function", false, &act, what, err)))
+        return rc;
+    if (!strcmp(act, "gelu_new") || !strcmp(act, "gelu_pytorch_tanh") || !strcmp(act, "gelu_fast"))
+        c->act = PQ_ACT_GELU_TANH;
+    else if (!strcmp(act, "gelu"))
+        c->act = PQ_ACT_GELU_ERF;
+    else if (!strcmp(act, "relu"))
+        c->act = PQ_ACT_RELU;
+    else
+        return pq_fail(err, POLYQ_UNSUPPORTED, "%s: activation_function \"%s\" is not supported",
+                       what, act);
+    c->scale_attn_weights = true;
+    c->tie_word_embeddings = true;
+    if ((rc = pq_json_bool(j, "scale_attn_weights", false, &c->scale_attn_weights, what, err)) ||
+        (rc = pq_json_bool(j, "scale_attn_by_inverse_layer_idx", false,
+                           &c->scale_attn_by_inverse_layer_idx, what, err)) ||
+        (rc = pq_json_bool(j, "tie_word_embeddings", false, &c->tie_word_embeddings, what, err)))
+        return rc;
+    return 0;
+}
+
+static int linear_conv1d(pq_model *m, pq_linear *lin, const char *base, int l, int k, int n,
+                         polyq_err *err)
+{
+    NAMES(wn, "h.%d.%s.weight", l, base);
+    NAMES(bn, "h.%d.%s.bias", l, base);
+    int64_t bshape[1] = {n};
+    lin->n_in = k;
+    lin->n_out = n;
+    int rc = pq_model_get_f32_t(m, wn, k, n, &lin->w, err);
+    return rc ? rc : pq_model_get_f32(m, bn, 1, bshape, &lin->bias, err);
+}
+
+static int gpt2_load(pq_model *m, const json_t *config, polyq_err *err)
+{
+    pq_config *c = &m->cfg;
+    char what[4200];
+    snprintf(what, sizeof what, "%s/config.json", m->dir);
+    int rc = read_config(c, config, what, err);
+    if (rc)
+        return rc;
+    int C = c->n_embd, I = c->n_inner;
+    int64_t s_wte[2] = {c->n_vocab, C}, s_wpe[2] = {c->n_ctx, C}, s_c[1] = {C};
+    NAMES(wte, "wte.weight");
+    NAMES(wpe, "wpe.weight");
+    NAMES(lnfw, "ln_f.weight");
+    NAMES(lnfb, "ln_f.bias");
+    if ((rc = pq_model_get_f32(m, wte, 2, s_wte, &m->wte, err)) ||
+        (rc = pq_model_get_f32(m, wpe, 2, s_wpe, &m->wpe, err)) ||
+        (rc = pq_model_get_f32(m, lnfw, 1, s_c, &m->lnf_w, err)) ||
+        (rc = pq_model_get_f32(m, lnfb, 1, s_c, &m->lnf_b, err)))
+        return rc;
+    m->layers = calloc((size_t)c->n_layer, sizeof *m->layers);
+    if (!m->layers)
+        return pq_fail(err, POLYQ_NOMEM, "out of memory");
+    for (int l = 0; l < c->n_layer; l++) {
+        pq_layer *L = &m->layers[l];
+        NAMES(l1w, "h.%d.ln_1.weight", l);
+        NAMES(l1b, "h.%d.ln_1.bias", l);
+        NAMES(l2w, "h.%d.ln_2.weight", l);
+        NAMES(l2b, "h.%d.ln_2.bias", l);
+        if ((rc = pq_model_get_f32(m, l1w, 1, s_c, &L->ln1_w, err)) ||
+            (rc = pq_model_get_f32(m, l1b, 1, s_c, &L->ln1_b, err)) ||
+            (rc = pq_model_get_f32(m, l2w, 1, s_c, &L->ln2_w, err)) ||
+            (rc = pq_model_get_f32(m, l2b, 1, s_c, &L->ln2_b, err)) ||
+            (rc = linear_conv1d(m, &L->qkv, "attn.c_attn", l, C, 3 * C, err)) ||
+            (rc = linear_conv1d(m, &L->attn_out, "attn.c_proj", l, C, C, err)) ||
+            (rc = linear_conv1d(m, &L->up, "mlp.c_fc", l, C, I, err)) ||
+            (rc = linear_conv1d(m, &L->down, "mlp.c_proj", l, I, C, err)))
+            return rc;
+    }
+    m->lm_head = (pq_linear){.n_out = c->n_vocab, .n_in = C, .w = m->wte};
+    /* An untied model must ship lm_head.weight; a tied one may store a copy of wte. */
+    const char *const head[] = {"lm_head.weight", NULL};
+    if (!c->tie_word_embeddings || pq_tensors_find(&m->ts, "lm_head.weight"))
+        rc = pq_model_get_f32(m, head, 2, s_wte, &m->lm_head.w, err);
+    return rc;
+}
+
+static void gpt2_forward(const pq_model *m, pq_ops *ops, pq_acts *a, const int32_t *tokens,
+                         const int *seq_start, int n_seq, float *logits)
+{
+    const pq_config *c = &m->cfg;
+    int C = c->n_embd, M = seq_start[n_seq];
+    /* x (M,C) = wte[token] + wpe[position in its sequence] */
+    for (int s = 0; s < n_seq; s++)
+        for (int r = seq_start[s]; r < seq_start[s + 1]; r++) {
+            const float *te = m->wte + (size_t)tokens[r] * C;
+            const float *pe = m->wpe + (size_t)(r - seq_start[s]) * C;
+            for (int i = 0; i < C; i++)
+                a->x[(size_t)r * C + i] = te[i] + pe[i];
+        }
+    for (int l = 0; l < c->n_layer; l++) {
+        const pq_layer *L = &m->layers[l];
+        float scale = c->scale_attn_weights ? 1.0f / sqrtf((float)(C / c->n_head)) : 1.0f;
+        if (c->scale_attn_by_inverse_layer_idx)
+            scale /= (float)(l + 1);
+        /* attention block: x += c_proj(attn(c_attn(ln_1(x)))) */
+        pq_layernorm(a->xn, a->x, L->ln1_w, L->ln1_b, M, C, c->ln_eps);
+        pq_linear_fwd(ops, a->qkv, a->xn, M, &L->qkv);
+        pq_attention_fwd(ops, a->att, a->qkv, seq_start, n_seq, C, c->n_head, scale);
+        pq_linear_fwd(ops, a->xn, a->att, M, &L->attn_out);
+        for (size_t i = 0; i < (size_t)M * C; i++)
+            a->x[i] += a->xn[i];
+        /* MLP block: x += c_proj(act(c_fc(ln_2(x)))) */
+        pq_layernorm(a->xn, a->x, L->ln2_w, L->ln2_b, M, C, c->ln_eps);
+        pq_linear_fwd(ops, a->h, a->xn, M, &L->up);
+        pq_activation(a->h, (size_t)M * c->n_inner, c->act);
+        pq_linear_fwd(ops, a->xn, a->h, M, &L->down);
+        for (size_t i = 0; i < (size_t)M * C; i++)
+            a->x[i] += a->xn[i];
+    }
+    pq_layernorm(a->xn, a->x, m->lnf_w, m->lnf_b, M, C, c->ln_eps);
+    pq_linear_fwd(ops, logits, a->xn, M, &m->lm_head); /* logits (M,V) */
+}
+
+const pq_arch pq_arch_gpt2 = {"gpt2", gpt2_load, gpt2_forward};

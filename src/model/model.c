@@ -1,0 +1,336 @@
+/* Model loading common to every family: config.json, the tensor table, the tokenizer,
+ * float conversion of weights, quantized copies, and the checked entry to forward passes. */
+#include "model/model.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "format/json.h"
+
+static const pq_arch *const archs[] = {&pq_arch_gpt2};
+
+static int own(pq_model *m, float *p)
+{
+    float **o = realloc(m->owned, (m->n_owned + 1) * sizeof *o);
+    if (!o)
+        return -1;
+    m->owned = o;
+    m->owned[m->n_owned++] = p;
+    return 0;
+}
+
+static const pq_tensor_info *find_any(const pq_model *m, const char *const *names,
+                                      const char **which)
+{
+    for (int i = 0; names[i]; i++) {
+        const pq_tensor_info *t = pq_tensors_find(&m->ts, names[i]);
+        if (t) {
+            *which = names[i];
+            return t;
+        }
+    }
+    return NULL;
+}
+
+static void shape_str(char *buf, size_t n, int n_dims, const int64_t *shape)
+{
+    size_t w = (size_t)snprintf(buf, n, "[");
+    for (int d = 0; d < n_dims && w < n; d++)
+        w += (size_t)snprintf(buf + w, n - w, "%s%lld", d ? ", " : "", (long long)shape[d]);
+    if (w < n)
+        snprintf(buf + w, n - w, "]");
+}
+
+static int check_tensor(pq_model *m, const char *const *names, int n_dims,
+                        const int64_t *shape, const pq_tensor_info **out, polyq_err *err)
+{
+    const char *name = names[0];
+    const pq_tensor_info *t = find_any(m, names, &name);
+    if (!t)
+        return pq_fail(err, POLYQ_FORMAT, "%s: tensor \"%s\" is missing", m->dir, names[0]);
+    bool ok = t->n_dims == n_dims;
+    for (int d = 0; ok && d < n_dims; d++)
+        ok = shape[d] < 0 || t->shape[d] == shape[d];
+    if (!ok) {
+        char want[128], got[128];
+        shape_str(want, sizeof want, n_dims, shape);
+        shape_str(got, sizeof got, t->n_dims, t->shape);
+        return pq_fail(err, POLYQ_FORMAT, "%s: tensor \"%s\" has shape %s, config.json implies %s",
+                       t->file, name, got, want);
+    }
+    if (t->dtype != PQ_DT_F32 && t->dtype != PQ_DT_F16 && t->dtype != PQ_DT_BF16 &&
+        t->dtype != PQ_DT_F64)
+        return pq_fail(err, POLYQ_UNSUPPORTED, "%s: tensor \"%s\" has dtype %s, not F32/F16/BF16",
+                       t->file, name, pq_dtype_name(t->dtype));
+    if (!m->dtype[0])
+        snprintf(m->dtype, sizeof m->dtype, "%s", pq_dtype_name(t->dtype));
+    *out = t;
+    return 0;
+}
+
+static int finite_check(const pq_tensor_info *t, const float *p, polyq_err *err)
+{
+    for (size_t i = 0; i < t->numel; i++)
+        if (!isfinite(p[i]))
+            return pq_fail(err, POLYQ_NUMERIC, "%s: tensor \"%s\" element %zu is not finite",
+                           t->file, t->name, i);
+    return 0;
+}
+
+int pq_model_get_f32(pq_model *m, const char *const *names, int n_dims, const int64_t *shape,
+                     const float **out, polyq_err *err)
+{
+    const pq_tensor_info *t;
+    int rc = check_tensor(m, names, n_dims, shape, &t, err);
+    if (rc)
+        return rc;
+    m->n_params += t->numel;
+    if (t->dtype == PQ_DT_F32 && ((uintptr_t)t->data & 3) == 0) {
+        *out = (const float *)t->data;
+        return finite_check(t, *out, err);
+    }
+    float *p = pq_alloc_array(t->numel, sizeof *p);
+    if (!p || own(m, p)) {
+        free(p);
+        return pq_fail(err, POLYQ_NOMEM, "out of memory loading \"%s\"", t->name);
+    }
+    if ((rc = pq_tensor_to_f32(t, p, err)))
+        return rc;
+    *out = p;
+    return finite_check(t, p, err);
+}
+
+int pq_model_get_f32_t(pq_model *m, const char *const *names, int64_t k, int64_t n,
+                       const float **out, polyq_err *err)
+{
+    const float *src;
+    int64_t shape[2] = {k, n};
+    int rc = pq_model_get_f32(m, names, 2, shape, &src, err);
+    if (rc)
+        return rc;
+    float *p = pq_alloc_array((size_t)k * (size_t)n, sizeof *p);
+    if (!p || own(m, p)) {
+        free(p);
+        return pq_fail(err, POLYQ_NOMEM, "out of memory transposing \"%s\"", names[0]);
+    }
+    for (int64_t i = 0; i < k; i++)
+        for (int64_t j = 0; j < n; j++)
+            p[j * k + i] = src[i * n + j];
+    *out = p;
+    return 0;
+}
+
+int pq_model_open_dir(pq_model **out, const char *dir, polyq_err *err)
+{
+    *out = NULL;
+    pq_model *m = calloc(1, sizeof *m);
+    char *cfg_path = pq_path_join(dir, "config.json");
+    json_t *cfg = NULL;
+    int rc = 0;
+    if (!m || !cfg_path || !(m->dir = pq_strdup(dir))) {
+        rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
+        goto out;
+    }
+    m->spec.none = true;
+    snprintf(m->spec.name, sizeof m->spec.name, "fp32");
+    if (!pq_file_exists(cfg_path)) {
+        rc = pq_fail(err, POLYQ_NOT_FOUND, "%s: no config.json: not a Hugging Face model directory", dir);
+        goto out;
+    }
+    if ((rc = pq_json_load(cfg_path, 16u << 20, &cfg, err)))
+        goto out;
+    const char *mt = NULL;
+    if (!json_is_object(cfg) || (rc = pq_json_str(cfg, "model_type", true, &mt, cfg_path, err))) {
+        rc = rc ? rc : pq_fail(err, POLYQ_FORMAT, "%s: not a JSON object", cfg_path);
+        goto out;
+    }
+    for (size_t i = 0; i < sizeof archs / sizeof archs[0]; i++)
+        if (!strcmp(archs[i]->model_type, mt))
+            m->arch = archs[i];
+    if (!m->arch) {
+        rc = pq_fail(err, POLYQ_UNSUPPORTED, "%s: model_type \"%s\" is not supported (supported: gpt2)",
+                     cfg_path, mt);
+        goto out;
+    }
+    snprintf(m->cfg.model_type, sizeof m->cfg.model_type, "%s", mt);
+    json_t *archs_j = json_object_get(cfg, "architectures");
+    if (json_is_string(json_array_get(archs_j, 0)))
+        snprintf(m->cfg.architecture, sizeof m->cfg.architecture, "%s",
+                 json_string_value(json_array_get(archs_j, 0)));
+    if ((rc = pq_tensors_open_dir(&m->ts, dir, err)))
+        goto out;
+    if ((rc = m->arch->load(m, cfg, err)))
+        goto out;
+    /* The tokenizer is optional here (bare weights run on ids); evaluation requires it. */
+    char *tj = pq_path_join(dir, "tokenizer.json"), *vj = pq_path_join(dir, "vocab.json");
+    bool has_tok = tj && vj && (pq_file_exists(tj) || pq_file_exists(vj));
+    free(tj);
+    free(vj);
+    if (has_tok && (rc = pq_tok_load_dir(&m->tok, dir, err)))
+        goto out;
+    if (m->tok && pq_tok_vocab_size(m->tok) > m->cfg.n_vocab) {
+        rc = pq_fail(err, POLYQ_FORMAT, "%s: the tokenizer has %d ids but the model only %d",
+                     dir, pq_tok_vocab_size(m->tok), m->cfg.n_vocab);
+        goto out;
+    }
+    if (pq_model_bos(m) < 0 || pq_model_bos(m) >= m->cfg.n_vocab) {
+        rc = pq_fail(err, POLYQ_FORMAT, "%s: no usable BOS/EOS token to start sequences with", dir);
+        goto out;
+    }
+out:
+    json_decref(cfg);
+    free(cfg_path);
+    if (rc) {
+        pq_model_free(m);
+        return rc;
+    }
+    *out = m;
+    return 0;
+}
+
+void pq_model_free(pq_model *m)
+{
+    if (!m)
+        return;
+    for (size_t i = 0; i < m->n_owned; i++)
+        free(m->owned[i]);
+    free(m->owned);
+    for (size_t i = 0; i < m->n_qowned; i++)
+        pq_qweight_free(m->qowned[i]);
+    free(m->qowned);
+    free(m->layers);
+    if (!m->base) {
+        pq_tensors_close(&m->ts);
+        pq_tok_free(m->tok);
+    }
+    free(m->dir);
+    free(m);
+}
+
+int32_t pq_model_bos(const pq_model *m)
+{
+    int32_t id = m->tok ? pq_tok_bos(m->tok) : -1;
+    if (id < 0 && m->tok)
+        id = pq_tok_eos(m->tok);
+    if (id < 0)
+        id = m->cfg.bos_id >= 0 ? m->cfg.bos_id : m->cfg.eos_id;
+    return id;
+}
+
+static int quantize_linear(pq_model *q, pq_linear *lin, const pq_qspec *spec, polyq_err *err)
+{
+    pq_qweight *qw;
+    int rc = pq_qweight_rtn(lin->w, lin->n_out, lin->n_in, spec, &qw, err);
+    if (rc)
+        return rc;
+    pq_qweight **o = realloc(q->qowned, (q->n_qowned + 1) * sizeof *o);
+    if (!o) {
+        pq_qweight_free(qw);
+        return pq_fail(err, POLYQ_NOMEM, "out of memory");
+    }
+    q->qowned = o;
+    q->qowned[q->n_qowned++] = qw;
+    lin->q = qw;
+    lin->w = NULL;
+    q->linear_bits += pq_qweight_bits(qw);
+    q->linear_params += (double)lin->n_out * lin->n_in;
+    return 0;
+}
+
+int pq_model_quantize(pq_model **out, const pq_model *base, const pq_qspec *spec, polyq_err *err)
+{
+    *out = NULL;
+    pq_model *q = calloc(1, sizeof *q);
+    if (!q)
+        return pq_fail(err, POLYQ_NOMEM, "out of memory");
+    *q = *base;
+    q->owned = NULL;
+    q->n_owned = 0;
+    q->qowned = NULL;
+    q->n_qowned = 0;
+    q->base = base;
+    q->spec = *spec;
+    q->linear_bits = q->linear_params = 0;
+    q->dir = pq_strdup(base->dir);
+    q->layers = pq_alloc_array((size_t)base->cfg.n_layer, sizeof *q->layers);
+    if (!q->dir || !q->layers) {
+        pq_model_free(q);
+        return pq_fail(err, POLYQ_NOMEM, "out of memory");
+    }
+    memcpy(q->layers, base->layers, (size_t)base->cfg.n_layer * sizeof *q->layers);
+    int rc = 0;
+    for (int l = 0; l < base->cfg.n_layer && !spec->none && !rc; l++) {
+        pq_linear *lins[4] = {&q->layers[l].qkv, &q->layers[l].attn_out, &q->layers[l].up,
+                              &q->layers[l].down};
+        for (int i = 0; i < 4 && !rc; i++)
+            rc = quantize_linear(q, lins[i], spec, err);
+    }
+    if (!rc && spec->head && !spec->none)
+        rc = quantize_linear(q, &q->lm_head, spec, err);
+    if (rc) {
+        pq_model_free(q);
+        return rc;
+    }
+    *out = q;
+    return 0;
+}
+
+double pq_model_bits_per_weight(const pq_model *m)
+{
+    return m->linear_params > 0 ? m->linear_bits / m->linear_params : 32.0;
+}
+
+int pq_acts_init(pq_acts *a, const pq_config *cfg, int max_tokens)
+{
+    memset(a, 0, sizeof *a);
+    size_t M = (size_t)max_tokens, C = (size_t)cfg->n_embd;
+    a->max_tokens = max_tokens;
+    a->x = pq_alloc_array(M * C, sizeof(float));
+    a->xn = pq_alloc_array(M * C, sizeof(float));
+    a->att = pq_alloc_array(M * C, sizeof(float));
+    a->qkv = pq_alloc_array(M * 3 * C, sizeof(float));
+    a->h = pq_alloc_array(M * (size_t)cfg->n_inner, sizeof(float));
+    if (!a->x || !a->xn || !a->att || !a->qkv || !a->h) {
+        pq_acts_free(a);
+        return -1;
+    }
+    return 0;
+}
+
+void pq_acts_free(pq_acts *a)
+{
+    if (!a)
+        return;
+    free(a->x);
+    free(a->xn);
+    free(a->att);
+    free(a->qkv);
+    free(a->h);
+    memset(a, 0, sizeof *a);
+}
+
+int pq_model_forward(const pq_model *m, pq_ops *ops, pq_acts *acts, const int32_t *tokens,
+                     const int *seq_start, int n_seq, float *logits, polyq_err *err)
+{
+    if (n_seq <= 0 || seq_start[0] != 0)
+        return pq_fail(err, POLYQ_INVALID_ARG, "forward: empty batch");
+    for (int s = 0; s < n_seq; s++) {
+        int T = seq_start[s + 1] - seq_start[s];
+        if (T <= 0 || T > m->cfg.n_ctx)
+            return pq_fail(err, POLYQ_INVALID_ARG,
+                           "forward: sequence %d has %d tokens; the context holds 1..%d", s, T,
+                           m->cfg.n_ctx);
+    }
+    int M = seq_start[n_seq];
+    if (M > acts->max_tokens)
+        return pq_fail(err, POLYQ_INVALID_ARG, "forward: %d tokens exceed the batch size %d", M,
+                       acts->max_tokens);
+    for (int i = 0; i < M; i++)
+        if (tokens[i] < 0 || tokens[i] >= m->cfg.n_vocab)
+            return pq_fail(err, POLYQ_INVALID_ARG, "forward: token id %d outside the vocabulary (%d)",
+                           tokens[i], m->cfg.n_vocab);
+    m->arch->forward(m, ops, acts, tokens, seq_start, n_seq, logits);
+    return 0;
+}

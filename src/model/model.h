@@ -1,0 +1,100 @@
+/* A language model: its configuration, its weights (views into the mapped safetensors files
+ * where the dtype and layout allow, converted copies otherwise), its tokenizer, and one
+ * forward pass per family (arch_<family>.c). A quantized model is a copy of a base model
+ * whose linear layers are packed integers; it borrows everything else from the base. */
+#ifndef PQ_MODEL_H
+#define PQ_MODEL_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "format/safetensors.h"
+#include "kernels/ops.h"
+#include "quant/qformat.h"
+#include "tok/tokenizer.h"
+
+typedef struct pq_config {
+    char architecture[64]; /* config.json "architectures"[0] */
+    char model_type[32];
+    int n_vocab, n_ctx, n_embd, n_head, n_layer, n_inner;
+    float ln_eps;
+    pq_act act;
+    bool scale_attn_weights, scale_attn_by_inverse_layer_idx, tie_word_embeddings;
+    int bos_id, eos_id; /* from config.json; -1 when absent */
+} pq_config;
+
+typedef struct pq_layer {
+    const float *ln1_w, *ln1_b, *ln2_w, *ln2_b;
+    pq_linear qkv, attn_out, up, down;
+} pq_layer;
+
+typedef struct pq_model pq_model;
+struct pq_acts;
+
+/* One family: how to read its config and tensors, and its forward pass. */
+typedef struct pq_arch {
+    const char *model_type;
+    int (*load)(pq_model *m, const json_t *config, polyq_err *err);
+    void (*forward)(const pq_model *m, pq_ops *ops, struct pq_acts *acts, const int32_t *tokens,
+                    const int *seq_start, int n_seq, float *logits);
+} pq_arch;
+
+/* Activation buffers for batches of up to max_tokens tokens. */
+typedef struct pq_acts {
+    int max_tokens;
+    float *x, *xn, *qkv, *att, *h;
+} pq_acts;
+
+struct pq_model {
+    pq_config cfg;
+    const pq_arch *arch;
+    const float *wte, *wpe, *lnf_w, *lnf_b;
+    pq_linear lm_head;
+    pq_layer *layers;
+    /* what this model owns */
+    pq_tensors ts;
+    float **owned;
+    size_t n_owned;
+    pq_qweight **qowned;
+    size_t n_qowned;
+    pq_tokenizer *tok; /* owned by the base model */
+    const pq_model *base;
+    /* provenance */
+    char *dir;
+    char dtype[8];       /* stored dtype of the weights, e.g. "BF16" */
+    pq_qspec spec;       /* fp32 for a base model */
+    double linear_bits;  /* bits of the quantized linears (data + scales + zeros) */
+    double linear_params;
+    size_t n_params;
+};
+
+/* Opens a Hugging Face model directory (config.json, safetensors, tokenizer files). */
+int pq_model_open_dir(pq_model **out, const char *dir, polyq_err *err);
+/* New model whose linear layers are quantized per spec; base must outlive it. */
+int pq_model_quantize(pq_model **out, const pq_model *base, const pq_qspec *spec, polyq_err *err);
+void pq_model_free(pq_model *m);
+
+/* Bits per weight of the linear layers (32 for a full-precision model). */
+double pq_model_bits_per_weight(const pq_model *m);
+/* The token each scored sequence starts with: tokenizer bos, else eos, else config ids. */
+int32_t pq_model_bos(const pq_model *m);
+
+int pq_acts_init(pq_acts *a, const pq_config *cfg, int max_tokens);
+void pq_acts_free(pq_acts *a);
+
+/* logits (M, V) for tokens (M) packed as n_seq sequences (seq_start, n_seq+1 offsets), each
+ * starting at position 0. Checks ids and lengths before computing. */
+int pq_model_forward(const pq_model *m, pq_ops *ops, pq_acts *acts, const int32_t *tokens,
+                     const int *seq_start, int n_seq, float *logits, polyq_err *err);
+
+/* For arch files: a float tensor by name (first of the candidates found), checked against
+ * the expected shape (dims < 0 are unchecked); zero-copy when it is aligned F32. */
+int pq_model_get_f32(pq_model *m, const char *const *names, int n_dims, const int64_t *shape,
+                     const float **out, polyq_err *err);
+/* The same for a [K, N] matrix stored transposed (Conv1D); returns an owned [N, K] copy. */
+int pq_model_get_f32_t(pq_model *m, const char *const *names, int64_t k, int64_t n,
+                       const float **out, polyq_err *err);
+
+extern const pq_arch pq_arch_gpt2;
+
+#endif

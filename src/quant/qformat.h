@@ -1,0 +1,71 @@
+/* Packed weight-only integer formats (round-to-nearest today; GPTQ/AWQ will fill the same
+ * layout) and the spec strings that name them.
+ *
+ * A quantized matrix W [n_out, n_in] (row = output channel) is stored as:
+ *   data   n_out rows of row_bytes = ceil(n_in * bits / 8) bytes; value i of a row occupies
+ *          bits [i*bits, i*bits + bits) of the row, least significant bit first
+ *          (so int4 is two values per byte, the first in the low nibble)
+ *   scale  f32, one per group: n_out * n_groups (per-tensor: 1)
+ *   zero   u8, one per group, asymmetric only (per-tensor: 1)
+ * Groups are G consecutive inputs of one row (the last may be shorter); per-channel is
+ * G = n_in. Dequantized value: (u - z) * scale with z = zero (asymmetric) or 2^(bits-1)
+ * (symmetric, levels -(2^(bits-1)-1) .. 2^(bits-1)-1).
+ *
+ * Spec grammar: fp32 | int<bits>[-g<G>|-tensor][-sym|-asym][-head]
+ *   bits 2..8; default granularity per output channel; default symmetric for 8 bits,
+ *   asymmetric below; -head also quantizes the LM head (embeddings stay full precision). */
+#ifndef PQ_QFORMAT_H
+#define PQ_QFORMAT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/status.h"
+
+typedef enum { PQ_GRAN_CHANNEL, PQ_GRAN_GROUP, PQ_GRAN_TENSOR } pq_gran;
+
+typedef struct pq_qspec {
+    char name[64];   /* canonical text, e.g. "int4-g128" */
+    bool none;       /* fp32: no quantization */
+    int bits;
+    pq_gran gran;
+    int group;       /* for PQ_GRAN_GROUP */
+    bool sym;
+    bool head;       /* quantize the LM head too */
+} pq_qspec;
+
+int pq_qspec_parse(const char *text, pq_qspec *out, polyq_err *err);
+
+typedef struct pq_qweight {
+    int bits, n_out, n_in;
+    pq_gran gran;
+    int group;        /* inputs per group (n_in for per-channel and per-tensor) */
+    int n_groups;     /* per row (per-tensor: 1 for the whole matrix) */
+    bool sym;
+    size_t row_bytes;
+    uint8_t *data;
+    float *scale;
+    uint8_t *zero;    /* NULL when symmetric */
+} pq_qweight;
+
+/* Quantizes W [n_out, n_in] by round-to-nearest into a new packed weight (free with
+ * pq_qweight_free). */
+int pq_qweight_rtn(const float *w, int n_out, int n_in, const pq_qspec *spec, pq_qweight **out,
+                   polyq_err *err);
+void pq_qweight_free(pq_qweight *q);
+
+/* out[0..n_in) = dequantized row r. */
+void pq_qweight_dequant_row(const pq_qweight *q, int r, float *out);
+/* Reads value i of packed row `row` (0 .. 2^bits-1). */
+unsigned pq_unpack(const uint8_t *row, int bits, size_t i);
+void pq_pack(uint8_t *row, int bits, size_t i, unsigned v);
+/* Storage of the matrix in bits (data + scales + zeros). */
+double pq_qweight_bits(const pq_qweight *q);
+
+/* Reference RTN of one group: finds scale (and zero) for x[0..n) and writes the levels
+ * u[0..n). Guards all-zero groups (scale 0, inverse 0). */
+void pq_rtn_group_ref(const float *x, int n, int bits, bool sym, float *scale, uint8_t *zero,
+                      uint8_t *u);
+
+#endif

@@ -1,0 +1,108 @@
+/* GPT-2 forward pass against transformers: tiny random-init fixtures made by
+ * tools/gen_fixtures.py (F32; F16 sharded with erf GELU; BF16 with GPT-2's real vocabulary),
+ * all golden inputs packed into one batch, max |logit error| <= 1e-4 with 1 and 2 threads,
+ * and the two thread counts bit-identical. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/model.h"
+#include "test.h"
+
+static void check_golden(const char *fixture)
+{
+    polyq_err err = {0};
+    pq_model *m = NULL;
+    pq_tensors golden = {0};
+    char path[512];
+    snprintf(path, sizeof path, "%s/golden.safetensors", pq_test_fixture(fixture));
+    CHECK_OK(pq_model_open_dir(&m, pq_test_fixture(fixture), &err));
+    CHECK_OK(pq_tensors_open_file(&golden, path, &err));
+    if (!m || err.code) {
+        pq_model_free(m);
+        pq_tensors_close(&golden);
+        return;
+    }
+    int n_in = 0, seq_start[17] = {0};
+    int32_t tokens[4096];
+    const pq_tensor_info *ids[16], *ref[16];
+    for (; n_in < 16; n_in++) {
+        char name[32];
+        snprintf(name, sizeof name, "ids.%d", n_in);
+        if (!(ids[n_in] = pq_tensors_find(&golden, name)))
+            break;
+        snprintf(name, sizeof name, "logits.%d", n_in);
+        ref[n_in] = pq_tensors_find(&golden, name);
+        CHECK(ref[n_in] && ids[n_in]->dtype == PQ_DT_I32);
+        memcpy(tokens + seq_start[n_in], ids[n_in]->data, ids[n_in]->nbytes);
+        seq_start[n_in + 1] = seq_start[n_in] + (int)ids[n_in]->numel;
+    }
+    CHECK(n_in >= 2);
+    int M = seq_start[n_in], V = m->cfg.n_vocab;
+    float *logits[2] = {malloc(sizeof(float) * (size_t)M * V), malloc(sizeof(float) * (size_t)M * V)};
+    for (int th = 1; th <= 2; th++) {
+        pq_ops ops;
+        pq_acts acts;
+        CHECK(pq_ops_init(&ops, th, m->cfg.n_inner, m->cfg.n_ctx) == 0);
+        CHECK(pq_acts_init(&acts, &m->cfg, M) == 0);
+        CHECK_OK(pq_model_forward(m, &ops, &acts, tokens, seq_start, n_in, logits[th - 1], &err));
+        double max_err = 0;
+        for (int s = 0; s < n_in; s++) {
+            const float *want = (const float *)ref[s]->data;
+            const float *got = logits[th - 1] + (size_t)seq_start[s] * V;
+            for (size_t i = 0; i < ref[s]->numel; i++) {
+                double e = fabs((double)got[i] - want[i]);
+                if (!(e <= max_err))
+                    max_err = e;
+            }
+        }
+        if (getenv("PQ_TEST_VERBOSE"))
+            fprintf(stderr, "  %s, %d thread(s): max err %.3g over %d tokens\n", fixture, th, max_err, M);
+        if (!(max_err <= 1e-4))
+            FAILF("%s, %d thread(s): max |logit error| %.3g > 1e-4", fixture, th, max_err);
+        pq_acts_free(&acts);
+        pq_ops_free(&ops);
+    }
+    CHECK(memcmp(logits[0], logits[1], sizeof(float) * (size_t)M * V) == 0);
+    free(logits[0]);
+    free(logits[1]);
+    pq_tensors_close(&golden);
+    pq_model_free(m);
+}
+
+TEST(model_gpt2_golden_f32) { check_golden("gpt2-tiny-f32"); }
+TEST(model_gpt2_golden_f16_sharded) { check_golden("gpt2-tiny-f16-sharded"); }
+TEST(model_gpt2_golden_bf16_real_vocab) { check_golden("gpt2-tiny-vocab-bf16"); }
+
+/* A sequence scored alone or inside a batch gives the same logits. */
+TEST(model_batch_independent)
+{
+    polyq_err err = {0};
+    pq_model *m = NULL;
+    CHECK_OK(pq_model_open_dir(&m, pq_test_fixture("gpt2-tiny-f32"), &err));
+    if (!m)
+        return;
+    int32_t tok[12] = {5, 9, 200, 7, 1, 0, 299, 3, 3, 3, 8, 150};
+    int both[3] = {0, 5, 12}, alone[2] = {0, 7};
+    int V = m->cfg.n_vocab;
+    float *a = malloc(sizeof(float) * 12 * V), *b = malloc(sizeof(float) * 7 * V);
+    pq_ops ops;
+    pq_acts acts;
+    CHECK(pq_ops_init(&ops, 2, m->cfg.n_inner, m->cfg.n_ctx) == 0);
+    CHECK(pq_acts_init(&acts, &m->cfg, 12) == 0);
+    CHECK_OK(pq_model_forward(m, &ops, &acts, tok, both, 2, a, &err));
+    CHECK_OK(pq_model_forward(m, &ops, &acts, tok + 5, alone, 1, b, &err));
+    double max_err = 0;
+    for (int i = 0; i < 7 * V; i++)
+        max_err = fmax(max_err, fabs(a[5 * V + i] - b[i]));
+    CHECK(max_err <= 1e-5);
+    int32_t bad = 300;
+    int one[2] = {0, 1};
+    CHECK_FAILS(pq_model_forward(m, &ops, &acts, &bad, one, 1, a, &err), POLYQ_INVALID_ARG, "300");
+    int toolong[2] = {0, 65};
+    CHECK_FAILS(pq_model_forward(m, &ops, &acts, tok, toolong, 1, a, &err), POLYQ_INVALID_ARG, "65 tokens");
+    pq_acts_free(&acts);
+    pq_ops_free(&ops);
+    free(a);
+    free(b);
+    pq_model_free(m);
+}
