@@ -1,0 +1,390 @@
+/* The polyq command line: argument parsing, progress, and the only place that prints for
+ * the user and chooses the exit status. Everything else is in libpolyq. */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/base.h"
+#include "eval/eval.h"
+#include "eval/metrics.h"
+#include "hub/hub.h"
+#include "model/model.h"
+#include "report/report.h"
+
+static const char usage[] =
+    "usage: polyq eval MODEL [options]     per-language quantization degradation\n"
+    "       polyq tokenize MODEL [TEXT]    token ids of TEXT (or of each stdin line)\n"
+    "       polyq --version\n"
+    "\n"
+    "MODEL is a Hugging Face model folder or hub id (gpt2, openai-community/gpt2); ids are\n"
+    "looked up in the Hugging Face cache and downloaded when missing and the network allows.\n"
+    "\n"
+    "eval options:\n"
+    "  --quant LIST        comma-separated specs (default int8,int4-g128): fp32 | int<2-8>\n"
+    "                      [-g<group>|-tensor][-sym|-asym][-head], e.g. int4-g128-sym, int3-g64\n"
+    "  --data SRC          FLORES-200 folder (with dev/ devtest/) or lang=file[,lang=file...]\n"
+    "                      (default: FLORES-200 in polyq's cache, downloaded once)\n"
+    "  --langs L1,L2|all   languages to evaluate (default all)\n"
+    "  --split S           devtest (default) or dev\n"
+    "  --ref LANG          reference language for disparity (default eng_Latn)\n"
+    "  --max-sentences N   first N sentences of each language (default all)\n"
+    "  --threads N         worker threads (default: all cores); results do not depend on it\n"
+    "  --batch-tokens N    tokens per forward batch (default 512)\n"
+    "  --bootstrap N       bootstrap resamples for the intervals (default 1000)\n"
+    "  --seed N            bootstrap seed (default 0)\n"
+    "  --revision REV      hub branch, tag or commit (default main)\n"
+    "  --offline           never use the network\n"
+    "  --out FILE          write all numbers and provenance as JSON\n";
+
+static int die(const polyq_err *err)
+{
+    fprintf(stderr, "polyq: %s\n", err->msg);
+    return err->code == POLYQ_INVALID_ARG ? 2 : 1;
+}
+
+static int bad_arg(const char *fmt, const char *a)
+{
+    fprintf(stderr, "polyq: ");
+    fprintf(stderr, fmt, a);
+    fprintf(stderr, "\n(run polyq --help for usage)\n");
+    return 2;
+}
+
+static bool parse_uint(const char *s, unsigned long long max, unsigned long long *out)
+{
+    char *end;
+    errno = 0;
+    if (!s || !*s || *s == '-')
+        return false;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end || v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
+typedef struct progress {
+    bool on;
+    const char *lang;
+    size_t li, n_lang;
+    double t0;
+} progress;
+
+static void on_progress(void *ctx, size_t done, size_t total)
+{
+    progress *p = ctx;
+    if (!p->on)
+        return;
+    double el = pq_now() - p->t0, frac = (p->li + (double)done / (double)total) / (double)p->n_lang;
+    double eta = frac > 0 ? el / frac - el : 0;
+    int w = 24, fill = (int)(w * frac);
+    char bar[32];
+    for (int i = 0; i < w; i++)
+        bar[i] = i < fill ? '#' : '-';
+    bar[w] = 0;
+    fprintf(stderr, "\r[%s] %3.0f%%  %-10s (%zu/%zu)  elapsed %.0fs  ETA %.0fs   ", bar, 100 * frac,
+            p->lang, p->li + 1, p->n_lang, el, eta);
+}
+
+/* Opens MODEL as a folder or a hub id. *path and *rev are heap strings. */
+static int open_model(const char *name, const pq_hub_opts *ho, pq_model **m, char **path,
+                      char **rev, polyq_err *err)
+{
+    *rev = NULL;
+    if (pq_dir_exists(name)) {
+        *path = pq_strdup(name);
+    } else {
+        int rc = pq_hub_resolve(name, ho, path, rev, err);
+        if (rc)
+            return rc;
+    }
+    return pq_model_open_dir(m, *path, err);
+}
+
+static int cmd_tokenize(int argc, char **argv)
+{
+    if (argc < 3)
+        return bad_arg("%s", "tokenize needs MODEL");
+    polyq_err err = {0};
+    pq_hub_opts ho = {.progress = isatty(2)};
+    pq_model *m = NULL;
+    char *path = NULL, *rev = NULL;
+    int rc = open_model(argv[2], &ho, &m, &path, &rev, &err);
+    if (!rc && !m->tok)
+        rc = pq_fail(&err, POLYQ_NOT_FOUND, "%s: no tokenizer files", path);
+    char *line = NULL;
+    size_t cap = 0;
+    for (int i = 0; !rc; i++) {
+        const char *text;
+        size_t len;
+        if (argc > 3) {
+            if (i)
+                break;
+            text = argv[3];
+            len = strlen(text);
+        } else {
+            ssize_t n = getline(&line, &cap, stdin);
+            if (n < 0)
+                break;
+            if (n && line[n - 1] == '\n')
+                line[--n] = 0;
+            text = line;
+            len = (size_t)n;
+        }
+        pq_ids ids = {0};
+        if ((rc = pq_tok_encode(m->tok, text, len, &ids, &err)) == 0) {
+            for (size_t k = 0; k < ids.n; k++)
+                printf("%s%d", k ? " " : "", ids.v[k]);
+            printf("\n");
+        }
+        pq_ids_free(&ids);
+    }
+    free(line);
+    pq_model_free(m);
+    free(path);
+    free(rev);
+    return rc ? die(&err) : 0;
+}
+
+static int cmd_eval(int argc, char **argv)
+{
+    const char *model_name = NULL, *quant = "int8,int4-g128", *data = NULL, *langs_arg = "all",
+               *split = "devtest", *ref = "eng_Latn", *out_path = NULL, *revision = NULL;
+    unsigned long long max_sent = 0, threads = 0, batch = 512, n_boot = 1000, seed = 0;
+    bool offline = false;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    threads = ncpu > 0 ? (unsigned long long)ncpu : 1;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+#define OPT(name) (!strcmp(a, name) && (v || (bad_arg("%s needs a value", name), 0)) && ++i)
+        if (!strcmp(a, "--offline"))
+            offline = true;
+        else if (!strcmp(a, "-h") || !strcmp(a, "--help"))
+            return fputs(usage, stdout), 0;
+        else if (OPT("--quant"))
+            quant = v;
+        else if (OPT("--data"))
+            data = v;
+        else if (OPT("--langs"))
+            langs_arg = v;
+        else if (OPT("--split"))
+            split = v;
+        else if (OPT("--ref"))
+            ref = v;
+        else if (OPT("--out"))
+            out_path = v;
+        else if (OPT("--revision"))
+            revision = v;
+        else if (OPT("--max-sentences")) {
+            if (!parse_uint(v, 100000000, &max_sent) || !max_sent)
+                return bad_arg("--max-sentences \"%s\" is not a positive count", v);
+        } else if (OPT("--threads")) {
+            if (!parse_uint(v, 1024, &threads) || !threads)
+                return bad_arg("--threads \"%s\" is not a count in 1..1024", v);
+        } else if (OPT("--batch-tokens")) {
+            if (!parse_uint(v, 1 << 20, &batch) || !batch)
+                return bad_arg("--batch-tokens \"%s\" is not a positive count", v);
+        } else if (OPT("--bootstrap")) {
+            if (!parse_uint(v, 1000000, &n_boot) || n_boot < 100)
+                return bad_arg("--bootstrap \"%s\" must be at least 100", v);
+        } else if (OPT("--seed")) {
+            if (!parse_uint(v, ULLONG_MAX, &seed))
+                return bad_arg("--seed \"%s\" is not a non-negative integer", v);
+        } else if (a[0] == '-')
+            return i < argc && strncmp(a, "--", 2) == 0 && !v &&
+                           (!strcmp(a, "--quant") || !strcmp(a, "--data") || !strcmp(a, "--langs") ||
+                            !strcmp(a, "--split") || !strcmp(a, "--ref") || !strcmp(a, "--out") ||
+                            !strcmp(a, "--revision") || !strcmp(a, "--max-sentences") ||
+                            !strcmp(a, "--threads") || !strcmp(a, "--batch-tokens") ||
+                            !strcmp(a, "--bootstrap") || !strcmp(a, "--seed"))
+                       ? 2
+                       : bad_arg("unknown option %s", a);
+        else if (!model_name)
+            model_name = a;
+        else
+            return bad_arg("unexpected argument \"%s\"", a);
+#undef OPT
+    }
+    if (!model_name)
+        return bad_arg("%s", "eval needs a MODEL (a folder or a hub id such as gpt2)");
+
+    polyq_err err = {0};
+    int rc = 0;
+    double t0 = pq_now();
+    /* quant specs first: a typo should not cost a model load */
+    int n_q = 0;
+    pq_qspec specs[32];
+    char *qcopy = pq_strdup(quant), *save = NULL;
+    for (char *s = strtok_r(qcopy, ",", &save); s && !rc; s = strtok_r(NULL, ",", &save)) {
+        if (n_q == 32)
+            rc = pq_fail(&err, POLYQ_INVALID_ARG, "--quant: at most 32 specs");
+        else
+            rc = pq_qspec_parse(s, &specs[n_q++], &err);
+    }
+    free(qcopy);
+    if (rc)
+        return die(&err);
+
+    pq_hub_opts ho = {.revision = revision, .offline = offline, .progress = isatty(2)};
+    pq_dataset ds = {0};
+    char *data_dir = NULL, **langs = NULL, *model_path = NULL, *model_rev = NULL;
+    size_t n_lang = 0;
+    pq_model *fp = NULL, *qm[32] = {0};
+    pq_evaluator *ev = NULL;
+    pq_lang_eval *res = NULL;
+    pq_lang_metrics *met = NULL;
+    pq_disparity_summary summary[32];
+    int ref_idx = -1;
+
+    if (!data && (rc = pq_flores_resolve(&ho, &data_dir, &err)))
+        goto out;
+    if ((rc = pq_dataset_open(&ds, data ? data : data_dir, split, &err)))
+        goto out;
+    if (!strcmp(langs_arg, "all")) {
+        if ((rc = pq_dataset_langs(&ds, &langs, &n_lang, &err)))
+            goto out;
+    } else {
+        char *lc = pq_strdup(langs_arg), *sv = NULL;
+        for (char *s = strtok_r(lc, ",", &sv); s; s = strtok_r(NULL, ",", &sv)) {
+            char **nl = realloc(langs, (n_lang + 1) * sizeof *nl);
+            if (!nl || !(nl[n_lang] = pq_strdup(s))) {
+                langs = nl ? nl : langs;
+                rc = pq_fail(&err, POLYQ_NOMEM, "out of memory");
+                break;
+            }
+            langs = nl;
+            n_lang++;
+        }
+        free(lc);
+        if (rc)
+            goto out;
+        if (!n_lang) {
+            rc = pq_fail(&err, POLYQ_INVALID_ARG, "--langs names no language");
+            goto out;
+        }
+    }
+    /* every language must exist before anything slow starts */
+    for (size_t l = 0; l < n_lang; l++) {
+        char *p = NULL;
+        if ((rc = pq_dataset_path(&ds, langs[l], &p, &err)))
+            goto out;
+        free(p);
+        if (!strcmp(langs[l], ref))
+            ref_idx = (int)l;
+    }
+    if (ref_idx < 0 && n_q) {
+        char *p = NULL;
+        polyq_err e2 = {0};
+        if (pq_dataset_path(&ds, ref, &p, &e2) == 0) { /* evaluate the reference too */
+            char **nl = realloc(langs, (n_lang + 1) * sizeof *nl);
+            if (!nl) {
+                free(p);
+                rc = pq_fail(&err, POLYQ_NOMEM, "out of memory");
+                goto out;
+            }
+            langs = nl;
+            memmove(langs + 1, langs, n_lang * sizeof *langs);
+            langs[0] = pq_strdup(ref);
+            n_lang++;
+            ref_idx = 0;
+            fprintf(stderr, "polyq: adding the reference language %s for disparity\n", ref);
+        } else {
+            fprintf(stderr, "polyq: reference language %s is not in the data: disparity ratios "
+                            "are not computed (choose one with --ref)\n", ref);
+        }
+        free(p);
+    }
+    if ((rc = open_model(model_name, &ho, &fp, &model_path, &model_rev, &err)))
+        goto out;
+    for (int q = 0; q < n_q; q++)
+        if ((rc = pq_model_quantize(&qm[q], fp, &specs[q], &err)))
+            goto out;
+    progress pr = {.on = isatty(2), .n_lang = n_lang, .t0 = pq_now()};
+    pq_eval_opts eo = {.n_threads = (int)threads, .batch_tokens = (int)batch,
+                       .progress = on_progress, .progress_ctx = &pr};
+    if ((rc = pq_evaluator_create(&ev, fp, qm, n_q, &eo, &err)))
+        goto out;
+    res = calloc(n_lang, sizeof *res);
+    met = calloc(n_lang, sizeof *met);
+    if (!res || !met) {
+        rc = pq_fail(&err, POLYQ_NOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t l = 0; l < n_lang && !rc; l++) {
+        char *p = NULL;
+        pq_corpus c = {0};
+        pr.lang = langs[l];
+        pr.li = l;
+        if (!(rc = pq_dataset_path(&ds, langs[l], &p, &err)) &&
+            !(rc = pq_corpus_load(&c, langs[l], p, max_sent, &err)))
+            rc = pq_evaluate(ev, &c, &res[l], &err);
+        pq_corpus_free(&c);
+        free(p);
+    }
+    if (pr.on)
+        fprintf(stderr, "\n");
+    if (rc)
+        goto out;
+    pq_metrics_opts mo = {.n_boot = (int)n_boot, .seed = seed, .ref = ref_idx};
+    if ((rc = pq_metrics_compute(res, n_lang, n_q, &mo, met, summary, &err)))
+        goto out;
+    const char *names[32];
+    double bpw[32];
+    for (int q = 0; q < n_q; q++) {
+        names[q] = specs[q].name;
+        bpw[q] = pq_model_bits_per_weight(qm[q]);
+    }
+    pq_run_info info = {
+        .model_id = model_name, .model_path = model_path, .revision = model_rev,
+        .architecture = fp->cfg.architecture, .model_type = fp->cfg.model_type,
+        .dtype = fp->dtype, .n_params = fp->n_params,
+        .dataset = ds.root ? "flores200" : "text files", .split = ds.root ? split : NULL,
+        .data_path = data ? data : data_dir, .max_sentences = max_sent, .ref_lang = ref,
+        .ref_evaluated = ref_idx >= 0, .seed = seed, .n_boot = (int)n_boot,
+        .threads = (int)threads, .batch_tokens = (int)batch, .wall_time_s = pq_now() - t0,
+        .n_q = n_q, .q_names = names, .q_bits_per_weight = bpw};
+    pq_report_table(stdout, &info, met, n_lang, summary);
+    if (out_path && (rc = pq_report_json(out_path, &info, met, n_lang, summary, &err)))
+        goto out;
+    fflush(stdout);
+    if (out_path)
+        fprintf(stderr, "polyq: wrote %s\n", out_path);
+out:
+    if (met)
+        pq_metrics_free(met, n_lang);
+    free(met);
+    for (size_t l = 0; res && l < n_lang; l++)
+        pq_lang_eval_free(&res[l]);
+    free(res);
+    pq_evaluator_free(ev);
+    for (int q = 0; q < n_q; q++)
+        pq_model_free(qm[q]);
+    pq_model_free(fp);
+    pq_strlist_free(langs, n_lang);
+    pq_dataset_free(&ds);
+    free(data_dir);
+    free(model_path);
+    free(model_rev);
+    return rc ? die(&err) : 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+        fputs(usage, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("polyq %s\n", POLYQ_VERSION);
+        return 0;
+    }
+    if (!strcmp(argv[1], "eval"))
+        return cmd_eval(argc, argv);
+    if (!strcmp(argv[1], "tokenize"))
+        return cmd_tokenize(argc, argv);
+    return bad_arg("unknown command \"%s\"", argv[1]);
+}

@@ -1,0 +1,336 @@
+/* Lockstep evaluation (see eval.h). A batch packs whole windows up to batch_tokens; the
+ * full-precision logits are reduced per scored row (log-sum-exp, target log-prob, argmax)
+ * and kept only for the rows of the batch; each quantized model then runs on the same batch
+ * and its rows are compared with them: KL(p_fp || p_q) over the vocabulary in double,
+ * top-1 agreement with ties to the lowest id. Row results are summed into sentences in row
+ * order after each batch, so the numbers do not depend on the thread count. */
+#include "eval/eval.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/base.h"
+
+typedef struct window {
+    int sent;       /* sentence index */
+    int len;        /* input tokens */
+    int first;      /* first scored row within the window */
+    size_t in_off;  /* offset of the input in the unit token store */
+    size_t tgt_off; /* offset of the targets (one per scored row) */
+} window;
+
+struct pq_evaluator {
+    const pq_model *fp;
+    pq_model *const *q;
+    int n_q;
+    pq_eval_opts opts;
+    pq_ops ops;
+    pq_acts acts;
+    int max_batch;
+    float *logits_fp, *logits_q; /* (max_batch, V) */
+    /* per row of the current batch */
+    int32_t *target;   /* -1: row not scored */
+    double *lse_fp, *lp_fp, *lp_q, *kl;
+    int32_t *arg_fp, *arg_q;
+};
+
+void pq_lang_eval_free(pq_lang_eval *e)
+{
+    if (!e)
+        return;
+    free(e->tokens);
+    free(e->sbytes);
+    free(e->nll_fp);
+    for (int i = 0; i < e->n_q; i++) {
+        if (e->nll_q)
+            free(e->nll_q[i]);
+        if (e->kld_q)
+            free(e->kld_q[i]);
+        if (e->agree_q)
+            free(e->agree_q[i]);
+    }
+    free(e->nll_q);
+    free(e->kld_q);
+    free(e->agree_q);
+    memset(e, 0, sizeof *e);
+}
+
+void pq_evaluator_free(pq_evaluator *ev)
+{
+    if (!ev)
+        return;
+    pq_ops_free(&ev->ops);
+    pq_acts_free(&ev->acts);
+    free(ev->logits_fp);
+    free(ev->logits_q);
+    free(ev->target);
+    free(ev->lse_fp);
+    free(ev->lp_fp);
+    free(ev->lp_q);
+    free(ev->kl);
+    free(ev->arg_fp);
+    free(ev->arg_q);
+    free(ev);
+}
+
+int pq_evaluator_create(pq_evaluator **out, const pq_model *fp, pq_model *const *q, int n_q,
+                        const pq_eval_opts *opts, polyq_err *err)
+{
+    *out = NULL;
+    if (!fp->tok)
+        return pq_fail(err, POLYQ_NOT_FOUND,
+                       "%s: no tokenizer.json (or vocab.json + merges.txt): cannot score text",
+                       fp->dir);
+    pq_evaluator *ev = calloc(1, sizeof *ev);
+    if (!ev)
+        return pq_fail(err, POLYQ_NOMEM, "out of memory");
+    ev->fp = fp;
+    ev->q = q;
+    ev->n_q = n_q;
+    ev->opts = *opts;
+    if (ev->opts.n_threads < 1)
+        ev->opts.n_threads = 1;
+    if (ev->opts.batch_tokens < 1)
+        ev->opts.batch_tokens = 512;
+    int ctx = fp->cfg.n_ctx;
+    ev->max_batch = ev->opts.batch_tokens > ctx ? ev->opts.batch_tokens : ctx;
+    size_t M = (size_t)ev->max_batch, V = (size_t)fp->cfg.n_vocab;
+    int max_k = fp->cfg.n_inner > fp->cfg.n_embd ? fp->cfg.n_inner : fp->cfg.n_embd;
+    if (pq_ops_init(&ev->ops, ev->opts.n_threads, max_k, ctx) ||
+        pq_acts_init(&ev->acts, &fp->cfg, ev->max_batch) ||
+        !(ev->logits_fp = pq_alloc_array(M * V, sizeof(float))) ||
+        (n_q && !(ev->logits_q = pq_alloc_array(M * V, sizeof(float)))) ||
+        !(ev->target = pq_alloc_array(M, sizeof(int32_t))) ||
+        !(ev->lse_fp = pq_alloc_array(M, sizeof(double))) ||
+        !(ev->lp_fp = pq_alloc_array(M, sizeof(double))) ||
+        !(ev->lp_q = pq_alloc_array(M, sizeof(double))) ||
+        !(ev->kl = pq_alloc_array(M, sizeof(double))) ||
+        !(ev->arg_fp = pq_alloc_array(M, sizeof(int32_t))) ||
+        !(ev->arg_q = pq_alloc_array(M, sizeof(int32_t)))) {
+        pq_evaluator_free(ev);
+        return pq_fail(err, POLYQ_NOMEM,
+                       "out of memory for a batch of %d tokens x %zu vocabulary (try --batch-tokens smaller)",
+                       (int)M, V);
+    }
+    *out = ev;
+    return 0;
+}
+
+/* log-sum-exp and argmax (lowest id on ties) of one row, in double */
+static double row_lse(const float *x, int V, int32_t *arg)
+{
+    float mx = x[0];
+    int32_t a = 0;
+    for (int i = 1; i < V; i++)
+        if (x[i] > mx) {
+            mx = x[i];
+            a = i;
+        }
+    double s = 0; /* terms in float, the sum in double */
+    for (int i = 0; i < V; i++)
+        s += expf(x[i] - mx);
+    *arg = a;
+    return mx + log(s);
+}
+
+typedef struct { pq_evaluator *ev; bool quant; } row_job;
+
+static void row_task(void *ctx, size_t r, int thread)
+{
+    row_job *j = ctx;
+    pq_evaluator *ev = j->ev;
+    if (ev->target[r] < 0)
+        return;
+    int V = ev->fp->cfg.n_vocab;
+    const float *f = ev->logits_fp + r * (size_t)V;
+    if (!j->quant) {
+        ev->lse_fp[r] = row_lse(f, V, &ev->arg_fp[r]);
+        ev->lp_fp[r] = f[ev->target[r]] - ev->lse_fp[r];
+        return;
+    }
+    const float *q = ev->logits_q + r * (size_t)V;
+    double lse_q = row_lse(q, V, &ev->arg_q[r]);
+    ev->lp_q[r] = q[ev->target[r]] - lse_q;
+    /* KL(p_fp || p_q) = sum_i p_fp(i) (log p_fp(i) - log p_q(i)) */
+    double kl = 0, lse_f = ev->lse_fp[r];
+    float shift = (float)lse_f;
+    for (int i = 0; i < V; i++) {
+        double lpf = f[i] - lse_f, lpq = q[i] - lse_q;
+        kl += expf(f[i] - shift) * (lpf - lpq);
+    }
+    ev->kl[r] = kl > 0 ? kl : 0; /* rounding can give -1e-17 for identical rows */
+}
+
+static int alloc_result(pq_lang_eval *e, size_t n, int n_q)
+{
+    e->n_sent = n;
+    e->n_q = n_q;
+    e->tokens = pq_calloc_array(n, sizeof *e->tokens);
+    e->sbytes = pq_calloc_array(n, sizeof *e->sbytes);
+    e->nll_fp = pq_calloc_array(n, sizeof *e->nll_fp);
+    e->nll_q = pq_calloc_array(n_q ? (size_t)n_q : 1, sizeof *e->nll_q);
+    e->kld_q = pq_calloc_array(n_q ? (size_t)n_q : 1, sizeof *e->kld_q);
+    e->agree_q = pq_calloc_array(n_q ? (size_t)n_q : 1, sizeof *e->agree_q);
+    if (!e->tokens || !e->sbytes || !e->nll_fp || !e->nll_q || !e->kld_q || !e->agree_q)
+        return -1;
+    for (int i = 0; i < n_q; i++)
+        if (!(e->nll_q[i] = pq_calloc_array(n, sizeof(double))) ||
+            !(e->kld_q[i] = pq_calloc_array(n, sizeof(double))) ||
+            !(e->agree_q[i] = pq_calloc_array(n, sizeof(uint32_t))))
+            return -1;
+    return 0;
+}
+
+/* Cuts each sentence into windows (lm-evaluation-harness get_rolling_token_windows with
+ * context length 1) and stores inputs and targets in *store. */
+static int make_windows(const pq_ids *ids, size_t n_sent, int32_t bos, int ctx, window **out,
+                        size_t *n_out, pq_ids *store)
+{
+    size_t cap = 0;
+    *out = NULL;
+    *n_out = 0;
+    for (size_t s = 0; s < n_sent; s++) {
+        const int32_t *t = ids[s].v;
+        size_t n = ids[s].n, predicted = 0;
+        while (predicted < n) {
+            if (*n_out == cap) {
+                cap = cap ? cap * 2 : 256;
+                window *w = realloc(*out, cap * sizeof *w);
+                if (!w)
+                    return -1;
+                *out = w;
+            }
+            window *w = &(*out)[(*n_out)++];
+            w->sent = (int)s;
+            w->in_off = store->n;
+            if (predicted == 0) {
+                size_t k = n < (size_t)ctx ? n : (size_t)ctx;
+                if (pq_ids_push(store, bos))
+                    return -1;
+                for (size_t i = 0; i + 1 < k; i++)
+                    if (pq_ids_push(store, t[i]))
+                        return -1;
+                w->len = (int)k;
+                w->first = 0;
+                w->tgt_off = store->n;
+                for (size_t i = 0; i < k; i++)
+                    if (pq_ids_push(store, t[i]))
+                        return -1;
+                predicted = k;
+            } else {
+                size_t pl = n - predicted < (size_t)ctx ? n - predicted : (size_t)ctx;
+                size_t end = predicted + pl;
+                for (size_t i = end - (size_t)ctx - 1; i < end - 1; i++)
+                    if (pq_ids_push(store, t[i]))
+                        return -1;
+                w->len = ctx;
+                w->first = ctx - (int)pl;
+                w->tgt_off = store->n;
+                for (size_t i = end - pl; i < end; i++)
+                    if (pq_ids_push(store, t[i]))
+                        return -1;
+                predicted = end;
+            }
+        }
+    }
+    return 0;
+}
+
+int pq_evaluate(pq_evaluator *ev, const pq_corpus *c, pq_lang_eval *out, polyq_err *err)
+{
+    memset(out, 0, sizeof *out);
+    snprintf(out->lang, sizeof out->lang, "%s", c->lang);
+    const pq_model *fp = ev->fp;
+    int rc = 0, V = fp->cfg.n_vocab, ctx = fp->cfg.n_ctx;
+    pq_ids *ids = pq_calloc_array(c->n, sizeof *ids), store = {0};
+    window *win = NULL;
+    size_t n_win = 0;
+    int32_t *tokens = pq_alloc_array((size_t)ev->max_batch, sizeof *tokens);
+    int *seq_start = pq_alloc_array((size_t)ev->max_batch + 1, sizeof *seq_start);
+    if (!ids || !tokens || !seq_start || alloc_result(out, c->n, ev->n_q)) {
+        rc = pq_fail(err, POLYQ_NOMEM, "%s: out of memory", c->path);
+        goto out;
+    }
+    out->spaced = !pq_script_unspaced(c->lang);
+    for (size_t s = 0; s < c->n; s++) {
+        if ((rc = pq_tok_encode(fp->tok, c->lines[s], c->lens[s], &ids[s], err))) {
+            pq_fail_context(err, "%s: line %zu", c->path, s + 1);
+            goto out;
+        }
+        for (size_t i = 0; i < ids[s].n; i++)
+            if (ids[s].v[i] >= V) {
+                rc = pq_fail(err, POLYQ_FORMAT, "%s: line %zu gives token id %d beyond the model's %d",
+                             c->path, s + 1, ids[s].v[i], V);
+                goto out;
+            }
+        out->tokens[s] = (uint32_t)ids[s].n;
+        out->bytes += c->lens[s];
+        out->sbytes[s] = (uint32_t)c->lens[s];
+        out->chars += pq_utf8_count(c->lines[s], c->lens[s]);
+        bool in_word = false;
+        for (size_t i = 0; i < c->lens[s]; i++) {
+            char ch = c->lines[s][i];
+            bool sp = ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '\v' || ch == '\f';
+            out->words += !sp && !in_word;
+            in_word = !sp;
+        }
+    }
+    if (make_windows(ids, c->n, pq_model_bos(fp), ctx, &win, &n_win, &store)) {
+        rc = pq_fail(err, POLYQ_NOMEM, "%s: out of memory", c->path);
+        goto out;
+    }
+    for (size_t w0 = 0; w0 < n_win;) {
+        /* pack windows [w0, w1) */
+        size_t w1 = w0;
+        int M = 0, n_seq = 0;
+        seq_start[0] = 0;
+        while (w1 < n_win && (w1 == w0 || M + win[w1].len <= ev->opts.batch_tokens)) {
+            memcpy(tokens + M, store.v + win[w1].in_off, sizeof(int32_t) * (size_t)win[w1].len);
+            for (int r = 0; r < win[w1].len; r++)
+                ev->target[M + r] = r < win[w1].first ? -1
+                                  : store.v[win[w1].tgt_off + (size_t)(r - win[w1].first)];
+            M += win[w1].len;
+            seq_start[++n_seq] = M;
+            w1++;
+        }
+        if ((rc = pq_model_forward(fp, &ev->ops, &ev->acts, tokens, seq_start, n_seq,
+                                   ev->logits_fp, err)))
+            goto out;
+        row_job job = {ev, false};
+        pq_pool_run(ev->ops.pool, (size_t)M, row_task, &job);
+        for (size_t w = w0, r0 = 0; w < w1; r0 += (size_t)win[w].len, w++)
+            for (int r = win[w].first; r < win[w].len; r++)
+                out->nll_fp[win[w].sent] -= ev->lp_fp[r0 + (size_t)r];
+        for (int qi = 0; qi < ev->n_q; qi++) {
+            if ((rc = pq_model_forward(ev->q[qi], &ev->ops, &ev->acts, tokens, seq_start, n_seq,
+                                       ev->logits_q, err)))
+                goto out;
+            job.quant = true;
+            pq_pool_run(ev->ops.pool, (size_t)M, row_task, &job);
+            for (size_t w = w0, r0 = 0; w < w1; r0 += (size_t)win[w].len, w++)
+                for (int r = win[w].first; r < win[w].len; r++) {
+                    size_t row = r0 + (size_t)r;
+                    out->nll_q[qi][win[w].sent] -= ev->lp_q[row];
+                    out->kld_q[qi][win[w].sent] += ev->kl[row];
+                    out->agree_q[qi][win[w].sent] += ev->arg_q[row] == ev->arg_fp[row];
+                }
+        }
+        w0 = w1;
+        if (ev->opts.progress)
+            ev->opts.progress(ev->opts.progress_ctx, w0, n_win);
+    }
+    for (size_t s = 0; s < c->n && !rc; s++)
+        if (!isfinite(out->nll_fp[s]))
+            rc = pq_fail(err, POLYQ_NUMERIC, "%s: line %zu: full-precision NLL is not finite",
+                         c->path, s + 1);
+out:
+    for (size_t s = 0; ids && s < c->n; s++)
+        pq_ids_free(&ids[s]);
+    free(ids);
+    pq_ids_free(&store);
+    free(win);
+    free(tokens);
+    free(seq_start);
+    return rc;
+}

@@ -1,0 +1,48 @@
+/* Scoring parallel text with a full-precision model and its quantized copies in lockstep
+ * (METRICS.md, "Scoring a sentence"): each sentence alone, preceded by the model's BOS,
+ * every sentence token scored; a sentence longer than the context is scored in rolling
+ * windows as lm-evaluation-harness does (each later window sees the full context before
+ * the tokens it predicts). Both models see the same batch; no logits are written out.
+ * Per-sentence sums are kept so statistics can resample sentences. */
+#ifndef PQ_EVAL_H
+#define PQ_EVAL_H
+
+#include <stdint.h>
+
+#include "eval/corpus.h"
+#include "model/model.h"
+
+/* What one language gave, per sentence. q arrays are [n_q][n_sent]. */
+typedef struct pq_lang_eval {
+    char lang[64];
+    size_t n_sent;
+    uint64_t bytes, chars, words;
+    bool spaced;             /* words are meaningful for this script */
+    uint32_t *tokens;        /* scored tokens per sentence */
+    uint32_t *sbytes;        /* UTF-8 bytes per sentence */
+    double *nll_fp;          /* nats per sentence */
+    int n_q;
+    double **nll_q, **kld_q; /* nats per sentence; summed KL over its positions */
+    uint32_t **agree_q;      /* positions where the top-1 tokens agree */
+} pq_lang_eval;
+
+void pq_lang_eval_free(pq_lang_eval *e);
+
+typedef void (*pq_progress_fn)(void *ctx, size_t done, size_t total);
+
+typedef struct pq_eval_opts {
+    int n_threads;            /* 0 = 1 */
+    int batch_tokens;         /* tokens per forward batch; 0 = 512 */
+    pq_progress_fn progress;  /* called after each batch; may be NULL */
+    void *progress_ctx;
+} pq_eval_opts;
+
+typedef struct pq_evaluator pq_evaluator;
+
+/* fp and q[0..n_q) must share the configuration (q made by pq_model_quantize from fp). */
+int pq_evaluator_create(pq_evaluator **out, const pq_model *fp, pq_model *const *q, int n_q,
+                        const pq_eval_opts *opts, polyq_err *err);
+void pq_evaluator_free(pq_evaluator *ev);
+int pq_evaluate(pq_evaluator *ev, const pq_corpus *c, pq_lang_eval *out, polyq_err *err);
+
+#endif

@@ -1,0 +1,54 @@
+/* Every number polyq reports per language, named and defined as in METRICS.md, with 95%
+ * paired-bootstrap percentile intervals: the same resampled sentence indices for every
+ * language and both models (FLORES is parallel), so disparity ratios resample coherently.
+ * Languages of unequal length are resampled on their own with the same seed. */
+#ifndef PQ_METRICS_H
+#define PQ_METRICS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "eval/eval.h"
+
+typedef struct pq_ci { double value, lo, hi; } pq_ci;
+
+enum { PQ_BASIS_BITS_PER_SENTENCE, PQ_BASIS_REL, PQ_BASIS_NLL_PER_TOKEN, PQ_N_BASES };
+extern const char *const pq_basis_name[PQ_N_BASES];
+
+typedef struct pq_q_metrics {
+    double nll, ppl, bpb, bits_per_sentence;
+    pq_ci delta_nll_per_token, delta_bpb, delta_bits_per_sentence, rel_degradation;
+    pq_ci kld, kld_per_sentence, top1_agree;
+    pq_ci disparity[PQ_N_BASES];     /* d_L / d_ref on each basis */
+    bool unstable[PQ_N_BASES];       /* the interval of d_ref contains 0, or d_ref <= 0 */
+    pq_ci diff_vs_ref[PQ_N_BASES];   /* d_L - d_ref */
+} pq_q_metrics;
+
+typedef struct pq_lang_metrics {
+    char lang[64];
+    uint64_t n_sent, tokens, bytes, chars, words;
+    bool spaced;
+    double nll, ppl, bpb, bits_per_sentence;
+    double fertility_bytes, fertility_chars, fertility_words; /* words: NAN if unspaced */
+    pq_q_metrics *q; /* [n_q] */
+} pq_lang_metrics;
+
+/* Across languages, on delta_bits_per_sentence. */
+typedef struct pq_disparity_summary {
+    double worst_ratio; /* max/min; NAN when min <= 0 */
+    double cv, gini;
+    char worst_lang[64], best_lang[64];
+} pq_disparity_summary;
+
+typedef struct pq_metrics_opts {
+    int n_boot;      /* 0 = 1000 */
+    uint64_t seed;
+    int ref;         /* index of the reference language, -1 if not evaluated */
+} pq_metrics_opts;
+
+/* out[n_lang] (q arrays allocated; free with pq_metrics_free), summary[n_q]. */
+int pq_metrics_compute(const pq_lang_eval *ev, size_t n_lang, int n_q, const pq_metrics_opts *o,
+                       pq_lang_metrics *out, pq_disparity_summary *summary, polyq_err *err);
+void pq_metrics_free(pq_lang_metrics *m, size_t n_lang);
+
+#endif

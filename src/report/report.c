@@ -1,0 +1,178 @@
+/* JSON results (jansson) and the terminal table. Non-finite numbers are written as null in
+ * JSON and "n/a" in the table; every ratio carries the name of its basis. */
+#include "report/report.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/base.h"
+
+static json_t *num(double v) { return isfinite(v) ? json_real(v) : json_null(); }
+
+static json_t *ci(const pq_ci *c)
+{
+    return json_pack("{s:o, s:o, s:o}", "value", num(c->value), "ci95_lo", num(c->lo),
+                     "ci95_hi", num(c->hi));
+}
+
+static json_t *str_or_null(const char *s) { return s ? json_string(s) : json_null(); }
+
+int pq_report_json(const char *path, const pq_run_info *in, const pq_lang_metrics *m,
+                   size_t n_lang, const pq_disparity_summary *summary, polyq_err *err)
+{
+    char when[32];
+    time_t now = time(NULL);
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+    json_t *root = json_pack(
+        "{s:s, s:s, s:s, s:{s:o, s:o, s:o, s:o, s:o, s:o, s:I}, s:{s:o, s:o, s:o, s:I, s:I},"
+        " s:o, s:I, s:i, s:i, s:i, s:s, s:f, s:s}",
+        "software", "polyq", "version", POLYQ_VERSION, "created", when,
+        "model", "id", str_or_null(in->model_id), "path", str_or_null(in->model_path),
+        "revision", str_or_null(in->revision), "architecture", str_or_null(in->architecture),
+        "model_type", str_or_null(in->model_type), "dtype", str_or_null(in->dtype),
+        "n_params", (json_int_t)in->n_params,
+        "data", "dataset", str_or_null(in->dataset), "split", str_or_null(in->split),
+        "path", str_or_null(in->data_path), "max_sentences", (json_int_t)in->max_sentences,
+        "languages", (json_int_t)n_lang,
+        "reference_language", in->ref_evaluated ? json_string(in->ref_lang) : json_null(),
+        "seed", (json_int_t)in->seed, "bootstrap_resamples", in->n_boot, "threads", in->threads,
+        "batch_tokens", in->batch_tokens, "compute", "f32", "wall_time_s", in->wall_time_s,
+        "disparity_headline_basis", pq_basis_name[PQ_BASIS_BITS_PER_SENTENCE]);
+    json_t *fp = json_array(), *qa = json_array();
+    if (!root || !fp || !qa)
+        goto nomem;
+    json_object_set_new(root, "full_precision", fp);
+    json_object_set_new(root, "quantized", qa);
+    for (size_t l = 0; l < n_lang; l++) {
+        const pq_lang_metrics *x = &m[l];
+        json_array_append_new(
+            fp, json_pack("{s:s, s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+                          "lang", x->lang, "sentences", (json_int_t)x->n_sent, "tokens",
+                          (json_int_t)x->tokens, "bytes", (json_int_t)x->bytes, "chars",
+                          (json_int_t)x->chars, "words", x->spaced ? json_integer((json_int_t)x->words) : json_null(),
+                          "nll", num(x->nll), "ppl", num(x->ppl), "bpb", num(x->bpb),
+                          "bits_per_sentence", num(x->bits_per_sentence), "fertility_bytes",
+                          num(x->fertility_bytes), "fertility_chars", num(x->fertility_chars),
+                          "fertility_words", num(x->fertility_words)));
+    }
+    for (int q = 0; q < in->n_q; q++) {
+        json_t *langs = json_array();
+        const pq_disparity_summary *s = &summary[q];
+        json_t *spec = json_pack("{s:s, s:s, s:o, s:o, s:{s:s, s:o, s:o, s:o, s:s, s:s}}",
+                                 "spec", in->q_names[q], "method", "rtn",
+                                 "description", str_or_null(in->q_details ? in->q_details[q] : NULL),
+                                 "bits_per_weight", num(in->q_bits_per_weight[q]),
+                                 "across_languages", "basis", pq_basis_name[PQ_BASIS_BITS_PER_SENTENCE],
+                                 "worst_ratio", num(s->worst_ratio), "cv", num(s->cv), "gini",
+                                 num(s->gini), "worst_lang", s->worst_lang, "best_lang", s->best_lang);
+        if (!langs || !spec)
+            goto nomem;
+        json_object_set_new(spec, "languages", langs);
+        json_array_append_new(qa, spec);
+        for (size_t l = 0; l < n_lang; l++) {
+            const pq_q_metrics *x = &m[l].q[q];
+            json_t *disp = json_object();
+            for (int b = 0; b < PQ_N_BASES; b++) {
+                json_t *d = ci(&x->disparity[b]);
+                json_object_set_new(d, "unstable", json_boolean(x->unstable[b]));
+                json_object_set_new(d, "difference_vs_reference", ci(&x->diff_vs_ref[b]));
+                json_object_set_new(disp, pq_basis_name[b], d);
+            }
+            json_array_append_new(
+                langs, json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+                                 "lang", m[l].lang, "nll", num(x->nll), "ppl", num(x->ppl), "bpb",
+                                 num(x->bpb), "bits_per_sentence", num(x->bits_per_sentence),
+                                 "delta_nll_per_token", ci(&x->delta_nll_per_token), "delta_bpb",
+                                 ci(&x->delta_bpb), "delta_bits_per_sentence",
+                                 ci(&x->delta_bits_per_sentence), "rel_degradation",
+                                 ci(&x->rel_degradation), "kld", ci(&x->kld), "kld_per_sentence",
+                                 ci(&x->kld_per_sentence), "top1_agree", ci(&x->top1_agree),
+                                 "disparity", disp));
+        }
+    }
+    char *tmp = pq_asprintf("%s.tmp", path);
+    int rc = 0;
+    if (!tmp)
+        goto nomem;
+    if (json_dump_file(root, tmp, JSON_INDENT(1) | JSON_REAL_PRECISION(10)) != 0 ||
+        rename(tmp, path) != 0) {
+        remove(tmp);
+        rc = pq_fail(err, POLYQ_IO, "%s: cannot write the results", path);
+    }
+    free(tmp);
+    json_decref(root);
+    return rc;
+nomem:
+    json_decref(root);
+    return pq_fail(err, POLYQ_NOMEM, "out of memory writing %s", path);
+}
+
+static void fmt(char *buf, size_t n, const char *f, double v)
+{
+    if (isfinite(v))
+        snprintf(buf, n, f, v);
+    else
+        snprintf(buf, n, "n/a");
+}
+
+void pq_report_table(FILE *f, const pq_run_info *in, const pq_lang_metrics *m, size_t n_lang,
+                     const pq_disparity_summary *summary)
+{
+    fprintf(f, "polyq %s | %s (%s, %s) | %s %s | %llu sentence(s) per language | bootstrap %d, seed %llu\n",
+            POLYQ_VERSION, in->model_id, in->architecture, in->dtype, in->dataset, in->split,
+            (unsigned long long)(n_lang ? m[0].n_sent : 0), in->n_boot, (unsigned long long)in->seed);
+    fprintf(f, "\nfull precision\n%-12s %9s %9s %9s %8s %10s %9s\n", "language", "sentences",
+            "tokens", "PPL", "bits/B", "bits/sent", "tok/byte");
+    for (size_t l = 0; l < n_lang; l++) {
+        char ppl[32], bpb[32], bps[32], fb[32];
+        fmt(ppl, sizeof ppl, "%.2f", m[l].ppl);
+        fmt(bpb, sizeof bpb, "%.3f", m[l].bpb);
+        fmt(bps, sizeof bps, "%.1f", m[l].bits_per_sentence);
+        fmt(fb, sizeof fb, "%.3f", m[l].fertility_bytes);
+        fprintf(f, "%-12s %9llu %9llu %9s %8s %10s %9s\n", m[l].lang,
+                (unsigned long long)m[l].n_sent, (unsigned long long)m[l].tokens, ppl, bpb, bps, fb);
+    }
+    for (int q = 0; q < in->n_q; q++) {
+        fprintf(f, "\n%s  (round-to-nearest, %.3f bits/weight in the quantized layers)\n",
+                in->q_names[q], in->q_bits_per_weight[q]);
+        fprintf(f, "%-12s %19s %26s %9s %7s %18s\n", "language", "PPL fp -> q",
+                "dbits/sent [95% CI]", "KLD", "top-1", "disparity x");
+        for (size_t l = 0; l < n_lang; l++) {
+            const pq_q_metrics *x = &m[l].q[q];
+            char pf[24], pq[24], d[24], lo[24], hi[24], kld[24], top[24], disp[40];
+            fmt(pf, sizeof pf, "%.2f", m[l].ppl);
+            fmt(pq, sizeof pq, "%.2f", x->ppl);
+            fmt(d, sizeof d, "%.3f", x->delta_bits_per_sentence.value);
+            fmt(lo, sizeof lo, "%.3f", x->delta_bits_per_sentence.lo);
+            fmt(hi, sizeof hi, "%.3f", x->delta_bits_per_sentence.hi);
+            fmt(kld, sizeof kld, "%.5f", x->kld.value);
+            fmt(top, sizeof top, "%.4f", x->top1_agree.value);
+            const pq_ci *r = &x->disparity[PQ_BASIS_BITS_PER_SENTENCE];
+            if (!in->ref_evaluated)
+                snprintf(disp, sizeof disp, "n/a");
+            else if (x->unstable[PQ_BASIS_BITS_PER_SENTENCE])
+                snprintf(disp, sizeof disp, "unstable");
+            else
+                fmt(disp, sizeof disp, "%.2f", r->value);
+            char ppl_pair[64], dci[96];
+            snprintf(ppl_pair, sizeof ppl_pair, "%s -> %s", pf, pq);
+            snprintf(dci, sizeof dci, "%s [%s, %s]", d, lo, hi);
+            fprintf(f, "%-12s %19s %26s %9s %7s %18s\n", m[l].lang, ppl_pair, dci, kld, top, disp);
+        }
+        const pq_disparity_summary *s = &summary[q];
+        char wr[32], cv[32], gini[32];
+        fmt(wr, sizeof wr, "%.2f", s->worst_ratio);
+        fmt(cv, sizeof cv, "%.3f", s->cv);
+        fmt(gini, sizeof gini, "%.3f", s->gini);
+        fprintf(f, "  across languages (delta_bits_per_sentence): worst/best %s (%s / %s), CV %s, Gini %s\n",
+                wr, s->worst_lang, s->best_lang, cv, gini);
+    }
+    if (in->n_q)
+        fprintf(f, "\ndisparity x = delta_bits_per_sentence(language) / delta_bits_per_sentence(%s): "
+                   "the same content in every language, so it compares information lost.\n"
+                   "\"unstable\": the reference's own degradation interval includes 0; read the "
+                   "difference in the JSON instead.\n",
+                in->ref_evaluated ? in->ref_lang : "reference (not evaluated)");
+}

@@ -1,0 +1,34 @@
+/* What polyq writes: a JSON results file with every number of METRICS.md and the
+ * provenance of the run, and a table for people. */
+#ifndef PQ_REPORT_H
+#define PQ_REPORT_H
+
+#include <stdio.h>
+
+#include "eval/metrics.h"
+
+typedef struct pq_run_info {
+    const char *model_id;      /* as given on the command line */
+    const char *model_path;    /* resolved folder */
+    const char *revision;      /* hub commit, or NULL for a local folder */
+    const char *architecture, *model_type, *dtype;
+    uint64_t n_params;
+    const char *dataset, *split, *data_path;
+    uint64_t max_sentences;    /* 0 = all */
+    const char *ref_lang;
+    int ref_evaluated;
+    uint64_t seed;
+    int n_boot, threads, batch_tokens;
+    double wall_time_s;
+    int n_q;
+    const char *const *q_names;
+    const double *q_bits_per_weight;
+    const char *const *q_details; /* human description of each spec */
+} pq_run_info;
+
+int pq_report_json(const char *path, const pq_run_info *info, const pq_lang_metrics *m,
+                   size_t n_lang, const pq_disparity_summary *summary, polyq_err *err);
+void pq_report_table(FILE *f, const pq_run_info *info, const pq_lang_metrics *m, size_t n_lang,
+                     const pq_disparity_summary *summary);
+
+#endif
