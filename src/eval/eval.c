@@ -12,14 +12,6 @@
 
 #include "base/base.h"
 
-typedef struct window {
-    int sent;       /* sentence index */
-    int len;        /* input tokens */
-    int first;      /* first scored row within the window */
-    size_t in_off;  /* offset of the input in the unit token store */
-    size_t tgt_off; /* offset of the targets (one per scored row) */
-} window;
-
 struct pq_evaluator {
     const pq_model *fp;
     pq_model *const *q;
@@ -182,10 +174,8 @@ static int alloc_result(pq_lang_eval *e, size_t n, int n_q)
     return 0;
 }
 
-/* Cuts each sentence into windows (lm-evaluation-harness get_rolling_token_windows with
- * context length 1) and stores inputs and targets in *store. */
-static int make_windows(const pq_ids *ids, size_t n_sent, int32_t bos, int ctx, window **out,
-                        size_t *n_out, pq_ids *store)
+int pq_eval_windows(const pq_ids *ids, size_t n_sent, int32_t bos, int ctx, pq_window **out,
+                    size_t *n_out, pq_ids *store)
 {
     size_t cap = 0;
     *out = NULL;
@@ -196,12 +186,12 @@ static int make_windows(const pq_ids *ids, size_t n_sent, int32_t bos, int ctx, 
         while (predicted < n) {
             if (*n_out == cap) {
                 cap = cap ? cap * 2 : 256;
-                window *w = realloc(*out, cap * sizeof *w);
+                pq_window *w = realloc(*out, cap * sizeof *w);
                 if (!w)
                     return -1;
                 *out = w;
             }
-            window *w = &(*out)[(*n_out)++];
+            pq_window *w = &(*out)[(*n_out)++];
             w->sent = (int)s;
             w->in_off = store->n;
             if (predicted == 0) {
@@ -244,7 +234,7 @@ int pq_evaluate(pq_evaluator *ev, const pq_corpus *c, pq_lang_eval *out, polyq_e
     const pq_model *fp = ev->fp;
     int rc = 0, V = fp->cfg.n_vocab, ctx = fp->cfg.n_ctx;
     pq_ids *ids = pq_calloc_array(c->n, sizeof *ids), store = {0};
-    window *win = NULL;
+    pq_window *win = NULL;
     size_t n_win = 0;
     int32_t *tokens = pq_alloc_array((size_t)ev->max_batch, sizeof *tokens);
     int *seq_start = pq_alloc_array((size_t)ev->max_batch + 1, sizeof *seq_start);
@@ -276,7 +266,7 @@ int pq_evaluate(pq_evaluator *ev, const pq_corpus *c, pq_lang_eval *out, polyq_e
             in_word = !sp;
         }
     }
-    if (make_windows(ids, c->n, pq_model_bos(fp), ctx, &win, &n_win, &store)) {
+    if (pq_eval_windows(ids, c->n, pq_model_bos(fp), ctx, &win, &n_win, &store)) {
         rc = pq_fail(err, POLYQ_NOMEM, "%s: out of memory", c->path);
         goto out;
     }

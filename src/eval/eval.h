@@ -39,6 +39,22 @@ typedef struct pq_eval_opts {
 
 typedef struct pq_evaluator pq_evaluator;
 
+/* One forward sequence: input tokens store[in_off .. in_off+len); rows first..len-1 predict
+ * store[tgt_off ..] in order. */
+typedef struct pq_window {
+    int sent;       /* sentence index */
+    int len;        /* input tokens */
+    int first;      /* first scored row */
+    size_t in_off, tgt_off;
+} pq_window;
+
+/* Cuts each sentence's ids into windows of at most ctx tokens, as lm-evaluation-harness's
+ * get_rolling_token_windows(context_len=1): the first window is [bos, t_0 .. t_{k-2}]
+ * predicting t_0 .. t_{k-1}; each later one is the ctx tokens before its last target.
+ * *out (free) and store (pq_ids_free) belong to the caller. 0 or -1 (out of memory). */
+int pq_eval_windows(const pq_ids *ids, size_t n_sent, int32_t bos, int ctx, pq_window **out,
+                    size_t *n_out, pq_ids *store);
+
 /* fp and q[0..n_q) must share the configuration (q made by pq_model_quantize from fp). */
 int pq_evaluator_create(pq_evaluator **out, const pq_model *fp, pq_model *const *q, int n_q,
                         const pq_eval_opts *opts, polyq_err *err);

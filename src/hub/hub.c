@@ -208,6 +208,8 @@ static int http_get(const char *url, const char *path, fetch *f, polyq_err *err)
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     CURLcode cc = curl_easy_perform(c);
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &f->status);
+    if (getenv("PQ_HUB_DEBUG"))
+        fprintf(stderr, "GET %s -> curl %d, HTTP %ld\n", url, (int)cc, f->status);
     curl_easy_cleanup(c);
     curl_slist_free_all(hdr);
     free(auth);

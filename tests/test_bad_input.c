@@ -1,0 +1,265 @@
+/* Hostile and broken input: every reader answers with one clear message naming the file and
+ * the problem, and nothing crashes or leaks (run under `make asan`). */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/base.h"
+#include "eval/corpus.h"
+#include "format/safetensors.h"
+#include "model/model.h"
+#include "test.h"
+#include "tok/tokenizer.h"
+
+/* A safetensors image: 8-byte length, header, then data_len bytes of zeros. */
+static uint8_t *st_image(const char *header, uint64_t claimed_len, size_t data_len, size_t *size)
+{
+    size_t hl = strlen(header);
+    *size = 8 + hl + data_len;
+    uint8_t *b = calloc(1, *size);
+    for (int i = 0; i < 8; i++)
+        b[i] = (uint8_t)(claimed_len >> (8 * i));
+    memcpy(b + 8, header, hl);
+    return b;
+}
+
+static void st_case(const char *header, size_t data_len, int code, const char *needle)
+{
+    polyq_err err = {0};
+    size_t size;
+    uint8_t *img = st_image(header, strlen(header), data_len, &size);
+    pq_tensors ts = {0};
+    err.msg[0] = 0;
+    int rc = pq_tensors_add_buffer(&ts, "case.safetensors", img, size, &err);
+    if (rc != code || !strstr(err.msg, needle) || (code && !strstr(err.msg, "case.safetensors")))
+        FAILF("header %s: want %d \"%s\", got %d \"%s\"", header, code, needle, rc, err.msg);
+    pq_tensors_close(&ts);
+    free(img);
+}
+
+TEST(bad_safetensors_headers)
+{
+    st_case("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8, 0, "");
+    st_case("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 4, POLYQ_FORMAT,
+            "run past the data");
+    st_case("{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", 8, POLYQ_FORMAT,
+            "spans 8 bytes but its shape and dtype F32 need 12");
+    st_case("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+            "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}", 12, POLYQ_FORMAT,
+            "overlap or gap");
+    st_case("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 8, POLYQ_FORMAT,
+            "overlap or gap");
+    st_case("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 8, POLYQ_FORMAT,
+            "cover 4 of the 8 data bytes");
+    st_case("{\"a\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,4]}}",
+            4, POLYQ_FORMAT, "shape overflows");
+    st_case("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+            "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 8, POLYQ_FORMAT,
+            "duplicate");
+    st_case("{\"a\":{\"dtype\":\"Q4\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4, POLYQ_FORMAT,
+            "unknown dtype \"Q4\"");
+    st_case("{\"a\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,4]}}", 4, POLYQ_FORMAT,
+            "dimension 0 is not a size");
+    st_case("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,4]}}", 8, POLYQ_FORMAT,
+            "invalid data_offsets");
+    st_case("{\"a\":{\"dtype\":\"F32\"}}", 0, POLYQ_FORMAT, "needs \"dtype\", \"shape\"");
+    st_case("{\"a\":", 0, POLYQ_FORMAT, "invalid JSON");
+    st_case("[1,2]", 0, POLYQ_FORMAT, "does not start with '{'");
+
+    polyq_err err = {0};
+    pq_tensors ts = {0};
+    size_t size;
+    uint8_t *img = st_image("{}", 1000, 0, &size); /* length past the end */
+    CHECK_FAILS(pq_tensors_add_buffer(&ts, "x.safetensors", img, size, &err), POLYQ_FORMAT,
+                "runs past the end of the file");
+    free(img);
+    img = st_image("{}", 200000000ULL, 0, &size);
+    CHECK_FAILS(pq_tensors_add_buffer(&ts, "x.safetensors", img, size, &err), POLYQ_FORMAT,
+                "exceeds the 100 MB limit");
+    free(img);
+    uint8_t tiny[3] = {1, 2, 3};
+    CHECK_FAILS(pq_tensors_add_buffer(&ts, "x.safetensors", tiny, 3, &err), POLYQ_FORMAT, "too short");
+    pq_tensors_close(&ts);
+}
+
+static char *tmp_path(const char *name)
+{
+    return pq_asprintf("%s/%s", pq_test_tmpdir(), name);
+}
+
+static void write_file(const char *path, const void *data, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(data, 1, n, f) != n)
+        FAILF("cannot write %s", path);
+    if (f)
+        fclose(f);
+}
+
+/* A real file cut short: the message names the file. */
+TEST(bad_safetensors_truncated_file)
+{
+    polyq_err err = {0};
+    char *buf;
+    size_t len;
+    CHECK_OK(pq_read_file(pq_test_fixture("gpt2-tiny-f32/model.safetensors"), 1 << 24, &buf, &len, &err));
+    char *path = tmp_path("truncated.safetensors");
+    write_file(path, buf, len / 2);
+    pq_tensors ts = {0};
+    CHECK_FAILS(pq_tensors_open_file(&ts, path, &err), POLYQ_FORMAT, "truncated.safetensors");
+    pq_tensors_close(&ts);
+    char *missing = tmp_path("nope.safetensors");
+    CHECK_FAILS(pq_tensors_open_file(&ts, missing, &err), POLYQ_NOT_FOUND, "nope.safetensors");
+    pq_tensors_close(&ts);
+    free(missing);
+    free(path);
+    free(buf);
+}
+
+/* A model folder whose config.json is replaced; the weights are the f32 fixture's. */
+static char *model_with_config(const char *name, const char *config)
+{
+    char *dir = tmp_path(name);
+    mkdir(dir, 0755);
+    char *cfg = pq_asprintf("%s/config.json", dir), *st = pq_asprintf("%s/model.safetensors", dir);
+    char *src = realpath(pq_test_fixture("gpt2-tiny-f32/model.safetensors"), NULL);
+    write_file(cfg, config, strlen(config));
+    unlink(st);
+    if (!src || symlink(src, st) != 0)
+        FAILF("cannot link %s", st);
+    free(src);
+    free(cfg);
+    free(st);
+    return dir;
+}
+
+TEST(bad_model_configs)
+{
+    polyq_err err = {0};
+    pq_model *m = NULL;
+    static const struct { const char *config, *needle; int code; } cases[] = {
+        {"{\"model_type\":\"gpt2\",\"n_head\":4,\"n_layer\":2,\"vocab_size\":300,\"n_positions\":64}",
+         "required key \"n_embd\" is missing", POLYQ_FORMAT},
+        {"{\"model_type\":\"gpt2\",\"n_embd\":64,\"n_head\":4,\"n_layer\":2,\"vocab_size\":300,"
+         "\"n_positions\":64", "invalid JSON at line 1", POLYQ_FORMAT},
+        {"{\"model_type\":\"mamba\"}", "model_type \"mamba\" is not supported", POLYQ_UNSUPPORTED},
+        {"{\"n_embd\":64}", "required key \"model_type\"", POLYQ_FORMAT},
+        {"{\"model_type\":\"gpt2\",\"n_embd\":64,\"n_head\":5,\"n_layer\":2,\"vocab_size\":300,"
+         "\"n_positions\":64}", "not a multiple of n_head", POLYQ_FORMAT},
+        {"{\"model_type\":\"gpt2\",\"n_embd\":32,\"n_head\":4,\"n_layer\":2,\"vocab_size\":300,"
+         "\"n_positions\":64}", "has shape [300, 64], config.json implies [300, 32]", POLYQ_FORMAT},
+        {"{\"model_type\":\"gpt2\",\"n_embd\":64,\"n_head\":4,\"n_layer\":3,\"vocab_size\":300,"
+         "\"n_positions\":64}", "\"transformer.h.2.ln_1.weight\" is missing", POLYQ_FORMAT},
+        {"{\"model_type\":\"gpt2\",\"n_embd\":64,\"n_head\":4,\"n_layer\":2,\"vocab_size\":\"300\"}",
+         "\"vocab_size\" must be an integer", POLYQ_FORMAT},
+        {"{\"model_type\":\"gpt2\",\"n_embd\":64,\"n_head\":4,\"n_layer\":2,\"vocab_size\":300,"
+         "\"n_positions\":64,\"activation_function\":\"swish\"}", "\"swish\" is not supported",
+         POLYQ_UNSUPPORTED},
+        {"[]", "not a JSON object", POLYQ_FORMAT},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "cfg%zu", i);
+        char *dir = model_with_config(name, cases[i].config);
+        CHECK_FAILS(pq_model_open_dir(&m, dir, &err), cases[i].code, cases[i].needle);
+        CHECK(m == NULL);
+        free(dir);
+    }
+    CHECK_FAILS(pq_model_open_dir(&m, pq_test_tmpdir(), &err), POLYQ_NOT_FOUND, "no config.json");
+}
+
+static void tok_json_case(const char *json, int code, const char *needle)
+{
+    polyq_err err = {0};
+    char *path = tmp_path("tokenizer.json");
+    write_file(path, json, strlen(json));
+    pq_tokenizer *t = NULL;
+    err.msg[0] = 0;
+    int rc = pq_tok_load_json(&t, path, &err);
+    if (rc != code || !strstr(err.msg, needle) || !strstr(err.msg, "tokenizer.json"))
+        FAILF("tokenizer %s: want %d \"%s\", got %d \"%s\"", json, code, needle, rc, err.msg);
+    pq_tok_free(t);
+    free(path);
+}
+
+TEST(bad_tokenizer_files)
+{
+    const char *pre = "\"pre_tokenizer\":{\"type\":\"ByteLevel\",\"add_prefix_space\":false}";
+    char buf[1024];
+    tok_json_case("{\"model\":", POLYQ_FORMAT, "invalid JSON");
+    snprintf(buf, sizeof buf, "{%s,\"model\":{\"type\":\"WordPiece\",\"vocab\":{}}}", pre);
+    tok_json_case(buf, POLYQ_UNSUPPORTED, "\"WordPiece\" is not supported");
+    snprintf(buf, sizeof buf, "{%s,\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1},"
+                              "\"merges\":[\"a c\"]}}", pre);
+    tok_json_case(buf, POLYQ_FORMAT, "uses a token not in the vocabulary");
+    snprintf(buf, sizeof buf, "{%s,\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":\"x\"},\"merges\":[]}}", pre);
+    tok_json_case(buf, POLYQ_FORMAT, "is not an integer id");
+    snprintf(buf, sizeof buf, "{%s,\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":-4},\"merges\":[]}}", pre);
+    tok_json_case(buf, POLYQ_FORMAT, "out of range");
+    snprintf(buf, sizeof buf, "{%s,\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[7]}}", pre);
+    tok_json_case(buf, POLYQ_FORMAT, "merge 0 is neither");
+    tok_json_case("{\"pre_tokenizer\":{\"type\":\"Metaspace\"},\"model\":{}}", POLYQ_UNSUPPORTED,
+                  "\"Metaspace\" is not supported");
+    tok_json_case("{\"normalizer\":{\"type\":\"NFKC\"},\"model\":{}}", POLYQ_UNSUPPORTED,
+                  "normalizer \"NFKC\"");
+
+    polyq_err err = {0};
+    pq_tokenizer *t = NULL;
+    char *vocab = tmp_path("vocab.json"), *merges = tmp_path("merges.txt");
+    write_file(vocab, "{\"a\":0,\"b\":1,\"ab\":2}", 20);
+    write_file(merges, "#version: 0.2\na b\nab\n", 21);
+    CHECK_FAILS(pq_tok_load_vocab_merges(&t, vocab, merges, &err), POLYQ_FORMAT,
+                "merges.txt: line 3 is not \"left right\"");
+    write_file(merges, "#version: 0.2\na b\n\xff\xfe\n", 22);
+    CHECK_FAILS(pq_tok_load_vocab_merges(&t, vocab, merges, &err), POLYQ_FORMAT, "not valid UTF-8");
+    write_file(merges, "#version: 0.2\na b\n", 18);
+    CHECK_OK(pq_tok_load_vocab_merges(&t, vocab, merges, &err));
+    pq_tok_free(t);
+    write_file(vocab, "[1]", 3);
+    CHECK_FAILS(pq_tok_load_vocab_merges(&t, vocab, merges, &err), POLYQ_FORMAT, "vocab.json: not a JSON object");
+    free(vocab);
+    free(merges);
+}
+
+TEST(bad_text_files)
+{
+    polyq_err err = {0};
+    pq_corpus c;
+    char *p = tmp_path("xxx_Latn.devtest");
+    write_file(p, "good line\nsecond\nbad \xc3\x28 here\n", 29);
+    CHECK_FAILS(pq_corpus_load(&c, "xxx_Latn", p, 0, &err), POLYQ_TEXT,
+                "xxx_Latn.devtest: line 3 is not valid UTF-8 (byte 5)");
+    pq_corpus_free(&c);
+    write_file(p, "ok\nnul\0byte\n", 12);
+    CHECK_FAILS(pq_corpus_load(&c, "xxx_Latn", p, 0, &err), POLYQ_TEXT, "line 2 contains a NUL byte");
+    pq_corpus_free(&c);
+    write_file(p, "", 0);
+    CHECK_FAILS(pq_corpus_load(&c, "xxx_Latn", p, 0, &err), POLYQ_TEXT, "no sentences");
+    pq_corpus_free(&c);
+    write_file(p, "one\r\ntwo\nthree", 14);
+    CHECK_OK(pq_corpus_load(&c, "xxx_Latn", p, 0, &err));
+    CHECK_INT(c.n, 3);
+    CHECK(c.n == 3 && !strcmp(c.lines[0], "one") && c.lens[0] == 3 && !strcmp(c.lines[2], "three"));
+    pq_corpus_free(&c);
+    CHECK_OK(pq_corpus_load(&c, "xxx_Latn", p, 2, &err));
+    CHECK_INT(c.n, 2);
+    pq_corpus_free(&c);
+    free(p);
+
+    pq_dataset d;
+    char *path = NULL;
+    CHECK_OK(pq_dataset_open(&d, pq_test_shared("data/flores200"), "devtest", &err));
+    CHECK_FAILS(pq_dataset_path(&d, "xyz_Abcd", &path, &err), POLYQ_NOT_FOUND,
+                "unknown language code \"xyz_Abcd\"");
+    CHECK_FAILS(pq_dataset_path(&d, "../etc", &path, &err), POLYQ_INVALID_ARG, "is not a language code");
+    CHECK_OK(pq_dataset_path(&d, "eng_Latn", &path, &err));
+    free(path);
+    pq_dataset_free(&d);
+    CHECK_FAILS(pq_dataset_open(&d, pq_test_shared("data/flores200"), "test", &err), POLYQ_INVALID_ARG,
+                "split \"test\"");
+    CHECK_FAILS(pq_dataset_open(&d, "/nonexistent/flores", "devtest", &err), POLYQ_NOT_FOUND,
+                "no such directory");
+    CHECK_FAILS(pq_dataset_open(&d, "eng_Latn=", "devtest", &err), POLYQ_INVALID_ARG, "is not lang=path");
+    pq_dataset_free(&d);
+}

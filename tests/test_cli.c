@@ -1,0 +1,144 @@
+/* The polyq command as a user runs it: the main job on the real-vocabulary fixture and
+ * FLORES text (JSON checked field by field), and one clear message with a non-zero exit for
+ * each kind of bad input. */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "base/base.h"
+#include "test.h"
+
+/* Runs polyq with args (a shell fragment); returns the exit status and the output. */
+static int run(const char *args, char **out)
+{
+    const char *bin = getenv("POLYQ_BIN") ? getenv("POLYQ_BIN") : "build/polyq";
+    char *cmd = pq_asprintf("%s %s 2>&1", bin, args);
+    FILE *p = popen(cmd, "r");
+    free(cmd);
+    size_t cap = 1 << 16, n = 0;
+    *out = calloc(1, cap);
+    if (!p)
+        return -1;
+    size_t got;
+    while (*out && (got = fread(*out + n, 1, cap - 1 - n, p)) > 0) {
+        n += got;
+        if (n + 1 >= cap) {
+            char *o = realloc(*out, cap *= 2);
+            if (!o)
+                break;
+            *out = o;
+        }
+    }
+    if (*out)
+        (*out)[n] = 0;
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void expect(const char *args, int code, const char *needle)
+{
+    char *out = NULL;
+    int rc = run(args, &out);
+    if (rc != code || !out || !strstr(out, needle))
+        FAILF("polyq %s: want exit %d and \"%s\", got %d:\n%s", args, code, needle, rc, out ? out : "");
+    free(out);
+}
+
+TEST(cli_eval_main_job_json)
+{
+    char *json = pq_asprintf("%s/r.json", pq_test_tmpdir());
+    char *args = pq_asprintf("eval tests/fixtures/gpt2-tiny-vocab-bf16 --data %s --langs "
+                             "eng_Latn,hin_Deva,zho_Hans --max-sentences 10 --quant int8,int4-g128,fp32 "
+                             "--bootstrap 200 --seed 7 --out %s",
+                             pq_test_shared("data/flores200"), json);
+    char *out = NULL;
+    int rc = run(args, &out);
+    CHECK_INT(rc, 0);
+    CHECK(out && strstr(out, "int4-g128") && strstr(out, "hin_Deva") && strstr(out, "disparity"));
+    json_error_t je;
+    json_t *r = json_load_file(json, 0, &je);
+    CHECK(r != NULL);
+    if (r) {
+        CHECK(!strcmp(json_string_value(json_object_get(r, "version")), POLYQ_VERSION));
+        CHECK_INT(json_integer_value(json_object_get(r, "seed")), 7);
+        CHECK(json_is_real(json_object_get(r, "wall_time_s")));
+        CHECK(!strcmp(json_string_value(json_object_get(json_object_get(r, "model"), "architecture")),
+                      "GPT2LMHeadModel"));
+        CHECK(!strcmp(json_string_value(json_object_get(r, "reference_language")), "eng_Latn"));
+        json_t *fp = json_object_get(r, "full_precision"), *q = json_object_get(r, "quantized");
+        CHECK_INT(json_array_size(fp), 3);
+        CHECK_INT(json_array_size(q), 3);
+        const char *fields[] = {"sentences", "tokens", "bytes", "chars", "nll", "ppl", "bpb",
+                                "bits_per_sentence", "fertility_bytes"};
+        for (size_t f = 0; f < sizeof fields / sizeof fields[0]; f++)
+            CHECK(json_is_number(json_object_get(json_array_get(fp, 1), fields[f])));
+        for (int l = 0; l < 3; l++) {
+            json_t *l8 = json_array_get(json_object_get(json_array_get(q, 0), "languages"), (size_t)l);
+            json_t *l4 = json_array_get(json_object_get(json_array_get(q, 1), "languages"), (size_t)l);
+            json_t *l0 = json_array_get(json_object_get(json_array_get(q, 2), "languages"), (size_t)l);
+            double k8 = json_real_value(json_object_get(json_object_get(l8, "kld"), "value"));
+            double k4 = json_real_value(json_object_get(json_object_get(l4, "kld"), "value"));
+            CHECK(k8 > 0 && k8 < k4);
+            CHECK(json_number_value(json_object_get(json_object_get(l0, "kld"), "value")) == 0);
+            CHECK(json_number_value(json_object_get(json_object_get(l0, "top1_agree"), "value")) == 1);
+            const char *deltas[] = {"delta_nll_per_token", "delta_bpb", "delta_bits_per_sentence",
+                                    "rel_degradation", "kld_per_sentence"};
+            for (size_t d = 0; d < 5; d++)
+                CHECK(json_is_number(json_object_get(json_object_get(l4, deltas[d]), "ci95_lo")));
+            json_t *disp = json_object_get(l4, "disparity");
+            CHECK(json_object_get(disp, "delta_bits_per_sentence") && json_object_get(disp, "rel_degradation") &&
+                  json_object_get(disp, "delta_nll_per_token"));
+        }
+        CHECK(json_real_value(json_object_get(json_array_get(q, 0), "bits_per_weight")) > 8);
+        json_decref(r);
+    }
+    free(out);
+    free(args);
+    free(json);
+}
+
+TEST(cli_bad_input_messages)
+{
+    const char *fx = "tests/fixtures/gpt2-tiny-vocab-bf16";
+    char *data = pq_asprintf("--data %s", pq_test_shared("data/flores200"));
+    char *a;
+    a = pq_asprintf("eval %s %s --quant int4-g0", fx, data);
+    expect(a, 2, "quant spec \"int4-g0\" is not understood");
+    free(a);
+    a = pq_asprintf("eval %s %s --langs eng_Latn,klingon_Xxxx --max-sentences 2", fx, data);
+    expect(a, 1, "unknown language code \"klingon_Xxxx\"");
+    free(a);
+    a = pq_asprintf("eval %s %s --split test", fx, data);
+    expect(a, 2, "split \"test\" is not dev or devtest");
+    free(a);
+    a = pq_asprintf("eval %s --data x=/dev/null", fx);
+    expect(a, 1, "/dev/null: no sentences");
+    free(a);
+    expect("eval tests/fixtures --data x=/dev/null", 1, "tests/fixtures: no config.json");
+    a = pq_asprintf("eval tests/fixtures/gpt2-tiny-f32 %s --langs eng_Latn --max-sentences 1", data);
+    expect(a, 1, "no tokenizer.json");
+    free(a);
+    char *bad = pq_asprintf("%s/bad.txt", pq_test_tmpdir());
+    FILE *f = fopen(bad, "wb");
+    if (f) {
+        fputs("fine\n\xe0\x80\x80 overlong\n", f);
+        fclose(f);
+    }
+    a = pq_asprintf("eval %s --data xx=%s", fx, bad);
+    expect(a, 1, "bad.txt: line 2 is not valid UTF-8");
+    free(a);
+    a = pq_asprintf("eval %s %s --max-sentences 0", fx, data);
+    expect(a, 2, "--max-sentences \"0\" is not a positive count");
+    free(a);
+    expect("eval", 2, "eval needs a MODEL");
+    expect("frobnicate", 2, "unknown command");
+    expect("eval gpt2 --bogus", 2, "unknown option --bogus");
+    a = pq_asprintf("eval gpt2 %s --offline", data);
+    setenv("HF_HUB_CACHE", pq_test_tmpdir(), 1);
+    expect(a, 1, "models--gpt2/snapshots/<commit>/");
+    unsetenv("HF_HUB_CACHE");
+    free(a);
+    free(bad);
+    free(data);
+}

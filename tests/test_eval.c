@@ -1,0 +1,228 @@
+/* Evaluation end to end on the real-vocabulary GPT-2 fixture and FLORES text: NLL against an
+ * independent scalar computation, fp32 "quantization" gives KLD 0 and agreement 1,
+ * KLD(int8) < KLD(int4-g128), identical numbers for 1 and 2 threads; rolling windows; and
+ * the metrics of METRICS.md on hand-made per-sentence numbers. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "eval/eval.h"
+#include "eval/metrics.h"
+#include "test.h"
+
+/* NLL of one sentence computed directly: one forward of [BOS, t...], log-softmax in double. */
+static double direct_nll(const pq_model *m, const char *text)
+{
+    polyq_err err = {0};
+    pq_ids ids = {0};
+    pq_ids_push(&ids, pq_model_bos(m));
+    pq_tok_encode(m->tok, text, strlen(text), &ids, &err);
+    int T = (int)ids.n, V = m->cfg.n_vocab, ss[2] = {0, T};
+    float *logits = malloc(sizeof(float) * (size_t)T * V);
+    pq_ops ops;
+    pq_acts acts;
+    pq_ops_init(&ops, 1, m->cfg.n_inner, m->cfg.n_ctx);
+    pq_acts_init(&acts, &m->cfg, T);
+    pq_model_forward(m, &ops, &acts, ids.v, ss, 1, logits, &err);
+    double nll = 0;
+    for (int i = 0; i + 1 < T; i++) {
+        const float *x = logits + (size_t)i * V;
+        double mx = x[0], s = 0;
+        for (int k = 1; k < V; k++)
+            mx = x[k] > mx ? x[k] : mx;
+        for (int k = 0; k < V; k++)
+            s += exp(x[k] - mx);
+        nll -= x[ids.v[i + 1]] - mx - log(s);
+    }
+    pq_acts_free(&acts);
+    pq_ops_free(&ops);
+    free(logits);
+    pq_ids_free(&ids);
+    return nll;
+}
+
+TEST(eval_lockstep_real_text)
+{
+    polyq_err err = {0};
+    pq_model *fp = NULL, *q[3] = {0};
+    CHECK_OK(pq_model_open_dir(&fp, pq_test_fixture("gpt2-tiny-vocab-bf16"), &err));
+    if (!fp)
+        return;
+    const char *specs[3] = {"int8", "int4-g128", "fp32"};
+    for (int i = 0; i < 3; i++) {
+        pq_qspec s;
+        CHECK_OK(pq_qspec_parse(specs[i], &s, &err));
+        CHECK_OK(pq_model_quantize(&q[i], fp, &s, &err));
+    }
+    const char *langs[3] = {"eng_Latn", "hin_Deva", "zho_Hans"};
+    pq_lang_eval res[2][3];
+    memset(res, 0, sizeof res);
+    for (int th = 1; th <= 2; th++) {
+        pq_evaluator *ev = NULL;
+        pq_eval_opts o = {.n_threads = th, .batch_tokens = th == 1 ? 512 : 300};
+        CHECK_OK(pq_evaluator_create(&ev, fp, q, 3, &o, &err));
+        for (int l = 0; l < 3 && ev; l++) {
+            char rel[128];
+            snprintf(rel, sizeof rel, "data/flores200/devtest/%s.devtest", langs[l]);
+            pq_corpus c;
+            CHECK_OK(pq_corpus_load(&c, langs[l], pq_test_shared(rel), 8, &err));
+            CHECK_OK(pq_evaluate(ev, &c, &res[th - 1][l], &err));
+            if (th == 1 && l < 2) /* sentence 2 scored alone, by hand */
+                CHECK_NEAR(res[0][l].nll_fp[1], direct_nll(fp, c.lines[1]), 1e-3);
+            pq_corpus_free(&c);
+        }
+        pq_evaluator_free(ev);
+    }
+    for (int l = 0; l < 3; l++) {
+        pq_lang_eval *a = &res[0][l], *b = &res[1][l];
+        if (a->n_sent != 8 || b->n_sent != 8) {
+            FAILF("%s: %zu/%zu sentences", langs[l], a->n_sent, b->n_sent);
+            continue;
+        }
+        double kld8 = 0, kld4 = 0, kld0 = 0, T = 0, agree0 = 0, dnll0 = 0;
+        for (size_t s = 0; s < 8; s++) {
+            kld8 += a->kld_q[0][s];
+            kld4 += a->kld_q[1][s];
+            kld0 += a->kld_q[2][s];
+            agree0 += a->agree_q[2][s];
+            dnll0 += fabs(a->nll_q[2][s] - a->nll_fp[s]);
+            T += a->tokens[s];
+        }
+        CHECK(kld8 > 0 && kld8 < kld4);
+        CHECK(kld0 == 0 && agree0 == T && dnll0 == 0);
+        /* threads and batch sizes change nothing beyond float noise; threads alone nothing */
+        for (size_t s = 0; s < 8; s++) {
+            CHECK_NEAR(a->nll_fp[s], b->nll_fp[s], 1e-6 * a->nll_fp[s]);
+            CHECK_NEAR(a->kld_q[1][s], b->kld_q[1][s], 1e-6 * a->kld_q[1][s] + 1e-9);
+        }
+        pq_lang_eval_free(a);
+        pq_lang_eval_free(b);
+    }
+    for (int i = 0; i < 3; i++)
+        pq_model_free(q[i]);
+    pq_model_free(fp);
+}
+
+/* 1 and 2 threads with the same batch size: bit-identical per-sentence numbers. */
+TEST(eval_threads_bit_identical)
+{
+    polyq_err err = {0};
+    pq_model *fp = NULL, *q = NULL;
+    pq_qspec s;
+    CHECK_OK(pq_model_open_dir(&fp, pq_test_fixture("gpt2-tiny-vocab-bf16"), &err));
+    CHECK_OK(pq_qspec_parse("int4-g16", &s, &err));
+    if (!fp || pq_model_quantize(&q, fp, &s, &err))
+        return pq_model_free(fp);
+    pq_corpus c;
+    CHECK_OK(pq_corpus_load(&c, "tam_Taml", pq_test_shared("data/flores200/devtest/tam_Taml.devtest"), 4, &err));
+    pq_lang_eval r[2];
+    for (int th = 1; th <= 2; th++) {
+        pq_evaluator *ev = NULL;
+        pq_eval_opts o = {.n_threads = th};
+        CHECK_OK(pq_evaluator_create(&ev, fp, &q, 1, &o, &err));
+        CHECK_OK(pq_evaluate(ev, &c, &r[th - 1], &err));
+        pq_evaluator_free(ev);
+    }
+    CHECK(memcmp(r[0].nll_fp, r[1].nll_fp, 4 * sizeof(double)) == 0);
+    CHECK(memcmp(r[0].nll_q[0], r[1].nll_q[0], 4 * sizeof(double)) == 0);
+    CHECK(memcmp(r[0].kld_q[0], r[1].kld_q[0], 4 * sizeof(double)) == 0);
+    pq_lang_eval_free(&r[0]);
+    pq_lang_eval_free(&r[1]);
+    pq_corpus_free(&c);
+    pq_model_free(q);
+    pq_model_free(fp);
+}
+
+TEST(eval_rolling_windows)
+{
+    pq_ids ids[2] = {{0}, {0}}, store = {0};
+    for (int i = 0; i < 10; i++)
+        pq_ids_push(&ids[0], 100 + i);
+    pq_ids_push(&ids[1], 7);
+    pq_window *w = NULL;
+    size_t n = 0;
+    CHECK(pq_eval_windows(ids, 2, 1, 4, &w, &n, &store) == 0);
+    CHECK_INT(n, 4);
+    if (n == 4) {
+        /* [BOS,100,101,102] -> 100..103 */
+        CHECK(w[0].len == 4 && w[0].first == 0 && store.v[w[0].in_off] == 1 &&
+              store.v[w[0].in_off + 3] == 102 && store.v[w[0].tgt_off + 3] == 103);
+        /* [103..106] -> 104..107 */
+        CHECK(w[1].len == 4 && w[1].first == 0 && store.v[w[1].in_off] == 103 &&
+              store.v[w[1].tgt_off] == 104);
+        /* [105..108], rows 2,3 -> 108,109 */
+        CHECK(w[2].len == 4 && w[2].first == 2 && store.v[w[2].in_off] == 105 &&
+              store.v[w[2].tgt_off] == 108 && store.v[w[2].tgt_off + 1] == 109);
+        /* second sentence: [BOS] -> 7 */
+        CHECK(w[3].sent == 1 && w[3].len == 1 && store.v[w[3].in_off] == 1 && store.v[w[3].tgt_off] == 7);
+        /* every row r >= first predicts the token right after input row r */
+        for (size_t k = 0; k < 3; k++)
+            for (int r = w[k].first; r + 1 < w[k].len; r++)
+                CHECK_INT(store.v[w[k].in_off + (size_t)r + 1], store.v[w[k].tgt_off + (size_t)(r - w[k].first)]);
+    }
+    free(w);
+    pq_ids_free(&store);
+    pq_ids_free(&ids[0]);
+    pq_ids_free(&ids[1]);
+}
+
+/* Hand-made numbers: two languages of 4 parallel sentences. */
+TEST(metrics_hand_computed)
+{
+    uint32_t tok_a[4] = {10, 10, 10, 10}, tok_b[4] = {30, 30, 30, 30};
+    uint32_t by_a[4] = {50, 50, 50, 50}, by_b[4] = {60, 60, 60, 60};
+    double fp_a[4] = {20, 22, 18, 20}, q_a[4] = {21, 23, 19, 21};   /* +1 nat each */
+    double fp_b[4] = {60, 66, 54, 60}, q_b[4] = {64, 70, 57, 61};   /* +3 on average */
+    double kl_a[4] = {0.1, 0.1, 0.1, 0.1}, kl_b[4] = {0.9, 0.9, 0.9, 0.9};
+    uint32_t ag_a[4] = {9, 9, 9, 9}, ag_b[4] = {15, 15, 15, 15};
+    double *nq_a[1] = {q_a}, *nq_b[1] = {q_b}, *k_a[1] = {kl_a}, *k_b[1] = {kl_b};
+    uint32_t *g_a[1] = {ag_a}, *g_b[1] = {ag_b};
+    pq_lang_eval ev[2] = {
+        {.lang = "eng_Latn", .n_sent = 4, .bytes = 200, .chars = 200, .words = 40, .spaced = true,
+         .tokens = tok_a, .sbytes = by_a, .nll_fp = fp_a, .n_q = 1, .nll_q = nq_a, .kld_q = k_a, .agree_q = g_a},
+        {.lang = "zho_Hans", .n_sent = 4, .bytes = 240, .chars = 80, .words = 4, .spaced = false,
+         .tokens = tok_b, .sbytes = by_b, .nll_fp = fp_b, .n_q = 1, .nll_q = nq_b, .kld_q = k_b, .agree_q = g_b},
+    };
+    pq_lang_metrics m[2];
+    pq_disparity_summary sum;
+    polyq_err err = {0};
+    pq_metrics_opts o = {.n_boot = 400, .seed = 3, .ref = 0};
+    CHECK_OK(pq_metrics_compute(ev, 2, 1, &o, m, &sum, &err));
+    CHECK_INT(m[0].tokens, 40);
+    CHECK_NEAR(m[0].ppl, exp(80.0 / 40), 1e-12);
+    CHECK_NEAR(m[0].bpb, 80 / (200 * M_LN2), 1e-12);
+    CHECK_NEAR(m[0].bits_per_sentence, 80 / (4 * M_LN2), 1e-12);
+    CHECK_NEAR(m[1].fertility_chars, 120.0 / 80, 1e-12);
+    CHECK(isnan(m[1].fertility_words) && !isnan(m[0].fertility_words));
+    const pq_q_metrics *a = &m[0].q[0], *b = &m[1].q[0];
+    CHECK_NEAR(a->delta_nll_per_token.value, 4.0 / 40, 1e-12);
+    CHECK_NEAR(a->delta_bits_per_sentence.value, 4 / (4 * M_LN2), 1e-12);
+    CHECK_NEAR(b->delta_bits_per_sentence.value, 12 / (4 * M_LN2), 1e-12);
+    CHECK_NEAR(b->delta_bpb.value, 12 / (240 * M_LN2), 1e-12);
+    CHECK_NEAR(b->rel_degradation.value, 12.0 / 240, 1e-12);
+    CHECK_NEAR(b->kld.value, 3.6 / 120, 1e-12);
+    CHECK_NEAR(b->kld_per_sentence.value, 0.9, 1e-12);
+    CHECK_NEAR(b->top1_agree.value, 60.0 / 120, 1e-12);
+    /* disparity on each basis: bits/sentence 3x, relative 12/240 / 4/80 = 1x, per token 1x */
+    CHECK_NEAR(b->disparity[PQ_BASIS_BITS_PER_SENTENCE].value, 3.0, 1e-12);
+    CHECK_NEAR(b->disparity[PQ_BASIS_REL].value, 1.0, 1e-12);
+    CHECK_NEAR(b->disparity[PQ_BASIS_NLL_PER_TOKEN].value, 1.0, 1e-12);
+    CHECK(!b->unstable[PQ_BASIS_BITS_PER_SENTENCE]); /* English loses exactly 1 nat every time */
+    /* the English degradation is constant, so its interval is a point */
+    CHECK_NEAR(a->delta_bits_per_sentence.lo, a->delta_bits_per_sentence.value, 1e-12);
+    CHECK(b->delta_bits_per_sentence.lo <= b->delta_bits_per_sentence.value &&
+          b->delta_bits_per_sentence.value <= b->delta_bits_per_sentence.hi);
+    CHECK(b->delta_bits_per_sentence.lo < b->delta_bits_per_sentence.hi);
+    /* across languages: d = {1, 3} x c: worst 3, CV = sd/mean = sqrt(2)/2, Gini = 2/(2*4*2) */
+    CHECK_NEAR(sum.worst_ratio, 3.0, 1e-12);
+    CHECK_NEAR(sum.cv, sqrt(2.0) / 2, 1e-12);
+    CHECK_NEAR(sum.gini, 0.25, 1e-12);
+    CHECK(!strcmp(sum.worst_lang, "zho_Hans") && !strcmp(sum.best_lang, "eng_Latn"));
+    pq_metrics_free(m, 2);
+
+    /* a reference that does not degrade makes every ratio unstable */
+    double q_a0[4] = {20, 22, 18, 20};
+    nq_a[0] = q_a0;
+    CHECK_OK(pq_metrics_compute(ev, 2, 1, &o, m, &sum, &err));
+    CHECK(m[1].q[0].unstable[PQ_BASIS_BITS_PER_SENTENCE] && isnan(sum.worst_ratio));
+    pq_metrics_free(m, 2);
+}
