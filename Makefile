@@ -4,10 +4,11 @@ CC      ?= cc
 PKGS    := jansson libpcre2-8 openblas libcurl libarchive
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
-OPT     ?= -O2
-CFLAGS  ?= $(OPT) -g
-CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wno-unused-parameter -pthread \
-           -Iinclude -Isrc $(PKG_CFLAGS)
+OPT     ?= -O2 -g
+SAN     ?=
+CFLAGS  ?=
+ALL_CFLAGS := $(OPT) $(SAN) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow \
+           -Wno-unused-parameter -pthread -Iinclude -Isrc $(PKG_CFLAGS) $(CFLAGS)
 LDLIBS  += $(PKG_LIBS) -lm -pthread
 BUILD   ?= build
 
@@ -19,30 +20,33 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all test asan clean bench
+.PHONY: all test asan check clean bench
 all: $(BUILD)/polyq
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/libpolyq.a: $(LIB_OBJ)
 	ar rcs $@ $^
 
 $(BUILD)/polyq: $(CLI_OBJ) $(BUILD)/libpolyq.a
-	$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+	$(CC) $(ALL_CFLAGS) $^ $(LDLIBS) -o $@
 
 $(BUILD)/test_polyq: $(TEST_OBJ) $(BUILD)/libpolyq.a
-	$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+	$(CC) $(ALL_CFLAGS) $^ $(LDLIBS) -o $@
 
 test: $(BUILD)/test_polyq $(BUILD)/polyq
 	POLYQ_BIN=$(BUILD)/polyq ./$(BUILD)/test_polyq $(T)
 
 asan:
 	ASAN_OPTIONS=detect_leaks=1:halt_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-	$(MAKE) BUILD=build-asan \
-	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer" \
+	$(MAKE) BUILD=build-asan OPT="-O1 -g" \
+	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer" \
 	  test
+
+# everything CI runs: the tests, then the same tests under the sanitizers
+check: test asan
 
 clean:
 	rm -rf build build-asan

@@ -54,7 +54,8 @@ TEST(cli_eval_main_job_json)
                              pq_test_shared("data/flores200"), json);
     char *out = NULL;
     int rc = run(args, &out);
-    CHECK_INT(rc, 0);
+    if (rc != 0)
+        FAILF("polyq %s exited %d:\n%s", args, rc, out ? out : "");
     CHECK(out && strstr(out, "int4-g128") && strstr(out, "hin_Deva") && strstr(out, "disparity"));
     json_error_t je;
     json_t *r = json_load_file(json, 0, &je);

@@ -577,8 +577,10 @@ typedef struct scratch {
 
 static void try_pair(const pq_tokenizer *t, scratch *s, size_t *nh, int32_t l)
 {
+    if (l < 0)
+        return;
     int32_t r = s->syms[l].next;
-    if (l < 0 || r < 0)
+    if (r < 0)
         return;
     uint64_t v;
     uint64_t key = ((uint64_t)(uint32_t)s->syms[l].id << 32) | (uint32_t)s->syms[r].id;
