@@ -89,19 +89,22 @@ static void on_progress(void *ctx, size_t done, size_t total)
             p->lang, p->li + 1, p->n_lang, el, eta);
 }
 
-/* Opens MODEL as a folder or a hub id. *path and *rev are heap strings. */
+/* Finds MODEL as a folder or a hub id (downloading it if needed). *path and *rev are heap
+ * strings. */
+static int find_model(const char *name, const pq_hub_opts *ho, char **path, char **rev,
+                      polyq_err *err)
+{
+    *rev = NULL;
+    if (pq_dir_exists(name))
+        return (*path = pq_strdup(name)) ? 0 : pq_fail(err, POLYQ_NOMEM, "out of memory");
+    return pq_hub_resolve(name, ho, path, rev, err);
+}
+
 static int open_model(const char *name, const pq_hub_opts *ho, pq_model **m, char **path,
                       char **rev, polyq_err *err)
 {
-    *rev = NULL;
-    if (pq_dir_exists(name)) {
-        *path = pq_strdup(name);
-    } else {
-        int rc = pq_hub_resolve(name, ho, path, rev, err);
-        if (rc)
-            return rc;
-    }
-    return pq_model_open_dir(m, *path, err);
+    int rc = find_model(name, ho, path, rev, err);
+    return rc ? rc : pq_model_open_dir(m, *path, err);
 }
 
 static int cmd_tokenize(int argc, char **argv)
@@ -240,8 +243,20 @@ static int cmd_eval(int argc, char **argv)
     pq_disparity_summary summary[32];
     int ref_idx = -1;
 
-    if (!data && (rc = pq_flores_resolve(&ho, &data_dir, &err)))
-        goto out;
+    /* the model and the data are found (or fetched) first; both problems are told at once */
+    {
+        polyq_err derr = {0};
+        rc = find_model(model_name, &ho, &model_path, &model_rev, &err);
+        int drc = data ? 0 : pq_flores_resolve(&ho, &data_dir, &derr);
+        if (rc && drc)
+            fprintf(stderr, "polyq: %s\n", derr.msg);
+        else if (drc) {
+            err = derr;
+            rc = drc;
+        }
+        if (rc)
+            goto out;
+    }
     if ((rc = pq_dataset_open(&ds, data ? data : data_dir, split, &err)))
         goto out;
     if (!strcmp(langs_arg, "all")) {
@@ -298,7 +313,7 @@ static int cmd_eval(int argc, char **argv)
         }
         free(p);
     }
-    if ((rc = open_model(model_name, &ho, &fp, &model_path, &model_rev, &err)))
+    if ((rc = pq_model_open_dir(&fp, model_path, &err)))
         goto out;
     for (int q = 0; q < n_q; q++)
         if ((rc = pq_model_quantize(&qm[q], fp, &specs[q], &err)))

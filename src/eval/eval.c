@@ -74,6 +74,10 @@ int pq_evaluator_create(pq_evaluator **out, const pq_model *fp, pq_model *const 
         return pq_fail(err, POLYQ_NOT_FOUND,
                        "%s: no tokenizer.json (or vocab.json + merges.txt): cannot score text",
                        fp->dir);
+    int32_t bos = pq_model_bos(fp);
+    if (bos < 0 || bos >= fp->cfg.n_vocab)
+        return pq_fail(err, POLYQ_FORMAT, "%s: no usable BOS/EOS token to start sequences with",
+                       fp->dir);
     pq_evaluator *ev = calloc(1, sizeof *ev);
     if (!ev)
         return pq_fail(err, POLYQ_NOMEM, "out of memory");

@@ -175,7 +175,7 @@ int pq_model_open_dir(pq_model **out, const char *dir, polyq_err *err)
                      dir, pq_tok_vocab_size(m->tok), m->cfg.n_vocab);
         goto out;
     }
-    if (pq_model_bos(m) < 0 || pq_model_bos(m) >= m->cfg.n_vocab) {
+    if (m->tok && (pq_model_bos(m) < 0 || pq_model_bos(m) >= m->cfg.n_vocab)) {
         rc = pq_fail(err, POLYQ_FORMAT, "%s: no usable BOS/EOS token to start sequences with", dir);
         goto out;
     }
