@@ -67,6 +67,24 @@ static void handle(test_server *s, int fd)
         size_t pl = strlen(r->prefix);
         if (strncmp(path, r->prefix, pl))
             continue;
+        if (r->token) {
+            char want[256];
+            snprintf(want, sizeof want, "Authorization: Bearer %s\r\n", r->token);
+            if (!strstr(req, want)) {
+                reply(fd, 401, "Unauthorized", NULL, "token", 5, 5);
+                return;
+            }
+        }
+        if (r->redirect) {
+            char hdr[4096];
+            int n = snprintf(hdr, sizeof hdr,
+                             "HTTP/1.1 302 Found\r\nLocation: %s%s\r\nContent-Length: 0\r\n"
+                             "Connection: close\r\nX-Repo-Commit: " TEST_COMMIT "\r\n"
+                             "X-Linked-Etag: \"linked-%s\"\r\nETag: \"redirect-etag\"\r\n\r\n",
+                             r->redirect, path + pl, path + pl);
+            send_all(fd, hdr, (size_t)n);
+            return;
+        }
         char *file = r->prefix[pl - 1] == '/' ? pq_path_join(r->dir, path + pl) : pq_strdup(r->dir);
         char *body = NULL;
         size_t len = 0;

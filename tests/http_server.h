@@ -12,6 +12,9 @@ typedef struct test_route {
     const char *prefix;   /* "/polyq-test/tiny/resolve/main/" or "/flores.tar.gz" */
     const char *dir;      /* folder (prefix ends in '/') or file */
     int cut;              /* send only half of each body, then close */
+    const char *redirect; /* if set: answer 302 to redirect + the rest of the path, with
+                             X-Linked-Etag "linked-<rest>" as the hub does for LFS files */
+    const char *token;    /* if set: 401 unless "Authorization: Bearer <token>" */
 } test_route;
 
 test_server *test_server_start(const test_route *routes, int n_routes);

@@ -54,8 +54,8 @@ TEST(hub_download_404_cut_offline)
     if (!fx)
         return;
     test_route routes[] = {
-        {"/polyq-test/tiny/resolve/main/", fx, 0},
-        {"/polyq-test/cut/resolve/main/", fx, 1},
+        {"/polyq-test/tiny/resolve/main/", fx, 0, NULL, NULL},
+        {"/polyq-test/cut/resolve/main/", fx, 1, NULL, NULL},
     };
     test_server *srv = test_server_start(routes, 2);
     CHECK(srv != NULL);
@@ -148,8 +148,8 @@ TEST(hub_cut_weights_leave_no_partial_file)
     char *fx = fixture_abs("gpt2-tiny-vocab-bf16");
     char *cfg = fx ? pq_asprintf("%s/config.json", fx) : NULL;
     test_route routes[] = {
-        {"/polyq-test/cutw/resolve/main/config.json", cfg, 0},
-        {"/polyq-test/cutw/resolve/main/", fx, 1},
+        {"/polyq-test/cutw/resolve/main/config.json", cfg, 0, NULL, NULL},
+        {"/polyq-test/cutw/resolve/main/", fx, 1, NULL, NULL},
     };
     test_server *srv = fx ? test_server_start(routes, 2) : NULL;
     if (!srv) {
@@ -183,6 +183,53 @@ TEST(hub_cut_weights_leave_no_partial_file)
     unsetenv("HF_HUB_CACHE");
 }
 
+/* LFS-style redirects and a gated repository that needs HF_TOKEN. */
+TEST(hub_redirect_and_token)
+{
+    char *fx = fixture_abs("gpt2-tiny-vocab-bf16");
+    test_route routes[] = {
+        {"/polyq-test/lfs/resolve/main/", NULL, 0, "/cdn/", NULL},
+        {"/cdn/", fx, 0, NULL, NULL},
+        {"/polyq-test/gated/resolve/main/", fx, 0, NULL, "s3cret"},
+    };
+    test_server *srv = fx ? test_server_start(routes, 3) : NULL;
+    if (!srv) {
+        FAILF("server");
+        free(fx);
+        return;
+    }
+    char *cache = pq_asprintf("%s/hub-cache3", pq_test_tmpdir());
+    set_env(cache, test_server_port(srv));
+    polyq_err err = {0};
+    pq_hub_opts o = {0};
+    char *dir = NULL, *commit = NULL;
+    CHECK_OK(pq_hub_resolve("polyq-test/lfs", &o, &dir, &commit, &err));
+    if (dir) {
+        char *link = pq_asprintf("%s/model.safetensors", dir), target[512] = "";
+        ssize_t n = readlink(link, target, sizeof target - 1);
+        CHECK(n > 0 && !strcmp(target, "../../blobs/linked-model.safetensors"));
+        pq_model *m = NULL;
+        CHECK_OK(pq_model_open_dir(&m, dir, &err));
+        pq_model_free(m);
+        free(link);
+    }
+    free(dir);
+    free(commit);
+    dir = commit = NULL;
+    CHECK_FAILS(pq_hub_resolve("polyq-test/gated", &o, &dir, &commit, &err), POLYQ_NETWORK,
+                "needs HF_TOKEN");
+    setenv("HF_TOKEN", "s3cret", 1);
+    CHECK_OK(pq_hub_resolve("polyq-test/gated", &o, &dir, &commit, &err));
+    unsetenv("HF_TOKEN");
+    free(dir);
+    free(commit);
+    free(cache);
+    test_server_stop(srv);
+    free(fx);
+    unsetenv("HF_ENDPOINT");
+    unsetenv("HF_HUB_CACHE");
+}
+
 static void tar_add(struct archive *a, const char *name, const char *text)
 {
     struct archive_entry *e = archive_entry_new();
@@ -208,7 +255,7 @@ TEST(hub_flores_download_and_unpack)
     tar_add(a, "flores200_dataset/README", "not copied\n");
     archive_write_close(a);
     archive_write_free(a);
-    test_route routes[] = {{"/flores.tar.gz", tarball, 0}};
+    test_route routes[] = {{"/flores.tar.gz", tarball, 0, NULL, NULL}};
     test_server *srv = test_server_start(routes, 1);
     if (!srv) {
         FAILF("server");

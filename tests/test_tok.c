@@ -79,6 +79,17 @@ static void check_flores(const pq_tokenizer *tok, const char *label)
             lang_bad = true;
             n_bad_lang++;
         }
+        if (!rc && !lang_bad) { /* decoding gives the sentence back, byte for byte */
+            char *back = NULL;
+            size_t blen = 0;
+            if (pq_tok_decode(tok, ids.v, ids.n, &back, &blen, &err) || blen != len ||
+                memcmp(back, line_p, len)) {
+                FAILF("%s: %s sentence %zu does not decode to itself", label, lang, sent);
+                lang_bad = true;
+                n_bad_lang++;
+            }
+            free(back);
+        }
         line_p = nl ? nl + 1 : line_p + len;
     }
     free(text);
