@@ -45,6 +45,18 @@ asan:
 	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer" \
 	  test
 
+$(BUILD)/bench_forward: $(BUILD)/bench/bench_forward.o $(BUILD)/libpolyq.a
+	$(CC) $(ALL_CFLAGS) $^ $(LDLIBS) -o $@
+
+# speed as ratios (never part of the tests); POLYQ_BENCH_MODEL names a full-size model folder
+bench: $(BUILD)/bench_forward
+	./$(BUILD)/bench_forward tests/fixtures/gpt2-tiny-f32 --tokens 64
+	./$(BUILD)/bench_forward tests/fixtures/gpt2-tiny-f32 --tokens 64 --quant int4-g32
+	if [ -n "$(POLYQ_BENCH_MODEL)" ]; then \
+	  ./$(BUILD)/bench_forward $(POLYQ_BENCH_MODEL) --tokens 256 && \
+	  ./$(BUILD)/bench_forward $(POLYQ_BENCH_MODEL) --tokens 256 --quant int8 && \
+	  ./$(BUILD)/bench_forward $(POLYQ_BENCH_MODEL) --tokens 256 --quant int4-g128; fi
+
 # everything CI runs: the tests, then the same tests under the sanitizers
 check: test asan
 

@@ -82,6 +82,10 @@ void pq_linear_fwd(pq_ops *ops, float *out, const float *in, int M, const pq_lin
 {
     if (M <= 0)
         return;
+    if (ops->reference) {
+        pq_ref_linear(out, in, M, lin);
+        return;
+    }
     linear_job j = {ops, out, in, M, lin};
     pq_pool_run(ops->pool, (size_t)(lin->n_out + CHUNK - 1) / CHUNK, linear_task, &j);
 }
@@ -106,6 +110,10 @@ static void attn_task(void *ctx, size_t task, int thread)
 void pq_attention_fwd(pq_ops *ops, float *out, const float *qkv, const int *seq_start, int n_seq,
                       int C, int H, float scale)
 {
+    if (ops->reference) {
+        pq_ref_attention(out, qkv, seq_start, n_seq, C, H, scale);
+        return;
+    }
     attn_job j = {ops, out, qkv, seq_start, C, H, scale};
     pq_pool_run(ops->pool, (size_t)n_seq * (size_t)H, attn_task, &j);
 }

@@ -29,6 +29,7 @@ typedef struct pq_ops {
     int n_threads;
     float **scratch;        /* [n_threads][scratch_len] */
     size_t scratch_len;
+    int reference;          /* nonzero: run the scalar reference kernels instead */
 } pq_ops;
 
 /* Creates the pool; max_k bounds K of any linear and max_t the tokens of a sequence. */
