@@ -41,12 +41,16 @@ int pq_fail_context(polyq_err *err, const char *fmt, ...)
 {
     if (!err)
         return POLYQ_INVALID_ARG;
-    char prefix[512], old[sizeof err->msg];
+    char buf[2 * sizeof err->msg + 8];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(prefix, sizeof prefix, fmt, ap);
+    int n = vsnprintf(buf, sizeof err->msg, fmt, ap);
     va_end(ap);
-    memcpy(old, err->msg, sizeof old);
-    snprintf(err->msg, sizeof err->msg, "%s: %s", prefix, old);
+    size_t w = n < 0 ? 0 : (size_t)n < sizeof err->msg ? (size_t)n : sizeof err->msg - 1;
+    memcpy(buf + w, ": ", 2);
+    memcpy(buf + w + 2, err->msg, sizeof err->msg);
+    buf[sizeof buf - 1] = 0;
+    memcpy(err->msg, buf, sizeof err->msg - 1); /* the end of a very long message is cut */
+    err->msg[sizeof err->msg - 1] = 0;
     return err->code;
 }

@@ -75,13 +75,14 @@ pq_pool *pq_pool_create(int n_threads)
     }
     for (int i = 1; i < n_threads; i++) {
         worker_arg *wa = malloc(sizeof *wa);
+        if (wa)
+            *wa = (worker_arg){p, i};
         if (!wa || pthread_create(&p->threads[i], NULL, worker, wa) != 0) {
             free(wa);
             p->n_threads = i;
             pq_pool_free(p);
             return NULL;
         }
-        *wa = (worker_arg){p, i};
     }
     return p;
 }
