@@ -15,12 +15,12 @@ BUILD   ?= build
 LIB_SRC  := $(sort $(wildcard src/base/*.c src/format/*.c src/hub/*.c src/tok/*.c \
               src/kernels/*.c src/model/*.c src/quant/*.c src/eval/*.c src/report/*.c))
 CLI_SRC  := $(wildcard src/cli/*.c)
-TEST_SRC := $(wildcard tests/*.c)
+TEST_SRC := $(wildcard tests/*.c) fuzz/targets.c
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all test asan check clean bench
+.PHONY: all test asan check clean bench fuzz fuzz-smoke
 all: $(BUILD)/polyq
 
 $(BUILD)/%.o: %.c
@@ -57,10 +57,27 @@ bench: $(BUILD)/bench_forward
 	  ./$(BUILD)/bench_forward $(POLYQ_BENCH_MODEL) --tokens 256 --quant int8 && \
 	  ./$(BUILD)/bench_forward $(POLYQ_BENCH_MODEL) --tokens 256 --quant int4-g128; fi
 
+# libFuzzer targets (clang): build-fuzz/fuzz_<name>; fuzz-smoke runs each for FUZZ_SECONDS
+FUZZ_TARGETS := safetensors tokenizer_json encode qspec
+FUZZ_SECONDS ?= 20
+FUZZ_SAN := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
+fuzz:
+	$(MAKE) BUILD=build-fuzz CC=clang OPT="-O1 -g" SAN="$(FUZZ_SAN)" build-fuzz/libpolyq.a \
+	  build-fuzz/fuzz/targets.o
+	for t in $(FUZZ_TARGETS); do \
+	  clang -O1 -g -fsanitize=fuzzer,address,undefined -Iinclude -Isrc -DPQ_FUZZ_TARGET=pq_fuzz_$$t \
+	    fuzz/libfuzzer_main.c build-fuzz/fuzz/targets.o build-fuzz/libpolyq.a $(LDLIBS) \
+	    -o build-fuzz/fuzz_$$t || exit 1; done
+
+fuzz-smoke: fuzz
+	for t in $(FUZZ_TARGETS); do mkdir -p build-fuzz/new/$$t && \
+	  ./build-fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+	    build-fuzz/new/$$t fuzz/corpus/$$t || exit 1; done
+
 # everything CI runs: the tests, then the same tests under the sanitizers
 check: test asan
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz build-tsan
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)

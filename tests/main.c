@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/base.h"
 #include "test.h"
 
 int pq_test_failed_checks;
@@ -68,12 +69,8 @@ int main(int argc, char **argv)
             fprintf(stderr, "[ FAIL ] %s\n", tests[i].name);
         }
     }
-    if (pq_test_tmpdir()[0]) {
-        char cmd[300];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", pq_test_tmpdir());
-        if (system(cmd) != 0)
-            fprintf(stderr, "could not remove %s\n", pq_test_tmpdir());
-    }
+    if (pq_rmtree(pq_test_tmpdir()) != 0)
+        fprintf(stderr, "could not remove %s\n", pq_test_tmpdir());
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }

@@ -135,6 +135,8 @@ TEST(cli_bad_input_messages)
     expect("eval", 2, "eval needs a MODEL");
     expect("frobnicate", 2, "unknown command");
     expect("eval gpt2 --bogus", 2, "unknown option --bogus");
+    expect("eval gpt2 --quant", 2, "--quant needs a value");
+    expect("eval gpt2 --threads 0", 2, "--threads \"0\" is not a count");
     a = pq_asprintf("eval gpt2 %s --offline", data);
     setenv("HF_HUB_CACHE", pq_test_tmpdir(), 1);
     expect(a, 1, "models--gpt2/snapshots/<commit>/");

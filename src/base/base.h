@@ -48,6 +48,8 @@ bool pq_dir_exists(const char *path);
 char *pq_path_join(const char *a, const char *b);
 /* mkdir -p; 0 or POLYQ_IO. */
 int pq_mkdirs(const char *path, polyq_err *err);
+/* Removes a folder and everything below it (links are removed, not followed); 0 or -1. */
+int pq_rmtree(const char *path);
 /* Heap copy of s (caller frees), NULL on failure. */
 char *pq_strdup(const char *s);
 /* Heap printf (caller frees), NULL on failure. */
@@ -73,5 +75,9 @@ int pq_utf8_encode(uint32_t cp, char out[4]);
 uint64_t pq_fnv1a(uint64_t h, const void *data, size_t n);
 
 double pq_now(void); /* monotonic seconds */
+
+/* Fills bar[0..width) with '#' for the done fraction and '-' for the rest, NUL-terminated
+ * (bar holds width + 1 bytes). */
+void pq_progress_bar(char *bar, int width, double frac);
 
 #endif

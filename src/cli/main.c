@@ -80,11 +80,8 @@ static void on_progress(void *ctx, size_t done, size_t total)
         return;
     double el = pq_now() - p->t0, frac = (p->li + (double)done / (double)total) / (double)p->n_lang;
     double eta = frac > 0 ? el / frac - el : 0;
-    int w = 24, fill = (int)(w * frac);
-    char bar[32];
-    for (int i = 0; i < w; i++)
-        bar[i] = i < fill ? '#' : '-';
-    bar[w] = 0;
+    char bar[25];
+    pq_progress_bar(bar, 24, frac);
     fprintf(stderr, "\r[%s] %3.0f%%  %-10s (%zu/%zu)  elapsed %.0fs  ETA %.0fs   ", bar, 100 * frac,
             p->lang, p->li + 1, p->n_lang, el, eta);
 }
@@ -160,57 +157,56 @@ static int cmd_eval(int argc, char **argv)
     bool offline = false;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     threads = ncpu > 0 ? (unsigned long long)ncpu : 1;
+    static const char *const value_opts[] = {"--quant", "--data", "--langs", "--split", "--ref",
+                                             "--out", "--revision", "--max-sentences", "--threads",
+                                             "--batch-tokens", "--bootstrap", "--seed", NULL};
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-#define OPT(name) (!strcmp(a, name) && (v || (bad_arg("%s needs a value", name), 0)) && ++i)
+        bool takes_value = false;
+        for (int k = 0; value_opts[k]; k++)
+            takes_value |= !strcmp(a, value_opts[k]);
+        if (takes_value && i + 1 >= argc)
+            return bad_arg("%s needs a value", a);
+        const char *v = takes_value ? argv[++i] : NULL;
         if (!strcmp(a, "--offline"))
             offline = true;
         else if (!strcmp(a, "-h") || !strcmp(a, "--help"))
             return fputs(usage, stdout), 0;
-        else if (OPT("--quant"))
+        else if (!strcmp(a, "--quant"))
             quant = v;
-        else if (OPT("--data"))
+        else if (!strcmp(a, "--data"))
             data = v;
-        else if (OPT("--langs"))
+        else if (!strcmp(a, "--langs"))
             langs_arg = v;
-        else if (OPT("--split"))
+        else if (!strcmp(a, "--split"))
             split = v;
-        else if (OPT("--ref"))
+        else if (!strcmp(a, "--ref"))
             ref = v;
-        else if (OPT("--out"))
+        else if (!strcmp(a, "--out"))
             out_path = v;
-        else if (OPT("--revision"))
+        else if (!strcmp(a, "--revision"))
             revision = v;
-        else if (OPT("--max-sentences")) {
+        else if (!strcmp(a, "--max-sentences")) {
             if (!parse_uint(v, 100000000, &max_sent) || !max_sent)
                 return bad_arg("--max-sentences \"%s\" is not a positive count", v);
-        } else if (OPT("--threads")) {
+        } else if (!strcmp(a, "--threads")) {
             if (!parse_uint(v, 1024, &threads) || !threads)
                 return bad_arg("--threads \"%s\" is not a count in 1..1024", v);
-        } else if (OPT("--batch-tokens")) {
+        } else if (!strcmp(a, "--batch-tokens")) {
             if (!parse_uint(v, 1 << 20, &batch) || !batch)
                 return bad_arg("--batch-tokens \"%s\" is not a positive count", v);
-        } else if (OPT("--bootstrap")) {
+        } else if (!strcmp(a, "--bootstrap")) {
             if (!parse_uint(v, 1000000, &n_boot) || n_boot < 100)
                 return bad_arg("--bootstrap \"%s\" must be at least 100", v);
-        } else if (OPT("--seed")) {
+        } else if (!strcmp(a, "--seed")) {
             if (!parse_uint(v, ULLONG_MAX, &seed))
                 return bad_arg("--seed \"%s\" is not a non-negative integer", v);
         } else if (a[0] == '-')
-            return i < argc && strncmp(a, "--", 2) == 0 && !v &&
-                           (!strcmp(a, "--quant") || !strcmp(a, "--data") || !strcmp(a, "--langs") ||
-                            !strcmp(a, "--split") || !strcmp(a, "--ref") || !strcmp(a, "--out") ||
-                            !strcmp(a, "--revision") || !strcmp(a, "--max-sentences") ||
-                            !strcmp(a, "--threads") || !strcmp(a, "--batch-tokens") ||
-                            !strcmp(a, "--bootstrap") || !strcmp(a, "--seed"))
-                       ? 2
-                       : bad_arg("unknown option %s", a);
+            return bad_arg("unknown option %s", a);
         else if (!model_name)
             model_name = a;
         else
             return bad_arg("unexpected argument \"%s\"", a);
-#undef OPT
     }
     if (!model_name)
         return bad_arg("%s", "eval needs a MODEL (a folder or a hub id such as gpt2)");

@@ -164,11 +164,8 @@ static int on_progress(void *ud, curl_off_t total, curl_off_t now, curl_off_t ut
     if (!f->progress || (t - f->last_draw < 0.2 && now != total) || total <= 0)
         return 0;
     f->last_draw = t;
-    int w = 30, fill = (int)(w * (double)now / (double)total);
-    char bar[32];
-    for (int i = 0; i < w; i++)
-        bar[i] = i < fill ? '#' : '-';
-    bar[w] = 0;
+    char bar[31];
+    pq_progress_bar(bar, 30, (double)now / (double)total);
     fprintf(stderr, "\r  %-28.28s [%s] %6.1f / %.1f MB", f->label, bar, now / 1e6, total / 1e6);
     if (now == total)
         fputc('\n', stderr);
@@ -619,10 +616,7 @@ int pq_flores_resolve(const pq_hub_opts *o, char **dir, polyq_err *err)
     if (!rc && rename(tmpdir, dest) != 0)
         rc = pq_fail(err, POLYQ_IO, "%s: cannot move into place: %s", dest, strerror(errno));
     if (rc) {
-        char *cmd = pq_asprintf("rm -rf '%s'", tmpdir);
-        if (cmd && system(cmd) != 0)
-            fprintf(stderr, "polyq: could not remove %s\n", tmpdir);
-        free(cmd);
+        pq_rmtree(tmpdir); /* best effort: a leftover *.incomplete-<pid> folder is never read */
         goto out;
     }
 done:

@@ -400,16 +400,16 @@ static int load_json_pretokenizer(pq_tokenizer *t, json_t *root, polyq_err *err)
     return compile_regex(t, pattern ? pattern : GPT2_PATTERN, err);
 }
 
-int pq_tok_load_json(pq_tokenizer **out, const char *path, polyq_err *err)
+static int load_json_root(pq_tokenizer **out, const char *what, json_t *root, polyq_err *err)
 {
-    *out = NULL;
-    pq_tokenizer *t = tok_new(path);
-    if (!t)
+    pq_tokenizer *t = tok_new(what);
+    if (!t) {
+        json_decref(root);
         return pq_fail(err, POLYQ_NOMEM, "out of memory");
-    json_t *root = NULL;
-    int rc = pq_json_load(path, 1u << 30, &root, err);
-    if (!rc && !json_is_object(root))
-        rc = pq_fail(err, POLYQ_FORMAT, "%s: not a JSON object", path);
+    }
+    int rc = 0;
+    if (!json_is_object(root))
+        rc = pq_fail(err, POLYQ_FORMAT, "%s: not a JSON object", what);
     if (!rc)
         rc = load_json_pretokenizer(t, root, err);
     if (!rc)
@@ -421,6 +421,23 @@ int pq_tok_load_json(pq_tokenizer **out, const char *path, polyq_err *err)
     }
     *out = t;
     return 0;
+}
+
+int pq_tok_load_json(pq_tokenizer **out, const char *path, polyq_err *err)
+{
+    *out = NULL;
+    json_t *root = NULL;
+    int rc = pq_json_load(path, 1u << 30, &root, err);
+    return rc ? rc : load_json_root(out, path, root, err);
+}
+
+int pq_tok_load_json_buffer(pq_tokenizer **out, const char *what, const char *buf, size_t len,
+                            polyq_err *err)
+{
+    *out = NULL;
+    json_t *root = NULL;
+    int rc = pq_json_parse(what, buf, len, &root, err);
+    return rc ? rc : load_json_root(out, what, root, err);
 }
 
 int pq_tok_load_vocab_merges(pq_tokenizer **out, const char *vocab_path, const char *merges_path,

@@ -26,6 +26,9 @@ void pq_ids_free(pq_ids *ids);
  * dir/tokenizer_config.json when present. *out is freed with pq_tok_free. */
 int pq_tok_load_dir(pq_tokenizer **out, const char *dir, polyq_err *err);
 int pq_tok_load_json(pq_tokenizer **out, const char *path, polyq_err *err);
+/* The same from bytes in memory; `what` names them in messages. */
+int pq_tok_load_json_buffer(pq_tokenizer **out, const char *what, const char *buf, size_t len,
+                            polyq_err *err);
 int pq_tok_load_vocab_merges(pq_tokenizer **out, const char *vocab_path, const char *merges_path,
                              polyq_err *err);
 void pq_tok_free(pq_tokenizer *t);

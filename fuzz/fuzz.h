@@ -1,0 +1,22 @@
+/* Fuzz targets for every reader of untrusted bytes. Each target is a plain function so the
+ * test run can replay the committed corpus (tests/test_fuzz_replay.c) without libFuzzer;
+ * fuzz/libfuzzer_main.c wraps one of them as LLVMFuzzerTestOneInput. A target returns 0 and
+ * must never crash, leak or trip a sanitizer, whatever the bytes. */
+#ifndef PQ_FUZZ_H
+#define PQ_FUZZ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+int pq_fuzz_safetensors(const uint8_t *data, size_t size);
+int pq_fuzz_tokenizer_json(const uint8_t *data, size_t size);
+int pq_fuzz_encode(const uint8_t *data, size_t size);
+int pq_fuzz_qspec(const uint8_t *data, size_t size);
+
+typedef struct pq_fuzz_target {
+    const char *name;
+    int (*fn)(const uint8_t *, size_t);
+} pq_fuzz_target;
+extern const pq_fuzz_target pq_fuzz_targets[];
+
+#endif
