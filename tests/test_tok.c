@@ -1,6 +1,7 @@
-/* GPT-2 byte-level BPE against Hugging Face `tokenizers`: every FLORES-200 devtest sentence
- * of all 204 languages (count + FNV-1a hash of the ids, tests/golden/tok_gpt2_devtest.txt,
- * made by tools/gen_tok_golden.py), from tokenizer.json and from vocab.json + merges.txt;
+/* Tokenizers against Hugging Face `tokenizers`: every FLORES-200 devtest sentence of all 204
+ * languages, GPT-2 and GPT-NeoX (Pythia) (count + FNV-1a hash of the ids, tests/golden/tok_gpt2_devtest.txt,
+ * made by tools/gen_tok_golden.py; tests/golden/tok_pythia_devtest.txt likewise), GPT-2 from
+ * tokenizer.json and from vocab.json + merges.txt;
  * round-trip decoding; and hand-checked ids for a few strings. */
 #include <stdlib.h>
 #include <string.h>
@@ -21,12 +22,12 @@ static uint64_t ids_hash(const pq_ids *ids)
 }
 
 /* Compares every sentence; reports the first differing sentence per language. */
-static void check_flores(const pq_tokenizer *tok, const char *label)
+static void check_flores(const pq_tokenizer *tok, const char *golden_path, const char *label)
 {
     polyq_err err = {0};
     char *golden;
     size_t glen;
-    if (pq_read_file("tests/golden/tok_gpt2_devtest.txt", 64u << 20, &golden, &glen, &err)) {
+    if (pq_read_file(golden_path, 64u << 20, &golden, &glen, &err)) {
         FAILF("%s", err.msg);
         return;
     }
@@ -79,16 +80,18 @@ static void check_flores(const pq_tokenizer *tok, const char *label)
             lang_bad = true;
             n_bad_lang++;
         }
-        if (!rc && !lang_bad) { /* decoding gives the sentence back, byte for byte */
-            char *back = NULL;
-            size_t blen = 0;
-            if (pq_tok_decode(tok, ids.v, ids.n, &back, &blen, &err) || blen != len ||
-                memcmp(back, line_p, len)) {
+        if (!rc && !lang_bad) { /* decoding gives the (normalized) sentence back exactly */
+            char *back = NULL, *norm = NULL;
+            size_t blen = 0, nlen = 0;
+            if (pq_tok_normalize(tok, line_p, len, &norm, &nlen, &err) ||
+                pq_tok_decode(tok, ids.v, ids.n, &back, &blen, &err) || blen != nlen ||
+                memcmp(back, norm, nlen)) {
                 FAILF("%s: %s sentence %zu does not decode to itself", label, lang, sent);
                 lang_bad = true;
                 n_bad_lang++;
             }
             free(back);
+            free(norm);
         }
         line_p = nl ? nl + 1 : line_p + len;
     }
@@ -106,7 +109,7 @@ TEST(tok_gpt2_flores_tokenizer_json)
     pq_tokenizer *tok = NULL;
     CHECK_OK(pq_tok_load_json(&tok, pq_test_fixture("gpt2-tiny-vocab-bf16/tokenizer.json"), &err));
     if (tok)
-        check_flores(tok, "tokenizer.json");
+        check_flores(tok, "tests/golden/tok_gpt2_devtest.txt", "tokenizer.json");
     pq_tok_free(tok);
 }
 
@@ -117,7 +120,18 @@ TEST(tok_gpt2_flores_vocab_merges)
     CHECK_OK(pq_tok_load_vocab_merges(&tok, pq_test_shared("data/tokenizers/gpt2/encoder.json"),
                                       pq_test_shared("data/tokenizers/gpt2/vocab.bpe"), &err));
     if (tok)
-        check_flores(tok, "vocab.json+merges.txt");
+        check_flores(tok, "tests/golden/tok_gpt2_devtest.txt", "vocab.json+merges.txt");
+    pq_tok_free(tok);
+}
+
+/* GPT-NeoX-20B (Pythia): NFC normalizer, byte-level BPE, added whitespace-run tokens. */
+TEST(tok_pythia_flores_tokenizer_json)
+{
+    polyq_err err = {0};
+    pq_tokenizer *tok = NULL;
+    CHECK_OK(pq_tok_load_json(&tok, pq_test_shared("data/tokenizers/pythia-160m/20B_tokenizer.json"), &err));
+    if (tok)
+        check_flores(tok, "tests/golden/tok_pythia_devtest.txt", "pythia tokenizer.json");
     pq_tok_free(tok);
 }
 

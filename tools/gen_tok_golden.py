@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
-"""Writes tests/golden/tok_gpt2_<split>.txt: for every FLORES-200 sentence, the number of
-GPT-2 token ids Hugging Face `tokenizers` gives and a 64-bit FNV-1a hash of the ids.
+"""Writes tests/golden/tok_<name>_<split>.txt: for every FLORES-200 sentence, the number of
+token ids Hugging Face `tokenizers` gives and a 64-bit FNV-1a hash of the ids.
+Tokenizers: gpt2, pythia (GPT-NeoX-20B tokenizer.json: NFC, byte-level BPE, added tokens).
 
 The tokenizer is built from GPT-2's vocab.json/merges.txt (shipped in shared/data/tokenizers/gpt2
 as encoder.json/vocab.bpe) exactly as the hub's gpt2 tokenizer.json configures it (byte-level BPE,
 no prefix space, <|endoftext|> special), encoded with add_special_tokens=False.
 Hash: FNV-1a 64 over each id as 4 little-endian bytes (tests/test_tok.c computes the same).
-Usage: tools/gen_tok_golden.py SHARED_DIR [split]
+Usage: tools/gen_tok_golden.py SHARED_DIR [split] [name ...]
 """
 import os, sys, struct
 import tokenizers, transformers
@@ -32,28 +33,39 @@ def gpt2_tokenizer(tdir):
     return tok
 
 
+def load(shared, name):
+    tdir = os.path.join(shared, "data/tokenizers")
+    if name == "gpt2":
+        return gpt2_tokenizer(os.path.join(tdir, "gpt2"))
+    if name == "pythia":
+        return Tokenizer.from_file(os.path.join(tdir, "pythia-160m/20B_tokenizer.json"))
+    raise SystemExit("unknown tokenizer " + name)
+
+
 def main():
     shared = sys.argv[1]
     split = sys.argv[2] if len(sys.argv) > 2 else "devtest"
-    tdir = os.path.join(shared, "data/tokenizers/gpt2")
-    backend = gpt2_tokenizer(tdir)
+    names = sys.argv[3:] or ["gpt2", "pythia"]
     fdir = os.path.join(shared, "data/flores200", split)
-    out = os.path.join(os.path.dirname(__file__), "..", "tests/golden", "tok_gpt2_%s.txt" % split)
     langs = sorted(f[: -len(split) - 1] for f in os.listdir(fdir) if f.endswith("." + split))
-    with open(out, "w") as o:
-        o.write("# GPT-2 byte-level BPE on FLORES-200 %s; tokenizers %s, transformers %s\n"
-                % (split, tokenizers.__version__, transformers.__version__))
-        o.write("# per language: '> lang n_sentences', then per sentence 'n_ids fnv1a64hex'\n")
-        for lang in langs:
-            with open(os.path.join(fdir, "%s.%s" % (lang, split)), encoding="utf-8") as f:
-                lines = f.read().split("\n")
-            if lines and lines[-1] == "":
-                lines.pop()
-            o.write("> %s %d\n" % (lang, len(lines)))
-            encs = backend.encode_batch(lines, add_special_tokens=False)
-            for e in encs:
-                o.write("%d %016x\n" % (len(e.ids), fnv1a(e.ids)))
-    print("wrote", out)
+    for name in names:
+        backend = load(shared, name)
+        out = os.path.join(os.path.dirname(__file__), "..", "tests/golden",
+                           "tok_%s_%s.txt" % (name, split))
+        with open(out, "w") as o:
+            o.write("# %s tokenizer on FLORES-200 %s; tokenizers %s, transformers %s\n"
+                    % (name, split, tokenizers.__version__, transformers.__version__))
+            o.write("# per language: '> lang n_sentences', then per sentence 'n_ids fnv1a64hex'\n")
+            for lang in langs:
+                with open(os.path.join(fdir, "%s.%s" % (lang, split)), encoding="utf-8") as f:
+                    lines = f.read().split("\n")
+                if lines and lines[-1] == "":
+                    lines.pop()
+                o.write("> %s %d\n" % (lang, len(lines)))
+                encs = backend.encode_batch(lines, add_special_tokens=False)
+                for e in encs:
+                    o.write("%d %016x\n" % (len(e.ids), fnv1a(e.ids)))
+        print("wrote", out)
 
 
 if __name__ == "__main__":

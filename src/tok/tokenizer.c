@@ -1,12 +1,14 @@
 /* Byte-level BPE as Hugging Face `tokenizers` runs it (models/bpe, pre_tokenizers/byte_level,
  * added_vocabulary). Pre-tokenization uses PCRE2 with UTF+UCP and the GPT-2 pattern; the BPE
  * merge loop pops the lowest (rank, position) pair from a heap exactly as tokenizers'
- * Word::merge_all does, so ties resolve the same way. Not here: normalizers, WordPiece,
- * Unigram, Metaspace (refused with a message). */
+ * Word::merge_all does, so ties resolve the same way. Unicode normalizers (NFC, NFD, NFKC,
+ * NFKD) run through utf8proc. Not here yet: other normalizers, WordPiece, Unigram,
+ * Metaspace (refused with a message). */
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include "tok/tokenizer.h"
 
 #include <pcre2.h>
+#include <utf8proc.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +25,10 @@ typedef struct added_token {
     size_t len;
     int32_t id;
     bool special;
+    bool normalized; /* matched on normalized text (second pass) rather than raw text */
 } added_token;
+
+typedef enum { NORM_NONE, NORM_NFC, NORM_NFD, NORM_NFKC, NORM_NFKD } norm_kind;
 
 struct pq_tokenizer {
     const char *path;        /* for messages */
@@ -39,7 +44,8 @@ struct pq_tokenizer {
     int16_t char_byte[324];  /* inverse, -1 where not a byte char */
     added_token *added;
     size_t n_added;
-    uint8_t added_first[256]; /* first bytes of added tokens */
+    uint8_t added_first[2][256]; /* first bytes of added tokens: [normalized] */
+    norm_kind norm;
     pcre2_code *re;
     bool byte_level, add_prefix_space, ignore_merges;
     int32_t unk, bos, eos;
@@ -217,7 +223,7 @@ static int merge_add(pq_tokenizer *t, const char *a, size_t la, const char *b, s
 }
 
 static int added_add(pq_tokenizer *t, const char *content, int32_t id, bool special,
-                     polyq_err *err)
+                     bool normalized, polyq_err *err)
 {
     size_t len = strlen(content);
     if (!len)
@@ -232,8 +238,8 @@ static int added_add(pq_tokenizer *t, const char *content, int32_t id, bool spec
     char *c = pq_strdup(content);
     if (!c)
         return pq_fail(err, POLYQ_NOMEM, "%s: out of memory", t->path);
-    t->added[t->n_added++] = (added_token){c, len, id, special};
-    t->added_first[(uint8_t)content[0]] = 1;
+    t->added[t->n_added++] = (added_token){c, len, id, special, normalized};
+    t->added_first[normalized][(uint8_t)content[0]] = 1;
     if (pq_strmap_get(&t->vocab, content, len) < 0) {
         int rc = vocab_add(t, content, len, id, err);
         if (rc)
@@ -322,7 +328,14 @@ static int load_json_model(pq_tokenizer *t, json_t *root, polyq_err *err)
             return pq_fail(err, POLYQ_FORMAT, "%s: added_tokens[%zu] needs \"id\" and \"content\"",
                            t->path, i);
         pq_json_bool(v, "special", false, &special, t->path, NULL);
-        if ((rc = added_add(t, content, (int32_t)id, special, err)))
+        bool normalized = !special, flag = false; /* tokenizers' default */
+        pq_json_bool(v, "normalized", false, &normalized, t->path, NULL);
+        static const char *const unsupported[] = {"lstrip", "rstrip", "single_word"};
+        for (int u = 0; u < 3; u++)
+            if (pq_json_bool(v, unsupported[u], false, &flag, t->path, NULL) == 0 && flag)
+                return pq_fail(err, POLYQ_UNSUPPORTED, "%s: added token \"%s\" uses %s, not supported yet",
+                               t->path, content, unsupported[u]);
+        if ((rc = added_add(t, content, (int32_t)id, special, normalized, err)))
             return rc;
     }
     if ((rc = vocab_finish(t, err)))
@@ -354,10 +367,16 @@ static int load_json_pretokenizer(pq_tokenizer *t, json_t *root, polyq_err *err)
 {
     json_t *norm = json_object_get(root, "normalizer");
     if (norm && !json_is_null(norm)) {
+        static const struct { const char *name; norm_kind kind; } forms[] = {
+            {"NFC", NORM_NFC}, {"NFD", NORM_NFD}, {"NFKC", NORM_NFKC}, {"NFKD", NORM_NFKD}};
         const char *nt = NULL;
         pq_json_str(norm, "type", false, &nt, t->path, NULL);
-        return pq_fail(err, POLYQ_UNSUPPORTED, "%s: normalizer \"%s\" is not supported", t->path,
-                       nt ? nt : "?");
+        for (size_t i = 0; nt && i < sizeof forms / sizeof forms[0]; i++)
+            if (!strcmp(nt, forms[i].name))
+                t->norm = forms[i].kind;
+        if (t->norm == NORM_NONE)
+            return pq_fail(err, POLYQ_UNSUPPORTED, "%s: normalizer \"%s\" is not supported", t->path,
+                           nt ? nt : "?");
     }
     json_t *pre = json_object_get(root, "pre_tokenizer");
     const char *type = NULL;
@@ -468,7 +487,7 @@ int pq_tok_load_vocab_merges(pq_tokenizer **out, const char *vocab_path, const c
     t->byte_level = true;
     if (!rc && pq_strmap_get(&t->vocab, "<|endoftext|>", 13) >= 0) {
         int32_t id = pq_strmap_get(&t->vocab, "<|endoftext|>", 13);
-        rc = added_add(t, "<|endoftext|>", id, true, err);
+        rc = added_add(t, "<|endoftext|>", id, true, false, err);
         t->bos = t->eos = id;
     }
     if (!rc)
@@ -727,26 +746,66 @@ static int encode_segment(const pq_tokenizer *t, const char *text, size_t len, s
     return rc;
 }
 
-int pq_tok_encode(const pq_tokenizer *t, const char *text, size_t len, pq_ids *out,
-                  polyq_err *err)
+/* Unicode normalization through utf8proc; *out is malloc'd (caller frees). */
+static int normalize(const pq_tokenizer *t, const char *text, size_t len, char **out,
+                     size_t *out_len, polyq_err *err)
 {
-    size_t bad;
-    if (!pq_utf8_valid(text, len, &bad))
-        return pq_fail(err, POLYQ_TEXT, "text is not valid UTF-8 at byte %zu", bad);
-    scratch s = {0};
-    pcre2_match_data *md = pcre2_match_data_create_from_pattern(t->re, NULL);
-    if (!md)
-        return pq_fail(err, POLYQ_NOMEM, "out of memory while tokenizing");
+    static const int flags[] = {
+        [NORM_NFC] = UTF8PROC_STABLE | UTF8PROC_COMPOSE,
+        [NORM_NFD] = UTF8PROC_STABLE | UTF8PROC_DECOMPOSE,
+        [NORM_NFKC] = UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_COMPAT,
+        [NORM_NFKD] = UTF8PROC_STABLE | UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT,
+    };
+    utf8proc_uint8_t *dst = NULL;
+    utf8proc_ssize_t n = utf8proc_map((const utf8proc_uint8_t *)text, (utf8proc_ssize_t)len, &dst,
+                                      (utf8proc_option_t)flags[t->norm]);
+    if (n < 0)
+        return pq_fail(err, n == UTF8PROC_ERROR_NOMEM ? POLYQ_NOMEM : POLYQ_TEXT,
+                       "normalizing text: %s", utf8proc_errmsg(n));
+    *out = (char *)dst;
+    *out_len = (size_t)n;
+    return 0;
+}
+
+int pq_tok_normalize(const pq_tokenizer *t, const char *text, size_t len, char **out,
+                     size_t *out_len, polyq_err *err)
+{
+    *out = NULL;
+    if (t->norm != NORM_NONE)
+        return normalize(t, text, len, out, out_len, err);
+    if (!(*out = malloc(len + 1)))
+        return pq_fail(err, POLYQ_NOMEM, "out of memory");
+    memcpy(*out, text, len);
+    (*out)[len] = 0;
+    *out_len = len;
+    return 0;
+}
+
+typedef struct encoder {
+    const pq_tokenizer *t;
+    scratch s;
+    pcre2_match_data *md;
+    pq_ids *out;
+    polyq_err *err;
+} encoder;
+
+static int encode_normalized(encoder *e, const char *text, size_t len);
+
+/* tokenizers' AddedVocabulary split: the leftmost-longest added token of this pass is cut
+ * out; the text between goes on to the next stage. Pass 0 matches tokens that are not
+ * normalized, on the raw text; pass 1 the normalized ones, on normalized text. */
+static int split_added(encoder *e, int pass, const char *text, size_t len)
+{
+    const pq_tokenizer *t = e->t;
     int rc = 0;
     size_t seg = 0, i = 0;
     while (i <= len && !rc) {
-        /* Longest added token starting at i, if any (tokenizers' AddedVocabulary split). */
         const added_token *best = NULL;
-        if (i < len && t->added_first[(uint8_t)text[i]])
+        if (i < len && t->added_first[pass][(uint8_t)text[i]])
             for (size_t k = 0; k < t->n_added; k++) {
                 const added_token *a = &t->added[k];
-                if (a->len <= len - i && memcmp(text + i, a->content, a->len) == 0 &&
-                    (!best || a->len > best->len))
+                if (a->normalized == pass && a->len <= len - i &&
+                    memcmp(text + i, a->content, a->len) == 0 && (!best || a->len > best->len))
                     best = a;
             }
         if (!best && i < len) {
@@ -754,18 +813,47 @@ int pq_tok_encode(const pq_tokenizer *t, const char *text, size_t len, pq_ids *o
             continue;
         }
         if (i > seg)
-            rc = encode_segment(t, text + seg, i - seg, &s, md, out, err);
-        if (!rc && best && pq_ids_push(out, best->id))
-            rc = pq_fail(err, POLYQ_NOMEM, "out of memory while tokenizing");
+            rc = pass == 0 ? encode_normalized(e, text + seg, i - seg)
+                           : encode_segment(t, text + seg, i - seg, &e->s, e->md, e->out, e->err);
+        if (!rc && best && pq_ids_push(e->out, best->id))
+            rc = pq_fail(e->err, POLYQ_NOMEM, "out of memory while tokenizing");
         if (!best)
             break;
         i += best->len;
         seg = i;
     }
-    pcre2_match_data_free(md);
-    free(s.syms);
-    free(s.heap);
-    free(s.mapped);
+    return rc;
+}
+
+static int encode_normalized(encoder *e, const char *text, size_t len)
+{
+    if (e->t->norm == NORM_NONE)
+        return split_added(e, 1, text, len);
+    char *norm = NULL;
+    size_t nlen = 0;
+    int rc = normalize(e->t, text, len, &norm, &nlen, e->err);
+    if (rc)
+        return rc;
+    rc = split_added(e, 1, norm, nlen);
+    free(norm);
+    return rc;
+}
+
+int pq_tok_encode(const pq_tokenizer *t, const char *text, size_t len, pq_ids *out,
+                  polyq_err *err)
+{
+    size_t bad;
+    if (!pq_utf8_valid(text, len, &bad))
+        return pq_fail(err, POLYQ_TEXT, "text is not valid UTF-8 at byte %zu", bad);
+    encoder e = {.t = t, .out = out, .err = err};
+    e.md = pcre2_match_data_create_from_pattern(t->re, NULL);
+    if (!e.md)
+        return pq_fail(err, POLYQ_NOMEM, "out of memory while tokenizing");
+    int rc = split_added(&e, 0, text, len);
+    pcre2_match_data_free(e.md);
+    free(e.s.syms);
+    free(e.s.heap);
+    free(e.s.mapped);
     return rc;
 }
 

@@ -36,6 +36,9 @@ void pq_tok_free(pq_tokenizer *t);
 /* Appends the ids of text[0..len) (valid UTF-8, checked) without special tokens. */
 int pq_tok_encode(const pq_tokenizer *t, const char *text, size_t len, pq_ids *out,
                   polyq_err *err);
+/* The tokenizer's normalizer applied to text (a copy when it has none); heap, caller frees. */
+int pq_tok_normalize(const pq_tokenizer *t, const char *text, size_t len, char **out,
+                     size_t *out_len, polyq_err *err);
 /* Decodes ids into a heap string (caller frees); unknown ids are an error. */
 int pq_tok_decode(const pq_tokenizer *t, const int32_t *ids, size_t n, char **out,
                   size_t *out_len, polyq_err *err);
