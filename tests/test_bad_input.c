@@ -201,8 +201,8 @@ TEST(bad_tokenizer_files)
     tok_json_case(buf, POLYQ_FORMAT, "merge 0 is neither");
     tok_json_case("{\"pre_tokenizer\":{\"type\":\"Metaspace\"},\"model\":{}}", POLYQ_UNSUPPORTED,
                   "\"Metaspace\" is not supported");
-    tok_json_case("{\"normalizer\":{\"type\":\"NFKC\"},\"model\":{}}", POLYQ_UNSUPPORTED,
-                  "normalizer \"NFKC\"");
+    tok_json_case("{\"normalizer\":{\"type\":\"BertNormalizer\"},\"model\":{}}", POLYQ_UNSUPPORTED,
+                  "normalizer \"BertNormalizer\"");
 
     polyq_err err = {0};
     pq_tokenizer *t = NULL;

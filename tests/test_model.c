@@ -1,21 +1,26 @@
-/* GPT-2 forward pass against transformers: tiny random-init fixtures made by
- * tools/gen_fixtures.py (F32; F16 sharded with erf GELU; BF16 with GPT-2's real vocabulary),
+/* Forward passes against transformers: tiny random-init fixtures made by
+ * tools/gen_fixtures.py (GPT-2: F32; F16 sharded with erf GELU; BF16 with GPT-2's real
+ * vocabulary. GPT-NeoX: parallel and sequential residual, partial rotary. OPT: projected
+ * embeddings with pre-LN, and post-LN),
  * all golden inputs packed into one batch, max |logit error| <= 1e-4 with 1 and 2 threads,
  * and the two thread counts bit-identical. */
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <string.h>
 
+#include "base/base.h"
 #include "model/model.h"
 #include "test.h"
 
-static void check_golden(const char *fixture)
+static void check_golden_dir(const char *fixture, const char *dir)
 {
     polyq_err err = {0};
     pq_model *m = NULL;
     pq_tensors golden = {0};
     char path[512];
-    snprintf(path, sizeof path, "%s/golden.safetensors", pq_test_fixture(fixture));
-    CHECK_OK(pq_model_open_dir(&m, pq_test_fixture(fixture), &err));
+    snprintf(path, sizeof path, "%s/golden.safetensors", dir);
+    CHECK_OK(pq_model_open_dir(&m, dir, &err));
     CHECK_OK(pq_tensors_open_file(&golden, path, &err));
     if (!m || err.code) {
         pq_model_free(m);
@@ -69,16 +74,21 @@ static void check_golden(const char *fixture)
     pq_model_free(m);
 }
 
+static void check_golden(const char *fixture)
+{
+    check_golden_dir(fixture, pq_test_fixture(fixture));
+}
+
 TEST(model_gpt2_golden_f32) { check_golden("gpt2-tiny-f32"); }
 
 /* The whole forward pass with the scalar reference kernels against the fast ones, on int4
  * weights too: normalized squared error and no NaN/Inf (test-backend-ops style). */
-TEST(model_fast_matches_reference_kernels)
+static void fast_vs_reference(const char *fixture)
 {
     polyq_err err = {0};
     pq_model *m = NULL, *q = NULL;
     pq_qspec spec;
-    CHECK_OK(pq_model_open_dir(&m, pq_test_fixture("gpt2-tiny-f32"), &err));
+    CHECK_OK(pq_model_open_dir(&m, pq_test_fixture(fixture), &err));
     CHECK_OK(pq_qspec_parse("int4-g32", &spec, &err));
     if (!m || pq_model_quantize(&q, m, &spec, &err)) {
         pq_model_free(m);
@@ -115,6 +125,49 @@ TEST(model_fast_matches_reference_kernels)
 }
 TEST(model_gpt2_golden_f16_sharded) { check_golden("gpt2-tiny-f16-sharded"); }
 TEST(model_gpt2_golden_bf16_real_vocab) { check_golden("gpt2-tiny-vocab-bf16"); }
+TEST(model_neox_golden_f32) { check_golden("neox-tiny-f32"); }
+TEST(model_neox_golden_sequential_residual_f16) { check_golden("neox-tiny-seqres-f16"); }
+TEST(model_fast_matches_reference_kernels)
+{
+    fast_vs_reference("gpt2-tiny-f32");
+    fast_vs_reference("neox-tiny-f32");
+    fast_vs_reference("opt-tiny-proj-f32");
+    fast_vs_reference("opt-tiny-postln-f32");
+}
+
+/* Pythia's published config.json names the rotary settings rotary_pct / rotary_emb_base
+ * (transformers 5 writes rope_parameters): the same weights under the old keys. */
+TEST(model_neox_legacy_rotary_keys)
+{
+    char *dir = pq_asprintf("%s/neox-legacy", pq_test_tmpdir());
+    mkdir(dir, 0755);
+    const char *files[] = {"model.safetensors", "golden.safetensors"};
+    for (int i = 0; i < 2; i++) {
+        char *src = realpath(pq_test_fixture("neox-tiny-seqres-f16"), NULL);
+        char *from = pq_asprintf("%s/%s", src, files[i]), *to = pq_asprintf("%s/%s", dir, files[i]);
+        if (symlink(from, to) != 0)
+            FAILF("cannot link %s", to);
+        free(src);
+        free(from);
+        free(to);
+    }
+    char *cfg = pq_asprintf("%s/config.json", dir);
+    FILE *f = fopen(cfg, "w");
+    if (f) {
+        fputs("{\"model_type\": \"gpt_neox\", \"architectures\": [\"GPTNeoXForCausalLM\"], "
+              "\"vocab_size\": 300, \"hidden_size\": 64, \"num_attention_heads\": 4, "
+              "\"num_hidden_layers\": 2, \"intermediate_size\": 256, \"max_position_embeddings\": 64, "
+              "\"rotary_pct\": 0.5, \"rotary_emb_base\": 500, \"use_parallel_residual\": false, "
+              "\"hidden_act\": \"gelu\", \"layer_norm_eps\": 1e-05, \"tie_word_embeddings\": false}", f);
+        fclose(f);
+    }
+    check_golden_dir("neox legacy config", dir);
+    free(cfg);
+    free(dir);
+}
+
+TEST(model_opt_golden_projected_f32) { check_golden("opt-tiny-proj-f32"); }
+TEST(model_opt_golden_post_ln_f32) { check_golden("opt-tiny-postln-f32"); }
 
 /* A sequence scored alone or inside a batch gives the same logits. */
 TEST(model_batch_independent)

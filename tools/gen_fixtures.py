@@ -12,7 +12,8 @@ import json, os, shutil, sys
 import numpy as np
 import torch, transformers, tokenizers, safetensors
 from safetensors.torch import save_file
-from transformers import GPT2Config, GPT2LMHeadModel
+from transformers import (GPT2Config, GPT2LMHeadModel, GPTNeoXConfig, GPTNeoXForCausalLM,
+                          OPTConfig, OPTForCausalLM)
 
 sys.path.insert(0, os.path.dirname(__file__))
 from gen_tok_golden import gpt2_tokenizer
@@ -26,18 +27,18 @@ def randomize(model, seed):
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, p in model.named_parameters():
-            if name.endswith("ln_1.weight") or name.endswith("ln_2.weight") or name.endswith("ln_f.weight"):
+            if p.dim() == 1 and ("ln_" in name or "norm" in name) and name.endswith(".weight"):
                 p.copy_(1.0 + 0.2 * torch.randn(p.shape, generator=g))
             elif name.endswith(".bias"):
                 p.copy_(0.1 * torch.randn(p.shape, generator=g))
-            elif "wte" in name or "wpe" in name:
+            elif "wte" in name or "wpe" in name or "embed" in name:
                 p.copy_(0.3 * torch.randn(p.shape, generator=g))
             else:
                 p.copy_(0.12 * torch.randn(p.shape, generator=g))
 
 
-def write_golden(model_dir, dtype, inputs):
-    model = GPT2LMHeadModel.from_pretrained(model_dir, dtype=torch.float32)
+def write_golden(model_dir, dtype, inputs, cls):
+    model = cls.from_pretrained(model_dir, dtype=torch.float32)
     model.eval()
     tensors = {}
     with torch.no_grad():
@@ -53,11 +54,15 @@ def write_golden(model_dir, dtype, inputs):
 
 
 def make_gpt2(name, seed, dtype, cfg, inputs_fn, shard=None, tokenizer_dir=None):
+    make_model(name, seed, dtype, GPT2Config, GPT2LMHeadModel, cfg, inputs_fn, shard, tokenizer_dir)
+
+
+def make_model(name, seed, dtype, config_cls, cls, cfg, inputs_fn, shard=None, tokenizer_dir=None):
     out = os.path.join(ROOT, name)
     shutil.rmtree(out, ignore_errors=True)
     torch.manual_seed(seed)
-    config = GPT2Config(**cfg)
-    model = GPT2LMHeadModel(config)
+    config = config_cls(**cfg)
+    model = cls(config).eval()
     randomize(model, seed)
     model = model.to({"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16}[dtype])
     kw = {"max_shard_size": shard} if shard else {}
@@ -70,14 +75,14 @@ def make_gpt2(name, seed, dtype, cfg, inputs_fn, shard=None, tokenizer_dir=None)
                        "unk_token": "<|endoftext|>", "model_max_length": cfg["n_positions"],
                        "add_prefix_space": False, "tokenizer_class": "GPT2Tokenizer"}, f, indent=2)
     rng = np.random.default_rng(seed)
-    write_golden(out, dtype, inputs_fn(rng, cfg))
+    write_golden(out, dtype, inputs_fn(rng, cfg), cls)
     for f in os.listdir(out):
         os.chmod(os.path.join(out, f), 0o644)
     print("wrote", out, sorted(os.listdir(out)))
 
 
 def small_inputs(rng, cfg):
-    v, n = cfg["vocab_size"], cfg["n_positions"]
+    v, n = cfg["vocab_size"], cfg.get("n_positions") or cfg["max_position_embeddings"]
     return [[int(x) for x in rng.integers(0, v, size=t)] for t in (1, 7, 33, n)]
 
 
@@ -88,6 +93,22 @@ def main():
     make_gpt2("gpt2-tiny-f32", 1, "f32", small, small_inputs)
     make_gpt2("gpt2-tiny-f16-sharded", 2, "f16", dict(small, activation_function="gelu"),
               small_inputs, shard="60KB")
+    # GPT-NeoX (Pythia's quirks: partial rotary, parallel residual, untied head, erf GELU)
+    neox = dict(vocab_size=300, hidden_size=64, num_attention_heads=4, num_hidden_layers=2,
+                intermediate_size=256, max_position_embeddings=64, rotary_pct=0.25,
+                rotary_emb_base=10000, use_parallel_residual=True, tie_word_embeddings=False,
+                bos_token_id=0, eos_token_id=0)
+    make_model("neox-tiny-f32", 4, "f32", GPTNeoXConfig, GPTNeoXForCausalLM, neox, small_inputs)
+    make_model("neox-tiny-seqres-f16", 5, "f16", GPTNeoXConfig, GPTNeoXForCausalLM,
+               dict(neox, use_parallel_residual=False, rotary_pct=0.5, rotary_emb_base=500),
+               small_inputs)
+    # OPT: pre-LN with word_embed_proj_dim != hidden_size (as opt-350m projects), and post-LN
+    opt = dict(vocab_size=300, hidden_size=64, num_attention_heads=4, num_hidden_layers=2,
+               ffn_dim=256, max_position_embeddings=64, word_embed_proj_dim=32,
+               do_layer_norm_before=True, bos_token_id=2, eos_token_id=2, pad_token_id=1)
+    make_model("opt-tiny-proj-f32", 6, "f32", OPTConfig, OPTForCausalLM, opt, small_inputs)
+    make_model("opt-tiny-postln-f32", 7, "f32", OPTConfig, OPTForCausalLM,
+               dict(opt, word_embed_proj_dim=64, do_layer_norm_before=False), small_inputs)
     real = dict(vocab_size=50257, n_positions=1024, n_embd=32, n_layer=2, n_head=4,
                 bos_token_id=50256, eos_token_id=50256)
     tdir = os.path.join(shared, "data/tokenizers/gpt2")

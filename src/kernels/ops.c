@@ -53,6 +53,7 @@ void pq_ops_free(pq_ops *ops)
 typedef struct {
     pq_ops *ops;
     float *out;
+    int ldo;
     const float *in;
     int M;
     const pq_linear *lin;
@@ -69,25 +70,30 @@ static void linear_task(void *ctx, size_t task, int thread)
         for (int r = 0; r < nc; r++)
             pq_qweight_dequant_row(lin->q, n0 + r, j->ops->scratch[thread] + (size_t)r * K);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, j->M, nc, K, 1.0f, j->in, K, w, K, 0.0f,
-                j->out + n0, N);
+                j->out + n0, j->ldo);
     if (lin->bias)
         for (int m = 0; m < j->M; m++) {
-            float *o = j->out + (size_t)m * N + n0;
+            float *o = j->out + (size_t)m * j->ldo + n0;
             for (int n = 0; n < nc; n++)
                 o[n] += lin->bias[n0 + n];
         }
 }
 
-void pq_linear_fwd(pq_ops *ops, float *out, const float *in, int M, const pq_linear *lin)
+void pq_linear_fwd_ld(pq_ops *ops, float *out, int ldo, const float *in, int M, const pq_linear *lin)
 {
     if (M <= 0)
         return;
     if (ops->reference) {
-        pq_ref_linear(out, in, M, lin);
+        pq_ref_linear_ld(out, ldo, in, M, lin);
         return;
     }
-    linear_job j = {ops, out, in, M, lin};
+    linear_job j = {ops, out, ldo, in, M, lin};
     pq_pool_run(ops->pool, (size_t)(lin->n_out + CHUNK - 1) / CHUNK, linear_task, &j);
+}
+
+void pq_linear_fwd(pq_ops *ops, float *out, const float *in, int M, const pq_linear *lin)
+{
+    pq_linear_fwd_ld(ops, out, lin->n_out, in, M, lin);
 }
 
 typedef struct {

@@ -39,8 +39,11 @@ void pq_ops_free(pq_ops *ops);
 /* out (M,N), in (M,K) */
 void pq_ref_linear(float *out, const float *in, int M, const pq_linear *lin);
 void pq_linear_fwd(pq_ops *ops, float *out, const float *in, int M, const pq_linear *lin);
+/* The same writing rows of out ldo floats apart (into columns of a wider matrix). */
+void pq_ref_linear_ld(float *out, int ldo, const float *in, int M, const pq_linear *lin);
+void pq_linear_fwd_ld(pq_ops *ops, float *out, int ldo, const float *in, int M, const pq_linear *lin);
 
-/* out (M,C), in (M,C), w (C), b (C); out may alias in */
+/* out (M,C), in (M,C), w (C), b (C) or both NULL (no affine); out may alias in */
 void pq_layernorm(float *out, const float *in, const float *w, const float *b, int M, int C,
                   float eps);
 /* x (n) in place */
@@ -48,6 +51,11 @@ void pq_activation(float *x, size_t n, pq_act act);
 
 /* Causal self-attention for packed sequences.
  * out (M,C), qkv (M,3C) = [q | k | v], seq_start (n_seq+1) row offsets; scale multiplies q.k */
+/* Rotary position embedding, GPT-NeoX layout (rotate_half), on the q and k parts of
+ * qkv (M,3C) in place: in each head the first rot dims are rotated by position * theta^(-2i/rot),
+ * positions counted from each sequence's start. */
+void pq_rope_neox(float *qkv, const int *seq_start, int n_seq, int C, int H, int rot, float theta);
+
 void pq_ref_attention(float *out, const float *qkv, const int *seq_start, int n_seq, int C,
                       int H, float scale);
 void pq_attention_fwd(pq_ops *ops, float *out, const float *qkv, const int *seq_start, int n_seq,

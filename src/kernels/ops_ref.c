@@ -9,6 +9,11 @@
 
 void pq_ref_linear(float *out, const float *in, int M, const pq_linear *lin)
 {
+    pq_ref_linear_ld(out, lin->n_out, in, M, lin);
+}
+
+void pq_ref_linear_ld(float *out, int ldo, const float *in, int M, const pq_linear *lin)
+{
     int N = lin->n_out, K = lin->n_in;
     float *row = lin->q ? malloc(sizeof(float) * (size_t)K) : NULL;
     for (int n = 0; n < N; n++) {
@@ -23,7 +28,7 @@ void pq_ref_linear(float *out, const float *in, int M, const pq_linear *lin)
             float acc = 0;
             for (int k = 0; k < K; k++)
                 acc += x[k] * w[k];
-            out[(size_t)m * N + n] = acc + (lin->bias ? lin->bias[n] : 0.0f);
+            out[(size_t)m * ldo + n] = acc + (lin->bias ? lin->bias[n] : 0.0f);
         }
     }
     free(row);
@@ -44,7 +49,7 @@ void pq_layernorm(float *out, const float *in, const float *w, const float *b, i
         var /= C;
         float rstd = (float)(1.0 / sqrt(var + eps)), fm = (float)mean;
         for (int c = 0; c < C; c++)
-            y[c] = (x[c] - fm) * rstd * w[c] + b[c];
+            y[c] = w ? (x[c] - fm) * rstd * w[c] + b[c] : (x[c] - fm) * rstd;
     }
 }
 
@@ -65,6 +70,32 @@ void pq_activation(float *x, size_t n, pq_act act)
             break;
         }
     }
+}
+
+void pq_rope_neox(float *qkv, const int *seq_start, int n_seq, int C, int H, int rot, float theta)
+{
+    int D = C / H, half = rot / 2;
+    float inv[512];
+    if (half <= 0 || half > 512)
+        return;
+    /* as transformers computes it, in float: 1 / theta^(2i/rot), angle = position * inv */
+    for (int i = 0; i < half; i++)
+        inv[i] = 1.0f / powf(theta, (float)(2 * i) / (float)rot);
+    for (int s = 0; s < n_seq; s++)
+        for (int r = seq_start[s]; r < seq_start[s + 1]; r++) {
+            float pos = (float)(r - seq_start[s]);
+            for (int i = 0; i < half; i++) {
+                float ang = pos * inv[i];
+                float c = (float)cos((double)ang), sn = (float)sin((double)ang);
+                for (int part = 0; part < 2; part++) /* q, then k */
+                    for (int h = 0; h < H; h++) {
+                        float *x = qkv + (size_t)r * 3 * C + (size_t)part * C + (size_t)h * D;
+                        float x1 = x[i], x2 = x[i + half];
+                        x[i] = x1 * c - x2 * sn;
+                        x[i + half] = x2 * c + x1 * sn;
+                    }
+            }
+        }
 }
 
 /* One (sequence, head): rows r0..r0+T of qkv; scores (T) scratch. */

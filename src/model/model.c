@@ -9,7 +9,7 @@
 
 #include "format/json.h"
 
-static const pq_arch *const archs[] = {&pq_arch_gpt2};
+static const pq_arch *const archs[] = {&pq_arch_gpt2, &pq_arch_gpt_neox, &pq_arch_opt};
 
 static int own(pq_model *m, float *p)
 {
@@ -19,6 +19,16 @@ static int own(pq_model *m, float *p)
     m->owned = o;
     m->owned[m->n_owned++] = p;
     return 0;
+}
+
+float *pq_model_alloc(pq_model *m, size_t n)
+{
+    float *p = pq_alloc_array(n ? n : 1, sizeof *p);
+    if (p && own(m, p)) {
+        free(p);
+        return NULL;
+    }
+    return p;
 }
 
 static const pq_tensor_info *find_any(const pq_model *m, const char *const *names,
@@ -102,6 +112,14 @@ int pq_model_get_f32(pq_model *m, const char *const *names, int n_dims, const in
     return finite_check(t, p, err);
 }
 
+int pq_model_get_f32_opt(pq_model *m, const char *const *names, int n_dims, const int64_t *shape,
+                         const float **out, polyq_err *err)
+{
+    const char *which;
+    *out = NULL;
+    return find_any(m, names, &which) ? pq_model_get_f32(m, names, n_dims, shape, out, err) : 0;
+}
+
 int pq_model_get_f32_t(pq_model *m, const char *const *names, int64_t k, int64_t n,
                        const float **out, polyq_err *err)
 {
@@ -150,7 +168,7 @@ int pq_model_open_dir(pq_model **out, const char *dir, polyq_err *err)
         if (!strcmp(archs[i]->model_type, mt))
             m->arch = archs[i];
     if (!m->arch) {
-        rc = pq_fail(err, POLYQ_UNSUPPORTED, "%s: model_type \"%s\" is not supported (supported: gpt2)",
+        rc = pq_fail(err, POLYQ_UNSUPPORTED, "%s: model_type \"%s\" is not supported (supported: gpt2, gpt_neox, opt)",
                      cfg_path, mt);
         goto out;
     }
@@ -262,10 +280,10 @@ int pq_model_quantize(pq_model **out, const pq_model *base, const pq_qspec *spec
     memcpy(q->layers, base->layers, (size_t)base->cfg.n_layer * sizeof *q->layers);
     int rc = 0;
     for (int l = 0; l < base->cfg.n_layer && !spec->none && !rc; l++) {
-        pq_linear *lins[4] = {&q->layers[l].qkv, &q->layers[l].attn_out, &q->layers[l].up,
-                              &q->layers[l].down};
-        for (int i = 0; i < 4 && !rc; i++)
-            rc = quantize_linear(q, lins[i], spec, err);
+        pq_linear *lins[PQ_N_LAYER_LINEARS] = PQ_LAYER_LINEARS(&q->layers[l]);
+        for (int i = 0; i < PQ_N_LAYER_LINEARS && !rc; i++)
+            if (lins[i]->n_out)
+                rc = quantize_linear(q, lins[i], spec, err);
     }
     if (!rc && spec->head && !spec->none)
         rc = quantize_linear(q, &q->lm_head, spec, err);
@@ -292,7 +310,8 @@ int pq_acts_init(pq_acts *a, const pq_config *cfg, int max_tokens)
     a->att = pq_alloc_array(M * C, sizeof(float));
     a->qkv = pq_alloc_array(M * 3 * C, sizeof(float));
     a->h = pq_alloc_array(M * (size_t)cfg->n_inner, sizeof(float));
-    if (!a->x || !a->xn || !a->att || !a->qkv || !a->h) {
+    a->proj = cfg->n_embd_proj ? pq_alloc_array(M * (size_t)cfg->n_embd_proj, sizeof(float)) : NULL;
+    if (!a->x || !a->xn || !a->att || !a->qkv || !a->h || (cfg->n_embd_proj && !a->proj)) {
         pq_acts_free(a);
         return -1;
     }
@@ -308,7 +327,19 @@ void pq_acts_free(pq_acts *a)
     free(a->att);
     free(a->qkv);
     free(a->h);
+    free(a->proj);
     memset(a, 0, sizeof *a);
+}
+
+void pq_layer_qkv(pq_ops *ops, const pq_layer *L, float *qkv, const float *xn, int M, int C)
+{
+    if (L->qkv.n_out) {
+        pq_linear_fwd(ops, qkv, xn, M, &L->qkv);
+        return;
+    }
+    pq_linear_fwd_ld(ops, qkv, 3 * C, xn, M, &L->q);
+    pq_linear_fwd_ld(ops, qkv + C, 3 * C, xn, M, &L->k);
+    pq_linear_fwd_ld(ops, qkv + 2 * C, 3 * C, xn, M, &L->v);
 }
 
 int pq_model_forward(const pq_model *m, pq_ops *ops, pq_acts *acts, const int32_t *tokens,

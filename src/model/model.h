@@ -17,16 +17,28 @@ typedef struct pq_config {
     char architecture[64]; /* config.json "architectures"[0] */
     char model_type[32];
     int n_vocab, n_ctx, n_embd, n_head, n_layer, n_inner;
+    int n_embd_proj;      /* OPT word_embed_proj_dim when it differs from n_embd, else 0 */
     float ln_eps;
     pq_act act;
     bool scale_attn_weights, scale_attn_by_inverse_layer_idx, tie_word_embeddings;
+    bool parallel_residual;   /* GPT-NeoX use_parallel_residual */
+    bool post_ln;             /* OPT do_layer_norm_before = false */
+    bool final_ln;            /* OPT: a final LayerNorm before the head */
+    int rotary_dims;          /* GPT-NeoX: leading dims of each head that are rotated */
+    float rope_theta;
     int bos_id, eos_id; /* from config.json; -1 when absent */
 } pq_config;
 
+/* One block. Attention inputs come from qkv (one fused [3C, C] matrix laid out as
+ * [q | k | v]) or from separate q, k, v; the unused form has n_out 0. A LayerNorm without
+ * affine parameters has NULL weight and bias. */
 typedef struct pq_layer {
     const float *ln1_w, *ln1_b, *ln2_w, *ln2_b;
-    pq_linear qkv, attn_out, up, down;
+    pq_linear qkv, q, k, v, attn_out, up, down;
 } pq_layer;
+
+#define PQ_LAYER_LINEARS(L) {&(L)->qkv, &(L)->q, &(L)->k, &(L)->v, &(L)->attn_out, &(L)->up, &(L)->down}
+#define PQ_N_LAYER_LINEARS 7
 
 typedef struct pq_model pq_model;
 struct pq_acts;
@@ -43,13 +55,14 @@ typedef struct pq_arch {
 typedef struct pq_acts {
     int max_tokens;
     float *x, *xn, *qkv, *att, *h;
+    float *proj; /* (M, n_embd_proj) when the model has projections */
 } pq_acts;
 
 struct pq_model {
     pq_config cfg;
     const pq_arch *arch;
     const float *wte, *wpe, *lnf_w, *lnf_b;
-    pq_linear lm_head;
+    pq_linear lm_head, proj_in, proj_out; /* proj_*: OPT, n_out 0 when absent */
     pq_layer *layers;
     /* what this model owns */
     pq_tensors ts;
@@ -95,6 +108,15 @@ int pq_model_get_f32(pq_model *m, const char *const *names, int n_dims, const in
 int pq_model_get_f32_t(pq_model *m, const char *const *names, int64_t k, int64_t n,
                        const float **out, polyq_err *err);
 
-extern const pq_arch pq_arch_gpt2;
+/* For arch files: qkv (M,3C) from xn (M,C) through the layer's fused or separate
+ * projections. */
+void pq_layer_qkv(pq_ops *ops, const pq_layer *L, float *qkv, const float *xn, int M, int C);
+/* An n-float buffer owned (and freed) by the model; NULL when out of memory. */
+float *pq_model_alloc(pq_model *m, size_t n);
+/* Reads an optional tensor: *out = NULL (and 0) when no candidate name exists. */
+int pq_model_get_f32_opt(pq_model *m, const char *const *names, int n_dims, const int64_t *shape,
+                         const float **out, polyq_err *err);
+
+extern const pq_arch pq_arch_gpt2, pq_arch_gpt_neox, pq_arch_opt;
 
 #endif

@@ -155,6 +155,9 @@ static int vocab_add(pq_tokenizer *t, const char *s, size_t len, int64_t id, pol
 /* Builds per-id decoded bytes and the single-byte ids once the vocabulary is complete. */
 static int vocab_finish(pq_tokenizer *t, polyq_err *err)
 {
+    if ((size_t)t->n_vocab > 4 * t->vocab.n + 65536)
+        return pq_fail(err, POLYQ_FORMAT, "%s: the largest token id is %d for only %zu tokens",
+                       t->path, t->n_vocab - 1, t->vocab.n);
     t->dec_off = pq_calloc_array((size_t)t->n_vocab + 1, sizeof *t->dec_off);
     t->dec_len = pq_calloc_array((size_t)t->n_vocab + 1, sizeof *t->dec_len);
     t->dec_arena = malloc(t->vocab.arena_len + 1);
