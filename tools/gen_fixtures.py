@@ -17,6 +17,7 @@ from transformers import (GPT2Config, GPT2LMHeadModel, GPTNeoXConfig, GPTNeoXFor
 
 sys.path.insert(0, os.path.dirname(__file__))
 from gen_tok_golden import gpt2_tokenizer
+from tokenizers import Tokenizer, models, pre_tokenizers, decoders
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures")
 VERSIONS = {"torch": torch.__version__, "transformers": transformers.__version__,
@@ -51,6 +52,31 @@ def write_golden(model_dir, dtype, inputs, cls):
     meta["stored_dtype"] = dtype
     meta["n_inputs"] = str(len(inputs))
     save_file(tensors, os.path.join(model_dir, "golden.safetensors"), metadata=meta)
+
+
+def small_byte_bpe(shared, specials, vocab_size=300):
+    """A byte-level BPE tokenizer (GPT-2 style) with vocab_size ids, trained on FLORES-200 dev
+    text, so the small-vocabulary fixtures can be evaluated on real text end to end."""
+    from tokenizers import trainers
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    lines = []
+    for lang in ("eng_Latn", "hin_Deva", "zho_Hans"):
+        with open(os.path.join(shared, "data/flores200/dev", lang + ".dev"), encoding="utf-8") as f:
+            lines += f.read().splitlines()[:200]
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials, show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(lines, trainer)
+    return tok
+
+
+def attach_tokenizer(out, tok, bos):
+    tok.save(os.path.join(out, "tokenizer.json"), pretty=False)
+    with open(os.path.join(out, "tokenizer_config.json"), "w") as f:
+        json.dump({"bos_token": bos, "eos_token": bos}, f, indent=2)
+    os.chmod(os.path.join(out, "tokenizer.json"), 0o644)
+    os.chmod(os.path.join(out, "tokenizer_config.json"), 0o644)
 
 
 def make_gpt2(name, seed, dtype, cfg, inputs_fn, shard=None, tokenizer_dir=None):
@@ -99,6 +125,8 @@ def main():
                 rotary_emb_base=10000, use_parallel_residual=True, tie_word_embeddings=False,
                 bos_token_id=0, eos_token_id=0)
     make_model("neox-tiny-f32", 4, "f32", GPTNeoXConfig, GPTNeoXForCausalLM, neox, small_inputs)
+    attach_tokenizer(os.path.join(ROOT, "neox-tiny-f32"), small_byte_bpe(shared, ["<|endoftext|>"]),
+                     "<|endoftext|>")
     make_model("neox-tiny-seqres-f16", 5, "f16", GPTNeoXConfig, GPTNeoXForCausalLM,
                dict(neox, use_parallel_residual=False, rotary_pct=0.5, rotary_emb_base=500),
                small_inputs)
@@ -107,6 +135,8 @@ def main():
                ffn_dim=256, max_position_embeddings=64, word_embed_proj_dim=32,
                do_layer_norm_before=True, bos_token_id=2, eos_token_id=2, pad_token_id=1)
     make_model("opt-tiny-proj-f32", 6, "f32", OPTConfig, OPTForCausalLM, opt, small_inputs)
+    attach_tokenizer(os.path.join(ROOT, "opt-tiny-proj-f32"),
+                     small_byte_bpe(shared, ["<s>", "<pad>", "</s>"]), "</s>")
     make_model("opt-tiny-postln-f32", 7, "f32", OPTConfig, OPTForCausalLM,
                dict(opt, word_embed_proj_dim=64, do_layer_norm_before=False), small_inputs)
     real = dict(vocab_size=50257, n_positions=1024, n_embd=32, n_layer=2, n_head=4,
