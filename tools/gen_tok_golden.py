@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Writes tests/golden/tok_<name>_<split>.txt: for every FLORES-200 sentence, the number of
 token ids Hugging Face `tokenizers` gives and a 64-bit FNV-1a hash of the ids.
-Tokenizers: gpt2, pythia (GPT-NeoX-20B tokenizer.json: NFC, byte-level BPE, added tokens).
+Tokenizers: gpt2, pythia (GPT-NeoX-20B tokenizer.json: NFC, byte-level BPE, added tokens),
+llama2 (Llama-2 tokenizer.json: Prepend/Replace normalizers, character BPE with byte fallback).
 
 The tokenizer is built from GPT-2's vocab.json/merges.txt (shipped in shared/data/tokenizers/gpt2
 as encoder.json/vocab.bpe) exactly as the hub's gpt2 tokenizer.json configures it (byte-level BPE,
@@ -14,6 +15,13 @@ import tokenizers, transformers
 from tokenizers import Tokenizer, AddedToken, models, pre_tokenizers, decoders, processors
 
 FNV_OFFSET, FNV_PRIME, MASK = 0xcbf29ce484222325, 0x100000001b3, (1 << 64) - 1
+
+
+def fnv1a_bytes(data):
+    h = FNV_OFFSET
+    for b in data:
+        h = ((h ^ b) * FNV_PRIME) & MASK
+    return h
 
 
 def fnv1a(ids):
@@ -39,13 +47,15 @@ def load(shared, name):
         return gpt2_tokenizer(os.path.join(tdir, "gpt2"))
     if name == "pythia":
         return Tokenizer.from_file(os.path.join(tdir, "pythia-160m/20B_tokenizer.json"))
+    if name == "llama2":
+        return Tokenizer.from_file(os.path.join(tdir, "Llama-2-7b-hf/tokenizer.json"))
     raise SystemExit("unknown tokenizer " + name)
 
 
 def main():
     shared = sys.argv[1]
     split = sys.argv[2] if len(sys.argv) > 2 else "devtest"
-    names = sys.argv[3:] or ["gpt2", "pythia"]
+    names = sys.argv[3:] or ["gpt2", "pythia", "llama2"]
     fdir = os.path.join(shared, "data/flores200", split)
     langs = sorted(f[: -len(split) - 1] for f in os.listdir(fdir) if f.endswith("." + split))
     for name in names:
@@ -55,14 +65,16 @@ def main():
         with open(out, "w") as o:
             o.write("# %s tokenizer on FLORES-200 %s; tokenizers %s, transformers %s\n"
                     % (name, split, tokenizers.__version__, transformers.__version__))
-            o.write("# per language: '> lang n_sentences', then per sentence 'n_ids fnv1a64hex'\n")
+            o.write("# per language: '> lang n_sentences decode_fnv1a64hex' (hash of every decoded"
+                    " sentence + newline), then per sentence 'n_ids fnv1a64hex'\n")
             for lang in langs:
                 with open(os.path.join(fdir, "%s.%s" % (lang, split)), encoding="utf-8") as f:
                     lines = f.read().split("\n")
                 if lines and lines[-1] == "":
                     lines.pop()
-                o.write("> %s %d\n" % (lang, len(lines)))
                 encs = backend.encode_batch(lines, add_special_tokens=False)
+                dec = backend.decode_batch([e.ids for e in encs], skip_special_tokens=False)
+                o.write("> %s %d %016x\n" % (lang, len(lines), fnv1a_bytes("".join(d + "\n" for d in dec).encode())))
                 for e in encs:
                     o.write("%d %016x\n" % (len(e.ids), fnv1a(e.ids)))
         print("wrote", out)

@@ -11,6 +11,9 @@
 
 /* Parses a file; *out is a new reference (json_decref). max_size bounds the file. */
 int pq_json_load(const char *path, size_t max_size, json_t **out, polyq_err *err);
+/* The same, reading every number as a real (for files such as tokenizer_config.json whose
+ * integers may exceed 64 bits); integer readers below accept integral reals. */
+int pq_json_load_reals(const char *path, size_t max_size, json_t **out, polyq_err *err);
 /* Parses bytes; `what` names the source in messages. */
 int pq_json_parse(const char *what, const char *buf, size_t len, json_t **out, polyq_err *err);
 

@@ -1,14 +1,13 @@
-/* Byte-level BPE as Hugging Face `tokenizers` runs it (models/bpe, pre_tokenizers/byte_level,
+/* BPE as Hugging Face `tokenizers` runs it (models/bpe, pre_tokenizers/byte_level,
  * added_vocabulary). Pre-tokenization uses PCRE2 with UTF+UCP and the GPT-2 pattern; the BPE
  * merge loop pops the lowest (rank, position) pair from a heap exactly as tokenizers'
- * Word::merge_all does, so ties resolve the same way. Unicode normalizers (NFC, NFD, NFKC,
- * NFKD) run through utf8proc. Not here yet: other normalizers, WordPiece, Unigram,
- * Metaspace (refused with a message). */
+ * Word::merge_all does, so ties resolve the same way. Sentencepiece-style BPE (Llama) works
+ * on characters with byte_fallback; Metaspace and no pre-tokenizer are supported; normalizers
+ * live in normalizer.c. Not here yet: WordPiece, Unigram (refused with a message). */
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include "tok/tokenizer.h"
 
 #include <pcre2.h>
-#include <utf8proc.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +15,7 @@
 #include "base/base.h"
 #include "base/strmap.h"
 #include "format/json.h"
+#include "tok/normalizer.h"
 
 #define GPT2_PATTERN \
     "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+"
@@ -27,8 +27,6 @@ typedef struct added_token {
     bool special;
     bool normalized; /* matched on normalized text (second pass) rather than raw text */
 } added_token;
-
-typedef enum { NORM_NONE, NORM_NFC, NORM_NFD, NORM_NFKC, NORM_NFKD } norm_kind;
 
 struct pq_tokenizer {
     const char *path;        /* for messages */
@@ -45,7 +43,20 @@ struct pq_tokenizer {
     added_token *added;
     size_t n_added;
     uint8_t added_first[2][256]; /* first bytes of added tokens: [normalized] */
-    norm_kind norm;
+    pq_normalizer *norm;     /* NULL: none */
+    bool byte_fallback;      /* BPE: characters missing from the vocabulary become <0xXX> */
+    bool fuse_unk;
+    int32_t fallback_id[256];/* id of "<0xXX>" for each byte, -1 if absent */
+    /* decoder (besides ByteLevel): Replace a -> b on each token, ByteFallback, Strip */
+    char *dec_from, *dec_to;
+    bool dec_byte_fallback;
+    int strip_start, strip_stop;
+    uint16_t *is_byte_token; /* per id: 1 + byte value for <0xXX> tokens under ByteFallback */
+    const char *dec_unsupported; /* a decoder step decode() cannot run (static or JSON-owned) */
+    char dec_unsupported_buf[64];
+    bool metaspace, meta_split;  /* Metaspace pre-tokenizer */
+    char meta_scheme;            /* 'a'lways, 'f'irst, 'n'ever */
+    char meta_rep[8];
     pcre2_code *re;
     bool byte_level, add_prefix_space, ignore_merges;
     int32_t unk, bos, eos;
@@ -97,7 +108,7 @@ static pq_tokenizer *tok_new(const char *path)
     }
     t->unk = t->bos = t->eos = -1;
     for (int i = 0; i < 256; i++)
-        t->byte_id[i] = -1;
+        t->byte_id[i] = t->fallback_id[i] = -1;
     byte_tables(t);
     return t;
 }
@@ -115,6 +126,10 @@ void pq_tok_free(pq_tokenizer *t)
         free(t->added[i].content);
     free(t->added);
     pcre2_code_free(t->re);
+    pq_normalizer_free(t->norm);
+    free(t->dec_from);
+    free(t->dec_to);
+    free(t->is_byte_token);
     free(t->path_owned);
     free(t);
 }
@@ -152,16 +167,33 @@ static int vocab_add(pq_tokenizer *t, const char *s, size_t len, int64_t id, pol
     return 0;
 }
 
-/* Builds per-id decoded bytes and the single-byte ids once the vocabulary is complete. */
+/* "<0xAB>" -> 0xAB, else -1 */
+static int byte_token(const char *s, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    if (n != 6 || memcmp(s, "<0x", 3) || s[5] != '>')
+        return -1;
+    const char *h = strchr(hex, s[3]), *l = strchr(hex, s[4]);
+    return h && l && s[3] && s[4] ? (int)((h - hex) * 16 + (l - hex)) : -1;
+}
+
+/* Builds per-id decoded bytes and the single-byte ids once the vocabulary is complete:
+ * byte-level tokens map their characters back to bytes; others get the decoder's Replace,
+ * and <0xXX> tokens become their byte under ByteFallback. */
 static int vocab_finish(pq_tokenizer *t, polyq_err *err)
 {
     if ((size_t)t->n_vocab > 4 * t->vocab.n + 65536)
         return pq_fail(err, POLYQ_FORMAT, "%s: the largest token id is %d for only %zu tokens",
                        t->path, t->n_vocab - 1, t->vocab.n);
+    size_t from_len = t->dec_from ? strlen(t->dec_from) : 0, to_len = t->dec_to ? strlen(t->dec_to) : 0;
+    size_t cap = t->vocab.arena_len + 1;
+    if (to_len > from_len && from_len)
+        cap = cap / from_len * to_len + cap; /* every token could be made of replacements */
     t->dec_off = pq_calloc_array((size_t)t->n_vocab + 1, sizeof *t->dec_off);
     t->dec_len = pq_calloc_array((size_t)t->n_vocab + 1, sizeof *t->dec_len);
-    t->dec_arena = malloc(t->vocab.arena_len + 1);
-    if (!t->dec_off || !t->dec_len || !t->dec_arena)
+    t->is_byte_token = pq_calloc_array((size_t)t->n_vocab + 1, sizeof *t->is_byte_token);
+    t->dec_arena = malloc(cap);
+    if (!t->dec_off || !t->dec_len || !t->dec_arena || !t->is_byte_token)
         return pq_fail(err, POLYQ_NOMEM, "%s: out of memory", t->path);
     for (int32_t i = 0; i < t->n_vocab; i++)
         t->dec_len[i] = UINT32_MAX; /* marks ids with no token */
@@ -183,10 +215,25 @@ static int vocab_finish(pq_tokenizer *t, polyq_err *err)
             else
                 t->dec_arena[w++] = (char)t->char_byte[cp];
         }
-        if (!all_bytes) { /* not a byte-level string (e.g. an added token): keep it as is */
+        int bt = byte_token(s, en->len);
+        if (bt >= 0 && t->byte_fallback)
+            t->fallback_id[bt] = en->value;
+        if (all_bytes) {
+            /* done */
+        } else if (bt >= 0 && t->dec_byte_fallback) {
             w = start;
-            memcpy(t->dec_arena + w, s, en->len);
-            w += en->len;
+            t->is_byte_token[en->value] = (uint16_t)(1 + bt);
+        } else { /* the token's text, with the decoder's Replace */
+            w = start;
+            for (size_t i = 0; i < en->len;) {
+                if (from_len && en->len - i >= from_len && !memcmp(s + i, t->dec_from, from_len)) {
+                    memcpy(t->dec_arena + w, t->dec_to, to_len);
+                    w += to_len;
+                    i += from_len;
+                } else {
+                    t->dec_arena[w++] = s[i++];
+                }
+            }
         }
         t->dec_len[en->value] = (uint32_t)(w - start);
     }
@@ -268,7 +315,7 @@ static int read_tokenizer_config(pq_tokenizer *t, const char *dir, polyq_err *er
     int rc = 0;
     json_t *cfg = NULL;
     if (pq_file_exists(path)) {
-        if ((rc = pq_json_load(path, 16u << 20, &cfg, err)))
+        if ((rc = pq_json_load_reals(path, 16u << 20, &cfg, err)))
             goto out;
         const char *bos = config_token(cfg, "bos_token"), *eos = config_token(cfg, "eos_token");
         if (bos && (t->bos = pq_tok_token_id(t, bos)) < 0)
@@ -310,6 +357,12 @@ static int load_json_model(pq_tokenizer *t, json_t *root, polyq_err *err)
     bool b = false;
     pq_json_bool(model, "ignore_merges", false, &b, t->path, NULL);
     t->ignore_merges = b;
+    b = false;
+    pq_json_bool(model, "byte_fallback", false, &b, t->path, NULL);
+    t->byte_fallback = b;
+    b = false;
+    pq_json_bool(model, "fuse_unk", false, &b, t->path, NULL);
+    t->fuse_unk = b;
     const char *s = NULL;
     if (pq_json_str(model, "continuing_subword_prefix", false, &s, t->path, NULL) == 0 && s && *s)
         return pq_fail(err, POLYQ_UNSUPPORTED, "%s: BPE continuing_subword_prefix is not supported", t->path);
@@ -365,26 +418,102 @@ static int load_json_model(pq_tokenizer *t, json_t *root, polyq_err *err)
     return 0;
 }
 
-/* ByteLevel, or Sequence[Split(Regex, Isolated), ByteLevel(use_regex=false)]. */
+/* The decoder: ByteLevel, Metaspace, or a Sequence of Replace(String), ByteFallback, Fuse,
+ * Strip. Anything else leaves the tokenizer usable for encoding; decode() then refuses. */
+static int load_json_decoder(pq_tokenizer *t, const json_t *dec, polyq_err *err)
+{
+    if (!dec || json_is_null(dec))
+        return 0;
+    const json_t *list = dec, *one = NULL;
+    const char *type = NULL;
+    pq_json_str(dec, "type", false, &type, t->path, NULL);
+    bool seq = type && !strcmp(type, "Sequence");
+    if (seq)
+        list = json_object_get(dec, "decoders");
+    size_t n = seq ? json_array_size(list) : 1;
+    for (size_t i = 0; i < n; i++) {
+        one = seq ? json_array_get(list, i) : dec;
+        type = NULL;
+        pq_json_str(one, "type", false, &type, t->path, NULL);
+        if (!type) {
+            t->dec_unsupported = "(untyped)";
+        } else if (!strcmp(type, "ByteLevel") || !strcmp(type, "Fuse")) {
+            /* ByteLevel is implied by the byte-level pre-tokenizer; Fuse by concatenation */
+        } else if (!strcmp(type, "ByteFallback")) {
+            t->dec_byte_fallback = true;
+        } else if (!strcmp(type, "Replace") || !strcmp(type, "Metaspace")) {
+            const char *from = NULL, *to = " ", *scheme = "always";
+            if (!strcmp(type, "Replace")) {
+                pq_json_str(json_object_get(one, "pattern"), "String", false, &from, t->path, NULL);
+                pq_json_str(one, "content", false, &to, t->path, NULL);
+            } else {
+                from = "\xe2\x96\x81";
+                pq_json_str(one, "replacement", false, &from, t->path, NULL);
+                pq_json_str(one, "prepend_scheme", false, &scheme, t->path, NULL);
+                if (strcmp(scheme, "never"))
+                    t->strip_start = 1;
+            }
+            if (!from || !*from || t->dec_from) {
+                t->dec_unsupported = "Replace";
+                continue;
+            }
+            t->dec_from = pq_strdup(from);
+            t->dec_to = pq_strdup(to);
+            if (!t->dec_from || !t->dec_to)
+                return pq_fail(err, POLYQ_NOMEM, "out of memory");
+        } else if (!strcmp(type, "Strip")) {
+            int64_t a = 0, b = 0;
+            const char *content = " ";
+            pq_json_str(one, "content", false, &content, t->path, NULL);
+            pq_json_int(one, "start", false, 0, 64, &a, t->path, NULL);
+            pq_json_int(one, "stop", false, 0, 64, &b, t->path, NULL);
+            if (strcmp(content, " "))
+                t->dec_unsupported = "Strip";
+            t->strip_start = (int)a;
+            t->strip_stop = (int)b;
+        } else {
+            snprintf(t->dec_unsupported_buf, sizeof t->dec_unsupported_buf, "%s", type);
+            t->dec_unsupported = t->dec_unsupported_buf;
+        }
+    }
+    (void)err;
+    return 0;
+}
+
+/* normalizer, pre-tokenizer and decoder. Pre-tokenizers: none, ByteLevel, Metaspace,
+ * Sequence[Split(Regex, Isolated), ByteLevel(use_regex=false)]. */
 static int load_json_pretokenizer(pq_tokenizer *t, json_t *root, polyq_err *err)
 {
-    json_t *norm = json_object_get(root, "normalizer");
-    if (norm && !json_is_null(norm)) {
-        static const struct { const char *name; norm_kind kind; } forms[] = {
-            {"NFC", NORM_NFC}, {"NFD", NORM_NFD}, {"NFKC", NORM_NFKC}, {"NFKD", NORM_NFKD}};
-        const char *nt = NULL;
-        pq_json_str(norm, "type", false, &nt, t->path, NULL);
-        for (size_t i = 0; nt && i < sizeof forms / sizeof forms[0]; i++)
-            if (!strcmp(nt, forms[i].name))
-                t->norm = forms[i].kind;
-        if (t->norm == NORM_NONE)
-            return pq_fail(err, POLYQ_UNSUPPORTED, "%s: normalizer \"%s\" is not supported", t->path,
-                           nt ? nt : "?");
-    }
+    int rc = pq_normalizer_from_json(&t->norm, json_object_get(root, "normalizer"), t->path, err);
+    if (rc)
+        return rc;
+    if ((rc = load_json_decoder(t, json_object_get(root, "decoder"), err)))
+        return rc;
     json_t *pre = json_object_get(root, "pre_tokenizer");
     const char *type = NULL;
+    if (!pre || json_is_null(pre))
+        return 0; /* the whole normalized piece is one word */
     if (!json_is_object(pre) || pq_json_str(pre, "type", true, &type, t->path, err))
-        return pq_fail(err, POLYQ_UNSUPPORTED, "%s: a pre_tokenizer is required", t->path);
+        return pq_fail(err, POLYQ_FORMAT, "%s: pre_tokenizer has no \"type\"", t->path);
+    if (!strcmp(type, "Metaspace")) {
+        const char *rep = "\xe2\x96\x81", *scheme = "always";
+        bool split = true, prefix = true;
+        pq_json_str(pre, "replacement", false, &rep, t->path, NULL);
+        pq_json_str(pre, "prepend_scheme", false, &scheme, t->path, NULL);
+        if (pq_json_bool(pre, "add_prefix_space", false, &prefix, t->path, NULL) == 0 && !prefix &&
+            !json_object_get(pre, "prepend_scheme"))
+            scheme = "never";
+        pq_json_bool(pre, "split", false, &split, t->path, NULL);
+        if (strcmp(scheme, "always") && strcmp(scheme, "first") && strcmp(scheme, "never"))
+            return pq_fail(err, POLYQ_UNSUPPORTED, "%s: Metaspace prepend_scheme \"%s\"", t->path, scheme);
+        if (strlen(rep) >= sizeof t->meta_rep || !*rep)
+            return pq_fail(err, POLYQ_FORMAT, "%s: Metaspace replacement \"%s\"", t->path, rep);
+        snprintf(t->meta_rep, sizeof t->meta_rep, "%s", rep);
+        t->metaspace = true;
+        t->meta_scheme = scheme[0]; /* 'a', 'f' or 'n' */
+        t->meta_split = split;
+        return 0;
+    }
     const char *pattern = NULL;
     json_t *bl = NULL;
     if (strcmp(type, "ByteLevel") == 0) {
@@ -630,7 +759,11 @@ static void try_pair(const pq_tokenizer *t, scratch *s, size_t *nh, int32_t l)
 
 static int bpe_word(const pq_tokenizer *t, const uint8_t *w, size_t n, scratch *s, pq_ids *out)
 {
-    if (t->ignore_merges) {
+    if (t->ignore_merges && !t->byte_level) {
+        int32_t id = pq_strmap_get(&t->vocab, (const char *)w, n);
+        if (id >= 0)
+            return pq_ids_push(out, id);
+    } else if (t->ignore_merges) {
         /* the whole byte-level word may be a token */
         size_t need = n * 2 + 1;
         if (need > s->mapped_cap) {
@@ -659,14 +792,44 @@ static int bpe_word(const pq_tokenizer *t, const uint8_t *w, size_t n, scratch *
         s->heap = h;
         s->cap = nc;
     }
-    /* Symbols whose byte has no token are dropped, or become unk when the model has one. */
+    /* Initial symbols: one per byte (byte-level) or per character. A character missing from
+     * the vocabulary becomes its <0xXX> byte tokens (byte_fallback), else unk (consecutive
+     * unks fused with fuse_unk), else it is dropped, as tokenizers' BPE::merge_word does. */
     int32_t m = 0;
-    for (size_t i = 0; i < n; i++) {
-        int32_t id = t->byte_id[w[i]];
-        if (id < 0)
+    bool last_unk = false;
+    for (size_t i = 0; i < n;) {
+        int32_t id;
+        size_t k = 1;
+        if (t->byte_level) {
+            id = t->byte_id[w[i]];
+        } else {
+            uint32_t cp;
+            k = (size_t)pq_utf8_decode((const char *)w + i, &cp);
+            id = pq_strmap_get(&t->vocab, (const char *)w + i, k);
+            if (id < 0 && t->byte_fallback) {
+                bool all = true;
+                for (size_t b = 0; b < k; b++)
+                    all &= t->fallback_id[w[i + b]] >= 0;
+                if (all) {
+                    for (size_t b = 0; b < k; b++, m++)
+                        s->syms[m] = (sym){t->fallback_id[w[i + b]], m - 1, m + 1};
+                    i += k;
+                    last_unk = false;
+                    continue;
+                }
+            }
+        }
+        i += k;
+        if (id >= 0) {
+            last_unk = false;
+        } else if (t->unk >= 0) {
+            if (last_unk && t->fuse_unk)
+                continue;
             id = t->unk;
-        if (id < 0)
+            last_unk = true;
+        } else {
             continue;
+        }
         s->syms[m] = (sym){id, m - 1, m + 1};
         m++;
     }
@@ -698,9 +861,53 @@ static int bpe_word(const pq_tokenizer *t, const uint8_t *w, size_t n, scratch *
 }
 
 /* Pre-tokenizes one segment without added tokens and runs BPE on each piece. */
-static int encode_segment(const pq_tokenizer *t, const char *text, size_t len, scratch *s,
-                          pcre2_match_data *md, pq_ids *out, polyq_err *err)
+/* Metaspace: spaces become the replacement, which is prepended per the scheme; with split,
+ * each piece starts at a replacement (tokenizers' MergedWithNext). */
+static int encode_metaspace(const pq_tokenizer *t, const char *text, size_t len, bool first,
+                            scratch *s, pq_ids *out, polyq_err *err)
 {
+    size_t rl = strlen(t->meta_rep), spaces = 0;
+    for (size_t i = 0; i < len; i++)
+        spaces += text[i] == ' ';
+    char *buf = malloc(len + (spaces + 1) * rl + 1);
+    if (!buf)
+        return pq_fail(err, POLYQ_NOMEM, "out of memory while tokenizing");
+    size_t w = 0;
+    bool prepend = t->meta_scheme == 'a' || (t->meta_scheme == 'f' && first);
+    if (prepend && !(len >= rl && !memcmp(text, t->meta_rep, rl)) && !(len && text[0] == ' ')) {
+        memcpy(buf, t->meta_rep, rl);
+        w = rl;
+    }
+    for (size_t i = 0; i < len; i++) {
+        if (text[i] == ' ') {
+            memcpy(buf + w, t->meta_rep, rl);
+            w += rl;
+        } else {
+            buf[w++] = text[i];
+        }
+    }
+    int rc = 0;
+    size_t piece = 0;
+    for (size_t i = 0; i <= w && !rc; i++) {
+        bool cut = i == w || (t->meta_split && i > piece && w - i >= rl && !memcmp(buf + i, t->meta_rep, rl));
+        if (!cut)
+            continue;
+        if (i > piece && bpe_word(t, (const uint8_t *)buf + piece, i - piece, s, out))
+            rc = pq_fail(err, POLYQ_NOMEM, "out of memory while tokenizing");
+        piece = i;
+    }
+    free(buf);
+    return rc;
+}
+
+static int encode_segment(const pq_tokenizer *t, const char *text, size_t len, bool first,
+                          scratch *s, pcre2_match_data *md, pq_ids *out, polyq_err *err)
+{
+    if (t->metaspace)
+        return encode_metaspace(t, text, len, first, s, out, err);
+    if (!t->re) /* no pre-tokenizer: the piece is one word */
+        return len && bpe_word(t, (const uint8_t *)text, len, s, out)
+                   ? pq_fail(err, POLYQ_NOMEM, "out of memory while tokenizing") : 0;
     char *buf = NULL;
     if (t->add_prefix_space && len && text[0] != ' ') {
         buf = malloc(len + 1);
@@ -749,39 +956,11 @@ static int encode_segment(const pq_tokenizer *t, const char *text, size_t len, s
     return rc;
 }
 
-/* Unicode normalization through utf8proc; *out is malloc'd (caller frees). */
-static int normalize(const pq_tokenizer *t, const char *text, size_t len, char **out,
-                     size_t *out_len, polyq_err *err)
-{
-    static const int flags[] = {
-        [NORM_NFC] = UTF8PROC_STABLE | UTF8PROC_COMPOSE,
-        [NORM_NFD] = UTF8PROC_STABLE | UTF8PROC_DECOMPOSE,
-        [NORM_NFKC] = UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_COMPAT,
-        [NORM_NFKD] = UTF8PROC_STABLE | UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT,
-    };
-    utf8proc_uint8_t *dst = NULL;
-    utf8proc_ssize_t n = utf8proc_map((const utf8proc_uint8_t *)text, (utf8proc_ssize_t)len, &dst,
-                                      (utf8proc_option_t)flags[t->norm]);
-    if (n < 0)
-        return pq_fail(err, n == UTF8PROC_ERROR_NOMEM ? POLYQ_NOMEM : POLYQ_TEXT,
-                       "normalizing text: %s", utf8proc_errmsg(n));
-    *out = (char *)dst;
-    *out_len = (size_t)n;
-    return 0;
-}
-
 int pq_tok_normalize(const pq_tokenizer *t, const char *text, size_t len, char **out,
                      size_t *out_len, polyq_err *err)
 {
     *out = NULL;
-    if (t->norm != NORM_NONE)
-        return normalize(t, text, len, out, out_len, err);
-    if (!(*out = malloc(len + 1)))
-        return pq_fail(err, POLYQ_NOMEM, "out of memory");
-    memcpy(*out, text, len);
-    (*out)[len] = 0;
-    *out_len = len;
-    return 0;
+    return pq_normalizer_apply(t->norm, text, len, out, out_len, err);
 }
 
 typedef struct encoder {
@@ -792,12 +971,12 @@ typedef struct encoder {
     polyq_err *err;
 } encoder;
 
-static int encode_normalized(encoder *e, const char *text, size_t len);
+static int encode_normalized(encoder *e, const char *text, size_t len, bool first);
 
 /* tokenizers' AddedVocabulary split: the leftmost-longest added token of this pass is cut
  * out; the text between goes on to the next stage. Pass 0 matches tokens that are not
  * normalized, on the raw text; pass 1 the normalized ones, on normalized text. */
-static int split_added(encoder *e, int pass, const char *text, size_t len)
+static int split_added(encoder *e, int pass, const char *text, size_t len, bool first)
 {
     const pq_tokenizer *t = e->t;
     int rc = 0;
@@ -816,8 +995,9 @@ static int split_added(encoder *e, int pass, const char *text, size_t len)
             continue;
         }
         if (i > seg)
-            rc = pass == 0 ? encode_normalized(e, text + seg, i - seg)
-                           : encode_segment(t, text + seg, i - seg, &e->s, e->md, e->out, e->err);
+            rc = pass == 0 ? encode_normalized(e, text + seg, i - seg, first && seg == 0)
+                           : encode_segment(t, text + seg, i - seg, first && seg == 0, &e->s, e->md,
+                                            e->out, e->err);
         if (!rc && best && pq_ids_push(e->out, best->id))
             rc = pq_fail(e->err, POLYQ_NOMEM, "out of memory while tokenizing");
         if (!best)
@@ -828,16 +1008,15 @@ static int split_added(encoder *e, int pass, const char *text, size_t len)
     return rc;
 }
 
-static int encode_normalized(encoder *e, const char *text, size_t len)
+static int encode_normalized(encoder *e, const char *text, size_t len, bool first)
 {
-    if (e->t->norm == NORM_NONE)
-        return split_added(e, 1, text, len);
+    if (!e->t->norm)
+        return split_added(e, 1, text, len, first);
     char *norm = NULL;
     size_t nlen = 0;
-    int rc = normalize(e->t, text, len, &norm, &nlen, e->err);
-    if (rc)
-        return rc;
-    rc = split_added(e, 1, norm, nlen);
+    int rc = pq_normalizer_apply(e->t->norm, text, len, &norm, &nlen, e->err);
+    if (!rc)
+        rc = split_added(e, 1, norm, nlen, first);
     free(norm);
     return rc;
 }
@@ -849,10 +1028,10 @@ int pq_tok_encode(const pq_tokenizer *t, const char *text, size_t len, pq_ids *o
     if (!pq_utf8_valid(text, len, &bad))
         return pq_fail(err, POLYQ_TEXT, "text is not valid UTF-8 at byte %zu", bad);
     encoder e = {.t = t, .out = out, .err = err};
-    e.md = pcre2_match_data_create_from_pattern(t->re, NULL);
-    if (!e.md)
+    e.md = t->re ? pcre2_match_data_create_from_pattern(t->re, NULL) : NULL;
+    if (t->re && !e.md)
         return pq_fail(err, POLYQ_NOMEM, "out of memory while tokenizing");
-    int rc = split_added(&e, 0, text, len);
+    int rc = split_added(&e, 0, text, len, true);
     pcre2_match_data_free(e.md);
     free(e.s.syms);
     free(e.s.heap);
@@ -864,21 +1043,50 @@ int pq_tok_decode(const pq_tokenizer *t, const int32_t *ids, size_t n, char **ou
                   size_t *out_len, polyq_err *err)
 {
     *out = NULL;
+    if (t->dec_unsupported)
+        return pq_fail(err, POLYQ_UNSUPPORTED, "%s: decoder \"%s\" is not supported", t->path,
+                       t->dec_unsupported);
     size_t total = 0;
     for (size_t i = 0; i < n; i++) {
         if (ids[i] < 0 || ids[i] >= t->n_vocab || t->dec_len[ids[i]] == UINT32_MAX)
             return pq_fail(err, POLYQ_INVALID_ARG, "%s: token id %d is not in the vocabulary",
                            t->path, ids[i]);
-        total += t->dec_len[ids[i]];
+        total += t->dec_len[ids[i]] + 3; /* a byte token may become U+FFFD */
     }
     char *s = malloc(total + 1);
     if (!s)
         return pq_fail(err, POLYQ_NOMEM, "out of memory while decoding");
     size_t w = 0;
-    for (size_t i = 0; i < n; i++) {
-        memcpy(s + w, t->dec_arena + t->dec_off[ids[i]], t->dec_len[ids[i]]);
-        w += t->dec_len[ids[i]];
+    for (size_t i = 0; i < n;) {
+        if (!t->is_byte_token[ids[i]]) {
+            memcpy(s + w, t->dec_arena + t->dec_off[ids[i]], t->dec_len[ids[i]]);
+            w += t->dec_len[ids[i]];
+            i++;
+            continue;
+        }
+        /* ByteFallback: a run of <0xXX> tokens is its bytes when they are valid UTF-8, else
+         * one U+FFFD per token */
+        size_t j = i, start = w;
+        for (; j < n && t->is_byte_token[ids[j]]; j++)
+            s[w++] = (char)(t->is_byte_token[ids[j]] - 1);
+        if (!pq_utf8_valid(s + start, w - start, NULL)) {
+            w = start;
+            for (size_t k = i; k < j; k++) {
+                memcpy(s + w, "\xef\xbf\xbd", 3);
+                w += 3;
+            }
+        }
+        i = j;
     }
+    s[w] = 0;
+    /* Strip: up to strip_start leading and strip_stop trailing spaces */
+    size_t b = 0;
+    while ((int)b < t->strip_start && b < w && s[b] == ' ')
+        b++;
+    for (int k = 0; k < t->strip_stop && w > b && s[w - 1] == ' '; k++)
+        w--;
+    memmove(s, s + b, w - b);
+    w -= b;
     s[w] = 0;
     *out = s;
     if (out_len)

@@ -1,0 +1,314 @@
+/* Normalizer steps (see normalizer.h). Unicode forms and lower-casing go through utf8proc;
+ * Replace with a regex through PCRE2 (UTF + UCP), replacing every match by literal text.
+ * Prepend adds its text only to a non-empty piece, as tokenizers' Prepend does. */
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include "tok/normalizer.h"
+
+#include <pcre2.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <utf8proc.h>
+
+#include "base/base.h"
+#include "format/json.h"
+
+typedef enum { N_UNICODE, N_LOWER, N_PREPEND, N_REPLACE, N_STRIP } step_kind;
+
+typedef struct step {
+    step_kind kind;
+    int uflags;         /* N_UNICODE: utf8proc options */
+    char *a, *b;        /* PREPEND: a; REPLACE: a -> b (a NULL when regex) */
+    size_t la, lb;
+    pcre2_code *re;     /* REPLACE with a regex */
+    bool left, right;   /* STRIP */
+} step;
+
+struct pq_normalizer {
+    step *steps;
+    size_t n;
+};
+
+void pq_normalizer_free(pq_normalizer *n)
+{
+    if (!n)
+        return;
+    for (size_t i = 0; i < n->n; i++) {
+        free(n->steps[i].a);
+        free(n->steps[i].b);
+        pcre2_code_free(n->steps[i].re);
+    }
+    free(n->steps);
+    free(n);
+}
+
+static int add_step(pq_normalizer *n, const json_t *j, const char *what, int depth, polyq_err *err)
+{
+    const char *type = NULL;
+    if (!json_is_object(j) || pq_json_str(j, "type", true, &type, what, err))
+        return pq_fail(err, POLYQ_FORMAT, "%s: a normalizer needs a \"type\"", what);
+    if (!strcmp(type, "Sequence")) {
+        json_t *list = json_object_get(j, "normalizers"), *v;
+        size_t i;
+        if (!json_is_array(list) || depth > 8)
+            return pq_fail(err, POLYQ_FORMAT, "%s: Sequence normalizer needs a \"normalizers\" array", what);
+        json_array_foreach(list, i, v) {
+            int rc = add_step(n, v, what, depth + 1, err);
+            if (rc)
+                return rc;
+        }
+        return 0;
+    }
+    step s = {0};
+    static const struct { const char *name; int flags; } forms[] = {
+        {"NFC", UTF8PROC_STABLE | UTF8PROC_COMPOSE},
+        {"NFD", UTF8PROC_STABLE | UTF8PROC_DECOMPOSE},
+        {"NFKC", UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_COMPAT},
+        {"NFKD", UTF8PROC_STABLE | UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT},
+    };
+    bool known = false;
+    for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++)
+        if (!strcmp(type, forms[i].name)) {
+            s.kind = N_UNICODE;
+            s.uflags = forms[i].flags;
+            known = true;
+        }
+    if (!known && !strcmp(type, "Lowercase")) {
+        s.kind = N_LOWER;
+        known = true;
+    } else if (!known && !strcmp(type, "Prepend")) {
+        const char *p;
+        if (pq_json_str(j, "prepend", true, &p, what, err))
+            return err->code;
+        s.kind = N_PREPEND;
+        s.a = pq_strdup(p);
+        s.la = strlen(p);
+        if (!s.a)
+            return pq_fail(err, POLYQ_NOMEM, "out of memory");
+        known = true;
+    } else if (!known && !strcmp(type, "Replace")) {
+        const json_t *pat = json_object_get(j, "pattern");
+        const char *content, *str = NULL, *rx = NULL;
+        if (pq_json_str(j, "content", true, &content, what, err))
+            return err->code;
+        pq_json_str(pat, "String", false, &str, what, NULL);
+        pq_json_str(pat, "Regex", false, &rx, what, NULL);
+        if ((!str && !rx) || (str && !*str))
+            return pq_fail(err, POLYQ_FORMAT, "%s: Replace normalizer needs a String or Regex pattern", what);
+        s.kind = N_REPLACE;
+        if (!(s.b = pq_strdup(content)))
+            return pq_fail(err, POLYQ_NOMEM, "out of memory");
+        s.lb = strlen(content);
+        if (str) {
+            s.a = pq_strdup(str);
+            s.la = strlen(str);
+            if (!s.a) {
+                free(s.b);
+                return pq_fail(err, POLYQ_NOMEM, "out of memory");
+            }
+        } else {
+            int ec;
+            PCRE2_SIZE eo;
+            s.re = pcre2_compile((PCRE2_SPTR)rx, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP, &ec, &eo, NULL);
+            if (!s.re) {
+                free(s.b);
+                return pq_fail(err, POLYQ_FORMAT, "%s: Replace regex does not compile at %zu", what, (size_t)eo);
+            }
+        }
+        known = true;
+    } else if (!known && !strcmp(type, "Strip")) {
+        s.kind = N_STRIP;
+        s.left = s.right = true;
+        pq_json_bool(j, "strip_left", false, &s.left, what, NULL);
+        pq_json_bool(j, "strip_right", false, &s.right, what, NULL);
+        known = true;
+    }
+    if (!known)
+        return pq_fail(err, POLYQ_UNSUPPORTED, "%s: normalizer \"%s\" is not supported", what, type);
+    step *ns = realloc(n->steps, (n->n + 1) * sizeof *ns);
+    if (!ns) {
+        free(s.a);
+        free(s.b);
+        pcre2_code_free(s.re);
+        return pq_fail(err, POLYQ_NOMEM, "out of memory");
+    }
+    n->steps = ns;
+    n->steps[n->n++] = s;
+    return 0;
+}
+
+int pq_normalizer_from_json(pq_normalizer **out, const json_t *j, const char *what, polyq_err *err)
+{
+    *out = NULL;
+    if (!j || json_is_null(j))
+        return 0;
+    pq_normalizer *n = calloc(1, sizeof *n);
+    if (!n)
+        return pq_fail(err, POLYQ_NOMEM, "out of memory");
+    int rc = add_step(n, j, what, 0, err);
+    if (rc) {
+        pq_normalizer_free(n);
+        return rc;
+    }
+    *out = n;
+    return 0;
+}
+
+/* A growable byte buffer. */
+typedef struct buf { char *p; size_t n, cap; } buf;
+
+static bool buf_put(buf *b, const void *data, size_t n)
+{
+    if (b->n + n + 1 > b->cap) {
+        size_t nc = b->cap ? b->cap * 2 : 256;
+        while (nc < b->n + n + 1)
+            nc *= 2;
+        char *np = realloc(b->p, nc);
+        if (!np)
+            return false;
+        b->p = np;
+        b->cap = nc;
+    }
+    memcpy(b->p + b->n, data, n);
+    b->n += n;
+    b->p[b->n] = 0;
+    return true;
+}
+
+static bool is_ws(uint32_t cp)
+{
+    return utf8proc_category((utf8proc_int32_t)cp) == UTF8PROC_CATEGORY_ZS || cp == '\t' ||
+           cp == '\n' || cp == '\r' || cp == '\v' || cp == '\f';
+}
+
+/* One step: src[0..n) -> *dst (heap). */
+static int apply_step(const step *s, const char *src, size_t n, buf *dst, polyq_err *err)
+{
+    switch (s->kind) {
+    case N_LOWER:
+        /* code point by code point (Rust's str::to_lowercase without its few
+         * context-dependent and one-to-many mappings) */
+        for (size_t i = 0; i < n;) {
+            uint32_t cp;
+            i += (size_t)pq_utf8_decode(src + i, &cp);
+            char enc[4];
+            int k = pq_utf8_encode((uint32_t)utf8proc_tolower((utf8proc_int32_t)cp), enc);
+            if (!buf_put(dst, enc, (size_t)k))
+                return pq_fail(err, POLYQ_NOMEM, "out of memory normalizing text");
+        }
+        return 0;
+    case N_UNICODE: {
+        utf8proc_uint8_t *o = NULL;
+        utf8proc_ssize_t k = utf8proc_map((const utf8proc_uint8_t *)src, (utf8proc_ssize_t)n, &o,
+                                          (utf8proc_option_t)s->uflags);
+        if (k < 0)
+            return pq_fail(err, k == UTF8PROC_ERROR_NOMEM ? POLYQ_NOMEM : POLYQ_TEXT,
+                           "normalizing text: %s", utf8proc_errmsg(k));
+        bool ok = buf_put(dst, o, (size_t)k);
+        free(o);
+        return ok ? 0 : pq_fail(err, POLYQ_NOMEM, "out of memory normalizing text");
+    }
+    case N_PREPEND:
+        if (n && !buf_put(dst, s->a, s->la))
+            return pq_fail(err, POLYQ_NOMEM, "out of memory normalizing text");
+        return buf_put(dst, src, n) ? 0 : pq_fail(err, POLYQ_NOMEM, "out of memory normalizing text");
+    case N_STRIP: {
+        size_t b = 0, e = n;
+        while (s->left && b < e) {
+            uint32_t cp;
+            int k = pq_utf8_decode(src + b, &cp);
+            if (!is_ws(cp))
+                break;
+            b += (size_t)k;
+        }
+        while (s->right && e > b) {
+            size_t k = e - 1;
+            while (k > b && ((uint8_t)src[k] & 0xc0) == 0x80)
+                k--;
+            uint32_t cp;
+            pq_utf8_decode(src + k, &cp);
+            if (!is_ws(cp))
+                break;
+            e = k;
+        }
+        return buf_put(dst, src + b, e - b) ? 0 : pq_fail(err, POLYQ_NOMEM, "out of memory");
+    }
+    case N_REPLACE:
+        if (s->a) {
+            size_t i = 0;
+            while (i < n) {
+                const char *hit = s->la <= n - i ? memmem(src + i, n - i, s->a, s->la) : NULL;
+                size_t upto = hit ? (size_t)(hit - src) : n;
+                if (!buf_put(dst, src + i, upto - i) || (hit && !buf_put(dst, s->b, s->lb)))
+                    return pq_fail(err, POLYQ_NOMEM, "out of memory normalizing text");
+                i = hit ? upto + s->la : n;
+            }
+            if (!dst->p && !buf_put(dst, "", 0))
+                return pq_fail(err, POLYQ_NOMEM, "out of memory");
+            return 0;
+        } else {
+            pcre2_match_data *md = pcre2_match_data_create_from_pattern(s->re, NULL);
+            if (!md)
+                return pq_fail(err, POLYQ_NOMEM, "out of memory");
+            size_t i = 0;
+            int rc = 0;
+            while (i <= n && !rc) {
+                int r = pcre2_match(s->re, (PCRE2_SPTR)src, n, i, PCRE2_NO_UTF_CHECK, md, NULL);
+                if (r == PCRE2_ERROR_NOMATCH) {
+                    if (!buf_put(dst, src + i, n - i))
+                        rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
+                    break;
+                }
+                if (r < 0) {
+                    rc = pq_fail(err, POLYQ_TEXT, "Replace normalizer regex failed (%d)", r);
+                    break;
+                }
+                PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+                if (!buf_put(dst, src + i, ov[0] - i) || !buf_put(dst, s->b, s->lb)) {
+                    rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
+                    break;
+                }
+                i = ov[1];
+                if (ov[1] == ov[0]) { /* empty match: copy one character and go on */
+                    if (i >= n)
+                        break;
+                    uint32_t cp;
+                    size_t k = (size_t)pq_utf8_decode(src + i, &cp);
+                    if (!buf_put(dst, src + i, k)) {
+                        rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
+                        break;
+                    }
+                    i += k;
+                }
+            }
+            pcre2_match_data_free(md);
+            if (!rc && !dst->p && !buf_put(dst, "", 0))
+                rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
+            return rc;
+        }
+    }
+    return 0;
+}
+
+int pq_normalizer_apply(const pq_normalizer *n, const char *text, size_t len, char **out,
+                        size_t *out_len, polyq_err *err)
+{
+    buf cur = {0};
+    if (!buf_put(&cur, text, len))
+        return pq_fail(err, POLYQ_NOMEM, "out of memory normalizing text");
+    for (size_t i = 0; n && i < n->n; i++) {
+        buf next = {0};
+        int rc = apply_step(&n->steps[i], cur.p, cur.n, &next, err);
+        free(cur.p);
+        if (rc) {
+            free(next.p);
+            return rc;
+        }
+        if (!next.p && !buf_put(&next, "", 0))
+            return pq_fail(err, POLYQ_NOMEM, "out of memory");
+        cur = next;
+    }
+    *out = cur.p;
+    *out_len = cur.n;
+    return 0;
+}
