@@ -199,8 +199,10 @@ TEST(bad_tokenizer_files)
     tok_json_case(buf, POLYQ_FORMAT, "out of range");
     snprintf(buf, sizeof buf, "{%s,\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[7]}}", pre);
     tok_json_case(buf, POLYQ_FORMAT, "merge 0 is neither");
-    tok_json_case("{\"pre_tokenizer\":{\"type\":\"Metaspace\"},\"model\":{}}", POLYQ_UNSUPPORTED,
-                  "\"Metaspace\" is not supported");
+    tok_json_case("{\"pre_tokenizer\":{\"type\":\"BertPreTokenizer\"},\"model\":{}}", POLYQ_UNSUPPORTED,
+                  "\"BertPreTokenizer\" is not supported");
+    tok_json_case("{\"pre_tokenizer\":{\"type\":\"Metaspace\"},\"model\":{\"type\":\"Unigram\"}}",
+                  POLYQ_UNSUPPORTED, "model type \"Unigram\" is not supported");
     tok_json_case("{\"normalizer\":{\"type\":\"BertNormalizer\"},\"model\":{}}", POLYQ_UNSUPPORTED,
                   "normalizer \"BertNormalizer\"");
 
