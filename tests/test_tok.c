@@ -3,6 +3,7 @@
  * made by tools/gen_tok_golden.py; Pythia and Llama-2 likewise), GPT-2 from tokenizer.json and
  * from vocab.json + merges.txt; decoding against HF decode() per language; and hand-checked
  * ids for a few strings. */
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,7 +24,8 @@ static uint64_t ids_hash(const pq_ids *ids)
 
 /* Compares every sentence's ids and, per language, the hash of all decoded sentences with
  * what HF decode() gives; reports the first differing sentence per language. */
-static void check_flores(const pq_tokenizer *tok, const char *golden_path, const char *label)
+static void check_flores_n(const pq_tokenizer *tok, const char *golden_path, const char *label,
+                           size_t want_langs)
 {
     polyq_err err = {0};
     char *golden;
@@ -102,10 +104,15 @@ static void check_flores(const pq_tokenizer *tok, const char *golden_path, const
     free(text);
     free(golden);
     pq_ids_free(&ids);
-    CHECK_INT(n_lang, 204);
-    CHECK_INT(n_sent, 204 * 1012);
+    CHECK_INT(n_lang, want_langs);
+    CHECK_INT(n_sent, want_langs * 1012);
     CHECK_INT(n_bad_lang, 0);
     CHECK_INT(n_bad_decode, 0);
+}
+
+static void check_flores(const pq_tokenizer *tok, const char *golden_path, const char *label)
+{
+    check_flores_n(tok, golden_path, label, 204);
 }
 
 TEST(tok_gpt2_flores_tokenizer_json)
@@ -149,6 +156,30 @@ TEST(tok_llama2_flores_tokenizer_json)
     CHECK_OK(pq_tok_load_json(&tok, pq_test_shared("data/tokenizers/Llama-2-7b-hf/tokenizer.json"), &err));
     if (tok)
         check_flores(tok, "tests/golden/tok_llama2_devtest.txt", "llama-2 tokenizer.json");
+    pq_tok_free(tok);
+}
+
+/* Llama-2 as newer transformers convert it: no normalizer, Metaspace(prepend_scheme first,
+ * no split) — the JSON derived here as tools/gen_tok_golden.py derives it; 12 languages. */
+TEST(tok_llama2_metaspace)
+{
+    polyq_err err = {0};
+    json_error_t je;
+    json_t *t = json_load_file(pq_test_shared("data/tokenizers/Llama-2-7b-hf/tokenizer.json"), 0, &je);
+    CHECK(t != NULL);
+    if (!t)
+        return;
+    json_object_set_new(t, "normalizer", json_null());
+    json_object_set_new(t, "pre_tokenizer",
+                        json_pack("{s:s, s:s, s:s, s:b}", "type", "Metaspace", "replacement",
+                                  "\xe2\x96\x81", "prepend_scheme", "first", "split", 0));
+    char *text = json_dumps(t, 0);
+    json_decref(t);
+    pq_tokenizer *tok = NULL;
+    CHECK_OK(pq_tok_load_json_buffer(&tok, "llama2-metaspace.json", text, strlen(text), &err));
+    free(text);
+    if (tok)
+        check_flores_n(tok, "tests/golden/tok_llama2-metaspace_devtest.txt", "llama-2 metaspace", 12);
     pq_tok_free(tok);
 }
 

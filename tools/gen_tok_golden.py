@@ -10,7 +10,7 @@ no prefix space, <|endoftext|> special), encoded with add_special_tokens=False.
 Hash: FNV-1a 64 over each id as 4 little-endian bytes (tests/test_tok.c computes the same).
 Usage: tools/gen_tok_golden.py SHARED_DIR [split] [name ...]
 """
-import os, sys, struct
+import json, os, sys, struct
 import tokenizers, transformers
 from tokenizers import Tokenizer, AddedToken, models, pre_tokenizers, decoders, processors
 
@@ -41,6 +41,26 @@ def gpt2_tokenizer(tdir):
     return tok
 
 
+METASPACE_LANGS = ["eng_Latn", "fra_Latn", "hin_Deva", "zho_Hans", "jpn_Jpan", "tha_Thai",
+                   "amh_Ethi", "rus_Cyrl", "arb_Arab", "kor_Hang", "yor_Latn", "tam_Taml"]
+
+
+def llama2_metaspace(tdir):
+    """Llama-2's tokenizer.json as newer transformers convert it (legacy=False): no normalizer,
+    a Metaspace pre-tokenizer that prepends to the first piece only and does not split.
+    tests/test_tok.c derives the same JSON from the shared file."""
+    with open(os.path.join(tdir, "Llama-2-7b-hf/tokenizer.json"), encoding="utf-8") as f:
+        t = json.load(f)
+    t["normalizer"] = None
+    t["pre_tokenizer"] = {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "first",
+                          "split": False}
+    t["decoder"] = {"type": "Sequence", "decoders": [
+        {"type": "Replace", "pattern": {"String": "\u2581"}, "content": " "},
+        {"type": "ByteFallback"}, {"type": "Fuse"},
+        {"type": "Strip", "content": " ", "start": 1, "stop": 0}]}
+    return t
+
+
 def load(shared, name):
     tdir = os.path.join(shared, "data/tokenizers")
     if name == "gpt2":
@@ -49,13 +69,15 @@ def load(shared, name):
         return Tokenizer.from_file(os.path.join(tdir, "pythia-160m/20B_tokenizer.json"))
     if name == "llama2":
         return Tokenizer.from_file(os.path.join(tdir, "Llama-2-7b-hf/tokenizer.json"))
+    if name == "llama2-metaspace":
+        return Tokenizer.from_str(json.dumps(llama2_metaspace(tdir)))
     raise SystemExit("unknown tokenizer " + name)
 
 
 def main():
     shared = sys.argv[1]
     split = sys.argv[2] if len(sys.argv) > 2 else "devtest"
-    names = sys.argv[3:] or ["gpt2", "pythia", "llama2"]
+    names = sys.argv[3:] or ["gpt2", "pythia", "llama2", "llama2-metaspace"]
     fdir = os.path.join(shared, "data/flores200", split)
     langs = sorted(f[: -len(split) - 1] for f in os.listdir(fdir) if f.endswith("." + split))
     for name in names:
@@ -67,7 +89,7 @@ def main():
                     % (name, split, tokenizers.__version__, transformers.__version__))
             o.write("# per language: '> lang n_sentences decode_fnv1a64hex' (hash of every decoded"
                     " sentence + newline), then per sentence 'n_ids fnv1a64hex'\n")
-            for lang in langs:
+            for lang in (METASPACE_LANGS if name == "llama2-metaspace" else langs):
                 with open(os.path.join(fdir, "%s.%s" % (lang, split)), encoding="utf-8") as f:
                     lines = f.read().split("\n")
                 if lines and lines[-1] == "":
