@@ -13,6 +13,7 @@ import numpy as np
 import torch, transformers, tokenizers, safetensors
 from safetensors.torch import save_file
 from transformers import (GPT2Config, GPT2LMHeadModel, GPTNeoXConfig, GPTNeoXForCausalLM,
+                          LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM,
                           OPTConfig, OPTForCausalLM)
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -139,6 +140,25 @@ def main():
                      small_byte_bpe(shared, ["<s>", "<pad>", "</s>"]), "</s>")
     make_model("opt-tiny-postln-f32", 7, "f32", OPTConfig, OPTForCausalLM,
                dict(opt, word_embed_proj_dim=64, do_layer_norm_before=False), small_inputs)
+    # Llama with grouped-query attention; Mistral with a window shorter than the inputs
+    llama = dict(vocab_size=300, hidden_size=64, num_attention_heads=4, num_key_value_heads=2,
+                 num_hidden_layers=2, intermediate_size=160, max_position_embeddings=64,
+                 rms_norm_eps=1e-5, rope_theta=10000.0, bos_token_id=1, eos_token_id=2,
+                 tie_word_embeddings=False)
+    make_model("llama-tiny-gqa-f32", 8, "f32", LlamaConfig, LlamaForCausalLM, llama, small_inputs)
+    make_model("mistral-tiny-swa-f32", 9, "f32", MistralConfig, MistralForCausalLM,
+               dict(llama, sliding_window=16, rope_theta=1000.0), small_inputs)
+    # Llama with Llama-2's real tokenizer (32000 ids), bf16
+    ltdir = os.path.join(shared, "data/tokenizers/Llama-2-7b-hf")
+    ltok = Tokenizer.from_file(os.path.join(ltdir, "tokenizer.json"))
+    lids = [1] + ltok.encode("Le chat dort. 猫在睡觉。", add_special_tokens=False).ids
+    make_model("llama-tiny-vocab-bf16", 10, "bf16", LlamaConfig, LlamaForCausalLM,
+               dict(llama, vocab_size=32000, hidden_size=32, intermediate_size=64,
+                    max_position_embeddings=1024), lambda rng, cfg: [lids[:6]])
+    out = os.path.join(ROOT, "llama-tiny-vocab-bf16")
+    for f in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(os.path.join(ltdir, f), os.path.join(out, f))
+        os.chmod(os.path.join(out, f), 0o644)
     real = dict(vocab_size=50257, n_positions=1024, n_embd=32, n_layer=2, n_head=4,
                 bos_token_id=50256, eos_token_id=50256)
     tdir = os.path.join(shared, "data/tokenizers/gpt2")

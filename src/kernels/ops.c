@@ -11,8 +11,8 @@
 
 #define CHUNK 64
 
-void pq_attention_head(float *out, const float *qkv, int r0, int T, int C, int h, int D,
-                       float scale, float *scores);
+void pq_attention_head(float *out, const float *qkv, int r0, int T, int h, const pq_attn *a,
+                       float *scores);
 
 int pq_ops_init(pq_ops *ops, int n_threads, int max_k, int max_t)
 {
@@ -101,25 +101,24 @@ typedef struct {
     float *out;
     const float *qkv;
     const int *seq_start;
-    int C, H;
-    float scale;
+    const pq_attn *a;
 } attn_job;
 
 static void attn_task(void *ctx, size_t task, int thread)
 {
     attn_job *j = ctx;
-    int s = (int)(task / (size_t)j->H), h = (int)(task % (size_t)j->H);
-    pq_attention_head(j->out, j->qkv, j->seq_start[s], j->seq_start[s + 1] - j->seq_start[s], j->C,
-                      h, j->C / j->H, j->scale, j->ops->scratch[thread]);
+    int s = (int)(task / (size_t)j->a->H), h = (int)(task % (size_t)j->a->H);
+    pq_attention_head(j->out, j->qkv, j->seq_start[s], j->seq_start[s + 1] - j->seq_start[s], h,
+                      j->a, j->ops->scratch[thread]);
 }
 
 void pq_attention_fwd(pq_ops *ops, float *out, const float *qkv, const int *seq_start, int n_seq,
-                      int C, int H, float scale)
+                      const pq_attn *a)
 {
     if (ops->reference) {
-        pq_ref_attention(out, qkv, seq_start, n_seq, C, H, scale);
+        pq_ref_attention(out, qkv, seq_start, n_seq, a);
         return;
     }
-    attn_job j = {ops, out, qkv, seq_start, C, H, scale};
-    pq_pool_run(ops->pool, (size_t)n_seq * (size_t)H, attn_task, &j);
+    attn_job j = {ops, out, qkv, seq_start, a};
+    pq_pool_run(ops->pool, (size_t)n_seq * (size_t)a->H, attn_task, &j);
 }

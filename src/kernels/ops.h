@@ -21,7 +21,7 @@ typedef struct pq_linear {
     const pq_qweight *q;   /* packed weights, or NULL */
 } pq_linear;
 
-typedef enum { PQ_ACT_GELU_TANH, PQ_ACT_GELU_ERF, PQ_ACT_RELU } pq_act;
+typedef enum { PQ_ACT_GELU_TANH, PQ_ACT_GELU_ERF, PQ_ACT_RELU, PQ_ACT_SILU } pq_act;
 
 /* Per-run state of the fast ops: the pool and one scratch buffer per thread. */
 typedef struct pq_ops {
@@ -51,14 +51,33 @@ void pq_activation(float *x, size_t n, pq_act act);
 
 /* Causal self-attention for packed sequences.
  * out (M,C), qkv (M,3C) = [q | k | v], seq_start (n_seq+1) row offsets; scale multiplies q.k */
-/* Rotary position embedding, GPT-NeoX layout (rotate_half), on the q and k parts of
- * qkv (M,3C) in place: in each head the first rot dims are rotated by position * theta^(-2i/rot),
- * positions counted from each sequence's start. */
-void pq_rope_neox(float *qkv, const int *seq_start, int n_seq, int C, int H, int rot, float theta);
+/* Causal self-attention over packed sequences. Each row of qkv holds q (H heads of D),
+ * then k and v (KVH heads of D each: grouped-query attention when KVH < H, query head h
+ * reading kv head h / (H / KVH)). scale multiplies q.k; window > 0 limits each query to the
+ * last `window` positions, itself included (sliding-window attention). */
+typedef struct pq_attn {
+    int H, KVH, D;
+    float scale;
+    int window;
+} pq_attn;
 
-void pq_ref_attention(float *out, const float *qkv, const int *seq_start, int n_seq, int C,
-                      int H, float scale);
+static inline int pq_attn_ld(const pq_attn *a) { return (a->H + 2 * a->KVH) * a->D; }
+
+/* Rotary position embedding, rotate_half layout (GPT-NeoX, Llama), on q and k of qkv in
+ * place: in each head the first rot dims are rotated by position * theta^(-2i/rot), positions
+ * counted from each sequence's start. */
+void pq_rope_neox(float *qkv, const int *seq_start, int n_seq, const pq_attn *a, int rot,
+                  float theta);
+
+/* out (M, H*D), qkv (M, (H+2KVH)*D), seq_start (n_seq+1) row offsets */
+void pq_ref_attention(float *out, const float *qkv, const int *seq_start, int n_seq,
+                      const pq_attn *a);
 void pq_attention_fwd(pq_ops *ops, float *out, const float *qkv, const int *seq_start, int n_seq,
-                      int C, int H, float scale);
+                      const pq_attn *a);
+
+/* RMSNorm (Llama): out (M,C) = in / sqrt(mean(in^2) + eps) * w; out may alias in */
+void pq_rmsnorm(float *out, const float *in, const float *w, int M, int C, float eps);
+/* SwiGLU and friends: g (n) = act(g) * u, in place */
+void pq_gated(float *g, const float *u, size_t n, pq_act act);
 
 #endif

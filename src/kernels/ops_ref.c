@@ -1,7 +1,8 @@
 /* Scalar reference kernels: the meaning of every op, written as plainly as possible.
  * LayerNorm as torch.nn.LayerNorm (biased variance, eps inside the square root); GELU as
- * transformers' NewGELUActivation (tanh) and GELUActivation (erf); attention as GPT-2's
- * causal softmax(q k^T * scale) v. Fast kernels are tested against these. */
+ * transformers' NewGELUActivation (tanh) and GELUActivation (erf), SiLU; RMSNorm as
+ * LlamaRMSNorm; attention as causal softmax(q k^T * scale) v with grouped kv heads and an
+ * optional sliding window (Mistral). Fast kernels are tested against these. */
 #include <math.h>
 #include <stdlib.h>
 
@@ -68,13 +69,38 @@ void pq_activation(float *x, size_t n, pq_act act)
         case PQ_ACT_RELU:
             x[i] = v > 0 ? v : 0;
             break;
+        case PQ_ACT_SILU:
+            x[i] = v / (1.0f + expf(-v));
+            break;
         }
     }
 }
 
-void pq_rope_neox(float *qkv, const int *seq_start, int n_seq, int C, int H, int rot, float theta)
+void pq_gated(float *g, const float *u, size_t n, pq_act act)
 {
-    int D = C / H, half = rot / 2;
+    pq_activation(g, n, act);
+    for (size_t i = 0; i < n; i++)
+        g[i] *= u[i];
+}
+
+void pq_rmsnorm(float *out, const float *in, const float *w, int M, int C, float eps)
+{
+    for (int m = 0; m < M; m++) {
+        const float *x = in + (size_t)m * C;
+        float *y = out + (size_t)m * C;
+        double ss = 0;
+        for (int c = 0; c < C; c++)
+            ss += (double)x[c] * x[c];
+        float r = (float)(1.0 / sqrt(ss / C + eps));
+        for (int c = 0; c < C; c++)
+            y[c] = w[c] * (x[c] * r);
+    }
+}
+
+void pq_rope_neox(float *qkv, const int *seq_start, int n_seq, const pq_attn *a, int rot,
+                  float theta)
+{
+    int half = rot / 2, ld = pq_attn_ld(a);
     float inv[512];
     if (half <= 0 || half > 512)
         return;
@@ -87,44 +113,45 @@ void pq_rope_neox(float *qkv, const int *seq_start, int n_seq, int C, int H, int
             for (int i = 0; i < half; i++) {
                 float ang = pos * inv[i];
                 float c = (float)cos((double)ang), sn = (float)sin((double)ang);
-                for (int part = 0; part < 2; part++) /* q, then k */
-                    for (int h = 0; h < H; h++) {
-                        float *x = qkv + (size_t)r * 3 * C + (size_t)part * C + (size_t)h * D;
-                        float x1 = x[i], x2 = x[i + half];
-                        x[i] = x1 * c - x2 * sn;
-                        x[i + half] = x2 * c + x1 * sn;
-                    }
+                for (int h = 0; h < a->H + a->KVH; h++) { /* q heads, then k heads */
+                    float *x = qkv + (size_t)r * ld + (size_t)h * a->D;
+                    float x1 = x[i], x2 = x[i + half];
+                    x[i] = x1 * c - x2 * sn;
+                    x[i + half] = x2 * c + x1 * sn;
+                }
             }
         }
 }
 
 /* One (sequence, head): rows r0..r0+T of qkv; scores (T) scratch. */
-void pq_attention_head(float *out, const float *qkv, int r0, int T, int C, int h, int D,
-                       float scale, float *scores)
+void pq_attention_head(float *out, const float *qkv, int r0, int T, int h, const pq_attn *a,
+                       float *scores)
 {
-    size_t ld = 3 * (size_t)C;
+    int D = a->D, ld = pq_attn_ld(a), kvh = h / (a->H / a->KVH);
+    size_t qo = (size_t)h * D, ko = (size_t)(a->H + kvh) * D, vo = (size_t)(a->H + a->KVH + kvh) * D;
     for (int i = 0; i < T; i++) {
-        const float *q = qkv + (size_t)(r0 + i) * ld + (size_t)h * D;
+        const float *q = qkv + (size_t)(r0 + i) * ld + qo;
+        int j0 = a->window > 0 && i - a->window + 1 > 0 ? i - a->window + 1 : 0;
         float mx = -INFINITY;
-        for (int j = 0; j <= i; j++) {
-            const float *k = qkv + (size_t)(r0 + j) * ld + C + (size_t)h * D;
+        for (int j = j0; j <= i; j++) {
+            const float *k = qkv + (size_t)(r0 + j) * ld + ko;
             float s = 0;
             for (int d = 0; d < D; d++)
                 s += q[d] * k[d];
-            scores[j] = s * scale;
+            scores[j] = s * a->scale;
             mx = fmaxf(mx, scores[j]);
         }
         float sum = 0;
-        for (int j = 0; j <= i; j++) {
+        for (int j = j0; j <= i; j++) {
             scores[j] = expf(scores[j] - mx);
             sum += scores[j];
         }
         float inv = 1.0f / sum;
-        float *o = out + (size_t)(r0 + i) * C + (size_t)h * D;
+        float *o = out + (size_t)(r0 + i) * a->H * D + qo;
         for (int d = 0; d < D; d++)
             o[d] = 0;
-        for (int j = 0; j <= i; j++) {
-            const float *v = qkv + (size_t)(r0 + j) * ld + 2 * (size_t)C + (size_t)h * D;
+        for (int j = j0; j <= i; j++) {
+            const float *v = qkv + (size_t)(r0 + j) * ld + vo;
             float p = scores[j] * inv;
             for (int d = 0; d < D; d++)
                 o[d] += p * v[d];
@@ -132,8 +159,8 @@ void pq_attention_head(float *out, const float *qkv, int r0, int T, int C, int h
     }
 }
 
-void pq_ref_attention(float *out, const float *qkv, const int *seq_start, int n_seq, int C,
-                      int H, float scale)
+void pq_ref_attention(float *out, const float *qkv, const int *seq_start, int n_seq,
+                      const pq_attn *a)
 {
     int max_t = 0;
     for (int s = 0; s < n_seq; s++)
@@ -143,8 +170,7 @@ void pq_ref_attention(float *out, const float *qkv, const int *seq_start, int n_
     if (!scores)
         return;
     for (int s = 0; s < n_seq; s++)
-        for (int h = 0; h < H; h++)
-            pq_attention_head(out, qkv, seq_start[s], seq_start[s + 1] - seq_start[s], C, h, C / H,
-                              scale, scores);
+        for (int h = 0; h < a->H; h++)
+            pq_attention_head(out, qkv, seq_start[s], seq_start[s + 1] - seq_start[s], h, a, scores);
     free(scores);
 }

@@ -146,13 +146,15 @@ static void gpt2_forward(const pq_model *m, pq_ops *ops, pq_acts *a, const int32
         }
     for (int l = 0; l < c->n_layer; l++) {
         const pq_layer *L = &m->layers[l];
-        float scale = c->scale_attn_weights ? 1.0f / sqrtf((float)(C / c->n_head)) : 1.0f;
+        pq_attn at = pq_config_attn(c);
+        if (!c->scale_attn_weights)
+            at.scale = 1.0f;
         if (c->scale_attn_by_inverse_layer_idx)
-            scale /= (float)(l + 1);
+            at.scale /= (float)(l + 1);
         /* attention block: x += c_proj(attn(c_attn(ln_1(x)))) */
         pq_layernorm(a->xn, a->x, L->ln1_w, L->ln1_b, M, C, c->ln_eps);
-        pq_linear_fwd(ops, a->qkv, a->xn, M, &L->qkv);
-        pq_attention_fwd(ops, a->att, a->qkv, seq_start, n_seq, C, c->n_head, scale);
+        pq_layer_qkv(ops, L, a->qkv, a->xn, M, &at);
+        pq_attention_fwd(ops, a->att, a->qkv, seq_start, n_seq, &at);
         pq_linear_fwd(ops, a->xn, a->att, M, &L->attn_out);
         for (size_t i = 0; i < (size_t)M * C; i++)
             a->x[i] += a->xn[i];

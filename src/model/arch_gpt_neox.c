@@ -177,16 +177,16 @@ static void neox_forward(const pq_model *m, pq_ops *ops, pq_acts *a, const int32
 {
     const pq_config *c = &m->cfg;
     int C = c->n_embd, M = seq_start[n_seq];
-    float scale = 1.0f / sqrtf((float)(C / c->n_head));
+    pq_attn at = pq_config_attn(c);
     for (int r = 0; r < M; r++) /* x (M,C) = embed_in[token] */
         memcpy(a->x + (size_t)r * C, m->wte + (size_t)tokens[r] * C, sizeof(float) * (size_t)C);
     for (int l = 0; l < c->n_layer; l++) {
         const pq_layer *L = &m->layers[l];
         /* attention on input_layernorm(x), rotary on q and k */
         pq_layernorm(a->xn, a->x, L->ln1_w, L->ln1_b, M, C, c->ln_eps);
-        pq_layer_qkv(ops, L, a->qkv, a->xn, M, C);
-        pq_rope_neox(a->qkv, seq_start, n_seq, C, c->n_head, c->rotary_dims, c->rope_theta);
-        pq_attention_fwd(ops, a->att, a->qkv, seq_start, n_seq, C, c->n_head, scale);
+        pq_layer_qkv(ops, L, a->qkv, a->xn, M, &at);
+        pq_rope_neox(a->qkv, seq_start, n_seq, &at, c->rotary_dims, c->rope_theta);
+        pq_attention_fwd(ops, a->att, a->qkv, seq_start, n_seq, &at);
         pq_linear_fwd(ops, a->xn, a->att, M, &L->attn_out); /* xn = attention output */
         if (c->parallel_residual) {
             /* x = x + attn(ln1(x)) + mlp(ln2(x)) */

@@ -177,7 +177,7 @@ static void opt_forward(const pq_model *m, pq_ops *ops, pq_acts *a, const int32_
             for (int i = 0; i < C; i++)
                 a->x[(size_t)r * C + i] += pe[i];
         }
-    float scale = 1.0f / sqrtf((float)(C / c->n_head));
+    pq_attn at = pq_config_attn(c);
     for (int l = 0; l < c->n_layer; l++) {
         const pq_layer *L = &m->layers[l];
         /* attention: pre-LN x += attn(ln1(x)); post-LN x = ln1(x + attn(x)) */
@@ -185,8 +185,8 @@ static void opt_forward(const pq_model *m, pq_ops *ops, pq_acts *a, const int32_
             memcpy(a->xn, a->x, sizeof(float) * (size_t)M * C);
         else
             pq_layernorm(a->xn, a->x, L->ln1_w, L->ln1_b, M, C, c->ln_eps);
-        pq_layer_qkv(ops, L, a->qkv, a->xn, M, C);
-        pq_attention_fwd(ops, a->att, a->qkv, seq_start, n_seq, C, c->n_head, scale);
+        pq_layer_qkv(ops, L, a->qkv, a->xn, M, &at);
+        pq_attention_fwd(ops, a->att, a->qkv, seq_start, n_seq, &at);
         pq_linear_fwd(ops, a->xn, a->att, M, &L->attn_out);
         for (size_t i = 0; i < (size_t)M * C; i++)
             a->x[i] += a->xn[i];

@@ -9,7 +9,8 @@
 
 #include "format/json.h"
 
-static const pq_arch *const archs[] = {&pq_arch_gpt2, &pq_arch_gpt_neox, &pq_arch_opt};
+static const pq_arch *const archs[] = {&pq_arch_gpt2, &pq_arch_gpt_neox, &pq_arch_opt,
+                                       &pq_arch_llama, &pq_arch_mistral};
 
 static int own(pq_model *m, float *p)
 {
@@ -168,7 +169,7 @@ int pq_model_open_dir(pq_model **out, const char *dir, polyq_err *err)
         if (!strcmp(archs[i]->model_type, mt))
             m->arch = archs[i];
     if (!m->arch) {
-        rc = pq_fail(err, POLYQ_UNSUPPORTED, "%s: model_type \"%s\" is not supported (supported: gpt2, gpt_neox, opt)",
+        rc = pq_fail(err, POLYQ_UNSUPPORTED, "%s: model_type \"%s\" is not supported (supported: gpt2, gpt_neox, opt, llama, mistral)",
                      cfg_path, mt);
         goto out;
     }
@@ -311,7 +312,9 @@ int pq_acts_init(pq_acts *a, const pq_config *cfg, int max_tokens)
     a->qkv = pq_alloc_array(M * 3 * C, sizeof(float));
     a->h = pq_alloc_array(M * (size_t)cfg->n_inner, sizeof(float));
     a->proj = cfg->n_embd_proj ? pq_alloc_array(M * (size_t)cfg->n_embd_proj, sizeof(float)) : NULL;
-    if (!a->x || !a->xn || !a->att || !a->qkv || !a->h || (cfg->n_embd_proj && !a->proj)) {
+    a->h2 = cfg->gated ? pq_alloc_array(M * (size_t)cfg->n_inner, sizeof(float)) : NULL;
+    if (!a->x || !a->xn || !a->att || !a->qkv || !a->h || (cfg->n_embd_proj && !a->proj) ||
+        (cfg->gated && !a->h2)) {
         pq_acts_free(a);
         return -1;
     }
@@ -328,18 +331,28 @@ void pq_acts_free(pq_acts *a)
     free(a->qkv);
     free(a->h);
     free(a->proj);
+    free(a->h2);
     memset(a, 0, sizeof *a);
 }
 
-void pq_layer_qkv(pq_ops *ops, const pq_layer *L, float *qkv, const float *xn, int M, int C)
+pq_attn pq_config_attn(const pq_config *c)
+{
+    int D = c->n_embd / c->n_head;
+    return (pq_attn){.H = c->n_head, .KVH = c->n_kv_head ? c->n_kv_head : c->n_head, .D = D,
+                     .scale = 1.0f / sqrtf((float)D), .window = c->window};
+}
+
+void pq_layer_qkv(pq_ops *ops, const pq_layer *L, float *qkv, const float *xn, int M,
+                  const pq_attn *a)
 {
     if (L->qkv.n_out) {
         pq_linear_fwd(ops, qkv, xn, M, &L->qkv);
         return;
     }
-    pq_linear_fwd_ld(ops, qkv, 3 * C, xn, M, &L->q);
-    pq_linear_fwd_ld(ops, qkv + C, 3 * C, xn, M, &L->k);
-    pq_linear_fwd_ld(ops, qkv + 2 * C, 3 * C, xn, M, &L->v);
+    int ld = pq_attn_ld(a), qd = a->H * a->D, kd = a->KVH * a->D;
+    pq_linear_fwd_ld(ops, qkv, ld, xn, M, &L->q);
+    pq_linear_fwd_ld(ops, qkv + qd, ld, xn, M, &L->k);
+    pq_linear_fwd_ld(ops, qkv + qd + kd, ld, xn, M, &L->v);
 }
 
 int pq_model_forward(const pq_model *m, pq_ops *ops, pq_acts *acts, const int32_t *tokens,

@@ -17,6 +17,9 @@ typedef struct pq_config {
     char architecture[64]; /* config.json "architectures"[0] */
     char model_type[32];
     int n_vocab, n_ctx, n_embd, n_head, n_layer, n_inner;
+    int n_kv_head;        /* key/value heads (grouped-query attention); = n_head otherwise */
+    int window;           /* sliding-window attention span, 0 = none (Mistral) */
+    bool gated;           /* MLP is down(act(gate(x)) * up(x)) (Llama) */
     int n_embd_proj;      /* OPT word_embed_proj_dim when it differs from n_embd, else 0 */
     float ln_eps;
     pq_act act;
@@ -34,11 +37,12 @@ typedef struct pq_config {
  * affine parameters has NULL weight and bias. */
 typedef struct pq_layer {
     const float *ln1_w, *ln1_b, *ln2_w, *ln2_b;
-    pq_linear qkv, q, k, v, attn_out, up, down;
+    pq_linear qkv, q, k, v, attn_out, gate, up, down;
 } pq_layer;
 
-#define PQ_LAYER_LINEARS(L) {&(L)->qkv, &(L)->q, &(L)->k, &(L)->v, &(L)->attn_out, &(L)->up, &(L)->down}
-#define PQ_N_LAYER_LINEARS 7
+#define PQ_LAYER_LINEARS(L)                                                                      \
+    {&(L)->qkv, &(L)->q, &(L)->k, &(L)->v, &(L)->attn_out, &(L)->gate, &(L)->up, &(L)->down}
+#define PQ_N_LAYER_LINEARS 8
 
 typedef struct pq_model pq_model;
 struct pq_acts;
@@ -56,6 +60,7 @@ typedef struct pq_acts {
     int max_tokens;
     float *x, *xn, *qkv, *att, *h;
     float *proj; /* (M, n_embd_proj) when the model has projections */
+    float *h2;   /* (M, n_inner) for gated MLPs */
 } pq_acts;
 
 struct pq_model {
@@ -108,15 +113,17 @@ int pq_model_get_f32(pq_model *m, const char *const *names, int n_dims, const in
 int pq_model_get_f32_t(pq_model *m, const char *const *names, int64_t k, int64_t n,
                        const float **out, polyq_err *err);
 
-/* For arch files: qkv (M,3C) from xn (M,C) through the layer's fused or separate
- * projections. */
-void pq_layer_qkv(pq_ops *ops, const pq_layer *L, float *qkv, const float *xn, int M, int C);
+/* For arch files: the attention shape of a configuration (scale 1/sqrt(D), its window). */
+pq_attn pq_config_attn(const pq_config *c);
+/* qkv (M, (H+2KVH)D) from xn (M,C) through the layer's fused or separate projections. */
+void pq_layer_qkv(pq_ops *ops, const pq_layer *L, float *qkv, const float *xn, int M,
+                  const pq_attn *a);
 /* An n-float buffer owned (and freed) by the model; NULL when out of memory. */
 float *pq_model_alloc(pq_model *m, size_t n);
 /* Reads an optional tensor: *out = NULL (and 0) when no candidate name exists. */
 int pq_model_get_f32_opt(pq_model *m, const char *const *names, int n_dims, const int64_t *shape,
                          const float **out, polyq_err *err);
 
-extern const pq_arch pq_arch_gpt2, pq_arch_gpt_neox, pq_arch_opt;
+extern const pq_arch pq_arch_gpt2, pq_arch_gpt_neox, pq_arch_opt, pq_arch_llama, pq_arch_mistral;
 
 #endif

@@ -1,0 +1,203 @@
+/* Llama (transformers LlamaForCausalLM) and Mistral (MistralForCausalLM): RMSNorm, rotary
+ * embeddings over the whole head (rope_theta), grouped-query attention
+ * (num_key_value_heads), SwiGLU MLP, no biases unless attention_bias / mlp_bias, untied LM
+ * head; Mistral adds sliding-window attention (sliding_window). References:
+ * transformers/models/llama/modeling_llama.py, models/mistral/modeling_mistral.py.
+ *
+ * Hugging Face tensor names (C = hidden_size, I = intermediate_size, H heads and KVH kv
+ * heads of D = C / H):
+ *   model.embed_tokens.weight [V, C]   model.norm.weight [C]   lm_head.weight [V, C]
+ *   model.layers.L.input_layernorm.weight [C]   .post_attention_layernorm.weight [C]
+ *   model.layers.L.self_attn.q_proj.weight [H*D, C]   .k_proj/.v_proj.weight [KVH*D, C]
+ *   model.layers.L.self_attn.o_proj.weight [C, H*D]
+ *   model.layers.L.mlp.gate_proj.weight [I, C]   .up_proj.weight [I, C]   .down_proj.weight [C, I] */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "format/json.h"
+#include "model/model.h"
+
+static int read_config(pq_config *c, const json_t *j, const char *what, bool mistral,
+                       bool *attn_bias, bool *mlp_bias, polyq_err *err)
+{
+    int64_t v;
+    int rc;
+#define INT(key, dst, req, lo, hi)                                          \
+    if ((rc = pq_json_int(j, key, req, lo, hi, &v, what, err)))             \
+        return rc;                                                          \
+    dst = (int)v;
+    v = 0;
+    INT("hidden_size", c->n_embd, true, 1, 1 << 16)
+    INT("num_attention_heads", c->n_head, true, 1, 1 << 10)
+    INT("num_hidden_layers", c->n_layer, true, 1, 1 << 10)
+    INT("vocab_size", c->n_vocab, true, 1, 1 << 24)
+    INT("intermediate_size", c->n_inner, true, 1, 1 << 20)
+    v = c->n_head;
+    INT("num_key_value_heads", c->n_kv_head, false, 1, 1 << 10)
+    v = 2048;
+    INT("max_position_embeddings", c->n_ctx, false, 1, 1 << 24)
+    v = -1;
+    INT("bos_token_id", c->bos_id, false, 0, 1 << 24)
+    v = -1;
+    INT("eos_token_id", c->eos_id, false, 0, 1 << 24)
+    v = 0;
+    INT("sliding_window", c->window, false, 0, 1 << 24)
+    int head_dim = 0;
+    v = 0;
+    INT("head_dim", head_dim, false, 0, 1 << 14)
+#undef INT
+    if (c->n_embd % c->n_head || c->n_head % c->n_kv_head)
+        return pq_fail(err, POLYQ_FORMAT,
+                       "%s: hidden_size %d, num_attention_heads %d and num_key_value_heads %d do not divide",
+                       what, c->n_embd, c->n_head, c->n_kv_head);
+    if (head_dim && head_dim != c->n_embd / c->n_head)
+        return pq_fail(err, POLYQ_UNSUPPORTED, "%s: head_dim %d differs from hidden_size / heads",
+                       what, head_dim);
+    if (!mistral)
+        c->window = 0; /* Llama has no sliding window */
+    double eps = 1e-6, theta = 10000;
+    const char *act = "silu";
+    if ((rc = pq_json_real(j, "rms_norm_eps", false, &eps, what, err)) ||
+        (rc = pq_json_str(j, "hidden_act", false, &act, what, err)) ||
+        (rc = pq_json_real(j, "rope_theta", false, &theta, what, err)))
+        return rc;
+    const json_t *rp = json_object_get(j, "rope_parameters");
+    const json_t *rs = json_object_get(j, "rope_scaling");
+    if (json_is_object(rp) && (rc = pq_json_real(rp, "rope_theta", false, &theta, what, err)))
+        return rc;
+    const json_t *scaling = json_is_object(rs) ? rs : rp;
+    if (json_is_object(scaling)) {
+        const char *type = "default";
+        if (pq_json_str(scaling, "rope_type", false, &type, what, NULL) || !strcmp(type, "default"))
+            pq_json_str(scaling, "type", false, &type, what, NULL);
+        if (strcmp(type, "default"))
+            return pq_fail(err, POLYQ_UNSUPPORTED, "%s: rope scaling \"%s\" is not supported", what, type);
+    }
+    if (theta <= 0)
+        return pq_fail(err, POLYQ_FORMAT, "%s: rope_theta %g is not positive", what, theta);
+    c->ln_eps = (float)eps;
+    c->rope_theta = (float)theta;
+    c->rotary_dims = c->n_embd / c->n_head;
+    c->gated = true;
+    if (!strcmp(act, "silu"))
+        c->act = PQ_ACT_SILU;
+    else if (!strcmp(act, "gelu"))
+        c->act = PQ_ACT_GELU_ERF;
+    else if (!strcmp(act, "gelu_pytorch_tanh") || !strcmp(act, "gelu_new"))
+        c->act = PQ_ACT_GELU_TANH;
+    else if (!strcmp(act, "relu"))
+        c->act = PQ_ACT_RELU;
+    else
+        return pq_fail(err, POLYQ_UNSUPPORTED, "%s: hidden_act \"%s\" is not supported", what, act);
+    c->tie_word_embeddings = false;
+    *attn_bias = *mlp_bias = false;
+    if ((rc = pq_json_bool(j, "tie_word_embeddings", false, &c->tie_word_embeddings, what, err)) ||
+        (rc = pq_json_bool(j, "attention_bias", false, attn_bias, what, err)) ||
+        (rc = pq_json_bool(j, "mlp_bias", false, mlp_bias, what, err)))
+        return rc;
+    return 0;
+}
+
+#define NAME(buf, ...)                                                      \
+    char buf##_s[160];                                                      \
+    snprintf(buf##_s, sizeof buf##_s, __VA_ARGS__);                         \
+    const char *const buf[] = {buf##_s, NULL}
+
+static int linear(pq_model *m, pq_linear *lin, int l, const char *base, int n, int k, bool bias,
+                  polyq_err *err)
+{
+    NAME(wn, "model.layers.%d.%s.weight", l, base);
+    NAME(bn, "model.layers.%d.%s.bias", l, base);
+    int64_t ws[2] = {n, k}, bs[1] = {n};
+    lin->n_out = n;
+    lin->n_in = k;
+    int rc = pq_model_get_f32(m, wn, 2, ws, &lin->w, err);
+    return rc || !bias ? rc : pq_model_get_f32(m, bn, 1, bs, &lin->bias, err);
+}
+
+static int load(pq_model *m, const json_t *config, bool mistral, polyq_err *err)
+{
+    pq_config *c = &m->cfg;
+    char what[4200];
+    snprintf(what, sizeof what, "%s/config.json", m->dir);
+    bool ab, mb;
+    int rc = read_config(c, config, what, mistral, &ab, &mb, err);
+    if (rc)
+        return rc;
+    int C = c->n_embd, I = c->n_inner, KV = c->n_kv_head * (C / c->n_head);
+    int64_t s_emb[2] = {c->n_vocab, C}, s_c[1] = {C};
+    const char *const emb[] = {"model.embed_tokens.weight", NULL};
+    const char *const norm[] = {"model.norm.weight", NULL};
+    const char *const head[] = {"lm_head.weight", NULL};
+    if ((rc = pq_model_get_f32(m, emb, 2, s_emb, &m->wte, err)) ||
+        (rc = pq_model_get_f32(m, norm, 1, s_c, &m->lnf_w, err)))
+        return rc;
+    m->lm_head = (pq_linear){.n_out = c->n_vocab, .n_in = C, .w = m->wte};
+    if ((!c->tie_word_embeddings || pq_tensors_find(&m->ts, "lm_head.weight")) &&
+        (rc = pq_model_get_f32(m, head, 2, s_emb, &m->lm_head.w, err)))
+        return rc;
+    m->layers = calloc((size_t)c->n_layer, sizeof *m->layers);
+    if (!m->layers)
+        return pq_fail(err, POLYQ_NOMEM, "out of memory");
+    for (int l = 0; l < c->n_layer; l++) {
+        pq_layer *L = &m->layers[l];
+        NAME(n1, "model.layers.%d.input_layernorm.weight", l);
+        NAME(n2, "model.layers.%d.post_attention_layernorm.weight", l);
+        if ((rc = pq_model_get_f32(m, n1, 1, s_c, &L->ln1_w, err)) ||
+            (rc = pq_model_get_f32(m, n2, 1, s_c, &L->ln2_w, err)) ||
+            (rc = linear(m, &L->q, l, "self_attn.q_proj", C, C, ab, err)) ||
+            (rc = linear(m, &L->k, l, "self_attn.k_proj", KV, C, ab, err)) ||
+            (rc = linear(m, &L->v, l, "self_attn.v_proj", KV, C, ab, err)) ||
+            (rc = linear(m, &L->attn_out, l, "self_attn.o_proj", C, C, ab, err)) ||
+            (rc = linear(m, &L->gate, l, "mlp.gate_proj", I, C, mb, err)) ||
+            (rc = linear(m, &L->up, l, "mlp.up_proj", I, C, mb, err)) ||
+            (rc = linear(m, &L->down, l, "mlp.down_proj", C, I, mb, err)))
+            return rc;
+    }
+    return 0;
+}
+
+static int llama_load(pq_model *m, const json_t *config, polyq_err *err)
+{
+    return load(m, config, false, err);
+}
+
+static int mistral_load(pq_model *m, const json_t *config, polyq_err *err)
+{
+    return load(m, config, true, err);
+}
+
+static void llama_forward(const pq_model *m, pq_ops *ops, pq_acts *a, const int32_t *tokens,
+                          const int *seq_start, int n_seq, float *logits)
+{
+    const pq_config *c = &m->cfg;
+    int C = c->n_embd, M = seq_start[n_seq];
+    pq_attn at = pq_config_attn(c);
+    for (int r = 0; r < M; r++) /* x (M,C) = embed_tokens[token] */
+        memcpy(a->x + (size_t)r * C, m->wte + (size_t)tokens[r] * C, sizeof(float) * (size_t)C);
+    for (int l = 0; l < c->n_layer; l++) {
+        const pq_layer *L = &m->layers[l];
+        /* x += o_proj(attn(rope(q, k), v)) on rmsnorm(x) */
+        pq_rmsnorm(a->xn, a->x, L->ln1_w, M, C, c->ln_eps);
+        pq_layer_qkv(ops, L, a->qkv, a->xn, M, &at);
+        pq_rope_neox(a->qkv, seq_start, n_seq, &at, c->rotary_dims, c->rope_theta);
+        pq_attention_fwd(ops, a->att, a->qkv, seq_start, n_seq, &at);
+        pq_linear_fwd(ops, a->xn, a->att, M, &L->attn_out);
+        for (size_t i = 0; i < (size_t)M * C; i++)
+            a->x[i] += a->xn[i];
+        /* x += down(act(gate(h)) * up(h)), h = rmsnorm(x) */
+        pq_rmsnorm(a->xn, a->x, L->ln2_w, M, C, c->ln_eps);
+        pq_linear_fwd(ops, a->h, a->xn, M, &L->gate);
+        pq_linear_fwd(ops, a->h2, a->xn, M, &L->up);
+        pq_gated(a->h, a->h2, (size_t)M * c->n_inner, c->act);
+        pq_linear_fwd(ops, a->xn, a->h, M, &L->down);
+        for (size_t i = 0; i < (size_t)M * C; i++)
+            a->x[i] += a->xn[i];
+    }
+    pq_rmsnorm(a->xn, a->x, m->lnf_w, M, C, c->ln_eps);
+    pq_linear_fwd(ops, logits, a->xn, M, &m->lm_head); /* logits (M,V) */
+}
+
+const pq_arch pq_arch_llama = {"llama", llama_load, llama_forward};
+const pq_arch pq_arch_mistral = {"mistral", mistral_load, llama_forward};
