@@ -183,6 +183,18 @@ TEST(tok_llama2_metaspace)
     pq_tok_free(tok);
 }
 
+/* BLOOM's pipeline (Split on an Oniguruma regex with a nested class, then byte-level BPE) on
+ * a stand-in trained by tools/gen_tok_golden.py, since the real tokenizer is not available. */
+TEST(tok_bloom_standin_flores)
+{
+    polyq_err err = {0};
+    pq_tokenizer *tok = NULL;
+    CHECK_OK(pq_tok_load_json(&tok, pq_test_fixture("tokenizers/bloom-standin/tokenizer.json"), &err));
+    if (tok)
+        check_flores(tok, "tests/golden/tok_bloom-standin_devtest.txt", "bloom stand-in");
+    pq_tok_free(tok);
+}
+
 /* Ids checked by hand against HF tokenizers (GPT-2): spaces, digits, contractions, special. */
 TEST(tok_gpt2_known_ids)
 {

@@ -61,6 +61,33 @@ def llama2_metaspace(tdir):
     return t
 
 
+BLOOM_SPLIT = " ?[^(\\s|[.,!?…。，、।۔،])]+"
+
+
+def bloom_standin(shared, out_path):
+    """A stand-in for BLOOM's tokenizer (the real one is not available here): the same
+    pipeline — no normalizer, Split on BLOOM's regex (Isolated), byte-level BPE without
+    prefix space, <unk> <s> </s> <pad> as ids 0-3 — trained on FLORES-200 dev text of every
+    language (first 100 lines each), 8000 ids."""
+    import glob
+    from tokenizers import Regex, trainers
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(BLOOM_SPLIT), behavior="isolated", invert=False),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+    tok.decoder = decoders.ByteLevel()
+    lines = []
+    for path in sorted(glob.glob(os.path.join(shared, "data/flores200/dev/*.dev"))):
+        with open(path, encoding="utf-8") as f:
+            lines += f.read().splitlines()[:100]
+    trainer = trainers.BpeTrainer(vocab_size=8000, special_tokens=["<unk>", "<s>", "</s>", "<pad>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                  show_progress=False)
+    tok.train_from_iterator(lines, trainer)
+    tok.save(out_path, pretty=False)
+    return tok
+
+
 def load(shared, name):
     tdir = os.path.join(shared, "data/tokenizers")
     if name == "gpt2":
@@ -69,6 +96,10 @@ def load(shared, name):
         return Tokenizer.from_file(os.path.join(tdir, "pythia-160m/20B_tokenizer.json"))
     if name == "llama2":
         return Tokenizer.from_file(os.path.join(tdir, "Llama-2-7b-hf/tokenizer.json"))
+    if name == "bloom-standin":
+        out = os.path.join(os.path.dirname(__file__), "..", "tests/fixtures/tokenizers/bloom-standin")
+        os.makedirs(out, exist_ok=True)
+        return bloom_standin(shared, os.path.join(out, "tokenizer.json"))
     if name == "llama2-metaspace":
         return Tokenizer.from_str(json.dumps(llama2_metaspace(tdir)))
     raise SystemExit("unknown tokenizer " + name)
@@ -77,7 +108,7 @@ def load(shared, name):
 def main():
     shared = sys.argv[1]
     split = sys.argv[2] if len(sys.argv) > 2 else "devtest"
-    names = sys.argv[3:] or ["gpt2", "pythia", "llama2", "llama2-metaspace"]
+    names = sys.argv[3:] or ["gpt2", "pythia", "llama2", "llama2-metaspace", "bloom-standin"]
     fdir = os.path.join(shared, "data/flores200", split)
     langs = sorted(f[: -len(split) - 1] for f in os.listdir(fdir) if f.endswith("." + split))
     for name in names:

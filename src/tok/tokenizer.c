@@ -134,12 +134,70 @@ void pq_tok_free(pq_tokenizer *t)
     free(t);
 }
 
-static int compile_regex(pq_tokenizer *t, const char *pattern, polyq_err *err)
+/* tokenizers compiles its patterns with Oniguruma, where a '[' inside a character class opens
+ * a nested class whose members join the outer one (BLOOM's " ?[^(\s|[.,!?…])]+"). PCRE2 reads
+ * that '[' as a literal, so nested classes are flattened into their parent here. A negated
+ * or intersected nested class cannot be flattened: 1 is returned and the pattern refused. */
+static int onig_flatten_classes(const char *in, char *out)
+{
+    int depth = 0;
+    size_t w = 0;
+    for (size_t i = 0; in[i]; i++) {
+        char c = in[i];
+        if (c == '\\' && in[i + 1]) {
+            out[w++] = c;
+            out[w++] = in[++i];
+            continue;
+        }
+        if (depth > 0 && c == '&' && in[i + 1] == '&')
+            return 1;
+        if (c == '[' && depth > 0 && in[i + 1] == ':') { /* POSIX class: copy through ":]" */
+            const char *end = strstr(in + i, ":]");
+            if (!end)
+                return 1;
+            size_t n = (size_t)(end + 2 - (in + i));
+            memcpy(out + w, in + i, n);
+            w += n;
+            i += n - 1;
+            continue;
+        }
+        if (c == '[') {
+            if (depth > 0 && in[i + 1] == '^')
+                return 1;
+            if (depth++ > 0)
+                continue; /* nested: keep only its members */
+            out[w++] = c;
+            if (in[i + 1] == '^')
+                out[w++] = in[++i];
+            if (in[i + 1] == ']') /* a leading ']' is a member */
+                out[w++] = in[++i];
+            continue;
+        }
+        if (c == ']' && depth > 0) {
+            if (--depth > 0)
+                continue;
+        }
+        out[w++] = c;
+    }
+    out[w] = 0;
+    return 0;
+}
+
+static int compile_regex(pq_tokenizer *t, const char *onig, polyq_err *err)
 {
     int ec;
     PCRE2_SIZE eo;
+    char *pattern = malloc(strlen(onig) + 1);
+    if (!pattern)
+        return pq_fail(err, POLYQ_NOMEM, "out of memory");
+    if (onig_flatten_classes(onig, pattern)) {
+        free(pattern);
+        return pq_fail(err, POLYQ_UNSUPPORTED,
+                       "%s: pre-tokenizer regex uses a negated or intersected nested class", t->path);
+    }
     t->re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP, &ec,
                           &eo, NULL);
+    free(pattern);
     if (!t->re) {
         PCRE2_UCHAR msg[256];
         pcre2_get_error_message(ec, msg, sizeof msg);
