@@ -1,5 +1,6 @@
-/* Evaluation end to end on FLORES text with a fixture of each family (GPT-2 and Llama with
- * their real vocabularies; GPT-NeoX and OPT with small byte-level BPE tokenizers): NLL against an
+/* Evaluation end to end on FLORES text with a fixture of each decoder family (GPT-2 and Llama
+ * with their real vocabularies; BLOOM with its stand-in; GPT-NeoX and OPT with small
+ * byte-level BPE tokenizers): NLL against an
  * independent scalar computation, fp32 "quantization" gives KLD 0 and agreement 1,
  * KLD(int8) < KLD(int4-g128), identical numbers for 1 and 2 threads; rolling windows; and
  * the metrics of METRICS.md on hand-made per-sentence numbers. */
@@ -119,6 +120,7 @@ TEST(eval_lockstep_real_text)
     lockstep("neox-tiny-f32");
     lockstep("opt-tiny-proj-f32");
     lockstep("llama-tiny-vocab-bf16");
+    lockstep("bloom-tiny-f32");
 }
 
 /* 1 and 2 threads with the same batch size: bit-identical per-sentence numbers. */

@@ -2,7 +2,7 @@
  * tools/gen_fixtures.py (GPT-2: F32; F16 sharded with erf GELU; BF16 with GPT-2's real
  * vocabulary. GPT-NeoX: parallel and sequential residual, partial rotary. OPT: projected
  * embeddings with pre-LN, and post-LN. Llama: grouped-query attention; with Llama-2's real
- * vocabulary in BF16. Mistral: a sliding window shorter than the inputs),
+ * vocabulary in BF16. Mistral: a sliding window shorter than the inputs. BLOOM: ALiBi with 4 and 6 heads),
  * all golden inputs packed into one batch, max |logit error| <= 1e-4 with 1 and 2 threads,
  * and the two thread counts bit-identical. */
 #include <stdlib.h>
@@ -136,6 +136,7 @@ TEST(model_fast_matches_reference_kernels)
     fast_vs_reference("opt-tiny-postln-f32");
     fast_vs_reference("llama-tiny-gqa-f32");
     fast_vs_reference("mistral-tiny-swa-f32");
+    fast_vs_reference("bloom-tiny-6heads-postres-f16");
 }
 
 /* Pythia's published config.json names the rotary settings rotary_pct / rotary_emb_base
@@ -172,6 +173,9 @@ TEST(model_neox_legacy_rotary_keys)
 TEST(model_llama_golden_gqa_f32) { check_golden("llama-tiny-gqa-f32"); }
 TEST(model_mistral_golden_sliding_window_f32) { check_golden("mistral-tiny-swa-f32"); }
 TEST(model_llama_golden_bf16_real_vocab) { check_golden("llama-tiny-vocab-bf16"); }
+
+TEST(model_bloom_golden_alibi_f32) { check_golden("bloom-tiny-f32"); }
+TEST(model_bloom_golden_6heads_post_ln_residual_f16) { check_golden("bloom-tiny-6heads-postres-f16"); }
 
 TEST(model_opt_golden_projected_f32) { check_golden("opt-tiny-proj-f32"); }
 TEST(model_opt_golden_post_ln_f32) { check_golden("opt-tiny-postln-f32"); }

@@ -13,7 +13,7 @@ import numpy as np
 import torch, transformers, tokenizers, safetensors
 from safetensors.torch import save_file
 from transformers import (GPT2Config, GPT2LMHeadModel, GPTNeoXConfig, GPTNeoXForCausalLM,
-                          LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM,
+                          BloomConfig, BloomForCausalLM, LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM,
                           OPTConfig, OPTForCausalLM)
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -159,6 +159,18 @@ def main():
     for f in ("tokenizer.json", "tokenizer_config.json"):
         shutil.copy(os.path.join(ltdir, f), os.path.join(out, f))
         os.chmod(os.path.join(out, f), 0o644)
+    # BLOOM: ALiBi with a power-of-two and a non-power-of-two head count; the first carries
+    # the stand-in BLOOM tokenizer (tools/gen_tok_golden.py bloom-standin)
+    bloom = dict(vocab_size=8000, hidden_size=32, n_head=4, n_layer=2, bos_token_id=1,
+                 eos_token_id=2, pad_token_id=3)
+    make_model("bloom-tiny-f32", 11, "f32", BloomConfig, BloomForCausalLM, bloom,
+               lambda rng, cfg: [[int(x) for x in rng.integers(0, 8000, size=t)] for t in (1, 7, 20)])
+    attach_tokenizer(os.path.join(ROOT, "bloom-tiny-f32"),
+                     Tokenizer.from_file(os.path.join(ROOT, "tokenizers/bloom-standin/tokenizer.json")), "<s>")
+    make_model("bloom-tiny-6heads-postres-f16", 12, "f16", BloomConfig, BloomForCausalLM,
+               dict(bloom, vocab_size=300, hidden_size=48, n_head=6,
+                    apply_residual_connection_post_layernorm=True),
+               lambda rng, cfg: [[int(x) for x in rng.integers(0, 300, size=t)] for t in (1, 7, 33, 64)])
     real = dict(vocab_size=50257, n_positions=1024, n_embd=32, n_layer=2, n_head=4,
                 bos_token_id=50256, eos_token_id=50256)
     tdir = os.path.join(shared, "data/tokenizers/gpt2")

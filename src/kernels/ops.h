@@ -54,11 +54,13 @@ void pq_activation(float *x, size_t n, pq_act act);
 /* Causal self-attention over packed sequences. Each row of qkv holds q (H heads of D),
  * then k and v (KVH heads of D each: grouped-query attention when KVH < H, query head h
  * reading kv head h / (H / KVH)). scale multiplies q.k; window > 0 limits each query to the
- * last `window` positions, itself included (sliding-window attention). */
+ * last `window` positions, itself included (sliding-window attention); alibi adds
+ * slope_h * j to the score of key position j (ALiBi). */
 typedef struct pq_attn {
     int H, KVH, D;
     float scale;
     int window;
+    const float *alibi; /* per query head, or NULL: adds slope * key position (BLOOM) */
 } pq_attn;
 
 static inline int pq_attn_ld(const pq_attn *a) { return (a->H + 2 * a->KVH) * a->D; }

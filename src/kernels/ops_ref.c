@@ -138,7 +138,7 @@ void pq_attention_head(float *out, const float *qkv, int r0, int T, int h, const
             float s = 0;
             for (int d = 0; d < D; d++)
                 s += q[d] * k[d];
-            scores[j] = s * a->scale;
+            scores[j] = a->alibi ? s * a->scale + a->alibi[h] * (float)j : s * a->scale;
             mx = fmaxf(mx, scores[j]);
         }
         float sum = 0;

@@ -10,7 +10,7 @@
 #include "format/json.h"
 
 static const pq_arch *const archs[] = {&pq_arch_gpt2, &pq_arch_gpt_neox, &pq_arch_opt,
-                                       &pq_arch_llama, &pq_arch_mistral};
+                                       &pq_arch_llama, &pq_arch_mistral, &pq_arch_bloom};
 
 static int own(pq_model *m, float *p)
 {
@@ -169,7 +169,7 @@ int pq_model_open_dir(pq_model **out, const char *dir, polyq_err *err)
         if (!strcmp(archs[i]->model_type, mt))
             m->arch = archs[i];
     if (!m->arch) {
-        rc = pq_fail(err, POLYQ_UNSUPPORTED, "%s: model_type \"%s\" is not supported (supported: gpt2, gpt_neox, opt, llama, mistral)",
+        rc = pq_fail(err, POLYQ_UNSUPPORTED, "%s: model_type \"%s\" is not supported (supported: gpt2, gpt_neox, opt, llama, mistral, bloom)",
                      cfg_path, mt);
         goto out;
     }

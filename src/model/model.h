@@ -67,6 +67,8 @@ struct pq_model {
     pq_config cfg;
     const pq_arch *arch;
     const float *wte, *wpe, *lnf_w, *lnf_b;
+    const float *emb_ln_w, *emb_ln_b; /* BLOOM word_embeddings_layernorm */
+    const float *alibi;               /* BLOOM ALiBi slopes per head */
     pq_linear lm_head, proj_in, proj_out; /* proj_*: OPT, n_out 0 when absent */
     pq_layer *layers;
     /* what this model owns */
@@ -124,6 +126,7 @@ float *pq_model_alloc(pq_model *m, size_t n);
 int pq_model_get_f32_opt(pq_model *m, const char *const *names, int n_dims, const int64_t *shape,
                          const float **out, polyq_err *err);
 
-extern const pq_arch pq_arch_gpt2, pq_arch_gpt_neox, pq_arch_opt, pq_arch_llama, pq_arch_mistral;
+extern const pq_arch pq_arch_gpt2, pq_arch_gpt_neox, pq_arch_opt, pq_arch_llama, pq_arch_mistral,
+    pq_arch_bloom;
 
 #endif
