@@ -12,6 +12,7 @@ int pq_fuzz_safetensors(const uint8_t *data, size_t size);
 int pq_fuzz_tokenizer_json(const uint8_t *data, size_t size);
 int pq_fuzz_encode(const uint8_t *data, size_t size);
 int pq_fuzz_qspec(const uint8_t *data, size_t size);
+int pq_fuzz_torchbin(const uint8_t *data, size_t size);
 
 typedef struct pq_fuzz_target {
     const char *name;

@@ -9,6 +9,7 @@
 
 #include "base/base.h"
 #include "format/safetensors.h"
+#include "format/torchbin.h"
 #include "quant/qformat.h"
 #include "tok/tokenizer.h"
 
@@ -93,10 +94,25 @@ int pq_fuzz_qspec(const uint8_t *data, size_t size)
     return 0;
 }
 
+int pq_fuzz_torchbin(const uint8_t *data, size_t size)
+{
+    pq_tensors ts = {0};
+    polyq_err err = {0};
+    if (pq_torch_add_buffer(&ts, "fuzz.bin", data, size, &err) == 0) {
+        float tmp[64];
+        for (size_t i = 0; i < ts.n; i++)
+            if (ts.t[i].numel <= 64)
+                pq_tensor_to_f32(&ts.t[i], tmp, &err);
+    }
+    pq_tensors_close(&ts);
+    return 0;
+}
+
 const pq_fuzz_target pq_fuzz_targets[] = {
     {"safetensors", pq_fuzz_safetensors},
     {"tokenizer_json", pq_fuzz_tokenizer_json},
     {"encode", pq_fuzz_encode},
     {"qspec", pq_fuzz_qspec},
+    {"torchbin", pq_fuzz_torchbin},
     {NULL, NULL},
 };

@@ -113,6 +113,44 @@ def small_inputs(rng, cfg):
     return [[int(x) for x in rng.integers(0, v, size=t)] for t in (1, 7, 33, n)]
 
 
+def torch_checkpoints():
+    """pytorch_model.bin fixtures: gpt2-tiny-f32's weights as a sharded torch.save checkpoint
+    (the same golden logits), a file with strided views and several dtypes, and a pickle that
+    calls os.system, which must be refused."""
+    import zipfile
+    from safetensors.torch import load_file
+    src = os.path.join(ROOT, "gpt2-tiny-f32")
+    out = os.path.join(ROOT, "gpt2-tiny-bin-sharded")
+    shutil.rmtree(out, ignore_errors=True)
+    os.makedirs(out)
+    sd = load_file(os.path.join(src, "model.safetensors"))
+    names = sorted(sd)
+    shards = {"pytorch_model-00001-of-00002.bin": names[: len(names) // 2],
+              "pytorch_model-00002-of-00002.bin": names[len(names) // 2:]}
+    weight_map = {}
+    for file, keys in shards.items():
+        torch.save({k: sd[k] for k in keys}, os.path.join(out, file))
+        weight_map.update({k: file for k in keys})
+    with open(os.path.join(out, "pytorch_model.bin.index.json"), "w") as f:
+        json.dump({"metadata": {}, "weight_map": weight_map}, f, indent=1)
+    for f in ("config.json", "golden.safetensors"):
+        shutil.copy(os.path.join(src, f), os.path.join(out, f))
+    tdir = os.path.join(ROOT, "torch")
+    os.makedirs(tdir, exist_ok=True)
+    base = torch.arange(12, dtype=torch.float32).reshape(3, 4)
+    torch.save({"base": base, "t": base.t(), "slice": base[1:, 1:3], "h": base.to(torch.float16),
+                "bf": base.to(torch.bfloat16), "i64": torch.arange(5), "scalar": torch.tensor(2.5)},
+               os.path.join(tdir, "views.bin"))
+    evil = (b"\x80\x02}q\x00X\x01\x00\x00\x00ac" + b"os\nsystem\n" +
+            b"X\x04\x00\x00\x00trueq\x01\x85R" + b"s.")
+    with zipfile.ZipFile(os.path.join(tdir, "evil.bin"), "w", zipfile.ZIP_STORED) as z:
+        z.writestr("evil/data.pkl", evil)
+        z.writestr("evil/version", "3\n")
+    for d in (out, tdir):
+        for f in os.listdir(d):
+            os.chmod(os.path.join(d, f), 0o644)
+
+
 def main():
     shared = sys.argv[1]
     small = dict(vocab_size=300, n_positions=64, n_embd=64, n_layer=2, n_head=4,
@@ -171,6 +209,7 @@ def main():
                dict(bloom, vocab_size=300, hidden_size=48, n_head=6,
                     apply_residual_connection_post_layernorm=True),
                lambda rng, cfg: [[int(x) for x in rng.integers(0, 300, size=t)] for t in (1, 7, 33, 64)])
+    torch_checkpoints()
     real = dict(vocab_size=50257, n_positions=1024, n_embd=32, n_layer=2, n_head=4,
                 bos_token_id=50256, eos_token_id=50256)
     tdir = os.path.join(shared, "data/tokenizers/gpt2")

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "format/json.h"
+#include "format/torchbin.h"
 
 #define ST_MAX_HEADER 100000000ULL
 
@@ -211,35 +212,23 @@ int pq_tensors_open_file(pq_tensors *ts, const char *path, polyq_err *err)
     return rc;
 }
 
-int pq_tensors_open_dir(pq_tensors *ts, const char *dir, polyq_err *err)
+typedef int (*open_fn)(pq_tensors *ts, const char *path, polyq_err *err);
+
+/* Opens every shard named by an index's weight_map, once each, and checks the map. */
+static int open_index(pq_tensors *ts, const char *dir, const char *index, open_fn open_one,
+                      polyq_err *err)
 {
-    char *index = pq_path_join(dir, "model.safetensors.index.json");
-    char *single = pq_path_join(dir, "model.safetensors");
-    int rc = 0;
     json_t *root = NULL;
-    if (!index || !single) {
-        rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
-        goto out;
-    }
-    if (!pq_file_exists(index)) {
-        if (!pq_file_exists(single)) {
-            rc = pq_fail(err, POLYQ_NOT_FOUND,
-                         "%s: no model.safetensors or model.safetensors.index.json", dir);
-            goto out;
-        }
-        rc = pq_tensors_open_file(ts, single, err);
-        goto out;
-    }
-    if ((rc = pq_json_load(index, 64u << 20, &root, err)))
-        goto out;
+    int rc = pq_json_load(index, 64u << 20, &root, err);
+    if (rc)
+        return rc;
     json_t *map = json_object_get(root, "weight_map");
+    const char *key;
+    json_t *v;
     if (!json_is_object(map)) {
         rc = pq_fail(err, POLYQ_FORMAT, "%s: \"weight_map\" is missing or not an object", index);
         goto out;
     }
-    /* Open each distinct shard once, in order of first mention. */
-    const char *key;
-    json_t *v;
     json_object_foreach(map, key, v) {
         if (!json_is_string(v)) {
             rc = pq_fail(err, POLYQ_FORMAT, "%s: weight_map[\"%s\"] is not a file name", index, key);
@@ -260,7 +249,7 @@ int pq_tensors_open_dir(pq_tensors *ts, const char *dir, polyq_err *err)
         for (size_t i = 0; i < ts->n_files && !seen; i++)
             seen = strcmp(ts->files[i].path, path) == 0;
         if (!seen)
-            rc = pq_tensors_open_file(ts, path, err);
+            rc = open_one(ts, path, err);
         free(path);
         if (rc)
             goto out;
@@ -277,9 +266,31 @@ int pq_tensors_open_dir(pq_tensors *ts, const char *dir, polyq_err *err)
     }
 out:
     json_decref(root);
-    free(index);
-    free(single);
     return rc;
+}
+
+int pq_tensors_open_dir(pq_tensors *ts, const char *dir, polyq_err *err)
+{
+    static const struct { const char *name; bool index; open_fn fn; } forms[] = {
+        {"model.safetensors.index.json", true, pq_tensors_open_file},
+        {"model.safetensors", false, pq_tensors_open_file},
+        {"pytorch_model.bin.index.json", true, pq_tensors_open_torch},
+        {"pytorch_model.bin", false, pq_tensors_open_torch},
+    };
+    for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) {
+        char *path = pq_path_join(dir, forms[i].name);
+        if (!path)
+            return pq_fail(err, POLYQ_NOMEM, "out of memory");
+        int rc = -1;
+        if (pq_file_exists(path))
+            rc = forms[i].index ? open_index(ts, dir, path, forms[i].fn, err)
+                                : forms[i].fn(ts, path, err);
+        free(path);
+        if (rc != -1)
+            return rc;
+    }
+    return pq_fail(err, POLYQ_NOT_FOUND,
+                   "%s: no model.safetensors, pytorch_model.bin or a sharded index of either", dir);
 }
 
 void pq_tensors_close(pq_tensors *ts)
@@ -292,6 +303,9 @@ void pq_tensors_close(pq_tensors *ts)
     }
     for (size_t i = 0; i < ts->n; i++)
         free(ts->names[i]);
+    for (size_t i = 0; i < ts->n_owned; i++)
+        free(ts->owned[i]);
+    free(ts->owned);
     free(ts->names);
     free(ts->files);
     free(ts->t);

@@ -49,11 +49,15 @@ typedef struct pq_tensors {
     size_t n;
     pq_strmap by_name;
     char **names;
+    void **owned;      /* tensors materialized from strided views (torch checkpoints) */
+    size_t n_owned;
 } pq_tensors;
 
 /* Opens one .safetensors file. */
 int pq_tensors_open_file(pq_tensors *ts, const char *path, polyq_err *err);
-/* Opens dir/model.safetensors.index.json (and its shards) or dir/model.safetensors. */
+/* Opens the first of dir/model.safetensors.index.json (and its shards),
+ * dir/model.safetensors, dir/pytorch_model.bin.index.json (and its shards),
+ * dir/pytorch_model.bin. */
 int pq_tensors_open_dir(pq_tensors *ts, const char *dir, polyq_err *err);
 /* Parses a header already in memory (for tests and fuzzing); `what` names it in messages. */
 int pq_tensors_add_buffer(pq_tensors *ts, const char *what, const uint8_t *buf, size_t size,

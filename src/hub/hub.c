@@ -257,18 +257,10 @@ static bool have(const repo *r, const char *file)
     return ok;
 }
 
-/* The files a model needs beyond config.json, given what the snapshot holds. */
-static bool snapshot_complete(const repo *r)
+/* Whether every shard an index lists is in the snapshot. */
+static bool have_shards(const repo *r, const char *index)
 {
-    if (!r->commit[0] || !have(r, "config.json"))
-        return false;
-    if (!have(r, "tokenizer.json") && !(have(r, "vocab.json") && have(r, "merges.txt")))
-        return false;
-    if (have(r, "model.safetensors"))
-        return true;
-    if (!have(r, "model.safetensors.index.json"))
-        return false;
-    char *idx = snapshot_file(r, "model.safetensors.index.json");
+    char *idx = snapshot_file(r, index);
     json_t *root = NULL;
     bool ok = idx && pq_json_load(idx, 64u << 20, &root, NULL) == 0;
     const char *k;
@@ -279,6 +271,20 @@ static bool snapshot_complete(const repo *r)
     json_decref(root);
     free(idx);
     return ok;
+}
+
+/* The files a model needs beyond config.json, given what the snapshot holds. */
+static bool snapshot_complete(const repo *r)
+{
+    if (!r->commit[0] || !have(r, "config.json"))
+        return false;
+    if (!have(r, "tokenizer.json") && !(have(r, "vocab.json") && have(r, "merges.txt")))
+        return false;
+    if (have(r, "model.safetensors.index.json"))
+        return have_shards(r, "model.safetensors.index.json");
+    if (have(r, "model.safetensors") || have(r, "pytorch_model.bin"))
+        return true;
+    return have(r, "pytorch_model.bin.index.json") && have_shards(r, "pytorch_model.bin.index.json");
 }
 
 static void read_ref(repo *r)
@@ -387,41 +393,50 @@ out:
     return rc;
 }
 
+/* Downloads the shards an index (already in the snapshot) lists. */
+static int fetch_shards(repo *r, const char *index, polyq_err *err)
+{
+    char *idx = snapshot_file(r, index);
+    json_t *root = NULL;
+    int rc = idx ? pq_json_load(idx, 64u << 20, &root, err) : pq_fail(err, POLYQ_NOMEM, "out of memory");
+    free(idx);
+    const char *k;
+    json_t *v;
+    json_object_foreach(json_object_get(root, "weight_map"), k, v) {
+        const char *file = json_is_string(v) ? json_string_value(v) : "";
+        if (rc)
+            break;
+        if (!*file || strchr(file, '/') || file[0] == '.')
+            rc = pq_fail(err, POLYQ_FORMAT, "%s: shard name \"%s\" is not a plain file name", index, file);
+        else if (!have(r, file))
+            rc = download(r, file, false, err);
+    }
+    json_decref(root);
+    return rc;
+}
+
+/* Weights in the first form the repository publishes: sharded or single safetensors, then
+ * sharded or single pytorch_model.bin. */
+static int fetch_weights(repo *r, polyq_err *err)
+{
+    static const struct { const char *name; bool index; } forms[] = {
+        {"model.safetensors.index.json", true}, {"model.safetensors", false},
+        {"pytorch_model.bin.index.json", true}, {"pytorch_model.bin", false}};
+    for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) {
+        int rc = download(r, forms[i].name, true, err);
+        if (rc == POLYQ_NOT_FOUND)
+            continue;
+        return rc ? rc : forms[i].index ? fetch_shards(r, forms[i].name, err) : 0;
+    }
+    return pq_fail(err, POLYQ_NOT_FOUND,
+                   "%s publishes neither model.safetensors nor pytorch_model.bin (or their indexes)", r->id);
+}
+
 static int fetch_model(repo *r, polyq_err *err)
 {
     int rc;
-    if ((rc = download(r, "config.json", false, err)))
+    if ((rc = download(r, "config.json", false, err)) || (rc = fetch_weights(r, err)))
         return rc;
-    rc = download(r, "model.safetensors.index.json", true, err);
-    if (rc == POLYQ_NOT_FOUND) {
-        if ((rc = download(r, "model.safetensors", false, err))) {
-            if (rc == POLYQ_NOT_FOUND)
-                pq_fail_context(err, "%s publishes no model.safetensors (pytorch_model.bin is not read yet)", r->id);
-            return rc;
-        }
-    } else if (rc) {
-        return rc;
-    } else {
-        char *idx = snapshot_file(r, "model.safetensors.index.json");
-        json_t *root = NULL;
-        rc = idx ? pq_json_load(idx, 64u << 20, &root, err) : pq_fail(err, POLYQ_NOMEM, "out of memory");
-        free(idx);
-        const char *k;
-        json_t *v;
-        json_object_foreach(json_object_get(root, "weight_map"), k, v) {
-            const char *file = json_is_string(v) ? json_string_value(v) : "";
-            if (rc)
-                break;
-            if (!*file || strchr(file, '/') || file[0] == '.')
-                rc = pq_fail(err, POLYQ_FORMAT, "%s: shard name \"%s\" is not a plain file name",
-                             "model.safetensors.index.json", file);
-            else if (!have(r, file))
-                rc = download(r, file, false, err);
-        }
-        json_decref(root);
-        if (rc)
-            return rc;
-    }
     rc = download(r, "tokenizer.json", true, err);
     if (rc == POLYQ_NOT_FOUND) {
         if ((rc = download(r, "vocab.json", false, err)) || (rc = download(r, "merges.txt", false, err)))

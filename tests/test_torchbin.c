@@ -1,0 +1,66 @@
+/* pytorch_model.bin (torch.save ZIP + pickle): strided views, dtypes and 0-dim tensors
+ * against values set in tools/gen_fixtures.py; a pickle that calls os.system refused with its
+ * name; non-ZIP and truncated files refused; a sharded checkpoint gives transformers' logits
+ * (test_model.c). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/base.h"
+#include "format/torchbin.h"
+#include "test.h"
+
+TEST(torchbin_views_and_dtypes)
+{
+    polyq_err err = {0};
+    pq_tensors ts = {0};
+    CHECK_OK(pq_tensors_open_torch(&ts, pq_test_fixture("torch/views.bin"), &err));
+    const pq_tensor_info *base = pq_tensors_find(&ts, "base"), *t = pq_tensors_find(&ts, "t"),
+                         *sl = pq_tensors_find(&ts, "slice"), *h = pq_tensors_find(&ts, "h"),
+                         *bf = pq_tensors_find(&ts, "bf"), *i64 = pq_tensors_find(&ts, "i64"),
+                         *sc = pq_tensors_find(&ts, "scalar");
+    CHECK(base && t && sl && h && bf && i64 && sc);
+    if (base && t && sl && h && bf && i64 && sc) {
+        float v[12];
+        CHECK(base->n_dims == 2 && base->shape[0] == 3 && base->shape[1] == 4);
+        CHECK_OK(pq_tensor_to_f32(t, v, &err));
+        CHECK(t->shape[0] == 4 && t->shape[1] == 3);
+        for (int i = 0; i < 4; i++)
+            for (int j = 0; j < 3; j++)
+                CHECK_NEAR(v[i * 3 + j], j * 4 + i, 0);
+        CHECK_OK(pq_tensor_to_f32(sl, v, &err));
+        CHECK(sl->numel == 4 && v[0] == 5 && v[1] == 6 && v[2] == 9 && v[3] == 10);
+        CHECK_OK(pq_tensor_to_f32(h, v, &err));
+        CHECK(h->dtype == PQ_DT_F16 && v[11] == 11);
+        CHECK_OK(pq_tensor_to_f32(bf, v, &err));
+        CHECK(bf->dtype == PQ_DT_BF16 && v[7] == 7);
+        CHECK(i64->dtype == PQ_DT_I64 && i64->numel == 5 && ((const int64_t *)i64->data)[4] == 4);
+        CHECK_OK(pq_tensor_to_f32(sc, v, &err));
+        CHECK(sc->n_dims == 0 && sc->numel == 1 && v[0] == 2.5f);
+    }
+    pq_tensors_close(&ts);
+}
+
+TEST(torchbin_refuses_code_and_damage)
+{
+    polyq_err err = {0};
+    pq_tensors ts = {0};
+    CHECK_FAILS(pq_tensors_open_torch(&ts, pq_test_fixture("torch/evil.bin"), &err),
+                POLYQ_UNSUPPORTED, "refers to os system at offset");
+    pq_tensors_close(&ts);
+    /* not a ZIP (a pre-1.6 checkpoint starts with a pickle) */
+    static const uint8_t legacy[] = {0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20};
+    CHECK_FAILS(pq_torch_add_buffer(&ts, "old.bin", legacy, sizeof legacy, &err), POLYQ_UNSUPPORTED,
+                "torch before 1.6");
+    /* every truncation of a real file fails cleanly */
+    char *buf;
+    size_t len;
+    CHECK_OK(pq_read_file(pq_test_fixture("torch/views.bin"), 1 << 20, &buf, &len, &err));
+    int failures = 0;
+    for (size_t cut = 0; buf && cut < len; cut += 7) {
+        pq_tensors t2 = {0};
+        failures += pq_torch_add_buffer(&t2, "cut.bin", (const uint8_t *)buf, cut, &err) != 0;
+        pq_tensors_close(&t2);
+    }
+    CHECK_INT(failures, (len + 6) / 7);
+    free(buf);
+}
