@@ -214,3 +214,67 @@ TEST(model_batch_independent)
     free(b);
     pq_model_free(m);
 }
+
+/* A copy of gpt2-tiny-f32 with one tensor's values multiplied by `scale` (NAN: one NaN). */
+static char *scaled_model(const char *name, const char *tensor, float scale)
+{
+    polyq_err err = {0};
+    char *dir = pq_asprintf("%s/%s", pq_test_tmpdir(), name), *buf = NULL;
+    size_t len = 0;
+    mkdir(dir, 0755);
+    pq_read_file(pq_test_fixture("gpt2-tiny-f32/model.safetensors"), 1 << 24, &buf, &len, &err);
+    pq_tensors ts = {0};
+    if (!buf || pq_tensors_add_buffer(&ts, "copy", (const uint8_t *)buf, len, &err)) {
+        FAILF("%s", err.msg);
+    } else {
+        const pq_tensor_info *t = pq_tensors_find(&ts, tensor);
+        float *w = t ? (float *)(buf + (t->data - (const uint8_t *)buf)) : NULL;
+        for (size_t i = 0; w && i < t->numel; i++)
+            w[i] = isnan(scale) ? (i == 3 ? NAN : w[i]) : w[i] * scale;
+        char *path = pq_asprintf("%s/model.safetensors", dir);
+        FILE *f = fopen(path, "wb");
+        if (f) {
+            fwrite(buf, 1, len, f);
+            fclose(f);
+        }
+        free(path);
+        char *cfg = pq_asprintf("%s/config.json", dir), *src = realpath(pq_test_fixture("gpt2-tiny-f32/config.json"), NULL);
+        if (!src || symlink(src, cfg) != 0)
+            FAILF("cannot link %s", cfg);
+        free(src);
+        free(cfg);
+    }
+    pq_tensors_close(&ts);
+    free(buf);
+    return dir;
+}
+
+/* Non-finite weights are refused at load with the tensor's name; activations that overflow
+ * are reported with the block where they first appear. */
+TEST(model_non_finite_named)
+{
+    polyq_err err = {0};
+    pq_model *m = NULL;
+    char *nan_dir = scaled_model("nan-weight", "transformer.h.0.attn.c_proj.weight", NAN);
+    CHECK_FAILS(pq_model_open_dir(&m, nan_dir, &err), POLYQ_NUMERIC,
+                "\"transformer.h.0.attn.c_proj.weight\" element 3 is not finite");
+    char *big = scaled_model("overflow", "transformer.h.1.mlp.c_fc.weight", 1e38f);
+    CHECK_OK(pq_model_open_dir(&m, big, &err));
+    if (m) {
+        int32_t tok[5] = {1, 2, 3, 4, 5};
+        int ss[2] = {0, 5};
+        float *logits = malloc(sizeof(float) * 5 * m->cfg.n_vocab);
+        pq_ops ops;
+        pq_acts acts;
+        CHECK(pq_ops_init(&ops, 1, m->cfg.n_inner, m->cfg.n_ctx) == 0);
+        CHECK(pq_acts_init(&acts, &m->cfg, 5) == 0);
+        CHECK_FAILS(pq_model_forward(m, &ops, &acts, tok, ss, 1, logits, &err), POLYQ_NUMERIC,
+                    "block 1 (transformer.h.1)");
+        pq_acts_free(&acts);
+        pq_ops_free(&ops);
+        free(logits);
+        pq_model_free(m);
+    }
+    free(nan_dir);
+    free(big);
+}

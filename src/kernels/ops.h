@@ -48,6 +48,8 @@ void pq_layernorm(float *out, const float *in, const float *w, const float *b, i
                   float eps);
 /* x (n) in place */
 void pq_activation(float *x, size_t n, pq_act act);
+/* x (n) += y (n): residual connections */
+void pq_add(float *x, const float *y, size_t n);
 
 /* Causal self-attention for packed sequences.
  * out (M,C), qkv (M,3C) = [q | k | v], seq_start (n_seq+1) row offsets; scale multiplies q.k */

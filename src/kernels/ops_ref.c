@@ -76,6 +76,12 @@ void pq_activation(float *x, size_t n, pq_act act)
     }
 }
 
+void pq_add(float *x, const float *y, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        x[i] += y[i];
+}
+
 void pq_gated(float *g, const float *u, size_t n, pq_act act)
 {
     pq_activation(g, n, act);

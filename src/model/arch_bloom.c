@@ -186,8 +186,7 @@ static void bloom_forward(const pq_model *m, pq_ops *ops, pq_acts *a, const int3
         pq_layer_qkv(ops, L, a->qkv, a->xn, M, &at);
         pq_attention_fwd(ops, a->att, a->qkv, seq_start, n_seq, &at);
         pq_linear_fwd(ops, a->xn, a->att, M, &L->attn_out);
-        for (size_t i = 0; i < (size_t)M * C; i++)
-            a->x[i] += a->xn[i];
+        pq_add(a->x, a->xn, (size_t)M * C);
         /* MLP: the same around dense_4h_to_h(gelu(dense_h_to_4h(post_attention_layernorm(x)))) */
         pq_layernorm(a->xn, a->x, L->ln2_w, L->ln2_b, M, C, c->ln_eps);
         if (c->post_ln)
@@ -195,11 +194,11 @@ static void bloom_forward(const pq_model *m, pq_ops *ops, pq_acts *a, const int3
         pq_linear_fwd(ops, a->h, a->xn, M, &L->up);
         pq_activation(a->h, (size_t)M * c->n_inner, c->act);
         pq_linear_fwd(ops, a->xn, a->h, M, &L->down);
-        for (size_t i = 0; i < (size_t)M * C; i++)
-            a->x[i] += a->xn[i];
+        pq_add(a->x, a->xn, (size_t)M * C);
+        pq_acts_check(a, l, (size_t)M * C);
     }
     pq_layernorm(a->xn, a->x, m->lnf_w, m->lnf_b, M, C, c->ln_eps);
     pq_linear_fwd(ops, logits, a->xn, M, &m->lm_head); /* logits (M,V) */
 }
 
-const pq_arch pq_arch_bloom = {"bloom", bloom_load, bloom_forward};
+const pq_arch pq_arch_bloom = {"bloom", bloom_load, bloom_forward, "h.%d"};

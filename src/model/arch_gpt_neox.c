@@ -191,22 +191,20 @@ static void neox_forward(const pq_model *m, pq_ops *ops, pq_acts *a, const int32
         if (c->parallel_residual) {
             /* x = x + attn(ln1(x)) + mlp(ln2(x)) */
             pq_layernorm(a->att, a->x, L->ln2_w, L->ln2_b, M, C, c->ln_eps);
-            for (size_t i = 0; i < (size_t)M * C; i++)
-                a->x[i] += a->xn[i];
+            pq_add(a->x, a->xn, (size_t)M * C);
         } else {
             /* x = x + attn(ln1(x)); x = x + mlp(ln2(x)) */
-            for (size_t i = 0; i < (size_t)M * C; i++)
-                a->x[i] += a->xn[i];
+            pq_add(a->x, a->xn, (size_t)M * C);
             pq_layernorm(a->att, a->x, L->ln2_w, L->ln2_b, M, C, c->ln_eps);
         }
         pq_linear_fwd(ops, a->h, a->att, M, &L->up);
         pq_activation(a->h, (size_t)M * c->n_inner, c->act);
         pq_linear_fwd(ops, a->xn, a->h, M, &L->down);
-        for (size_t i = 0; i < (size_t)M * C; i++)
-            a->x[i] += a->xn[i];
+        pq_add(a->x, a->xn, (size_t)M * C);
+        pq_acts_check(a, l, (size_t)M * C);
     }
     pq_layernorm(a->xn, a->x, m->lnf_w, m->lnf_b, M, C, c->ln_eps);
     pq_linear_fwd(ops, logits, a->xn, M, &m->lm_head); /* logits (M,V) */
 }
 
-const pq_arch pq_arch_gpt_neox = {"gpt_neox", neox_load, neox_forward};
+const pq_arch pq_arch_gpt_neox = {"gpt_neox", neox_load, neox_forward, "gpt_neox.layers.%d"};

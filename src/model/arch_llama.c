@@ -184,20 +184,19 @@ static void llama_forward(const pq_model *m, pq_ops *ops, pq_acts *a, const int3
         pq_rope_neox(a->qkv, seq_start, n_seq, &at, c->rotary_dims, c->rope_theta);
         pq_attention_fwd(ops, a->att, a->qkv, seq_start, n_seq, &at);
         pq_linear_fwd(ops, a->xn, a->att, M, &L->attn_out);
-        for (size_t i = 0; i < (size_t)M * C; i++)
-            a->x[i] += a->xn[i];
+        pq_add(a->x, a->xn, (size_t)M * C);
         /* x += down(act(gate(h)) * up(h)), h = rmsnorm(x) */
         pq_rmsnorm(a->xn, a->x, L->ln2_w, M, C, c->ln_eps);
         pq_linear_fwd(ops, a->h, a->xn, M, &L->gate);
         pq_linear_fwd(ops, a->h2, a->xn, M, &L->up);
         pq_gated(a->h, a->h2, (size_t)M * c->n_inner, c->act);
         pq_linear_fwd(ops, a->xn, a->h, M, &L->down);
-        for (size_t i = 0; i < (size_t)M * C; i++)
-            a->x[i] += a->xn[i];
+        pq_add(a->x, a->xn, (size_t)M * C);
+        pq_acts_check(a, l, (size_t)M * C);
     }
     pq_rmsnorm(a->xn, a->x, m->lnf_w, M, C, c->ln_eps);
     pq_linear_fwd(ops, logits, a->xn, M, &m->lm_head); /* logits (M,V) */
 }
 
-const pq_arch pq_arch_llama = {"llama", llama_load, llama_forward};
-const pq_arch pq_arch_mistral = {"mistral", mistral_load, llama_forward};
+const pq_arch pq_arch_llama = {"llama", llama_load, llama_forward, "model.layers.%d"};
+const pq_arch pq_arch_mistral = {"mistral", mistral_load, llama_forward, "model.layers.%d"};

@@ -188,8 +188,7 @@ static void opt_forward(const pq_model *m, pq_ops *ops, pq_acts *a, const int32_
         pq_layer_qkv(ops, L, a->qkv, a->xn, M, &at);
         pq_attention_fwd(ops, a->att, a->qkv, seq_start, n_seq, &at);
         pq_linear_fwd(ops, a->xn, a->att, M, &L->attn_out);
-        for (size_t i = 0; i < (size_t)M * C; i++)
-            a->x[i] += a->xn[i];
+        pq_add(a->x, a->xn, (size_t)M * C);
         if (c->post_ln)
             pq_layernorm(a->x, a->x, L->ln1_w, L->ln1_b, M, C, c->ln_eps);
         /* MLP: the same with fc2(relu(fc1(.))) and the block's final_layer_norm */
@@ -200,10 +199,10 @@ static void opt_forward(const pq_model *m, pq_ops *ops, pq_acts *a, const int32_
         pq_linear_fwd(ops, a->h, a->xn, M, &L->up);
         pq_activation(a->h, (size_t)M * c->n_inner, c->act);
         pq_linear_fwd(ops, a->xn, a->h, M, &L->down);
-        for (size_t i = 0; i < (size_t)M * C; i++)
-            a->x[i] += a->xn[i];
+        pq_add(a->x, a->xn, (size_t)M * C);
         if (c->post_ln)
             pq_layernorm(a->x, a->x, L->ln2_w, L->ln2_b, M, C, c->ln_eps);
+        pq_acts_check(a, l, (size_t)M * C);
     }
     const float *h = a->x;
     if (c->final_ln) {
@@ -217,4 +216,4 @@ static void opt_forward(const pq_model *m, pq_ops *ops, pq_acts *a, const int32_
     pq_linear_fwd(ops, logits, h, M, &m->lm_head); /* logits (M,V) */
 }
 
-const pq_arch pq_arch_opt = {"opt", opt_load, opt_forward};
+const pq_arch pq_arch_opt = {"opt", opt_load, opt_forward, "model.decoder.layers.%d"};

@@ -375,6 +375,30 @@ int pq_model_forward(const pq_model *m, pq_ops *ops, pq_acts *acts, const int32_
         if (tokens[i] < 0 || tokens[i] >= m->cfg.n_vocab)
             return pq_fail(err, POLYQ_INVALID_ARG, "forward: token id %d outside the vocabulary (%d)",
                            tokens[i], m->cfg.n_vocab);
+    acts->bad_block = -1;
     m->arch->forward(m, ops, acts, tokens, seq_start, n_seq, logits);
+    if (acts->bad_block >= 0) {
+        char block[96];
+        snprintf(block, sizeof block, m->arch->block_name, acts->bad_block);
+        return pq_fail(err, POLYQ_NUMERIC,
+                       "%s (%s): activations became NaN or infinite in block %d (%s) of this batch",
+                       m->dir, m->spec.name, acts->bad_block, block);
+    }
+    size_t n = (size_t)M * (size_t)m->cfg.n_vocab;
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(logits[i]))
+            return pq_fail(err, POLYQ_NUMERIC, "%s (%s): the LM head gave NaN or infinite logits",
+                           m->dir, m->spec.name);
     return 0;
+}
+
+void pq_acts_check(pq_acts *a, int block, size_t n)
+{
+    if (a->bad_block >= 0)
+        return;
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(a->x[i])) {
+            a->bad_block = block;
+            return;
+        }
 }

@@ -53,6 +53,7 @@ typedef struct pq_arch {
     int (*load)(pq_model *m, const json_t *config, polyq_err *err);
     void (*forward)(const pq_model *m, pq_ops *ops, struct pq_acts *acts, const int32_t *tokens,
                     const int *seq_start, int n_seq, float *logits);
+    const char *block_name; /* printf format of a block's tensor prefix, for messages */
 } pq_arch;
 
 /* Activation buffers for batches of up to max_tokens tokens. */
@@ -61,7 +62,12 @@ typedef struct pq_acts {
     float *x, *xn, *qkv, *att, *h;
     float *proj; /* (M, n_embd_proj) when the model has projections */
     float *h2;   /* (M, n_inner) for gated MLPs */
+    int bad_block; /* first block whose output was not finite in the last forward, or -1 */
 } pq_acts;
+
+/* For arch files, after each block: notes the first block whose output x (n) holds a NaN or
+ * an infinity, so the forward can name it. */
+void pq_acts_check(pq_acts *a, int block, size_t n);
 
 struct pq_model {
     pq_config cfg;
