@@ -145,3 +145,13 @@ TEST(cli_bad_input_messages)
     free(bad);
     free(data);
 }
+
+TEST(cli_info_and_models)
+{
+    expect("info tests/fixtures/gpt2-tiny-vocab-bf16", 0, "GPT2LMHeadModel (model_type gpt2), weights stored as BF16");
+    expect("info tests/fixtures/llama-tiny-gqa-f32", 0, "4 heads (2 key/value)");
+    expect("info tests/fixtures/torch", 1, "no config.json");
+    setenv("HF_HUB_CACHE", pq_test_tmpdir(), 1);
+    expect("models", 0, "bigscience/bloom-560m");
+    unsetenv("HF_HUB_CACHE");
+}

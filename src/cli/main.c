@@ -17,6 +17,8 @@
 static const char usage[] =
     "usage: polyq eval MODEL [options]     per-language quantization degradation\n"
     "       polyq tokenize MODEL [TEXT]    token ids of TEXT (or of each stdin line)\n"
+    "       polyq info MODEL               architecture, size, tokenizer, memory needed\n"
+    "       polyq models                   the reference models and whether each is cached\n"
     "       polyq --version\n"
     "\n"
     "MODEL is a Hugging Face model folder or hub id (gpt2, openai-community/gpt2); ids are\n"
@@ -383,6 +385,82 @@ out:
     return rc ? die(&err) : 0;
 }
 
+/* The reference models of the study, with their role. */
+static const struct { const char *id, *family, *params, *role; } reference_models[] = {
+    {"openai-community/gpt2", "gpt2", "124M", "primary"},
+    {"facebook/opt-125m", "opt", "125M", "validation"},
+    {"EleutherAI/pythia-160m", "gpt_neox", "160M", "validation"},
+    {"bigscience/bloom-560m", "bloom", "560M", "planned (multilingual)"},
+    {"ai-forever/mGPT", "gpt2", "1.3B", "planned (multilingual)"},
+    {"meta-llama/Llama-2-7b-hf", "llama", "7B", "planned (scale; gated)"},
+    {"mistralai/Mistral-7B-v0.1", "mistral", "7B", "planned (scale)"},
+    {"google-bert/bert-base-multilingual-cased", "bert", "110M", "encoder baseline (not yet)"},
+    {"FacebookAI/xlm-roberta-base", "xlm-roberta", "278M", "encoder baseline (not yet)"},
+};
+
+static int cmd_models(void)
+{
+    char *cache = pq_hub_cache_dir();
+    printf("%-42s %-12s %6s  %-28s %s\n", "hub id", "family", "params", "role", "cached");
+    for (size_t i = 0; i < sizeof reference_models / sizeof reference_models[0]; i++)
+        printf("%-42s %-12s %6s  %-28s %s\n", reference_models[i].id, reference_models[i].family,
+               reference_models[i].params, reference_models[i].role,
+               pq_hub_cached(reference_models[i].id, NULL) ? "yes" : "no");
+    printf("\ncache: %s (polyq eval ID downloads a missing model there)\n", cache ? cache : "?");
+    free(cache);
+    return 0;
+}
+
+/* Megabytes of the weights when the block linears take `bits` per weight. */
+static double weights_mb(const pq_model *m, double linear_params, double bits)
+{
+    return ((double)m->n_params - linear_params) * 4 / 1e6 + linear_params * bits / 8 / 1e6;
+}
+
+static int cmd_info(int argc, char **argv)
+{
+    if (argc < 3)
+        return bad_arg("%s", "info needs MODEL");
+    polyq_err err = {0};
+    pq_hub_opts ho = {.progress = isatty(2)};
+    pq_model *m = NULL, *q8 = NULL, *q4 = NULL;
+    char *path = NULL, *rev = NULL;
+    pq_qspec s8, s4;
+    int rc = open_model(argv[2], &ho, &m, &path, &rev, &err);
+    if (!rc && !(rc = pq_qspec_parse("int8", &s8, &err)) && !(rc = pq_qspec_parse("int4-g128", &s4, &err)) &&
+        !(rc = pq_model_quantize(&q8, m, &s8, &err)))
+        rc = pq_model_quantize(&q4, m, &s4, &err);
+    if (!rc) {
+        const pq_config *c = &m->cfg;
+        printf("model          %s%s%s\n", argv[2], rev ? " @ " : "", rev ? rev : "");
+        printf("folder         %s\n", path);
+        printf("architecture   %s (model_type %s), weights stored as %s\n", c->architecture,
+               c->model_type, m->dtype);
+        printf("parameters     %.1f M (%.1f M in block linear layers)\n", m->n_params / 1e6,
+               q8->linear_params / 1e6);
+        printf("shape          %d layers, hidden %d, %d heads (%d key/value), MLP %d, vocabulary %d, context %d\n",
+               c->n_layer, c->n_embd, c->n_head, c->n_kv_head ? c->n_kv_head : c->n_head, c->n_inner,
+               c->n_vocab, c->n_ctx);
+        printf("tokenizer      %s, %d ids, BOS %d\n", m->tok ? "tokenizer files present" : "none",
+               m->tok ? pq_tok_vocab_size(m->tok) : 0, pq_model_bos(m));
+        /* evaluation with the default batch: both models' logits, activations */
+        int M = c->n_ctx > 512 ? c->n_ctx : 512;
+        double act_mb = 2.0 * M * (double)c->n_vocab * 4 / 1e6 +
+                        (double)M * (6.0 * c->n_embd + 2.0 * c->n_inner) * 4 / 1e6;
+        printf("memory (MB)    weights f32 %.0f, int8 %.0f, int4-g128 %.0f; evaluation buffers %.0f;\n"
+               "               eval fp32 + int8 + int4-g128 together about %.0f\n",
+               weights_mb(m, q8->linear_params, 32), weights_mb(m, q8->linear_params, pq_model_bits_per_weight(q8)),
+               weights_mb(m, q4->linear_params, pq_model_bits_per_weight(q4)), act_mb,
+               weights_mb(m, q8->linear_params, 32) + q8->linear_bits / 8e6 + q4->linear_bits / 8e6 + act_mb);
+    }
+    pq_model_free(q4);
+    pq_model_free(q8);
+    pq_model_free(m);
+    free(path);
+    free(rev);
+    return rc ? die(&err) : 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
@@ -397,5 +475,9 @@ int main(int argc, char **argv)
         return cmd_eval(argc, argv);
     if (!strcmp(argv[1], "tokenize"))
         return cmd_tokenize(argc, argv);
+    if (!strcmp(argv[1], "info"))
+        return cmd_info(argc, argv);
+    if (!strcmp(argv[1], "models"))
+        return cmd_models();
     return bad_arg("unknown command \"%s\"", argv[1]);
 }

@@ -448,6 +448,16 @@ static int fetch_model(repo *r, polyq_err *err)
     return rc == POLYQ_NOT_FOUND ? 0 : rc;
 }
 
+bool pq_hub_cached(const char *id, const char *revision)
+{
+    pq_hub_opts o = {.revision = revision, .offline = true};
+    char *dir = NULL, *commit = NULL;
+    int rc = pq_hub_resolve(id, &o, &dir, &commit, NULL);
+    free(dir);
+    free(commit);
+    return rc == 0;
+}
+
 int pq_hub_resolve(const char *id, const pq_hub_opts *o, char **dir, char **commit, polyq_err *err)
 {
     *dir = NULL;
@@ -493,7 +503,7 @@ int pq_hub_resolve(const char *id, const pq_hub_opts *o, char **dir, char **comm
         if (!is_commit(r.revision))
             r.commit[0] = 0;
         if ((rc = fetch_model(&r, err))) {
-            if (rc == POLYQ_NETWORK && !strstr(err->msg, "HTTP"))
+            if (rc == POLYQ_NETWORK && err && !strstr(err->msg, "HTTP"))
                 pq_fail_context(err, "%s is not in the Hugging Face cache (%s) and could not be "
                                      "downloaded. Offline, put config.json, model.safetensors and "
                                      "tokenizer.json (or vocab.json + merges.txt) in a folder and pass "

@@ -30,6 +30,9 @@ char *pq_hub_cache_dir(void);
  * *commit (heap) its commit hash. */
 int pq_hub_resolve(const char *id, const pq_hub_opts *o, char **dir, char **commit, polyq_err *err);
 
+/* Whether the cache already holds a complete snapshot of id at revision (NULL = main). */
+bool pq_hub_cached(const char *id, const char *revision);
+
 /* Finds or downloads FLORES-200 ($POLYQ_FLORES_URL or the NLLB release tarball) into
  * <polyq cache>/flores200 (with dev/ and devtest/); *dir is a heap string. */
 int pq_flores_resolve(const pq_hub_opts *o, char **dir, polyq_err *err);
