@@ -38,7 +38,7 @@ static int zip_entries(const char *what, const uint8_t *b, size_t n, zentry **ou
     if ((count == 0xffff || dsize == 0xffffffff || doff == 0xffffffff) && e >= 20 &&
         rd32(b + e - 20) == 0x07064b50) {
         uint64_t z = rd64(b + e - 20 + 8);
-        if (z > n - 56 || rd32(b + z) != 0x06064b50)
+        if (n < 56 || z > n - 56 || rd32(b + z) != 0x06064b50)
             return pq_fail(err, POLYQ_FORMAT, "%s: bad zip64 end-of-directory record", what);
         count = rd64(b + z + 32);
         dsize = rd64(b + z + 40);
