@@ -13,6 +13,12 @@ int pq_fuzz_tokenizer_json(const uint8_t *data, size_t size);
 int pq_fuzz_encode(const uint8_t *data, size_t size);
 int pq_fuzz_qspec(const uint8_t *data, size_t size);
 int pq_fuzz_torchbin(const uint8_t *data, size_t size);
+int pq_fuzz_config(const uint8_t *data, size_t size);
+int pq_fuzz_vocab_merges(const uint8_t *data, size_t size);
+int pq_fuzz_corpus(const uint8_t *data, size_t size);
+
+/* Removes the scratch folder the path-based targets write into. */
+void pq_fuzz_cleanup(void);
 
 typedef struct pq_fuzz_target {
     const char *name;

@@ -10,6 +10,10 @@
 #include "base/base.h"
 #include "format/safetensors.h"
 #include "format/torchbin.h"
+#include "eval/corpus.h"
+#include "model/model.h"
+#include <sys/stat.h>
+#include <unistd.h>
 #include "quant/qformat.h"
 #include "tok/tokenizer.h"
 
@@ -108,11 +112,113 @@ int pq_fuzz_torchbin(const uint8_t *data, size_t size)
     return 0;
 }
 
+/* A scratch folder for targets whose readers take paths. */
+static const char *scratch(void)
+{
+    static char dir[64];
+    if (!dir[0]) {
+        snprintf(dir, sizeof dir, "/tmp/polyq-fuzz-%d", (int)getpid());
+        mkdir(dir, 0700);
+    }
+    return dir;
+}
+
+void pq_fuzz_cleanup(void)
+{
+    pq_rmtree(scratch());
+}
+
+static void put(const char *name, const void *data, size_t n)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/%s", scratch(), name);
+    FILE *f = fopen(path, "wb");
+    if (f) {
+        fwrite(data, 1, n, f);
+        fclose(f);
+    }
+}
+
+/* config.json beside the weights of the small GPT-2 fixture (POLYQ_FUZZ_WEIGHTS overrides). */
+int pq_fuzz_config(const uint8_t *data, size_t size)
+{
+    char link[128];
+    snprintf(link, sizeof link, "%s/model.safetensors", scratch());
+    if (access(link, F_OK) != 0) {
+        const char *w = getenv("POLYQ_FUZZ_WEIGHTS");
+        char *abs = realpath(w ? w : "tests/fixtures/gpt2-tiny-f32/model.safetensors", NULL);
+        if (!abs || symlink(abs, link) != 0)
+            abort();
+        free(abs);
+    }
+    put("config.json", data, size);
+    pq_model *m = NULL;
+    polyq_err err = {0};
+    if (pq_model_open_dir(&m, scratch(), &err) == 0 && m->cfg.n_vocab <= 300 && m->cfg.n_ctx >= 4) {
+        pq_ops ops;
+        pq_acts acts;
+        float *logits = malloc(sizeof(float) * 4 * (size_t)m->cfg.n_vocab);
+        int32_t tok[4] = {0, 1, 2, 3};
+        int ss[2] = {0, 4};
+        if (logits && pq_ops_init(&ops, 1, m->cfg.n_inner, m->cfg.n_ctx) == 0) {
+            if (pq_acts_init(&acts, &m->cfg, 4) == 0) {
+                pq_model_forward(m, &ops, &acts, tok, ss, 1, logits, &err);
+                pq_acts_free(&acts);
+            }
+            pq_ops_free(&ops);
+        }
+        free(logits);
+    }
+    pq_model_free(m);
+    return 0;
+}
+
+/* vocab.json and merges.txt in one input, split at the first "\n--\n". */
+int pq_fuzz_vocab_merges(const uint8_t *data, size_t size)
+{
+    const uint8_t *cut = memmem(data, size, "\n--\n", 4);
+    size_t vl = cut ? (size_t)(cut - data) : size;
+    put("vocab.json", data, vl);
+    put("merges.txt", cut ? cut + 4 : data, cut ? size - vl - 4 : 0);
+    char v[128], mfile[128];
+    snprintf(v, sizeof v, "%s/vocab.json", scratch());
+    snprintf(mfile, sizeof mfile, "%s/merges.txt", scratch());
+    pq_tokenizer *t = NULL;
+    polyq_err err = {0};
+    if (pq_tok_load_vocab_merges(&t, v, mfile, &err) == 0) {
+        pq_ids ids = {0};
+        static const char probe[] = "ab abc, <|endoftext|> 12";
+        pq_tok_encode(t, probe, sizeof probe - 1, &ids, &err);
+        pq_ids_free(&ids);
+    }
+    pq_tok_free(t);
+    return 0;
+}
+
+/* A text corpus file: every line must load or be refused with a message. */
+int pq_fuzz_corpus(const uint8_t *data, size_t size)
+{
+    put("xx_Latn.devtest", data, size);
+    char path[128];
+    snprintf(path, sizeof path, "%s/xx_Latn.devtest", scratch());
+    pq_corpus c;
+    polyq_err err = {0};
+    if (pq_corpus_load(&c, "xx_Latn", path, 0, &err) == 0)
+        for (size_t i = 0; i < c.n; i++)
+            if (!pq_utf8_valid(c.lines[i], c.lens[i], NULL) || memchr(c.lines[i], 0, c.lens[i]))
+                abort(); /* the loader promised valid UTF-8 without NUL */
+    pq_corpus_free(&c);
+    return 0;
+}
+
 const pq_fuzz_target pq_fuzz_targets[] = {
     {"safetensors", pq_fuzz_safetensors},
     {"tokenizer_json", pq_fuzz_tokenizer_json},
     {"encode", pq_fuzz_encode},
     {"qspec", pq_fuzz_qspec},
     {"torchbin", pq_fuzz_torchbin},
+    {"config", pq_fuzz_config},
+    {"vocab_merges", pq_fuzz_vocab_merges},
+    {"corpus", pq_fuzz_corpus},
     {NULL, NULL},
 };

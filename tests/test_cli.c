@@ -4,7 +4,9 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "base/base.h"
 #include "test.h"
@@ -154,4 +156,73 @@ TEST(cli_info_and_models)
     setenv("HF_HUB_CACHE", pq_test_tmpdir(), 1);
     expect("models", 0, "bigscience/bloom-560m");
     unsetenv("HF_HUB_CACHE");
+}
+
+/* The same command twice, and with 1 and 2 threads: identical numbers (everything but the
+ * creation time, wall time and thread count). */
+static char *strip_volatile(const char *path)
+{
+    json_error_t je;
+    json_t *r = json_load_file(path, 0, &je);
+    if (!r)
+        return NULL;
+    json_object_del(r, "created");
+    json_object_del(r, "wall_time_s");
+    json_object_del(r, "threads");
+    char *s = json_dumps(r, JSON_SORT_KEYS | JSON_REAL_PRECISION(17));
+    json_decref(r);
+    return s;
+}
+
+TEST(cli_deterministic_across_runs_and_threads)
+{
+    char *out = NULL, *texts[3] = {0};
+    for (int k = 0; k < 3; k++) {
+        char *json = pq_asprintf("%s/det%d.json", pq_test_tmpdir(), k);
+        char *args = pq_asprintf("eval tests/fixtures/neox-tiny-f32 --data %s --langs eng_Latn,tha_Thai "
+                                 "--max-sentences 6 --quant int4-g32 --bootstrap 200 --threads %d --out %s",
+                                 pq_test_shared("data/flores200"), k == 2 ? 1 : 2, json);
+        CHECK_INT(run(args, &out), 0);
+        free(out);
+        texts[k] = strip_volatile(json);
+        CHECK(texts[k] != NULL);
+        free(args);
+        free(json);
+    }
+    CHECK(texts[0] && texts[1] && texts[2] && !strcmp(texts[0], texts[1]) && !strcmp(texts[0], texts[2]));
+    for (int k = 0; k < 3; k++)
+        free(texts[k]);
+}
+
+/* Results are written atomically: an unwritable place gives one clear message and leaves
+ * the earlier file as it was. */
+TEST(cli_output_atomic)
+{
+    char *dir = pq_asprintf("%s/ro", pq_test_tmpdir()), *json = pq_asprintf("%s/r.json", dir);
+    mkdir(dir, 0755);
+    FILE *f = fopen(json, "w");
+    if (f) {
+        fputs("{\"earlier\": true}\n", f);
+        fclose(f);
+    }
+    chmod(dir, 0555);
+    char *args = pq_asprintf("eval tests/fixtures/neox-tiny-f32 --data %s --langs eng_Latn "
+                             "--max-sentences 2 --quant int8 --bootstrap 100 --out %s",
+                             pq_test_shared("data/flores200"), json);
+    if (geteuid() == 0) {
+        /* root writes anywhere: a path below a regular file fails the same way */
+        free(args);
+        args = pq_asprintf("eval tests/fixtures/neox-tiny-f32 --data %s --langs eng_Latn "
+                           "--max-sentences 2 --quant int8 --bootstrap 100 --out %s/sub/r.json",
+                           pq_test_shared("data/flores200"), json);
+    }
+    expect(args, 1, "cannot write the results");
+    char *txt = NULL;
+    polyq_err err = {0};
+    CHECK(pq_read_file(json, 1000, &txt, NULL, &err) == 0 && txt && strstr(txt, "earlier"));
+    chmod(dir, 0755);
+    free(txt);
+    free(args);
+    free(json);
+    free(dir);
 }

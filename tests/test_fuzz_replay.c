@@ -33,4 +33,5 @@ TEST(fuzz_corpus_replay)
         if (n == 0)
             FAILF("no corpus inputs in %s", dir);
     }
+    pq_fuzz_cleanup();
 }
