@@ -226,3 +226,37 @@ TEST(cli_output_atomic)
     free(json);
     free(dir);
 }
+
+/* The memory guard: the estimate made before loading is within 25% of the peak resident
+ * memory the run measures (batches filled to the context, so the logit buffers are used
+ * whole), and a limit below it stops the run with one message before anything is loaded. */
+TEST(cli_memory_estimate_and_guard)
+{
+    const char *fixtures[] = {"gpt2-tiny-vocab-bf16", "llama-tiny-vocab-bf16"};
+    bool sanitized = getenv("ASAN_OPTIONS") != NULL;
+    for (int i = 0; i < 2 && !sanitized; i++) {
+        char *json = pq_asprintf("%s/mem%d.json", pq_test_tmpdir(), i), *out = NULL;
+        char *args = pq_asprintf("eval tests/fixtures/%s --data %s --langs eng_Latn,hin_Deva "
+                                 "--max-sentences 40 --quant int8 --bootstrap 100 --batch-tokens 1024 --out %s",
+                                 fixtures[i], pq_test_shared("data/flores200"), json);
+        CHECK_INT(run(args, &out), 0);
+        json_error_t je;
+        json_t *r = json_load_file(json, 0, &je);
+        double est = json_number_value(json_object_get(r, "memory_estimate_mb"));
+        double peak = json_number_value(json_object_get(r, "peak_rss_mb"));
+        if (!(peak > 0 && fabs(est / peak - 1) <= 0.25))
+            FAILF("%s: estimate %.0f MB, measured peak %.0f MB", fixtures[i], est, peak);
+        json_decref(r);
+        free(out);
+        free(args);
+        free(json);
+    }
+    if (sanitized)
+        fprintf(stderr, "  (estimate against peak RSS not compared under the sanitizers, whose "
+                        "shadow memory inflates RSS)\n");
+    char *args = pq_asprintf("eval tests/fixtures/gpt2-tiny-vocab-bf16 --data %s --langs eng_Latn "
+                             "--quant int8 --max-memory 50M", pq_test_shared("data/flores200"));
+    expect(args, 1, "evaluation needs about");
+    free(args);
+    expect("eval tests/fixtures/gpt2-tiny-vocab-bf16 --max-memory lots", 2, "is not a size");
+}

@@ -9,7 +9,9 @@
 
 #include "base/base.h"
 #include "eval/eval.h"
+#include "eval/memory.h"
 #include "eval/metrics.h"
+#include <sys/resource.h>
 #include "hub/hub.h"
 #include "model/model.h"
 #include "report/report.h"
@@ -39,6 +41,8 @@ static const char usage[] =
     "  --seed N            bootstrap seed (default 0)\n"
     "  --revision REV      hub branch, tag or commit (default main)\n"
     "  --offline           never use the network\n"
+    "  --max-memory SIZE   refuse to start when the estimate exceeds SIZE (e.g. 8G; default:\n"
+    "                      the memory available now)\n"
     "  --out FILE          write all numbers and provenance as JSON\n";
 
 static int die(const polyq_err *err)
@@ -161,7 +165,9 @@ static int cmd_eval(int argc, char **argv)
     threads = ncpu > 0 ? (unsigned long long)ncpu : 1;
     static const char *const value_opts[] = {"--quant", "--data", "--langs", "--split", "--ref",
                                              "--out", "--revision", "--max-sentences", "--threads",
-                                             "--batch-tokens", "--bootstrap", "--seed", NULL};
+                                             "--batch-tokens", "--bootstrap", "--seed",
+                                             "--max-memory", NULL};
+    double max_memory = 0;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         bool takes_value = false;
@@ -200,6 +206,9 @@ static int cmd_eval(int argc, char **argv)
         } else if (!strcmp(a, "--bootstrap")) {
             if (!parse_uint(v, 1000000, &n_boot) || n_boot < 100)
                 return bad_arg("--bootstrap \"%s\" must be at least 100", v);
+        } else if (!strcmp(a, "--max-memory")) {
+            if ((max_memory = pq_parse_size(v)) <= 0)
+                return bad_arg("--max-memory \"%s\" is not a size such as 8G or 512M", v);
         } else if (!strcmp(a, "--seed")) {
             if (!parse_uint(v, ULLONG_MAX, &seed))
                 return bad_arg("--seed \"%s\" is not a non-negative integer", v);
@@ -311,6 +320,21 @@ static int cmd_eval(int argc, char **argv)
         }
         free(p);
     }
+    /* the memory guard: estimate first, load only what fits */
+    pq_mem_plan plan;
+    if ((rc = pq_memory_estimate(model_path, specs, n_q, (int)batch, (int)threads, &plan, &err)))
+        goto out;
+    double limit = max_memory > 0 ? max_memory : pq_memory_available();
+    if (limit > 0 && plan.total > limit) {
+        rc = pq_fail(&err, POLYQ_NOMEM,
+                     "%s: evaluation needs about %.2f GB (weights %.2f, quantized copies %.2f, batch "
+                     "buffers %.2f) but %s allows %.2f GB; use a smaller --batch-tokens, fewer --quant "
+                     "specs at once, or a machine with more memory",
+                     model_name, plan.total / 1e9, plan.weights_fp / 1e9, plan.weights_q / 1e9,
+                     plan.buffers / 1e9, max_memory > 0 ? "--max-memory" : "the memory available now",
+                     limit / 1e9);
+        goto out;
+    }
     if ((rc = pq_model_open_dir(&fp, model_path, &err)))
         goto out;
     for (int q = 0; q < n_q; q++)
@@ -359,7 +383,11 @@ static int cmd_eval(int argc, char **argv)
         .data_path = data ? data : data_dir, .max_sentences = max_sent, .ref_lang = ref,
         .ref_evaluated = ref_idx >= 0, .seed = seed, .n_boot = (int)n_boot,
         .threads = (int)threads, .batch_tokens = (int)batch, .wall_time_s = pq_now() - t0,
-        .n_q = n_q, .q_names = names, .q_bits_per_weight = bpw};
+        .n_q = n_q, .q_names = names, .q_bits_per_weight = bpw,
+        .memory_estimate_mb = plan.total / 1048576.0};
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    info.peak_rss_mb = ru.ru_maxrss / 1024.0;
     pq_report_table(stdout, &info, met, n_lang, summary);
     if (out_path && (rc = pq_report_json(out_path, &info, met, n_lang, summary, &err)))
         goto out;

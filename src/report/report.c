@@ -27,7 +27,7 @@ int pq_report_json(const char *path, const pq_run_info *in, const pq_lang_metric
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
     json_t *root = json_pack(
         "{s:s, s:s, s:s, s:{s:o, s:o, s:o, s:o, s:o, s:o, s:I}, s:{s:o, s:o, s:o, s:I, s:I},"
-        " s:o, s:I, s:i, s:i, s:i, s:s, s:f, s:s}",
+        " s:o, s:I, s:i, s:i, s:i, s:s, s:f, s:f, s:f, s:s}",
         "software", "polyq", "version", POLYQ_VERSION, "created", when,
         "model", "id", str_or_null(in->model_id), "path", str_or_null(in->model_path),
         "revision", str_or_null(in->revision), "architecture", str_or_null(in->architecture),
@@ -39,6 +39,7 @@ int pq_report_json(const char *path, const pq_run_info *in, const pq_lang_metric
         "reference_language", in->ref_evaluated ? json_string(in->ref_lang) : json_null(),
         "seed", (json_int_t)in->seed, "bootstrap_resamples", in->n_boot, "threads", in->threads,
         "batch_tokens", in->batch_tokens, "compute", "f32", "wall_time_s", in->wall_time_s,
+        "memory_estimate_mb", in->memory_estimate_mb, "peak_rss_mb", in->peak_rss_mb,
         "disparity_headline_basis", pq_basis_name[PQ_BASIS_BITS_PER_SENTENCE]);
     json_t *fp = json_array(), *qa = json_array();
     if (!root || !fp || !qa)

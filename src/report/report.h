@@ -20,6 +20,7 @@ typedef struct pq_run_info {
     uint64_t seed;
     int n_boot, threads, batch_tokens;
     double wall_time_s;
+    double memory_estimate_mb, peak_rss_mb;
     int n_q;
     const char *const *q_names;
     const double *q_bits_per_weight;

@@ -1,0 +1,111 @@
+/* Memory estimate (see memory.h). The tensor table is read with the same safetensors and
+ * torch readers the model uses (mapping costs nothing until pages are read); the config keys
+ * of every supported family are tried in turn. */
+#include "eval/memory.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "base/base.h"
+#include "format/json.h"
+#include "format/safetensors.h"
+
+static int64_t first_int(const json_t *cfg, const char *const *keys, int64_t dflt)
+{
+    for (int i = 0; keys[i]; i++) {
+        json_t *v = json_object_get(cfg, keys[i]);
+        if (json_is_integer(v) && json_integer_value(v) > 0)
+            return json_integer_value(v);
+    }
+    return dflt;
+}
+
+double pq_parse_size(const char *s)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || v < 0)
+        return -1;
+    double mult = 1;
+    switch (*end) {
+    case 'k': case 'K': mult = 1024.0; end++; break;
+    case 'm': case 'M': mult = 1024.0 * 1024; end++; break;
+    case 'g': case 'G': mult = 1024.0 * 1024 * 1024; end++; break;
+    case 't': case 'T': mult = 1024.0 * 1024 * 1024 * 1024; end++; break;
+    default: break;
+    }
+    if (*end == 'i' || *end == 'B' || *end == 'b')
+        end += *end == 'i' ? 1 : 0, end += (*end == 'B' || *end == 'b');
+    return *end ? -1 : v * mult;
+}
+
+double pq_memory_available(void)
+{
+    FILE *f = fopen("/proc/meminfo", "r");
+    char line[256];
+    double kb = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %lf kB", &kb) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return kb * 1024;
+}
+
+int pq_memory_estimate(const char *dir, const pq_qspec *specs, int n_q, int batch_tokens,
+                       int threads, pq_mem_plan *out, polyq_err *err)
+{
+    memset(out, 0, sizeof *out);
+    char *cfg_path = pq_path_join(dir, "config.json");
+    json_t *cfg = NULL;
+    pq_tensors ts = {0};
+    int rc = cfg_path ? pq_json_load(cfg_path, 16u << 20, &cfg, err) : pq_fail(err, POLYQ_NOMEM, "out of memory");
+    if (!rc)
+        rc = pq_tensors_open_dir(&ts, dir, err);
+    if (rc)
+        goto out;
+    static const char *const k_vocab[] = {"vocab_size", NULL};
+    static const char *const k_embd[] = {"hidden_size", "n_embd", "n_embed", "d_model", NULL};
+    static const char *const k_ctx[] = {"n_positions", "max_position_embeddings", "seq_length", NULL};
+    static const char *const k_inner[] = {"intermediate_size", "n_inner", "ffn_dim", NULL};
+    double V = (double)first_int(cfg, k_vocab, 50257), C = (double)first_int(cfg, k_embd, 768);
+    double ctx = (double)first_int(cfg, k_ctx, 2048), I = (double)first_int(cfg, k_inner, (int64_t)(4 * C));
+    /* weights: f32 in memory; other dtypes also leave their file pages resident */
+    double linear = 0;
+    for (size_t i = 0; i < ts.n; i++) {
+        const pq_tensor_info *t = &ts.t[i];
+        out->weights_fp += 4.0 * (double)t->numel + (t->dtype == PQ_DT_F32 ? 0 : (double)t->nbytes);
+        bool embedding = t->n_dims == 2 && ((double)t->shape[0] == V || (double)t->shape[1] == V);
+        if (t->n_dims == 2 && !embedding)
+            linear += (double)t->numel;
+    }
+    const char *mt = NULL;
+    pq_json_str(cfg, "model_type", false, &mt, cfg_path, NULL);
+    if (mt && !strcmp(mt, "gpt2"))
+        out->weights_fp += 4.0 * linear; /* Conv1D weights are held transposed, beside the file */
+    for (int q = 0; q < n_q; q++) {
+        if (specs[q].none)
+            continue;
+        double g = specs[q].gran == PQ_GRAN_GROUP ? specs[q].group : specs[q].gran == PQ_GRAN_CHANNEL ? C : 1e12;
+        double bits = specs[q].bits + (32.0 + (specs[q].sym ? 0 : 8)) / g;
+        out->weights_q += linear * bits / 8 + (specs[q].head ? V * C * bits / 8 : 0);
+    }
+    /* lockstep buffers: two logit matrices and the activations of one batch */
+    double M = batch_tokens > ctx ? batch_tokens : ctx;
+    out->buffers = 2.0 * M * V * 4 + M * (6 * C + 2 * I) * 4 + (double)threads * 64 * (I > C ? I : C) * 4;
+    struct stat st;
+    char *tj = pq_path_join(dir, "tokenizer.json");
+    if (tj && stat(tj, &st) == 0)
+        out->tokenizer = 12.0 * (double)st.st_size; /* the parsed JSON tree, briefly */
+    free(tj);
+    out->base = 16.0 * 1024 * 1024; /* the process, its libraries and BLAS buffers */
+    out->total = out->weights_fp + out->weights_q + out->buffers + out->tokenizer + out->base;
+out:
+    pq_tensors_close(&ts);
+    json_decref(cfg);
+    free(cfg_path);
+    return rc;
+}
