@@ -62,7 +62,10 @@ int pq_memory_estimate(const char *dir, const pq_qspec *specs, int n_q, int batc
     char *cfg_path = pq_path_join(dir, "config.json");
     json_t *cfg = NULL;
     pq_tensors ts = {0};
-    int rc = cfg_path ? pq_json_load(cfg_path, 16u << 20, &cfg, err) : pq_fail(err, POLYQ_NOMEM, "out of memory");
+    int rc = !cfg_path ? pq_fail(err, POLYQ_NOMEM, "out of memory")
+           : !pq_file_exists(cfg_path)
+               ? pq_fail(err, POLYQ_NOT_FOUND, "%s: no config.json: not a Hugging Face model directory", dir)
+               : pq_json_load(cfg_path, 16u << 20, &cfg, err);
     if (!rc)
         rc = pq_tensors_open_dir(&ts, dir, err);
     if (rc)
