@@ -33,8 +33,9 @@ $(BUILD)/libpolyq.a: $(LIB_OBJ)
 $(BUILD)/polyq: $(CLI_OBJ) $(BUILD)/libpolyq.a
 	$(CC) $(ALL_CFLAGS) $^ $(LDLIBS) -o $@
 
+# the tests wrap polyq's own allocations to inject failures (tests/test_oom.c)
 $(BUILD)/test_polyq: $(TEST_OBJ) $(BUILD)/libpolyq.a
-	$(CC) $(ALL_CFLAGS) $^ $(LDLIBS) -o $@
+	$(CC) $(ALL_CFLAGS) -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc $^ $(LDLIBS) -o $@
 
 test: $(BUILD)/test_polyq $(BUILD)/polyq
 	POLYQ_BIN=$(BUILD)/polyq ./$(BUILD)/test_polyq $(T)

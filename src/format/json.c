@@ -11,6 +11,8 @@ static int parse_flags(const char *what, const char *buf, size_t len, size_t fla
 {
     json_error_t je;
     *out = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | flags, &je);
+    if (!*out && json_error_code(&je) == json_error_out_of_memory)
+        return pq_fail(err, POLYQ_NOMEM, "%s: out of memory parsing JSON", what);
     if (!*out)
         return pq_fail(err, POLYQ_FORMAT, "%s: invalid JSON at line %d, column %d: %s", what,
                        je.line, je.column, je.text);

@@ -70,6 +70,7 @@ pq_pool *pq_pool_create(int n_threads)
     pthread_cond_init(&p->done, NULL);
     p->threads = calloc((size_t)n_threads, sizeof *p->threads);
     if (!p->threads) {
+        p->n_threads = 1; /* no workers were started */
         pq_pool_free(p);
         return NULL;
     }
