@@ -8,6 +8,7 @@
 
 #include "eval/eval.h"
 #include "eval/metrics.h"
+#include "format/torchbin.h"
 #include "test.h"
 
 void *__real_malloc(size_t n);
@@ -86,6 +87,51 @@ TEST(oom_every_allocation)
         oom_count = 0;
         err.msg[0] = 0;
         int rc = run_once(&err);
+        bool ok = n > total ? rc == 0 : rc == POLYQ_NOMEM;
+        if (!ok && bad++ < 8)
+            FAILF("allocation %ld of %ld failing gave status %d: %s", n, total, rc, err.msg);
+    }
+    oom_fail_at = -1;
+    CHECK_INT(bad, 0);
+}
+
+/* The same for a sharded pytorch_model.bin (ZIP + pickle) and the BLOOM-style tokenizer
+ * (Split regex, byte-level BPE) encoding and decoding a sentence. */
+static int run_readers(polyq_err *err)
+{
+    pq_tensors ts = {0};
+    pq_tokenizer *tok = NULL;
+    pq_ids ids = {0};
+    char *back = NULL;
+    int rc = pq_tensors_open_dir(&ts, pq_test_fixture("gpt2-tiny-bin-sharded"), err);
+    if (!rc)
+        rc = pq_tensors_open_torch(&ts, pq_test_fixture("torch/views.bin"), err);
+    if (!rc)
+        rc = pq_tok_load_json(&tok, pq_test_fixture("tokenizers/bloom-standin/tokenizer.json"), err);
+    static const char text[] = "Le chat, qui dort, est noir. \xe0\xa4\xa8\xe0\xa4\xae\xe0\xa4\xb8\xe0\xa5\x8d\xe0\xa4\xa4\xe0\xa5\x87!";
+    if (!rc)
+        rc = pq_tok_encode(tok, text, sizeof text - 1, &ids, err);
+    if (!rc)
+        rc = pq_tok_decode(tok, ids.v, ids.n, &back, NULL, err);
+    free(back);
+    pq_ids_free(&ids);
+    pq_tok_free(tok);
+    pq_tensors_close(&ts);
+    return rc;
+}
+
+TEST(oom_readers)
+{
+    polyq_err err = {0};
+    oom_fail_at = 0;
+    oom_count = 0;
+    CHECK_OK(run_readers(&err));
+    long total = oom_count, bad = 0;
+    for (long n = 1; n <= total + 1; n++) {
+        oom_fail_at = n;
+        oom_count = 0;
+        err.msg[0] = 0;
+        int rc = run_readers(&err);
         bool ok = n > total ? rc == 0 : rc == POLYQ_NOMEM;
         if (!ok && bad++ < 8)
             FAILF("allocation %ld of %ld failing gave status %d: %s", n, total, rc, err.msg);

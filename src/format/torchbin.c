@@ -471,9 +471,12 @@ static int run_pickle(vm *m, const uint8_t *p, size_t n, val **root)
                 return pq_fail(m->err, POLYQ_FORMAT, "%s: pickle stack underflow at offset %zu", m->what, at);
             if (!(v = mk(m, V_TUPLE)))
                 return m->err->code;
-            for (size_t j = m->sp - k; j < m->sp; j++)
-                if (m->stack[j]->k == V_MARK || add_item(m, v, m->stack[j]))
+            for (size_t j = m->sp - k; j < m->sp; j++) {
+                if (m->stack[j]->k == V_MARK)
                     return pq_fail(m->err, POLYQ_FORMAT, "%s: bad tuple at offset %zu", m->what, at);
+                if (add_item(m, v, m->stack[j]))
+                    return m->err->code;
+            }
             m->sp -= k;
             PUSH(v);
             break;
