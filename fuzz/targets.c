@@ -17,11 +17,12 @@
 #include "quant/qformat.h"
 #include "tok/tokenizer.h"
 
-int pq_fuzz_safetensors(const uint8_t *data, size_t size)
+/* Parses a weight file and converts every small tensor, as a model load would. */
+static int weights(pq_parse_fn parse, const char *what, const uint8_t *data, size_t size)
 {
     pq_tensors ts = {0};
     polyq_err err = {0};
-    if (pq_tensors_add_buffer(&ts, "fuzz.safetensors", data, size, &err) == 0) {
+    if (parse(&ts, what, data, size, &err) == 0) {
         float tmp[64];
         for (size_t i = 0; i < ts.n; i++)
             if (ts.t[i].numel <= 64)
@@ -29,6 +30,11 @@ int pq_fuzz_safetensors(const uint8_t *data, size_t size)
     }
     pq_tensors_close(&ts);
     return 0;
+}
+
+int pq_fuzz_safetensors(const uint8_t *data, size_t size)
+{
+    return weights(pq_tensors_add_buffer, "fuzz.safetensors", data, size);
 }
 
 int pq_fuzz_tokenizer_json(const uint8_t *data, size_t size)
@@ -100,16 +106,7 @@ int pq_fuzz_qspec(const uint8_t *data, size_t size)
 
 int pq_fuzz_torchbin(const uint8_t *data, size_t size)
 {
-    pq_tensors ts = {0};
-    polyq_err err = {0};
-    if (pq_torch_add_buffer(&ts, "fuzz.bin", data, size, &err) == 0) {
-        float tmp[64];
-        for (size_t i = 0; i < ts.n; i++)
-            if (ts.t[i].numel <= 64)
-                pq_tensor_to_f32(&ts.t[i], tmp, &err);
-    }
-    pq_tensors_close(&ts);
-    return 0;
+    return weights(pq_torch_add_buffer, "fuzz.bin", data, size);
 }
 
 /* A scratch folder for targets whose readers take paths. */

@@ -191,7 +191,7 @@ out:
     return rc;
 }
 
-int pq_tensors_open_file(pq_tensors *ts, const char *path, polyq_err *err)
+int pq_tensors_open_with(pq_tensors *ts, const char *path, pq_parse_fn parse, polyq_err *err)
 {
     struct pq_st_file *f = realloc(ts->files, (ts->n_files + 1) * sizeof *f);
     if (!f)
@@ -206,10 +206,15 @@ int pq_tensors_open_file(pq_tensors *ts, const char *path, polyq_err *err)
     if (rc)
         return rc;
     size_t before = ts->n;
-    rc = pq_tensors_add_buffer(ts, path, f->map.data, f->map.size, err);
+    rc = parse(ts, path, f->map.data, f->map.size, err);
     for (size_t i = before; i < ts->n; i++)
         ts->t[i].file = f->path;
     return rc;
+}
+
+int pq_tensors_open_file(pq_tensors *ts, const char *path, polyq_err *err)
+{
+    return pq_tensors_open_with(ts, path, pq_tensors_add_buffer, err);
 }
 
 typedef int (*open_fn)(pq_tensors *ts, const char *path, polyq_err *err);

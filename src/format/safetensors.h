@@ -53,6 +53,10 @@ typedef struct pq_tensors {
     size_t n_owned;
 } pq_tensors;
 
+/* Maps one file and adds its tensors with `parse` (a reader of one weight format). */
+typedef int (*pq_parse_fn)(pq_tensors *ts, const char *what, const uint8_t *buf, size_t size,
+                           polyq_err *err);
+int pq_tensors_open_with(pq_tensors *ts, const char *path, pq_parse_fn parse, polyq_err *err);
 /* Opens one .safetensors file. */
 int pq_tensors_open_file(pq_tensors *ts, const char *path, polyq_err *err);
 /* Opens the first of dir/model.safetensors.index.json (and its shards),

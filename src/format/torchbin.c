@@ -671,21 +671,5 @@ int pq_torch_add_buffer(pq_tensors *ts, const char *what, const uint8_t *buf, si
 
 int pq_tensors_open_torch(pq_tensors *ts, const char *path, polyq_err *err)
 {
-    struct pq_st_file *f = realloc(ts->files, (ts->n_files + 1) * sizeof *f);
-    if (!f)
-        return pq_fail(err, POLYQ_NOMEM, "%s: out of memory", path);
-    ts->files = f;
-    f = &ts->files[ts->n_files];
-    memset(f, 0, sizeof *f);
-    if (!(f->path = pq_strdup(path)))
-        return pq_fail(err, POLYQ_NOMEM, "%s: out of memory", path);
-    ts->n_files++;
-    int rc = pq_map_file(&f->map, path, err);
-    if (rc)
-        return rc;
-    size_t before = ts->n;
-    rc = pq_torch_add_buffer(ts, path, f->map.data, f->map.size, err);
-    for (size_t i = before; i < ts->n; i++)
-        ts->t[i].file = f->path;
-    return rc;
+    return pq_tensors_open_with(ts, path, pq_torch_add_buffer, err);
 }

@@ -18,7 +18,7 @@
 
 #include "format/safetensors.h"
 
-/* Adds the tensors of one torch.save file (already mapped in ts->files[i_file]). */
+/* Adds the tensors of one torch.save file held in buf. */
 int pq_torch_add_buffer(pq_tensors *ts, const char *what, const uint8_t *buf, size_t size,
                         polyq_err *err);
 /* Maps and adds one pytorch_model.bin. */

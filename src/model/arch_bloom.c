@@ -19,28 +19,18 @@
 
 static int read_config(pq_config *c, const json_t *j, const char *what, polyq_err *err)
 {
-    int64_t v;
     int rc;
-#define INT2(key, alt, dst, req, lo, hi)                                    \
-    if (json_object_get(j, alt) && !json_object_get(j, key)) {              \
-        if ((rc = pq_json_int(j, alt, req, lo, hi, &v, what, err)))         \
-            return rc;                                                      \
-    } else if ((rc = pq_json_int(j, key, req, lo, hi, &v, what, err))) {    \
-        return rc;                                                          \
-    }                                                                       \
-    dst = (int)v;
-    v = 0;
-    INT2("hidden_size", "n_embed", c->n_embd, true, 1, 1 << 16)
-    INT2("n_head", "num_attention_heads", c->n_head, true, 1, 1 << 10)
-    INT2("n_layer", "num_hidden_layers", c->n_layer, true, 1, 1 << 10)
-    INT2("vocab_size", "vocab_size", c->n_vocab, true, 1, 1 << 24)
-    v = 2048;
-    INT2("seq_length", "max_position_embeddings", c->n_ctx, false, 1, 1 << 20)
-    v = 1;
-    INT2("bos_token_id", "bos_token_id", c->bos_id, false, 0, 1 << 24)
-    v = 2;
-    INT2("eos_token_id", "eos_token_id", c->eos_id, false, 0, 1 << 24)
-#undef INT2
+    const pq_cfg_int dims[] = {
+        {"hidden_size", "n_embed", &c->n_embd, true, 1, 1 << 16, 0},
+        {"n_head", "num_attention_heads", &c->n_head, true, 1, 1 << 10, 0},
+        {"n_layer", "num_hidden_layers", &c->n_layer, true, 1, 1 << 10, 0},
+        {"vocab_size", NULL, &c->n_vocab, true, 1, 1 << 24, 0},
+        {"seq_length", "max_position_embeddings", &c->n_ctx, false, 1, 1 << 20, 2048},
+        {"bos_token_id", NULL, &c->bos_id, false, 0, 1 << 24, 1},
+        {"eos_token_id", NULL, &c->eos_id, false, 0, 1 << 24, 2},
+    };
+    if ((rc = pq_config_ints(j, dims, sizeof dims / sizeof dims[0], what, err)))
+        return rc;
     if (c->n_embd % c->n_head)
         return pq_fail(err, POLYQ_FORMAT, "%s: hidden_size %d is not a multiple of n_head %d",
                        what, c->n_embd, c->n_head);
@@ -72,26 +62,6 @@ static int linear(pq_model *m, pq_linear *lin, int l, const char *base, int n, i
     lin->n_in = k;
     int rc = pq_model_get_f32(m, wn, 2, ws, &lin->w, err);
     return rc ? rc : pq_model_get_f32(m, bn, 1, bs, &lin->bias, err);
-}
-
-/* [h][part][d] rows -> [part][h][d] rows, weight and bias (as GPT-NeoX lays them out) */
-static int regroup_qkv(pq_model *m, pq_linear *lin, int H, polyq_err *err)
-{
-    int C = lin->n_in, D = lin->n_out / 3 / H;
-    float *w = pq_model_alloc(m, (size_t)lin->n_out * C), *b = pq_model_alloc(m, (size_t)lin->n_out);
-    if (!w || !b)
-        return pq_fail(err, POLYQ_NOMEM, "out of memory regrouping query_key_value");
-    for (int h = 0; h < H; h++)
-        for (int part = 0; part < 3; part++)
-            for (int d = 0; d < D; d++) {
-                size_t from = (size_t)h * 3 * D + (size_t)part * D + d;
-                size_t to = (size_t)part * H * D + (size_t)h * D + d;
-                memcpy(w + to * C, lin->w + from * C, sizeof(float) * (size_t)C);
-                b[to] = lin->bias[from];
-            }
-    lin->w = w;
-    lin->bias = b;
-    return 0;
 }
 
 /* ALiBi slopes as transformers' build_alibi_tensor computes them (in float). */
@@ -156,7 +126,7 @@ static int bloom_load(pq_model *m, const json_t *config, polyq_err *err)
             (rc = pq_model_get_f32(m, l2w, 1, s_c, &L->ln2_w, err)) ||
             (rc = pq_model_get_f32(m, l2b, 1, s_c, &L->ln2_b, err)) ||
             (rc = linear(m, &L->qkv, l, "self_attention.query_key_value", 3 * C, C, err)) ||
-            (rc = regroup_qkv(m, &L->qkv, c->n_head, err)) ||
+            (rc = pq_model_regroup_qkv(m, &L->qkv, c->n_head, err)) ||
             (rc = linear(m, &L->attn_out, l, "self_attention.dense", C, C, err)) ||
             (rc = linear(m, &L->up, l, "mlp.dense_h_to_4h", 4 * C, C, err)) ||
             (rc = linear(m, &L->down, l, "mlp.dense_4h_to_h", C, 4 * C, err)))

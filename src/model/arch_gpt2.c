@@ -24,26 +24,21 @@
 
 static int read_config(pq_config *c, const json_t *j, const char *what, polyq_err *err)
 {
-    int64_t v;
     int rc;
-#define INT(key, dst, req, lo, hi)                                          \
-    if ((rc = pq_json_int(j, key, req, lo, hi, &v, what, err)))             \
-        return rc;                                                          \
-    dst = (int)v;
-    v = 0;
-    INT("n_embd", c->n_embd, true, 1, 1 << 16)
-    INT("n_head", c->n_head, true, 1, 1 << 10)
-    INT("n_layer", c->n_layer, true, 1, 1 << 10)
-    INT("vocab_size", c->n_vocab, true, 1, 1 << 24)
-    v = 1024;
-    INT("n_positions", c->n_ctx, false, 1, 1 << 20)
-    v = 4 * (int64_t)c->n_embd;
-    INT("n_inner", c->n_inner, false, 1, 1 << 20)
-    v = -1;
-    INT("bos_token_id", c->bos_id, false, 0, 1 << 24)
-    v = -1;
-    INT("eos_token_id", c->eos_id, false, 0, 1 << 24)
-#undef INT
+    const pq_cfg_int dims[] = {
+        {"n_embd", NULL, &c->n_embd, true, 1, 1 << 16, 0},
+        {"n_head", NULL, &c->n_head, true, 1, 1 << 10, 0},
+        {"n_layer", NULL, &c->n_layer, true, 1, 1 << 10, 0},
+        {"vocab_size", NULL, &c->n_vocab, true, 1, 1 << 24, 0},
+        {"n_positions", NULL, &c->n_ctx, false, 1, 1 << 20, 1024},
+        {"bos_token_id", NULL, &c->bos_id, false, 0, 1 << 24, -1},
+        {"eos_token_id", NULL, &c->eos_id, false, 0, 1 << 24, -1},
+    };
+    if ((rc = pq_config_ints(j, dims, sizeof dims / sizeof dims[0], what, err)))
+        return rc;
+    const pq_cfg_int inner = {"n_inner", NULL, &c->n_inner, false, 1, 1 << 20, 4 * (int64_t)c->n_embd};
+    if ((rc = pq_config_ints(j, &inner, 1, what, err)))
+        return rc;
     if (c->n_embd % c->n_head)
         return pq_fail(err, POLYQ_FORMAT, "%s: n_embd %d is not a multiple of n_head %d", what,
                        c->n_embd, c->n_head);
@@ -51,18 +46,8 @@ static int read_config(pq_config *c, const json_t *j, const char *what, polyq_er
     if ((rc = pq_json_real(j, "layer_norm_epsilon", false, &eps, what, err)))
         return rc;
     c->ln_eps = (float)eps;
-    const char *act = "gelu_new";
-    if ((rc = pq_json_str(j, "activation_function", false, &act, what, err)))
+    if ((rc = pq_config_act(j, "activation_function", "gelu_new", &c->act, what, err)))
         return rc;
-    if (!strcmp(act, "gelu_new") || !strcmp(act, "gelu_pytorch_tanh") || !strcmp(act, "gelu_fast"))
-        c->act = PQ_ACT_GELU_TANH;
-    else if (!strcmp(act, "gelu"))
-        c->act = PQ_ACT_GELU_ERF;
-    else if (!strcmp(act, "relu"))
-        c->act = PQ_ACT_RELU;
-    else
-        return pq_fail(err, POLYQ_UNSUPPORTED, "%s: activation_function \"%s\" is not supported",
-                       what, act);
     c->scale_attn_weights = true;
     c->tie_word_embeddings = true;
     if ((rc = pq_json_bool(j, "scale_attn_weights", false, &c->scale_attn_weights, what, err)) ||

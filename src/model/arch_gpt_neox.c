@@ -21,32 +21,25 @@
 
 static int read_config(pq_config *c, const json_t *j, const char *what, polyq_err *err)
 {
-    int64_t v;
     int rc;
-#define INT(key, dst, req, lo, hi)                                          \
-    if ((rc = pq_json_int(j, key, req, lo, hi, &v, what, err)))             \
-        return rc;                                                          \
-    dst = (int)v;
-    v = 0;
-    INT("hidden_size", c->n_embd, true, 1, 1 << 16)
-    INT("num_attention_heads", c->n_head, true, 1, 1 << 10)
-    INT("num_hidden_layers", c->n_layer, true, 1, 1 << 10)
-    INT("vocab_size", c->n_vocab, true, 1, 1 << 24)
-    INT("intermediate_size", c->n_inner, true, 1, 1 << 20)
-    v = 2048;
-    INT("max_position_embeddings", c->n_ctx, false, 1, 1 << 20)
-    v = -1;
-    INT("bos_token_id", c->bos_id, false, 0, 1 << 24)
-    v = -1;
-    INT("eos_token_id", c->eos_id, false, 0, 1 << 24)
-#undef INT
+    const pq_cfg_int dims[] = {
+        {"hidden_size", NULL, &c->n_embd, true, 1, 1 << 16, 0},
+        {"num_attention_heads", NULL, &c->n_head, true, 1, 1 << 10, 0},
+        {"num_hidden_layers", NULL, &c->n_layer, true, 1, 1 << 10, 0},
+        {"vocab_size", NULL, &c->n_vocab, true, 1, 1 << 24, 0},
+        {"intermediate_size", NULL, &c->n_inner, true, 1, 1 << 20, 0},
+        {"max_position_embeddings", NULL, &c->n_ctx, false, 1, 1 << 20, 2048},
+        {"bos_token_id", NULL, &c->bos_id, false, 0, 1 << 24, -1},
+        {"eos_token_id", NULL, &c->eos_id, false, 0, 1 << 24, -1},
+    };
+    if ((rc = pq_config_ints(j, dims, sizeof dims / sizeof dims[0], what, err)))
+        return rc;
     if (c->n_embd % c->n_head)
         return pq_fail(err, POLYQ_FORMAT, "%s: hidden_size %d is not a multiple of num_attention_heads %d",
                        what, c->n_embd, c->n_head);
     double eps = 1e-5, pct = 0.25, theta = 10000;
-    const char *act = "gelu";
     if ((rc = pq_json_real(j, "layer_norm_eps", false, &eps, what, err)) ||
-        (rc = pq_json_str(j, "hidden_act", false, &act, what, err)))
+        (rc = pq_config_act(j, "hidden_act", "gelu", &c->act, what, err)))
         return rc;
     /* rotary settings: transformers 5 "rope_parameters", older "rotary_pct"/"rotary_emb_base" */
     const json_t *rp = json_object_get(j, "rope_parameters");
@@ -72,14 +65,6 @@ static int read_config(pq_config *c, const json_t *j, const char *what, polyq_er
     c->rope_theta = (float)theta;
     c->rotary_dims = (int)((c->n_embd / c->n_head) * pct); /* int(head_size * rotary_pct) */
     c->rotary_dims &= ~1;
-    if (!strcmp(act, "gelu"))
-        c->act = PQ_ACT_GELU_ERF;
-    else if (!strcmp(act, "gelu_new") || !strcmp(act, "gelu_fast") || !strcmp(act, "gelu_pytorch_tanh"))
-        c->act = PQ_ACT_GELU_TANH;
-    else if (!strcmp(act, "relu"))
-        c->act = PQ_ACT_RELU;
-    else
-        return pq_fail(err, POLYQ_UNSUPPORTED, "%s: hidden_act \"%s\" is not supported", what, act);
     c->parallel_residual = true;
     c->tie_word_embeddings = false;
     bool bias = true;
@@ -106,26 +91,6 @@ static int linear(pq_model *m, pq_linear *lin, int l, const char *base, int n, i
     lin->n_in = k;
     int rc = pq_model_get_f32(m, wn, 2, ws, &lin->w, err);
     return rc ? rc : pq_model_get_f32(m, bn, 1, bs, &lin->bias, err);
-}
-
-/* [h][part][d] rows -> [part][h][d] rows, weight and bias */
-static int regroup_qkv(pq_model *m, pq_linear *lin, int H, polyq_err *err)
-{
-    int C = lin->n_in, D = lin->n_out / 3 / H;
-    float *w = pq_model_alloc(m, (size_t)lin->n_out * C), *b = pq_model_alloc(m, (size_t)lin->n_out);
-    if (!w || !b)
-        return pq_fail(err, POLYQ_NOMEM, "out of memory regrouping query_key_value");
-    for (int h = 0; h < H; h++)
-        for (int part = 0; part < 3; part++)
-            for (int d = 0; d < D; d++) {
-                size_t from = (size_t)h * 3 * D + (size_t)part * D + d;
-                size_t to = (size_t)part * H * D + (size_t)h * D + d;
-                memcpy(w + to * C, lin->w + from * C, sizeof(float) * (size_t)C);
-                b[to] = lin->bias[from];
-            }
-    lin->w = w;
-    lin->bias = b;
-    return 0;
 }
 
 static int neox_load(pq_model *m, const json_t *config, polyq_err *err)
@@ -163,7 +128,7 @@ static int neox_load(pq_model *m, const json_t *config, polyq_err *err)
             (rc = pq_model_get_f32(m, l2w, 1, s_c, &L->ln2_w, err)) ||
             (rc = pq_model_get_f32(m, l2b, 1, s_c, &L->ln2_b, err)) ||
             (rc = linear(m, &L->qkv, l, "attention.query_key_value", 3 * C, C, err)) ||
-            (rc = regroup_qkv(m, &L->qkv, c->n_head, err)) ||
+            (rc = pq_model_regroup_qkv(m, &L->qkv, c->n_head, err)) ||
             (rc = linear(m, &L->attn_out, l, "attention.dense", C, C, err)) ||
             (rc = linear(m, &L->up, l, "mlp.dense_h_to_4h", I, C, err)) ||
             (rc = linear(m, &L->down, l, "mlp.dense_4h_to_h", C, I, err)))

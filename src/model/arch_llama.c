@@ -21,32 +21,24 @@
 static int read_config(pq_config *c, const json_t *j, const char *what, bool mistral,
                        bool *attn_bias, bool *mlp_bias, polyq_err *err)
 {
-    int64_t v;
-    int rc;
-#define INT(key, dst, req, lo, hi)                                          \
-    if ((rc = pq_json_int(j, key, req, lo, hi, &v, what, err)))             \
-        return rc;                                                          \
-    dst = (int)v;
-    v = 0;
-    INT("hidden_size", c->n_embd, true, 1, 1 << 16)
-    INT("num_attention_heads", c->n_head, true, 1, 1 << 10)
-    INT("num_hidden_layers", c->n_layer, true, 1, 1 << 10)
-    INT("vocab_size", c->n_vocab, true, 1, 1 << 24)
-    INT("intermediate_size", c->n_inner, true, 1, 1 << 20)
-    v = c->n_head;
-    INT("num_key_value_heads", c->n_kv_head, false, 1, 1 << 10)
-    v = 2048;
-    INT("max_position_embeddings", c->n_ctx, false, 1, 1 << 24)
-    v = -1;
-    INT("bos_token_id", c->bos_id, false, 0, 1 << 24)
-    v = -1;
-    INT("eos_token_id", c->eos_id, false, 0, 1 << 24)
-    v = 0;
-    INT("sliding_window", c->window, false, 0, 1 << 24)
-    int head_dim = 0;
-    v = 0;
-    INT("head_dim", head_dim, false, 0, 1 << 14)
-#undef INT
+    int rc, head_dim = 0;
+    const pq_cfg_int dims[] = {
+        {"hidden_size", NULL, &c->n_embd, true, 1, 1 << 16, 0},
+        {"num_attention_heads", NULL, &c->n_head, true, 1, 1 << 10, 0},
+        {"num_hidden_layers", NULL, &c->n_layer, true, 1, 1 << 10, 0},
+        {"vocab_size", NULL, &c->n_vocab, true, 1, 1 << 24, 0},
+        {"intermediate_size", NULL, &c->n_inner, true, 1, 1 << 20, 0},
+        {"max_position_embeddings", NULL, &c->n_ctx, false, 1, 1 << 24, 2048},
+        {"bos_token_id", NULL, &c->bos_id, false, 0, 1 << 24, -1},
+        {"eos_token_id", NULL, &c->eos_id, false, 0, 1 << 24, -1},
+        {"sliding_window", NULL, &c->window, false, 0, 1 << 24, 0},
+        {"head_dim", NULL, &head_dim, false, 0, 1 << 14, 0},
+    };
+    if ((rc = pq_config_ints(j, dims, sizeof dims / sizeof dims[0], what, err)))
+        return rc;
+    const pq_cfg_int kv = {"num_key_value_heads", NULL, &c->n_kv_head, false, 1, 1 << 10, c->n_head};
+    if ((rc = pq_config_ints(j, &kv, 1, what, err)))
+        return rc;
     if (c->n_embd % c->n_head || c->n_head % c->n_kv_head)
         return pq_fail(err, POLYQ_FORMAT,
                        "%s: hidden_size %d, num_attention_heads %d and num_key_value_heads %d do not divide",
@@ -57,9 +49,8 @@ static int read_config(pq_config *c, const json_t *j, const char *what, bool mis
     if (!mistral)
         c->window = 0; /* Llama has no sliding window */
     double eps = 1e-6, theta = 10000;
-    const char *act = "silu";
     if ((rc = pq_json_real(j, "rms_norm_eps", false, &eps, what, err)) ||
-        (rc = pq_json_str(j, "hidden_act", false, &act, what, err)) ||
+        (rc = pq_config_act(j, "hidden_act", "silu", &c->act, what, err)) ||
         (rc = pq_json_real(j, "rope_theta", false, &theta, what, err)))
         return rc;
     const json_t *rp = json_object_get(j, "rope_parameters");
@@ -80,16 +71,6 @@ static int read_config(pq_config *c, const json_t *j, const char *what, bool mis
     c->rope_theta = (float)theta;
     c->rotary_dims = c->n_embd / c->n_head;
     c->gated = true;
-    if (!strcmp(act, "silu"))
-        c->act = PQ_ACT_SILU;
-    else if (!strcmp(act, "gelu"))
-        c->act = PQ_ACT_GELU_ERF;
-    else if (!strcmp(act, "gelu_pytorch_tanh") || !strcmp(act, "gelu_new"))
-        c->act = PQ_ACT_GELU_TANH;
-    else if (!strcmp(act, "relu"))
-        c->act = PQ_ACT_RELU;
-    else
-        return pq_fail(err, POLYQ_UNSUPPORTED, "%s: hidden_act \"%s\" is not supported", what, act);
     c->tie_word_embeddings = false;
     *attn_bias = *mlp_bias = false;
     if ((rc = pq_json_bool(j, "tie_word_embeddings", false, &c->tie_word_embeddings, what, err)) ||

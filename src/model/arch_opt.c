@@ -23,51 +23,37 @@
 static int read_config(pq_config *c, const json_t *j, const char *what, bool *affine, bool *bias,
                        polyq_err *err)
 {
-    int64_t v;
     int rc;
     *affine = *bias = true;
-#define INT(key, dst, req, lo, hi)                                          \
-    if ((rc = pq_json_int(j, key, req, lo, hi, &v, what, err)))             \
-        return rc;                                                          \
-    dst = (int)v;
-    v = 0;
-    INT("hidden_size", c->n_embd, true, 1, 1 << 16)
-    INT("num_attention_heads", c->n_head, true, 1, 1 << 10)
-    INT("num_hidden_layers", c->n_layer, true, 1, 1 << 10)
-    INT("vocab_size", c->n_vocab, true, 1, 1 << 24)
-    INT("ffn_dim", c->n_inner, true, 1, 1 << 20)
-    v = 2048;
-    INT("max_position_embeddings", c->n_ctx, false, 1, 1 << 20)
-    v = c->n_embd;
-    INT("word_embed_proj_dim", c->n_embd_proj, false, 1, 1 << 16)
-    v = 2;
-    INT("bos_token_id", c->bos_id, false, 0, 1 << 24)
-    v = 2;
-    INT("eos_token_id", c->eos_id, false, 0, 1 << 24)
-#undef INT
+    const pq_cfg_int dims[] = {
+        {"hidden_size", NULL, &c->n_embd, true, 1, 1 << 16, 0},
+        {"num_attention_heads", NULL, &c->n_head, true, 1, 1 << 10, 0},
+        {"num_hidden_layers", NULL, &c->n_layer, true, 1, 1 << 10, 0},
+        {"vocab_size", NULL, &c->n_vocab, true, 1, 1 << 24, 0},
+        {"ffn_dim", NULL, &c->n_inner, true, 1, 1 << 20, 0},
+        {"max_position_embeddings", NULL, &c->n_ctx, false, 1, 1 << 20, 2048},
+        {"bos_token_id", NULL, &c->bos_id, false, 0, 1 << 24, 2},
+        {"eos_token_id", NULL, &c->eos_id, false, 0, 1 << 24, 2},
+    };
+    if ((rc = pq_config_ints(j, dims, sizeof dims / sizeof dims[0], what, err)))
+        return rc;
+    const pq_cfg_int proj = {"word_embed_proj_dim", NULL, &c->n_embd_proj, false, 1, 1 << 16, c->n_embd};
+    if ((rc = pq_config_ints(j, &proj, 1, what, err)))
+        return rc;
     if (c->n_embd_proj == c->n_embd)
         c->n_embd_proj = 0;
     if (c->n_embd % c->n_head)
         return pq_fail(err, POLYQ_FORMAT, "%s: hidden_size %d is not a multiple of num_attention_heads %d",
                        what, c->n_embd, c->n_head);
-    const char *act = "relu";
     bool before = true, remove_final = false;
     c->tie_word_embeddings = true;
-    if ((rc = pq_json_str(j, "activation_function", false, &act, what, err)) ||
+    if ((rc = pq_config_act(j, "activation_function", "relu", &c->act, what, err)) ||
         (rc = pq_json_bool(j, "do_layer_norm_before", false, &before, what, err)) ||
         (rc = pq_json_bool(j, "_remove_final_layer_norm", false, &remove_final, what, err)) ||
         (rc = pq_json_bool(j, "layer_norm_elementwise_affine", false, affine, what, err)) ||
         (rc = pq_json_bool(j, "enable_bias", false, bias, what, err)) ||
         (rc = pq_json_bool(j, "tie_word_embeddings", false, &c->tie_word_embeddings, what, err)))
         return rc;
-    if (!strcmp(act, "relu"))
-        c->act = PQ_ACT_RELU;
-    else if (!strcmp(act, "gelu"))
-        c->act = PQ_ACT_GELU_ERF;
-    else if (!strcmp(act, "gelu_new"))
-        c->act = PQ_ACT_GELU_TANH;
-    else
-        return pq_fail(err, POLYQ_UNSUPPORTED, "%s: activation_function \"%s\" is not supported", what, act);
     c->post_ln = !before;
     c->final_ln = before && !remove_final;
     c->ln_eps = 1e-5f; /* nn.LayerNorm default; OPT has no epsilon setting */

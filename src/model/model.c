@@ -22,6 +22,62 @@ static int own(pq_model *m, float *p)
     return 0;
 }
 
+int pq_config_ints(const json_t *j, const pq_cfg_int *list, size_t n, const char *what,
+                   polyq_err *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        const pq_cfg_int *c = &list[i];
+        const char *key = c->alt && !json_object_get(j, c->key) && json_object_get(j, c->alt)
+                              ? c->alt : c->key;
+        int64_t v = c->dflt;
+        int rc = pq_json_int(j, key, c->required, c->lo, c->hi, &v, what, err);
+        if (rc)
+            return rc;
+        *c->dst = (int)v;
+    }
+    return 0;
+}
+
+int pq_config_act(const json_t *j, const char *key, const char *dflt, pq_act *out,
+                  const char *what, polyq_err *err)
+{
+    static const struct { const char *name; pq_act act; } acts[] = {
+        {"gelu", PQ_ACT_GELU_ERF},          {"gelu_new", PQ_ACT_GELU_TANH},
+        {"gelu_fast", PQ_ACT_GELU_TANH},    {"gelu_pytorch_tanh", PQ_ACT_GELU_TANH},
+        {"relu", PQ_ACT_RELU},              {"silu", PQ_ACT_SILU},
+        {"swish", PQ_ACT_SILU},
+    };
+    const char *name = dflt;
+    int rc = pq_json_str(j, key, false, &name, what, err);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < sizeof acts / sizeof acts[0]; i++)
+        if (!strcmp(name, acts[i].name)) {
+            *out = acts[i].act;
+            return 0;
+        }
+    return pq_fail(err, POLYQ_UNSUPPORTED, "%s: %s \"%s\" is not supported", what, key, name);
+}
+
+int pq_model_regroup_qkv(pq_model *m, pq_linear *lin, int H, polyq_err *err)
+{
+    int C = lin->n_in, D = lin->n_out / 3 / H;
+    float *w = pq_model_alloc(m, (size_t)lin->n_out * C), *b = pq_model_alloc(m, (size_t)lin->n_out);
+    if (!w || !b)
+        return pq_fail(err, POLYQ_NOMEM, "out of memory regrouping the fused qkv projection");
+    for (int h = 0; h < H; h++)
+        for (int part = 0; part < 3; part++)
+            for (int d = 0; d < D; d++) {
+                size_t from = (size_t)h * 3 * D + (size_t)part * D + d;
+                size_t to = (size_t)part * H * D + (size_t)h * D + d;
+                memcpy(w + to * C, lin->w + from * C, sizeof(float) * (size_t)C);
+                b[to] = lin->bias[from];
+            }
+    lin->w = w;
+    lin->bias = b;
+    return 0;
+}
+
 float *pq_model_alloc(pq_model *m, size_t n)
 {
     float *p = pq_alloc_array(n ? n : 1, sizeof *p);

@@ -126,6 +126,23 @@ pq_attn pq_config_attn(const pq_config *c);
 /* qkv (M, (H+2KVH)D) from xn (M,C) through the layer's fused or separate projections. */
 void pq_layer_qkv(pq_ops *ops, const pq_layer *L, float *qkv, const float *xn, int M,
                   const pq_attn *a);
+/* For arch files: integer config keys read in order. A key missing from the file takes
+ * `dflt` (an error when required); `alt` is an alternative name, or NULL. */
+typedef struct pq_cfg_int {
+    const char *key, *alt;
+    int *dst;
+    bool required;
+    int64_t lo, hi, dflt;
+} pq_cfg_int;
+int pq_config_ints(const json_t *j, const pq_cfg_int *list, size_t n, const char *what,
+                   polyq_err *err);
+/* The activation named by key (dflt when absent): gelu (erf), gelu_new / gelu_fast /
+ * gelu_pytorch_tanh (tanh), relu, silu / swish. */
+int pq_config_act(const json_t *j, const char *key, const char *dflt, pq_act *out,
+                  const char *what, polyq_err *err);
+/* Fused qkv rows laid out per head ([h][q,k,v][d], GPT-NeoX and BLOOM) regrouped into
+ * [q | k | v], weight and bias, as model-owned copies. */
+int pq_model_regroup_qkv(pq_model *m, pq_linear *lin, int H, polyq_err *err);
 /* An n-float buffer owned (and freed) by the model; NULL when out of memory. */
 float *pq_model_alloc(pq_model *m, size_t n);
 /* Reads an optional tensor: *out = NULL (and 0) when no candidate name exists. */
