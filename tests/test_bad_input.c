@@ -154,7 +154,7 @@ TEST(bad_model_configs)
         {"{\"model_type\":\"gpt2\",\"n_embd\":64,\"n_head\":4,\"n_layer\":2,\"vocab_size\":\"300\"}",
          "\"vocab_size\" must be an integer", POLYQ_FORMAT},
         {"{\"model_type\":\"gpt2\",\"n_embd\":64,\"n_head\":4,\"n_layer\":2,\"vocab_size\":300,"
-         "\"n_positions\":64,\"activation_function\":\"swish\"}", "\"swish\" is not supported",
+         "\"n_positions\":64,\"activation_function\":\"mish\"}", "\"mish\" is not supported",
          POLYQ_UNSUPPORTED},
         {"[]", "not a JSON object", POLYQ_FORMAT},
     };
