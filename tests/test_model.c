@@ -126,6 +126,7 @@ static void fast_vs_reference(const char *fixture)
 }
 TEST(model_gpt2_golden_f16_sharded) { check_golden("gpt2-tiny-f16-sharded"); }
 TEST(model_gpt2_golden_bf16_real_vocab) { check_golden("gpt2-tiny-vocab-bf16"); }
+TEST(model_gpt2_golden_options_f32) { check_golden("gpt2-tiny-options-f32"); }
 TEST(model_gpt2_golden_pytorch_bin_sharded) { check_golden("gpt2-tiny-bin-sharded"); }
 TEST(model_neox_golden_f32) { check_golden("neox-tiny-f32"); }
 TEST(model_neox_golden_sequential_residual_f16) { check_golden("neox-tiny-seqres-f16"); }

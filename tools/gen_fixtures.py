@@ -158,6 +158,10 @@ def main():
     make_gpt2("gpt2-tiny-f32", 1, "f32", small, small_inputs)
     make_gpt2("gpt2-tiny-f16-sharded", 2, "f16", dict(small, activation_function="gelu"),
               small_inputs, shard="60KB")
+    # GPT-2 options other checkpoints set (mGPT-sized context, unscaled and layer-scaled attention)
+    make_gpt2("gpt2-tiny-options-f32", 13, "f32",
+              dict(small, n_positions=96, activation_function="relu", scale_attn_weights=False,
+                   scale_attn_by_inverse_layer_idx=True, n_inner=96), small_inputs)
     # GPT-NeoX (Pythia's quirks: partial rotary, parallel residual, untied head, erf GELU)
     neox = dict(vocab_size=300, hidden_size=64, num_attention_heads=4, num_hidden_layers=2,
                 intermediate_size=256, max_position_embeddings=64, rotary_pct=0.25,
