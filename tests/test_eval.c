@@ -247,3 +247,48 @@ TEST(metrics_hand_computed)
     CHECK(m[1].q[0].unstable[PQ_BASIS_BITS_PER_SENTENCE] && isnan(sum.worst_ratio));
     pq_metrics_free(m, 2);
 }
+
+/* Spearman with and without ties, KL percentiles and per-script means, by hand. */
+TEST(metrics_explanations_by_hand)
+{
+    double x[4] = {1, 2, 3, 4}, up[4] = {10, 20, 30, 40}, down[4] = {4, 3, 2, 1};
+    double tx[4] = {1, 2, 2, 3}, ty[4] = {1, 2, 3, 4}, flat[4] = {5, 5, 5, 5};
+    CHECK_NEAR(pq_spearman(x, up, 4), 1.0, 1e-12);
+    CHECK_NEAR(pq_spearman(x, down, 4), -1.0, 1e-12);
+    CHECK_NEAR(pq_spearman(tx, ty, 4), 4.5 / sqrt(22.5), 1e-12);
+    CHECK(isnan(pq_spearman(x, flat, 4)) && isnan(pq_spearman(x, up, 2)));
+
+    /* three languages, two sentences of two tokens each; degradation grows with bytes */
+    static const char *langs[3] = {"eng_Latn", "fra_Latn", "tha_Thai"};
+    uint32_t tok[2] = {2, 2}, by[3][2] = {{10, 10}, {20, 20}, {40, 40}}, ag[2] = {2, 2};
+    double fp[2] = {4, 4}, q[3][2] = {{4.5, 4.5}, {5, 5}, {6, 6}}, kl[2] = {0.3, 0.7};
+    float kpos[4] = {0.4f, 0.1f, 0.3f, 0.2f};
+    double *nq[3][1] = {{q[0]}, {q[1]}, {q[2]}}, *kq[1] = {kl};
+    uint32_t *aq[1] = {ag};
+    float *kp[1] = {kpos};
+    pq_lang_eval ev[3];
+    for (int l = 0; l < 3; l++)
+        ev[l] = (pq_lang_eval){.n_sent = 2, .bytes = 2 * by[l][0], .chars = 2 * by[l][0], .spaced = true,
+                               .tokens = tok, .sbytes = by[l], .nll_fp = fp, .n_q = 1, .nll_q = nq[l],
+                               .kld_q = kq, .agree_q = aq, .kl_pos = kp, .fallback = (uint64_t)l};
+    for (int l = 0; l < 3; l++)
+        snprintf(ev[l].lang, sizeof ev[l].lang, "%s", langs[l]);
+    pq_lang_metrics m[3];
+    pq_disparity_summary sum;
+    polyq_err err = {0};
+    pq_metrics_opts o = {.n_boot = 100, .seed = 5, .ref = 0};
+    CHECK_OK(pq_metrics_compute(ev, 3, 1, &o, m, &sum, &err));
+    CHECK_NEAR(m[0].q[0].kld_p50, 0.25, 1e-7);
+    CHECK_NEAR(m[0].q[0].kld_p90, 0.37, 1e-7);
+    CHECK_NEAR(m[0].q[0].kld_p99, 0.397, 1e-7);
+    CHECK_NEAR(m[2].fallback_rate, 2.0 / 4, 1e-12);
+    CHECK_NEAR(m[1].bytes_per_sentence, 20, 1e-12);
+    CHECK_NEAR(sum.spearman[PQ_X_BYTES_PER_SENTENCE], 1.0, 1e-12);
+    CHECK_NEAR(sum.spearman[PQ_X_FALLBACK_RATE], 1.0, 1e-12);
+    CHECK_NEAR(sum.spearman[PQ_X_FERTILITY_BYTES], -1.0, 1e-12);
+    CHECK_INT(sum.n_scripts, 2);
+    CHECK(!strcmp(sum.scripts[0].script, "Latn") && sum.scripts[0].n_langs == 2);
+    CHECK_NEAR(sum.scripts[0].mean_delta_bits_per_sentence, (1.0 + 2.0) / 2 / (2 * M_LN2), 1e-12);
+    CHECK_NEAR(sum.scripts[1].mean_delta_bits_per_sentence, 4.0 / (2 * M_LN2), 1e-12);
+    pq_metrics_free(m, 3);
+}

@@ -41,10 +41,13 @@ void pq_lang_eval_free(pq_lang_eval *e)
             free(e->kld_q[i]);
         if (e->agree_q)
             free(e->agree_q[i]);
+        if (e->kl_pos)
+            free(e->kl_pos[i]);
     }
     free(e->nll_q);
     free(e->kld_q);
     free(e->agree_q);
+    free(e->kl_pos);
     memset(e, 0, sizeof *e);
 }
 
@@ -168,7 +171,8 @@ static int alloc_result(pq_lang_eval *e, size_t n, int n_q)
     e->nll_q = pq_calloc_array(n_q ? (size_t)n_q : 1, sizeof *e->nll_q);
     e->kld_q = pq_calloc_array(n_q ? (size_t)n_q : 1, sizeof *e->kld_q);
     e->agree_q = pq_calloc_array(n_q ? (size_t)n_q : 1, sizeof *e->agree_q);
-    if (!e->tokens || !e->sbytes || !e->nll_fp || !e->nll_q || !e->kld_q || !e->agree_q)
+    e->kl_pos = pq_calloc_array(n_q ? (size_t)n_q : 1, sizeof *e->kl_pos);
+    if (!e->tokens || !e->sbytes || !e->nll_fp || !e->nll_q || !e->kld_q || !e->agree_q || !e->kl_pos)
         return -1;
     for (int i = 0; i < n_q; i++)
         if (!(e->nll_q[i] = pq_calloc_array(n, sizeof(double))) ||
@@ -259,6 +263,8 @@ int pq_evaluate(pq_evaluator *ev, const pq_corpus *c, pq_lang_eval *out, polyq_e
                 goto out;
             }
         out->tokens[s] = (uint32_t)ids[s].n;
+        for (size_t i = 0; i < ids[s].n; i++)
+            out->fallback += pq_tok_is_fallback(fp->tok, ids[s].v[i]);
         out->bytes += c->lens[s];
         out->sbytes[s] = (uint32_t)c->lens[s];
         out->chars += pq_utf8_count(c->lines[s], c->lens[s]);
@@ -270,6 +276,14 @@ int pq_evaluate(pq_evaluator *ev, const pq_corpus *c, pq_lang_eval *out, polyq_e
             in_word = !sp;
         }
     }
+    size_t total_tokens = 0, kl_at = 0;
+    for (size_t s = 0; s < c->n; s++)
+        total_tokens += out->tokens[s];
+    for (int qi = 0; qi < ev->n_q; qi++)
+        if (!(out->kl_pos[qi] = pq_alloc_array(total_tokens ? total_tokens : 1, sizeof(float)))) {
+            rc = pq_fail(err, POLYQ_NOMEM, "%s: out of memory", c->path);
+            goto out;
+        }
     if (pq_eval_windows(ids, c->n, pq_model_bos(fp), ctx, &win, &n_win, &store)) {
         rc = pq_fail(err, POLYQ_NOMEM, "%s: out of memory", c->path);
         goto out;
@@ -302,14 +316,18 @@ int pq_evaluate(pq_evaluator *ev, const pq_corpus *c, pq_lang_eval *out, polyq_e
                 goto out;
             job.quant = true;
             pq_pool_run(ev->ops.pool, (size_t)M, row_task, &job);
+            size_t k = kl_at;
             for (size_t w = w0, r0 = 0; w < w1; r0 += (size_t)win[w].len, w++)
                 for (int r = win[w].first; r < win[w].len; r++) {
                     size_t row = r0 + (size_t)r;
                     out->nll_q[qi][win[w].sent] -= ev->lp_q[row];
                     out->kld_q[qi][win[w].sent] += ev->kl[row];
+                    out->kl_pos[qi][k++] = (float)ev->kl[row];
                     out->agree_q[qi][win[w].sent] += ev->arg_q[row] == ev->arg_fp[row];
                 }
         }
+        for (size_t w = w0; w < w1; w++)
+            kl_at += (size_t)(win[w].len - win[w].first);
         w0 = w1;
         if (ev->opts.progress)
             ev->opts.progress(ev->opts.progress_ctx, w0, n_win);

@@ -23,6 +23,8 @@ typedef struct pq_lang_eval {
     double *nll_fp;          /* nats per sentence */
     int n_q;
     double **nll_q, **kld_q; /* nats per sentence; summed KL over its positions */
+    float **kl_pos;          /* [n_q][tokens]: KL at every scored position, in order */
+    uint64_t fallback;       /* scored tokens that are unk or byte-fallback tokens */
     uint32_t **agree_q;      /* positions where the top-1 tokens agree */
 } pq_lang_eval;
 

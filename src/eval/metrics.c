@@ -10,6 +10,82 @@
 
 #include "base/base.h"
 
+const char *const pq_explain_name[PQ_N_EXPLAIN] = {"fertility_bytes", "fertility_chars",
+                                                   "fp_bpb", "bytes_per_sentence",
+                                                   "fallback_rate"};
+
+static const double *cmp_vals;
+static int cmp_by_value(const void *a, const void *b)
+{
+    double x = cmp_vals[*(const size_t *)a], y = cmp_vals[*(const size_t *)b];
+    return (x > y) - (x < y);
+}
+
+/* average ranks (1-based) of v into r */
+static int ranks(const double *v, size_t n, double *r)
+{
+    size_t *idx = pq_alloc_array(n ? n : 1, sizeof *idx);
+    if (!idx)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        idx[i] = i;
+    cmp_vals = v; /* single-threaded use only */
+    qsort(idx, n, sizeof *idx, cmp_by_value);
+    for (size_t i = 0; i < n;) {
+        size_t j = i;
+        while (j + 1 < n && v[idx[j + 1]] == v[idx[i]])
+            j++;
+        for (size_t k = i; k <= j; k++)
+            r[idx[k]] = (double)(i + j) / 2 + 1;
+        i = j + 1;
+    }
+    free(idx);
+    return 0;
+}
+
+double pq_spearman(const double *x, const double *y, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i]) || !isfinite(y[i]))
+            return NAN;
+    double *rx = pq_alloc_array(n ? n : 1, sizeof *rx), *ry = pq_alloc_array(n ? n : 1, sizeof *ry);
+    double rho = NAN;
+    if (n >= 3 && rx && ry && !ranks(x, n, rx) && !ranks(y, n, ry)) {
+        double mx = 0, my = 0, sxy = 0, sxx = 0, syy = 0;
+        for (size_t i = 0; i < n; i++) {
+            mx += rx[i];
+            my += ry[i];
+        }
+        mx /= (double)n;
+        my /= (double)n;
+        for (size_t i = 0; i < n; i++) {
+            sxy += (rx[i] - mx) * (ry[i] - my);
+            sxx += (rx[i] - mx) * (rx[i] - mx);
+            syy += (ry[i] - my) * (ry[i] - my);
+        }
+        rho = sxx > 0 && syy > 0 ? sxy / sqrt(sxx * syy) : NAN;
+    }
+    free(rx);
+    free(ry);
+    return rho;
+}
+
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+/* type-7 percentile of sorted v */
+static double percentile(const float *v, size_t n, double p)
+{
+    if (!n)
+        return NAN;
+    double h = (double)(n - 1) * p;
+    size_t f = (size_t)h;
+    return f + 1 < n ? v[f] + (h - (double)f) * (v[f + 1] - v[f]) : v[f];
+}
+
 const char *const pq_basis_name[PQ_N_BASES] = {"delta_bits_per_sentence", "rel_degradation",
                                                "delta_nll_per_token"};
 
@@ -116,6 +192,10 @@ int pq_metrics_compute(const pq_lang_eval *ev, size_t n_lang, int n_q, const pq_
         m->fertility_bytes = s.B > 0 ? s.T / s.B : NAN;
         m->fertility_chars = e->chars ? s.T / (double)e->chars : NAN;
         m->fertility_words = e->spaced && e->words ? s.T / (double)e->words : NAN;
+        const char *us = strrchr(e->lang, '_');
+        snprintf(m->script, sizeof m->script, "%s", us ? us + 1 : "");
+        m->bytes_per_sentence = s.B / s.N;
+        m->fallback_rate = s.T > 0 ? (double)e->fallback / s.T : NAN;
         if (n_q && !(m->q = calloc((size_t)n_q, sizeof *m->q))) {
             pq_metrics_free(out, n_lang);
             return pq_fail(err, POLYQ_NOMEM, "out of memory");
@@ -168,6 +248,17 @@ int pq_metrics_compute(const pq_lang_eval *ev, size_t n_lang, int n_q, const pq_
                 ci[k]->value = pv[k];
                 interval(tmp, B, &ci[k]->lo, &ci[k]->hi);
             }
+            q->kld_p50 = q->kld_p90 = q->kld_p99 = NAN;
+            size_t T = (size_t)s.T;
+            float *kl = ev[l].kl_pos ? pq_alloc_array(T ? T : 1, sizeof *kl) : NULL;
+            if (kl && ev[l].kl_pos[qi]) {
+                memcpy(kl, ev[l].kl_pos[qi], T * sizeof *kl);
+                qsort(kl, T, sizeof *kl, cmp_float);
+                q->kld_p50 = percentile(kl, T, 0.50);
+                q->kld_p90 = percentile(kl, T, 0.90);
+                q->kld_p99 = percentile(kl, T, 0.99);
+            }
+            free(kl);
             for (int bs = 0; bs < PQ_N_BASES; bs++) {
                 int k = basis_measure[bs];
                 q->disparity[bs] = q->diff_vs_ref[bs] = (pq_ci){NAN, NAN, NAN};
@@ -217,6 +308,41 @@ int pq_metrics_compute(const pq_lang_eval *ev, size_t n_lang, int n_q, const pq_
                 gsum += fabs(d - out[k].q[qi].delta_bits_per_sentence.value);
         }
         sm->worst_ratio = mn > 0 ? mx / mn : NAN;
+        /* explanations and per-script means */
+        double *d = pq_alloc_array(n_lang ? n_lang : 1, sizeof *d), *x = pq_alloc_array(n_lang ? n_lang : 1, sizeof *x);
+        for (int v = 0; v < PQ_N_EXPLAIN; v++) {
+            sm->spearman[v] = NAN;
+            if (!d || !x)
+                continue;
+            for (size_t l = 0; l < n_lang; l++) {
+                const pq_lang_metrics *lm = &out[l];
+                d[l] = lm->q[qi].delta_bits_per_sentence.value;
+                x[l] = v == PQ_X_FERTILITY_BYTES ? lm->fertility_bytes
+                     : v == PQ_X_FERTILITY_CHARS ? lm->fertility_chars
+                     : v == PQ_X_FP_BPB         ? lm->bpb
+                     : v == PQ_X_BYTES_PER_SENTENCE ? lm->bytes_per_sentence
+                                                : lm->fallback_rate;
+            }
+            sm->spearman[v] = pq_spearman(d, x, n_lang);
+        }
+        free(d);
+        free(x);
+        sm->n_scripts = 0;
+        for (size_t l = 0; l < n_lang; l++) {
+            int k = 0;
+            while (k < sm->n_scripts && strcmp(sm->scripts[k].script, out[l].script))
+                k++;
+            if (k == sm->n_scripts) {
+                if (k == PQ_MAX_SCRIPTS)
+                    continue;
+                snprintf(sm->scripts[k].script, sizeof sm->scripts[k].script, "%s", out[l].script);
+                sm->n_scripts++;
+            }
+            sm->scripts[k].n_langs++;
+            sm->scripts[k].mean_delta_bits_per_sentence += out[l].q[qi].delta_bits_per_sentence.value;
+        }
+        for (int k = 0; k < sm->n_scripts; k++)
+            sm->scripts[k].mean_delta_bits_per_sentence /= sm->scripts[k].n_langs;
         sm->cv = n_lang > 1 && mean != 0 ? sqrt(var / (double)(n_lang - 1)) / fabs(mean) : NAN;
         sm->gini = mean > 0 ? gsum / (2.0 * (double)n_lang * (double)n_lang * mean) : NAN;
     }

@@ -22,6 +22,7 @@ typedef struct pq_q_metrics {
     pq_ci disparity[PQ_N_BASES];     /* d_L / d_ref on each basis */
     bool unstable[PQ_N_BASES];       /* the interval of d_ref contains 0, or d_ref <= 0 */
     pq_ci diff_vs_ref[PQ_N_BASES];   /* d_L - d_ref */
+    double kld_p50, kld_p90, kld_p99; /* percentiles of KL over scored positions */
 } pq_q_metrics;
 
 typedef struct pq_lang_metrics {
@@ -30,15 +31,33 @@ typedef struct pq_lang_metrics {
     bool spaced;
     double nll, ppl, bpb, bits_per_sentence;
     double fertility_bytes, fertility_chars, fertility_words; /* words: NAN if unspaced */
+    char script[16];            /* from the code's suffix (eng_Latn -> Latn), or "" */
+    double bytes_per_sentence;
+    double fallback_rate;       /* share of tokens that are unk or byte-fallback */
     pq_q_metrics *q; /* [n_q] */
 } pq_lang_metrics;
+
+/* What may explain a language's degradation: Spearman correlation across languages of
+ * delta_bits_per_sentence with each of these. */
+enum { PQ_X_FERTILITY_BYTES, PQ_X_FERTILITY_CHARS, PQ_X_FP_BPB, PQ_X_BYTES_PER_SENTENCE,
+       PQ_X_FALLBACK_RATE, PQ_N_EXPLAIN };
+extern const char *const pq_explain_name[PQ_N_EXPLAIN];
+
+#define PQ_MAX_SCRIPTS 48
 
 /* Across languages, on delta_bits_per_sentence. */
 typedef struct pq_disparity_summary {
     double worst_ratio; /* max/min; NAN when min <= 0 */
     double cv, gini;
     char worst_lang[64], best_lang[64];
+    double spearman[PQ_N_EXPLAIN]; /* NAN with fewer than 3 languages or a constant variable */
+    int n_scripts;
+    struct { char script[16]; int n_langs; double mean_delta_bits_per_sentence; } scripts[PQ_MAX_SCRIPTS];
 } pq_disparity_summary;
+
+/* Spearman rank correlation of x and y (n values; average ranks for ties); NAN when
+ * undefined. */
+double pq_spearman(const double *x, const double *y, size_t n);
 
 typedef struct pq_metrics_opts {
     int n_boot;      /* 0 = 1000 */

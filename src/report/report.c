@@ -57,6 +57,10 @@ int pq_report_json(const char *path, const pq_run_info *in, const pq_lang_metric
                           "bits_per_sentence", num(x->bits_per_sentence), "fertility_bytes",
                           num(x->fertility_bytes), "fertility_chars", num(x->fertility_chars),
                           "fertility_words", num(x->fertility_words)));
+        json_t *last = json_array_get(fp, json_array_size(fp) - 1);
+        json_object_set_new(last, "script", json_string(x->script));
+        json_object_set_new(last, "bytes_per_sentence", num(x->bytes_per_sentence));
+        json_object_set_new(last, "fallback_rate", num(x->fallback_rate));
     }
     for (int q = 0; q < in->n_q; q++) {
         json_t *langs = json_array();
@@ -71,6 +75,17 @@ int pq_report_json(const char *path, const pq_run_info *in, const pq_lang_metric
         if (!langs || !spec)
             goto nomem;
         json_object_set_new(spec, "languages", langs);
+        json_t *corr = json_object(), *scripts = json_array();
+        for (int v = 0; v < PQ_N_EXPLAIN; v++)
+            json_object_set_new(corr, pq_explain_name[v], num(s->spearman[v]));
+        for (int k = 0; k < s->n_scripts; k++)
+            json_array_append_new(scripts, json_pack("{s:s, s:i, s:o}", "script", s->scripts[k].script,
+                                                     "languages", s->scripts[k].n_langs,
+                                                     "mean_delta_bits_per_sentence",
+                                                     num(s->scripts[k].mean_delta_bits_per_sentence)));
+        json_t *across = json_object_get(spec, "across_languages");
+        json_object_set_new(across, "spearman_with_delta_bits_per_sentence", corr);
+        json_object_set_new(across, "by_script", scripts);
         json_array_append_new(qa, spec);
         for (size_t l = 0; l < n_lang; l++) {
             const pq_q_metrics *x = &m[l].q[q];
@@ -91,6 +106,10 @@ int pq_report_json(const char *path, const pq_run_info *in, const pq_lang_metric
                                  ci(&x->rel_degradation), "kld", ci(&x->kld), "kld_per_sentence",
                                  ci(&x->kld_per_sentence), "top1_agree", ci(&x->top1_agree),
                                  "disparity", disp));
+            json_t *lq = json_array_get(langs, json_array_size(langs) - 1);
+            json_object_set_new(lq, "kld_p50", num(x->kld_p50));
+            json_object_set_new(lq, "kld_p90", num(x->kld_p90));
+            json_object_set_new(lq, "kld_p99", num(x->kld_p99));
         }
     }
     char *tmp = pq_asprintf("%s.tmp", path);
@@ -169,6 +188,15 @@ void pq_report_table(FILE *f, const pq_run_info *in, const pq_lang_metrics *m, s
         fmt(gini, sizeof gini, "%.3f", s->gini);
         fprintf(f, "  across languages (delta_bits_per_sentence): worst/best %s (%s / %s), CV %s, Gini %s\n",
                 wr, s->worst_lang, s->best_lang, cv, gini);
+        int best = -1;
+        for (int v = 0; v < PQ_N_EXPLAIN; v++)
+            if (isfinite(s->spearman[v]) && (best < 0 || fabs(s->spearman[v]) > fabs(s->spearman[best])))
+                best = v;
+        if (best >= 0)
+            fprintf(f, "  strongest association: Spearman rho %.2f between delta_bits_per_sentence and %s "
+                       "over %zu languages (%s)\n",
+                    s->spearman[best], pq_explain_name[best], n_lang,
+                    fabs(s->spearman[best]) >= 0.7 ? "strong" : fabs(s->spearman[best]) >= 0.4 ? "moderate" : "weak");
     }
     if (in->n_q)
         fprintf(f, "\ndisparity x = delta_bits_per_sentence(language) / delta_bits_per_sentence(%s): "

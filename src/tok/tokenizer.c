@@ -52,6 +52,7 @@ struct pq_tokenizer {
     bool dec_byte_fallback;
     int strip_start, strip_stop;
     uint16_t *is_byte_token; /* per id: 1 + byte value for <0xXX> tokens under ByteFallback */
+    uint8_t *is_fallback;    /* per id: a byte-fallback token of the model */
     const char *dec_unsupported; /* a decoder step decode() cannot run (static or JSON-owned) */
     char dec_unsupported_buf[64];
     bool metaspace, meta_split;  /* Metaspace pre-tokenizer */
@@ -130,6 +131,7 @@ void pq_tok_free(pq_tokenizer *t)
     free(t->dec_from);
     free(t->dec_to);
     free(t->is_byte_token);
+    free(t->is_fallback);
     free(t->path_owned);
     free(t);
 }
@@ -250,8 +252,9 @@ static int vocab_finish(pq_tokenizer *t, polyq_err *err)
     t->dec_off = pq_calloc_array((size_t)t->n_vocab + 1, sizeof *t->dec_off);
     t->dec_len = pq_calloc_array((size_t)t->n_vocab + 1, sizeof *t->dec_len);
     t->is_byte_token = pq_calloc_array((size_t)t->n_vocab + 1, sizeof *t->is_byte_token);
+    t->is_fallback = pq_calloc_array((size_t)t->n_vocab + 1, 1);
     t->dec_arena = malloc(cap);
-    if (!t->dec_off || !t->dec_len || !t->dec_arena || !t->is_byte_token)
+    if (!t->dec_off || !t->dec_len || !t->dec_arena || !t->is_byte_token || !t->is_fallback)
         return pq_fail(err, POLYQ_NOMEM, "%s: out of memory", t->path);
     for (int32_t i = 0; i < t->n_vocab; i++)
         t->dec_len[i] = UINT32_MAX; /* marks ids with no token */
@@ -274,8 +277,10 @@ static int vocab_finish(pq_tokenizer *t, polyq_err *err)
                 t->dec_arena[w++] = (char)t->char_byte[cp];
         }
         int bt = byte_token(s, en->len);
-        if (bt >= 0 && t->byte_fallback)
+        if (bt >= 0 && t->byte_fallback) {
             t->fallback_id[bt] = en->value;
+            t->is_fallback[en->value] = 1;
+        }
         if (all_bytes) {
             /* done */
         } else if (bt >= 0 && t->dec_byte_fallback) {
@@ -744,6 +749,10 @@ int pq_tok_load_dir(pq_tokenizer **out, const char *dir, polyq_err *err)
 
 int32_t pq_tok_vocab_size(const pq_tokenizer *t) { return t->n_vocab; }
 int32_t pq_tok_bos(const pq_tokenizer *t) { return t->bos; }
+bool pq_tok_is_fallback(const pq_tokenizer *t, int32_t id)
+{
+    return id >= 0 && id < t->n_vocab && (id == t->unk || t->is_fallback[id]);
+}
 int32_t pq_tok_eos(const pq_tokenizer *t) { return t->eos; }
 int32_t pq_tok_token_id(const pq_tokenizer *t, const char *token)
 {

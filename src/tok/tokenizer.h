@@ -7,6 +7,7 @@
 #ifndef PQ_TOKENIZER_H
 #define PQ_TOKENIZER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -44,6 +45,9 @@ int pq_tok_decode(const pq_tokenizer *t, const int32_t *ids, size_t n, char **ou
                   size_t *out_len, polyq_err *err);
 
 int32_t pq_tok_vocab_size(const pq_tokenizer *t); /* largest id + 1 */
+/* Whether id stands for text the vocabulary could not hold: the unknown token or a
+ * byte-fallback <0xXX> token. */
+bool pq_tok_is_fallback(const pq_tokenizer *t, int32_t id);
 int32_t pq_tok_token_id(const pq_tokenizer *t, const char *token); /* -1 if absent */
 /* Special tokens named by tokenizer_config.json (or the legacy defaults); -1 when none. */
 int32_t pq_tok_bos(const pq_tokenizer *t);
