@@ -21,15 +21,12 @@ static int cmp_by_value(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* average ranks (1-based) of v into r */
-static int ranks(const double *v, size_t n, double *r)
+/* average ranks (1-based) of v into r; idx (n) is workspace */
+static void ranks(const double *v, size_t n, double *r, size_t *idx)
 {
-    size_t *idx = pq_alloc_array(n ? n : 1, sizeof *idx);
-    if (!idx)
-        return -1;
     for (size_t i = 0; i < n; i++)
         idx[i] = i;
-    cmp_vals = v; /* single-threaded use only */
+    cmp_vals = v; /* the comparison reads it: not reentrant */
     qsort(idx, n, sizeof *idx, cmp_by_value);
     for (size_t i = 0; i < n;) {
         size_t j = i;
@@ -39,34 +36,42 @@ static int ranks(const double *v, size_t n, double *r)
             r[idx[k]] = (double)(i + j) / 2 + 1;
         i = j + 1;
     }
-    free(idx);
-    return 0;
 }
 
-double pq_spearman(const double *x, const double *y, size_t n)
+/* Spearman with caller workspace: rx, ry (n doubles), idx (n) */
+static double spearman_ws(const double *x, const double *y, size_t n, double *rx, double *ry,
+                          size_t *idx)
 {
     for (size_t i = 0; i < n; i++)
         if (!isfinite(x[i]) || !isfinite(y[i]))
             return NAN;
-    double *rx = pq_alloc_array(n ? n : 1, sizeof *rx), *ry = pq_alloc_array(n ? n : 1, sizeof *ry);
-    double rho = NAN;
-    if (n >= 3 && rx && ry && !ranks(x, n, rx) && !ranks(y, n, ry)) {
-        double mx = 0, my = 0, sxy = 0, sxx = 0, syy = 0;
-        for (size_t i = 0; i < n; i++) {
-            mx += rx[i];
-            my += ry[i];
-        }
-        mx /= (double)n;
-        my /= (double)n;
-        for (size_t i = 0; i < n; i++) {
-            sxy += (rx[i] - mx) * (ry[i] - my);
-            sxx += (rx[i] - mx) * (rx[i] - mx);
-            syy += (ry[i] - my) * (ry[i] - my);
-        }
-        rho = sxx > 0 && syy > 0 ? sxy / sqrt(sxx * syy) : NAN;
+    if (n < 3)
+        return NAN;
+    ranks(x, n, rx, idx);
+    ranks(y, n, ry, idx);
+    double mx = 0, my = 0, sxy = 0, sxx = 0, syy = 0;
+    for (size_t i = 0; i < n; i++) {
+        mx += rx[i];
+        my += ry[i];
     }
+    mx /= (double)n;
+    my /= (double)n;
+    for (size_t i = 0; i < n; i++) {
+        sxy += (rx[i] - mx) * (ry[i] - my);
+        sxx += (rx[i] - mx) * (rx[i] - mx);
+        syy += (ry[i] - my) * (ry[i] - my);
+    }
+    return sxx > 0 && syy > 0 ? sxy / sqrt(sxx * syy) : NAN;
+}
+
+double pq_spearman(const double *x, const double *y, size_t n)
+{
+    double *rx = pq_alloc_array(n ? n : 1, sizeof *rx), *ry = pq_alloc_array(n ? n : 1, sizeof *ry);
+    size_t *idx = pq_alloc_array(n ? n : 1, sizeof *idx);
+    double rho = rx && ry && idx ? spearman_ws(x, y, n, rx, ry, idx) : NAN;
     free(rx);
     free(ry);
+    free(idx);
     return rho;
 }
 
@@ -208,7 +213,20 @@ int pq_metrics_compute(const pq_lang_eval *ev, size_t n_lang, int n_q, const pq_
     for (size_t l = 0; l < n_lang; l++)
         max_n = ev[l].n_sent > max_n ? ev[l].n_sent : max_n;
     uint32_t *idx = pq_alloc_array(max_n ? max_n : 1, sizeof *idx);
-    if (!boot || !tmp || !idx) {
+    size_t max_t = 0, nl = n_lang ? n_lang : 1;
+    for (size_t l = 0; l < n_lang; l++)
+        max_t = out[l].tokens > max_t ? out[l].tokens : max_t;
+    float *kl = pq_alloc_array(max_t ? max_t : 1, sizeof *kl);
+    double *wd = pq_alloc_array(nl, sizeof *wd), *wx = pq_alloc_array(nl, sizeof *wx);
+    double *wrx = pq_alloc_array(nl, sizeof *wrx), *wry = pq_alloc_array(nl, sizeof *wry);
+    size_t *widx = pq_alloc_array(nl, sizeof *widx);
+    if (!boot || !tmp || !idx || !kl || !wd || !wx || !wrx || !wry || !widx) {
+        free(kl);
+        free(wd);
+        free(wx);
+        free(wrx);
+        free(wry);
+        free(widx);
         free(boot);
         free(tmp);
         free(idx);
@@ -250,15 +268,13 @@ int pq_metrics_compute(const pq_lang_eval *ev, size_t n_lang, int n_q, const pq_
             }
             q->kld_p50 = q->kld_p90 = q->kld_p99 = NAN;
             size_t T = (size_t)s.T;
-            float *kl = ev[l].kl_pos ? pq_alloc_array(T ? T : 1, sizeof *kl) : NULL;
-            if (kl && ev[l].kl_pos[qi]) {
+            if (ev[l].kl_pos && ev[l].kl_pos[qi]) {
                 memcpy(kl, ev[l].kl_pos[qi], T * sizeof *kl);
                 qsort(kl, T, sizeof *kl, cmp_float);
                 q->kld_p50 = percentile(kl, T, 0.50);
                 q->kld_p90 = percentile(kl, T, 0.90);
                 q->kld_p99 = percentile(kl, T, 0.99);
             }
-            free(kl);
             for (int bs = 0; bs < PQ_N_BASES; bs++) {
                 int k = basis_measure[bs];
                 q->disparity[bs] = q->diff_vs_ref[bs] = (pq_ci){NAN, NAN, NAN};
@@ -309,24 +325,18 @@ int pq_metrics_compute(const pq_lang_eval *ev, size_t n_lang, int n_q, const pq_
         }
         sm->worst_ratio = mn > 0 ? mx / mn : NAN;
         /* explanations and per-script means */
-        double *d = pq_alloc_array(n_lang ? n_lang : 1, sizeof *d), *x = pq_alloc_array(n_lang ? n_lang : 1, sizeof *x);
         for (int v = 0; v < PQ_N_EXPLAIN; v++) {
-            sm->spearman[v] = NAN;
-            if (!d || !x)
-                continue;
             for (size_t l = 0; l < n_lang; l++) {
                 const pq_lang_metrics *lm = &out[l];
-                d[l] = lm->q[qi].delta_bits_per_sentence.value;
-                x[l] = v == PQ_X_FERTILITY_BYTES ? lm->fertility_bytes
-                     : v == PQ_X_FERTILITY_CHARS ? lm->fertility_chars
-                     : v == PQ_X_FP_BPB         ? lm->bpb
-                     : v == PQ_X_BYTES_PER_SENTENCE ? lm->bytes_per_sentence
-                                                : lm->fallback_rate;
+                wd[l] = lm->q[qi].delta_bits_per_sentence.value;
+                wx[l] = v == PQ_X_FERTILITY_BYTES ? lm->fertility_bytes
+                      : v == PQ_X_FERTILITY_CHARS ? lm->fertility_chars
+                      : v == PQ_X_FP_BPB         ? lm->bpb
+                      : v == PQ_X_BYTES_PER_SENTENCE ? lm->bytes_per_sentence
+                                                 : lm->fallback_rate;
             }
-            sm->spearman[v] = pq_spearman(d, x, n_lang);
+            sm->spearman[v] = spearman_ws(wd, wx, n_lang, wrx, wry, widx);
         }
-        free(d);
-        free(x);
         sm->n_scripts = 0;
         for (size_t l = 0; l < n_lang; l++) {
             int k = 0;
@@ -346,6 +356,12 @@ int pq_metrics_compute(const pq_lang_eval *ev, size_t n_lang, int n_q, const pq_
         sm->cv = n_lang > 1 && mean != 0 ? sqrt(var / (double)(n_lang - 1)) / fabs(mean) : NAN;
         sm->gini = mean > 0 ? gsum / (2.0 * (double)n_lang * (double)n_lang * mean) : NAN;
     }
+    free(kl);
+    free(wd);
+    free(wx);
+    free(wrx);
+    free(wry);
+    free(widx);
     free(boot);
     free(tmp);
     free(idx);
