@@ -230,6 +230,57 @@ TEST(hub_redirect_and_token)
     unsetenv("HF_HUB_CACHE");
 }
 
+/* A repository that publishes only a sharded pytorch_model.bin: the index and both shards
+ * are fetched and the model opens from the snapshot. */
+TEST(hub_pytorch_bin_only_repository)
+{
+    char *repo = pq_asprintf("%s/binrepo", pq_test_tmpdir());
+    mkdir(repo, 0755);
+    const char *files[][2] = {
+        {"gpt2-tiny-bin-sharded", "config.json"},
+        {"gpt2-tiny-bin-sharded", "pytorch_model.bin.index.json"},
+        {"gpt2-tiny-bin-sharded", "pytorch_model-00001-of-00002.bin"},
+        {"gpt2-tiny-bin-sharded", "pytorch_model-00002-of-00002.bin"},
+        {"neox-tiny-f32", "tokenizer.json"},
+    };
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char *src = pq_asprintf("%s/%s", files[i][0], files[i][1]);
+        char *abs = fixture_abs(src), *dst = pq_asprintf("%s/%s", repo, files[i][1]);
+        if (!abs || symlink(abs, dst) != 0)
+            FAILF("cannot link %s", dst);
+        free(src);
+        free(abs);
+        free(dst);
+    }
+    test_route routes[] = {{"/polyq-test/bin/resolve/main/", repo, 0, NULL, NULL}};
+    test_server *srv = test_server_start(routes, 1);
+    if (!srv) {
+        FAILF("server");
+        free(repo);
+        return;
+    }
+    char *cache = pq_asprintf("%s/hub-cache-bin", pq_test_tmpdir());
+    set_env(cache, test_server_port(srv));
+    polyq_err err = {0};
+    pq_hub_opts o = {0};
+    char *dir = NULL, *commit = NULL;
+    CHECK_OK(pq_hub_resolve("polyq-test/bin", &o, &dir, &commit, &err));
+    if (dir) {
+        pq_model *m = NULL;
+        CHECK_OK(pq_model_open_dir(&m, dir, &err));
+        CHECK(m && m->tok && m->cfg.n_vocab == 300);
+        pq_model_free(m);
+        CHECK(pq_hub_cached("polyq-test/bin", NULL));
+    }
+    free(dir);
+    free(commit);
+    free(cache);
+    free(repo);
+    test_server_stop(srv);
+    unsetenv("HF_ENDPOINT");
+    unsetenv("HF_HUB_CACHE");
+}
+
 static void tar_add(struct archive *a, const char *name, const char *text)
 {
     struct archive_entry *e = archive_entry_new();
