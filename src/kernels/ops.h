@@ -9,6 +9,7 @@
 #define PQ_OPS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "kernels/pool.h"
 #include "quant/qformat.h"
@@ -48,6 +49,8 @@ void pq_layernorm(float *out, const float *in, const float *w, const float *b, i
                   float eps);
 /* x (n) in place */
 void pq_activation(float *x, size_t n, pq_act act);
+/* x (M,C) = table[tokens[m]] rows: embedding lookup */
+void pq_embed(float *x, const float *table, const int32_t *tokens, int M, int C);
 /* x (n) += y (n): residual connections */
 void pq_add(float *x, const float *y, size_t n);
 

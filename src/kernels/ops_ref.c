@@ -5,6 +5,7 @@
  * optional sliding window (Mistral). Fast kernels are tested against these. */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "kernels/ops.h"
 
@@ -74,6 +75,12 @@ void pq_activation(float *x, size_t n, pq_act act)
             break;
         }
     }
+}
+
+void pq_embed(float *x, const float *table, const int32_t *tokens, int M, int C)
+{
+    for (int r = 0; r < M; r++)
+        memcpy(x + (size_t)r * C, table + (size_t)tokens[r] * C, sizeof(float) * (size_t)C);
 }
 
 void pq_add(float *x, const float *y, size_t n)

@@ -57,11 +57,7 @@ static int linear(pq_model *m, pq_linear *lin, int l, const char *base, int n, i
 {
     NAMES(wn, "h.%d.%s.weight", l, base);
     NAMES(bn, "h.%d.%s.bias", l, base);
-    int64_t ws[2] = {n, k}, bs[1] = {n};
-    lin->n_out = n;
-    lin->n_in = k;
-    int rc = pq_model_get_f32(m, wn, 2, ws, &lin->w, err);
-    return rc ? rc : pq_model_get_f32(m, bn, 1, bs, &lin->bias, err);
+    return pq_model_get_linear(m, lin, wn, bn, n, k, err);
 }
 
 /* ALiBi slopes as transformers' build_alibi_tensor computes them (in float). */
@@ -107,10 +103,7 @@ static int bloom_load(pq_model *m, const json_t *config, polyq_err *err)
         (rc = pq_model_get_f32(m, fw, 1, s_c, &m->lnf_w, err)) ||
         (rc = pq_model_get_f32(m, fb, 1, s_c, &m->lnf_b, err)))
         return rc;
-    m->lm_head = (pq_linear){.n_out = c->n_vocab, .n_in = C, .w = m->wte};
-    const char *const head[] = {"lm_head.weight", NULL};
-    if ((!c->tie_word_embeddings || pq_tensors_find(&m->ts, "lm_head.weight")) &&
-        (rc = pq_model_get_f32(m, head, 2, s_emb, &m->lm_head.w, err)))
+    if ((rc = pq_model_lm_head(m, C, err)))
         return rc;
     m->layers = calloc((size_t)c->n_layer, sizeof *m->layers);
     if (!m->layers)
@@ -143,8 +136,7 @@ static void bloom_forward(const pq_model *m, pq_ops *ops, pq_acts *a, const int3
     pq_attn at = pq_config_attn(c);
     at.alibi = m->alibi;
     /* x (M,C) = word_embeddings_layernorm(word_embeddings[token]) */
-    for (int r = 0; r < M; r++)
-        memcpy(a->x + (size_t)r * C, m->wte + (size_t)tokens[r] * C, sizeof(float) * (size_t)C);
+    pq_embed(a->x, m->wte, tokens, M, C);
     pq_layernorm(a->x, a->x, m->emb_ln_w, m->emb_ln_b, M, C, c->ln_eps);
     for (int l = 0; l < c->n_layer; l++) {
         const pq_layer *L = &m->layers[l];

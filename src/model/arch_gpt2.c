@@ -108,12 +108,8 @@ static int gpt2_load(pq_model *m, const json_t *config, polyq_err *err)
             (rc = linear_conv1d(m, &L->down, "mlp.c_proj", l, I, C, err)))
             return rc;
     }
-    m->lm_head = (pq_linear){.n_out = c->n_vocab, .n_in = C, .w = m->wte};
     /* An untied model must ship lm_head.weight; a tied one may store a copy of wte. */
-    const char *const head[] = {"lm_head.weight", NULL};
-    if (!c->tie_word_embeddings || pq_tensors_find(&m->ts, "lm_head.weight"))
-        rc = pq_model_get_f32(m, head, 2, s_wte, &m->lm_head.w, err);
-    return rc;
+    return pq_model_lm_head(m, C, err);
 }
 
 static void gpt2_forward(const pq_model *m, pq_ops *ops, pq_acts *a, const int32_t *tokens,

@@ -86,11 +86,7 @@ static int linear(pq_model *m, pq_linear *lin, int l, const char *base, int n, i
 {
     NAME(wn, "gpt_neox.layers.%d.%s.weight", l, base);
     NAME(bn, "gpt_neox.layers.%d.%s.bias", l, base);
-    int64_t ws[2] = {n, k}, bs[1] = {n};
-    lin->n_out = n;
-    lin->n_in = k;
-    int rc = pq_model_get_f32(m, wn, 2, ws, &lin->w, err);
-    return rc ? rc : pq_model_get_f32(m, bn, 1, bs, &lin->bias, err);
+    return pq_model_get_linear(m, lin, wn, bn, n, k, err);
 }
 
 static int neox_load(pq_model *m, const json_t *config, polyq_err *err)
@@ -143,8 +139,7 @@ static void neox_forward(const pq_model *m, pq_ops *ops, pq_acts *a, const int32
     const pq_config *c = &m->cfg;
     int C = c->n_embd, M = seq_start[n_seq];
     pq_attn at = pq_config_attn(c);
-    for (int r = 0; r < M; r++) /* x (M,C) = embed_in[token] */
-        memcpy(a->x + (size_t)r * C, m->wte + (size_t)tokens[r] * C, sizeof(float) * (size_t)C);
+    pq_embed(a->x, m->wte, tokens, M, C); /* x (M,C) = embed_in[token] */
     for (int l = 0; l < c->n_layer; l++) {
         const pq_layer *L = &m->layers[l];
         /* attention on input_layernorm(x), rotary on q and k */

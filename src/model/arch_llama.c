@@ -90,11 +90,7 @@ static int linear(pq_model *m, pq_linear *lin, int l, const char *base, int n, i
 {
     NAME(wn, "model.layers.%d.%s.weight", l, base);
     NAME(bn, "model.layers.%d.%s.bias", l, base);
-    int64_t ws[2] = {n, k}, bs[1] = {n};
-    lin->n_out = n;
-    lin->n_in = k;
-    int rc = pq_model_get_f32(m, wn, 2, ws, &lin->w, err);
-    return rc || !bias ? rc : pq_model_get_f32(m, bn, 1, bs, &lin->bias, err);
+    return pq_model_get_linear(m, lin, wn, bias ? bn : NULL, n, k, err);
 }
 
 static int load(pq_model *m, const json_t *config, bool mistral, polyq_err *err)
@@ -110,13 +106,10 @@ static int load(pq_model *m, const json_t *config, bool mistral, polyq_err *err)
     int64_t s_emb[2] = {c->n_vocab, C}, s_c[1] = {C};
     const char *const emb[] = {"model.embed_tokens.weight", NULL};
     const char *const norm[] = {"model.norm.weight", NULL};
-    const char *const head[] = {"lm_head.weight", NULL};
     if ((rc = pq_model_get_f32(m, emb, 2, s_emb, &m->wte, err)) ||
         (rc = pq_model_get_f32(m, norm, 1, s_c, &m->lnf_w, err)))
         return rc;
-    m->lm_head = (pq_linear){.n_out = c->n_vocab, .n_in = C, .w = m->wte};
-    if ((!c->tie_word_embeddings || pq_tensors_find(&m->ts, "lm_head.weight")) &&
-        (rc = pq_model_get_f32(m, head, 2, s_emb, &m->lm_head.w, err)))
+    if ((rc = pq_model_lm_head(m, C, err)))
         return rc;
     m->layers = calloc((size_t)c->n_layer, sizeof *m->layers);
     if (!m->layers)
@@ -155,8 +148,7 @@ static void llama_forward(const pq_model *m, pq_ops *ops, pq_acts *a, const int3
     const pq_config *c = &m->cfg;
     int C = c->n_embd, M = seq_start[n_seq];
     pq_attn at = pq_config_attn(c);
-    for (int r = 0; r < M; r++) /* x (M,C) = embed_tokens[token] */
-        memcpy(a->x + (size_t)r * C, m->wte + (size_t)tokens[r] * C, sizeof(float) * (size_t)C);
+    pq_embed(a->x, m->wte, tokens, M, C); /* x (M,C) = embed_tokens[token] */
     for (int l = 0; l < c->n_layer; l++) {
         const pq_layer *L = &m->layers[l];
         /* x += o_proj(attn(rope(q, k), v)) on rmsnorm(x) */

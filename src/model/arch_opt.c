@@ -70,11 +70,7 @@ static int linear(pq_model *m, pq_linear *lin, int l, const char *base, int n, i
 {
     NAME(wn, "layers.%d.%s.weight", l, base);
     NAME(bn, "layers.%d.%s.bias", l, base);
-    int64_t ws[2] = {n, k}, bs[1] = {n};
-    lin->n_out = n;
-    lin->n_in = k;
-    int rc = pq_model_get_f32(m, wn, 2, ws, &lin->w, err);
-    return rc || !bias ? rc : pq_model_get_f32(m, bn, 1, bs, &lin->bias, err);
+    return pq_model_get_linear(m, lin, wn, bias ? bn : NULL, n, k, err);
 }
 
 static int layernorm(pq_model *m, const float **w, const float **b, const char *name, int C,
@@ -117,10 +113,7 @@ static int opt_load(pq_model *m, const json_t *config, polyq_err *err)
             (rc = pq_model_get_f32(m, pout, 2, s_out, &m->proj_out.w, err)))
             return rc;
     }
-    m->lm_head = (pq_linear){.n_out = c->n_vocab, .n_in = E, .w = m->wte};
-    const char *const head[] = {"lm_head.weight", NULL};
-    if ((!c->tie_word_embeddings || pq_tensors_find(&m->ts, "lm_head.weight")) &&
-        (rc = pq_model_get_f32(m, head, 2, s_emb, &m->lm_head.w, err)))
+    if ((rc = pq_model_lm_head(m, E, err)))
         return rc;
     m->layers = calloc((size_t)c->n_layer, sizeof *m->layers);
     if (!m->layers)
@@ -150,12 +143,10 @@ static void opt_forward(const pq_model *m, pq_ops *ops, pq_acts *a, const int32_
     int C = c->n_embd, M = seq_start[n_seq], E = c->n_embd_proj;
     /* x (M,C) = project_in(embed_tokens[token]) + embed_positions[position + 2] */
     if (E) {
-        for (int r = 0; r < M; r++)
-            memcpy(a->proj + (size_t)r * E, m->wte + (size_t)tokens[r] * E, sizeof(float) * (size_t)E);
+        pq_embed(a->proj, m->wte, tokens, M, E);
         pq_linear_fwd(ops, a->x, a->proj, M, &m->proj_in);
     } else {
-        for (int r = 0; r < M; r++)
-            memcpy(a->x + (size_t)r * C, m->wte + (size_t)tokens[r] * C, sizeof(float) * (size_t)C);
+        pq_embed(a->x, m->wte, tokens, M, C);
     }
     for (int s = 0; s < n_seq; s++)
         for (int r = seq_start[s]; r < seq_start[s + 1]; r++) {

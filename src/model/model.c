@@ -59,6 +59,26 @@ int pq_config_act(const json_t *j, const char *key, const char *dflt, pq_act *ou
     return pq_fail(err, POLYQ_UNSUPPORTED, "%s: %s \"%s\" is not supported", what, key, name);
 }
 
+int pq_model_get_linear(pq_model *m, pq_linear *lin, const char *const *wnames,
+                        const char *const *bnames, int n, int k, polyq_err *err)
+{
+    int64_t ws[2] = {n, k}, bs[1] = {n};
+    lin->n_out = n;
+    lin->n_in = k;
+    int rc = pq_model_get_f32(m, wnames, 2, ws, &lin->w, err);
+    return rc || !bnames ? rc : pq_model_get_f32(m, bnames, 1, bs, &lin->bias, err);
+}
+
+int pq_model_lm_head(pq_model *m, int n_in, polyq_err *err)
+{
+    static const char *const head[] = {"lm_head.weight", NULL};
+    int64_t shape[2] = {m->cfg.n_vocab, n_in};
+    m->lm_head = (pq_linear){.n_out = m->cfg.n_vocab, .n_in = n_in, .w = m->wte};
+    if (!m->cfg.tie_word_embeddings || pq_tensors_find(&m->ts, "lm_head.weight"))
+        return pq_model_get_f32(m, head, 2, shape, &m->lm_head.w, err);
+    return 0;
+}
+
 int pq_model_regroup_qkv(pq_model *m, pq_linear *lin, int H, polyq_err *err)
 {
     int C = lin->n_in, D = lin->n_out / 3 / H;

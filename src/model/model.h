@@ -143,6 +143,13 @@ int pq_config_act(const json_t *j, const char *key, const char *dflt, pq_act *ou
 /* Fused qkv rows laid out per head ([h][q,k,v][d], GPT-NeoX and BLOOM) regrouped into
  * [q | k | v], weight and bias, as model-owned copies. */
 int pq_model_regroup_qkv(pq_model *m, pq_linear *lin, int H, polyq_err *err);
+/* For arch files: a linear layer W [n, k] from the first of wnames found, and its bias [n]
+ * from bnames (NULL: no bias). */
+int pq_model_get_linear(pq_model *m, pq_linear *lin, const char *const *wnames,
+                        const char *const *bnames, int n, int k, polyq_err *err);
+/* The LM head over n_in inputs: lm_head.weight when the model ships one or is untied
+ * (then it is required), else the token embeddings (wte, already loaded). */
+int pq_model_lm_head(pq_model *m, int n_in, polyq_err *err);
 /* An n-float buffer owned (and freed) by the model; NULL when out of memory. */
 float *pq_model_alloc(pq_model *m, size_t n);
 /* Reads an optional tensor: *out = NULL (and 0) when no candidate name exists. */
