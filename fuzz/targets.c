@@ -37,19 +37,14 @@ int pq_fuzz_safetensors(const uint8_t *data, size_t size)
     return weights(pq_tensors_add_buffer, "fuzz.safetensors", data, size);
 }
 
+static void probe_tok(pq_tokenizer *t);
+
 int pq_fuzz_tokenizer_json(const uint8_t *data, size_t size)
 {
     pq_tokenizer *t = NULL;
     polyq_err err = {0};
     if (pq_tok_load_json_buffer(&t, "fuzz.json", (const char *)data, size, &err) == 0) {
-        static const char probe[] = "Hello world, 123 <|endoftext|> \xe4\xbd\xa0\xe5\xa5\xbd !!";
-        pq_ids ids = {0};
-        if (pq_tok_encode(t, probe, sizeof probe - 1, &ids, &err) == 0) {
-            char *back = NULL;
-            if (pq_tok_decode(t, ids.v, ids.n, &back, NULL, &err) == 0)
-                free(back);
-        }
-        pq_ids_free(&ids);
+        probe_tok(t);
     }
     pq_tok_free(t);
     return 0;
@@ -192,6 +187,48 @@ int pq_fuzz_vocab_merges(const uint8_t *data, size_t size)
     return 0;
 }
 
+static void probe_tok(pq_tokenizer *t)
+{
+    static const char probe[] = "Hello  world, 123 [CLS] \xe4\xbd\xa0\xe5\xa5\xbd caf\xc3\xa9 !!";
+    pq_ids ids = {0};
+    polyq_err err = {0};
+    if (pq_tok_encode_special(t, probe, sizeof probe - 1, &ids, &err) == 0) {
+        char *back = NULL;
+        if (pq_tok_decode(t, ids.v, ids.n, &back, NULL, &err) == 0)
+            free(back);
+    }
+    pq_ids_free(&ids);
+}
+
+/* A sentencepiece tokenizer.model (protobuf). */
+int pq_fuzz_spm_model(const uint8_t *data, size_t size)
+{
+    put("tokenizer.model", data, size);
+    char path[128];
+    snprintf(path, sizeof path, "%s/tokenizer.model", scratch());
+    pq_tokenizer *t = NULL;
+    polyq_err err = {0};
+    if (pq_tok_load_spm_model(&t, path, &err) == 0)
+        probe_tok(t);
+    pq_tok_free(t);
+    return 0;
+}
+
+/* BERT's vocab.txt, alone in a directory. */
+int pq_fuzz_vocab_txt(const uint8_t *data, size_t size)
+{
+    char dir[160];
+    snprintf(dir, sizeof dir, "%s/vt", scratch());
+    mkdir(dir, 0700);
+    put("vt/vocab.txt", data, size);
+    pq_tokenizer *t = NULL;
+    polyq_err err = {0};
+    if (pq_tok_load_dir(&t, dir, &err) == 0)
+        probe_tok(t);
+    pq_tok_free(t);
+    return 0;
+}
+
 /* A text corpus file: every line must load or be refused with a message. */
 int pq_fuzz_corpus(const uint8_t *data, size_t size)
 {
@@ -217,5 +254,7 @@ const pq_fuzz_target pq_fuzz_targets[] = {
     {"config", pq_fuzz_config},
     {"vocab_merges", pq_fuzz_vocab_merges},
     {"corpus", pq_fuzz_corpus},
+    {"spm_model", pq_fuzz_spm_model},
+    {"vocab_txt", pq_fuzz_vocab_txt},
     {NULL, NULL},
 };

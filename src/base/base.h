@@ -72,6 +72,9 @@ int pq_utf8_encode(uint32_t cp, char out[4]);
 
 /* 64-bit FNV-1a over bytes, continuing from h (start with PQ_FNV_OFFSET). */
 #define PQ_FNV_OFFSET 0xcbf29ce484222325ULL
+/* Standard base64 (padding optional, no whitespace) -> heap bytes; -1 on bad input or no memory. */
+int pq_base64_decode(const char *s, size_t n, unsigned char **out, size_t *out_len);
+
 uint64_t pq_fnv1a(uint64_t h, const void *data, size_t n);
 
 double pq_now(void); /* monotonic seconds */

@@ -150,6 +150,20 @@ int pq_u64map_put(pq_u64map *m, uint64_t key, uint64_t val)
     return 0;
 }
 
+void pq_u64map_set(pq_u64map *m, uint64_t key, uint64_t val)
+{
+    if (!m->n_slots)
+        return;
+    size_t j = mix64(key) & (m->n_slots - 1);
+    while (m->keys[j] != UINT64_MAX) {
+        if (m->keys[j] == key) {
+            m->vals[j] = val;
+            return;
+        }
+        j = (j + 1) & (m->n_slots - 1);
+    }
+}
+
 int pq_u64map_get(const pq_u64map *m, uint64_t key, uint64_t *val)
 {
     if (!m->n_slots)

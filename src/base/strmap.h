@@ -28,6 +28,7 @@ typedef struct pq_u64map {
 } pq_u64map;
 
 int pq_u64map_put(pq_u64map *m, uint64_t key, uint64_t val); /* 0, 1 if present, -1 nomem */
+void pq_u64map_set(pq_u64map *m, uint64_t key, uint64_t val); /* replaces an existing key's value */
 int pq_u64map_get(const pq_u64map *m, uint64_t key, uint64_t *val); /* 1 found, 0 not */
 void pq_u64map_free(pq_u64map *m);
 

@@ -259,11 +259,7 @@ int pq_model_open_dir(pq_model **out, const char *dir, polyq_err *err)
     if ((rc = m->arch->load(m, cfg, err)))
         goto out;
     /* The tokenizer is optional here (bare weights run on ids); evaluation requires it. */
-    char *tj = pq_path_join(dir, "tokenizer.json"), *vj = pq_path_join(dir, "vocab.json");
-    bool has_tok = tj && vj && (pq_file_exists(tj) || pq_file_exists(vj));
-    free(tj);
-    free(vj);
-    if (has_tok && (rc = pq_tok_load_dir(&m->tok, dir, err)))
+    if (pq_tok_dir_has(dir) && (rc = pq_tok_load_dir(&m->tok, dir, err)))
         goto out;
     if (m->tok && pq_tok_vocab_size(m->tok) > m->cfg.n_vocab) {
         rc = pq_fail(err, POLYQ_FORMAT, "%s: the tokenizer has %d ids but the model only %d",

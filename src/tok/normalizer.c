@@ -1,6 +1,15 @@
 /* Normalizer steps (see normalizer.h). Unicode forms and lower-casing go through utf8proc;
  * Replace with a regex through PCRE2 (UTF + UCP), replacing every match by literal text.
- * Prepend adds its text only to a non-empty piece, as tokenizers' Prepend does. */
+ * Prepend adds its text only to a non-empty piece, as tokenizers' Prepend does.
+ * StripAccents drops every combining mark (Mn, Mc, Me); BERT's accent stripping only Mn.
+ * BertNormalizer: clean text (drop NUL, U+FFFD and "other" characters except tab/newline/CR,
+ * map white space to ' '), pad CJK ideographs with spaces, strip accents (NFD, drop Mn;
+ * by default when lower-casing), lower-case.
+ * Precompiled: sentencepiece's compiled character map, a Darts double-array trie over UTF-8
+ * bytes whose leaves point into a pool of NUL-terminated replacements. Text is taken one
+ * extended grapheme cluster at a time: a cluster under 6 bytes whose prefix has a rule is
+ * replaced whole by the shortest such rule's text; otherwise each character is looked up on its
+ * own (spm_precompiled's procedure, which tokenizers uses). */
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include "tok/normalizer.h"
 
@@ -12,8 +21,11 @@
 
 #include "base/base.h"
 #include "format/json.h"
+#include "tok/uclass.h"
 
-typedef enum { N_UNICODE, N_LOWER, N_PREPEND, N_REPLACE, N_STRIP } step_kind;
+typedef enum {
+    N_UNICODE, N_LOWER, N_PREPEND, N_REPLACE, N_STRIP, N_BERT, N_STRIP_ACCENTS, N_PRECOMPILED
+} step_kind;
 
 typedef struct step {
     step_kind kind;
@@ -22,6 +34,11 @@ typedef struct step {
     size_t la, lb;
     pcre2_code *re;     /* REPLACE with a regex */
     bool left, right;   /* STRIP */
+    bool clean, cjk, accents, lower; /* BERT */
+    uint32_t *trie;     /* PRECOMPILED: double-array units */
+    size_t n_trie;
+    const char *pool;   /* PRECOMPILED: replacements, inside `a` (the whole charsmap) */
+    size_t n_pool;
 } step;
 
 struct pq_normalizer {
@@ -37,9 +54,82 @@ void pq_normalizer_free(pq_normalizer *n)
         free(n->steps[i].a);
         free(n->steps[i].b);
         pcre2_code_free(n->steps[i].re);
+        free(n->steps[i].trie);
     }
     free(n->steps);
     free(n);
+}
+
+/* Reads {"precompiled_charsmap": base64} into s: u32 trie size in bytes, the units, the pool. */
+static int precompiled_load(step *s, const json_t *j, const char *what, polyq_err *err)
+{
+    const char *b64;
+    if (pq_json_str(j, "precompiled_charsmap", true, &b64, what, err))
+        return err->code;
+    unsigned char *raw;
+    size_t n;
+    if (pq_base64_decode(b64, strlen(b64), &raw, &n))
+        return pq_fail(err, POLYQ_FORMAT, "%s: Precompiled precompiled_charsmap is not base64", what);
+    s->kind = N_PRECOMPILED;
+    s->a = (char *)raw;
+    s->la = n;
+    uint32_t trie_bytes = 0;
+    if (n >= 4)
+        trie_bytes = (uint32_t)raw[0] | (uint32_t)raw[1] << 8 | (uint32_t)raw[2] << 16 | (uint32_t)raw[3] << 24;
+    if (n < 4 || trie_bytes > n - 4 || trie_bytes < 4) {
+        free(raw);
+        return pq_fail(err, POLYQ_FORMAT, "%s: Precompiled charsmap of %zu bytes claims a trie of %u bytes",
+                       what, n, trie_bytes);
+    }
+    s->n_trie = trie_bytes / 4;
+    s->trie = malloc(s->n_trie * sizeof *s->trie);
+    if (!s->trie) {
+        free(raw);
+        return pq_fail(err, POLYQ_NOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < s->n_trie; i++) {
+        const unsigned char *u = raw + 4 + 4 * i;
+        s->trie[i] = (uint32_t)u[0] | (uint32_t)u[1] << 8 | (uint32_t)u[2] << 16 | (uint32_t)u[3] << 24;
+    }
+    s->pool = (const char *)raw + 4 + trie_bytes;
+    s->n_pool = n - 4 - trie_bytes;
+    if (!pq_utf8_valid(s->pool, s->n_pool, NULL)) {
+        free(raw);
+        free(s->trie);
+        return pq_fail(err, POLYQ_FORMAT, "%s: Precompiled replacement pool is not UTF-8", what);
+    }
+    return 0;
+}
+
+/* The replacement of the shortest rule matching a prefix of key[0..n), or NULL. */
+static const char *precompiled_lookup(const step *s, const char *key, size_t n, size_t *out_len)
+{
+    const uint32_t *a = s->trie;
+    size_t pos = 0;
+#define UNIT_OFFSET(u) (((u) >> 10) << (((u) & (1u << 9)) >> 6))
+    pos ^= UNIT_OFFSET(a[0]);
+    for (size_t i = 0; i < n && key[i]; i++) {
+        uint8_t c = (uint8_t)key[i];
+        pos ^= c;
+        if (pos >= s->n_trie)
+            return NULL;
+        uint32_t u = a[pos];
+        if ((u & (0x80000000u | 0xffu)) != c)
+            return NULL;
+        pos ^= UNIT_OFFSET(u);
+        if (pos >= s->n_trie)
+            return NULL;
+        if ((u >> 8) & 1) {
+            size_t v = a[pos] & 0x7fffffffu;
+            if (v >= s->n_pool)
+                return NULL;
+            const char *r = s->pool + v, *z = memchr(r, 0, s->n_pool - v);
+            *out_len = z ? (size_t)(z - r) : s->n_pool - v;
+            return r;
+        }
+    }
+#undef UNIT_OFFSET
+    return NULL;
 }
 
 static int add_step(pq_normalizer *n, const json_t *j, const char *what, int depth, polyq_err *err)
@@ -122,6 +212,23 @@ static int add_step(pq_normalizer *n, const json_t *j, const char *what, int dep
         pq_json_bool(j, "strip_left", false, &s.left, what, NULL);
         pq_json_bool(j, "strip_right", false, &s.right, what, NULL);
         known = true;
+    } else if (!known && !strcmp(type, "BertNormalizer")) {
+        s.kind = N_BERT;
+        s.clean = s.cjk = s.lower = true;
+        pq_json_bool(j, "clean_text", false, &s.clean, what, NULL);
+        pq_json_bool(j, "handle_chinese_chars", false, &s.cjk, what, NULL);
+        pq_json_bool(j, "lowercase", false, &s.lower, what, NULL);
+        s.accents = s.lower; /* strip_accents null: follow lowercase */
+        pq_json_bool(j, "strip_accents", false, &s.accents, what, NULL);
+        known = true;
+    } else if (!known && !strcmp(type, "StripAccents")) {
+        s.kind = N_STRIP_ACCENTS;
+        known = true;
+    } else if (!known && !strcmp(type, "Precompiled")) {
+        int rc = precompiled_load(&s, j, what, err);
+        if (rc)
+            return rc;
+        known = true;
     }
     if (!known)
         return pq_fail(err, POLYQ_UNSUPPORTED, "%s: normalizer \"%s\" is not supported", what, type);
@@ -130,6 +237,7 @@ static int add_step(pq_normalizer *n, const json_t *j, const char *what, int dep
         free(s.a);
         free(s.b);
         pcre2_code_free(s.re);
+        free(s.trie);
         return pq_fail(err, POLYQ_NOMEM, "out of memory");
     }
     n->steps = ns;
@@ -181,10 +289,130 @@ static bool is_ws(uint32_t cp)
            cp == '\n' || cp == '\r' || cp == '\v' || cp == '\f';
 }
 
+static int apply_step(const step *s, const char *src, size_t n, buf *dst, polyq_err *err);
+
+static int put_cp(buf *dst, uint32_t cp)
+{
+    char enc[4];
+    int k = pq_utf8_encode(cp, enc);
+    return buf_put(dst, enc, (size_t)k) ? 0 : -1;
+}
+
+/* NFD, then every nonspacing mark dropped. */
+static int strip_accents(const char *src, size_t n, buf *dst, polyq_err *err)
+{
+    utf8proc_uint8_t *o = NULL;
+    utf8proc_ssize_t k = utf8proc_map((const utf8proc_uint8_t *)src, (utf8proc_ssize_t)n, &o,
+                                      UTF8PROC_STABLE | UTF8PROC_DECOMPOSE);
+    if (k < 0)
+        return pq_fail(err, k == UTF8PROC_ERROR_NOMEM ? POLYQ_NOMEM : POLYQ_TEXT,
+                       "normalizing text: %s", utf8proc_errmsg(k));
+    for (utf8proc_ssize_t i = 0; i < k;) {
+        uint32_t cp;
+        int l = pq_utf8_decode((const char *)o + i, &cp);
+        if (pq_ucat(cp) != UTF8PROC_CATEGORY_MN && !buf_put(dst, o + i, (size_t)l)) {
+            free(o);
+            return pq_fail(err, POLYQ_NOMEM, "out of memory normalizing text");
+        }
+        i += l;
+    }
+    free(o);
+    return buf_put(dst, "", 0) ? 0 : pq_fail(err, POLYQ_NOMEM, "out of memory");
+}
+
+static int bert_normalize(const step *s, const char *src, size_t n, buf *dst, polyq_err *err)
+{
+    buf t = {0};
+    for (size_t i = 0; i < n;) {
+        uint32_t cp;
+        i += (size_t)pq_utf8_decode(src + i, &cp);
+        if (s->clean) {
+            bool tnr = cp == '\t' || cp == '\n' || cp == '\r';
+            if (cp == 0 || cp == 0xfffd || (!tnr && pq_is_other(cp)))
+                continue;
+            if (tnr || pq_is_white_space(cp))
+                cp = ' ';
+        }
+        bool pad = s->cjk && pq_is_cjk(cp);
+        if ((pad && put_cp(&t, ' ')) || put_cp(&t, cp) || (pad && put_cp(&t, ' '))) {
+            free(t.p);
+            return pq_fail(err, POLYQ_NOMEM, "out of memory normalizing text");
+        }
+    }
+    if (!t.p && !buf_put(&t, "", 0))
+        return pq_fail(err, POLYQ_NOMEM, "out of memory");
+    int rc = 0;
+    if (s->accents) {
+        buf u = {0};
+        rc = strip_accents(t.p, t.n, &u, err);
+        free(t.p);
+        t = u;
+    }
+    if (!rc && s->lower) {
+        step low = {.kind = N_LOWER};
+        rc = apply_step(&low, t.p, t.n, dst, err);
+    } else if (!rc) {
+        rc = buf_put(dst, t.p, t.n) ? 0 : pq_fail(err, POLYQ_NOMEM, "out of memory");
+    }
+    free(t.p);
+    return rc;
+}
+
+static int precompiled_apply(const step *s, const char *src, size_t n, buf *dst, polyq_err *err)
+{
+    utf8proc_int32_t state = 0;
+    size_t g = 0;
+    while (g < n) {
+        /* the extended grapheme cluster src[g..e) */
+        uint32_t prev;
+        size_t e = g + (size_t)pq_utf8_decode(src + g, &prev);
+        while (e < n) {
+            uint32_t cp;
+            int l = pq_utf8_decode(src + e, &cp);
+            if (utf8proc_grapheme_break_stateful((utf8proc_int32_t)prev, (utf8proc_int32_t)cp, &state))
+                break;
+            prev = cp;
+            e += (size_t)l;
+        }
+        size_t rl;
+        const char *r = e - g < 6 ? precompiled_lookup(s, src + g, e - g, &rl) : NULL;
+        if (r) {
+            if (!buf_put(dst, r, rl))
+                return pq_fail(err, POLYQ_NOMEM, "out of memory normalizing text");
+        } else {
+            for (size_t i = g; i < e;) {
+                uint32_t cp;
+                size_t l = (size_t)pq_utf8_decode(src + i, &cp);
+                const char *c = precompiled_lookup(s, src + i, l, &rl);
+                if (!(c ? buf_put(dst, c, rl) : buf_put(dst, src + i, l)))
+                    return pq_fail(err, POLYQ_NOMEM, "out of memory normalizing text");
+                i += l;
+            }
+        }
+        g = e;
+    }
+    return buf_put(dst, "", 0) ? 0 : pq_fail(err, POLYQ_NOMEM, "out of memory");
+}
+
 /* One step: src[0..n) -> *dst (heap). */
 static int apply_step(const step *s, const char *src, size_t n, buf *dst, polyq_err *err)
 {
     switch (s->kind) {
+    case N_BERT:
+        return bert_normalize(s, src, n, dst, err);
+    case N_STRIP_ACCENTS: /* the marks only; a NFD step comes before it in the pipelines */
+        for (size_t i = 0; i < n;) {
+            uint32_t cp;
+            size_t l = (size_t)pq_utf8_decode(src + i, &cp);
+            int k = pq_ucat(cp);
+            bool mark = k == UTF8PROC_CATEGORY_MN || k == UTF8PROC_CATEGORY_MC || k == UTF8PROC_CATEGORY_ME;
+            if (!mark && !buf_put(dst, src + i, l))
+                return pq_fail(err, POLYQ_NOMEM, "out of memory normalizing text");
+            i += l;
+        }
+        return buf_put(dst, "", 0) ? 0 : pq_fail(err, POLYQ_NOMEM, "out of memory");
+    case N_PRECOMPILED:
+        return precompiled_apply(s, src, n, dst, err);
     case N_LOWER:
         /* code point by code point (Rust's str::to_lowercase without its few
          * context-dependent and one-to-many mappings) */

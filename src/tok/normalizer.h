@@ -1,6 +1,7 @@
 /* Normalizers of Hugging Face `tokenizers` (the normalizers module): a sequence of steps applied
  * to each piece of text between added tokens. Supported: NFC, NFD, NFKC, NFKD (utf8proc),
- * Lowercase, Prepend, Replace (string or regex), Strip, Sequence. Others are refused with a
+ * Lowercase, Prepend, Replace (string or regex), Strip, StripAccents, BertNormalizer,
+ * Precompiled (sentencepiece charsmaps), Sequence. Others are refused with a
  * message naming them. */
 #ifndef PQ_NORMALIZER_H
 #define PQ_NORMALIZER_H

@@ -4,10 +4,8 @@
  * Word::merge_all does, so ties resolve the same way. Sentencepiece-style BPE (Llama) works
  * on characters with byte_fallback; Metaspace and no pre-tokenizer are supported; normalizers
  * live in normalizer.c. Not here yet: WordPiece, Unigram (refused with a message). */
-#define PCRE2_CODE_UNIT_WIDTH 8
 #include "tok/tokenizer.h"
 
-#include <pcre2.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,10 +13,11 @@
 #include "base/base.h"
 #include "base/strmap.h"
 #include "format/json.h"
+#include "tok/legacy.h"
 #include "tok/normalizer.h"
+#include "tok/pretok.h"
 
-#define GPT2_PATTERN \
-    "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+"
+typedef enum { M_BPE, M_WORDPIECE, M_UNIGRAM } model_kind;
 
 typedef struct added_token {
     char *content;
@@ -55,12 +54,23 @@ struct pq_tokenizer {
     uint8_t *is_fallback;    /* per id: a byte-fallback token of the model */
     const char *dec_unsupported; /* a decoder step decode() cannot run (static or JSON-owned) */
     char dec_unsupported_buf[64];
-    bool metaspace, meta_split;  /* Metaspace pre-tokenizer */
-    char meta_scheme;            /* 'a'lways, 'f'irst, 'n'ever */
-    char meta_rep[8];
-    pcre2_code *re;
-    bool byte_level, add_prefix_space, ignore_merges;
+    pq_pretok *pre;          /* NULL: each normalized piece is one word */
+    bool byte_level, ignore_merges;
     int32_t unk, bos, eos;
+    model_kind model;
+    /* WordPiece */
+    char wp_prefix[16];
+    size_t wp_prefix_len, wp_max_chars;
+    /* Unigram: per id its log-probability; the longest piece in bytes */
+    double *score;
+    double min_score;
+    size_t max_piece;
+    /* post-processor for one sequence: ids before and after it */
+    int32_t pre_ids[8], post_ids[8];
+    int n_pre, n_post;
+    /* WordPiece decoder */
+    bool dec_wordpiece, dec_cleanup;
+    char dec_wp_prefix[16];
 };
 
 int pq_ids_push(pq_ids *ids, int32_t id)
@@ -126,7 +136,8 @@ void pq_tok_free(pq_tokenizer *t)
     for (size_t i = 0; i < t->n_added; i++)
         free(t->added[i].content);
     free(t->added);
-    pcre2_code_free(t->re);
+    pq_pretok_free(t->pre);
+    free(t->score);
     pq_normalizer_free(t->norm);
     free(t->dec_from);
     free(t->dec_to);
@@ -134,80 +145,6 @@ void pq_tok_free(pq_tokenizer *t)
     free(t->is_fallback);
     free(t->path_owned);
     free(t);
-}
-
-/* tokenizers compiles its patterns with Oniguruma, where a '[' inside a character class opens
- * a nested class whose members join the outer one (BLOOM's " ?[^(\s|[.,!?…])]+"). PCRE2 reads
- * that '[' as a literal, so nested classes are flattened into their parent here. A negated
- * or intersected nested class cannot be flattened: 1 is returned and the pattern refused. */
-static int onig_flatten_classes(const char *in, char *out)
-{
-    int depth = 0;
-    size_t w = 0;
-    for (size_t i = 0; in[i]; i++) {
-        char c = in[i];
-        if (c == '\\' && in[i + 1]) {
-            out[w++] = c;
-            out[w++] = in[++i];
-            continue;
-        }
-        if (depth > 0 && c == '&' && in[i + 1] == '&')
-            return 1;
-        if (c == '[' && depth > 0 && in[i + 1] == ':') { /* POSIX class: copy through ":]" */
-            const char *end = strstr(in + i, ":]");
-            if (!end)
-                return 1;
-            size_t n = (size_t)(end + 2 - (in + i));
-            memcpy(out + w, in + i, n);
-            w += n;
-            i += n - 1;
-            continue;
-        }
-        if (c == '[') {
-            if (depth > 0 && in[i + 1] == '^')
-                return 1;
-            if (depth++ > 0)
-                continue; /* nested: keep only its members */
-            out[w++] = c;
-            if (in[i + 1] == '^')
-                out[w++] = in[++i];
-            if (in[i + 1] == ']') /* a leading ']' is a member */
-                out[w++] = in[++i];
-            continue;
-        }
-        if (c == ']' && depth > 0) {
-            if (--depth > 0)
-                continue;
-        }
-        out[w++] = c;
-    }
-    out[w] = 0;
-    return 0;
-}
-
-static int compile_regex(pq_tokenizer *t, const char *onig, polyq_err *err)
-{
-    int ec;
-    PCRE2_SIZE eo;
-    char *pattern = malloc(strlen(onig) + 1);
-    if (!pattern)
-        return pq_fail(err, POLYQ_NOMEM, "out of memory");
-    if (onig_flatten_classes(onig, pattern)) {
-        free(pattern);
-        return pq_fail(err, POLYQ_UNSUPPORTED,
-                       "%s: pre-tokenizer regex uses a negated or intersected nested class", t->path);
-    }
-    t->re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP, &ec,
-                          &eo, NULL);
-    free(pattern);
-    if (!t->re) {
-        PCRE2_UCHAR msg[256];
-        pcre2_get_error_message(ec, msg, sizeof msg);
-        return pq_fail(err, POLYQ_FORMAT, "%s: pre-tokenizer regex does not compile at %zu: %s",
-                       t->path, (size_t)eo, (char *)msg);
-    }
-    pcre2_jit_compile(t->re, PCRE2_JIT_COMPLETE); /* falls back to the interpreter if absent */
-    return 0;
 }
 
 /* Adds a vocabulary entry (byte-level string). */
@@ -329,10 +266,13 @@ static int merge_add(pq_tokenizer *t, const char *a, size_t la, const char *b, s
                        "%s: merge %u (\"%.*s\" + \"%.*s\") uses a token not in the vocabulary",
                        t->path, rank, (int)(la > 40 ? 40 : la), a, (int)(lb > 40 ? 40 : lb), b);
     uint64_t key = ((uint64_t)(uint32_t)ia << 32) | (uint32_t)ib;
-    int r = pq_u64map_put(&t->merges, key, ((uint64_t)rank << 32) | (uint32_t)im);
+    uint64_t val = ((uint64_t)rank << 32) | (uint32_t)im;
+    int r = pq_u64map_put(&t->merges, key, val);
     if (r < 0)
         return pq_fail(err, POLYQ_NOMEM, "%s: out of memory", t->path);
-    return 0; /* a repeated pair keeps its first (lowest) rank, as tokenizers does */
+    if (r == 1) /* a repeated pair takes its last rank: tokenizers collects merges into a map */
+        pq_u64map_set(&t->merges, key, val);
+    return 0;
 }
 
 static int added_add(pq_tokenizer *t, const char *content, int32_t id, bool special,
@@ -392,6 +332,116 @@ out:
     return rc;
 }
 
+/* Unigram's vocab: [[piece, log-probability], ...], the id being the position. */
+static int load_unigram_vocab(pq_tokenizer *t, const json_t *model, const json_t *vocab, polyq_err *err)
+{
+    size_t n = json_array_size(vocab), i;
+    json_t *v;
+    if (!json_is_array(vocab) || !n || n > (1u << 30))
+        return pq_fail(err, POLYQ_FORMAT, "%s: Unigram model needs a non-empty \"vocab\" array", t->path);
+    if (!(t->score = pq_calloc_array(n, sizeof *t->score)))
+        return pq_fail(err, POLYQ_NOMEM, "%s: out of memory", t->path);
+    json_array_foreach(vocab, i, v) {
+        json_t *piece = json_array_get(v, 0), *score = json_array_get(v, 1);
+        if (json_array_size(v) != 2 || !json_is_string(piece) || !json_is_number(score) ||
+            !json_string_length(piece))
+            return pq_fail(err, POLYQ_FORMAT, "%s: Unigram vocab entry %zu is not [piece, score]", t->path, i);
+        int rc = vocab_add(t, json_string_value(piece), json_string_length(piece), (int64_t)i, err);
+        if (rc)
+            return rc;
+        t->score[i] = json_number_value(score);
+        if (i == 0 || t->score[i] < t->min_score)
+            t->min_score = t->score[i];
+        if (json_string_length(piece) > t->max_piece)
+            t->max_piece = json_string_length(piece);
+    }
+    int64_t unk = -1;
+    if (json_object_get(model, "unk_id") && !json_is_null(json_object_get(model, "unk_id")) &&
+        pq_json_int(model, "unk_id", true, 0, (int64_t)n - 1, &unk, t->path, err))
+        return err->code;
+    t->unk = (int32_t)unk;
+    bool b = false;
+    pq_json_bool(model, "byte_fallback", false, &b, t->path, NULL);
+    t->byte_fallback = b;
+    return 0;
+}
+
+/* The post-processor's tokens around one sequence: TemplateProcessing ("single"),
+ * RobertaProcessing and BertProcessing (cls, sep), ByteLevel (none), Sequence. */
+static int load_json_post(pq_tokenizer *t, const json_t *j, int depth, polyq_err *err)
+{
+    const char *type = NULL;
+    if (!j || json_is_null(j))
+        return 0;
+    if (pq_json_str(j, "type", true, &type, t->path, err))
+        return err->code;
+    if (!strcmp(type, "ByteLevel"))
+        return 0;
+    if (!strcmp(type, "Sequence")) {
+        json_t *list = json_object_get(j, "processors"), *v;
+        size_t i;
+        if (!json_is_array(list) || depth > 8)
+            return pq_fail(err, POLYQ_FORMAT, "%s: Sequence post_processor needs a \"processors\" array", t->path);
+        json_array_foreach(list, i, v) {
+            int rc = load_json_post(t, v, depth + 1, err);
+            if (rc)
+                return rc;
+        }
+        return 0;
+    }
+    if (t->n_pre || t->n_post)
+        return pq_fail(err, POLYQ_UNSUPPORTED, "%s: two post-processors adding tokens", t->path);
+    if (!strcmp(type, "RobertaProcessing") || !strcmp(type, "BertProcessing")) {
+        json_t *cls = json_array_get(json_object_get(j, "cls"), 1),
+               *sep = json_array_get(json_object_get(j, "sep"), 1);
+        if (!json_is_integer(cls) || !json_is_integer(sep))
+            return pq_fail(err, POLYQ_FORMAT, "%s: %s needs \"cls\" and \"sep\" as [token, id]", t->path, type);
+        t->pre_ids[t->n_pre++] = (int32_t)json_integer_value(cls);
+        t->post_ids[t->n_post++] = (int32_t)json_integer_value(sep);
+    } else if (!strcmp(type, "TemplateProcessing")) {
+        json_t *single = json_object_get(j, "single"), *specials = json_object_get(j, "special_tokens"), *it;
+        size_t i;
+        bool seen_seq = false;
+        if (!json_is_array(single))
+            return pq_fail(err, POLYQ_FORMAT, "%s: TemplateProcessing needs a \"single\" array", t->path);
+        json_array_foreach(single, i, it) {
+            json_t *sp = json_object_get(it, "SpecialToken");
+            if (json_object_get(it, "Sequence")) {
+                if (seen_seq)
+                    return pq_fail(err, POLYQ_UNSUPPORTED, "%s: a template with the sequence twice", t->path);
+                seen_seq = true;
+                continue;
+            }
+            const char *name = NULL;
+            if (!sp || pq_json_str(sp, "id", true, &name, t->path, err))
+                return pq_fail(err, POLYQ_FORMAT, "%s: template item %zu is neither SpecialToken nor Sequence",
+                               t->path, i);
+            json_t *ids = json_object_get(json_object_get(specials, name), "ids"), *id;
+            size_t k;
+            if (!json_is_array(ids))
+                return pq_fail(err, POLYQ_FORMAT, "%s: template special token \"%s\" has no ids", t->path, name);
+            json_array_foreach(ids, k, id) {
+                int *n = seen_seq ? &t->n_post : &t->n_pre;
+                int32_t *dst = seen_seq ? t->post_ids : t->pre_ids;
+                if (!json_is_integer(id) || json_integer_value(id) < 0 || json_integer_value(id) >= t->n_vocab)
+                    return pq_fail(err, POLYQ_FORMAT, "%s: template special token \"%s\" has a bad id", t->path, name);
+                if (*n >= 8)
+                    return pq_fail(err, POLYQ_UNSUPPORTED, "%s: a template with over 8 special tokens", t->path);
+                dst[(*n)++] = (int32_t)json_integer_value(id);
+            }
+        }
+    } else {
+        return pq_fail(err, POLYQ_UNSUPPORTED, "%s: post_processor \"%s\" is not supported", t->path, type);
+    }
+    for (int i = 0; i < t->n_pre; i++)
+        if (t->pre_ids[i] < 0 || t->pre_ids[i] >= t->n_vocab)
+            return pq_fail(err, POLYQ_FORMAT, "%s: post_processor id %d is out of the vocabulary", t->path, t->pre_ids[i]);
+    for (int i = 0; i < t->n_post; i++)
+        if (t->post_ids[i] < 0 || t->post_ids[i] >= t->n_vocab)
+            return pq_fail(err, POLYQ_FORMAT, "%s: post_processor id %d is out of the vocabulary", t->path, t->post_ids[i]);
+    return 0;
+}
+
 static int load_json_model(pq_tokenizer *t, json_t *root, polyq_err *err)
 {
     json_t *model = json_object_get(root, "model");
@@ -402,36 +452,56 @@ static int load_json_model(pq_tokenizer *t, json_t *root, polyq_err *err)
     json_t *vocab = json_object_get(model, "vocab"), *merges = json_object_get(model, "merges");
     if (!type && vocab && merges)
         type = "BPE";
-    if (!type || strcmp(type, "BPE") != 0)
-        return pq_fail(err, POLYQ_UNSUPPORTED, "%s: tokenizer model type \"%s\" is not supported",
-                       t->path, type ? type : "(none)");
-    if (!json_is_object(vocab) || !json_is_array(merges))
-        return pq_fail(err, POLYQ_FORMAT, "%s: BPE model needs a \"vocab\" object and a \"merges\" array",
-                       t->path);
     const char *k;
     json_t *v;
     int rc;
-    json_object_foreach(vocab, k, v) {
-        if (!json_is_integer(v))
-            return pq_fail(err, POLYQ_FORMAT, "%s: vocab entry \"%.40s\" is not an integer id", t->path, k);
-        if ((rc = vocab_add(t, k, strlen(k), json_integer_value(v), err)))
+    if (type && !strcmp(type, "Unigram")) {
+        t->model = M_UNIGRAM;
+        if ((rc = load_unigram_vocab(t, model, vocab, err)))
             return rc;
+    } else if (type && (!strcmp(type, "BPE") || !strcmp(type, "WordPiece"))) {
+        t->model = type[0] == 'B' ? M_BPE : M_WORDPIECE;
+        if (!json_is_object(vocab) || (t->model == M_BPE && !json_is_array(merges)))
+            return pq_fail(err, POLYQ_FORMAT, "%s: %s model needs a \"vocab\" object%s", t->path, type,
+                           t->model == M_BPE ? " and a \"merges\" array" : "");
+        json_object_foreach(vocab, k, v) {
+            if (!json_is_integer(v))
+                return pq_fail(err, POLYQ_FORMAT, "%s: vocab entry \"%.40s\" is not an integer id", t->path, k);
+            if ((rc = vocab_add(t, k, strlen(k), json_integer_value(v), err)))
+                return rc;
+        }
+    } else {
+        return pq_fail(err, POLYQ_UNSUPPORTED, "%s: tokenizer model type \"%s\" is not supported",
+                       t->path, type ? type : "(none)");
+    }
+    if (t->model == M_WORDPIECE) {
+        const char *prefix = "##";
+        int64_t max_chars = 100;
+        pq_json_str(model, "continuing_subword_prefix", false, &prefix, t->path, NULL);
+        pq_json_int(model, "max_input_chars_per_word", false, 1, 1 << 20, &max_chars, t->path, NULL);
+        if (strlen(prefix) >= sizeof t->wp_prefix)
+            return pq_fail(err, POLYQ_FORMAT, "%s: WordPiece prefix \"%.20s\" is too long", t->path, prefix);
+        snprintf(t->wp_prefix, sizeof t->wp_prefix, "%s", prefix);
+        t->wp_prefix_len = strlen(prefix);
+        t->wp_max_chars = (size_t)max_chars;
     }
     bool b = false;
-    pq_json_bool(model, "ignore_merges", false, &b, t->path, NULL);
-    t->ignore_merges = b;
-    b = false;
-    pq_json_bool(model, "byte_fallback", false, &b, t->path, NULL);
-    t->byte_fallback = b;
-    b = false;
-    pq_json_bool(model, "fuse_unk", false, &b, t->path, NULL);
-    t->fuse_unk = b;
-    const char *s = NULL;
-    if (pq_json_str(model, "continuing_subword_prefix", false, &s, t->path, NULL) == 0 && s && *s)
-        return pq_fail(err, POLYQ_UNSUPPORTED, "%s: BPE continuing_subword_prefix is not supported", t->path);
-    s = NULL;
-    if (pq_json_str(model, "end_of_word_suffix", false, &s, t->path, NULL) == 0 && s && *s)
-        return pq_fail(err, POLYQ_UNSUPPORTED, "%s: BPE end_of_word_suffix is not supported", t->path);
+    if (t->model == M_BPE) {
+        pq_json_bool(model, "ignore_merges", false, &b, t->path, NULL);
+        t->ignore_merges = b;
+        b = false;
+        pq_json_bool(model, "byte_fallback", false, &b, t->path, NULL);
+        t->byte_fallback = b;
+        b = false;
+        pq_json_bool(model, "fuse_unk", false, &b, t->path, NULL);
+        t->fuse_unk = b;
+        const char *s = NULL;
+        if (pq_json_str(model, "continuing_subword_prefix", false, &s, t->path, NULL) == 0 && s && *s)
+            return pq_fail(err, POLYQ_UNSUPPORTED, "%s: BPE continuing_subword_prefix is not supported", t->path);
+        s = NULL;
+        if (pq_json_str(model, "end_of_word_suffix", false, &s, t->path, NULL) == 0 && s && *s)
+            return pq_fail(err, POLYQ_UNSUPPORTED, "%s: BPE end_of_word_suffix is not supported", t->path);
+    }
     const char *unk = NULL;
     pq_json_str(model, "unk_token", false, &unk, t->path, NULL);
     json_t *added = json_object_get(root, "added_tokens");
@@ -459,8 +529,13 @@ static int load_json_model(pq_tokenizer *t, json_t *root, polyq_err *err)
     }
     if ((rc = vocab_finish(t, err)))
         return rc;
-    if (unk)
+    if (unk && t->model != M_UNIGRAM)
         t->unk = pq_tok_token_id(t, unk);
+    if (t->model == M_WORDPIECE && t->unk < 0)
+        return pq_fail(err, POLYQ_FORMAT, "%s: WordPiece unk_token \"%s\" is not in the vocabulary",
+                       t->path, unk ? unk : "(none)");
+    if ((rc = load_json_post(t, json_object_get(root, "post_processor"), 0, err)) || t->model != M_BPE)
+        return rc;
     json_array_foreach(merges, i, v) {
         if (json_is_string(v)) {
             const char *m = json_string_value(v), *sp = strchr(m + (m[0] != 0), ' ');
@@ -504,6 +579,18 @@ static int load_json_decoder(pq_tokenizer *t, const json_t *dec, polyq_err *err)
             /* ByteLevel is implied by the byte-level pre-tokenizer; Fuse by concatenation */
         } else if (!strcmp(type, "ByteFallback")) {
             t->dec_byte_fallback = true;
+        } else if (!strcmp(type, "WordPiece")) {
+            const char *prefix = "##";
+            bool cleanup = true;
+            pq_json_str(one, "prefix", false, &prefix, t->path, NULL);
+            pq_json_bool(one, "cleanup", false, &cleanup, t->path, NULL);
+            if (strlen(prefix) >= sizeof t->wp_prefix || n > 1) {
+                t->dec_unsupported = "WordPiece";
+                continue;
+            }
+            t->dec_wordpiece = true;
+            t->dec_cleanup = cleanup;
+            snprintf(t->dec_wp_prefix, sizeof t->dec_wp_prefix, "%s", prefix);
         } else if (!strcmp(type, "Replace") || !strcmp(type, "Metaspace")) {
             const char *from = NULL, *to = " ", *scheme = "always";
             if (!strcmp(type, "Replace")) {
@@ -543,75 +630,16 @@ static int load_json_decoder(pq_tokenizer *t, const json_t *dec, polyq_err *err)
     return 0;
 }
 
-/* normalizer, pre-tokenizer and decoder. Pre-tokenizers: none, ByteLevel, Metaspace,
- * Sequence[Split(Regex, Isolated), ByteLevel(use_regex=false)]. */
-static int load_json_pretokenizer(pq_tokenizer *t, json_t *root, polyq_err *err)
+/* normalizer, pre-tokenizer, decoder and post-processor */
+static int load_json_pipeline(pq_tokenizer *t, json_t *root, polyq_err *err)
 {
     int rc = pq_normalizer_from_json(&t->norm, json_object_get(root, "normalizer"), t->path, err);
-    if (rc)
-        return rc;
-    if ((rc = load_json_decoder(t, json_object_get(root, "decoder"), err)))
-        return rc;
-    json_t *pre = json_object_get(root, "pre_tokenizer");
-    const char *type = NULL;
-    if (!pre || json_is_null(pre))
-        return 0; /* the whole normalized piece is one word */
-    if (!json_is_object(pre) || pq_json_str(pre, "type", true, &type, t->path, err))
-        return pq_fail(err, POLYQ_FORMAT, "%s: pre_tokenizer has no \"type\"", t->path);
-    if (!strcmp(type, "Metaspace")) {
-        const char *rep = "\xe2\x96\x81", *scheme = "always";
-        bool split = true, prefix = true;
-        pq_json_str(pre, "replacement", false, &rep, t->path, NULL);
-        pq_json_str(pre, "prepend_scheme", false, &scheme, t->path, NULL);
-        if (pq_json_bool(pre, "add_prefix_space", false, &prefix, t->path, NULL) == 0 && !prefix &&
-            !json_object_get(pre, "prepend_scheme"))
-            scheme = "never";
-        pq_json_bool(pre, "split", false, &split, t->path, NULL);
-        if (strcmp(scheme, "always") && strcmp(scheme, "first") && strcmp(scheme, "never"))
-            return pq_fail(err, POLYQ_UNSUPPORTED, "%s: Metaspace prepend_scheme \"%s\"", t->path, scheme);
-        if (strlen(rep) >= sizeof t->meta_rep || !*rep)
-            return pq_fail(err, POLYQ_FORMAT, "%s: Metaspace replacement \"%s\"", t->path, rep);
-        snprintf(t->meta_rep, sizeof t->meta_rep, "%s", rep);
-        t->metaspace = true;
-        t->meta_scheme = scheme[0]; /* 'a', 'f' or 'n' */
-        t->meta_split = split;
-        return 0;
-    }
-    const char *pattern = NULL;
-    json_t *bl = NULL;
-    if (strcmp(type, "ByteLevel") == 0) {
-        bl = pre;
-    } else if (strcmp(type, "Sequence") == 0) {
-        json_t *list = json_object_get(pre, "pretokenizers"), *p;
-        size_t i;
-        json_array_foreach(list, i, p) {
-            const char *pt = NULL;
-            pq_json_str(p, "type", false, &pt, t->path, NULL);
-            const char *beh = NULL;
-            json_t *pat = json_object_get(p, "pattern");
-            if (pt && strcmp(pt, "ByteLevel") == 0 && !bl) {
-                bl = p;
-            } else if (pt && strcmp(pt, "Split") == 0 && !pattern && !bl &&
-                       json_is_string(json_object_get(pat, "Regex")) &&
-                       pq_json_str(p, "behavior", false, &beh, t->path, NULL) == 0 && beh &&
-                       strcmp(beh, "Isolated") == 0 && !json_is_true(json_object_get(p, "invert"))) {
-                pattern = json_string_value(json_object_get(pat, "Regex"));
-            } else {
-                return pq_fail(err, POLYQ_UNSUPPORTED, "%s: pre_tokenizer %zu (%s) is not supported",
-                               t->path, i, pt ? pt : "?");
-            }
-        }
-    }
-    if (!bl)
-        return pq_fail(err, POLYQ_UNSUPPORTED, "%s: pre_tokenizer \"%s\" is not supported", t->path, type);
-    bool prefix = false, use_regex = true;
-    pq_json_bool(bl, "add_prefix_space", false, &prefix, t->path, NULL);
-    pq_json_bool(bl, "use_regex", false, &use_regex, t->path, NULL);
-    if (use_regex && pattern)
-        return pq_fail(err, POLYQ_UNSUPPORTED, "%s: Split followed by a regex ByteLevel", t->path);
-    t->byte_level = true;
-    t->add_prefix_space = prefix;
-    return compile_regex(t, pattern ? pattern : GPT2_PATTERN, err);
+    if (!rc)
+        rc = load_json_decoder(t, json_object_get(root, "decoder"), err);
+    if (!rc)
+        rc = pq_pretok_from_json(&t->pre, json_object_get(root, "pre_tokenizer"), t->path, err);
+    t->byte_level = pq_pretok_byte_level(t->pre);
+    return rc;
 }
 
 static int load_json_root(pq_tokenizer **out, const char *what, json_t *root, polyq_err *err)
@@ -625,7 +653,7 @@ static int load_json_root(pq_tokenizer **out, const char *what, json_t *root, po
     if (!json_is_object(root))
         rc = pq_fail(err, POLYQ_FORMAT, "%s: not a JSON object", what);
     if (!rc)
-        rc = load_json_pretokenizer(t, root, err);
+        rc = load_json_pipeline(t, root, err);
     if (!rc)
         rc = load_json_model(t, root, err);
     json_decref(root);
@@ -679,6 +707,10 @@ int pq_tok_load_vocab_merges(pq_tokenizer **out, const char *vocab_path, const c
                 break;
         }
     }
+    json_t *bl = json_pack("{s:s, s:b}", "type", "ByteLevel", "add_prefix_space", 0);
+    if (!rc && (!bl || pq_pretok_from_json(&t->pre, bl, vocab_path, err)))
+        rc = err->code ? err->code : pq_fail(err, POLYQ_NOMEM, "out of memory");
+    json_decref(bl);
     t->byte_level = true;
     if (!rc && pq_strmap_get(&t->vocab, "<|endoftext|>", 13) >= 0) {
         int32_t id = pq_strmap_get(&t->vocab, "<|endoftext|>", 13);
@@ -687,8 +719,6 @@ int pq_tok_load_vocab_merges(pq_tokenizer **out, const char *vocab_path, const c
     }
     if (!rc)
         rc = vocab_finish(t, err);
-    if (!rc)
-        rc = compile_regex(t, GPT2_PATTERN, err);
     if (!rc)
         rc = pq_read_file(merges_path, 1u << 30, &merges, &mlen, err);
     if (!rc && !pq_utf8_valid(merges, mlen, NULL))
@@ -723,20 +753,62 @@ int pq_tok_load_vocab_merges(pq_tokenizer **out, const char *vocab_path, const c
     return 0;
 }
 
+/* A legacy file (vocab.txt, tokenizer.model) converted to the tokenizer.json form. */
+static int load_legacy(pq_tokenizer **out, const char *dir, const char *path, bool spm, polyq_err *err)
+{
+    json_t *cfg = NULL, *root = NULL;
+    char *cp = pq_path_join(dir, "tokenizer_config.json");
+    int rc = cp ? 0 : pq_fail(err, POLYQ_NOMEM, "out of memory");
+    if (!rc && pq_file_exists(cp))
+        rc = pq_json_load_reals(cp, 16u << 20, &cfg, err);
+    if (!rc)
+        rc = spm ? pq_legacy_spm_model(&root, path, err) : pq_legacy_vocab_txt(&root, path, cfg, err);
+    json_decref(cfg);
+    free(cp);
+    return rc ? rc : load_json_root(out, path, root, err);
+}
+
+int pq_tok_load_spm_model(pq_tokenizer **out, const char *path, polyq_err *err)
+{
+    *out = NULL;
+    json_t *root = NULL;
+    int rc = pq_legacy_spm_model(&root, path, err);
+    return rc ? rc : load_json_root(out, path, root, err);
+}
+
+bool pq_tok_dir_has(const char *dir)
+{
+    static const char *const names[] = {"tokenizer.json", "vocab.json", "vocab.txt", "tokenizer.model"};
+    for (int i = 0; i < 4; i++) {
+        char *p = pq_path_join(dir, names[i]);
+        bool yes = p && pq_file_exists(p);
+        free(p);
+        if (yes)
+            return true;
+    }
+    return false;
+}
+
 int pq_tok_load_dir(pq_tokenizer **out, const char *dir, polyq_err *err)
 {
     *out = NULL;
     char *tj = pq_path_join(dir, "tokenizer.json"), *vj = pq_path_join(dir, "vocab.json"),
-         *mt = pq_path_join(dir, "merges.txt");
+         *mt = pq_path_join(dir, "merges.txt"), *vt = pq_path_join(dir, "vocab.txt"),
+         *sp = pq_path_join(dir, "tokenizer.model");
     int rc;
-    if (!tj || !vj || !mt)
+    if (!tj || !vj || !mt || !vt || !sp)
         rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
     else if (pq_file_exists(tj))
         rc = pq_tok_load_json(out, tj, err);
     else if (pq_file_exists(vj) && pq_file_exists(mt))
         rc = pq_tok_load_vocab_merges(out, vj, mt, err);
+    else if (pq_file_exists(vt))
+        rc = load_legacy(out, dir, vt, false, err);
+    else if (pq_file_exists(sp))
+        rc = load_legacy(out, dir, sp, true, err);
     else
-        rc = pq_fail(err, POLYQ_NOT_FOUND, "%s: no tokenizer.json (or vocab.json + merges.txt)", dir);
+        rc = pq_fail(err, POLYQ_NOT_FOUND,
+                     "%s: no tokenizer.json, vocab.json + merges.txt, vocab.txt or tokenizer.model", dir);
     if (!rc && (rc = read_tokenizer_config(*out, dir, err))) {
         pq_tok_free(*out);
         *out = NULL;
@@ -744,6 +816,8 @@ int pq_tok_load_dir(pq_tokenizer **out, const char *dir, polyq_err *err)
     free(tj);
     free(vj);
     free(mt);
+    free(vt);
+    free(sp);
     return rc;
 }
 
@@ -808,6 +882,11 @@ typedef struct scratch {
     size_t cap;
     char *mapped;
     size_t mapped_cap;
+    pq_pieces pieces, pieces_tmp;
+    double *best;      /* Unigram lattice: best score ending at each byte */
+    int32_t *best_id;  /* ... the id of its last piece (-1: unknown) */
+    size_t *best_from; /* ... and where that piece starts */
+    size_t lat_cap;
 } scratch;
 
 static void try_pair(const pq_tokenizer *t, scratch *s, size_t *nh, int32_t l)
@@ -927,99 +1006,188 @@ static int bpe_word(const pq_tokenizer *t, const uint8_t *w, size_t n, scratch *
     return 0;
 }
 
-/* Pre-tokenizes one segment without added tokens and runs BPE on each piece. */
-/* Metaspace: spaces become the replacement, which is prepended per the scheme; with split,
- * each piece starts at a replacement (tokenizers' MergedWithNext). */
-static int encode_metaspace(const pq_tokenizer *t, const char *text, size_t len, bool first,
-                            scratch *s, pq_ids *out, polyq_err *err)
+/* WordPiece (tokenizers' models/wordpiece): the longest vocabulary entry at the start of the
+ * word, then the longest "##"-prefixed entry at each next position; a word with a part no
+ * entry covers, or longer than max_input_chars_per_word characters, is one unknown token. */
+static int wordpiece_word(const pq_tokenizer *t, const char *w, size_t n, scratch *s, pq_ids *out)
 {
-    size_t rl = strlen(t->meta_rep), spaces = 0;
-    for (size_t i = 0; i < len; i++)
-        spaces += text[i] == ' ';
-    char *buf = malloc(len + (spaces + 1) * rl + 1);
-    if (!buf)
-        return pq_fail(err, POLYQ_NOMEM, "out of memory while tokenizing");
-    size_t w = 0;
-    bool prepend = t->meta_scheme == 'a' || (t->meta_scheme == 'f' && first);
-    if (prepend && !(len >= rl && !memcmp(text, t->meta_rep, rl)) && !(len && text[0] == ' ')) {
-        memcpy(buf, t->meta_rep, rl);
-        w = rl;
+    if (pq_utf8_count(w, n) > t->wp_max_chars)
+        return pq_ids_push(out, t->unk);
+    size_t need = n + t->wp_prefix_len;
+    if (need > s->mapped_cap) {
+        char *m = realloc(s->mapped, need);
+        if (!m)
+            return -1;
+        s->mapped = m;
+        s->mapped_cap = need;
     }
-    for (size_t i = 0; i < len; i++) {
-        if (text[i] == ' ') {
-            memcpy(buf + w, t->meta_rep, rl);
-            w += rl;
-        } else {
-            buf[w++] = text[i];
+    memcpy(s->mapped, t->wp_prefix, t->wp_prefix_len);
+    size_t first = out->n;
+    for (size_t start = 0; start < n;) {
+        int32_t id = -1;
+        size_t end = n;
+        while (end > start) {
+            if (start == 0) {
+                id = pq_strmap_get(&t->vocab, w, end);
+            } else {
+                memcpy(s->mapped + t->wp_prefix_len, w + start, end - start);
+                id = pq_strmap_get(&t->vocab, s->mapped, t->wp_prefix_len + end - start);
+            }
+            if (id >= 0)
+                break;
+            do /* back one character */
+                end--;
+            while (end > start && ((uint8_t)w[end] & 0xc0) == 0x80);
+        }
+        if (id < 0) {
+            out->n = first;
+            return pq_ids_push(out, t->unk);
+        }
+        if (pq_ids_push(out, id))
+            return -1;
+        start = end;
+    }
+    return 0;
+}
+
+/* Pushes the id of piece w[0..n) of a Unigram segmentation: the piece itself, else its
+ * <0xXX> byte tokens (byte_fallback), else the unknown token. */
+static int unigram_emit(const pq_tokenizer *t, const char *w, size_t n, pq_ids *out)
+{
+    int32_t id = pq_strmap_get(&t->vocab, w, n);
+    if (id >= 0)
+        return pq_ids_push(out, id);
+    if (t->byte_fallback) {
+        bool all = true;
+        for (size_t b = 0; b < n; b++)
+            all &= t->fallback_id[(uint8_t)w[b]] >= 0;
+        if (all) {
+            for (size_t b = 0; b < n; b++)
+                if (pq_ids_push(out, t->fallback_id[(uint8_t)w[b]]))
+                    return -1;
+            return 0;
         }
     }
-    int rc = 0;
-    size_t piece = 0;
-    for (size_t i = 0; i <= w && !rc; i++) {
-        bool cut = i == w || (t->meta_split && i > piece && w - i >= rl && !memcmp(buf + i, t->meta_rep, rl));
-        if (!cut)
-            continue;
-        if (i > piece && bpe_word(t, (const uint8_t *)buf + piece, i - piece, s, out))
-            rc = pq_fail(err, POLYQ_NOMEM, "out of memory while tokenizing");
-        piece = i;
+    return pq_ids_push(out, t->unk);
+}
+
+#define UNIGRAM_UNK_PENALTY 10.0
+
+/* Unigram (tokenizers' models/unigram, encode_optimized): Viterbi over the byte positions
+ * of character starts. Each vocabulary piece starting at a position extends the best path
+ * there by its score; a character no single piece covers is an unknown of score
+ * min_score - 10. Ties keep the piece starting earliest. Consecutive unknowns are fused. */
+static int unigram_word(const pq_tokenizer *t, const char *w, size_t n, scratch *s, pq_ids *out)
+{
+    if (n + 1 > s->lat_cap) {
+        size_t nc = (n + 1) * 2;
+        double *b = realloc(s->best, nc * sizeof *b);
+        if (!b)
+            return -1;
+        s->best = b;
+        int32_t *bi = realloc(s->best_id, nc * sizeof *bi);
+        if (!bi)
+            return -1;
+        s->best_id = bi;
+        size_t *bf = realloc(s->best_from, nc * sizeof *bf);
+        if (!bf)
+            return -1;
+        s->best_from = bf;
+        s->lat_cap = nc;
     }
-    free(buf);
+    for (size_t i = 0; i <= n; i++)
+        s->best_from[i] = SIZE_MAX; /* no path yet */
+    s->best[0] = 0;
+    double unk_score = t->min_score - UNIGRAM_UNK_PENALTY;
+    for (size_t at = 0; at < n;) {
+        uint32_t cp;
+        size_t clen = (size_t)pq_utf8_decode(w + at, &cp);
+        double here = s->best[at];
+        bool single = false;
+        size_t max = n - at < t->max_piece ? n - at : t->max_piece;
+        for (size_t len = 1; len <= max; len++) {
+            if (at + len < n && ((uint8_t)w[at + len] & 0xc0) == 0x80)
+                continue; /* not a character boundary */
+            int32_t id = pq_strmap_get(&t->vocab, w + at, len);
+            if (id < 0 || !t->score)
+                continue;
+            double c = here + t->score[id];
+            size_t to = at + len;
+            if (s->best_from[to] == SIZE_MAX || c > s->best[to]) {
+                s->best[to] = c;
+                s->best_from[to] = at;
+                s->best_id[to] = id;
+            }
+            single |= len == clen;
+        }
+        if (!single) {
+            size_t to = at + clen;
+            double c = here + unk_score;
+            if (s->best_from[to] == SIZE_MAX || c > s->best[to]) {
+                s->best[to] = c;
+                s->best_from[to] = at;
+                s->best_id[to] = -1;
+            }
+        }
+        at += clen;
+    }
+    /* Walk back, then emit forwards: pieces reversed in place into best_id/best_from. */
+    size_t k = 0;
+    for (size_t end = n; end > 0; end = s->best_from[end])
+        k++;
+    size_t *starts = malloc((k + 1) * sizeof *starts);
+    if (!starts)
+        return -1;
+    size_t j = k;
+    starts[k] = n;
+    for (size_t end = n; end > 0; end = s->best_from[end])
+        starts[--j] = s->best_from[end];
+    int rc = 0;
+    for (size_t i = 0; i < k && !rc;) {
+        size_t a = starts[i], b = starts[i + 1];
+        bool unknown = s->best_id[b] < 0 || s->best_id[b] == t->unk;
+        if (unknown) { /* fuse a run of unknowns into one piece */
+            while (i + 1 < k && (s->best_id[starts[i + 2]] < 0 || s->best_id[starts[i + 2]] == t->unk))
+                b = starts[++i + 1];
+            if (t->unk < 0 && pq_strmap_get(&t->vocab, w + a, b - a) < 0 && !t->byte_fallback)
+                rc = -2;
+            else
+                rc = unigram_emit(t, w + a, b - a, out);
+        } else {
+            rc = pq_ids_push(out, s->best_id[b]);
+        }
+        i++;
+    }
+    free(starts);
     return rc;
 }
 
-static int encode_segment(const pq_tokenizer *t, const char *text, size_t len, bool first,
-                          scratch *s, pcre2_match_data *md, pq_ids *out, polyq_err *err)
+static int model_word(const pq_tokenizer *t, const char *w, size_t n, scratch *s, pq_ids *out)
 {
-    if (t->metaspace)
-        return encode_metaspace(t, text, len, first, s, out, err);
-    if (!t->re) /* no pre-tokenizer: the piece is one word */
-        return len && bpe_word(t, (const uint8_t *)text, len, s, out)
-                   ? pq_fail(err, POLYQ_NOMEM, "out of memory while tokenizing") : 0;
-    char *buf = NULL;
-    if (t->add_prefix_space && len && text[0] != ' ') {
-        buf = malloc(len + 1);
-        if (!buf)
-            return pq_fail(err, POLYQ_NOMEM, "out of memory while tokenizing");
-        buf[0] = ' ';
-        memcpy(buf + 1, text, len);
-        text = buf;
-        len++;
+    switch (t->model) {
+    case M_WORDPIECE:
+        return wordpiece_word(t, w, n, s, out);
+    case M_UNIGRAM:
+        return unigram_word(t, w, n, s, out);
+    default:
+        return bpe_word(t, (const uint8_t *)w, n, s, out);
     }
-    int rc = 0;
-    size_t pos = 0;
-    while (pos < len) {
-        int r = pcre2_match(t->re, (PCRE2_SPTR)text, len, pos, PCRE2_NO_UTF_CHECK, md, NULL);
-        size_t ms = len, me = len;
-        if (r >= 0) {
-            PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
-            ms = ov[0];
-            me = ov[1];
-        } else if (r != PCRE2_ERROR_NOMATCH) {
-            rc = pq_fail(err, POLYQ_TEXT, "%s: pre-tokenizer regex failed (%d)", t->path, r);
-            break;
-        }
-        /* Isolated: the gap before a match is a piece of its own. */
-        if (ms > pos && bpe_word(t, (const uint8_t *)text + pos, ms - pos, s, out)) {
+}
+
+/* Pre-tokenizes one segment without added tokens and runs the model on each piece. */
+static int encode_segment(const pq_tokenizer *t, const char *text, size_t len, bool first,
+                          scratch *s, pq_ids *out, polyq_err *err)
+{
+    int rc = pq_pretok_run(t->pre, text, len, first, &s->pieces, &s->pieces_tmp, err);
+    for (size_t i = 0; !rc && i < s->pieces.n; i++) {
+        int r = model_word(t, s->pieces.arena + s->pieces.off[i], s->pieces.len[i], s, out);
+        if (r == -2)
+            rc = pq_fail(err, POLYQ_TEXT, "%s: \"%.*s\" needs the unknown token, which the Unigram model lacks",
+                         t->path, (int)(s->pieces.len[i] > 40 ? 40 : s->pieces.len[i]),
+                         s->pieces.arena + s->pieces.off[i]);
+        else if (r)
             rc = pq_fail(err, POLYQ_NOMEM, "out of memory while tokenizing");
-            break;
-        }
-        if (me > ms && bpe_word(t, (const uint8_t *)text + ms, me - ms, s, out)) {
-            rc = pq_fail(err, POLYQ_NOMEM, "out of memory while tokenizing");
-            break;
-        }
-        if (me == ms) { /* an empty match: step over one character */
-            if (me >= len)
-                break;
-            uint32_t cp;
-            me += (size_t)pq_utf8_decode(text + me, &cp);
-            if (bpe_word(t, (const uint8_t *)text + ms, me - ms, s, out)) {
-                rc = pq_fail(err, POLYQ_NOMEM, "out of memory while tokenizing");
-                break;
-            }
-        }
-        pos = me;
     }
-    free(buf);
     return rc;
 }
 
@@ -1033,7 +1201,6 @@ int pq_tok_normalize(const pq_tokenizer *t, const char *text, size_t len, char *
 typedef struct encoder {
     const pq_tokenizer *t;
     scratch s;
-    pcre2_match_data *md;
     pq_ids *out;
     polyq_err *err;
 } encoder;
@@ -1063,7 +1230,7 @@ static int split_added(encoder *e, int pass, const char *text, size_t len, bool 
         }
         if (i > seg)
             rc = pass == 0 ? encode_normalized(e, text + seg, i - seg, first && seg == 0)
-                           : encode_segment(t, text + seg, i - seg, first && seg == 0, &e->s, e->md,
+                           : encode_segment(t, text + seg, i - seg, first && seg == 0, &e->s,
                                             e->out, e->err);
         if (!rc && best && pq_ids_push(e->out, best->id))
             rc = pq_fail(e->err, POLYQ_NOMEM, "out of memory while tokenizing");
@@ -1095,15 +1262,93 @@ int pq_tok_encode(const pq_tokenizer *t, const char *text, size_t len, pq_ids *o
     if (!pq_utf8_valid(text, len, &bad))
         return pq_fail(err, POLYQ_TEXT, "text is not valid UTF-8 at byte %zu", bad);
     encoder e = {.t = t, .out = out, .err = err};
-    e.md = t->re ? pcre2_match_data_create_from_pattern(t->re, NULL) : NULL;
-    if (t->re && !e.md)
-        return pq_fail(err, POLYQ_NOMEM, "out of memory while tokenizing");
     int rc = split_added(&e, 0, text, len, true);
-    pcre2_match_data_free(e.md);
+    pq_pieces_free(&e.s.pieces);
+    pq_pieces_free(&e.s.pieces_tmp);
+    free(e.s.best);
+    free(e.s.best_id);
+    free(e.s.best_from);
     free(e.s.syms);
     free(e.s.heap);
     free(e.s.mapped);
     return rc;
+}
+
+/* tokenizers' WordPiece decoder: tokens after the first lose their "##" prefix or get a space
+ * before them; with cleanup, " ." " ?" " !" " ," " ' " " n't" " 'm" " do not" " 's" " 've"
+ * " 're" are tidied within each token. */
+static int decode_wordpiece(const pq_tokenizer *t, const int32_t *ids, size_t n, size_t total,
+                            char **out, size_t *out_len, polyq_err *err)
+{
+    static const char *const from[] = {" .", " ?", " !", " ,", " ' ", " n't", " 'm", " do not", " 's", " 've", " 're"};
+    static const char *const to[] = {".", "?", "!", ",", "'", "n't", "'m", " don't", "'s", "'ve", "'re"};
+    size_t pl = strlen(t->dec_wp_prefix);
+    char *s = malloc(2 * total + 16), *tok = malloc(2 * total + 16), *tmp = malloc(2 * total + 16);
+    if (!s || !tok || !tmp) {
+        free(s);
+        free(tok);
+        free(tmp);
+        return pq_fail(err, POLYQ_NOMEM, "out of memory while decoding");
+    }
+    size_t w = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *src = t->dec_arena + t->dec_off[ids[i]];
+        size_t len = t->dec_len[ids[i]], k = 0;
+        if (i && len >= pl && !memcmp(src, t->dec_wp_prefix, pl)) {
+            src += pl;
+            len -= pl;
+        } else if (i) {
+            tok[k++] = ' ';
+        }
+        memcpy(tok + k, src, len);
+        k += len;
+        for (size_t r = 0; t->dec_cleanup && r < sizeof from / sizeof from[0]; r++) {
+            size_t fl = strlen(from[r]), tl = strlen(to[r]), m = 0;
+            for (size_t p = 0; p < k;) {
+                if (k - p >= fl && !memcmp(tok + p, from[r], fl)) {
+                    memcpy(tmp + m, to[r], tl);
+                    m += tl;
+                    p += fl;
+                } else {
+                    tmp[m++] = tok[p++];
+                }
+            }
+            memcpy(tok, tmp, m);
+            k = m;
+        }
+        memcpy(s + w, tok, k);
+        w += k;
+    }
+    s[w] = 0;
+    free(tok);
+    free(tmp);
+    *out = s;
+    if (out_len)
+        *out_len = w;
+    return 0;
+}
+
+int pq_tok_encode_special(const pq_tokenizer *t, const char *text, size_t len, pq_ids *out,
+                          polyq_err *err)
+{
+    for (int i = 0; i < t->n_pre; i++)
+        if (pq_ids_push(out, t->pre_ids[i]))
+            return pq_fail(err, POLYQ_NOMEM, "out of memory while tokenizing");
+    int rc = pq_tok_encode(t, text, len, out, err);
+    for (int i = 0; !rc && i < t->n_post; i++)
+        if (pq_ids_push(out, t->post_ids[i]))
+            rc = pq_fail(err, POLYQ_NOMEM, "out of memory while tokenizing");
+    return rc;
+}
+
+int pq_tok_special_around(const pq_tokenizer *t, const int32_t **pre, int *n_pre,
+                          const int32_t **post, int *n_post)
+{
+    *pre = t->pre_ids;
+    *n_pre = t->n_pre;
+    *post = t->post_ids;
+    *n_post = t->n_post;
+    return t->n_pre + t->n_post;
 }
 
 int pq_tok_decode(const pq_tokenizer *t, const int32_t *ids, size_t n, char **out,
@@ -1120,6 +1365,8 @@ int pq_tok_decode(const pq_tokenizer *t, const int32_t *ids, size_t n, char **ou
                            t->path, ids[i]);
         total += t->dec_len[ids[i]] + 3; /* a byte token may become U+FFFD */
     }
+    if (t->dec_wordpiece)
+        return decode_wordpiece(t, ids, n, total, out, out_len, err);
     char *s = malloc(total + 1);
     if (!s)
         return pq_fail(err, POLYQ_NOMEM, "out of memory while decoding");

@@ -1,8 +1,9 @@
 /* One tokenizer pipeline, loaded from Hugging Face files:
- *   added tokens split out -> pre-tokenizer (regex split, byte-level mapping) -> BPE model.
- * Reproduces HF `tokenizers` encode(text, add_special_tokens=False) id for id, and decode.
- * Supported now: byte-level BPE (GPT-2, GPT-NeoX style) from tokenizer.json or from
- * vocab.json + merges.txt. Other components are refused with a message naming them.
+ *   added tokens split out -> normalizer -> pre-tokenizer -> model -> post-processor.
+ * Reproduces HF `tokenizers` encode() id for id, and decode. Models: BPE (byte-level as in
+ * GPT-2, or on characters with byte fallback as sentencepiece's), WordPiece, Unigram
+ * (Viterbi). Files: tokenizer.json; vocab.json + merges.txt; vocab.txt (BERT); a
+ * sentencepiece tokenizer.model. Unknown components are refused with a message naming them.
  * A loaded tokenizer is immutable: encode/decode may run from several threads at once. */
 #ifndef PQ_TOKENIZER_H
 #define PQ_TOKENIZER_H
@@ -23,9 +24,12 @@ typedef struct pq_ids {
 int pq_ids_push(pq_ids *ids, int32_t id); /* 0 or -1 out of memory */
 void pq_ids_free(pq_ids *ids);
 
-/* Loads dir/tokenizer.json, else dir/vocab.json + dir/merges.txt; reads special tokens from
- * dir/tokenizer_config.json when present. *out is freed with pq_tok_free. */
+/* Loads dir/tokenizer.json, else vocab.json + merges.txt, else vocab.txt (BERT), else
+ * tokenizer.model (sentencepiece BPE); reads special tokens from dir/tokenizer_config.json when
+ * present. *out is freed with pq_tok_free. */
 int pq_tok_load_dir(pq_tokenizer **out, const char *dir, polyq_err *err);
+bool pq_tok_dir_has(const char *dir); /* any of the files pq_tok_load_dir reads */
+int pq_tok_load_spm_model(pq_tokenizer **out, const char *path, polyq_err *err);
 int pq_tok_load_json(pq_tokenizer **out, const char *path, polyq_err *err);
 /* The same from bytes in memory; `what` names them in messages. */
 int pq_tok_load_json_buffer(pq_tokenizer **out, const char *what, const char *buf, size_t len,
@@ -37,6 +41,13 @@ void pq_tok_free(pq_tokenizer *t);
 /* Appends the ids of text[0..len) (valid UTF-8, checked) without special tokens. */
 int pq_tok_encode(const pq_tokenizer *t, const char *text, size_t len, pq_ids *out,
                   polyq_err *err);
+/* The same with the post-processor's special tokens around the text (HF's
+ * add_special_tokens=True: [CLS] ... [SEP], <s> ... </s>, or none). */
+int pq_tok_encode_special(const pq_tokenizer *t, const char *text, size_t len, pq_ids *out,
+                          polyq_err *err);
+/* The post-processor's ids before and after one sequence; returns how many in all. */
+int pq_tok_special_around(const pq_tokenizer *t, const int32_t **pre, int *n_pre,
+                          const int32_t **post, int *n_post);
 /* The tokenizer's normalizer applied to text (a copy when it has none); heap, caller frees. */
 int pq_tok_normalize(const pq_tokenizer *t, const char *text, size_t len, char **out,
                      size_t *out_len, polyq_err *err);
