@@ -279,3 +279,8 @@ TEST(model_non_finite_named)
     free(nan_dir);
     free(big);
 }
+
+/* Encoders: bidirectional post-LN blocks, token type embeddings, the MLM head (BERT); positions
+ * after padding_idx (XLM-R). */
+TEST(model_bert_golden_mlm_f32) { check_golden("bert-tiny-f32"); }
+TEST(model_xlmr_golden_mlm_f32) { check_golden("xlmr-tiny-f32"); }

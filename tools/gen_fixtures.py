@@ -6,13 +6,15 @@ writes it) plus golden.safetensors: for each test input i, `ids.i` (I32, shape [
 `logits.i` (F32, shape [T, vocab]) computed by transformers in float32 from the stored weights.
 Every parameter (LayerNorm gains and all biases too) is drawn at random so no term of the
 forward pass can be skipped without the C test noticing. Versions are pinned in the metadata.
-Usage: tools/gen_fixtures.py SHARED_DIR   (run from anywhere; writes into tests/fixtures/)
+Usage: tools/gen_fixtures.py SHARED_DIR [encoders]   (run from anywhere; writes into
+tests/fixtures/; "encoders" makes only the BERT and XLM-R fixtures)
 """
 import json, os, shutil, sys
 import numpy as np
 import torch, transformers, tokenizers, safetensors
 from safetensors.torch import save_file
-from transformers import (GPT2Config, GPT2LMHeadModel, GPTNeoXConfig, GPTNeoXForCausalLM,
+from transformers import (BertConfig, BertForMaskedLM, XLMRobertaConfig, XLMRobertaForMaskedLM,
+                          GPT2Config, GPT2LMHeadModel, GPTNeoXConfig, GPTNeoXForCausalLM,
                           BloomConfig, BloomForCausalLM, LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM,
                           OPTConfig, OPTForCausalLM)
 
@@ -151,8 +153,33 @@ def torch_checkpoints():
             os.chmod(os.path.join(d, f), 0o644)
 
 
+def encoders():
+    """BERT (mBERT's config: post-LN, 2 token types, LayerNorm eps 1e-12, erf GELU) and
+    XLM-R (positions after padding_idx 1, one token type, eps 1e-5), each with its stand-in
+    tokenizer (tools/gen_tok_golden.py) so the pseudo-log-likelihood can run on real text."""
+    for name, seed, config_cls, cls, cfg, tokdir in (
+            ("bert-tiny-f32", 14, BertConfig, BertForMaskedLM,
+             dict(vocab_size=8000, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                  intermediate_size=64, max_position_embeddings=128, type_vocab_size=2,
+                  layer_norm_eps=1e-12, pad_token_id=0), "mbert-standin"),
+            ("xlmr-tiny-f32", 15, XLMRobertaConfig, XLMRobertaForMaskedLM,
+             dict(vocab_size=8002, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                  intermediate_size=64, max_position_embeddings=130, type_vocab_size=1,
+                  layer_norm_eps=1e-5, pad_token_id=1, bos_token_id=0, eos_token_id=2), "xlmr-standin")):
+        V = cfg["vocab_size"]
+        make_model(name, seed, "f32", config_cls, cls, cfg,
+                   lambda rng, c: [[int(x) for x in rng.integers(0, V, size=t)] for t in (1, 9, 40)])
+        out = os.path.join(ROOT, name)
+        for f in ("tokenizer.json", "tokenizer_config.json"):
+            shutil.copy(os.path.join(ROOT, "tokenizers", tokdir, f), os.path.join(out, f))
+            os.chmod(os.path.join(out, f), 0o644)
+
+
 def main():
     shared = sys.argv[1]
+    if sys.argv[2:] == ["encoders"]:
+        encoders()
+        return
     small = dict(vocab_size=300, n_positions=64, n_embd=64, n_layer=2, n_head=4,
                  bos_token_id=0, eos_token_id=0)
     make_gpt2("gpt2-tiny-f32", 1, "f32", small, small_inputs)

@@ -66,6 +66,7 @@ typedef struct pq_attn {
     float scale;
     int window;
     const float *alibi; /* per query head, or NULL: adds slope * key position (BLOOM) */
+    bool bidirectional; /* every position sees the whole sequence (encoders: BERT, XLM-R) */
 } pq_attn;
 
 static inline int pq_attn_ld(const pq_attn *a) { return (a->H + 2 * a->KVH) * a->D; }

@@ -145,8 +145,9 @@ void pq_attention_head(float *out, const float *qkv, int r0, int T, int h, const
     for (int i = 0; i < T; i++) {
         const float *q = qkv + (size_t)(r0 + i) * ld + qo;
         int j0 = a->window > 0 && i - a->window + 1 > 0 ? i - a->window + 1 : 0;
+        int j1 = a->bidirectional ? T - 1 : i; /* last key position seen */
         float mx = -INFINITY;
-        for (int j = j0; j <= i; j++) {
+        for (int j = j0; j <= j1; j++) {
             const float *k = qkv + (size_t)(r0 + j) * ld + ko;
             float s = 0;
             for (int d = 0; d < D; d++)
@@ -155,7 +156,7 @@ void pq_attention_head(float *out, const float *qkv, int r0, int T, int h, const
             mx = fmaxf(mx, scores[j]);
         }
         float sum = 0;
-        for (int j = j0; j <= i; j++) {
+        for (int j = j0; j <= j1; j++) {
             scores[j] = expf(scores[j] - mx);
             sum += scores[j];
         }
@@ -163,7 +164,7 @@ void pq_attention_head(float *out, const float *qkv, int r0, int T, int h, const
         float *o = out + (size_t)(r0 + i) * a->H * D + qo;
         for (int d = 0; d < D; d++)
             o[d] = 0;
-        for (int j = j0; j <= i; j++) {
+        for (int j = j0; j <= j1; j++) {
             const float *v = qkv + (size_t)(r0 + j) * ld + vo;
             float p = scores[j] * inv;
             for (int d = 0; d < D; d++)

@@ -10,7 +10,8 @@
 #include "format/json.h"
 
 static const pq_arch *const archs[] = {&pq_arch_gpt2, &pq_arch_gpt_neox, &pq_arch_opt,
-                                       &pq_arch_llama, &pq_arch_mistral, &pq_arch_bloom};
+                                       &pq_arch_llama, &pq_arch_mistral, &pq_arch_bloom,
+                                       &pq_arch_bert, &pq_arch_xlm_roberta};
 
 static int own(pq_model *m, float *p)
 {
@@ -261,12 +262,13 @@ int pq_model_open_dir(pq_model **out, const char *dir, polyq_err *err)
     /* The tokenizer is optional here (bare weights run on ids); evaluation requires it. */
     if (pq_tok_dir_has(dir) && (rc = pq_tok_load_dir(&m->tok, dir, err)))
         goto out;
-    if (m->tok && pq_tok_vocab_size(m->tok) > m->cfg.n_vocab) {
+    bool bare = m->cfg.encoder && !m->head_dense.n_out; /* outputs hidden states, not ids */
+    if (m->tok && !bare && pq_tok_vocab_size(m->tok) > m->cfg.n_vocab) {
         rc = pq_fail(err, POLYQ_FORMAT, "%s: the tokenizer has %d ids but the model only %d",
                      dir, pq_tok_vocab_size(m->tok), m->cfg.n_vocab);
         goto out;
     }
-    if (m->tok && (pq_model_bos(m) < 0 || pq_model_bos(m) >= m->cfg.n_vocab)) {
+    if (m->tok && !m->cfg.encoder && (pq_model_bos(m) < 0 || pq_model_bos(m) >= m->cfg.n_vocab)) {
         rc = pq_fail(err, POLYQ_FORMAT, "%s: no usable BOS/EOS token to start sequences with", dir);
         goto out;
     }
@@ -411,7 +413,7 @@ pq_attn pq_config_attn(const pq_config *c)
 {
     int D = c->n_embd / c->n_head;
     return (pq_attn){.H = c->n_head, .KVH = c->n_kv_head ? c->n_kv_head : c->n_head, .D = D,
-                     .scale = 1.0f / sqrtf((float)D), .window = c->window};
+                     .scale = 1.0f / sqrtf((float)D), .window = c->window, .bidirectional = c->encoder};
 }
 
 void pq_layer_qkv(pq_ops *ops, const pq_layer *L, float *qkv, const float *xn, int M,

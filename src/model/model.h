@@ -30,6 +30,8 @@ typedef struct pq_config {
     int rotary_dims;          /* GPT-NeoX: leading dims of each head that are rotated */
     float rope_theta;
     int bos_id, eos_id; /* from config.json; -1 when absent */
+    bool encoder;       /* bidirectional masked LM (BERT, XLM-R): scored by pseudo-log-likelihood */
+    int pos_offset;     /* position ids start here (XLM-R: padding_idx + 1) */
 } pq_config;
 
 /* One block. Attention inputs come from qkv (one fused [3C, C] matrix laid out as
@@ -75,6 +77,9 @@ struct pq_model {
     const float *wte, *wpe, *lnf_w, *lnf_b;
     const float *emb_ln_w, *emb_ln_b; /* BLOOM word_embeddings_layernorm */
     const float *alibi;               /* BLOOM ALiBi slopes per head */
+    const float *type_emb;            /* encoders: token type 0's embedding row */
+    pq_linear head_dense;             /* encoders: the MLM head's transform (n_out 0 if none) */
+    const float *head_ln_w, *head_ln_b;
     pq_linear lm_head, proj_in, proj_out; /* proj_*: OPT, n_out 0 when absent */
     pq_layer *layers;
     /* what this model owns */
@@ -157,6 +162,6 @@ int pq_model_get_f32_opt(pq_model *m, const char *const *names, int n_dims, cons
                          const float **out, polyq_err *err);
 
 extern const pq_arch pq_arch_gpt2, pq_arch_gpt_neox, pq_arch_opt, pq_arch_llama, pq_arch_mistral,
-    pq_arch_bloom;
+    pq_arch_bloom, pq_arch_bert, pq_arch_xlm_roberta;
 
 #endif
