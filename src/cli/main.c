@@ -377,7 +377,7 @@ static int cmd_eval(int argc, char **argv)
     }
     pq_run_info info = {
         .model_id = model_name, .model_path = model_path, .revision = model_rev,
-        .architecture = fp->cfg.architecture, .model_type = fp->cfg.model_type,
+        .architecture = fp->cfg.architecture, .model_type = fp->cfg.model_type, .pseudo = fp->cfg.encoder,
         .dtype = fp->dtype, .n_params = fp->n_params,
         .dataset = ds.root ? "flores200" : "text files", .split = ds.root ? split : NULL,
         .data_path = data ? data : data_dir, .max_sentences = max_sent, .ref_lang = ref,

@@ -25,6 +25,10 @@ struct pq_evaluator {
     int32_t *target;   /* -1: row not scored */
     double *lse_fp, *lp_fp, *lp_q, *kl;
     int32_t *arg_fp, *arg_q;
+    /* masked LMs: the mask token and the post-processor's tokens around each sentence */
+    int32_t mask;
+    const int32_t *pre, *post;
+    int n_pre, n_post;
 };
 
 void pq_lang_eval_free(pq_lang_eval *e)
@@ -77,13 +81,25 @@ int pq_evaluator_create(pq_evaluator **out, const pq_model *fp, pq_model *const 
         return pq_fail(err, POLYQ_NOT_FOUND,
                        "%s: no tokenizer.json (or vocab.json + merges.txt): cannot score text",
                        fp->dir);
-    int32_t bos = pq_model_bos(fp);
-    if (bos < 0 || bos >= fp->cfg.n_vocab)
+    int32_t bos = pq_model_bos(fp), mask = -1;
+    if (fp->cfg.encoder) {
+        if (!fp->head_dense.n_out)
+            return pq_fail(err, POLYQ_UNSUPPORTED, "%s: an encoder without a masked-LM head cannot score text",
+                           fp->dir);
+        mask = pq_tok_token_id(fp->tok, "[MASK]");
+        if (mask < 0)
+            mask = pq_tok_token_id(fp->tok, "<mask>");
+        if (mask < 0 || mask >= fp->cfg.n_vocab)
+            return pq_fail(err, POLYQ_FORMAT, "%s: the tokenizer has no [MASK] or <mask> token", fp->dir);
+    } else if (bos < 0 || bos >= fp->cfg.n_vocab) {
         return pq_fail(err, POLYQ_FORMAT, "%s: no usable BOS/EOS token to start sequences with",
                        fp->dir);
+    }
     pq_evaluator *ev = calloc(1, sizeof *ev);
     if (!ev)
         return pq_fail(err, POLYQ_NOMEM, "out of memory");
+    ev->mask = mask;
+    pq_tok_special_around(fp->tok, &ev->pre, &ev->n_pre, &ev->post, &ev->n_post);
     ev->fp = fp;
     ev->q = q;
     ev->n_q = n_q;
@@ -211,6 +227,7 @@ int pq_eval_windows(const pq_ids *ids, size_t n_sent, int32_t bos, int ctx, pq_w
                         return -1;
                 w->len = (int)k;
                 w->first = 0;
+                w->n_tgt = (int)k;
                 w->tgt_off = store->n;
                 for (size_t i = 0; i < k; i++)
                     if (pq_ids_push(store, t[i]))
@@ -224,12 +241,58 @@ int pq_eval_windows(const pq_ids *ids, size_t n_sent, int32_t bos, int ctx, pq_w
                         return -1;
                 w->len = ctx;
                 w->first = ctx - (int)pl;
+                w->n_tgt = (int)pl;
                 w->tgt_off = store->n;
                 for (size_t i = end - pl; i < end; i++)
                     if (pq_ids_push(store, t[i]))
                         return -1;
                 predicted = end;
             }
+        }
+    }
+    return 0;
+}
+
+int pq_eval_pll_windows(const pq_ids *ids, size_t n_sent, const int32_t *pre, int n_pre,
+                        const int32_t *post, int n_post, int32_t mask, int ctx, pq_window **out,
+                        size_t *n_out, pq_ids *store)
+{
+    size_t cap = 0, span = ctx > n_pre + n_post ? (size_t)(ctx - n_pre - n_post) : 1;
+    *out = NULL;
+    *n_out = 0;
+    for (size_t s = 0; s < n_sent; s++) {
+        const int32_t *t = ids[s].v;
+        size_t n = ids[s].n, len = n < span ? n : span;
+        for (size_t i = 0; i < n; i++) {
+            if (*n_out == cap) {
+                cap = cap ? cap * 2 : 256;
+                pq_window *w = realloc(*out, cap * sizeof *w);
+                if (!w)
+                    return -1;
+                *out = w;
+            }
+            /* the span [a, a + len) holding token i, centred on it where the sentence allows */
+            size_t a = i > len / 2 ? i - len / 2 : 0;
+            if (a + len > n)
+                a = n - len;
+            pq_window *w = &(*out)[(*n_out)++];
+            w->sent = (int)s;
+            w->in_off = store->n;
+            w->len = n_pre + (int)len + n_post;
+            w->first = n_pre + (int)(i - a);
+            w->n_tgt = 1;
+            for (int k = 0; k < n_pre; k++)
+                if (pq_ids_push(store, pre[k]))
+                    return -1;
+            for (size_t k = a; k < a + len; k++)
+                if (pq_ids_push(store, k == i ? mask : t[k]))
+                    return -1;
+            for (int k = 0; k < n_post; k++)
+                if (pq_ids_push(store, post[k]))
+                    return -1;
+            w->tgt_off = store->n;
+            if (pq_ids_push(store, t[i]))
+                return -1;
         }
     }
     return 0;
@@ -284,7 +347,11 @@ int pq_evaluate(pq_evaluator *ev, const pq_corpus *c, pq_lang_eval *out, polyq_e
             rc = pq_fail(err, POLYQ_NOMEM, "%s: out of memory", c->path);
             goto out;
         }
-    if (pq_eval_windows(ids, c->n, pq_model_bos(fp), ctx, &win, &n_win, &store)) {
+    int wrc = fp->cfg.encoder
+                  ? pq_eval_pll_windows(ids, c->n, ev->pre, ev->n_pre, ev->post, ev->n_post, ev->mask,
+                                        ctx, &win, &n_win, &store)
+                  : pq_eval_windows(ids, c->n, pq_model_bos(fp), ctx, &win, &n_win, &store);
+    if (wrc) {
         rc = pq_fail(err, POLYQ_NOMEM, "%s: out of memory", c->path);
         goto out;
     }
@@ -296,8 +363,8 @@ int pq_evaluate(pq_evaluator *ev, const pq_corpus *c, pq_lang_eval *out, polyq_e
         while (w1 < n_win && (w1 == w0 || M + win[w1].len <= ev->opts.batch_tokens)) {
             memcpy(tokens + M, store.v + win[w1].in_off, sizeof(int32_t) * (size_t)win[w1].len);
             for (int r = 0; r < win[w1].len; r++)
-                ev->target[M + r] = r < win[w1].first ? -1
-                                  : store.v[win[w1].tgt_off + (size_t)(r - win[w1].first)];
+                ev->target[M + r] = r < win[w1].first || r >= win[w1].first + win[w1].n_tgt
+                                  ? -1 : store.v[win[w1].tgt_off + (size_t)(r - win[w1].first)];
             M += win[w1].len;
             seq_start[++n_seq] = M;
             w1++;
@@ -308,7 +375,7 @@ int pq_evaluate(pq_evaluator *ev, const pq_corpus *c, pq_lang_eval *out, polyq_e
         row_job job = {ev, false};
         pq_pool_run(ev->ops.pool, (size_t)M, row_task, &job);
         for (size_t w = w0, r0 = 0; w < w1; r0 += (size_t)win[w].len, w++)
-            for (int r = win[w].first; r < win[w].len; r++)
+            for (int r = win[w].first; r < win[w].first + win[w].n_tgt; r++)
                 out->nll_fp[win[w].sent] -= ev->lp_fp[r0 + (size_t)r];
         for (int qi = 0; qi < ev->n_q; qi++) {
             if ((rc = pq_model_forward(ev->q[qi], &ev->ops, &ev->acts, tokens, seq_start, n_seq,
@@ -318,7 +385,7 @@ int pq_evaluate(pq_evaluator *ev, const pq_corpus *c, pq_lang_eval *out, polyq_e
             pq_pool_run(ev->ops.pool, (size_t)M, row_task, &job);
             size_t k = kl_at;
             for (size_t w = w0, r0 = 0; w < w1; r0 += (size_t)win[w].len, w++)
-                for (int r = win[w].first; r < win[w].len; r++) {
+                for (int r = win[w].first; r < win[w].first + win[w].n_tgt; r++) {
                     size_t row = r0 + (size_t)r;
                     out->nll_q[qi][win[w].sent] -= ev->lp_q[row];
                     out->kld_q[qi][win[w].sent] += ev->kl[row];
@@ -327,7 +394,7 @@ int pq_evaluate(pq_evaluator *ev, const pq_corpus *c, pq_lang_eval *out, polyq_e
                 }
         }
         for (size_t w = w0; w < w1; w++)
-            kl_at += (size_t)(win[w].len - win[w].first);
+            kl_at += (size_t)win[w].n_tgt;
         w0 = w1;
         if (ev->opts.progress)
             ev->opts.progress(ev->opts.progress_ctx, w0, n_win);

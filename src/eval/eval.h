@@ -41,12 +41,13 @@ typedef struct pq_eval_opts {
 
 typedef struct pq_evaluator pq_evaluator;
 
-/* One forward sequence: input tokens store[in_off .. in_off+len); rows first..len-1 predict
- * store[tgt_off ..] in order. */
+/* One forward sequence: input tokens store[in_off .. in_off+len); rows first..first+n_tgt-1
+ * predict store[tgt_off ..] in order. */
 typedef struct pq_window {
     int sent;       /* sentence index */
     int len;        /* input tokens */
     int first;      /* first scored row */
+    int n_tgt;      /* scored rows */
     size_t in_off, tgt_off;
 } pq_window;
 
@@ -56,6 +57,14 @@ typedef struct pq_window {
  * *out (free) and store (pq_ids_free) belong to the caller. 0 or -1 (out of memory). */
 int pq_eval_windows(const pq_ids *ids, size_t n_sent, int32_t bos, int ctx, pq_window **out,
                     size_t *n_out, pq_ids *store);
+
+/* Pseudo-log-likelihood windows for masked LMs (Salazar et al. 2020): for each token t_i of
+ * each sentence, one sequence pre + t_0 .. t_{i-1} mask t_{i+1} .. + post scoring row i with
+ * target t_i. A sentence longer than ctx - |pre| - |post| tokens is seen through a span of
+ * that many tokens centred on the masked one. Same ownership and return as pq_eval_windows. */
+int pq_eval_pll_windows(const pq_ids *ids, size_t n_sent, const int32_t *pre, int n_pre,
+                        const int32_t *post, int n_post, int32_t mask, int ctx, pq_window **out,
+                        size_t *n_out, pq_ids *store);
 
 /* fp and q[0..n_q) must share the configuration (q made by pq_model_quantize from fp). */
 int pq_evaluator_create(pq_evaluator **out, const pq_model *fp, pq_model *const *q, int n_q,

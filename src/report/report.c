@@ -26,13 +26,14 @@ int pq_report_json(const char *path, const pq_run_info *in, const pq_lang_metric
     time_t now = time(NULL);
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
     json_t *root = json_pack(
-        "{s:s, s:s, s:s, s:{s:o, s:o, s:o, s:o, s:o, s:o, s:I}, s:{s:o, s:o, s:o, s:I, s:I},"
+        "{s:s, s:s, s:s, s:{s:o, s:o, s:o, s:o, s:o, s:o, s:I, s:s}, s:{s:o, s:o, s:o, s:I, s:I},"
         " s:o, s:I, s:i, s:i, s:i, s:s, s:f, s:f, s:f, s:s}",
         "software", "polyq", "version", POLYQ_VERSION, "created", when,
         "model", "id", str_or_null(in->model_id), "path", str_or_null(in->model_path),
         "revision", str_or_null(in->revision), "architecture", str_or_null(in->architecture),
         "model_type", str_or_null(in->model_type), "dtype", str_or_null(in->dtype),
         "n_params", (json_int_t)in->n_params,
+        "scoring", in->pseudo ? "pseudo_log_likelihood" : "causal",
         "data", "dataset", str_or_null(in->dataset), "split", str_or_null(in->split),
         "path", str_or_null(in->data_path), "max_sentences", (json_int_t)in->max_sentences,
         "languages", (json_int_t)n_lang,
@@ -157,7 +158,8 @@ void pq_report_table(FILE *f, const pq_run_info *in, const pq_lang_metrics *m, s
     for (int q = 0; q < in->n_q; q++) {
         fprintf(f, "\n%s  (round-to-nearest, %.3f bits/weight in the quantized layers)\n",
                 in->q_names[q], in->q_bits_per_weight[q]);
-        fprintf(f, "%-12s %19s %26s %9s %7s %18s\n", "language", "PPL fp -> q",
+        fprintf(f, "%-12s %19s %26s %9s %7s %18s\n", "language",
+                in->pseudo ? "pseudo-PPL fp -> q" : "PPL fp -> q",
                 "dbits/sent [95% CI]", "KLD", "top-1", "disparity x");
         for (size_t l = 0; l < n_lang; l++) {
             const pq_q_metrics *x = &m[l].q[q];
