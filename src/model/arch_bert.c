@@ -139,10 +139,8 @@ static int encoder_load(pq_model *m, const json_t *j, const names *nm, polyq_err
     /* the MLM head, unless this is a bare encoder (then the output is the hidden state) */
     char hw[128];
     snprintf(hw, sizeof hw, "%s.weight", nm->head_dense);
-    if (!pq_tensors_find(&m->ts, hw)) {
-        c->n_vocab = C; /* "logits" are the last hidden state */
-        return 0;
-    }
+    if (!pq_tensors_find(&m->ts, hw))
+        return 0; /* a bare encoder: the forward's output rows are the last hidden state */
     int64_t s_v[1] = {c->n_vocab};
     const float *bias = NULL;
     if ((rc = linear(m, "", &m->head_dense, nm->head_dense, C, C, err)) ||

@@ -262,8 +262,7 @@ int pq_model_open_dir(pq_model **out, const char *dir, polyq_err *err)
     /* The tokenizer is optional here (bare weights run on ids); evaluation requires it. */
     if (pq_tok_dir_has(dir) && (rc = pq_tok_load_dir(&m->tok, dir, err)))
         goto out;
-    bool bare = m->cfg.encoder && !m->head_dense.n_out; /* outputs hidden states, not ids */
-    if (m->tok && !bare && pq_tok_vocab_size(m->tok) > m->cfg.n_vocab) {
+    if (m->tok && pq_tok_vocab_size(m->tok) > m->cfg.n_vocab) {
         rc = pq_fail(err, POLYQ_FORMAT, "%s: the tokenizer has %d ids but the model only %d",
                      dir, pq_tok_vocab_size(m->tok), m->cfg.n_vocab);
         goto out;
@@ -300,6 +299,11 @@ void pq_model_free(pq_model *m)
     }
     free(m->dir);
     free(m);
+}
+
+int pq_model_out_dim(const pq_model *m)
+{
+    return m->cfg.encoder && !m->head_dense.n_out ? m->cfg.n_embd : m->cfg.n_vocab;
 }
 
 int32_t pq_model_bos(const pq_model *m)
@@ -458,7 +462,7 @@ int pq_model_forward(const pq_model *m, pq_ops *ops, pq_acts *acts, const int32_
                        "%s (%s): activations became NaN or infinite in block %d (%s) of this batch",
                        m->dir, m->spec.name, acts->bad_block, block);
     }
-    size_t n = (size_t)M * (size_t)m->cfg.n_vocab;
+    size_t n = (size_t)M * (size_t)pq_model_out_dim(m);
     for (size_t i = 0; i < n; i++)
         if (!isfinite(logits[i]))
             return pq_fail(err, POLYQ_NUMERIC, "%s (%s): the LM head gave NaN or infinite logits",

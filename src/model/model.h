@@ -107,13 +107,16 @@ void pq_model_free(pq_model *m);
 
 /* Bits per weight of the linear layers (32 for a full-precision model). */
 double pq_model_bits_per_weight(const pq_model *m);
+/* Floats per row of the forward's output: n_vocab logits, or n_embd for an encoder without
+ * its MLM head (the last hidden state). */
+int pq_model_out_dim(const pq_model *m);
 /* The token each scored sequence starts with: tokenizer bos, else eos, else config ids. */
 int32_t pq_model_bos(const pq_model *m);
 
 int pq_acts_init(pq_acts *a, const pq_config *cfg, int max_tokens);
 void pq_acts_free(pq_acts *a);
 
-/* logits (M, V) for tokens (M) packed as n_seq sequences (seq_start, n_seq+1 offsets), each
+/* logits (M, pq_model_out_dim) for tokens (M) packed as n_seq sequences (seq_start, n_seq+1 offsets), each
  * starting at position 0. Checks ids and lengths before computing. */
 int pq_model_forward(const pq_model *m, pq_ops *ops, pq_acts *acts, const int32_t *tokens,
                      const int *seq_start, int n_seq, float *logits, polyq_err *err);
