@@ -332,3 +332,7 @@ TEST(model_minilm_real_hidden_states)
     pq_model_free(m);
     check_golden_file("all-MiniLM-L6-v2", dir, "tests/golden/minilm_hidden.safetensors", "hidden");
 }
+
+/* Llama rope scaling: linear, and llama3's frequency bands (scaled, kept, interpolated). */
+TEST(model_llama_golden_rope_linear_f32) { check_golden("llama-tiny-rope-linear-f32"); }
+TEST(model_llama_golden_rope_llama3_f32) { check_golden("llama-tiny-rope-llama3-f32"); }

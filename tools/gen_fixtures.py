@@ -7,7 +7,8 @@ writes it) plus golden.safetensors: for each test input i, `ids.i` (I32, shape [
 Every parameter (LayerNorm gains and all biases too) is drawn at random so no term of the
 forward pass can be skipped without the C test noticing. Versions are pinned in the metadata.
 Usage: tools/gen_fixtures.py SHARED_DIR [encoders]   (run from anywhere; writes into
-tests/fixtures/; "encoders" makes only the BERT and XLM-R fixtures)
+tests/fixtures/; "encoders" makes only the BERT and XLM-R fixtures, "rope" only the Llama
+rope-scaling ones)
 """
 import json, os, shutil, sys
 import numpy as np
@@ -175,10 +176,29 @@ def encoders():
             os.chmod(os.path.join(out, f), 0o644)
 
 
+def rope_scaling():
+    """Llama with rope scaling as longer-context checkpoints configure it: linear (factor 2)
+    and llama3 (factor 4, frequency bands from an original context of 32 of the 64 used)."""
+    llama = dict(vocab_size=300, hidden_size=64, num_attention_heads=4, num_key_value_heads=2,
+                 num_hidden_layers=2, intermediate_size=160, max_position_embeddings=64,
+                 rms_norm_eps=1e-5, bos_token_id=1, eos_token_id=2, tie_word_embeddings=False)
+    make_model("llama-tiny-rope-linear-f32", 16, "f32", LlamaConfig, LlamaForCausalLM,
+               dict(llama, rope_parameters={"rope_type": "linear", "factor": 2.0, "rope_theta": 10000.0}),
+               small_inputs)
+    make_model("llama-tiny-rope-llama3-f32", 17, "f32", LlamaConfig, LlamaForCausalLM,
+               dict(llama, rope_parameters={"rope_type": "llama3", "factor": 4.0, "rope_theta": 10000.0,
+                                            "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                                            "original_max_position_embeddings": 32}),
+               small_inputs)
+
+
 def main():
     shared = sys.argv[1]
     if sys.argv[2:] == ["encoders"]:
         encoders()
+        return
+    if sys.argv[2:] == ["rope"]:
+        rope_scaling()
         return
     small = dict(vocab_size=300, n_positions=64, n_embd=64, n_layer=2, n_head=4,
                  bos_token_id=0, eos_token_id=0)

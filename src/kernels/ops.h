@@ -71,11 +71,25 @@ typedef struct pq_attn {
 
 static inline int pq_attn_ld(const pq_attn *a) { return (a->H + 2 * a->KVH) * a->D; }
 
+/* Rotary frequencies: theta^(-2i/rot), then scaled as transformers' rope types do.
+ * linear: every frequency / factor. llama3: wavelengths 2 pi / f above orig_ctx / low_freq
+ * are divided by factor, those below orig_ctx / high_freq kept, those between interpolated.
+ * (dynamic NTK changes nothing within max_position_embeddings, the longest polyq runs.) */
+typedef enum { PQ_ROPE_DEFAULT, PQ_ROPE_LINEAR, PQ_ROPE_LLAMA3 } pq_rope_kind;
+typedef struct pq_rope {
+    float theta;
+    pq_rope_kind kind;
+    float factor, low_freq, high_freq, orig_ctx;
+} pq_rope;
+
+/* inv (rot / 2) = the rotary frequencies, in float as transformers computes them */
+void pq_rope_inv_freq(float *inv, int rot, const pq_rope *r);
+
 /* Rotary position embedding, rotate_half layout (GPT-NeoX, Llama), on q and k of qkv in
- * place: in each head the first rot dims are rotated by position * theta^(-2i/rot), positions
+ * place: in each head the first rot dims are rotated by position * inv_freq[i], positions
  * counted from each sequence's start. */
 void pq_rope_neox(float *qkv, const int *seq_start, int n_seq, const pq_attn *a, int rot,
-                  float theta);
+                  const pq_rope *r);
 
 /* out (M, H*D), qkv (M, (H+2KVH)*D), seq_start (n_seq+1) row offsets */
 void pq_ref_attention(float *out, const float *qkv, const int *seq_start, int n_seq,

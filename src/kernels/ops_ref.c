@@ -110,16 +110,35 @@ void pq_rmsnorm(float *out, const float *in, const float *w, int M, int C, float
     }
 }
 
+void pq_rope_inv_freq(float *inv, int rot, const pq_rope *r)
+{
+    /* as transformers computes it, in float: 1 / theta^(2i/rot) */
+    for (int i = 0; i < rot / 2; i++) {
+        float f = 1.0f / powf(r->theta, (float)(2 * i) / (float)rot);
+        if (r->kind == PQ_ROPE_LINEAR) {
+            f /= r->factor;
+        } else if (r->kind == PQ_ROPE_LLAMA3) {
+            float wavelen = 2.0f * (float)M_PI / f;
+            float low_wl = r->orig_ctx / r->low_freq, high_wl = r->orig_ctx / r->high_freq;
+            float scaled = wavelen > low_wl ? f / r->factor : f;
+            if (!(wavelen < high_wl) && !(wavelen > low_wl)) {
+                float smooth = (r->orig_ctx / wavelen - r->low_freq) / (r->high_freq - r->low_freq);
+                scaled = (1 - smooth) * scaled / r->factor + smooth * scaled;
+            }
+            f = scaled;
+        }
+        inv[i] = f;
+    }
+}
+
 void pq_rope_neox(float *qkv, const int *seq_start, int n_seq, const pq_attn *a, int rot,
-                  float theta)
+                  const pq_rope *rp)
 {
     int half = rot / 2, ld = pq_attn_ld(a);
     float inv[512];
     if (half <= 0 || half > 512)
         return;
-    /* as transformers computes it, in float: 1 / theta^(2i/rot), angle = position * inv */
-    for (int i = 0; i < half; i++)
-        inv[i] = 1.0f / powf(theta, (float)(2 * i) / (float)rot);
+    pq_rope_inv_freq(inv, rot, rp); /* angle = position * inv */
     for (int s = 0; s < n_seq; s++)
         for (int r = seq_start[s]; r < seq_start[s + 1]; r++) {
             float pos = (float)(r - seq_start[s]);

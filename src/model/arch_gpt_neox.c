@@ -51,8 +51,7 @@ static int read_config(pq_config *c, const json_t *j, const char *what, polyq_er
             (rc = pq_json_real(rp, "partial_rotary_factor", false, &pct, what, err)) ||
             (rc = pq_json_real(rp, "rope_theta", false, &theta, what, err)))
             return rc;
-        if (strcmp(type, "default"))
-            return pq_fail(err, POLYQ_UNSUPPORTED, "%s: rope_type \"%s\" is not supported", what, type);
+        (void)type;
     }
     if ((rc = pq_json_real(j, "rotary_pct", false, &pct, what, err)) ||
         (rc = pq_json_real(j, "partial_rotary_factor", false, &pct, what, err)) ||
@@ -62,7 +61,9 @@ static int read_config(pq_config *c, const json_t *j, const char *what, polyq_er
     if (pct < 0 || pct > 1 || theta <= 0)
         return pq_fail(err, POLYQ_FORMAT, "%s: rotary fraction %g or base %g out of range", what, pct, theta);
     c->ln_eps = (float)eps;
-    c->rope_theta = (float)theta;
+    c->rope = (pq_rope){.theta = (float)theta};
+    if (json_is_object(rp) && (rc = pq_config_rope_scaling(rp, c->n_ctx, &c->rope, what, err)))
+        return rc;
     c->rotary_dims = (int)((c->n_embd / c->n_head) * pct); /* int(head_size * rotary_pct) */
     c->rotary_dims &= ~1;
     c->parallel_residual = true;
@@ -145,7 +146,7 @@ static void neox_forward(const pq_model *m, pq_ops *ops, pq_acts *a, const int32
         /* attention on input_layernorm(x), rotary on q and k */
         pq_layernorm(a->xn, a->x, L->ln1_w, L->ln1_b, M, C, c->ln_eps);
         pq_layer_qkv(ops, L, a->qkv, a->xn, M, &at);
-        pq_rope_neox(a->qkv, seq_start, n_seq, &at, c->rotary_dims, c->rope_theta);
+        pq_rope_neox(a->qkv, seq_start, n_seq, &at, c->rotary_dims, &c->rope);
         pq_attention_fwd(ops, a->att, a->qkv, seq_start, n_seq, &at);
         pq_linear_fwd(ops, a->xn, a->att, M, &L->attn_out); /* xn = attention output */
         if (c->parallel_residual) {

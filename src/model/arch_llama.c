@@ -58,17 +58,12 @@ static int read_config(pq_config *c, const json_t *j, const char *what, bool mis
     if (json_is_object(rp) && (rc = pq_json_real(rp, "rope_theta", false, &theta, what, err)))
         return rc;
     const json_t *scaling = json_is_object(rs) ? rs : rp;
-    if (json_is_object(scaling)) {
-        const char *type = "default";
-        if (pq_json_str(scaling, "rope_type", false, &type, what, NULL) || !strcmp(type, "default"))
-            pq_json_str(scaling, "type", false, &type, what, NULL);
-        if (strcmp(type, "default"))
-            return pq_fail(err, POLYQ_UNSUPPORTED, "%s: rope scaling \"%s\" is not supported", what, type);
-    }
     if (theta <= 0)
         return pq_fail(err, POLYQ_FORMAT, "%s: rope_theta %g is not positive", what, theta);
+    c->rope = (pq_rope){.theta = (float)theta};
+    if (json_is_object(scaling) && (rc = pq_config_rope_scaling(scaling, c->n_ctx, &c->rope, what, err)))
+        return rc;
     c->ln_eps = (float)eps;
-    c->rope_theta = (float)theta;
     c->rotary_dims = c->n_embd / c->n_head;
     c->gated = true;
     c->tie_word_embeddings = false;
@@ -154,7 +149,7 @@ static void llama_forward(const pq_model *m, pq_ops *ops, pq_acts *a, const int3
         /* x += o_proj(attn(rope(q, k), v)) on rmsnorm(x) */
         pq_rmsnorm(a->xn, a->x, L->ln1_w, M, C, c->ln_eps);
         pq_layer_qkv(ops, L, a->qkv, a->xn, M, &at);
-        pq_rope_neox(a->qkv, seq_start, n_seq, &at, c->rotary_dims, c->rope_theta);
+        pq_rope_neox(a->qkv, seq_start, n_seq, &at, c->rotary_dims, &c->rope);
         pq_attention_fwd(ops, a->att, a->qkv, seq_start, n_seq, &at);
         pq_linear_fwd(ops, a->xn, a->att, M, &L->attn_out);
         pq_add(a->x, a->xn, (size_t)M * C);

@@ -413,6 +413,41 @@ void pq_acts_free(pq_acts *a)
     memset(a, 0, sizeof *a);
 }
 
+int pq_config_rope_scaling(const json_t *s, int n_ctx, pq_rope *r, const char *what, polyq_err *err)
+{
+    const char *type = "default";
+    if (pq_json_str(s, "rope_type", false, &type, what, NULL) || !strcmp(type, "default"))
+        pq_json_str(s, "type", false, &type, what, NULL);
+    if (!strcmp(type, "default") || !strcmp(type, "dynamic")) /* dynamic: unchanged within n_ctx */
+        return 0;
+    double factor = 0, low = 1, high = 4, orig = n_ctx;
+    int rc;
+    if ((rc = pq_json_real(s, "factor", true, &factor, what, err)))
+        return rc;
+    if (!(factor >= 1))
+        return pq_fail(err, POLYQ_FORMAT, "%s: rope scaling factor %g is below 1", what, factor);
+    r->factor = (float)factor;
+    if (!strcmp(type, "linear")) {
+        r->kind = PQ_ROPE_LINEAR;
+        return 0;
+    }
+    if (strcmp(type, "llama3"))
+        return pq_fail(err, POLYQ_UNSUPPORTED, "%s: rope scaling \"%s\" is not supported (default, linear, dynamic, llama3 are)",
+                       what, type);
+    if ((rc = pq_json_real(s, "low_freq_factor", true, &low, what, err)) ||
+        (rc = pq_json_real(s, "high_freq_factor", true, &high, what, err)) ||
+        (rc = pq_json_real(s, "original_max_position_embeddings", false, &orig, what, err)))
+        return rc;
+    if (!(low > 0) || !(high > low) || !(orig > 0))
+        return pq_fail(err, POLYQ_FORMAT, "%s: llama3 rope scaling needs 0 < low_freq_factor < high_freq_factor "
+                       "and original_max_position_embeddings > 0", what);
+    r->kind = PQ_ROPE_LLAMA3;
+    r->low_freq = (float)low;
+    r->high_freq = (float)high;
+    r->orig_ctx = (float)orig;
+    return 0;
+}
+
 pq_attn pq_config_attn(const pq_config *c)
 {
     int D = c->n_embd / c->n_head;

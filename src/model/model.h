@@ -28,7 +28,7 @@ typedef struct pq_config {
     bool post_ln;             /* OPT do_layer_norm_before = false */
     bool final_ln;            /* OPT: a final LayerNorm before the head */
     int rotary_dims;          /* GPT-NeoX: leading dims of each head that are rotated */
-    float rope_theta;
+    pq_rope rope;             /* rotary base and scaling */
     int bos_id, eos_id; /* from config.json; -1 when absent */
     bool encoder;       /* bidirectional masked LM (BERT, XLM-R): scored by pseudo-log-likelihood */
     int pos_offset;     /* position ids start here (XLM-R: padding_idx + 1) */
@@ -163,6 +163,10 @@ float *pq_model_alloc(pq_model *m, size_t n);
 /* Reads an optional tensor: *out = NULL (and 0) when no candidate name exists. */
 int pq_model_get_f32_opt(pq_model *m, const char *const *names, int n_dims, const int64_t *shape,
                          const float **out, polyq_err *err);
+
+/* rope_scaling / rope_parameters (type or rope_type) into r: default, dynamic (no change within
+ * n_ctx), linear, llama3; others refused. */
+int pq_config_rope_scaling(const json_t *s, int n_ctx, pq_rope *r, const char *what, polyq_err *err);
 
 extern const pq_arch pq_arch_gpt2, pq_arch_gpt_neox, pq_arch_opt, pq_arch_llama, pq_arch_mistral,
     pq_arch_bloom, pq_arch_bert, pq_arch_xlm_roberta;
