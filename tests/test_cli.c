@@ -262,3 +262,44 @@ TEST(cli_memory_estimate_and_guard)
     free(args);
     expect("eval tests/fixtures/gpt2-tiny-vocab-bf16 --max-memory lots", 2, "is not a size");
 }
+
+/* polyq eval on a fixture of every family, decoders and encoders, at int8 and int4-g128:
+ * each writes its JSON, says how it scored, and int8 loses less than int4-g128 in every
+ * language (summed KLD). */
+TEST(cli_eval_every_family)
+{
+    static const char *const fixtures[] = {
+        "gpt2-tiny-vocab-bf16", "neox-tiny-f32", "opt-tiny-proj-f32", "llama-tiny-vocab-bf16",
+        "mistral-tiny-swa-f32", "bloom-tiny-f32", "bert-tiny-f32", "xlmr-tiny-f32"};
+    for (size_t i = 0; i < sizeof fixtures / sizeof fixtures[0]; i++) {
+        char *json = pq_asprintf("%s/family-%zu.json", pq_test_tmpdir(), i);
+        char *args = pq_asprintf("eval tests/fixtures/%s --data %s --langs eng_Latn,hin_Deva "
+                                 "--max-sentences 4 --quant int8,int4-g128 --bootstrap 100 --out %s",
+                                 fixtures[i], pq_test_shared("data/flores200"), json);
+        char *out = NULL;
+        int rc = run(args, &out);
+        if (rc != 0)
+            FAILF("polyq %s exited %d:\n%s", args, rc, out ? out : "");
+        json_error_t je;
+        json_t *r = json_load_file(json, 0, &je);
+        CHECK(r != NULL);
+        if (r) {
+            const char *scoring = json_string_value(json_object_get(json_object_get(r, "model"), "scoring"));
+            bool enc = strstr(fixtures[i], "bert") != NULL || strstr(fixtures[i], "xlmr") != NULL;
+            CHECK(scoring && !strcmp(scoring, enc ? "pseudo_log_likelihood" : "causal"));
+            json_t *q = json_object_get(r, "quantized");
+            for (size_t l = 0; l < 2; l++) {
+                json_t *l8 = json_array_get(json_object_get(json_array_get(q, 0), "languages"), l);
+                json_t *l4 = json_array_get(json_object_get(json_array_get(q, 1), "languages"), l);
+                double k8 = json_number_value(json_object_get(json_object_get(l8, "kld"), "value"));
+                double k4 = json_number_value(json_object_get(json_object_get(l4, "kld"), "value"));
+                if (!(k8 > 0 && k8 < k4))
+                    FAILF("%s language %zu: KLD int8 %g, int4-g128 %g", fixtures[i], l, k8, k4);
+            }
+            json_decref(r);
+        }
+        free(out);
+        free(args);
+        free(json);
+    }
+}

@@ -237,6 +237,8 @@ def main():
     make_model("llama-tiny-gqa-f32", 8, "f32", LlamaConfig, LlamaForCausalLM, llama, small_inputs)
     make_model("mistral-tiny-swa-f32", 9, "f32", MistralConfig, MistralForCausalLM,
                dict(llama, sliding_window=16, rope_theta=1000.0), small_inputs)
+    attach_tokenizer(os.path.join(ROOT, "mistral-tiny-swa-f32"),
+                     small_byte_bpe(shared, ["<unk>", "<s>", "</s>"]), "<s>")
     # Llama with Llama-2's real tokenizer (32000 ids), bf16
     ltdir = os.path.join(shared, "data/tokenizers/Llama-2-7b-hf")
     ltok = Tokenizer.from_file(os.path.join(ltdir, "tokenizer.json"))

@@ -422,8 +422,8 @@ static const struct { const char *id, *family, *params, *role; } reference_model
     {"ai-forever/mGPT", "gpt2", "1.3B", "planned (multilingual)"},
     {"meta-llama/Llama-2-7b-hf", "llama", "7B", "planned (scale; gated)"},
     {"mistralai/Mistral-7B-v0.1", "mistral", "7B", "planned (scale)"},
-    {"google-bert/bert-base-multilingual-cased", "bert", "110M", "encoder baseline (not yet)"},
-    {"FacebookAI/xlm-roberta-base", "xlm-roberta", "278M", "encoder baseline (not yet)"},
+    {"google-bert/bert-base-multilingual-cased", "bert", "178M", "encoder baseline (PLL)"},
+    {"FacebookAI/xlm-roberta-base", "xlm-roberta", "278M", "encoder baseline (PLL)"},
 };
 
 static int cmd_models(void)
@@ -469,8 +469,13 @@ static int cmd_info(int argc, char **argv)
         printf("shape          %d layers, hidden %d, %d heads (%d key/value), MLP %d, vocabulary %d, context %d\n",
                c->n_layer, c->n_embd, c->n_head, c->n_kv_head ? c->n_kv_head : c->n_head, c->n_inner,
                c->n_vocab, c->n_ctx);
-        printf("tokenizer      %s, %d ids, BOS %d\n", m->tok ? "tokenizer files present" : "none",
-               m->tok ? pq_tok_vocab_size(m->tok) : 0, pq_model_bos(m));
+        if (m->tok)
+            printf("tokenizer      %s, %d ids%s\n", pq_tok_kind(m->tok), pq_tok_vocab_size(m->tok),
+                   c->encoder ? "; a masked LM: scored by pseudo-log-likelihood" : "");
+        else
+            printf("tokenizer      none (bare weights run on ids; evaluation needs one)\n");
+        if (m->tok && !c->encoder)
+            printf("               sequences start with id %d\n", pq_model_bos(m));
         /* evaluation with the default batch: both models' logits, activations */
         int M = c->n_ctx > 512 ? c->n_ctx : 512;
         double act_mb = 2.0 * M * (double)c->n_vocab * 4 / 1e6 +

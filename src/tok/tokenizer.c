@@ -821,6 +821,18 @@ int pq_tok_load_dir(pq_tokenizer **out, const char *dir, polyq_err *err)
     return rc;
 }
 
+const char *pq_tok_kind(const pq_tokenizer *t)
+{
+    switch (t->model) {
+    case M_WORDPIECE:
+        return "WordPiece";
+    case M_UNIGRAM:
+        return t->byte_fallback ? "Unigram with byte fallback" : "Unigram";
+    default:
+        return t->byte_level ? "byte-level BPE" : t->byte_fallback ? "BPE with byte fallback" : "BPE";
+    }
+}
+
 int32_t pq_tok_vocab_size(const pq_tokenizer *t) { return t->n_vocab; }
 int32_t pq_tok_bos(const pq_tokenizer *t) { return t->bos; }
 bool pq_tok_is_fallback(const pq_tokenizer *t, int32_t id)

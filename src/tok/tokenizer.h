@@ -56,6 +56,7 @@ int pq_tok_decode(const pq_tokenizer *t, const int32_t *ids, size_t n, char **ou
                   size_t *out_len, polyq_err *err);
 
 int32_t pq_tok_vocab_size(const pq_tokenizer *t); /* largest id + 1 */
+const char *pq_tok_kind(const pq_tokenizer *t);   /* "byte-level BPE", "WordPiece", "Unigram", ... */
 /* Whether id stands for text the vocabulary could not hold: the unknown token or a
  * byte-fallback <0xXX> token. */
 bool pq_tok_is_fallback(const pq_tokenizer *t, int32_t id);
