@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "format/safetensors.h"
 #include "kernels/ops.h"
 #include "quant/qformat.h"
 #include "test.h"
@@ -164,4 +165,71 @@ TEST(quant_fast_linear_matches_reference)
     free(ref);
     free(out[0]);
     free(out[1]);
+}
+
+/* llama.cpp's Q8_0..Q5_1 and bitsandbytes' NF4/FP4: the stored bytes equal the tools' own
+ * (gguf-py's port of the ggml reference quantizers, bitsandbytes.functional.quantize_4bit;
+ * tools/gen_quant_golden.py), and so does the dequantization, on inputs with zero, constant
+ * and tiny blocks, outliers and exact rounding ties. */
+static void check_blocks(const char *input, const char *const *fmts, size_t n_fmts, const char *sfx)
+{
+    polyq_err err = {0};
+    pq_tensors g = {0};
+    CHECK_OK(pq_tensors_open_file(&g, "tests/golden/quant_blocks.safetensors", &err));
+    const pq_tensor_info *xi = pq_tensors_find(&g, input);
+    CHECK(xi && xi->n_dims == 2);
+    if (!xi)
+        return;
+    int R = (int)xi->shape[0], K = (int)xi->shape[1];
+    const float *x = (const float *)xi->data;
+    float *row = malloc(sizeof(float) * (size_t)K);
+    for (size_t f = 0; f < n_fmts; f++) {
+        pq_qspec spec;
+        pq_qweight *q = NULL;
+        char name[32];
+        CHECK_OK(pq_qspec_parse(fmts[f], &spec, &err));
+        CHECK_OK(pq_qweight_rtn(x, R, K, &spec, &q, &err));
+        snprintf(name, sizeof name, "%s%s.data", fmts[f], sfx);
+        const pq_tensor_info *want = pq_tensors_find(&g, name);
+        snprintf(name, sizeof name, "%s%s.deq", fmts[f], sfx);
+        const pq_tensor_info *deq = pq_tensors_find(&g, name);
+        CHECK(q && want && deq);
+        if (!q || !want || !deq) {
+            pq_qweight_free(q);
+            continue;
+        }
+        size_t stored = q->row_bytes ? q->row_bytes * (size_t)R : ((size_t)R * K + 1) / 2;
+        CHECK_INT(stored, want->nbytes);
+        size_t first_bad = SIZE_MAX;
+        for (size_t i = 0; i < want->nbytes && i < stored; i++)
+            if (q->data[i] != ((const uint8_t *)want->data)[i] && first_bad == SIZE_MAX)
+                first_bad = i;
+        if (first_bad != SIZE_MAX)
+            FAILF("%s: stored byte %zu is %u, the tool stores %u", fmts[f], first_bad,
+                  q->data[first_bad], ((const uint8_t *)want->data)[first_bad]);
+        if (q->scale) {
+            snprintf(name, sizeof name, "%s%s.absmax", fmts[f], sfx);
+            const pq_tensor_info *am = pq_tensors_find(&g, name);
+            CHECK(am && am->numel == (size_t)q->n_groups && !memcmp(am->data, q->scale, am->nbytes));
+        }
+        int bad = 0;
+        for (int r = 0; r < R; r++) {
+            pq_qweight_dequant_row(q, r, row);
+            for (int i = 0; i < K; i++)
+                bad += row[i] != ((const float *)deq->data)[(size_t)r * K + i];
+        }
+        if (bad)
+            FAILF("%s: %d dequantized values differ from the tool's", fmts[f], bad);
+        pq_qweight_free(q);
+    }
+    free(row);
+    pq_tensors_close(&g);
+}
+
+TEST(quant_block_formats_match_tools)
+{
+    static const char *const fmts[] = {"q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "nf4", "fp4"};
+    check_blocks("x", fmts, 7, "");
+    /* bitsandbytes' flat blocks across rows of 25, with a short last block */
+    check_blocks("x2", fmts + 5, 2, "2");
 }

@@ -369,10 +369,11 @@ static int cmd_eval(int argc, char **argv)
     pq_metrics_opts mo = {.n_boot = (int)n_boot, .seed = seed, .ref = ref_idx};
     if ((rc = pq_metrics_compute(res, n_lang, n_q, &mo, met, summary, &err)))
         goto out;
-    const char *names[32];
+    const char *names[32], *methods[32];
     double bpw[32];
     for (int q = 0; q < n_q; q++) {
         names[q] = specs[q].name;
+        methods[q] = pq_qspec_method(&specs[q]);
         bpw[q] = pq_model_bits_per_weight(qm[q]);
     }
     pq_run_info info = {
@@ -383,7 +384,7 @@ static int cmd_eval(int argc, char **argv)
         .data_path = data ? data : data_dir, .max_sentences = max_sent, .ref_lang = ref,
         .ref_evaluated = ref_idx >= 0, .seed = seed, .n_boot = (int)n_boot,
         .threads = (int)threads, .batch_tokens = (int)batch, .wall_time_s = pq_now() - t0,
-        .n_q = n_q, .q_names = names, .q_bits_per_weight = bpw,
+        .n_q = n_q, .q_names = names, .q_methods = methods, .q_bits_per_weight = bpw,
         .memory_estimate_mb = plan.total / 1048576.0};
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);

@@ -18,6 +18,21 @@ int pq_qspec_parse(const char *text, pq_qspec *out, polyq_err *err)
         snprintf(out->name, sizeof out->name, "fp32");
         return 0;
     }
+    static const struct { const char *name; pq_qfmt fmt; int bits; } blocks[] = {
+        {"q8_0", PQ_QF_Q8_0, 8}, {"q4_0", PQ_QF_Q4_0, 4}, {"q4_1", PQ_QF_Q4_1, 4},
+        {"q5_0", PQ_QF_Q5_0, 5}, {"q5_1", PQ_QF_Q5_1, 5}, {"nf4", PQ_QF_NF4, 4}, {"fp4", PQ_QF_FP4, 4}};
+    for (size_t i = 0; i < sizeof blocks / sizeof blocks[0]; i++) {
+        size_t n = strlen(blocks[i].name);
+        if (strncmp(text, blocks[i].name, n) || (text[n] && strcmp(text + n, "-head")))
+            continue;
+        out->fmt = blocks[i].fmt;
+        out->bits = blocks[i].bits;
+        out->gran = PQ_GRAN_GROUP;
+        out->group = pq_qfmt_block(blocks[i].fmt);
+        out->head = text[n] != 0;
+        snprintf(out->name, sizeof out->name, "%s", text);
+        return 0;
+    }
     const char *p = text;
     char *end;
     if (strncmp(p, "int", 3) != 0)
@@ -70,9 +85,15 @@ int pq_qspec_parse(const char *text, pq_qspec *out, polyq_err *err)
     return 0;
 bad:
     return pq_fail(err, POLYQ_INVALID_ARG,
-                   "quant spec \"%s\" is not understood: expected fp32 or "
-                   "int<2-8>[-g<group>|-tensor][-sym|-asym][-head], e.g. int8, int4-g128, int4-g128-sym",
+                   "quant spec \"%s\" is not understood: expected fp32, "
+                   "int<2-8>[-g<group>|-tensor][-sym|-asym][-head] (e.g. int8, int4-g128), "
+                   "q8_0, q4_0, q4_1, q5_0, q5_1 (llama.cpp) or nf4, fp4 (bitsandbytes), each with optional -head",
                    text);
+}
+
+const char *pq_qspec_method(const pq_qspec *s)
+{
+    return s->fmt == PQ_QF_NF4 || s->fmt == PQ_QF_FP4 ? "bitsandbytes" : s->fmt != PQ_QF_INT ? "ggml" : "rtn";
 }
 
 unsigned pq_unpack(const uint8_t *row, int bits, size_t i)
@@ -145,6 +166,8 @@ int pq_qweight_rtn(const float *w, int n_out, int n_in, const pq_qspec *spec, pq
                    polyq_err *err)
 {
     *out = NULL;
+    if (spec->fmt != PQ_QF_INT)
+        return pq_qweight_blocks(w, n_out, n_in, spec, out, err);
     if (spec->none || n_out <= 0 || n_in <= 0)
         return pq_fail(err, POLYQ_INVALID_ARG, "quantize: nothing to do for spec %s on [%d, %d]",
                        spec->name, n_out, n_in);
@@ -212,6 +235,10 @@ int pq_qweight_rtn(const float *w, int n_out, int n_in, const pq_qspec *spec, pq
 
 void pq_qweight_dequant_row(const pq_qweight *q, int r, float *out)
 {
+    if (q->fmt != PQ_QF_INT) {
+        pq_qweight_blocks_dequant_row(q, r, out);
+        return;
+    }
     const uint8_t *row = q->data + (size_t)r * q->row_bytes;
     int mid = 1 << (q->bits - 1);
     for (int g = 0; g < (q->gran == PQ_GRAN_TENSOR ? 1 : q->n_groups); g++) {
@@ -241,6 +268,10 @@ void pq_qweight_dequant_row(const pq_qweight *q, int r, float *out)
 
 double pq_qweight_bits(const pq_qweight *q)
 {
+    if (q->fmt == PQ_QF_NF4 || q->fmt == PQ_QF_FP4) /* 4-bit codes + an f32 absmax per 64 */
+        return 8.0 * (double)(((size_t)q->n_out * q->n_in + 1) / 2) + 32.0 * q->n_groups;
+    if (q->fmt != PQ_QF_INT) /* ggml blocks hold their scales */
+        return 8.0 * (double)q->row_bytes * q->n_out;
     size_t n_scales = q->gran == PQ_GRAN_TENSOR ? 1 : (size_t)q->n_out * q->n_groups;
     return 8.0 * (double)q->row_bytes * q->n_out + 32.0 * n_scales + (q->zero ? 8.0 * n_scales : 0);
 }

@@ -25,6 +25,13 @@
 
 typedef enum { PQ_GRAN_CHANNEL, PQ_GRAN_GROUP, PQ_GRAN_TENSOR } pq_gran;
 
+/* The storage format: polyq's integer layout above, or another tool's blocks (blockfmt.c). */
+typedef enum {
+    PQ_QF_INT,
+    PQ_QF_Q8_0, PQ_QF_Q4_0, PQ_QF_Q4_1, PQ_QF_Q5_0, PQ_QF_Q5_1, /* llama.cpp */
+    PQ_QF_NF4, PQ_QF_FP4                                       /* bitsandbytes */
+} pq_qfmt;
+
 typedef struct pq_qspec {
     char name[64];   /* canonical text, e.g. "int4-g128" */
     bool none;       /* fp32: no quantization */
@@ -33,11 +40,15 @@ typedef struct pq_qspec {
     int group;       /* for PQ_GRAN_GROUP */
     bool sym;
     bool head;       /* quantize the LM head too */
+    pq_qfmt fmt;     /* PQ_QF_INT for int<bits> specs */
 } pq_qspec;
 
 int pq_qspec_parse(const char *text, pq_qspec *out, polyq_err *err);
+/* "rtn" (int specs), "ggml" (q8_0 .. q5_1), "bitsandbytes" (nf4, fp4) */
+const char *pq_qspec_method(const pq_qspec *s);
 
 typedef struct pq_qweight {
+    pq_qfmt fmt;      /* block formats: data holds the tool's blocks, row after row */
     int bits, n_out, n_in;
     pq_gran gran;
     int group;        /* inputs per group (n_in for per-channel and per-tensor) */
@@ -54,6 +65,15 @@ typedef struct pq_qweight {
 int pq_qweight_rtn(const float *w, int n_out, int n_in, const pq_qspec *spec, pq_qweight **out,
                    polyq_err *err);
 void pq_qweight_free(pq_qweight *q);
+
+/* Block formats (blockfmt.c): weights per block (0 for PQ_QF_INT), bytes per stored block
+ * (bitsandbytes: the codes only; absmax is in scale). */
+int pq_qfmt_block(pq_qfmt f);
+size_t pq_qfmt_block_bytes(pq_qfmt f);
+const float *pq_bnb_code(pq_qfmt f); /* the 16 NF4 or FP4 code values */
+int pq_qweight_blocks(const float *w, int n_out, int n_in, const pq_qspec *spec, pq_qweight **out,
+                      polyq_err *err);
+void pq_qweight_blocks_dequant_row(const pq_qweight *q, int r, float *out);
 
 /* out[0..n_in) = dequantized row r. */
 void pq_qweight_dequant_row(const pq_qweight *q, int r, float *out);

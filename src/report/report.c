@@ -67,7 +67,7 @@ int pq_report_json(const char *path, const pq_run_info *in, const pq_lang_metric
         json_t *langs = json_array();
         const pq_disparity_summary *s = &summary[q];
         json_t *spec = json_pack("{s:s, s:s, s:o, s:o, s:{s:s, s:o, s:o, s:o, s:s, s:s}}",
-                                 "spec", in->q_names[q], "method", "rtn",
+                                 "spec", in->q_names[q], "method", in->q_methods[q],
                                  "description", str_or_null(in->q_details ? in->q_details[q] : NULL),
                                  "bits_per_weight", num(in->q_bits_per_weight[q]),
                                  "across_languages", "basis", pq_basis_name[PQ_BASIS_BITS_PER_SENTENCE],
@@ -156,8 +156,10 @@ void pq_report_table(FILE *f, const pq_run_info *in, const pq_lang_metrics *m, s
                 (unsigned long long)m[l].n_sent, (unsigned long long)m[l].tokens, ppl, bpb, bps, fb);
     }
     for (int q = 0; q < in->n_q; q++) {
-        fprintf(f, "\n%s  (round-to-nearest, %.3f bits/weight in the quantized layers)\n",
-                in->q_names[q], in->q_bits_per_weight[q]);
+        fprintf(f, "\n%s  (%s, %.3f bits/weight in the quantized layers)\n", in->q_names[q],
+                !strcmp(in->q_methods[q], "ggml") ? "llama.cpp blocks"
+                : !strcmp(in->q_methods[q], "bitsandbytes") ? "bitsandbytes 4-bit" : "round-to-nearest",
+                in->q_bits_per_weight[q]);
         fprintf(f, "%-12s %19s %26s %9s %7s %18s\n", "language",
                 in->pseudo ? "pseudo-PPL fp -> q" : "PPL fp -> q",
                 "dbits/sent [95% CI]", "KLD", "top-1", "disparity x");

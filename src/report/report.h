@@ -24,6 +24,7 @@ typedef struct pq_run_info {
     double memory_estimate_mb, peak_rss_mb;
     int n_q;
     const char *const *q_names;
+    const char *const *q_methods; /* "rtn", "ggml", "bitsandbytes" */
     const double *q_bits_per_weight;
     const char *const *q_details; /* human description of each spec */
 } pq_run_info;

@@ -1,0 +1,273 @@
+/* Block formats of other tools, stored exactly as they store them (see qformat.h).
+ *
+ * llama.cpp / ggml (ggml-quants.c, quantize_row_*_ref; blocks of 32 weights):
+ *   Q8_0  {f16 d; int8 qs[32]}                  34 bytes  x = qs[j] * d
+ *   Q4_0  {f16 d; u8 qs[16]}                    18 bytes  x = (nibble - 8) * d
+ *   Q4_1  {f16 d; f16 m; u8 qs[16]}             20 bytes  x = nibble * d + m
+ *   Q5_0  {f16 d; u8 qh[4]; u8 qs[16]}          22 bytes  x = (nibble | high bit << 4) - 16) * d
+ *   Q5_1  {f16 d; f16 m; u8 qh[4]; u8 qs[16]}   24 bytes  x = (nibble | high bit << 4) * d + m
+ *   Byte j of qs holds weight j (low nibble) and weight j + 16 (high nibble); bit j of qh
+ *   (little-endian u32) is weight j's fifth bit, bit j + 16 weight j + 16's.
+ *   Q4_0/Q5_0: d = v / -8 (or -16) where v is the weight of largest magnitude (its sign kept),
+ *   levels (int)(x / d + 8.5) (or 16.5) capped at 15 (31). Q4_1/Q5_1: d = (max - min) / 15
+ *   (31), levels (int)((x - min) / d + 0.5). Q8_0: d = amax / 127, levels roundf(x / d). Every
+ *   division is by the float d before it is rounded to f16; dequantization uses the f16 d.
+ *
+ * bitsandbytes 4-bit (functional.quantize_4bit, its CPU path; blocks of 64 weights):
+ *   the matrix is taken flat, row after row, in blocks of 64 (a block may span rows; the last
+ *   may be shorter and has its own absmax); absmax f32 per block; each weight clamp(x * (1 / absmax), -1, 1) goes to the code value
+ *   whose bucket holds it (buckets split at midpoints of the sorted code, a midpoint itself
+ *   belonging to the lower bucket); two codes per byte, the first in the high nibble.
+ *   NF4 codes (normal-float quantiles) and FP4 codes (e2m1, index order of bitsandbytes). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/base.h"
+#include "quant/qformat.h"
+
+static const float nf4_code[16] = {
+    -1.0f, -0.6961928009986877f, -0.5250730514526367f, -0.39491748809814453f,
+    -0.28444138169288635f, -0.18477343022823334f, -0.09105003625154495f, 0.0f,
+    0.07958029955625534f, 0.16093020141124725f, 0.24611230194568634f, 0.33791524171829224f,
+    0.44070982933044434f, 0.5626170039176941f, 0.7229568362236023f, 1.0f};
+static const float fp4_code[16] = {
+    0.0f, 0.0052083334885537624f, 0.6666666865348816f, 1.0f, 0.3333333432674408f, 0.5f,
+    0.1666666716337204f, 0.25f, 0.0f, -0.0052083334885537624f, -0.6666666865348816f, -1.0f,
+    -0.3333333432674408f, -0.5f, -0.1666666716337204f, -0.25f};
+/* indices of each code sorted by value (for FP4, +0 before -0, as torch.argsort gives) */
+static const uint8_t fp4_order[16] = {11, 10, 13, 12, 15, 14, 9, 0, 8, 1, 6, 7, 4, 5, 2, 3};
+
+const float *pq_bnb_code(pq_qfmt f) { return f == PQ_QF_NF4 ? nf4_code : fp4_code; }
+
+int pq_qfmt_block(pq_qfmt f)
+{
+    switch (f) {
+    case PQ_QF_Q8_0: case PQ_QF_Q4_0: case PQ_QF_Q4_1: case PQ_QF_Q5_0: case PQ_QF_Q5_1:
+        return 32;
+    case PQ_QF_NF4: case PQ_QF_FP4:
+        return 64;
+    default:
+        return 0;
+    }
+}
+
+size_t pq_qfmt_block_bytes(pq_qfmt f)
+{
+    static const size_t bytes[] = {[PQ_QF_Q8_0] = 34, [PQ_QF_Q4_0] = 18, [PQ_QF_Q4_1] = 20,
+                                   [PQ_QF_Q5_0] = 22, [PQ_QF_Q5_1] = 24, [PQ_QF_NF4] = 32,
+                                   [PQ_QF_FP4] = 32};
+    return f > PQ_QF_INT && f <= PQ_QF_FP4 ? bytes[f] : 0;
+}
+
+static void put_f16(uint8_t *p, float v)
+{
+    uint16_t h = pq_f32_to_f16(v);
+    p[0] = (uint8_t)h;
+    p[1] = (uint8_t)(h >> 8);
+}
+
+static float get_f16(const uint8_t *p) { return pq_f16_to_f32((uint16_t)(p[0] | p[1] << 8)); }
+
+static int imin(int a, int b) { return a < b ? a : b; }
+
+/* One ggml block of 32 weights into y. */
+static void ggml_quantize_block(pq_qfmt f, const float *x, uint8_t *y)
+{
+    if (f == PQ_QF_Q8_0) {
+        float amax = 0;
+        for (int j = 0; j < 32; j++)
+            amax = fmaxf(amax, fabsf(x[j]));
+        float d = amax / 127, id = d ? 1.0f / d : 0.0f;
+        put_f16(y, d);
+        for (int j = 0; j < 32; j++)
+            y[2 + j] = (uint8_t)(int8_t)roundf(x[j] * id);
+        return;
+    }
+    bool offset = f == PQ_QF_Q4_1 || f == PQ_QF_Q5_1, five = f == PQ_QF_Q5_0 || f == PQ_QF_Q5_1;
+    int top = five ? 31 : 15;
+    float d, id, min = 0;
+    if (offset) {
+        float lo = INFINITY, hi = -INFINITY;
+        for (int j = 0; j < 32; j++) {
+            lo = fminf(lo, x[j]);
+            hi = fmaxf(hi, x[j]);
+        }
+        d = (hi - lo) / (float)top;
+        min = lo;
+    } else {
+        float amax = 0, max = 0;
+        for (int j = 0; j < 32; j++)
+            if (amax < fabsf(x[j])) {
+                amax = fabsf(x[j]);
+                max = x[j];
+            }
+        d = max / (five ? -16.0f : -8.0f);
+    }
+    id = d ? 1.0f / d : 0.0f;
+    put_f16(y, d);
+    size_t at = 2;
+    if (offset) {
+        put_f16(y + 2, min);
+        at = 4;
+    }
+    uint32_t qh = 0;
+    uint8_t *qs = y + at + (five ? 4 : 0);
+    for (int j = 0; j < 16; j++) {
+        int a, b;
+        if (offset) {
+            a = (int)((x[j] - min) * id + 0.5f);
+            b = (int)((x[j + 16] - min) * id + 0.5f);
+            if (!five) {
+                a = imin(15, a);
+                b = imin(15, b);
+            }
+        } else {
+            float bias = five ? 16.5f : 8.5f;
+            a = imin(top, (int)(int8_t)(x[j] * id + bias));
+            b = imin(top, (int)(int8_t)(x[j + 16] * id + bias));
+        }
+        qs[j] = (uint8_t)((a & 15) | (b & 15) << 4);
+        qh |= (uint32_t)((a >> 4) & 1) << j;
+        qh |= (uint32_t)((b >> 4) & 1) << (j + 16);
+    }
+    if (five) {
+        uint8_t *h = y + at;
+        h[0] = (uint8_t)qh;
+        h[1] = (uint8_t)(qh >> 8);
+        h[2] = (uint8_t)(qh >> 16);
+        h[3] = (uint8_t)(qh >> 24);
+    }
+}
+
+static void ggml_dequant_block(pq_qfmt f, const uint8_t *y, float *out)
+{
+    float d = get_f16(y);
+    if (f == PQ_QF_Q8_0) {
+        for (int j = 0; j < 32; j++)
+            out[j] = (float)(int8_t)y[2 + j] * d;
+        return;
+    }
+    bool offset = f == PQ_QF_Q4_1 || f == PQ_QF_Q5_1, five = f == PQ_QF_Q5_0 || f == PQ_QF_Q5_1;
+    float m = offset ? get_f16(y + 2) : 0;
+    size_t at = offset ? 4 : 2;
+    uint32_t qh = five ? (uint32_t)y[at] | (uint32_t)y[at + 1] << 8 | (uint32_t)y[at + 2] << 16 |
+                             (uint32_t)y[at + 3] << 24
+                       : 0;
+    const uint8_t *qs = y + at + (five ? 4 : 0);
+    int sub = offset ? 0 : five ? 16 : 8;
+    for (int j = 0; j < 16; j++) {
+        int a = (qs[j] & 15) | (int)((qh >> j) & 1) << 4;
+        int b = (qs[j] >> 4) | (int)((qh >> (j + 16)) & 1) << 4;
+        out[j] = offset ? (float)a * d + m : (float)(a - sub) * d;
+        out[j + 16] = offset ? (float)b * d + m : (float)(b - sub) * d;
+    }
+}
+
+/* One bitsandbytes block of n <= 64 weights starting at flat index i0 (even): codes into
+ * y (two per byte from y[i0 / 2]), the block's absmax. */
+static void bnb_quantize_block(pq_qfmt f, const float *x, int n, uint8_t *y, float *absmax)
+{
+    const float *code = pq_bnb_code(f);
+    float bounds[15];
+    for (int k = 0; k < 15; k++) {
+        int lo = f == PQ_QF_NF4 ? k : fp4_order[k], hi = f == PQ_QF_NF4 ? k + 1 : fp4_order[k + 1];
+        bounds[k] = (code[lo] + code[hi]) / 2;
+    }
+    float amax = 0;
+    for (int j = 0; j < n; j++)
+        amax = fmaxf(amax, fabsf(x[j]));
+    float inv = 1.0f / fmaxf(amax, 1e-38f);
+    *absmax = amax;
+    for (int j = 0; j < n; j += 2) {
+        int q[2];
+        for (int t = 0; t < 2; t++) {
+            /* full blocks multiply by the inverse, the short last block divides (as
+             * bitsandbytes does); a missing last weight is a padding 0 */
+            float v = j + t < n ? x[j + t] : 0.0f;
+            float s = n == 64 ? v * inv : v / fmaxf(amax, 1e-38f);
+            s = fminf(fmaxf(s, -1.0f), 1.0f);
+            int k = 0;
+            while (k < 15 && bounds[k] < s)
+                k++;
+            q[t] = f == PQ_QF_NF4 ? k : fp4_order[k];
+        }
+        y[j / 2] = (uint8_t)(q[0] << 4 | q[1]);
+    }
+}
+
+int pq_qweight_blocks(const float *w, int n_out, int n_in, const pq_qspec *spec, pq_qweight **out,
+                      polyq_err *err)
+{
+    *out = NULL;
+    int B = pq_qfmt_block(spec->fmt);
+    if (B <= 0 || n_out <= 0 || n_in <= 0)
+        return pq_fail(err, POLYQ_INVALID_ARG, "quantize: nothing to do for spec %s on [%d, %d]",
+                       spec->name, n_out, n_in);
+    bool bnb = spec->fmt == PQ_QF_NF4 || spec->fmt == PQ_QF_FP4;
+    if (!bnb && n_in % B)
+        return pq_fail(err, POLYQ_UNSUPPORTED,
+                       "quantize %s: rows of %d inputs are not whole blocks of %d (the format has no partial blocks)",
+                       spec->name, n_in, B);
+    pq_qweight *q = calloc(1, sizeof *q);
+    if (!q)
+        return pq_fail(err, POLYQ_NOMEM, "out of memory");
+    q->fmt = spec->fmt;
+    q->bits = bnb ? 4 : spec->fmt == PQ_QF_Q8_0 ? 8 : spec->fmt <= PQ_QF_Q4_1 ? 4 : 5;
+    q->n_out = n_out;
+    q->n_in = n_in;
+    q->gran = PQ_GRAN_GROUP;
+    q->group = B;
+    q->sym = !bnb && (spec->fmt == PQ_QF_Q8_0 || spec->fmt == PQ_QF_Q4_0 || spec->fmt == PQ_QF_Q5_0);
+    size_t total = (size_t)n_out * (size_t)n_in;
+    if (bnb) { /* flat: n_groups counts the blocks of the whole matrix */
+        q->gran = PQ_GRAN_TENSOR;
+        q->n_groups = (int)((total + 63) / 64);
+        q->row_bytes = 0;
+        q->data = pq_calloc_array((total + 1) / 2, 1);
+        q->scale = pq_alloc_array((size_t)q->n_groups, sizeof *q->scale);
+    } else {
+        q->n_groups = n_in / B;
+        q->row_bytes = (size_t)q->n_groups * pq_qfmt_block_bytes(spec->fmt);
+        q->data = pq_calloc_array((size_t)n_out, q->row_bytes);
+    }
+    if (!q->data || (bnb && !q->scale)) {
+        pq_qweight_free(q);
+        return pq_fail(err, POLYQ_NOMEM, "out of memory quantizing a [%d, %d] matrix", n_out, n_in);
+    }
+    size_t bb = pq_qfmt_block_bytes(spec->fmt);
+    if (bnb) {
+        for (int g = 0; g < q->n_groups; g++) {
+            size_t i0 = (size_t)g * 64;
+            int n = total - i0 < 64 ? (int)(total - i0) : 64;
+            bnb_quantize_block(spec->fmt, w + i0, n, q->data + i0 / 2, &q->scale[g]);
+        }
+    } else {
+        for (int r = 0; r < n_out; r++)
+            for (int g = 0; g < q->n_groups; g++)
+                ggml_quantize_block(spec->fmt, w + (size_t)r * n_in + (size_t)g * B,
+                                    q->data + (size_t)r * q->row_bytes + (size_t)g * bb);
+    }
+    *out = q;
+    return 0;
+}
+
+void pq_qweight_blocks_dequant_row(const pq_qweight *q, int r, float *out)
+{
+    if (q->fmt == PQ_QF_NF4 || q->fmt == PQ_QF_FP4) {
+        const float *code = pq_bnb_code(q->fmt);
+        size_t i0 = (size_t)r * (size_t)q->n_in;
+        for (int i = 0; i < q->n_in; i++) {
+            size_t k = i0 + (size_t)i;
+            uint8_t b = q->data[k / 2];
+            out[i] = code[k & 1 ? b & 15 : b >> 4] * q->scale[k / 64];
+        }
+        return;
+    }
+    int B = pq_qfmt_block(q->fmt);
+    size_t bb = pq_qfmt_block_bytes(q->fmt);
+    const uint8_t *row = q->data + (size_t)r * q->row_bytes;
+    for (int g = 0; g < q->n_groups; g++) {
+        ggml_dequant_block(q->fmt, row + (size_t)g * bb, out + (size_t)g * B);
+    }
+}
