@@ -1,11 +1,14 @@
 /* Round-to-nearest packed weights: pack/unpack round trip at every width, error within half
  * a step, all-zero and constant groups, sizes not divisible by the group, spec parsing, the
  * fast packed linear against the scalar reference, and memory that shrinks as it should. */
+#include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "format/safetensors.h"
 #include "kernels/ops.h"
+#include "quant/gptq.h"
 #include "quant/qformat.h"
 #include "test.h"
 
@@ -232,4 +235,128 @@ TEST(quant_block_formats_match_tools)
     check_blocks("x", fmts, 7, "");
     /* bitsandbytes' flat blocks across rows of 25, with a short last block */
     check_blocks("x2", fmts + 5, 2, "2");
+}
+
+static double rnd_normal(uint64_t *s)
+{
+    double u1 = 0, u2 = 0;
+    for (int k = 0; k < 2; k++) {
+        *s = *s * 6364136223846793005ull + 1442695040888963407ull;
+        double u = ((double)(*s >> 11) + 0.5) / 9007199254740992.0;
+        if (k == 0)
+            u1 = u;
+        else
+            u2 = u;
+    }
+    return sqrt(-2 * log(u1)) * cos(2 * M_PI * u2);
+}
+
+static bool same_qweight(const pq_qweight *a, const pq_qweight *b)
+{
+    size_t ns = (size_t)a->n_out * a->n_groups;
+    return a->row_bytes == b->row_bytes && a->n_groups == b->n_groups &&
+           !memcmp(a->data, b->data, a->row_bytes * (size_t)a->n_out) &&
+           !memcmp(a->scale, b->scale, ns * sizeof(float)) &&
+           (!a->zero || !memcmp(a->zero, b->zero, ns));
+}
+
+/* GPTQ with H = I has no error feedback: exactly round-to-nearest, with and without groups
+ * and act-order. */
+TEST(quant_gptq_identity_hessian_is_rtn)
+{
+    enum { N = 24, K = 96 };
+    uint64_t s = 5;
+    float *w = malloc(sizeof(float) * N * K);
+    double *h = malloc(sizeof(double) * K * K);
+    for (int i = 0; i < N * K; i++)
+        w[i] = (float)rnd_normal(&s);
+    const char *specs[] = {"int4", "int4-g32", "int3-g16", "int8-asym"};
+    for (int sp = 0; sp < 4; sp++)
+        for (int act = 0; act < 2; act++) {
+            if (act && sp != 0)
+                continue; /* act-order groups are static: same as RTN only per channel */
+            polyq_err err = {0};
+            pq_qspec spec;
+            CHECK_OK(pq_qspec_parse(specs[sp], &spec, &err));
+            memset(h, 0, sizeof(double) * K * K);
+            for (int i = 0; i < K; i++)
+                h[i * K + i] = 1 + (act ? 0.01 * i : 0); /* act: a real reordering */
+            pq_qweight *g = NULL, *r = NULL;
+            pq_gptq_opts o = {.act_order = act};
+            CHECK_OK(pq_gptq(w, N, K, h, &spec, &o, &g, &err));
+            CHECK_OK(pq_qweight_rtn(w, N, K, &spec, &r, &err));
+            if (g && r && !same_qweight(g, r))
+                FAILF("%s%s: GPTQ with a diagonal Hessian differs from RTN", specs[sp], act ? " act-order" : "");
+            pq_qweight_free(g);
+            pq_qweight_free(r);
+        }
+    free(w);
+    free(h);
+}
+
+/* On correlated inputs GPTQ's output error ||W X - Q X||^2 is below round-to-nearest's. */
+TEST(quant_gptq_beats_rtn_on_correlated_inputs)
+{
+    enum { N = 32, K = 64, T = 512 };
+    uint64_t s = 9;
+    float *w = malloc(sizeof(float) * N * K), *x = malloc(sizeof(float) * T * K), *mix = malloc(sizeof(float) * K * K);
+    double *h = calloc((size_t)K * K, sizeof(double));
+    for (int i = 0; i < N * K; i++)
+        w[i] = (float)rnd_normal(&s);
+    for (int i = 0; i < K * K; i++)
+        mix[i] = (float)rnd_normal(&s) / 8 + (i % (K + 1) == 0 ? 1.0f : 0.0f);
+    for (int t = 0; t < T; t++) { /* x = z * mix: correlated features of unequal scale */
+        float z[K];
+        for (int k = 0; k < K; k++)
+            z[k] = (float)rnd_normal(&s) * (k < 8 ? 4.0f : 1.0f);
+        for (int j = 0; j < K; j++) {
+            float v = 0;
+            for (int k = 0; k < K; k++)
+                v += z[k] * mix[k * K + j];
+            x[t * K + j] = v;
+        }
+    }
+    for (int t = 0; t < T; t++)
+        for (int i = 0; i < K; i++)
+            for (int j = 0; j < K; j++)
+                h[i * K + j] += 2.0 * x[t * K + i] * x[t * K + j] / T;
+    const char *specs[] = {"int4", "int4-g16", "int3-g32", "int2-g16"};
+    for (int sp = 0; sp < 4; sp++)
+        for (int act = 0; act < 2; act++) {
+            polyq_err err = {0};
+            pq_qspec spec;
+            CHECK_OK(pq_qspec_parse(specs[sp], &spec, &err));
+            double *hc = malloc(sizeof(double) * K * K);
+            memcpy(hc, h, sizeof(double) * K * K);
+            pq_qweight *g = NULL, *r = NULL;
+            pq_gptq_opts o = {.act_order = act};
+            CHECK_OK(pq_gptq(w, N, K, hc, &spec, &o, &g, &err));
+            CHECK_OK(pq_qweight_rtn(w, N, K, &spec, &r, &err));
+            double eg = 0, er = 0;
+            float rg[K], rr[K];
+            for (int n = 0; n < N && g && r; n++) {
+                pq_qweight_dequant_row(g, n, rg);
+                pq_qweight_dequant_row(r, n, rr);
+                for (int t = 0; t < T; t++) {
+                    double dg = 0, dr = 0;
+                    for (int k = 0; k < K; k++) {
+                        dg += (double)(w[n * K + k] - rg[k]) * x[t * K + k];
+                        dr += (double)(w[n * K + k] - rr[k]) * x[t * K + k];
+                    }
+                    eg += dg * dg;
+                    er += dr * dr;
+                }
+            }
+            if (getenv("PQ_TEST_VERBOSE"))
+                fprintf(stderr, "  %s%s: output error GPTQ %.4g, RTN %.4g\n", specs[sp], act ? " act" : "", eg, er);
+            if (!(eg < er))
+                FAILF("%s%s: GPTQ error %g not below RTN %g", specs[sp], act ? " act-order" : "", eg, er);
+            pq_qweight_free(g);
+            pq_qweight_free(r);
+            free(hc);
+        }
+    free(w);
+    free(x);
+    free(mix);
+    free(h);
 }

@@ -1,6 +1,6 @@
 /* Packed integer weights and round-to-nearest (layout in qformat.h). The asymmetric range
- * always includes 0 (min(x,0)..max(x,0)), as GPTQ's reference quantizer does, so the zero
- * point lies on the grid and every value is within half a step of its level. */
+ * always includes 0 (min(x,0)..max(x,0)) and is GPTQ's reference quantizer (gptq.h), so the
+ * zero point lies on the grid and every value is within half a step of its level. */
 #include "quant/qformat.h"
 
 #include <math.h>
@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "base/base.h"
+#include "quant/gptq.h"
 
 int pq_qspec_parse(const char *text, pq_qspec *out, polyq_err *err)
 {
@@ -135,19 +136,12 @@ void pq_rtn_group_ref(const float *x, int n, int bits, bool sym, float *scale, u
         *scale = d;
         return;
     }
-    int qmax = (1 << bits) - 1;
-    float lo = 0, hi = 0;
-    for (int i = 0; i < n; i++) {
-        lo = fminf(lo, x[i]);
-        hi = fmaxf(hi, x[i]);
-    }
-    float d = (hi - lo) / (float)qmax, id = d ? 1.0f / d : 0.0f;
-    int z = d ? (int)lrintf(-lo * id) : 0;
-    z = z < 0 ? 0 : z > qmax ? qmax : z;
-    for (int i = 0; i < n; i++) {
-        int q = (int)lrintf(x[i] * id) + z;
-        u[i] = (uint8_t)(q < 0 ? 0 : q > qmax ? qmax : q);
-    }
+    /* asymmetric: GPTQ's quantizer, so that GPTQ without error feedback is exactly this */
+    int qmax = (1 << bits) - 1, z;
+    float d;
+    pq_gptq_params(x, n, bits, false, &d, &z);
+    for (int i = 0; i < n; i++)
+        u[i] = (uint8_t)pq_gptq_level(x[i], d, z, qmax);
     *scale = d;
     *zero = (uint8_t)z;
 }
@@ -209,9 +203,10 @@ int pq_qweight_rtn(const float *w, int n_out, int n_in, const pq_qspec *spec, pq
         int z = q->sym ? 1 << (q->bits - 1) : q->zero[0];
         for (int r = 0; r < n_out; r++)
             for (int i = 0; i < n_in; i++) {
-                int v = (int)lrintf(w[(size_t)r * n_in + i] * id);
+                float x = w[(size_t)r * n_in + i];
+                int v = (int)lrintf(x * id);
                 v = q->sym ? (v < -qmax ? -qmax : v > qmax ? qmax : v) + z
-                           : (v + z < 0 ? 0 : v + z > qmax ? qmax : v + z);
+                           : pq_gptq_level(x, d, z, qmax);
                 pq_pack(q->data + (size_t)r * q->row_bytes, q->bits, (size_t)i, (unsigned)v);
             }
     } else {
