@@ -336,3 +336,122 @@ TEST(model_minilm_real_hidden_states)
 /* Llama rope scaling: linear, and llama3's frequency bands (scaled, kept, interpolated). */
 TEST(model_llama_golden_rope_linear_f32) { check_golden("llama-tiny-rope-linear-f32"); }
 TEST(model_llama_golden_rope_llama3_f32) { check_golden("llama-tiny-rope-llama3-f32"); }
+
+/* Calibration sequences: BOS + the first n FLORES dev sentences of lang. */
+static int calib_tokens(const pq_model *m, const char *lang, size_t n, pq_ids *store, int **starts,
+                        int *n_seq)
+{
+    polyq_err err = {0};
+    char rel[128];
+    snprintf(rel, sizeof rel, "data/flores200/dev/%s.dev", lang);
+    pq_corpus c;
+    if (pq_corpus_load(&c, lang, pq_test_shared(rel), n, &err))
+        return -1;
+    *starts = calloc(c.n + 1, sizeof **starts);
+    *n_seq = (int)c.n;
+    for (size_t s = 0; s < c.n; s++) {
+        pq_ids_push(store, pq_model_bos(m));
+        pq_tok_encode(m->tok, c.lines[s], c.lens[s], store, &err);
+        if (store->n - (size_t)(*starts)[s] > (size_t)m->cfg.n_ctx)
+            store->n = (size_t)(*starts)[s] + (size_t)m->cfg.n_ctx;
+        (*starts)[s + 1] = (int)store->n;
+    }
+    pq_corpus_free(&c);
+    return 0;
+}
+
+/* ||(W - Q) X||^2 = sum over rows of (w - q)^T (X^T X) (w - q), with h = 2 X^T X / n. */
+static double out_error(const pq_linear *fp, const pq_qweight *q, const double *h)
+{
+    int N = fp->n_out, K = fp->n_in;
+    float *row = malloc(sizeof(float) * (size_t)K);
+    double *d = malloc(sizeof(double) * (size_t)K), e = 0;
+    for (int n = 0; n < N; n++) {
+        pq_qweight_dequant_row(q, n, row);
+        for (int k = 0; k < K; k++)
+            d[k] = (double)fp->w[(size_t)n * K + k] - row[k];
+        for (int i = 0; i < K; i++)
+            for (int j = 0; j < K; j++)
+                e += d[i] * h[(size_t)i * K + j] * d[j];
+    }
+    free(row);
+    free(d);
+    return e;
+}
+
+/* GPTQ on a fixture calibrated on FLORES dev text: for every linear layer, its output error on
+ * the calibration inputs it saw (those the GPTQ-quantized blocks before it produce) is below
+ * round-to-nearest's with the same format. */
+TEST(model_gptq_layer_errors_below_rtn)
+{
+    const char *fixtures[] = {"opt-tiny-proj-f32", "llama-tiny-vocab-bf16"};
+    for (int f = 0; f < 2; f++) {
+        polyq_err err = {0};
+        pq_model *m = NULL, *g = NULL;
+        CHECK_OK(pq_model_open_dir(&m, pq_test_fixture(fixtures[f]), &err));
+        if (!m)
+            continue;
+        pq_ids store = {0};
+        int *starts = NULL, n_seq = 0;
+        CHECK(calib_tokens(m, "eng_Latn", 48, &store, &starts, &n_seq) == 0);
+        pq_calib cal = {store.v, starts, n_seq, 512};
+        pq_qspec spec, rtn;
+        CHECK_OK(pq_qspec_parse("gptq-int4-g16", &spec, &err));
+        CHECK_OK(pq_qspec_parse("int4-g16", &rtn, &err));
+        CHECK_OK(pq_model_gptq(&g, m, &spec, &cal, 2, &err));
+        if (g) {
+            /* the inputs GPTQ saw: capture them on the quantized model, block by block */
+            pq_ops ops;
+            pq_acts acts;
+            int M = starts[n_seq];
+            float *logits = malloc(sizeof(float) * (size_t)M * m->cfg.n_vocab);
+            CHECK(pq_ops_init(&ops, 1, m->cfg.n_inner > m->cfg.n_embd ? m->cfg.n_inner : m->cfg.n_embd,
+                              m->cfg.n_ctx) == 0);
+            CHECK(pq_acts_init(&acts, &m->cfg, M) == 0);
+            int worse = 0, total = 0;
+            for (int l = 0; l < m->cfg.n_layer; l++) {
+                pq_linear *gl[PQ_N_LAYER_LINEARS] = PQ_LAYER_LINEARS(&g->layers[l]);
+                pq_linear *fl[PQ_N_LAYER_LINEARS] = PQ_LAYER_LINEARS(&m->layers[l]);
+                pq_capture cap = {0};
+                int idx[PQ_N_LAYER_LINEARS];
+                for (int i = 0; i < PQ_N_LAYER_LINEARS; i++)
+                    if (gl[i]->n_out) {
+                        idx[cap.n] = i;
+                        cap.lin[cap.n] = gl[i];
+                        cap.h[cap.n++] = calloc((size_t)gl[i]->n_in * gl[i]->n_in, sizeof(double));
+                    }
+                ops.capture = &cap;
+                CHECK_OK(pq_model_forward(g, &ops, &acts, store.v, starts, n_seq, logits, &err));
+                ops.capture = NULL;
+                for (int k = 0; k < cap.n; k++) {
+                    const pq_linear *fp = fl[idx[k]];
+                    size_t K = (size_t)fp->n_in;
+                    for (size_t i = 0; i < K; i++)
+                        for (size_t j = i; j < K; j++)
+                            cap.h[k][j * K + i] = cap.h[k][i * K + j];
+                    pq_qweight *r = NULL;
+                    CHECK_OK(pq_qweight_rtn(fp->w, fp->n_out, fp->n_in, &rtn, &r, &err));
+                    double eg = out_error(fp, gl[idx[k]]->q, cap.h[k]), er = r ? out_error(fp, r, cap.h[k]) : 0;
+                    total++;
+                    if (!(eg < er)) {
+                        worse++;
+                        FAILF("%s block %d linear %d: GPTQ output error %g, RTN %g", fixtures[f], l, idx[k], eg, er);
+                    } else if (getenv("PQ_TEST_VERBOSE")) {
+                        fprintf(stderr, "  %s block %d linear %d: GPTQ %.4g < RTN %.4g\n", fixtures[f], l, idx[k], eg, er);
+                    }
+                    pq_qweight_free(r);
+                    free(cap.h[k]);
+                }
+                free(cap.buf);
+            }
+            CHECK(total >= 8 && worse == 0);
+            pq_acts_free(&acts);
+            pq_ops_free(&ops);
+            free(logits);
+            pq_model_free(g);
+        }
+        free(starts);
+        pq_ids_free(&store);
+        pq_model_free(m);
+    }
+}

@@ -79,10 +79,35 @@ static void linear_task(void *ctx, size_t task, int thread)
         }
 }
 
+void pq_capture_add(pq_capture *c, const pq_linear *lin, const float *in, int M)
+{
+    for (int k = 0; k < c->n; k++) {
+        if (c->lin[k] != lin)
+            continue;
+        size_t K = (size_t)lin->n_in, need = (size_t)M * K;
+        if (need > c->buf_len) {
+            double *b = realloc(c->buf, need * sizeof *b);
+            if (!b) {
+                c->failed = 1;
+                return;
+            }
+            c->buf = b;
+            c->buf_len = need;
+        }
+        for (size_t i = 0; i < need; i++)
+            c->buf[i] = in[i];
+        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)K, M, 2.0, c->buf, (int)K, 1.0,
+                    c->h[k], (int)K);
+        c->rows[k] += (size_t)M;
+    }
+}
+
 void pq_linear_fwd_ld(pq_ops *ops, float *out, int ldo, const float *in, int M, const pq_linear *lin)
 {
     if (M <= 0)
         return;
+    if (ops->capture)
+        pq_capture_add(ops->capture, lin, in, M);
     if (ops->reference) {
         pq_ref_linear_ld(out, ldo, in, M, lin);
         return;

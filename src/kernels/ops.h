@@ -24,6 +24,20 @@ typedef struct pq_linear {
 
 typedef enum { PQ_ACT_GELU_TANH, PQ_ACT_GELU_ERF, PQ_ACT_RELU, PQ_ACT_SILU } pq_act;
 
+/* Calibration: while set on the ops, every product with one of these linears adds 2 x x^T of
+ * each input row x to its h (K x K, upper triangle, double) and counts the rows. */
+#define PQ_CAPTURE_MAX 8
+typedef struct pq_capture {
+    int n;
+    const struct pq_linear *lin[PQ_CAPTURE_MAX];
+    double *h[PQ_CAPTURE_MAX];
+    size_t rows[PQ_CAPTURE_MAX];
+    double *buf; /* scratch: rows converted to double */
+    size_t buf_len;
+    int failed;  /* out of memory while capturing */
+} pq_capture;
+void pq_capture_add(pq_capture *c, const struct pq_linear *lin, const float *in, int M);
+
 /* Per-run state of the fast ops: the pool and one scratch buffer per thread. */
 typedef struct pq_ops {
     pq_pool *pool;
@@ -31,6 +45,7 @@ typedef struct pq_ops {
     float **scratch;        /* [n_threads][scratch_len] */
     size_t scratch_len;
     int reference;          /* nonzero: run the scalar reference kernels instead */
+    pq_capture *capture;    /* calibration statistics to gather, or NULL */
 } pq_ops;
 
 /* Creates the pool; max_k bounds K of any linear and max_t the tokens of a sequence. */

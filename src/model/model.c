@@ -316,12 +316,8 @@ int32_t pq_model_bos(const pq_model *m)
     return id;
 }
 
-static int quantize_linear(pq_model *q, pq_linear *lin, const pq_qspec *spec, polyq_err *err)
+int pq_model_set_qweight(pq_model *q, pq_linear *lin, pq_qweight *qw, polyq_err *err)
 {
-    pq_qweight *qw;
-    int rc = pq_qweight_rtn(lin->w, lin->n_out, lin->n_in, spec, &qw, err);
-    if (rc)
-        return rc;
     pq_qweight **o = realloc(q->qowned, (q->n_qowned + 1) * sizeof *o);
     if (!o) {
         pq_qweight_free(qw);
@@ -336,9 +332,18 @@ static int quantize_linear(pq_model *q, pq_linear *lin, const pq_qspec *spec, po
     return 0;
 }
 
+static int quantize_linear(pq_model *q, pq_linear *lin, const pq_qspec *spec, polyq_err *err)
+{
+    pq_qweight *qw;
+    int rc = pq_qweight_rtn(lin->w, lin->n_out, lin->n_in, spec, &qw, err);
+    return rc ? rc : pq_model_set_qweight(q, lin, qw, err);
+}
+
 int pq_model_quantize(pq_model **out, const pq_model *base, const pq_qspec *spec, polyq_err *err)
 {
     *out = NULL;
+    if (spec->gptq)
+        return pq_fail(err, POLYQ_INVALID_ARG, "%s needs calibration text (GPTQ)", spec->name);
     pq_model *q = calloc(1, sizeof *q);
     if (!q)
         return pq_fail(err, POLYQ_NOMEM, "out of memory");

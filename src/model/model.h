@@ -104,6 +104,22 @@ int pq_model_open_dir(pq_model **out, const char *dir, polyq_err *err);
 /* New model whose linear layers are quantized per spec; base must outlive it. */
 int pq_model_quantize(pq_model **out, const pq_model *base, const pq_qspec *spec, polyq_err *err);
 void pq_model_free(pq_model *m);
+/* Makes lin (a linear of q, a quantized copy) use qw, which q then owns. */
+int pq_model_set_qweight(pq_model *q, pq_linear *lin, pq_qweight *qw, polyq_err *err);
+
+/* Calibration text: token sequences (each with the model's start token, or an encoder's
+ * special tokens around it), described for the results. */
+typedef struct pq_calib {
+    const int32_t *tokens;
+    const int *seq_start; /* n_seq + 1 offsets */
+    int n_seq;
+    int batch_tokens;     /* sequences per forward pass add up to at most this many tokens */
+} pq_calib;
+/* GPTQ, block by block: each block's linears see the inputs the already-quantized blocks
+ * before them produce on the calibration text (one forward pass over it per block), then
+ * are quantized by pq_gptq. -head quantizes the LM head by round-to-nearest. */
+int pq_model_gptq(pq_model **out, const pq_model *base, const pq_qspec *spec, const pq_calib *cal,
+                  int n_threads, polyq_err *err);
 
 /* Bits per weight of the linear layers (32 for a full-precision model). */
 double pq_model_bits_per_weight(const pq_model *m);

@@ -36,6 +36,10 @@ int pq_qspec_parse(const char *text, pq_qspec *out, polyq_err *err)
     }
     const char *p = text;
     char *end;
+    if (!strncmp(p, "gptq-", 5)) {
+        out->gptq = true;
+        p += 5;
+    }
     if (strncmp(p, "int", 3) != 0)
         goto bad;
     long bits = strtol(p + 3, &end, 10);
@@ -71,6 +75,9 @@ int pq_qspec_parse(const char *text, pq_qspec *out, polyq_err *err)
             out->sym = false;
             seen_sym = true;
             p += 4;
+        } else if (!strncmp(p, "act", 3) && out->gptq && !out->act_order) {
+            out->act_order = true;
+            p += 3;
         } else if (!strncmp(p, "head", 4) && !out->head) {
             out->head = true;
             p += 4;
@@ -82,19 +89,24 @@ int pq_qspec_parse(const char *text, pq_qspec *out, polyq_err *err)
     }
     if (*p)
         goto bad;
+    if (out->gptq && out->gran == PQ_GRAN_TENSOR)
+        return pq_fail(err, POLYQ_INVALID_ARG, "quant spec \"%s\": GPTQ quantizes per channel or in groups, not per tensor",
+                       text);
     snprintf(out->name, sizeof out->name, "%s", text);
     return 0;
 bad:
     return pq_fail(err, POLYQ_INVALID_ARG,
                    "quant spec \"%s\" is not understood: expected fp32, "
                    "int<2-8>[-g<group>|-tensor][-sym|-asym][-head] (e.g. int8, int4-g128), "
+                   "gptq-int<2-8>[-g<group>][-sym][-act][-head] (calibrated), "
                    "q8_0, q4_0, q4_1, q5_0, q5_1 (llama.cpp) or nf4, fp4 (bitsandbytes), each with optional -head",
                    text);
 }
 
 const char *pq_qspec_method(const pq_qspec *s)
 {
-    return s->fmt == PQ_QF_NF4 || s->fmt == PQ_QF_FP4 ? "bitsandbytes" : s->fmt != PQ_QF_INT ? "ggml" : "rtn";
+    return s->gptq ? "gptq" : s->fmt == PQ_QF_NF4 || s->fmt == PQ_QF_FP4 ? "bitsandbytes"
+           : s->fmt != PQ_QF_INT ? "ggml" : "rtn";
 }
 
 unsigned pq_unpack(const uint8_t *row, int bits, size_t i)

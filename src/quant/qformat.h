@@ -11,7 +11,8 @@
  * G = n_in. Dequantized value: (u - z) * scale with z = zero (asymmetric) or 2^(bits-1)
  * (symmetric, levels -(2^(bits-1)-1) .. 2^(bits-1)-1).
  *
- * Spec grammar: fp32 | int<bits>[-g<G>|-tensor][-sym|-asym][-head]
+ * Spec grammar: fp32 | [gptq-]int<bits>[-g<G>|-tensor][-sym|-asym][-act][-head]
+ *   | q8_0 | q4_0 | q4_1 | q5_0 | q5_1 | nf4 | fp4 [-head]
  *   bits 2..8; default granularity per output channel; default symmetric for 8 bits,
  *   asymmetric below; -head also quantizes the LM head (embeddings stay full precision). */
 #ifndef PQ_QFORMAT_H
@@ -41,6 +42,8 @@ typedef struct pq_qspec {
     bool sym;
     bool head;       /* quantize the LM head too */
     pq_qfmt fmt;     /* PQ_QF_INT for int<bits> specs */
+    bool gptq;       /* gptq-int...: calibrated (needs calibration text) */
+    bool act_order;  /* gptq ... -act */
 } pq_qspec;
 
 int pq_qspec_parse(const char *text, pq_qspec *out, polyq_err *err);
