@@ -303,3 +303,45 @@ TEST(cli_eval_every_family)
         free(json);
     }
 }
+
+/* GPTQ from the command line: calibrated on other languages' dev text (or a file), recorded in
+ * the results; and the calibration mistakes a user can make, each refused with one message. */
+TEST(cli_gptq_calibration)
+{
+    const char *fx = "tests/fixtures/llama-tiny-vocab-bf16";
+    char *json = pq_asprintf("%s/gptq.json", pq_test_tmpdir());
+    char *args = pq_asprintf("eval %s --data %s --langs eng_Latn,hin_Deva --max-sentences 4 "
+                             "--quant int4-g16,gptq-int4-g16 --calib hin_Deva,zho_Hans --calib-samples 6 "
+                             "--bootstrap 100 --out %s", fx, pq_test_shared("data/flores200"), json);
+    char *out = NULL;
+    int rc = run(args, &out);
+    if (rc != 0)
+        FAILF("polyq %s exited %d:\n%s", args, rc, out ? out : "");
+    json_t *r = json_load_file(json, 0, NULL), *cal = json_object_get(r, "calibration");
+    CHECK(r && json_is_object(cal));
+    CHECK(!strcmp(json_string_value(json_object_get(cal, "source")), "flores200 dev"));
+    CHECK_INT(json_integer_value(json_object_get(cal, "samples")), 6);
+    CHECK(!strcmp(json_string_value(json_array_get(json_object_get(cal, "languages"), 1)), "zho_Hans"));
+    CHECK(!strcmp(json_string_value(json_object_get(json_array_get(json_object_get(r, "quantized"), 1), "method")),
+                  "gptq"));
+    json_decref(r);
+    free(out);
+    free(args);
+    const char *data = pq_test_shared("data/flores200");
+    args = pq_asprintf("eval %s --data %s --langs eng_Latn --quant gptq-int4 --calib xx_Yyyy", fx, data);
+    expect(args, 1, "--calib: unknown language code \"xx_Yyyy\"");
+    free(args);
+    args = pq_asprintf("eval %s --data %s --split dev --langs eng_Latn --quant gptq-int4", fx, data);
+    expect(args, 2, "which is being evaluated (--split dev)");
+    free(args);
+    args = pq_asprintf("eval %s --data eng_Latn=%s/devtest/eng_Latn.devtest --quant gptq-int4", fx, data);
+    expect(args, 2, "give --calib-file");
+    free(args);
+    /* a calibration file of its own */
+    args = pq_asprintf("eval %s --data eng_Latn=%s/devtest/eng_Latn.devtest --max-sentences 3 --quant gptq-int4 "
+                       "--calib-file %s/dev/fra_Latn.dev --calib-samples 4 --bootstrap 100", fx, data, data);
+    expect(args, 0, "\"samples\":4");
+    free(args);
+    expect("eval tests/fixtures/llama-tiny-vocab-bf16 --quant gptq-int4-tensor", 2, "not per tensor");
+    free(json);
+}

@@ -1,6 +1,7 @@
 /* The polyq command line: argument parsing, progress, and the only place that prints for
  * the user and chooses the exit status. Everything else is in libpolyq. */
 #include <errno.h>
+#include <jansson.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,7 +29,13 @@ static const char usage[] =
     "\n"
     "eval options:\n"
     "  --quant LIST        comma-separated specs (default int8,int4-g128): fp32 | int<2-8>\n"
-    "                      [-g<group>|-tensor][-sym|-asym][-head], e.g. int4-g128-sym, int3-g64\n"
+    "                      [-g<group>|-tensor][-sym|-asym][-head], e.g. int4-g128-sym, int3-g64;\n"
+    "                      gptq-int4-g128[-act] (calibrated); q8_0 q4_0 q4_1 q5_0 q5_1; nf4 fp4\n"
+    "  --calib L1,L2|all   calibration languages for calibrated specs (default eng_Latn), from\n"
+    "                      the FLORES-200 dev split, an equal share each; never the devtest text\n"
+    "  --calib-file FILE   calibration text from FILE instead (one sample per line)\n"
+    "  --calib-samples N   calibration sentences in all (default 128)\n"
+    "  --calib-tokens T    at most T tokens per sample (default: the model's context)\n"
     "  --data SRC          FLORES-200 folder (with dev/ devtest/) or lang=file[,lang=file...]\n"
     "                      (default: FLORES-200 in polyq's cache, downloaded once)\n"
     "  --langs L1,L2|all   languages to evaluate (default all)\n"
@@ -155,6 +162,124 @@ static int cmd_tokenize(int argc, char **argv)
     return rc ? die(&err) : 0;
 }
 
+typedef struct calib_opts {
+    const char *langs, *file;
+    size_t samples;
+    int max_tokens; /* 0: the model's context */
+    const char *eval_split, *data;
+} calib_opts;
+
+/* Calibration samples for calibrated specs: the first sentences of each language's FLORES-200
+ * dev file (an equal share of the samples), or the lines of --calib-file; each tokenized with
+ * the model's start token (an encoder's special tokens around it) and cut to the context.
+ * *desc (heap) is a JSON object describing them for the results. */
+static int build_calib(const pq_model *m, const calib_opts *o, pq_ids *store, int **starts, int *n_seq,
+                       char **desc, polyq_err *err)
+{
+    char **langs = NULL, *lc = NULL, *sv = NULL;
+    size_t n_lang = 0;
+    int rc = 0;
+    pq_dataset ds = {0};
+    if (!o->file) {
+        if (!strcmp(o->eval_split, "dev"))
+            return pq_fail(err, POLYQ_INVALID_ARG,
+                           "calibration text comes from the dev split, which is being evaluated (--split dev): "
+                           "evaluate devtest or give --calib-file");
+        if ((rc = pq_dataset_open(&ds, o->data, "dev", err)))
+            return rc;
+        if (!ds.root) {
+            pq_dataset_free(&ds);
+            return pq_fail(err, POLYQ_INVALID_ARG,
+                           "calibrated specs need calibration text: --data lang=file pairs have no dev split; "
+                           "give --calib-file");
+        }
+        if (!strcmp(o->langs, "all")) {
+            rc = pq_dataset_langs(&ds, &langs, &n_lang, err);
+        } else {
+            lc = pq_strdup(o->langs);
+            for (char *s = lc ? strtok_r(lc, ",", &sv) : NULL; s && !rc; s = strtok_r(NULL, ",", &sv)) {
+                char **nl = realloc(langs, (n_lang + 1) * sizeof *nl);
+                if (!nl || !(nl[n_lang] = pq_strdup(s)))
+                    rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
+                if (nl)
+                    langs = nl;
+                if (!rc)
+                    n_lang++;
+            }
+            if (!rc && !n_lang)
+                rc = pq_fail(err, POLYQ_INVALID_ARG, "--calib names no language");
+        }
+    } else {
+        langs = calloc(1, sizeof *langs);
+        if (!langs || !(langs[0] = pq_strdup("file")))
+            rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
+        else
+            n_lang = 1;
+    }
+    const int32_t *pre = NULL, *post = NULL;
+    int n_pre = 0, n_post = 0;
+    pq_tok_special_around(m->tok, &pre, &n_pre, &post, &n_post);
+    int32_t bos = pq_model_bos(m);
+    int cap = o->max_tokens > 0 && o->max_tokens < m->cfg.n_ctx ? o->max_tokens : m->cfg.n_ctx;
+    size_t per = n_lang ? (o->samples + n_lang - 1) / n_lang : 0, total_tok = 0;
+    *starts = calloc(per * n_lang + 1, sizeof **starts);
+    *n_seq = 0;
+    if (!rc && !*starts)
+        rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
+    for (size_t l = 0; l < n_lang && !rc; l++) {
+        char *path = NULL;
+        pq_corpus c = {0};
+        if (o->file)
+            path = pq_strdup(o->file);
+        else if ((rc = pq_dataset_path(&ds, langs[l], &path, err))) {
+            pq_fail_context(err, "--calib");
+            break;
+        }
+        rc = pq_corpus_load(&c, langs[l], path, per, err);
+        free(path);
+        for (size_t s = 0; s < c.n && !rc && (size_t)*n_seq < per * n_lang; s++) {
+            size_t at = store->n;
+            if (m->cfg.encoder)
+                for (int k = 0; k < n_pre && !rc; k++)
+                    rc = pq_ids_push(store, pre[k]) ? pq_fail(err, POLYQ_NOMEM, "out of memory") : 0;
+            else if (pq_ids_push(store, bos))
+                rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
+            if (!rc && (rc = pq_tok_encode(m->tok, c.lines[s], c.lens[s], store, err)))
+                pq_fail_context(err, "calibration text %s, line %zu", langs[l], s + 1);
+            for (int k = 0; m->cfg.encoder && k < n_post && !rc; k++)
+                rc = pq_ids_push(store, post[k]) ? pq_fail(err, POLYQ_NOMEM, "out of memory") : 0;
+            if (rc)
+                break;
+            for (size_t i = at; i < store->n; i++)
+                if (store->v[i] < 0 || store->v[i] >= m->cfg.n_vocab)
+                    rc = pq_fail(err, POLYQ_FORMAT, "calibration text gives token id %d beyond the model's %d",
+                                 store->v[i], m->cfg.n_vocab);
+            if (store->n - at > (size_t)cap)
+                store->n = at + (size_t)cap;
+            total_tok += store->n - at;
+            (*starts)[++*n_seq] = (int)store->n;
+        }
+        pq_corpus_free(&c);
+    }
+    if (!rc && !*n_seq)
+        rc = pq_fail(err, POLYQ_INVALID_ARG, "the calibration text is empty");
+    if (!rc) {
+        json_t *j = json_pack("{s:s, s:[], s:i, s:I, s:i}", "source",
+                              o->file ? o->file : "flores200 dev", "languages", "samples", *n_seq,
+                              "tokens", (json_int_t)total_tok, "max_tokens_per_sample", cap);
+        for (size_t l = 0; j && l < n_lang && !o->file; l++)
+            json_array_append_new(json_object_get(j, "languages"), json_string(langs[l]));
+        *desc = j ? json_dumps(j, JSON_COMPACT) : NULL;
+        json_decref(j);
+        if (!*desc)
+            rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
+    }
+    pq_strlist_free(langs, n_lang);
+    free(lc);
+    pq_dataset_free(&ds);
+    return rc;
+}
+
 static int cmd_eval(int argc, char **argv)
 {
     const char *model_name = NULL, *quant = "int8,int4-g128", *data = NULL, *langs_arg = "all",
@@ -166,7 +291,10 @@ static int cmd_eval(int argc, char **argv)
     static const char *const value_opts[] = {"--quant", "--data", "--langs", "--split", "--ref",
                                              "--out", "--revision", "--max-sentences", "--threads",
                                              "--batch-tokens", "--bootstrap", "--seed",
-                                             "--max-memory", NULL};
+                                             "--max-memory", "--calib", "--calib-file",
+                                             "--calib-samples", "--calib-tokens", NULL};
+    const char *calib_langs = "eng_Latn", *calib_file = NULL;
+    unsigned long long calib_samples = 128, calib_tokens = 0;
     double max_memory = 0;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
@@ -194,6 +322,17 @@ static int cmd_eval(int argc, char **argv)
             out_path = v;
         else if (!strcmp(a, "--revision"))
             revision = v;
+        else if (!strcmp(a, "--calib"))
+            calib_langs = v;
+        else if (!strcmp(a, "--calib-file"))
+            calib_file = v;
+        else if (!strcmp(a, "--calib-samples")) {
+            if (!parse_uint(v, 1000000, &calib_samples) || !calib_samples)
+                return bad_arg("--calib-samples \"%s\" is not a positive count", v);
+        } else if (!strcmp(a, "--calib-tokens")) {
+            if (!parse_uint(v, 1 << 20, &calib_tokens) || calib_tokens < 2)
+                return bad_arg("--calib-tokens \"%s\" is not a count of at least 2", v);
+        }
         else if (!strcmp(a, "--max-sentences")) {
             if (!parse_uint(v, 100000000, &max_sent) || !max_sent)
                 return bad_arg("--max-sentences \"%s\" is not a positive count", v);
@@ -249,6 +388,10 @@ static int cmd_eval(int argc, char **argv)
     pq_lang_metrics *met = NULL;
     pq_disparity_summary summary[32];
     int ref_idx = -1;
+    pq_ids cal_store = {0};
+    int *cal_starts = NULL, cal_n = 0;
+    char *cal_desc = NULL;
+    bool pr_tty = isatty(2);
 
     /* the model and the data are found (or fetched) first; both problems are told at once */
     {
@@ -337,9 +480,28 @@ static int cmd_eval(int argc, char **argv)
     }
     if ((rc = pq_model_open_dir(&fp, model_path, &err)))
         goto out;
+    bool any_gptq = false;
     for (int q = 0; q < n_q; q++)
-        if ((rc = pq_model_quantize(&qm[q], fp, &specs[q], &err)))
+        any_gptq |= specs[q].gptq;
+    if (any_gptq) {
+        calib_opts co = {calib_langs, calib_file, (size_t)calib_samples, (int)calib_tokens, split,
+                         data ? data : data_dir};
+        if ((rc = build_calib(fp, &co, &cal_store, &cal_starts, &cal_n, &cal_desc, &err)))
             goto out;
+    }
+    for (int q = 0; q < n_q; q++) {
+        if (specs[q].gptq) {
+            pq_calib cal = {cal_store.v, cal_starts, cal_n, (int)batch};
+            if (pr_tty)
+                fprintf(stderr, "polyq: %s: quantizing block by block on %d calibration samples\n",
+                        specs[q].name, cal_n);
+            rc = pq_model_gptq(&qm[q], fp, &specs[q], &cal, (int)threads, &err);
+        } else {
+            rc = pq_model_quantize(&qm[q], fp, &specs[q], &err);
+        }
+        if (rc)
+            goto out;
+    }
     progress pr = {.on = isatty(2), .n_lang = n_lang, .t0 = pq_now()};
     pq_eval_opts eo = {.n_threads = (int)threads, .batch_tokens = (int)batch,
                        .progress = on_progress, .progress_ctx = &pr};
@@ -384,7 +546,7 @@ static int cmd_eval(int argc, char **argv)
         .data_path = data ? data : data_dir, .max_sentences = max_sent, .ref_lang = ref,
         .ref_evaluated = ref_idx >= 0, .seed = seed, .n_boot = (int)n_boot,
         .threads = (int)threads, .batch_tokens = (int)batch, .wall_time_s = pq_now() - t0,
-        .n_q = n_q, .q_names = names, .q_methods = methods, .q_bits_per_weight = bpw,
+        .calibration = cal_desc, .n_q = n_q, .q_names = names, .q_methods = methods, .q_bits_per_weight = bpw,
         .memory_estimate_mb = plan.total / 1048576.0};
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
@@ -411,6 +573,9 @@ out:
     free(data_dir);
     free(model_path);
     free(model_rev);
+    pq_ids_free(&cal_store);
+    free(cal_starts);
+    free(cal_desc);
     return rc ? die(&err) : 0;
 }
 

@@ -47,6 +47,8 @@ int pq_report_json(const char *path, const pq_run_info *in, const pq_lang_metric
         goto nomem;
     json_object_set_new(root, "full_precision", fp);
     json_object_set_new(root, "quantized", qa);
+    json_object_set_new(root, "calibration",
+                        in->calibration ? json_loads(in->calibration, 0, NULL) : json_null());
     for (size_t l = 0; l < n_lang; l++) {
         const pq_lang_metrics *x = &m[l];
         json_array_append_new(
@@ -158,7 +160,8 @@ void pq_report_table(FILE *f, const pq_run_info *in, const pq_lang_metrics *m, s
     for (int q = 0; q < in->n_q; q++) {
         fprintf(f, "\n%s  (%s, %.3f bits/weight in the quantized layers)\n", in->q_names[q],
                 !strcmp(in->q_methods[q], "ggml") ? "llama.cpp blocks"
-                : !strcmp(in->q_methods[q], "bitsandbytes") ? "bitsandbytes 4-bit" : "round-to-nearest",
+                : !strcmp(in->q_methods[q], "bitsandbytes") ? "bitsandbytes 4-bit"
+                : !strcmp(in->q_methods[q], "gptq") ? "GPTQ, calibrated" : "round-to-nearest",
                 in->q_bits_per_weight[q]);
         fprintf(f, "%-12s %19s %26s %9s %7s %18s\n", "language",
                 in->pseudo ? "pseudo-PPL fp -> q" : "PPL fp -> q",
@@ -208,4 +211,6 @@ void pq_report_table(FILE *f, const pq_run_info *in, const pq_lang_metrics *m, s
                    "\"unstable\": the reference's own degradation interval includes 0; read the "
                    "difference in the JSON instead.\n",
                 in->ref_evaluated ? in->ref_lang : "reference (not evaluated)");
+    if (in->calibration)
+        fprintf(f, "calibration (GPTQ): %s\n", in->calibration);
 }

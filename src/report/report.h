@@ -23,6 +23,7 @@ typedef struct pq_run_info {
     double wall_time_s;
     double memory_estimate_mb, peak_rss_mb;
     int n_q;
+    const char *calibration; /* JSON object text describing the calibration set, or NULL */
     const char *const *q_names;
     const char *const *q_methods; /* "rtn", "ggml", "bitsandbytes" */
     const double *q_bits_per_weight;
