@@ -343,5 +343,9 @@ TEST(cli_gptq_calibration)
     expect(args, 0, "\"samples\":4");
     free(args);
     expect("eval tests/fixtures/llama-tiny-vocab-bf16 --quant gptq-int4-tensor", 2, "not per tensor");
+    args = pq_asprintf("eval %s --data %s --langs eng_Latn --max-sentences 3 --quant awq-int4-g16 "
+                       "--calib-samples 4 --bootstrap 100", fx, data);
+    expect(args, 0, "awq-int4-g16  (AWQ, calibrated");
+    free(args);
     free(json);
 }

@@ -455,3 +455,77 @@ TEST(model_gptq_layer_errors_below_rtn)
         pq_model_free(m);
     }
 }
+
+/* AWQ over a fixture: for every linear, the stored weights (scaled, quantized, scales undone)
+ * give an output error on the calibration inputs no larger than round-to-nearest's, summed
+ * over each group of linears sharing an input (where the scale search compares them). */
+TEST(model_awq_not_worse_than_rtn)
+{
+    polyq_err err = {0};
+    pq_model *m = NULL, *a = NULL;
+    CHECK_OK(pq_model_open_dir(&m, pq_test_fixture("llama-tiny-vocab-bf16"), &err));
+    if (!m)
+        return;
+    pq_ids store = {0};
+    int *starts = NULL, n_seq = 0;
+    CHECK(calib_tokens(m, "eng_Latn", 32, &store, &starts, &n_seq) == 0);
+    pq_calib cal = {store.v, starts, n_seq, 512};
+    pq_qspec spec, rtn;
+    CHECK_OK(pq_qspec_parse("awq-int3-g16", &spec, &err));
+    CHECK_OK(pq_qspec_parse("int3-g16", &rtn, &err));
+    CHECK_OK(pq_model_awq(&a, m, &spec, &cal, 2, &err));
+    if (a) {
+        pq_ops ops;
+        pq_acts acts;
+        int M = starts[n_seq], scaled = 0;
+        float *logits = malloc(sizeof(float) * (size_t)M * m->cfg.n_vocab);
+        CHECK(pq_ops_init(&ops, 1, m->cfg.n_inner, m->cfg.n_ctx) == 0);
+        CHECK(pq_acts_init(&acts, &m->cfg, M) == 0);
+        static const int groups[][3] = {{1, 2, 3}, {4, -1, -1}, {5, 6, -1}, {7, -1, -1}};
+        for (int l = 0; l < m->cfg.n_layer; l++) {
+            pq_linear *fl[PQ_N_LAYER_LINEARS] = PQ_LAYER_LINEARS(&m->layers[l]);
+            pq_linear *al[PQ_N_LAYER_LINEARS] = PQ_LAYER_LINEARS(&a->layers[l]);
+            pq_capture cap = {0};
+            for (int i = 0; i < PQ_N_LAYER_LINEARS; i++) {
+                cap.lin[i] = fl[i];
+                if (fl[i]->n_out)
+                    cap.h[i] = calloc((size_t)fl[i]->n_in * fl[i]->n_in, sizeof(double));
+            }
+            cap.n = PQ_N_LAYER_LINEARS;
+            ops.capture = &cap;
+            CHECK_OK(pq_model_forward(m, &ops, &acts, store.v, starts, n_seq, logits, &err));
+            ops.capture = NULL;
+            for (int g = 0; g < 4; g++) {
+                double ea = 0, er = 0;
+                for (int k = 0; k < 3; k++) {
+                    int i = groups[g][k];
+                    if (i < 0 || !fl[i]->n_out)
+                        continue;
+                    size_t K = (size_t)fl[i]->n_in;
+                    for (size_t x = 0; x < K; x++)
+                        for (size_t y = x; y < K; y++)
+                            cap.h[i][y * K + x] = cap.h[i][x * K + y];
+                    pq_qweight *r = NULL;
+                    CHECK_OK(pq_qweight_rtn(fl[i]->w, fl[i]->n_out, fl[i]->n_in, &rtn, &r, &err));
+                    ea += out_error(fl[i], al[i]->q, cap.h[i]);
+                    er += r ? out_error(fl[i], r, cap.h[i]) : 0;
+                    scaled += al[i]->q && al[i]->q->in_scale != NULL;
+                    pq_qweight_free(r);
+                }
+                if (!(ea <= er * (1 + 1e-9)))
+                    FAILF("block %d group %d: AWQ output error %g above RTN %g", l, g, ea, er);
+            }
+            for (int i = 0; i < PQ_N_LAYER_LINEARS; i++)
+                free(cap.h[i]);
+            free(cap.buf);
+        }
+        CHECK(scaled > 0); /* some group found scales better than none */
+        pq_acts_free(&acts);
+        pq_ops_free(&ops);
+        free(logits);
+        pq_model_free(a);
+    }
+    free(starts);
+    pq_ids_free(&store);
+    pq_model_free(m);
+}

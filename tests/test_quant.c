@@ -8,6 +8,7 @@
 
 #include "format/safetensors.h"
 #include "kernels/ops.h"
+#include "quant/awq.h"
 #include "quant/gptq.h"
 #include "quant/qformat.h"
 #include "test.h"
@@ -358,5 +359,52 @@ TEST(quant_gptq_beats_rtn_on_correlated_inputs)
     free(w);
     free(x);
     free(mix);
+    free(h);
+}
+
+/* AWQ: the exponent 0 alone is round-to-nearest exactly; on inputs with a few large channels
+ * (what AWQ is for) the chosen scales lower the output error below round-to-nearest's and
+ * never raise it. */
+TEST(quant_awq_scales)
+{
+    enum { N = 32, K = 64, T = 400 };
+    uint64_t s = 21;
+    float *w = malloc(sizeof(float) * N * K), *x = malloc(sizeof(float) * T * K);
+    double *h = calloc((size_t)K * K, sizeof(double)), xm[K] = {0};
+    for (int i = 0; i < N * K; i++)
+        w[i] = (float)rnd_normal(&s);
+    for (int t = 0; t < T; t++)
+        for (int k = 0; k < K; k++)
+            x[t * K + k] = (float)rnd_normal(&s) * (k % 16 == 3 ? 20.0f : 1.0f); /* 4 salient channels */
+    for (int t = 0; t < T; t++)
+        for (int i = 0; i < K; i++) {
+            xm[i] += fabs(x[t * K + i]) / T;
+            for (int j = 0; j < K; j++)
+                h[i * K + j] += (double)x[t * K + i] * x[t * K + j] / T;
+        }
+    polyq_err err = {0};
+    const char *specs[] = {"int4-g32", "int3-g16", "int4"};
+    for (int sp = 0; sp < 3; sp++) {
+        pq_qspec spec;
+        CHECK_OK(pq_qspec_parse(specs[sp], &spec, &err));
+        const float *ws[1] = {w};
+        int no[1] = {N};
+        pq_qweight *a = NULL, *r = NULL;
+        double best_a = -1, eb = 0, er = 0;
+        CHECK_OK(pq_awq(ws, no, 1, K, h, xm, &spec, 1, &a, &best_a, &eb, &er, &err));
+        CHECK_OK(pq_qweight_rtn(w, N, K, &spec, &r, &err));
+        CHECK(a && r && best_a == 0 && !a->in_scale && same_qweight(a, r));
+        pq_qweight_free(a);
+        a = NULL;
+        CHECK_OK(pq_awq(ws, no, 1, K, h, xm, &spec, 20, &a, &best_a, &eb, &er, &err));
+        if (getenv("PQ_TEST_VERBOSE"))
+            fprintf(stderr, "  %s: AWQ exponent %.2f, output error %.4g (RTN %.4g)\n", specs[sp], best_a, eb, er);
+        if (!(eb < er && best_a > 0 && a && a->in_scale))
+            FAILF("%s: AWQ error %g (exponent %g), RTN %g", specs[sp], eb, best_a, er);
+        pq_qweight_free(a);
+        pq_qweight_free(r);
+    }
+    free(w);
+    free(x);
     free(h);
 }

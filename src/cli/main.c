@@ -482,7 +482,7 @@ static int cmd_eval(int argc, char **argv)
         goto out;
     bool any_gptq = false;
     for (int q = 0; q < n_q; q++)
-        any_gptq |= specs[q].gptq;
+        any_gptq |= specs[q].gptq || specs[q].awq;
     if (any_gptq) {
         calib_opts co = {calib_langs, calib_file, (size_t)calib_samples, (int)calib_tokens, split,
                          data ? data : data_dir};
@@ -496,6 +496,9 @@ static int cmd_eval(int argc, char **argv)
                 fprintf(stderr, "polyq: %s: quantizing block by block on %d calibration samples\n",
                         specs[q].name, cal_n);
             rc = pq_model_gptq(&qm[q], fp, &specs[q], &cal, (int)threads, &err);
+        } else if (specs[q].awq) {
+            pq_calib cal = {cal_store.v, cal_starts, cal_n, (int)batch};
+            rc = pq_model_awq(&qm[q], fp, &specs[q], &cal, (int)threads, &err);
         } else {
             rc = pq_model_quantize(&qm[q], fp, &specs[q], &err);
         }

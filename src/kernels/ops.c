@@ -3,6 +3,7 @@
  * are expanded chunk by chunk into a per-thread buffer first. Attention runs one task per
  * (sequence, head). */
 #include <cblas.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -96,6 +97,9 @@ void pq_capture_add(pq_capture *c, const pq_linear *lin, const float *in, int M)
         }
         for (size_t i = 0; i < need; i++)
             c->buf[i] = in[i];
+        if (c->absx[k])
+            for (size_t i = 0; i < need; i++)
+                c->absx[k][i % K] += fabs(c->buf[i]);
         cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)K, M, 2.0, c->buf, (int)K, 1.0,
                     c->h[k], (int)K);
         c->rows[k] += (size_t)M;

@@ -31,6 +31,7 @@ typedef struct pq_capture {
     int n;
     const struct pq_linear *lin[PQ_CAPTURE_MAX];
     double *h[PQ_CAPTURE_MAX];
+    double *absx[PQ_CAPTURE_MAX]; /* optional (K): sum over rows of |x| per input channel */
     size_t rows[PQ_CAPTURE_MAX];
     double *buf; /* scratch: rows converted to double */
     size_t buf_len;

@@ -342,8 +342,9 @@ static int quantize_linear(pq_model *q, pq_linear *lin, const pq_qspec *spec, po
 int pq_model_quantize(pq_model **out, const pq_model *base, const pq_qspec *spec, polyq_err *err)
 {
     *out = NULL;
-    if (spec->gptq)
-        return pq_fail(err, POLYQ_INVALID_ARG, "%s needs calibration text (GPTQ)", spec->name);
+    if (spec->gptq || spec->awq)
+        return pq_fail(err, POLYQ_INVALID_ARG, "%s needs calibration text (%s)", spec->name,
+                       spec->gptq ? "GPTQ" : "AWQ");
     pq_model *q = calloc(1, sizeof *q);
     if (!q)
         return pq_fail(err, POLYQ_NOMEM, "out of memory");

@@ -120,6 +120,11 @@ typedef struct pq_calib {
  * are quantized by pq_gptq. -head quantizes the LM head by round-to-nearest. */
 int pq_model_gptq(pq_model **out, const pq_model *base, const pq_qspec *spec, const pq_calib *cal,
                   int n_threads, polyq_err *err);
+/* AWQ (quant/awq.h) for each group of linears reading one input (q k v; gate up; a fused qkv,
+ * the attention output and the MLP's down projection alone), its statistics taken from the
+ * full-precision model's inputs on the calibration text. */
+int pq_model_awq(pq_model **out, const pq_model *base, const pq_qspec *spec, const pq_calib *cal,
+                 int n_threads, polyq_err *err);
 
 /* Bits per weight of the linear layers (32 for a full-precision model). */
 double pq_model_bits_per_weight(const pq_model *m);

@@ -39,6 +39,9 @@ int pq_qspec_parse(const char *text, pq_qspec *out, polyq_err *err)
     if (!strncmp(p, "gptq-", 5)) {
         out->gptq = true;
         p += 5;
+    } else if (!strncmp(p, "awq-", 4)) {
+        out->awq = true;
+        p += 4;
     }
     if (strncmp(p, "int", 3) != 0)
         goto bad;
@@ -89,23 +92,23 @@ int pq_qspec_parse(const char *text, pq_qspec *out, polyq_err *err)
     }
     if (*p)
         goto bad;
-    if (out->gptq && out->gran == PQ_GRAN_TENSOR)
-        return pq_fail(err, POLYQ_INVALID_ARG, "quant spec \"%s\": GPTQ quantizes per channel or in groups, not per tensor",
-                       text);
+    if ((out->gptq || out->awq) && out->gran == PQ_GRAN_TENSOR)
+        return pq_fail(err, POLYQ_INVALID_ARG, "quant spec \"%s\": %s quantizes per channel or in groups, not per tensor",
+                       text, out->gptq ? "GPTQ" : "AWQ");
     snprintf(out->name, sizeof out->name, "%s", text);
     return 0;
 bad:
     return pq_fail(err, POLYQ_INVALID_ARG,
                    "quant spec \"%s\" is not understood: expected fp32, "
                    "int<2-8>[-g<group>|-tensor][-sym|-asym][-head] (e.g. int8, int4-g128), "
-                   "gptq-int<2-8>[-g<group>][-sym][-act][-head] (calibrated), "
+                   "gptq-int<2-8>[-g<group>][-sym][-act][-head] or awq-int<2-8>[-g<group>] (calibrated), "
                    "q8_0, q4_0, q4_1, q5_0, q5_1 (llama.cpp) or nf4, fp4 (bitsandbytes), each with optional -head",
                    text);
 }
 
 const char *pq_qspec_method(const pq_qspec *s)
 {
-    return s->gptq ? "gptq" : s->fmt == PQ_QF_NF4 || s->fmt == PQ_QF_FP4 ? "bitsandbytes"
+    return s->gptq ? "gptq" : s->awq ? "awq" : s->fmt == PQ_QF_NF4 || s->fmt == PQ_QF_FP4 ? "bitsandbytes"
            : s->fmt != PQ_QF_INT ? "ggml" : "rtn";
 }
 
@@ -165,6 +168,7 @@ void pq_qweight_free(pq_qweight *q)
     free(q->data);
     free(q->scale);
     free(q->zero);
+    free(q->in_scale);
     free(q);
 }
 
@@ -240,12 +244,22 @@ int pq_qweight_rtn(const float *w, int n_out, int n_in, const pq_qspec *spec, pq
     return 0;
 }
 
+static void dequant_int_row(const pq_qweight *q, int r, float *out);
+
 void pq_qweight_dequant_row(const pq_qweight *q, int r, float *out)
 {
     if (q->fmt != PQ_QF_INT) {
         pq_qweight_blocks_dequant_row(q, r, out);
         return;
     }
+    dequant_int_row(q, r, out);
+    if (q->in_scale)
+        for (int i = 0; i < q->n_in; i++)
+            out[i] *= q->in_scale[i];
+}
+
+static void dequant_int_row(const pq_qweight *q, int r, float *out)
+{
     const uint8_t *row = q->data + (size_t)r * q->row_bytes;
     int mid = 1 << (q->bits - 1);
     for (int g = 0; g < (q->gran == PQ_GRAN_TENSOR ? 1 : q->n_groups); g++) {
@@ -280,5 +294,6 @@ double pq_qweight_bits(const pq_qweight *q)
     if (q->fmt != PQ_QF_INT) /* ggml blocks hold their scales */
         return 8.0 * (double)q->row_bytes * q->n_out;
     size_t n_scales = q->gran == PQ_GRAN_TENSOR ? 1 : (size_t)q->n_out * q->n_groups;
-    return 8.0 * (double)q->row_bytes * q->n_out + 32.0 * n_scales + (q->zero ? 8.0 * n_scales : 0);
+    return 8.0 * (double)q->row_bytes * q->n_out + 32.0 * n_scales + (q->zero ? 8.0 * n_scales : 0) +
+           (q->in_scale ? 32.0 * q->n_in : 0);
 }

@@ -44,6 +44,7 @@ typedef struct pq_qspec {
     pq_qfmt fmt;     /* PQ_QF_INT for int<bits> specs */
     bool gptq;       /* gptq-int...: calibrated (needs calibration text) */
     bool act_order;  /* gptq ... -act */
+    bool awq;        /* awq-int...: calibrated activation-aware scaling, then RTN */
 } pq_qspec;
 
 int pq_qspec_parse(const char *text, pq_qspec *out, polyq_err *err);
@@ -61,6 +62,7 @@ typedef struct pq_qweight {
     uint8_t *data;
     float *scale;
     uint8_t *zero;    /* NULL when symmetric */
+    float *in_scale;  /* AWQ: per input channel, multiplies the dequantized weight; or NULL */
 } pq_qweight;
 
 /* Quantizes W [n_out, n_in] by round-to-nearest into a new packed weight (free with

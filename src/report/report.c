@@ -161,7 +161,8 @@ void pq_report_table(FILE *f, const pq_run_info *in, const pq_lang_metrics *m, s
         fprintf(f, "\n%s  (%s, %.3f bits/weight in the quantized layers)\n", in->q_names[q],
                 !strcmp(in->q_methods[q], "ggml") ? "llama.cpp blocks"
                 : !strcmp(in->q_methods[q], "bitsandbytes") ? "bitsandbytes 4-bit"
-                : !strcmp(in->q_methods[q], "gptq") ? "GPTQ, calibrated" : "round-to-nearest",
+                : !strcmp(in->q_methods[q], "gptq") ? "GPTQ, calibrated"
+                : !strcmp(in->q_methods[q], "awq") ? "AWQ, calibrated" : "round-to-nearest",
                 in->q_bits_per_weight[q]);
         fprintf(f, "%-12s %19s %26s %9s %7s %18s\n", "language",
                 in->pseudo ? "pseudo-PPL fp -> q" : "PPL fp -> q",
@@ -212,5 +213,5 @@ void pq_report_table(FILE *f, const pq_run_info *in, const pq_lang_metrics *m, s
                    "difference in the JSON instead.\n",
                 in->ref_evaluated ? in->ref_lang : "reference (not evaluated)");
     if (in->calibration)
-        fprintf(f, "calibration (GPTQ): %s\n", in->calibration);
+        fprintf(f, "calibration: %s\n", in->calibration);
 }

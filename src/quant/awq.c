@@ -1,0 +1,116 @@
+/* AWQ scale search (see awq.h). */
+#include "quant/awq.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/base.h"
+
+/* Quantizes the linears with scales s (NULL: none) into q[]; returns the summed output error
+ * sum over rows of d^T h d, d = w - w^, or -1 on failure (err set). */
+static double try_scales(const float *const *ws, const int *n_out, int n_lin, int K, const double *h,
+                         const float *s, const pq_qspec *spec, pq_qweight **q, float *tmp, double *d,
+                         double *e, polyq_err *err)
+{
+    double total = 0;
+    for (int l = 0; l < n_lin; l++) {
+        int N = n_out[l];
+        for (int n = 0; n < N; n++)
+            for (int k = 0; k < K; k++)
+                tmp[(size_t)n * K + k] = s ? ws[l][(size_t)n * K + k] * s[k] : ws[l][(size_t)n * K + k];
+        if (pq_qweight_rtn(tmp, N, K, spec, &q[l], err))
+            return -1;
+        if (s) {
+            if (!(q[l]->in_scale = pq_alloc_array((size_t)K, sizeof(float)))) {
+                pq_fail(err, POLYQ_NOMEM, "out of memory");
+                return -1;
+            }
+            for (int k = 0; k < K; k++)
+                q[l]->in_scale[k] = 1.0f / s[k];
+        }
+        float *row = tmp;
+        for (int n = 0; n < N; n++) {
+            pq_qweight_dequant_row(q[l], n, row);
+            for (int k = 0; k < K; k++)
+                d[(size_t)n * K + k] = (double)ws[l][(size_t)n * K + k] - row[k];
+        }
+        cblas_dsymm(CblasRowMajor, CblasRight, CblasUpper, N, K, 1.0, h, K, d, K, 0.0, e, K);
+        for (size_t i = 0; i < (size_t)N * K; i++)
+            total += d[i] * e[i];
+    }
+    return total;
+}
+
+int pq_awq(const float *const *ws, const int *n_out, int n_lin, int K, const double *h,
+           const double *xmean, const pq_qspec *spec, int n_grid, pq_qweight **out, double *best_a,
+           double *err_best, double *err_rtn, polyq_err *err)
+{
+    int max_n = 0;
+    for (int l = 0; l < n_lin; l++) {
+        out[l] = NULL;
+        max_n = n_out[l] > max_n ? n_out[l] : max_n;
+    }
+    if (n_grid < 1)
+        n_grid = 20;
+    size_t nk = (size_t)max_n * K;
+    float *tmp = pq_alloc_array(nk, sizeof *tmp), *s = pq_alloc_array((size_t)K, sizeof *s);
+    double *d = pq_alloc_array(nk, sizeof *d), *e = pq_alloc_array(nk, sizeof *e);
+    pq_qweight **cand = calloc((size_t)n_lin, sizeof *cand);
+    int rc = 0, best = -1;
+    double best_err = INFINITY;
+    if (!tmp || !s || !d || !e || !cand) {
+        rc = pq_fail(err, POLYQ_NOMEM, "out of memory for AWQ on %d inputs", K);
+        goto done;
+    }
+    for (int g = 0; g < n_grid && !rc; g++) {
+        float a = (float)g / (float)n_grid, mx = 0, mn = INFINITY;
+        for (int k = 0; k < K; k++) {
+            s[k] = fmaxf(powf((float)xmean[k], a), 1e-4f);
+            mx = fmaxf(mx, s[k]);
+            mn = fminf(mn, s[k]);
+        }
+        float norm = sqrtf(mx * mn);
+        for (int k = 0; k < K; k++)
+            s[k] /= norm;
+        double t = try_scales(ws, n_out, n_lin, K, h, g ? s : NULL, spec, cand, tmp, d, e, err);
+        if (t < 0) {
+            rc = err->code ? err->code : POLYQ_NOMEM;
+        } else if (g == 0 || t < best_err) {
+            if (g == 0 && err_rtn)
+                *err_rtn = t;
+            best_err = t;
+            best = g;
+            for (int l = 0; l < n_lin; l++) {
+                pq_qweight_free(out[l]);
+                out[l] = cand[l];
+                cand[l] = NULL;
+            }
+        }
+        for (int l = 0; l < n_lin; l++) {
+            pq_qweight_free(cand[l]);
+            cand[l] = NULL;
+        }
+    }
+    if (!rc) {
+        if (best_a)
+            *best_a = (double)best / n_grid;
+        if (err_best)
+            *err_best = best_err;
+    }
+done:
+    if (rc)
+        for (int l = 0; l < n_lin; l++) {
+            pq_qweight_free(out[l]);
+            out[l] = NULL;
+        }
+    for (int l = 0; cand && l < n_lin; l++)
+        pq_qweight_free(cand[l]);
+    free(cand);
+    free(tmp);
+    free(s);
+    free(d);
+    free(e);
+    return rc;
+}
