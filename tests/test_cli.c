@@ -349,3 +349,17 @@ TEST(cli_gptq_calibration)
     free(args);
     free(json);
 }
+
+TEST(cli_w8a8_and_smoothquant)
+{
+    const char *data = pq_test_shared("data/flores200");
+    char *args = pq_asprintf("eval tests/fixtures/opt-tiny-proj-f32 --data %s --langs eng_Latn --max-sentences 3 "
+                             "--quant w8a8,smoothquant-a0.7 --calib-samples 4 --bootstrap 100", data);
+    expect(args, 0, "smoothquant-a0.7  (SmoothQuant W8A8, calibrated");
+    free(args);
+    args = pq_asprintf("eval tests/fixtures/opt-tiny-postln-f32 --data %s --langs eng_Latn --max-sentences 2 "
+                       "--quant smoothquant --calib-samples 2", data);
+    expect(args, 1, "no tokenizer files: cannot read calibration text");
+    free(args);
+    expect("eval tests/fixtures/opt-tiny-proj-f32 --quant smoothquant-a1.5", 2, "must be in [0, 1]");
+}

@@ -529,3 +529,79 @@ TEST(model_awq_not_worse_than_rtn)
     pq_ids_free(&store);
     pq_model_free(m);
 }
+
+/* SmoothQuant's migration alone (no quantization) leaves the model's function unchanged: the
+ * scales divide the norm's output and multiply the weights. Logits within 1e-5 (relative to
+ * their size) on pre-LN fixtures of four families; then W8A8 runs. */
+TEST(model_smoothquant_smoothing_is_exact)
+{
+    const char *fixtures[] = {"gpt2-tiny-vocab-bf16", "opt-tiny-proj-f32", "llama-tiny-vocab-bf16", "neox-tiny-f32"};
+    for (int f = 0; f < 4; f++) {
+        polyq_err err = {0};
+        pq_model *m = NULL, *sm = NULL, *w8 = NULL;
+        CHECK_OK(pq_model_open_dir(&m, pq_test_fixture(fixtures[f]), &err));
+        if (!m)
+            continue;
+        pq_ids store = {0};
+        int *starts = NULL, n_seq = 0;
+        CHECK(calib_tokens(m, "eng_Latn", 16, &store, &starts, &n_seq) == 0);
+        pq_calib cal = {store.v, starts, n_seq, 512};
+        pq_qspec spec;
+        CHECK_OK(pq_qspec_parse("smoothquant-a0.8", &spec, &err));
+        pq_smooth_opts only = {0.8f, true, false, false}, full = {0.8f, true, true, true};
+        CHECK_OK(pq_model_smoothquant(&sm, m, &spec, &only, &cal, 1, &err));
+        CHECK_OK(pq_model_smoothquant(&w8, m, &spec, &full, &cal, 2, &err));
+        if (sm && w8) {
+            int M = starts[n_seq < 4 ? n_seq : 4], V = m->cfg.n_vocab;
+            int ss[5];
+            for (int i = 0; i <= 4 && i <= n_seq; i++)
+                ss[i] = starts[i];
+            pq_ops ops;
+            pq_acts acts;
+            float *a = malloc(sizeof(float) * (size_t)M * V), *b = malloc(sizeof(float) * (size_t)M * V);
+            CHECK(pq_ops_init(&ops, 1, m->cfg.n_inner > m->cfg.n_embd ? m->cfg.n_inner : m->cfg.n_embd,
+                              m->cfg.n_ctx) == 0);
+            CHECK(pq_acts_init(&acts, &m->cfg, M) == 0);
+            int ns = n_seq < 4 ? n_seq : 4;
+            CHECK_OK(pq_model_forward(m, &ops, &acts, store.v, ss, ns, a, &err));
+            CHECK_OK(pq_model_forward(sm, &ops, &acts, store.v, ss, ns, b, &err));
+            double worst = 0;
+            for (size_t i = 0; i < (size_t)M * V; i++)
+                worst = fmax(worst, fabs((double)a[i] - b[i]) / (1 + fabs((double)a[i])));
+            if (getenv("PQ_TEST_VERBOSE"))
+                fprintf(stderr, "  %s: smoothing changes logits by at most %.3g (relative)\n", fixtures[f], worst);
+            if (!(worst <= 1e-5))
+                FAILF("%s: smoothing alone changed a logit by %g (relative)", fixtures[f], worst);
+            CHECK_OK(pq_model_forward(w8, &ops, &acts, store.v, ss, ns, b, &err));
+            CHECK(pq_model_bits_per_weight(w8) > 8 && pq_model_bits_per_weight(w8) < 9);
+            pq_acts_free(&acts);
+            pq_ops_free(&ops);
+            free(a);
+            free(b);
+        }
+        pq_model_free(sm);
+        pq_model_free(w8);
+        free(starts);
+        pq_ids_free(&store);
+        pq_model_free(m);
+    }
+}
+
+/* Post-LN blocks have no norm in front of their linears to fold SmoothQuant's scales into. */
+TEST(model_smoothquant_refuses_post_ln)
+{
+    polyq_err err = {0};
+    pq_model *m = NULL, *q = NULL;
+    CHECK_OK(pq_model_open_dir(&m, pq_test_fixture("opt-tiny-postln-f32"), &err));
+    if (!m)
+        return;
+    int32_t tok[4] = {2, 10, 11, 12};
+    int ss[2] = {0, 4};
+    pq_calib cal = {tok, ss, 1, 64};
+    pq_qspec spec;
+    CHECK_OK(pq_qspec_parse("smoothquant", &spec, &err));
+    pq_smooth_opts o = {0.5f, true, true, true};
+    CHECK(pq_model_smoothquant(&q, m, &spec, &o, &cal, 1, &err) == POLYQ_UNSUPPORTED && !q);
+    CHECK(strstr(err.msg, "post-LayerNorm") != NULL);
+    pq_model_free(m);
+}

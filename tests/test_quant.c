@@ -408,3 +408,72 @@ TEST(quant_awq_scales)
     free(x);
     free(h);
 }
+
+/* W8A8: the fast product (threads, chunks) and the scalar reference equal an integer product
+ * written out here: per-token int8 activations, per-channel int8 weights, int32 sums. */
+TEST(quant_w8a8_integer_product)
+{
+    enum { M = 7, N = 70, K = 45 };
+    uint64_t s = 77;
+    float *w = malloc(sizeof(float) * N * K), *x = malloc(sizeof(float) * M * K), b[N];
+    for (int i = 0; i < N * K; i++)
+        w[i] = (float)rnd_normal(&s);
+    for (int i = 0; i < M * K; i++)
+        x[i] = (float)rnd_normal(&s) * (i % 9 == 0 ? 30.0f : 1.0f);
+    for (int n = 0; n < N; n++)
+        b[n] = (float)rnd_normal(&s);
+    for (int k = 0; k < K; k++)
+        x[2 * K + k] = 0; /* a zero row */
+    polyq_err err = {0};
+    pq_qspec spec;
+    CHECK_OK(pq_qspec_parse("w8a8", &spec, &err));
+    CHECK(spec.act8 && spec.bits == 8 && spec.sym);
+    pq_qweight *q = NULL;
+    CHECK_OK(pq_qweight_rtn(w, N, K, &spec, &q, &err));
+    if (!q)
+        return;
+    q->act8 = true;
+    pq_linear lin = {.n_out = N, .n_in = K, .bias = b, .q = q};
+    float want[M * N], fast[M * N], ref[M * N];
+    for (int m = 0; m < M; m++) {
+        float amax = 0;
+        for (int k = 0; k < K; k++)
+            amax = fmaxf(amax, fabsf(x[m * K + k]));
+        float sx = amax / 127.0f;
+        for (int n = 0; n < N; n++) {
+            int32_t acc = 0;
+            for (int k = 0; k < K; k++) {
+                int xi = sx > 0 ? (int)lrintf(x[m * K + k] / sx) : 0;
+                xi = xi < -127 ? -127 : xi > 127 ? 127 : xi;
+                acc += xi * ((int)q->data[(size_t)n * q->row_bytes + k] - 128);
+            }
+            want[m * N + n] = (float)acc * (sx * q->scale[n]) + b[n];
+        }
+    }
+    pq_ops ops;
+    CHECK(pq_ops_init(&ops, 2, K, 16) == 0);
+    pq_linear_fwd(&ops, fast, x, M, &lin);
+    pq_ref_linear_w8a8(ref, N, x, M, &lin);
+    CHECK(!memcmp(fast, want, sizeof want));
+    CHECK(!memcmp(ref, want, sizeof want));
+    /* and equal, to float rounding, to the product of the dequantized activations and weights */
+    double worst = 0;
+    float row[K];
+    for (int n = 0; n < N; n++) {
+        pq_qweight_dequant_row(q, n, row);
+        for (int m = 0; m < M; m++) {
+            float amax = 0;
+            for (int k = 0; k < K; k++)
+                amax = fmaxf(amax, fabsf(x[m * K + k]));
+            double sx = amax / 127.0f, v = b[n];
+            for (int k = 0; k < K; k++)
+                v += (double)row[k] * (sx > 0 ? lrintf(x[m * K + k] / (float)sx) * sx : 0);
+            worst = fmax(worst, fabs(v - want[m * N + n]) / (1 + fabs(v)));
+        }
+    }
+    CHECK(worst < 1e-5);
+    pq_ops_free(&ops);
+    pq_qweight_free(q);
+    free(w);
+    free(x);
+}

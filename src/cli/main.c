@@ -180,6 +180,8 @@ static int build_calib(const pq_model *m, const calib_opts *o, pq_ids *store, in
     size_t n_lang = 0;
     int rc = 0;
     pq_dataset ds = {0};
+    if (!m->tok)
+        return pq_fail(err, POLYQ_NOT_FOUND, "%s: no tokenizer files: cannot read calibration text", m->dir);
     if (!o->file) {
         if (!strcmp(o->eval_split, "dev"))
             return pq_fail(err, POLYQ_INVALID_ARG,
@@ -482,7 +484,7 @@ static int cmd_eval(int argc, char **argv)
         goto out;
     bool any_gptq = false;
     for (int q = 0; q < n_q; q++)
-        any_gptq |= specs[q].gptq || specs[q].awq;
+        any_gptq |= specs[q].gptq || specs[q].awq || specs[q].smooth;
     if (any_gptq) {
         calib_opts co = {calib_langs, calib_file, (size_t)calib_samples, (int)calib_tokens, split,
                          data ? data : data_dir};
@@ -499,6 +501,10 @@ static int cmd_eval(int argc, char **argv)
         } else if (specs[q].awq) {
             pq_calib cal = {cal_store.v, cal_starts, cal_n, (int)batch};
             rc = pq_model_awq(&qm[q], fp, &specs[q], &cal, (int)threads, &err);
+        } else if (specs[q].smooth) {
+            pq_calib cal = {cal_store.v, cal_starts, cal_n, (int)batch};
+            pq_smooth_opts so = {specs[q].alpha, true, true, true};
+            rc = pq_model_smoothquant(&qm[q], fp, &specs[q], &so, &cal, (int)threads, &err);
         } else {
             rc = pq_model_quantize(&qm[q], fp, &specs[q], &err);
         }

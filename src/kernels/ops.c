@@ -48,6 +48,8 @@ void pq_ops_free(pq_ops *ops)
         for (int i = 0; i < ops->n_threads; i++)
             free(ops->scratch[i]);
     free(ops->scratch);
+    free(ops->a8);
+    free(ops->a8_scale);
     memset(ops, 0, sizeof *ops);
 }
 
@@ -100,10 +102,61 @@ void pq_capture_add(pq_capture *c, const pq_linear *lin, const float *in, int M)
         if (c->absx[k])
             for (size_t i = 0; i < need; i++)
                 c->absx[k][i % K] += fabs(c->buf[i]);
-        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)K, M, 2.0, c->buf, (int)K, 1.0,
-                    c->h[k], (int)K);
+        if (c->amax[k])
+            for (size_t i = 0; i < need; i++)
+                c->amax[k][i % K] = fmax(c->amax[k][i % K], fabs(c->buf[i]));
+        if (c->h[k])
+            cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)K, M, 2.0, c->buf, (int)K, 1.0,
+                        c->h[k], (int)K);
         c->rows[k] += (size_t)M;
     }
+}
+
+static void w8a8_task(void *ctx, size_t task, int thread)
+{
+    linear_job *j = ctx;
+    const pq_linear *lin = j->lin;
+    const pq_qweight *q = lin->q;
+    int N = lin->n_out, K = lin->n_in;
+    int n0 = (int)task * CHUNK, nc = N - n0 < CHUNK ? N - n0 : CHUNK;
+    (void)thread;
+    for (int m = 0; m < j->M; m++) {
+        const int8_t *x = j->ops->a8 + (size_t)m * K;
+        float sx = j->ops->a8_scale[m];
+        for (int n = n0; n < n0 + nc; n++) {
+            const uint8_t *w = q->data + (size_t)n * q->row_bytes;
+            int32_t acc = 0;
+            for (int k = 0; k < K; k++)
+                acc += (int32_t)x[k] * ((int32_t)w[k] - 128);
+            j->out[(size_t)m * j->ldo + n] = (float)acc * (sx * q->scale[n]) + (lin->bias ? lin->bias[n] : 0.0f);
+        }
+    }
+}
+
+/* W8A8: the batch's activations quantized once, then chunks of output features in parallel;
+ * the same integer arithmetic as pq_ref_linear_w8a8, so the results are identical. */
+static void linear_w8a8(pq_ops *ops, float *out, int ldo, const float *in, int M, const pq_linear *lin)
+{
+    size_t need = (size_t)M * (size_t)lin->n_in;
+    if (need > ops->a8_cap) {
+        int8_t *a = realloc(ops->a8, need);
+        if (!a) {
+            ops->oom = 1;
+            return;
+        }
+        ops->a8 = a;
+        ops->a8_cap = need;
+    }
+    float *s = realloc(ops->a8_scale, sizeof(float) * (size_t)M);
+    if (!s) {
+        ops->oom = 1;
+        return;
+    }
+    ops->a8_scale = s;
+    for (int m = 0; m < M; m++)
+        pq_quant_act_row(in + (size_t)m * lin->n_in, lin->n_in, ops->a8 + (size_t)m * lin->n_in, &ops->a8_scale[m]);
+    linear_job j = {ops, out, ldo, in, M, lin};
+    pq_pool_run(ops->pool, (size_t)(lin->n_out + CHUNK - 1) / CHUNK, w8a8_task, &j);
 }
 
 void pq_linear_fwd_ld(pq_ops *ops, float *out, int ldo, const float *in, int M, const pq_linear *lin)
@@ -112,6 +165,10 @@ void pq_linear_fwd_ld(pq_ops *ops, float *out, int ldo, const float *in, int M, 
         return;
     if (ops->capture)
         pq_capture_add(ops->capture, lin, in, M);
+    if (lin->q && lin->q->act8 && !ops->reference) {
+        linear_w8a8(ops, out, ldo, in, M, lin);
+        return;
+    }
     if (ops->reference) {
         pq_ref_linear_ld(out, ldo, in, M, lin);
         return;

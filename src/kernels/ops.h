@@ -32,6 +32,7 @@ typedef struct pq_capture {
     const struct pq_linear *lin[PQ_CAPTURE_MAX];
     double *h[PQ_CAPTURE_MAX];
     double *absx[PQ_CAPTURE_MAX]; /* optional (K): sum over rows of |x| per input channel */
+    double *amax[PQ_CAPTURE_MAX]; /* optional (K): max over rows of |x| per input channel */
     size_t rows[PQ_CAPTURE_MAX];
     double *buf; /* scratch: rows converted to double */
     size_t buf_len;
@@ -47,7 +48,15 @@ typedef struct pq_ops {
     size_t scratch_len;
     int reference;          /* nonzero: run the scalar reference kernels instead */
     pq_capture *capture;    /* calibration statistics to gather, or NULL */
+    int8_t *a8;             /* W8A8: the batch's activations as int8, and their per-row scales */
+    float *a8_scale;
+    size_t a8_cap;
+    int oom;                /* set when a kernel could not get memory; the forward reports it */
 } pq_ops;
+
+/* Per-token dynamic int8 (SmoothQuant, LLM.int8()): scale = max|x| / 127, q = round(x / scale)
+ * in -127..127 (all 0 with scale 0 for a zero row). */
+void pq_quant_act_row(const float *x, int K, int8_t *q, float *scale);
 
 /* Creates the pool; max_k bounds K of any linear and max_t the tokens of a sequence. */
 int pq_ops_init(pq_ops *ops, int n_threads, int max_k, int max_t);
@@ -58,6 +67,9 @@ void pq_ref_linear(float *out, const float *in, int M, const pq_linear *lin);
 void pq_linear_fwd(pq_ops *ops, float *out, const float *in, int M, const pq_linear *lin);
 /* The same writing rows of out ldo floats apart (into columns of a wider matrix). */
 void pq_ref_linear_ld(float *out, int ldo, const float *in, int M, const pq_linear *lin);
+/* W8A8: int32 sums of int8 activations times int8 weights, then
+ * out = sum * (activation scale * weight scale) + bias. The scalar reference. */
+void pq_ref_linear_w8a8(float *out, int ldo, const float *in, int M, const pq_linear *lin);
 void pq_linear_fwd_ld(pq_ops *ops, float *out, int ldo, const float *in, int M, const pq_linear *lin);
 
 /* out (M,C), in (M,C), w (C), b (C) or both NULL (no affine); out may alias in */

@@ -14,8 +14,46 @@ void pq_ref_linear(float *out, const float *in, int M, const pq_linear *lin)
     pq_ref_linear_ld(out, lin->n_out, in, M, lin);
 }
 
+void pq_quant_act_row(const float *x, int K, int8_t *q, float *scale)
+{
+    float amax = 0;
+    for (int k = 0; k < K; k++)
+        amax = fmaxf(amax, fabsf(x[k]));
+    float s = amax / 127.0f;
+    *scale = s;
+    for (int k = 0; k < K; k++) {
+        int v = s > 0 ? (int)lrintf(x[k] / s) : 0;
+        q[k] = (int8_t)(v < -127 ? -127 : v > 127 ? 127 : v);
+    }
+}
+
+void pq_ref_linear_w8a8(float *out, int ldo, const float *in, int M, const pq_linear *lin)
+{
+    int N = lin->n_out, K = lin->n_in;
+    const pq_qweight *q = lin->q;
+    int8_t *xq = malloc((size_t)K);
+    if (!xq)
+        return;
+    for (int m = 0; m < M; m++) {
+        float sx;
+        pq_quant_act_row(in + (size_t)m * K, K, xq, &sx);
+        for (int n = 0; n < N; n++) {
+            const uint8_t *w = q->data + (size_t)n * q->row_bytes;
+            int32_t acc = 0;
+            for (int k = 0; k < K; k++)
+                acc += (int32_t)xq[k] * ((int32_t)w[k] - 128);
+            out[(size_t)m * ldo + n] = (float)acc * (sx * q->scale[n]) + (lin->bias ? lin->bias[n] : 0.0f);
+        }
+    }
+    free(xq);
+}
+
 void pq_ref_linear_ld(float *out, int ldo, const float *in, int M, const pq_linear *lin)
 {
+    if (lin->q && lin->q->act8) {
+        pq_ref_linear_w8a8(out, ldo, in, M, lin);
+        return;
+    }
     int N = lin->n_out, K = lin->n_in;
     float *row = lin->q ? malloc(sizeof(float) * (size_t)K) : NULL;
     for (int n = 0; n < N; n++) {

@@ -1,4 +1,5 @@
 /* Calibrated quantization of a whole model (model.h: pq_model_gptq). */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -257,6 +258,165 @@ out:
         pq_ops_free(&ops);
     free(logits);
     free(starts);
+    if (rc) {
+        pq_model_free(q);
+        return rc;
+    }
+    *out = q;
+    return 0;
+}
+
+int pq_model_smoothquant(pq_model **out, const pq_model *base, const pq_qspec *spec,
+                         const pq_smooth_opts *o, const pq_calib *cal, int n_threads, polyq_err *err)
+{
+    *out = NULL;
+    const pq_config *c = &base->cfg;
+    if (!cal || cal->n_seq < 1)
+        return pq_fail(err, POLYQ_INVALID_ARG, "%s needs calibration text", spec->name);
+    if (c->post_ln || c->encoder)
+        return pq_fail(err, POLYQ_UNSUPPORTED,
+                       "%s: SmoothQuant folds its scales into the LayerNorm before each linear; this model "
+                       "(post-LayerNorm blocks) has none there; use w8a8", spec->name);
+    int max_seq = 0;
+    for (int s = 0; s < cal->n_seq; s++) {
+        int T = cal->seq_start[s + 1] - cal->seq_start[s];
+        if (T < 1 || T > c->n_ctx)
+            return pq_fail(err, POLYQ_INVALID_ARG, "calibration sequence %d has %d tokens (1..%d fit)", s, T, c->n_ctx);
+        max_seq = T > max_seq ? T : max_seq;
+    }
+    int batch = cal->batch_tokens > max_seq ? cal->batch_tokens : max_seq, C = c->n_embd;
+    pq_qspec none = {.none = true, .name = "fp32"};
+    pq_model *q = NULL;
+    int rc = pq_model_quantize(&q, base, &none, err);
+    if (rc)
+        return rc;
+    q->spec = *spec;
+    pq_ops ops;
+    pq_acts acts;
+    int max_k = c->n_inner > C ? c->n_inner : C;
+    float *logits = pq_alloc_array((size_t)batch * (size_t)pq_model_out_dim(base), sizeof(float));
+    bool ops_ok = pq_ops_init(&ops, n_threads, max_k, c->n_ctx) == 0;
+    bool acts_ok = ops_ok && pq_acts_init(&acts, c, batch) == 0;
+    int *starts = pq_alloc_array((size_t)cal->n_seq + 1, sizeof *starts);
+    double *amax[2] = {pq_calloc_array((size_t)C, sizeof(double)), pq_calloc_array((size_t)C, sizeof(double))};
+    float *sc = pq_alloc_array((size_t)C, sizeof *sc);
+    if (!logits || !ops_ok || !acts_ok || !starts || !amax[0] || !amax[1] || !sc) {
+        rc = pq_fail(err, POLYQ_NOMEM, "out of memory for SmoothQuant calibration batches of %d tokens", batch);
+        goto out;
+    }
+    /* per block: the largest |x| per channel entering the attention (after ln1) and the MLP
+     * (after ln2), on the full-precision model */
+    static const int attn[] = {0, 1, 2, 3}, mlp[] = {5, 6};
+    for (int l = 0; l < c->n_layer && !rc; l++) {
+        pq_linear *bl[PQ_N_LAYER_LINEARS] = PQ_LAYER_LINEARS(&base->layers[l]);
+        pq_linear *ql[PQ_N_LAYER_LINEARS] = PQ_LAYER_LINEARS(&q->layers[l]);
+        pq_layer *L = &q->layers[l];
+        pq_capture cap = {0};
+        int first[2] = {-1, -1};
+        for (int i = 0; i < 4 && first[0] < 0; i++)
+            if (bl[attn[i]]->n_out)
+                first[0] = attn[i];
+        for (int i = 0; i < 2 && first[1] < 0; i++)
+            if (bl[mlp[i]]->n_out)
+                first[1] = mlp[i];
+        for (int g = 0; g < 2; g++) {
+            memset(amax[g], 0, sizeof(double) * (size_t)C);
+            if (first[g] >= 0 && bl[first[g]]->n_in == C) {
+                cap.lin[cap.n] = bl[first[g]];
+                cap.amax[cap.n++] = amax[g];
+            }
+        }
+        ops.capture = &cap;
+        for (int s0 = 0; s0 < cal->n_seq && !rc;) {
+            int s1 = s0, M = 0;
+            starts[0] = 0;
+            while (s1 < cal->n_seq && (s1 == s0 || M + cal->seq_start[s1 + 1] - cal->seq_start[s1] <= batch)) {
+                M += cal->seq_start[s1 + 1] - cal->seq_start[s1];
+                starts[s1 - s0 + 1] = M;
+                s1++;
+            }
+            rc = pq_model_forward(base, &ops, &acts, cal->tokens + cal->seq_start[s0], starts, s1 - s0, logits, err);
+            s0 = s1;
+        }
+        ops.capture = NULL;
+        free(cap.buf);
+        if (!rc && cap.failed)
+            rc = pq_fail(err, POLYQ_NOMEM, "out of memory gathering SmoothQuant statistics");
+        for (int g = 0; g < 2 && !rc && o->smooth; g++) {
+            if (first[g] < 0 || bl[first[g]]->n_in != C)
+                continue;
+            const int *idx = g ? mlp : attn;
+            int n_idx = g ? 2 : 4;
+            /* s_j = max|x_j|^alpha / max|w_j|^(1 - alpha), w over every linear reading x */
+            for (int j = 0; j < C; j++) {
+                float wmax = 0;
+                for (int t = 0; t < n_idx; t++) {
+                    const pq_linear *lin = bl[idx[t]];
+                    for (int n = 0; lin->n_out && n < lin->n_out; n++)
+                        wmax = fmaxf(wmax, fabsf(lin->w[(size_t)n * C + j]));
+                }
+                float s = powf((float)amax[g][j], o->alpha) / powf(fmaxf(wmax, 1e-5f), 1 - o->alpha);
+                sc[j] = fmaxf(s, 1e-5f);
+            }
+            /* x / s: into the norm's gain (and bias); W diag(s) */
+            const float **nw = g ? &L->ln2_w : &L->ln1_w, **nb = g ? &L->ln2_b : &L->ln1_b;
+            float *w2 = pq_model_alloc(q, (size_t)C), *b2 = *nb ? pq_model_alloc(q, (size_t)C) : NULL;
+            if (!w2 || (*nb && !b2)) {
+                rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
+                break;
+            }
+            for (int j = 0; j < C; j++) {
+                w2[j] = (*nw ? (*nw)[j] : 1.0f) / sc[j];
+                if (b2)
+                    b2[j] = (*nb)[j] / sc[j];
+            }
+            if (!*nw && *nb == NULL && !c->gated) { /* a LayerNorm without affine parameters */
+                b2 = pq_model_alloc(q, (size_t)C);
+                if (!b2) {
+                    rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
+                    break;
+                }
+                memset(b2, 0, sizeof(float) * (size_t)C);
+            }
+            *nw = w2;
+            if (b2)
+                *nb = b2;
+            for (int t = 0; t < n_idx; t++) {
+                pq_linear *lin = ql[idx[t]];
+                if (!lin->n_out)
+                    continue;
+                float *w = pq_model_alloc(q, (size_t)lin->n_out * C);
+                if (!w) {
+                    rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
+                    break;
+                }
+                for (int n = 0; n < lin->n_out; n++)
+                    for (int j = 0; j < C; j++)
+                        w[(size_t)n * C + j] = lin->w[(size_t)n * C + j] * sc[j];
+                lin->w = w;
+            }
+        }
+        for (int i = 0; i < PQ_N_LAYER_LINEARS && !rc && o->weights; i++) {
+            if (!ql[i]->n_out)
+                continue;
+            pq_qspec w8 = {.bits = 8, .sym = true, .gran = PQ_GRAN_CHANNEL, .fmt = PQ_QF_INT, .name = "int8"};
+            pq_qweight *qw = NULL;
+            if ((rc = pq_qweight_rtn(ql[i]->w, ql[i]->n_out, ql[i]->n_in, &w8, &qw, err)) == 0) {
+                qw->act8 = o->acts;
+                rc = pq_model_set_qweight(q, ql[i], qw, err);
+            }
+        }
+    }
+out:
+    if (acts_ok)
+        pq_acts_free(&acts);
+    if (ops_ok)
+        pq_ops_free(&ops);
+    free(logits);
+    free(starts);
+    free(amax[0]);
+    free(amax[1]);
+    free(sc);
     if (rc) {
         pq_model_free(q);
         return rc;

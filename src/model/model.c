@@ -336,15 +336,17 @@ static int quantize_linear(pq_model *q, pq_linear *lin, const pq_qspec *spec, po
 {
     pq_qweight *qw;
     int rc = pq_qweight_rtn(lin->w, lin->n_out, lin->n_in, spec, &qw, err);
+    if (!rc)
+        qw->act8 = spec->act8;
     return rc ? rc : pq_model_set_qweight(q, lin, qw, err);
 }
 
 int pq_model_quantize(pq_model **out, const pq_model *base, const pq_qspec *spec, polyq_err *err)
 {
     *out = NULL;
-    if (spec->gptq || spec->awq)
+    if (spec->gptq || spec->awq || spec->smooth)
         return pq_fail(err, POLYQ_INVALID_ARG, "%s needs calibration text (%s)", spec->name,
-                       spec->gptq ? "GPTQ" : "AWQ");
+                       spec->gptq ? "GPTQ" : spec->awq ? "AWQ" : "SmoothQuant");
     pq_model *q = calloc(1, sizeof *q);
     if (!q)
         return pq_fail(err, POLYQ_NOMEM, "out of memory");
@@ -495,7 +497,11 @@ int pq_model_forward(const pq_model *m, pq_ops *ops, pq_acts *acts, const int32_
             return pq_fail(err, POLYQ_INVALID_ARG, "forward: token id %d outside the vocabulary (%d)",
                            tokens[i], m->cfg.n_vocab);
     acts->bad_block = -1;
+    ops->oom = 0;
     m->arch->forward(m, ops, acts, tokens, seq_start, n_seq, logits);
+    if (ops->oom)
+        return pq_fail(err, POLYQ_NOMEM, "%s (%s): out of memory for int8 activations of %d tokens", m->dir,
+                       m->spec.name, M);
     if (acts->bad_block >= 0) {
         char block[96];
         snprintf(block, sizeof block, m->arch->block_name, acts->bad_block);

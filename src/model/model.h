@@ -125,6 +125,17 @@ int pq_model_gptq(pq_model **out, const pq_model *base, const pq_qspec *spec, co
  * full-precision model's inputs on the calibration text. */
 int pq_model_awq(pq_model **out, const pq_model *base, const pq_qspec *spec, const pq_calib *cal,
                  int n_threads, polyq_err *err);
+/* SmoothQuant (Xiao et al. 2022): per block, s_j = max|x_j|^alpha / max|w_j|^(1 - alpha) over the
+ * calibration text for the inputs of the attention's and the MLP's first linears, x / s folded
+ * into the LayerNorm (RMSNorm) before them and W diag(s) into the linears; then every block
+ * linear as int8 per channel (weights), run with per-token int8 activations (acts). Pre-LN
+ * decoders only. */
+typedef struct pq_smooth_opts {
+    float alpha;
+    bool smooth, weights, acts;
+} pq_smooth_opts;
+int pq_model_smoothquant(pq_model **out, const pq_model *base, const pq_qspec *spec,
+                         const pq_smooth_opts *o, const pq_calib *cal, int n_threads, polyq_err *err);
 
 /* Bits per weight of the linear layers (32 for a full-precision model). */
 double pq_model_bits_per_weight(const pq_model *m);

@@ -19,6 +19,29 @@ int pq_qspec_parse(const char *text, pq_qspec *out, polyq_err *err)
         snprintf(out->name, sizeof out->name, "fp32");
         return 0;
     }
+    if (!strcmp(text, "w8a8") || !strncmp(text, "smoothquant", 11)) {
+        const char *r = text + (text[0] == 'w' ? 4 : 11);
+        out->fmt = PQ_QF_INT;
+        out->bits = 8;
+        out->sym = true;
+        out->gran = PQ_GRAN_CHANNEL;
+        out->act8 = true;
+        out->smooth = text[0] == 's';
+        out->alpha = 0.5f;
+        if (out->smooth && !strncmp(r, "-a", 2)) {
+            char *e;
+            double a = strtod(r + 2, &e);
+            if (e == r + 2 || !(a >= 0 && a <= 1))
+                return pq_fail(err, POLYQ_INVALID_ARG,
+                               "quant spec \"%s\": the migration strength after -a must be in [0, 1]", text);
+            out->alpha = (float)a;
+            r = e;
+        }
+        if (*r)
+            goto bad;
+        snprintf(out->name, sizeof out->name, "%s", text);
+        return 0;
+    }
     static const struct { const char *name; pq_qfmt fmt; int bits; } blocks[] = {
         {"q8_0", PQ_QF_Q8_0, 8}, {"q4_0", PQ_QF_Q4_0, 4}, {"q4_1", PQ_QF_Q4_1, 4},
         {"q5_0", PQ_QF_Q5_0, 5}, {"q5_1", PQ_QF_Q5_1, 5}, {"nf4", PQ_QF_NF4, 4}, {"fp4", PQ_QF_FP4, 4}};
@@ -102,13 +125,14 @@ bad:
                    "quant spec \"%s\" is not understood: expected fp32, "
                    "int<2-8>[-g<group>|-tensor][-sym|-asym][-head] (e.g. int8, int4-g128), "
                    "gptq-int<2-8>[-g<group>][-sym][-act][-head] or awq-int<2-8>[-g<group>] (calibrated), "
-                   "q8_0, q4_0, q4_1, q5_0, q5_1 (llama.cpp) or nf4, fp4 (bitsandbytes), each with optional -head",
+                   "q8_0, q4_0, q4_1, q5_0, q5_1 (llama.cpp), nf4, fp4 (bitsandbytes), each with optional -head, "
+                   "or w8a8, smoothquant[-a<alpha>] (int8 weights and activations)",
                    text);
 }
 
 const char *pq_qspec_method(const pq_qspec *s)
 {
-    return s->gptq ? "gptq" : s->awq ? "awq" : s->fmt == PQ_QF_NF4 || s->fmt == PQ_QF_FP4 ? "bitsandbytes"
+    return s->gptq ? "gptq" : s->awq ? "awq" : s->smooth ? "smoothquant" : s->act8 ? "w8a8" : s->fmt == PQ_QF_NF4 || s->fmt == PQ_QF_FP4 ? "bitsandbytes"
            : s->fmt != PQ_QF_INT ? "ggml" : "rtn";
 }
 

@@ -45,6 +45,9 @@ typedef struct pq_qspec {
     bool gptq;       /* gptq-int...: calibrated (needs calibration text) */
     bool act_order;  /* gptq ... -act */
     bool awq;        /* awq-int...: calibrated activation-aware scaling, then RTN */
+    bool act8;       /* w8a8 / smoothquant: int8 weights and per-token int8 activations */
+    bool smooth;     /* smoothquant: migrate activation outliers into the weights first */
+    float alpha;     /* smoothquant migration strength (default 0.5) */
 } pq_qspec;
 
 int pq_qspec_parse(const char *text, pq_qspec *out, polyq_err *err);
@@ -63,6 +66,7 @@ typedef struct pq_qweight {
     float *scale;
     uint8_t *zero;    /* NULL when symmetric */
     float *in_scale;  /* AWQ: per input channel, multiplies the dequantized weight; or NULL */
+    bool act8;        /* W8A8: 8-bit symmetric per channel, used with per-token int8 activations */
 } pq_qweight;
 
 /* Quantizes W [n_out, n_in] by round-to-nearest into a new packed weight (free with

@@ -162,7 +162,9 @@ void pq_report_table(FILE *f, const pq_run_info *in, const pq_lang_metrics *m, s
                 !strcmp(in->q_methods[q], "ggml") ? "llama.cpp blocks"
                 : !strcmp(in->q_methods[q], "bitsandbytes") ? "bitsandbytes 4-bit"
                 : !strcmp(in->q_methods[q], "gptq") ? "GPTQ, calibrated"
-                : !strcmp(in->q_methods[q], "awq") ? "AWQ, calibrated" : "round-to-nearest",
+                : !strcmp(in->q_methods[q], "awq") ? "AWQ, calibrated"
+                : !strcmp(in->q_methods[q], "smoothquant") ? "SmoothQuant W8A8, calibrated"
+                : !strcmp(in->q_methods[q], "w8a8") ? "int8 weights and activations" : "round-to-nearest",
                 in->q_bits_per_weight[q]);
         fprintf(f, "%-12s %19s %26s %9s %7s %18s\n", "language",
                 in->pseudo ? "pseudo-PPL fp -> q" : "PPL fp -> q",
