@@ -477,3 +477,78 @@ TEST(quant_w8a8_integer_product)
     free(w);
     free(x);
 }
+
+/* LLM.int8(): without outliers it is the int8 vector-wise product exactly; with outliers, the
+ * outlier features of each sequence (and only that sequence) are multiplied in float by the
+ * dequantized weight columns and the rest goes through int8; threads change no bit. */
+TEST(quant_llm_int8_outliers)
+{
+    enum { M = 6, N = 40, K = 32 };
+    uint64_t s = 3;
+    float *w = malloc(sizeof(float) * N * K), x[M * K], b[N];
+    for (int i = 0; i < N * K; i++)
+        w[i] = (float)rnd_normal(&s) * 0.1f;
+    for (int i = 0; i < M * K; i++)
+        x[i] = (float)rnd_normal(&s);
+    for (int n = 0; n < N; n++)
+        b[n] = (float)rnd_normal(&s);
+    polyq_err err = {0};
+    pq_qspec spec;
+    CHECK_OK(pq_qspec_parse("llm-int8", &spec, &err));
+    CHECK(spec.outlier == 6.0f && spec.act8);
+    pq_qweight *q = NULL;
+    CHECK_OK(pq_qweight_rtn(w, N, K, &spec, &q, &err));
+    if (!q)
+        return;
+    q->act8 = true;
+    q->outlier = 6.0f;
+    pq_linear lin = {.n_out = N, .n_in = K, .bias = b, .q = q};
+    pq_ops ops;
+    CHECK(pq_ops_init(&ops, 2, K, 16) == 0);
+    int ss[3] = {0, 3, 6};
+    float got[M * N], plain[M * N], serial[M * N];
+    /* no feature reaches 6: identical to W8A8 */
+    for (int i = 0; i < M * K; i++)
+        x[i] = fmaxf(fminf(x[i], 5.9f), -5.9f);
+    ops.seq_start = ss;
+    ops.n_seq = 2;
+    pq_linear_llm_int8(&ops, got, N, x, M, &lin, true);
+    pq_ref_linear_w8a8(plain, N, x, M, &lin);
+    CHECK(!memcmp(got, plain, sizeof got));
+    /* outliers in features 5 and 17 of the first sequence only */
+    x[1 * K + 5] = 40.0f;
+    x[2 * K + 17] = -9.0f;
+    pq_linear_llm_int8(&ops, got, N, x, M, &lin, true);
+    pq_linear_llm_int8(&ops, serial, N, x, M, &lin, false);
+    CHECK(!memcmp(got, serial, sizeof got));
+    int bad = 0;
+    for (int m = 0; m < M; m++) {
+        float xm[K];
+        for (int k = 0; k < K; k++)
+            xm[k] = m < 3 && (k == 5 || k == 17) ? 0.0f : x[m * K + k];
+        float amax = 0;
+        for (int k = 0; k < K; k++)
+            amax = fmaxf(amax, fabsf(xm[k]));
+        float sx = amax / 127.0f;
+        for (int n = 0; n < N; n++) {
+            int32_t acc = 0;
+            for (int k = 0; k < K; k++) {
+                int xi = sx > 0 ? (int)lrintf(xm[k] / sx) : 0;
+                acc += xi * ((int)q->data[(size_t)n * q->row_bytes + k] - 128);
+            }
+            float o = (float)acc * (sx * q->scale[n]) + b[n];
+            if (m < 3) {
+                float f = 0;
+                for (int k = 0; k < K; k++)
+                    if (k == 5 || k == 17)
+                        f += x[m * K + k] * ((float)((int)q->data[(size_t)n * q->row_bytes + k] - 128) * q->scale[n]);
+                o += f;
+            }
+            bad += o != got[m * N + n];
+        }
+    }
+    CHECK_INT(bad, 0);
+    pq_ops_free(&ops);
+    pq_qweight_free(q);
+    free(w);
+}

@@ -52,11 +52,21 @@ typedef struct pq_ops {
     float *a8_scale;
     size_t a8_cap;
     int oom;                /* set when a kernel could not get memory; the forward reports it */
+    const int *seq_start;   /* the batch's sequences (set by the forward): LLM.int8() finds */
+    int n_seq;              /* outlier features per sequence, as one forward of it would */
 } pq_ops;
 
 /* Per-token dynamic int8 (SmoothQuant, LLM.int8()): scale = max|x| / 127, q = round(x / scale)
  * in -127..127 (all 0 with scale 0 for a zero row). */
 void pq_quant_act_row(const float *x, int K, int8_t *q, float *scale);
+
+/* LLM.int8() (Dettmers et al. 2022, bitsandbytes' MatMul8bitLt): in each sequence, the input
+ * features where some token reaches |x| >= threshold are outliers; the rest go through the
+ * int8 product (per-token activation scales of the non-outlier features, per-channel weight
+ * scales), the outlier features are multiplied in float by the dequantized weight columns and
+ * added. seq_start NULL: the M rows are one sequence. Fast and reference give the same bits. */
+void pq_linear_llm_int8(pq_ops *ops, float *out, int ldo, const float *in, int M, const pq_linear *lin,
+                        bool parallel);
 
 /* Creates the pool; max_k bounds K of any linear and max_t the tokens of a sequence. */
 int pq_ops_init(pq_ops *ops, int n_threads, int max_k, int max_t);

@@ -336,8 +336,10 @@ static int quantize_linear(pq_model *q, pq_linear *lin, const pq_qspec *spec, po
 {
     pq_qweight *qw;
     int rc = pq_qweight_rtn(lin->w, lin->n_out, lin->n_in, spec, &qw, err);
-    if (!rc)
+    if (!rc) {
         qw->act8 = spec->act8;
+        qw->outlier = spec->outlier;
+    }
     return rc ? rc : pq_model_set_qweight(q, lin, qw, err);
 }
 
@@ -498,7 +500,10 @@ int pq_model_forward(const pq_model *m, pq_ops *ops, pq_acts *acts, const int32_
                            tokens[i], m->cfg.n_vocab);
     acts->bad_block = -1;
     ops->oom = 0;
+    ops->seq_start = seq_start;
+    ops->n_seq = n_seq;
     m->arch->forward(m, ops, acts, tokens, seq_start, n_seq, logits);
+    ops->seq_start = NULL;
     if (ops->oom)
         return pq_fail(err, POLYQ_NOMEM, "%s (%s): out of memory for int8 activations of %d tokens", m->dir,
                        m->spec.name, M);

@@ -19,6 +19,27 @@ int pq_qspec_parse(const char *text, pq_qspec *out, polyq_err *err)
         snprintf(out->name, sizeof out->name, "fp32");
         return 0;
     }
+    if (!strncmp(text, "llm-int8", 8)) {
+        const char *r = text + 8;
+        out->fmt = PQ_QF_INT;
+        out->bits = 8;
+        out->sym = true;
+        out->gran = PQ_GRAN_CHANNEL;
+        out->act8 = true;
+        out->outlier = 6.0f;
+        if (!strncmp(r, "-t", 2)) {
+            char *e;
+            double t = strtod(r + 2, &e);
+            if (e == r + 2 || !(t > 0))
+                return pq_fail(err, POLYQ_INVALID_ARG, "quant spec \"%s\": the threshold after -t must be positive", text);
+            out->outlier = (float)t;
+            r = e;
+        }
+        if (*r)
+            goto bad;
+        snprintf(out->name, sizeof out->name, "%s", text);
+        return 0;
+    }
     if (!strcmp(text, "w8a8") || !strncmp(text, "smoothquant", 11)) {
         const char *r = text + (text[0] == 'w' ? 4 : 11);
         out->fmt = PQ_QF_INT;
@@ -126,13 +147,14 @@ bad:
                    "int<2-8>[-g<group>|-tensor][-sym|-asym][-head] (e.g. int8, int4-g128), "
                    "gptq-int<2-8>[-g<group>][-sym][-act][-head] or awq-int<2-8>[-g<group>] (calibrated), "
                    "q8_0, q4_0, q4_1, q5_0, q5_1 (llama.cpp), nf4, fp4 (bitsandbytes), each with optional -head, "
-                   "or w8a8, smoothquant[-a<alpha>] (int8 weights and activations)",
+                   "or w8a8, smoothquant[-a<alpha>], llm-int8[-t<threshold>] (int8 weights and activations)",
                    text);
 }
 
 const char *pq_qspec_method(const pq_qspec *s)
 {
-    return s->gptq ? "gptq" : s->awq ? "awq" : s->smooth ? "smoothquant" : s->act8 ? "w8a8" : s->fmt == PQ_QF_NF4 || s->fmt == PQ_QF_FP4 ? "bitsandbytes"
+    return s->gptq ? "gptq" : s->awq ? "awq" : s->smooth ? "smoothquant" : s->outlier > 0 ? "llm.int8"
+           : s->act8 ? "w8a8" : s->fmt == PQ_QF_NF4 || s->fmt == PQ_QF_FP4 ? "bitsandbytes"
            : s->fmt != PQ_QF_INT ? "ggml" : "rtn";
 }
 

@@ -48,6 +48,7 @@ typedef struct pq_qspec {
     bool act8;       /* w8a8 / smoothquant: int8 weights and per-token int8 activations */
     bool smooth;     /* smoothquant: migrate activation outliers into the weights first */
     float alpha;     /* smoothquant migration strength (default 0.5) */
+    float outlier;   /* llm-int8: input features with |x| >= this stay in floating point (6.0) */
 } pq_qspec;
 
 int pq_qspec_parse(const char *text, pq_qspec *out, polyq_err *err);
@@ -67,6 +68,7 @@ typedef struct pq_qweight {
     uint8_t *zero;    /* NULL when symmetric */
     float *in_scale;  /* AWQ: per input channel, multiplies the dequantized weight; or NULL */
     bool act8;        /* W8A8: 8-bit symmetric per channel, used with per-token int8 activations */
+    float outlier;    /* LLM.int8(): with act8, features reaching this magnitude run in float */
 } pq_qweight;
 
 /* Quantizes W [n_out, n_in] by round-to-nearest into a new packed weight (free with

@@ -164,7 +164,8 @@ void pq_report_table(FILE *f, const pq_run_info *in, const pq_lang_metrics *m, s
                 : !strcmp(in->q_methods[q], "gptq") ? "GPTQ, calibrated"
                 : !strcmp(in->q_methods[q], "awq") ? "AWQ, calibrated"
                 : !strcmp(in->q_methods[q], "smoothquant") ? "SmoothQuant W8A8, calibrated"
-                : !strcmp(in->q_methods[q], "w8a8") ? "int8 weights and activations" : "round-to-nearest",
+                : !strcmp(in->q_methods[q], "w8a8") ? "int8 weights and activations"
+                : !strcmp(in->q_methods[q], "llm.int8") ? "LLM.int8(), outliers in float" : "round-to-nearest",
                 in->q_bits_per_weight[q]);
         fprintf(f, "%-12s %19s %26s %9s %7s %18s\n", "language",
                 in->pseudo ? "pseudo-PPL fp -> q" : "PPL fp -> q",
