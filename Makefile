@@ -59,7 +59,7 @@ bench: $(BUILD)/bench_forward
 	  ./$(BUILD)/bench_forward $(POLYQ_BENCH_MODEL) --tokens 256 --quant int4-g128; fi
 
 # libFuzzer targets (clang): build-fuzz/fuzz_<name>; fuzz-smoke runs each for FUZZ_SECONDS
-FUZZ_TARGETS := safetensors tokenizer_json encode qspec torchbin config vocab_merges corpus spm_model vocab_txt
+FUZZ_TARGETS := safetensors tokenizer_json encode qspec torchbin config vocab_merges corpus spm_model vocab_txt qfile
 FUZZ_SECONDS ?= 20
 FUZZ_SAN := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
 fuzz:

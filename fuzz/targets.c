@@ -214,6 +214,33 @@ int pq_fuzz_spm_model(const uint8_t *data, size_t size)
     return 0;
 }
 
+/* A quantized-model file (polyq quantize) loaded against the small Llama fixture. */
+int pq_fuzz_qfile(const uint8_t *data, size_t size)
+{
+    static pq_model *base;
+    polyq_err err = {0};
+    if (!base && pq_model_open_dir(&base, "tests/fixtures/llama-tiny-gqa-f32", &err))
+        abort();
+    char dir[160];
+    snprintf(dir, sizeof dir, "%s/qf", scratch());
+    mkdir(dir, 0700);
+    put("qf/polyq-quant.safetensors", data, size);
+    pq_model *q = NULL;
+    char *meta = NULL;
+    if (pq_qfile_load(&q, base, dir, &meta, &err) == 0) {
+        float row[256];
+        for (int l = 0; l < q->cfg.n_layer; l++) {
+            pq_linear *ls[PQ_N_LAYER_LINEARS] = PQ_LAYER_LINEARS(&q->layers[l]);
+            for (int j = 0; j < PQ_N_LAYER_LINEARS; j++)
+                if (ls[j]->q && ls[j]->n_in <= 256)
+                    pq_qweight_dequant_row(ls[j]->q, ls[j]->n_out - 1, row);
+        }
+    }
+    free(meta);
+    pq_model_free(q);
+    return 0;
+}
+
 /* BERT's vocab.txt, alone in a directory. */
 int pq_fuzz_vocab_txt(const uint8_t *data, size_t size)
 {
@@ -256,5 +283,6 @@ const pq_fuzz_target pq_fuzz_targets[] = {
     {"corpus", pq_fuzz_corpus},
     {"spm_model", pq_fuzz_spm_model},
     {"vocab_txt", pq_fuzz_vocab_txt},
+    {"qfile", pq_fuzz_qfile},
     {NULL, NULL},
 };

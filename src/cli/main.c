@@ -19,6 +19,8 @@
 
 static const char usage[] =
     "usage: polyq eval MODEL [options]     per-language quantization degradation\n"
+    "       polyq quantize MODEL --quant SPEC --out DIR   quantize once (calibration options\n"
+    "                                      as for eval), evaluate many times with --quantized\n"
     "       polyq tokenize MODEL [TEXT]    token ids of TEXT (or of each stdin line)\n"
     "       polyq info MODEL               architecture, size, tokenizer, memory needed\n"
     "       polyq models                   the reference models and whether each is cached\n"
@@ -36,6 +38,7 @@ static const char usage[] =
     "  --calib-file FILE   calibration text from FILE instead (one sample per line)\n"
     "  --calib-samples N   calibration sentences in all (default 128)\n"
     "  --calib-tokens T    at most T tokens per sample (default: the model's context)\n"
+    "  --quantized DIRS    also evaluate models written by polyq quantize from this MODEL\n"
     "  --data SRC          FLORES-200 folder (with dev/ devtest/) or lang=file[,lang=file...]\n"
     "                      (default: FLORES-200 in polyq's cache, downloaded once)\n"
     "  --langs L1,L2|all   languages to evaluate (default all)\n"
@@ -294,7 +297,8 @@ static int cmd_eval(int argc, char **argv)
                                              "--out", "--revision", "--max-sentences", "--threads",
                                              "--batch-tokens", "--bootstrap", "--seed",
                                              "--max-memory", "--calib", "--calib-file",
-                                             "--calib-samples", "--calib-tokens", NULL};
+                                             "--calib-samples", "--calib-tokens", "--quantized", NULL};
+    const char *quantized = NULL;
     const char *calib_langs = "eng_Latn", *calib_file = NULL;
     unsigned long long calib_samples = 128, calib_tokens = 0;
     double max_memory = 0;
@@ -326,6 +330,8 @@ static int cmd_eval(int argc, char **argv)
             revision = v;
         else if (!strcmp(a, "--calib"))
             calib_langs = v;
+        else if (!strcmp(a, "--quantized"))
+            quantized = v;
         else if (!strcmp(a, "--calib-file"))
             calib_file = v;
         else if (!strcmp(a, "--calib-samples")) {
@@ -511,6 +517,30 @@ static int cmd_eval(int argc, char **argv)
         if (rc)
             goto out;
     }
+    if (quantized) { /* models quantized earlier by polyq quantize */
+        char *qc = pq_strdup(quantized), *qs = NULL;
+        for (char *d = qc ? strtok_r(qc, ",", &qs) : NULL; d && !rc; d = strtok_r(NULL, ",", &qs)) {
+            char *meta = NULL;
+            if (n_q == 32) {
+                rc = pq_fail(&err, POLYQ_INVALID_ARG, "at most 32 quantized models at once");
+                break;
+            }
+            if ((rc = pq_qfile_load(&qm[n_q], fp, d, &meta, &err)))
+                break;
+            specs[n_q] = qm[n_q]->spec;
+            json_t *mj = json_loads(meta, 0, NULL), *cj = json_object_get(mj, "calibration");
+            if (json_is_object(cj) && !cal_desc)
+                cal_desc = json_dumps(cj, JSON_COMPACT);
+            json_decref(mj);
+            free(meta);
+            n_q++;
+        }
+        if (!qc)
+            rc = pq_fail(&err, POLYQ_NOMEM, "out of memory");
+        free(qc);
+        if (rc)
+            goto out;
+    }
     progress pr = {.on = isatty(2), .n_lang = n_lang, .t0 = pq_now()};
     pq_eval_opts eo = {.n_threads = (int)threads, .batch_tokens = (int)batch,
                        .progress = on_progress, .progress_ctx = &pr};
@@ -585,6 +615,124 @@ out:
     pq_ids_free(&cal_store);
     free(cal_starts);
     free(cal_desc);
+    return rc ? die(&err) : 0;
+}
+
+/* polyq quantize MODEL --quant SPEC --out DIR: one quantized model written for later
+ * evaluations (polyq eval MODEL --quantized DIR). */
+static int cmd_quantize(int argc, char **argv)
+{
+    const char *model_name = NULL, *quant = NULL, *out_dir = NULL, *data = NULL, *calib_langs = "eng_Latn",
+               *calib_file = NULL, *revision = NULL;
+    unsigned long long calib_samples = 128, calib_tokens = 0, threads = 1, batch = 512;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    threads = ncpu > 0 ? (unsigned long long)ncpu : 1;
+    bool offline = false;
+    static const char *const value_opts[] = {"--quant", "--out", "--data", "--calib", "--calib-file",
+                                             "--calib-samples", "--calib-tokens", "--threads",
+                                             "--revision", NULL};
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        bool takes_value = false;
+        for (int k = 0; value_opts[k]; k++)
+            takes_value |= !strcmp(a, value_opts[k]);
+        if (takes_value && i + 1 >= argc)
+            return bad_arg("%s needs a value", a);
+        const char *v = takes_value ? argv[++i] : NULL;
+        if (!strcmp(a, "--quant"))
+            quant = v;
+        else if (!strcmp(a, "--out"))
+            out_dir = v;
+        else if (!strcmp(a, "--data"))
+            data = v;
+        else if (!strcmp(a, "--calib"))
+            calib_langs = v;
+        else if (!strcmp(a, "--calib-file"))
+            calib_file = v;
+        else if (!strcmp(a, "--revision"))
+            revision = v;
+        else if (!strcmp(a, "--offline"))
+            offline = true;
+        else if (!strcmp(a, "--calib-samples")) {
+            if (!parse_uint(v, 1000000, &calib_samples) || !calib_samples)
+                return bad_arg("--calib-samples \"%s\" is not a positive count", v);
+        } else if (!strcmp(a, "--calib-tokens")) {
+            if (!parse_uint(v, 1 << 20, &calib_tokens) || calib_tokens < 2)
+                return bad_arg("--calib-tokens \"%s\" is not a count of at least 2", v);
+        } else if (!strcmp(a, "--threads")) {
+            if (!parse_uint(v, 1024, &threads) || !threads)
+                return bad_arg("--threads \"%s\" is not a count in 1..1024", v);
+        } else if (a[0] == '-')
+            return bad_arg("unknown option %s", a);
+        else if (!model_name)
+            model_name = a;
+        else
+            return bad_arg("unexpected argument \"%s\"", a);
+    }
+    if (!model_name || !quant || !out_dir)
+        return bad_arg("%s", "quantize needs MODEL, --quant SPEC and --out DIR");
+    polyq_err err = {0};
+    pq_qspec spec;
+    if (strchr(quant, ','))
+        return bad_arg("--quant \"%s\": quantize writes one spec at a time", quant);
+    if (pq_qspec_parse(quant, &spec, &err))
+        return die(&err);
+    if (spec.none)
+        return bad_arg("%s", "--quant fp32 has nothing to write");
+    if (spec.smooth) {
+        pq_fail(&err, POLYQ_UNSUPPORTED,
+                "%s: SmoothQuant also changes the norms, which the quantized-model file does not hold yet; "
+                "evaluate it directly with polyq eval --quant", spec.name);
+        return die(&err);
+    }
+    pq_hub_opts ho = {.revision = revision, .offline = offline, .progress = isatty(2)};
+    pq_model *fp = NULL, *q = NULL;
+    char *path = NULL, *rev = NULL, *data_dir = NULL, *cal_desc = NULL, *meta = NULL;
+    pq_ids store = {0};
+    int *starts = NULL, n_seq = 0;
+    int rc = open_model(model_name, &ho, &fp, &path, &rev, &err);
+    bool calibrated = spec.gptq || spec.awq || spec.smooth;
+    if (!rc && calibrated && !data && !calib_file)
+        rc = pq_flores_resolve(&ho, &data_dir, &err);
+    if (!rc && calibrated) {
+        calib_opts co = {calib_langs, calib_file, (size_t)calib_samples, (int)calib_tokens, "devtest",
+                         data ? data : data_dir};
+        rc = build_calib(fp, &co, &store, &starts, &n_seq, &cal_desc, &err);
+    }
+    if (!rc) {
+        pq_calib cal = {store.v, starts, n_seq, (int)batch};
+        if (spec.gptq)
+            rc = pq_model_gptq(&q, fp, &spec, &cal, (int)threads, &err);
+        else if (spec.awq)
+            rc = pq_model_awq(&q, fp, &spec, &cal, (int)threads, &err);
+        else if (spec.smooth) {
+            pq_smooth_opts so = {spec.alpha, true, true, true};
+            rc = pq_model_smoothquant(&q, fp, &spec, &so, &cal, (int)threads, &err);
+        } else
+            rc = pq_model_quantize(&q, fp, &spec, &err);
+    }
+    if (!rc) {
+        json_t *m = json_pack("{s:i, s:s, s:s, s:s, s:s, s:o, s:f, s:o}", "version", 1, "spec", spec.name,
+                              "method", pq_qspec_method(&spec), "polyq", POLYQ_VERSION, "base_model", model_name,
+                              "base_revision", rev ? json_string(rev) : json_null(),
+                              "bits_per_weight", pq_model_bits_per_weight(q),
+                              "calibration", cal_desc ? json_loads(cal_desc, 0, NULL) : json_null());
+        meta = m ? json_dumps(m, JSON_COMPACT) : NULL;
+        json_decref(m);
+        rc = meta ? pq_qfile_write(out_dir, q, meta, &err) : pq_fail(&err, POLYQ_NOMEM, "out of memory");
+    }
+    if (!rc)
+        printf("wrote %s/polyq-quant.safetensors: %s, %.3f bits/weight in the quantized layers\n", out_dir,
+               spec.name, pq_model_bits_per_weight(q));
+    pq_model_free(q);
+    pq_model_free(fp);
+    pq_ids_free(&store);
+    free(starts);
+    free(path);
+    free(rev);
+    free(data_dir);
+    free(cal_desc);
+    free(meta);
     return rc ? die(&err) : 0;
 }
 
@@ -683,6 +831,8 @@ int main(int argc, char **argv)
         return cmd_eval(argc, argv);
     if (!strcmp(argv[1], "tokenize"))
         return cmd_tokenize(argc, argv);
+    if (!strcmp(argv[1], "quantize"))
+        return cmd_quantize(argc, argv);
     if (!strcmp(argv[1], "info"))
         return cmd_info(argc, argv);
     if (!strcmp(argv[1], "models"))

@@ -125,6 +125,13 @@ int pq_model_gptq(pq_model **out, const pq_model *base, const pq_qspec *spec, co
  * full-precision model's inputs on the calibration text. */
 int pq_model_awq(pq_model **out, const pq_model *base, const pq_qspec *spec, const pq_calib *cal,
                  int n_threads, polyq_err *err);
+/* Quantized models on disk (qfile.c): dir/polyq-quant.safetensors with every quantized linear
+ * of q as stored in memory, and meta_json (an object with at least "version" 1 and "spec").
+ * Loading rebuilds the quantized copy of base (the same model it was made from, checked by
+ * shapes); *meta_json receives the stored description (heap). */
+int pq_qfile_write(const char *dir, const pq_model *q, const char *meta_json, polyq_err *err);
+int pq_qfile_load(pq_model **out, const pq_model *base, const char *dir, char **meta_json, polyq_err *err);
+
 /* SmoothQuant (Xiao et al. 2022): per block, s_j = max|x_j|^alpha / max|w_j|^(1 - alpha) over the
  * calibration text for the inputs of the attention's and the MLP's first linears, x / s folded
  * into the LayerNorm (RMSNorm) before them and W diag(s) into the linears; then every block
