@@ -172,6 +172,29 @@ typedef struct calib_opts {
     const char *eval_split, *data;
 } calib_opts;
 
+/* The calibration options of eval and quantize: 1 if a is one (its value taken), 0 if not,
+ * -1 (message printed) if its value is bad. */
+static int calib_arg(const char *a, const char *v, calib_opts *co)
+{
+    unsigned long long n = 0;
+    if (!strcmp(a, "--calib"))
+        co->langs = v;
+    else if (!strcmp(a, "--calib-file"))
+        co->file = v;
+    else if (!strcmp(a, "--calib-samples")) {
+        if (!parse_uint(v, 1000000, &n) || !n)
+            return bad_arg("--calib-samples \"%s\" is not a positive count", v), -1;
+        co->samples = (size_t)n;
+    } else if (!strcmp(a, "--calib-tokens")) {
+        if (!parse_uint(v, 1 << 20, &n) || n < 2)
+            return bad_arg("--calib-tokens \"%s\" is not a count of at least 2", v), -1;
+        co->max_tokens = (int)n;
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
 /* Calibration samples for calibrated specs: the first sentences of each language's FLORES-200
  * dev file (an equal share of the samples), or the lines of --calib-file; each tokenized with
  * the model's start token (an encoder's special tokens around it) and cut to the context.
@@ -299,8 +322,8 @@ static int cmd_eval(int argc, char **argv)
                                              "--max-memory", "--calib", "--calib-file",
                                              "--calib-samples", "--calib-tokens", "--quantized", NULL};
     const char *quantized = NULL;
-    const char *calib_langs = "eng_Latn", *calib_file = NULL;
-    unsigned long long calib_samples = 128, calib_tokens = 0;
+    calib_opts co = {.langs = "eng_Latn", .samples = 128};
+    int ca;
     double max_memory = 0;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
@@ -328,18 +351,11 @@ static int cmd_eval(int argc, char **argv)
             out_path = v;
         else if (!strcmp(a, "--revision"))
             revision = v;
-        else if (!strcmp(a, "--calib"))
-            calib_langs = v;
         else if (!strcmp(a, "--quantized"))
             quantized = v;
-        else if (!strcmp(a, "--calib-file"))
-            calib_file = v;
-        else if (!strcmp(a, "--calib-samples")) {
-            if (!parse_uint(v, 1000000, &calib_samples) || !calib_samples)
-                return bad_arg("--calib-samples \"%s\" is not a positive count", v);
-        } else if (!strcmp(a, "--calib-tokens")) {
-            if (!parse_uint(v, 1 << 20, &calib_tokens) || calib_tokens < 2)
-                return bad_arg("--calib-tokens \"%s\" is not a count of at least 2", v);
+        else if ((ca = calib_arg(a, v, &co)) != 0) {
+            if (ca < 0)
+                return 2;
         }
         else if (!strcmp(a, "--max-sentences")) {
             if (!parse_uint(v, 100000000, &max_sent) || !max_sent)
@@ -492,8 +508,8 @@ static int cmd_eval(int argc, char **argv)
     for (int q = 0; q < n_q; q++)
         any_gptq |= specs[q].gptq || specs[q].awq || specs[q].smooth;
     if (any_gptq) {
-        calib_opts co = {calib_langs, calib_file, (size_t)calib_samples, (int)calib_tokens, split,
-                         data ? data : data_dir};
+        co.eval_split = split;
+        co.data = data ? data : data_dir;
         if ((rc = build_calib(fp, &co, &cal_store, &cal_starts, &cal_n, &cal_desc, &err)))
             goto out;
     }
@@ -622,9 +638,10 @@ out:
  * evaluations (polyq eval MODEL --quantized DIR). */
 static int cmd_quantize(int argc, char **argv)
 {
-    const char *model_name = NULL, *quant = NULL, *out_dir = NULL, *data = NULL, *calib_langs = "eng_Latn",
-               *calib_file = NULL, *revision = NULL;
-    unsigned long long calib_samples = 128, calib_tokens = 0, threads = 1, batch = 512;
+    const char *model_name = NULL, *quant = NULL, *out_dir = NULL, *data = NULL, *revision = NULL;
+    unsigned long long threads = 1, batch = 512;
+    calib_opts co = {.langs = "eng_Latn", .samples = 128, .eval_split = "devtest"};
+    int ca;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     threads = ncpu > 0 ? (unsigned long long)ncpu : 1;
     bool offline = false;
@@ -645,20 +662,13 @@ static int cmd_quantize(int argc, char **argv)
             out_dir = v;
         else if (!strcmp(a, "--data"))
             data = v;
-        else if (!strcmp(a, "--calib"))
-            calib_langs = v;
-        else if (!strcmp(a, "--calib-file"))
-            calib_file = v;
         else if (!strcmp(a, "--revision"))
             revision = v;
         else if (!strcmp(a, "--offline"))
             offline = true;
-        else if (!strcmp(a, "--calib-samples")) {
-            if (!parse_uint(v, 1000000, &calib_samples) || !calib_samples)
-                return bad_arg("--calib-samples \"%s\" is not a positive count", v);
-        } else if (!strcmp(a, "--calib-tokens")) {
-            if (!parse_uint(v, 1 << 20, &calib_tokens) || calib_tokens < 2)
-                return bad_arg("--calib-tokens \"%s\" is not a count of at least 2", v);
+        else if ((ca = calib_arg(a, v, &co)) != 0) {
+            if (ca < 0)
+                return 2;
         } else if (!strcmp(a, "--threads")) {
             if (!parse_uint(v, 1024, &threads) || !threads)
                 return bad_arg("--threads \"%s\" is not a count in 1..1024", v);
@@ -692,11 +702,10 @@ static int cmd_quantize(int argc, char **argv)
     int *starts = NULL, n_seq = 0;
     int rc = open_model(model_name, &ho, &fp, &path, &rev, &err);
     bool calibrated = spec.gptq || spec.awq || spec.smooth;
-    if (!rc && calibrated && !data && !calib_file)
+    if (!rc && calibrated && !data && !co.file)
         rc = pq_flores_resolve(&ho, &data_dir, &err);
     if (!rc && calibrated) {
-        calib_opts co = {calib_langs, calib_file, (size_t)calib_samples, (int)calib_tokens, "devtest",
-                         data ? data : data_dir};
+        co.data = data ? data : data_dir;
         rc = build_calib(fp, &co, &store, &starts, &n_seq, &cal_desc, &err);
     }
     if (!rc) {
