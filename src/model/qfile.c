@@ -240,6 +240,8 @@ int pq_qfile_load(pq_model **out, const pq_model *base, const char *dir, char **
         bool sane = v[0] >= PQ_QF_INT && v[0] <= PQ_QF_FP4 && w->n_out == lins[i]->n_out && w->n_in == lins[i]->n_in &&
                     w->bits >= 2 && w->bits <= 8 && v[4] >= PQ_GRAN_CHANNEL && v[4] <= PQ_GRAN_TENSOR &&
                     w->group >= 1 && w->n_groups >= 1;
+        if (sane && w->act8) /* int8 products read one byte per weight, one scale per row */
+            sane = w->fmt == PQ_QF_INT && w->bits == 8 && w->sym && w->gran == PQ_GRAN_CHANNEL;
         if (sane && w->fmt == PQ_QF_INT)
             sane = (w->gran == PQ_GRAN_TENSOR ? w->n_groups == 1 : w->n_groups == (w->n_in + w->group - 1) / w->group);
         else if (sane && bnb)
