@@ -426,3 +426,29 @@ TEST(cli_quantize_then_eval)
     free(direct);
     free(loaded);
 }
+
+/* Document mode from the command line: the JSON says its unit and stride; a stride beyond the
+ * context and a masked LM are refused. */
+TEST(cli_document_mode)
+{
+    char *json = pq_asprintf("%s/doc.json", pq_test_tmpdir());
+    char *args = pq_asprintf("eval tests/fixtures/neox-tiny-f32 --data doc=%s --max-sentences 12 --quant int8 "
+                             "--ref doc --stride 24 --bootstrap 100 --out %s",
+                             pq_test_shared("data/flores200/devtest/eng_Latn.devtest"), json);
+    expect(args, 0, "wrote");
+    json_t *r = json_load_file(json, 0, NULL);
+    CHECK(r && !strcmp(json_string_value(json_object_get(r, "scoring_unit")), "line of a document"));
+    CHECK(r && json_integer_value(json_object_get(r, "document_stride")) == 24);
+    CHECK(r && json_integer_value(json_object_get(json_array_get(json_object_get(r, "full_precision"), 0), "sentences")) == 12);
+    json_decref(r);
+    free(args);
+    args = pq_asprintf("eval tests/fixtures/neox-tiny-f32 --data doc=%s --stride 65",
+                       pq_test_shared("data/flores200/devtest/eng_Latn.devtest"));
+    expect(args, 2, "exceeds the model's context of 64");
+    free(args);
+    args = pq_asprintf("eval tests/fixtures/xlmr-tiny-f32 --data doc=%s --document",
+                       pq_test_shared("data/flores200/devtest/eng_Latn.devtest"));
+    expect(args, 1, "a masked LM has no such order");
+    free(args);
+    free(json);
+}

@@ -417,3 +417,103 @@ TEST(metrics_bootstrap_coverage)
     if (!(ca >= 0.91 && ca <= 0.99 && cb >= 0.91 && cb <= 0.99 && cr >= 0.90 && cr <= 0.99))
         FAILF("coverage of 95%% intervals: %.3f, %.3f, ratio %.3f", ca, cb, cr);
 }
+
+/* Document mode windows, by hand: lines [10 11] [12] [13 14 15], newline [99], BOS 1, context
+ * 4, stride 2: stream 1 10 11 99 12 99 13 14 15 99; each token scored once, by its line. */
+TEST(eval_doc_windows)
+{
+    int32_t a[2] = {10, 11}, b[1] = {12}, c3[3] = {13, 14, 15}, n1[1] = {99};
+    pq_ids ids[3] = {{a, 2, 2}, {b, 1, 1}, {c3, 3, 3}}, nl = {n1, 1, 1}, store = {0}, units = {0};
+    pq_window *w = NULL;
+    size_t n = 0;
+    CHECK(pq_eval_doc_windows(ids, 3, &nl, 1, 4, 2, &w, &n, &store, &units) == 0);
+    CHECK_INT(n, 4);
+    static const int32_t in[4][4] = {{1, 10, 11, 99}, {11, 99, 12, 99}, {12, 99, 13, 14}, {13, 14, 15, 0}};
+    static const int len[4] = {4, 4, 4, 3}, first[4] = {0, 2, 2, 2}, ntgt[4] = {4, 2, 2, 1};
+    static const int32_t tgt[9] = {10, 11, 99, 12, 99, 13, 14, 15, 99}, unit[9] = {0, 0, 0, 1, 1, 2, 2, 2, 2};
+    int k = 0;
+    for (size_t i = 0; i < n && i < 4; i++) {
+        CHECK(w[i].len == len[i] && w[i].first == first[i] && w[i].n_tgt == ntgt[i]);
+        CHECK(!memcmp(store.v + w[i].in_off, in[i], sizeof(int32_t) * (size_t)len[i]));
+        for (int t = 0; t < w[i].n_tgt; t++, k++) {
+            CHECK_INT(store.v[w[i].tgt_off + (size_t)t], tgt[k]);
+            CHECK_INT(units.v[w[i].unit_off + (size_t)t], unit[k]);
+            /* row first + t predicts the token after its input */
+            if (w[i].first + t + 1 < w[i].len)
+                CHECK_INT(store.v[w[i].in_off + (size_t)(w[i].first + t + 1)], tgt[k]);
+        }
+    }
+    CHECK_INT(k, 9);
+    free(w);
+    pq_ids_free(&store);
+    pq_ids_free(&units);
+}
+
+/* Document mode through the evaluator equals running each window alone; every token of the
+ * stream is scored once and counted for its line. */
+TEST(eval_document_mode)
+{
+    polyq_err err = {0};
+    pq_model *m = NULL;
+    CHECK_OK(pq_model_open_dir(&m, pq_test_fixture("neox-tiny-f32"), &err));
+    if (!m)
+        return;
+    pq_corpus c;
+    CHECK_OK(pq_corpus_load(&c, "eng_Latn", pq_test_shared("data/flores200/devtest/eng_Latn.devtest"), 6, &err));
+    for (int stride = 16; stride <= 64; stride *= 4) {
+        pq_evaluator *ev = NULL;
+        pq_eval_opts o = {.n_threads = 2, .batch_tokens = 256, .stride = stride};
+        pq_lang_eval r;
+        CHECK_OK(pq_evaluator_create(&ev, m, NULL, 0, &o, &err));
+        CHECK_OK(pq_evaluate(ev, &c, &r, &err));
+        /* direct: the same windows one by one */
+        pq_ids ids[6] = {{0}}, nl = {0}, store = {0}, units = {0};
+        for (size_t s = 0; s < c.n; s++)
+            pq_tok_encode(m->tok, c.lines[s], c.lens[s], &ids[s], &err);
+        pq_tok_encode(m->tok, "\n", 1, &nl, &err);
+        pq_window *w = NULL;
+        size_t n = 0, scored = 0;
+        CHECK(pq_eval_doc_windows(ids, c.n, &nl, pq_model_bos(m), m->cfg.n_ctx, stride, &w, &n, &store, &units) == 0);
+        int V = m->cfg.n_vocab;
+        float *logits = malloc(sizeof(float) * (size_t)m->cfg.n_ctx * V);
+        pq_ops ops;
+        pq_acts acts;
+        pq_ops_init(&ops, 1, m->cfg.n_inner, m->cfg.n_ctx);
+        pq_acts_init(&acts, &m->cfg, m->cfg.n_ctx);
+        double want[6] = {0};
+        for (size_t i = 0; i < n; i++) {
+            int ss[2] = {0, w[i].len};
+            CHECK_OK(pq_model_forward(m, &ops, &acts, store.v + w[i].in_off, ss, 1, logits, &err));
+            for (int t = 0; t < w[i].n_tgt; t++, scored++) {
+                const float *x = logits + (size_t)(w[i].first + t) * V;
+                double mx = x[0], sum = 0;
+                for (int v = 1; v < V; v++)
+                    mx = x[v] > mx ? x[v] : mx;
+                for (int v = 0; v < V; v++)
+                    sum += exp(x[v] - mx);
+                want[units.v[w[i].unit_off + (size_t)t]] -= x[store.v[w[i].tgt_off + (size_t)t]] - mx - log(sum);
+            }
+        }
+        size_t tokens = 0;
+        for (size_t s = 0; s < c.n; s++) {
+            CHECK_NEAR(r.nll_fp[s], want[s], 1e-6 * want[s] + 1e-9);
+            CHECK_INT(r.tokens[s], ids[s].n + nl.n);
+            tokens += r.tokens[s];
+        }
+        CHECK_INT(tokens, scored);
+        CHECK(n > 1); /* the document is longer than the context */
+        pq_acts_free(&acts);
+        pq_ops_free(&ops);
+        free(logits);
+        free(w);
+        pq_ids_free(&store);
+        pq_ids_free(&units);
+        pq_ids_free(&nl);
+        for (int s = 0; s < 6; s++)
+            pq_ids_free(&ids[s]);
+        pq_lang_eval_free(&r);
+        pq_evaluator_free(ev);
+    }
+    pq_corpus_free(&c);
+    pq_model_free(m);
+}

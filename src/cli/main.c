@@ -39,6 +39,10 @@ static const char usage[] =
     "  --calib-samples N   calibration sentences in all (default 128)\n"
     "  --calib-tokens T    at most T tokens per sample (default: the model's context)\n"
     "  --quantized DIRS    also evaluate models written by polyq quantize from this MODEL\n"
+    "  --document          score each data file as one document (WikiText-style: lines and\n"
+    "                      their newlines as one stream, each line a unit of the statistics)\n"
+    "  --stride N          document mode: a window of the model's context every N tokens,\n"
+    "                      scoring only tokens no earlier window scored (default: half the context)\n"
     "  --data SRC          FLORES-200 folder (with dev/ devtest/) or lang=file[,lang=file...]\n"
     "                      (default: FLORES-200 in polyq's cache, downloaded once)\n"
     "  --langs L1,L2|all   languages to evaluate (default all)\n"
@@ -320,7 +324,10 @@ static int cmd_eval(int argc, char **argv)
                                              "--out", "--revision", "--max-sentences", "--threads",
                                              "--batch-tokens", "--bootstrap", "--seed",
                                              "--max-memory", "--calib", "--calib-file",
-                                             "--calib-samples", "--calib-tokens", "--quantized", NULL};
+                                             "--calib-samples", "--calib-tokens", "--quantized", "--stride",
+                                             NULL};
+    bool document = false;
+    unsigned long long stride = 0;
     const char *quantized = NULL;
     calib_opts co = {.langs = "eng_Latn", .samples = 128};
     int ca;
@@ -353,6 +360,13 @@ static int cmd_eval(int argc, char **argv)
             revision = v;
         else if (!strcmp(a, "--quantized"))
             quantized = v;
+        else if (!strcmp(a, "--document"))
+            document = true;
+        else if (!strcmp(a, "--stride")) {
+            if (!parse_uint(v, 1 << 20, &stride) || !stride)
+                return bad_arg("--stride \"%s\" is not a positive count", v);
+            document = true;
+        }
         else if ((ca = calib_arg(a, v, &co)) != 0) {
             if (ca < 0)
                 return 2;
@@ -558,8 +572,10 @@ static int cmd_eval(int argc, char **argv)
             goto out;
     }
     progress pr = {.on = isatty(2), .n_lang = n_lang, .t0 = pq_now()};
+    if (document && !stride)
+        stride = (unsigned long long)(fp->cfg.n_ctx / 2 > 0 ? fp->cfg.n_ctx / 2 : 1);
     pq_eval_opts eo = {.n_threads = (int)threads, .batch_tokens = (int)batch,
-                       .progress = on_progress, .progress_ctx = &pr};
+                       .progress = on_progress, .progress_ctx = &pr, .stride = (int)stride};
     if ((rc = pq_evaluator_create(&ev, fp, qm, n_q, &eo, &err)))
         goto out;
     res = calloc(n_lang, sizeof *res);
@@ -600,7 +616,7 @@ static int cmd_eval(int argc, char **argv)
         .dataset = ds.root ? "flores200" : "text files", .split = ds.root ? split : NULL,
         .data_path = data ? data : data_dir, .max_sentences = max_sent, .ref_lang = ref,
         .ref_evaluated = ref_idx >= 0, .seed = seed, .n_boot = (int)n_boot,
-        .threads = (int)threads, .batch_tokens = (int)batch, .wall_time_s = pq_now() - t0,
+        .threads = (int)threads, .batch_tokens = (int)batch, .stride = (int)stride, .wall_time_s = pq_now() - t0,
         .calibration = cal_desc, .n_q = n_q, .q_names = names, .q_methods = methods, .q_bits_per_weight = bpw,
         .memory_estimate_mb = plan.total / 1048576.0};
     struct rusage ru;

@@ -95,6 +95,12 @@ int pq_evaluator_create(pq_evaluator **out, const pq_model *fp, pq_model *const 
         return pq_fail(err, POLYQ_FORMAT, "%s: no usable BOS/EOS token to start sequences with",
                        fp->dir);
     }
+    if (opts->stride > 0 && fp->cfg.encoder)
+        return pq_fail(err, POLYQ_UNSUPPORTED, "%s: document mode scores left to right; a masked LM has no such order",
+                       fp->dir);
+    if (opts->stride > fp->cfg.n_ctx)
+        return pq_fail(err, POLYQ_INVALID_ARG, "--stride %d exceeds the model's context of %d tokens", opts->stride,
+                       fp->cfg.n_ctx);
     pq_evaluator *ev = calloc(1, sizeof *ev);
     if (!ev)
         return pq_fail(err, POLYQ_NOMEM, "out of memory");
@@ -298,13 +304,66 @@ int pq_eval_pll_windows(const pq_ids *ids, size_t n_sent, const int32_t *pre, in
     return 0;
 }
 
+int pq_eval_doc_windows(const pq_ids *ids, size_t n_lines, const pq_ids *newline, int32_t bos, int ctx,
+                        int stride, pq_window **out, size_t *n_out, pq_ids *store, pq_ids *units)
+{
+    *out = NULL;
+    *n_out = 0;
+    pq_ids stream = {0}, owner = {0};
+    int rc = pq_ids_push(&stream, bos) || pq_ids_push(&owner, -1) ? -1 : 0;
+    for (size_t s = 0; s < n_lines && !rc; s++) {
+        for (size_t i = 0; i < ids[s].n && !rc; i++)
+            rc = pq_ids_push(&stream, ids[s].v[i]) || pq_ids_push(&owner, (int32_t)s) ? -1 : 0;
+        for (size_t i = 0; i < newline->n && !rc; i++)
+            rc = pq_ids_push(&stream, newline->v[i]) || pq_ids_push(&owner, (int32_t)s) ? -1 : 0;
+    }
+    size_t L = stream.n, cap = 0, prev_end = 1;
+    for (size_t begin = 0; !rc && L > 1; begin += (size_t)stride) {
+        size_t end = begin + (size_t)ctx + 1 < L ? begin + (size_t)ctx + 1 : L;
+        size_t first = prev_end > begin + 1 ? prev_end : begin + 1;
+        if (end > first) {
+            if (*n_out == cap) {
+                cap = cap ? cap * 2 : 64;
+                pq_window *w = realloc(*out, cap * sizeof *w);
+                if (!w) {
+                    rc = -1;
+                    break;
+                }
+                *out = w;
+            }
+            pq_window *w = &(*out)[(*n_out)++];
+            w->sent = owner.v[first];
+            w->in_off = store->n;
+            w->len = (int)(end - 1 - begin);
+            w->first = (int)(first - 1 - begin);
+            w->n_tgt = (int)(end - first);
+            for (size_t i = begin; i + 1 < end && !rc; i++)
+                rc = pq_ids_push(store, stream.v[i]) ? -1 : 0;
+            w->tgt_off = store->n;
+            w->unit_off = units->n;
+            for (size_t i = first; i < end && !rc; i++)
+                rc = pq_ids_push(store, stream.v[i]) || pq_ids_push(units, owner.v[i]) ? -1 : 0;
+            prev_end = end;
+        }
+        if (end == L)
+            break;
+    }
+    pq_ids_free(&stream);
+    pq_ids_free(&owner);
+    return rc;
+}
+
+/* the unit a scored row of window w counts for: its sentence, or in document mode its line */
+#define UNIT(w, r) (doc ? units.v[win[w].unit_off + (size_t)((r) - win[w].first)] : win[w].sent)
+
 int pq_evaluate(pq_evaluator *ev, const pq_corpus *c, pq_lang_eval *out, polyq_err *err)
 {
     memset(out, 0, sizeof *out);
     snprintf(out->lang, sizeof out->lang, "%s", c->lang);
     const pq_model *fp = ev->fp;
     int rc = 0, V = fp->cfg.n_vocab, ctx = fp->cfg.n_ctx;
-    pq_ids *ids = pq_calloc_array(c->n, sizeof *ids), store = {0};
+    pq_ids *ids = pq_calloc_array(c->n, sizeof *ids), store = {0}, units = {0}, nl = {0};
+    bool doc = ev->opts.stride > 0;
     pq_window *win = NULL;
     size_t n_win = 0;
     int32_t *tokens = pq_alloc_array((size_t)ev->max_batch, sizeof *tokens);
@@ -314,6 +373,8 @@ int pq_evaluate(pq_evaluator *ev, const pq_corpus *c, pq_lang_eval *out, polyq_e
         goto out;
     }
     out->spaced = !pq_script_unspaced(c->lang);
+    if (doc && (rc = pq_tok_encode(fp->tok, "\n", 1, &nl, err)))
+        goto out;
     for (size_t s = 0; s < c->n; s++) {
         if ((rc = pq_tok_encode(fp->tok, c->lines[s], c->lens[s], &ids[s], err))) {
             pq_fail_context(err, "%s: line %zu", c->path, s + 1);
@@ -325,12 +386,14 @@ int pq_evaluate(pq_evaluator *ev, const pq_corpus *c, pq_lang_eval *out, polyq_e
                              c->path, s + 1, ids[s].v[i], V);
                 goto out;
             }
-        out->tokens[s] = (uint32_t)ids[s].n;
+        out->tokens[s] = (uint32_t)(ids[s].n + nl.n); /* document mode: a line and its newline */
         for (size_t i = 0; i < ids[s].n; i++)
             out->fallback += pq_tok_is_fallback(fp->tok, ids[s].v[i]);
-        out->bytes += c->lens[s];
-        out->sbytes[s] = (uint32_t)c->lens[s];
-        out->chars += pq_utf8_count(c->lines[s], c->lens[s]);
+        for (size_t i = 0; i < nl.n; i++)
+            out->fallback += pq_tok_is_fallback(fp->tok, nl.v[i]);
+        out->bytes += c->lens[s] + doc;
+        out->sbytes[s] = (uint32_t)(c->lens[s] + doc);
+        out->chars += pq_utf8_count(c->lines[s], c->lens[s]) + doc;
         bool in_word = false;
         for (size_t i = 0; i < c->lens[s]; i++) {
             char ch = c->lines[s][i];
@@ -347,7 +410,9 @@ int pq_evaluate(pq_evaluator *ev, const pq_corpus *c, pq_lang_eval *out, polyq_e
             rc = pq_fail(err, POLYQ_NOMEM, "%s: out of memory", c->path);
             goto out;
         }
-    int wrc = fp->cfg.encoder
+    int wrc = doc ? pq_eval_doc_windows(ids, c->n, &nl, pq_model_bos(fp), ctx, ev->opts.stride, &win, &n_win,
+                                        &store, &units)
+            : fp->cfg.encoder
                   ? pq_eval_pll_windows(ids, c->n, ev->pre, ev->n_pre, ev->post, ev->n_post, ev->mask,
                                         ctx, &win, &n_win, &store)
                   : pq_eval_windows(ids, c->n, pq_model_bos(fp), ctx, &win, &n_win, &store);
@@ -376,7 +441,7 @@ int pq_evaluate(pq_evaluator *ev, const pq_corpus *c, pq_lang_eval *out, polyq_e
         pq_pool_run(ev->ops.pool, (size_t)M, row_task, &job);
         for (size_t w = w0, r0 = 0; w < w1; r0 += (size_t)win[w].len, w++)
             for (int r = win[w].first; r < win[w].first + win[w].n_tgt; r++)
-                out->nll_fp[win[w].sent] -= ev->lp_fp[r0 + (size_t)r];
+                out->nll_fp[UNIT(w, r)] -= ev->lp_fp[r0 + (size_t)r];
         for (int qi = 0; qi < ev->n_q; qi++) {
             if ((rc = pq_model_forward(ev->q[qi], &ev->ops, &ev->acts, tokens, seq_start, n_seq,
                                        ev->logits_q, err)))
@@ -387,10 +452,10 @@ int pq_evaluate(pq_evaluator *ev, const pq_corpus *c, pq_lang_eval *out, polyq_e
             for (size_t w = w0, r0 = 0; w < w1; r0 += (size_t)win[w].len, w++)
                 for (int r = win[w].first; r < win[w].first + win[w].n_tgt; r++) {
                     size_t row = r0 + (size_t)r;
-                    out->nll_q[qi][win[w].sent] -= ev->lp_q[row];
-                    out->kld_q[qi][win[w].sent] += ev->kl[row];
+                    out->nll_q[qi][UNIT(w, r)] -= ev->lp_q[row];
+                    out->kld_q[qi][UNIT(w, r)] += ev->kl[row];
                     out->kl_pos[qi][k++] = (float)ev->kl[row];
-                    out->agree_q[qi][win[w].sent] += ev->arg_q[row] == ev->arg_fp[row];
+                    out->agree_q[qi][UNIT(w, r)] += ev->arg_q[row] == ev->arg_fp[row];
                 }
         }
         for (size_t w = w0; w < w1; w++)
@@ -408,6 +473,8 @@ out:
         pq_ids_free(&ids[s]);
     free(ids);
     pq_ids_free(&store);
+    pq_ids_free(&units);
+    pq_ids_free(&nl);
     free(win);
     free(tokens);
     free(seq_start);

@@ -37,6 +37,7 @@ typedef struct pq_eval_opts {
     int batch_tokens;         /* tokens per forward batch; 0 = 512 */
     pq_progress_fn progress;  /* called after each batch; may be NULL */
     void *progress_ctx;
+    int stride;               /* > 0: document mode (pq_eval_doc_windows) with this stride */
 } pq_eval_opts;
 
 typedef struct pq_evaluator pq_evaluator;
@@ -49,6 +50,7 @@ typedef struct pq_window {
     int first;      /* first scored row */
     int n_tgt;      /* scored rows */
     size_t in_off, tgt_off;
+    size_t unit_off; /* document mode: the unit (line) of each target, in units[unit_off ..] */
 } pq_window;
 
 /* Cuts each sentence's ids into windows of at most ctx tokens, as lm-evaluation-harness's
@@ -65,6 +67,14 @@ int pq_eval_windows(const pq_ids *ids, size_t n_sent, int32_t bos, int ctx, pq_w
 int pq_eval_pll_windows(const pq_ids *ids, size_t n_sent, const int32_t *pre, int n_pre,
                         const int32_t *post, int n_post, int32_t mask, int ctx, pq_window **out,
                         size_t *n_out, pq_ids *store);
+
+/* Document mode (WikiText-style): the lines, each followed by the tokens of a newline, form
+ * one stream after bos; windows of ctx input tokens start every `stride` tokens and score only
+ * the tokens no earlier window scored (the Hugging Face perplexity recipe; stride = ctx scores
+ * each token with whatever context precedes it in its window). Every scored token belongs to
+ * its line (units), the unit of the statistics. 0 or -1 (out of memory). */
+int pq_eval_doc_windows(const pq_ids *ids, size_t n_lines, const pq_ids *newline, int32_t bos, int ctx,
+                        int stride, pq_window **out, size_t *n_out, pq_ids *store, pq_ids *units);
 
 /* fp and q[0..n_q) must share the configuration (q made by pq_model_quantize from fp). */
 int pq_evaluator_create(pq_evaluator **out, const pq_model *fp, pq_model *const *q, int n_q,

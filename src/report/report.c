@@ -47,6 +47,8 @@ int pq_report_json(const char *path, const pq_run_info *in, const pq_lang_metric
         goto nomem;
     json_object_set_new(root, "full_precision", fp);
     json_object_set_new(root, "quantized", qa);
+    json_object_set_new(root, "scoring_unit", json_string(in->stride ? "line of a document" : "sentence"));
+    json_object_set_new(root, "document_stride", in->stride ? json_integer(in->stride) : json_null());
     json_object_set_new(root, "calibration",
                         in->calibration ? json_loads(in->calibration, 0, NULL) : json_null());
     for (size_t l = 0; l < n_lang; l++) {

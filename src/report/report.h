@@ -20,6 +20,7 @@ typedef struct pq_run_info {
     int ref_evaluated;
     uint64_t seed;
     int n_boot, threads, batch_tokens;
+    int stride; /* document mode's stride, 0 for sentences */
     double wall_time_s;
     double memory_estimate_mb, peak_rss_mb;
     int n_q;
