@@ -552,3 +552,43 @@ TEST(quant_llm_int8_outliers)
     pq_qweight_free(q);
     free(w);
 }
+
+/* AWQ's clipping search: the summed per-group output error never rises above no clipping, and
+ * falls when a few weights stretch their groups' ranges; the clipped weights stay inside the
+ * original range. */
+TEST(quant_awq_clip)
+{
+    enum { N = 16, K = 64, T = 300 };
+    uint64_t s = 31;
+    float *w = malloc(sizeof(float) * N * K), *wc = malloc(sizeof(float) * N * K);
+    double *h = calloc((size_t)K * K, sizeof(double));
+    float x[K];
+    for (int i = 0; i < N * K; i++)
+        w[i] = (float)rnd_normal(&s) * (i % 37 == 0 ? 8.0f : 1.0f); /* stray large weights */
+    for (int t = 0; t < T; t++) {
+        for (int k = 0; k < K; k++)
+            x[k] = (float)rnd_normal(&s);
+        for (int i = 0; i < K; i++)
+            for (int j = 0; j < K; j++)
+                h[i * K + j] += (double)x[i] * x[j] / T;
+    }
+    polyq_err err = {0};
+    const char *specs[] = {"int3-g16", "int4-g32", "int4"};
+    for (int sp = 0; sp < 3; sp++) {
+        pq_qspec spec;
+        CHECK_OK(pq_qspec_parse(specs[sp], &spec, &err));
+        double e = 0, e0 = 0;
+        CHECK_OK(pq_awq_clip(w, N, K, NULL, h, &spec, wc, &e, &e0, &err));
+        if (getenv("PQ_TEST_VERBOSE"))
+            fprintf(stderr, "  %s: clipped group error %.4g, unclipped %.4g\n", specs[sp], e, e0);
+        CHECK(e < e0);
+        for (int i = 0; i < N * K; i++)
+            CHECK(fabsf(wc[i]) <= fabsf(w[i]) + 1e-6f);
+    }
+    pq_qspec cs;
+    CHECK_OK(pq_qspec_parse("awq-int4-g16-clip", &cs, &err));
+    CHECK(cs.awq && cs.clip);
+    free(w);
+    free(wc);
+    free(h);
+}

@@ -43,6 +43,77 @@ static double try_scales(const float *const *ws, const int *n_out, int n_lin, in
     return total;
 }
 
+/* d^T h_gg d over the group's columns [i0, i0 + n), h scaled by 1/(s_i s_j) */
+static double group_err(const double *d, const double *h, const float *s, int K, int i0, int n)
+{
+    double e = 0;
+    for (int i = 0; i < n; i++) {
+        double r = 0;
+        for (int j = 0; j < n; j++)
+            r += h[(size_t)(i0 + i) * K + i0 + j] * d[j] / (s ? (double)s[i0 + j] : 1.0);
+        e += d[i] * r / (s ? (double)s[i0 + i] : 1.0);
+    }
+    return e;
+}
+
+int pq_awq_clip(const float *w, int n_out, int K, const float *s, const double *h, const pq_qspec *spec,
+                float *wc, double *err_groups, double *err_groups0, polyq_err *err)
+{
+    int G = spec->gran == PQ_GRAN_GROUP && spec->group < K ? spec->group : K;
+    float *x = pq_alloc_array((size_t)G, sizeof *x), *best = pq_alloc_array((size_t)G, sizeof *best);
+    uint8_t *u = pq_alloc_array((size_t)G, 1);
+    double *d = pq_alloc_array((size_t)G, sizeof *d), total = 0, total0 = 0;
+    if (!x || !best || !u || !d) {
+        free(x);
+        free(best);
+        free(u);
+        free(d);
+        return pq_fail(err, POLYQ_NOMEM, "out of memory for AWQ's clipping search");
+    }
+    int mid = 1 << (spec->bits - 1);
+    for (int r = 0; r < n_out; r++)
+        for (int i0 = 0; i0 < K; i0 += G) {
+            int n = K - i0 < G ? K - i0 : G;
+            const float *src = w + (size_t)r * K + i0;
+            float org = 0;
+            for (int i = 0; i < n; i++)
+                org = fmaxf(org, fabsf(s ? src[i] * s[i0 + i] : src[i]));
+            double best_e = INFINITY;
+            for (int step = 0; step < 10; step++) { /* max_shrink 0.5 of n_grid 20 */
+                float m = org * (1.0f - (float)step / 20.0f);
+                for (int i = 0; i < n; i++) {
+                    float v = s ? src[i] * s[i0 + i] : src[i];
+                    x[i] = fminf(fmaxf(v, -m), m);
+                }
+                float sc;
+                uint8_t z = 0;
+                pq_rtn_group_ref(x, n, spec->bits, spec->sym, &sc, &z, u);
+                for (int i = 0; i < n; i++) {
+                    float q = (float)((int)u[i] - (spec->sym ? mid : z)) * sc;
+                    d[i] = (double)(s ? src[i] * s[i0 + i] : src[i]) - q;
+                }
+                double e = group_err(d, h, s, K, i0, n);
+                if (step == 0)
+                    total0 += e;
+                if (e < best_e) {
+                    best_e = e;
+                    memcpy(best, x, sizeof(float) * (size_t)n);
+                }
+            }
+            total += best_e;
+            memcpy(wc + (size_t)r * K + i0, best, sizeof(float) * (size_t)n);
+        }
+    if (err_groups)
+        *err_groups = total;
+    if (err_groups0)
+        *err_groups0 = total0;
+    free(x);
+    free(best);
+    free(u);
+    free(d);
+    return 0;
+}
+
 int pq_awq(const float *const *ws, const int *n_out, int n_lin, int K, const double *h,
            const double *xmean, const pq_qspec *spec, int n_grid, pq_qweight **out, double *best_a,
            double *err_best, double *err_rtn, polyq_err *err)
@@ -91,6 +162,34 @@ int pq_awq(const float *const *ws, const int *n_out, int n_lin, int K, const dou
         for (int l = 0; l < n_lin; l++) {
             pq_qweight_free(cand[l]);
             cand[l] = NULL;
+        }
+    }
+    if (!rc && spec->clip) { /* the clipping search on the chosen scales */
+        float a = (float)best / (float)n_grid, mx = 0, mn = INFINITY;
+        for (int k = 0; k < K; k++) {
+            s[k] = fmaxf(powf((float)xmean[k], a), 1e-4f);
+            mx = fmaxf(mx, s[k]);
+            mn = fminf(mn, s[k]);
+        }
+        for (int k = 0; k < K; k++)
+            s[k] /= sqrtf(mx * mn);
+        pq_qspec plain = *spec;
+        plain.clip = false;
+        for (int l = 0; l < n_lin && !rc; l++) {
+            if ((rc = pq_awq_clip(ws[l], n_out[l], K, best ? s : NULL, h, &plain, tmp, NULL, NULL, err)))
+                break;
+            pq_qweight *q = NULL;
+            if ((rc = pq_qweight_rtn(tmp, n_out[l], K, &plain, &q, err)))
+                break;
+            if (best && !(q->in_scale = pq_alloc_array((size_t)K, sizeof(float)))) {
+                pq_qweight_free(q);
+                rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
+                break;
+            }
+            for (int k = 0; best && k < K; k++)
+                q->in_scale[k] = 1.0f / s[k];
+            pq_qweight_free(out[l]);
+            out[l] = q;
         }
     }
     if (!rc) {

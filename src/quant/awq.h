@@ -7,7 +7,11 @@
  * scales never do worse than it on the calibration inputs). The error is measured at the
  * linears' outputs (the reference measures the enclosing module's output). The inverse scales
  * are kept per input channel (pq_qweight.in_scale); in a deployed model they fold into the
- * operation before. No clipping search. */
+ * operation before.
+ * Clipping search (optional, the reference's auto_clip): for each group of each output row of
+ * the scaled weights, the range [-m, m] with m = max|w| * (1 - i/20), i = 0..9, whose
+ * quantized group gives the least error on that group's part of the output
+ * (d^T H_gg d, inputs scaled by 1/s); i = 0 is no clipping. */
 #ifndef PQ_AWQ_H
 #define PQ_AWQ_H
 
@@ -19,5 +23,11 @@
 int pq_awq(const float *const *ws, const int *n_out, int n_lin, int K, const double *h,
            const double *xmean, const pq_qspec *spec, int n_grid, pq_qweight **out, double *best_a,
            double *err_best, double *err_rtn, polyq_err *err);
+
+/* The clipping search alone on w [n_out, K] with input scales s (NULL: none): writes the
+ * clipped scaled weights to wc [n_out, K]; *err_groups (may be NULL) receives the summed
+ * per-group errors after clipping, *err_groups0 before. */
+int pq_awq_clip(const float *w, int n_out, int K, const float *s, const double *h, const pq_qspec *spec,
+                float *wc, double *err_groups, double *err_groups0, polyq_err *err);
 
 #endif
