@@ -705,12 +705,7 @@ static int cmd_quantize(int argc, char **argv)
         return die(&err);
     if (spec.none)
         return bad_arg("%s", "--quant fp32 has nothing to write");
-    if (spec.smooth) {
-        pq_fail(&err, POLYQ_UNSUPPORTED,
-                "%s: SmoothQuant also changes the norms, which the quantized-model file does not hold yet; "
-                "evaluate it directly with polyq eval --quant", spec.name);
-        return die(&err);
-    }
+
     pq_hub_opts ho = {.revision = revision, .offline = offline, .progress = isatty(2)};
     pq_model *fp = NULL, *q = NULL;
     char *path = NULL, *rev = NULL, *data_dir = NULL, *cal_desc = NULL, *meta = NULL;

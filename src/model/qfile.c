@@ -8,6 +8,8 @@
  *   <name>.zero     U8       zero points (asymmetric integer formats)
  *   <name>.in_scale F32      AWQ's per-input-channel factors
  *   <name>.outlier  F32 [1]  LLM.int8()'s threshold
+ *   b<block>.ln1_w, .ln1_b, .ln2_w, .ln2_b  F32 [C]  norms that differ from the base model's
+ *                            (SmoothQuant folds its scales into them)
  *   polyq.meta      U8       JSON: format version, spec, method, base model, calibration */
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,7 +64,7 @@ int pq_qfile_write(const char *dir, const pq_model *q, const char *meta_json, po
     int max = q->cfg.n_layer * PQ_N_LAYER_LINEARS + 1, n;
     pq_linear **lins = calloc((size_t)max, sizeof *lins);
     char (*names)[24] = calloc((size_t)max, sizeof *names);
-    entry *e = calloc((size_t)max * 6 + 1, sizeof *e);
+    entry *e = calloc((size_t)max * 6 + 4 * (size_t)q->cfg.n_layer + 1, sizeof *e);
     int32_t *info = calloc((size_t)max * 9, sizeof *info);
     char *path = NULL, *tmp = NULL, *header = NULL;
     json_t *h = NULL;
@@ -103,6 +105,16 @@ int pq_qfile_write(const char *dir, const pq_model *q, const char *meta_json, po
             e[ne++] = (entry){"", PQ_DT_F32, 1, {1}, &w->outlier, 4};
             snprintf(e[ne - 1].name, sizeof e[0].name, "%s.outlier", names[i]);
         }
+    }
+    for (int l = 0; q->base && l < q->cfg.n_layer; l++) { /* norms rewritten by the method */
+        const pq_layer *L = &q->layers[l], *B = &q->base->layers[l];
+        const float *p[4] = {L->ln1_w, L->ln1_b, L->ln2_w, L->ln2_b}, *bp[4] = {B->ln1_w, B->ln1_b, B->ln2_w, B->ln2_b};
+        static const char *const nm[4] = {"ln1_w", "ln1_b", "ln2_w", "ln2_b"};
+        for (int k = 0; k < 4; k++)
+            if (p[k] && p[k] != bp[k]) {
+                e[ne++] = (entry){"", PQ_DT_F32, 1, {q->cfg.n_embd}, p[k], 4 * (size_t)q->cfg.n_embd};
+                snprintf(e[ne - 1].name, sizeof e[0].name, "b%d.%s", l, nm[k]);
+            }
     }
     e[ne++] = (entry){"polyq.meta", PQ_DT_U8, 1, {(int64_t)strlen(meta_json)}, meta_json, strlen(meta_json)};
     h = json_object();
@@ -289,6 +301,28 @@ int pq_qfile_load(pq_model **out, const pq_model *base, const char *dir, char **
         if ((rc = pq_model_set_qweight(q, lins[i], w, err)))
             break;
         loaded++;
+    }
+    for (int l = 0; !rc && l < base->cfg.n_layer; l++) { /* rewritten norms */
+        pq_layer *L = &q->layers[l];
+        const float **p[4] = {&L->ln1_w, &L->ln1_b, &L->ln2_w, &L->ln2_b};
+        static const char *const nm[4] = {"ln1_w", "ln1_b", "ln2_w", "ln2_b"};
+        for (int k = 0; k < 4 && !rc; k++) {
+            char tn[48];
+            snprintf(tn, sizeof tn, "b%d.%s", l, nm[k]);
+            if (!pq_tensors_find(&ts, tn))
+                continue;
+            snprintf(tn, sizeof tn, "b%d", l);
+            const pq_tensor_info *t = need(&ts, tn, nm[k], PQ_DT_F32, (size_t)base->cfg.n_embd, path, err);
+            float *dst = t ? pq_model_alloc(q, (size_t)base->cfg.n_embd) : NULL;
+            if (!t)
+                rc = err->code;
+            else if (!dst)
+                rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
+            else {
+                memcpy(dst, t->data, t->nbytes);
+                *p[k] = dst;
+            }
+        }
     }
     if (!rc && !loaded)
         rc = pq_fail(err, POLYQ_FORMAT, "%s: no quantized linear in the file", path);
