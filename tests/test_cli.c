@@ -453,3 +453,84 @@ TEST(cli_document_mode)
     free(args);
     free(json);
 }
+
+/* polyq report: the CSV reads back to the results file's numbers exactly, one row per spec and
+ * language; report.md names the worst language; other files and versions are refused. */
+TEST(cli_report_csv_and_markdown)
+{
+    char *json = pq_asprintf("%s/rep.json", pq_test_tmpdir()), *dir = pq_asprintf("%s/rep", pq_test_tmpdir());
+    char *args = pq_asprintf("eval tests/fixtures/neox-tiny-f32 --data %s --langs eng_Latn,hin_Deva,zho_Hans "
+                             "--max-sentences 5 --quant int8,q4_0 --bootstrap 100 --out %s",
+                             pq_test_shared("data/flores200"), json);
+    expect(args, 0, "wrote");
+    free(args);
+    args = pq_asprintf("report %s --out %s", json, dir);
+    expect(args, 0, "results.csv");
+    free(args);
+    char *csv_path = pq_asprintf("%s/results.csv", dir), *md_path = pq_asprintf("%s/report.md", dir), *csv = NULL, *md = NULL;
+    polyq_err err = {0};
+    CHECK_OK(pq_read_file(csv_path, 1u << 20, &csv, NULL, &err));
+    CHECK_OK(pq_read_file(md_path, 1u << 20, &md, NULL, &err));
+    json_t *r = json_load_file(json, 0, NULL);
+    CHECK(r && csv && md);
+    if (r && csv) {
+        char *save = NULL, *line = strtok_r(csv, "\n", &save);
+        int n_cols = 1, col_delta = -1, col_kld = -1, col_ppl_q = -1, rows = 0;
+        char *hdr = pq_strdup(line), *hs = NULL;
+        int c = 0;
+        for (char *h = strtok_r(hdr, ",", &hs); h; h = strtok_r(NULL, ",", &hs), c++) {
+            col_delta = !strcmp(h, "delta_bits_per_sentence") ? c : col_delta;
+            col_kld = !strcmp(h, "kld") ? c : col_kld;
+            col_ppl_q = !strcmp(h, "ppl_q") ? c : col_ppl_q;
+        }
+        n_cols = c;
+        free(hdr);
+        CHECK(col_delta > 0 && col_kld > 0 && col_ppl_q > 0);
+        for (line = strtok_r(NULL, "\n", &save); line; line = strtok_r(NULL, "\n", &save), rows++) {
+            char *fields[64] = {0};
+            int nf = 0;
+            for (char *p = line; nf < 64;) {
+                fields[nf++] = p;
+                char *comma = strchr(p, ',');
+                if (!comma)
+                    break;
+                *comma = 0;
+                p = comma + 1;
+            }
+            CHECK_INT(nf, n_cols);
+            json_t *q = json_array_get(json_object_get(r, "quantized"), (size_t)(rows / 3));
+            json_t *l = json_array_get(json_object_get(q, "languages"), (size_t)(rows % 3));
+            CHECK(!strcmp(fields[1], json_string_value(json_object_get(q, "spec"))));
+            CHECK(!strcmp(fields[4], json_string_value(json_object_get(l, "lang"))));
+            CHECK(strtod(fields[col_delta], NULL) ==
+                  json_number_value(json_object_get(json_object_get(l, "delta_bits_per_sentence"), "value")));
+            CHECK(strtod(fields[col_delta + 1], NULL) ==
+                  json_number_value(json_object_get(json_object_get(l, "delta_bits_per_sentence"), "ci95_lo")));
+            CHECK(strtod(fields[col_kld], NULL) == json_number_value(json_object_get(json_object_get(l, "kld"), "value")));
+            CHECK(strtod(fields[col_ppl_q], NULL) == json_number_value(json_object_get(l, "ppl")));
+        }
+        CHECK_INT(rows, 6);
+    }
+    CHECK(md && strstr(md, "## q4_0 (ggml") && strstr(md, "loses the most information"));
+    json_decref(r);
+    /* not a results file; another major version */
+    char *bad = pq_asprintf("%s/bad.json", pq_test_tmpdir());
+    FILE *f = fopen(bad, "w");
+    if (f) {
+        fputs("{\"software\": \"polyq\", \"version\": \"9.1.0\", \"full_precision\": [], \"quantized\": []}", f);
+        fclose(f);
+    }
+    args = pq_asprintf("report %s --out %s", bad, dir);
+    expect(args, 1, "written by polyq 9.1.0");
+    free(args);
+    args = pq_asprintf("report tests/fixtures/gpt2-tiny-f32/config.json --out %s", dir);
+    expect(args, 1, "not a polyq results file");
+    free(args);
+    free(bad);
+    free(csv);
+    free(md);
+    free(csv_path);
+    free(md_path);
+    free(json);
+    free(dir);
+}

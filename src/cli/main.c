@@ -21,6 +21,7 @@ static const char usage[] =
     "usage: polyq eval MODEL [options]     per-language quantization degradation\n"
     "       polyq quantize MODEL --quant SPEC --out DIR   quantize once (calibration options\n"
     "                                      as for eval), evaluate many times with --quantized\n"
+    "       polyq report RESULTS.json --out DIR   results.csv (tidy) and report.md\n"
     "       polyq tokenize MODEL [TEXT]    token ids of TEXT (or of each stdin line)\n"
     "       polyq info MODEL               architecture, size, tokenizer, memory needed\n"
     "       polyq models                   the reference models and whether each is cached\n"
@@ -853,6 +854,15 @@ int main(int argc, char **argv)
         return cmd_tokenize(argc, argv);
     if (!strcmp(argv[1], "quantize"))
         return cmd_quantize(argc, argv);
+    if (!strcmp(argv[1], "report")) {
+        if (argc != 5 || strcmp(argv[3], "--out"))
+            return bad_arg("%s", "usage: polyq report RESULTS.json --out DIR");
+        polyq_err err = {0};
+        if (pq_report_export(argv[2], argv[4], &err))
+            return die(&err);
+        printf("wrote %s/results.csv and %s/report.md\n", argv[4], argv[4]);
+        return 0;
+    }
     if (!strcmp(argv[1], "info"))
         return cmd_info(argc, argv);
     if (!strcmp(argv[1], "models"))

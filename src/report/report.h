@@ -36,4 +36,7 @@ int pq_report_json(const char *path, const pq_run_info *info, const pq_lang_metr
 void pq_report_table(FILE *f, const pq_run_info *info, const pq_lang_metrics *m, size_t n_lang,
                      const pq_disparity_summary *summary);
 
+/* polyq report: results.csv and report.md in out_dir from a results JSON file. */
+int pq_report_export(const char *results, const char *out_dir, polyq_err *err);
+
 #endif

@@ -1,0 +1,224 @@
+/* polyq report: from a results JSON file, a tidy CSV (one row per quantization spec and
+ * language, every number with its 95% interval, printed so it reads back exactly) and a
+ * report.md with the tables and the findings in plain sentences. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/base.h"
+#include "format/json.h"
+#include "report/report.h"
+
+static const char *const ci_fields[] = {"delta_nll_per_token", "delta_bpb", "delta_bits_per_sentence",
+                                        "rel_degradation", "kld", "kld_per_sentence", "top1_agree"};
+#define N_CI (sizeof ci_fields / sizeof ci_fields[0])
+
+static double num(const json_t *o, const char *k)
+{
+    json_t *v = json_object_get(o, k);
+    return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+static void put_num(FILE *f, double v)
+{
+    if (isnan(v))
+        fputs(",", f);
+    else
+        fprintf(f, ",%.17g", v);
+}
+
+static const char *str(const json_t *o, const char *k)
+{
+    json_t *v = json_object_get(o, k);
+    return json_is_string(v) ? json_string_value(v) : "";
+}
+
+/* a CSV field: quoted when it holds a comma, quote or newline */
+static void put_str(FILE *f, const char *s, bool first)
+{
+    if (!first)
+        fputc(',', f);
+    if (!strpbrk(s, ",\"\n")) {
+        fputs(s, f);
+        return;
+    }
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"')
+            fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+static const json_t *fp_of(const json_t *fp, const char *lang)
+{
+    size_t i;
+    json_t *e;
+    json_array_foreach(fp, i, e)
+        if (!strcmp(str(e, "lang"), lang))
+            return e;
+    return NULL;
+}
+
+static int write_csv(const char *path, const json_t *r, polyq_err *err)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return pq_fail(err, POLYQ_IO, "%s: cannot create", path);
+    const json_t *fp = json_object_get(r, "full_precision"), *qa = json_object_get(r, "quantized");
+    const char *model = str(json_object_get(r, "model"), "id");
+    fputs("model,spec,method,bits_per_weight,lang,script,sentences,tokens,bytes,ppl_fp,bpb_fp,"
+          "bits_per_sentence_fp,fertility_bytes,fallback_rate,ppl_q,bpb_q", f);
+    for (size_t k = 0; k < N_CI; k++)
+        fprintf(f, ",%s,%s_lo,%s_hi", ci_fields[k], ci_fields[k], ci_fields[k]);
+    fputs(",disparity_bits,disparity_bits_lo,disparity_bits_hi,disparity_bits_unstable,"
+          "diff_vs_ref_bits,diff_vs_ref_bits_lo,diff_vs_ref_bits_hi,kld_p50,kld_p90,kld_p99\n", f);
+    size_t qi, li;
+    json_t *q, *l;
+    json_array_foreach(qa, qi, q) {
+        json_array_foreach(json_object_get(q, "languages"), li, l) {
+            const char *lang = str(l, "lang");
+            const json_t *base = fp_of(fp, lang);
+            put_str(f, model, true);
+            put_str(f, str(q, "spec"), false);
+            put_str(f, str(q, "method"), false);
+            put_num(f, num(q, "bits_per_weight"));
+            put_str(f, lang, false);
+            put_str(f, str(base, "script"), false);
+            static const char *const fk[] = {"sentences", "tokens", "bytes", "ppl", "bpb", "bits_per_sentence",
+                                             "fertility_bytes", "fallback_rate"};
+            for (size_t k = 0; k < 8; k++)
+                put_num(f, num(base, fk[k]));
+            put_num(f, num(l, "ppl"));
+            put_num(f, num(l, "bpb"));
+            for (size_t k = 0; k < N_CI; k++) {
+                const json_t *c = json_object_get(l, ci_fields[k]);
+                put_num(f, num(c, "value"));
+                put_num(f, num(c, "ci95_lo"));
+                put_num(f, num(c, "ci95_hi"));
+            }
+            const json_t *d = json_object_get(json_object_get(l, "disparity"), "delta_bits_per_sentence");
+            const json_t *dv = json_object_get(d, "difference_vs_reference");
+            put_num(f, num(d, "value"));
+            put_num(f, num(d, "ci95_lo"));
+            put_num(f, num(d, "ci95_hi"));
+            fputs(d ? (json_is_true(json_object_get(d, "unstable")) ? ",true" : ",false") : ",", f);
+            put_num(f, num(dv, "value"));
+            put_num(f, num(dv, "ci95_lo"));
+            put_num(f, num(dv, "ci95_hi"));
+            put_num(f, num(l, "kld_p50"));
+            put_num(f, num(l, "kld_p90"));
+            put_num(f, num(l, "kld_p99"));
+            fputc('\n', f);
+        }
+    }
+    if (fclose(f) != 0)
+        return pq_fail(err, POLYQ_IO, "%s: could not write", path);
+    return 0;
+}
+
+typedef struct row { const json_t *l; double d; } row;
+
+static int by_delta_desc(const void *a, const void *b)
+{
+    double x = ((const row *)a)->d, y = ((const row *)b)->d;
+    return (x < y) - (x > y);
+}
+
+static int write_md(const char *path, const json_t *r, polyq_err *err)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return pq_fail(err, POLYQ_IO, "%s: cannot create", path);
+    const json_t *m = json_object_get(r, "model"), *data = json_object_get(r, "data");
+    const char *ref = str(r, "reference_language");
+    fprintf(f, "# polyq report: %s\n\n", str(m, "id"));
+    fprintf(f, "Model `%s` (%s, weights %s), %s %s, %lld languages; polyq %s, seed %lld, %lld bootstrap "
+               "resamples; reference language %s. Scoring: %s, unit: %s.\n\n",
+            str(m, "path"), str(m, "architecture"), str(m, "dtype"), str(data, "dataset"), str(data, "split"),
+            (long long)num(data, "languages"), str(r, "version"), (long long)num(r, "seed"),
+            (long long)num(r, "bootstrap_resamples"), *ref ? ref : "(none)", str(m, "scoring"),
+            *str(r, "scoring_unit") ? str(r, "scoring_unit") : "sentence");
+    size_t qi;
+    json_t *q;
+    json_array_foreach(json_object_get(r, "quantized"), qi, q) {
+        const json_t *langs = json_object_get(q, "languages");
+        size_t n = json_array_size(langs);
+        row *rows = calloc(n ? n : 1, sizeof *rows);
+        if (!rows) {
+            fclose(f);
+            return pq_fail(err, POLYQ_NOMEM, "out of memory");
+        }
+        for (size_t i = 0; i < n; i++) {
+            rows[i].l = json_array_get(langs, i);
+            rows[i].d = num(json_object_get(rows[i].l, "delta_bits_per_sentence"), "value");
+        }
+        qsort(rows, n, sizeof *rows, by_delta_desc);
+        fprintf(f, "## %s (%s, %.3f bits/weight)\n\n", str(q, "spec"), str(q, "method"), num(q, "bits_per_weight"));
+        fprintf(f, "| language | Δ bits/sentence [95%% CI] | ΔBPB | KLD | top-1 | disparity (bits/sentence) |\n"
+                   "|---|---|---|---|---|---|\n");
+        int significant = 0, unstable = 0;
+        for (size_t i = 0; i < n; i++) {
+            const json_t *l = rows[i].l, *d = json_object_get(l, "delta_bits_per_sentence");
+            const json_t *disp = json_object_get(json_object_get(l, "disparity"), "delta_bits_per_sentence");
+            bool unst = json_is_true(json_object_get(disp, "unstable"));
+            significant += num(d, "ci95_lo") > 0;
+            unstable += unst;
+            char dtext[64] = "n/a";
+            if (disp && !unst)
+                snprintf(dtext, sizeof dtext, "%.2f [%.2f, %.2f]", num(disp, "value"), num(disp, "ci95_lo"),
+                         num(disp, "ci95_hi"));
+            else if (disp)
+                snprintf(dtext, sizeof dtext, "unstable");
+            fprintf(f, "| %s | %.3f [%.3f, %.3f] | %.5f | %.5f | %.4f | %s |\n", str(l, "lang"), num(d, "value"),
+                    num(d, "ci95_lo"), num(d, "ci95_hi"), num(json_object_get(l, "delta_bpb"), "value"),
+                    num(json_object_get(l, "kld"), "value"), num(json_object_get(l, "top1_agree"), "value"), dtext);
+        }
+        if (n) {
+            const json_t *w = rows[0].l, *d = json_object_get(w, "delta_bits_per_sentence");
+            fprintf(f, "\n%s loses the most information: %.3f bits per sentence [%.3f, %.3f] more than in full "
+                       "precision. In %d of %zu languages the loss is significant (its interval lies above 0).",
+                    str(w, "lang"), num(d, "value"), num(d, "ci95_lo"), num(d, "ci95_hi"), significant, n);
+            if (unstable)
+                fprintf(f, " Disparity ratios against %s are unstable (its own loss interval includes 0): "
+                           "compare the differences in the CSV instead.", *ref ? ref : "the reference");
+            fputs("\n\n", f);
+        }
+        free(rows);
+    }
+    if (fclose(f) != 0)
+        return pq_fail(err, POLYQ_IO, "%s: could not write", path);
+    return 0;
+}
+
+int pq_report_export(const char *results, const char *out_dir, polyq_err *err)
+{
+    json_t *r = NULL;
+    int rc = pq_json_load_reals(results, 1u << 30, &r, err);
+    if (rc)
+        return rc;
+    const char *sw = str(r, "software"), *ver = str(r, "version");
+    if (strcmp(sw, "polyq") || !json_is_array(json_object_get(r, "quantized")) ||
+        !json_is_array(json_object_get(r, "full_precision")))
+        rc = pq_fail(err, POLYQ_FORMAT, "%s: not a polyq results file", results);
+    else if (strncmp(ver, POLYQ_VERSION, strcspn(POLYQ_VERSION, ".")) || ver[strcspn(POLYQ_VERSION, ".")] != '.')
+        rc = pq_fail(err, POLYQ_UNSUPPORTED, "%s: written by polyq %s; this is polyq %s (a different major version)",
+                     results, ver, POLYQ_VERSION);
+    char *csv = NULL, *md = NULL;
+    if (!rc && !(rc = pq_mkdirs(out_dir, err))) {
+        csv = pq_path_join(out_dir, "results.csv");
+        md = pq_path_join(out_dir, "report.md");
+        if (!csv || !md)
+            rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
+    }
+    if (!rc)
+        rc = write_csv(csv, r, err);
+    if (!rc)
+        rc = write_md(md, r, err);
+    free(csv);
+    free(md);
+    json_decref(r);
+    return rc;
+}
