@@ -74,6 +74,20 @@ static int bad_arg(const char *fmt, const char *a)
     return 2;
 }
 
+/* If argv[*i] is one of value_opts, *v = the next argument (and *i moves to it); -1 when
+ * there is none. */
+static int option_value(int argc, char **argv, int *i, const char *const *value_opts, const char **v)
+{
+    for (int k = 0; value_opts[k]; k++)
+        if (!strcmp(argv[*i], value_opts[k])) {
+            if (*i + 1 >= argc)
+                return -1;
+            *v = argv[++*i];
+            return 0;
+        }
+    return 0;
+}
+
 static bool parse_uint(const char *s, unsigned long long max, unsigned long long *out)
 {
     char *end;
@@ -334,13 +348,9 @@ static int cmd_eval(int argc, char **argv)
     int ca;
     double max_memory = 0;
     for (int i = 2; i < argc; i++) {
-        const char *a = argv[i];
-        bool takes_value = false;
-        for (int k = 0; value_opts[k]; k++)
-            takes_value |= !strcmp(a, value_opts[k]);
-        if (takes_value && i + 1 >= argc)
+        const char *a = argv[i], *v = NULL;
+        if (option_value(argc, argv, &i, value_opts, &v))
             return bad_arg("%s needs a value", a);
-        const char *v = takes_value ? argv[++i] : NULL;
         if (!strcmp(a, "--offline"))
             offline = true;
         else if (!strcmp(a, "-h") || !strcmp(a, "--help"))
@@ -666,13 +676,9 @@ static int cmd_quantize(int argc, char **argv)
                                              "--calib-samples", "--calib-tokens", "--threads",
                                              "--revision", NULL};
     for (int i = 2; i < argc; i++) {
-        const char *a = argv[i];
-        bool takes_value = false;
-        for (int k = 0; value_opts[k]; k++)
-            takes_value |= !strcmp(a, value_opts[k]);
-        if (takes_value && i + 1 >= argc)
+        const char *a = argv[i], *v = NULL;
+        if (option_value(argc, argv, &i, value_opts, &v))
             return bad_arg("%s needs a value", a);
-        const char *v = takes_value ? argv[++i] : NULL;
         if (!strcmp(a, "--quant"))
             quant = v;
         else if (!strcmp(a, "--out"))

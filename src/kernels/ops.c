@@ -112,61 +112,16 @@ void pq_capture_add(pq_capture *c, const pq_linear *lin, const float *in, int M)
     }
 }
 
-static void w8a8_task(void *ctx, size_t task, int thread)
-{
-    linear_job *j = ctx;
-    const pq_linear *lin = j->lin;
-    const pq_qweight *q = lin->q;
-    int N = lin->n_out, K = lin->n_in;
-    int n0 = (int)task * CHUNK, nc = N - n0 < CHUNK ? N - n0 : CHUNK;
-    (void)thread;
-    for (int m = 0; m < j->M; m++) {
-        const int8_t *x = j->ops->a8 + (size_t)m * K;
-        float sx = j->ops->a8_scale[m];
-        for (int n = n0; n < n0 + nc; n++) {
-            const uint8_t *w = q->data + (size_t)n * q->row_bytes;
-            int32_t acc = 0;
-            for (int k = 0; k < K; k++)
-                acc += (int32_t)x[k] * ((int32_t)w[k] - 128);
-            j->out[(size_t)m * j->ldo + n] = (float)acc * (sx * q->scale[n]) + (lin->bias ? lin->bias[n] : 0.0f);
-        }
-    }
-}
-
-/* W8A8: the batch's activations quantized once, then chunks of output features in parallel;
- * the same integer arithmetic as pq_ref_linear_w8a8, so the results are identical. */
-static void linear_w8a8(pq_ops *ops, float *out, int ldo, const float *in, int M, const pq_linear *lin)
-{
-    size_t need = (size_t)M * (size_t)lin->n_in;
-    if (need > ops->a8_cap) {
-        int8_t *a = realloc(ops->a8, need);
-        if (!a) {
-            ops->oom = 1;
-            return;
-        }
-        ops->a8 = a;
-        ops->a8_cap = need;
-    }
-    float *s = realloc(ops->a8_scale, sizeof(float) * (size_t)M);
-    if (!s) {
-        ops->oom = 1;
-        return;
-    }
-    ops->a8_scale = s;
-    for (int m = 0; m < M; m++)
-        pq_quant_act_row(in + (size_t)m * lin->n_in, lin->n_in, ops->a8 + (size_t)m * lin->n_in, &ops->a8_scale[m]);
-    linear_job j = {ops, out, ldo, in, M, lin};
-    pq_pool_run(ops->pool, (size_t)(lin->n_out + CHUNK - 1) / CHUNK, w8a8_task, &j);
-}
-
 typedef struct {
     linear_job j;
-    const uint8_t *mask;  /* [n_seq][K]: outlier features of each sequence */
+    const uint8_t *mask;  /* LLM.int8(): [n_seq][K] outlier features of each sequence, or NULL */
     const int *row_seq;   /* sequence of each row */
     const uint8_t *any;   /* per sequence: has outliers */
 } int8_job;
 
-static void llm_int8_task(void *ctx, size_t task, int thread)
+/* One chunk of output features: int32 sums of int8 activations times int8 weights, scaled,
+ * plus the bias, plus (LLM.int8()) the float product of the row's sequence's outlier features. */
+static void int8_task(void *ctx, size_t task, int thread)
 {
     int8_job *t = ctx;
     const pq_linear *lin = t->j.lin;
@@ -177,8 +132,8 @@ static void llm_int8_task(void *ctx, size_t task, int thread)
     for (int m = 0; m < t->j.M; m++) {
         const int8_t *x = t->j.ops->a8 + (size_t)m * K;
         const float *xf = t->j.in + (size_t)m * K;
-        int s = t->row_seq[m];
-        const uint8_t *mask = t->mask + (size_t)s * K;
+        int s = t->mask ? t->row_seq[m] : 0;
+        const uint8_t *mask = t->mask ? t->mask + (size_t)s * K : NULL;
         float sx = t->j.ops->a8_scale[m];
         for (int n = n0; n < n0 + nc; n++) {
             const uint8_t *w = q->data + (size_t)n * q->row_bytes;
@@ -186,7 +141,7 @@ static void llm_int8_task(void *ctx, size_t task, int thread)
             for (int k = 0; k < K; k++)
                 acc += (int32_t)x[k] * ((int32_t)w[k] - 128);
             float o = (float)acc * (sx * q->scale[n]) + (lin->bias ? lin->bias[n] : 0.0f);
-            if (t->any[s]) {
+            if (mask && t->any[s]) {
                 float f = 0;
                 for (int k = 0; k < K; k++)
                     if (mask[k])
@@ -198,10 +153,13 @@ static void llm_int8_task(void *ctx, size_t task, int thread)
     }
 }
 
+/* W8A8 and LLM.int8(): the batch's activations quantized once (outlier features left out), then
+ * chunks of output features, in parallel or not; W8A8 gives the bits of pq_ref_linear_w8a8. */
 void pq_linear_llm_int8(pq_ops *ops, float *out, int ldo, const float *in, int M, const pq_linear *lin,
                         bool parallel)
 {
     int K = lin->n_in, n_seq = ops->seq_start ? ops->n_seq : 1;
+    bool outliers = lin->q->outlier > 0;
     size_t need = (size_t)M * (size_t)K;
     int8_t *a = need > ops->a8_cap ? realloc(ops->a8, need) : ops->a8;
     if (a) {
@@ -212,19 +170,19 @@ void pq_linear_llm_int8(pq_ops *ops, float *out, int ldo, const float *in, int M
     float *sc = a ? realloc(ops->a8_scale, sizeof(float) * (size_t)M) : NULL;
     if (sc)
         ops->a8_scale = sc;
-    uint8_t *mask = calloc((size_t)n_seq * K + (size_t)n_seq, 1);
-    int *row_seq = malloc(sizeof(int) * (size_t)M);
-    float *xm = malloc(sizeof(float) * (size_t)K);
-    if (!a || !sc || !mask || !row_seq || !xm) {
+    uint8_t *mask = outliers ? calloc((size_t)n_seq * K + (size_t)n_seq, 1) : NULL;
+    int *row_seq = outliers ? malloc(sizeof(int) * (size_t)M) : NULL;
+    float *xm = outliers ? malloc(sizeof(float) * (size_t)K) : NULL;
+    if (!a || !sc || (outliers && (!mask || !row_seq || !xm))) {
         ops->oom = 1;
         free(mask);
         free(row_seq);
         free(xm);
         return;
     }
-    uint8_t *any = mask + (size_t)n_seq * K;
+    uint8_t *any = outliers ? mask + (size_t)n_seq * K : NULL;
     float thr = lin->q->outlier;
-    for (int s = 0; s < n_seq; s++) {
+    for (int s = 0; outliers && s < n_seq; s++) {
         int r0 = ops->seq_start ? ops->seq_start[s] : 0, r1 = ops->seq_start ? ops->seq_start[s + 1] : M;
         for (int r = r0; r < r1 && r < M; r++) {
             row_seq[r] = s;
@@ -235,19 +193,23 @@ void pq_linear_llm_int8(pq_ops *ops, float *out, int ldo, const float *in, int M
                 }
         }
     }
-    for (int m = 0; m < M; m++) { /* the int8 part sees the non-outlier features only */
-        const uint8_t *mk = mask + (size_t)row_seq[m] * K;
-        for (int k = 0; k < K; k++)
-            xm[k] = mk[k] ? 0.0f : in[(size_t)m * K + k];
-        pq_quant_act_row(xm, K, ops->a8 + (size_t)m * K, &ops->a8_scale[m]);
+    for (int m = 0; m < M; m++) {
+        const float *x = in + (size_t)m * K;
+        if (outliers) { /* the int8 part sees the non-outlier features only */
+            const uint8_t *mk = mask + (size_t)row_seq[m] * K;
+            for (int k = 0; k < K; k++)
+                xm[k] = mk[k] ? 0.0f : x[k];
+            x = xm;
+        }
+        pq_quant_act_row(x, K, ops->a8 + (size_t)m * K, &ops->a8_scale[m]);
     }
     int8_job t = {{ops, out, ldo, in, M, lin}, mask, row_seq, any};
     size_t tasks = (size_t)(lin->n_out + CHUNK - 1) / CHUNK;
     if (parallel)
-        pq_pool_run(ops->pool, tasks, llm_int8_task, &t);
+        pq_pool_run(ops->pool, tasks, int8_task, &t);
     else
         for (size_t i = 0; i < tasks; i++)
-            llm_int8_task(&t, i, 0);
+            int8_task(&t, i, 0);
     free(mask);
     free(row_seq);
     free(xm);
@@ -259,12 +221,8 @@ void pq_linear_fwd_ld(pq_ops *ops, float *out, int ldo, const float *in, int M, 
         return;
     if (ops->capture)
         pq_capture_add(ops->capture, lin, in, M);
-    if (lin->q && lin->q->act8 && lin->q->outlier > 0) {
+    if (lin->q && lin->q->act8 && (lin->q->outlier > 0 || !ops->reference)) {
         pq_linear_llm_int8(ops, out, ldo, in, M, lin, !ops->reference);
-        return;
-    }
-    if (lin->q && lin->q->act8 && !ops->reference) {
-        linear_w8a8(ops, out, ldo, in, M, lin);
         return;
     }
     if (ops->reference) {

@@ -64,7 +64,9 @@ void pq_quant_act_row(const float *x, int K, int8_t *q, float *scale);
  * features where some token reaches |x| >= threshold are outliers; the rest go through the
  * int8 product (per-token activation scales of the non-outlier features, per-channel weight
  * scales), the outlier features are multiplied in float by the dequantized weight columns and
- * added. seq_start NULL: the M rows are one sequence. Fast and reference give the same bits. */
+ * added. seq_start NULL: the M rows are one sequence. Fast and reference give the same bits.
+ * With no threshold (lin->q->outlier 0) this is the W8A8 product, the fast path of
+ * pq_ref_linear_w8a8. */
 void pq_linear_llm_int8(pq_ops *ops, float *out, int ldo, const float *in, int M, const pq_linear *lin,
                         bool parallel);
 

@@ -43,6 +43,20 @@ static double try_scales(const float *const *ws, const int *n_out, int n_lin, in
     return total;
 }
 
+/* s = mean|x|^a (at least 1e-4), normalized by sqrt(max s * min s) */
+static void awq_scales(float *s, const double *xmean, int K, float a)
+{
+    float mx = 0, mn = INFINITY;
+    for (int k = 0; k < K; k++) {
+        s[k] = fmaxf(powf((float)xmean[k], a), 1e-4f);
+        mx = fmaxf(mx, s[k]);
+        mn = fminf(mn, s[k]);
+    }
+    float norm = sqrtf(mx * mn);
+    for (int k = 0; k < K; k++)
+        s[k] /= norm;
+}
+
 /* d^T h_gg d over the group's columns [i0, i0 + n), h scaled by 1/(s_i s_j) */
 static double group_err(const double *d, const double *h, const float *s, int K, int i0, int n)
 {
@@ -136,15 +150,7 @@ int pq_awq(const float *const *ws, const int *n_out, int n_lin, int K, const dou
         goto done;
     }
     for (int g = 0; g < n_grid && !rc; g++) {
-        float a = (float)g / (float)n_grid, mx = 0, mn = INFINITY;
-        for (int k = 0; k < K; k++) {
-            s[k] = fmaxf(powf((float)xmean[k], a), 1e-4f);
-            mx = fmaxf(mx, s[k]);
-            mn = fminf(mn, s[k]);
-        }
-        float norm = sqrtf(mx * mn);
-        for (int k = 0; k < K; k++)
-            s[k] /= norm;
+        awq_scales(s, xmean, K, (float)g / (float)n_grid);
         double t = try_scales(ws, n_out, n_lin, K, h, g ? s : NULL, spec, cand, tmp, d, e, err);
         if (t < 0) {
             rc = err->code ? err->code : POLYQ_NOMEM;
@@ -165,14 +171,7 @@ int pq_awq(const float *const *ws, const int *n_out, int n_lin, int K, const dou
         }
     }
     if (!rc && spec->clip) { /* the clipping search on the chosen scales */
-        float a = (float)best / (float)n_grid, mx = 0, mn = INFINITY;
-        for (int k = 0; k < K; k++) {
-            s[k] = fmaxf(powf((float)xmean[k], a), 1e-4f);
-            mx = fmaxf(mx, s[k]);
-            mn = fminf(mn, s[k]);
-        }
-        for (int k = 0; k < K; k++)
-            s[k] /= sqrtf(mx * mn);
+        awq_scales(s, xmean, K, (float)best / (float)n_grid);
         pq_qspec plain = *spec;
         plain.clip = false;
         for (int l = 0; l < n_lin && !rc; l++) {

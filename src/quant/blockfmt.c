@@ -166,14 +166,19 @@ static void ggml_dequant_block(pq_qfmt f, const uint8_t *y, float *out)
 
 /* One bitsandbytes block of n <= 64 weights starting at flat index i0 (even): codes into
  * y (two per byte from y[i0 / 2]), the block's absmax. */
-static void bnb_quantize_block(pq_qfmt f, const float *x, int n, uint8_t *y, float *absmax)
+/* the midpoints between neighbouring codes in value order: bucket k is (bounds[k-1], bounds[k]] */
+static void bnb_bounds(pq_qfmt f, float bounds[15])
 {
     const float *code = pq_bnb_code(f);
-    float bounds[15];
     for (int k = 0; k < 15; k++) {
         int lo = f == PQ_QF_NF4 ? k : fp4_order[k], hi = f == PQ_QF_NF4 ? k + 1 : fp4_order[k + 1];
         bounds[k] = (code[lo] + code[hi]) / 2;
     }
+}
+
+static void bnb_quantize_block(pq_qfmt f, const float *bounds, const float *x, int n, uint8_t *y,
+                               float *absmax)
+{
     float amax = 0;
     for (int j = 0; j < n; j++)
         amax = fmaxf(amax, fabsf(x[j]));
@@ -237,10 +242,12 @@ int pq_qweight_blocks(const float *w, int n_out, int n_in, const pq_qspec *spec,
     }
     size_t bb = pq_qfmt_block_bytes(spec->fmt);
     if (bnb) {
+        float bounds[15];
+        bnb_bounds(spec->fmt, bounds);
         for (int g = 0; g < q->n_groups; g++) {
             size_t i0 = (size_t)g * 64;
             int n = total - i0 < 64 ? (int)(total - i0) : 64;
-            bnb_quantize_block(spec->fmt, w + i0, n, q->data + i0 / 2, &q->scale[g]);
+            bnb_quantize_block(spec->fmt, bounds, w + i0, n, q->data + i0 / 2, &q->scale[g]);
         }
     } else {
         for (int r = 0; r < n_out; r++)
