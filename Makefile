@@ -9,7 +9,7 @@ SAN     ?=
 CFLAGS  ?=
 ALL_CFLAGS := $(OPT) $(SAN) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow \
            -Wno-unused-parameter -pthread -Iinclude -Isrc $(PKG_CFLAGS) $(CFLAGS)
-LDLIBS  += $(PKG_LIBS) -lm -pthread
+LDLIBS  += $(PKG_LIBS) -ldnnl -lgomp -lm -pthread
 BUILD   ?= build
 
 LIB_SRC  := $(sort $(wildcard src/base/*.c src/format/*.c src/hub/*.c src/tok/*.c \

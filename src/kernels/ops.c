@@ -8,12 +8,13 @@
 #include <string.h>
 
 #include "base/base.h"
+#include "kernels/gemm.h"
 #include "kernels/ops.h"
+#include "kernels/vmath.h"
 
 #define CHUNK 64
+#define QBLOCK 64 /* query rows per attention product */
 
-void pq_attention_head(float *out, const float *qkv, int r0, int T, int h, const pq_attn *a,
-                       float *scores);
 
 int pq_ops_init(pq_ops *ops, int n_threads, int max_k, int max_t)
 {
@@ -24,8 +25,8 @@ int pq_ops_init(pq_ops *ops, int n_threads, int max_k, int max_t)
     ops->n_threads = n_threads;
     ops->pool = pq_pool_create(n_threads);
     ops->scratch_len = (size_t)CHUNK * (size_t)max_k;
-    if ((size_t)max_t > ops->scratch_len)
-        ops->scratch_len = (size_t)max_t;
+    if ((size_t)QBLOCK * (size_t)max_t > ops->scratch_len)
+        ops->scratch_len = (size_t)QBLOCK * (size_t)max_t;
     ops->scratch = calloc((size_t)n_threads, sizeof *ops->scratch);
     if (!ops->pool || !ops->scratch) {
         pq_ops_free(ops);
@@ -72,8 +73,7 @@ static void linear_task(void *ctx, size_t task, int thread)
     if (lin->q)
         for (int r = 0; r < nc; r++)
             pq_qweight_dequant_row(lin->q, n0 + r, j->ops->scratch[thread] + (size_t)r * K);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, j->M, nc, K, 1.0f, j->in, K, w, K, 0.0f,
-                j->out + n0, j->ldo);
+    pq_sgemm_nt(j->M, nc, K, j->in, K, w, K, j->out + n0, j->ldo);
     if (lin->bias)
         for (int m = 0; m < j->M; m++) {
             float *o = j->out + (size_t)m * j->ldo + n0;
@@ -246,12 +246,51 @@ typedef struct {
     const pq_attn *a;
 } attn_job;
 
+/* One (sequence, head) in blocks of QBLOCK query rows: scores = Q K^T over the keys the block
+ * can see (one product), masked and soft-maxed row by row, then out = P V (one product). The
+ * meaning of pq_attention_head; only the order of the sums differs. */
+static void attention_head_blocked(float *out, const float *qkv, int r0, int T, int h,
+                                   const pq_attn *a, float *sc)
+{
+    int D = a->D, ld = pq_attn_ld(a), kvh = h / (a->H / a->KVH), ldo = a->H * D;
+    size_t qo = (size_t)h * D, ko = (size_t)(a->H + kvh) * D, vo = (size_t)(a->H + a->KVH + kvh) * D;
+    for (int i0 = 0; i0 < T; i0 += QBLOCK) {
+        int i1 = i0 + QBLOCK < T ? i0 + QBLOCK : T; /* rows i0..i1-1 */
+        int j0 = a->window > 0 && i0 - a->window + 1 > 0 ? i0 - a->window + 1 : 0;
+        int j1 = a->bidirectional ? T : i1;       /* keys j0..j1-1 */
+        int nj = j1 - j0;
+        const float *q = qkv + (size_t)(r0 + i0) * ld + qo;
+        pq_sgemm_nt(i1 - i0, nj, D, q, ld, qkv + (size_t)(r0 + j0) * ld + ko, ld, sc, nj);
+        for (int i = i0; i < i1; i++) {
+            float *s = sc + (size_t)(i - i0) * nj;
+            int lo = a->window > 0 && i - a->window + 1 > j0 ? i - a->window + 1 : j0;
+            int hi = a->bidirectional ? T - 1 : i; /* last key seen */
+            float mx = -INFINITY;
+            for (int j = lo; j <= hi; j++) {
+                float v = a->alibi ? s[j - j0] * a->scale + a->alibi[h] * (float)j : s[j - j0] * a->scale;
+                s[j - j0] = v;
+                mx = fmaxf(mx, v);
+            }
+            float sum = 0;
+            for (int j = lo; j <= hi; j++) {
+                s[j - j0] = expf(s[j - j0] - mx);
+                sum += s[j - j0];
+            }
+            float inv = 1.0f / sum;
+            for (int j = j0; j < j1; j++)
+                s[j - j0] = j >= lo && j <= hi ? s[j - j0] * inv : 0.0f;
+        }
+        pq_sgemm_nn(i1 - i0, D, nj, sc, nj, qkv + (size_t)(r0 + j0) * ld + vo, ld,
+                    out + (size_t)(r0 + i0) * ldo + qo, ldo);
+    }
+}
+
 static void attn_task(void *ctx, size_t task, int thread)
 {
     attn_job *j = ctx;
     int s = (int)(task / (size_t)j->a->H), h = (int)(task % (size_t)j->a->H);
-    pq_attention_head(j->out, j->qkv, j->seq_start[s], j->seq_start[s + 1] - j->seq_start[s], h,
-                      j->a, j->ops->scratch[thread]);
+    attention_head_blocked(j->out, j->qkv, j->seq_start[s], j->seq_start[s + 1] - j->seq_start[s], h,
+                           j->a, j->ops->scratch[thread]);
 }
 
 void pq_attention_fwd(pq_ops *ops, float *out, const float *qkv, const int *seq_start, int n_seq,
@@ -263,4 +302,44 @@ void pq_attention_fwd(pq_ops *ops, float *out, const float *qkv, const int *seq_
     }
     attn_job j = {ops, out, qkv, seq_start, a};
     pq_pool_run(ops->pool, (size_t)n_seq * (size_t)a->H, attn_task, &j);
+}
+
+#define ELEMS 8192 /* floats per element-wise task */
+
+typedef struct {
+    float *x;
+    const float *u;
+    size_t n;
+    pq_act act;
+} elem_job;
+
+static void elem_task(void *ctx, size_t task, int thread)
+{
+    elem_job *j = ctx;
+    size_t i0 = task * ELEMS, n = j->n - i0 < ELEMS ? j->n - i0 : ELEMS;
+    (void)thread;
+    if (j->u)
+        pq_vec_gated(j->x + i0, j->u + i0, n, j->act);
+    else
+        pq_vec_activation(j->x + i0, n, j->act);
+}
+
+void pq_activation_fwd(pq_ops *ops, float *x, size_t n, pq_act act)
+{
+    if (ops->reference) {
+        pq_activation(x, n, act);
+        return;
+    }
+    elem_job j = {x, NULL, n, act};
+    pq_pool_run(ops->pool, (n + ELEMS - 1) / ELEMS, elem_task, &j);
+}
+
+void pq_gated_fwd(pq_ops *ops, float *g, const float *u, size_t n, pq_act act)
+{
+    if (ops->reference) {
+        pq_gated(g, u, n, act);
+        return;
+    }
+    elem_job j = {g, u, n, act};
+    pq_pool_run(ops->pool, (n + ELEMS - 1) / ELEMS, elem_task, &j);
 }

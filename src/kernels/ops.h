@@ -89,6 +89,8 @@ void pq_layernorm(float *out, const float *in, const float *w, const float *b, i
                   float eps);
 /* x (n) in place */
 void pq_activation(float *x, size_t n, pq_act act);
+/* The same vectorized and spread over the pool (the reference when ops->reference). */
+void pq_activation_fwd(pq_ops *ops, float *x, size_t n, pq_act act);
 /* x (M,C) = table[tokens[m]] rows: embedding lookup */
 void pq_embed(float *x, const float *table, const int32_t *tokens, int M, int C);
 /* x (n) += y (n): residual connections */
@@ -141,5 +143,6 @@ void pq_attention_fwd(pq_ops *ops, float *out, const float *qkv, const int *seq_
 void pq_rmsnorm(float *out, const float *in, const float *w, int M, int C, float eps);
 /* SwiGLU and friends: g (n) = act(g) * u, in place */
 void pq_gated(float *g, const float *u, size_t n, pq_act act);
+void pq_gated_fwd(pq_ops *ops, float *g, const float *u, size_t n, pq_act act);
 
 #endif

@@ -178,7 +178,7 @@ static void encoder_forward(const pq_model *m, pq_ops *ops, pq_acts *a, const in
         pq_add(a->x, a->xn, (size_t)M * C);
         pq_layernorm(a->x, a->x, L->ln1_w, L->ln1_b, M, C, c->ln_eps);
         pq_linear_fwd(ops, a->h, a->x, M, &L->up);
-        pq_activation(a->h, (size_t)M * c->n_inner, c->act);
+        pq_activation_fwd(ops, a->h, (size_t)M * c->n_inner, c->act);
         pq_linear_fwd(ops, a->xn, a->h, M, &L->down);
         pq_add(a->x, a->xn, (size_t)M * C);
         pq_layernorm(a->x, a->x, L->ln2_w, L->ln2_b, M, C, c->ln_eps);
@@ -189,7 +189,7 @@ static void encoder_forward(const pq_model *m, pq_ops *ops, pq_acts *a, const in
         return;
     }
     pq_linear_fwd(ops, a->xn, a->x, M, &m->head_dense);
-    pq_activation(a->xn, (size_t)M * C, c->act);
+    pq_activation_fwd(ops, a->xn, (size_t)M * C, c->act);
     pq_layernorm(a->xn, a->xn, m->head_ln_w, m->head_ln_b, M, C, c->ln_eps);
     pq_linear_fwd(ops, logits, a->xn, M, &m->lm_head); /* logits (M,V) */
 }

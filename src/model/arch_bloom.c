@@ -154,7 +154,7 @@ static void bloom_forward(const pq_model *m, pq_ops *ops, pq_acts *a, const int3
         if (c->post_ln)
             memcpy(a->x, a->xn, sizeof(float) * (size_t)M * C);
         pq_linear_fwd(ops, a->h, a->xn, M, &L->up);
-        pq_activation(a->h, (size_t)M * c->n_inner, c->act);
+        pq_activation_fwd(ops, a->h, (size_t)M * c->n_inner, c->act);
         pq_linear_fwd(ops, a->xn, a->h, M, &L->down);
         pq_add(a->x, a->xn, (size_t)M * C);
         pq_acts_check(a, l, (size_t)M * C);

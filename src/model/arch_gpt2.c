@@ -141,7 +141,7 @@ static void gpt2_forward(const pq_model *m, pq_ops *ops, pq_acts *a, const int32
         /* MLP block: x += c_proj(act(c_fc(ln_2(x)))) */
         pq_layernorm(a->xn, a->x, L->ln2_w, L->ln2_b, M, C, c->ln_eps);
         pq_linear_fwd(ops, a->h, a->xn, M, &L->up);
-        pq_activation(a->h, (size_t)M * c->n_inner, c->act);
+        pq_activation_fwd(ops, a->h, (size_t)M * c->n_inner, c->act);
         pq_linear_fwd(ops, a->xn, a->h, M, &L->down);
         pq_add(a->x, a->xn, (size_t)M * C);
         pq_acts_check(a, l, (size_t)M * C);

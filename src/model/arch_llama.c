@@ -157,7 +157,7 @@ static void llama_forward(const pq_model *m, pq_ops *ops, pq_acts *a, const int3
         pq_rmsnorm(a->xn, a->x, L->ln2_w, M, C, c->ln_eps);
         pq_linear_fwd(ops, a->h, a->xn, M, &L->gate);
         pq_linear_fwd(ops, a->h2, a->xn, M, &L->up);
-        pq_gated(a->h, a->h2, (size_t)M * c->n_inner, c->act);
+        pq_gated_fwd(ops, a->h, a->h2, (size_t)M * c->n_inner, c->act);
         pq_linear_fwd(ops, a->xn, a->h, M, &L->down);
         pq_add(a->x, a->xn, (size_t)M * C);
         pq_acts_check(a, l, (size_t)M * C);

@@ -174,7 +174,7 @@ static void opt_forward(const pq_model *m, pq_ops *ops, pq_acts *a, const int32_
         else
             pq_layernorm(a->xn, a->x, L->ln2_w, L->ln2_b, M, C, c->ln_eps);
         pq_linear_fwd(ops, a->h, a->xn, M, &L->up);
-        pq_activation(a->h, (size_t)M * c->n_inner, c->act);
+        pq_activation_fwd(ops, a->h, (size_t)M * c->n_inner, c->act);
         pq_linear_fwd(ops, a->xn, a->h, M, &L->down);
         pq_add(a->x, a->xn, (size_t)M * C);
         if (c->post_ln)
