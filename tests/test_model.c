@@ -364,17 +364,19 @@ static int calib_tokens(const pq_model *m, const char *lang, size_t n, pq_ids *s
 static double out_error(const pq_linear *fp, const pq_qweight *q, const double *h)
 {
     int N = fp->n_out, K = fp->n_in;
-    float *row = malloc(sizeof(float) * (size_t)K);
+    float *row = malloc(sizeof(float) * (size_t)K), *wrow = malloc(sizeof(float) * (size_t)K);
     double *d = malloc(sizeof(double) * (size_t)K), e = 0;
     for (int n = 0; n < N; n++) {
         pq_qweight_dequant_row(q, n, row);
+        pq_linear_row_f32(fp, n, wrow);
         for (int k = 0; k < K; k++)
-            d[k] = (double)fp->w[(size_t)n * K + k] - row[k];
+            d[k] = (double)wrow[k] - row[k];
         for (int i = 0; i < K; i++)
             for (int j = 0; j < K; j++)
                 e += d[i] * h[(size_t)i * K + j] * d[j];
     }
     free(row);
+    free(wrow);
     free(d);
     return e;
 }
@@ -430,7 +432,10 @@ TEST(model_gptq_layer_errors_below_rtn)
                         for (size_t j = i; j < K; j++)
                             cap.h[k][j * K + i] = cap.h[k][i * K + j];
                     pq_qweight *r = NULL;
-                    CHECK_OK(pq_qweight_rtn(fp->w, fp->n_out, fp->n_in, &rtn, &r, &err));
+                    float *wtmp;
+                    const float *w = pq_linear_f32(fp, &wtmp);
+                    CHECK_OK(pq_qweight_rtn(w, fp->n_out, fp->n_in, &rtn, &r, &err));
+                    free(wtmp);
                     double eg = out_error(fp, gl[idx[k]]->q, cap.h[k]), er = r ? out_error(fp, r, cap.h[k]) : 0;
                     total++;
                     if (!(eg < er)) {
@@ -506,7 +511,10 @@ TEST(model_awq_not_worse_than_rtn)
                         for (size_t y = x; y < K; y++)
                             cap.h[i][y * K + x] = cap.h[i][x * K + y];
                     pq_qweight *r = NULL;
-                    CHECK_OK(pq_qweight_rtn(fl[i]->w, fl[i]->n_out, fl[i]->n_in, &rtn, &r, &err));
+                    float *wtmp;
+                    const float *w = pq_linear_f32(fl[i], &wtmp);
+                    CHECK_OK(pq_qweight_rtn(w, fl[i]->n_out, fl[i]->n_in, &rtn, &r, &err));
+                    free(wtmp);
                     ea += out_error(fl[i], al[i]->q, cap.h[i]);
                     er += r ? out_error(fl[i], r, cap.h[i]) : 0;
                     scaled += al[i]->q && al[i]->q->in_scale != NULL;

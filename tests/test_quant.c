@@ -124,8 +124,10 @@ TEST(quant_spec_parsing)
         CHECK_FAILS(pq_qspec_parse(bad[i], &s, &err), POLYQ_INVALID_ARG, "is not understood");
 }
 
-/* The fast packed linear (BLAS on dequantized chunks, 1 and 2 threads) against the scalar
- * reference: normalized squared error and bit-identical across thread counts. */
+/* The fast linear (f32, packed integers, F16 and BF16 as stored; matrix products on expanded
+ * chunks, 1 and 2 threads) against the scalar reference: normalized squared error and
+ * bit-identical across thread counts. The F16/BF16 reference is also checked against the f32
+ * product over the same (rounded) weights. */
 TEST(quant_fast_linear_matches_reference)
 {
     int M = 13, K = 200, N = 150;
@@ -144,9 +146,29 @@ TEST(quant_fast_linear_matches_reference)
     pq_qweight *q = NULL;
     CHECK_OK(pq_qspec_parse("int3-g32", &spec, &err));
     CHECK_OK(pq_qweight_rtn(w, N, K, &spec, &q, &err));
-    for (int variant = 0; variant < 2; variant++) {
-        pq_linear lin = {N, K, variant ? NULL : w, b, variant ? q : NULL};
+    uint16_t *h[2] = {malloc(2 * N * K), malloc(2 * N * K)};
+    float *hw = malloc(sizeof(float) * N * K), *href = malloc(sizeof(float) * M * N);
+    for (int i = 0; i < N * K; i++) {
+        h[0][i] = pq_f32_to_f16(w[i]);
+        h[1][i] = pq_f32_to_bf16(w[i]);
+    }
+    for (int variant = 0; variant < 4; variant++) {
+        pq_linear lin = {.n_out = N, .n_in = K, .bias = b};
+        if (variant == 0)
+            lin.w = w;
+        else if (variant == 1)
+            lin.q = q;
+        else {
+            lin.w16 = h[variant - 2];
+            lin.w16_bf16 = variant == 3;
+            for (int i = 0; i < N * K; i++) /* the same weights, rounded, as f32 */
+                hw[i] = variant == 3 ? pq_bf16_to_f32(h[1][i]) : pq_f16_to_f32(h[0][i]);
+            pq_linear fl = {.n_out = N, .n_in = K, .bias = b, .w = hw};
+            pq_ref_linear(href, x, M, &fl);
+        }
         pq_ref_linear(ref, x, M, &lin);
+        if (variant >= 2)
+            CHECK(memcmp(ref, href, sizeof(float) * M * N) == 0);
         for (int th = 1; th <= 2; th++) {
             pq_ops ops;
             CHECK(pq_ops_init(&ops, th, K, 16) == 0);
@@ -163,6 +185,10 @@ TEST(quant_fast_linear_matches_reference)
         CHECK(memcmp(out[0], out[1], sizeof(float) * M * N) == 0);
     }
     pq_qweight_free(q);
+    free(h[0]);
+    free(h[1]);
+    free(hw);
+    free(href);
     free(w);
     free(x);
     free(b);

@@ -61,6 +61,14 @@ int pq_map_file(pq_map *m, const char *path, polyq_err *err)
     return 0;
 }
 
+void pq_map_release(const void *p, size_t n)
+{
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t a = ((uintptr_t)p + page - 1) & ~(page - 1), b = ((uintptr_t)p + n) & ~(page - 1);
+    if (b > a)
+        madvise((void *)a, b - a, MADV_DONTNEED);
+}
+
 void pq_map_close(pq_map *m)
 {
     if (m && m->data && m->size)

@@ -38,6 +38,10 @@ typedef struct pq_map {
 
 int pq_map_file(pq_map *m, const char *path, polyq_err *err);
 void pq_map_close(pq_map *m); /* accepts a zeroed map */
+/* Lets the kernel drop the resident pages of bytes [p, p+n) of a read-only file map (whole
+ * pages inside the range only). The contents stay the same: the next read brings them back
+ * from the file. Keeps the resident set to what is in use. */
+void pq_map_release(const void *p, size_t n);
 
 /* Reads a whole file into a NUL-terminated heap buffer (caller frees). Fails past max_size. */
 int pq_read_file(const char *path, size_t max_size, char **out, size_t *out_len, polyq_err *err);

@@ -76,12 +76,17 @@ int pq_memory_estimate(const char *dir, const pq_qspec *specs, int n_q, int batc
     static const char *const k_inner[] = {"intermediate_size", "n_inner", "ffn_dim", NULL};
     double V = (double)first_int(cfg, k_vocab, 50257), C = (double)first_int(cfg, k_embd, 768);
     double ctx = (double)first_int(cfg, k_ctx, 2048), I = (double)first_int(cfg, k_inner, (int64_t)(4 * C));
-    /* weights: f32 in memory; other dtypes also leave their file pages resident */
+    /* weights: F32 used in place; F16/BF16 matrices of linear layers (and an untied LM head)
+     * too; other tensors become f32 copies, their file pages read once */
     double linear = 0;
     for (size_t i = 0; i < ts.n; i++) {
         const pq_tensor_info *t = &ts.t[i];
-        out->weights_fp += 4.0 * (double)t->numel + (t->dtype == PQ_DT_F32 ? 0 : (double)t->nbytes);
         bool embedding = t->n_dims == 2 && ((double)t->shape[0] == V || (double)t->shape[1] == V);
+        bool head = strstr(t->name, "lm_head") || strstr(t->name, "embed_out");
+        bool stored = t->dtype == PQ_DT_F32 ||
+                      ((t->dtype == PQ_DT_F16 || t->dtype == PQ_DT_BF16) && t->n_dims == 2 &&
+                       (head || !embedding) && !strstr(t->name, "query_key_value"));
+        out->weights_fp += stored ? (double)t->nbytes : 4.0 * (double)t->numel + (double)t->nbytes;
         if (t->n_dims == 2 && !embedding)
             linear += (double)t->numel;
     }

@@ -1,6 +1,7 @@
 /* What an evaluation will need in memory, estimated before anything large is loaded, from
  * config.json and the weight files' tensor tables: full-precision weights as polyq holds them
- * (f32, plus the mapped file pages read while converting other dtypes), each quantized copy
+ * (F32, and the F16/BF16 matrices of linear layers, in place in the file's map; other tensors
+ * as f32 copies plus the file pages read while converting them), each quantized copy
  * of the block linears, the lockstep buffers (two logit matrices and the activations of one
  * batch), the tokenizer while it is parsed, and the process itself. */
 #ifndef PQ_MEMORY_H

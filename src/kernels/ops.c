@@ -1,6 +1,7 @@
-/* Fast kernels with the meaning of ops_ref.c. Linear layers call OpenBLAS sgemm (held to one
- * thread) on fixed chunks of 64 output features spread over the pool; packed integer weights
- * are expanded chunk by chunk into a per-thread buffer first. Attention runs one task per
+/* Fast kernels with the meaning of ops_ref.c. Linear layers run one sgemm (gemm.h) per fixed
+ * chunk of 64 output features, chunks spread over the pool; F16/BF16 and packed integer
+ * weights are expanded chunk by chunk into a per-thread f32 buffer first (64 x K floats,
+ * in cache), so memory holds only the stored form. Attention runs one task per
  * (sequence, head). */
 #include <cblas.h>
 #include <math.h>
@@ -73,6 +74,9 @@ static void linear_task(void *ctx, size_t task, int thread)
     if (lin->q)
         for (int r = 0; r < nc; r++)
             pq_qweight_dequant_row(lin->q, n0 + r, j->ops->scratch[thread] + (size_t)r * K);
+    else if (lin->w16)
+        pq_vec_half_to_f32(lin->w16 + (size_t)n0 * K, j->ops->scratch[thread], (size_t)nc * K,
+                           lin->w16_bf16);
     pq_sgemm_nt(j->M, nc, K, j->in, K, w, K, j->out + n0, j->ldo);
     if (lin->bias)
         for (int m = 0; m < j->M; m++) {

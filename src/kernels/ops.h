@@ -17,7 +17,9 @@
 /* y = x W^T + b with W [N, K] as f32 rows or packed integer rows. */
 typedef struct pq_linear {
     int n_out, n_in;
-    const float *w;        /* [N, K] f32, or NULL when q is set */
+    const float *w;        /* [N, K] f32, or NULL when w16 or q is set */
+    const uint16_t *w16;   /* [N, K] F16 (or BF16 when w16_bf16) as stored in the file */
+    bool w16_bf16;
     const float *bias;     /* [N] or NULL */
     const pq_qweight *q;   /* packed weights, or NULL */
 } pq_linear;
@@ -73,6 +75,12 @@ void pq_linear_llm_int8(pq_ops *ops, float *out, int ldo, const float *in, int M
 /* Creates the pool; max_k bounds K of any linear and max_t the tokens of a sequence. */
 int pq_ops_init(pq_ops *ops, int n_threads, int max_k, int max_t);
 void pq_ops_free(pq_ops *ops);
+
+/* Row n of the weights as f32 (any storage: f32, F16/BF16, packed). */
+void pq_linear_row_f32(const pq_linear *lin, int n, float *row);
+/* All of lin's weights as f32 [N, K]: lin->w itself, or a converted copy returned in *tmp as
+ * well (the caller frees it); NULL when out of memory. */
+const float *pq_linear_f32(const pq_linear *lin, float **tmp);
 
 /* out (M,N), in (M,K) */
 void pq_ref_linear(float *out, const float *in, int M, const pq_linear *lin);

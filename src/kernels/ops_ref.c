@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/base.h"
 #include "kernels/ops.h"
 
 void pq_ref_linear(float *out, const float *in, int M, const pq_linear *lin)
@@ -48,6 +49,30 @@ void pq_ref_linear_w8a8(float *out, int ldo, const float *in, int M, const pq_li
     free(xq);
 }
 
+void pq_linear_row_f32(const pq_linear *lin, int n, float *row)
+{
+    size_t K = (size_t)lin->n_in;
+    if (lin->q)
+        pq_qweight_dequant_row(lin->q, n, row);
+    else if (lin->w16)
+        for (size_t k = 0; k < K; k++)
+            row[k] = lin->w16_bf16 ? pq_bf16_to_f32(lin->w16[n * K + k]) : pq_f16_to_f32(lin->w16[n * K + k]);
+    else
+        memcpy(row, lin->w + n * K, sizeof(float) * K);
+}
+
+const float *pq_linear_f32(const pq_linear *lin, float **tmp)
+{
+    *tmp = NULL;
+    if (lin->w)
+        return lin->w;
+    float *w = pq_alloc_array((size_t)lin->n_out * (size_t)lin->n_in, sizeof *w);
+    for (int n = 0; w && n < lin->n_out; n++)
+        pq_linear_row_f32(lin, n, w + (size_t)n * lin->n_in);
+    *tmp = w;
+    return w;
+}
+
 void pq_ref_linear_ld(float *out, int ldo, const float *in, int M, const pq_linear *lin)
 {
     if (lin->q && lin->q->act8) {
@@ -55,13 +80,13 @@ void pq_ref_linear_ld(float *out, int ldo, const float *in, int M, const pq_line
         return;
     }
     int N = lin->n_out, K = lin->n_in;
-    float *row = lin->q ? malloc(sizeof(float) * (size_t)K) : NULL;
+    float *row = lin->w ? NULL : malloc(sizeof(float) * (size_t)K);
     for (int n = 0; n < N; n++) {
         const float *w = lin->w ? lin->w + (size_t)n * K : row;
-        if (lin->q) {
+        if (!lin->w) {
             if (!row)
                 return; /* allocation failure: leave out untouched (reference use only) */
-            pq_qweight_dequant_row(lin->q, n, row);
+            pq_linear_row_f32(lin, n, row);
         }
         for (int m = 0; m < M; m++) {
             const float *x = in + (size_t)m * K;

@@ -6,6 +6,9 @@
  * below 6e-9 relative) and scales by 2^n; its results are within a few float ulps of expf. */
 #include <math.h>
 #include <stddef.h>
+#include <string.h>
+
+#include "base/base.h"
 
 #include "kernels/ops.h"
 #include "kernels/vmath.h"
@@ -43,6 +46,14 @@ __attribute__((target("avx512f"))) static size_t xsigmoid_avx512(float *x, size_
         __m512 e = exp16(_mm512_sub_ps(_mm512_setzero_ps(), t));
         _mm512_storeu_ps(x + i, _mm512_div_ps(v, _mm512_add_ps(one, e)));
     }
+    return i;
+}
+
+__attribute__((target("avx512f"))) static size_t f16_avx512(const uint16_t *h, float *out, size_t n)
+{
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(out + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(h + i))));
     return i;
 }
 #endif
@@ -94,4 +105,22 @@ void pq_vec_gated(float *g, const float *u, size_t n, pq_act act)
     pq_vec_activation(g, n, act);
     for (size_t i = 0; i < n; i++)
         g[i] *= u[i];
+}
+
+void pq_vec_half_to_f32(const uint16_t *h, float *out, size_t n, bool bf16)
+{
+    size_t i = 0;
+    if (bf16) {
+        for (; i < n; i++) {
+            uint32_t bits = (uint32_t)h[i] << 16;
+            memcpy(out + i, &bits, 4);
+        }
+        return;
+    }
+#ifdef PQ_HAVE_AVX512
+    if (use_avx512())
+        i = f16_avx512(h, out, n);
+#endif
+    for (; i < n; i++)
+        out[i] = pq_f16_to_f32(h[i]);
 }

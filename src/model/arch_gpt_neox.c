@@ -109,7 +109,7 @@ static int neox_load(pq_model *m, const json_t *config, polyq_err *err)
         (rc = pq_model_get_f32(m, lfb, 1, s_c, &m->lnf_b, err)))
         return rc;
     m->lm_head = (pq_linear){.n_out = c->n_vocab, .n_in = C, .w = m->wte};
-    if (!c->tie_word_embeddings && (rc = pq_model_get_f32(m, head, 2, s_emb, &m->lm_head.w, err)))
+    if (!c->tie_word_embeddings && (rc = pq_model_get_weight(m, &m->lm_head, head, c->n_vocab, C, err)))
         return rc;
     m->layers = calloc((size_t)c->n_layer, sizeof *m->layers);
     if (!m->layers)

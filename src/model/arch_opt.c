@@ -106,11 +106,8 @@ static int opt_load(pq_model *m, const json_t *config, polyq_err *err)
     if (c->n_embd_proj) {
         NAME(pin, "project_in.weight");
         NAME(pout, "project_out.weight");
-        int64_t s_in[2] = {C, E}, s_out[2] = {E, C};
-        m->proj_in = (pq_linear){.n_out = C, .n_in = E};
-        m->proj_out = (pq_linear){.n_out = E, .n_in = C};
-        if ((rc = pq_model_get_f32(m, pin, 2, s_in, &m->proj_in.w, err)) ||
-            (rc = pq_model_get_f32(m, pout, 2, s_out, &m->proj_out.w, err)))
+        if ((rc = pq_model_get_weight(m, &m->proj_in, pin, C, E, err)) ||
+            (rc = pq_model_get_weight(m, &m->proj_out, pout, E, C, err)))
             return rc;
     }
     if ((rc = pq_model_lm_head(m, E, err)))

@@ -137,11 +137,28 @@ static void capture_free(pq_capture *cap)
     memset(cap, 0, sizeof *cap);
 }
 
+/* lin (of q) as a q-owned f32 copy of its weights */
+static int own_f32(pq_model *q, pq_linear *lin, polyq_err *err)
+{
+    float *w = pq_model_alloc(q, (size_t)lin->n_out * (size_t)lin->n_in);
+    if (!w)
+        return pq_fail(err, POLYQ_NOMEM, "out of memory");
+    for (int n = 0; n < lin->n_out; n++)
+        pq_linear_row_f32(lin, n, w + (size_t)n * lin->n_in);
+    lin->w = w;
+    lin->w16 = NULL;
+    return 0;
+}
+
 /* -head: the LM head by round-to-nearest */
 static int quantize_head(pq_model *q, const pq_qspec *rtn, polyq_err *err)
 {
     pq_qweight *qw = NULL;
-    int rc = pq_qweight_rtn(q->lm_head.w, q->lm_head.n_out, q->lm_head.n_in, rtn, &qw, err);
+    float *tmp;
+    const float *w = pq_linear_f32(&q->lm_head, &tmp);
+    int rc = !w ? pq_fail(err, POLYQ_NOMEM, "out of memory")
+                : pq_qweight_rtn(w, q->lm_head.n_out, q->lm_head.n_in, rtn, &qw, err);
+    free(tmp);
     return rc ? rc : pq_model_set_qweight(q, &q->lm_head, qw, err);
 }
 
@@ -175,8 +192,13 @@ int pq_model_gptq(pq_model **out, const pq_model *base, const pq_qspec *spec, co
                 continue;
             pq_gptq_opts o = {.act_order = spec->act_order};
             pq_qweight *qw = NULL;
-            if ((rc = pq_gptq(lin->w, lin->n_out, lin->n_in, cap.h[k], &rtn, &o, &qw, err)) == 0)
+            float *tmp;
+            const float *w = pq_linear_f32(lin, &tmp);
+            if (!w)
+                rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
+            else if ((rc = pq_gptq(w, lin->n_out, lin->n_in, cap.h[k], &rtn, &o, &qw, err)) == 0)
                 rc = pq_model_set_qweight(r.q, lin, qw, err);
+            free(tmp);
             if (rc)
                 pq_fail_context(err, "GPTQ, block %d", l);
         }
@@ -209,20 +231,26 @@ int pq_model_awq(pq_model **out, const pq_model *base, const pq_qspec *spec, con
         pq_linear *ql[PQ_N_LAYER_LINEARS] = PQ_LAYER_LINEARS(&r.q->layers[l]);
         for (size_t g = 0; g < sizeof groups / sizeof groups[0] && !rc; g++) {
             const float *ws[3];
+            float *tmp[3] = {0};
             int no[3], idx[3], n = 0, K = 0;
             for (int k = 0; k < 3; k++) {
                 int i = groups[g][k];
                 if (i < 0 || !ql[i]->n_out || (n && ql[i]->n_in != K))
                     continue;
                 K = ql[i]->n_in;
-                ws[n] = ql[i]->w;
+                if (!(ws[n] = pq_linear_f32(ql[i], &tmp[n])))
+                    rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
                 no[n] = ql[i]->n_out;
                 idx[n++] = i;
             }
             if (!n)
                 continue;
             pq_qweight *qw[3] = {0};
-            if ((rc = pq_awq(ws, no, n, K, cap.h[idx[0]], cap.absx[idx[0]], &rtn, 20, qw, NULL, NULL, NULL, err))) {
+            if (!rc)
+                rc = pq_awq(ws, no, n, K, cap.h[idx[0]], cap.absx[idx[0]], &rtn, 20, qw, NULL, NULL, NULL, err);
+            for (int k = 0; k < 3; k++)
+                free(tmp[k]);
+            if (rc) {
                 pq_fail_context(err, "AWQ, block %d", l);
                 break;
             }
@@ -293,11 +321,16 @@ int pq_model_smoothquant(pq_model **out, const pq_model *base, const pq_qspec *s
                     first = idx[t];
             if (first < 0)
                 continue;
+            for (int t = 0; t < n_idx && !rc; t++) /* F16/BF16 weights: f32 copies to rescale */
+                if (ql[idx[t]]->n_out && !ql[idx[t]]->w)
+                    rc = own_f32(r.q, ql[idx[t]], err);
+            if (rc)
+                break;
             /* s_j = max|x_j|^alpha / max|w_j|^(1 - alpha), w over every linear reading x */
             for (int j = 0; j < C; j++) {
                 float wmax = 0;
                 for (int t = 0; t < n_idx; t++) {
-                    const pq_linear *lin = bl[idx[t]];
+                    const pq_linear *lin = ql[idx[t]]; /* still the base's weights, as f32 */
                     for (int n = 0; lin->n_out && n < lin->n_out; n++)
                         wmax = fmaxf(wmax, fabsf(lin->w[(size_t)n * C + j]));
                 }
@@ -328,6 +361,8 @@ int pq_model_smoothquant(pq_model **out, const pq_model *base, const pq_qspec *s
                 continue;
             pq_qspec w8 = {.bits = 8, .sym = true, .gran = PQ_GRAN_CHANNEL, .fmt = PQ_QF_INT, .name = "int8"};
             pq_qweight *qw = NULL;
+            if (!ql[i]->w && (rc = own_f32(r.q, ql[i], err)))
+                break;
             if ((rc = pq_qweight_rtn(ql[i]->w, ql[i]->n_out, ql[i]->n_in, &w8, &qw, err)) == 0) {
                 qw->act8 = o->acts;
                 rc = pq_model_set_qweight(r.q, ql[i], qw, err);

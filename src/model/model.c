@@ -60,41 +60,69 @@ int pq_config_act(const json_t *j, const char *key, const char *dflt, pq_act *ou
     return pq_fail(err, POLYQ_UNSUPPORTED, "%s: %s \"%s\" is not supported", what, key, name);
 }
 
+static int check_tensor(pq_model *m, const char *const *names, int n_dims, const int64_t *shape,
+                        const pq_tensor_info **out, polyq_err *err);
+static int finite_view(const pq_tensor_info *t, polyq_err *err);
+
+int pq_model_get_weight(pq_model *m, pq_linear *lin, const char *const *wnames, int n, int k,
+                        polyq_err *err)
+{
+    const pq_tensor_info *t;
+    int64_t ws[2] = {n, k};
+    lin->n_out = n;
+    lin->n_in = k;
+    lin->w = NULL;
+    lin->w16 = NULL;
+    int rc = check_tensor(m, wnames, 2, ws, &t, err);
+    if (rc)
+        return rc;
+    if ((t->dtype == PQ_DT_F16 || t->dtype == PQ_DT_BF16) && ((uintptr_t)t->data & 1) == 0) {
+        m->n_params += t->numel;
+        lin->w16 = (const uint16_t *)t->data;
+        lin->w16_bf16 = t->dtype == PQ_DT_BF16;
+        return finite_view(t, err);
+    }
+    return pq_model_get_f32(m, wnames, 2, ws, &lin->w, err);
+}
+
 int pq_model_get_linear(pq_model *m, pq_linear *lin, const char *const *wnames,
                         const char *const *bnames, int n, int k, polyq_err *err)
 {
-    int64_t ws[2] = {n, k}, bs[1] = {n};
-    lin->n_out = n;
-    lin->n_in = k;
-    int rc = pq_model_get_f32(m, wnames, 2, ws, &lin->w, err);
+    int64_t bs[1] = {n};
+    int rc = pq_model_get_weight(m, lin, wnames, n, k, err);
     return rc || !bnames ? rc : pq_model_get_f32(m, bnames, 1, bs, &lin->bias, err);
 }
 
 int pq_model_lm_head(pq_model *m, int n_in, polyq_err *err)
 {
     static const char *const head[] = {"lm_head.weight", NULL};
-    int64_t shape[2] = {m->cfg.n_vocab, n_in};
     m->lm_head = (pq_linear){.n_out = m->cfg.n_vocab, .n_in = n_in, .w = m->wte};
     if (!m->cfg.tie_word_embeddings || pq_tensors_find(&m->ts, "lm_head.weight"))
-        return pq_model_get_f32(m, head, 2, shape, &m->lm_head.w, err);
+        return pq_model_get_weight(m, &m->lm_head, head, m->cfg.n_vocab, n_in, err);
     return 0;
 }
 
 int pq_model_regroup_qkv(pq_model *m, pq_linear *lin, int H, polyq_err *err)
 {
     int C = lin->n_in, D = lin->n_out / 3 / H;
+    float *tmp;
+    const float *src = pq_linear_f32(lin, &tmp); /* F16/BF16 rows regrouped as f32 */
     float *w = pq_model_alloc(m, (size_t)lin->n_out * C), *b = pq_model_alloc(m, (size_t)lin->n_out);
-    if (!w || !b)
+    if (!src || !w || !b) {
+        free(tmp);
         return pq_fail(err, POLYQ_NOMEM, "out of memory regrouping the fused qkv projection");
+    }
     for (int h = 0; h < H; h++)
         for (int part = 0; part < 3; part++)
             for (int d = 0; d < D; d++) {
                 size_t from = (size_t)h * 3 * D + (size_t)part * D + d;
                 size_t to = (size_t)part * H * D + (size_t)h * D + d;
-                memcpy(w + to * C, lin->w + from * C, sizeof(float) * (size_t)C);
+                memcpy(w + to * C, src + from * C, sizeof(float) * (size_t)C);
                 b[to] = lin->bias[from];
             }
+    free(tmp);
     lin->w = w;
+    lin->w16 = NULL;
     lin->bias = b;
     return 0;
 }
@@ -167,6 +195,35 @@ static int finite_check(const pq_tensor_info *t, const float *p, polyq_err *err)
     return 0;
 }
 
+/* A tensor used in place in the file's map (F32, F16, BF16): every element finite, read in
+ * windows whose pages are handed back as soon as they are checked, so that opening a model
+ * does not make all of it resident (a quantized copy may never read these pages again). */
+static int finite_view(const pq_tensor_info *t, polyq_err *err)
+{
+    size_t esz = t->dtype == PQ_DT_F32 ? 4 : 2, win = (size_t)8 << 20; /* elements */
+    for (size_t i0 = 0; i0 < t->numel; i0 += win) {
+        size_t n = t->numel - i0 < win ? t->numel - i0 : win;
+        const uint8_t *p = t->data + i0 * esz;
+        for (size_t i = 0; i < n; i++) {
+            bool bad;
+            if (esz == 4) {
+                float f;
+                memcpy(&f, p + i * 4, 4);
+                bad = !isfinite(f);
+            } else {
+                uint16_t h;
+                memcpy(&h, p + i * 2, 2);
+                bad = t->dtype == PQ_DT_BF16 ? (h & 0x7f80) == 0x7f80 : (h & 0x7c00) == 0x7c00;
+            }
+            if (bad)
+                return pq_fail(err, POLYQ_NUMERIC, "%s: tensor \"%s\" element %zu is not finite",
+                               t->file, t->name, i0 + i);
+        }
+        pq_map_release(p, n * esz);
+    }
+    return 0;
+}
+
 int pq_model_get_f32(pq_model *m, const char *const *names, int n_dims, const int64_t *shape,
                      const float **out, polyq_err *err)
 {
@@ -177,7 +234,7 @@ int pq_model_get_f32(pq_model *m, const char *const *names, int n_dims, const in
     m->n_params += t->numel;
     if (t->dtype == PQ_DT_F32 && ((uintptr_t)t->data & 3) == 0) {
         *out = (const float *)t->data;
-        return finite_check(t, *out, err);
+        return finite_view(t, err);
     }
     float *p = pq_alloc_array(t->numel, sizeof *p);
     if (!p || own(m, p)) {
@@ -327,15 +384,35 @@ int pq_model_set_qweight(pq_model *q, pq_linear *lin, pq_qweight *qw, polyq_err 
     q->qowned[q->n_qowned++] = qw;
     lin->q = qw;
     lin->w = NULL;
+    lin->w16 = NULL;
     q->linear_bits += pq_qweight_bits(qw);
     q->linear_params += (double)lin->n_out * lin->n_in;
     return 0;
 }
 
+/* Hands back the pages of a base model's weights mapped from its file (a no-op for owned
+ * copies, whose pages are not file-backed: those stay). */
+void pq_linear_release(const pq_model *base, const pq_linear *lin)
+{
+    const void *p = lin->w16 ? (const void *)lin->w16 : (const void *)lin->w;
+    size_t bytes = (size_t)lin->n_out * (size_t)lin->n_in * (lin->w16 ? 2 : 4);
+    for (size_t f = 0; p && f < base->ts.n_files; f++) {
+        const pq_map *map = &base->ts.files[f].map;
+        if ((const uint8_t *)p >= map->data && (const uint8_t *)p + bytes <= map->data + map->size)
+            pq_map_release(p, bytes);
+    }
+}
+
 static int quantize_linear(pq_model *q, pq_linear *lin, const pq_qspec *spec, polyq_err *err)
 {
     pq_qweight *qw;
-    int rc = pq_qweight_rtn(lin->w, lin->n_out, lin->n_in, spec, &qw, err);
+    float *tmp;
+    const float *w = pq_linear_f32(lin, &tmp);
+    if (!w)
+        return pq_fail(err, POLYQ_NOMEM, "out of memory reading a linear layer's weights");
+    int rc = pq_qweight_rtn(w, lin->n_out, lin->n_in, spec, &qw, err);
+    free(tmp);
+    pq_linear_release(q->base, lin);
     if (!rc) {
         qw->act8 = spec->act8;
         qw->outlier = spec->outlier;

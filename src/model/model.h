@@ -194,6 +194,14 @@ int pq_model_regroup_qkv(pq_model *m, pq_linear *lin, int H, polyq_err *err);
  * from bnames (NULL: no bias). */
 int pq_model_get_linear(pq_model *m, pq_linear *lin, const char *const *wnames,
                         const char *const *bnames, int n, int k, polyq_err *err);
+/* The weight alone: F16 and BF16 stay as stored in the file's map (lin->w16), aligned F32 is
+ * used in place, anything else becomes an owned f32 copy. */
+int pq_model_get_weight(pq_model *m, pq_linear *lin, const char *const *wnames, int n, int k,
+                        polyq_err *err);
+/* After a linear of base has been quantized: lets go of its file-mapped pages (they come back
+ * from the file if base reads them again), so quantizing does not keep the f32/f16 model
+ * resident beside the packed one. */
+void pq_linear_release(const pq_model *base, const pq_linear *lin);
 /* The LM head over n_in inputs: lm_head.weight when the model ships one or is untied
  * (then it is required), else the token embeddings (wte, already loaded). */
 int pq_model_lm_head(pq_model *m, int n_in, polyq_err *err);
