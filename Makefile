@@ -46,17 +46,22 @@ asan:
 	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer" \
 	  test
 
-$(BUILD)/bench_forward: $(BUILD)/bench/bench_forward.o $(BUILD)/libpolyq.a
+$(BUILD)/polyq-bench: $(BUILD)/bench/bench.o $(BUILD)/libpolyq.a
 	$(CC) $(ALL_CFLAGS) $^ $(LDLIBS) -o $@
 
-# speed as ratios (never part of the tests); POLYQ_BENCH_MODEL names a full-size model folder
-bench: $(BUILD)/bench_forward
-	./$(BUILD)/bench_forward tests/fixtures/gpt2-tiny-f32 --tokens 64
-	./$(BUILD)/bench_forward tests/fixtures/gpt2-tiny-f32 --tokens 64 --quant int4-g32
-	if [ -n "$(POLYQ_BENCH_MODEL)" ]; then \
-	  ./$(BUILD)/bench_forward $(POLYQ_BENCH_MODEL) --tokens 256 && \
-	  ./$(BUILD)/bench_forward $(POLYQ_BENCH_MODEL) --tokens 256 --quant int8 && \
-	  ./$(BUILD)/bench_forward $(POLYQ_BENCH_MODEL) --tokens 256 --quant int4-g128; fi
+# Speed and memory, one table row per shape x format (bench/bench.c; never part of the tests).
+# The shapes' random-weight models are written once under build/bench-models (the 7B ones take
+# 13 GB of disk in F16, 27 GB in F32: BENCH_7B=0 leaves them out).
+BENCH_ROWS ?= "gpt2-124m F32 fp32 --one-thread" "gpt2-124m F32 int8" "gpt2-124m F32 int4-g128" \
+  "gpt2-124m F32 q8_0" "gpt2-124m F32 q4_0" "gpt2-124m F32 w8a8" "gpt2-124m F32 nf4" \
+  "llama-1.1b F32 fp32" "llama-1.1b F16 fp32" "llama-1.1b F16 q8_0" "llama-1.1b F16 q4_0" \
+  "llama-1.1b F16 int4-g128"
+BENCH_7B ?= 1
+BENCH_7B_ROWS := "llama-7b F16 fp32" "llama-7b F16 int4-g128"
+bench: $(BUILD)/polyq-bench
+	./$(BUILD)/polyq-bench --header
+	for r in $(BENCH_ROWS) $(if $(filter 1,$(BENCH_7B)),$(BENCH_7B_ROWS)); do set -- $$r; \
+	  ./$(BUILD)/polyq-bench --shape $$1 --dtype $$2 --quant $$3 $$4 || exit 1; done
 
 # libFuzzer targets (clang): build-fuzz/fuzz_<name>; fuzz-smoke runs each for FUZZ_SECONDS
 FUZZ_TARGETS := safetensors tokenizer_json encode qspec torchbin config vocab_merges corpus spm_model vocab_txt qfile
@@ -81,4 +86,4 @@ check: test asan
 clean:
 	rm -rf build build-asan build-fuzz build-tsan
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/bench/bench_forward.d
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/bench/bench.d

@@ -64,12 +64,27 @@ typedef struct {
     const pq_linear *lin;
 } linear_job;
 
+static void add_bias(const linear_job *j, int n0, int nc)
+{
+    if (j->lin->bias)
+        for (int m = 0; m < j->M; m++) {
+            float *o = j->out + (size_t)m * j->ldo + n0;
+            for (int n = 0; n < nc; n++)
+                o[n] += j->lin->bias[n0 + n];
+        }
+}
+
 static void linear_task(void *ctx, size_t task, int thread)
 {
     linear_job *j = ctx;
     const pq_linear *lin = j->lin;
     int N = lin->n_out, K = lin->n_in;
     int n0 = (int)task * CHUNK, nc = N - n0 < CHUNK ? N - n0 : CHUNK;
+    if (lin->w && lin->wt) { /* [K, N]: the chunk is columns n0.. of it */
+        pq_sgemm_nn(j->M, nc, K, j->in, K, lin->w + n0, N, j->out + n0, j->ldo);
+        add_bias(j, n0, nc);
+        return;
+    }
     const float *w = lin->w ? lin->w + (size_t)n0 * K : j->ops->scratch[thread];
     if (lin->q)
         for (int r = 0; r < nc; r++)
@@ -78,12 +93,7 @@ static void linear_task(void *ctx, size_t task, int thread)
         pq_vec_half_to_f32(lin->w16 + (size_t)n0 * K, j->ops->scratch[thread], (size_t)nc * K,
                            lin->w16_bf16);
     pq_sgemm_nt(j->M, nc, K, j->in, K, w, K, j->out + n0, j->ldo);
-    if (lin->bias)
-        for (int m = 0; m < j->M; m++) {
-            float *o = j->out + (size_t)m * j->ldo + n0;
-            for (int n = 0; n < nc; n++)
-                o[n] += lin->bias[n0 + n];
-        }
+    add_bias(j, n0, nc);
 }
 
 void pq_capture_add(pq_capture *c, const pq_linear *lin, const float *in, int M)
@@ -133,17 +143,30 @@ static void int8_task(void *ctx, size_t task, int thread)
     int N = lin->n_out, K = lin->n_in;
     int n0 = (int)task * CHUNK, nc = N - n0 < CHUNK ? N - n0 : CHUNK;
     (void)thread;
+    /* the chunk's weights as int8 (stored as w + 128: flipping the top bit gives w), then
+     * one exact integer product for all rows */
+    int8_t *w8 = malloc((size_t)nc * K);
+    int32_t *acc32 = malloc(sizeof(int32_t) * (size_t)t->j.M * nc);
+    if (!w8 || !acc32) {
+        free(w8);
+        free(acc32);
+        t->j.ops->oom = 1;
+        return;
+    }
+    for (int r = 0; r < nc; r++) {
+        const uint8_t *w = q->data + (size_t)(n0 + r) * q->row_bytes;
+        for (int k = 0; k < K; k++)
+            w8[(size_t)r * K + k] = (int8_t)(w[k] ^ 0x80);
+    }
+    pq_igemm_nt(t->j.M, nc, K, t->j.ops->a8, K, w8, K, acc32, nc);
     for (int m = 0; m < t->j.M; m++) {
-        const int8_t *x = t->j.ops->a8 + (size_t)m * K;
         const float *xf = t->j.in + (size_t)m * K;
         int s = t->mask ? t->row_seq[m] : 0;
         const uint8_t *mask = t->mask ? t->mask + (size_t)s * K : NULL;
         float sx = t->j.ops->a8_scale[m];
         for (int n = n0; n < n0 + nc; n++) {
             const uint8_t *w = q->data + (size_t)n * q->row_bytes;
-            int32_t acc = 0;
-            for (int k = 0; k < K; k++)
-                acc += (int32_t)x[k] * ((int32_t)w[k] - 128);
+            int32_t acc = acc32[(size_t)m * nc + (n - n0)];
             float o = (float)acc * (sx * q->scale[n]) + (lin->bias ? lin->bias[n] : 0.0f);
             if (mask && t->any[s]) {
                 float f = 0;
@@ -155,6 +178,8 @@ static void int8_task(void *ctx, size_t task, int thread)
             t->j.out[(size_t)m * t->j.ldo + n] = o;
         }
     }
+    free(w8);
+    free(acc32);
 }
 
 /* W8A8 and LLM.int8(): the batch's activations quantized once (outlier features left out), then

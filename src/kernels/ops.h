@@ -17,7 +17,8 @@
 /* y = x W^T + b with W [N, K] as f32 rows or packed integer rows. */
 typedef struct pq_linear {
     int n_out, n_in;
-    const float *w;        /* [N, K] f32, or NULL when w16 or q is set */
+    const float *w;        /* [N, K] f32 ([K, N] when wt), or NULL when w16 or q is set */
+    bool wt;               /* w is stored transposed, inputs by outputs (GPT-2's Conv1D) */
     const uint16_t *w16;   /* [N, K] F16 (or BF16 when w16_bf16) as stored in the file */
     bool w16_bf16;
     const float *bias;     /* [N] or NULL */

@@ -57,6 +57,9 @@ void pq_linear_row_f32(const pq_linear *lin, int n, float *row)
     else if (lin->w16)
         for (size_t k = 0; k < K; k++)
             row[k] = lin->w16_bf16 ? pq_bf16_to_f32(lin->w16[n * K + k]) : pq_f16_to_f32(lin->w16[n * K + k]);
+    else if (lin->wt)
+        for (size_t k = 0; k < K; k++)
+            row[k] = lin->w[k * (size_t)lin->n_out + n];
     else
         memcpy(row, lin->w + n * K, sizeof(float) * K);
 }
@@ -64,7 +67,7 @@ void pq_linear_row_f32(const pq_linear *lin, int n, float *row)
 const float *pq_linear_f32(const pq_linear *lin, float **tmp)
 {
     *tmp = NULL;
-    if (lin->w)
+    if (lin->w && !lin->wt)
         return lin->w;
     float *w = pq_alloc_array((size_t)lin->n_out * (size_t)lin->n_in, sizeof *w);
     for (int n = 0; w && n < lin->n_out; n++)
@@ -80,10 +83,11 @@ void pq_ref_linear_ld(float *out, int ldo, const float *in, int M, const pq_line
         return;
     }
     int N = lin->n_out, K = lin->n_in;
-    float *row = lin->w ? NULL : malloc(sizeof(float) * (size_t)K);
+    bool direct = lin->w && !lin->wt;
+    float *row = direct ? NULL : malloc(sizeof(float) * (size_t)K);
     for (int n = 0; n < N; n++) {
-        const float *w = lin->w ? lin->w + (size_t)n * K : row;
-        if (!lin->w) {
+        const float *w = direct ? lin->w + (size_t)n * K : row;
+        if (!direct) {
             if (!row)
                 return; /* allocation failure: leave out untouched (reference use only) */
             pq_linear_row_f32(lin, n, row);

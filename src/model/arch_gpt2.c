@@ -63,10 +63,11 @@ static int linear_conv1d(pq_model *m, pq_linear *lin, const char *base, int l, i
 {
     NAMES(wn, "h.%d.%s.weight", l, base);
     NAMES(bn, "h.%d.%s.bias", l, base);
-    int64_t bshape[1] = {n};
+    int64_t bshape[1] = {n}, wshape[2] = {k, n};
     lin->n_in = k;
     lin->n_out = n;
-    int rc = pq_model_get_f32_t(m, wn, k, n, &lin->w, err);
+    lin->wt = true; /* used as stored, [in, out] */
+    int rc = pq_model_get_f32(m, wn, 2, wshape, &lin->w, err);
     return rc ? rc : pq_model_get_f32(m, bn, 1, bshape, &lin->bias, err);
 }
 

@@ -147,6 +147,7 @@ static int own_f32(pq_model *q, pq_linear *lin, polyq_err *err)
         pq_linear_row_f32(lin, n, w + (size_t)n * lin->n_in);
     lin->w = w;
     lin->w16 = NULL;
+    lin->wt = false;
     return 0;
 }
 
@@ -322,7 +323,7 @@ int pq_model_smoothquant(pq_model **out, const pq_model *base, const pq_qspec *s
             if (first < 0)
                 continue;
             for (int t = 0; t < n_idx && !rc; t++) /* F16/BF16 weights: f32 copies to rescale */
-                if (ql[idx[t]]->n_out && !ql[idx[t]]->w)
+                if (ql[idx[t]]->n_out && (!ql[idx[t]]->w || ql[idx[t]]->wt))
                     rc = own_f32(r.q, ql[idx[t]], err);
             if (rc)
                 break;
@@ -361,7 +362,7 @@ int pq_model_smoothquant(pq_model **out, const pq_model *base, const pq_qspec *s
                 continue;
             pq_qspec w8 = {.bits = 8, .sym = true, .gran = PQ_GRAN_CHANNEL, .fmt = PQ_QF_INT, .name = "int8"};
             pq_qweight *qw = NULL;
-            if (!ql[i]->w && (rc = own_f32(r.q, ql[i], err)))
+            if ((!ql[i]->w || ql[i]->wt) && (rc = own_f32(r.q, ql[i], err)))
                 break;
             if ((rc = pq_qweight_rtn(ql[i]->w, ql[i]->n_out, ql[i]->n_in, &w8, &qw, err)) == 0) {
                 qw->act8 = o->acts;

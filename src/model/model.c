@@ -255,26 +255,6 @@ int pq_model_get_f32_opt(pq_model *m, const char *const *names, int n_dims, cons
     return find_any(m, names, &which) ? pq_model_get_f32(m, names, n_dims, shape, out, err) : 0;
 }
 
-int pq_model_get_f32_t(pq_model *m, const char *const *names, int64_t k, int64_t n,
-                       const float **out, polyq_err *err)
-{
-    const float *src;
-    int64_t shape[2] = {k, n};
-    int rc = pq_model_get_f32(m, names, 2, shape, &src, err);
-    if (rc)
-        return rc;
-    float *p = pq_alloc_array((size_t)k * (size_t)n, sizeof *p);
-    if (!p || own(m, p)) {
-        free(p);
-        return pq_fail(err, POLYQ_NOMEM, "out of memory transposing \"%s\"", names[0]);
-    }
-    for (int64_t i = 0; i < k; i++)
-        for (int64_t j = 0; j < n; j++)
-            p[j * k + i] = src[i * n + j];
-    *out = p;
-    return 0;
-}
-
 int pq_model_open_dir(pq_model **out, const char *dir, polyq_err *err)
 {
     *out = NULL;
@@ -385,6 +365,7 @@ int pq_model_set_qweight(pq_model *q, pq_linear *lin, pq_qweight *qw, polyq_err 
     lin->q = qw;
     lin->w = NULL;
     lin->w16 = NULL;
+    lin->wt = false;
     q->linear_bits += pq_qweight_bits(qw);
     q->linear_params += (double)lin->n_out * lin->n_in;
     return 0;

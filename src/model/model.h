@@ -164,9 +164,6 @@ int pq_model_forward(const pq_model *m, pq_ops *ops, pq_acts *acts, const int32_
  * the expected shape (dims < 0 are unchecked); zero-copy when it is aligned F32. */
 int pq_model_get_f32(pq_model *m, const char *const *names, int n_dims, const int64_t *shape,
                      const float **out, polyq_err *err);
-/* The same for a [K, N] matrix stored transposed (Conv1D); returns an owned [N, K] copy. */
-int pq_model_get_f32_t(pq_model *m, const char *const *names, int64_t k, int64_t n,
-                       const float **out, polyq_err *err);
 
 /* For arch files: the attention shape of a configuration (scale 1/sqrt(D), its window). */
 pq_attn pq_config_attn(const pq_config *c);
