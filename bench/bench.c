@@ -574,7 +574,7 @@ int main(int argc, char **argv)
     else
         snprintf(rss_col, sizeof rss_col, "%.0f MiB", rss);
     printf("| %s | %s | %.2f | %.0f | %.0f-%.0f | %.2f | %s | %s | %s |\n", shape_name, fmt,
-           pq_model_bits_per_weight(m), fast[0], fast[1], fast[2], fast[0] * flops / pk.peak, one_col,
+           spec.none ? (strcmp(dtype, "F32") ? 16.0 : 32.0) : pq_model_bits_per_weight(m), fast[0], fast[1], fast[2], fast[0] * flops / pk.peak, one_col,
            ref_col, rss_col);
     free(s.tokens);
     free(s.len);

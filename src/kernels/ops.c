@@ -372,3 +372,39 @@ void pq_gated_fwd(pq_ops *ops, float *g, const float *u, size_t n, pq_act act)
     elem_job j = {g, u, n, act};
     pq_pool_run(ops->pool, (n + ELEMS - 1) / ELEMS, elem_task, &j);
 }
+
+#define NORM_ROWS 16 /* rows per normalization task */
+
+typedef struct {
+    float *out;
+    const float *in, *w, *b;
+    int M, C;
+    float eps;
+    bool rms;
+} norm_job;
+
+static void norm_task(void *ctx, size_t task, int thread)
+{
+    norm_job *j = ctx;
+    int r0 = (int)task * NORM_ROWS, n = j->M - r0 < NORM_ROWS ? j->M - r0 : NORM_ROWS;
+    size_t o = (size_t)r0 * (size_t)j->C;
+    (void)thread;
+    if (j->rms)
+        pq_rmsnorm(j->out + o, j->in + o, j->w, n, j->C, j->eps);
+    else
+        pq_layernorm(j->out + o, j->in + o, j->w, j->b, n, j->C, j->eps);
+}
+
+/* rows are independent: the pool changes no bit */
+void pq_layernorm_fwd(pq_ops *ops, float *out, const float *in, const float *w, const float *b, int M,
+                      int C, float eps)
+{
+    norm_job j = {out, in, w, b, M, C, eps, false};
+    pq_pool_run(ops->pool, (size_t)(M + NORM_ROWS - 1) / NORM_ROWS, norm_task, &j);
+}
+
+void pq_rmsnorm_fwd(pq_ops *ops, float *out, const float *in, const float *w, int M, int C, float eps)
+{
+    norm_job j = {out, in, w, NULL, M, C, eps, true};
+    pq_pool_run(ops->pool, (size_t)(M + NORM_ROWS - 1) / NORM_ROWS, norm_task, &j);
+}

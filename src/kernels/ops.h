@@ -96,6 +96,9 @@ void pq_linear_fwd_ld(pq_ops *ops, float *out, int ldo, const float *in, int M, 
 /* out (M,C), in (M,C), w (C), b (C) or both NULL (no affine); out may alias in */
 void pq_layernorm(float *out, const float *in, const float *w, const float *b, int M, int C,
                   float eps);
+/* The same, rows spread over the pool (identical bits) */
+void pq_layernorm_fwd(pq_ops *ops, float *out, const float *in, const float *w, const float *b, int M,
+                      int C, float eps);
 /* x (n) in place */
 void pq_activation(float *x, size_t n, pq_act act);
 /* The same vectorized and spread over the pool (the reference when ops->reference). */
@@ -150,6 +153,7 @@ void pq_attention_fwd(pq_ops *ops, float *out, const float *qkv, const int *seq_
 
 /* RMSNorm (Llama): out (M,C) = in / sqrt(mean(in^2) + eps) * w; out may alias in */
 void pq_rmsnorm(float *out, const float *in, const float *w, int M, int C, float eps);
+void pq_rmsnorm_fwd(pq_ops *ops, float *out, const float *in, const float *w, int M, int C, float eps);
 /* SwiGLU and friends: g (n) = act(g) * u, in place */
 void pq_gated(float *g, const float *u, size_t n, pq_act act);
 void pq_gated_fwd(pq_ops *ops, float *g, const float *u, size_t n, pq_act act);

@@ -168,7 +168,7 @@ static void encoder_forward(const pq_model *m, pq_ops *ops, pq_acts *a, const in
             for (int i = 0; i < C; i++)
                 x[i] += pe[i] + m->type_emb[i];
         }
-    pq_layernorm(a->x, a->x, m->emb_ln_w, m->emb_ln_b, M, C, c->ln_eps);
+    pq_layernorm_fwd(ops, a->x, a->x, m->emb_ln_w, m->emb_ln_b, M, C, c->ln_eps);
     pq_attn at = pq_config_attn(c);
     for (int l = 0; l < c->n_layer; l++) {
         const pq_layer *L = &m->layers[l];
@@ -176,12 +176,12 @@ static void encoder_forward(const pq_model *m, pq_ops *ops, pq_acts *a, const in
         pq_attention_fwd(ops, a->att, a->qkv, seq_start, n_seq, &at);
         pq_linear_fwd(ops, a->xn, a->att, M, &L->attn_out);
         pq_add(a->x, a->xn, (size_t)M * C);
-        pq_layernorm(a->x, a->x, L->ln1_w, L->ln1_b, M, C, c->ln_eps);
+        pq_layernorm_fwd(ops, a->x, a->x, L->ln1_w, L->ln1_b, M, C, c->ln_eps);
         pq_linear_fwd(ops, a->h, a->x, M, &L->up);
         pq_activation_fwd(ops, a->h, (size_t)M * c->n_inner, c->act);
         pq_linear_fwd(ops, a->xn, a->h, M, &L->down);
         pq_add(a->x, a->xn, (size_t)M * C);
-        pq_layernorm(a->x, a->x, L->ln2_w, L->ln2_b, M, C, c->ln_eps);
+        pq_layernorm_fwd(ops, a->x, a->x, L->ln2_w, L->ln2_b, M, C, c->ln_eps);
         pq_acts_check(a, l, (size_t)M * C);
     }
     if (!m->head_dense.n_out) {
@@ -190,7 +190,7 @@ static void encoder_forward(const pq_model *m, pq_ops *ops, pq_acts *a, const in
     }
     pq_linear_fwd(ops, a->xn, a->x, M, &m->head_dense);
     pq_activation_fwd(ops, a->xn, (size_t)M * C, c->act);
-    pq_layernorm(a->xn, a->xn, m->head_ln_w, m->head_ln_b, M, C, c->ln_eps);
+    pq_layernorm_fwd(ops, a->xn, a->xn, m->head_ln_w, m->head_ln_b, M, C, c->ln_eps);
     pq_linear_fwd(ops, logits, a->xn, M, &m->lm_head); /* logits (M,V) */
 }
 

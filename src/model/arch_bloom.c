@@ -137,12 +137,12 @@ static void bloom_forward(const pq_model *m, pq_ops *ops, pq_acts *a, const int3
     at.alibi = m->alibi;
     /* x (M,C) = word_embeddings_layernorm(word_embeddings[token]) */
     pq_embed(a->x, m->wte, tokens, M, C);
-    pq_layernorm(a->x, a->x, m->emb_ln_w, m->emb_ln_b, M, C, c->ln_eps);
+    pq_layernorm_fwd(ops, a->x, a->x, m->emb_ln_w, m->emb_ln_b, M, C, c->ln_eps);
     for (int l = 0; l < c->n_layer; l++) {
         const pq_layer *L = &m->layers[l];
         /* attention: x = residual + dense(attn(input_layernorm(x))), residual = x (or the
          * LayerNorm output with apply_residual_connection_post_layernorm) */
-        pq_layernorm(a->xn, a->x, L->ln1_w, L->ln1_b, M, C, c->ln_eps);
+        pq_layernorm_fwd(ops, a->xn, a->x, L->ln1_w, L->ln1_b, M, C, c->ln_eps);
         if (c->post_ln)
             memcpy(a->x, a->xn, sizeof(float) * (size_t)M * C);
         pq_layer_qkv(ops, L, a->qkv, a->xn, M, &at);
@@ -150,7 +150,7 @@ static void bloom_forward(const pq_model *m, pq_ops *ops, pq_acts *a, const int3
         pq_linear_fwd(ops, a->xn, a->att, M, &L->attn_out);
         pq_add(a->x, a->xn, (size_t)M * C);
         /* MLP: the same around dense_4h_to_h(gelu(dense_h_to_4h(post_attention_layernorm(x)))) */
-        pq_layernorm(a->xn, a->x, L->ln2_w, L->ln2_b, M, C, c->ln_eps);
+        pq_layernorm_fwd(ops, a->xn, a->x, L->ln2_w, L->ln2_b, M, C, c->ln_eps);
         if (c->post_ln)
             memcpy(a->x, a->xn, sizeof(float) * (size_t)M * C);
         pq_linear_fwd(ops, a->h, a->xn, M, &L->up);
@@ -159,7 +159,7 @@ static void bloom_forward(const pq_model *m, pq_ops *ops, pq_acts *a, const int3
         pq_add(a->x, a->xn, (size_t)M * C);
         pq_acts_check(a, l, (size_t)M * C);
     }
-    pq_layernorm(a->xn, a->x, m->lnf_w, m->lnf_b, M, C, c->ln_eps);
+    pq_layernorm_fwd(ops, a->xn, a->x, m->lnf_w, m->lnf_b, M, C, c->ln_eps);
     pq_linear_fwd(ops, logits, a->xn, M, &m->lm_head); /* logits (M,V) */
 }
 

@@ -134,20 +134,20 @@ static void gpt2_forward(const pq_model *m, pq_ops *ops, pq_acts *a, const int32
         if (c->scale_attn_by_inverse_layer_idx)
             at.scale /= (float)(l + 1);
         /* attention block: x += c_proj(attn(c_attn(ln_1(x)))) */
-        pq_layernorm(a->xn, a->x, L->ln1_w, L->ln1_b, M, C, c->ln_eps);
+        pq_layernorm_fwd(ops, a->xn, a->x, L->ln1_w, L->ln1_b, M, C, c->ln_eps);
         pq_layer_qkv(ops, L, a->qkv, a->xn, M, &at);
         pq_attention_fwd(ops, a->att, a->qkv, seq_start, n_seq, &at);
         pq_linear_fwd(ops, a->xn, a->att, M, &L->attn_out);
         pq_add(a->x, a->xn, (size_t)M * C);
         /* MLP block: x += c_proj(act(c_fc(ln_2(x)))) */
-        pq_layernorm(a->xn, a->x, L->ln2_w, L->ln2_b, M, C, c->ln_eps);
+        pq_layernorm_fwd(ops, a->xn, a->x, L->ln2_w, L->ln2_b, M, C, c->ln_eps);
         pq_linear_fwd(ops, a->h, a->xn, M, &L->up);
         pq_activation_fwd(ops, a->h, (size_t)M * c->n_inner, c->act);
         pq_linear_fwd(ops, a->xn, a->h, M, &L->down);
         pq_add(a->x, a->xn, (size_t)M * C);
         pq_acts_check(a, l, (size_t)M * C);
     }
-    pq_layernorm(a->xn, a->x, m->lnf_w, m->lnf_b, M, C, c->ln_eps);
+    pq_layernorm_fwd(ops, a->xn, a->x, m->lnf_w, m->lnf_b, M, C, c->ln_eps);
     pq_linear_fwd(ops, logits, a->xn, M, &m->lm_head); /* logits (M,V) */
 }
 

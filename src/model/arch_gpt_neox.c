@@ -144,19 +144,19 @@ static void neox_forward(const pq_model *m, pq_ops *ops, pq_acts *a, const int32
     for (int l = 0; l < c->n_layer; l++) {
         const pq_layer *L = &m->layers[l];
         /* attention on input_layernorm(x), rotary on q and k */
-        pq_layernorm(a->xn, a->x, L->ln1_w, L->ln1_b, M, C, c->ln_eps);
+        pq_layernorm_fwd(ops, a->xn, a->x, L->ln1_w, L->ln1_b, M, C, c->ln_eps);
         pq_layer_qkv(ops, L, a->qkv, a->xn, M, &at);
         pq_rope_neox(a->qkv, seq_start, n_seq, &at, c->rotary_dims, &c->rope);
         pq_attention_fwd(ops, a->att, a->qkv, seq_start, n_seq, &at);
         pq_linear_fwd(ops, a->xn, a->att, M, &L->attn_out); /* xn = attention output */
         if (c->parallel_residual) {
             /* x = x + attn(ln1(x)) + mlp(ln2(x)) */
-            pq_layernorm(a->att, a->x, L->ln2_w, L->ln2_b, M, C, c->ln_eps);
+            pq_layernorm_fwd(ops, a->att, a->x, L->ln2_w, L->ln2_b, M, C, c->ln_eps);
             pq_add(a->x, a->xn, (size_t)M * C);
         } else {
             /* x = x + attn(ln1(x)); x = x + mlp(ln2(x)) */
             pq_add(a->x, a->xn, (size_t)M * C);
-            pq_layernorm(a->att, a->x, L->ln2_w, L->ln2_b, M, C, c->ln_eps);
+            pq_layernorm_fwd(ops, a->att, a->x, L->ln2_w, L->ln2_b, M, C, c->ln_eps);
         }
         pq_linear_fwd(ops, a->h, a->att, M, &L->up);
         pq_activation_fwd(ops, a->h, (size_t)M * c->n_inner, c->act);
@@ -164,7 +164,7 @@ static void neox_forward(const pq_model *m, pq_ops *ops, pq_acts *a, const int32
         pq_add(a->x, a->xn, (size_t)M * C);
         pq_acts_check(a, l, (size_t)M * C);
     }
-    pq_layernorm(a->xn, a->x, m->lnf_w, m->lnf_b, M, C, c->ln_eps);
+    pq_layernorm_fwd(ops, a->xn, a->x, m->lnf_w, m->lnf_b, M, C, c->ln_eps);
     pq_linear_fwd(ops, logits, a->xn, M, &m->lm_head); /* logits (M,V) */
 }
 

@@ -147,14 +147,14 @@ static void llama_forward(const pq_model *m, pq_ops *ops, pq_acts *a, const int3
     for (int l = 0; l < c->n_layer; l++) {
         const pq_layer *L = &m->layers[l];
         /* x += o_proj(attn(rope(q, k), v)) on rmsnorm(x) */
-        pq_rmsnorm(a->xn, a->x, L->ln1_w, M, C, c->ln_eps);
+        pq_rmsnorm_fwd(ops, a->xn, a->x, L->ln1_w, M, C, c->ln_eps);
         pq_layer_qkv(ops, L, a->qkv, a->xn, M, &at);
         pq_rope_neox(a->qkv, seq_start, n_seq, &at, c->rotary_dims, &c->rope);
         pq_attention_fwd(ops, a->att, a->qkv, seq_start, n_seq, &at);
         pq_linear_fwd(ops, a->xn, a->att, M, &L->attn_out);
         pq_add(a->x, a->xn, (size_t)M * C);
         /* x += down(act(gate(h)) * up(h)), h = rmsnorm(x) */
-        pq_rmsnorm(a->xn, a->x, L->ln2_w, M, C, c->ln_eps);
+        pq_rmsnorm_fwd(ops, a->xn, a->x, L->ln2_w, M, C, c->ln_eps);
         pq_linear_fwd(ops, a->h, a->xn, M, &L->gate);
         pq_linear_fwd(ops, a->h2, a->xn, M, &L->up);
         pq_gated_fwd(ops, a->h, a->h2, (size_t)M * c->n_inner, c->act);
@@ -162,7 +162,7 @@ static void llama_forward(const pq_model *m, pq_ops *ops, pq_acts *a, const int3
         pq_add(a->x, a->xn, (size_t)M * C);
         pq_acts_check(a, l, (size_t)M * C);
     }
-    pq_rmsnorm(a->xn, a->x, m->lnf_w, M, C, c->ln_eps);
+    pq_rmsnorm_fwd(ops, a->xn, a->x, m->lnf_w, M, C, c->ln_eps);
     pq_linear_fwd(ops, logits, a->xn, M, &m->lm_head); /* logits (M,V) */
 }
 

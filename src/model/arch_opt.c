@@ -158,29 +158,29 @@ static void opt_forward(const pq_model *m, pq_ops *ops, pq_acts *a, const int32_
         if (c->post_ln)
             memcpy(a->xn, a->x, sizeof(float) * (size_t)M * C);
         else
-            pq_layernorm(a->xn, a->x, L->ln1_w, L->ln1_b, M, C, c->ln_eps);
+            pq_layernorm_fwd(ops, a->xn, a->x, L->ln1_w, L->ln1_b, M, C, c->ln_eps);
         pq_layer_qkv(ops, L, a->qkv, a->xn, M, &at);
         pq_attention_fwd(ops, a->att, a->qkv, seq_start, n_seq, &at);
         pq_linear_fwd(ops, a->xn, a->att, M, &L->attn_out);
         pq_add(a->x, a->xn, (size_t)M * C);
         if (c->post_ln)
-            pq_layernorm(a->x, a->x, L->ln1_w, L->ln1_b, M, C, c->ln_eps);
+            pq_layernorm_fwd(ops, a->x, a->x, L->ln1_w, L->ln1_b, M, C, c->ln_eps);
         /* MLP: the same with fc2(relu(fc1(.))) and the block's final_layer_norm */
         if (c->post_ln)
             memcpy(a->xn, a->x, sizeof(float) * (size_t)M * C);
         else
-            pq_layernorm(a->xn, a->x, L->ln2_w, L->ln2_b, M, C, c->ln_eps);
+            pq_layernorm_fwd(ops, a->xn, a->x, L->ln2_w, L->ln2_b, M, C, c->ln_eps);
         pq_linear_fwd(ops, a->h, a->xn, M, &L->up);
         pq_activation_fwd(ops, a->h, (size_t)M * c->n_inner, c->act);
         pq_linear_fwd(ops, a->xn, a->h, M, &L->down);
         pq_add(a->x, a->xn, (size_t)M * C);
         if (c->post_ln)
-            pq_layernorm(a->x, a->x, L->ln2_w, L->ln2_b, M, C, c->ln_eps);
+            pq_layernorm_fwd(ops, a->x, a->x, L->ln2_w, L->ln2_b, M, C, c->ln_eps);
         pq_acts_check(a, l, (size_t)M * C);
     }
     const float *h = a->x;
     if (c->final_ln) {
-        pq_layernorm(a->xn, a->x, m->lnf_w, m->lnf_b, M, C, c->ln_eps);
+        pq_layernorm_fwd(ops, a->xn, a->x, m->lnf_w, m->lnf_b, M, C, c->ln_eps);
         h = a->xn;
     }
     if (E) {
