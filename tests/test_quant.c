@@ -264,6 +264,15 @@ TEST(quant_block_formats_match_tools)
     check_blocks("x2", fmts + 5, 2, "2");
 }
 
+/* llama.cpp's k-quants against ggml's own C reference quantizers (tools/gen_kquant_golden.py):
+ * rows of one super-block (the same hard cases as above) and rows of two. */
+TEST(quant_kquants_match_ggml_reference)
+{
+    static const char *const fmts[] = {"q2_k", "q3_k", "q4_k", "q5_k", "q6_k"};
+    check_blocks("x", fmts, 5, "");
+    check_blocks("xk", fmts, 5, "k");
+}
+
 static double rnd_normal(uint64_t *s)
 {
     double u1 = 0, u2 = 0;
@@ -617,4 +626,45 @@ TEST(quant_awq_clip)
     free(w);
     free(wc);
     free(h);
+}
+
+/* llama-quantize's choice per tensor: the q4_k_m recipe by role and layer, and the fallbacks
+ * for rows that are not whole super-blocks. */
+TEST(quant_kquant_recipe_and_fallbacks)
+{
+    polyq_err err = {0};
+    pq_qspec m, s, one;
+    CHECK_OK(pq_qspec_parse("q4_k_m", &m, &err));
+    CHECK(m.k_mix && m.head && m.fmt == PQ_QF_Q4_K);
+    /* 32 layers: more bits in 0..3, 28..31 and layers 6, 9, .., 27 */
+    int n6 = 0;
+    for (int l = 0; l < 32; l++) {
+        bool more = l < 4 || l >= 28 || (l - 4) % 3 == 2;
+        CHECK_OK(pq_qspec_for_linear(&m, PQ_ROLE_V, l, 32, 4096, &one, &err));
+        CHECK(one.fmt == (more ? PQ_QF_Q6_K : PQ_QF_Q4_K));
+        CHECK_OK(pq_qspec_for_linear(&m, PQ_ROLE_DOWN, l, 32, 11008, &one, &err));
+        CHECK(one.fmt == (more ? PQ_QF_Q6_K : PQ_QF_Q4_K));
+        CHECK_OK(pq_qspec_for_linear(&m, PQ_ROLE_Q, l, 32, 4096, &one, &err));
+        CHECK(one.fmt == PQ_QF_Q4_K);
+        n6 += more;
+    }
+    CHECK_INT(n6, 16);
+    CHECK_OK(pq_qspec_for_linear(&m, PQ_ROLE_QKV, 0, 12, 768, &one, &err));
+    CHECK(one.fmt == PQ_QF_Q5_K);
+    CHECK_OK(pq_qspec_for_linear(&m, PQ_ROLE_HEAD, 12, 12, 768, &one, &err));
+    CHECK(one.fmt == PQ_QF_Q6_K);
+    static const struct { const char *spec; pq_qfmt to; } fb[] = {
+        {"q2_k", PQ_QF_Q4_0}, {"q3_k", PQ_QF_Q4_0}, {"q4_k", PQ_QF_Q5_0}, {"q5_k", PQ_QF_Q5_1}, {"q6_k", PQ_QF_Q8_0}};
+    for (size_t i = 0; i < sizeof fb / sizeof fb[0]; i++) {
+        CHECK_OK(pq_qspec_parse(fb[i].spec, &s, &err));
+        CHECK_OK(pq_qspec_for_linear(&s, PQ_ROLE_UP, 0, 2, 512, &one, &err));
+        CHECK(one.fmt == s.fmt);
+        CHECK_OK(pq_qspec_for_linear(&s, PQ_ROLE_UP, 0, 2, 96, &one, &err));
+        CHECK(one.fmt == fb[i].to && !one.none);
+        CHECK_OK(pq_qspec_for_linear(&s, PQ_ROLE_UP, 0, 2, 48, &one, &err));
+        CHECK(one.none);
+    }
+    CHECK_OK(pq_qspec_parse("int4-g128", &s, &err));
+    CHECK_OK(pq_qspec_for_linear(&s, PQ_ROLE_UP, 0, 2, 96, &one, &err));
+    CHECK(one.fmt == PQ_QF_INT && one.bits == 4 && one.group == 128);
 }

@@ -384,9 +384,19 @@ void pq_linear_release(const pq_model *base, const pq_linear *lin)
     }
 }
 
-static int quantize_linear(pq_model *q, pq_linear *lin, const pq_qspec *spec, polyq_err *err)
+static int quantize_linear(pq_model *q, pq_linear *lin, const pq_qspec *model_spec, pq_role role,
+                           int layer, polyq_err *err)
 {
     pq_qweight *qw;
+    pq_qspec one;
+    if (pq_qspec_for_linear(model_spec, role, layer, q->cfg.n_layer, lin->n_in, &one, err))
+        return -1;
+    const pq_qspec *spec = &one;
+    if (spec->none) { /* no block of the format fits these rows: kept in full precision */
+        q->linear_bits += 32.0 * lin->n_out * (double)lin->n_in;
+        q->linear_params += (double)lin->n_out * lin->n_in;
+        return 0;
+    }
     float *tmp;
     const float *w = pq_linear_f32(lin, &tmp);
     if (!w)
@@ -430,10 +440,10 @@ int pq_model_quantize(pq_model **out, const pq_model *base, const pq_qspec *spec
         pq_linear *lins[PQ_N_LAYER_LINEARS] = PQ_LAYER_LINEARS(&q->layers[l]);
         for (int i = 0; i < PQ_N_LAYER_LINEARS && !rc; i++)
             if (lins[i]->n_out)
-                rc = quantize_linear(q, lins[i], spec, err);
+                rc = quantize_linear(q, lins[i], spec, (pq_role)i, l, err);
     }
     if (!rc && spec->head && !spec->none)
-        rc = quantize_linear(q, &q->lm_head, spec, err);
+        rc = quantize_linear(q, &q->lm_head, spec, PQ_ROLE_HEAD, base->cfg.n_layer, err);
     if (rc) {
         pq_model_free(q);
         return rc;

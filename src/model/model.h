@@ -42,6 +42,7 @@ typedef struct pq_layer {
     pq_linear qkv, q, k, v, attn_out, gate, up, down;
 } pq_layer;
 
+/* A block's linears, in the order of pq_role (quant/qformat.h). */
 #define PQ_LAYER_LINEARS(L)                                                                      \
     {&(L)->qkv, &(L)->q, &(L)->k, &(L)->v, &(L)->attn_out, &(L)->gate, &(L)->up, &(L)->down}
 #define PQ_N_LAYER_LINEARS 8

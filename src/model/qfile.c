@@ -249,7 +249,7 @@ int pq_qfile_load(pq_model **out, const pq_model *base, const char *dir, char **
         w->act8 = v[8] != 0;
         bool bnb = w->fmt == PQ_QF_NF4 || w->fmt == PQ_QF_FP4;
         int B = pq_qfmt_block(w->fmt);
-        bool sane = v[0] >= PQ_QF_INT && v[0] <= PQ_QF_FP4 && w->n_out == lins[i]->n_out && w->n_in == lins[i]->n_in &&
+        bool sane = v[0] >= PQ_QF_INT && v[0] <= PQ_QF_LAST && w->n_out == lins[i]->n_out && w->n_in == lins[i]->n_in &&
                     w->bits >= 2 && w->bits <= 8 && v[4] >= PQ_GRAN_CHANNEL && v[4] <= PQ_GRAN_TENSOR &&
                     w->group >= 1 && w->n_groups >= 1;
         if (sane && w->act8) /* int8 products read one byte per weight, one scale per row */

@@ -18,12 +18,15 @@
  *   may be shorter and has its own absmax); absmax f32 per block; each weight clamp(x * (1 / absmax), -1, 1) goes to the code value
  *   whose bucket holds it (buckets split at midpoints of the sorted code, a midpoint itself
  *   belonging to the lower bucket); two codes per byte, the first in the high nibble.
- *   NF4 codes (normal-float quantiles) and FP4 codes (e2m1, index order of bitsandbytes). */
+ *   NF4 codes (normal-float quantiles) and FP4 codes (e2m1, index order of bitsandbytes).
+ *
+ * llama.cpp's k-quants (super-blocks of 256) are in kquants.c. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/base.h"
+#include "quant/kquants.h"
 #include "quant/qformat.h"
 
 static const float nf4_code[16] = {
@@ -47,6 +50,8 @@ int pq_qfmt_block(pq_qfmt f)
         return 32;
     case PQ_QF_NF4: case PQ_QF_FP4:
         return 64;
+    case PQ_QF_Q2_K: case PQ_QF_Q3_K: case PQ_QF_Q4_K: case PQ_QF_Q5_K: case PQ_QF_Q6_K:
+        return 256;
     default:
         return 0;
     }
@@ -57,6 +62,8 @@ size_t pq_qfmt_block_bytes(pq_qfmt f)
     static const size_t bytes[] = {[PQ_QF_Q8_0] = 34, [PQ_QF_Q4_0] = 18, [PQ_QF_Q4_1] = 20,
                                    [PQ_QF_Q5_0] = 22, [PQ_QF_Q5_1] = 24, [PQ_QF_NF4] = 32,
                                    [PQ_QF_FP4] = 32};
+    if (pq_qfmt_is_k(f))
+        return pq_kq_block_bytes(f);
     return f > PQ_QF_INT && f <= PQ_QF_FP4 ? bytes[f] : 0;
 }
 
@@ -218,12 +225,14 @@ int pq_qweight_blocks(const float *w, int n_out, int n_in, const pq_qspec *spec,
     if (!q)
         return pq_fail(err, POLYQ_NOMEM, "out of memory");
     q->fmt = spec->fmt;
-    q->bits = bnb ? 4 : spec->fmt == PQ_QF_Q8_0 ? 8 : spec->fmt <= PQ_QF_Q4_1 ? 4 : 5;
+    q->bits = bnb ? 4 : spec->fmt == PQ_QF_Q8_0 ? 8 : spec->fmt <= PQ_QF_Q4_1 ? 4 : spec->fmt <= PQ_QF_Q5_1 ? 5
+                                                                                   : spec->bits;
     q->n_out = n_out;
     q->n_in = n_in;
     q->gran = PQ_GRAN_GROUP;
     q->group = B;
-    q->sym = !bnb && (spec->fmt == PQ_QF_Q8_0 || spec->fmt == PQ_QF_Q4_0 || spec->fmt == PQ_QF_Q5_0);
+    q->sym = !bnb && (spec->fmt == PQ_QF_Q8_0 || spec->fmt == PQ_QF_Q4_0 || spec->fmt == PQ_QF_Q5_0 ||
+                      spec->fmt == PQ_QF_Q3_K || spec->fmt == PQ_QF_Q6_K);
     size_t total = (size_t)n_out * (size_t)n_in;
     if (bnb) { /* flat: n_groups counts the blocks of the whole matrix */
         q->gran = PQ_GRAN_TENSOR;
@@ -251,9 +260,14 @@ int pq_qweight_blocks(const float *w, int n_out, int n_in, const pq_qspec *spec,
         }
     } else {
         for (int r = 0; r < n_out; r++)
-            for (int g = 0; g < q->n_groups; g++)
-                ggml_quantize_block(spec->fmt, w + (size_t)r * n_in + (size_t)g * B,
-                                    q->data + (size_t)r * q->row_bytes + (size_t)g * bb);
+            for (int g = 0; g < q->n_groups; g++) {
+                const float *x = w + (size_t)r * n_in + (size_t)g * B;
+                uint8_t *y = q->data + (size_t)r * q->row_bytes + (size_t)g * bb;
+                if (pq_qfmt_is_k(spec->fmt))
+                    pq_kq_quantize_block(spec->fmt, x, y);
+                else
+                    ggml_quantize_block(spec->fmt, x, y);
+            }
     }
     *out = q;
     return 0;
@@ -275,6 +289,9 @@ void pq_qweight_blocks_dequant_row(const pq_qweight *q, int r, float *out)
     size_t bb = pq_qfmt_block_bytes(q->fmt);
     const uint8_t *row = q->data + (size_t)r * q->row_bytes;
     for (int g = 0; g < q->n_groups; g++) {
-        ggml_dequant_block(q->fmt, row + (size_t)g * bb, out + (size_t)g * B);
+        if (pq_qfmt_is_k(q->fmt))
+            pq_kq_dequant_block(q->fmt, row + (size_t)g * bb, out + (size_t)g * B);
+        else
+            ggml_dequant_block(q->fmt, row + (size_t)g * bb, out + (size_t)g * B);
     }
 }

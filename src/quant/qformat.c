@@ -65,7 +65,9 @@ int pq_qspec_parse(const char *text, pq_qspec *out, polyq_err *err)
     }
     static const struct { const char *name; pq_qfmt fmt; int bits; } blocks[] = {
         {"q8_0", PQ_QF_Q8_0, 8}, {"q4_0", PQ_QF_Q4_0, 4}, {"q4_1", PQ_QF_Q4_1, 4},
-        {"q5_0", PQ_QF_Q5_0, 5}, {"q5_1", PQ_QF_Q5_1, 5}, {"nf4", PQ_QF_NF4, 4}, {"fp4", PQ_QF_FP4, 4}};
+        {"q5_0", PQ_QF_Q5_0, 5}, {"q5_1", PQ_QF_Q5_1, 5}, {"nf4", PQ_QF_NF4, 4}, {"fp4", PQ_QF_FP4, 4},
+        {"q2_k", PQ_QF_Q2_K, 2}, {"q3_k", PQ_QF_Q3_K, 3}, {"q4_k", PQ_QF_Q4_K, 4}, {"q5_k", PQ_QF_Q5_K, 5},
+        {"q6_k", PQ_QF_Q6_K, 6}, {"q4_k_m", PQ_QF_Q4_K, 4}};
     for (size_t i = 0; i < sizeof blocks / sizeof blocks[0]; i++) {
         size_t n = strlen(blocks[i].name);
         if (strncmp(text, blocks[i].name, n) || (text[n] && strcmp(text + n, "-head")))
@@ -75,6 +77,8 @@ int pq_qspec_parse(const char *text, pq_qspec *out, polyq_err *err)
         out->gran = PQ_GRAN_GROUP;
         out->group = pq_qfmt_block(blocks[i].fmt);
         out->head = text[n] != 0;
+        if (!strcmp(blocks[i].name, "q4_k_m"))
+            out->k_mix = out->head = true; /* the recipe includes the output layer */
         snprintf(out->name, sizeof out->name, "%s", text);
         return 0;
     }
@@ -149,7 +153,7 @@ bad:
                    "quant spec \"%s\" is not understood: expected fp32, "
                    "int<2-8>[-g<group>|-tensor][-sym|-asym][-head] (e.g. int8, int4-g128), "
                    "gptq-int<2-8>[-g<group>][-sym][-act][-head] or awq-int<2-8>[-g<group>][-clip] (calibrated), "
-                   "q8_0, q4_0, q4_1, q5_0, q5_1 (llama.cpp), nf4, fp4 (bitsandbytes), each with optional -head, "
+                   "q8_0, q4_0, q4_1, q5_0, q5_1, q2_k .. q6_k, q4_k_m (llama.cpp), nf4, fp4 (bitsandbytes), each with optional -head, "
                    "or w8a8, smoothquant[-a<alpha>], llm-int8[-t<threshold>] (int8 weights and activations)",
                    text);
 }
@@ -345,4 +349,38 @@ double pq_qweight_bits(const pq_qweight *q)
     size_t n_scales = q->gran == PQ_GRAN_TENSOR ? 1 : (size_t)q->n_out * q->n_groups;
     return 8.0 * (double)q->row_bytes * q->n_out + 32.0 * n_scales + (q->zero ? 8.0 * n_scales : 0) +
            (q->in_scale ? 32.0 * q->n_in : 0);
+}
+
+int pq_qspec_for_linear(const pq_qspec *s, pq_role role, int layer, int n_layer, int n_in,
+                        pq_qspec *out, polyq_err *err)
+{
+    *out = *s;
+    if (!pq_qfmt_is_k(s->fmt))
+        return 0;
+    const char *name = NULL;
+    if (s->k_mix) {
+        bool more = layer < n_layer / 8 || layer >= 7 * n_layer / 8 || (layer - n_layer / 8) % 3 == 2;
+        name = role == PQ_ROLE_HEAD ? "q6_k"
+             : role == PQ_ROLE_QKV ? "q5_k"
+             : (role == PQ_ROLE_V || role == PQ_ROLE_DOWN) && more ? "q6_k" : "q4_k";
+    }
+    pq_qspec k;
+    if (name && pq_qspec_parse(name, &k, err))
+        return -1;
+    pq_qfmt f = name ? k.fmt : s->fmt;
+    if (n_in % 256) {
+        name = f == PQ_QF_Q4_K ? "q5_0" : f == PQ_QF_Q5_K ? "q5_1" : f == PQ_QF_Q6_K ? "q8_0" : "q4_0";
+        if (n_in % 32) {
+            pq_qspec_parse("fp32", out, err);
+            return 0;
+        }
+        if (pq_qspec_parse(name, &k, err))
+            return -1;
+    }
+    if (name) {
+        snprintf(k.name, sizeof k.name, "%s", s->name);
+        k.head = s->head;
+        *out = k;
+    }
+    return 0;
 }

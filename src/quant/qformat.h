@@ -30,8 +30,11 @@ typedef enum { PQ_GRAN_CHANNEL, PQ_GRAN_GROUP, PQ_GRAN_TENSOR } pq_gran;
 typedef enum {
     PQ_QF_INT,
     PQ_QF_Q8_0, PQ_QF_Q4_0, PQ_QF_Q4_1, PQ_QF_Q5_0, PQ_QF_Q5_1, /* llama.cpp */
-    PQ_QF_NF4, PQ_QF_FP4                                       /* bitsandbytes */
+    PQ_QF_NF4, PQ_QF_FP4,                                      /* bitsandbytes */
+    PQ_QF_Q2_K, PQ_QF_Q3_K, PQ_QF_Q4_K, PQ_QF_Q5_K, PQ_QF_Q6_K /* llama.cpp k-quants */
 } pq_qfmt;
+#define PQ_QF_LAST PQ_QF_Q6_K
+static inline bool pq_qfmt_is_k(pq_qfmt f) { return f >= PQ_QF_Q2_K && f <= PQ_QF_Q6_K; }
 
 typedef struct pq_qspec {
     char name[64];   /* canonical text, e.g. "int4-g128" */
@@ -50,7 +53,23 @@ typedef struct pq_qspec {
     bool smooth;     /* smoothquant: migrate activation outliers into the weights first */
     float alpha;     /* smoothquant migration strength (default 0.5) */
     float outlier;   /* llm-int8: input features with |x| >= this stay in floating point (6.0) */
+    bool k_mix;      /* q4_k_m: llama.cpp's mixture of k-quants by tensor role (pq_qspec_for_linear) */
 } pq_qspec;
+
+/* What a linear layer is in its block, for per-tensor recipes. */
+typedef enum {
+    PQ_ROLE_QKV, PQ_ROLE_Q, PQ_ROLE_K, PQ_ROLE_V, PQ_ROLE_ATTN_OUT, PQ_ROLE_GATE, PQ_ROLE_UP,
+    PQ_ROLE_DOWN, PQ_ROLE_HEAD
+} pq_role;
+
+/* The spec one linear of n_in inputs gets, as llama-quantize picks it: k-quant rows must be
+ * whole super-blocks of 256, otherwise Q2_K/Q3_K fall back to Q4_0, Q4_K to Q5_0, Q5_K to Q5_1,
+ * Q6_K to Q8_0 (and to no quantization, *out->none, when even those blocks do not fit);
+ * q4_k_m takes Q6_K for the LM head and, in the layers where llama.cpp spends more bits (the
+ * first and last eighth, and every third between), for the attention's v and the MLP's down
+ * projection, Q5_K for a fused qkv, Q4_K elsewhere. Other specs are returned as they are. */
+int pq_qspec_for_linear(const pq_qspec *s, pq_role role, int layer, int n_layer, int n_in,
+                        pq_qspec *out, polyq_err *err);
 
 int pq_qspec_parse(const char *text, pq_qspec *out, polyq_err *err);
 /* "rtn" (int specs), "ggml" (q8_0 .. q5_1), "bitsandbytes" (nf4, fp4) */
