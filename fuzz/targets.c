@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "base/base.h"
+#include "format/gguf.h"
 #include "format/safetensors.h"
 #include "format/torchbin.h"
 #include "eval/corpus.h"
@@ -214,6 +215,18 @@ int pq_fuzz_spm_model(const uint8_t *data, size_t size)
     return 0;
 }
 
+/* The last row of every packed linear of a loaded quantized model, dequantized. */
+static void dequant_rows(const pq_model *q)
+{
+    float row[256];
+    for (int l = 0; l < q->cfg.n_layer; l++) {
+        pq_linear *ls[PQ_N_LAYER_LINEARS] = PQ_LAYER_LINEARS(&q->layers[l]);
+        for (int j = 0; j < PQ_N_LAYER_LINEARS; j++)
+            if (ls[j]->q && ls[j]->n_in <= 256)
+                pq_qweight_dequant_row(ls[j]->q, ls[j]->n_out - 1, row);
+    }
+}
+
 /* A quantized-model file (polyq quantize) loaded against the small Llama fixture. */
 int pq_fuzz_qfile(const uint8_t *data, size_t size)
 {
@@ -227,16 +240,47 @@ int pq_fuzz_qfile(const uint8_t *data, size_t size)
     put("qf/polyq-quant.safetensors", data, size);
     pq_model *q = NULL;
     char *meta = NULL;
-    if (pq_qfile_load(&q, base, dir, &meta, &err) == 0) {
-        float row[256];
-        for (int l = 0; l < q->cfg.n_layer; l++) {
-            pq_linear *ls[PQ_N_LAYER_LINEARS] = PQ_LAYER_LINEARS(&q->layers[l]);
-            for (int j = 0; j < PQ_N_LAYER_LINEARS; j++)
-                if (ls[j]->q && ls[j]->n_in <= 256)
-                    pq_qweight_dequant_row(ls[j]->q, ls[j]->n_out - 1, row);
-        }
-    }
+    if (pq_qfile_load(&q, base, dir, &meta, &err) == 0)
+        dequant_rows(q);
     free(meta);
+    pq_model_free(q);
+    return 0;
+}
+
+/* A GGUF file: parsed from memory (every metadata value read back), then loaded as a quantized
+ * copy of the small Llama fixture (GQA, 64 wide) and its rows dequantized. */
+int pq_fuzz_gguf(const uint8_t *data, size_t size)
+{
+    static pq_model *base;
+    polyq_err err = {0};
+    if (!base && pq_model_open_dir(&base, "tests/fixtures/llama-tiny-gqa-f32", &err))
+        abort();
+    pq_gguf g = {0};
+    if (pq_gguf_parse(&g, data, size, "fuzz.gguf", &err) == 0) {
+        uint64_t sum = 0; /* every value read: the reader must stay inside the buffer */
+        for (size_t i = 0; i < g.n_kv; i++) {
+            int64_t v;
+            const char *str;
+            size_t len;
+            polyq_err e2 = {0};
+            if (pq_gguf_get_int(&g, g.kv[i].key, &v, &e2) == 0)
+                sum += (uint64_t)v;
+            else if (pq_gguf_get_str(&g, g.kv[i].key, &str, &len, &e2) == 0)
+                for (size_t k = 0; k < len; k++)
+                    sum += (uint8_t)str[k];
+        }
+        static volatile uint64_t sink;
+        sink = sum;
+        pq_gguf_close(&g);
+    }
+    put("m.gguf", data, size);
+    char path[160];
+    snprintf(path, sizeof path, "%s/m.gguf", scratch());
+    pq_model *q = NULL;
+    char *spec = NULL;
+    if (pq_gguf_load_quantized(&q, base, path, &spec, &err) == 0)
+        dequant_rows(q);
+    free(spec);
     pq_model_free(q);
     return 0;
 }
@@ -284,5 +328,6 @@ const pq_fuzz_target pq_fuzz_targets[] = {
     {"spm_model", pq_fuzz_spm_model},
     {"vocab_txt", pq_fuzz_vocab_txt},
     {"qfile", pq_fuzz_qfile},
+    {"gguf", pq_fuzz_gguf},
     {NULL, NULL},
 };

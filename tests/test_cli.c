@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "base/base.h"
+#include "format/gguf.h"
 #include "test.h"
 
 /* Runs polyq with args (a shell fragment); returns the exit status and the output. */
@@ -533,4 +534,86 @@ TEST(cli_report_csv_and_markdown)
     free(md_path);
     free(json);
     free(dir);
+}
+
+/* GGUF: polyq quantize --out FILE.gguf for the GPT-2 and Llama families, read back by polyq's
+ * GGUF reader (header, metadata, tensor table) and evaluated with --quantized: the same
+ * numbers as quantizing in the run. Refused: polyq's own integer layouts (no ggml type),
+ * other families, a file from another model, a damaged file. */
+TEST(cli_gguf_write_read)
+{
+    const char *data = pq_test_shared("data/flores200");
+    static const struct { const char *fx, *spec; } cases[] = {
+        {"tests/fixtures/gpt2-tiny-vocab-bf16", "q8_0"}, {"tests/fixtures/gpt2-tiny-vocab-bf16", "q4_k_m"},
+        {"tests/fixtures/llama-tiny-vocab-bf16", "q4_k_m"}, {"tests/fixtures/llama-tiny-vocab-bf16", "q5_1"}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        char *file = pq_asprintf("%s/m%zu.gguf", pq_test_tmpdir(), c);
+        char *direct = pq_asprintf("%s/gd%zu.json", pq_test_tmpdir(), c), *loaded = pq_asprintf("%s/gl%zu.json", pq_test_tmpdir(), c);
+        char *args = pq_asprintf("quantize %s --quant %s --out %s", cases[c].fx, cases[c].spec, file);
+        expect(args, 0, ".gguf");
+        free(args);
+        polyq_err err = {0};
+        pq_gguf g;
+        CHECK_OK(pq_gguf_open(&g, file, &err));
+        const char *arch;
+        size_t alen;
+        int64_t layers = 0;
+        bool gpt2 = strstr(cases[c].fx, "gpt2") != NULL;
+        CHECK_OK(pq_gguf_get_str(&g, "general.architecture", &arch, &alen, &err));
+        CHECK(alen == strlen(gpt2 ? "gpt2" : "llama") && !memcmp(arch, gpt2 ? "gpt2" : "llama", alen));
+        CHECK_OK(pq_gguf_get_int(&g, gpt2 ? "gpt2.block_count" : "llama.block_count", &layers, &err));
+        CHECK_INT((int)layers, 2);
+        const pq_gguf_tensor *t = pq_gguf_find_tensor(&g, gpt2 ? "blk.1.attn_qkv.weight" : "blk.1.attn_q.weight");
+        CHECK(t && t->n_dims == 2 && t->type != PQ_GGML_F32);
+        CHECK(pq_gguf_find_kv(&g, "tokenizer.ggml.tokens") && pq_gguf_find_kv(&g, "tokenizer.ggml.token_type"));
+        pq_gguf_close(&g);
+        args = pq_asprintf("eval %s --data %s --langs eng_Latn,hin_Deva --max-sentences 4 --bootstrap 100 --quant %s --out %s",
+                           cases[c].fx, data, cases[c].spec, direct);
+        expect(args, 0, cases[c].spec);
+        free(args);
+        args = pq_asprintf("eval %s --data %s --langs eng_Latn,hin_Deva --max-sentences 4 --bootstrap 100 --quant fp32 "
+                           "--quantized %s --out %s", cases[c].fx, data, file, loaded);
+        expect(args, 0, cases[c].spec);
+        free(args);
+        json_t *a = json_load_file(direct, 0, NULL), *b = json_load_file(loaded, 0, NULL);
+        CHECK(a && b);
+        json_t *x = json_array_get(json_object_get(a, "quantized"), 0), *y = json_array_get(json_object_get(b, "quantized"), 1);
+        CHECK(x && y && !strcmp(json_string_value(json_object_get(x, "spec")), json_string_value(json_object_get(y, "spec"))));
+        CHECK(json_real_value(json_object_get(x, "bits_per_weight")) == json_real_value(json_object_get(y, "bits_per_weight")));
+        for (size_t l = 0; x && y && l < 2; l++) {
+            json_t *lx = json_array_get(json_object_get(x, "languages"), l), *ly = json_array_get(json_object_get(y, "languages"), l);
+            CHECK(json_real_value(json_object_get(json_object_get(lx, "kld"), "value")) ==
+                  json_real_value(json_object_get(json_object_get(ly, "kld"), "value")));
+            CHECK(json_real_value(json_object_get(lx, "ppl")) == json_real_value(json_object_get(ly, "ppl")));
+        }
+        json_decref(a);
+        json_decref(b);
+        free(file);
+        free(direct);
+        free(loaded);
+    }
+    char *file = pq_asprintf("%s/bad.gguf", pq_test_tmpdir());
+    char *args = pq_asprintf("quantize tests/fixtures/gpt2-tiny-vocab-bf16 --quant int4-g16 --out %s", file);
+    expect(args, 1, "has no llama.cpp type");
+    free(args);
+    args = pq_asprintf("quantize tests/fixtures/opt-tiny-proj-f32 --quant q8_0 --out %s", file);
+    expect(args, 1, "GPT-2 and Llama");
+    free(args);
+    char *m0 = pq_asprintf("%s/m0.gguf", pq_test_tmpdir());
+    args = pq_asprintf("eval tests/fixtures/llama-tiny-vocab-bf16 --data %s --langs eng_Latn --max-sentences 2 --quantized %s", data, m0);
+    expect(args, 1, "cannot be a quantized copy");
+    free(args);
+    FILE *f = fopen(m0, "r+b");
+    CHECK(f != NULL);
+    if (f) { /* a tensor count far beyond the file */
+        fseek(f, 8, SEEK_SET);
+        uint64_t big = (uint64_t)1 << 40;
+        fwrite(&big, 8, 1, f);
+        fclose(f);
+    }
+    args = pq_asprintf("eval tests/fixtures/gpt2-tiny-vocab-bf16 --data %s --langs eng_Latn --max-sentences 2 --quantized %s", data, m0);
+    expect(args, 1, "more than the file can hold");
+    free(args);
+    free(m0);
+    free(file);
 }

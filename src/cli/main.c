@@ -19,7 +19,7 @@
 
 static const char usage[] =
     "usage: polyq eval MODEL [options]     per-language quantization degradation\n"
-    "       polyq quantize MODEL --quant SPEC --out DIR   quantize once (calibration options\n"
+    "       polyq quantize MODEL --quant SPEC --out DIR|FILE.gguf   quantize once (calibration options\n"
     "                                      as for eval), evaluate many times with --quantized\n"
     "       polyq report RESULTS.json --out DIR   results.csv (tidy) and report.md\n"
     "       polyq tokenize MODEL [TEXT]    token ids of TEXT (or of each stdin line)\n"
@@ -40,6 +40,7 @@ static const char usage[] =
     "  --calib-samples N   calibration sentences in all (default 128)\n"
     "  --calib-tokens T    at most T tokens per sample (default: the model's context)\n"
     "  --quantized DIRS    also evaluate models written by polyq quantize from this MODEL\n"
+    "                      (directories, or FILE.gguf: llama.cpp's GGUF of this MODEL)\n"
     "  --document          score each data file as one document (WikiText-style: lines and\n"
     "                      their newlines as one stream, each line a unit of the statistics)\n"
     "  --stride N          document mode: a window of the model's context every N tokens,\n"
@@ -566,6 +567,16 @@ static int cmd_eval(int argc, char **argv)
                 rc = pq_fail(&err, POLYQ_INVALID_ARG, "at most 32 quantized models at once");
                 break;
             }
+            size_t dl = strlen(d);
+            if (dl > 5 && !strcmp(d + dl - 5, ".gguf")) { /* llama.cpp's file */
+                char *sn = NULL;
+                if ((rc = pq_gguf_load_quantized(&qm[n_q], fp, d, &sn, &err)))
+                    break;
+                free(sn);
+                specs[n_q] = qm[n_q]->spec;
+                n_q++;
+                continue;
+            }
             if ((rc = pq_qfile_load(&qm[n_q], fp, d, &meta, &err)))
                 break;
             specs[n_q] = qm[n_q]->spec;
@@ -718,6 +729,7 @@ static int cmd_quantize(int argc, char **argv)
     char *path = NULL, *rev = NULL, *data_dir = NULL, *cal_desc = NULL, *meta = NULL;
     pq_ids store = {0};
     int *starts = NULL, n_seq = 0;
+    bool gguf = false;
     int rc = open_model(model_name, &ho, &fp, &path, &rev, &err);
     bool calibrated = spec.gptq || spec.awq || spec.smooth;
     if (!rc && calibrated && !data && !co.file)
@@ -746,11 +758,15 @@ static int cmd_quantize(int argc, char **argv)
                               "calibration", cal_desc ? json_loads(cal_desc, 0, NULL) : json_null());
         meta = m ? json_dumps(m, JSON_COMPACT) : NULL;
         json_decref(m);
-        rc = meta ? pq_qfile_write(out_dir, q, meta, &err) : pq_fail(&err, POLYQ_NOMEM, "out of memory");
+        size_t ol = strlen(out_dir);
+        gguf = ol > 5 && !strcmp(out_dir + ol - 5, ".gguf");
+        rc = !meta ? pq_fail(&err, POLYQ_NOMEM, "out of memory")
+             : gguf ? pq_gguf_write_model(out_dir, q, spec.name, &err)
+                    : pq_qfile_write(out_dir, q, meta, &err);
     }
     if (!rc)
-        printf("wrote %s/polyq-quant.safetensors: %s, %.3f bits/weight in the quantized layers\n", out_dir,
-               spec.name, pq_model_bits_per_weight(q));
+        printf("wrote %s%s: %s, %.3f bits/weight in the quantized layers\n", out_dir,
+               gguf ? "" : "/polyq-quant.safetensors", spec.name, pq_model_bits_per_weight(q));
     pq_model_free(q);
     pq_model_free(fp);
     pq_ids_free(&store);

@@ -133,6 +133,14 @@ int pq_model_awq(pq_model **out, const pq_model *base, const pq_qspec *spec, con
 int pq_qfile_write(const char *dir, const pq_model *q, const char *meta_json, polyq_err *err);
 int pq_qfile_load(pq_model **out, const pq_model *base, const char *dir, char **meta_json, polyq_err *err);
 
+/* GGUF (gguf_model.c): q (a quantized copy in llama.cpp block formats, or a base model) written
+ * as llama.cpp reads GPT-2 and Llama-family models, spec_name kept in polyq.quant_spec; and
+ * such a file read back as a quantized copy of base (the model it was made from, checked by
+ * shapes), *spec_name receiving the spec it names (heap). */
+int pq_gguf_write_model(const char *path, const pq_model *q, const char *spec_name, polyq_err *err);
+int pq_gguf_load_quantized(pq_model **out, const pq_model *base, const char *path, char **spec_name,
+                           polyq_err *err);
+
 /* SmoothQuant (Xiao et al. 2022): per block, s_j = max|x_j|^alpha / max|w_j|^(1 - alpha) over the
  * calibration text for the inputs of the attention's and the MLP's first linears, x / s folded
  * into the LayerNorm (RMSNorm) before them and W diag(s) into the linears; then every block

@@ -160,6 +160,8 @@ bad:
 
 const char *pq_qspec_method(const pq_qspec *s)
 {
+    if (!strncmp(s->name, "gguf:", 5))
+        return "ggml";
     return s->gptq ? "gptq" : s->awq ? "awq" : s->smooth ? "smoothquant" : s->outlier > 0 ? "llm.int8"
            : s->act8 ? "w8a8" : s->fmt == PQ_QF_NF4 || s->fmt == PQ_QF_FP4 ? "bitsandbytes"
            : s->fmt != PQ_QF_INT ? "ggml" : "rtn";

@@ -1419,3 +1419,90 @@ int pq_tok_decode(const pq_tokenizer *t, const int32_t *ids, size_t n, char **ou
         *out_len = w;
     return 0;
 }
+
+void pq_tok_vocab_free(pq_tok_vocab *v)
+{
+    for (int32_t i = 0; v->tokens && i < v->n; i++)
+        free(v->tokens[i]);
+    for (size_t i = 0; v->merges && i < v->n_merges; i++)
+        free(v->merges[i]);
+    free(v->tokens);
+    free(v->types);
+    free(v->merges);
+    memset(v, 0, sizeof *v);
+}
+
+typedef struct { uint32_t rank; int32_t l, r; } merge_ref;
+static int cmp_merge(const void *a, const void *b)
+{
+    const merge_ref *x = a, *y = b;
+    return x->rank < y->rank ? -1 : x->rank > y->rank;
+}
+
+int pq_tok_export(const pq_tokenizer *t, pq_tok_vocab *v, polyq_err *err)
+{
+    memset(v, 0, sizeof *v);
+    v->n = t->n_vocab;
+    v->tokens = calloc((size_t)v->n, sizeof *v->tokens);
+    v->types = calloc((size_t)v->n, sizeof *v->types);
+    if (!v->tokens || !v->types)
+        goto nomem;
+    for (size_t i = 0; i < t->vocab.n; i++) {
+        const struct pq_strmap_entry *e = &t->vocab.entries[i];
+        if (e->value < 0 || e->value >= v->n || v->tokens[e->value])
+            continue;
+        char *s = malloc(e->len + 1);
+        if (!s)
+            goto nomem;
+        memcpy(s, t->vocab.arena + e->off, e->len);
+        s[e->len] = 0;
+        v->tokens[e->value] = s;
+        v->types[e->value] = 1;
+    }
+    for (size_t i = 0; i < t->n_added; i++) {
+        int32_t id = t->added[i].id;
+        if (id < 0 || id >= v->n)
+            continue;
+        if (!v->tokens[id] && !(v->tokens[id] = pq_strdup(t->added[i].content)))
+            goto nomem;
+        v->types[id] = t->added[i].special ? 3 : 4;
+    }
+    for (int32_t id = 0; id < v->n; id++) {
+        if (!v->tokens[id] && !(v->tokens[id] = pq_asprintf("[PAD%d]", id)))
+            goto nomem;
+        if (id == t->unk)
+            v->types[id] = 2;
+        else if (t->byte_fallback && strlen(v->tokens[id]) == 6 && !strncmp(v->tokens[id], "<0x", 3))
+            v->types[id] = 6;
+        else if (!v->types[id])
+            v->types[id] = 1;
+    }
+    merge_ref *m = t->merges.n ? malloc(t->merges.n * sizeof *m) : NULL;
+    if (t->merges.n && !m)
+        goto nomem;
+    size_t n = 0;
+    for (size_t i = 0; i < t->merges.n_slots; i++)
+        if (t->merges.keys[i] != UINT64_MAX)
+            m[n++] = (merge_ref){(uint32_t)(t->merges.vals[i] >> 32), (int32_t)(t->merges.keys[i] >> 32),
+                                 (int32_t)(uint32_t)t->merges.keys[i]};
+    qsort(m, n, sizeof *m, cmp_merge);
+    v->merges = calloc(n ? n : 1, sizeof *v->merges);
+    if (!v->merges) {
+        free(m);
+        goto nomem;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (m[i].l < 0 || m[i].l >= v->n || m[i].r < 0 || m[i].r >= v->n)
+            continue;
+        if (!(v->merges[v->n_merges] = pq_asprintf("%s %s", v->tokens[m[i].l], v->tokens[m[i].r]))) {
+            free(m);
+            goto nomem;
+        }
+        v->n_merges++;
+    }
+    free(m);
+    return 0;
+nomem:
+    pq_tok_vocab_free(v);
+    return pq_fail(err, POLYQ_NOMEM, "out of memory exporting the vocabulary");
+}

@@ -63,6 +63,19 @@ bool pq_tok_is_fallback(const pq_tokenizer *t, int32_t id);
 int32_t pq_tok_token_id(const pq_tokenizer *t, const char *token); /* -1 if absent */
 /* Special tokens named by tokenizer_config.json (or the legacy defaults); -1 when none. */
 int32_t pq_tok_bos(const pq_tokenizer *t);
+
+/* The vocabulary as files store it, for writing it elsewhere (GGUF): every id's token string
+ * (unused ids get "[PAD<id>]"), its kind (1 normal, 2 unknown, 3 control, 4 user-defined,
+ * 6 byte, as llama.cpp numbers them) and the BPE merges in rank order as "left right". */
+typedef struct pq_tok_vocab {
+    char **tokens;
+    int32_t *types;
+    int32_t n;
+    char **merges;
+    size_t n_merges;
+} pq_tok_vocab;
+int pq_tok_export(const pq_tokenizer *t, pq_tok_vocab *out, polyq_err *err);
+void pq_tok_vocab_free(pq_tok_vocab *v);
 int32_t pq_tok_eos(const pq_tokenizer *t);
 
 #endif
