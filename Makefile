@@ -53,8 +53,8 @@ $(BUILD)/polyq-bench: $(BUILD)/bench/bench.o $(BUILD)/libpolyq.a
 # The shapes' random-weight models are written once under build/bench-models (the 7B ones take
 # 13 GB of disk in F16, 27 GB in F32: BENCH_7B=0 leaves them out).
 BENCH_ROWS ?= "gpt2-124m F32 fp32 --one-thread" "gpt2-124m F16 fp32" "gpt2-124m F32 int8" "gpt2-124m F32 int4-g128" \
-  "gpt2-124m F32 q8_0" "gpt2-124m F32 q4_0" "gpt2-124m F32 w8a8" "gpt2-124m F32 nf4" \
-  "llama-1.1b F32 fp32" "llama-1.1b F16 fp32" "llama-1.1b F16 q8_0" "llama-1.1b F16 q4_0" \
+  "gpt2-124m F32 q8_0" "gpt2-124m F32 q4_0" "gpt2-124m F32 q4_k_m" "gpt2-124m F32 w8a8" "gpt2-124m F32 nf4" \
+  "llama-1.1b F32 fp32" "llama-1.1b F16 fp32" "llama-1.1b F16 q8_0" "llama-1.1b F16 q4_0" "llama-1.1b F16 q4_k_m" \
   "llama-1.1b F16 int4-g128"
 BENCH_7B ?= 1
 BENCH_7B_ROWS := "llama-7b F16 fp32" "llama-7b F16 int4-g128"
