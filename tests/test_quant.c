@@ -668,3 +668,55 @@ TEST(quant_kquant_recipe_and_fallbacks)
     CHECK_OK(pq_qspec_for_linear(&s, PQ_ROLE_UP, 0, 2, 96, &one, &err));
     CHECK(one.fmt == PQ_QF_INT && one.bits == 4 && one.group == 128);
 }
+
+/* bitsandbytes' double quantization (compress_statistics=True) against bitsandbytes itself on
+ * the CPU: the 4-bit codes, each block's absmax code, the nested absmax and offset, and the
+ * dequantized values, exactly; and the storage it reports. */
+TEST(quant_bnb_double_quant_matches_tool)
+{
+    polyq_err err = {0};
+    pq_tensors g = {0};
+    CHECK_OK(pq_tensors_open_file(&g, "tests/golden/quant_blocks.safetensors", &err));
+    static const char *const inputs[] = {"x", "x2"}, *const sfx[] = {"", "2"}, *const fmts[] = {"nf4-dq", "fp4-dq"};
+    for (int in = 0; in < 2; in++)
+        for (int f = 0; f < 2; f++) {
+            const pq_tensor_info *xi = pq_tensors_find(&g, inputs[in]);
+            char name[64];
+            const pq_tensor_info *want[4];
+            static const char *const parts[] = {"data", "qabsmax", "nested", "deq"};
+            for (int k = 0; k < 4; k++) {
+                snprintf(name, sizeof name, "%s%s.%s", fmts[f], sfx[in], parts[k]);
+                want[k] = pq_tensors_find(&g, name);
+            }
+            CHECK(xi && want[0] && want[1] && want[2] && want[3]);
+            if (!xi || !want[0] || !want[1] || !want[2] || !want[3])
+                continue;
+            int R = (int)xi->shape[0], K = (int)xi->shape[1];
+            pq_qspec spec;
+            pq_qweight *q = NULL;
+            CHECK_OK(pq_qspec_parse(fmts[f], &spec, &err));
+            CHECK(spec.dq);
+            CHECK_OK(pq_qweight_rtn((const float *)xi->data, R, K, &spec, &q, &err));
+            if (!q)
+                continue;
+            int n_nested = (q->n_groups + 255) / 256;
+            CHECK(q->dq && q->zero && want[1]->numel == (size_t)q->n_groups && want[2]->numel == (size_t)n_nested + 1);
+            CHECK(!memcmp(q->data, want[0]->data, want[0]->nbytes));
+            CHECK(!memcmp(q->zero, want[1]->data, want[1]->nbytes));
+            CHECK(!memcmp(q->scale, want[2]->data, want[2]->nbytes));
+            float *row = malloc(sizeof(float) * (size_t)K);
+            int bad = 0;
+            for (int r = 0; r < R; r++) {
+                pq_qweight_dequant_row(q, r, row);
+                for (int i = 0; i < K; i++)
+                    bad += row[i] != ((const float *)want[3]->data)[(size_t)r * K + i];
+            }
+            if (bad)
+                FAILF("%s on %s: %d dequantized values differ from bitsandbytes'", fmts[f], inputs[in], bad);
+            double bits = pq_qweight_bits(q), want_bits = 8.0 * (((size_t)R * K + 1) / 2) + 8.0 * q->n_groups + 32.0 * (n_nested + 1);
+            CHECK_NEAR(bits, want_bits, 1e-9);
+            free(row);
+            pq_qweight_free(q);
+        }
+    pq_tensors_close(&g);
+}

@@ -6,7 +6,9 @@
 
 llama.cpp's Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 from gguf-py's numpy port of the ggml reference
 quantizers (gguf.quants.quantize / dequantize); bitsandbytes' NF4 and FP4 from
-bitsandbytes.functional.quantize_4bit on the CPU (blocksize 64). Writes
+bitsandbytes.functional.quantize_4bit on the CPU (blocksize 64), also with
+compress_statistics=True (double quantization: `<fmt>-dq.qabsmax` U8, `<fmt>-dq.nested` F32,
+the nested absmax then the offset, `<fmt>-dq.deq`). Writes
 tests/golden/quant_blocks.safetensors: `x` (F32 [8, 256]: normal values, an all-zero block,
 a constant block, exact ties of the rounding, outliers), and per format `<fmt>.data` (U8, the
 stored bytes row after row), `<fmt>.deq` (F32, the tool's dequantization) and for
@@ -16,7 +18,7 @@ import numpy as np
 import torch, gguf, bitsandbytes, safetensors
 from gguf import quants
 import bitsandbytes.functional as F
-from safetensors.numpy import save_file
+from safetensors.numpy import save_file, load_file
 
 
 def inputs():
@@ -51,11 +53,24 @@ def main():
             out[qt + sfx + ".data"] = packed.reshape(-1).numpy().astype(np.uint8)
             out[qt + sfx + ".absmax"] = state.absmax.float().numpy()
             out[qt + sfx + ".deq"] = F.dequantize_4bit(packed, state).float().numpy()
+            packed, state = F.quantize_4bit(torch.from_numpy(src.copy()), blocksize=64, quant_type=qt,
+                                            compress_statistics=True)
+            out[qt + "-dq" + sfx + ".data"] = packed.reshape(-1).numpy().astype(np.uint8)
+            out[qt + "-dq" + sfx + ".qabsmax"] = state.absmax.numpy().astype(np.uint8)
+            out[qt + "-dq" + sfx + ".nested"] = np.concatenate(
+                [state.state2.absmax.float().numpy(), np.array([float(state.offset)], dtype=np.float32)])
+            out[qt + "-dq" + sfx + ".deq"] = F.dequantize_4bit(packed, state).float().numpy()
     from importlib.metadata import version
     meta = {"gguf": version("gguf"), "bitsandbytes": bitsandbytes.__version__,
             "torch": torch.__version__, "numpy": np.__version__, "safetensors": safetensors.__version__}
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "golden",
                         "quant_blocks.safetensors")
+    if os.path.exists(path):  # keep what other tools added (gen_kquant_golden.py)
+        from safetensors import safe_open
+        old = load_file(path)
+        with safe_open(path, "np") as f:
+            meta = {**(f.metadata() or {}), **meta}
+        out = {**old, **out}
     save_file(out, path, metadata=meta)
     os.chmod(path, 0o644)
     print("wrote", path, {k: v.shape for k, v in out.items()})

@@ -2,10 +2,13 @@
  * polyq-quant.safetensors, holding every quantized linear of the model exactly as polyq keeps
  * it in memory, and a JSON description. Per linear (b<block>.<index> in PQ_LAYER_LINEARS
  * order, or "head"):
- *   <name>.info     I32 [9]  format, bits, n_out, n_in, granularity, group, groups, sym, act8
+ *   <name>.info     I32 [10] format, bits, n_out, n_in, granularity, group, groups, sym, act8,
+ *                            double-quantized (files without the tenth value: 0)
  *   <name>.data     U8       the packed weights (polyq's integer layout or the tool's blocks)
- *   <name>.scale    F32      scales (absent for llama.cpp blocks, which hold their own)
- *   <name>.zero     U8       zero points (asymmetric integer formats)
+ *   <name>.scale    F32      scales (absent for llama.cpp blocks, which hold their own; for
+ *                            double-quantized bitsandbytes, the nested absmax then the offset)
+ *   <name>.zero     U8       zero points (asymmetric integer formats), or the absmax codes of
+ *                            double-quantized bitsandbytes blocks
  *   <name>.in_scale F32      AWQ's per-input-channel factors
  *   <name>.outlier  F32 [1]  LLM.int8()'s threshold
  *   b<block>.ln1_w, .ln1_b, .ln2_w, .ln2_b  F32 [C]  norms that differ from the base model's
@@ -33,6 +36,8 @@ static size_t data_bytes(const pq_qweight *q)
 
 static size_t n_scales(const pq_qweight *q)
 {
+    if ((q->fmt == PQ_QF_NF4 || q->fmt == PQ_QF_FP4) && q->dq)
+        return (size_t)(q->n_groups + 255) / 256 + 1;
     if (q->fmt == PQ_QF_NF4 || q->fmt == PQ_QF_FP4)
         return (size_t)q->n_groups;
     if (q->fmt != PQ_QF_INT)
@@ -65,7 +70,7 @@ int pq_qfile_write(const char *dir, const pq_model *q, const char *meta_json, po
     pq_linear **lins = calloc((size_t)max, sizeof *lins);
     char (*names)[24] = calloc((size_t)max, sizeof *names);
     entry *e = calloc((size_t)max * 6 + 4 * (size_t)q->cfg.n_layer + 1, sizeof *e);
-    int32_t *info = calloc((size_t)max * 9, sizeof *info);
+    int32_t *info = calloc((size_t)max * 10, sizeof *info);
     char *path = NULL, *tmp = NULL, *header = NULL;
     json_t *h = NULL;
     FILE *f = NULL;
@@ -82,10 +87,10 @@ int pq_qfile_write(const char *dir, const pq_model *q, const char *meta_json, po
         const pq_qweight *w = lins[i]->q;
         if (!w)
             continue;
-        int32_t *in = info + (size_t)i * 9;
-        int32_t v[9] = {w->fmt, w->bits, w->n_out, w->n_in, w->gran, w->group, w->n_groups, w->sym, w->act8};
+        int32_t *in = info + (size_t)i * 10;
+        int32_t v[10] = {w->fmt, w->bits, w->n_out, w->n_in, w->gran, w->group, w->n_groups, w->sym, w->act8, w->dq};
         memcpy(in, v, sizeof v);
-        e[ne++] = (entry){"", PQ_DT_I32, 1, {9}, in, sizeof v};
+        e[ne++] = (entry){"", PQ_DT_I32, 1, {10}, in, sizeof v};
         snprintf(e[ne - 1].name, sizeof e[0].name, "%s.info", names[i]);
         e[ne++] = (entry){"", PQ_DT_U8, 1, {(int64_t)data_bytes(w)}, w->data, data_bytes(w)};
         snprintf(e[ne - 1].name, sizeof e[0].name, "%s.data", names[i]);
@@ -94,7 +99,8 @@ int pq_qfile_write(const char *dir, const pq_model *q, const char *meta_json, po
             snprintf(e[ne - 1].name, sizeof e[0].name, "%s.scale", names[i]);
         }
         if (w->zero) {
-            e[ne++] = (entry){"", PQ_DT_U8, 1, {(int64_t)n_scales(w)}, w->zero, n_scales(w)};
+            size_t nz = w->dq ? (size_t)w->n_groups : n_scales(w);
+            e[ne++] = (entry){"", PQ_DT_U8, 1, {(int64_t)nz}, w->zero, nz};
             snprintf(e[ne - 1].name, sizeof e[0].name, "%s.zero", names[i]);
         }
         if (w->in_scale) {
@@ -227,12 +233,12 @@ int pq_qfile_load(pq_model **out, const pq_model *base, const char *dir, char **
         const pq_tensor_info *it = pq_tensors_find(&ts, in_name);
         if (!it)
             continue; /* this linear stays in full precision */
-        if (!(it = need(&ts, names[i], "info", PQ_DT_I32, 9, path, err))) {
+        if (!(it = need(&ts, names[i], "info", PQ_DT_I32, it->numel == 9 ? 9 : 10, path, err))) {
             rc = err->code;
             break;
         }
-        int32_t v[9];
-        memcpy(v, it->data, sizeof v);
+        int32_t v[10] = {0};
+        memcpy(v, it->data, it->nbytes);
         pq_qweight *w = calloc(1, sizeof *w);
         if (!w) {
             rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
@@ -247,11 +253,14 @@ int pq_qfile_load(pq_model **out, const pq_model *base, const char *dir, char **
         w->n_groups = v[6];
         w->sym = v[7] != 0;
         w->act8 = v[8] != 0;
+        w->dq = v[9] != 0;
         bool bnb = w->fmt == PQ_QF_NF4 || w->fmt == PQ_QF_FP4;
         int B = pq_qfmt_block(w->fmt);
         bool sane = v[0] >= PQ_QF_INT && v[0] <= PQ_QF_LAST && w->n_out == lins[i]->n_out && w->n_in == lins[i]->n_in &&
                     w->bits >= 2 && w->bits <= 8 && v[4] >= PQ_GRAN_CHANNEL && v[4] <= PQ_GRAN_TENSOR &&
                     w->group >= 1 && w->n_groups >= 1;
+        if (sane && w->dq)
+            sane = bnb;
         if (sane && w->act8) /* int8 products read one byte per weight, one scale per row */
             sane = w->fmt == PQ_QF_INT && w->bits == 8 && w->sym && w->gran == PQ_GRAN_CHANNEL;
         if (sane && w->fmt == PQ_QF_INT)
@@ -270,12 +279,14 @@ int pq_qfile_load(pq_model **out, const pq_model *base, const char *dir, char **
                      : bnb ? 0 : (size_t)(w->n_in / B) * pq_qfmt_block_bytes(w->fmt);
         const pq_tensor_info *d = need(&ts, names[i], "data", PQ_DT_U8, data_bytes(w), path, err);
         const pq_tensor_info *s = n_scales(w) ? need(&ts, names[i], "scale", PQ_DT_F32, n_scales(w), path, err) : NULL;
-        const pq_tensor_info *z = w->fmt == PQ_QF_INT && !w->sym ? need(&ts, names[i], "zero", PQ_DT_U8, n_scales(w), path, err) : NULL;
+        const pq_tensor_info *z = w->fmt == PQ_QF_INT && !w->sym ? need(&ts, names[i], "zero", PQ_DT_U8, n_scales(w), path, err)
+                                  : w->dq ? need(&ts, names[i], "zero", PQ_DT_U8, (size_t)w->n_groups, path, err)
+                                          : NULL;
         snprintf(in_name, sizeof in_name, "%s.in_scale", names[i]);
         const pq_tensor_info *is = pq_tensors_find(&ts, in_name) ? need(&ts, names[i], "in_scale", PQ_DT_F32, (size_t)w->n_in, path, err) : NULL;
         snprintf(in_name, sizeof in_name, "%s.outlier", names[i]);
         const pq_tensor_info *ot = pq_tensors_find(&ts, in_name) ? need(&ts, names[i], "outlier", PQ_DT_F32, 1, path, err) : NULL;
-        if (!d || (n_scales(w) && !s) || (w->fmt == PQ_QF_INT && !w->sym && !z) || err->code) {
+        if (!d || (n_scales(w) && !s) || (((w->fmt == PQ_QF_INT && !w->sym) || w->dq) && !z) || err->code) {
             free(w);
             rc = err->code ? err->code : POLYQ_FORMAT;
             break;

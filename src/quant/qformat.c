@@ -67,7 +67,7 @@ int pq_qspec_parse(const char *text, pq_qspec *out, polyq_err *err)
         {"q8_0", PQ_QF_Q8_0, 8}, {"q4_0", PQ_QF_Q4_0, 4}, {"q4_1", PQ_QF_Q4_1, 4},
         {"q5_0", PQ_QF_Q5_0, 5}, {"q5_1", PQ_QF_Q5_1, 5}, {"nf4", PQ_QF_NF4, 4}, {"fp4", PQ_QF_FP4, 4},
         {"q2_k", PQ_QF_Q2_K, 2}, {"q3_k", PQ_QF_Q3_K, 3}, {"q4_k", PQ_QF_Q4_K, 4}, {"q5_k", PQ_QF_Q5_K, 5},
-        {"q6_k", PQ_QF_Q6_K, 6}, {"q4_k_m", PQ_QF_Q4_K, 4}};
+        {"q6_k", PQ_QF_Q6_K, 6}, {"q4_k_m", PQ_QF_Q4_K, 4}, {"nf4-dq", PQ_QF_NF4, 4}, {"fp4-dq", PQ_QF_FP4, 4}};
     for (size_t i = 0; i < sizeof blocks / sizeof blocks[0]; i++) {
         size_t n = strlen(blocks[i].name);
         if (strncmp(text, blocks[i].name, n) || (text[n] && strcmp(text + n, "-head")))
@@ -79,6 +79,7 @@ int pq_qspec_parse(const char *text, pq_qspec *out, polyq_err *err)
         out->head = text[n] != 0;
         if (!strcmp(blocks[i].name, "q4_k_m"))
             out->k_mix = out->head = true; /* the recipe includes the output layer */
+        out->dq = strstr(blocks[i].name, "-dq") != NULL;
         snprintf(out->name, sizeof out->name, "%s", text);
         return 0;
     }
@@ -153,7 +154,7 @@ bad:
                    "quant spec \"%s\" is not understood: expected fp32, "
                    "int<2-8>[-g<group>|-tensor][-sym|-asym][-head] (e.g. int8, int4-g128), "
                    "gptq-int<2-8>[-g<group>][-sym][-act][-head] or awq-int<2-8>[-g<group>][-clip] (calibrated), "
-                   "q8_0, q4_0, q4_1, q5_0, q5_1, q2_k .. q6_k, q4_k_m (llama.cpp), nf4, fp4 (bitsandbytes), each with optional -head, "
+                   "q8_0, q4_0, q4_1, q5_0, q5_1, q2_k .. q6_k, q4_k_m (llama.cpp), nf4, fp4, nf4-dq, fp4-dq (bitsandbytes), each with optional -head, "
                    "or w8a8, smoothquant[-a<alpha>], llm-int8[-t<threshold>] (int8 weights and activations)",
                    text);
 }
@@ -344,6 +345,9 @@ static void dequant_int_row(const pq_qweight *q, int r, float *out)
 
 double pq_qweight_bits(const pq_qweight *q)
 {
+    if ((q->fmt == PQ_QF_NF4 || q->fmt == PQ_QF_FP4) && q->dq) /* codes, u8 absmax codes, f32 nested + offset */
+        return 8.0 * (double)(((size_t)q->n_out * q->n_in + 1) / 2) + 8.0 * q->n_groups +
+               32.0 * ((q->n_groups + 255) / 256 + 1);
     if (q->fmt == PQ_QF_NF4 || q->fmt == PQ_QF_FP4) /* 4-bit codes + an f32 absmax per 64 */
         return 8.0 * (double)(((size_t)q->n_out * q->n_in + 1) / 2) + 32.0 * q->n_groups;
     if (q->fmt != PQ_QF_INT) /* ggml blocks hold their scales */

@@ -54,6 +54,7 @@ typedef struct pq_qspec {
     float alpha;     /* smoothquant migration strength (default 0.5) */
     float outlier;   /* llm-int8: input features with |x| >= this stay in floating point (6.0) */
     bool k_mix;      /* q4_k_m: llama.cpp's mixture of k-quants by tensor role (pq_qspec_for_linear) */
+    bool dq;         /* nf4-dq / fp4-dq: bitsandbytes' double quantization of the block absmax */
 } pq_qspec;
 
 /* What a linear layer is in its block, for per-tensor recipes. */
@@ -89,7 +90,14 @@ typedef struct pq_qweight {
     float *in_scale;  /* AWQ: per input channel, multiplies the dequantized weight; or NULL */
     bool act8;        /* W8A8: 8-bit symmetric per channel, used with per-token int8 activations */
     float outlier;    /* LLM.int8(): with act8, features reaching this magnitude run in float */
+    bool dq;          /* bitsandbytes double quantization: zero[n_groups] holds each block's absmax
+                       * as a code of the 8-bit dynamic map (pq_bnb_dynamic_map) relative to an
+                       * offset; scale[] holds the absmax of every 256 such codes, then the offset */
 } pq_qweight;
+/* bitsandbytes' signed 8-bit dynamic map (functional.create_dynamic_map), ascending */
+const float *pq_bnb_dynamic_map(void);
+/* The block absmax b of a double-quantized bitsandbytes weight */
+float pq_bnb_dq_absmax(const pq_qweight *q, int b);
 
 /* Quantizes W [n_out, n_in] by round-to-nearest into a new packed weight (free with
  * pq_qweight_free). */
