@@ -372,10 +372,11 @@ TEST(cli_quantize_then_eval)
 {
     const char *fx = "tests/fixtures/llama-tiny-vocab-bf16", *data = pq_test_shared("data/flores200");
     static const char *const specs[] = {"int4-g16", "q5_1", "fp4", "awq-int3-g16-clip", "llm-int8-t2", "gptq-int4-g16",
-                                        "smoothquant-a0.7"};
+                                        "smoothquant-a0.7", "nf4-dq", "q4_k_m"};
+    enum { NS = sizeof specs / sizeof specs[0] };
     char list[1024] = "", *direct = pq_asprintf("%s/direct.json", pq_test_tmpdir()),
          *loaded = pq_asprintf("%s/loaded.json", pq_test_tmpdir());
-    for (int i = 0; i < 7; i++) {
+    for (int i = 0; i < NS; i++) {
         char *dir = pq_asprintf("%s/q-%s", pq_test_tmpdir(), specs[i]);
         char *args = pq_asprintf("quantize %s --quant %s --data %s --calib-samples 8 --out %s", fx, specs[i], data, dir);
         expect(args, 0, "polyq-quant.safetensors");
@@ -384,18 +385,18 @@ TEST(cli_quantize_then_eval)
         free(dir);
     }
     char *args = pq_asprintf("eval %s --data %s --langs eng_Latn,hin_Deva --max-sentences 4 --bootstrap 100 "
-                             "--quant int4-g16,q5_1,fp4,awq-int3-g16-clip,llm-int8-t2,gptq-int4-g16,smoothquant-a0.7 "
+                             "--quant int4-g16,q5_1,fp4,awq-int3-g16-clip,llm-int8-t2,gptq-int4-g16,smoothquant-a0.7,nf4-dq,q4_k_m "
                              "--calib-samples 8 --out %s",
                              fx, data, direct);
     expect(args, 0, "gptq-int4-g16");
     free(args);
     args = pq_asprintf("eval %s --data %s --langs eng_Latn,hin_Deva --max-sentences 4 --bootstrap 100 --quant fp32 "
                        "--quantized %s --out %s", fx, data, list, loaded);
-    expect(args, 0, "smoothquant-a0.7");
+    expect(args, 0, "q4_k_m");
     free(args);
     json_t *a = json_load_file(direct, 0, NULL), *b = json_load_file(loaded, 0, NULL);
     CHECK(a && b);
-    for (size_t i = 0; a && b && i < 7; i++) {
+    for (size_t i = 0; a && b && i < NS; i++) {
         json_t *x = json_array_get(json_object_get(a, "quantized"), i), *y = json_array_get(json_object_get(b, "quantized"), i + 1);
         CHECK(!strcmp(json_string_value(json_object_get(x, "spec")), json_string_value(json_object_get(y, "spec"))));
         CHECK(json_real_value(json_object_get(x, "bits_per_weight")) == json_real_value(json_object_get(y, "bits_per_weight")));
