@@ -1,7 +1,7 @@
 # polyq: `make` builds build/polyq and build/libpolyq.a; `make test` runs every test;
 # `make asan` runs the same tests under AddressSanitizer + UndefinedBehaviorSanitizer.
 CC      ?= cc
-PKGS    := jansson libpcre2-8 libutf8proc openblas libcurl libarchive
+PKGS    := jansson libpcre2-8 libutf8proc openblas libcurl libarchive sqlite3
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
 OPT     ?= -O2 -g

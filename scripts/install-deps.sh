@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs the Debian/Ubuntu packages polyq builds against. Safe to run again.
 set -e
-PKGS="build-essential pkg-config ca-certificates libjansson-dev libpcre2-dev libutf8proc-dev libopenblas-dev libdnnl-dev
+PKGS="build-essential pkg-config ca-certificates libjansson-dev libpcre2-dev libutf8proc-dev libopenblas-dev libdnnl-dev libsqlite3-dev
       libcurl4-openssl-dev libarchive-dev"
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -66,6 +66,15 @@ const char *pq_test_minilm_dir(void)
     return NULL;
 }
 
+void pq_test_write(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f || fputs(text, f) < 0 || fclose(f) != 0) {
+        fprintf(stderr, "  FAIL cannot write %s\n", path);
+        pq_test_failed_checks++;
+    }
+}
+
 const char *pq_test_tmpdir(void)
 {
     static char dir[256];

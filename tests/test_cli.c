@@ -1,7 +1,10 @@
 /* The polyq command as a user runs it: the main job on the real-vocabulary fixture and
  * FLORES text (JSON checked field by field), and one clear message with a non-zero exit for
  * each kind of bad input. */
+#include <fcntl.h>
 #include <jansson.h>
+#include <signal.h>
+#include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -617,4 +620,177 @@ TEST(cli_gguf_write_read)
     free(args);
     free(m0);
     free(file);
+}
+
+/* Every row of a table as text (wall_s left out), sorted: two databases compared cell for cell. */
+static char *dump_table(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    size_t cap = 1 << 16, n = 0;
+    char *out = malloc(cap);
+    if (!out || sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+        free(out);
+        return NULL;
+    }
+    while (sqlite3_step(st) == SQLITE_ROW)
+        for (int c = 0; c < sqlite3_column_count(st); c++) {
+            char cell[64];
+            int len = sqlite3_column_type(st, c) == SQLITE_FLOAT
+                          ? snprintf(cell, sizeof cell, "%.17g|", sqlite3_column_double(st, c))
+                          : snprintf(cell, sizeof cell, "%.40s|", (const char *)sqlite3_column_text(st, c));
+            if (n + (size_t)len + 2 > cap) {
+                char *b = realloc(out, cap *= 2);
+                if (!b)
+                    break;
+                out = b;
+            }
+            memcpy(out + n, cell, (size_t)len);
+            n += (size_t)len;
+            if (c == sqlite3_column_count(st) - 1)
+                out[n++] = '\n';
+        }
+    out[n] = 0;
+    sqlite3_finalize(st);
+    return out;
+}
+
+static long cells_in(const char *path, bool *intact)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    long n = -1;
+    *intact = false;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        *intact = !strcmp((const char *)sqlite3_column_text(st, 0), "ok");
+    sqlite3_finalize(st);
+    st = NULL;
+    if (sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM cells", -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        n = (long)sqlite3_column_int64(st, 0);
+    else
+        n = 0; /* killed before the tables were made */
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}
+
+/* polyq sweep killed with SIGKILL at random moments (25 times) and started again each time:
+ * the database passes SQLite's integrity check after every kill, and the finished one equals
+ * an uninterrupted run's cell for cell and sentence for sentence. Also --status, and plans that
+ * name an unknown model, spec or language, or another plan's database. */
+TEST(cli_sweep_killed_and_resumed)
+{
+    const char *data = pq_test_shared("data/flores200"), *tmp = pq_test_tmpdir();
+    char *plan = pq_asprintf("%s/plan.json", tmp), *ref = pq_asprintf("%s/ref.db", tmp),
+         *killed = pq_asprintf("%s/killed.db", tmp);
+    FILE *f = fopen(plan, "w");
+    CHECK(f != NULL);
+    if (!f)
+        return;
+    fprintf(f, "{\"models\": [\"tests/fixtures/gpt2-tiny-vocab-bf16\", \"tests/fixtures/llama-tiny-vocab-bf16\"],"
+               " \"quant\": [\"int8\", \"q4_0\", \"nf4\", \"gptq-int4-g16\"], \"calib\": [\"hin_Deva\"],"
+               " \"langs\": [\"eng_Latn\", \"hin_Deva\", \"zho_Hans\", \"arb_Arab\"], \"data\": \"%s\","
+               " \"max_sentences\": 5, \"calib_samples\": 4, \"threads\": 1}\n", data);
+    fclose(f);
+    char *args = pq_asprintf("sweep %s --db %s", plan, ref);
+    double t0 = pq_now();
+    expect(args, 0, "32 of 32 cells done");
+    double full = pq_now() - t0;
+    free(args);
+    const char *bin = getenv("POLYQ_BIN") ? getenv("POLYQ_BIN") : "build/polyq";
+    uint64_t seed = 12345;
+    int kills = 0, broken = 0;
+    long last = 0;
+    double bound = full / 12; /* kills land in start-up and in the work: the bound grows while no
+                               * cell gets committed and shrinks after each run that committed some */
+    for (int k = 0; k < 25; k++) {
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        double delay = bound * (double)(seed >> 11) / 9007199254740992.0;
+        pid_t pid = fork();
+        if (pid == 0) {
+            int null = open("/dev/null", O_WRONLY);
+            dup2(null, 1);
+            dup2(null, 2);
+            execl(bin, bin, "sweep", plan, "--db", killed, (char *)NULL);
+            _exit(127);
+        }
+        usleep((useconds_t)(delay * 1e6));
+        kill(pid, SIGKILL);
+        int ws;
+        waitpid(pid, &ws, 0);
+        kills += WIFSIGNALED(ws);
+        bool intact;
+        long n = cells_in(killed, &intact);
+        broken += !intact;
+        CHECK(n >= last); /* committed cells stay */
+        bound *= n == last ? 1.25 : 0.7;
+        last = n;
+    }
+    CHECK(kills >= 20);
+    CHECK_INT(broken, 0);
+    args = pq_asprintf("sweep %s --db %s", plan, killed);
+    expect(args, 0, "32 of 32 cells done");
+    free(args);
+    if (getenv("PQ_TEST_VERBOSE"))
+        fprintf(stderr, "  %d kills (%ld cells committed before the last restart), full run %.1f s\n", kills, last, full);
+    sqlite3 *a = NULL, *b = NULL;
+    CHECK(sqlite3_open_v2(ref, &a, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK);
+    CHECK(sqlite3_open_v2(killed, &b, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK);
+    static const char *const q[] = {
+        "SELECT model, spec, calib, lang, method, bits_per_weight, n_sent, tokens, bytes, chars, words, fallback,"
+        " nll_fp, nll_q, kld, agree, ppl_fp, ppl_q, bpb_fp, bpb_q, log_ppl_ratio, delta_bpb, delta_bits_per_sentence,"
+        " kld_per_token, top1 FROM cells ORDER BY model, spec, calib, lang",
+        "SELECT * FROM sentences ORDER BY model, spec, calib, lang, idx"};
+    for (int t = 0; t < 2; t++) {
+        char *da = dump_table(a, q[t]), *db = dump_table(b, q[t]);
+        CHECK(da && db && strlen(da) > 100 && !strcmp(da, db));
+        free(da);
+        free(db);
+    }
+    sqlite3_close(a);
+    sqlite3_close(b);
+    args = pq_asprintf("sweep %s --db %s --status", plan, killed);
+    expect(args, 0, "32 of 32 cells done");
+    free(args);
+    /* bad plans */
+    static const struct { const char *body, *needle; } bad[] = {
+        {"{\"models\": [\"no/such/model-anywhere\"], \"quant\": [\"int8\"], \"langs\": [\"eng_Latn\"]}", "no/such/model-anywhere"},
+        {"{\"models\": [\"tests/fixtures/gpt2-tiny-vocab-bf16\"], \"quant\": [\"int9\"], \"langs\": [\"eng_Latn\"]}", "int9"},
+        {"{\"models\": [\"tests/fixtures/gpt2-tiny-vocab-bf16\"], \"quant\": [\"int8\"], \"langs\": [\"xxx_Yyyy\"]}", "xxx_Yyyy"},
+        {"{\"models\": [\"tests/fixtures/gpt2-tiny-vocab-bf16\"], \"quant\": [\"int8\"], \"langs\": [\"eng_Latn\"], \"sentences\": 3}", "unknown key"},
+        {"[1, 2]", "JSON object"}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char *bp = pq_asprintf("%s/bad%zu.json", tmp, i), *text = pq_asprintf(
+            "%.*s%s%s%s", (int)strlen(bad[i].body) - 1, bad[i].body,
+            strstr(bad[i].body, "models") ? ", \"data\": \"" : "", /* only the named problem remains */
+            strstr(bad[i].body, "models") ? data : "", strstr(bad[i].body, "models") ? "\"}" : "]");
+        pq_test_write(bp, text);
+        free(text);
+        args = pq_asprintf("sweep %s --db %s/bad%zu.db", bp, tmp, i);
+        char *out = NULL;
+        int rc = run(args, &out);
+        if (rc == 0 || !out || !strstr(out, bad[i].needle))
+            FAILF("polyq %s: want a failure naming \"%s\", got %d:\n%s", args, bad[i].needle, rc, out ? out : "");
+        free(out);
+        free(args);
+        free(bp);
+    }
+    char *other = pq_asprintf("%s/other.json", tmp), *body = pq_asprintf(
+        "{\"models\": [\"tests/fixtures/gpt2-tiny-vocab-bf16\"], \"quant\": [\"int8\"], \"langs\": [\"eng_Latn\"], "
+        "\"data\": \"%s\"}", data);
+    pq_test_write(other, body);
+    free(body);
+    args = pq_asprintf("sweep %s --db %s", other, ref);
+    expect(args, 2, "another plan");
+    free(args);
+    char *junk = pq_asprintf("%s/junk.db", tmp);
+    pq_test_write(junk, "this is not a database, not at all, but it is long enough to look like one.....");
+    args = pq_asprintf("sweep %s --db %s", other, junk);
+    expect(args, 1, "junk.db");
+    free(args);
+    free(junk);
+    free(other);
+    free(plan);
+    free(ref);
+    free(killed);
 }

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "base/base.h"
+#include "cli/cli.h"
 #include "eval/eval.h"
 #include "eval/memory.h"
 #include "eval/metrics.h"
@@ -22,6 +23,8 @@ static const char usage[] =
     "       polyq quantize MODEL --quant SPEC --out DIR|FILE.gguf   quantize once (calibration options\n"
     "                                      as for eval), evaluate many times with --quantized\n"
     "       polyq report RESULTS.json --out DIR   results.csv (tidy) and report.md\n"
+    "       polyq sweep PLAN.json [--db FILE] [--status]   models x specs x calibration x languages\n"
+    "                                      into SQLite; restarts redo only unfinished cells\n"
     "       polyq tokenize MODEL [TEXT]    token ids of TEXT (or of each stdin line)\n"
     "       polyq info MODEL               architecture, size, tokenizer, memory needed\n"
     "       polyq models                   the reference models and whether each is cached\n"
@@ -61,13 +64,13 @@ static const char usage[] =
     "                      the memory available now)\n"
     "  --out FILE          write all numbers and provenance as JSON\n";
 
-static int die(const polyq_err *err)
+int die(const polyq_err *err)
 {
     fprintf(stderr, "polyq: %s\n", err->msg);
     return err->code == POLYQ_INVALID_ARG ? 2 : 1;
 }
 
-static int bad_arg(const char *fmt, const char *a)
+int bad_arg(const char *fmt, const char *a)
 {
     fprintf(stderr, "polyq: ");
     fprintf(stderr, fmt, a);
@@ -89,7 +92,7 @@ static int option_value(int argc, char **argv, int *i, const char *const *value_
     return 0;
 }
 
-static bool parse_uint(const char *s, unsigned long long max, unsigned long long *out)
+bool parse_uint(const char *s, unsigned long long max, unsigned long long *out)
 {
     char *end;
     errno = 0;
@@ -124,8 +127,7 @@ static void on_progress(void *ctx, size_t done, size_t total)
 
 /* Finds MODEL as a folder or a hub id (downloading it if needed). *path and *rev are heap
  * strings. */
-static int find_model(const char *name, const pq_hub_opts *ho, char **path, char **rev,
-                      polyq_err *err)
+int find_model(const char *name, const pq_hub_opts *ho, char **path, char **rev, polyq_err *err)
 {
     *rev = NULL;
     if (pq_dir_exists(name))
@@ -133,8 +135,8 @@ static int find_model(const char *name, const pq_hub_opts *ho, char **path, char
     return pq_hub_resolve(name, ho, path, rev, err);
 }
 
-static int open_model(const char *name, const pq_hub_opts *ho, pq_model **m, char **path,
-                      char **rev, polyq_err *err)
+int open_model(const char *name, const pq_hub_opts *ho, pq_model **m, char **path, char **rev,
+               polyq_err *err)
 {
     int rc = find_model(name, ho, path, rev, err);
     return rc ? rc : pq_model_open_dir(m, *path, err);
@@ -185,13 +187,6 @@ static int cmd_tokenize(int argc, char **argv)
     return rc ? die(&err) : 0;
 }
 
-typedef struct calib_opts {
-    const char *langs, *file;
-    size_t samples;
-    int max_tokens; /* 0: the model's context */
-    const char *eval_split, *data;
-} calib_opts;
-
 /* The calibration options of eval and quantize: 1 if a is one (its value taken), 0 if not,
  * -1 (message printed) if its value is bad. */
 static int calib_arg(const char *a, const char *v, calib_opts *co)
@@ -219,8 +214,8 @@ static int calib_arg(const char *a, const char *v, calib_opts *co)
  * dev file (an equal share of the samples), or the lines of --calib-file; each tokenized with
  * the model's start token (an encoder's special tokens around it) and cut to the context.
  * *desc (heap) is a JSON object describing them for the results. */
-static int build_calib(const pq_model *m, const calib_opts *o, pq_ids *store, int **starts, int *n_seq,
-                       char **desc, polyq_err *err)
+int build_calib(const pq_model *m, const calib_opts *o, pq_ids *store, int **starts, int *n_seq,
+                char **desc, polyq_err *err)
 {
     char **langs = NULL, *lc = NULL, *sv = NULL;
     size_t n_lang = 0;
@@ -887,6 +882,8 @@ int main(int argc, char **argv)
     }
     if (!strcmp(argv[1], "info"))
         return cmd_info(argc, argv);
+    if (!strcmp(argv[1], "sweep"))
+        return cmd_sweep(argc, argv);
     if (!strcmp(argv[1], "models"))
         return cmd_models();
     return bad_arg("unknown command \"%s\"", argv[1]);

@@ -1,0 +1,44 @@
+/* Sweep results in SQLite (db.c). One row per cell (model x spec x calibration x language)
+ * with its totals and headline metrics, and one row per sentence of the cell with the
+ * numbers every statistic is computed from:
+ *
+ *   meta(key, value)       polyq version, plan (canonical JSON), seed
+ *   cells(model, spec, calib, lang,            the cell
+ *         method, bits_per_weight, n_sent, tokens, bytes, chars, words, fallback,
+ *         nll_fp, nll_q (nats, summed), kld (summed), agree (positions),
+ *         ppl_fp, ppl_q, bpb_fp, bpb_q, log_ppl_ratio, delta_bpb, delta_bits_per_sentence,
+ *         kld_per_token, top1, wall_s)
+ *   sentences(model, spec, calib, lang, idx, tokens, bytes, nll_fp, nll_q, kld, agree)
+ *
+ * A cell and its sentences are written in one transaction: a process killed at any moment
+ * leaves each cell either complete or absent. */
+#ifndef PQ_DB_H
+#define PQ_DB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "base/status.h"
+#include "eval/eval.h"
+
+typedef struct pq_db pq_db;
+
+typedef struct pq_cell_key {
+    const char *model, *spec, *calib, *lang;
+} pq_cell_key;
+
+/* Opens (creating when absent) the database at path for a plan: a database made for another
+ * plan or by another major version of polyq is refused; a damaged one is named. */
+int pq_db_open(pq_db **out, const char *path, const char *plan_json, polyq_err *err);
+void pq_db_close(pq_db *db);
+/* 1 when the cell is complete, 0 when not, -1 on error */
+int pq_db_has(pq_db *db, const pq_cell_key *k, polyq_err *err);
+/* Writes the cell for quantized model qi of e, atomically. */
+int pq_db_put(pq_db *db, const pq_cell_key *k, const char *method, double bits_per_weight,
+              const pq_lang_eval *e, int qi, double wall_s, polyq_err *err);
+/* Complete cells in the database. */
+int pq_db_count(pq_db *db, long *n, polyq_err *err);
+/* PRAGMA integrity_check: 0 when "ok". */
+int pq_db_check(pq_db *db, polyq_err *err);
+
+#endif
