@@ -752,6 +752,48 @@ TEST(cli_sweep_killed_and_resumed)
     args = pq_asprintf("sweep %s --db %s --status", plan, killed);
     expect(args, 0, "32 of 32 cells done");
     free(args);
+    /* the database read back by polyq report gives polyq eval's numbers for the same cells */
+    char *rep = pq_asprintf("%s/rep", tmp), *ej = pq_asprintf("%s/sweep-eval.json", tmp);
+    args = pq_asprintf("report %s --out %s", ref, rep);
+    expect(args, 0, "per model");
+    free(args);
+    args = pq_asprintf("eval tests/fixtures/gpt2-tiny-vocab-bf16 --data %s --langs eng_Latn,hin_Deva,zho_Hans,arb_Arab "
+                       "--max-sentences 5 --quant int8,q4_0,nf4 --threads 1 --out %s", data, ej);
+    expect(args, 0, "nf4");
+    free(args);
+    char *rj = pq_asprintf("%s/tests_fixtures_gpt2-tiny-vocab-bf16/results.json", rep);
+    json_t *ja = json_load_file(ej, 0, NULL), *jb = json_load_file(rj, 0, NULL);
+    CHECK(ja && jb);
+    int compared = 0;
+    for (size_t qi = 0; ja && jb && qi < 3; qi++) {
+        json_t *x = json_array_get(json_object_get(ja, "quantized"), qi), *y = json_array_get(json_object_get(jb, "quantized"), qi);
+        CHECK(x && y && !strcmp(json_string_value(json_object_get(x, "spec")), json_string_value(json_object_get(y, "spec"))));
+        json_t *lx = json_object_get(x, "languages"), *ly = json_object_get(y, "languages");
+        for (size_t i = 0; i < json_array_size(lx); i++)
+            for (size_t j = 0; j < json_array_size(ly); j++) {
+                json_t *ra = json_array_get(lx, i), *rb = json_array_get(ly, j);
+                if (strcmp(json_string_value(json_object_get(ra, "lang")), json_string_value(json_object_get(rb, "lang"))))
+                    continue;
+                static const char *const keys[] = {"delta_bits_per_sentence", "kld", "delta_bpb"};
+                for (int k = 0; k < 3; k++)
+                    for (int e = 0; e < 3; e++) {
+                        static const char *const ends[] = {"value", "ci95_lo", "ci95_hi"};
+                        double va = json_real_value(json_object_get(json_object_get(ra, keys[k]), ends[e]));
+                        double vb = json_real_value(json_object_get(json_object_get(rb, keys[k]), ends[e]));
+                        if (va != vb)
+                            FAILF("%s %s %s.%s: eval %.17g, from the sweep database %.17g",
+                                  json_string_value(json_object_get(x, "spec")), json_string_value(json_object_get(ra, "lang")),
+                                  keys[k], ends[e], va, vb);
+                    }
+                compared++;
+            }
+    }
+    CHECK_INT(compared, 12);
+    json_decref(ja);
+    json_decref(jb);
+    free(rj);
+    free(rep);
+    free(ej);
     /* bad plans */
     static const struct { const char *body, *needle; } bad[] = {
         {"{\"models\": [\"no/such/model-anywhere\"], \"quant\": [\"int8\"], \"langs\": [\"eng_Latn\"]}", "no/such/model-anywhere"},

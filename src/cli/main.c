@@ -22,7 +22,7 @@ static const char usage[] =
     "usage: polyq eval MODEL [options]     per-language quantization degradation\n"
     "       polyq quantize MODEL --quant SPEC --out DIR|FILE.gguf   quantize once (calibration options\n"
     "                                      as for eval), evaluate many times with --quantized\n"
-    "       polyq report RESULTS.json --out DIR   results.csv (tidy) and report.md\n"
+    "       polyq report RESULTS.json|RESULTS.db --out DIR   results.csv (tidy) and report.md\n"
     "       polyq sweep PLAN.json [--db FILE] [--status]   models x specs x calibration x languages\n"
     "                                      into SQLite; restarts redo only unfinished cells\n"
     "       polyq tokenize MODEL [TEXT]    token ids of TEXT (or of each stdin line)\n"
@@ -873,11 +873,13 @@ int main(int argc, char **argv)
         return cmd_quantize(argc, argv);
     if (!strcmp(argv[1], "report")) {
         if (argc != 5 || strcmp(argv[3], "--out"))
-            return bad_arg("%s", "usage: polyq report RESULTS.json --out DIR");
+            return bad_arg("%s", "usage: polyq report RESULTS.json|RESULTS.db --out DIR");
         polyq_err err = {0};
-        if (pq_report_export(argv[2], argv[4], &err))
+        bool db = pq_is_sqlite(argv[2]);
+        if (db ? pq_report_db(argv[2], argv[4], &err) : pq_report_export(argv[2], argv[4], &err))
             return die(&err);
-        printf("wrote %s/results.csv and %s/report.md\n", argv[4], argv[4]);
+        printf(db ? "wrote results.json, results.csv and report.md per model under %s\n"
+                  : "wrote %s/results.csv and %s/report.md\n", argv[4], argv[4]);
         return 0;
     }
     if (!strcmp(argv[1], "info"))

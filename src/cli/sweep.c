@@ -252,7 +252,9 @@ int cmd_sweep(int argc, char **argv)
                 }
                 if (rc || !todo)
                     continue;
-                if (!fp && (rc = open_model(p.models[m], &ho, &fp, &path, &rev, &err)))
+                if (!fp && ((rc = open_model(p.models[m], &ho, &fp, &path, &rev, &err)) ||
+                            (rc = pq_db_note_model(db, p.models[m], fp->cfg.architecture, fp->cfg.model_type,
+                                                   fp->dtype, (unsigned long long)fp->n_params, &err))))
                     break;
                 pq_model *q = NULL;
                 pq_ids store = {0};

@@ -82,7 +82,7 @@ static int cmp_float(const void *a, const void *b)
 }
 
 /* type-7 percentile of sorted v */
-static double percentile(const float *v, size_t n, double p)
+double pq_percentile_sorted(const float *v, size_t n, double p)
 {
     if (!n)
         return NAN;
@@ -271,9 +271,9 @@ int pq_metrics_compute(const pq_lang_eval *ev, size_t n_lang, int n_q, const pq_
             if (ev[l].kl_pos && ev[l].kl_pos[qi]) {
                 memcpy(kl, ev[l].kl_pos[qi], T * sizeof *kl);
                 qsort(kl, T, sizeof *kl, cmp_float);
-                q->kld_p50 = percentile(kl, T, 0.50);
-                q->kld_p90 = percentile(kl, T, 0.90);
-                q->kld_p99 = percentile(kl, T, 0.99);
+                q->kld_p50 = pq_percentile_sorted(kl, T, 0.50);
+                q->kld_p90 = pq_percentile_sorted(kl, T, 0.90);
+                q->kld_p99 = pq_percentile_sorted(kl, T, 0.99);
             }
             for (int bs = 0; bs < PQ_N_BASES; bs++) {
                 int k = basis_measure[bs];

@@ -58,6 +58,9 @@ typedef struct pq_disparity_summary {
 /* Spearman rank correlation of x and y (n values; average ranks for ties); NAN when
  * undefined. */
 double pq_spearman(const double *x, const double *y, size_t n);
+/* The p-quantile of v (n, ascending) by linear interpolation between order statistics; NAN
+ * when n is 0. */
+double pq_percentile_sorted(const float *v, size_t n, double p);
 
 typedef struct pq_metrics_opts {
     int n_boot;      /* 0 = 1000 */

@@ -2,11 +2,13 @@
 #include "report/db.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/base.h"
+#include "eval/metrics.h"
 #include "polyq.h"
 
 struct pq_db {
@@ -19,13 +21,20 @@ static int db_fail(pq_db *db, polyq_err *err, const char *what)
     return pq_fail(err, POLYQ_IO, "%s: %s: %s", db->path, what, sqlite3_errmsg(db->s));
 }
 
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return x < y ? -1 : x > y;
+}
+
 static const char schema[] =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS cells(model TEXT NOT NULL, spec TEXT NOT NULL, calib TEXT NOT NULL,"
     " lang TEXT NOT NULL, method TEXT, bits_per_weight REAL, n_sent INTEGER, tokens INTEGER,"
     " bytes INTEGER, chars INTEGER, words INTEGER, fallback INTEGER, nll_fp REAL, nll_q REAL, kld REAL,"
     " agree INTEGER, ppl_fp REAL, ppl_q REAL, bpb_fp REAL, bpb_q REAL, log_ppl_ratio REAL, delta_bpb REAL,"
-    " delta_bits_per_sentence REAL, kld_per_token REAL, top1 REAL, wall_s REAL,"
+    " delta_bits_per_sentence REAL, kld_per_token REAL, top1 REAL, kld_p50 REAL, kld_p90 REAL, kld_p99 REAL,"
+    " wall_s REAL,"
     " PRIMARY KEY(model, spec, calib, lang));"
     "CREATE TABLE IF NOT EXISTS sentences(model TEXT NOT NULL, spec TEXT NOT NULL, calib TEXT NOT NULL,"
     " lang TEXT NOT NULL, idx INTEGER NOT NULL, tokens INTEGER, bytes INTEGER, nll_fp REAL, nll_q REAL,"
@@ -132,7 +141,16 @@ int pq_db_put(pq_db *db, const pq_cell_key *k, const char *method, double bits_p
         T += e->tokens[s];
         agree += e->agree_q[qi][s];
     }
-    double N = (double)e->n_sent, B = (double)e->bytes;
+    double N = (double)e->n_sent, B = (double)e->bytes, pct[3] = {NAN, NAN, NAN};
+    float *pos = e->kl_pos && e->kl_pos[qi] && T ? malloc(sizeof(float) * T) : NULL;
+    if (pos) { /* KL at every scored position: its 50th, 90th, 99th percentiles */
+        memcpy(pos, e->kl_pos[qi], sizeof(float) * T);
+        qsort(pos, T, sizeof *pos, cmp_float);
+        static const double at[3] = {0.50, 0.90, 0.99};
+        for (int i = 0; i < 3; i++)
+            pct[i] = pq_percentile_sorted(pos, T, at[i]);
+        free(pos);
+    }
     double v[] = {nf, nq, kl, exp(nf / (double)T), exp(nq / (double)T), nf / (B * M_LN2), nq / (B * M_LN2),
                   (nq - nf) / (double)T, (nq - nf) / (B * M_LN2), (nq - nf) / (N * M_LN2), kl / (double)T,
                   (double)agree / (double)T};
@@ -140,7 +158,7 @@ int pq_db_put(pq_db *db, const pq_cell_key *k, const char *method, double bits_p
         return db_fail(db, err, "cannot start a transaction");
     sqlite3_stmt *st = NULL;
     int ok = sqlite3_prepare_v2(db->s,
-                                "INSERT INTO cells VALUES(?,?,?,?, ?,?,?,?, ?,?,?,?, ?,?,?,?, ?,?,?,?, ?,?,?,?, ?,?)",
+                                "INSERT INTO cells VALUES(?,?,?,?, ?,?,?,?, ?,?,?,?, ?,?,?,?, ?,?,?,?, ?,?,?,?, ?,?,?,?,?)",
                                 -1, &st, NULL) == SQLITE_OK && !bind_key(st, k);
     if (ok) {
         int i = 5;
@@ -154,6 +172,8 @@ int pq_db_put(pq_db *db, const pq_cell_key *k, const char *method, double bits_p
         ok = ok && !sqlite3_bind_int64(st, i++, (sqlite3_int64)agree);
         for (size_t j = 3; ok && j < sizeof v / sizeof v[0]; j++)
             ok = !sqlite3_bind_double(st, i++, v[j]);
+        for (int j = 0; ok && j < 3; j++)
+            ok = !sqlite3_bind_double(st, i++, pct[j]);
         ok = ok && !sqlite3_bind_double(st, i++, wall_s) && sqlite3_step(st) == SQLITE_DONE;
     }
     sqlite3_finalize(st);
@@ -192,4 +212,20 @@ int pq_db_check(pq_db *db, polyq_err *err)
              sqlite3_step(st) == SQLITE_ROW && !strcmp((const char *)sqlite3_column_text(st, 0), "ok");
     sqlite3_finalize(st);
     return ok ? 0 : pq_fail(err, POLYQ_FORMAT, "%s: the integrity check fails", db->path);
+}
+
+int pq_db_note_model(pq_db *db, const char *model, const char *architecture, const char *model_type,
+                     const char *dtype, unsigned long long n_params, polyq_err *err)
+{
+    char n[32];
+    snprintf(n, sizeof n, "%llu", n_params);
+    const char *field[4] = {"architecture", "model_type", "dtype", "n_params"}, *val[4] = {architecture, model_type, dtype, n};
+    for (int i = 0; i < 4; i++) {
+        char *key = pq_asprintf("model:%s:%s", model, field[i]);
+        int bad = !key || meta_put(db, key, val[i] ? val[i] : "");
+        free(key);
+        if (bad)
+            return db_fail(db, err, "cannot write");
+    }
+    return 0;
 }

@@ -7,7 +7,7 @@
  *         method, bits_per_weight, n_sent, tokens, bytes, chars, words, fallback,
  *         nll_fp, nll_q (nats, summed), kld (summed), agree (positions),
  *         ppl_fp, ppl_q, bpb_fp, bpb_q, log_ppl_ratio, delta_bpb, delta_bits_per_sentence,
- *         kld_per_token, top1, wall_s)
+ *         kld_per_token, top1, kld_p50, kld_p90, kld_p99, wall_s)
  *   sentences(model, spec, calib, lang, idx, tokens, bytes, nll_fp, nll_q, kld, agree)
  *
  * A cell and its sentences are written in one transaction: a process killed at any moment
@@ -36,6 +36,9 @@ int pq_db_has(pq_db *db, const pq_cell_key *k, polyq_err *err);
 /* Writes the cell for quantized model qi of e, atomically. */
 int pq_db_put(pq_db *db, const pq_cell_key *k, const char *method, double bits_per_weight,
               const pq_lang_eval *e, int qi, double wall_s, polyq_err *err);
+/* What a model of the plan is (kept in meta as model:<name>:<field>, for reports). */
+int pq_db_note_model(pq_db *db, const char *model, const char *architecture, const char *model_type,
+                     const char *dtype, unsigned long long n_params, polyq_err *err);
 /* Complete cells in the database. */
 int pq_db_count(pq_db *db, long *n, polyq_err *err);
 /* PRAGMA integrity_check: 0 when "ok". */

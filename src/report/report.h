@@ -38,5 +38,10 @@ void pq_report_table(FILE *f, const pq_run_info *info, const pq_lang_metrics *m,
 
 /* polyq report: results.csv and report.md in out_dir from a results JSON file. */
 int pq_report_export(const char *results, const char *out_dir, polyq_err *err);
+/* The same from a polyq sweep database: per model, out_dir/<model>/results.json, results.csv
+ * and report.md over the languages finished for every spec (dbreport.c). */
+int pq_report_db(const char *db, const char *out_dir, polyq_err *err);
+/* Whether path is an SQLite database (its first 16 bytes). */
+bool pq_is_sqlite(const char *path);
 
 #endif

@@ -1,0 +1,316 @@
+/* polyq report results.db --out DIR: a sweep's database read back into the statistics of
+ * polyq eval. Per model, the languages complete for every spec and calibration set are
+ * rebuilt from the per-sentence rows (paired bootstrap and all) and written as
+ * DIR/<model>/results.json, results.csv and report.md; the KL percentiles come from the cells
+ * (the per-position values are not stored). A calibrated spec appears as spec@calibration. */
+#include <math.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <jansson.h>
+
+#include "base/base.h"
+#include "eval/corpus.h"
+#include "polyq.h"
+#include "report/report.h"
+
+typedef struct combo {
+    char *spec, *calib, *name, *method;
+    double bpw;
+} combo;
+
+static int fail_db(sqlite3 *s, const char *path, polyq_err *err)
+{
+    return pq_fail(err, POLYQ_FORMAT, "%s: not a polyq sweep database (%s)", path, sqlite3_errmsg(s));
+}
+
+/* column 0 of every row of a query with up to 2 text parameters, as heap strings */
+static int strings(sqlite3 *s, const char *sql, const char *a, const char *b, char ***out, size_t *n)
+{
+    sqlite3_stmt *st = NULL;
+    *out = NULL;
+    *n = 0;
+    if (sqlite3_prepare_v2(s, sql, -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    if (a)
+        sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
+    if (b)
+        sqlite3_bind_text(st, 2, b, -1, SQLITE_STATIC);
+    int rc = 0;
+    while (!rc && sqlite3_step(st) == SQLITE_ROW) {
+        char **v = realloc(*out, (*n + 1) * sizeof *v);
+        if (!v || !(v[*n] = pq_strdup((const char *)sqlite3_column_text(st, 0)))) {
+            rc = -1;
+            if (v)
+                *out = v;
+            break;
+        }
+        *out = v;
+        ++*n;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* the per-sentence numbers of one cell into column qi of e (e's sentence arrays when fill) */
+static int read_cell(sqlite3 *s, const char *model, const combo *c, const char *lang, pq_lang_eval *e, int qi,
+                     bool fill)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s, "SELECT tokens, bytes, nll_fp, nll_q, kld, agree FROM sentences WHERE model = ? AND "
+                              "spec = ? AND calib = ? AND lang = ? ORDER BY idx", -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_text(st, 1, model, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, c->spec, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, c->calib, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, lang, -1, SQLITE_STATIC);
+    size_t i = 0;
+    while (sqlite3_step(st) == SQLITE_ROW && i < e->n_sent) {
+        if (fill) {
+            e->tokens[i] = (uint32_t)sqlite3_column_int64(st, 0);
+            e->sbytes[i] = (uint32_t)sqlite3_column_int64(st, 1);
+            e->nll_fp[i] = sqlite3_column_double(st, 2);
+        }
+        e->nll_q[qi][i] = sqlite3_column_double(st, 3);
+        e->kld_q[qi][i] = sqlite3_column_double(st, 4);
+        e->agree_q[qi][i] = (uint32_t)sqlite3_column_int64(st, 5);
+        i++;
+    }
+    sqlite3_finalize(st);
+    return i == e->n_sent ? 0 : -1;
+}
+
+static int one_model(sqlite3 *s, const char *path, const char *model, const json_t *plan, const char *out_dir,
+                     polyq_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    combo *cb = NULL;
+    size_t n_cb = 0;
+    int rc = 0;
+    if (sqlite3_prepare_v2(s, "SELECT DISTINCT spec, calib, method, bits_per_weight FROM cells WHERE model = ? "
+                              "ORDER BY rowid", -1, &st, NULL) != SQLITE_OK)
+        return fail_db(s, path, err);
+    sqlite3_bind_text(st, 1, model, -1, SQLITE_STATIC);
+    while (!rc && sqlite3_step(st) == SQLITE_ROW) {
+        if (n_cb == 32) {
+            rc = pq_fail(err, POLYQ_UNSUPPORTED, "%s: model %s has more than 32 spec and calibration pairs; "
+                         "report them from smaller plans", path, model);
+            break;
+        }
+        combo *v = realloc(cb, (n_cb + 1) * sizeof *v);
+        if (!v) {
+            rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
+            break;
+        }
+        cb = v;
+        combo *c = &cb[n_cb];
+        memset(c, 0, sizeof *c);
+        bool seen = false;
+        const char *sp = (const char *)sqlite3_column_text(st, 0), *ca = (const char *)sqlite3_column_text(st, 1);
+        for (size_t k = 0; k < n_cb; k++)
+            seen |= !strcmp(cb[k].spec, sp) && !strcmp(cb[k].calib, ca);
+        if (seen)
+            continue;
+        c->spec = pq_strdup(sp);
+        c->calib = pq_strdup(ca);
+        c->method = pq_strdup((const char *)sqlite3_column_text(st, 2));
+        c->bpw = sqlite3_column_double(st, 3);
+        c->name = strcmp(ca, "-") ? pq_asprintf("%s@%s", sp, ca) : pq_strdup(sp);
+        n_cb++;
+        if (!c->spec || !c->calib || !c->method || !c->name)
+            rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
+    }
+    sqlite3_finalize(st);
+    char **langs = NULL;
+    size_t n_lang = 0;
+    char *cnt = pq_asprintf("%zu", n_cb);
+    if (!rc && (!cnt || strings(s, "SELECT lang FROM cells WHERE model = ? GROUP BY lang HAVING COUNT(*) = "
+                                   "CAST(? AS INTEGER) ORDER BY lang", model, cnt, &langs, &n_lang)))
+        rc = fail_db(s, path, err);
+    free(cnt);
+    pq_lang_eval *ev = rc ? NULL : calloc(n_lang ? n_lang : 1, sizeof *ev);
+    pq_lang_metrics *met = rc ? NULL : calloc(n_lang ? n_lang : 1, sizeof *met);
+    pq_disparity_summary *sum = rc ? NULL : calloc(n_cb ? n_cb : 1, sizeof *sum);
+    if (!rc && (!ev || !met || !sum))
+        rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
+    if (!rc && !n_lang)
+        rc = pq_fail(err, POLYQ_INVALID_ARG, "%s: model %s has no language finished for every spec yet", path, model);
+    int ref = -1;
+    for (size_t l = 0; l < n_lang && !rc; l++) {
+        pq_lang_eval *e = &ev[l];
+        snprintf(e->lang, sizeof e->lang, "%s", langs[l]);
+        if (!strcmp(langs[l], "eng_Latn"))
+            ref = (int)l;
+        st = NULL;
+        if (sqlite3_prepare_v2(s, "SELECT n_sent, bytes, chars, words, fallback FROM cells WHERE model = ? AND lang = ? "
+                                  "LIMIT 1", -1, &st, NULL) != SQLITE_OK ||
+            sqlite3_bind_text(st, 1, model, -1, SQLITE_STATIC) || sqlite3_bind_text(st, 2, langs[l], -1, SQLITE_STATIC) ||
+            sqlite3_step(st) != SQLITE_ROW) {
+            sqlite3_finalize(st);
+            rc = fail_db(s, path, err);
+            break;
+        }
+        e->n_sent = (size_t)sqlite3_column_int64(st, 0);
+        e->bytes = (uint64_t)sqlite3_column_int64(st, 1);
+        e->chars = (uint64_t)sqlite3_column_int64(st, 2);
+        e->words = (uint64_t)sqlite3_column_int64(st, 3);
+        e->fallback = (uint64_t)sqlite3_column_int64(st, 4);
+        sqlite3_finalize(st);
+        e->spaced = !pq_script_unspaced(langs[l]);
+        e->n_q = (int)n_cb;
+        size_t n = e->n_sent ? e->n_sent : 1;
+        e->tokens = calloc(n, sizeof *e->tokens);
+        e->sbytes = calloc(n, sizeof *e->sbytes);
+        e->nll_fp = calloc(n, sizeof *e->nll_fp);
+        e->nll_q = calloc(n_cb, sizeof *e->nll_q);
+        e->kld_q = calloc(n_cb, sizeof *e->kld_q);
+        e->agree_q = calloc(n_cb, sizeof *e->agree_q);
+        bool ok = e->tokens && e->sbytes && e->nll_fp && e->nll_q && e->kld_q && e->agree_q;
+        for (size_t q = 0; ok && q < n_cb; q++)
+            ok = (e->nll_q[q] = calloc(n, sizeof **e->nll_q)) && (e->kld_q[q] = calloc(n, sizeof **e->kld_q)) &&
+                 (e->agree_q[q] = calloc(n, sizeof **e->agree_q));
+        if (!ok) {
+            rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
+            break;
+        }
+        for (size_t q = 0; q < n_cb && !rc; q++)
+            if (read_cell(s, model, &cb[q], langs[l], e, (int)q, q == 0))
+                rc = pq_fail(err, POLYQ_FORMAT, "%s: the sentences of %s %s %s %s are incomplete", path, model,
+                             cb[q].spec, cb[q].calib, langs[l]);
+    }
+    pq_metrics_opts mo = {.n_boot = 1000, .seed = 0, .ref = ref};
+    if (!rc)
+        rc = pq_metrics_compute(ev, n_lang, (int)n_cb, &mo, met, sum, err);
+    for (size_t l = 0; l < n_lang && !rc; l++) /* KL percentiles as the sweep stored them */
+        for (size_t q = 0; q < n_cb; q++) {
+            st = NULL;
+            if (sqlite3_prepare_v2(s, "SELECT kld_p50, kld_p90, kld_p99 FROM cells WHERE model = ? AND spec = ? AND "
+                                      "calib = ? AND lang = ?", -1, &st, NULL) == SQLITE_OK &&
+                !sqlite3_bind_text(st, 1, model, -1, SQLITE_STATIC) &&
+                !sqlite3_bind_text(st, 2, cb[q].spec, -1, SQLITE_STATIC) &&
+                !sqlite3_bind_text(st, 3, cb[q].calib, -1, SQLITE_STATIC) &&
+                !sqlite3_bind_text(st, 4, langs[l], -1, SQLITE_STATIC) && sqlite3_step(st) == SQLITE_ROW) {
+                met[l].q[q].kld_p50 = sqlite3_column_type(st, 0) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 0);
+                met[l].q[q].kld_p90 = sqlite3_column_type(st, 1) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 1);
+                met[l].q[q].kld_p99 = sqlite3_column_type(st, 2) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 2);
+            }
+            sqlite3_finalize(st);
+        }
+    char *dir = NULL, *json = NULL;
+    if (!rc) { /* DIR/<model with / as _> */
+        char *safe = pq_strdup(model);
+        for (char *p = safe; p && *p; p++)
+            if (*p == '/' || *p == '\\' || *p == ':')
+                *p = '_';
+        dir = safe ? pq_path_join(out_dir, safe[0] == '.' ? safe + 1 : safe) : NULL;
+        json = dir ? pq_path_join(dir, "results.json") : NULL;
+        free(safe);
+        if (!json)
+            rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
+        else if (mkdir(dir, 0777) && !pq_dir_exists(dir))
+            rc = pq_fail(err, POLYQ_IO, "%s: cannot create", dir);
+    }
+    if (!rc) {
+        const char *names[32], *methods[32];
+        double bpw[32];
+        for (size_t q = 0; q < n_cb; q++) {
+            names[q] = cb[q].name;
+            methods[q] = cb[q].method;
+            bpw[q] = cb[q].bpw;
+        }
+        json_t *split = json_object_get(plan, "split"), *ms = json_object_get(plan, "max_sentences"),
+               *data = json_object_get(plan, "data");
+        char **mv[4] = {NULL};
+        size_t mn[4] = {0};
+        static const char *const field[4] = {"architecture", "model_type", "dtype", "n_params"};
+        for (int k = 0; k < 4; k++) {
+            char *key = pq_asprintf("model:%s:%s", model, field[k]);
+            if (key)
+                strings(s, "SELECT value FROM meta WHERE key = ?", key, NULL, &mv[k], &mn[k]);
+            free(key);
+        }
+#define MV(k) (mn[k] == 1 ? mv[k][0] : NULL)
+        const char *np = MV(3);
+        pq_run_info info = {.model_id = model, .model_path = model, .dataset = "flores200",
+                            .architecture = MV(0), .model_type = MV(1), .dtype = MV(2),
+                            .n_params = np ? strtoull(np, NULL, 10) : 0,
+                            .split = json_is_string(split) ? json_string_value(split) : "devtest",
+                            .data_path = json_is_string(data) ? json_string_value(data) : NULL,
+                            .max_sentences = json_is_integer(ms) ? (uint64_t)json_integer_value(ms) : 0,
+                            .ref_lang = "eng_Latn", .ref_evaluated = ref >= 0, .seed = 0, .n_boot = 1000,
+                            .n_q = (int)n_cb, .q_names = names, .q_methods = methods, .q_bits_per_weight = bpw};
+#undef MV
+        rc = pq_report_json(json, &info, met, n_lang, sum, err);
+        if (!rc)
+            rc = pq_report_export(json, dir, err);
+        for (int k = 0; k < 4; k++)
+            pq_strlist_free(mv[k], mn[k]);
+    }
+    free(dir);
+    free(json);
+    if (met)
+        pq_metrics_free(met, n_lang);
+    free(met);
+    free(sum);
+    for (size_t l = 0; ev && l < n_lang; l++)
+        pq_lang_eval_free(&ev[l]);
+    free(ev);
+    pq_strlist_free(langs, n_lang);
+    for (size_t q = 0; q < n_cb; q++) {
+        free(cb[q].spec);
+        free(cb[q].calib);
+        free(cb[q].name);
+        free(cb[q].method);
+    }
+    free(cb);
+    return rc;
+}
+
+bool pq_is_sqlite(const char *path)
+{
+    char head[16] = {0};
+    FILE *f = fopen(path, "rb");
+    bool yes = f && fread(head, 1, 16, f) == 16 && !memcmp(head, "SQLite format 3", 16);
+    if (f)
+        fclose(f);
+    return yes;
+}
+
+int pq_report_db(const char *path, const char *out_dir, polyq_err *err)
+{
+    sqlite3 *s = NULL;
+    if (sqlite3_open_v2(path, &s, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        int rc = pq_fail(err, POLYQ_IO, "%s: cannot open: %s", path, sqlite3_errmsg(s));
+        sqlite3_close(s);
+        return rc;
+    }
+    char **v = NULL, **models = NULL;
+    size_t n = 0, n_models = 0;
+    int rc = 0;
+    if (strings(s, "SELECT value FROM meta WHERE key = 'polyq_version'", NULL, NULL, &v, &n) || n != 1)
+        rc = fail_db(s, path, err);
+    else if (atoi(v[0]) != atoi(POLYQ_VERSION))
+        rc = pq_fail(err, POLYQ_FORMAT, "%s: made by polyq %s; this is polyq %s (another major version)", path, v[0],
+                     POLYQ_VERSION);
+    pq_strlist_free(v, n);
+    json_t *plan = NULL;
+    if (!rc && !strings(s, "SELECT value FROM meta WHERE key = 'plan'", NULL, NULL, &v, &n) && n == 1)
+        plan = json_loads(v[0], 0, NULL);
+    if (!rc && n == 1)
+        pq_strlist_free(v, n);
+    if (!rc && strings(s, "SELECT DISTINCT model FROM cells ORDER BY model", NULL, NULL, &models, &n_models))
+        rc = fail_db(s, path, err);
+    if (!rc && !n_models)
+        rc = pq_fail(err, POLYQ_INVALID_ARG, "%s: no finished cells yet", path);
+    if (!rc && mkdir(out_dir, 0777) && !pq_dir_exists(out_dir))
+        rc = pq_fail(err, POLYQ_IO, "%s: cannot create", out_dir);
+    for (size_t m = 0; m < n_models && !rc; m++)
+        rc = one_model(s, path, models[m], plan, out_dir, err);
+    pq_strlist_free(models, n_models);
+    json_decref(plan);
+    sqlite3_close(s);
+    return rc;
+}
