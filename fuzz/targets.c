@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "base/base.h"
+#include "eval/plan.h"
 #include "format/gguf.h"
 #include "format/safetensors.h"
 #include "format/torchbin.h"
@@ -285,6 +286,32 @@ int pq_fuzz_gguf(const uint8_t *data, size_t size)
     return 0;
 }
 
+/* A sweep plan: read, every list walked. */
+int pq_fuzz_plan(const uint8_t *data, size_t size)
+{
+    pq_plan p;
+    polyq_err err = {0};
+    if (pq_plan_parse(&p, "fuzz-plan.json", (const char *)data, size, &err) == 0) {
+        size_t n = strlen(p.canon) + strlen(p.split);
+        for (size_t i = 0; i < p.n_models; i++)
+            n += strlen(p.models[i]);
+        for (size_t i = 0; i < p.n_specs; i++)
+            n += strlen(p.specs[i]) + (size_t)p.parsed[i].bits;
+        for (size_t i = 0; i < p.n_calibs; i++)
+            n += strlen(p.calibs[i]);
+        const char **langs = NULL;
+        size_t nl = 0;
+        if (pq_plan_lang_list(&p, "fuzz-plan.json", &langs, &nl, &err) == 0)
+            for (size_t i = 0; i < nl; i++)
+                n += strlen(langs[i]);
+        free(langs);
+        static volatile size_t sink;
+        sink = n;
+    }
+    pq_plan_free(&p);
+    return 0;
+}
+
 /* BERT's vocab.txt, alone in a directory. */
 int pq_fuzz_vocab_txt(const uint8_t *data, size_t size)
 {
@@ -329,5 +356,6 @@ const pq_fuzz_target pq_fuzz_targets[] = {
     {"vocab_txt", pq_fuzz_vocab_txt},
     {"qfile", pq_fuzz_qfile},
     {"gguf", pq_fuzz_gguf},
+    {"plan", pq_fuzz_plan},
     {NULL, NULL},
 };
