@@ -761,7 +761,15 @@ TEST(cli_sweep_killed_and_resumed)
                        "--max-sentences 5 --quant int8,q4_0,nf4 --threads 1 --out %s", data, ej);
     expect(args, 0, "nf4");
     free(args);
-    char *rj = pq_asprintf("%s/tests_fixtures_gpt2-tiny-vocab-bf16/results.json", rep);
+    char *rj = pq_asprintf("%s/tests_fixtures_gpt2-tiny-vocab-bf16/results.json", rep),
+         *sm = pq_asprintf("%s/summary.md", rep), *text = NULL;
+    size_t tl = 0;
+    polyq_err err = {0};
+    CHECK_OK(pq_read_file(sm, 1 << 20, &text, &tl, &err));
+    CHECK(text && strstr(text, "| tests/fixtures/llama-tiny-vocab-bf16 | gptq-int4-g16@hin_Deva |") &&
+          strstr(text, "| tests/fixtures/gpt2-tiny-vocab-bf16 | nf4 |"));
+    free(text);
+    free(sm);
     json_t *ja = json_load_file(ej, 0, NULL), *jb = json_load_file(rj, 0, NULL);
     CHECK(ja && jb);
     int compared = 0;
