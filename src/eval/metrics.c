@@ -82,6 +82,15 @@ static int cmp_float(const void *a, const void *b)
 }
 
 /* type-7 percentile of sorted v */
+void pq_kl_percentiles(const float *kl, size_t n, float *scratch, double out[3])
+{
+    memcpy(scratch, kl, n * sizeof *scratch);
+    qsort(scratch, n, sizeof *scratch, cmp_float);
+    out[0] = pq_percentile_sorted(scratch, n, 0.50);
+    out[1] = pq_percentile_sorted(scratch, n, 0.90);
+    out[2] = pq_percentile_sorted(scratch, n, 0.99);
+}
+
 double pq_percentile_sorted(const float *v, size_t n, double p)
 {
     if (!n)
@@ -269,11 +278,9 @@ int pq_metrics_compute(const pq_lang_eval *ev, size_t n_lang, int n_q, const pq_
             q->kld_p50 = q->kld_p90 = q->kld_p99 = NAN;
             size_t T = (size_t)s.T;
             if (ev[l].kl_pos && ev[l].kl_pos[qi]) {
-                memcpy(kl, ev[l].kl_pos[qi], T * sizeof *kl);
-                qsort(kl, T, sizeof *kl, cmp_float);
-                q->kld_p50 = pq_percentile_sorted(kl, T, 0.50);
-                q->kld_p90 = pq_percentile_sorted(kl, T, 0.90);
-                q->kld_p99 = pq_percentile_sorted(kl, T, 0.99);
+                double p[3];
+                pq_kl_percentiles(ev[l].kl_pos[qi], T, kl, p);
+                q->kld_p50 = p[0], q->kld_p90 = p[1], q->kld_p99 = p[2];
             }
             for (int bs = 0; bs < PQ_N_BASES; bs++) {
                 int k = basis_measure[bs];

@@ -61,6 +61,8 @@ double pq_spearman(const double *x, const double *y, size_t n);
 /* The p-quantile of v (n, ascending) by linear interpolation between order statistics; NAN
  * when n is 0. */
 double pq_percentile_sorted(const float *v, size_t n, double p);
+/* The 50th, 90th and 99th percentiles of the KL at n positions (scratch: n floats). */
+void pq_kl_percentiles(const float *kl, size_t n, float *scratch, double out[3]);
 
 typedef struct pq_metrics_opts {
     int n_boot;      /* 0 = 1000 */

@@ -21,12 +21,6 @@ static int db_fail(pq_db *db, polyq_err *err, const char *what)
     return pq_fail(err, POLYQ_IO, "%s: %s: %s", db->path, what, sqlite3_errmsg(db->s));
 }
 
-static int cmp_float(const void *a, const void *b)
-{
-    float x = *(const float *)a, y = *(const float *)b;
-    return x < y ? -1 : x > y;
-}
-
 static const char schema[] =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS cells(model TEXT NOT NULL, spec TEXT NOT NULL, calib TEXT NOT NULL,"
@@ -142,15 +136,10 @@ int pq_db_put(pq_db *db, const pq_cell_key *k, const char *method, double bits_p
         agree += e->agree_q[qi][s];
     }
     double N = (double)e->n_sent, B = (double)e->bytes, pct[3] = {NAN, NAN, NAN};
-    float *pos = e->kl_pos && e->kl_pos[qi] && T ? malloc(sizeof(float) * T) : NULL;
-    if (pos) { /* KL at every scored position: its 50th, 90th, 99th percentiles */
-        memcpy(pos, e->kl_pos[qi], sizeof(float) * T);
-        qsort(pos, T, sizeof *pos, cmp_float);
-        static const double at[3] = {0.50, 0.90, 0.99};
-        for (int i = 0; i < 3; i++)
-            pct[i] = pq_percentile_sorted(pos, T, at[i]);
-        free(pos);
-    }
+    float *scratch = e->kl_pos && e->kl_pos[qi] && T ? malloc(sizeof(float) * T) : NULL;
+    if (scratch) /* KL at every scored position: its 50th, 90th, 99th percentiles */
+        pq_kl_percentiles(e->kl_pos[qi], T, scratch, pct);
+    free(scratch);
     double v[] = {nf, nq, kl, exp(nf / (double)T), exp(nq / (double)T), nf / (B * M_LN2), nq / (B * M_LN2),
                   (nq - nf) / (double)T, (nq - nf) / (B * M_LN2), (nq - nf) / (N * M_LN2), kl / (double)T,
                   (double)agree / (double)T};
