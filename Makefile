@@ -1,14 +1,20 @@
 # polyq: `make` builds build/polyq and build/libpolyq.a; `make test` runs every test;
 # `make asan` runs the same tests under AddressSanitizer + UndefinedBehaviorSanitizer.
 CC      ?= cc
-PKGS    := jansson libpcre2-8 libutf8proc openblas libcurl libarchive sqlite3
+PKGS    := jansson libpcre2-8 libutf8proc openblas libcurl libarchive sqlite3 cairo fontconfig
+# make MPI=1: polyq sweep spreads cells over MPI ranks (OpenMPI), built in build-mpi/
+ifeq ($(MPI),1)
+PKGS    += ompi-c
+MPI_FLAGS := -DPQ_MPI
+BUILD   ?= build-mpi
+endif
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
 OPT     ?= -O2 -g
 SAN     ?=
 CFLAGS  ?=
 ALL_CFLAGS := $(OPT) $(SAN) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow \
-           -Wno-unused-parameter -pthread -Iinclude -Isrc $(PKG_CFLAGS) $(CFLAGS)
+           -Wno-unused-parameter -pthread -Iinclude -Isrc $(PKG_CFLAGS) $(MPI_FLAGS) $(CFLAGS)
 LDLIBS  += $(PKG_LIBS) -ldnnl -lgomp -lm -pthread
 BUILD   ?= build
 
@@ -20,7 +26,7 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all test asan check clean bench fuzz fuzz-smoke
+.PHONY: all test asan check clean bench fuzz fuzz-smoke mpi-bin
 all: $(BUILD)/polyq
 
 $(BUILD)/%.o: %.c
@@ -37,12 +43,17 @@ $(BUILD)/polyq: $(CLI_OBJ) $(BUILD)/libpolyq.a
 $(BUILD)/test_polyq: $(TEST_OBJ) $(BUILD)/libpolyq.a
 	$(CC) $(ALL_CFLAGS) -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc $^ $(LDLIBS) -o $@
 
-test: $(BUILD)/test_polyq $(BUILD)/polyq
-	POLYQ_BIN=$(BUILD)/polyq ./$(BUILD)/test_polyq $(T)
+# with OpenMPI installed the tests also run a sweep under mpirun (cli_sweep_mpi)
+MPI_TEST ?= $(shell pkg-config --exists ompi-c && command -v mpirun >/dev/null && echo 1)
+test: $(BUILD)/test_polyq $(BUILD)/polyq $(if $(filter 1,$(MPI_TEST)),mpi-bin)
+	POLYQ_BIN=$(BUILD)/polyq $(if $(filter 1,$(MPI_TEST)),POLYQ_MPI_BIN=build-mpi/polyq) ./$(BUILD)/test_polyq $(T)
+
+mpi-bin:
+	$(MAKE) MPI=1 BUILD=build-mpi build-mpi/polyq
 
 asan:
 	ASAN_OPTIONS=detect_leaks=1:halt_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-	$(MAKE) BUILD=build-asan OPT="-O1 -g" \
+	$(MAKE) BUILD=build-asan OPT="-O1 -g" MPI_TEST=0 \
 	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer" \
 	  test
 
@@ -64,7 +75,7 @@ bench: $(BUILD)/polyq-bench
 	  ./$(BUILD)/polyq-bench --shape $$1 --dtype $$2 --quant $$3 $$4 || exit 1; done
 
 # libFuzzer targets (clang): build-fuzz/fuzz_<name>; fuzz-smoke runs each for FUZZ_SECONDS
-FUZZ_TARGETS := safetensors tokenizer_json encode qspec torchbin config vocab_merges corpus spm_model vocab_txt qfile gguf plan
+FUZZ_TARGETS := safetensors tokenizer_json encode qspec torchbin config vocab_merges corpus spm_model vocab_txt qfile gguf plan wire
 FUZZ_SECONDS ?= 20
 FUZZ_SAN := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
 fuzz:
@@ -84,6 +95,6 @@ fuzz-smoke: fuzz
 check: test asan
 
 clean:
-	rm -rf build build-asan build-fuzz build-tsan
+	rm -rf build build-asan build-fuzz build-tsan build-mpi
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/bench/bench.d

@@ -9,6 +9,7 @@
 
 #include "base/base.h"
 #include "eval/plan.h"
+#include "eval/wire.h"
 #include "format/gguf.h"
 #include "format/safetensors.h"
 #include "format/torchbin.h"
@@ -248,8 +249,8 @@ int pq_fuzz_qfile(const uint8_t *data, size_t size)
     return 0;
 }
 
-/* A GGUF file: parsed from memory (every metadata value read back), then loaded as a quantized
- * copy of the small Llama fixture (GQA, 64 wide) and its rows dequantized. */
+/* A GGUF file: parsed from memory (every metadata value read back), loaded as a quantized copy
+ * of the small Llama fixture (GQA, 64 wide) and its rows dequantized, and opened as a model. */
 int pq_fuzz_gguf(const uint8_t *data, size_t size)
 {
     static pq_model *base;
@@ -283,6 +284,14 @@ int pq_fuzz_gguf(const uint8_t *data, size_t size)
         dequant_rows(q);
     free(spec);
     pq_model_free(q);
+    pq_model *m = NULL; /* and as a model of its own: config, tensors and tokenizer from the file */
+    if (pq_model_open_gguf(&m, path, &err) == 0) {
+        pq_ids ids = {0};
+        polyq_err e2 = {0};
+        pq_tok_encode(m->tok, "ab a\xe0\xa4\xb9", 7, &ids, &e2);
+        pq_ids_free(&ids);
+    }
+    pq_model_free(m);
     return 0;
 }
 
@@ -309,6 +318,22 @@ int pq_fuzz_plan(const uint8_t *data, size_t size)
         sink = n;
     }
     pq_plan_free(&p);
+    return 0;
+}
+
+/* One language's results as a sweep rank sends them: read, packed again, identical bytes. */
+int pq_fuzz_wire(const uint8_t *data, size_t size)
+{
+    pq_lang_eval e;
+    polyq_err err = {0};
+    if (pq_lang_eval_unpack((const char *)data, size, &e, &err) == 0) {
+        char *again = NULL;
+        size_t n = 0;
+        if (pq_lang_eval_pack(&e, 0, &again, &n, &err) == 0 && (n != size || memcmp(again, data, 8)))
+            abort(); /* what was read must pack to the same size */
+        free(again);
+    }
+    pq_lang_eval_free(&e);
     return 0;
 }
 
@@ -357,5 +382,6 @@ const pq_fuzz_target pq_fuzz_targets[] = {
     {"qfile", pq_fuzz_qfile},
     {"gguf", pq_fuzz_gguf},
     {"plan", pq_fuzz_plan},
+    {"wire", pq_fuzz_wire},
     {NULL, NULL},
 };

@@ -1,8 +1,10 @@
 /* The polyq command as a user runs it: the main job on the real-vocabulary fixture and
  * FLORES text (JSON checked field by field), and one clear message with a non-zero exit for
  * each kind of bad input. */
+#include <cairo.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <math.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -459,6 +461,230 @@ TEST(cli_document_mode)
     free(json);
 }
 
+/* An SVG written by polyq report: a whole document whose <text> elements hold each label. */
+static void check_svg(const char *path, const char *const *labels, double *width)
+{
+    char *t = NULL;
+    size_t n = 0;
+    polyq_err err = {0};
+    if (pq_read_file(path, 1u << 24, &t, &n, &err)) {
+        FAILF("%s: %s", path, err.msg);
+        return;
+    }
+    CHECK(!strncmp(t, "<?xml", 5) && strstr(t, "xmlns=\"http://www.w3.org/2000/svg\"") &&
+          n > 7 && !strcmp(t + n - 7, "</svg>\n"));
+    int open = 0, close = 0;
+    for (const char *p = t; (p = strstr(p, "<text ")); p++)
+        open++;
+    for (const char *p = t; (p = strstr(p, "</text>")); p++)
+        close++;
+    CHECK(open > 5 && open == close);
+    for (const char *const *l = labels; *l; l++) { /* inside a text element: <text ...>..label..</text> */
+        bool found = false;
+        for (const char *p = t; !found && (p = strstr(p, *l)); p++) {
+            const char *lt = p, *next = strchr(p, '<');
+            while (lt > t && *lt != '<')
+                lt--;
+            found = !strncmp(lt, "<text ", 6) && memchr(lt, '>', (size_t)(p - lt)) && next && !strncmp(next, "</text>", 7);
+        }
+        if (!found)
+            FAILF("%s: no text \"%s\"", path, *l);
+    }
+    const char *w = strstr(t, "width=\"");
+    *width = w ? strtod(w + 7, NULL) : 0;
+    free(t);
+}
+
+/* a PNG that cairo reads, `width` pixels wide, with more than a few colours */
+static void check_png(const char *path, int width, int height)
+{
+    cairo_surface_t *s = cairo_image_surface_create_from_png(path);
+    if (cairo_surface_status(s) != CAIRO_STATUS_SUCCESS) {
+        FAILF("%s: not a PNG cairo reads (%s)", path, cairo_status_to_string(cairo_surface_status(s)));
+        cairo_surface_destroy(s);
+        return;
+    }
+    int w = cairo_image_surface_get_width(s), h = cairo_image_surface_get_height(s), stride =
+        cairo_image_surface_get_stride(s);
+    if (width)
+        CHECK_INT(w, width);
+    if (height)
+        CHECK_INT(h, height);
+    const unsigned char *d = cairo_image_surface_get_data(s);
+    uint32_t seen[16];
+    int n_seen = 0;
+    for (int y = 0; d && y < h && n_seen < 16; y += 7)
+        for (int x = 0; x < w && n_seen < 16; x += 3) {
+            uint32_t v;
+            memcpy(&v, d + (size_t)y * (size_t)stride + (size_t)x * 4, 4);
+            v &= 0xffffff;
+            bool dup = false;
+            for (int k = 0; k < n_seen; k++)
+                dup |= seen[k] == v;
+            if (!dup)
+                seen[n_seen++] = v;
+        }
+    if (n_seen < 8)
+        FAILF("%s: %d colours; a blank or nearly blank image", path, n_seen);
+    cairo_surface_destroy(s);
+}
+
+/* chromium (or the browser named by POLYQ_CHROMIUM), NULL when there is none */
+static const char *chromium(void)
+{
+    static const char *const names[] = {"chromium", "chromium-browser", "google-chrome"};
+    if (getenv("POLYQ_CHROMIUM"))
+        return getenv("POLYQ_CHROMIUM");
+    for (size_t i = 0; i < 3; i++) {
+        char *cmd = pq_asprintf("command -v %s >/dev/null 2>&1", names[i]);
+        int rc = system(cmd);
+        free(cmd);
+        if (rc == 0)
+            return names[i];
+    }
+    return NULL;
+}
+
+/* the page opened in headless chromium: its DOM after the scripts ran, and the browser's log */
+static char *browse(const char *browser, const char *what, const char *url)
+{
+    char *cmd = pq_asprintf("%s --headless --no-sandbox --disable-gpu --disable-dev-shm-usage --user-data-dir=%s/chromium "
+                            "--enable-logging=stderr --v=0 --window-size=1200,1800 %s '%s' 2>&1",
+                            browser, pq_test_tmpdir(), what, url);
+    FILE *p = popen(cmd, "r");
+    free(cmd);
+    size_t cap = 1 << 20, n = 0, got;
+    char *out = p ? calloc(1, cap) : NULL;
+    while (out && (got = fread(out + n, 1, cap - 1 - n, p)) > 0) {
+        n += got;
+        if (n + 1 >= cap) {
+            char *o = realloc(out, cap *= 2);
+            if (!o)
+                break;
+            out = o;
+        }
+    }
+    if (p)
+        pclose(p);
+    return out;
+}
+
+/* the first language of table id's body in a dumped DOM */
+static void first_row_lang(const char *dom, const char *id, char *lang, size_t n)
+{
+    char *key = pq_asprintf("id=\"%s\"", id);
+    const char *t = strstr(dom, key), *b = t ? strstr(t, "<tbody>") : NULL, *td = b ? strstr(b, "<td>") : NULL;
+    free(key);
+    lang[0] = 0;
+    if (!td)
+        return;
+    size_t k = 0;
+    for (const char *p = td + 4; *p && strncmp(p, "</td>", 5) && k + 1 < n; p++) {
+        if (*p == '<') { /* <b> of the reference language */
+            p = strchr(p, '>');
+            if (!p)
+                break;
+            continue;
+        }
+        lang[k++] = *p;
+    }
+    lang[k] = 0;
+}
+
+/* polyq report's figures (SVG with its labels as text, PNG at twice the size) and report.html,
+ * opened in headless chromium: set up without errors, sorted by the column in its address, and
+ * an error made on purpose is seen. */
+static void check_figures_and_html(const char *dir, const json_t *r)
+{
+    const json_t *qa = json_object_get(r, "quantized");
+    const char *model = json_string_value(json_object_get(json_object_get(r, "model"), "id"));
+    char stems[8][64];
+    size_t n_fig = 0;
+    for (size_t q = 0; q < json_array_size(qa) && n_fig < 6; q++)
+        snprintf(stems[n_fig++], 64, "degradation-%s", json_string_value(json_object_get(json_array_get(qa, q), "spec")));
+    snprintf(stems[n_fig++], 64, "heatmap");
+    snprintf(stems[n_fig++], 64, "fertility");
+    for (size_t k = 0; k < n_fig; k++) {
+        const char *labels[16] = {model, "Δ bits per sentence", "eng_Latn", "hin_Deva", "zho_Hans"};
+        int nl = 5;
+        if (!strcmp(stems[k], "fertility"))
+            labels[nl++] = "tokenizer fertility (tokens per byte of text, full precision)";
+        if (k + 2 < n_fig)
+            labels[nl++] = stems[k] + strlen("degradation-");
+        else
+            for (size_t q = 0; q < json_array_size(qa) && nl < 15; q++)
+                labels[nl++] = json_string_value(json_object_get(json_array_get(qa, q), "spec"));
+        labels[nl] = NULL;
+        char *svg = pq_asprintf("%s/%s.svg", dir, stems[k]), *png = pq_asprintf("%s/%s.png", dir, stems[k]);
+        double w = 0;
+        check_svg(svg, labels, &w);
+        check_png(png, (int)ceil(w * 2), 0);
+        free(svg);
+        free(png);
+    }
+    const char *browser = chromium();
+    if (!browser) {
+        printf("  skipped: report.html in a browser (no chromium; set POLYQ_CHROMIUM)\n");
+        return;
+    }
+    char *html = pq_asprintf("%s/report.html", dir), *abs = realpath(html, NULL);
+    CHECK(abs != NULL);
+    if (!abs) {
+        free(html);
+        return;
+    }
+    /* sorted by Δ bits/sentence (column 4) of the first spec, largest first */
+    const json_t *langs = json_object_get(json_array_get(qa, 0), "languages");
+    const char *worst = NULL;
+    double wv = -INFINITY;
+    for (size_t i = 0; i < json_array_size(langs); i++) {
+        const json_t *l = json_array_get(langs, i);
+        double v = json_number_value(json_object_get(json_object_get(l, "delta_bits_per_sentence"), "value"));
+        if (v > wv) {
+            wv = v;
+            worst = json_string_value(json_object_get(l, "lang"));
+        }
+    }
+    char *url = pq_asprintf("file://%s#sort=t0:4:desc", abs), *dom = browse(browser, "--dump-dom", url);
+    char first[64];
+    CHECK(dom != NULL);
+    if (dom) {
+        CHECK(strstr(dom, "data-ready=\"1\"") != NULL);
+        CHECK(!strstr(dom, "data-errors=\"1\""));
+        if (strstr(dom, ":CONSOLE"))
+            FAILF("report.html wrote to the console:\n%s", strstr(dom, ":CONSOLE"));
+        first_row_lang(dom, "t0", first, sizeof first);
+        if (!worst || strcmp(first, worst))
+            FAILF("report.html#sort=t0:4:desc: first row %s, want %s", first, worst ? worst : "?");
+        CHECK(strstr(dom, "data:image/svg+xml;base64,") != NULL);
+    }
+    free(dom);
+    free(url);
+    url = pq_asprintf("file://%s#sort=t0:0:asc", abs); /* by language name */
+    dom = browse(browser, "--dump-dom", url);
+    first_row_lang(dom ? dom : "", "t0", first, sizeof first);
+    CHECK(!strcmp(first, "eng_Latn"));
+    free(dom);
+    free(url);
+    url = pq_asprintf("file://%s#sort=t9:0:asc", abs); /* no such table: the page's error is caught */
+    dom = browse(browser, "--dump-dom", url);
+    CHECK(dom && strstr(dom, "data-errors=\"1\"") && strstr(dom, ":CONSOLE"));
+    free(dom);
+    free(url);
+    char *shot = pq_asprintf("%s/report-shot.png", pq_test_tmpdir()), *what = pq_asprintf("--screenshot=%s", shot);
+    url = pq_asprintf("file://%s", abs);
+    dom = browse(browser, what, url);
+    if (dom && strstr(dom, ":CONSOLE"))
+        FAILF("report.html wrote to the console:\n%s", strstr(dom, ":CONSOLE"));
+    check_png(shot, 1200, 1800);
+    free(dom);
+    free(url);
+    free(what);
+    free(shot);
+    free(abs);
+    free(html);
+}
+
 /* polyq report: the CSV reads back to the results file's numbers exactly, one row per spec and
  * language; report.md names the worst language; other files and versions are refused. */
 TEST(cli_report_csv_and_markdown)
@@ -516,7 +742,10 @@ TEST(cli_report_csv_and_markdown)
         }
         CHECK_INT(rows, 6);
     }
-    CHECK(md && strstr(md, "## q4_0 (ggml") && strstr(md, "loses the most information"));
+    CHECK(md && strstr(md, "## q4_0 (ggml") && strstr(md, "loses the most information") &&
+          strstr(md, "![Languages × specs](heatmap.png)") && strstr(md, "(degradation-q4_0.png)"));
+    if (r)
+        check_figures_and_html(dir, r);
     json_decref(r);
     /* not a results file; another major version */
     char *bad = pq_asprintf("%s/bad.json", pq_test_tmpdir());
@@ -799,6 +1028,61 @@ TEST(cli_sweep_killed_and_resumed)
     CHECK_INT(compared, 12);
     json_decref(ja);
     json_decref(jb);
+    /* the report's CSV reads back to the database's cells: every row of a spec (spec@calib for
+     * calibrated ones) and language, its point values equal to the stored ones */
+    char *csv = pq_asprintf("%s/tests_fixtures_llama-tiny-vocab-bf16/results.csv", rep), *ct = NULL;
+    CHECK_OK(pq_read_file(csv, 1 << 20, &ct, NULL, &err));
+    sqlite3 *cdb = NULL;
+    CHECK(sqlite3_open_v2(ref, &cdb, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK);
+    int rows = 0, col[5] = {-1, -1, -1, -1, -1};
+    static const char *const cname[5] = {"delta_bits_per_sentence", "kld", "ppl_q", "bpb_fp", "delta_bpb"};
+    for (char *save = NULL, *line = ct ? strtok_r(ct, "\n", &save) : NULL; line; line = strtok_r(NULL, "\n", &save)) {
+        char *f[80] = {0};
+        int nf = 0;
+        for (char *p = line; nf < 80;) {
+            f[nf++] = p;
+            char *comma = strchr(p, ',');
+            if (!comma)
+                break;
+            *comma = 0;
+            p = comma + 1;
+        }
+        if (!strcmp(f[0], "model")) {
+            for (int i = 0; i < nf; i++)
+                for (int k = 0; k < 5; k++)
+                    if (!strcmp(f[i], cname[k]))
+                        col[k] = i;
+            continue;
+        }
+        char spec[64], calib[64] = "-";
+        snprintf(spec, sizeof spec, "%s", f[1]);
+        char *at = strchr(spec, '@');
+        if (at) {
+            snprintf(calib, sizeof calib, "%s", at + 1);
+            *at = 0;
+        }
+        sqlite3_stmt *st = NULL;
+        CHECK(sqlite3_prepare_v2(cdb, "SELECT delta_bits_per_sentence, kld_per_token, ppl_q, bpb_fp, delta_bpb FROM cells "
+                                      "WHERE model = 'tests/fixtures/llama-tiny-vocab-bf16' AND spec = ? AND calib = ? "
+                                      "AND lang = ?", -1, &st, NULL) == SQLITE_OK);
+        sqlite3_bind_text(st, 1, spec, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, calib, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, f[4], -1, SQLITE_STATIC);
+        if (sqlite3_step(st) != SQLITE_ROW)
+            FAILF("%s: row %s %s %s is not a cell of the database", csv, spec, calib, f[4]);
+        else
+            for (int k = 0; k < 5; k++) {
+                double a = col[k] >= 0 && col[k] < nf ? strtod(f[col[k]], NULL) : NAN, b = sqlite3_column_double(st, k);
+                if (!(fabs(a - b) <= 1e-12 * fmax(1, fabs(b))))
+                    FAILF("%s: %s %s %s %s: CSV %.17g, database %.17g", csv, spec, calib, f[4], cname[k], a, b);
+            }
+        sqlite3_finalize(st);
+        rows++;
+    }
+    CHECK_INT(rows, 16); /* 4 specs x 4 languages */
+    sqlite3_close(cdb);
+    free(ct);
+    free(csv);
     free(rj);
     free(rep);
     free(ej);
@@ -843,4 +1127,166 @@ TEST(cli_sweep_killed_and_resumed)
     free(plan);
     free(ref);
     free(killed);
+}
+
+/* mpirun -n K (OpenMPI, make MPI=1): rank 0 owns the database and hands out cells, the others
+ * compute; the database equals a single process's, cell for cell and sentence for sentence. */
+TEST(cli_sweep_mpi)
+{
+    const char *mpi_bin = getenv("POLYQ_MPI_BIN");
+    if (!mpi_bin) {
+        printf("  skipped: no MPI build (make MPI=1 with OpenMPI installed; POLYQ_MPI_BIN)\n");
+        return;
+    }
+    const char *data = pq_test_shared("data/flores200"), *tmp = pq_test_tmpdir();
+    char *plan = pq_asprintf("%s/mpi-plan.json", tmp), *body = pq_asprintf(
+        "{\"models\": [\"tests/fixtures/gpt2-tiny-vocab-bf16\", \"tests/fixtures/llama-tiny-vocab-bf16\"],"
+        " \"quant\": [\"int8\", \"gptq-int4-g16\"], \"calib\": [\"hin_Deva\"],"
+        " \"langs\": [\"eng_Latn\", \"hin_Deva\", \"zho_Hans\"], \"data\": \"%s\","
+        " \"max_sentences\": 4, \"calib_samples\": 4, \"threads\": 1}\n", data);
+    pq_test_write(plan, body);
+    free(body);
+    char *args = pq_asprintf("sweep %s --db %s/mpi-1.db", plan, tmp);
+    expect(args, 0, "12 of 12 cells done");
+    free(args);
+    setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1); /* CI machines run as root */
+    setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
+    setenv("OMPI_MCA_btl_vader_single_copy_mechanism", "none", 1); /* containers without CMA */
+    char *dump[3][2] = {{NULL}};
+    for (int k = 2; k <= 3; k++) {
+        char *cmd = pq_asprintf("mpirun -n %d --oversubscribe %s sweep %s --db %s/mpi-%d.db 2>&1", k, mpi_bin, plan,
+                                tmp, k);
+        FILE *p = popen(cmd, "r");
+        char out[1 << 14];
+        size_t n = p ? fread(out, 1, sizeof out - 1, p) : 0;
+        out[n] = 0;
+        int st = p ? pclose(p) : -1;
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || !strstr(out, "12 of 12 cells done"))
+            FAILF("%s: exit %d\n%s", cmd, WIFEXITED(st) ? WEXITSTATUS(st) : -1, out);
+        free(cmd);
+    }
+    for (int k = 1; k <= 3; k++) {
+        char *path = pq_asprintf("%s/mpi-%d.db", tmp, k);
+        sqlite3 *s = NULL;
+        CHECK(sqlite3_open_v2(path, &s, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK);
+        dump[k - 1][0] = dump_table(s, "SELECT model, spec, calib, lang, method, bits_per_weight, n_sent, tokens, bytes, "
+                                       "chars, words, fallback, nll_fp, nll_q, kld, agree, kld_p50, kld_p90, kld_p99 "
+                                       "FROM cells ORDER BY model, spec, calib, lang");
+        dump[k - 1][1] = dump_table(s, "SELECT * FROM sentences ORDER BY model, spec, calib, lang, idx");
+        sqlite3_close(s);
+        free(path);
+    }
+    for (int k = 1; k < 3; k++)
+        for (int t = 0; t < 2; t++)
+            if (!dump[0][t] || !dump[k][t] || strlen(dump[0][t]) < 100 || strcmp(dump[0][t], dump[k][t]))
+                FAILF("mpirun -n %d: the %s differ from one process's", k + 1, t ? "sentences" : "cells");
+    for (int k = 0; k < 3; k++)
+        for (int t = 0; t < 2; t++)
+            free(dump[k][t]);
+    /* a plan naming a model that is not there: one message, a failing exit, no hang */
+    char *bad = pq_asprintf("%s/mpi-bad.json", tmp);
+    body = pq_asprintf("{\"models\": [\"no/such/model-anywhere\"], \"quant\": [\"int8\"], \"langs\": [\"eng_Latn\"], "
+                       "\"data\": \"%s\"}", data);
+    pq_test_write(bad, body);
+    char *cmd = pq_asprintf("timeout 120 mpirun -n 2 --oversubscribe %s sweep %s --db %s/mpi-bad.db 2>&1", mpi_bin, bad,
+                            tmp);
+    FILE *p = popen(cmd, "r");
+    char out[1 << 14];
+    size_t n = p ? fread(out, 1, sizeof out - 1, p) : 0;
+    out[n] = 0;
+    int st = p ? pclose(p) : -1;
+    if (!WIFEXITED(st) || WEXITSTATUS(st) == 0 || WEXITSTATUS(st) == 124 || !strstr(out, "no/such/model-anywhere"))
+        FAILF("%s: want a failure naming the model, got %d:\n%s", cmd, WIFEXITED(st) ? WEXITSTATUS(st) : -1, out);
+    free(cmd);
+    free(body);
+    free(bad);
+    free(plan);
+}
+
+/* the "nll" of every language of a results file's full precision (q < 0) or spec q */
+static int nlls(const char *json, int q, double *out, int max)
+{
+    json_t *r = json_load_file(json, 0, NULL);
+    const json_t *a = q < 0 ? json_object_get(r, "full_precision")
+                            : json_object_get(json_array_get(json_object_get(r, "quantized"), (size_t)q), "languages");
+    int n = 0;
+    for (size_t i = 0; i < json_array_size(a) && n < max; i++)
+        out[n++] = json_number_value(json_object_get(json_array_get(a, i), "nll"));
+    json_decref(r);
+    return n;
+}
+
+static void same_nlls(const char *what, const char *a, int fa, const char *b, int fb)
+{
+    double x[8], y[8];
+    int n = nlls(a, fa, x, 8), m = nlls(b, fb, y, 8);
+    CHECK_INT(n, m);
+    CHECK(n >= 2);
+    for (int i = 0; i < n && i < m; i++)
+        if (x[i] != y[i])
+            FAILF("%s: language %d: NLL %.17g and %.17g", what, i, x[i], y[i]);
+}
+
+/* A GGUF file given as the model: llama.cpp's converter's file of the Llama fixture and polyq's
+ * own GPT-2 files compute exactly what the Hugging Face folder computes (the same weights, the
+ * same tokens), a quantized GGUF computes what quantizing in the run computes, and files polyq
+ * cannot read as a model are named. */
+TEST(cli_gguf_as_the_model)
+{
+    const char *data = pq_test_shared("data/flores200"), *tmp = pq_test_tmpdir();
+    char *hf = pq_asprintf("%s/gm-hf.json", tmp), *gg = pq_asprintf("%s/gm-gguf.json", tmp);
+    const char *common = "--langs eng_Latn,hin_Deva,zho_Hans --max-sentences 4 --bootstrap 100";
+    char *args = pq_asprintf("eval tests/fixtures/llama-tiny-vocab-bf16 --data %s %s --quant q4_k --out %s", data, common, hf);
+    expect(args, 0, "q4_k");
+    free(args);
+    args = pq_asprintf("eval tests/fixtures/gguf/llama-tiny-vocab-bf16.gguf --data %s %s --quant q4_k --out %s", data,
+                       common, gg);
+    expect(args, 0, "q4_k");
+    free(args);
+    same_nlls("llama.cpp's GGUF, full precision", hf, -1, gg, -1);
+    same_nlls("llama.cpp's GGUF, q4_k", hf, 0, gg, 0);
+    json_t *r = json_load_file(gg, 0, NULL);
+    CHECK(r && !strcmp(json_string_value(json_object_get(json_object_get(r, "model"), "dtype")), "BF16") &&
+          !strcmp(json_string_value(json_object_get(json_object_get(r, "model"), "architecture")), "LlamaForCausalLM"));
+    json_decref(r);
+    /* GPT-2 through polyq's writer: F32 as the model, q4_0 quantized in the run and from a file */
+    char *f32 = pq_asprintf("%s/gpt2-f32.gguf", tmp), *q4 = pq_asprintf("%s/gpt2-q4_0.gguf", tmp);
+    args = pq_asprintf("quantize tests/fixtures/gpt2-tiny-vocab-bf16 --quant fp32 --out %s", f32);
+    expect(args, 0, "fp32");
+    free(args);
+    args = pq_asprintf("quantize tests/fixtures/gpt2-tiny-vocab-bf16 --quant q4_0 --out %s", q4);
+    expect(args, 0, "q4_0");
+    free(args);
+    args = pq_asprintf("eval tests/fixtures/gpt2-tiny-vocab-bf16 --data %s %s --quant q4_0 --out %s", data, common, hf);
+    expect(args, 0, "q4_0");
+    free(args);
+    args = pq_asprintf("eval %s --data %s %s --quant q4_0 --quantized %s --out %s", f32, data, common, q4, gg);
+    expect(args, 0, "q4_0");
+    free(args);
+    same_nlls("GPT-2 F32 GGUF, full precision", hf, -1, gg, -1);
+    same_nlls("GPT-2 F32 GGUF quantized in the run", hf, 0, gg, 0);
+    same_nlls("GPT-2 q4_0 GGUF against the F32 GGUF", hf, 0, gg, 1);
+    args = pq_asprintf("eval %s --data %s %s --quant int8 --out %s", q4, data, common, gg);
+    expect(args, 0, "int8");
+    free(args);
+    same_nlls("GPT-2 q4_0 GGUF as the model", hf, 0, gg, -1);
+    /* files that are GGUF but not a model polyq reads */
+    static const struct { const char *arch, *needle; } bad[] = {
+        {"falcon", "general.architecture \"falcon\""}, {"gpt2", "gpt2.block_count"}};
+    for (size_t i = 0; i < 2; i++) {
+        char *path = pq_asprintf("%s/bad%zu.gguf", tmp, i);
+        pq_gguf_w *w = pq_gguf_w_new();
+        polyq_err err = {0};
+        CHECK(w && !pq_gguf_w_str(w, "general.architecture", bad[i].arch));
+        CHECK_OK(pq_gguf_w_save(w, path, &err));
+        pq_gguf_w_free(w);
+        args = pq_asprintf("eval %s --data %s --langs eng_Latn --max-sentences 2", path, data);
+        expect(args, 1, bad[i].needle);
+        free(args);
+        free(path);
+    }
+    free(f32);
+    free(q4);
+    free(hf);
+    free(gg);
 }

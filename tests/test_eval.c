@@ -9,6 +9,7 @@
 
 #include "eval/eval.h"
 #include "eval/metrics.h"
+#include "eval/wire.h"
 #include "test.h"
 
 /* NLL of one sentence computed directly: each rolling window (pq_eval_windows, checked by
@@ -296,6 +297,13 @@ TEST(metrics_hand_computed)
     CHECK_OK(pq_metrics_compute(ev, 2, 1, &o, m, &sum, &err));
     CHECK(m[1].q[0].unstable[PQ_BASIS_BITS_PER_SENTENCE] && isnan(sum.worst_ratio));
     pq_metrics_free(m, 2);
+
+    /* a language that gains: ratios and Gini of a non-negative share are n/a, CV is not */
+    double q_a1[4] = {19, 21, 17, 19};
+    nq_a[0] = q_a1;
+    CHECK_OK(pq_metrics_compute(ev, 2, 1, &o, m, &sum, &err));
+    CHECK(isnan(sum.worst_ratio) && isnan(sum.gini) && isfinite(sum.cv));
+    pq_metrics_free(m, 2);
 }
 
 /* Spearman with and without ties, KL percentiles and per-script means, by hand. */
@@ -516,4 +524,54 @@ TEST(eval_document_mode)
     }
     pq_corpus_free(&c);
     pq_model_free(m);
+}
+
+/* A language's results sent between sweep ranks (eval/wire.h): the spec asked for comes back
+ * value for value; truncated, padded, relabelled or inconsistent bytes are refused. */
+TEST(eval_wire_round_trip)
+{
+    uint32_t tokens[3] = {2, 0, 3}, sbytes[3] = {11, 1, 17}, agree1[3] = {2, 0, 1};
+    double nll_fp[3] = {1.5, 0, 7.25}, nll1[3] = {1.75, 0, 9.5}, kld1[3] = {0.01, 0, 0.125};
+    float kl1[5] = {0.001f, 0.009f, 0.1f, 0.02f, 0.005f};
+    double zero[3] = {0};
+    uint32_t zu[3] = {0};
+    float zf[5] = {0};
+    double *nq[2] = {zero, nll1}, *kq[2] = {zero, kld1};
+    uint32_t *aq[2] = {zu, agree1};
+    float *kp[2] = {zf, kl1};
+    pq_lang_eval e = {.n_sent = 3, .bytes = 29, .chars = 20, .words = 5, .spaced = true, .tokens = tokens,
+                      .sbytes = sbytes, .nll_fp = nll_fp, .n_q = 2, .nll_q = nq, .kld_q = kq, .kl_pos = kp,
+                      .fallback = 1, .agree_q = aq};
+    snprintf(e.lang, sizeof e.lang, "hin_Deva");
+    char *b = NULL;
+    size_t n = 0;
+    polyq_err err = {0};
+    CHECK_OK(pq_lang_eval_pack(&e, 1, &b, &n, &err));
+    CHECK_INT(n, 128 + 3 * 36 + 1 + 5 * 4);
+    pq_lang_eval r;
+    CHECK_OK(pq_lang_eval_unpack(b, n, &r, &err));
+    CHECK(!strcmp(r.lang, "hin_Deva") && r.n_sent == 3 && r.bytes == 29 && r.chars == 20 && r.words == 5 &&
+          r.spaced && r.fallback == 1 && r.n_q == 1);
+    for (int i = 0; r.n_sent == 3 && i < 3; i++)
+        CHECK(r.tokens[i] == tokens[i] && r.sbytes[i] == sbytes[i] && r.nll_fp[i] == nll_fp[i] &&
+              r.nll_q[0][i] == nll1[i] && r.kld_q[0][i] == kld1[i] && r.agree_q[0][i] == agree1[i]);
+    for (int i = 0; r.kl_pos && r.kl_pos[0] && i < 5; i++)
+        CHECK(r.kl_pos[0][i] == kl1[i]);
+    pq_lang_eval_free(&r);
+    CHECK_FAILS(pq_lang_eval_unpack(b, n - 1, &r, &err), POLYQ_FORMAT, "bytes, want");
+    pq_lang_eval_free(&r);
+    CHECK_FAILS(pq_lang_eval_unpack(b, 100, &r, &err), POLYQ_FORMAT, "not polyq's layout");
+    pq_lang_eval_free(&r);
+    b[128] = 9; /* the first sentence's token count no longer adds up */
+    CHECK_FAILS(pq_lang_eval_unpack(b, n, &r, &err), POLYQ_FORMAT, "add up to");
+    pq_lang_eval_free(&r);
+    b[128] = 2;
+    uint64_t huge = 1ull << 60;
+    memcpy(b + 72, &huge, 8);
+    CHECK_FAILS(pq_lang_eval_unpack(b, n, &r, &err), POLYQ_FORMAT, "do not fit");
+    pq_lang_eval_free(&r);
+    char *none = NULL;
+    CHECK_FAILS(pq_lang_eval_pack(&e, 2, &none, &n, &err), POLYQ_INVALID_ARG, "no quantized result 2");
+    CHECK(none == NULL);
+    free(b);
 }

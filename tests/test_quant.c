@@ -8,6 +8,7 @@
 
 #include "format/safetensors.h"
 #include "kernels/ops.h"
+#include "model/model.h"
 #include "quant/awq.h"
 #include "quant/gptq.h"
 #include "quant/qformat.h"
@@ -792,5 +793,163 @@ TEST(quant_gptq_matches_autogptq)
     }
     free(h);
     free(row);
+    pq_tensors_close(&g);
+}
+
+/* AWQ's scale search against AutoAWQ's own (tools/gen_awq_reference.py: its
+ * _compute_best_scale on one linear inspected at its output, zero-point quantization, the
+ * paper's activation-only scales and AutoAWQ's duo scaling): the same grid ratio, the same
+ * scales, and the same weights Q(W·s)/s. */
+TEST(quant_awq_matches_autoawq)
+{
+    polyq_err err = {0};
+    pq_tensors g = {0};
+    CHECK_OK(pq_tensors_open_file(&g, "tests/golden/awq_ref.safetensors", &err));
+    const pq_tensor_info *wi = pq_tensors_find(&g, "W"), *xi = pq_tensors_find(&g, "X");
+    CHECK(wi && xi);
+    if (!wi || !xi) {
+        pq_tensors_close(&g);
+        return;
+    }
+    int N = (int)wi->shape[0], K = (int)wi->shape[1], T = (int)xi->shape[0];
+    const float *W = (const float *)wi->data, *X = (const float *)xi->data;
+    double *h = malloc(sizeof(double) * (size_t)K * K), *xmean = calloc((size_t)K, sizeof(double));
+    float *row = malloc(sizeof(float) * (size_t)K);
+    for (int i = 0; i < K; i++) { /* h = X^T X / T, xmean = mean |x| */
+        for (int j = 0; j < K; j++) {
+            double s = 0;
+            for (int t = 0; t < T; t++)
+                s += (double)X[(size_t)t * K + i] * X[(size_t)t * K + j];
+            h[(size_t)i * K + j] = s / T;
+        }
+        for (int t = 0; t < T; t++)
+            xmean[i] += fabs((double)X[(size_t)t * K + i]) / T;
+    }
+    static const char *const cfg[] = {"int4-g64", "int3-g32", "int4-g64-duo"};
+    for (size_t c = 0; c < 3; c++) {
+        char name[64];
+        snprintf(name, sizeof name, "%s.q", cfg[c]);
+        const pq_tensor_info *rq = pq_tensors_find(&g, name);
+        snprintf(name, sizeof name, "%s.scales", cfg[c]);
+        const pq_tensor_info *rs = pq_tensors_find(&g, name);
+        snprintf(name, sizeof name, "%s.ratio", cfg[c]);
+        const pq_tensor_info *rr = pq_tensors_find(&g, name);
+        CHECK(rq && rs && rr);
+        if (!rq || !rs || !rr)
+            continue;
+        pq_qspec spec;
+        snprintf(name, sizeof name, "awq-%s", cfg[c]);
+        CHECK_OK(pq_qspec_parse(name, &spec, &err)); /* asymmetric below 8 bits, as zero_point */
+        spec.awq = false; /* what pq_awq quantizes with, as pq_model_awq passes it */
+        pq_qweight *q = NULL;
+        double a = -1;
+        const float *ws[1] = {W};
+        int no[1] = {N};
+        CHECK_OK(pq_awq(ws, no, 1, K, h, xmean, &spec, 20, &q, &a, NULL, NULL, &err));
+        if (!q)
+            continue;
+        float ratio = ((const float *)rr->data)[0];
+        if (fabs(a - ratio) > 1e-6)
+            FAILF("%s: grid ratio %g, AutoAWQ's %g", cfg[c], a, ratio);
+        const float *S = (const float *)rs->data, *R = (const float *)rq->data;
+        double worst_s = 0;
+        for (int k = 0; q->in_scale && k < K; k++)
+            worst_s = fmax(worst_s, fabs(1.0 / q->in_scale[k] - S[k]) / S[k]);
+        CHECK(q->in_scale != NULL);
+        size_t same = 0;
+        for (int n = 0; n < N; n++) {
+            pq_qweight_dequant_row(q, n, row);
+            for (int k = 0; k < K; k++) {
+                float w = row[k]; /* the dequantized row includes 1/s */
+                same += fabsf(w - R[(size_t)n * K + k]) <= 1e-5f * fmaxf(1.0f, fabsf(R[(size_t)n * K + k]));
+            }
+        }
+        double frac = (double)same / ((double)N * K);
+        if (getenv("PQ_TEST_VERBOSE"))
+            fprintf(stderr, "  %s: ratio %.2f (AutoAWQ %.2f), scales within %.2g, %.4f of the weights as AutoAWQ's\n",
+                    cfg[c], a, ratio, worst_s, frac);
+        if (!(worst_s <= 1e-5 && frac >= 0.999))
+            FAILF("%s: scales differ by up to %g relative; %.4f of the weights agree with AutoAWQ's", cfg[c], worst_s,
+                  frac);
+        pq_qweight_free(q);
+    }
+    free(h);
+    free(xmean);
+    free(row);
+    pq_tensors_close(&g);
+}
+
+/* GPTQ of whole fixture models against AutoGPTQ's quantizer run block after block the way its
+ * quantize() runs a model without true_sequential (tools/gen_gptq_model_reference.py), on the
+ * same calibration ids: every linear of every block, quantized on the inputs the blocks before
+ * it give once quantized, holds AutoGPTQ's weights. The two forward passes sum in different
+ * orders, so a weight near a rounding boundary could land on the other level: at least 99.9%
+ * equal in each linear (all of them are, here). */
+TEST(quant_gptq_model_matches_autogptq)
+{
+    polyq_err err = {0};
+    pq_tensors g = {0};
+    CHECK_OK(pq_tensors_open_file(&g, "tests/golden/gptq_model_ref.safetensors", &err));
+    static const char *const fx[] = {"gpt2-tiny-vocab-bf16", "llama-tiny-vocab-bf16"};
+    for (size_t f = 0; f < 2; f++) {
+        char name[160], *dir = pq_asprintf("tests/fixtures/%s", fx[f]);
+        snprintf(name, sizeof name, "%s.ids", fx[f]);
+        const pq_tensor_info *ids = pq_tensors_find(&g, name);
+        snprintf(name, sizeof name, "%s.starts", fx[f]);
+        const pq_tensor_info *st = pq_tensors_find(&g, name);
+        pq_model *m = NULL, *q = NULL;
+        CHECK(ids && st);
+        CHECK_OK(pq_model_open_dir(&m, dir, &err));
+        free(dir);
+        if (!ids || !st || !m) {
+            pq_model_free(m);
+            continue;
+        }
+        int n_seq = (int)st->numel - 1, *starts = malloc(sizeof(int) * st->numel);
+        for (size_t i = 0; i < st->numel; i++)
+            starts[i] = ((const int32_t *)st->data)[i];
+        pq_calib cal = {(const int32_t *)ids->data, starts, n_seq, 512};
+        pq_qspec spec;
+        CHECK_OK(pq_qspec_parse("gptq-int4-g16", &spec, &err));
+        CHECK_OK(pq_model_gptq(&q, m, &spec, &cal, 1, &err));
+        int compared = 0;
+        for (int l = 0; q && l < m->cfg.n_layer; l++) {
+            const pq_linear *ql[] = PQ_LAYER_LINEARS(&q->layers[l]);
+            static const char *const gname[] = {"attn.c_attn", NULL, NULL, NULL, "attn.c_proj", NULL, "mlp.c_fc", "mlp.c_proj"};
+            static const char *const lname[] = {NULL, "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
+                                                "self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"};
+            for (int k = 0; k < PQ_N_LAYER_LINEARS; k++) {
+                const char *ln = f == 0 ? gname[k] : lname[k];
+                if (!ql[k]->n_out || !ln)
+                    continue;
+                snprintf(name, sizeof name, "%s.L%d.%s", fx[f], l, ln);
+                const pq_tensor_info *r = pq_tensors_find(&g, name);
+                if (!r || r->shape[0] != ql[k]->n_out || r->shape[1] != ql[k]->n_in) {
+                    FAILF("%s: missing or not [%d, %d]", name, ql[k]->n_out, ql[k]->n_in);
+                    continue;
+                }
+                const float *R = (const float *)r->data;
+                int N = ql[k]->n_out, K = ql[k]->n_in;
+                float *row = malloc(sizeof(float) * (size_t)K);
+                size_t same = 0;
+                for (int n = 0; n < N; n++) {
+                    pq_linear_row_f32(ql[k], n, row);
+                    for (int i = 0; i < K; i++)
+                        same += fabsf(row[i] - R[(size_t)n * K + i]) <= 1e-5f * fmaxf(1.0f, fabsf(R[(size_t)n * K + i]));
+                }
+                free(row);
+                double frac = (double)same / ((double)N * K);
+                if (getenv("PQ_TEST_VERBOSE"))
+                    fprintf(stderr, "  %s: %.4f of the weights as AutoGPTQ's\n", name, frac);
+                if (frac < 0.999)
+                    FAILF("%s: %.4f of the weights agree with AutoGPTQ's", name, frac);
+                compared++;
+            }
+        }
+        CHECK_INT(compared, f == 0 ? 8 : 14);
+        pq_model_free(q);
+        pq_model_free(m);
+        free(starts);
+    }
     pq_tensors_close(&g);
 }

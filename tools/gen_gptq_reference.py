@@ -31,17 +31,25 @@ def load_autogptq():
     return sys.modules["agq.gptq"].GPTQ
 
 
+def layer_data(seed, N=48, K=192, T=256):
+    """A linear layer's weights W [N, K] and calibration inputs X [T, K]: correlated features and
+    three channels 8 times larger than the rest (seeded)."""
+    rng = np.random.default_rng(seed)
+    W = (rng.standard_normal((N, K)) / 16).astype(np.float32)
+    mix = rng.standard_normal((K, K)).astype(np.float32) * 0.2 + np.eye(K, dtype=np.float32)
+    X = (rng.standard_normal((T, K)).astype(np.float32) @ mix).astype(np.float32)
+    X[:, [3, 77, 150]] *= 8
+    return W, X
+
+
 def main():
     GPTQ = load_autogptq()
     torch.cuda.synchronize = lambda *a, **k: None  # fasterquant times itself with CUDA calls
     torch.cuda.empty_cache = lambda *a, **k: None
     torch.set_num_threads(1)
-    rng = np.random.default_rng(2024)
-    N, K, T = 48, 192, 256
-    W = (rng.standard_normal((N, K)) / 16).astype(np.float32)
-    mix = rng.standard_normal((K, K)).astype(np.float32) * 0.2 + np.eye(K, dtype=np.float32)
-    X = (rng.standard_normal((T, K)).astype(np.float32) @ mix).astype(np.float32)
-    X[:, [3, 77, 150]] *= 8
+    W, X = layer_data(2024)
+    N, K = W.shape
+    T = X.shape[0]
     out = {"W": W, "X": X}
     configs = {"int4": (4, -1, False, False), "int4-g64-sym": (4, 64, True, False),
                "int3-g32-act": (3, 32, False, True)}

@@ -16,6 +16,7 @@
 #include <sys/resource.h>
 #include "hub/hub.h"
 #include "model/model.h"
+#include "report/figures.h"
 #include "report/report.h"
 
 static const char usage[] =
@@ -127,10 +128,21 @@ static void on_progress(void *ctx, size_t done, size_t total)
 
 /* Finds MODEL as a folder or a hub id (downloading it if needed). *path and *rev are heap
  * strings. */
+/* a GGUF file given as the model (its first four bytes) */
+static bool is_gguf(const char *path)
+{
+    char head[4] = {0};
+    FILE *f = pq_file_exists(path) ? fopen(path, "rb") : NULL;
+    bool yes = f && fread(head, 1, 4, f) == 4 && !memcmp(head, "GGUF", 4);
+    if (f)
+        fclose(f);
+    return yes;
+}
+
 int find_model(const char *name, const pq_hub_opts *ho, char **path, char **rev, polyq_err *err)
 {
     *rev = NULL;
-    if (pq_dir_exists(name))
+    if (pq_dir_exists(name) || is_gguf(name))
         return (*path = pq_strdup(name)) ? 0 : pq_fail(err, POLYQ_NOMEM, "out of memory");
     return pq_hub_resolve(name, ho, path, rev, err);
 }
@@ -139,7 +151,7 @@ int open_model(const char *name, const pq_hub_opts *ho, pq_model **m, char **pat
                polyq_err *err)
 {
     int rc = find_model(name, ho, path, rev, err);
-    return rc ? rc : pq_model_open_dir(m, *path, err);
+    return rc ? rc : is_gguf(*path) ? pq_model_open_gguf(m, *path, err) : pq_model_open_dir(m, *path, err);
 }
 
 static int cmd_tokenize(int argc, char **argv)
@@ -509,8 +521,8 @@ static int cmd_eval(int argc, char **argv)
         free(p);
     }
     /* the memory guard: estimate first, load only what fits */
-    pq_mem_plan plan;
-    if ((rc = pq_memory_estimate(model_path, specs, n_q, (int)batch, (int)threads, &plan, &err)))
+    pq_mem_plan plan = {0}; /* (a GGUF alone is not estimated: its weights are held as f32) */
+    if (!is_gguf(model_path) && (rc = pq_memory_estimate(model_path, specs, n_q, (int)batch, (int)threads, &plan, &err)))
         goto out;
     double limit = max_memory > 0 ? max_memory : pq_memory_available();
     if (limit > 0 && plan.total > limit) {
@@ -523,7 +535,7 @@ static int cmd_eval(int argc, char **argv)
                      limit / 1e9);
         goto out;
     }
-    if ((rc = pq_model_open_dir(&fp, model_path, &err)))
+    if ((rc = is_gguf(model_path) ? pq_model_open_gguf(&fp, model_path, &err) : pq_model_open_dir(&fp, model_path, &err)))
         goto out;
     bool any_gptq = false;
     for (int q = 0; q < n_q; q++)
@@ -716,8 +728,9 @@ static int cmd_quantize(int argc, char **argv)
         return bad_arg("--quant \"%s\": quantize writes one spec at a time", quant);
     if (pq_qspec_parse(quant, &spec, &err))
         return die(&err);
-    if (spec.none)
-        return bad_arg("%s", "--quant fp32 has nothing to write");
+    size_t odl = out_dir ? strlen(out_dir) : 0;
+    if (spec.none && !(odl > 5 && !strcmp(out_dir + odl - 5, ".gguf"))) /* an F32 GGUF is a conversion */
+        return bad_arg("%s", "--quant fp32 has nothing to write (except as FILE.gguf: the model in F32)");
 
     pq_hub_opts ho = {.revision = revision, .offline = offline, .progress = isatty(2)};
     pq_model *fp = NULL, *q = NULL;
@@ -876,10 +889,12 @@ int main(int argc, char **argv)
             return bad_arg("%s", "usage: polyq report RESULTS.json|RESULTS.db --out DIR");
         polyq_err err = {0};
         bool db = pq_is_sqlite(argv[2]);
-        if (db ? pq_report_db(argv[2], argv[4], &err) : pq_report_export(argv[2], argv[4], &err))
+        int rc = db ? pq_report_db(argv[2], argv[4], &err) : pq_report_export(argv[2], argv[4], &err);
+        pq_figures_release();
+        if (rc)
             return die(&err);
-        printf(db ? "wrote results.json, results.csv and report.md per model under %s\n"
-                  : "wrote %s/results.csv and %s/report.md\n", argv[4], argv[4]);
+        printf(db ? "wrote results.json, results.csv, report.md, report.html and figures per model under %s\n"
+                  : "wrote %s/results.csv, report.md, report.html and figures (SVG and PNG)\n", argv[4]);
         return 0;
     }
     if (!strcmp(argv[1], "info"))

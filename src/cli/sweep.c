@@ -12,8 +12,15 @@
  *                                                      (default ["eng_Latn"])
  *    "data": "path/to/flores200", "split": "devtest", "max_sentences": 0,
  *    "calib_samples": 128, "batch_tokens": 512, "threads": 0}
- * A cell of an uncalibrated spec has calib "-". */
+ * A cell of an uncalibrated spec has calib "-".
+ *
+ * Built with MPI (make MPI=1) and started by mpirun with more than one rank, rank 0 owns the
+ * database and hands out cells, preferring for each rank the model and quantized model it
+ * already holds; the other ranks compute and send each language's per-sentence results back
+ * (eval/wire.h). Every rank reads the plan and the data, so they must be at the same paths on
+ * every machine. A cell's numbers do not depend on where it ran. */
 #include <jansson.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +31,12 @@
 #include "eval/eval.h"
 #include "format/json.h"
 #include "eval/plan.h"
+#include "eval/wire.h"
 #include "report/db.h"
+
+#ifdef PQ_MPI
+#include <mpi.h>
+#endif
 
 static bool calibrated(const pq_qspec *s) { return s->gptq || s->awq || s->smooth; }
 
@@ -55,10 +67,335 @@ static int plan_langs(pq_plan *p, const pq_dataset *ds, const char *path, polyq_
     return rc;
 }
 
+/* What one process holds while it computes cells: the plan and data, the full-precision model
+ * of the current model, and the quantized model and evaluator of the current spec and
+ * calibration set. */
+typedef struct worker {
+    pq_plan *p;
+    pq_dataset *ds;
+    const char *data_dir;
+    pq_hub_opts *ho;
+    long m, s, c; /* what is loaded; -1 none */
+    pq_model *fp, *q;
+    char *path, *rev;
+    pq_evaluator *ev;
+    pq_ids store;
+    int *starts;
+    char *desc;
+} worker;
+
+static const char *calib_of(const pq_plan *p, size_t s, size_t c)
+{
+    return calibrated(&p->parsed[s]) ? p->calibs[c] : "-";
+}
+
+static void worker_drop_spec(worker *w)
+{
+    pq_evaluator_free(w->ev);
+    pq_model_free(w->q);
+    pq_ids_free(&w->store);
+    free(w->starts);
+    free(w->desc);
+    w->ev = NULL;
+    w->q = NULL;
+    w->starts = NULL;
+    w->desc = NULL;
+    w->s = w->c = -1;
+}
+
+static void worker_free(worker *w)
+{
+    worker_drop_spec(w);
+    pq_model_free(w->fp);
+    free(w->path);
+    free(w->rev);
+    w->fp = NULL;
+    w->path = w->rev = NULL;
+    w->m = -1;
+}
+
+/* Model m quantized by spec s with calibration set c, loaded unless it already is. */
+static int worker_load(worker *w, size_t m, size_t s, size_t c, polyq_err *err)
+{
+    pq_plan *p = w->p;
+    if (w->m != (long)m) {
+        worker_free(w);
+        if (open_model(p->models[m], w->ho, &w->fp, &w->path, &w->rev, err))
+            return -1;
+        w->m = (long)m;
+    }
+    if (w->s == (long)s && w->c == (long)c)
+        return 0;
+    worker_drop_spec(w);
+    int rc, n_seq = 0;
+    const pq_qspec *sp = &p->parsed[s];
+    if (calibrated(sp)) {
+        calib_opts co = {.langs = p->calibs[c], .samples = (size_t)p->calib_samples, .eval_split = p->split,
+                         .data = p->data ? p->data : w->data_dir};
+        rc = build_calib(w->fp, &co, &w->store, &w->starts, &n_seq, &w->desc, err);
+        pq_calib cal = {w->store.v, w->starts, n_seq, (int)p->batch};
+        pq_smooth_opts so = {sp->alpha, true, true, true};
+        if (!rc)
+            rc = sp->gptq ? pq_model_gptq(&w->q, w->fp, sp, &cal, (int)p->threads, err)
+               : sp->awq ? pq_model_awq(&w->q, w->fp, sp, &cal, (int)p->threads, err)
+                         : pq_model_smoothquant(&w->q, w->fp, sp, &so, &cal, (int)p->threads, err);
+    } else
+        rc = pq_model_quantize(&w->q, w->fp, sp, err);
+    pq_eval_opts eo = {.n_threads = (int)p->threads, .batch_tokens = (int)p->batch};
+    if (!rc)
+        rc = pq_evaluator_create(&w->ev, w->fp, &w->q, 1, &eo, err);
+    if (rc)
+        worker_drop_spec(w);
+    else {
+        w->s = (long)s;
+        w->c = (long)c;
+    }
+    return rc;
+}
+
+/* One cell: language l of model m, spec s, calibration set c, into *e (one spec). */
+static int worker_cell(worker *w, size_t m, size_t s, size_t c, size_t l, pq_lang_eval *e, polyq_err *err)
+{
+    memset(e, 0, sizeof *e);
+    if (worker_load(w, m, s, c, err))
+        return -1;
+    char *f = NULL;
+    pq_corpus cor = {0};
+    int rc = pq_dataset_path(w->ds, w->p->langs[l], &f, err);
+    if (!rc)
+        rc = pq_corpus_load(&cor, w->p->langs[l], f, (size_t)w->p->max_sent, err);
+    if (!rc)
+        rc = pq_evaluate(w->ev, &cor, e, err);
+    pq_corpus_free(&cor);
+    free(f);
+    return rc;
+}
+
+typedef struct cell { size_t m, s, c, l; } cell;
+
+/* The plan's cells not yet in the database, in plan order. */
+static int todo_cells(pq_plan *p, pq_db *db, cell **out, size_t *n, polyq_err *err)
+{
+    *out = NULL;
+    *n = 0;
+    size_t cap = 0;
+    for (size_t m = 0; m < p->n_models; m++)
+        for (size_t s = 0; s < p->n_specs; s++)
+            for (size_t c = 0; c < (calibrated(&p->parsed[s]) ? p->n_calibs : 1); c++)
+                for (size_t l = 0; l < p->n_langs; l++) {
+                    pq_cell_key k = {p->models[m], p->specs[s], calib_of(p, s, c), p->langs[l]};
+                    int h = pq_db_has(db, &k, err);
+                    if (h < 0)
+                        return -1;
+                    if (h)
+                        continue;
+                    if (*n == cap) {
+                        cell *v = realloc(*out, (cap = cap ? 2 * cap : 64) * sizeof *v);
+                        if (!v)
+                            return pq_fail(err, POLYQ_NOMEM, "out of memory");
+                        *out = v;
+                    }
+                    (*out)[(*n)++] = (cell){m, s, c, l};
+                }
+    return 0;
+}
+
+/* What a run writes: the model's description once per run, then the cell. */
+typedef struct owner {
+    pq_db *db;
+    pq_plan *p;
+    bool *noted; /* per model */
+    long done, total;
+} owner;
+
+static int store_cell(owner *o, const cell *x, const char *arch, const char *type, const char *dtype,
+                      unsigned long long n_params, double bpw, const pq_lang_eval *e, double secs, polyq_err *err)
+{
+    pq_plan *p = o->p;
+    pq_cell_key k = {p->models[x->m], p->specs[x->s], calib_of(p, x->s, x->c), p->langs[x->l]};
+    int rc = 0;
+    if (!o->noted[x->m] && !(rc = pq_db_note_model(o->db, p->models[x->m], arch, type, dtype, n_params, err)))
+        o->noted[x->m] = true;
+    pq_db *db = o->db;
+    long *done = &o->done, total = o->total;
+    if (!rc)
+        rc = pq_db_put(db, &k, pq_qspec_method(&p->parsed[x->s]), bpw, e, 0, secs, err);
+    if (!rc)
+        fprintf(stderr, "[%ld/%ld] %s %s %s %s (%.1f s)\n", ++*done, total, k.model, k.spec, k.calib, k.lang, secs);
+    return rc;
+}
+
+#ifdef PQ_MPI
+enum { TAG_READY = 1, TAG_WORK, TAG_RESULT, TAG_FAIL };
+
+/* a result message: cell (4 × int64), bits/weight, seconds, n_params, then four NUL-ended
+ * strings (architecture, model type, dtype) and the language's bytes (eval/wire.h) */
+static int send_result(const cell *x, const worker *w, const pq_lang_eval *e, double secs, polyq_err *err)
+{
+    char *body = NULL;
+    size_t blen = 0;
+    if (pq_lang_eval_pack(e, 0, &body, &blen, err))
+        return -1;
+    const char *str[3] = {w->fp->cfg.architecture, w->fp->cfg.model_type, w->fp->dtype};
+    size_t sl[3], head = 4 * 8 + 3 * 8;
+    for (int i = 0; i < 3; i++)
+        head += (sl[i] = strlen(str[i]) + 1);
+    char *msg = malloc(head + blen);
+    if (!msg || head + blen > (size_t)INT32_MAX) {
+        free(msg);
+        free(body);
+        return pq_fail(err, POLYQ_NOMEM, "%s: results too large to send", e->lang);
+    }
+    int64_t key[4] = {(int64_t)x->m, (int64_t)x->s, (int64_t)x->c, (int64_t)x->l};
+    double v[3] = {pq_model_bits_per_weight(w->q), secs, (double)w->fp->n_params};
+    char *p = msg;
+    memcpy(p, key, sizeof key);
+    p += sizeof key;
+    memcpy(p, v, sizeof v);
+    p += sizeof v;
+    for (int i = 0; i < 3; i++) {
+        memcpy(p, str[i], sl[i]);
+        p += sl[i];
+    }
+    memcpy(p, body, blen);
+    free(body);
+    int rc = MPI_Send(msg, (int)(head + blen), MPI_BYTE, 0, TAG_RESULT, MPI_COMM_WORLD);
+    free(msg);
+    return rc == MPI_SUCCESS ? 0 : pq_fail(err, POLYQ_IO, "MPI_Send failed");
+}
+
+static int worker_rank(worker *w, polyq_err *err)
+{
+    int rc = MPI_Send(NULL, 0, MPI_BYTE, 0, TAG_READY, MPI_COMM_WORLD) == MPI_SUCCESS ? 0 : -1;
+    for (;;) {
+        int64_t k[4];
+        if (MPI_Recv(k, 4, MPI_INT64_T, 0, TAG_WORK, MPI_COMM_WORLD, MPI_STATUS_IGNORE) != MPI_SUCCESS)
+            return pq_fail(err, POLYQ_IO, "MPI_Recv failed");
+        if (k[0] < 0)
+            break;
+        cell x = {(size_t)k[0], (size_t)k[1], (size_t)k[2], (size_t)k[3]};
+        pq_lang_eval e = {0};
+        double t0 = pq_now();
+        polyq_err cerr = {0};
+        if (!worker_cell(w, x.m, x.s, x.c, x.l, &e, &cerr))
+            rc = send_result(&x, w, &e, pq_now() - t0, &cerr) ? -1 : 0;
+        else
+            rc = -1;
+        if (rc) { /* rank 0 reports it and stops the others */
+            MPI_Send(cerr.msg, (int)strlen(cerr.msg) + 1, MPI_CHAR, 0, TAG_FAIL, MPI_COMM_WORLD);
+            *err = cerr;
+        }
+        pq_lang_eval_free(&e);
+    }
+    return rc;
+}
+
+/* Rank 0: hands out cells (a rank gets its current model, spec and calibration set while any
+ * are left, else the next cell in plan order) and stores what comes back. */
+static int owner_rank(owner *o, cell *todo, size_t n, int ranks, polyq_err *err)
+{
+    pq_plan *p = o->p;
+    bool *given = calloc(n ? n : 1, sizeof *given);
+    cell *last = calloc((size_t)ranks, sizeof *last);
+    bool *has_last = calloc((size_t)ranks, sizeof *has_last);
+    int active = ranks - 1, rc = given && last && has_last ? 0 : pq_fail(err, POLYQ_NOMEM, "out of memory");
+    size_t next = 0;
+    while (active > 0) {
+        MPI_Status st;
+        int len = 0;
+        MPI_Probe(MPI_ANY_SOURCE, MPI_ANY_TAG, MPI_COMM_WORLD, &st);
+        MPI_Get_count(&st, MPI_BYTE, &len);
+        char *msg = malloc(len > 0 ? (size_t)len : 1);
+        int from = st.MPI_SOURCE;
+        if (!msg) {
+            rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
+            MPI_Abort(MPI_COMM_WORLD, 1);
+        }
+        MPI_Recv(msg, len, MPI_BYTE, from, st.MPI_TAG, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+        if (st.MPI_TAG == TAG_FAIL && !rc) {
+            rc = pq_fail(err, POLYQ_IO, "rank %d: %.*s", from, len, msg);
+        } else if (st.MPI_TAG == TAG_RESULT) { /* stored also after another rank failed */
+            polyq_err cerr = {0};
+            int crc = 0;
+            size_t head = 4 * 8 + 3 * 8;
+            const char *s3[3];
+            const char *q = msg + head, *end = msg + len;
+            bool ok = (size_t)len > head;
+            for (int i = 0; i < 3 && ok; i++) {
+                const char *z = memchr(q, 0, (size_t)(end - q));
+                ok = z != NULL;
+                s3[i] = q;
+                q = z ? z + 1 : q;
+            }
+            int64_t k[4];
+            double v[3];
+            pq_lang_eval e = {0};
+            if (ok) {
+                memcpy(k, msg, sizeof k);
+                memcpy(v, msg + sizeof k, sizeof v);
+                ok = k[0] >= 0 && (size_t)k[0] < p->n_models && k[1] >= 0 && (size_t)k[1] < p->n_specs &&
+                     k[2] >= 0 && (size_t)k[2] < (p->n_calibs ? p->n_calibs : 1) && k[3] >= 0 &&
+                     (size_t)k[3] < p->n_langs;
+            }
+            if (!ok)
+                crc = pq_fail(&cerr, POLYQ_FORMAT, "rank %d sent a malformed result", from);
+            else if (!(crc = pq_lang_eval_unpack(q, (size_t)(end - q), &e, &cerr))) {
+                cell x = {(size_t)k[0], (size_t)k[1], (size_t)k[2], (size_t)k[3]};
+                crc = store_cell(o, &x, s3[0], s3[1], s3[2], (unsigned long long)v[2], v[0], &e, v[1], &cerr);
+            }
+            pq_lang_eval_free(&e);
+            if (crc && !rc) {
+                rc = crc;
+                *err = cerr;
+            }
+        }
+        free(msg);
+        /* the next cell for this rank */
+        int64_t w[4] = {-1, -1, -1, -1};
+        if (!rc) {
+            size_t pick = n;
+            for (size_t i = next; has_last[from] && i < n && pick == n; i++)
+                if (!given[i] && todo[i].m == last[from].m && todo[i].s == last[from].s && todo[i].c == last[from].c)
+                    pick = i;
+            while (pick == n && next < n && given[next])
+                next++;
+            if (pick == n && next < n)
+                pick = next;
+            if (pick < n) {
+                given[pick] = true;
+                last[from] = todo[pick];
+                has_last[from] = true;
+                w[0] = (int64_t)todo[pick].m;
+                w[1] = (int64_t)todo[pick].s;
+                w[2] = (int64_t)todo[pick].c;
+                w[3] = (int64_t)todo[pick].l;
+            }
+        }
+        MPI_Send(w, 4, MPI_INT64_T, from, TAG_WORK, MPI_COMM_WORLD);
+        active -= w[0] < 0;
+    }
+    free(given);
+    free(last);
+    free(has_last);
+    return rc;
+}
+#endif
+
 int cmd_sweep(int argc, char **argv)
 {
     const char *plan_path = NULL, *db_path = NULL;
     bool status = false;
+    int rank = 0, ranks = 1;
+    (void)rank;
+    (void)ranks;
+#ifdef PQ_MPI
+    int mpi_up = 0;
+    MPI_Initialized(&mpi_up);
+    if (!mpi_up)
+        MPI_Init(&argc, &argv);
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &ranks);
+#endif
     for (int i = 2; i < argc; i++) {
         if (!strcmp(argv[i], "--status"))
             status = true;
@@ -71,6 +408,14 @@ int cmd_sweep(int argc, char **argv)
     }
     if (!plan_path)
         return bad_arg("%s", "usage: polyq sweep PLAN.json [--db FILE] [--status]");
+#ifdef PQ_MPI
+    if (status && rank > 0) { /* --status reads the database alone */
+        MPI_Finalize();
+        return 0;
+    }
+#endif
+    if (status)
+        ranks = 1;
     char *db_default = NULL;
     if (!db_path) { /* plan.json -> plan.db */
         size_t n = strlen(plan_path);
@@ -82,7 +427,7 @@ int cmd_sweep(int argc, char **argv)
     pq_dataset ds = {0};
     pq_db *db = NULL;
     char *data_dir = NULL;
-    pq_hub_opts ho = {.offline = getenv("HF_HUB_OFFLINE") != NULL, .progress = isatty(2)};
+    pq_hub_opts ho = {.offline = getenv("HF_HUB_OFFLINE") != NULL, .progress = isatty(2) && rank == 0};
     int rc = pq_plan_read(&p, plan_path, &err);
     if (!rc && !p.data)
         rc = pq_flores_resolve(&ho, &data_dir, &err);
@@ -97,8 +442,35 @@ int cmd_sweep(int argc, char **argv)
         free(path);
         free(rev);
     }
+    worker w = {.p = &p, .ds = &ds, .data_dir = data_dir, .ho = &ho, .m = -1, .s = -1, .c = -1};
+#ifdef PQ_MPI
+    if (ranks > 1 && rank > 0) { /* a computing rank: the owner learns of a failure here through its messages */
+        int all_ok = 0;
+        MPI_Allreduce(&(int){rc == 0}, &all_ok, 1, MPI_INT, MPI_LAND, MPI_COMM_WORLD);
+        if (all_ok)
+            rc = worker_rank(&w, &err);
+        worker_free(&w);
+        pq_dataset_free(&ds);
+        pq_plan_free(&p);
+        free(data_dir);
+        free(db_default);
+        if (rc) /* rank 0 reports the cell that failed too; this says where */
+            fprintf(stderr, "polyq sweep (rank %d): %s\n", rank, err.msg);
+        MPI_Finalize();
+        return rc ? 1 : 0;
+    }
+#endif
     if (!rc)
         rc = pq_db_open(&db, db_path, p.canon, &err);
+    int all_ok = 1; /* every rank read the plan and its data (the others then wait for cells) */
+    (void)all_ok;
+#ifdef PQ_MPI
+    if (ranks > 1) {
+        MPI_Allreduce(&(int){rc == 0}, &all_ok, 1, MPI_INT, MPI_LAND, MPI_COMM_WORLD);
+        if (!rc && !all_ok)
+            rc = pq_fail(&err, POLYQ_INVALID_ARG, "%s: another rank could not read the plan or its data", plan_path);
+    }
+#endif
     long total = 0;
     for (size_t s = 0; s < p.n_specs; s++)
         total += (long)(calibrated(&p.parsed[s]) ? p.n_calibs : 1) * (long)p.n_langs * (long)p.n_models;
@@ -113,87 +485,51 @@ int cmd_sweep(int argc, char **argv)
                     for (size_t c = 0; c < (calibrated(&p.parsed[s]) ? p.n_calibs : 1) && !rc; c++) {
                         long n = 0;
                         for (size_t l = 0; l < p.n_langs && !rc; l++) {
-                            pq_cell_key k = {p.models[m], p.specs[s], calibrated(&p.parsed[s]) ? p.calibs[c] : "-", p.langs[l]};
+                            pq_cell_key k = {p.models[m], p.specs[s], calib_of(&p, s, c), p.langs[l]};
                             int h = pq_db_has(db, &k, &err);
                             rc = h < 0 ? -1 : 0;
                             n += h > 0;
                         }
-                        printf("  %-40s %-20s %-20s %ld/%zu\n", p.models[m], p.specs[s],
-                               calibrated(&p.parsed[s]) ? p.calibs[c] : "-", n, p.n_langs);
+                        printf("  %-40s %-20s %-20s %ld/%zu\n", p.models[m], p.specs[s], calib_of(&p, s, c), n,
+                               p.n_langs);
                     }
         }
     }
-    long done_now = 0;
-    for (size_t m = 0; m < p.n_models && !rc && !status; m++) {
-        pq_model *fp = NULL;
-        char *path = NULL, *rev = NULL;
-        for (size_t s = 0; s < p.n_specs && !rc; s++)
-            for (size_t c = 0; c < (calibrated(&p.parsed[s]) ? p.n_calibs : 1) && !rc; c++) {
-                const char *calib = calibrated(&p.parsed[s]) ? p.calibs[c] : "-";
-                size_t todo = 0;
-                for (size_t l = 0; l < p.n_langs && !rc; l++) {
-                    pq_cell_key k = {p.models[m], p.specs[s], calib, p.langs[l]};
-                    int h = pq_db_has(db, &k, &err);
-                    rc = h < 0 ? -1 : 0;
-                    todo += h == 0;
-                }
-                if (rc || !todo)
-                    continue;
-                if (!fp && ((rc = open_model(p.models[m], &ho, &fp, &path, &rev, &err)) ||
-                            (rc = pq_db_note_model(db, p.models[m], fp->cfg.architecture, fp->cfg.model_type,
-                                                   fp->dtype, (unsigned long long)fp->n_params, &err))))
-                    break;
-                pq_model *q = NULL;
-                pq_ids store = {0};
-                int *starts = NULL, n_seq = 0;
-                char *desc = NULL;
-                if (calibrated(&p.parsed[s])) {
-                    calib_opts co = {.langs = calib, .samples = (size_t)p.calib_samples, .eval_split = p.split,
-                                     .data = p.data ? p.data : data_dir};
-                    rc = build_calib(fp, &co, &store, &starts, &n_seq, &desc, &err);
-                    pq_calib cal = {store.v, starts, n_seq, (int)p.batch};
-                    const pq_qspec *sp = &p.parsed[s];
-                    pq_smooth_opts so = {sp->alpha, true, true, true};
-                    if (!rc)
-                        rc = sp->gptq ? pq_model_gptq(&q, fp, sp, &cal, (int)p.threads, &err)
-                           : sp->awq ? pq_model_awq(&q, fp, sp, &cal, (int)p.threads, &err)
-                                     : pq_model_smoothquant(&q, fp, sp, &so, &cal, (int)p.threads, &err);
-                } else
-                    rc = pq_model_quantize(&q, fp, &p.parsed[s], &err);
-                pq_evaluator *ev = NULL;
-                pq_eval_opts eo = {.n_threads = (int)p.threads, .batch_tokens = (int)p.batch};
-                if (!rc)
-                    rc = pq_evaluator_create(&ev, fp, &q, 1, &eo, &err);
-                for (size_t l = 0; l < p.n_langs && !rc; l++) {
-                    pq_cell_key k = {p.models[m], p.specs[s], calib, p.langs[l]};
-                    if (pq_db_has(db, &k, &err) != 0)
-                        continue;
-                    double t0 = pq_now();
-                    char *f = NULL;
-                    pq_corpus cor = {0};
-                    pq_lang_eval e = {0};
-                    if (!(rc = pq_dataset_path(&ds, p.langs[l], &f, &err)) &&
-                        !(rc = pq_corpus_load(&cor, p.langs[l], f, (size_t)p.max_sent, &err)) &&
-                        !(rc = pq_evaluate(ev, &cor, &e, &err)))
-                        rc = pq_db_put(db, &k, pq_qspec_method(&p.parsed[s]), pq_model_bits_per_weight(q), &e, 0,
-                                       pq_now() - t0, &err);
-                    if (!rc)
-                        fprintf(stderr, "[%ld/%ld] %s %s %s %s (%.1f s)\n", ++done_now, total, p.models[m],
-                                p.specs[s], calib, p.langs[l], pq_now() - t0);
-                    pq_lang_eval_free(&e);
-                    pq_corpus_free(&cor);
-                    free(f);
-                }
-                pq_evaluator_free(ev);
-                pq_model_free(q);
-                pq_ids_free(&store);
-                free(starts);
-                free(desc);
-            }
-        pq_model_free(fp);
-        free(path);
-        free(rev);
+    cell *todo = NULL;
+    size_t n_todo = 0;
+    owner o = {.db = db, .p = &p, .noted = calloc(p.n_models ? p.n_models : 1, sizeof *o.noted), .total = total};
+    if (!rc && !o.noted)
+        rc = pq_fail(&err, POLYQ_NOMEM, "out of memory");
+    if (!rc && !status)
+        rc = todo_cells(&p, db, &todo, &n_todo, &err);
+    if (!rc && !status)
+        rc = pq_db_count(db, &o.done, &err);
+#ifdef PQ_MPI
+    if (ranks > 1 && !status && all_ok) {
+        /* the owner answers every rank until each has been told to stop, also after a failure */
+        polyq_err err2 = {0};
+        int rc2 = owner_rank(&o, todo, rc ? 0 : n_todo, ranks, &err2);
+        if (!rc && rc2) {
+            rc = rc2;
+            err = err2;
+        }
+        n_todo = 0;
     }
+#endif
+    for (size_t i = 0; i < n_todo && !rc && !status; i++) {
+        const cell *x = &todo[i];
+        pq_lang_eval e = {0};
+        double t0 = pq_now();
+        rc = worker_cell(&w, x->m, x->s, x->c, x->l, &e, &err);
+        if (!rc)
+            rc = store_cell(&o, x, w.fp->cfg.architecture, w.fp->cfg.model_type, w.fp->dtype,
+                            (unsigned long long)w.fp->n_params, pq_model_bits_per_weight(w.q), &e, pq_now() - t0,
+                            &err);
+        pq_lang_eval_free(&e);
+    }
+    free(todo);
+    free(o.noted);
+    worker_free(&w);
     if (!rc && !status) {
         long done = 0;
         rc = pq_db_count(db, &done, &err);
@@ -205,5 +541,8 @@ int cmd_sweep(int argc, char **argv)
     pq_plan_free(&p);
     free(data_dir);
     free(db_default);
+#ifdef PQ_MPI
+    MPI_Finalize();
+#endif
     return rc ? die(&err) : 0;
 }

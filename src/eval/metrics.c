@@ -361,7 +361,8 @@ int pq_metrics_compute(const pq_lang_eval *ev, size_t n_lang, int n_q, const pq_
         for (int k = 0; k < sm->n_scripts; k++)
             sm->scripts[k].mean_delta_bits_per_sentence /= sm->scripts[k].n_langs;
         sm->cv = n_lang > 1 && mean != 0 ? sqrt(var / (double)(n_lang - 1)) / fabs(mean) : NAN;
-        sm->gini = mean > 0 ? gsum / (2.0 * (double)n_lang * (double)n_lang * mean) : NAN;
+        /* Gini describes how a non-negative quantity is shared: n/a when some language gains */
+        sm->gini = mean > 0 && mn >= 0 ? gsum / (2.0 * (double)n_lang * (double)n_lang * mean) : NAN;
     }
     free(kl);
     free(wd);

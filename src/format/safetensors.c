@@ -350,3 +350,45 @@ int pq_tensor_to_f32(const pq_tensor_info *t, float *out, polyq_err *err)
                        t->file ? t->file : "safetensors", t->name, pq_dtype_name(t->dtype));
     }
 }
+
+int pq_tensors_add(pq_tensors *ts, const char *what, const char *name, pq_dtype dtype, int n_dims,
+                   const int64_t *shape, const void *data, void *owned, polyq_err *err)
+{
+    if (owned) { /* the table owns it from here, whatever happens */
+        void **no = realloc(ts->owned, (ts->n_owned + 1) * sizeof *no);
+        if (!no) {
+            free(owned);
+            return pq_fail(err, POLYQ_NOMEM, "out of memory");
+        }
+        ts->owned = no;
+        ts->owned[ts->n_owned++] = owned;
+    }
+    size_t numel = 1, nbytes;
+    if (n_dims < 0 || n_dims > PQ_MAX_DIMS)
+        return pq_fail(err, POLYQ_FORMAT, "%s: tensor \"%s\" has %d dimensions", what, name, n_dims);
+    for (int d = 0; d < n_dims; d++)
+        if (shape[d] < 0 || !pq_mul_size(numel, (size_t)shape[d], &numel))
+            return pq_fail(err, POLYQ_FORMAT, "%s: tensor \"%s\" size overflows", what, name);
+    if (!pq_mul_size(numel, pq_dtype_size(dtype), &nbytes))
+        return pq_fail(err, POLYQ_FORMAT, "%s: tensor \"%s\" size overflows", what, name);
+    if (grow_tensors(ts, 1))
+        return pq_fail(err, POLYQ_NOMEM, "out of memory");
+    pq_tensor_info *x = &ts->t[ts->n];
+    memset(x, 0, sizeof *x);
+    x->dtype = dtype;
+    x->n_dims = n_dims;
+    memcpy(x->shape, shape, sizeof *shape * (size_t)n_dims);
+    x->numel = numel;
+    x->nbytes = nbytes;
+    x->data = data;
+    if (!(ts->names[ts->n] = pq_strdup(name)))
+        return pq_fail(err, POLYQ_NOMEM, "out of memory");
+    x->name = ts->names[ts->n];
+    int put = pq_strmap_put(&ts->by_name, name, strlen(name), (int32_t)ts->n);
+    ts->n++;
+    if (put < 0)
+        return pq_fail(err, POLYQ_NOMEM, "out of memory");
+    if (put == 1)
+        return pq_fail(err, POLYQ_FORMAT, "%s: tensor \"%s\" appears twice", what, name);
+    return 0;
+}

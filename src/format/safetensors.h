@@ -66,6 +66,10 @@ int pq_tensors_open_dir(pq_tensors *ts, const char *dir, polyq_err *err);
 /* Parses a header already in memory (for tests and fuzzing); `what` names it in messages. */
 int pq_tensors_add_buffer(pq_tensors *ts, const char *what, const uint8_t *buf, size_t size,
                           polyq_err *err);
+/* Adds one tensor held elsewhere: data stays where it is (in a map the table holds, or in
+ * `owned`, which the table then frees, also when adding fails). */
+int pq_tensors_add(pq_tensors *ts, const char *what, const char *name, pq_dtype dtype, int n_dims,
+                   const int64_t *shape, const void *data, void *owned, polyq_err *err);
 void pq_tensors_close(pq_tensors *ts); /* accepts a zeroed table */
 
 const pq_tensor_info *pq_tensors_find(const pq_tensors *ts, const char *name);

@@ -585,53 +585,22 @@ static int add_tensor(pq_tensors *ts, const char *what, const char *name, const 
     }
     if (numel && last >= (size_t)t->storage->i)
         return pq_fail(err, POLYQ_FORMAT, "%s: tensor \"%s\" reaches past its storage", what, name);
-    size_t nt = ts->n + 1;
-    pq_tensor_info *ti = realloc(ts->t, nt * sizeof *ti);
-    if (!ti)
+    if (is_contig || numel == 0)
+        return pq_tensors_add(ts, what, name, t->storage->dtype, t->n_dims, t->shape,
+                              z->data + (size_t)t->offset * dsz, NULL, err);
+    /* a strided view: gathered into an owned copy */
+    uint8_t *copy = pq_alloc_array(numel, dsz);
+    if (!copy)
         return pq_fail(err, POLYQ_NOMEM, "out of memory");
-    ts->t = ti;
-    char **nn = realloc(ts->names, nt * sizeof *nn);
-    if (!nn)
-        return pq_fail(err, POLYQ_NOMEM, "out of memory");
-    ts->names = nn;
-    pq_tensor_info *x = &ts->t[ts->n];
-    memset(x, 0, sizeof *x);
-    x->dtype = t->storage->dtype;
-    x->n_dims = t->n_dims;
-    memcpy(x->shape, t->shape, sizeof x->shape);
-    x->numel = numel;
-    x->nbytes = numel * dsz;
-    if (is_contig || numel == 0) {
-        x->data = z->data + (size_t)t->offset * dsz;
-    } else { /* a strided view: gathered into an owned copy */
-        uint8_t *copy = pq_alloc_array(numel ? numel : 1, dsz);
-        void **no = copy ? realloc(ts->owned, (ts->n_owned + 1) * sizeof *no) : NULL;
-        if (!no) {
-            free(copy);
-            return pq_fail(err, POLYQ_NOMEM, "out of memory");
+    for (size_t e = 0; e < numel; e++) {
+        size_t rem = e, src = (size_t)t->offset;
+        for (int d = t->n_dims - 1; d >= 0; d--) {
+            src += (rem % (size_t)t->shape[d]) * (size_t)t->stride[d];
+            rem /= (size_t)t->shape[d];
         }
-        ts->owned = no;
-        ts->owned[ts->n_owned++] = copy;
-        for (size_t e = 0; e < numel; e++) {
-            size_t rem = e, src = (size_t)t->offset;
-            for (int d = t->n_dims - 1; d >= 0; d--) {
-                src += (rem % (size_t)t->shape[d]) * (size_t)t->stride[d];
-                rem /= (size_t)t->shape[d];
-            }
-            memcpy(copy + e * dsz, z->data + src * dsz, dsz);
-        }
-        x->data = copy;
+        memcpy(copy + e * dsz, z->data + src * dsz, dsz);
     }
-    if (!(ts->names[ts->n] = pq_strdup(name)))
-        return pq_fail(err, POLYQ_NOMEM, "out of memory");
-    x->name = ts->names[ts->n];
-    int put = pq_strmap_put(&ts->by_name, name, strlen(name), (int32_t)ts->n);
-    ts->n++;
-    if (put < 0)
-        return pq_fail(err, POLYQ_NOMEM, "out of memory");
-    if (put == 1)
-        return pq_fail(err, POLYQ_FORMAT, "%s: tensor \"%s\" appears twice", what, name);
-    return 0;
+    return pq_tensors_add(ts, what, name, t->storage->dtype, t->n_dims, t->shape, copy, copy, err);
 }
 
 int pq_torch_add_buffer(pq_tensors *ts, const char *what, const uint8_t *buf, size_t size,

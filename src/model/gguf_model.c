@@ -13,9 +13,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <stdint.h>
+
+#include "base/base.h"
 #include "format/gguf.h"
 #include "model/model.h"
 #include "quant/kquants.h"
+#include "tok/legacy.h"
 
 static int ggml_type_of(const pq_linear *lin, uint32_t *type)
 {
@@ -218,6 +222,19 @@ int pq_gguf_write_model(const char *path, const pq_model *q, const char *spec_na
 
 /* ---- reading a GGUF back as a quantized copy of its base model ----------------------------- */
 
+/* polyq's spec of a ggml block type, NULL for the float types and unknown ones */
+static const char *spec_of_type(uint32_t type)
+{
+    static const struct { uint32_t t; const char *spec; } map[] = {
+        {PQ_GGML_Q8_0, "q8_0"}, {PQ_GGML_Q4_0, "q4_0"}, {PQ_GGML_Q4_1, "q4_1"}, {PQ_GGML_Q5_0, "q5_0"},
+        {PQ_GGML_Q5_1, "q5_1"}, {PQ_GGML_Q2_K, "q2_k"}, {PQ_GGML_Q3_K, "q3_k"}, {PQ_GGML_Q4_K, "q4_k"},
+        {PQ_GGML_Q5_K, "q5_k"}, {PQ_GGML_Q6_K, "q6_k"}};
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (map[i].t == type)
+            return map[i].spec;
+    return NULL;
+}
+
 static int take_linear(pq_model *q, const pq_gguf *g, const char *name, pq_linear *lin, int head_dim,
                        bool permute, polyq_err *err)
 {
@@ -230,14 +247,7 @@ static int take_linear(pq_model *q, const pq_gguf *g, const char *name, pq_linea
         return pq_fail(err, POLYQ_FORMAT, "%s: tensor \"%s\" is [%llu, %llu], the model's is [%d, %d]: not the "
                        "model this file was made from", g->path, name, (unsigned long long)t->ne[1],
                        (unsigned long long)t->ne[0], lin->n_out, lin->n_in);
-    static const struct { uint32_t t; const char *spec; } map[] = {
-        {PQ_GGML_Q8_0, "q8_0"}, {PQ_GGML_Q4_0, "q4_0"}, {PQ_GGML_Q4_1, "q4_1"}, {PQ_GGML_Q5_0, "q5_0"},
-        {PQ_GGML_Q5_1, "q5_1"}, {PQ_GGML_Q2_K, "q2_k"}, {PQ_GGML_Q3_K, "q3_k"}, {PQ_GGML_Q4_K, "q4_k"},
-        {PQ_GGML_Q5_K, "q5_k"}, {PQ_GGML_Q6_K, "q6_k"}};
-    const char *spec_name = NULL;
-    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
-        if (map[i].t == t->type)
-            spec_name = map[i].spec;
+    const char *spec_name = spec_of_type(t->type);
     if (!spec_name) /* full precision in the file: the base model's weights serve */
         return t->type == PQ_GGML_F32 || t->type == PQ_GGML_F16 || t->type == PQ_GGML_BF16
                    ? 0
@@ -332,5 +342,458 @@ int pq_gguf_load_quantized(pq_model **out, const pq_model *base, const char *pat
         return -1;
     }
     *out = q;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ a GGUF alone as the model */
+
+static const char *ggml_name(uint32_t t)
+{
+    switch (t) {
+    case PQ_GGML_F32: return "F32";
+    case PQ_GGML_F16: return "F16";
+    case PQ_GGML_BF16: return "BF16";
+    case PQ_GGML_Q8_0: return "Q8_0";
+    case PQ_GGML_Q4_0: return "Q4_0";
+    case PQ_GGML_Q4_1: return "Q4_1";
+    case PQ_GGML_Q5_0: return "Q5_0";
+    case PQ_GGML_Q5_1: return "Q5_1";
+    case PQ_GGML_Q2_K: return "Q2_K";
+    case PQ_GGML_Q3_K: return "Q3_K";
+    case PQ_GGML_Q4_K: return "Q4_K";
+    case PQ_GGML_Q5_K: return "Q5_K";
+    case PQ_GGML_Q6_K: return "Q6_K";
+    default: return "?";
+    }
+}
+
+/* A tensor of the file as f32, [ne1][ne0] row-major: converted, or dequantized row by row with
+ * the format's reference dequantizer. */
+static int tensor_f32(const pq_gguf *g, const pq_gguf_tensor *t, float **out, polyq_err *err)
+{
+    size_t rows = t->n_dims > 1 ? (size_t)t->ne[1] : 1, cols = (size_t)t->ne[0], n;
+    for (int d = 2; d < t->n_dims; d++)
+        rows *= (size_t)t->ne[d];
+    float *v = pq_mul_size(rows, cols, &n) ? pq_alloc_array(n ? n : 1, sizeof(float)) : NULL;
+    *out = v;
+    if (!v)
+        return pq_fail(err, POLYQ_NOMEM, "out of memory reading %s from %s", t->name, g->path);
+    if (t->type == PQ_GGML_F32) {
+        memcpy(v, t->data, n * sizeof(float));
+        return 0;
+    }
+    if (t->type == PQ_GGML_F16 || t->type == PQ_GGML_BF16) {
+        for (size_t i = 0; i < n; i++) {
+            uint16_t h;
+            memcpy(&h, t->data + 2 * i, 2);
+            v[i] = t->type == PQ_GGML_F16 ? pq_f16_to_f32(h) : pq_bf16_to_f32(h);
+        }
+        return 0;
+    }
+    const char *spec_name = spec_of_type(t->type);
+    pq_qspec spec;
+    if (!spec_name || cols > INT32_MAX || rows > INT32_MAX)
+        return pq_fail(err, POLYQ_UNSUPPORTED, "%s: tensor \"%s\" has ggml type %u", g->path, t->name, t->type);
+    if (pq_qspec_parse(spec_name, &spec, err))
+        return -1;
+    pq_qweight *qw = NULL; /* the layout of one row of zeros, the bytes from the file */
+    float *zero = pq_calloc_array(cols ? cols : 1, sizeof(float));
+    int rc = zero ? pq_qweight_rtn(zero, 1, (int)cols, &spec, &qw, err) : pq_fail(err, POLYQ_NOMEM, "out of memory");
+    free(zero);
+    if (rc)
+        return -1;
+    size_t row = qw->row_bytes;
+    if (t->nbytes != row * rows) {
+        pq_qweight_free(qw);
+        return pq_fail(err, POLYQ_FORMAT, "%s: tensor \"%s\" has %zu bytes, expected %zu", g->path, t->name,
+                       t->nbytes, row * rows);
+    }
+    uint8_t *mine = qw->data;
+    for (size_t r = 0; r < rows; r++) {
+        qw->data = (uint8_t *)t->data + r * row;
+        pq_qweight_dequant_row(qw, 0, v + r * cols);
+    }
+    qw->data = mine;
+    pq_qweight_free(qw);
+    return 0;
+}
+
+typedef struct hf_map {
+    const char *gg;  /* GGUF name after blk.N. (or the whole name outside blocks) */
+    const char *hf;  /* Hugging Face name; %d is the block */
+    char how;        /* 'v' as stored, 't' transposed (GPT-2 Conv1D), 'q'/'k' rotary rows back */
+} hf_map;
+
+static const hf_map gpt2_names[] = {
+    {"token_embd.weight", "transformer.wte.weight", 'v'}, {"position_embd.weight", "transformer.wpe.weight", 'v'},
+    {"output_norm.weight", "transformer.ln_f.weight", 'v'}, {"output_norm.bias", "transformer.ln_f.bias", 'v'},
+    {"output.weight", "lm_head.weight", 'v'},
+    {"attn_norm.weight", "transformer.h.%d.ln_1.weight", 'v'}, {"attn_norm.bias", "transformer.h.%d.ln_1.bias", 'v'},
+    {"ffn_norm.weight", "transformer.h.%d.ln_2.weight", 'v'}, {"ffn_norm.bias", "transformer.h.%d.ln_2.bias", 'v'},
+    {"attn_qkv.weight", "transformer.h.%d.attn.c_attn.weight", 't'},
+    {"attn_qkv.bias", "transformer.h.%d.attn.c_attn.bias", 'v'},
+    {"attn_output.weight", "transformer.h.%d.attn.c_proj.weight", 't'},
+    {"attn_output.bias", "transformer.h.%d.attn.c_proj.bias", 'v'},
+    {"ffn_up.weight", "transformer.h.%d.mlp.c_fc.weight", 't'}, {"ffn_up.bias", "transformer.h.%d.mlp.c_fc.bias", 'v'},
+    {"ffn_down.weight", "transformer.h.%d.mlp.c_proj.weight", 't'},
+    {"ffn_down.bias", "transformer.h.%d.mlp.c_proj.bias", 'v'},
+    {NULL, NULL, 0}};
+
+static const hf_map llama_names[] = {
+    {"token_embd.weight", "model.embed_tokens.weight", 'v'}, {"output_norm.weight", "model.norm.weight", 'v'},
+    {"output.weight", "lm_head.weight", 'v'},
+    {"attn_norm.weight", "model.layers.%d.input_layernorm.weight", 'v'},
+    {"ffn_norm.weight", "model.layers.%d.post_attention_layernorm.weight", 'v'},
+    {"attn_q.weight", "model.layers.%d.self_attn.q_proj.weight", 'q'},
+    {"attn_k.weight", "model.layers.%d.self_attn.k_proj.weight", 'k'},
+    {"attn_v.weight", "model.layers.%d.self_attn.v_proj.weight", 'v'},
+    {"attn_output.weight", "model.layers.%d.self_attn.o_proj.weight", 'v'},
+    {"ffn_gate.weight", "model.layers.%d.mlp.gate_proj.weight", 'v'},
+    {"ffn_up.weight", "model.layers.%d.mlp.up_proj.weight", 'v'},
+    {"ffn_down.weight", "model.layers.%d.mlp.down_proj.weight", 'v'},
+    {NULL, NULL, 0}};
+
+/* Every tensor of g under its Hugging Face name: F32/F16/BF16 tensors used as stored stay in
+ * the map; the others are converted into copies the table owns. */
+static int add_tensors(pq_tensors *ts, const pq_gguf *g, bool gpt2, int head_dim, polyq_err *err)
+{
+    const hf_map *names = gpt2 ? gpt2_names : llama_names;
+    for (size_t i = 0; i < g->n_t; i++) {
+        const pq_gguf_tensor *t = &g->t[i];
+        int block = -1, used = 0;
+        const char *rest = t->name;
+        if (sscanf(t->name, "blk.%d.%n", &block, &used) == 1 && used > 0)
+            rest = t->name + used;
+        const hf_map *m = NULL;
+        for (const hf_map *k = names; k->gg && !m; k++)
+            if (!strcmp(k->gg, rest) && (block >= 0) == (strstr(k->hf, "%d") != NULL))
+                m = k;
+        if (!m)
+            return pq_fail(err, POLYQ_UNSUPPORTED, "%s: tensor \"%s\" is not part of a %s model polyq reads", g->path,
+                           t->name, gpt2 ? "gpt2" : "llama");
+        char hf[160];
+        snprintf(hf, sizeof hf, m->hf, block);
+        if (t->n_dims > 2)
+            return pq_fail(err, POLYQ_FORMAT, "%s: tensor \"%s\" has %d dimensions", g->path, t->name, t->n_dims);
+        int64_t shape[2] = {t->n_dims > 1 ? (int64_t)t->ne[1] : (int64_t)t->ne[0], (int64_t)t->ne[0]};
+        int nd = t->n_dims;
+        bool as_stored = m->how == 'v' && (t->type == PQ_GGML_F32 || t->type == PQ_GGML_F16 || t->type == PQ_GGML_BF16);
+        if (as_stored) {
+            pq_dtype dt = t->type == PQ_GGML_F32 ? PQ_DT_F32 : t->type == PQ_GGML_F16 ? PQ_DT_F16 : PQ_DT_BF16;
+            if (pq_tensors_add(ts, g->path, hf, dt, nd, nd > 1 ? shape : shape + 1, t->data, NULL, err))
+                return -1;
+            continue;
+        }
+        float *v = NULL;
+        if (tensor_f32(g, t, &v, err)) {
+            free(v);
+            return -1;
+        }
+        if (m->how != 'v' && nd != 2) {
+            free(v);
+            return pq_fail(err, POLYQ_FORMAT, "%s: tensor \"%s\" is not a matrix", g->path, t->name);
+        }
+        size_t R = (size_t)shape[0], K = (size_t)shape[1];
+        if (m->how == 't' || m->how == 'q' || m->how == 'k') {
+            float *o = pq_alloc_array(R && K ? R * K : 1, sizeof(float));
+            if (!o) {
+                free(v);
+                return pq_fail(err, POLYQ_NOMEM, "out of memory reading %s", g->path);
+            }
+            if (m->how == 't') { /* [out][in] -> Conv1D's [in][out] */
+                for (size_t r = 0; r < R; r++)
+                    for (size_t k = 0; k < K; k++)
+                        o[k * R + r] = v[r * K + k];
+                shape[0] = (int64_t)K;
+                shape[1] = (int64_t)R;
+            } else {
+                if (head_dim <= 0 || R % (size_t)head_dim || head_dim % 2) {
+                    free(o);
+                    free(v);
+                    return pq_fail(err, POLYQ_FORMAT, "%s: tensor \"%s\" has %zu rows, not whole heads of %d",
+                                   g->path, t->name, R, head_dim);
+                }
+                for (size_t r = 0; r < R; r++)
+                    memcpy(o + (size_t)hf_row((int)r, head_dim, true) * K, v + r * K, K * sizeof(float));
+            }
+            free(v);
+            v = o;
+        }
+        if (pq_tensors_add(ts, g->path, hf, PQ_DT_F32, nd, nd > 1 ? shape : shape + 1, v, v, err))
+            return -1;
+    }
+    return 0;
+}
+
+static int kv_f32(const pq_gguf *g, const char *key, double *out)
+{
+    const pq_gguf_kv *kv = pq_gguf_find_kv(g, key);
+    if (!kv || (kv->type != PQ_GGUF_F32 && kv->type != PQ_GGUF_F64))
+        return -1;
+    if (kv->type == PQ_GGUF_F32) {
+        float f;
+        memcpy(&f, kv->at, 4);
+        *out = f;
+    } else
+        memcpy(out, kv->at, 8);
+    return 0;
+}
+
+/* An array of strings (GGUF: u64 length + bytes each; the reader checked them) as pointers
+ * into the map. */
+static int kv_strs(const pq_gguf *g, const char *key, const char ***s, size_t **len, size_t *n, polyq_err *err)
+{
+    const pq_gguf_kv *kv = pq_gguf_find_kv(g, key);
+    *s = NULL;
+    *len = NULL;
+    *n = 0;
+    if (!kv || kv->type != PQ_GGUF_ARR || kv->arr_type != PQ_GGUF_STR)
+        return pq_fail(err, POLYQ_FORMAT, "%s: no string array %s", g->path, key);
+    *s = calloc(kv->n ? kv->n : 1, sizeof **s);
+    *len = calloc(kv->n ? kv->n : 1, sizeof **len);
+    if (!*s || !*len)
+        return pq_fail(err, POLYQ_NOMEM, "out of memory");
+    const uint8_t *p = kv->at;
+    for (uint64_t i = 0; i < kv->n; i++) {
+        uint64_t l;
+        memcpy(&l, p, 8);
+        (*s)[i] = (const char *)p + 8;
+        (*len)[i] = (size_t)l;
+        p += 8 + l;
+    }
+    *n = (size_t)kv->n;
+    return 0;
+}
+
+/* A numeric array of n elements of type want (I32 or F32) as a copy, or NULL when absent. */
+static int kv_arr(const pq_gguf *g, const char *key, int want, size_t n, void **out, polyq_err *err)
+{
+    const pq_gguf_kv *kv = pq_gguf_find_kv(g, key);
+    *out = NULL;
+    if (!kv)
+        return 0;
+    if (kv->type != PQ_GGUF_ARR || kv->arr_type != want || kv->n != n)
+        return pq_fail(err, POLYQ_FORMAT, "%s: %s is not an array of %zu %s", g->path, key, n,
+                       want == PQ_GGUF_F32 ? "f32" : "i32");
+    *out = malloc(n ? 4 * n : 4);
+    if (!*out)
+        return pq_fail(err, POLYQ_NOMEM, "out of memory");
+    memcpy(*out, kv->at, 4 * n);
+    return 0;
+}
+
+static char *c_str(const char *s, size_t n)
+{
+    char *o = malloc(n + 1);
+    if (o) {
+        memcpy(o, s, n);
+        o[n] = 0;
+    }
+    return o;
+}
+
+/* tokenizer.ggml.*: "gpt2" (byte-level BPE, GPT-2's pre-tokenizer) or "llama" (sentencepiece
+ * BPE, merges from the pieces as for tokenizer.model) as a tokenizer.json document. */
+static int gguf_tokenizer(const pq_gguf *g, json_t **out, polyq_err *err)
+{
+    *out = NULL;
+    const char *model = NULL, *pre = NULL;
+    size_t ml = 0, pl = 0, n = 0, nm = 0;
+    polyq_err ignore = {0};
+    if (pq_gguf_get_str(g, "tokenizer.ggml.model", &model, &ml, err))
+        return -1;
+    bool llama = ml == 5 && !memcmp(model, "llama", 5), gpt2 = ml == 4 && !memcmp(model, "gpt2", 4);
+    if (!llama && !gpt2)
+        return pq_fail(err, POLYQ_UNSUPPORTED, "%s: tokenizer.ggml.model \"%.*s\" (polyq reads \"gpt2\" and \"llama\")",
+                       g->path, (int)ml, model);
+    if (gpt2 && pq_gguf_get_str(g, "tokenizer.ggml.pre", &pre, &pl, &ignore) == 0 &&
+        !(pl == 5 && !memcmp(pre, "gpt-2", 5)) && !(pl == 7 && !memcmp(pre, "default", 7)))
+        return pq_fail(err, POLYQ_UNSUPPORTED, "%s: tokenizer.ggml.pre \"%.*s\" (polyq reads GPT-2's, \"gpt-2\")",
+                       g->path, (int)pl, pre);
+    const char **tok = NULL, **mer = NULL;
+    size_t *tl = NULL, *mlen = NULL;
+    int32_t *types = NULL;
+    float *scores = NULL;
+    int64_t unk = 0, bos = 1;
+    int rc = kv_strs(g, "tokenizer.ggml.tokens", &tok, &tl, &n, err);
+    if (!rc)
+        rc = kv_arr(g, "tokenizer.ggml.token_type", PQ_GGUF_I32, n, (void **)&types, err);
+    if (!rc && llama) {
+        bool space = true;
+        const pq_gguf_kv *sp = pq_gguf_find_kv(g, "tokenizer.ggml.add_space_prefix");
+        if (sp && sp->type == PQ_GGUF_BOOL)
+            space = sp->at[0] != 0;
+        pq_gguf_get_int(g, "tokenizer.ggml.unknown_token_id", &unk, &ignore);
+        pq_gguf_get_int(g, "tokenizer.ggml.bos_token_id", &bos, &ignore);
+        rc = kv_arr(g, "tokenizer.ggml.scores", PQ_GGUF_F32, n, (void **)&scores, err);
+        if (!rc)
+            rc = pq_legacy_spm_pieces(out, g->path, tok, tl, scores, types, n, unk, bos, space, err);
+    } else if (!rc) {
+        rc = kv_strs(g, "tokenizer.ggml.merges", &mer, &mlen, &nm, err);
+        json_t *vocab = json_object(), *merges = json_array(), *added = json_array();
+        for (size_t i = 0; !rc && i < n; i++) {
+            char *s = c_str(tok[i], tl[i]);
+            if (!s || !pq_utf8_valid(s, tl[i], NULL) || strlen(s) != tl[i])
+                rc = s ? pq_fail(err, POLYQ_FORMAT, "%s: token %zu is not UTF-8 text", g->path, i)
+                       : pq_fail(err, POLYQ_NOMEM, "out of memory");
+            else {
+                if (!json_object_get(vocab, s))
+                    json_object_set_new(vocab, s, json_integer((json_int_t)i));
+                if (types && types[i] == 3)
+                    json_array_append_new(added, json_pack("{s:I, s:s, s:b, s:b, s:b, s:b, s:b}", "id", (json_int_t)i,
+                                                           "content", s, "single_word", 0, "lstrip", 0, "rstrip", 0,
+                                                           "normalized", 0, "special", 1));
+            }
+            free(s);
+        }
+        for (size_t i = 0; !rc && i < nm; i++)
+            json_array_append_new(merges, json_stringn(mer[i], mlen[i]));
+        json_t *root = json_pack("{s:o, s:n, s:{s:s, s:b, s:b, s:b}, s:n, s:{s:s, s:b, s:b, s:b},"
+                                 " s:{s:s, s:n, s:n, s:s, s:s, s:b, s:b, s:o, s:o}}",
+                                 "added_tokens", added, "normalizer", "pre_tokenizer", "type", "ByteLevel",
+                                 "add_prefix_space", 0, "trim_offsets", 1, "use_regex", 1, "post_processor",
+                                 "decoder", "type", "ByteLevel", "add_prefix_space", 1, "trim_offsets", 1, "use_regex",
+                                 1, "model", "type", "BPE", "dropout", "unk_token", "continuing_subword_prefix", "",
+                                 "end_of_word_suffix", "", "fuse_unk", 0, "byte_fallback", 0, "vocab", vocab,
+                                 "merges", merges);
+        if (!rc && !root)
+            rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
+        if (!rc)
+            *out = root;
+        else
+            json_decref(root);
+    }
+    free(tok);
+    free(tl);
+    free(mer);
+    free(mlen);
+    free(types);
+    free(scores);
+    return rc;
+}
+
+int pq_model_open_gguf(pq_model **out, const char *path, polyq_err *err)
+{
+    *out = NULL;
+    pq_model *m = calloc(1, sizeof *m);
+    pq_gguf g = {0};
+    json_t *cfg = NULL, *tj = NULL;
+    char *text = NULL;
+    int rc = m && (m->dir = pq_strdup(path)) ? 0 : pq_fail(err, POLYQ_NOMEM, "out of memory");
+    if (!rc)
+        rc = pq_gguf_open(&g, path, err);
+    const char *arch = NULL;
+    size_t alen = 0;
+    if (!rc)
+        rc = pq_gguf_get_str(&g, "general.architecture", &arch, &alen, err);
+    bool gpt2 = !rc && alen == 4 && !memcmp(arch, "gpt2", 4), llama = !rc && alen == 5 && !memcmp(arch, "llama", 5);
+    if (!rc && !gpt2 && !llama)
+        rc = pq_fail(err, POLYQ_UNSUPPORTED, "%s: general.architecture \"%.*s\" (polyq reads GGUF files of gpt2 and "
+                     "llama)", path, (int)alen, arch);
+    /* the configuration Hugging Face would have, from the file's metadata */
+    int64_t n_layer = 0, n_embd = 0, n_head = 0, n_kv = 0, n_ff = 0, n_ctx = 0, bos = -1, eos = -1;
+    double eps = gpt2 ? 1e-5 : 1e-6, theta = 10000;
+    polyq_err ignore = {0};
+    char key[96];
+#define KEY(k) (snprintf(key, sizeof key, "%s." k, gpt2 ? "gpt2" : "llama"), key)
+    if (!rc && (pq_gguf_get_int(&g, KEY("block_count"), &n_layer, err) ||
+                pq_gguf_get_int(&g, KEY("embedding_length"), &n_embd, err) ||
+                pq_gguf_get_int(&g, KEY("attention.head_count"), &n_head, err) ||
+                pq_gguf_get_int(&g, KEY("feed_forward_length"), &n_ff, err)))
+        rc = -1;
+    if (!rc) {
+        if (pq_gguf_get_int(&g, KEY("attention.head_count_kv"), &n_kv, &ignore))
+            n_kv = n_head;
+        if (pq_gguf_get_int(&g, KEY("context_length"), &n_ctx, &ignore))
+            n_ctx = gpt2 ? 1024 : 2048;
+        kv_f32(&g, gpt2 ? KEY("attention.layer_norm_epsilon") : KEY("attention.layer_norm_rms_epsilon"), &eps);
+        kv_f32(&g, KEY("rope.freq_base"), &theta);
+        pq_gguf_get_int(&g, "tokenizer.ggml.bos_token_id", &bos, &ignore);
+        pq_gguf_get_int(&g, "tokenizer.ggml.eos_token_id", &eos, &ignore);
+        double factor = 0;
+        const char *st = NULL;
+        size_t sl = 0;
+        if (llama && (!pq_gguf_get_str(&g, KEY("rope.scaling.type"), &st, &sl, &ignore) &&
+                      !(sl == 4 && !memcmp(st, "none", 4))))
+            rc = !(sl == 6 && !memcmp(st, "linear", 6)) || kv_f32(&g, KEY("rope.scaling.factor"), &factor)
+                     ? pq_fail(err, POLYQ_UNSUPPORTED, "%s: rope scaling \"%.*s\" (polyq reads linear)", path, (int)sl, st)
+                     : 0;
+        const pq_gguf_tensor *emb = pq_gguf_find_tensor(&g, "token_embd.weight");
+        bool tied = !pq_gguf_find_tensor(&g, "output.weight");
+        if (!rc && (!emb || emb->n_dims != 2))
+            rc = pq_fail(err, POLYQ_FORMAT, "%s: no token_embd.weight matrix", path);
+        if (!rc && gpt2)
+            cfg = json_pack("{s:s, s:[s], s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:s, s:b, s:I, s:I}", "model_type", "gpt2",
+                            "architectures", "GPT2LMHeadModel", "vocab_size", (json_int_t)emb->ne[1], "n_positions",
+                            (json_int_t)n_ctx, "n_embd", (json_int_t)n_embd, "n_layer", (json_int_t)n_layer, "n_head",
+                            (json_int_t)n_head, "n_inner", (json_int_t)n_ff, "layer_norm_epsilon", eps,
+                            "activation_function", "gelu_new", "tie_word_embeddings", tied, "bos_token_id",
+                            (json_int_t)bos, "eos_token_id", (json_int_t)eos);
+        else if (!rc)
+            cfg = json_pack("{s:s, s:[s], s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:s, s:b, s:I, s:I}",
+                            "model_type", "llama", "architectures", "LlamaForCausalLM", "vocab_size",
+                            (json_int_t)emb->ne[1], "max_position_embeddings", (json_int_t)n_ctx, "hidden_size",
+                            (json_int_t)n_embd, "num_hidden_layers", (json_int_t)n_layer, "num_attention_heads",
+                            (json_int_t)n_head, "num_key_value_heads", (json_int_t)n_kv, "intermediate_size",
+                            (json_int_t)n_ff, "rms_norm_eps", eps, "rope_theta", theta, "hidden_act", "silu",
+                            "tie_word_embeddings", tied, "bos_token_id", (json_int_t)bos, "eos_token_id",
+                            (json_int_t)eos);
+        if (!rc && !cfg)
+            rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
+        if (!rc && factor > 0 && factor != 1)
+            json_object_set_new(cfg, "rope_scaling", json_pack("{s:s, s:f}", "rope_type", "linear", "factor", factor));
+        for (int k = 0; k < 2; k++) /* negative ids: absent */
+            if (!rc && json_integer_value(json_object_get(cfg, k ? "eos_token_id" : "bos_token_id")) < 0)
+                json_object_del(cfg, k ? "eos_token_id" : "bos_token_id");
+    }
+#undef KEY
+    if (!rc && (n_head <= 0 || n_embd % n_head))
+        rc = pq_fail(err, POLYQ_FORMAT, "%s: embedding length %lld is not whole heads of %lld", path,
+                     (long long)n_embd, (long long)n_head);
+    if (!rc) { /* the linears' format names the model's dtype, e.g. Q4_K */
+        m->spec.none = true;
+        snprintf(m->spec.name, sizeof m->spec.name, "fp32");
+        const pq_gguf_tensor *t = pq_gguf_find_tensor(&g, gpt2 ? "blk.0.attn_qkv.weight" : "blk.0.attn_q.weight");
+        snprintf(m->dtype, sizeof m->dtype, "%s", t ? ggml_name(t->type) : "F32");
+        m->arch = gpt2 ? &pq_arch_gpt2 : &pq_arch_llama;
+        snprintf(m->cfg.model_type, sizeof m->cfg.model_type, "%s", gpt2 ? "gpt2" : "llama");
+        snprintf(m->cfg.architecture, sizeof m->cfg.architecture, "%s", gpt2 ? "GPT2LMHeadModel" : "LlamaForCausalLM");
+        /* the tensors are views into this table's own map of the file */
+        struct pq_st_file *f = calloc(1, sizeof *f);
+        if (!f || !(f->path = pq_strdup(path))) {
+            free(f);
+            rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
+        } else {
+            f->map = g.map;
+            memset(&g.map, 0, sizeof g.map);
+            m->ts.files = f;
+            m->ts.n_files = 1;
+            rc = add_tensors(&m->ts, &g, gpt2, (int)(n_embd / n_head), err);
+            for (size_t i = 0; i < m->ts.n; i++)
+                m->ts.t[i].file = f->path;
+        }
+    }
+    if (!rc)
+        rc = m->arch->load(m, cfg, err);
+    if (!rc)
+        rc = gguf_tokenizer(&g, &tj, err);
+    if (!rc && !(text = json_dumps(tj, JSON_COMPACT)))
+        rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
+    if (!rc)
+        rc = pq_tok_load_json_buffer(&m->tok, path, text, strlen(text), err);
+    if (!rc && pq_tok_vocab_size(m->tok) > m->cfg.n_vocab)
+        rc = pq_fail(err, POLYQ_FORMAT, "%s: the tokenizer has %d ids but the model only %d", path,
+                     pq_tok_vocab_size(m->tok), m->cfg.n_vocab);
+    if (!rc && (pq_model_bos(m) < 0 || pq_model_bos(m) >= m->cfg.n_vocab))
+        rc = pq_fail(err, POLYQ_FORMAT, "%s: no usable BOS/EOS token to start sequences with", path);
+    free(text);
+    json_decref(tj);
+    json_decref(cfg);
+    pq_gguf_close(&g);
+    if (rc) {
+        pq_model_free(m);
+        return -1;
+    }
+    *out = m;
     return 0;
 }

@@ -62,7 +62,7 @@ int pq_config_act(const json_t *j, const char *key, const char *dflt, pq_act *ou
 
 static int check_tensor(pq_model *m, const char *const *names, int n_dims, const int64_t *shape,
                         const pq_tensor_info **out, polyq_err *err);
-static int finite_view(const pq_tensor_info *t, polyq_err *err);
+static int finite_view(const pq_model *m, const pq_tensor_info *t, polyq_err *err);
 
 int pq_model_get_weight(pq_model *m, pq_linear *lin, const char *const *wnames, int n, int k,
                         polyq_err *err)
@@ -80,7 +80,7 @@ int pq_model_get_weight(pq_model *m, pq_linear *lin, const char *const *wnames, 
         m->n_params += t->numel;
         lin->w16 = (const uint16_t *)t->data;
         lin->w16_bf16 = t->dtype == PQ_DT_BF16;
-        return finite_view(t, err);
+        return finite_view(m, t, err);
     }
     return pq_model_get_f32(m, wnames, 2, ws, &lin->w, err);
 }
@@ -195,11 +195,24 @@ static int finite_check(const pq_tensor_info *t, const float *p, polyq_err *err)
     return 0;
 }
 
-/* A tensor used in place in the file's map (F32, F16, BF16): every element finite, read in
- * windows whose pages are handed back as soon as they are checked, so that opening a model
- * does not make all of it resident (a quantized copy may never read these pages again). */
-static int finite_view(const pq_tensor_info *t, polyq_err *err)
+/* whether t lies in one of the mapped files (not in a copy the table owns) */
+static bool in_a_map(const pq_model *m, const pq_tensor_info *t)
 {
+    for (size_t i = 0; i < m->ts.n_files; i++) {
+        const uint8_t *a = m->ts.files[i].map.data;
+        if (a && t->data >= a && t->data + t->nbytes <= a + m->ts.files[i].map.size)
+            return true;
+    }
+    return false;
+}
+
+/* A tensor used in place (F32, F16, BF16): every element finite, read in windows whose pages
+ * are handed back as soon as they are checked when they are in the file's map, so that opening
+ * a model does not make all of it resident (a quantized copy may never read these pages
+ * again); a copy in memory is only checked. */
+static int finite_view(const pq_model *m, const pq_tensor_info *t, polyq_err *err)
+{
+    bool mapped = in_a_map(m, t);
     size_t esz = t->dtype == PQ_DT_F32 ? 4 : 2, win = (size_t)8 << 20; /* elements */
     for (size_t i0 = 0; i0 < t->numel; i0 += win) {
         size_t n = t->numel - i0 < win ? t->numel - i0 : win;
@@ -219,7 +232,8 @@ static int finite_view(const pq_tensor_info *t, polyq_err *err)
                 return pq_fail(err, POLYQ_NUMERIC, "%s: tensor \"%s\" element %zu is not finite",
                                t->file, t->name, i0 + i);
         }
-        pq_map_release(p, n * esz);
+        if (mapped)
+            pq_map_release(p, n * esz);
     }
     return 0;
 }
@@ -234,7 +248,7 @@ int pq_model_get_f32(pq_model *m, const char *const *names, int n_dims, const in
     m->n_params += t->numel;
     if (t->dtype == PQ_DT_F32 && ((uintptr_t)t->data & 3) == 0) {
         *out = (const float *)t->data;
-        return finite_view(t, err);
+        return finite_view(m, t, err);
     }
     float *p = pq_alloc_array(t->numel, sizeof *p);
     if (!p || own(m, p)) {

@@ -138,6 +138,12 @@ int pq_qfile_load(pq_model **out, const pq_model *base, const char *dir, char **
  * such a file read back as a quantized copy of base (the model it was made from, checked by
  * shapes), *spec_name receiving the spec it names (heap). */
 int pq_gguf_write_model(const char *path, const pq_model *q, const char *spec_name, polyq_err *err);
+/* A GGUF file of the gpt2 or llama architecture (llama.cpp's names and layouts, as written by
+ * convert_hf_to_gguf.py and llama-quantize, or by pq_gguf_write_model) as a model of its own:
+ * the configuration from its metadata, the tokenizer from tokenizer.ggml.*, F32/F16/BF16
+ * tensors used in place and quantized ones dequantized to f32 by their reference dequantizers
+ * (so the model computes with exactly the file's weight values). */
+int pq_model_open_gguf(pq_model **out, const char *path, polyq_err *err);
 int pq_gguf_load_quantized(pq_model **out, const pq_model *base, const char *path, char **spec_name,
                            polyq_err *err);
 

@@ -43,18 +43,46 @@ static double try_scales(const float *const *ws, const int *n_out, int n_lin, in
     return total;
 }
 
-/* s = mean|x|^a (at least 1e-4), normalized by sqrt(max s * min s) */
-static void awq_scales(float *s, const double *xmean, int K, float a)
+/* s = mean|x|^a, or with duo scaling mean|x|^a / (wmean^(1-a) + 1e-4), at least 1e-4, normalized
+ * by sqrt(max s * min s) */
+static void awq_scales(float *s, const double *xmean, const float *wmean, int K, float a)
 {
     float mx = 0, mn = INFINITY;
     for (int k = 0; k < K; k++) {
-        s[k] = fmaxf(powf((float)xmean[k], a), 1e-4f);
+        float v = powf((float)xmean[k], a);
+        if (wmean)
+            v /= powf(wmean[k], 1 - a) + 1e-4f;
+        s[k] = fmaxf(v, 1e-4f);
         mx = fmaxf(mx, s[k]);
         mn = fminf(mn, s[k]);
     }
     float norm = sqrtf(mx * mn);
     for (int k = 0; k < K; k++)
         s[k] /= norm;
+}
+
+/* AutoAWQ's w_mean: over the rows of all the linears, |w| relative to its group's max |w|
+ * (+ 1e-6), averaged per input channel */
+static void awq_wmean(float *wmean, const float *const *ws, const int *n_out, int n_lin, int K, int group)
+{
+    double *acc = calloc((size_t)K, sizeof *acc);
+    size_t rows = 0;
+    if (group <= 0 || group > K)
+        group = K;
+    for (int l = 0; acc && l < n_lin; l++)
+        for (int n = 0; n < n_out[l]; n++, rows++) {
+            const float *w = ws[l] + (size_t)n * K;
+            for (int g0 = 0; g0 < K; g0 += group) {
+                float m = 0;
+                for (int k = g0; k < g0 + group && k < K; k++)
+                    m = fmaxf(m, fabsf(w[k]));
+                for (int k = g0; k < g0 + group && k < K; k++)
+                    acc[k] += fabsf(w[k]) / (m + 1e-6f);
+            }
+        }
+    for (int k = 0; k < K; k++)
+        wmean[k] = acc && rows ? (float)(acc[k] / (double)rows) : 1.0f;
+    free(acc);
 }
 
 /* d^T h_gg d over the group's columns [i0, i0 + n), h scaled by 1/(s_i s_j) */
@@ -140,18 +168,22 @@ int pq_awq(const float *const *ws, const int *n_out, int n_lin, int K, const dou
     if (n_grid < 1)
         n_grid = 20;
     size_t nk = (size_t)max_n * K;
-    float *tmp = pq_alloc_array(nk, sizeof *tmp), *s = pq_alloc_array((size_t)K, sizeof *s);
+    float *tmp = pq_alloc_array(nk, sizeof *tmp), *s = pq_alloc_array((size_t)K, sizeof *s),
+          *wmean = spec->duo ? pq_alloc_array((size_t)K, sizeof *wmean) : NULL;
     double *d = pq_alloc_array(nk, sizeof *d), *e = pq_alloc_array(nk, sizeof *e);
     pq_qweight **cand = calloc((size_t)n_lin, sizeof *cand);
     int rc = 0, best = -1;
     double best_err = INFINITY;
-    if (!tmp || !s || !d || !e || !cand) {
+    if (!tmp || !s || !d || !e || !cand || (spec->duo && !wmean)) {
         rc = pq_fail(err, POLYQ_NOMEM, "out of memory for AWQ on %d inputs", K);
         goto done;
     }
+    if (wmean)
+        awq_wmean(wmean, ws, n_out, n_lin, K, spec->gran == PQ_GRAN_GROUP ? spec->group : K);
+    /* a = 0 is round-to-nearest, except with duo scaling (scales from the weights alone) */
     for (int g = 0; g < n_grid && !rc; g++) {
-        awq_scales(s, xmean, K, (float)g / (float)n_grid);
-        double t = try_scales(ws, n_out, n_lin, K, h, g ? s : NULL, spec, cand, tmp, d, e, err);
+        awq_scales(s, xmean, wmean, K, (float)g / (float)n_grid);
+        double t = try_scales(ws, n_out, n_lin, K, h, g || wmean ? s : NULL, spec, cand, tmp, d, e, err);
         if (t < 0) {
             rc = err->code ? err->code : POLYQ_NOMEM;
         } else if (g == 0 || t < best_err) {
@@ -170,22 +202,23 @@ int pq_awq(const float *const *ws, const int *n_out, int n_lin, int K, const dou
             cand[l] = NULL;
         }
     }
+    bool scaled = best > 0 || wmean;
     if (!rc && spec->clip) { /* the clipping search on the chosen scales */
-        awq_scales(s, xmean, K, (float)best / (float)n_grid);
+        awq_scales(s, xmean, wmean, K, (float)best / (float)n_grid);
         pq_qspec plain = *spec;
         plain.clip = false;
         for (int l = 0; l < n_lin && !rc; l++) {
-            if ((rc = pq_awq_clip(ws[l], n_out[l], K, best ? s : NULL, h, &plain, tmp, NULL, NULL, err)))
+            if ((rc = pq_awq_clip(ws[l], n_out[l], K, scaled ? s : NULL, h, &plain, tmp, NULL, NULL, err)))
                 break;
             pq_qweight *q = NULL;
             if ((rc = pq_qweight_rtn(tmp, n_out[l], K, &plain, &q, err)))
                 break;
-            if (best && !(q->in_scale = pq_alloc_array((size_t)K, sizeof(float)))) {
+            if (scaled && !(q->in_scale = pq_alloc_array((size_t)K, sizeof(float)))) {
                 pq_qweight_free(q);
                 rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
                 break;
             }
-            for (int k = 0; best && k < K; k++)
+            for (int k = 0; scaled && k < K; k++)
                 q->in_scale[k] = 1.0f / s[k];
             pq_qweight_free(out[l]);
             out[l] = q;
@@ -208,6 +241,7 @@ done:
     free(cand);
     free(tmp);
     free(s);
+    free(wmean);
     free(d);
     free(e);
     return rc;

@@ -4,7 +4,10 @@
  * n_grid); the weights W diag(s) are quantized by round-to-nearest and used as
  * Q(W diag(s)) diag(s)^-1, and the a whose summed output error ||(W - W^) X||^2 over the
  * linears is least wins (ties: the smaller a; a = 0 is plain round-to-nearest, so the chosen
- * scales never do worse than it on the calibration inputs). The error is measured at the
+ * scales never do worse than it on the calibration inputs). With spec->duo (AutoAWQ's default
+ * duo_scaling) s = mean|x|^a / (mean|w~|^(1-a) + 1e-4), w~ = |w| / (max |w| of its group +
+ * 1e-6) averaged per input channel over every row of the linears; then a = 0 is not
+ * round-to-nearest and that guarantee does not hold. The error is measured at the
  * linears' outputs (the reference measures the enclosing module's output). The inverse scales
  * are kept per input channel (pq_qweight.in_scale); in a deployed model they fold into the
  * operation before.

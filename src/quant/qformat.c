@@ -130,6 +130,9 @@ int pq_qspec_parse(const char *text, pq_qspec *out, polyq_err *err)
         } else if (!strncmp(p, "clip", 4) && out->awq && !out->clip) {
             out->clip = true;
             p += 4;
+        } else if (!strncmp(p, "duo", 3) && out->awq && !out->duo) {
+            out->duo = true;
+            p += 3;
         } else if (!strncmp(p, "act", 3) && out->gptq && !out->act_order) {
             out->act_order = true;
             p += 3;
@@ -153,7 +156,7 @@ bad:
     return pq_fail(err, POLYQ_INVALID_ARG,
                    "quant spec \"%s\" is not understood: expected fp32, "
                    "int<2-8>[-g<group>|-tensor][-sym|-asym][-head] (e.g. int8, int4-g128), "
-                   "gptq-int<2-8>[-g<group>][-sym][-act][-head] or awq-int<2-8>[-g<group>][-clip] (calibrated), "
+                   "gptq-int<2-8>[-g<group>][-sym][-act][-head] or awq-int<2-8>[-g<group>][-clip][-duo] (calibrated), "
                    "q8_0, q4_0, q4_1, q5_0, q5_1, q2_k .. q6_k, q4_k_m (llama.cpp), nf4, fp4, nf4-dq, fp4-dq (bitsandbytes), each with optional -head, "
                    "or w8a8, smoothquant[-a<alpha>], llm-int8[-t<threshold>] (int8 weights and activations)",
                    text);

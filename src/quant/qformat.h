@@ -49,6 +49,7 @@ typedef struct pq_qspec {
     bool act_order;  /* gptq ... -act */
     bool awq;        /* awq-int...: calibrated activation-aware scaling, then RTN */
     bool clip;       /* awq ... -clip: AWQ's search of each group's clipping range */
+    bool duo;        /* awq ... -duo: AutoAWQ's duo_scaling, s = mean|x|^a / mean|w~|^(1-a) */
     bool act8;       /* w8a8 / smoothquant: int8 weights and per-token int8 activations */
     bool smooth;     /* smoothquant: migrate activation outliers into the weights first */
     float alpha;     /* smoothquant migration strength (default 0.5) */

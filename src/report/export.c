@@ -8,17 +8,21 @@
 
 #include "base/base.h"
 #include "format/json.h"
+#include "report/figures.h"
+#include "report/html.h"
 #include "report/report.h"
 
 static const char *const ci_fields[] = {"delta_nll_per_token", "delta_bpb", "delta_bits_per_sentence",
                                         "rel_degradation", "kld", "kld_per_sentence", "top1_agree"};
 #define N_CI (sizeof ci_fields / sizeof ci_fields[0])
 
-static double num(const json_t *o, const char *k)
+double pq_rj_num(const json_t *o, const char *k)
 {
     json_t *v = json_object_get(o, k);
     return json_is_number(v) ? json_number_value(v) : NAN;
 }
+
+#define num pq_rj_num
 
 static void put_num(FILE *f, double v)
 {
@@ -28,11 +32,13 @@ static void put_num(FILE *f, double v)
         fprintf(f, ",%.17g", v);
 }
 
-static const char *str(const json_t *o, const char *k)
+const char *pq_rj_str(const json_t *o, const char *k)
 {
     json_t *v = json_object_get(o, k);
     return json_is_string(v) ? json_string_value(v) : "";
 }
+
+#define str pq_rj_str
 
 /* a CSV field: quoted when it holds a comma, quote or newline */
 static void put_str(FILE *f, const char *s, bool first)
@@ -52,7 +58,7 @@ static void put_str(FILE *f, const char *s, bool first)
     fputc('"', f);
 }
 
-static const json_t *fp_of(const json_t *fp, const char *lang)
+const json_t *pq_rj_fp_lang(const json_t *fp, const char *lang)
 {
     size_t i;
     json_t *e;
@@ -61,6 +67,8 @@ static const json_t *fp_of(const json_t *fp, const char *lang)
             return e;
     return NULL;
 }
+
+#define fp_of pq_rj_fp_lang
 
 static int write_csv(const char *path, const json_t *r, polyq_err *err)
 {
@@ -127,7 +135,7 @@ static int by_delta_desc(const void *a, const void *b)
     return (x < y) - (x > y);
 }
 
-static int write_md(const char *path, const json_t *r, polyq_err *err)
+static int write_md(const char *path, const json_t *r, const pq_figures *figs, polyq_err *err)
 {
     FILE *f = fopen(path, "w");
     if (!f)
@@ -141,8 +149,13 @@ static int write_md(const char *path, const json_t *r, polyq_err *err)
             (long long)num(data, "languages"), str(r, "version"), (long long)num(r, "seed"),
             (long long)num(r, "bootstrap_resamples"), *ref ? ref : "(none)", str(m, "scoring"),
             *str(r, "scoring_unit") ? str(r, "scoring_unit") : "sentence");
-    size_t qi;
+    size_t qi, n_spec = json_array_size(json_object_get(r, "quantized"));
     json_t *q;
+    if (figs->n == n_spec + 2)
+        fprintf(f, "![%s](%s.png)\n\n![%s](%s.png)\n\nEach figure is also in SVG (`%s.svg`, `%s.svg`); "
+                   "`report.html` has them with sortable tables.\n\n",
+                figs->v[n_spec].title, figs->v[n_spec].stem, figs->v[n_spec + 1].title, figs->v[n_spec + 1].stem,
+                figs->v[n_spec].stem, figs->v[n_spec + 1].stem);
     json_array_foreach(json_object_get(r, "quantized"), qi, q) {
         const json_t *langs = json_object_get(q, "languages");
         size_t n = json_array_size(langs);
@@ -157,6 +170,8 @@ static int write_md(const char *path, const json_t *r, polyq_err *err)
         }
         qsort(rows, n, sizeof *rows, by_delta_desc);
         fprintf(f, "## %s (%s, %.3f bits/weight)\n\n", str(q, "spec"), str(q, "method"), num(q, "bits_per_weight"));
+        if (qi < figs->n)
+            fprintf(f, "![%s](%s.png)\n\n", figs->v[qi].title, figs->v[qi].stem);
         fprintf(f, "| language | Δ bits/sentence [95%% CI] | ΔBPB | KLD | top-1 | disparity (bits/sentence) |\n"
                    "|---|---|---|---|---|---|\n");
         int significant = 0, unstable = 0;
@@ -184,6 +199,24 @@ static int write_md(const char *path, const json_t *r, polyq_err *err)
             if (unstable)
                 fprintf(f, " Disparity ratios against %s are unstable (its own loss interval includes 0): "
                            "compare the differences in the CSV instead.", *ref ? ref : "the reference");
+            const json_t *across = json_object_get(q, "across_languages");
+            const json_t *rho = json_object_get(across, "spearman_with_delta_bits_per_sentence");
+            const char *best = NULL;
+            double br = 0;
+            const char *key;
+            json_t *v;
+            json_object_foreach((json_t *)rho, key, v)
+                if (json_is_number(v) && (!best || fabs(json_number_value(v)) > fabs(br))) {
+                    best = key;
+                    br = json_number_value(v);
+                }
+            if (best && n >= 3)
+                fprintf(f, " Across the %zu languages the loss follows %s most closely (Spearman ρ = %.2f, %s%s).", n,
+                        best, br, fabs(br) >= 0.7 ? "strong" : fabs(br) >= 0.4 ? "moderate" : "weak",
+                        n < 10 ? "; few languages, so read it with care" : "");
+            if (json_is_number(json_object_get(across, "worst_ratio")))
+                fprintf(f, " Worst/best ratio %.2f (%s / %s, on Δ bits/sentence).", num(across, "worst_ratio"),
+                        str(across, "worst_lang"), str(across, "best_lang"));
             fputs("\n\n", f);
         }
         free(rows);
@@ -215,8 +248,14 @@ int pq_report_export(const char *results, const char *out_dir, polyq_err *err)
     }
     if (!rc)
         rc = write_csv(csv, r, err);
+    pq_figures figs = {0};
     if (!rc)
-        rc = write_md(md, r, err);
+        rc = pq_report_figures(r, results, out_dir, &figs, err);
+    if (!rc)
+        rc = write_md(md, r, &figs, err);
+    if (!rc)
+        rc = pq_report_html(r, &figs, out_dir, err);
+    pq_figures_free(&figs);
     free(csv);
     free(md);
     json_decref(r);

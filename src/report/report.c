@@ -121,7 +121,7 @@ int pq_report_json(const char *path, const pq_run_info *in, const pq_lang_metric
     int rc = 0;
     if (!tmp)
         goto nomem;
-    if (json_dump_file(root, tmp, JSON_INDENT(1) | JSON_REAL_PRECISION(10)) != 0 ||
+    if (json_dump_file(root, tmp, JSON_INDENT(1) | JSON_REAL_PRECISION(17)) != 0 ||
         rename(tmp, path) != 0) {
         remove(tmp);
         rc = pq_fail(err, POLYQ_IO, "%s: cannot write the results", path);

@@ -3,6 +3,7 @@
 #ifndef PQ_REPORT_H
 #define PQ_REPORT_H
 
+#include <jansson.h>
 #include <stdio.h>
 
 #include "eval/metrics.h"
@@ -41,6 +42,11 @@ int pq_report_export(const char *results, const char *out_dir, polyq_err *err);
 /* The same from a polyq sweep database: per model, out_dir/<model>/results.json, results.csv
  * and report.md over the languages finished for every spec (dbreport.c). */
 int pq_report_db(const char *db, const char *out_dir, polyq_err *err);
+/* Reading a results document back (export.c): a number (NaN when absent or not a number), a
+ * string ("" when absent), the full-precision entry of a language (NULL when absent). */
+double pq_rj_num(const json_t *o, const char *key);
+const char *pq_rj_str(const json_t *o, const char *key);
+const json_t *pq_rj_fp_lang(const json_t *full_precision, const char *lang);
 /* Whether path is an SQLite database (its first 16 bytes). */
 bool pq_is_sqlite(const char *path);
 

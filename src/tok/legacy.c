@@ -195,6 +195,108 @@ static int merge_cmp(const void *a, const void *b)
     return (x->right > y->right) - (x->right < y->right);
 }
 
+/* The tokenizer.json of a sentencepiece BPE vocabulary (what = where it came from). */
+static int spm_json(json_t **out, const char *what, const piece *pieces, size_t n, int64_t unk_id, int64_t bos_id,
+                    bool byte_fallback, bool dummy_prefix, bool escape_ws, polyq_err *err)
+{
+    const char *path = what;
+    int rc = 0;
+    pq_strmap ids = {0};
+    merge *merges = NULL;
+    json_t *root = NULL;
+    if (unk_id < 0 || (size_t)unk_id >= n) {
+        rc = pq_fail(err, POLYQ_FORMAT, "%s: unk_id %lld is not a piece", path, (long long)unk_id);
+        goto out;
+    }
+    json_t *vocab = json_object(), *added = json_array(), *mlist = json_array();
+    root = json_object();
+    for (size_t i = 0; i < n; i++) {
+        char *s = malloc(pieces[i].n + 1);
+        if (!s) {
+            rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
+            json_decref(vocab);
+            json_decref(added);
+            json_decref(mlist);
+            goto out;
+        }
+        memcpy(s, pieces[i].s, pieces[i].n);
+        s[pieces[i].n] = 0;
+        if (!json_object_get(vocab, s))
+            json_object_set_new(vocab, s, json_integer((json_int_t)i));
+        if (pieces[i].type == 2 || pieces[i].type == 3) /* UNKNOWN, CONTROL */
+            json_array_append_new(added, special(s, (json_int_t)i));
+        free(s);
+        if (pq_strmap_put(&ids, pieces[i].s, pieces[i].n, (int32_t)i) < 0) {
+            rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
+            json_decref(vocab);
+            json_decref(added);
+            json_decref(mlist);
+            goto out;
+        }
+    }
+    size_t nm = 0, mcap = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *s = pieces[i].s;
+        for (size_t k = 1; k < pieces[i].n; k++) {
+            if (((uint8_t)s[k] & 0xc0) == 0x80)
+                continue;
+            int32_t l = pq_strmap_get(&ids, s, k), r = pq_strmap_get(&ids, s + k, pieces[i].n - k);
+            if (l < 0 || r < 0)
+                continue;
+            if (nm == mcap) {
+                mcap = mcap ? mcap * 2 : 4096;
+                merge *nmg = realloc(merges, mcap * sizeof *nmg);
+                if (!nmg) {
+                    rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
+                    json_decref(vocab);
+                    json_decref(added);
+                    json_decref(mlist);
+                    goto out;
+                }
+                merges = nmg;
+            }
+            merges[nm++] = (merge){(int32_t)i, l, r, (int32_t)pq_utf8_count(s, k),
+                                     (int32_t)pq_utf8_count(s + k, pieces[i].n - k)};
+        }
+    }
+    if (nm)
+        qsort(merges, nm, sizeof *merges, merge_cmp);
+    for (size_t i = 0; i < nm; i++)
+        json_array_append_new(mlist, json_pack("[s#, s#]", pieces[merges[i].left].s, pieces[merges[i].left].n,
+                                               pieces[merges[i].right].s, pieces[merges[i].right].n));
+    json_t *norm = json_array();
+    if (dummy_prefix)
+        json_array_append_new(norm, json_pack("{s:s, s:s}", "type", "Prepend", "prepend", "\xe2\x96\x81"));
+    if (escape_ws)
+        json_array_append_new(norm, json_pack("{s:s, s:{s:s}, s:s}", "type", "Replace", "pattern", "String", " ",
+                                              "content", "\xe2\x96\x81"));
+    char unk_piece[256];
+    snprintf(unk_piece, sizeof unk_piece, "%.*s", (int)(pieces[unk_id].n < 255 ? pieces[unk_id].n : 255),
+             pieces[unk_id].s);
+    json_object_set_new(root, "added_tokens", added);
+    json_object_set_new(root, "normalizer", json_pack("{s:s, s:o}", "type", "Sequence", "normalizers", norm));
+    json_object_set_new(root, "pre_tokenizer", json_null());
+    json_object_set_new(root, "model", json_pack("{s:s, s:s, s:b, s:b, s:o, s:o}", "type", "BPE", "unk_token",
+                                                  unk_piece, "fuse_unk", 1, "byte_fallback", byte_fallback,
+                                                  "vocab", vocab, "merges", mlist));
+    if (bos_id >= 0 && (size_t)bos_id < n) {
+        char bos[256];
+        snprintf(bos, sizeof bos, "%.*s", (int)(pieces[bos_id].n < 255 ? pieces[bos_id].n : 255), pieces[bos_id].s);
+        json_object_set_new(root, "post_processor", template_single(bos, bos_id, NULL, 0));
+    }
+    json_object_set_new(root, "decoder", json_pack(
+        "{s:s, s:[{s:s, s:{s:s}, s:s}, {s:s}, {s:s}, {s:s, s:s, s:i, s:i}]}", "type", "Sequence", "decoders",
+        "type", "Replace", "pattern", "String", "\xe2\x96\x81", "content", " ", "type", "ByteFallback",
+        "type", "Fuse", "type", "Strip", "content", " ", "start", dummy_prefix ? 1 : 0, "stop", 0));
+    *out = root;
+    root = NULL;
+out:
+    json_decref(root);
+    pq_strmap_free(&ids);
+    free(merges);
+    return rc;
+}
+
 int pq_legacy_spm_model(json_t **out, const char *path, polyq_err *err)
 {
     *out = NULL;
@@ -212,8 +314,6 @@ int pq_legacy_spm_model(json_t **out, const char *path, polyq_err *err)
     uint32_t field;
     int wire;
     uint64_t v;
-    pq_strmap ids = {0};
-    merge *merges = NULL;
     json_t *root = NULL;
     while (b.p < b.end) {
         if (!pb_field(&b, &field, &wire, &v, &sub)) {
@@ -300,98 +400,39 @@ int pq_legacy_spm_model(json_t **out, const char *path, polyq_err *err)
                      charsmap_len ? "a normalization charsmap" : "remove_extra_whitespaces");
         goto out;
     }
-    if (unk_id < 0 || (size_t)unk_id >= n) {
-        rc = pq_fail(err, POLYQ_FORMAT, "%s: unk_id %lld is not a piece", path, (long long)unk_id);
+    rc = spm_json(&root, path, pieces, n, unk_id, bos_id, byte_fallback, dummy_prefix, escape_ws, err);
+    if (rc)
         goto out;
-    }
-    json_t *vocab = json_object(), *added = json_array(), *mlist = json_array();
-    root = json_object();
-    for (size_t i = 0; i < n; i++) {
-        char *s = malloc(pieces[i].n + 1);
-        if (!s) {
-            rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
-            json_decref(vocab);
-            json_decref(added);
-            json_decref(mlist);
-            goto out;
-        }
-        memcpy(s, pieces[i].s, pieces[i].n);
-        s[pieces[i].n] = 0;
-        if (!json_object_get(vocab, s))
-            json_object_set_new(vocab, s, json_integer((json_int_t)i));
-        if (pieces[i].type == 2 || pieces[i].type == 3) /* UNKNOWN, CONTROL */
-            json_array_append_new(added, special(s, (json_int_t)i));
-        free(s);
-        if (pq_strmap_put(&ids, pieces[i].s, pieces[i].n, (int32_t)i) < 0) {
-            rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
-            json_decref(vocab);
-            json_decref(added);
-            json_decref(mlist);
-            goto out;
-        }
-    }
-    size_t nm = 0, mcap = 0;
-    for (size_t i = 0; i < n; i++) {
-        const char *s = pieces[i].s;
-        for (size_t k = 1; k < pieces[i].n; k++) {
-            if (((uint8_t)s[k] & 0xc0) == 0x80)
-                continue;
-            int32_t l = pq_strmap_get(&ids, s, k), r = pq_strmap_get(&ids, s + k, pieces[i].n - k);
-            if (l < 0 || r < 0)
-                continue;
-            if (nm == mcap) {
-                mcap = mcap ? mcap * 2 : 4096;
-                merge *nmg = realloc(merges, mcap * sizeof *nmg);
-                if (!nmg) {
-                    rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
-                    json_decref(vocab);
-                    json_decref(added);
-                    json_decref(mlist);
-                    goto out;
-                }
-                merges = nmg;
-            }
-            merges[nm++] = (merge){(int32_t)i, l, r, (int32_t)pq_utf8_count(s, k),
-                                     (int32_t)pq_utf8_count(s + k, pieces[i].n - k)};
-        }
-    }
-    if (nm)
-        qsort(merges, nm, sizeof *merges, merge_cmp);
-    for (size_t i = 0; i < nm; i++)
-        json_array_append_new(mlist, json_pack("[s#, s#]", pieces[merges[i].left].s, pieces[merges[i].left].n,
-                                               pieces[merges[i].right].s, pieces[merges[i].right].n));
-    json_t *norm = json_array();
-    if (dummy_prefix)
-        json_array_append_new(norm, json_pack("{s:s, s:s}", "type", "Prepend", "prepend", "\xe2\x96\x81"));
-    if (escape_ws)
-        json_array_append_new(norm, json_pack("{s:s, s:{s:s}, s:s}", "type", "Replace", "pattern", "String", " ",
-                                              "content", "\xe2\x96\x81"));
-    char unk_piece[256];
-    snprintf(unk_piece, sizeof unk_piece, "%.*s", (int)(pieces[unk_id].n < 255 ? pieces[unk_id].n : 255),
-             pieces[unk_id].s);
-    json_object_set_new(root, "added_tokens", added);
-    json_object_set_new(root, "normalizer", json_pack("{s:s, s:o}", "type", "Sequence", "normalizers", norm));
-    json_object_set_new(root, "pre_tokenizer", json_null());
-    json_object_set_new(root, "model", json_pack("{s:s, s:s, s:b, s:b, s:o, s:o}", "type", "BPE", "unk_token",
-                                                  unk_piece, "fuse_unk", 1, "byte_fallback", byte_fallback,
-                                                  "vocab", vocab, "merges", mlist));
-    if (bos_id >= 0 && (size_t)bos_id < n) {
-        char bos[256];
-        snprintf(bos, sizeof bos, "%.*s", (int)(pieces[bos_id].n < 255 ? pieces[bos_id].n : 255), pieces[bos_id].s);
-        json_object_set_new(root, "post_processor", template_single(bos, bos_id, NULL, 0));
-    }
-    json_object_set_new(root, "decoder", json_pack(
-        "{s:s, s:[{s:s, s:{s:s}, s:s}, {s:s}, {s:s}, {s:s, s:s, s:i, s:i}]}", "type", "Sequence", "decoders",
-        "type", "Replace", "pattern", "String", "\xe2\x96\x81", "content", " ", "type", "ByteFallback",
-        "type", "Fuse", "type", "Strip", "content", " ", "start", dummy_prefix ? 1 : 0, "stop", 0));
     (void)eos_id;
     *out = root;
     root = NULL;
 out:
     json_decref(root);
-    pq_strmap_free(&ids);
-    free(merges);
     free(pieces);
     free(data);
+    return rc;
+}
+
+int pq_legacy_spm_pieces(json_t **out, const char *what, const char *const *s, const size_t *len, const float *scores,
+                         const int32_t *types, size_t n, int64_t unk_id, int64_t bos_id, bool dummy_prefix,
+                         polyq_err *err)
+{
+    *out = NULL;
+    if (!n)
+        return pq_fail(err, POLYQ_FORMAT, "%s: a vocabulary without pieces", what);
+    piece *pieces = calloc(n, sizeof *pieces);
+    if (!pieces)
+        return pq_fail(err, POLYQ_NOMEM, "out of memory");
+    bool byte_fallback = false;
+    for (size_t i = 0; i < n; i++) {
+        if (!len[i] || !pq_utf8_valid(s[i], len[i], NULL)) {
+            free(pieces);
+            return pq_fail(err, POLYQ_FORMAT, "%s: piece %zu is empty or not UTF-8", what, i);
+        }
+        pieces[i] = (piece){s[i], len[i], scores ? scores[i] : 0, types ? types[i] : 1};
+        byte_fallback |= pieces[i].type == 6;
+    }
+    int rc = spm_json(out, what, pieces, n, unk_id, bos_id, byte_fallback, dummy_prefix, true, err);
+    free(pieces);
     return rc;
 }
