@@ -113,6 +113,13 @@ void pq_capture_add(pq_capture *c, const pq_linear *lin, const float *in, int M)
         }
         for (size_t i = 0; i < need; i++)
             c->buf[i] = in[i];
+        if (c->raw[k]) {
+            if (c->rows[k] + (size_t)M > c->raw_rows[k]) {
+                c->failed = 1;
+                return;
+            }
+            memcpy(c->raw[k] + c->rows[k] * K, in, need * sizeof *in);
+        }
         if (c->absx[k])
             for (size_t i = 0; i < need; i++)
                 c->absx[k][i % K] += fabs(c->buf[i]);

@@ -36,6 +36,8 @@ typedef struct pq_capture {
     double *h[PQ_CAPTURE_MAX];
     double *absx[PQ_CAPTURE_MAX]; /* optional (K): sum over rows of |x| per input channel */
     double *amax[PQ_CAPTURE_MAX]; /* optional (K): max over rows of |x| per input channel */
+    float *raw[PQ_CAPTURE_MAX];   /* optional: the input rows themselves, one after another */
+    size_t raw_rows[PQ_CAPTURE_MAX]; /* room in raw, in rows */
     size_t rows[PQ_CAPTURE_MAX];
     double *buf; /* scratch: rows converted to double */
     size_t buf_len;

@@ -94,11 +94,10 @@ static int runner_pass(runner *r, const pq_model *m, const pq_calib *cal, pq_cap
 /* A capture on the block-l linears of m: h (K x K) for each, with the sums of |x| (absx) and
  * the maxima of |x| (amax) when asked; after the pass, h and absx become means over rows and
  * h is filled out from its upper triangle. */
-static int capture_block(runner *r, const pq_model *m, int l, const pq_calib *cal, bool want_h,
-                         bool want_absx, bool want_amax, pq_capture *cap, polyq_err *err)
+static int capture_block_into(runner *r, const pq_model *m, int l, const pq_calib *cal, bool want_h,
+                              bool want_absx, bool want_amax, pq_capture *cap, polyq_err *err)
 {
     pq_linear *lins[PQ_N_LAYER_LINEARS] = PQ_LAYER_LINEARS(&m->layers[l]);
-    memset(cap, 0, sizeof *cap);
     cap->n = PQ_N_LAYER_LINEARS;
     for (int i = 0; i < PQ_N_LAYER_LINEARS; i++) {
         size_t K = (size_t)lins[i]->n_in;
@@ -126,6 +125,15 @@ static int capture_block(runner *r, const pq_model *m, int l, const pq_calib *ca
     return rc;
 }
 
+/* The same on a zeroed capture (capture_block_into: one whose raw buffers the caller set). */
+static int capture_block(runner *r, const pq_model *m, int l, const pq_calib *cal, bool want_h,
+                         bool want_absx, bool want_amax, pq_capture *cap, polyq_err *err)
+{
+    memset(cap, 0, sizeof *cap);
+    return capture_block_into(r, m, l, cal, want_h, want_absx, want_amax, cap, err);
+}
+
+/* frees what capture_block allocated (not the raw buffers, which are the caller's) */
 static void capture_free(pq_capture *cap)
 {
     for (int i = 0; i < PQ_CAPTURE_MAX; i++) {
@@ -210,6 +218,214 @@ int pq_model_gptq(pq_model **out, const pq_model *base, const pq_qspec *spec, co
     return finish(&r, rc, out);
 }
 
+/* What the scale search of a group of linears reading one input measures, as AWQ's reference
+ * implementations (llm-awq, AutoAWQ) choose per family: the group's own outputs (AWQ_LINEARS:
+ * ||(W - W^)X||^2 from the captured h), the attention module's output (q, k, v with the fp
+ * output projection after them), the gated MLP's output (gate and up with the fp down
+ * projection), or no scaling at all (round-to-nearest). */
+typedef enum { AWQ_LINEARS, AWQ_ATTENTION, AWQ_MLP, AWQ_NONE } awq_target;
+
+typedef struct awq_group {
+    int idx[3]; /* linears of PQ_LAYER_LINEARS, -1 unused */
+    awq_target target;
+} awq_group;
+
+/* The family's groups (AutoAWQ's get_layers_for_scaling): Llama/Mistral q k v on the attention,
+ * o alone only where v and o have the same shape (no grouped-query attention), gate up on the
+ * MLP, down alone; OPT q k v on the attention, the rest alone; GPT-NeoX and BLOOM the fused qkv,
+ * the MLP's two linears alone and the attention output unscaled (BLOOM's reference measures
+ * qkv and the MLP's first linear on the whole block: measured here at the linears); GPT-2 and
+ * the encoders, which the references do not cover, every linear or group at its outputs. */
+static int awq_groups(const pq_model *m, awq_group *g)
+{
+    const char *t = m->cfg.model_type;
+    const pq_layer *L = &m->layers[0];
+    bool llama = !strcmp(t, "llama") || !strcmp(t, "mistral"), opt = !strcmp(t, "opt");
+    bool neox = !strcmp(t, "gpt_neox") || !strcmp(t, "bloom");
+    int n = 0;
+    g[n++] = (awq_group){{0, -1, -1}, AWQ_LINEARS};
+    g[n++] = (awq_group){{1, 2, 3}, llama || opt ? AWQ_ATTENTION : AWQ_LINEARS};
+    g[n++] = (awq_group){{4, -1, -1}, neox || (llama && (L->v.n_out != L->attn_out.n_out || L->v.n_in != L->attn_out.n_in))
+                                          ? AWQ_NONE : AWQ_LINEARS};
+    g[n++] = (awq_group){{5, 6, -1}, llama && L->gate.n_out ? AWQ_MLP : AWQ_LINEARS};
+    g[n++] = (awq_group){{7, -1, -1}, AWQ_LINEARS};
+    return n;
+}
+
+/* The output of layer L's attention or MLP module on rows xn of the sequences starts[0..n]. */
+static void module_out(const pq_model *m, pq_ops *ops, const pq_layer *L, awq_target t, const float *xn,
+                       const int *starts, int n, float *qkv, float *att, float *h, float *h2, float *out)
+{
+    int M = starts[n];
+    if (t == AWQ_ATTENTION) {
+        pq_attn at = pq_config_attn(&m->cfg);
+        pq_layer_qkv(ops, L, qkv, xn, M, &at);
+        if (strcmp(m->cfg.model_type, "opt")) /* Llama, Mistral: rotary positions */
+            pq_rope_neox(qkv, starts, n, &at, m->cfg.rotary_dims, &m->cfg.rope);
+        pq_attention_fwd(ops, att, qkv, starts, n, &at);
+        pq_linear_fwd(ops, out, att, M, &L->attn_out);
+    } else {
+        pq_linear_fwd(ops, h, xn, M, &L->gate);
+        pq_linear_fwd(ops, h2, xn, M, &L->up);
+        pq_gated_fwd(ops, h, h2, (size_t)M * m->cfg.n_inner, m->cfg.act);
+        pq_linear_fwd(ops, out, h, M, &L->down);
+    }
+}
+
+/* Sum over the calibration sequences of the squared difference between the module's output
+ * with layer L and ref (when loss is not NULL), or ref itself (fp: loss NULL). */
+static double module_pass(runner *r, const pq_model *m, const pq_layer *L, awq_target t, const float *xn, int K,
+                          const pq_calib *cal, float *const *buf, float *ref, bool fill)
+{
+    int C = m->cfg.n_embd;
+    double sum = 0;
+    for (int s0 = 0; s0 < cal->n_seq;) {
+        int s1 = s0, M = 0;
+        r->starts[0] = 0;
+        while (s1 < cal->n_seq && (s1 == s0 || M + cal->seq_start[s1 + 1] - cal->seq_start[s1] <= r->batch)) {
+            M += cal->seq_start[s1 + 1] - cal->seq_start[s1];
+            r->starts[s1 - s0 + 1] = M;
+            s1++;
+        }
+        size_t row0 = (size_t)(cal->seq_start[s0] - cal->seq_start[0]);
+        float *o = fill ? ref + row0 * C : buf[4];
+        module_out(m, &r->ops, L, t, xn + row0 * K, r->starts, s1 - s0, buf[0], buf[1], buf[2], buf[3], o);
+        for (size_t i = 0; !fill && i < (size_t)M * C; i++) {
+            double d = (double)o[i] - ref[row0 * C + i];
+            sum += d * d;
+        }
+        s0 = s1;
+    }
+    return sum;
+}
+
+/* AWQ's clipping search on one linear already quantized with its chosen scales (*q's in_scale,
+ * if any): *q is replaced by the clipped weights quantized with the same scales. */
+static int awq_clip_one(const float *w, int n_out, int K, const double *h, const pq_qspec *spec, pq_qweight **q,
+                        polyq_err *err)
+{
+    float *s = NULL, *wc = pq_alloc_array((size_t)n_out, (size_t)K * sizeof(float));
+    if (!wc)
+        return pq_fail(err, POLYQ_NOMEM, "out of memory");
+    if ((*q)->in_scale && !(s = pq_alloc_array((size_t)K, sizeof(float)))) {
+        free(wc);
+        return pq_fail(err, POLYQ_NOMEM, "out of memory");
+    }
+    for (int k = 0; s && k < K; k++)
+        s[k] = 1.0f / (*q)->in_scale[k];
+    pq_qspec plain = *spec;
+    plain.clip = false;
+    pq_qweight *c = NULL;
+    int rc = pq_awq_clip(w, n_out, K, s, h, &plain, wc, NULL, NULL, err);
+    if (!rc)
+        rc = pq_qweight_rtn(wc, n_out, K, &plain, &c, err);
+    if (!rc && s && !(c->in_scale = pq_alloc_array((size_t)K, sizeof(float))))
+        rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
+    for (int k = 0; !rc && s && k < K; k++)
+        c->in_scale[k] = (*q)->in_scale[k];
+    if (rc)
+        pq_qweight_free(c);
+    else {
+        pq_qweight_free(*q);
+        *q = c;
+    }
+    free(s);
+    free(wc);
+    return rc;
+}
+
+/* AWQ's grid search measured on a module's output: for a = 0, 1/n, .. the group's linears are
+ * quantized with the scales of a and the module run on the captured inputs; the least squared
+ * error wins (ties: the smaller a). out[] receive the chosen quantized linears. */
+static int awq_module(runner *r, int l, const awq_group *grp, const pq_capture *cap, const float *xn,
+                      const pq_calib *cal, const pq_qspec *spec, pq_qweight **out, polyq_err *err)
+{
+    const pq_model *m = r->q;
+    pq_layer *L = &r->q->layers[l];
+    pq_linear *all[PQ_N_LAYER_LINEARS] = PQ_LAYER_LINEARS(L);
+    pq_linear *lin[3];
+    const float *ws[3] = {0};
+    float *tmp[3] = {0}, *eff[3] = {0};
+    int no[3], n = 0, K = 0;
+    for (int k = 0; k < 3; k++)
+        if (grp->idx[k] >= 0 && all[grp->idx[k]]->n_out) {
+            lin[n] = all[grp->idx[k]];
+            K = lin[n]->n_in;
+            no[n] = lin[n]->n_out;
+            n++;
+        }
+    const pq_config *c = &m->cfg;
+    pq_attn at = pq_config_attn(c);
+    size_t B = (size_t)r->batch, rows = (size_t)(cal->seq_start[cal->n_seq] - cal->seq_start[0]);
+    size_t wide = (size_t)(c->n_inner > c->n_embd ? c->n_inner : c->n_embd);
+    float *buf[5] = {pq_alloc_array(B, (size_t)pq_attn_ld(&at) * sizeof(float)),
+                     pq_alloc_array(B, (size_t)c->n_embd * sizeof(float)), pq_alloc_array(B, wide * sizeof(float)),
+                     pq_alloc_array(B, wide * sizeof(float)), pq_alloc_array(B, (size_t)c->n_embd * sizeof(float))};
+    float *ref = pq_alloc_array(rows, (size_t)c->n_embd * sizeof(float)), *s = pq_alloc_array((size_t)K, sizeof(float));
+    float *wmean = spec->duo ? pq_alloc_array((size_t)K, sizeof(float)) : NULL;
+    pq_qweight *cand[3] = {0};
+    int rc = 0;
+    for (int k = 0; k < n && !rc; k++)
+        if (!(ws[k] = pq_linear_f32(lin[k], &tmp[k])) || !(eff[k] = pq_alloc_array((size_t)no[k], (size_t)K * sizeof(float))))
+            rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
+    if (!rc && (!buf[0] || !buf[1] || !buf[2] || !buf[3] || !buf[4] || !ref || !s || (spec->duo && !wmean)))
+        rc = pq_fail(err, POLYQ_NOMEM, "out of memory for AWQ's search on block %d's outputs", l);
+    if (!rc)
+        module_pass(r, m, L, grp->target, xn, K, cal, buf, ref, true);
+    if (!rc && wmean)
+        pq_awq_wmean(wmean, ws, no, n, K, spec->gran == PQ_GRAN_GROUP ? spec->group : K);
+    double best = INFINITY;
+    for (int g = 0; g < 20 && !rc; g++) {
+        pq_awq_scales(s, cap->absx[grp->idx[0]], wmean, K, (float)g / 20.0f);
+        bool scaled = g > 0 || wmean;
+        pq_layer trial = *L;
+        pq_linear *tl[PQ_N_LAYER_LINEARS] = PQ_LAYER_LINEARS(&trial);
+        for (int k = 0; k < n && !rc; k++) {
+            float *w = pq_alloc_array((size_t)no[k], (size_t)K * sizeof(float));
+            if (!w) {
+                rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
+                break;
+            }
+            for (size_t i = 0; i < (size_t)no[k] * K; i++)
+                w[i] = scaled ? ws[k][i] * s[i % K] : ws[k][i];
+            rc = pq_qweight_rtn(w, no[k], K, spec, &cand[k], err);
+            free(w);
+            if (!rc && scaled && !(cand[k]->in_scale = pq_alloc_array((size_t)K, sizeof(float))))
+                rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
+            for (int i = 0; !rc && scaled && i < K; i++)
+                cand[k]->in_scale[i] = 1.0f / s[i];
+            for (int row = 0; !rc && row < no[k]; row++) /* Q(W s) / s, as the module computes */
+                pq_qweight_dequant_row(cand[k], row, eff[k] + (size_t)row * K);
+            for (int i = 0; !rc && i < PQ_N_LAYER_LINEARS; i++)
+                if (all[i] == lin[k])
+                    *tl[i] = (pq_linear){.n_out = no[k], .n_in = K, .w = eff[k], .bias = lin[k]->bias};
+        }
+        double loss = rc ? 0 : module_pass(r, m, &trial, grp->target, xn, K, cal, buf, ref, false);
+        if (!rc && (g == 0 || loss < best)) {
+            best = loss;
+            for (int k = 0; k < n; k++) {
+                pq_qweight_free(out[k]);
+                out[k] = cand[k];
+                cand[k] = NULL;
+            }
+        }
+        for (int k = 0; k < n; k++) {
+            pq_qweight_free(cand[k]);
+            cand[k] = NULL;
+        }
+    }
+    for (int k = 0; k < 3; k++) {
+        free(tmp[k]);
+        free(eff[k]);
+    }
+    for (int k = 0; k < 5; k++)
+        free(buf[k]);
+    free(ref);
+    free(s);
+    free(wmean);
+    return rc;
+}
+
 int pq_model_awq(pq_model **out, const pq_model *base, const pq_qspec *spec, const pq_calib *cal,
                  int n_threads, polyq_err *err)
 {
@@ -223,19 +439,37 @@ int pq_model_awq(pq_model **out, const pq_model *base, const pq_qspec *spec, con
     pq_qspec rtn = *spec;
     rtn.awq = false;
     pq_capture cap = {0};
-    /* linears reading the same input share one scale vector: qkv | q k v | out | gate up | down */
-    static const int groups[][3] = {{0, -1, -1}, {1, 2, 3}, {4, -1, -1}, {5, 6, -1}, {7, -1, -1}};
+    awq_group groups[8];
+    int n_groups = awq_groups(base, groups);
+    size_t rows = (size_t)(cal->seq_start[cal->n_seq] - cal->seq_start[0]);
     for (int l = 0; l < base->cfg.n_layer && !rc; l++) {
-        /* scales are searched on the full-precision model's inputs, as the reference does */
-        if ((rc = capture_block(&r, base, l, cal, true, true, false, &cap, err)))
-            break;
+        /* scales are searched on the full-precision model's inputs, as the reference does; the
+         * inputs themselves are kept for the groups measured on a module's output */
+        pq_linear *bl[PQ_N_LAYER_LINEARS] = PQ_LAYER_LINEARS(&base->layers[l]);
+        float *raw[PQ_N_LAYER_LINEARS] = {0};
+        for (int g = 0; g < n_groups && !rc; g++) {
+            int i = groups[g].idx[0];
+            if ((groups[g].target == AWQ_ATTENTION || groups[g].target == AWQ_MLP) && bl[i]->n_out &&
+                !(raw[i] = pq_alloc_array(rows, (size_t)bl[i]->n_in * sizeof(float))))
+                rc = pq_fail(err, POLYQ_NOMEM, "out of memory keeping block %d's calibration inputs (%zu rows)", l, rows);
+        }
+        if (!rc) {
+            memset(&cap, 0, sizeof cap);
+            for (int i = 0; i < PQ_N_LAYER_LINEARS; i++) {
+                cap.raw[i] = raw[i];
+                cap.raw_rows[i] = raw[i] ? rows : 0;
+            }
+            rc = capture_block_into(&r, base, l, cal, true, true, false, &cap, err);
+        }
         pq_linear *ql[PQ_N_LAYER_LINEARS] = PQ_LAYER_LINEARS(&r.q->layers[l]);
-        for (size_t g = 0; g < sizeof groups / sizeof groups[0] && !rc; g++) {
+        pq_qweight *chosen[PQ_N_LAYER_LINEARS] = {0};
+        for (int g = 0; g < n_groups && !rc; g++) {
+            const awq_group *gr = &groups[g];
             const float *ws[3];
             float *tmp[3] = {0};
             int no[3], idx[3], n = 0, K = 0;
             for (int k = 0; k < 3; k++) {
-                int i = groups[g][k];
+                int i = gr->idx[k];
                 if (i < 0 || !ql[i]->n_out || (n && ql[i]->n_in != K))
                     continue;
                 K = ql[i]->n_in;
@@ -244,27 +478,37 @@ int pq_model_awq(pq_model **out, const pq_model *base, const pq_qspec *spec, con
                 no[n] = ql[i]->n_out;
                 idx[n++] = i;
             }
-            if (!n)
-                continue;
             pq_qweight *qw[3] = {0};
-            if (!rc)
-                rc = pq_awq(ws, no, n, K, cap.h[idx[0]], cap.absx[idx[0]], &rtn, 20, qw, NULL, NULL, NULL, err);
+            /* -clip: every linear but q and k (and a fused qkv), as the references clip */
+            pq_qspec one = rtn;
+            one.clip = false;
+            if (!rc && n && gr->target == AWQ_NONE)
+                rc = pq_qweight_rtn(ws[0], no[0], K, &one, &qw[0], err);
+            else if (!rc && n && gr->target == AWQ_LINEARS)
+                rc = pq_awq(ws, no, n, K, cap.h[idx[0]], cap.absx[idx[0]], &one, 20, qw, NULL, NULL, NULL, err);
+            else if (!rc && n)
+                rc = awq_module(&r, l, gr, &cap, raw[idx[0]], cal, &one, qw, err);
+            for (int k = 0; k < n && !rc && rtn.clip; k++)
+                if (idx[k] > 2)
+                    rc = awq_clip_one(ws[k], no[k], K, cap.h[idx[k]], &one, &qw[k], err);
             for (int k = 0; k < 3; k++)
                 free(tmp[k]);
-            if (rc) {
+            for (int k = 0; k < n; k++)
+                chosen[idx[k]] = qw[k];
+            if (rc)
                 pq_fail_context(err, "AWQ, block %d", l);
-                break;
-            }
-            for (int k = 0; k < n; k++) {
-                if (!rc)
-                    rc = pq_model_set_qweight(r.q, ql[idx[k]], qw[k], err);
-                else
-                    pq_qweight_free(qw[k]);
-            }
         }
+        /* the block's linears change only now: every group searched on the block as it was */
+        for (int i = 0; i < PQ_N_LAYER_LINEARS; i++) {
+            if (!rc && chosen[i])
+                rc = pq_model_set_qweight(r.q, ql[i], chosen[i], err);
+            else
+                pq_qweight_free(chosen[i]);
+        }
+        for (int i = 0; i < PQ_N_LAYER_LINEARS; i++)
+            free(raw[i]);
         capture_free(&cap);
     }
-    capture_free(&cap);
     if (!rc && spec->head)
         rc = quantize_head(r.q, &rtn, err);
     return finish(&r, rc, out);

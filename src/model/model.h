@@ -121,9 +121,14 @@ typedef struct pq_calib {
  * are quantized by pq_gptq. -head quantizes the LM head by round-to-nearest. */
 int pq_model_gptq(pq_model **out, const pq_model *base, const pq_qspec *spec, const pq_calib *cal,
                   int n_threads, polyq_err *err);
-/* AWQ (quant/awq.h) for each group of linears reading one input (q k v; gate up; a fused qkv,
- * the attention output and the MLP's down projection alone), its statistics taken from the
- * full-precision model's inputs on the calibration text. */
+/* AWQ block by block as its reference implementations run a model (calib.c, awq_groups): for
+ * each group of linears reading one input, the scales searched on the full-precision model's
+ * inputs and measured where the references measure them (Llama/Mistral: q k v on the
+ * attention's output, gate up on the MLP's, o_proj alone or, under grouped-query attention,
+ * not scaled, down alone; OPT: q k v on the attention, the rest alone; GPT-NeoX, BLOOM: the
+ * attention output not scaled, the rest alone; GPT-2 and encoders: every group alone), every
+ * group on the block as it was; -clip then searches each linear's clipping but q's, k's and a
+ * fused qkv's. */
 int pq_model_awq(pq_model **out, const pq_model *base, const pq_qspec *spec, const pq_calib *cal,
                  int n_threads, polyq_err *err);
 /* Quantized models on disk (qfile.c): dir/polyq-quant.safetensors with every quantized linear

@@ -45,7 +45,7 @@ static double try_scales(const float *const *ws, const int *n_out, int n_lin, in
 
 /* s = mean|x|^a, or with duo scaling mean|x|^a / (wmean^(1-a) + 1e-4), at least 1e-4, normalized
  * by sqrt(max s * min s) */
-static void awq_scales(float *s, const double *xmean, const float *wmean, int K, float a)
+void pq_awq_scales(float *s, const double *xmean, const float *wmean, int K, float a)
 {
     float mx = 0, mn = INFINITY;
     for (int k = 0; k < K; k++) {
@@ -63,7 +63,7 @@ static void awq_scales(float *s, const double *xmean, const float *wmean, int K,
 
 /* AutoAWQ's w_mean: over the rows of all the linears, |w| relative to its group's max |w|
  * (+ 1e-6), averaged per input channel */
-static void awq_wmean(float *wmean, const float *const *ws, const int *n_out, int n_lin, int K, int group)
+void pq_awq_wmean(float *wmean, const float *const *ws, const int *n_out, int n_lin, int K, int group)
 {
     double *acc = calloc((size_t)K, sizeof *acc);
     size_t rows = 0;
@@ -179,10 +179,10 @@ int pq_awq(const float *const *ws, const int *n_out, int n_lin, int K, const dou
         goto done;
     }
     if (wmean)
-        awq_wmean(wmean, ws, n_out, n_lin, K, spec->gran == PQ_GRAN_GROUP ? spec->group : K);
+        pq_awq_wmean(wmean, ws, n_out, n_lin, K, spec->gran == PQ_GRAN_GROUP ? spec->group : K);
     /* a = 0 is round-to-nearest, except with duo scaling (scales from the weights alone) */
     for (int g = 0; g < n_grid && !rc; g++) {
-        awq_scales(s, xmean, wmean, K, (float)g / (float)n_grid);
+        pq_awq_scales(s, xmean, wmean, K, (float)g / (float)n_grid);
         double t = try_scales(ws, n_out, n_lin, K, h, g || wmean ? s : NULL, spec, cand, tmp, d, e, err);
         if (t < 0) {
             rc = err->code ? err->code : POLYQ_NOMEM;
@@ -204,7 +204,7 @@ int pq_awq(const float *const *ws, const int *n_out, int n_lin, int K, const dou
     }
     bool scaled = best > 0 || wmean;
     if (!rc && spec->clip) { /* the clipping search on the chosen scales */
-        awq_scales(s, xmean, wmean, K, (float)best / (float)n_grid);
+        pq_awq_scales(s, xmean, wmean, K, (float)best / (float)n_grid);
         pq_qspec plain = *spec;
         plain.clip = false;
         for (int l = 0; l < n_lin && !rc; l++) {

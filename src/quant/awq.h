@@ -7,8 +7,10 @@
  * scales never do worse than it on the calibration inputs). With spec->duo (AutoAWQ's default
  * duo_scaling) s = mean|x|^a / (mean|w~|^(1-a) + 1e-4), w~ = |w| / (max |w| of its group +
  * 1e-6) averaged per input channel over every row of the linears; then a = 0 is not
- * round-to-nearest and that guarantee does not hold. The error is measured at the
- * linears' outputs (the reference measures the enclosing module's output). The inverse scales
+ * round-to-nearest and that guarantee does not hold. pq_awq measures the error at the linears'
+ * outputs, which is where the references measure it for a linear alone; for groups they
+ * measure on a module's output (an attention, an MLP), model/calib.c runs that search with
+ * pq_awq_scales and pq_awq_wmean. The inverse scales
  * are kept per input channel (pq_qweight.in_scale); in a deployed model they fold into the
  * operation before.
  * Clipping search (optional, the reference's auto_clip): for each group of each output row of
@@ -26,6 +28,11 @@
 int pq_awq(const float *const *ws, const int *n_out, int n_lin, int K, const double *h,
            const double *xmean, const pq_qspec *spec, int n_grid, pq_qweight **out, double *best_a,
            double *err_best, double *err_rtn, polyq_err *err);
+
+/* The scales of grid point a (see above); wmean NULL without duo scaling. */
+void pq_awq_scales(float *s, const double *xmean, const float *wmean, int K, float a);
+/* Duo scaling's mean|w~| per input channel over the rows of the linears, groups of `group`. */
+void pq_awq_wmean(float *wmean, const float *const *ws, const int *n_out, int n_lin, int K, int group);
 
 /* The clipping search alone on w [n_out, K] with input scales s (NULL: none): writes the
  * clipped scaled weights to wc [n_out, K]; *err_groups (may be NULL) receives the summed
