@@ -1123,6 +1123,25 @@ TEST(cli_sweep_killed_and_resumed)
     expect(args, 1, "junk.db");
     free(args);
     free(junk);
+    /* a damaged database (pages overwritten): one message naming it, from sweep and report */
+    char *dmg = pq_asprintf("%s/damaged.db", tmp), *buf = NULL;
+    size_t len = 0;
+    CHECK_OK(pq_read_file(ref, 64u << 20, &buf, &len, &err));
+    CHECK(len > 5 * 4096);
+    for (size_t i = 3 * 4096; buf && i < 5 * 4096 && i < len; i++)
+        buf[i] = (char)(0xa5 ^ (i * 131));
+    FILE *df = buf ? fopen(dmg, "wb") : NULL;
+    CHECK(df && fwrite(buf, 1, len, df) == len);
+    if (df)
+        fclose(df);
+    free(buf);
+    args = pq_asprintf("sweep %s --db %s", plan, dmg);
+    expect(args, 1, "the database is damaged");
+    free(args);
+    args = pq_asprintf("report %s --out %s/dmg-report", dmg, tmp);
+    expect(args, 1, "damaged.db: the database is damaged");
+    free(args);
+    free(dmg);
     free(other);
     free(plan);
     free(ref);

@@ -73,6 +73,8 @@ int pq_db_open(pq_db **out, const char *path, const char *plan_json, polyq_err *
         rc = db_fail(db, err, "not an SQLite database, or a damaged one");
     if (!rc)
         sqlite3_busy_timeout(db->s, 60000);
+    if (!rc)
+        rc = pq_sqlite_check(db->s, path, false, err);
     if (!rc && sqlite3_exec(db->s, schema, NULL, NULL, NULL) != SQLITE_OK)
         rc = db_fail(db, err, "cannot create the tables (not a polyq results database?)");
     char *ver = rc ? NULL : meta_get(db, "polyq_version"), *plan = rc ? NULL : meta_get(db, "plan");
@@ -194,14 +196,25 @@ int pq_db_count(pq_db *db, long *n, polyq_err *err)
     return ok ? 0 : db_fail(db, err, "cannot read");
 }
 
-int pq_db_check(pq_db *db, polyq_err *err)
+int pq_sqlite_check(sqlite3 *s, const char *path, bool full, polyq_err *err)
 {
     sqlite3_stmt *st = NULL;
-    int ok = sqlite3_prepare_v2(db->s, "PRAGMA integrity_check", -1, &st, NULL) == SQLITE_OK &&
-             sqlite3_step(st) == SQLITE_ROW && !strcmp((const char *)sqlite3_column_text(st, 0), "ok");
+    const char *first = NULL;
+    int ok = sqlite3_prepare_v2(s, full ? "PRAGMA integrity_check" : "PRAGMA quick_check", -1, &st, NULL) ==
+                 SQLITE_OK &&
+             sqlite3_step(st) == SQLITE_ROW && (first = (const char *)sqlite3_column_text(st, 0)) && !strcmp(first, "ok");
+    char what[160];
+    snprintf(what, sizeof what, "%s", first ? first : sqlite3_errmsg(s));
+    for (char *c = what; *c; c++) /* one line */
+        if (*c == '\n')
+            *c = ' ';
+    int rc = ok ? 0 : pq_fail(err, POLYQ_FORMAT, "%s: the database is damaged (SQLite: %s); restore a copy or start "
+                              "again with a new --db", path, what);
     sqlite3_finalize(st);
-    return ok ? 0 : pq_fail(err, POLYQ_FORMAT, "%s: the integrity check fails", db->path);
+    return rc;
 }
+
+int pq_db_check(pq_db *db, polyq_err *err) { return pq_sqlite_check(db->s, db->path, true, err); }
 
 int pq_db_note_model(pq_db *db, const char *model, const char *architecture, const char *model_type,
                      const char *dtype, unsigned long long n_params, polyq_err *err)

@@ -18,6 +18,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <sqlite3.h>
+#include <stdbool.h>
+
 #include "base/status.h"
 #include "eval/eval.h"
 
@@ -43,5 +46,8 @@ int pq_db_note_model(pq_db *db, const char *model, const char *architecture, con
 int pq_db_count(pq_db *db, long *n, polyq_err *err);
 /* PRAGMA integrity_check: 0 when "ok". */
 int pq_db_check(pq_db *db, polyq_err *err);
+/* PRAGMA quick_check (full: integrity_check) of an open database; a damaged one gets a message
+ * naming path and SQLite's first finding. */
+int pq_sqlite_check(sqlite3 *s, const char *path, bool full, polyq_err *err);
 
 #endif

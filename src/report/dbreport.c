@@ -15,6 +15,7 @@
 #include "base/base.h"
 #include "eval/corpus.h"
 #include "polyq.h"
+#include "report/db.h"
 #include "report/report.h"
 
 typedef struct combo {
@@ -318,8 +319,10 @@ int pq_report_db(const char *path, const char *out_dir, polyq_err *err)
     }
     char **v = NULL, **models = NULL;
     size_t n = 0, n_models = 0;
-    int rc = 0;
-    if (strings(s, "SELECT value FROM meta WHERE key = 'polyq_version'", NULL, NULL, &v, &n) || n != 1)
+    int rc = pq_sqlite_check(s, path, false, err);
+    if (rc)
+        ;
+    else if (strings(s, "SELECT value FROM meta WHERE key = 'polyq_version'", NULL, NULL, &v, &n) || n != 1)
         rc = fail_db(s, path, err);
     else if (atoi(v[0]) != atoi(POLYQ_VERSION))
         rc = pq_fail(err, POLYQ_FORMAT, "%s: made by polyq %s; this is polyq %s (another major version)", path, v[0],
