@@ -996,9 +996,20 @@ TEST(cli_sweep_killed_and_resumed)
     polyq_err err = {0};
     CHECK_OK(pq_read_file(sm, 1 << 20, &text, &tl, &err));
     CHECK(text && strstr(text, "| tests/fixtures/llama-tiny-vocab-bf16 | gptq-int4-g16@hin_Deva |") &&
-          strstr(text, "| tests/fixtures/gpt2-tiny-vocab-bf16 | nf4 |"));
+          strstr(text, "| tests/fixtures/gpt2-tiny-vocab-bf16 | nf4 |") &&
+          strstr(text, "![Every model and spec by language](summary-heatmap.png)"));
     free(text);
     free(sm);
+    { /* the summary figure: a column per model and spec, named upwards */
+        char *svg = pq_asprintf("%s/summary-heatmap.svg", rep), *png = pq_asprintf("%s/summary-heatmap.png", rep);
+        const char *labels[] = {"gpt2-tiny-vocab-bf16 int8", "llama-tiny-vocab-bf16 gptq-int4-g16@hin_Deva",
+                                "gpt2-tiny-vocab-bf16 q4_0", "arb_Arab", "eng_Latn", "Δ bits per sentence", NULL};
+        double w = 0;
+        check_svg(svg, labels, &w);
+        check_png(png, (int)ceil(w * 2), 0);
+        free(svg);
+        free(png);
+    }
     json_t *ja = json_load_file(ej, 0, NULL), *jb = json_load_file(rj, 0, NULL);
     CHECK(ja && jb);
     int compared = 0;

@@ -593,6 +593,246 @@ TEST(model_awq_not_worse_than_rtn)
     pq_model_free(m);
 }
 
+/* SmoothQuant's migration alone (no quantization) leaves the model's function unchanged: the
+ * scales divide the norm's output and multiply the weights. Logits within 1e-5 (relative to
+ * their size) on pre-LN fixtures of four families; then W8A8 runs. */
+TEST(model_smoothquant_smoothing_is_exact)
+{
+    const char *fixtures[] = {"gpt2-tiny-vocab-bf16", "opt-tiny-proj-f32", "llama-tiny-vocab-bf16", "neox-tiny-f32"};
+    for (int f = 0; f < 4; f++) {
+        polyq_err err = {0};
+        pq_model *m = NULL, *sm = NULL, *w8 = NULL;
+        CHECK_OK(pq_model_open_dir(&m, pq_test_fixture(fixtures[f]), &err));
+        if (!m)
+            continue;
+        pq_ids store = {0};
+        int *starts = NULL, n_seq = 0;
+        CHECK(calib_tokens(m, "eng_Latn", 16, &store, &starts, &n_seq) == 0);
+        pq_calib cal = {store.v, starts, n_seq, 512};
+        pq_qspec spec;
+        CHECK_OK(pq_qspec_parse("smoothquant-a0.8", &spec, &err));
+        pq_smooth_opts only = {0.8f, true, false, false}, full = {0.8f, true, true, true};
+        CHECK_OK(pq_model_smoothquant(&sm, m, &spec, &only, &cal, 1, &err));
+        CHECK_OK(pq_model_smoothquant(&w8, m, &spec, &full, &cal, 2, &err));
+        if (sm && w8) {
+            int M = starts[n_seq < 4 ? n_seq : 4], V = m->cfg.n_vocab;
+            int ss[5];
+            for (int i = 0; i <= 4 && i <= n_seq; i++)
+                ss[i] = starts[i];
+            pq_ops ops;
+            pq_acts acts;
+            float *a = malloc(sizeof(float) * (size_t)M * V), *b = malloc(sizeof(float) * (size_t)M * V);
+            CHECK(pq_ops_init(&ops, 1, m->cfg.n_inner > m->cfg.n_embd ? m->cfg.n_inner : m->cfg.n_embd,
+                              m->cfg.n_ctx) == 0);
+            CHECK(pq_acts_init(&acts, &m->cfg, M) == 0);
+            int ns = n_seq < 4 ? n_seq : 4;
+            CHECK_OK(pq_model_forward(m, &ops, &acts, store.v, ss, ns, a, &err));
+            CHECK_OK(pq_model_forward(sm, &ops, &acts, store.v, ss, ns, b, &err));
+            double worst = 0;
+            for (size_t i = 0; i < (size_t)M * V; i++)
+                worst = fmax(worst, fabs((double)a[i] - b[i]) / (1 + fabs((double)a[i])));
+            if (getenv("PQ_TEST_VERBOSE"))
+                fprintf(stderr, "  %s: smoothing changes logits by at most %.3g (relative)\n", fixtures[f], worst);
+            if (!(worst <= 1e-5))
+                FAILF("%s: smoothing alone changed a logit by %g (relative)", fixtures[f], worst);
+            CHECK_OK(pq_model_forward(w8, &ops, &acts, store.v, ss, ns, b, &err));
+            CHECK(pq_model_bits_per_weight(w8) > 8 && pq_model_bits_per_weight(w8) < 9);
+            pq_acts_free(&acts);
+            pq_ops_free(&ops);
+            free(a);
+            free(b);
+        }
+        pq_model_free(sm);
+        pq_model_free(w8);
+        free(starts);
+        pq_ids_free(&store);
+        pq_model_free(m);
+    }
+}
+
+/* Post-LN blocks have no norm in front of their linears to fold SmoothQuant's scales into. */
+TEST(model_smoothquant_refuses_post_ln)
+{
+    polyq_err err = {0};
+    pq_model *m = NULL, *q = NULL;
+    CHECK_OK(pq_model_open_dir(&m, pq_test_fixture("opt-tiny-postln-f32"), &err));
+    if (!m)
+        return;
+    int32_t tok[4] = {2, 10, 11, 12};
+    int ss[2] = {0, 4};
+    pq_calib cal = {tok, ss, 1, 64};
+    pq_qspec spec;
+    CHECK_OK(pq_qspec_parse("smoothquant", &spec, &err));
+    pq_smooth_opts o = {0.5f, true, true, true};
+    CHECK(pq_model_smoothquant(&q, m, &spec, &o, &cal, 1, &err) == POLYQ_UNSUPPORTED && !q);
+    CHECK(strstr(err.msg, "post-LayerNorm") != NULL);
+    pq_model_free(m);
+}
+
+/* A Llama-architecture model with random weights whose rows are whole k-quant super-blocks
+ * (C 256, MLP 512, 4 layers, 512 ids), written as a Hugging Face folder. */
+static int write_wide_llama(const char *dir)
+{
+    enum { C = 256, I = 512, NL = 4, V = 512 };
+    char path[512];
+    mkdir(dir, 0777);
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return -1;
+    fprintf(f, "{\"architectures\": [\"LlamaForCausalLM\"], \"model_type\": \"llama\", \"vocab_size\": %d, "
+               "\"max_position_embeddings\": 128, \"hidden_size\": %d, \"num_hidden_layers\": %d, "
+               "\"num_attention_heads\": 4, \"num_key_value_heads\": 4, \"intermediate_size\": %d, "
+               "\"hidden_act\": \"silu\", \"rms_norm_eps\": 1e-05, \"tie_word_embeddings\": false}\n",
+            V, C, NL, I);
+    fclose(f);
+    struct { char name[80]; int r, c; } t[64];
+    int n = 0;
+#define T(R, CC, ...) (snprintf(t[n].name, sizeof t[n].name, __VA_ARGS__), t[n].r = R, t[n].c = CC, n++)
+    T(V, C, "model.embed_tokens.weight");
+    for (int l = 0; l < NL; l++) {
+        T(C, 0, "model.layers.%d.input_layernorm.weight", l);
+        T(C, C, "model.layers.%d.self_attn.q_proj.weight", l);
+        T(C, C, "model.layers.%d.self_attn.k_proj.weight", l);
+        T(C, C, "model.layers.%d.self_attn.v_proj.weight", l);
+        T(C, C, "model.layers.%d.self_attn.o_proj.weight", l);
+        T(C, 0, "model.layers.%d.post_attention_layernorm.weight", l);
+        T(I, C, "model.layers.%d.mlp.gate_proj.weight", l);
+        T(I, C, "model.layers.%d.mlp.up_proj.weight", l);
+        T(C, I, "model.layers.%d.mlp.down_proj.weight", l);
+    }
+    T(C, 0, "model.norm.weight");
+    T(V, C, "lm_head.weight");
+#undef T
+    char hdr[16384];
+    size_t h = 0, off = 0;
+    h += (size_t)snprintf(hdr + h, sizeof hdr - h, "{");
+    for (int i = 0; i < n; i++) {
+        size_t cnt = (size_t)t[i].r * (size_t)(t[i].c ? t[i].c : 1);
+        if (t[i].c)
+            h += (size_t)snprintf(hdr + h, sizeof hdr - h, "%s\"%s\":{\"dtype\":\"F32\",\"shape\":[%d,%d],\"data_offsets\":[%zu,%zu]}",
+                                  i ? "," : "", t[i].name, t[i].r, t[i].c, off, off + 4 * cnt);
+        else
+            h += (size_t)snprintf(hdr + h, sizeof hdr - h, "%s\"%s\":{\"dtype\":\"F32\",\"shape\":[%d],\"data_offsets\":[%zu,%zu]}",
+                                  i ? "," : "", t[i].name, t[i].r, off, off + 4 * cnt);
+        off += 4 * cnt;
+    }
+    h += (size_t)snprintf(hdr + h, sizeof hdr - h, "}");
+    while (h % 8)
+        hdr[h++] = ' ';
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    if (!(f = fopen(path, "wb")))
+        return -1;
+    uint64_t hl = h;
+    fwrite(&hl, 8, 1, f);
+    fwrite(hdr, 1, h, f);
+    uint64_t s = 88172645463325252ull;
+    for (int i = 0; i < n; i++) {
+        size_t cnt = (size_t)t[i].r * (size_t)(t[i].c ? t[i].c : 1);
+        float spread = t[i].c ? 2.0f / sqrtf((float)t[i].c) : 0;
+        for (size_t k = 0; k < cnt; k++) {
+            s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+            float v = t[i].c ? spread * ((float)(s >> 40) / (float)(1 << 24) - 0.5f) : 1.0f;
+            fwrite(&v, 4, 1, f);
+        }
+    }
+    return fclose(f);
+}
+
+static double mean_kl(const float *p_logits, const float *q_logits, int M, int V)
+{
+    double total = 0;
+    for (int m = 0; m < M; m++) {
+        const float *a = p_logits + (size_t)m * V, *b = q_logits + (size_t)m * V;
+        double ma = -INFINITY, mb = -INFINITY, za = 0, zb = 0, kl = 0;
+        for (int v = 0; v < V; v++)
+            ma = fmax(ma, a[v]), mb = fmax(mb, b[v]);
+        for (int v = 0; v < V; v++)
+            za += exp(a[v] - ma), zb += exp(b[v] - mb);
+        for (int v = 0; v < V; v++) {
+            double la = a[v] - ma - log(za), lb = b[v] - mb - log(zb);
+            kl += exp(la) * (la - lb);
+        }
+        total += kl;
+    }
+    return total / M;
+}
+
+/* k-quants on a model whose rows are whole super-blocks: bits per weight as the formats
+ * define them, divergence from full precision falling as bits rise (q2_k > q3_k > q4_k >
+ * q5_k > q6_k), and q4_k_m written by polyq quantize and read back giving the same logits. */
+TEST(model_kquants_on_a_wide_llama)
+{
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/wide-llama", pq_test_tmpdir());
+    CHECK(write_wide_llama(dir) == 0);
+    polyq_err err = {0};
+    pq_model *base = NULL;
+    CHECK_OK(pq_model_open_dir(&base, dir, &err));
+    if (!base)
+        return;
+    enum { M = 96 };
+    int32_t tok[M];
+    for (int i = 0; i < M; i++)
+        tok[i] = (i * 37 + 11) % 512;
+    int starts[3] = {0, 40, M};
+    pq_ops ops;
+    pq_acts acts;
+    CHECK(pq_ops_init(&ops, 2, base->cfg.n_inner, 128) == 0);
+    CHECK(pq_acts_init(&acts, &base->cfg, M) == 0);
+    float *fp = malloc(sizeof(float) * M * 512), *ql = malloc(sizeof(float) * M * 512);
+    CHECK_OK(pq_model_forward(base, &ops, &acts, tok, starts, 2, fp, &err));
+    static const char *const specs[] = {"q2_k", "q3_k", "q4_k", "q5_k", "q6_k"};
+    static const double bpw[] = {2.625, 3.4375, 4.5, 5.5, 6.5625};
+    double prev = INFINITY;
+    for (int i = 0; i < 5; i++) {
+        pq_qspec spec;
+        pq_model *q = NULL;
+        CHECK_OK(pq_qspec_parse(specs[i], &spec, &err));
+        CHECK_OK(pq_model_quantize(&q, base, &spec, &err));
+        if (!q)
+            continue;
+        CHECK_NEAR(pq_model_bits_per_weight(q), bpw[i], 1e-9);
+        CHECK_OK(pq_model_forward(q, &ops, &acts, tok, starts, 2, ql, &err));
+        double kl = mean_kl(fp, ql, M, 512);
+        if (getenv("PQ_TEST_VERBOSE"))
+            fprintf(stderr, "  %s: %.4f bits/weight, KLD %.3g\n", specs[i], pq_model_bits_per_weight(q), kl);
+        if (!(kl > 0 && kl < prev))
+            FAILF("%s: KLD %g, not below the previous format's %g", specs[i], kl, prev);
+        prev = kl;
+        pq_model_free(q);
+    }
+    pq_qspec spec;
+    pq_model *q = NULL, *back = NULL;
+    char *meta = NULL;
+    CHECK_OK(pq_qspec_parse("q4_k_m", &spec, &err));
+    CHECK_OK(pq_model_quantize(&q, base, &spec, &err));
+    if (q) {
+        double b = pq_model_bits_per_weight(q);
+        CHECK(b > 4.5 && b < 6.5625);
+        CHECK_OK(pq_model_forward(q, &ops, &acts, tok, starts, 2, ql, &err));
+        char qdir[600];
+        snprintf(qdir, sizeof qdir, "%s/wide-llama-q4km", pq_test_tmpdir());
+        mkdir(qdir, 0777);
+        CHECK_OK(pq_qfile_write(qdir, q, "{\"version\": 1, \"spec\": \"q4_k_m\"}", &err));
+        CHECK_OK(pq_qfile_load(&back, base, qdir, &meta, &err));
+        if (back) {
+            float *again = malloc(sizeof(float) * M * 512);
+            CHECK_OK(pq_model_forward(back, &ops, &acts, tok, starts, 2, again, &err));
+            CHECK(memcmp(again, ql, sizeof(float) * M * 512) == 0);
+            free(again);
+        }
+    }
+    free(meta);
+    pq_model_free(back);
+    pq_model_free(q);
+    free(fp);
+    free(ql);
+    pq_acts_free(&acts);
+    pq_ops_free(&ops);
+    pq_model_free(base);
+}
+
 /* AWQ of the Llama fixture against AutoAWQ's own search and scaling run block after block
  * (tools/gen_awq_model_reference.py): q k v searched on the attention's output, gate up on the
  * MLP's, down alone, o_proj unscaled (grouped-query attention), every group on the block as it

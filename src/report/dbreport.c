@@ -16,6 +16,7 @@
 #include "eval/corpus.h"
 #include "polyq.h"
 #include "report/db.h"
+#include "report/figures.h"
 #include "report/report.h"
 
 typedef struct combo {
@@ -112,7 +113,7 @@ static void summary_rows(FILE *f, const char *model, const combo *cb, size_t n_c
 }
 
 static int one_model(sqlite3 *s, const char *path, const char *model, const json_t *plan, const char *out_dir,
-                     FILE *summary, polyq_err *err)
+                     FILE *summary, json_t **written, polyq_err *err)
 {
     sqlite3_stmt *st = NULL;
     combo *cb = NULL;
@@ -276,6 +277,8 @@ static int one_model(sqlite3 *s, const char *path, const char *model, const json
         rc = pq_report_json(json, &info, met, n_lang, sum, err);
         if (!rc)
             rc = pq_report_export(json, dir, err);
+        if (!rc && !(*written = json_load_file(json, 0, NULL)))
+            rc = pq_fail(err, POLYQ_IO, "%s: cannot read back", json);
         for (int k = 0; k < 4; k++)
             pq_strlist_free(mv[k], mn[k]);
     }
@@ -352,8 +355,21 @@ int pq_report_db(const char *path, const char *out_dir, polyq_err *err)
                          "| model | spec | bits/weight | languages | worst language: Δ bits/sentence [95%% CI] | "
                          "eng_Latn: Δ bits/sentence [95%% CI] | worst/best | significant losses |\n"
                          "|---|---|---|---|---|---|---|---|\n", path);
+    json_t **written = rc ? NULL : calloc(n_models ? n_models : 1, sizeof *written);
+    if (!rc && !written)
+        rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
     for (size_t m = 0; m < n_models && !rc; m++)
-        rc = one_model(s, path, models[m], plan, out_dir, summary, err);
+        rc = one_model(s, path, models[m], plan, out_dir, summary, &written[m], err);
+    pq_figures figs = {0};
+    if (!rc) /* every model and spec in one figure */
+        rc = pq_report_summary_figure((const json_t *const *)written, n_models, out_dir, &figs, err);
+    if (!rc && summary && figs.n)
+        fprintf(summary, "\n![%s](%s.png)\n\nΔ bits per sentence of every model and spec by language (also `%s.svg`).\n",
+                figs.v[0].title, figs.v[0].stem, figs.v[0].stem);
+    pq_figures_free(&figs);
+    for (size_t m = 0; written && m < n_models; m++)
+        json_decref(written[m]);
+    free(written);
     if (summary && fclose(summary) != 0 && !rc)
         rc = pq_fail(err, POLYQ_IO, "%s: cannot write", sp);
     free(sp);

@@ -405,12 +405,18 @@ static void draw_bars(fig *f, const fig_data *g, size_t q, double W, double H)
 }
 
 /* rows: languages by their mean Δ over the specs; columns: specs */
-static double heat_col_w(fig *f, const fig_data *g)
+/* The heatmap's columns: wide enough for each spec's name, or, when the names are long (a
+ * summary over models), narrow columns under names written upwards. */
+typedef struct heat_layout { double col, top; bool vertical; } heat_layout;
+
+static heat_layout heat_layout_of(fig *f, const fig_data *g)
 {
-    double w = 64;
+    double w = 0;
     for (size_t q = 0; q < g->n_q; q++)
-        w = fmax(w, text_width(f, g->spec[q], 10, false) + 12);
-    return w;
+        w = fmax(w, text_width(f, g->spec[q], 10, false));
+    if (w <= 100)
+        return (heat_layout){fmax(64, w + 12), 110, false};
+    return (heat_layout){30, 70 + w + 16, true};
 }
 
 static void heat_title(char *out, size_t n, const fig_data *g)
@@ -423,8 +429,10 @@ static void size_heat(fig *m, const fig_data *g, size_t q, double *w, double *h)
     double row = g->n_lang > 60 ? 12 : 18;
     char title[512];
     heat_title(title, sizeof title, g);
-    *w = fmax(fmax(560, 104 + heat_col_w(m, g) * (double)g->n_q + 150), title_w(m, title));
-    *h = 110 + row * (double)g->n_lang + 40;
+    heat_layout hl = heat_layout_of(m, g);
+    *w = fmax(fmax(560, 104 + hl.col * (double)g->n_q + 150), title_w(m, title));
+    double rows = row * (double)g->n_lang, bar = fmin(240, fmax(120, rows)); /* the colour bar's */
+    *h = hl.top + fmax(rows, bar + 40) + 40;
 }
 
 static rgb diverging(double v, double m)
@@ -440,7 +448,8 @@ static rgb diverging(double v, double m)
 static void draw_heat(fig *f, const fig_data *g, size_t unused, double W, double H)
 {
     size_t n = g->n_lang, nq = g->n_q;
-    double row = n > 60 ? 12 : 18, top = 110, left = 104, col = heat_col_w(f, g);
+    heat_layout hl = heat_layout_of(f, g);
+    double row = n > 60 ? 12 : 18, top = hl.top, left = 104, col = hl.col;
     sorted *s = calloc(n ? n : 1, sizeof *s);
     if (!s)
         return;
@@ -464,10 +473,14 @@ static void draw_heat(fig *f, const fig_data *g, size_t unused, double W, double
     text(f, 16, 46, "Δ bits per parallel sentence; rows by mean loss over the specs; • interval includes 0",
          10.5, false, 0, 0, MUTED);
     for (size_t q = 0; q < nq; q++) {
-        text(f, left + col * ((double)q + 0.5), top - 24, g->spec[q], 10, false, 0.5, 0, INK);
         char b[32];
         snprintf(b, sizeof b, "%.2f b/w", g->bpw[q]);
-        text(f, left + col * ((double)q + 0.5), top - 10, b, 9, false, 0.5, 0, MUTED);
+        if (hl.vertical) { /* name and bits/weight upwards from the top of the column */
+            text(f, left + col * ((double)q + 0.5) + 3.5, top - 8, g->spec[q], 10, false, 0, 90, INK);
+        } else {
+            text(f, left + col * ((double)q + 0.5), top - 24, g->spec[q], 10, false, 0.5, 0, INK);
+            text(f, left + col * ((double)q + 0.5), top - 10, b, 9, false, 0.5, 0, MUTED);
+        }
     }
     for (size_t k = 0; k < n; k++) {
         size_t l = s[k].l;
@@ -483,7 +496,7 @@ static void draw_heat(fig *f, const fig_data *g, size_t unused, double W, double
             rgb c = diverging(g->d[i], m);
             rect(f, x, y, col, row, c);
             bool dark = fabs(g->d[i]) > 0.6 * m;
-            if (row >= 18) {
+            if (row >= 18 && !hl.vertical) {
                 char v[32];
                 snprintf(v, sizeof v, "%.3g%s", g->d[i], g->lo[i] <= 0 && g->hi[i] >= 0 ? " •" : "");
                 text(f, x + col / 2, y + row * 0.5 + 3.5, v, 9, false, 0.5, 0, dark ? (rgb){1, 1, 1} : INK);
@@ -851,4 +864,96 @@ void pq_figures_release(void)
 {
     cairo_debug_reset_static_data();
     FcFini();
+}
+
+int pq_report_summary_figure(const json_t *const *results, size_t n_res, const char *dir, pq_figures *out,
+                             polyq_err *err)
+{
+    memset(out, 0, sizeof *out);
+    fig_data g;
+    memset(&g, 0, sizeof g);
+    size_t cap_l = 0, n_q = 0;
+    for (size_t r = 0; r < n_res; r++)
+        n_q += json_array_size(json_object_get(results[r], "quantized"));
+    if (!n_res || !n_q)
+        return 0;
+    if (n_q > 64)
+        return pq_fail(err, POLYQ_UNSUPPORTED, "%s: %zu model and spec pairs; the summary figure holds at most 64", dir,
+                       n_q);
+    int rc = 0;
+    /* languages: every one any model has, in order of appearance */
+    for (size_t r = 0; r < n_res && !rc; r++) {
+        size_t i;
+        json_t *e;
+        json_array_foreach(json_object_get(results[r], "full_precision"), i, e) {
+            const char *lang = str(e, "lang");
+            bool seen = false;
+            for (size_t l = 0; l < g.n_lang && !seen; l++)
+                seen = !strcmp(g.lang[l], lang);
+            if (seen)
+                continue;
+            if (g.n_lang == MAX_LANGS) {
+                rc = pq_fail(err, POLYQ_UNSUPPORTED, "%s: more than %d languages for a figure", dir, MAX_LANGS);
+                break;
+            }
+            if (g.n_lang == cap_l) {
+                const char **v = realloc(g.lang, (cap_l = cap_l ? 2 * cap_l : 64) * sizeof *v);
+                if (!v) {
+                    rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
+                    break;
+                }
+                g.lang = v;
+            }
+            g.lang[g.n_lang++] = lang;
+        }
+    }
+    size_t nl = g.n_lang ? g.n_lang : 1;
+    char **names = rc ? NULL : calloc(n_q, sizeof *names);
+    g.n_q = n_q;
+    g.spec = rc ? NULL : calloc(n_q, sizeof *g.spec);
+    g.bpw = rc ? NULL : calloc(n_q, sizeof *g.bpw);
+    g.d = rc ? NULL : pq_alloc_array(nl * n_q, sizeof *g.d);
+    g.lo = rc ? NULL : pq_alloc_array(nl * n_q, sizeof *g.lo);
+    g.hi = rc ? NULL : pq_alloc_array(nl * n_q, sizeof *g.hi);
+    if (!rc && (!names || !g.spec || !g.bpw || !g.d || !g.lo || !g.hi))
+        rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
+    g.model = "every model";
+    g.ref = n_res ? str(results[0], "reference_language") : "";
+    size_t q = 0;
+    for (size_t r = 0; r < n_res && !rc; r++) {
+        const char *id = str(json_object_get(results[r], "model"), "id"), *base = strrchr(id, '/');
+        base = base ? base + 1 : id;
+        size_t i;
+        json_t *spec;
+        json_array_foreach(json_object_get(results[r], "quantized"), i, spec) {
+            if (!(names[q] = pq_asprintf("%s %s", base, str(spec, "spec")))) {
+                rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
+                break;
+            }
+            g.spec[q] = names[q];
+            g.bpw[q] = num(spec, "bits_per_weight");
+            for (size_t l = 0; l < g.n_lang; l++) {
+                size_t at = q * g.n_lang + l, k;
+                json_t *e;
+                g.d[at] = g.lo[at] = g.hi[at] = NAN;
+                json_array_foreach(json_object_get(spec, "languages"), k, e)
+                    if (!strcmp(str(e, "lang"), g.lang[l])) {
+                        const json_t *c = json_object_get(e, "delta_bits_per_sentence");
+                        g.d[at] = num(c, "value");
+                        g.lo[at] = num(c, "ci95_lo");
+                        g.hi[at] = num(c, "ci95_hi");
+                    }
+            }
+            q++;
+        }
+    }
+    if (!rc && g.n_lang)
+        rc = add(out, dir, "summary-heatmap", "Every model and spec by language", draw_heat, size_heat, &g, 0, err);
+    for (size_t k = 0; names && k < n_q; k++)
+        free(names[k]);
+    free(names);
+    data_free(&g);
+    if (rc)
+        pq_figures_free(out);
+    return rc;
 }
