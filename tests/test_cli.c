@@ -17,31 +17,42 @@
 #include "format/gguf.h"
 #include "test.h"
 
+/* Runs a shell command: its output (heap, NULL without memory) and *rc its exit status (-1 when
+ * it did not exit). */
+static char *run_cmd(const char *cmd, int *rc)
+{
+    FILE *p = popen(cmd, "r");
+    size_t cap = 1 << 16, n = 0;
+    char *out = calloc(1, cap);
+    *rc = -1;
+    if (!p)
+        return out;
+    size_t got;
+    while (out && (got = fread(out + n, 1, cap - 1 - n, p)) > 0) {
+        n += got;
+        if (n + 1 >= cap) {
+            char *o = realloc(out, cap *= 2);
+            if (!o)
+                break;
+            out = o;
+        }
+    }
+    if (out)
+        out[n] = 0;
+    int st = pclose(p);
+    *rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return out;
+}
+
 /* Runs polyq with args (a shell fragment); returns the exit status and the output. */
 static int run(const char *args, char **out)
 {
     const char *bin = getenv("POLYQ_BIN") ? getenv("POLYQ_BIN") : "build/polyq";
     char *cmd = pq_asprintf("%s %s 2>&1", bin, args);
-    FILE *p = popen(cmd, "r");
+    int rc;
+    *out = run_cmd(cmd, &rc);
     free(cmd);
-    size_t cap = 1 << 16, n = 0;
-    *out = calloc(1, cap);
-    if (!p)
-        return -1;
-    size_t got;
-    while (*out && (got = fread(*out + n, 1, cap - 1 - n, p)) > 0) {
-        n += got;
-        if (n + 1 >= cap) {
-            char *o = realloc(*out, cap *= 2);
-            if (!o)
-                break;
-            *out = o;
-        }
-    }
-    if (*out)
-        (*out)[n] = 0;
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return rc;
 }
 
 static void expect(const char *args, int code, const char *needle)
@@ -551,21 +562,9 @@ static char *browse(const char *browser, const char *what, const char *url)
     char *cmd = pq_asprintf("%s --headless --no-sandbox --disable-gpu --disable-dev-shm-usage --user-data-dir=%s/chromium "
                             "--enable-logging=stderr --v=0 --window-size=1200,1800 %s '%s' 2>&1",
                             browser, pq_test_tmpdir(), what, url);
-    FILE *p = popen(cmd, "r");
+    int rc;
+    char *out = run_cmd(cmd, &rc);
     free(cmd);
-    size_t cap = 1 << 20, n = 0, got;
-    char *out = p ? calloc(1, cap) : NULL;
-    while (out && (got = fread(out + n, 1, cap - 1 - n, p)) > 0) {
-        n += got;
-        if (n + 1 >= cap) {
-            char *o = realloc(out, cap *= 2);
-            if (!o)
-                break;
-            out = o;
-        }
-    }
-    if (p)
-        pclose(p);
     return out;
 }
 
@@ -1048,25 +1047,25 @@ TEST(cli_sweep_killed_and_resumed)
     int rows = 0, col[5] = {-1, -1, -1, -1, -1};
     static const char *const cname[5] = {"delta_bits_per_sentence", "kld", "ppl_q", "bpb_fp", "delta_bpb"};
     for (char *save = NULL, *line = ct ? strtok_r(ct, "\n", &save) : NULL; line; line = strtok_r(NULL, "\n", &save)) {
-        char *f[80] = {0};
+        char *fld[80] = {0};
         int nf = 0;
         for (char *p = line; nf < 80;) {
-            f[nf++] = p;
+            fld[nf++] = p;
             char *comma = strchr(p, ',');
             if (!comma)
                 break;
             *comma = 0;
             p = comma + 1;
         }
-        if (!strcmp(f[0], "model")) {
+        if (!strcmp(fld[0], "model")) {
             for (int i = 0; i < nf; i++)
                 for (int k = 0; k < 5; k++)
-                    if (!strcmp(f[i], cname[k]))
+                    if (!strcmp(fld[i], cname[k]))
                         col[k] = i;
             continue;
         }
         char spec[64], calib[64] = "-";
-        snprintf(spec, sizeof spec, "%s", f[1]);
+        snprintf(spec, sizeof spec, "%s", fld[1]);
         char *at = strchr(spec, '@');
         if (at) {
             snprintf(calib, sizeof calib, "%s", at + 1);
@@ -1078,14 +1077,14 @@ TEST(cli_sweep_killed_and_resumed)
                                       "AND lang = ?", -1, &st, NULL) == SQLITE_OK);
         sqlite3_bind_text(st, 1, spec, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, calib, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, f[4], -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, fld[4], -1, SQLITE_STATIC);
         if (sqlite3_step(st) != SQLITE_ROW)
-            FAILF("%s: row %s %s %s is not a cell of the database", csv, spec, calib, f[4]);
+            FAILF("%s: row %s %s %s is not a cell of the database", csv, spec, calib, fld[4]);
         else
             for (int k = 0; k < 5; k++) {
-                double a = col[k] >= 0 && col[k] < nf ? strtod(f[col[k]], NULL) : NAN, b = sqlite3_column_double(st, k);
-                if (!(fabs(a - b) <= 1e-12 * fmax(1, fabs(b))))
-                    FAILF("%s: %s %s %s %s: CSV %.17g, database %.17g", csv, spec, calib, f[4], cname[k], a, b);
+                double cv = col[k] >= 0 && col[k] < nf ? strtod(fld[col[k]], NULL) : NAN, dv = sqlite3_column_double(st, k);
+                if (!(fabs(cv - dv) <= 1e-12 * fmax(1, fabs(dv))))
+                    FAILF("%s: %s %s %s %s: CSV %.17g, database %.17g", csv, spec, calib, fld[4], cname[k], cv, dv);
             }
         sqlite3_finalize(st);
         rows++;
@@ -1105,12 +1104,12 @@ TEST(cli_sweep_killed_and_resumed)
         {"{\"models\": [\"tests/fixtures/gpt2-tiny-vocab-bf16\"], \"quant\": [\"int8\"], \"langs\": [\"eng_Latn\"], \"sentences\": 3}", "unknown key"},
         {"[1, 2]", "JSON object"}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        char *bp = pq_asprintf("%s/bad%zu.json", tmp, i), *text = pq_asprintf(
+        char *bp = pq_asprintf("%s/bad%zu.json", tmp, i), *body_i = pq_asprintf(
             "%.*s%s%s%s", (int)strlen(bad[i].body) - 1, bad[i].body,
             strstr(bad[i].body, "models") ? ", \"data\": \"" : "", /* only the named problem remains */
             strstr(bad[i].body, "models") ? data : "", strstr(bad[i].body, "models") ? "\"}" : "]");
-        pq_test_write(bp, text);
-        free(text);
+        pq_test_write(bp, body_i);
+        free(body_i);
         args = pq_asprintf("sweep %s --db %s/bad%zu.db", bp, tmp, i);
         char *out = NULL;
         int rc = run(args, &out);
@@ -1186,13 +1185,11 @@ TEST(cli_sweep_mpi)
     for (int k = 2; k <= 3; k++) {
         char *cmd = pq_asprintf("mpirun -n %d --oversubscribe %s sweep %s --db %s/mpi-%d.db 2>&1", k, mpi_bin, plan,
                                 tmp, k);
-        FILE *p = popen(cmd, "r");
-        char out[1 << 14];
-        size_t n = p ? fread(out, 1, sizeof out - 1, p) : 0;
-        out[n] = 0;
-        int st = p ? pclose(p) : -1;
-        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || !strstr(out, "12 of 12 cells done"))
-            FAILF("%s: exit %d\n%s", cmd, WIFEXITED(st) ? WEXITSTATUS(st) : -1, out);
+        int rc;
+        char *out = run_cmd(cmd, &rc);
+        if (rc != 0 || !out || !strstr(out, "12 of 12 cells done"))
+            FAILF("%s: exit %d\n%s", cmd, rc, out ? out : "");
+        free(out);
         free(cmd);
     }
     for (int k = 1; k <= 3; k++) {
@@ -1220,13 +1217,11 @@ TEST(cli_sweep_mpi)
     pq_test_write(bad, body);
     char *cmd = pq_asprintf("timeout 120 mpirun -n 2 --oversubscribe %s sweep %s --db %s/mpi-bad.db 2>&1", mpi_bin, bad,
                             tmp);
-    FILE *p = popen(cmd, "r");
-    char out[1 << 14];
-    size_t n = p ? fread(out, 1, sizeof out - 1, p) : 0;
-    out[n] = 0;
-    int st = p ? pclose(p) : -1;
-    if (!WIFEXITED(st) || WEXITSTATUS(st) == 0 || WEXITSTATUS(st) == 124 || !strstr(out, "no/such/model-anywhere"))
-        FAILF("%s: want a failure naming the model, got %d:\n%s", cmd, WIFEXITED(st) ? WEXITSTATUS(st) : -1, out);
+    int rc;
+    char *out = run_cmd(cmd, &rc);
+    if (rc <= 0 || rc == 124 || !out || !strstr(out, "no/such/model-anywhere"))
+        FAILF("%s: want a failure naming the model, got %d:\n%s", cmd, rc, out ? out : "");
+    free(out);
     free(cmd);
     free(body);
     free(bad);

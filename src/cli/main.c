@@ -521,8 +521,9 @@ static int cmd_eval(int argc, char **argv)
         free(p);
     }
     /* the memory guard: estimate first, load only what fits */
+    bool gguf = is_gguf(model_path);
     pq_mem_plan plan = {0}; /* (a GGUF alone is not estimated: its weights are held as f32) */
-    if (!is_gguf(model_path) && (rc = pq_memory_estimate(model_path, specs, n_q, (int)batch, (int)threads, &plan, &err)))
+    if (!gguf && (rc = pq_memory_estimate(model_path, specs, n_q, (int)batch, (int)threads, &plan, &err)))
         goto out;
     double limit = max_memory > 0 ? max_memory : pq_memory_available();
     if (limit > 0 && plan.total > limit) {
@@ -535,7 +536,7 @@ static int cmd_eval(int argc, char **argv)
                      limit / 1e9);
         goto out;
     }
-    if ((rc = is_gguf(model_path) ? pq_model_open_gguf(&fp, model_path, &err) : pq_model_open_dir(&fp, model_path, &err)))
+    if ((rc = gguf ? pq_model_open_gguf(&fp, model_path, &err) : pq_model_open_dir(&fp, model_path, &err)))
         goto out;
     bool any_gptq = false;
     for (int q = 0; q < n_q; q++)

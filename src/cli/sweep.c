@@ -216,12 +216,11 @@ static int store_cell(owner *o, const cell *x, const char *arch, const char *typ
     int rc = 0;
     if (!o->noted[x->m] && !(rc = pq_db_note_model(o->db, p->models[x->m], arch, type, dtype, n_params, err)))
         o->noted[x->m] = true;
-    pq_db *db = o->db;
-    long *done = &o->done, total = o->total;
     if (!rc)
-        rc = pq_db_put(db, &k, pq_qspec_method(&p->parsed[x->s]), bpw, e, 0, secs, err);
+        rc = pq_db_put(o->db, &k, pq_qspec_method(&p->parsed[x->s]), bpw, e, 0, secs, err);
     if (!rc)
-        fprintf(stderr, "[%ld/%ld] %s %s %s %s (%.1f s)\n", ++*done, total, k.model, k.spec, k.calib, k.lang, secs);
+        fprintf(stderr, "[%ld/%ld] %s %s %s %s (%.1f s)\n", ++o->done, o->total, k.model, k.spec, k.calib, k.lang,
+                secs);
     return rc;
 }
 

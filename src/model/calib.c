@@ -338,22 +338,13 @@ static int awq_clip_one(const float *w, int n_out, int K, const double *h, const
  * quantized with the scales of a and the module run on the captured inputs; the least squared
  * error wins (ties: the smaller a). out[] receive the chosen quantized linears. */
 static int awq_module(runner *r, int l, const awq_group *grp, const pq_capture *cap, const float *xn,
-                      const pq_calib *cal, const pq_qspec *spec, pq_qweight **out, polyq_err *err)
+                      const pq_calib *cal, const float *const *ws, const int *no, const int *idx, int n, int K,
+                      const pq_qspec *spec, pq_qweight **out, polyq_err *err)
 {
     const pq_model *m = r->q;
     pq_layer *L = &r->q->layers[l];
     pq_linear *all[PQ_N_LAYER_LINEARS] = PQ_LAYER_LINEARS(L);
-    pq_linear *lin[3];
-    const float *ws[3] = {0};
-    float *tmp[3] = {0}, *eff[3] = {0};
-    int no[3], n = 0, K = 0;
-    for (int k = 0; k < 3; k++)
-        if (grp->idx[k] >= 0 && all[grp->idx[k]]->n_out) {
-            lin[n] = all[grp->idx[k]];
-            K = lin[n]->n_in;
-            no[n] = lin[n]->n_out;
-            n++;
-        }
+    float *eff[3] = {0}; /* per linear: W s to quantize, then Q(W s) / s as the module computes */
     const pq_config *c = &m->cfg;
     pq_attn at = pq_config_attn(c);
     size_t B = (size_t)r->batch, rows = (size_t)(cal->seq_start[cal->n_seq] - cal->seq_start[0]);
@@ -366,7 +357,7 @@ static int awq_module(runner *r, int l, const awq_group *grp, const pq_capture *
     pq_qweight *cand[3] = {0};
     int rc = 0;
     for (int k = 0; k < n && !rc; k++)
-        if (!(ws[k] = pq_linear_f32(lin[k], &tmp[k])) || !(eff[k] = pq_alloc_array((size_t)no[k], (size_t)K * sizeof(float))))
+        if (!(eff[k] = pq_alloc_array((size_t)no[k], (size_t)K * sizeof(float))))
             rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
     if (!rc && (!buf[0] || !buf[1] || !buf[2] || !buf[3] || !buf[4] || !ref || !s || (spec->duo && !wmean)))
         rc = pq_fail(err, POLYQ_NOMEM, "out of memory for AWQ's search on block %d's outputs", l);
@@ -381,24 +372,17 @@ static int awq_module(runner *r, int l, const awq_group *grp, const pq_capture *
         pq_layer trial = *L;
         pq_linear *tl[PQ_N_LAYER_LINEARS] = PQ_LAYER_LINEARS(&trial);
         for (int k = 0; k < n && !rc; k++) {
-            float *w = pq_alloc_array((size_t)no[k], (size_t)K * sizeof(float));
-            if (!w) {
-                rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
-                break;
-            }
             for (size_t i = 0; i < (size_t)no[k] * K; i++)
-                w[i] = scaled ? ws[k][i] * s[i % K] : ws[k][i];
-            rc = pq_qweight_rtn(w, no[k], K, spec, &cand[k], err);
-            free(w);
+                eff[k][i] = scaled ? ws[k][i] * s[i % K] : ws[k][i];
+            rc = pq_qweight_rtn(eff[k], no[k], K, spec, &cand[k], err);
             if (!rc && scaled && !(cand[k]->in_scale = pq_alloc_array((size_t)K, sizeof(float))))
                 rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
             for (int i = 0; !rc && scaled && i < K; i++)
                 cand[k]->in_scale[i] = 1.0f / s[i];
-            for (int row = 0; !rc && row < no[k]; row++) /* Q(W s) / s, as the module computes */
+            for (int row = 0; !rc && row < no[k]; row++)
                 pq_qweight_dequant_row(cand[k], row, eff[k] + (size_t)row * K);
-            for (int i = 0; !rc && i < PQ_N_LAYER_LINEARS; i++)
-                if (all[i] == lin[k])
-                    *tl[i] = (pq_linear){.n_out = no[k], .n_in = K, .w = eff[k], .bias = lin[k]->bias};
+            const pq_linear *orig = all[idx[k]];
+            *tl[idx[k]] = (pq_linear){.n_out = no[k], .n_in = K, .w = eff[k], .bias = orig->bias};
         }
         double loss = rc ? 0 : module_pass(r, m, &trial, grp->target, xn, K, cal, buf, ref, false);
         if (!rc && (g == 0 || loss < best)) {
@@ -414,10 +398,8 @@ static int awq_module(runner *r, int l, const awq_group *grp, const pq_capture *
             cand[k] = NULL;
         }
     }
-    for (int k = 0; k < 3; k++) {
-        free(tmp[k]);
+    for (int k = 0; k < 3; k++)
         free(eff[k]);
-    }
     for (int k = 0; k < 5; k++)
         free(buf[k]);
     free(ref);
@@ -487,7 +469,7 @@ int pq_model_awq(pq_model **out, const pq_model *base, const pq_qspec *spec, con
             else if (!rc && n && gr->target == AWQ_LINEARS)
                 rc = pq_awq(ws, no, n, K, cap.h[idx[0]], cap.absx[idx[0]], &one, 20, qw, NULL, NULL, NULL, err);
             else if (!rc && n)
-                rc = awq_module(&r, l, gr, &cap, raw[idx[0]], cal, &one, qw, err);
+                rc = awq_module(&r, l, gr, &cap, raw[idx[0]], cal, ws, no, idx, n, K, &one, qw, err);
             for (int k = 0; k < n && !rc && rtn.clip; k++)
                 if (idx[k] > 2)
                     rc = awq_clip_one(ws[k], no[k], K, cap.h[idx[k]], &one, &qw[k], err);

@@ -235,6 +235,27 @@ static const char *spec_of_type(uint32_t type)
     return NULL;
 }
 
+/* The layout of one row of `cols` weights of t's ggml block type (a row of zeros quantized in
+ * that format), with t's size checked against `rows` such rows; the bytes come from the file. */
+static int row_layout(const pq_gguf *g, const pq_gguf_tensor *t, const char *spec_name, int cols, size_t rows,
+                      pq_qweight **out, polyq_err *err)
+{
+    pq_qspec spec;
+    *out = NULL;
+    if (pq_qspec_parse(spec_name, &spec, err))
+        return -1;
+    float *zero = pq_calloc_array((size_t)cols, sizeof(float));
+    int rc = zero ? pq_qweight_rtn(zero, 1, cols, &spec, out, err) : pq_fail(err, POLYQ_NOMEM, "out of memory");
+    free(zero);
+    if (!rc && t->nbytes != (*out)->row_bytes * rows) {
+        rc = pq_fail(err, POLYQ_FORMAT, "%s: tensor \"%s\" has %zu bytes, expected %zu", g->path, t->name, t->nbytes,
+                     (*out)->row_bytes * rows);
+        pq_qweight_free(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
 static int take_linear(pq_model *q, const pq_gguf *g, const char *name, pq_linear *lin, int head_dim,
                        bool permute, polyq_err *err)
 {
@@ -252,24 +273,14 @@ static int take_linear(pq_model *q, const pq_gguf *g, const char *name, pq_linea
         return t->type == PQ_GGML_F32 || t->type == PQ_GGML_F16 || t->type == PQ_GGML_BF16
                    ? 0
                    : pq_fail(err, POLYQ_UNSUPPORTED, "%s: tensor \"%s\" has ggml type %u", g->path, name, t->type);
-    /* a zero matrix quantized in the file's format gives the layout; the bytes come from the file */
-    pq_qspec spec;
-    if (pq_qspec_parse(spec_name, &spec, err))
-        return -1;
-    float *zero = pq_calloc_array((size_t)lin->n_in, sizeof(float));
     pq_qweight *qw = NULL;
-    int rc = zero ? pq_qweight_rtn(zero, 1, lin->n_in, &spec, &qw, err) : pq_fail(err, POLYQ_NOMEM, "out of memory");
-    free(zero);
-    if (rc)
-        return rc;
+    if (row_layout(g, t, spec_name, lin->n_in, (size_t)lin->n_out, &qw, err))
+        return -1;
     size_t row = qw->row_bytes;
     uint8_t *data = pq_alloc_array((size_t)lin->n_out, row);
-    if (!data || t->nbytes != row * (size_t)lin->n_out) {
+    if (!data) {
         pq_qweight_free(qw);
-        free(data);
-        return data ? pq_fail(err, POLYQ_FORMAT, "%s: tensor \"%s\" has %zu bytes, expected %zu", g->path, name,
-                              t->nbytes, row * (size_t)lin->n_out)
-                    : pq_fail(err, POLYQ_NOMEM, "out of memory");
+        return pq_fail(err, POLYQ_NOMEM, "out of memory");
     }
     for (int r = 0; r < lin->n_out; r++)
         memcpy(data + (size_t)hf_row(r, head_dim, permute) * row, t->data + (size_t)r * row, row);
@@ -391,23 +402,12 @@ static int tensor_f32(const pq_gguf *g, const pq_gguf_tensor *t, float **out, po
         return 0;
     }
     const char *spec_name = spec_of_type(t->type);
-    pq_qspec spec;
     if (!spec_name || cols > INT32_MAX || rows > INT32_MAX)
         return pq_fail(err, POLYQ_UNSUPPORTED, "%s: tensor \"%s\" has ggml type %u", g->path, t->name, t->type);
-    if (pq_qspec_parse(spec_name, &spec, err))
-        return -1;
-    pq_qweight *qw = NULL; /* the layout of one row of zeros, the bytes from the file */
-    float *zero = pq_calloc_array(cols ? cols : 1, sizeof(float));
-    int rc = zero ? pq_qweight_rtn(zero, 1, (int)cols, &spec, &qw, err) : pq_fail(err, POLYQ_NOMEM, "out of memory");
-    free(zero);
-    if (rc)
+    pq_qweight *qw = NULL;
+    if (row_layout(g, t, spec_name, (int)cols, rows, &qw, err))
         return -1;
     size_t row = qw->row_bytes;
-    if (t->nbytes != row * rows) {
-        pq_qweight_free(qw);
-        return pq_fail(err, POLYQ_FORMAT, "%s: tensor \"%s\" has %zu bytes, expected %zu", g->path, t->name,
-                       t->nbytes, row * rows);
-    }
     uint8_t *mine = qw->data;
     for (size_t r = 0; r < rows; r++) {
         qw->data = (uint8_t *)t->data + r * row;

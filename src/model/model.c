@@ -195,12 +195,13 @@ static int finite_check(const pq_tensor_info *t, const float *p, polyq_err *err)
     return 0;
 }
 
-/* whether t lies in one of the mapped files (not in a copy the table owns) */
-static bool in_a_map(const pq_model *m, const pq_tensor_info *t)
+/* whether bytes [p, p + n) lie in one of the model's mapped files (not in a copy it owns) */
+static bool in_a_map(const pq_model *m, const void *p, size_t n)
 {
-    for (size_t i = 0; i < m->ts.n_files; i++) {
+    const uint8_t *b = p;
+    for (size_t i = 0; b && i < m->ts.n_files; i++) {
         const uint8_t *a = m->ts.files[i].map.data;
-        if (a && t->data >= a && t->data + t->nbytes <= a + m->ts.files[i].map.size)
+        if (a && b >= a && b + n <= a + m->ts.files[i].map.size)
             return true;
     }
     return false;
@@ -212,7 +213,7 @@ static bool in_a_map(const pq_model *m, const pq_tensor_info *t)
  * again); a copy in memory is only checked. */
 static int finite_view(const pq_model *m, const pq_tensor_info *t, polyq_err *err)
 {
-    bool mapped = in_a_map(m, t);
+    bool mapped = in_a_map(m, t->data, t->nbytes);
     size_t esz = t->dtype == PQ_DT_F32 ? 4 : 2, win = (size_t)8 << 20; /* elements */
     for (size_t i0 = 0; i0 < t->numel; i0 += win) {
         size_t n = t->numel - i0 < win ? t->numel - i0 : win;
@@ -391,11 +392,8 @@ void pq_linear_release(const pq_model *base, const pq_linear *lin)
 {
     const void *p = lin->w16 ? (const void *)lin->w16 : (const void *)lin->w;
     size_t bytes = (size_t)lin->n_out * (size_t)lin->n_in * (lin->w16 ? 2 : 4);
-    for (size_t f = 0; p && f < base->ts.n_files; f++) {
-        const pq_map *map = &base->ts.files[f].map;
-        if ((const uint8_t *)p >= map->data && (const uint8_t *)p + bytes <= map->data + map->size)
-            pq_map_release(p, bytes);
-    }
+    if (in_a_map(base, p, bytes))
+        pq_map_release(p, bytes);
 }
 
 static int quantize_linear(pq_model *q, pq_linear *lin, const pq_qspec *model_spec, pq_role role,
