@@ -446,6 +446,52 @@ TEST(cli_quantize_then_eval)
     free(loaded);
 }
 
+/* polyq-quant.safetensors files written by polyq 0.1.0 (tests/fixtures/qfile-v1, every kind of
+ * stored weight: integers with and without zero points, AWQ's input scales, LLM.int8()'s
+ * threshold, SmoothQuant's norms, ggml and bitsandbytes blocks) still load, and give the numbers
+ * that version measured with them (expected.json). */
+TEST(cli_quantized_files_of_earlier_versions_load)
+{
+    const char *fx = "tests/fixtures/llama-tiny-vocab-bf16", *data = pq_test_shared("data/flores200");
+    json_t *want = json_load_file(pq_test_fixture("qfile-v1/expected.json"), 0, NULL);
+    json_t *specs = json_object_get(want, "quantized");
+    CHECK(json_array_size(specs) >= 9);
+    char list[2048] = "";
+    for (size_t i = 0; i < json_array_size(specs); i++)
+        snprintf(list + strlen(list), sizeof list - strlen(list), "%stests/fixtures/qfile-v1/%s", i ? "," : "",
+                 json_string_value(json_object_get(json_array_get(specs, i), "spec")));
+    char *out = pq_asprintf("%s/qfile-v1.json", pq_test_tmpdir());
+    char *args = pq_asprintf("eval %s --data %s --langs eng_Latn,hin_Deva --max-sentences 4 --bootstrap 100 --quant fp32 "
+                             "--quantized %s --out %s", fx, data, list, out);
+    expect(args, 0, "nf4-dq");
+    json_t *got = json_load_file(out, 0, NULL);
+    CHECK(got != NULL);
+    for (size_t i = 0; got && i < json_array_size(specs); i++) {
+        json_t *w = json_array_get(specs, i), *g = json_array_get(json_object_get(got, "quantized"), i + 1);
+        const char *spec = json_string_value(json_object_get(w, "spec"));
+        if (strcmp(spec, json_string_value(json_object_get(g, "spec")) ? json_string_value(json_object_get(g, "spec")) : "")) {
+            FAILF("entry %zu: spec %s, want %s", i, json_string_value(json_object_get(g, "spec")), spec);
+            continue;
+        }
+        if (json_real_value(json_object_get(g, "bits_per_weight")) != json_real_value(json_object_get(w, "bits_per_weight")))
+            FAILF("%s: %.9g bits per weight, want %.9g", spec, json_real_value(json_object_get(g, "bits_per_weight")),
+                  json_real_value(json_object_get(w, "bits_per_weight")));
+        for (size_t l = 0; l < 2; l++) {
+            json_t *wl = json_array_get(json_object_get(w, "languages"), l), *gl = json_array_get(json_object_get(g, "languages"), l);
+            double wn = json_real_value(json_object_get(wl, "nll")), gn = json_real_value(json_object_get(gl, "nll"));
+            double wk = json_real_value(json_object_get(wl, "kld"));
+            double gk = json_real_value(json_object_get(json_object_get(gl, "kld"), "value"));
+            if (!(fabs(gn - wn) <= 1e-6 * fabs(wn)) || !(fabs(gk - wk) <= 1e-6 + 1e-4 * fabs(wk)))
+                FAILF("%s %s: NLL %.9g KLD %.9g, version 0.1.0 measured %.9g and %.9g", spec,
+                      json_string_value(json_object_get(wl, "lang")), gn, gk, wn, wk);
+        }
+    }
+    json_decref(want);
+    json_decref(got);
+    free(args);
+    free(out);
+}
+
 /* Document mode from the command line: the JSON says its unit and stride; a stride beyond the
  * context and a masked LM are refused. */
 TEST(cli_document_mode)

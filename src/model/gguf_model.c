@@ -23,23 +23,15 @@
 
 static int ggml_type_of(const pq_linear *lin, uint32_t *type)
 {
-    static const struct { pq_qfmt f; uint32_t t; } map[] = {
-        {PQ_QF_Q8_0, PQ_GGML_Q8_0}, {PQ_QF_Q4_0, PQ_GGML_Q4_0}, {PQ_QF_Q4_1, PQ_GGML_Q4_1},
-        {PQ_QF_Q5_0, PQ_GGML_Q5_0}, {PQ_QF_Q5_1, PQ_GGML_Q5_1}, {PQ_QF_Q2_K, PQ_GGML_Q2_K},
-        {PQ_QF_Q3_K, PQ_GGML_Q3_K}, {PQ_QF_Q4_K, PQ_GGML_Q4_K}, {PQ_QF_Q5_K, PQ_GGML_Q5_K},
-        {PQ_QF_Q6_K, PQ_GGML_Q6_K}};
     if (!lin->q) {
         *type = PQ_GGML_F32;
         return 0;
     }
-    if (lin->q->in_scale || lin->q->act8)
+    int t = pq_qfmt_get(lin->q->fmt)->ggml_type;
+    if (lin->q->in_scale || lin->q->act8 || t < 0)
         return -1;
-    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
-        if (map[i].f == lin->q->fmt) {
-            *type = map[i].t;
-            return 0;
-        }
-    return -1;
+    *type = (uint32_t)t;
+    return 0;
 }
 
 /* Row r of the GGUF tensor holds Hugging Face row perm(r): within each head of D rows,
@@ -68,6 +60,22 @@ static void put_f32(writer *wr, const char *name, const float *v, int n_dims, ui
         wr->rc = pq_fail(wr->err, POLYQ_NOMEM, "out of memory writing %s", wr->path);
 }
 
+/* The names of the formats that have a ggml type, for messages (a static buffer). */
+static const char *ggml_formats(void)
+{
+    static char buf[256];
+    size_t at = 0;
+    buf[0] = 0;
+    for (int f = 0; f < pq_qfmt_count(); f++) {
+        const pq_qfmt_traits *t = pq_qfmt_get((pq_qfmt)f);
+        int w = t->ggml_type < 0 ? 0 : snprintf(buf + at, sizeof buf - at, "%s%s", at ? ", " : "", t->name);
+        if (w < 0 || (size_t)w >= sizeof buf - at)
+            break;
+        at += (size_t)w;
+    }
+    return buf;
+}
+
 static void put_linear(writer *wr, const char *name, const pq_linear *lin, int head_dim, bool permute)
 {
     if (wr->rc || !lin->n_out)
@@ -75,8 +83,8 @@ static void put_linear(writer *wr, const char *name, const pq_linear *lin, int h
     uint32_t type;
     if (ggml_type_of(lin, &type)) {
         wr->rc = pq_fail(wr->err, POLYQ_UNSUPPORTED,
-                         "%s: %s has no llama.cpp type (GGUF holds q8_0, q4_0, q4_1, q5_0, q5_1, q2_k .. q6_k, "
-                         "q4_k_m or full precision)", wr->path, name);
+                         "%s: %s has no llama.cpp type (GGUF holds the formats with a ggml type, %s, "
+                         "q4_k_m or full precision)", wr->path, name, ggml_formats());
         return;
     }
     int N = lin->n_out, K = lin->n_in;
@@ -222,17 +230,11 @@ int pq_gguf_write_model(const char *path, const pq_model *q, const char *spec_na
 
 /* ---- reading a GGUF back as a quantized copy of its base model ----------------------------- */
 
-/* polyq's spec of a ggml block type, NULL for the float types and unknown ones */
+/* polyq's spec of a ggml block type (its format's name), NULL for the float types and unknown ones */
 static const char *spec_of_type(uint32_t type)
 {
-    static const struct { uint32_t t; const char *spec; } map[] = {
-        {PQ_GGML_Q8_0, "q8_0"}, {PQ_GGML_Q4_0, "q4_0"}, {PQ_GGML_Q4_1, "q4_1"}, {PQ_GGML_Q5_0, "q5_0"},
-        {PQ_GGML_Q5_1, "q5_1"}, {PQ_GGML_Q2_K, "q2_k"}, {PQ_GGML_Q3_K, "q3_k"}, {PQ_GGML_Q4_K, "q4_k"},
-        {PQ_GGML_Q5_K, "q5_k"}, {PQ_GGML_Q6_K, "q6_k"}};
-    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
-        if (map[i].t == type)
-            return map[i].spec;
-    return NULL;
+    pq_qfmt f;
+    return type <= INT32_MAX && pq_qfmt_by_ggml((int)type, &f) ? pq_qfmt_get(f)->name : NULL;
 }
 
 /* The layout of one row of `cols` weights of t's ggml block type (a row of zeros quantized in
@@ -358,24 +360,16 @@ int pq_gguf_load_quantized(pq_model **out, const pq_model *base, const char *pat
 
 /* ------------------------------------------------------------------ a GGUF alone as the model */
 
-static const char *ggml_name(uint32_t t)
+/* A ggml type's name for the model's dtype: F32, F16, BF16, or its format's name in capitals. */
+static void ggml_name(uint32_t t, char *out, size_t n)
 {
-    switch (t) {
-    case PQ_GGML_F32: return "F32";
-    case PQ_GGML_F16: return "F16";
-    case PQ_GGML_BF16: return "BF16";
-    case PQ_GGML_Q8_0: return "Q8_0";
-    case PQ_GGML_Q4_0: return "Q4_0";
-    case PQ_GGML_Q4_1: return "Q4_1";
-    case PQ_GGML_Q5_0: return "Q5_0";
-    case PQ_GGML_Q5_1: return "Q5_1";
-    case PQ_GGML_Q2_K: return "Q2_K";
-    case PQ_GGML_Q3_K: return "Q3_K";
-    case PQ_GGML_Q4_K: return "Q4_K";
-    case PQ_GGML_Q5_K: return "Q5_K";
-    case PQ_GGML_Q6_K: return "Q6_K";
-    default: return "?";
-    }
+    const char *name = t == PQ_GGML_F32 ? "f32" : t == PQ_GGML_F16 ? "f16" : t == PQ_GGML_BF16 ? "bf16" : spec_of_type(t);
+    size_t i = 0;
+    for (; name && name[i] && i + 1 < n; i++)
+        out[i] = (char)(name[i] >= 'a' && name[i] <= 'z' ? name[i] - 'a' + 'A' : name[i]);
+    if (!name && n > 1)
+        out[i++] = '?';
+    out[i] = 0;
 }
 
 /* A tensor of the file as f32, [ne1][ne0] row-major: converted, or dequantized row by row with
@@ -754,7 +748,7 @@ int pq_model_open_gguf(pq_model **out, const char *path, polyq_err *err)
         m->spec.none = true;
         snprintf(m->spec.name, sizeof m->spec.name, "fp32");
         const pq_gguf_tensor *t = pq_gguf_find_tensor(&g, gpt2 ? "blk.0.attn_qkv.weight" : "blk.0.attn_q.weight");
-        snprintf(m->dtype, sizeof m->dtype, "%s", t ? ggml_name(t->type) : "F32");
+        ggml_name(t ? t->type : PQ_GGML_F32, m->dtype, sizeof m->dtype);
         m->arch = gpt2 ? &pq_arch_gpt2 : &pq_arch_llama;
         snprintf(m->cfg.model_type, sizeof m->cfg.model_type, "%s", gpt2 ? "gpt2" : "llama");
         snprintf(m->cfg.architecture, sizeof m->cfg.architecture, "%s", gpt2 ? "GPT2LMHeadModel" : "LlamaForCausalLM");

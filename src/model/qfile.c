@@ -2,7 +2,9 @@
  * polyq-quant.safetensors, holding every quantized linear of the model exactly as polyq keeps
  * it in memory, and a JSON description. Per linear (b<block>.<index> in PQ_LAYER_LINEARS
  * order, or "head"):
- *   <name>.info     I32 [10] format, bits, n_out, n_in, granularity, group, groups, sym, act8,
+ *   <name>.info     I32 [10] format (its frozen file_id: 0 polyq's integers, 1 Q8_0, 2 Q4_0,
+ *                            3 Q4_1, 4 Q5_0, 5 Q5_1, 6 NF4, 7 FP4, 8..12 Q2_K..Q6_K), bits,
+ *                            n_out, n_in, granularity, group, groups, sym, act8,
  *                            double-quantized (files without the tenth value: 0)
  *   <name>.data     U8       the packed weights (polyq's integer layout or the tool's blocks)
  *   <name>.scale    F32      scales (absent for llama.cpp blocks, which hold their own; for
@@ -29,18 +31,19 @@ typedef struct entry { char name[48]; pq_dtype dt; int n_dims; int64_t shape[2];
 
 static size_t data_bytes(const pq_qweight *q)
 {
-    if (q->fmt == PQ_QF_NF4 || q->fmt == PQ_QF_FP4)
+    if (pq_qfmt_get(q->fmt)->flat)
         return ((size_t)q->n_out * q->n_in + 1) / 2;
     return (size_t)q->n_out * q->row_bytes;
 }
 
 static size_t n_scales(const pq_qweight *q)
 {
-    if ((q->fmt == PQ_QF_NF4 || q->fmt == PQ_QF_FP4) && q->dq)
+    const pq_qfmt_traits *t = pq_qfmt_get(q->fmt);
+    if (t->flat && q->dq)
         return (size_t)(q->n_groups + 255) / 256 + 1;
-    if (q->fmt == PQ_QF_NF4 || q->fmt == PQ_QF_FP4)
+    if (t->flat)
         return (size_t)q->n_groups;
-    if (q->fmt != PQ_QF_INT)
+    if (t->block) /* the blocks hold their scales */
         return 0;
     return q->gran == PQ_GRAN_TENSOR ? 1 : (size_t)q->n_out * q->n_groups;
 }
@@ -88,7 +91,7 @@ int pq_qfile_write(const char *dir, const pq_model *q, const char *meta_json, po
         if (!w)
             continue;
         int32_t *in = info + (size_t)i * 10;
-        int32_t v[10] = {w->fmt, w->bits, w->n_out, w->n_in, w->gran, w->group, w->n_groups, w->sym, w->act8, w->dq};
+        int32_t v[10] = {pq_qfmt_get(w->fmt)->file_id, w->bits, w->n_out, w->n_in, w->gran, w->group, w->n_groups, w->sym, w->act8, w->dq};
         memcpy(in, v, sizeof v);
         e[ne++] = (entry){"", PQ_DT_I32, 1, {10}, in, sizeof v};
         snprintf(e[ne - 1].name, sizeof e[0].name, "%s.info", names[i]);
@@ -244,7 +247,7 @@ int pq_qfile_load(pq_model **out, const pq_model *base, const char *dir, char **
             rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
             break;
         }
-        w->fmt = (pq_qfmt)v[0];
+        bool known = pq_qfmt_by_file_id(v[0], &w->fmt);
         w->bits = v[1];
         w->n_out = v[2];
         w->n_in = v[3];
@@ -254,9 +257,16 @@ int pq_qfile_load(pq_model **out, const pq_model *base, const char *dir, char **
         w->sym = v[7] != 0;
         w->act8 = v[8] != 0;
         w->dq = v[9] != 0;
-        bool bnb = w->fmt == PQ_QF_NF4 || w->fmt == PQ_QF_FP4;
-        int B = pq_qfmt_block(w->fmt);
-        bool sane = v[0] >= PQ_QF_INT && v[0] <= PQ_QF_LAST && w->n_out == lins[i]->n_out && w->n_in == lins[i]->n_in &&
+        if (!known) {
+            free(w);
+            rc = pq_fail(err, POLYQ_FORMAT, "%s: %s is stored in format number %d, which this polyq does not know "
+                         "(written by a newer version?)", path, names[i], (int)v[0]);
+            break;
+        }
+        const pq_qfmt_traits *t = pq_qfmt_get(w->fmt);
+        bool bnb = t->flat;
+        int B = t->block;
+        bool sane = w->n_out == lins[i]->n_out && w->n_in == lins[i]->n_in &&
                     w->bits >= 2 && w->bits <= 8 && v[4] >= PQ_GRAN_CHANNEL && v[4] <= PQ_GRAN_TENSOR &&
                     w->group >= 1 && w->n_groups >= 1;
         if (sane && w->dq)
@@ -276,7 +286,7 @@ int pq_qfile_load(pq_model **out, const pq_model *base, const char *dir, char **
             break;
         }
         w->row_bytes = w->fmt == PQ_QF_INT ? ((size_t)w->n_in * (size_t)w->bits + 7) / 8
-                     : bnb ? 0 : (size_t)(w->n_in / B) * pq_qfmt_block_bytes(w->fmt);
+                     : bnb ? 0 : (size_t)(w->n_in / B) * t->block_bytes;
         const pq_tensor_info *d = need(&ts, names[i], "data", PQ_DT_U8, data_bytes(w), path, err);
         const pq_tensor_info *s = n_scales(w) ? need(&ts, names[i], "scale", PQ_DT_F32, n_scales(w), path, err) : NULL;
         const pq_tensor_info *z = w->fmt == PQ_QF_INT && !w->sym ? need(&ts, names[i], "zero", PQ_DT_U8, n_scales(w), path, err)

@@ -20,12 +20,15 @@
  *   belonging to the lower bucket); two codes per byte, the first in the high nibble.
  *   NF4 codes (normal-float quantiles) and FP4 codes (e2m1, index order of bitsandbytes).
  *
- * llama.cpp's k-quants (super-blocks of 256) are in kquants.c. */
+ * llama.cpp's k-quants (super-blocks of 256) are in kquants.c; the block structs in blocks.h;
+ * every format's traits in the table at the end of this file (qformat.h: pq_qfmt_traits). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/base.h"
+#include "format/gguf.h"
+#include "quant/blocks.h"
 #include "quant/kquants.h"
 #include "quant/qformat.h"
 
@@ -157,30 +160,6 @@ static void bnb_double_quant(const float *a, int n, uint8_t *codes, float *neste
     }
 }
 
-int pq_qfmt_block(pq_qfmt f)
-{
-    switch (f) {
-    case PQ_QF_Q8_0: case PQ_QF_Q4_0: case PQ_QF_Q4_1: case PQ_QF_Q5_0: case PQ_QF_Q5_1:
-        return 32;
-    case PQ_QF_NF4: case PQ_QF_FP4:
-        return 64;
-    case PQ_QF_Q2_K: case PQ_QF_Q3_K: case PQ_QF_Q4_K: case PQ_QF_Q5_K: case PQ_QF_Q6_K:
-        return 256;
-    default:
-        return 0;
-    }
-}
-
-size_t pq_qfmt_block_bytes(pq_qfmt f)
-{
-    static const size_t bytes[] = {[PQ_QF_Q8_0] = 34, [PQ_QF_Q4_0] = 18, [PQ_QF_Q4_1] = 20,
-                                   [PQ_QF_Q5_0] = 22, [PQ_QF_Q5_1] = 24, [PQ_QF_NF4] = 32,
-                                   [PQ_QF_FP4] = 32};
-    if (pq_qfmt_is_k(f))
-        return pq_kq_block_bytes(f);
-    return f > PQ_QF_INT && f <= PQ_QF_FP4 ? bytes[f] : 0;
-}
-
 static void put_f16(uint8_t *p, float v)
 {
     uint16_t h = pq_f32_to_f16(v);
@@ -192,20 +171,36 @@ static float get_f16(const uint8_t *p) { return pq_f16_to_f32((uint16_t)(p[0] | 
 
 static int imin(int a, int b) { return a < b ? a : b; }
 
-/* One ggml block of 32 weights into y. */
-static void ggml_quantize_block(pq_qfmt f, const float *x, uint8_t *y)
+static void q8_0_quantize(const float *x, uint8_t *y)
 {
-    if (f == PQ_QF_Q8_0) {
-        float amax = 0;
-        for (int j = 0; j < 32; j++)
-            amax = fmaxf(amax, fabsf(x[j]));
-        float d = amax / 127, id = d ? 1.0f / d : 0.0f;
-        put_f16(y, d);
-        for (int j = 0; j < 32; j++)
-            y[2 + j] = (uint8_t)(int8_t)roundf(x[j] * id);
-        return;
-    }
-    bool offset = f == PQ_QF_Q4_1 || f == PQ_QF_Q5_1, five = f == PQ_QF_Q5_0 || f == PQ_QF_Q5_1;
+    float amax = 0;
+    for (int j = 0; j < 32; j++)
+        amax = fmaxf(amax, fabsf(x[j]));
+    float d = amax / 127, id = d ? 1.0f / d : 0.0f;
+    put_f16(y + PQ_AT(pq_block_q8_0, d), d);
+    for (int j = 0; j < 32; j++)
+        y[PQ_AT(pq_block_q8_0, qs) + j] = (uint8_t)(int8_t)roundf(x[j] * id);
+}
+
+static void q8_0_dequant(const uint8_t *y, float *out)
+{
+    float d = get_f16(y + PQ_AT(pq_block_q8_0, d));
+    for (int j = 0; j < 32; j++)
+        out[j] = (float)(int8_t)y[PQ_AT(pq_block_q8_0, qs) + j] * d;
+}
+
+/* Where the fields of Q4_0, Q4_1, Q5_0 and Q5_1 blocks lie (absent ones at 0) */
+typedef struct legacy { bool offset, five; size_t d, m, qh, qs; } legacy;
+static const legacy L40 = {false, false, PQ_AT(pq_block_q4_0, d), 0, 0, PQ_AT(pq_block_q4_0, qs)};
+static const legacy L41 = {true, false, PQ_AT(pq_block_q4_1, d), PQ_AT(pq_block_q4_1, m), 0, PQ_AT(pq_block_q4_1, qs)};
+static const legacy L50 = {false, true, PQ_AT(pq_block_q5_0, d), 0, PQ_AT(pq_block_q5_0, qh), PQ_AT(pq_block_q5_0, qs)};
+static const legacy L51 = {true, true, PQ_AT(pq_block_q5_1, d), PQ_AT(pq_block_q5_1, m), PQ_AT(pq_block_q5_1, qh),
+                           PQ_AT(pq_block_q5_1, qs)};
+
+/* One block of 32 weights in a 4- or 5-bit legacy format into y. */
+static void legacy_quantize(const legacy *f, const float *x, uint8_t *y)
+{
+    bool offset = f->offset, five = f->five;
     int top = five ? 31 : 15;
     float d, id, min = 0;
     if (offset) {
@@ -226,14 +221,11 @@ static void ggml_quantize_block(pq_qfmt f, const float *x, uint8_t *y)
         d = max / (five ? -16.0f : -8.0f);
     }
     id = d ? 1.0f / d : 0.0f;
-    put_f16(y, d);
-    size_t at = 2;
-    if (offset) {
-        put_f16(y + 2, min);
-        at = 4;
-    }
+    put_f16(y + f->d, d);
+    if (offset)
+        put_f16(y + f->m, min);
     uint32_t qh = 0;
-    uint8_t *qs = y + at + (five ? 4 : 0);
+    uint8_t *qs = y + f->qs;
     for (int j = 0; j < 16; j++) {
         int a, b;
         if (offset) {
@@ -253,7 +245,7 @@ static void ggml_quantize_block(pq_qfmt f, const float *x, uint8_t *y)
         qh |= (uint32_t)((b >> 4) & 1) << (j + 16);
     }
     if (five) {
-        uint8_t *h = y + at;
+        uint8_t *h = y + f->qh;
         h[0] = (uint8_t)qh;
         h[1] = (uint8_t)(qh >> 8);
         h[2] = (uint8_t)(qh >> 16);
@@ -261,21 +253,14 @@ static void ggml_quantize_block(pq_qfmt f, const float *x, uint8_t *y)
     }
 }
 
-static void ggml_dequant_block(pq_qfmt f, const uint8_t *y, float *out)
+static void legacy_dequant(const legacy *f, const uint8_t *y, float *out)
 {
-    float d = get_f16(y);
-    if (f == PQ_QF_Q8_0) {
-        for (int j = 0; j < 32; j++)
-            out[j] = (float)(int8_t)y[2 + j] * d;
-        return;
-    }
-    bool offset = f == PQ_QF_Q4_1 || f == PQ_QF_Q5_1, five = f == PQ_QF_Q5_0 || f == PQ_QF_Q5_1;
-    float m = offset ? get_f16(y + 2) : 0;
-    size_t at = offset ? 4 : 2;
-    uint32_t qh = five ? (uint32_t)y[at] | (uint32_t)y[at + 1] << 8 | (uint32_t)y[at + 2] << 16 |
-                             (uint32_t)y[at + 3] << 24
-                       : 0;
-    const uint8_t *qs = y + at + (five ? 4 : 0);
+    float d = get_f16(y + f->d);
+    bool offset = f->offset, five = f->five;
+    float m = offset ? get_f16(y + f->m) : 0;
+    const uint8_t *h = y + f->qh;
+    uint32_t qh = five ? (uint32_t)h[0] | (uint32_t)h[1] << 8 | (uint32_t)h[2] << 16 | (uint32_t)h[3] << 24 : 0;
+    const uint8_t *qs = y + f->qs;
     int sub = offset ? 0 : five ? 16 : 8;
     for (int j = 0; j < 16; j++) {
         int a = (qs[j] & 15) | (int)((qh >> j) & 1) << 4;
@@ -284,6 +269,15 @@ static void ggml_dequant_block(pq_qfmt f, const uint8_t *y, float *out)
         out[j + 16] = offset ? (float)b * d + m : (float)(b - sub) * d;
     }
 }
+
+static void q4_0_quantize(const float *x, uint8_t *y) { legacy_quantize(&L40, x, y); }
+static void q4_1_quantize(const float *x, uint8_t *y) { legacy_quantize(&L41, x, y); }
+static void q5_0_quantize(const float *x, uint8_t *y) { legacy_quantize(&L50, x, y); }
+static void q5_1_quantize(const float *x, uint8_t *y) { legacy_quantize(&L51, x, y); }
+static void q4_0_dequant(const uint8_t *y, float *out) { legacy_dequant(&L40, y, out); }
+static void q4_1_dequant(const uint8_t *y, float *out) { legacy_dequant(&L41, y, out); }
+static void q5_0_dequant(const uint8_t *y, float *out) { legacy_dequant(&L50, y, out); }
+static void q5_1_dequant(const uint8_t *y, float *out) { legacy_dequant(&L51, y, out); }
 
 /* One bitsandbytes block of n <= 64 weights starting at flat index i0 (even): codes into
  * y (two per byte from y[i0 / 2]), the block's absmax. */
@@ -322,15 +316,94 @@ static void bnb_quantize_block(pq_qfmt f, const float *bounds, const float *x, i
     }
 }
 
+/* ---- the formats' traits ------------------------------------------------------------------ */
+
+#define GGML(name, bl, T, bits_, sym_, type, id, fb, q, dq)                                       \
+    {name, "ggml", bl, sizeof(T), bits_, 8.0 * sizeof(T) / (bl), sym_, false, type, id, fb, false, false, q, dq}
+#define BNB(name, id)                                                                             \
+    {name, "bitsandbytes", 64, sizeof(pq_block_bnb4), 4, 4.5, false, true, -1, id, PQ_QF_INT, false, false, NULL, NULL}
+
+/* One row per built-in format. file_id is what polyq-quant.safetensors stores: frozen (the
+ * numbers polyq has always written), never reused; a new format takes the next free one. */
+static const pq_qfmt_traits builtin[PQ_QF_BUILTIN] = {
+    [PQ_QF_INT] = {"int", "rtn", 0, 0, 0, 0, false, false, -1, 0, PQ_QF_INT, false, false, NULL, NULL},
+    [PQ_QF_Q8_0] = GGML("q8_0", 32, pq_block_q8_0, 8, true, PQ_GGML_Q8_0, 1, PQ_QF_INT, q8_0_quantize, q8_0_dequant),
+    [PQ_QF_Q4_0] = GGML("q4_0", 32, pq_block_q4_0, 4, true, PQ_GGML_Q4_0, 2, PQ_QF_INT, q4_0_quantize, q4_0_dequant),
+    [PQ_QF_Q4_1] = GGML("q4_1", 32, pq_block_q4_1, 4, false, PQ_GGML_Q4_1, 3, PQ_QF_INT, q4_1_quantize, q4_1_dequant),
+    [PQ_QF_Q5_0] = GGML("q5_0", 32, pq_block_q5_0, 5, true, PQ_GGML_Q5_0, 4, PQ_QF_INT, q5_0_quantize, q5_0_dequant),
+    [PQ_QF_Q5_1] = GGML("q5_1", 32, pq_block_q5_1, 5, false, PQ_GGML_Q5_1, 5, PQ_QF_INT, q5_1_quantize, q5_1_dequant),
+    [PQ_QF_NF4] = BNB("nf4", 6),
+    [PQ_QF_FP4] = BNB("fp4", 7),
+    /* k-quants: rows that are not whole super-blocks take llama-quantize's fallback */
+    [PQ_QF_Q2_K] = GGML("q2_k", 256, pq_block_q2_k, 2, false, PQ_GGML_Q2_K, 8, PQ_QF_Q4_0, pq_q2_k_quantize, pq_q2_k_dequant),
+    [PQ_QF_Q3_K] = GGML("q3_k", 256, pq_block_q3_k, 3, true, PQ_GGML_Q3_K, 9, PQ_QF_Q4_0, pq_q3_k_quantize, pq_q3_k_dequant),
+    [PQ_QF_Q4_K] = GGML("q4_k", 256, pq_block_q4_k, 4, false, PQ_GGML_Q4_K, 10, PQ_QF_Q5_0, pq_q4_k_quantize, pq_q4_k_dequant),
+    [PQ_QF_Q5_K] = GGML("q5_k", 256, pq_block_q5_k, 5, false, PQ_GGML_Q5_K, 11, PQ_QF_Q5_1, pq_q5_k_quantize, pq_q5_k_dequant),
+    [PQ_QF_Q6_K] = GGML("q6_k", 256, pq_block_q6_k, 6, true, PQ_GGML_Q6_K, 12, PQ_QF_Q8_0, pq_q6_k_quantize, pq_q6_k_dequant),
+};
+
+static pq_qfmt_traits extra[PQ_QF_MAX - PQ_QF_BUILTIN];
+static int n_extra;
+
+const pq_qfmt_traits *pq_qfmt_get(pq_qfmt f)
+{
+    if ((int)f >= 0 && f < PQ_QF_BUILTIN)
+        return &builtin[f];
+    return (int)f >= PQ_QF_BUILTIN && (int)f < PQ_QF_BUILTIN + n_extra ? &extra[f - PQ_QF_BUILTIN] : NULL;
+}
+
+int pq_qfmt_count(void) { return PQ_QF_BUILTIN + n_extra; }
+
+/* The first format for which match(traits, key) holds. */
+static bool find(bool (*match)(const pq_qfmt_traits *, const void *), const void *key, pq_qfmt *out)
+{
+    for (int f = 0; f < pq_qfmt_count(); f++)
+        if (match(pq_qfmt_get((pq_qfmt)f), key)) {
+            *out = (pq_qfmt)f;
+            return true;
+        }
+    return false;
+}
+
+static bool by_name(const pq_qfmt_traits *t, const void *k) { return t->block && !strcmp(t->name, k); }
+static bool by_file(const pq_qfmt_traits *t, const void *k) { return t->file_id == *(const int *)k; }
+static bool by_ggml(const pq_qfmt_traits *t, const void *k) { return t->ggml_type >= 0 && t->ggml_type == *(const int *)k; }
+
+bool pq_qfmt_by_name(const char *name, pq_qfmt *out) { return find(by_name, name, out); }
+bool pq_qfmt_by_file_id(int id, pq_qfmt *out) { return find(by_file, &id, out); }
+bool pq_qfmt_by_ggml(int type, pq_qfmt *out) { return find(by_ggml, &type, out); }
+
+int pq_qfmt_register(const pq_qfmt_traits *t, pq_qfmt *out, polyq_err *err)
+{
+    pq_qfmt dup;
+    if (n_extra == PQ_QF_MAX - PQ_QF_BUILTIN)
+        return pq_fail(err, POLYQ_INVALID_ARG, "format %s: no room for more than %d registered formats", t->name,
+                       PQ_QF_MAX - PQ_QF_BUILTIN);
+    if (!t->name || t->block <= 0 || !t->block_bytes || t->bits < 1 || t->bits > 8 || t->flat || !t->quantize ||
+        !t->dequant || (t->fallback && !pq_qfmt_get(t->fallback)))
+        return pq_fail(err, POLYQ_INVALID_ARG, "format %s: a block format needs a name, a block size and bytes, 1 to 8 "
+                       "bits and its quantize and dequantize functions", t->name ? t->name : "(unnamed)");
+    if (pq_qfmt_by_name(t->name, &dup) || pq_qfmt_by_file_id(t->file_id, &dup) ||
+        (t->ggml_type >= 0 && pq_qfmt_by_ggml(t->ggml_type, &dup)))
+        return pq_fail(err, POLYQ_INVALID_ARG, "format %s: its name, file id %d or ggml type %d is already %s's",
+                       t->name, t->file_id, t->ggml_type, pq_qfmt_get(dup)->name);
+    extra[n_extra] = *t;
+    *out = (pq_qfmt)(PQ_QF_BUILTIN + n_extra++);
+    return 0;
+}
+
+/* ---- quantizing and dequantizing whole matrices -------------------------------------------- */
+
 int pq_qweight_blocks(const float *w, int n_out, int n_in, const pq_qspec *spec, pq_qweight **out,
                       polyq_err *err)
 {
     *out = NULL;
-    int B = pq_qfmt_block(spec->fmt);
+    const pq_qfmt_traits *t = pq_qfmt_get(spec->fmt);
+    int B = t ? t->block : 0;
     if (B <= 0 || n_out <= 0 || n_in <= 0)
         return pq_fail(err, POLYQ_INVALID_ARG, "quantize: nothing to do for spec %s on [%d, %d]",
                        spec->name, n_out, n_in);
-    bool bnb = spec->fmt == PQ_QF_NF4 || spec->fmt == PQ_QF_FP4;
+    bool bnb = t->flat;
     if (!bnb && n_in % B)
         return pq_fail(err, POLYQ_UNSUPPORTED,
                        "quantize %s: rows of %d inputs are not whole blocks of %d (the format has no partial blocks)",
@@ -339,14 +412,12 @@ int pq_qweight_blocks(const float *w, int n_out, int n_in, const pq_qspec *spec,
     if (!q)
         return pq_fail(err, POLYQ_NOMEM, "out of memory");
     q->fmt = spec->fmt;
-    q->bits = bnb ? 4 : spec->fmt == PQ_QF_Q8_0 ? 8 : spec->fmt <= PQ_QF_Q4_1 ? 4 : spec->fmt <= PQ_QF_Q5_1 ? 5
-                                                                                   : spec->bits;
+    q->bits = t->bits;
     q->n_out = n_out;
     q->n_in = n_in;
     q->gran = PQ_GRAN_GROUP;
     q->group = B;
-    q->sym = !bnb && (spec->fmt == PQ_QF_Q8_0 || spec->fmt == PQ_QF_Q4_0 || spec->fmt == PQ_QF_Q5_0 ||
-                      spec->fmt == PQ_QF_Q3_K || spec->fmt == PQ_QF_Q6_K);
+    q->sym = t->sym;
     size_t total = (size_t)n_out * (size_t)n_in;
     if (bnb) { /* flat: n_groups counts the blocks of the whole matrix */
         q->gran = PQ_GRAN_TENSOR;
@@ -356,14 +427,13 @@ int pq_qweight_blocks(const float *w, int n_out, int n_in, const pq_qspec *spec,
         q->scale = pq_alloc_array((size_t)q->n_groups, sizeof *q->scale);
     } else {
         q->n_groups = n_in / B;
-        q->row_bytes = (size_t)q->n_groups * pq_qfmt_block_bytes(spec->fmt);
+        q->row_bytes = (size_t)q->n_groups * t->block_bytes;
         q->data = pq_calloc_array((size_t)n_out, q->row_bytes);
     }
     if (!q->data || (bnb && !q->scale)) {
         pq_qweight_free(q);
         return pq_fail(err, POLYQ_NOMEM, "out of memory quantizing a [%d, %d] matrix", n_out, n_in);
     }
-    size_t bb = pq_qfmt_block_bytes(spec->fmt);
     if (bnb) {
         float bounds[15];
         bnb_bounds(spec->fmt, bounds);
@@ -390,14 +460,9 @@ int pq_qweight_blocks(const float *w, int n_out, int n_in, const pq_qspec *spec,
         }
     } else {
         for (int r = 0; r < n_out; r++)
-            for (int g = 0; g < q->n_groups; g++) {
-                const float *x = w + (size_t)r * n_in + (size_t)g * B;
-                uint8_t *y = q->data + (size_t)r * q->row_bytes + (size_t)g * bb;
-                if (pq_qfmt_is_k(spec->fmt))
-                    pq_kq_quantize_block(spec->fmt, x, y);
-                else
-                    ggml_quantize_block(spec->fmt, x, y);
-            }
+            for (int g = 0; g < q->n_groups; g++)
+                t->quantize(w + (size_t)r * n_in + (size_t)g * B,
+                            q->data + (size_t)r * q->row_bytes + (size_t)g * t->block_bytes);
     }
     *out = q;
     return 0;
@@ -405,7 +470,8 @@ int pq_qweight_blocks(const float *w, int n_out, int n_in, const pq_qspec *spec,
 
 void pq_qweight_blocks_dequant_row(const pq_qweight *q, int r, float *out)
 {
-    if (q->fmt == PQ_QF_NF4 || q->fmt == PQ_QF_FP4) {
+    const pq_qfmt_traits *t = pq_qfmt_get(q->fmt);
+    if (t->flat) {
         const float *code = pq_bnb_code(q->fmt);
         size_t i0 = (size_t)r * (size_t)q->n_in;
         for (int i = 0; i < q->n_in; i++) {
@@ -416,13 +482,7 @@ void pq_qweight_blocks_dequant_row(const pq_qweight *q, int r, float *out)
         }
         return;
     }
-    int B = pq_qfmt_block(q->fmt);
-    size_t bb = pq_qfmt_block_bytes(q->fmt);
     const uint8_t *row = q->data + (size_t)r * q->row_bytes;
-    for (int g = 0; g < q->n_groups; g++) {
-        if (pq_qfmt_is_k(q->fmt))
-            pq_kq_dequant_block(q->fmt, row + (size_t)g * bb, out + (size_t)g * B);
-        else
-            ggml_dequant_block(q->fmt, row + (size_t)g * bb, out + (size_t)g * B);
-    }
+    for (int g = 0; g < q->n_groups; g++)
+        t->dequant(row + (size_t)g * t->block_bytes, out + (size_t)g * t->block);
 }

@@ -20,7 +20,16 @@
 #include <string.h>
 
 #include "base/base.h"
+#include "quant/blocks.h"
 #include "quant/kquants.h"
+
+/* byte offsets of the fields of each super-block (blocks.h) */
+#define Q2(f) PQ_AT(pq_block_q2_k, f)
+#define Q3(f) PQ_AT(pq_block_q3_k, f)
+#define Q4(f) PQ_AT(pq_block_q4_k, f)
+#define Q5(f) PQ_AT(pq_block_q5_k, f)
+#define Q6(f) PQ_AT(pq_block_q6_k, f)
+_Static_assert(Q4(d) == Q5(d) && Q4(dmin) == Q5(dmin) && Q4(scales) == Q5(scales), "Q4_K and Q5_K share their scales");
 
 #define QK 256
 
@@ -231,7 +240,7 @@ static void k4_put(int j, uint8_t *q, uint8_t ls, uint8_t lm)
 
 static void q2k_block(const float *x, uint8_t *y)
 {
-    uint8_t L[QK], aux[16], *scales = y, *qs = y + 16;
+    uint8_t L[QK], aux[16], *scales = y + Q2(scales), *qs = y + Q2(qs);
     float wt[16], mins[16], sc[16], max_scale = 0, max_min = 0;
     for (int j = 0; j < 16; j++) {
         for (int l = 0; l < 16; l++)
@@ -247,21 +256,21 @@ static void q2k_block(const float *x, uint8_t *y)
         float iscale = 15.f / max_scale;
         for (int j = 0; j < 16; j++)
             scales[j] = (uint8_t)nearest(iscale * sc[j]);
-        put_f16(y + 80, max_scale / 15.f);
+        put_f16(y + Q2(d), max_scale / 15.f);
     } else
-        put_f16(y + 80, 0.0f);
+        put_f16(y + Q2(d), 0.0f);
     if (max_min > 0) {
         float iscale = 15.f / max_min;
         for (int j = 0; j < 16; j++)
             scales[j] |= (uint8_t)(nearest(iscale * mins[j]) << 4);
-        put_f16(y + 82, max_min / 15.f);
+        put_f16(y + Q2(dmin), max_min / 15.f);
     } else
-        put_f16(y + 82, 0.0f);
+        put_f16(y + Q2(dmin), 0.0f);
     for (int j = 0; j < 16; j++) {
-        const float d = get_f16(y + 80) * (scales[j] & 0xF);
+        const float d = get_f16(y + Q2(d)) * (scales[j] & 0xF);
         if (!d)
             continue;
-        const float dm = get_f16(y + 82) * (scales[j] >> 4);
+        const float dm = get_f16(y + Q2(dmin)) * (scales[j] >> 4);
         for (int i = 0; i < 16; i++)
             L[16 * j + i] = (uint8_t)clampi(nearest((x[16 * j + i] + dm) / d), 0, 3);
     }
@@ -282,7 +291,7 @@ static void q3k_block(const float *x, uint8_t *y)
 {
     int8_t L[QK];
     float sc[16], max_scale = 0, amax = 0;
-    uint8_t *hmask = y, *qs = y + 32, *scales = y + 96;
+    uint8_t *hmask = y + Q3(hmask), *qs = y + Q3(qs), *scales = y + Q3(scales);
     for (int j = 0; j < 16; j++) {
         sc[j] = q3_levels(16, 4, x + 16 * j, L + 16 * j);
         if (fabsf(sc[j]) > amax) {
@@ -301,11 +310,11 @@ static void q3k_block(const float *x, uint8_t *y)
                 scales[j - 8] |= (uint8_t)((l & 0xF) << 4);
             scales[j % 4 + 8] |= (uint8_t)((l >> 4) << (2 * (j / 4)));
         }
-        put_f16(y + 108, 1 / iscale);
+        put_f16(y + Q3(d), 1 / iscale);
     } else
-        put_f16(y + 108, 0.0f);
+        put_f16(y + Q3(d), 0.0f);
     for (int j = 0; j < 16; j++) {
-        float d = get_f16(y + 108) * (float)(int8_t)q3k_scale(scales, j);
+        float d = get_f16(y + Q3(d)) * (float)(int8_t)q3k_scale(scales, j);
         if (!d)
             continue;
         for (int i = 0; i < 16; i++)
@@ -331,7 +340,7 @@ static void q3k_block(const float *x, uint8_t *y)
 static void q45k_block(const float *x, uint8_t *y, bool five)
 {
     int nmax = five ? 31 : 15;
-    uint8_t L[QK], aux[32], *scales = y + 4;
+    uint8_t L[QK], aux[32], *scales = y + Q4(scales);
     float wt[32], mins[8], sc[8], max_scale = 0, max_min = 0;
     for (int j = 0; j < 8; j++) {
         float sum_x2 = 0;
@@ -354,26 +363,26 @@ static void q45k_block(const float *x, uint8_t *y, bool five)
         uint8_t ls = (uint8_t)nearest(inv_scale * sc[j]), lm = (uint8_t)nearest(inv_min * mins[j]);
         k4_put(j, scales, ls < 63 ? ls : 63, lm < 63 ? lm : 63);
     }
-    put_f16(y, max_scale / 63.f);
-    put_f16(y + 2, max_min / 63.f);
+    put_f16(y + Q4(d), max_scale / 63.f);
+    put_f16(y + Q4(dmin), max_min / 63.f);
     for (int j = 0; j < 8; j++) {
         uint8_t s, m;
         k4_get(j, scales, &s, &m);
-        const float d = get_f16(y) * s;
+        const float d = get_f16(y + Q4(d)) * s;
         if (!d)
             continue;
-        const float dm = get_f16(y + 2) * m;
+        const float dm = get_f16(y + Q4(dmin)) * m;
         for (int i = 0; i < 32; i++)
             L[32 * j + i] = (uint8_t)clampi(nearest((x[32 * j + i] + dm) / d), 0, nmax);
     }
     if (!five) {
-        uint8_t *q = y + 16;
+        uint8_t *q = y + Q4(qs);
         for (int j = 0; j < QK; j += 64, q += 32)
             for (int l = 0; l < 32; l++)
                 q[l] = (uint8_t)(L[j + l] | (L[j + l + 32] << 4));
         return;
     }
-    uint8_t *qh = y + 16, *ql = y + 48;
+    uint8_t *qh = y + Q5(qh), *ql = y + Q5(qs);
     memset(qh, 0, 32);
     uint8_t m1 = 1, m2 = 2;
     for (int n = 0; n < QK; n += 64, ql += 32, m1 <<= 2, m2 <<= 2)
@@ -395,8 +404,8 @@ static void q6k_block(const float *x, uint8_t *y)
 {
     int8_t L[QK];
     float sc[16], max_scale = 0, max_abs = 0;
-    uint8_t *ql = y, *qh = y + 128;
-    int8_t *scales = (int8_t *)(y + 192);
+    uint8_t *ql = y + Q6(ql), *qh = y + Q6(qh);
+    int8_t *scales = (int8_t *)(y + Q6(scales));
     for (int b = 0; b < 16; b++) {
         sc[b] = sym_levels(16, 32, x + 16 * b, L + 16 * b);
         if (fabsf(sc[b]) > max_abs) {
@@ -405,17 +414,17 @@ static void q6k_block(const float *x, uint8_t *y)
         }
     }
     if (max_abs < 1e-15f) {
-        memset(y, 0, 210);
+        memset(y, 0, sizeof(pq_block_q6_k));
         return;
     }
     float iscale = -128.f / max_scale;
-    put_f16(y + 208, 1 / iscale);
+    put_f16(y + Q6(d), 1 / iscale);
     for (int b = 0; b < 16; b++) {
         int v = nearest(iscale * sc[b]);
         scales[b] = (int8_t)(v < 127 ? v : 127);
     }
     for (int j = 0; j < 16; j++) {
-        float d = get_f16(y + 208) * scales[j];
+        float d = get_f16(y + Q6(d)) * scales[j];
         if (!d)
             continue;
         for (int i = 0; i < 16; i++)
@@ -430,89 +439,80 @@ static void q6k_block(const float *x, uint8_t *y)
         }
 }
 
-size_t pq_kq_block_bytes(pq_qfmt f)
-{
-    switch (f) {
-    case PQ_QF_Q2_K: return 84;
-    case PQ_QF_Q3_K: return 110;
-    case PQ_QF_Q4_K: return 144;
-    case PQ_QF_Q5_K: return 176;
-    case PQ_QF_Q6_K: return 210;
-    default: return 0;
-    }
-}
+void pq_q2_k_quantize(const float *x, uint8_t *y) { q2k_block(x, y); }
+void pq_q3_k_quantize(const float *x, uint8_t *y) { q3k_block(x, y); }
+void pq_q4_k_quantize(const float *x, uint8_t *y) { q45k_block(x, y, false); }
+void pq_q5_k_quantize(const float *x, uint8_t *y) { q45k_block(x, y, true); }
+void pq_q6_k_quantize(const float *x, uint8_t *y) { q6k_block(x, y); }
 
-void pq_kq_quantize_block(pq_qfmt f, const float *x, uint8_t *y)
+void pq_q2_k_dequant(const uint8_t *y, float *out)
 {
-    switch (f) {
-    case PQ_QF_Q2_K: q2k_block(x, y); break;
-    case PQ_QF_Q3_K: q3k_block(x, y); break;
-    case PQ_QF_Q4_K: q45k_block(x, y, false); break;
-    case PQ_QF_Q5_K: q45k_block(x, y, true); break;
-    case PQ_QF_Q6_K: q6k_block(x, y); break;
-    default: break;
-    }
-}
-
-void pq_kq_dequant_block(pq_qfmt f, const uint8_t *y, float *out)
-{
-    if (f == PQ_QF_Q2_K) {
-        float d = get_f16(y + 80), dmin = get_f16(y + 82);
-        const uint8_t *q = y + 16;
-        int is = 0;
-        for (int n = 0; n < QK; n += 128, q += 32)
-            for (int shift = 0; shift < 8; shift += 2)
-                for (int half = 0; half < 2; half++) {
-                    uint8_t sc = y[is++];
-                    float dl = d * (sc & 0xF), ml = dmin * (sc >> 4);
-                    for (int l = 0; l < 16; l++)
-                        *out++ = dl * (float)((q[l + 16 * half] >> shift) & 3) - ml;
-                }
-    } else if (f == PQ_QF_Q3_K) {
-        float d_all = get_f16(y + 108);
-        const uint8_t *hm = y, *q = y + 32;
-        int is = 0;
-        uint8_t m = 1;
-        for (int n = 0; n < QK; n += 128, q += 32)
-            for (int shift = 0; shift < 8; shift += 2, m <<= 1)
-                for (int half = 0; half < 2; half++) {
-                    float dl = d_all * (float)q3k_scale(y + 96, is++);
-                    for (int l = 0; l < 16; l++) {
-                        int k = l + 16 * half;
-                        *out++ = dl * (float)((int)((q[k] >> shift) & 3) - ((hm[k] & m) ? 0 : 4));
-                    }
-                }
-    } else if (f == PQ_QF_Q4_K || f == PQ_QF_Q5_K) {
-        bool five = f == PQ_QF_Q5_K;
-        float d = get_f16(y), dmin = get_f16(y + 2);
-        const uint8_t *qh = y + 16, *q = y + (five ? 48 : 16);
-        uint8_t u1 = 1, u2 = 2;
-        for (int j = 0, is = 0; j < QK; j += 64, q += 32, is += 2, u1 <<= 2, u2 <<= 2) {
-            uint8_t sc, m;
-            k4_get(is, y + 4, &sc, &m);
-            float d1 = d * sc, m1 = dmin * m;
-            k4_get(is + 1, y + 4, &sc, &m);
-            float d2 = d * sc, m2 = dmin * m;
-            for (int l = 0; l < 32; l++)
-                *out++ = d1 * (float)((q[l] & 0xF) + (five && (qh[l] & u1) ? 16 : 0)) - m1;
-            for (int l = 0; l < 32; l++)
-                *out++ = d2 * (float)((q[l] >> 4) + (five && (qh[l] & u2) ? 16 : 0)) - m2;
-        }
-    } else if (f == PQ_QF_Q6_K) {
-        float d = get_f16(y + 208);
-        const uint8_t *ql = y, *qh = y + 128;
-        const int8_t *sc = (const int8_t *)(y + 192);
-        for (int n = 0; n < QK; n += 128, out += 128, ql += 64, qh += 32, sc += 8)
-            for (int l = 0; l < 32; l++) {
-                int is = l / 16;
-                int q1 = (int)((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
-                int q2 = (int)((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
-                int q3 = (int)((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
-                int q4 = (int)((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
-                out[l] = d * sc[is] * q1;
-                out[l + 32] = d * sc[is + 2] * q2;
-                out[l + 64] = d * sc[is + 4] * q3;
-                out[l + 96] = d * sc[is + 6] * q4;
+    float d = get_f16(y + Q2(d)), dmin = get_f16(y + Q2(dmin));
+    const uint8_t *q = y + Q2(qs);
+    int is = 0;
+    for (int n = 0; n < QK; n += 128, q += 32)
+        for (int shift = 0; shift < 8; shift += 2)
+            for (int half = 0; half < 2; half++) {
+                uint8_t sc = y[Q2(scales) + is++];
+                float dl = d * (sc & 0xF), ml = dmin * (sc >> 4);
+                for (int l = 0; l < 16; l++)
+                    *out++ = dl * (float)((q[l + 16 * half] >> shift) & 3) - ml;
             }
+}
+
+void pq_q3_k_dequant(const uint8_t *y, float *out)
+{
+    float d_all = get_f16(y + Q3(d));
+    const uint8_t *hm = y + Q3(hmask), *q = y + Q3(qs);
+    int is = 0;
+    uint8_t m = 1;
+    for (int n = 0; n < QK; n += 128, q += 32)
+        for (int shift = 0; shift < 8; shift += 2, m <<= 1)
+            for (int half = 0; half < 2; half++) {
+                float dl = d_all * (float)q3k_scale(y + Q3(scales), is++);
+                for (int l = 0; l < 16; l++) {
+                    int k = l + 16 * half;
+                    *out++ = dl * (float)((int)((q[k] >> shift) & 3) - ((hm[k] & m) ? 0 : 4));
+                }
+            }
+}
+
+static void q45k_dequant(const uint8_t *y, float *out, bool five)
+{
+    float d = get_f16(y + Q4(d)), dmin = get_f16(y + Q4(dmin));
+    const uint8_t *qh = y + Q5(qh), *q = y + (five ? Q5(qs) : Q4(qs));
+    uint8_t u1 = 1, u2 = 2;
+    for (int j = 0, is = 0; j < QK; j += 64, q += 32, is += 2, u1 <<= 2, u2 <<= 2) {
+        uint8_t sc, m;
+        k4_get(is, y + Q4(scales), &sc, &m);
+        float d1 = d * sc, m1 = dmin * m;
+        k4_get(is + 1, y + Q4(scales), &sc, &m);
+        float d2 = d * sc, m2 = dmin * m;
+        for (int l = 0; l < 32; l++)
+            *out++ = d1 * (float)((q[l] & 0xF) + (five && (qh[l] & u1) ? 16 : 0)) - m1;
+        for (int l = 0; l < 32; l++)
+            *out++ = d2 * (float)((q[l] >> 4) + (five && (qh[l] & u2) ? 16 : 0)) - m2;
     }
 }
+
+void pq_q6_k_dequant(const uint8_t *y, float *out)
+{
+    float d = get_f16(y + Q6(d));
+    const uint8_t *ql = y + Q6(ql), *qh = y + Q6(qh);
+    const int8_t *sc = (const int8_t *)(y + Q6(scales));
+    for (int n = 0; n < QK; n += 128, out += 128, ql += 64, qh += 32, sc += 8)
+        for (int l = 0; l < 32; l++) {
+            int is = l / 16;
+            int q1 = (int)((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
+            int q2 = (int)((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
+            int q3 = (int)((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+            int q4 = (int)((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+            out[l] = d * sc[is] * q1;
+            out[l + 32] = d * sc[is + 2] * q2;
+            out[l + 64] = d * sc[is + 4] * q3;
+            out[l + 96] = d * sc[is + 6] * q4;
+        }
+}
+
+void pq_q4_k_dequant(const uint8_t *y, float *out) { q45k_dequant(y, out, false); }
+void pq_q5_k_dequant(const uint8_t *y, float *out) { q45k_dequant(y, out, true); }

@@ -63,25 +63,42 @@ int pq_qspec_parse(const char *text, pq_qspec *out, polyq_err *err)
         snprintf(out->name, sizeof out->name, "%s", text);
         return 0;
     }
-    static const struct { const char *name; pq_qfmt fmt; int bits; } blocks[] = {
-        {"q8_0", PQ_QF_Q8_0, 8}, {"q4_0", PQ_QF_Q4_0, 4}, {"q4_1", PQ_QF_Q4_1, 4},
-        {"q5_0", PQ_QF_Q5_0, 5}, {"q5_1", PQ_QF_Q5_1, 5}, {"nf4", PQ_QF_NF4, 4}, {"fp4", PQ_QF_FP4, 4},
-        {"q2_k", PQ_QF_Q2_K, 2}, {"q3_k", PQ_QF_Q3_K, 3}, {"q4_k", PQ_QF_Q4_K, 4}, {"q5_k", PQ_QF_Q5_K, 5},
-        {"q6_k", PQ_QF_Q6_K, 6}, {"q4_k_m", PQ_QF_Q4_K, 4}, {"nf4-dq", PQ_QF_NF4, 4}, {"fp4-dq", PQ_QF_FP4, 4}};
-    for (size_t i = 0; i < sizeof blocks / sizeof blocks[0]; i++) {
-        size_t n = strlen(blocks[i].name);
-        if (strncmp(text, blocks[i].name, n) || (text[n] && strcmp(text + n, "-head")))
-            continue;
-        out->fmt = blocks[i].fmt;
-        out->bits = blocks[i].bits;
-        out->gran = PQ_GRAN_GROUP;
-        out->group = pq_qfmt_block(blocks[i].fmt);
-        out->head = text[n] != 0;
-        if (!strcmp(blocks[i].name, "q4_k_m"))
-            out->k_mix = out->head = true; /* the recipe includes the output layer */
-        out->dq = strstr(blocks[i].name, "-dq") != NULL;
-        snprintf(out->name, sizeof out->name, "%s", text);
-        return 0;
+    /* a block format by its name, or one of the recipes built on them; each may end in -head */
+    static const struct { const char *name, *fmt; bool k_mix, dq; } recipes[] = {
+        {"q4_k_m", "q4_k", true, false}, {"nf4-dq", "nf4", false, true}, {"fp4-dq", "fp4", false, true}};
+    char base[32];
+    size_t n = strcspn(text, "-");
+    bool head = false;
+    for (size_t i = 0; i < sizeof recipes / sizeof recipes[0] && n < sizeof base; i++) {
+        size_t rn = strlen(recipes[i].name);
+        if (!strncmp(text, recipes[i].name, rn) && (!text[rn] || !strcmp(text + rn, "-head")))
+            n = rn;
+    }
+    if (n < sizeof base && (!text[n] || !strcmp(text + n, "-head"))) {
+        memcpy(base, text, n);
+        base[n] = 0;
+        head = text[n] != 0;
+        const char *fname = base;
+        bool k_mix = false, dq = false;
+        for (size_t i = 0; i < sizeof recipes / sizeof recipes[0]; i++)
+            if (!strcmp(base, recipes[i].name)) {
+                fname = recipes[i].fmt;
+                k_mix = recipes[i].k_mix;
+                dq = recipes[i].dq;
+            }
+        pq_qfmt f;
+        if (pq_qfmt_by_name(fname, &f)) {
+            const pq_qfmt_traits *t = pq_qfmt_get(f);
+            out->fmt = f;
+            out->bits = t->bits;
+            out->gran = PQ_GRAN_GROUP;
+            out->group = t->block;
+            out->head = head || k_mix; /* q4_k_m's recipe includes the output layer */
+            out->k_mix = k_mix;
+            out->dq = dq;
+            snprintf(out->name, sizeof out->name, "%s", text);
+            return 0;
+        }
     }
     const char *p = text;
     char *end;
@@ -152,14 +169,34 @@ int pq_qspec_parse(const char *text, pq_qspec *out, polyq_err *err)
                        text, out->gptq ? "GPTQ" : "AWQ");
     snprintf(out->name, sizeof out->name, "%s", text);
     return 0;
-bad:
+bad:;
+    char formats[512];
+    pq_qfmt_list(formats, sizeof formats);
     return pq_fail(err, POLYQ_INVALID_ARG,
                    "quant spec \"%s\" is not understood: expected fp32, "
                    "int<2-8>[-g<group>|-tensor][-sym|-asym][-head] (e.g. int8, int4-g128), "
                    "gptq-int<2-8>[-g<group>][-sym][-act][-head] or awq-int<2-8>[-g<group>][-clip][-duo] (calibrated), "
-                   "q8_0, q4_0, q4_1, q5_0, q5_1, q2_k .. q6_k, q4_k_m (llama.cpp), nf4, fp4, nf4-dq, fp4-dq (bitsandbytes), each with optional -head, "
+                   "%s, q4_k_m (llama.cpp's mixture), nf4-dq, fp4-dq (double-quantized), each with optional -head, "
                    "or w8a8, smoothquant[-a<alpha>], llm-int8[-t<threshold>] (int8 weights and activations)",
-                   text);
+                   text, formats);
+}
+
+void pq_qfmt_list(char *buf, size_t size)
+{
+    size_t at = 0;
+    buf[0] = 0;
+    for (int f = 0; f < pq_qfmt_count(); f++) {
+        const pq_qfmt_traits *t = pq_qfmt_get((pq_qfmt)f);
+        if (!t->block)
+            continue;
+        const pq_qfmt_traits *next = f + 1 < pq_qfmt_count() ? pq_qfmt_get((pq_qfmt)(f + 1)) : NULL;
+        bool last_of_tool = !next || strcmp(next->tool, t->tool);
+        int w = snprintf(buf + at, size - at, "%s%s%s%s%s", at ? ", " : "", t->name, last_of_tool ? " (" : "",
+                         last_of_tool ? t->tool : "", last_of_tool ? ")" : "");
+        if (w < 0 || (size_t)w >= size - at)
+            break;
+        at += (size_t)w;
+    }
 }
 
 const char *pq_qspec_method(const pq_qspec *s)
@@ -167,8 +204,7 @@ const char *pq_qspec_method(const pq_qspec *s)
     if (!strncmp(s->name, "gguf:", 5))
         return "ggml";
     return s->gptq ? "gptq" : s->awq ? "awq" : s->smooth ? "smoothquant" : s->outlier > 0 ? "llm.int8"
-           : s->act8 ? "w8a8" : s->fmt == PQ_QF_NF4 || s->fmt == PQ_QF_FP4 ? "bitsandbytes"
-           : s->fmt != PQ_QF_INT ? "ggml" : "rtn";
+           : s->act8 ? "w8a8" : pq_qfmt_get(s->fmt)->tool;
 }
 
 unsigned pq_unpack(const uint8_t *row, int bits, size_t i)
@@ -348,12 +384,12 @@ static void dequant_int_row(const pq_qweight *q, int r, float *out)
 
 double pq_qweight_bits(const pq_qweight *q)
 {
-    if ((q->fmt == PQ_QF_NF4 || q->fmt == PQ_QF_FP4) && q->dq) /* codes, u8 absmax codes, f32 nested + offset */
-        return 8.0 * (double)(((size_t)q->n_out * q->n_in + 1) / 2) + 8.0 * q->n_groups +
-               32.0 * ((q->n_groups + 255) / 256 + 1);
-    if (q->fmt == PQ_QF_NF4 || q->fmt == PQ_QF_FP4) /* 4-bit codes + an f32 absmax per 64 */
-        return 8.0 * (double)(((size_t)q->n_out * q->n_in + 1) / 2) + 32.0 * q->n_groups;
-    if (q->fmt != PQ_QF_INT) /* ggml blocks hold their scales */
+    const pq_qfmt_traits *t = pq_qfmt_get(q->fmt);
+    if (t->flat) /* 4-bit codes, an f32 absmax per block, or with double quantization a u8 code per
+                  * block and an f32 per 256 blocks and the offset */
+        return 8.0 * (double)(((size_t)q->n_out * q->n_in + 1) / 2) +
+               (q->dq ? 8.0 * q->n_groups + 32.0 * ((q->n_groups + 255) / 256 + 1) : 32.0 * q->n_groups);
+    if (t->block) /* the blocks hold their scales */
         return 8.0 * (double)q->row_bytes * q->n_out;
     size_t n_scales = q->gran == PQ_GRAN_TENSOR ? 1 : (size_t)q->n_out * q->n_groups;
     return 8.0 * (double)q->row_bytes * q->n_out + 32.0 * n_scales + (q->zero ? 8.0 * n_scales : 0) +
@@ -364,29 +400,27 @@ int pq_qspec_for_linear(const pq_qspec *s, pq_role role, int layer, int n_layer,
                         pq_qspec *out, polyq_err *err)
 {
     *out = *s;
-    if (!pq_qfmt_is_k(s->fmt))
-        return 0;
-    const char *name = NULL;
+    pq_qfmt f = s->fmt;
     if (s->k_mix) {
         bool more = layer < n_layer / 8 || layer >= 7 * n_layer / 8 || (layer - n_layer / 8) % 3 == 2;
-        name = role == PQ_ROLE_HEAD ? "q6_k"
-             : role == PQ_ROLE_QKV ? "q5_k"
-             : (role == PQ_ROLE_V || role == PQ_ROLE_DOWN) && more ? "q6_k" : "q4_k";
+        const char *name = role == PQ_ROLE_HEAD ? "q6_k"
+                         : role == PQ_ROLE_QKV ? "q5_k"
+                         : (role == PQ_ROLE_V || role == PQ_ROLE_DOWN) && more ? "q6_k" : "q4_k";
+        if (!pq_qfmt_by_name(name, &f))
+            return pq_fail(err, POLYQ_INVALID_ARG, "q4_k_m: no format %s", name);
     }
-    pq_qspec k;
-    if (name && pq_qspec_parse(name, &k, err))
-        return -1;
-    pq_qfmt f = name ? k.fmt : s->fmt;
-    if (n_in % 256) {
-        name = f == PQ_QF_Q4_K ? "q5_0" : f == PQ_QF_Q5_K ? "q5_1" : f == PQ_QF_Q6_K ? "q8_0" : "q4_0";
-        if (n_in % 32) {
+    const pq_qfmt_traits *t = pq_qfmt_get(f);
+    if (t->fallback && t->block && n_in % t->block) {
+        f = t->fallback;
+        if (n_in % pq_qfmt_get(f)->block) { /* not even the fallback's blocks fit: full precision */
             pq_qspec_parse("fp32", out, err);
             return 0;
         }
-        if (pq_qspec_parse(name, &k, err))
-            return -1;
     }
-    if (name) {
+    if (f != s->fmt || s->k_mix) {
+        pq_qspec k;
+        if (pq_qspec_parse(pq_qfmt_get(f)->name, &k, err))
+            return -1;
         snprintf(k.name, sizeof k.name, "%s", s->name);
         k.head = s->head;
         *out = k;

@@ -1,5 +1,5 @@
-/* Packed weight-only integer formats (round-to-nearest today; GPTQ/AWQ will fill the same
- * layout) and the spec strings that name them.
+/* Packed weight formats: polyq's integer layout (round-to-nearest, GPTQ and AWQ fill it), the
+ * other tools' block formats with their traits, and the spec strings that name them.
  *
  * A quantized matrix W [n_out, n_in] (row = output channel) is stored as:
  *   data   n_out rows of row_bytes = ceil(n_in * bits / 8) bytes; value i of a row occupies
@@ -26,15 +26,50 @@
 
 typedef enum { PQ_GRAN_CHANNEL, PQ_GRAN_GROUP, PQ_GRAN_TENSOR } pq_gran;
 
-/* The storage format: polyq's integer layout above, or another tool's blocks (blockfmt.c). */
+/* The storage format of a packed weight: polyq's integer layout above, or another tool's blocks
+ * (blockfmt.c, kquants.c; blocks.h has their structs). The enum is the in-memory id only: files
+ * store each format's frozen file_id, GGUF its ggml type. Formats registered at run time take
+ * the ids from PQ_QF_BUILTIN on. */
 typedef enum {
     PQ_QF_INT,
     PQ_QF_Q8_0, PQ_QF_Q4_0, PQ_QF_Q4_1, PQ_QF_Q5_0, PQ_QF_Q5_1, /* llama.cpp */
     PQ_QF_NF4, PQ_QF_FP4,                                      /* bitsandbytes */
-    PQ_QF_Q2_K, PQ_QF_Q3_K, PQ_QF_Q4_K, PQ_QF_Q5_K, PQ_QF_Q6_K /* llama.cpp k-quants */
+    PQ_QF_Q2_K, PQ_QF_Q3_K, PQ_QF_Q4_K, PQ_QF_Q5_K, PQ_QF_Q6_K, /* llama.cpp k-quants */
+    PQ_QF_BUILTIN
 } pq_qfmt;
-#define PQ_QF_LAST PQ_QF_Q6_K
-static inline bool pq_qfmt_is_k(pq_qfmt f) { return f >= PQ_QF_Q2_K && f <= PQ_QF_Q6_K; }
+#define PQ_QF_MAX (PQ_QF_BUILTIN + 8) /* built-in and registered formats together */
+
+/* Everything polyq knows about one storage format: one row of the table in blockfmt.c. */
+typedef struct pq_qfmt_traits {
+    const char *name;      /* its spec name, e.g. "q4_0" ("int": polyq's integer layout) */
+    const char *tool;      /* whose format: "rtn" (polyq's), "ggml", "bitsandbytes"; the method name */
+    int block;             /* weights per block (0: polyq's layout, groups chosen by the spec) */
+    size_t block_bytes;    /* bytes per stored block (bitsandbytes: the codes only) */
+    int bits;              /* bits of one weight's code */
+    double bpw;            /* bits per weight as stored, scales included (0: set by the spec) */
+    bool sym;              /* symmetric levels (no stored minimum or zero point) */
+    bool flat;             /* blocks run over the flattened matrix, absmax kept apart (bitsandbytes) */
+    int ggml_type;         /* its ggml type id in GGUF files, -1 when it has none */
+    int file_id;           /* its number in polyq-quant.safetensors: frozen, never reused */
+    pq_qfmt fallback;      /* for rows that are not whole blocks, as llama-quantize picks (PQ_QF_INT: none) */
+    bool calibrated;       /* needs calibration text */
+    bool imatrix;          /* needs an importance matrix */
+    void (*quantize)(const float *x, uint8_t *y);  /* one block of `block` weights into block_bytes */
+    void (*dequant)(const uint8_t *y, float *out); /* and back */
+} pq_qfmt_traits;
+
+/* The traits of format f; NULL for an id that is no format. */
+const pq_qfmt_traits *pq_qfmt_get(pq_qfmt f);
+int pq_qfmt_count(void); /* formats known now: ids 0 .. count - 1 */
+/* Lookups by block-format name, by the number in polyq's files, by ggml type: false when none. */
+bool pq_qfmt_by_name(const char *name, pq_qfmt *out);
+bool pq_qfmt_by_file_id(int id, pq_qfmt *out);
+bool pq_qfmt_by_ggml(int type, pq_qfmt *out);
+/* Adds a block format (a copy of *t) at run time, before any other work: its name, file id and
+ * ggml type must be new. *out receives its id. */
+int pq_qfmt_register(const pq_qfmt_traits *t, pq_qfmt *out, polyq_err *err);
+/* The block formats' names for messages, by tool: "q8_0, q4_0, ... (ggml), nf4, fp4 (bitsandbytes), ..." */
+void pq_qfmt_list(char *buf, size_t size);
 
 typedef struct pq_qspec {
     char name[64];   /* canonical text, e.g. "int4-g128" */
