@@ -1,5 +1,7 @@
-# polyq: `make` builds build/polyq and build/libpolyq.a; `make test` runs every test;
-# `make asan` runs the same tests under AddressSanitizer + UndefinedBehaviorSanitizer.
+# polyq: `make` builds build/polyq, build/libpolyq.a and build/libpolyq.so; `make test` runs the
+# fast tests, `make test-all` every test; `make asan` runs every test under AddressSanitizer +
+# UndefinedBehaviorSanitizer; `make install PREFIX=...` installs the library, its header,
+# polyq.pc and the polyq binary; `make check` is what CI runs.
 CC      ?= cc
 PKGS    := jansson libpcre2-8 libutf8proc openblas libcurl libarchive sqlite3 cairo fontconfig
 # make MPI=1: polyq sweep spreads cells over MPI ranks (OpenMPI), built in build-mpi/
@@ -13,21 +15,26 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
 OPT     ?= -O2 -g
 SAN     ?=
 CFLAGS  ?=
-ALL_CFLAGS := $(OPT) $(SAN) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow \
+ALL_CFLAGS := $(OPT) $(SAN) -std=c11 -D_GNU_SOURCE -fPIC -fvisibility=hidden -Wall -Wextra -Wshadow \
            -Wno-unused-parameter -pthread -Iinclude -Isrc $(PKG_CFLAGS) $(MPI_FLAGS) $(CFLAGS)
 LDLIBS  += $(PKG_LIBS) -ldnnl -lgomp -lm -pthread
 BUILD   ?= build
 
 LIB_SRC  := $(sort $(wildcard src/base/*.c src/format/*.c src/hub/*.c src/tok/*.c \
-              src/kernels/*.c src/model/*.c src/quant/*.c src/eval/*.c src/report/*.c))
+              src/kernels/*.c src/model/*.c src/quant/*.c src/eval/*.c src/report/*.c \
+              src/run/*.c src/api/*.c))
 CLI_SRC  := $(wildcard src/cli/*.c)
 TEST_SRC := $(wildcard tests/*.c) fuzz/targets.c
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all test asan check clean bench fuzz fuzz-smoke mpi-bin
-all: $(BUILD)/polyq
+VERSION := $(shell sed -n 's/^\#define POLYQ_VERSION "\(.*\)"/\1/p' include/polyq.h)
+SOMAJOR := $(firstword $(subst ., ,$(VERSION)))
+PREFIX  ?= /usr/local
+
+.PHONY: all test test-all asan check clean bench fuzz fuzz-smoke mpi-bin install install-check format-check
+all: $(BUILD)/polyq $(BUILD)/libpolyq.so
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -35,6 +42,32 @@ $(BUILD)/%.o: %.c
 
 $(BUILD)/libpolyq.a: $(LIB_OBJ)
 	ar rcs $@ $^
+
+# the shared library: soname libpolyq.so.<major>, the file named by the full version
+$(BUILD)/libpolyq.so: $(LIB_OBJ)
+	$(CC) -shared -Wl,-soname,libpolyq.so.$(SOMAJOR) $(SAN) $^ $(LDLIBS) -o $(BUILD)/libpolyq.so.$(VERSION)
+	ln -sf libpolyq.so.$(VERSION) $(BUILD)/libpolyq.so.$(SOMAJOR)
+	ln -sf libpolyq.so.$(VERSION) $@
+
+# polyq.pc names the prefix it is installed under
+install: $(BUILD)/polyq $(BUILD)/libpolyq.a $(BUILD)/libpolyq.so
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
+	install -m 755 $(BUILD)/polyq $(DESTDIR)$(PREFIX)/bin/polyq
+	install -m 644 $(BUILD)/libpolyq.a $(DESTDIR)$(PREFIX)/lib/libpolyq.a
+	install -m 755 $(BUILD)/libpolyq.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libpolyq.so.$(VERSION)
+	ln -sf libpolyq.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libpolyq.so.$(SOMAJOR)
+	ln -sf libpolyq.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libpolyq.so
+	install -m 644 include/polyq.h $(DESTDIR)$(PREFIX)/include/polyq.h
+	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' \
+	  'Name: polyq' 'Description: how quantizing a language model treats each human language' \
+	  'Version: $(VERSION)' 'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -lpolyq' \
+	  'Requires.private: $(PKGS)' 'Libs.private: -ldnnl -lgomp -lm -pthread' \
+	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/polyq.pc
+
+# A program built against the installed header and library alone (pkg-config), evaluating a
+# fixture; its numbers are compared with polyq eval's (tests/install_check.sh)
+install-check: $(BUILD)/polyq
+	./tests/install_check.sh $(BUILD)
 
 $(BUILD)/polyq: $(CLI_OBJ) $(BUILD)/libpolyq.a
 	$(CC) $(ALL_CFLAGS) $^ $(LDLIBS) -o $@
@@ -45,8 +78,13 @@ $(BUILD)/test_polyq: $(TEST_OBJ) $(BUILD)/libpolyq.a
 
 # with OpenMPI installed the tests also run a sweep under mpirun (cli_sweep_mpi)
 MPI_TEST ?= $(shell pkg-config --exists ompi-c && command -v mpirun >/dev/null && echo 1)
-test: $(BUILD)/test_polyq $(BUILD)/polyq $(if $(filter 1,$(MPI_TEST)),mpi-bin)
-	POLYQ_BIN=$(BUILD)/polyq $(if $(filter 1,$(MPI_TEST)),POLYQ_MPI_BIN=build-mpi/polyq) ./$(BUILD)/test_polyq $(T)
+TEST_ENV = POLYQ_BIN=$(BUILD)/polyq $(if $(filter 1,$(MPI_TEST)),POLYQ_MPI_BIN=build-mpi/polyq)
+# the fast tier (tests not marked TEST_SLOW); T=name runs the tests whose name contains it
+test: $(BUILD)/test_polyq $(BUILD)/polyq
+	$(TEST_ENV) ./$(BUILD)/test_polyq --fast $(T)
+
+test-all: $(BUILD)/test_polyq $(BUILD)/polyq $(if $(filter 1,$(MPI_TEST)),mpi-bin)
+	$(TEST_ENV) ./$(BUILD)/test_polyq $(T)
 
 mpi-bin:
 	$(MAKE) MPI=1 BUILD=build-mpi build-mpi/polyq
@@ -55,7 +93,7 @@ asan:
 	ASAN_OPTIONS=detect_leaks=1:halt_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	$(MAKE) BUILD=build-asan OPT="-O1 -g" MPI_TEST=0 \
 	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer" \
-	  test
+	  test-all
 
 $(BUILD)/polyq-bench: $(BUILD)/bench/bench.o $(BUILD)/libpolyq.a
 	$(CC) $(ALL_CFLAGS) $^ $(LDLIBS) -o $@
@@ -91,8 +129,13 @@ fuzz-smoke: fuzz
 	  ./build-fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
 	    build-fuzz/new/$$t fuzz/corpus/$$t || exit 1; done
 
-# everything CI runs: the tests, then the same tests under the sanitizers
-check: test asan
+# the committed .clang-format, applied to every C file
+FORMAT_FILES := $(wildcard include/*.h src/*/*.c src/*/*.h tests/*.c tests/*.h fuzz/*.c fuzz/*.h bench/*.c)
+format-check:
+	clang-format --dry-run --Werror $(FORMAT_FILES)
+
+# everything CI runs: every test, the installed library, then every test under the sanitizers
+check: test-all install-check asan
 
 clean:
 	rm -rf build build-asan build-fuzz build-tsan build-mpi

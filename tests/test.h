@@ -1,6 +1,6 @@
 /* A tiny in-tree test harness (after sds' testhelp.h and libuv's task.h): each failed check
  * prints file:line, the expression and both values; the runner ends with exactly one line
- * "N passed, N failed" and exits non-zero if anything failed. */
+ * "N passed, N failed, N skipped" and exits non-zero if anything failed. */
 #ifndef PQ_TEST_H
 #define PQ_TEST_H
 
@@ -8,9 +8,13 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <stdbool.h>
+
 typedef void (*pq_test_fn)(void);
-void pq_test_register(const char *name, pq_test_fn fn);
+void pq_test_register(const char *name, pq_test_fn fn, bool slow);
 extern int pq_test_failed_checks;
+/* Marks the running test as skipped (counted apart, never as passed) and says why. */
+void pq_test_skip(const char *why);
 
 /* Paths: the repository's tests/ folder and the shared data folder (POLYQ_SHARED). */
 const char *pq_test_fixture(const char *rel); /* static buffer: tests/fixtures/<rel> */
@@ -22,13 +26,17 @@ void pq_test_write(const char *path, const char *text);
  * (POLYQ_MINILM_DIR, else site-packages of common Python prefixes), or NULL */
 const char *pq_test_minilm_dir(void);
 
-#define TEST(name)                                                          \
+#define PQ_TEST_DEFINE(name, slow)                                          \
     static void name(void);                                                 \
     __attribute__((constructor)) static void reg_##name(void)               \
     {                                                                       \
-        pq_test_register(#name, name);                                      \
+        pq_test_register(#name, name, slow);                                \
     }                                                                       \
     static void name(void)
+/* A test; TEST_SLOW for one that runs whole programs for many seconds (left out by make test,
+ * run by make test-all and CI). */
+#define TEST(name) PQ_TEST_DEFINE(name, false)
+#define TEST_SLOW(name) PQ_TEST_DEFINE(name, true)
 
 #define FAILF(...)                                                          \
     do {                                                                    \

@@ -64,7 +64,7 @@ static void expect(const char *args, int code, const char *needle)
     free(out);
 }
 
-TEST(cli_eval_main_job_json)
+TEST_SLOW(cli_eval_main_job_json)
 {
     char *json = pq_asprintf("%s/r.json", pq_test_tmpdir());
     char *args = pq_asprintf("eval tests/fixtures/gpt2-tiny-vocab-bf16 --data %s --langs "
@@ -169,6 +169,8 @@ TEST(cli_info_and_models)
 {
     expect("info tests/fixtures/gpt2-tiny-vocab-bf16", 0, "GPT2LMHeadModel (model_type gpt2), weights stored as BF16");
     expect("info tests/fixtures/llama-tiny-gqa-f32", 0, "4 heads (2 key/value)");
+    expect("info tests/fixtures/llama-tiny-gqa-f32", 0, "family         llama: Llama");
+    expect("models", 0, "xlm-roberta  PLL");
     expect("info tests/fixtures/torch", 1, "no config.json");
     setenv("HF_HUB_CACHE", pq_test_tmpdir(), 1);
     expect("models", 0, "bigscience/bloom-560m");
@@ -219,28 +221,42 @@ TEST(cli_output_atomic)
 {
     char *dir = pq_asprintf("%s/ro", pq_test_tmpdir()), *json = pq_asprintf("%s/r.json", dir);
     mkdir(dir, 0755);
-    FILE *f = fopen(json, "w");
-    if (f) {
-        fputs("{\"earlier\": true}\n", f);
-        fclose(f);
-    }
-    chmod(dir, 0555);
+    pq_test_write(json, "{\"earlier\": true}\n");
     char *args = pq_asprintf("eval tests/fixtures/neox-tiny-f32 --data %s --langs eng_Latn "
                              "--max-sentences 2 --quant int8 --bootstrap 100 --out %s",
                              pq_test_shared("data/flores200"), json);
-    if (geteuid() == 0) {
-        /* root writes anywhere: a path below a regular file fails the same way */
-        free(args);
-        args = pq_asprintf("eval tests/fixtures/neox-tiny-f32 --data %s --langs eng_Latn "
-                           "--max-sentences 2 --quant int8 --bootstrap 100 --out %s/sub/r.json",
-                           pq_test_shared("data/flores200"), json);
-    }
-    expect(args, 1, "cannot write the results");
-    char *txt = NULL;
     polyq_err err = {0};
-    CHECK(pq_read_file(json, 1000, &txt, NULL, &err) == 0 && txt && strstr(txt, "earlier"));
+    /* 1. the folder cannot be written (for root, which writes anywhere, a path below a regular
+     * file fails the same way) */
+    chmod(dir, 0555);
+    if (geteuid() == 0) {
+        char *below = pq_asprintf("eval tests/fixtures/neox-tiny-f32 --data %s --langs eng_Latn "
+                                  "--max-sentences 2 --quant int8 --bootstrap 100 --out %s/sub/r.json",
+                                  pq_test_shared("data/flores200"), json);
+        expect(below, 1, "cannot write the results");
+        free(below);
+    } else
+        expect(args, 1, "cannot write the results");
     chmod(dir, 0755);
+    /* 2. writing fails part way, for any user: files may not grow past 1 KiB (RLIMIT_FSIZE, with
+     * SIGXFSZ ignored so that the write itself fails), so the new results cannot be written
+     * whole; the earlier file must stay as it was */
+    const char *bin = getenv("POLYQ_BIN") ? getenv("POLYQ_BIN") : "build/polyq";
+    char *cmd = pq_asprintf("(trap '' XFSZ; ulimit -f 1; exec %s %s) 2>&1", bin, args);
+    int rc;
+    char *out = run_cmd(cmd, &rc);
+    if (rc != 1 || !out || !strstr(out, "cannot write the results"))
+        FAILF("%s: want exit 1 and \"cannot write the results\", got %d:\n%s", cmd, rc, out ? out : "");
+    char *txt = NULL;
+    CHECK(pq_read_file(json, 1000, &txt, NULL, &err) == 0 && txt && strstr(txt, "earlier"));
+    /* and the same run without the limit writes them */
+    expect(args, 0, "wrote");
     free(txt);
+    txt = NULL;
+    CHECK(pq_read_file(json, 1 << 20, &txt, NULL, &err) == 0 && txt && strstr(txt, "neox") && !strstr(txt, "earlier"));
+    free(txt);
+    free(out);
+    free(cmd);
     free(args);
     free(json);
     free(dir);
@@ -249,7 +265,7 @@ TEST(cli_output_atomic)
 /* The memory guard: the estimate made before loading is within 25% of the peak resident
  * memory the run measures (batches filled to the context, so the logit buffers are used
  * whole), and a limit below it stops the run with one message before anything is loaded. */
-TEST(cli_memory_estimate_and_guard)
+TEST_SLOW(cli_memory_estimate_and_guard)
 {
     const char *fixtures[] = {"gpt2-tiny-vocab-bf16", "llama-tiny-vocab-bf16"};
     bool sanitized = getenv("ASAN_OPTIONS") != NULL;
@@ -283,7 +299,7 @@ TEST(cli_memory_estimate_and_guard)
 /* polyq eval on a fixture of every family, decoders and encoders, at int8 and int4-g128:
  * each writes its JSON, says how it scored, and int8 loses less than int4-g128 in every
  * language (summed KLD). */
-TEST(cli_eval_every_family)
+TEST_SLOW(cli_eval_every_family)
 {
     static const char *const fixtures[] = {
         "gpt2-tiny-vocab-bf16", "neox-tiny-f32", "opt-tiny-proj-f32", "llama-tiny-vocab-bf16",
@@ -384,7 +400,7 @@ TEST(cli_w8a8_and_smoothquant)
 /* Quantize once, evaluate many times: files written by polyq quantize give the very numbers
  * of quantizing in the evaluation, for every kind of stored weight; a file made from another
  * model, or a damaged one, is refused with one message. */
-TEST(cli_quantize_then_eval)
+TEST_SLOW(cli_quantize_then_eval)
 {
     const char *fx = "tests/fixtures/llama-tiny-vocab-bf16", *data = pq_test_shared("data/flores200");
     static const char *const specs[] = {"int4-g16", "q5_1", "fp4", "awq-int3-g16-clip", "llm-int8-t2", "gptq-int4-g16",
@@ -450,7 +466,7 @@ TEST(cli_quantize_then_eval)
  * stored weight: integers with and without zero points, AWQ's input scales, LLM.int8()'s
  * threshold, SmoothQuant's norms, ggml and bitsandbytes blocks) still load, and give the numbers
  * that version measured with them (expected.json). */
-TEST(cli_quantized_files_of_earlier_versions_load)
+TEST_SLOW(cli_quantized_files_of_earlier_versions_load)
 {
     const char *fx = "tests/fixtures/llama-tiny-vocab-bf16", *data = pq_test_shared("data/flores200");
     json_t *want = json_load_file(pq_test_fixture("qfile-v1/expected.json"), 0, NULL);
@@ -669,7 +685,7 @@ static void check_figures_and_html(const char *dir, const json_t *r)
     }
     const char *browser = chromium();
     if (!browser) {
-        printf("  skipped: report.html in a browser (no chromium; set POLYQ_CHROMIUM)\n");
+        pq_test_skip("report.html in a browser (no chromium; set POLYQ_CHROMIUM)");
         return;
     }
     char *html = pq_asprintf("%s/report.html", dir), *abs = realpath(html, NULL);
@@ -732,7 +748,7 @@ static void check_figures_and_html(const char *dir, const json_t *r)
 
 /* polyq report: the CSV reads back to the results file's numbers exactly, one row per spec and
  * language; report.md names the worst language; other files and versions are refused. */
-TEST(cli_report_csv_and_markdown)
+TEST_SLOW(cli_report_csv_and_markdown)
 {
     char *json = pq_asprintf("%s/rep.json", pq_test_tmpdir()), *dir = pq_asprintf("%s/rep", pq_test_tmpdir());
     char *args = pq_asprintf("eval tests/fixtures/neox-tiny-f32 --data %s --langs eng_Latn,hin_Deva,zho_Hans "
@@ -818,7 +834,7 @@ TEST(cli_report_csv_and_markdown)
  * GGUF reader (header, metadata, tensor table) and evaluated with --quantized: the same
  * numbers as quantizing in the run. Refused: polyq's own integer layouts (no ggml type),
  * other families, a file from another model, a damaged file. */
-TEST(cli_gguf_write_read)
+TEST_SLOW(cli_gguf_write_read)
 {
     const char *data = pq_test_shared("data/flores200");
     static const struct { const char *fx, *spec; } cases[] = {
@@ -875,7 +891,7 @@ TEST(cli_gguf_write_read)
     expect(args, 1, "has no llama.cpp type");
     free(args);
     args = pq_asprintf("quantize tests/fixtures/opt-tiny-proj-f32 --quant q8_0 --out %s", file);
-    expect(args, 1, "GPT-2 and Llama");
+    expect(args, 1, "families llama.cpp names gpt2, llama");
     free(args);
     char *m0 = pq_asprintf("%s/m0.gguf", pq_test_tmpdir());
     args = pq_asprintf("eval tests/fixtures/llama-tiny-vocab-bf16 --data %s --langs eng_Latn --max-sentences 2 --quantized %s", data, m0);
@@ -952,7 +968,7 @@ static long cells_in(const char *path, bool *intact)
  * the database passes SQLite's integrity check after every kill, and the finished one equals
  * an uninterrupted run's cell for cell and sentence for sentence. Also --status, and plans that
  * name an unknown model, spec or language, or another plan's database. */
-TEST(cli_sweep_killed_and_resumed)
+TEST_SLOW(cli_sweep_killed_and_resumed)
 {
     const char *data = pq_test_shared("data/flores200"), *tmp = pq_test_tmpdir();
     char *plan = pq_asprintf("%s/plan.json", tmp), *ref = pq_asprintf("%s/ref.db", tmp),
@@ -1206,11 +1222,11 @@ TEST(cli_sweep_killed_and_resumed)
 
 /* mpirun -n K (OpenMPI, make MPI=1): rank 0 owns the database and hands out cells, the others
  * compute; the database equals a single process's, cell for cell and sentence for sentence. */
-TEST(cli_sweep_mpi)
+TEST_SLOW(cli_sweep_mpi)
 {
     const char *mpi_bin = getenv("POLYQ_MPI_BIN");
     if (!mpi_bin) {
-        printf("  skipped: no MPI build (make MPI=1 with OpenMPI installed; POLYQ_MPI_BIN)\n");
+        pq_test_skip("no MPI build (make MPI=1 with OpenMPI installed; POLYQ_MPI_BIN)");
         return;
     }
     const char *data = pq_test_shared("data/flores200"), *tmp = pq_test_tmpdir();
@@ -1302,7 +1318,7 @@ static void same_nlls(const char *what, const char *a, int fa, const char *b, in
  * own GPT-2 files compute exactly what the Hugging Face folder computes (the same weights, the
  * same tokens), a quantized GGUF computes what quantizing in the run computes, and files polyq
  * cannot read as a model are named. */
-TEST(cli_gguf_as_the_model)
+TEST_SLOW(cli_gguf_as_the_model)
 {
     const char *data = pq_test_shared("data/flores200"), *tmp = pq_test_tmpdir();
     char *hf = pq_asprintf("%s/gm-hf.json", tmp), *gg = pq_asprintf("%s/gm-gguf.json", tmp);

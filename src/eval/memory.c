@@ -12,6 +12,7 @@
 #include "base/base.h"
 #include "format/json.h"
 #include "format/safetensors.h"
+#include "model/model.h"
 
 static int64_t first_int(const json_t *cfg, const char *const *keys, int64_t dflt)
 {
@@ -78,6 +79,10 @@ int pq_memory_estimate(const char *dir, const pq_qspec *specs, int n_q, int batc
     double ctx = (double)first_int(cfg, k_ctx, 2048), I = (double)first_int(cfg, k_inner, (int64_t)(4 * C));
     /* weights: F32 used in place; F16/BF16 matrices of linear layers (and an untied LM head)
      * too; other tensors become f32 copies, their file pages read once */
+    const char *mt = NULL;
+    pq_json_str(cfg, "model_type", false, &mt, cfg_path, NULL);
+    const pq_arch *arch = pq_arch_find(mt);
+    const char *copied = arch ? arch->mem_copied : NULL;
     double linear = 0;
     for (size_t i = 0; i < ts.n; i++) {
         const pq_tensor_info *t = &ts.t[i];
@@ -85,15 +90,13 @@ int pq_memory_estimate(const char *dir, const pq_qspec *specs, int n_q, int batc
         bool head = strstr(t->name, "lm_head") || strstr(t->name, "embed_out");
         bool stored = t->dtype == PQ_DT_F32 ||
                       ((t->dtype == PQ_DT_F16 || t->dtype == PQ_DT_BF16) && t->n_dims == 2 &&
-                       (head || !embedding) && !strstr(t->name, "query_key_value"));
+                       (head || !embedding) && !(copied && strstr(t->name, copied)));
         out->weights_fp += stored ? (double)t->nbytes : 4.0 * (double)t->numel + (double)t->nbytes;
         if (t->n_dims == 2 && !embedding)
             linear += (double)t->numel;
     }
-    const char *mt = NULL;
-    pq_json_str(cfg, "model_type", false, &mt, cfg_path, NULL);
-    if (mt && !strcmp(mt, "gpt2"))
-        out->weights_fp += 4.0 * linear; /* Conv1D weights are held transposed, beside the file */
+    if (arch && arch->mem_linears_copied)
+        out->weights_fp += 4.0 * linear;
     for (int q = 0; q < n_q; q++) {
         if (specs[q].none)
             continue;

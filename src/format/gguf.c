@@ -10,21 +10,42 @@
 #define GGUF_MAGIC 0x46554747u /* "GGUF" */
 #define ALIGN 32
 
+/* llama.cpp's own types (ggml.h), and the block formats registered with their ggml type */
+typedef struct { uint32_t type; int block; size_t bytes; } type_size;
+static const type_size ggml_sizes[] = {
+    {PQ_GGML_F32, 1, 4},     {PQ_GGML_F16, 1, 2},      {PQ_GGML_BF16, 1, 2},
+    {PQ_GGML_Q4_0, 32, 18},  {PQ_GGML_Q4_1, 32, 20},   {PQ_GGML_Q5_0, 32, 22},
+    {PQ_GGML_Q5_1, 32, 24},  {PQ_GGML_Q8_0, 32, 34},   {PQ_GGML_Q2_K, 256, 84},
+    {PQ_GGML_Q3_K, 256, 110}, {PQ_GGML_Q4_K, 256, 144}, {PQ_GGML_Q5_K, 256, 176},
+    {PQ_GGML_Q6_K, 256, 210}};
+static type_size extra_sizes[8];
+static int n_extra_sizes;
+
 void pq_ggml_type_size(uint32_t type, int *block, size_t *bytes)
 {
-    static const struct { uint32_t type; int block; size_t bytes; } sizes[] = {
-        {PQ_GGML_F32, 1, 4},     {PQ_GGML_F16, 1, 2},      {PQ_GGML_BF16, 1, 2},
-        {PQ_GGML_Q4_0, 32, 18},  {PQ_GGML_Q4_1, 32, 20},   {PQ_GGML_Q5_0, 32, 22},
-        {PQ_GGML_Q5_1, 32, 24},  {PQ_GGML_Q8_0, 32, 34},   {PQ_GGML_Q2_K, 256, 84},
-        {PQ_GGML_Q3_K, 256, 110}, {PQ_GGML_Q4_K, 256, 144}, {PQ_GGML_Q5_K, 256, 176},
-        {PQ_GGML_Q6_K, 256, 210}};
     *block = 0;
     *bytes = 0;
-    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
-        if (sizes[i].type == type) {
-            *block = sizes[i].block;
-            *bytes = sizes[i].bytes;
+    for (size_t i = 0; i < sizeof ggml_sizes / sizeof ggml_sizes[0] + (size_t)n_extra_sizes; i++) {
+        const type_size *t = i < sizeof ggml_sizes / sizeof ggml_sizes[0] ? &ggml_sizes[i]
+                                                                          : &extra_sizes[i - sizeof ggml_sizes / sizeof ggml_sizes[0]];
+        if (t->type == type) {
+            *block = t->block;
+            *bytes = t->bytes;
         }
+    }
+}
+
+int pq_ggml_type_register(uint32_t type, int block, size_t bytes)
+{
+    int b;
+    size_t n;
+    pq_ggml_type_size(type, &b, &n);
+    if (b)
+        return b == block && n == bytes ? 0 : -1;
+    if (n_extra_sizes == (int)(sizeof extra_sizes / sizeof extra_sizes[0]) || block <= 0 || !bytes)
+        return -1;
+    extra_sizes[n_extra_sizes++] = (type_size){type, block, bytes};
+    return 0;
 }
 
 /* ---- writing ---------------------------------------------------------------------------- */

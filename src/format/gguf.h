@@ -24,6 +24,9 @@ enum {
 };
 /* weights per block and bytes per block of a ggml type (0, 0 when polyq does not know it) */
 void pq_ggml_type_size(uint32_t type, int *block, size_t *bytes);
+/* Makes a type polyq's own block formats add known to the reader (quant's pq_qfmt_register);
+ * -1 when the type is known with other sizes, or there is no room. */
+int pq_ggml_type_register(uint32_t type, int block, size_t bytes);
 
 /* ---- writing ---- */
 typedef struct pq_gguf_w pq_gguf_w;

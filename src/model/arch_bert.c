@@ -96,7 +96,6 @@ static int encoder_load(pq_model *m, const json_t *j, const names *nm, polyq_err
     c->ln_eps = (float)eps;
     if ((rc = pq_config_act(j, "hidden_act", "gelu", &c->act, what, err)))
         return rc;
-    c->encoder = true;
     c->post_ln = true;
     c->tie_word_embeddings = true;
     pq_json_bool(j, "tie_word_embeddings", false, &c->tie_word_embeddings, what, NULL);
@@ -194,5 +193,28 @@ static void encoder_forward(const pq_model *m, pq_ops *ops, pq_acts *a, const in
     pq_linear_fwd(ops, logits, a->xn, M, &m->lm_head); /* logits (M,V) */
 }
 
-const pq_arch pq_arch_bert = {"bert", bert_load, encoder_forward, "bert.encoder.layer.%d"};
-const pq_arch pq_arch_xlm_roberta = {"xlm-roberta", xlmr_load, encoder_forward, "roberta.encoder.layer.%d"};
+/* AWQ: the references do not cover encoders; every linear or group is measured at its outputs */
+static int encoder_awq_groups(const pq_model *m, pq_awq_group *g)
+{
+    return pq_awq_groups_std(g, PQ_AWQ_LINEARS, PQ_AWQ_LINEARS, PQ_AWQ_LINEARS);
+}
+
+const pq_arch pq_arch_bert = {
+    .model_type = "bert",
+    .description = "BERT, mBERT, MiniLM (masked LM, post-LayerNorm)",
+    .load = bert_load,
+    .forward = encoder_forward,
+    .block_name = "bert.encoder.layer.%d",
+    .scoring = PQ_SCORE_PLL,
+    .awq_groups = encoder_awq_groups,
+};
+
+const pq_arch pq_arch_xlm_roberta = {
+    .model_type = "xlm-roberta",
+    .description = "XLM-RoBERTa (masked LM, positions after the padding id)",
+    .load = xlmr_load,
+    .forward = encoder_forward,
+    .block_name = "roberta.encoder.layer.%d",
+    .scoring = PQ_SCORE_PLL,
+    .awq_groups = encoder_awq_groups,
+};

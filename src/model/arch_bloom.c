@@ -163,4 +163,21 @@ static void bloom_forward(const pq_model *m, pq_ops *ops, pq_acts *a, const int3
     pq_linear_fwd(ops, logits, a->xn, M, &m->lm_head); /* logits (M,V) */
 }
 
-const pq_arch pq_arch_bloom = {"bloom", bloom_load, bloom_forward, "h.%d"};
+/* AWQ as AutoAWQ's BLOOM, but for its first groups: the reference measures the fused qkv and the
+ * MLP's first linear on the whole block's output, polyq at the linears; the attention output is
+ * not scaled */
+static int bloom_awq_groups(const pq_model *m, pq_awq_group *g)
+{
+    return pq_awq_groups_std(g, PQ_AWQ_LINEARS, PQ_AWQ_NONE, PQ_AWQ_LINEARS);
+}
+
+const pq_arch pq_arch_bloom = {
+    .model_type = "bloom",
+    .description = "BLOOM (ALiBi, embedding LayerNorm, fused qkv)",
+    .load = bloom_load,
+    .forward = bloom_forward,
+    .block_name = "h.%d",
+    .scoring = PQ_SCORE_CAUSAL,
+    .awq_groups = bloom_awq_groups,
+    .mem_copied = "query_key_value", /* the fused qkv is regrouped into a copy */
+};

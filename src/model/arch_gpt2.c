@@ -151,4 +151,55 @@ static void gpt2_forward(const pq_model *m, pq_ops *ops, pq_acts *a, const int32
     pq_linear_fwd(ops, logits, a->xn, M, &m->lm_head); /* logits (M,V) */
 }
 
-const pq_arch pq_arch_gpt2 = {"gpt2", gpt2_load, gpt2_forward, "transformer.h.%d"};
+/* AWQ: the references do not cover GPT-2; every linear or group is measured at its outputs */
+static int gpt2_awq_groups(const pq_model *m, pq_awq_group *g)
+{
+    return pq_awq_groups_std(g, PQ_AWQ_LINEARS, PQ_AWQ_LINEARS, PQ_AWQ_LINEARS);
+}
+
+/* GGUF: llama.cpp's "gpt2" names; matrices are [out][in] there, Conv1D's [in][out] here */
+static const pq_gguf_name gpt2_gguf_names[] = {
+    {"token_embd.weight", "transformer.wte.weight", 'v', PQ_GF_WTE},
+    {"position_embd.weight", "transformer.wpe.weight", 'v', PQ_GF_WPE},
+    {"attn_norm.weight", "transformer.h.%d.ln_1.weight", 'v', PQ_GF_LN1_W},
+    {"attn_norm.bias", "transformer.h.%d.ln_1.bias", 'v', PQ_GF_LN1_B},
+    {"ffn_norm.weight", "transformer.h.%d.ln_2.weight", 'v', PQ_GF_LN2_W},
+    {"ffn_norm.bias", "transformer.h.%d.ln_2.bias", 'v', PQ_GF_LN2_B},
+    {"attn_qkv.weight", "transformer.h.%d.attn.c_attn.weight", 't', PQ_GF_LINEAR + PQ_ROLE_QKV},
+    {"attn_qkv.bias", "transformer.h.%d.attn.c_attn.bias", 'v', PQ_GF_BIAS + PQ_ROLE_QKV},
+    {"attn_output.bias", "transformer.h.%d.attn.c_proj.bias", 'v', PQ_GF_BIAS + PQ_ROLE_ATTN_OUT},
+    {"ffn_up.bias", "transformer.h.%d.mlp.c_fc.bias", 'v', PQ_GF_BIAS + PQ_ROLE_UP},
+    {"ffn_down.bias", "transformer.h.%d.mlp.c_proj.bias", 'v', PQ_GF_BIAS + PQ_ROLE_DOWN},
+    {"attn_output.weight", "transformer.h.%d.attn.c_proj.weight", 't', PQ_GF_LINEAR + PQ_ROLE_ATTN_OUT},
+    {"ffn_up.weight", "transformer.h.%d.mlp.c_fc.weight", 't', PQ_GF_LINEAR + PQ_ROLE_UP},
+    {"ffn_down.weight", "transformer.h.%d.mlp.c_proj.weight", 't', PQ_GF_LINEAR + PQ_ROLE_DOWN},
+    {"output_norm.weight", "transformer.ln_f.weight", 'v', PQ_GF_LNF_W},
+    {"output_norm.bias", "transformer.ln_f.bias", 'v', PQ_GF_LNF_B},
+    {"output.weight", "lm_head.weight", 'v', PQ_GF_HEAD},
+    {NULL, NULL, 0, 0}};
+
+static json_t *gpt2_gguf_config(const pq_gguf_meta *g)
+{
+    return json_pack("{s:s, s:[s], s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:s, s:b, s:I, s:I}", "model_type", "gpt2",
+                     "architectures", "GPT2LMHeadModel", "vocab_size", (json_int_t)g->n_vocab, "n_positions",
+                     (json_int_t)g->n_ctx, "n_embd", (json_int_t)g->n_embd, "n_layer", (json_int_t)g->n_layer, "n_head",
+                     (json_int_t)g->n_head, "n_inner", (json_int_t)g->n_ff, "layer_norm_epsilon", g->eps,
+                     "activation_function", "gelu_new", "tie_word_embeddings", g->tied, "bos_token_id",
+                     (json_int_t)g->bos, "eos_token_id", (json_int_t)g->eos);
+}
+
+static const pq_gguf_family gpt2_gguf = {
+    .arch = "gpt2", .vocab = "gpt2", .rms_norm = false, .rope = false, .default_ctx = 1024, .default_eps = 1e-5,
+    .names = gpt2_gguf_names, .config = gpt2_gguf_config};
+
+const pq_arch pq_arch_gpt2 = {
+    .model_type = "gpt2",
+    .description = "GPT-2, mGPT (learned positions, fused qkv, GELU)",
+    .load = gpt2_load,
+    .forward = gpt2_forward,
+    .block_name = "transformer.h.%d",
+    .scoring = PQ_SCORE_CAUSAL,
+    .awq_groups = gpt2_awq_groups,
+    .gguf = &gpt2_gguf,
+    .mem_linears_copied = true, /* Conv1D weights are held transposed, beside the file */
+};

@@ -168,4 +168,20 @@ static void neox_forward(const pq_model *m, pq_ops *ops, pq_acts *a, const int32
     pq_linear_fwd(ops, logits, a->xn, M, &m->lm_head); /* logits (M,V) */
 }
 
-const pq_arch pq_arch_gpt_neox = {"gpt_neox", neox_load, neox_forward, "gpt_neox.layers.%d"};
+/* AWQ as AutoAWQ's GPT-NeoX: the fused qkv and the MLP's linears alone, the attention output
+ * not scaled (the references measure these at the linears' outputs too) */
+static int neox_awq_groups(const pq_model *m, pq_awq_group *g)
+{
+    return pq_awq_groups_std(g, PQ_AWQ_LINEARS, PQ_AWQ_NONE, PQ_AWQ_LINEARS);
+}
+
+const pq_arch pq_arch_gpt_neox = {
+    .model_type = "gpt_neox",
+    .description = "GPT-NeoX, Pythia (partial rotary, parallel or sequential residual)",
+    .load = neox_load,
+    .forward = neox_forward,
+    .block_name = "gpt_neox.layers.%d",
+    .scoring = PQ_SCORE_CAUSAL,
+    .awq_groups = neox_awq_groups,
+    .mem_copied = "query_key_value", /* the fused qkv is regrouped into a copy */
+};

@@ -166,5 +166,70 @@ static void llama_forward(const pq_model *m, pq_ops *ops, pq_acts *a, const int3
     pq_linear_fwd(ops, logits, a->xn, M, &m->lm_head); /* logits (M,V) */
 }
 
-const pq_arch pq_arch_llama = {"llama", llama_load, llama_forward, "model.layers.%d"};
-const pq_arch pq_arch_mistral = {"mistral", mistral_load, llama_forward, "model.layers.%d"};
+void pq_llama_attention_module(const pq_model *m, pq_ops *ops, const pq_layer *L, const float *xn,
+                               const int *starts, int n, float *qkv, float *att, float *out)
+{
+    pq_attn at = pq_config_attn(&m->cfg);
+    pq_layer_qkv(ops, L, qkv, xn, starts[n], &at);
+    pq_rope_neox(qkv, starts, n, &at, m->cfg.rotary_dims, &m->cfg.rope);
+    pq_attention_fwd(ops, att, qkv, starts, n, &at);
+    pq_linear_fwd(ops, out, att, starts[n], &L->attn_out);
+}
+
+/* AWQ as AutoAWQ's get_layers_for_scaling: q k v on the attention's output, o_proj alone where
+ * v and o have the same shape (not under grouped-query attention, where it is not scaled), gate
+ * up on the MLP's output, down alone. */
+static int llama_awq_groups(const pq_model *m, pq_awq_group *g)
+{
+    const pq_layer *L = &m->layers[0];
+    bool gqa = L->v.n_out != L->attn_out.n_out || L->v.n_in != L->attn_out.n_in;
+    return pq_awq_groups_std(g, PQ_AWQ_ATTENTION, gqa ? PQ_AWQ_NONE : PQ_AWQ_LINEARS,
+                             L->gate.n_out ? PQ_AWQ_MLP : PQ_AWQ_LINEARS);
+}
+
+/* GGUF: llama.cpp's "llama" names; q and k rows in ggml's interleaved rotary order */
+static const pq_gguf_name llama_gguf_names[] = {
+    {"token_embd.weight", "model.embed_tokens.weight", 'v', PQ_GF_WTE},
+    {"attn_norm.weight", "model.layers.%d.input_layernorm.weight", 'v', PQ_GF_LN1_W},
+    {"ffn_norm.weight", "model.layers.%d.post_attention_layernorm.weight", 'v', PQ_GF_LN2_W},
+    {"attn_q.weight", "model.layers.%d.self_attn.q_proj.weight", 'q', PQ_GF_LINEAR + PQ_ROLE_Q},
+    {"attn_k.weight", "model.layers.%d.self_attn.k_proj.weight", 'k', PQ_GF_LINEAR + PQ_ROLE_K},
+    {"attn_v.weight", "model.layers.%d.self_attn.v_proj.weight", 'v', PQ_GF_LINEAR + PQ_ROLE_V},
+    {"ffn_gate.weight", "model.layers.%d.mlp.gate_proj.weight", 'v', PQ_GF_LINEAR + PQ_ROLE_GATE},
+    {"attn_output.weight", "model.layers.%d.self_attn.o_proj.weight", 'v', PQ_GF_LINEAR + PQ_ROLE_ATTN_OUT},
+    {"ffn_up.weight", "model.layers.%d.mlp.up_proj.weight", 'v', PQ_GF_LINEAR + PQ_ROLE_UP},
+    {"ffn_down.weight", "model.layers.%d.mlp.down_proj.weight", 'v', PQ_GF_LINEAR + PQ_ROLE_DOWN},
+    {"output_norm.weight", "model.norm.weight", 'v', PQ_GF_LNF_W},
+    {"output.weight", "lm_head.weight", 'v', PQ_GF_HEAD},
+    {NULL, NULL, 0, 0}};
+
+static json_t *llama_gguf_config(const pq_gguf_meta *g)
+{
+    json_t *c = json_pack("{s:s, s:[s], s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:s, s:b, s:I, s:I}",
+                          "model_type", "llama", "architectures", "LlamaForCausalLM", "vocab_size",
+                          (json_int_t)g->n_vocab, "max_position_embeddings", (json_int_t)g->n_ctx, "hidden_size",
+                          (json_int_t)g->n_embd, "num_hidden_layers", (json_int_t)g->n_layer, "num_attention_heads",
+                          (json_int_t)g->n_head, "num_key_value_heads", (json_int_t)g->n_kv_head, "intermediate_size",
+                          (json_int_t)g->n_ff, "rms_norm_eps", g->eps, "rope_theta", g->theta, "hidden_act", "silu",
+                          "tie_word_embeddings", g->tied, "bos_token_id", (json_int_t)g->bos, "eos_token_id",
+                          (json_int_t)g->eos);
+    if (c && g->rope_linear > 0 && g->rope_linear != 1 &&
+        json_object_set_new(c, "rope_scaling", json_pack("{s:s, s:f}", "rope_type", "linear", "factor", g->rope_linear))) {
+        json_decref(c);
+        return NULL;
+    }
+    return c;
+}
+
+static const pq_gguf_family llama_gguf = {
+    .arch = "llama", .vocab = "llama", .rms_norm = true, .rope = true, .default_ctx = 2048, .default_eps = 1e-6,
+    .names = llama_gguf_names, .config = llama_gguf_config};
+
+#define LLAMA_LIKE(type, desc, load_fn)                                                                      \
+    {.model_type = type, .description = desc, .load = load_fn, .forward = llama_forward,                      \
+     .block_name = "model.layers.%d", .scoring = PQ_SCORE_CAUSAL, .awq_groups = llama_awq_groups,              \
+     .awq_attention = pq_llama_attention_module, .gguf = &llama_gguf}
+
+const pq_arch pq_arch_llama = LLAMA_LIKE("llama", "Llama (RMSNorm, rotary, grouped-query attention, SwiGLU)", llama_load);
+/* Written to GGUF as llama.cpp writes Mistral: the "llama" architecture with a sliding window */
+const pq_arch pq_arch_mistral = LLAMA_LIKE("mistral", "Mistral (Llama with sliding-window attention)", mistral_load);

@@ -190,4 +190,30 @@ static void opt_forward(const pq_model *m, pq_ops *ops, pq_acts *a, const int32_
     pq_linear_fwd(ops, logits, h, M, &m->lm_head); /* logits (M,V) */
 }
 
-const pq_arch pq_arch_opt = {"opt", opt_load, opt_forward, "model.decoder.layers.%d"};
+/* AWQ's attention module for OPT: learned positions were added to the embeddings, so the
+ * attention has no rotary step */
+static void opt_attention_module(const pq_model *m, pq_ops *ops, const pq_layer *L, const float *xn,
+                                 const int *starts, int n, float *qkv, float *att, float *out)
+{
+    pq_attn at = pq_config_attn(&m->cfg);
+    pq_layer_qkv(ops, L, qkv, xn, starts[n], &at);
+    pq_attention_fwd(ops, att, qkv, starts, n, &at);
+    pq_linear_fwd(ops, out, att, starts[n], &L->attn_out);
+}
+
+/* AWQ as AutoAWQ's OPT: q k v on the attention's output, the rest alone */
+static int opt_awq_groups(const pq_model *m, pq_awq_group *g)
+{
+    return pq_awq_groups_std(g, PQ_AWQ_ATTENTION, PQ_AWQ_LINEARS, PQ_AWQ_LINEARS);
+}
+
+const pq_arch pq_arch_opt = {
+    .model_type = "opt",
+    .description = "OPT (learned positions, pre- or post-LayerNorm, projections)",
+    .load = opt_load,
+    .forward = opt_forward,
+    .block_name = "model.decoder.layers.%d",
+    .scoring = PQ_SCORE_CAUSAL,
+    .awq_groups = opt_awq_groups,
+    .awq_attention = opt_attention_module,
+};

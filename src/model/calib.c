@@ -218,52 +218,25 @@ int pq_model_gptq(pq_model **out, const pq_model *base, const pq_qspec *spec, co
     return finish(&r, rc, out);
 }
 
-/* What the scale search of a group of linears reading one input measures, as AWQ's reference
- * implementations (llm-awq, AutoAWQ) choose per family: the group's own outputs (AWQ_LINEARS:
- * ||(W - W^)X||^2 from the captured h), the attention module's output (q, k, v with the fp
- * output projection after them), the gated MLP's output (gate and up with the fp down
- * projection), or no scaling at all (round-to-nearest). */
-typedef enum { AWQ_LINEARS, AWQ_ATTENTION, AWQ_MLP, AWQ_NONE } awq_target;
-
-typedef struct awq_group {
-    int idx[3]; /* linears of PQ_LAYER_LINEARS, -1 unused */
-    awq_target target;
-} awq_group;
-
-/* The family's groups (AutoAWQ's get_layers_for_scaling): Llama/Mistral q k v on the attention,
- * o alone only where v and o have the same shape (no grouped-query attention), gate up on the
- * MLP, down alone; OPT q k v on the attention, the rest alone; GPT-NeoX and BLOOM the fused qkv,
- * the MLP's two linears alone and the attention output unscaled (BLOOM's reference measures
- * qkv and the MLP's first linear on the whole block: measured here at the linears); GPT-2 and
- * the encoders, which the references do not cover, every linear or group at its outputs. */
-static int awq_groups(const pq_model *m, awq_group *g)
+int pq_awq_groups_std(pq_awq_group *g, pq_awq_target qkv, pq_awq_target attn_out, pq_awq_target mlp)
 {
-    const char *t = m->cfg.model_type;
-    const pq_layer *L = &m->layers[0];
-    bool llama = !strcmp(t, "llama") || !strcmp(t, "mistral"), opt = !strcmp(t, "opt");
-    bool neox = !strcmp(t, "gpt_neox") || !strcmp(t, "bloom");
     int n = 0;
-    g[n++] = (awq_group){{0, -1, -1}, AWQ_LINEARS};
-    g[n++] = (awq_group){{1, 2, 3}, llama || opt ? AWQ_ATTENTION : AWQ_LINEARS};
-    g[n++] = (awq_group){{4, -1, -1}, neox || (llama && (L->v.n_out != L->attn_out.n_out || L->v.n_in != L->attn_out.n_in))
-                                          ? AWQ_NONE : AWQ_LINEARS};
-    g[n++] = (awq_group){{5, 6, -1}, llama && L->gate.n_out ? AWQ_MLP : AWQ_LINEARS};
-    g[n++] = (awq_group){{7, -1, -1}, AWQ_LINEARS};
+    g[n++] = (pq_awq_group){{0, -1, -1}, PQ_AWQ_LINEARS};
+    g[n++] = (pq_awq_group){{1, 2, 3}, qkv};
+    g[n++] = (pq_awq_group){{4, -1, -1}, attn_out};
+    g[n++] = (pq_awq_group){{5, 6, -1}, mlp};
+    g[n++] = (pq_awq_group){{7, -1, -1}, PQ_AWQ_LINEARS};
     return n;
 }
 
-/* The output of layer L's attention or MLP module on rows xn of the sequences starts[0..n]. */
-static void module_out(const pq_model *m, pq_ops *ops, const pq_layer *L, awq_target t, const float *xn,
+/* The output of layer L's attention (the family's module) or gated MLP on rows xn of the
+ * sequences starts[0..n]. */
+static void module_out(const pq_model *m, pq_ops *ops, const pq_layer *L, pq_awq_target t, const float *xn,
                        const int *starts, int n, float *qkv, float *att, float *h, float *h2, float *out)
 {
     int M = starts[n];
-    if (t == AWQ_ATTENTION) {
-        pq_attn at = pq_config_attn(&m->cfg);
-        pq_layer_qkv(ops, L, qkv, xn, M, &at);
-        if (strcmp(m->cfg.model_type, "opt")) /* Llama, Mistral: rotary positions */
-            pq_rope_neox(qkv, starts, n, &at, m->cfg.rotary_dims, &m->cfg.rope);
-        pq_attention_fwd(ops, att, qkv, starts, n, &at);
-        pq_linear_fwd(ops, out, att, M, &L->attn_out);
+    if (t == PQ_AWQ_ATTENTION) {
+        m->arch->awq_attention(m, ops, L, xn, starts, n, qkv, att, out);
     } else {
         pq_linear_fwd(ops, h, xn, M, &L->gate);
         pq_linear_fwd(ops, h2, xn, M, &L->up);
@@ -274,7 +247,7 @@ static void module_out(const pq_model *m, pq_ops *ops, const pq_layer *L, awq_ta
 
 /* Sum over the calibration sequences of the squared difference between the module's output
  * with layer L and ref (when loss is not NULL), or ref itself (fp: loss NULL). */
-static double module_pass(runner *r, const pq_model *m, const pq_layer *L, awq_target t, const float *xn, int K,
+static double module_pass(runner *r, const pq_model *m, const pq_layer *L, pq_awq_target t, const float *xn, int K,
                           const pq_calib *cal, float *const *buf, float *ref, bool fill)
 {
     int C = m->cfg.n_embd;
@@ -337,7 +310,7 @@ static int awq_clip_one(const float *w, int n_out, int K, const double *h, const
 /* AWQ's grid search measured on a module's output: for a = 0, 1/n, .. the group's linears are
  * quantized with the scales of a and the module run on the captured inputs; the least squared
  * error wins (ties: the smaller a). out[] receive the chosen quantized linears. */
-static int awq_module(runner *r, int l, const awq_group *grp, const pq_capture *cap, const float *xn,
+static int awq_module(runner *r, int l, const pq_awq_group *grp, const pq_capture *cap, const float *xn,
                       const pq_calib *cal, const float *const *ws, const int *no, const int *idx, int n, int K,
                       const pq_qspec *spec, pq_qweight **out, polyq_err *err)
 {
@@ -414,6 +387,9 @@ int pq_model_awq(pq_model **out, const pq_model *base, const pq_qspec *spec, con
     *out = NULL;
     if (!spec->awq || spec->fmt != PQ_QF_INT)
         return pq_fail(err, POLYQ_INVALID_ARG, "%s is not an AWQ spec", spec->name);
+    if (!base->arch->awq_groups)
+        return pq_fail(err, POLYQ_UNSUPPORTED, "%s: AWQ has no scaling groups for the %s family", base->dir,
+                       base->arch->model_type);
     runner r;
     int rc = runner_init(&r, base, spec, cal, n_threads, err);
     if (rc)
@@ -421,8 +397,8 @@ int pq_model_awq(pq_model **out, const pq_model *base, const pq_qspec *spec, con
     pq_qspec rtn = *spec;
     rtn.awq = false;
     pq_capture cap = {0};
-    awq_group groups[8];
-    int n_groups = awq_groups(base, groups);
+    pq_awq_group groups[PQ_AWQ_MAX_GROUPS];
+    int n_groups = base->arch->awq_groups(base, groups);
     size_t rows = (size_t)(cal->seq_start[cal->n_seq] - cal->seq_start[0]);
     for (int l = 0; l < base->cfg.n_layer && !rc; l++) {
         /* scales are searched on the full-precision model's inputs, as the reference does; the
@@ -431,7 +407,7 @@ int pq_model_awq(pq_model **out, const pq_model *base, const pq_qspec *spec, con
         float *raw[PQ_N_LAYER_LINEARS] = {0};
         for (int g = 0; g < n_groups && !rc; g++) {
             int i = groups[g].idx[0];
-            if ((groups[g].target == AWQ_ATTENTION || groups[g].target == AWQ_MLP) && bl[i]->n_out &&
+            if ((groups[g].target == PQ_AWQ_ATTENTION || groups[g].target == PQ_AWQ_MLP) && bl[i]->n_out &&
                 !(raw[i] = pq_alloc_array(rows, (size_t)bl[i]->n_in * sizeof(float))))
                 rc = pq_fail(err, POLYQ_NOMEM, "out of memory keeping block %d's calibration inputs (%zu rows)", l, rows);
         }
@@ -446,7 +422,7 @@ int pq_model_awq(pq_model **out, const pq_model *base, const pq_qspec *spec, con
         pq_linear *ql[PQ_N_LAYER_LINEARS] = PQ_LAYER_LINEARS(&r.q->layers[l]);
         pq_qweight *chosen[PQ_N_LAYER_LINEARS] = {0};
         for (int g = 0; g < n_groups && !rc; g++) {
-            const awq_group *gr = &groups[g];
+            const pq_awq_group *gr = &groups[g];
             const float *ws[3];
             float *tmp[3] = {0};
             int no[3], idx[3], n = 0, K = 0;
@@ -464,9 +440,9 @@ int pq_model_awq(pq_model **out, const pq_model *base, const pq_qspec *spec, con
             /* -clip: every linear but q and k (and a fused qkv), as the references clip */
             pq_qspec one = rtn;
             one.clip = false;
-            if (!rc && n && gr->target == AWQ_NONE)
+            if (!rc && n && gr->target == PQ_AWQ_NONE)
                 rc = pq_qweight_rtn(ws[0], no[0], K, &one, &qw[0], err);
-            else if (!rc && n && gr->target == AWQ_LINEARS)
+            else if (!rc && n && gr->target == PQ_AWQ_LINEARS)
                 rc = pq_awq(ws, no, n, K, cap.h[idx[0]], cap.absx[idx[0]], &one, 20, qw, NULL, NULL, NULL, err);
             else if (!rc && n)
                 rc = awq_module(&r, l, gr, &cap, raw[idx[0]], cal, ws, no, idx, n, K, &one, qw, err);

@@ -145,21 +145,82 @@ static int put_vocab(pq_gguf_w *w, const pq_model *m, bool llama, polyq_err *err
     return rc ? pq_fail(err, POLYQ_NOMEM, "out of memory writing the vocabulary") : 0;
 }
 
+/* What field (a PQ_GF_* value) of block l, or of the whole model, holds: a linear, or a vector
+ * of *n floats (NULL where the model has none). */
+static const pq_linear *field_linear(const pq_model *q, int l, int field)
+{
+    if (field == PQ_GF_HEAD)
+        return &q->lm_head;
+    if (field < PQ_GF_LINEAR || field >= PQ_GF_BIAS)
+        return NULL;
+    const pq_linear *ls[PQ_N_LAYER_LINEARS] = PQ_LAYER_LINEARS(&q->layers[l]);
+    return ls[field - PQ_GF_LINEAR];
+}
+
+static const float *field_vector(const pq_model *q, int l, int field, uint64_t *n)
+{
+    const pq_layer *L = l >= 0 ? &q->layers[l] : NULL;
+    *n = (uint64_t)q->cfg.n_embd;
+    switch (field) {
+    case PQ_GF_LNF_W: return q->lnf_w;
+    case PQ_GF_LNF_B: return q->lnf_b;
+    case PQ_GF_LN1_W: return L->ln1_w;
+    case PQ_GF_LN1_B: return L->ln1_b;
+    case PQ_GF_LN2_W: return L->ln2_w;
+    case PQ_GF_LN2_B: return L->ln2_b;
+    default: break;
+    }
+    if (field >= PQ_GF_BIAS && field < PQ_GF_BIAS + PQ_N_LAYER_LINEARS) {
+        const pq_linear *ls[PQ_N_LAYER_LINEARS] = PQ_LAYER_LINEARS(L);
+        *n = (uint64_t)ls[field - PQ_GF_BIAS]->n_out;
+        return ls[field - PQ_GF_BIAS]->bias;
+    }
+    return NULL;
+}
+
+/* One tensor of the family's table, of block l (-1 outside the blocks), into the file. */
+static void put_entry(writer *wr, const pq_model *q, const pq_gguf_name *e, int l)
+{
+    const pq_config *c = &q->cfg;
+    int D = c->n_embd / c->n_head;
+    char n[128];
+    if (l >= 0)
+        snprintf(n, sizeof n, "blk.%d.%s", l, e->gg);
+    else
+        snprintf(n, sizeof n, "%s", e->gg);
+    if (e->field == PQ_GF_WTE)
+        put_f32(wr, n, q->wte, 2, (uint64_t)c->n_embd, (uint64_t)c->n_vocab);
+    else if (e->field == PQ_GF_WPE)
+        put_f32(wr, n, q->wpe, 2, (uint64_t)c->n_embd, (uint64_t)c->n_ctx);
+    else if (e->field == PQ_GF_HEAD) {
+        if (q->lm_head.q || q->lm_head.w != q->wte) /* a tied, unquantized head is token_embd */
+            put_linear(wr, n, &q->lm_head, D, false);
+    } else if (field_linear(q, l, e->field))
+        put_linear(wr, n, field_linear(q, l, e->field), D, e->how == 'q' || e->how == 'k');
+    else {
+        uint64_t len;
+        const float *v = field_vector(q, l, e->field, &len);
+        put_f32(wr, n, v, 1, len, 0);
+    }
+}
+
 int pq_gguf_write_model(const char *path, const pq_model *q, const char *spec_name, polyq_err *err)
 {
     const pq_config *c = &q->cfg;
-    bool gpt2 = !strcmp(c->model_type, "gpt2");
-    bool llama = !strcmp(c->model_type, "llama") || !strcmp(c->model_type, "mistral");
-    if (!gpt2 && !llama)
+    const pq_gguf_family *fam = q->arch->gguf;
+    if (!fam) {
+        char list[256];
+        pq_arch_list(list, sizeof list, true);
         return pq_fail(err, POLYQ_UNSUPPORTED,
-                       "%s: GGUF output is written for the GPT-2 and Llama (Mistral) families; this model is \"%s\" "
-                       "(write polyq's own format with --out DIR)", path, c->model_type);
-    if (llama && c->rope.kind != PQ_ROPE_DEFAULT)
+                       "%s: GGUF output is written for the families llama.cpp names %s; this model is \"%s\" "
+                       "(write polyq's own format with --out DIR)", path, list, c->model_type);
+    }
+    if (fam->rope && c->rope.kind != PQ_ROPE_DEFAULT)
         return pq_fail(err, POLYQ_UNSUPPORTED, "%s: GGUF output of models with rope scaling is not written", path);
     pq_gguf_w *w = pq_gguf_w_new();
     if (!w)
         return pq_fail(err, POLYQ_NOMEM, "out of memory");
-    const char *a = gpt2 ? "gpt2" : "llama";
+    const char *a = fam->arch;
     char key[128];
     int rc = pq_gguf_w_str(w, "general.architecture", a);
     rc |= pq_gguf_w_str(w, "general.name", q->dir ? q->dir : "polyq");
@@ -170,11 +231,11 @@ int pq_gguf_write_model(const char *path, const pq_model *q, const char *spec_na
     rc |= pq_gguf_w_u32(w, KEY("feed_forward_length"), (uint32_t)c->n_inner);
     rc |= pq_gguf_w_u32(w, KEY("block_count"), (uint32_t)c->n_layer);
     rc |= pq_gguf_w_u32(w, KEY("attention.head_count"), (uint32_t)c->n_head);
-    if (gpt2)
-        rc |= pq_gguf_w_f32(w, KEY("attention.layer_norm_epsilon"), c->ln_eps);
-    else {
+    if (fam->rope)
         rc |= pq_gguf_w_u32(w, KEY("attention.head_count_kv"), (uint32_t)c->n_kv_head);
-        rc |= pq_gguf_w_f32(w, KEY("attention.layer_norm_rms_epsilon"), c->ln_eps);
+    rc |= pq_gguf_w_f32(w, fam->rms_norm ? KEY("attention.layer_norm_rms_epsilon") : KEY("attention.layer_norm_epsilon"),
+                        c->ln_eps);
+    if (fam->rope) {
         rc |= pq_gguf_w_f32(w, KEY("rope.freq_base"), c->rope.theta);
         rc |= pq_gguf_w_u32(w, KEY("rope.dimension_count"), (uint32_t)(c->n_embd / c->n_head));
         if (c->window > 0 && c->window < c->n_ctx)
@@ -185,44 +246,21 @@ int pq_gguf_write_model(const char *path, const pq_model *q, const char *spec_na
         pq_gguf_w_free(w);
         return pq_fail(err, POLYQ_NOMEM, "out of memory");
     }
-    if (put_vocab(w, q, llama, err)) {
+    if (put_vocab(w, q, !strcmp(fam->vocab, "llama"), err)) {
         pq_gguf_w_free(w);
         return -1;
     }
+    /* the tensors in the table's order: those before the blocks, every block, those after */
     writer wr = {w, err, path, 0};
-    int C = c->n_embd, D = C / c->n_head;
-    put_f32(&wr, "token_embd.weight", q->wte, 2, (uint64_t)C, (uint64_t)c->n_vocab);
-    if (gpt2)
-        put_f32(&wr, "position_embd.weight", q->wpe, 2, (uint64_t)C, (uint64_t)c->n_ctx);
-    for (int l = 0; l < c->n_layer && !wr.rc; l++) {
-        const pq_layer *L = &q->layers[l];
-        char n[96];
-#define N(suffix) (snprintf(n, sizeof n, "blk.%d." suffix, l), n)
-        put_f32(&wr, N("attn_norm.weight"), L->ln1_w, 1, (uint64_t)C, 0);
-        put_f32(&wr, N("attn_norm.bias"), L->ln1_b, 1, (uint64_t)C, 0);
-        put_f32(&wr, N("ffn_norm.weight"), L->ln2_w, 1, (uint64_t)C, 0);
-        put_f32(&wr, N("ffn_norm.bias"), L->ln2_b, 1, (uint64_t)C, 0);
-        if (gpt2) {
-            put_linear(&wr, N("attn_qkv.weight"), &L->qkv, D, false);
-            put_f32(&wr, N("attn_qkv.bias"), L->qkv.bias, 1, (uint64_t)L->qkv.n_out, 0);
-            put_f32(&wr, N("attn_output.bias"), L->attn_out.bias, 1, (uint64_t)C, 0);
-            put_f32(&wr, N("ffn_up.bias"), L->up.bias, 1, (uint64_t)L->up.n_out, 0);
-            put_f32(&wr, N("ffn_down.bias"), L->down.bias, 1, (uint64_t)C, 0);
-        } else {
-            put_linear(&wr, N("attn_q.weight"), &L->q, D, true);
-            put_linear(&wr, N("attn_k.weight"), &L->k, D, true);
-            put_linear(&wr, N("attn_v.weight"), &L->v, D, false);
-            put_linear(&wr, N("ffn_gate.weight"), &L->gate, D, false);
-        }
-        put_linear(&wr, N("attn_output.weight"), &L->attn_out, D, false);
-        put_linear(&wr, N("ffn_up.weight"), &L->up, D, false);
-        put_linear(&wr, N("ffn_down.weight"), &L->down, D, false);
-#undef N
-    }
-    put_f32(&wr, "output_norm.weight", q->lnf_w, 1, (uint64_t)C, 0);
-    put_f32(&wr, "output_norm.bias", q->lnf_b, 1, (uint64_t)C, 0);
-    if (q->lm_head.q || q->lm_head.w != q->wte) /* a tied, unquantized head is token_embd */
-        put_linear(&wr, "output.weight", &q->lm_head, D, false);
+    const pq_gguf_name *e = fam->names;
+    for (; e->gg && !strstr(e->hf, "%d"); e++)
+        put_entry(&wr, q, e, -1);
+    const pq_gguf_name *blocks = e;
+    for (int l = 0; l < c->n_layer && !wr.rc; l++)
+        for (e = blocks; e->gg && strstr(e->hf, "%d"); e++)
+            put_entry(&wr, q, e, l);
+    for (; e->gg; e++)
+        put_entry(&wr, q, e, -1);
     rc = wr.rc ? wr.rc : pq_gguf_w_save(w, path, err);
     pq_gguf_w_free(w);
     return rc;
@@ -301,12 +339,11 @@ int pq_gguf_load_quantized(pq_model **out, const pq_model *base, const char *pat
     if (pq_gguf_open(&g, path, err))
         return -1;
     const pq_config *c = &base->cfg;
-    bool gpt2 = !strcmp(c->model_type, "gpt2");
+    const pq_gguf_family *fam = base->arch->gguf;
     const char *arch;
     size_t alen;
     int rc = pq_gguf_get_str(&g, "general.architecture", &arch, &alen, err);
-    if (!rc && (!(gpt2 || !strcmp(c->model_type, "llama") || !strcmp(c->model_type, "mistral")) ||
-                alen != strlen(gpt2 ? "gpt2" : "llama") || memcmp(arch, gpt2 ? "gpt2" : "llama", alen)))
+    if (!rc && (!fam || alen != strlen(fam->arch) || memcmp(arch, fam->arch, alen)))
         rc = pq_fail(err, POLYQ_FORMAT, "%s: a GGUF of architecture \"%.*s\" cannot be a quantized copy of %s (%s)",
                      path, (int)alen, arch, base->dir, c->model_type);
     pq_qspec none;
@@ -314,24 +351,18 @@ int pq_gguf_load_quantized(pq_model **out, const pq_model *base, const char *pat
     if (!rc)
         rc = pq_qspec_parse("fp32", &none, err) || pq_model_quantize(&q, base, &none, err);
     int D = c->n_embd / c->n_head;
-    for (int l = 0; l < c->n_layer && !rc; l++) {
-        pq_layer *L = &q->layers[l];
-        char n[96];
-#define N(suffix) (snprintf(n, sizeof n, "blk.%d." suffix, l), n)
-        if (gpt2)
-            rc = take_linear(q, &g, N("attn_qkv.weight"), &L->qkv, D, false, err);
-        else
-            rc = take_linear(q, &g, N("attn_q.weight"), &L->q, D, true, err) ||
-                 take_linear(q, &g, N("attn_k.weight"), &L->k, D, true, err) ||
-                 take_linear(q, &g, N("attn_v.weight"), &L->v, D, false, err) ||
-                 take_linear(q, &g, N("ffn_gate.weight"), &L->gate, D, false, err);
-        rc = rc || take_linear(q, &g, N("attn_output.weight"), &L->attn_out, D, false, err) ||
-             take_linear(q, &g, N("ffn_up.weight"), &L->up, D, false, err) ||
-             take_linear(q, &g, N("ffn_down.weight"), &L->down, D, false, err);
-#undef N
-    }
-    if (!rc && pq_gguf_find_tensor(&g, "output.weight"))
-        rc = take_linear(q, &g, "output.weight", &q->lm_head, D, false, err);
+    for (int l = 0; l < c->n_layer && !rc; l++)
+        for (const pq_gguf_name *e = fam->names; e->gg && !rc; e++) {
+            if (!strstr(e->hf, "%d") || e->field < PQ_GF_LINEAR || e->field >= PQ_GF_BIAS)
+                continue;
+            char n[128];
+            snprintf(n, sizeof n, "blk.%d.%s", l, e->gg);
+            pq_linear *ls[PQ_N_LAYER_LINEARS] = PQ_LAYER_LINEARS(&q->layers[l]);
+            rc = take_linear(q, &g, n, ls[e->field - PQ_GF_LINEAR], D, e->how == 'q' || e->how == 'k', err);
+        }
+    for (const pq_gguf_name *e = fam ? fam->names : NULL; !rc && e && e->gg; e++)
+        if (e->field == PQ_GF_HEAD && pq_gguf_find_tensor(&g, e->gg))
+            rc = take_linear(q, &g, e->gg, &q->lm_head, D, false, err);
     const char *s = NULL;
     size_t slen = 0;
     polyq_err ignore = {0};
@@ -412,59 +443,25 @@ static int tensor_f32(const pq_gguf *g, const pq_gguf_tensor *t, float **out, po
     return 0;
 }
 
-typedef struct hf_map {
-    const char *gg;  /* GGUF name after blk.N. (or the whole name outside blocks) */
-    const char *hf;  /* Hugging Face name; %d is the block */
-    char how;        /* 'v' as stored, 't' transposed (GPT-2 Conv1D), 'q'/'k' rotary rows back */
-} hf_map;
-
-static const hf_map gpt2_names[] = {
-    {"token_embd.weight", "transformer.wte.weight", 'v'}, {"position_embd.weight", "transformer.wpe.weight", 'v'},
-    {"output_norm.weight", "transformer.ln_f.weight", 'v'}, {"output_norm.bias", "transformer.ln_f.bias", 'v'},
-    {"output.weight", "lm_head.weight", 'v'},
-    {"attn_norm.weight", "transformer.h.%d.ln_1.weight", 'v'}, {"attn_norm.bias", "transformer.h.%d.ln_1.bias", 'v'},
-    {"ffn_norm.weight", "transformer.h.%d.ln_2.weight", 'v'}, {"ffn_norm.bias", "transformer.h.%d.ln_2.bias", 'v'},
-    {"attn_qkv.weight", "transformer.h.%d.attn.c_attn.weight", 't'},
-    {"attn_qkv.bias", "transformer.h.%d.attn.c_attn.bias", 'v'},
-    {"attn_output.weight", "transformer.h.%d.attn.c_proj.weight", 't'},
-    {"attn_output.bias", "transformer.h.%d.attn.c_proj.bias", 'v'},
-    {"ffn_up.weight", "transformer.h.%d.mlp.c_fc.weight", 't'}, {"ffn_up.bias", "transformer.h.%d.mlp.c_fc.bias", 'v'},
-    {"ffn_down.weight", "transformer.h.%d.mlp.c_proj.weight", 't'},
-    {"ffn_down.bias", "transformer.h.%d.mlp.c_proj.bias", 'v'},
-    {NULL, NULL, 0}};
-
-static const hf_map llama_names[] = {
-    {"token_embd.weight", "model.embed_tokens.weight", 'v'}, {"output_norm.weight", "model.norm.weight", 'v'},
-    {"output.weight", "lm_head.weight", 'v'},
-    {"attn_norm.weight", "model.layers.%d.input_layernorm.weight", 'v'},
-    {"ffn_norm.weight", "model.layers.%d.post_attention_layernorm.weight", 'v'},
-    {"attn_q.weight", "model.layers.%d.self_attn.q_proj.weight", 'q'},
-    {"attn_k.weight", "model.layers.%d.self_attn.k_proj.weight", 'k'},
-    {"attn_v.weight", "model.layers.%d.self_attn.v_proj.weight", 'v'},
-    {"attn_output.weight", "model.layers.%d.self_attn.o_proj.weight", 'v'},
-    {"ffn_gate.weight", "model.layers.%d.mlp.gate_proj.weight", 'v'},
-    {"ffn_up.weight", "model.layers.%d.mlp.up_proj.weight", 'v'},
-    {"ffn_down.weight", "model.layers.%d.mlp.down_proj.weight", 'v'},
-    {NULL, NULL, 0}};
 
 /* Every tensor of g under its Hugging Face name: F32/F16/BF16 tensors used as stored stay in
  * the map; the others are converted into copies the table owns. */
-static int add_tensors(pq_tensors *ts, const pq_gguf *g, bool gpt2, int head_dim, polyq_err *err)
+static int add_tensors(pq_tensors *ts, const pq_gguf *g, const pq_gguf_family *fam, int head_dim, polyq_err *err)
 {
-    const hf_map *names = gpt2 ? gpt2_names : llama_names;
+    const pq_gguf_name *names = fam->names;
     for (size_t i = 0; i < g->n_t; i++) {
         const pq_gguf_tensor *t = &g->t[i];
         int block = -1, used = 0;
         const char *rest = t->name;
         if (sscanf(t->name, "blk.%d.%n", &block, &used) == 1 && used > 0)
             rest = t->name + used;
-        const hf_map *m = NULL;
-        for (const hf_map *k = names; k->gg && !m; k++)
+        const pq_gguf_name *m = NULL;
+        for (const pq_gguf_name *k = names; k->gg && !m; k++)
             if (!strcmp(k->gg, rest) && (block >= 0) == (strstr(k->hf, "%d") != NULL))
                 m = k;
         if (!m)
             return pq_fail(err, POLYQ_UNSUPPORTED, "%s: tensor \"%s\" is not part of a %s model polyq reads", g->path,
-                           t->name, gpt2 ? "gpt2" : "llama");
+                           t->name, fam->arch);
         char hf[160];
         snprintf(hf, sizeof hf, m->hf, block);
         if (t->n_dims > 2)
@@ -680,78 +677,73 @@ int pq_model_open_gguf(pq_model **out, const char *path, polyq_err *err)
     size_t alen = 0;
     if (!rc)
         rc = pq_gguf_get_str(&g, "general.architecture", &arch, &alen, err);
-    bool gpt2 = !rc && alen == 4 && !memcmp(arch, "gpt2", 4), llama = !rc && alen == 5 && !memcmp(arch, "llama", 5);
-    if (!rc && !gpt2 && !llama)
-        rc = pq_fail(err, POLYQ_UNSUPPORTED, "%s: general.architecture \"%.*s\" (polyq reads GGUF files of gpt2 and "
-                     "llama)", path, (int)alen, arch);
+    const pq_arch *fa = rc ? NULL : pq_arch_find_gguf(arch, alen);
+    const pq_gguf_family *fam = fa ? fa->gguf : NULL;
+    if (!rc && !fam) {
+        char list[256];
+        pq_arch_list(list, sizeof list, true);
+        rc = pq_fail(err, POLYQ_UNSUPPORTED, "%s: general.architecture \"%.*s\" (polyq reads GGUF files of %s)", path,
+                     (int)alen, arch, list);
+    }
     /* the configuration Hugging Face would have, from the file's metadata */
-    int64_t n_layer = 0, n_embd = 0, n_head = 0, n_kv = 0, n_ff = 0, n_ctx = 0, bos = -1, eos = -1;
-    double eps = gpt2 ? 1e-5 : 1e-6, theta = 10000;
+    pq_gguf_meta meta = {.bos = -1, .eos = -1, .theta = 10000};
     polyq_err ignore = {0};
     char key[96];
-#define KEY(k) (snprintf(key, sizeof key, "%s." k, gpt2 ? "gpt2" : "llama"), key)
-    if (!rc && (pq_gguf_get_int(&g, KEY("block_count"), &n_layer, err) ||
-                pq_gguf_get_int(&g, KEY("embedding_length"), &n_embd, err) ||
-                pq_gguf_get_int(&g, KEY("attention.head_count"), &n_head, err) ||
-                pq_gguf_get_int(&g, KEY("feed_forward_length"), &n_ff, err)))
+#define KEY(k) (snprintf(key, sizeof key, "%s." k, fam->arch), key)
+    if (!rc && (pq_gguf_get_int(&g, KEY("block_count"), &meta.n_layer, err) ||
+                pq_gguf_get_int(&g, KEY("embedding_length"), &meta.n_embd, err) ||
+                pq_gguf_get_int(&g, KEY("attention.head_count"), &meta.n_head, err) ||
+                pq_gguf_get_int(&g, KEY("feed_forward_length"), &meta.n_ff, err)))
         rc = -1;
     if (!rc) {
-        if (pq_gguf_get_int(&g, KEY("attention.head_count_kv"), &n_kv, &ignore))
-            n_kv = n_head;
-        if (pq_gguf_get_int(&g, KEY("context_length"), &n_ctx, &ignore))
-            n_ctx = gpt2 ? 1024 : 2048;
-        kv_f32(&g, gpt2 ? KEY("attention.layer_norm_epsilon") : KEY("attention.layer_norm_rms_epsilon"), &eps);
-        kv_f32(&g, KEY("rope.freq_base"), &theta);
-        pq_gguf_get_int(&g, "tokenizer.ggml.bos_token_id", &bos, &ignore);
-        pq_gguf_get_int(&g, "tokenizer.ggml.eos_token_id", &eos, &ignore);
-        double factor = 0;
+        meta.eps = fam->default_eps;
+        if (pq_gguf_get_int(&g, KEY("attention.head_count_kv"), &meta.n_kv_head, &ignore))
+            meta.n_kv_head = meta.n_head;
+        if (pq_gguf_get_int(&g, KEY("context_length"), &meta.n_ctx, &ignore))
+            meta.n_ctx = fam->default_ctx;
+        kv_f32(&g, fam->rms_norm ? KEY("attention.layer_norm_rms_epsilon") : KEY("attention.layer_norm_epsilon"),
+               &meta.eps);
+        kv_f32(&g, KEY("rope.freq_base"), &meta.theta);
+        pq_gguf_get_int(&g, "tokenizer.ggml.bos_token_id", &meta.bos, &ignore);
+        pq_gguf_get_int(&g, "tokenizer.ggml.eos_token_id", &meta.eos, &ignore);
         const char *st = NULL;
         size_t sl = 0;
-        if (llama && (!pq_gguf_get_str(&g, KEY("rope.scaling.type"), &st, &sl, &ignore) &&
-                      !(sl == 4 && !memcmp(st, "none", 4))))
-            rc = !(sl == 6 && !memcmp(st, "linear", 6)) || kv_f32(&g, KEY("rope.scaling.factor"), &factor)
+        if (fam->rope && (!pq_gguf_get_str(&g, KEY("rope.scaling.type"), &st, &sl, &ignore) &&
+                          !(sl == 4 && !memcmp(st, "none", 4))))
+            rc = !(sl == 6 && !memcmp(st, "linear", 6)) || kv_f32(&g, KEY("rope.scaling.factor"), &meta.rope_linear)
                      ? pq_fail(err, POLYQ_UNSUPPORTED, "%s: rope scaling \"%.*s\" (polyq reads linear)", path, (int)sl, st)
                      : 0;
         const pq_gguf_tensor *emb = pq_gguf_find_tensor(&g, "token_embd.weight");
-        bool tied = !pq_gguf_find_tensor(&g, "output.weight");
         if (!rc && (!emb || emb->n_dims != 2))
             rc = pq_fail(err, POLYQ_FORMAT, "%s: no token_embd.weight matrix", path);
-        if (!rc && gpt2)
-            cfg = json_pack("{s:s, s:[s], s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:s, s:b, s:I, s:I}", "model_type", "gpt2",
-                            "architectures", "GPT2LMHeadModel", "vocab_size", (json_int_t)emb->ne[1], "n_positions",
-                            (json_int_t)n_ctx, "n_embd", (json_int_t)n_embd, "n_layer", (json_int_t)n_layer, "n_head",
-                            (json_int_t)n_head, "n_inner", (json_int_t)n_ff, "layer_norm_epsilon", eps,
-                            "activation_function", "gelu_new", "tie_word_embeddings", tied, "bos_token_id",
-                            (json_int_t)bos, "eos_token_id", (json_int_t)eos);
-        else if (!rc)
-            cfg = json_pack("{s:s, s:[s], s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:s, s:b, s:I, s:I}",
-                            "model_type", "llama", "architectures", "LlamaForCausalLM", "vocab_size",
-                            (json_int_t)emb->ne[1], "max_position_embeddings", (json_int_t)n_ctx, "hidden_size",
-                            (json_int_t)n_embd, "num_hidden_layers", (json_int_t)n_layer, "num_attention_heads",
-                            (json_int_t)n_head, "num_key_value_heads", (json_int_t)n_kv, "intermediate_size",
-                            (json_int_t)n_ff, "rms_norm_eps", eps, "rope_theta", theta, "hidden_act", "silu",
-                            "tie_word_embeddings", tied, "bos_token_id", (json_int_t)bos, "eos_token_id",
-                            (json_int_t)eos);
-        if (!rc && !cfg)
+        meta.n_vocab = rc ? 0 : (int64_t)emb->ne[1];
+        meta.tied = !pq_gguf_find_tensor(&g, "output.weight");
+        if (!rc && !(cfg = fam->config(&meta)))
             rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
-        if (!rc && factor > 0 && factor != 1)
-            json_object_set_new(cfg, "rope_scaling", json_pack("{s:s, s:f}", "rope_type", "linear", "factor", factor));
         for (int k = 0; k < 2; k++) /* negative ids: absent */
             if (!rc && json_integer_value(json_object_get(cfg, k ? "eos_token_id" : "bos_token_id")) < 0)
                 json_object_del(cfg, k ? "eos_token_id" : "bos_token_id");
     }
 #undef KEY
-    if (!rc && (n_head <= 0 || n_embd % n_head))
+    if (!rc && (meta.n_head <= 0 || meta.n_embd % meta.n_head))
         rc = pq_fail(err, POLYQ_FORMAT, "%s: embedding length %lld is not whole heads of %lld", path,
-                     (long long)n_embd, (long long)n_head);
-    if (!rc) { /* the linears' format names the model's dtype, e.g. Q4_K */
+                     (long long)meta.n_embd, (long long)meta.n_head);
+    if (!rc) { /* the linears' format names the model's dtype, e.g. Q4_K: the first block linear's */
         m->spec.none = true;
         snprintf(m->spec.name, sizeof m->spec.name, "fp32");
-        const pq_gguf_tensor *t = pq_gguf_find_tensor(&g, gpt2 ? "blk.0.attn_qkv.weight" : "blk.0.attn_q.weight");
+        const pq_gguf_tensor *t = NULL;
+        for (const pq_gguf_name *e = fam->names; e->gg && !t; e++)
+            if (e->field >= PQ_GF_LINEAR && e->field < PQ_GF_BIAS) {
+                char n[128];
+                snprintf(n, sizeof n, "blk.0.%s", e->gg);
+                t = pq_gguf_find_tensor(&g, n);
+            }
         ggml_name(t ? t->type : PQ_GGML_F32, m->dtype, sizeof m->dtype);
-        m->arch = gpt2 ? &pq_arch_gpt2 : &pq_arch_llama;
-        snprintf(m->cfg.model_type, sizeof m->cfg.model_type, "%s", gpt2 ? "gpt2" : "llama");
-        snprintf(m->cfg.architecture, sizeof m->cfg.architecture, "%s", gpt2 ? "GPT2LMHeadModel" : "LlamaForCausalLM");
+        m->arch = fa;
+        const char *mt = json_string_value(json_object_get(cfg, "model_type"));
+        const char *an = json_string_value(json_array_get(json_object_get(cfg, "architectures"), 0));
+        snprintf(m->cfg.model_type, sizeof m->cfg.model_type, "%s", mt ? mt : fa->model_type);
+        snprintf(m->cfg.architecture, sizeof m->cfg.architecture, "%s", an ? an : "");
         /* the tensors are views into this table's own map of the file */
         struct pq_st_file *f = calloc(1, sizeof *f);
         if (!f || !(f->path = pq_strdup(path))) {
@@ -762,11 +754,13 @@ int pq_model_open_gguf(pq_model **out, const char *path, polyq_err *err)
             memset(&g.map, 0, sizeof g.map);
             m->ts.files = f;
             m->ts.n_files = 1;
-            rc = add_tensors(&m->ts, &g, gpt2, (int)(n_embd / n_head), err);
+            rc = add_tensors(&m->ts, &g, fam, (int)(meta.n_embd / meta.n_head), err);
             for (size_t i = 0; i < m->ts.n; i++)
                 m->ts.t[i].file = f->path;
         }
     }
+    if (!rc)
+        m->cfg.encoder = m->arch->scoring == PQ_SCORE_PLL;
     if (!rc)
         rc = m->arch->load(m, cfg, err);
     if (!rc)

@@ -9,9 +9,70 @@
 
 #include "format/json.h"
 
-static const pq_arch *const archs[] = {&pq_arch_gpt2, &pq_arch_gpt_neox, &pq_arch_opt,
-                                       &pq_arch_llama, &pq_arch_mistral, &pq_arch_bloom,
-                                       &pq_arch_bert, &pq_arch_xlm_roberta};
+/* The families polyq reads, one line each (their traits are in arch_<family>.c). Earlier
+ * entries win where two write the same GGUF architecture (Mistral is written as "llama"). */
+static const pq_arch *const archs[] = {
+    &pq_arch_gpt2, &pq_arch_gpt_neox, &pq_arch_opt, &pq_arch_llama, &pq_arch_mistral,
+    &pq_arch_bloom, &pq_arch_bert, &pq_arch_xlm_roberta,
+};
+#define N_BUILTIN (int)(sizeof archs / sizeof archs[0])
+#define N_EXTRA 8
+static const pq_arch *extra_archs[N_EXTRA];
+static int n_extra_archs;
+
+const pq_arch *pq_arch_at(int i)
+{
+    if (i >= 0 && i < N_BUILTIN)
+        return archs[i];
+    return i >= N_BUILTIN && i < N_BUILTIN + n_extra_archs ? extra_archs[i - N_BUILTIN] : NULL;
+}
+
+const pq_arch *pq_arch_find(const char *model_type)
+{
+    for (int i = 0; model_type && pq_arch_at(i); i++)
+        if (!strcmp(pq_arch_at(i)->model_type, model_type))
+            return pq_arch_at(i);
+    return NULL;
+}
+
+const pq_arch *pq_arch_find_gguf(const char *arch, size_t n)
+{
+    for (int i = 0; pq_arch_at(i); i++) {
+        const pq_gguf_family *g = pq_arch_at(i)->gguf;
+        if (g && strlen(g->arch) == n && !memcmp(g->arch, arch, n))
+            return pq_arch_at(i);
+    }
+    return NULL;
+}
+
+void pq_arch_list(char *buf, size_t size, bool gguf_only)
+{
+    size_t at = 0;
+    buf[0] = 0;
+    for (int i = 0; pq_arch_at(i); i++) {
+        const pq_arch *a = pq_arch_at(i);
+        const char *name = gguf_only ? (a->gguf ? a->gguf->arch : NULL) : a->model_type;
+        if (!name || (gguf_only && pq_arch_find_gguf(name, strlen(name)) != a))
+            continue;
+        int w = snprintf(buf + at, size - at, "%s%s", at ? ", " : "", name);
+        if (w < 0 || (size_t)w >= size - at)
+            break;
+        at += (size_t)w;
+    }
+}
+
+int pq_arch_register(const pq_arch *a, polyq_err *err)
+{
+    if (!a || !a->model_type || !a->load || !a->forward || !a->block_name)
+        return pq_fail(err, POLYQ_INVALID_ARG, "a family needs a model_type, load, forward and block name");
+    if (pq_arch_find(a->model_type))
+        return pq_fail(err, POLYQ_INVALID_ARG, "family \"%s\" is already known", a->model_type);
+    if (n_extra_archs == N_EXTRA)
+        return pq_fail(err, POLYQ_INVALID_ARG, "family \"%s\": no room for more than %d registered families",
+                       a->model_type, N_EXTRA);
+    extra_archs[n_extra_archs++] = a;
+    return 0;
+}
 
 static int own(pq_model *m, float *p)
 {
@@ -294,12 +355,11 @@ int pq_model_open_dir(pq_model **out, const char *dir, polyq_err *err)
         rc = rc ? rc : pq_fail(err, POLYQ_FORMAT, "%s: not a JSON object", cfg_path);
         goto out;
     }
-    for (size_t i = 0; i < sizeof archs / sizeof archs[0]; i++)
-        if (!strcmp(archs[i]->model_type, mt))
-            m->arch = archs[i];
-    if (!m->arch) {
-        rc = pq_fail(err, POLYQ_UNSUPPORTED, "%s: model_type \"%s\" is not supported (supported: gpt2, gpt_neox, opt, llama, mistral, bloom)",
-                     cfg_path, mt);
+    if (!(m->arch = pq_arch_find(mt))) {
+        char list[512];
+        pq_arch_list(list, sizeof list, false);
+        rc = pq_fail(err, POLYQ_UNSUPPORTED, "%s: model_type \"%s\" is not supported (supported: %s)", cfg_path, mt,
+                     list);
         goto out;
     }
     snprintf(m->cfg.model_type, sizeof m->cfg.model_type, "%s", mt);
@@ -309,6 +369,7 @@ int pq_model_open_dir(pq_model **out, const char *dir, polyq_err *err)
                  json_string_value(json_array_get(archs_j, 0)));
     if ((rc = pq_tensors_open_dir(&m->ts, dir, err)))
         goto out;
+    m->cfg.encoder = m->arch->scoring == PQ_SCORE_PLL;
     if ((rc = m->arch->load(m, cfg, err)))
         goto out;
     /* The tokenizer is optional here (bare weights run on ids); evaluation requires it. */

@@ -50,14 +50,95 @@ typedef struct pq_layer {
 typedef struct pq_model pq_model;
 struct pq_acts;
 
-/* One family: how to read its config and tensors, and its forward pass. */
+/* How a family's text is scored: next-token log-likelihood (decoders) or pseudo-log-likelihood
+ * with each token masked in turn (masked-LM encoders). */
+typedef enum { PQ_SCORE_CAUSAL, PQ_SCORE_PLL } pq_scoring;
+
+/* What AWQ's scale search of a group of linears reading one input measures, as its reference
+ * implementations (llm-awq, AutoAWQ) choose per family: the group's own outputs, the attention
+ * module's output (q, k, v with the full-precision output projection after them: the family's
+ * awq_attention), the gated MLP's output (gate and up with the full-precision down projection),
+ * or no scaling at all (round-to-nearest). */
+typedef enum { PQ_AWQ_LINEARS, PQ_AWQ_ATTENTION, PQ_AWQ_MLP, PQ_AWQ_NONE } pq_awq_target;
+typedef struct pq_awq_group {
+    int idx[3]; /* linears of PQ_LAYER_LINEARS, -1 unused */
+    pq_awq_target target;
+} pq_awq_group;
+#define PQ_AWQ_MAX_GROUPS 8
+/* The usual five groups of a block (qkv alone; q k v; the attention output; gate up; down)
+ * measured as given: for a family's awq_groups. Returns the count. */
+int pq_awq_groups_std(pq_awq_group *g, pq_awq_target qkv, pq_awq_target attn_out, pq_awq_target mlp);
+
+/* The tensors of a family in GGUF files, as llama.cpp's convert_hf_to_gguf.py names them.
+ * field says what a tensor is in pq_model (PQ_GF_LINEAR + i: weight of linear i of
+ * PQ_LAYER_LINEARS, PQ_GF_BIAS + i its bias); how: 'v' as stored, 't' transposed (GPT-2's
+ * Conv1D), 'q'/'k' rows in ggml's interleaved rotary order. Block tensors' names follow
+ * "blk.N." and their Hugging Face names hold %d for the block. */
+enum {
+    PQ_GF_WTE, PQ_GF_WPE, PQ_GF_LNF_W, PQ_GF_LNF_B, PQ_GF_HEAD,
+    PQ_GF_LN1_W, PQ_GF_LN1_B, PQ_GF_LN2_W, PQ_GF_LN2_B,
+    PQ_GF_LINEAR, PQ_GF_BIAS = PQ_GF_LINEAR + 8
+};
+typedef struct pq_gguf_name {
+    const char *gg, *hf;
+    char how;
+    int field;
+} pq_gguf_name;
+/* A family's GGUF metadata as numbers (missing keys: the family's defaults), from which it
+ * makes the Hugging Face config.json it would have. */
+typedef struct pq_gguf_meta {
+    int64_t n_vocab, n_ctx, n_embd, n_layer, n_head, n_kv_head, n_ff, bos, eos;
+    double eps, theta, rope_linear; /* rope_linear: linear rope scaling factor, 0 when none */
+    bool tied;
+} pq_gguf_meta;
+typedef struct pq_gguf_family {
+    const char *arch;          /* general.architecture */
+    const char *vocab;         /* tokenizer.ggml.model: "gpt2" (byte-level BPE) or "llama" (sentencepiece) */
+    bool rms_norm;             /* attention.layer_norm_rms_epsilon, else attention.layer_norm_epsilon */
+    bool rope;                 /* head_count_kv, rope.freq_base, rope.dimension_count, sliding_window */
+    int64_t default_ctx;       /* context_length when the file has none */
+    double default_eps;
+    const pq_gguf_name *names; /* ends with {NULL}; in the order tensors are written */
+    json_t *(*config)(const pq_gguf_meta *g); /* the Hugging Face config (new reference), NULL: out of memory */
+} pq_gguf_family;
+
+typedef struct pq_model pq_model;
+struct pq_acts;
+struct pq_ops;
+
+/* Everything polyq knows about one family: one entry of the table in model.c (the families'
+ * entries live in their arch_<family>.c). */
 typedef struct pq_arch {
-    const char *model_type;
+    const char *model_type;    /* config.json "model_type" */
+    const char *description;   /* for polyq models and polyq info, e.g. "GPT-2, mGPT" */
     int (*load)(pq_model *m, const json_t *config, polyq_err *err);
     void (*forward)(const pq_model *m, pq_ops *ops, struct pq_acts *acts, const int32_t *tokens,
                     const int *seq_start, int n_seq, float *logits);
-    const char *block_name; /* printf format of a block's tensor prefix, for messages */
+    const char *block_name;    /* printf format of a block's tensor prefix, for messages */
+    pq_scoring scoring;
+    /* AWQ: the groups of a block (at most PQ_AWQ_MAX_GROUPS; count returned), and the attention
+     * module's output out (M, C) from its input xn (M, C) for PQ_AWQ_ATTENTION groups (qkv and
+     * att are (M, 3C) and (M, C) scratch; sequences start at starts[0..n]) */
+    int (*awq_groups)(const pq_model *m, pq_awq_group *g);
+    void (*awq_attention)(const pq_model *m, pq_ops *ops, const pq_layer *L, const float *xn,
+                          const int *starts, int n, float *qkv, float *att, float *out);
+    const pq_gguf_family *gguf; /* NULL: no GGUF for this family */
+    /* memory estimate before loading: linears held as f32 copies beside the file (GPT-2's
+     * transposed Conv1D), and a tensor-name part whose tensors are held as f32 copies */
+    bool mem_linears_copied;
+    const char *mem_copied;
 } pq_arch;
+
+/* The family of a model_type, or NULL. */
+const pq_arch *pq_arch_find(const char *model_type);
+/* The first family written to GGUF as general.architecture `arch` (n bytes), or NULL. */
+const pq_arch *pq_arch_find_gguf(const char *arch, size_t n);
+/* Family i of the table (i from 0), NULL past the end. */
+const pq_arch *pq_arch_at(int i);
+/* "gpt2, gpt_neox, ..." (every model_type, or those with GGUF) for messages */
+void pq_arch_list(char *buf, size_t size, bool gguf_only);
+/* Adds a family at run time, before any model is opened: its model_type must be new. */
+int pq_arch_register(const pq_arch *a, polyq_err *err);
 
 /* Activation buffers for batches of up to max_tokens tokens. */
 typedef struct pq_acts {
@@ -231,6 +312,11 @@ int pq_model_get_f32_opt(pq_model *m, const char *const *names, int n_dims, cons
 /* rope_scaling / rope_parameters (type or rope_type) into r: default, dynamic (no change within
  * n_ctx), linear, llama3; others refused. */
 int pq_config_rope_scaling(const json_t *s, int n_ctx, pq_rope *r, const char *what, polyq_err *err);
+
+/* For arch files: the Llama family's attention module (RoPE over q and k, then attention and
+ * o_proj), which Mistral and other Llama-like families share for AWQ. */
+void pq_llama_attention_module(const pq_model *m, pq_ops *ops, const pq_layer *L, const float *xn,
+                               const int *starts, int n, float *qkv, float *att, float *out);
 
 extern const pq_arch pq_arch_gpt2, pq_arch_gpt_neox, pq_arch_opt, pq_arch_llama, pq_arch_mistral,
     pq_arch_bloom, pq_arch_bert, pq_arch_xlm_roberta;

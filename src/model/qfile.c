@@ -293,10 +293,14 @@ int pq_qfile_load(pq_model **out, const pq_model *base, const char *dir, char **
                                   : w->dq ? need(&ts, names[i], "zero", PQ_DT_U8, (size_t)w->n_groups, path, err)
                                           : NULL;
         snprintf(in_name, sizeof in_name, "%s.in_scale", names[i]);
-        const pq_tensor_info *is = pq_tensors_find(&ts, in_name) ? need(&ts, names[i], "in_scale", PQ_DT_F32, (size_t)w->n_in, path, err) : NULL;
+        bool has_is = pq_tensors_find(&ts, in_name) != NULL;
+        const pq_tensor_info *is = has_is ? need(&ts, names[i], "in_scale", PQ_DT_F32, (size_t)w->n_in, path, err) : NULL;
         snprintf(in_name, sizeof in_name, "%s.outlier", names[i]);
-        const pq_tensor_info *ot = pq_tensors_find(&ts, in_name) ? need(&ts, names[i], "outlier", PQ_DT_F32, 1, path, err) : NULL;
-        if (!d || (n_scales(w) && !s) || (((w->fmt == PQ_QF_INT && !w->sym) || w->dq) && !z) || err->code) {
+        bool has_ot = pq_tensors_find(&ts, in_name) != NULL;
+        const pq_tensor_info *ot = has_ot ? need(&ts, names[i], "outlier", PQ_DT_F32, 1, path, err) : NULL;
+        /* (every failed need() has set err; err's code on entry is the caller's, not ours) */
+        if (!d || (n_scales(w) && !s) || (((w->fmt == PQ_QF_INT && !w->sym) || w->dq) && !z) || (has_is && !is) ||
+            (has_ot && !ot)) {
             free(w);
             rc = err->code ? err->code : POLYQ_FORMAT;
             break;

@@ -387,6 +387,8 @@ int pq_qfmt_register(const pq_qfmt_traits *t, pq_qfmt *out, polyq_err *err)
         (t->ggml_type >= 0 && pq_qfmt_by_ggml(t->ggml_type, &dup)))
         return pq_fail(err, POLYQ_INVALID_ARG, "format %s: its name, file id %d or ggml type %d is already %s's",
                        t->name, t->file_id, t->ggml_type, pq_qfmt_get(dup)->name);
+    if (t->ggml_type >= 0 && pq_ggml_type_register((uint32_t)t->ggml_type, t->block, t->block_bytes))
+        return pq_fail(err, POLYQ_INVALID_ARG, "format %s: ggml type %d has other block sizes", t->name, t->ggml_type);
     extra[n_extra] = *t;
     *out = (pq_qfmt)(PQ_QF_BUILTIN + n_extra++);
     return 0;

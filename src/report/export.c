@@ -70,11 +70,14 @@ const json_t *pq_rj_fp_lang(const json_t *fp, const char *lang)
 
 #define fp_of pq_rj_fp_lang
 
-static int write_csv(const char *path, const json_t *r, polyq_err *err)
+int pq_report_csv(const char *path, const json_t *r, polyq_err *err)
 {
-    FILE *f = fopen(path, "w");
-    if (!f)
+    char *tmp = pq_asprintf("%s.tmp", path); /* written whole, then renamed over path */
+    FILE *f = tmp ? fopen(tmp, "w") : NULL;
+    if (!f) {
+        free(tmp);
         return pq_fail(err, POLYQ_IO, "%s: cannot create", path);
+    }
     const json_t *fp = json_object_get(r, "full_precision"), *qa = json_object_get(r, "quantized");
     const char *model = str(json_object_get(r, "model"), "id");
     fputs("model,spec,method,bits_per_weight,lang,script,sentences,tokens,bytes,ppl_fp,bpb_fp,"
@@ -122,8 +125,13 @@ static int write_csv(const char *path, const json_t *r, polyq_err *err)
             fputc('\n', f);
         }
     }
-    if (fclose(f) != 0)
+    bool bad = ferror(f) != 0;
+    if (fclose(f) != 0 || bad || rename(tmp, path) != 0) {
+        remove(tmp);
+        free(tmp);
         return pq_fail(err, POLYQ_IO, "%s: could not write", path);
+    }
+    free(tmp);
     return 0;
 }
 
@@ -247,7 +255,7 @@ int pq_report_export(const char *results, const char *out_dir, polyq_err *err)
             rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
     }
     if (!rc)
-        rc = write_csv(csv, r, err);
+        rc = pq_report_csv(csv, r, err);
     pq_figures figs = {0};
     if (!rc)
         rc = pq_report_figures(r, results, out_dir, &figs, err);

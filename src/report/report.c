@@ -19,8 +19,8 @@ static json_t *ci(const pq_ci *c)
 
 static json_t *str_or_null(const char *s) { return s ? json_string(s) : json_null(); }
 
-int pq_report_json(const char *path, const pq_run_info *in, const pq_lang_metrics *m,
-                   size_t n_lang, const pq_disparity_summary *summary, polyq_err *err)
+json_t *pq_report_doc(const pq_run_info *in, const pq_lang_metrics *m, size_t n_lang,
+                      const pq_disparity_summary *summary)
 {
     char when[32];
     time_t now = time(NULL);
@@ -117,10 +117,24 @@ int pq_report_json(const char *path, const pq_run_info *in, const pq_lang_metric
             json_object_set_new(lq, "kld_p99", num(x->kld_p99));
         }
     }
+    return root;
+nomem:
+    json_decref(root);
+    return NULL;
+}
+
+int pq_report_json(const char *path, const pq_run_info *in, const pq_lang_metrics *m,
+                   size_t n_lang, const pq_disparity_summary *summary, polyq_err *err)
+{
+    json_t *root = pq_report_doc(in, m, n_lang, summary);
+    if (!root)
+        return pq_fail(err, POLYQ_NOMEM, "out of memory writing %s", path);
     char *tmp = pq_asprintf("%s.tmp", path);
     int rc = 0;
-    if (!tmp)
-        goto nomem;
+    if (!tmp) {
+        json_decref(root);
+        return pq_fail(err, POLYQ_NOMEM, "out of memory writing %s", path);
+    }
     if (json_dump_file(root, tmp, JSON_INDENT(1) | JSON_REAL_PRECISION(17)) != 0 ||
         rename(tmp, path) != 0) {
         remove(tmp);
@@ -129,9 +143,6 @@ int pq_report_json(const char *path, const pq_run_info *in, const pq_lang_metric
     free(tmp);
     json_decref(root);
     return rc;
-nomem:
-    json_decref(root);
-    return pq_fail(err, POLYQ_NOMEM, "out of memory writing %s", path);
 }
 
 static void fmt(char *buf, size_t n, const char *f, double v)

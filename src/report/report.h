@@ -32,11 +32,17 @@ typedef struct pq_run_info {
     const char *const *q_details; /* human description of each spec */
 } pq_run_info;
 
+/* The results document (new reference; NULL when out of memory), and it written to path
+ * atomically. */
+json_t *pq_report_doc(const pq_run_info *info, const pq_lang_metrics *m, size_t n_lang,
+                      const pq_disparity_summary *summary);
 int pq_report_json(const char *path, const pq_run_info *info, const pq_lang_metrics *m,
                    size_t n_lang, const pq_disparity_summary *summary, polyq_err *err);
 void pq_report_table(FILE *f, const pq_run_info *info, const pq_lang_metrics *m, size_t n_lang,
                      const pq_disparity_summary *summary);
 
+/* The tidy CSV of a results document (a row per language x spec x metric), written atomically. */
+int pq_report_csv(const char *path, const json_t *results, polyq_err *err);
 /* polyq report: results.csv and report.md in out_dir from a results JSON file. */
 int pq_report_export(const char *results, const char *out_dir, polyq_err *err);
 /* The same from a polyq sweep database: per model, out_dir/<model>/results.json, results.csv

@@ -1,4 +1,4 @@
-/* polyq sweep PLAN.json [--db FILE] [--status]: every cell model x quant spec x calibration
+/* The sweep engine (run/sweep.h; polyq sweep PLAN.json): every cell model x quant spec x calibration
  * set x language of a plan into an SQLite database (report/db.h), skipping the cells already
  * there. Each model is opened once and each quantized model made once per run; a cell and
  * its sentences are committed together, so a sweep killed at any moment and started again
@@ -26,19 +26,21 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "run/sweep.h"
+
 #include "base/base.h"
-#include "cli/cli.h"
 #include "eval/eval.h"
-#include "format/json.h"
 #include "eval/plan.h"
 #include "eval/wire.h"
+#include "format/json.h"
 #include "report/db.h"
+#include "run/run.h"
 
 #ifdef PQ_MPI
 #include <mpi.h>
 #endif
 
-static bool calibrated(const pq_qspec *s) { return s->gptq || s->awq || s->smooth; }
+static bool calibrated(const pq_qspec *s) { return pq_qspec_calibrated(s); }
 
 /* The plan's languages, checked against the data. */
 static int plan_langs(pq_plan *p, const pq_dataset *ds, const char *path, polyq_err *err)
@@ -79,9 +81,7 @@ typedef struct worker {
     pq_model *fp, *q;
     char *path, *rev;
     pq_evaluator *ev;
-    pq_ids store;
-    int *starts;
-    char *desc;
+    pq_calib_set cal;
 } worker;
 
 static const char *calib_of(const pq_plan *p, size_t s, size_t c)
@@ -93,13 +93,9 @@ static void worker_drop_spec(worker *w)
 {
     pq_evaluator_free(w->ev);
     pq_model_free(w->q);
-    pq_ids_free(&w->store);
-    free(w->starts);
-    free(w->desc);
+    pq_calib_set_free(&w->cal);
     w->ev = NULL;
     w->q = NULL;
-    w->starts = NULL;
-    w->desc = NULL;
     w->s = w->c = -1;
 }
 
@@ -120,27 +116,22 @@ static int worker_load(worker *w, size_t m, size_t s, size_t c, polyq_err *err)
     pq_plan *p = w->p;
     if (w->m != (long)m) {
         worker_free(w);
-        if (open_model(p->models[m], w->ho, &w->fp, &w->path, &w->rev, err))
+        if (pq_model_open_any(p->models[m], w->ho, &w->fp, &w->path, &w->rev, err))
             return -1;
         w->m = (long)m;
     }
     if (w->s == (long)s && w->c == (long)c)
         return 0;
     worker_drop_spec(w);
-    int rc, n_seq = 0;
+    int rc = 0;
     const pq_qspec *sp = &p->parsed[s];
     if (calibrated(sp)) {
-        calib_opts co = {.langs = p->calibs[c], .samples = (size_t)p->calib_samples, .eval_split = p->split,
-                         .data = p->data ? p->data : w->data_dir};
-        rc = build_calib(w->fp, &co, &w->store, &w->starts, &n_seq, &w->desc, err);
-        pq_calib cal = {w->store.v, w->starts, n_seq, (int)p->batch};
-        pq_smooth_opts so = {sp->alpha, true, true, true};
-        if (!rc)
-            rc = sp->gptq ? pq_model_gptq(&w->q, w->fp, sp, &cal, (int)p->threads, err)
-               : sp->awq ? pq_model_awq(&w->q, w->fp, sp, &cal, (int)p->threads, err)
-                         : pq_model_smoothquant(&w->q, w->fp, sp, &so, &cal, (int)p->threads, err);
-    } else
-        rc = pq_model_quantize(&w->q, w->fp, sp, err);
+        pq_calib_opts co = {.langs = p->calibs[c], .samples = (size_t)p->calib_samples, .eval_split = p->split,
+                            .data = p->data ? p->data : w->data_dir};
+        rc = pq_calib_set_build(&w->cal, w->fp, &co, err);
+    }
+    if (!rc)
+        rc = pq_quantize_spec(&w->q, w->fp, sp, &w->cal, (int)p->batch, (int)p->threads, err);
     pq_eval_opts eo = {.n_threads = (int)p->threads, .batch_tokens = (int)p->batch};
     if (!rc)
         rc = pq_evaluator_create(&w->ev, w->fp, &w->q, 1, &eo, err);
@@ -206,6 +197,7 @@ typedef struct owner {
     pq_plan *p;
     bool *noted; /* per model */
     long done, total;
+    const pq_sweep_opts *o;
 } owner;
 
 static int store_cell(owner *o, const cell *x, const char *arch, const char *type, const char *dtype,
@@ -218,9 +210,13 @@ static int store_cell(owner *o, const cell *x, const char *arch, const char *typ
         o->noted[x->m] = true;
     if (!rc)
         rc = pq_db_put(o->db, &k, pq_qspec_method(&p->parsed[x->s]), bpw, e, 0, secs, err);
-    if (!rc)
-        fprintf(stderr, "[%ld/%ld] %s %s %s %s (%.1f s)\n", ++o->done, o->total, k.model, k.spec, k.calib, k.lang,
-                secs);
+    if (!rc && o->o->on_cell) {
+        char line[1024];
+        snprintf(line, sizeof line, "[%ld/%ld] %s %s %s %s (%.1f s)", ++o->done, o->total, k.model, k.spec, k.calib,
+                 k.lang, secs);
+        o->o->on_cell(o->o->ctx, line);
+    } else if (!rc)
+        ++o->done;
     return rc;
 }
 
@@ -380,38 +376,47 @@ static int owner_rank(owner *o, cell *todo, size_t n, int ranks, polyq_err *err)
 }
 #endif
 
-int cmd_sweep(int argc, char **argv)
+void pq_sweep_mpi_init(int *argc, char ***argv)
 {
-    const char *plan_path = NULL, *db_path = NULL;
-    bool status = false;
+#ifdef PQ_MPI
+    int up = 0;
+    MPI_Initialized(&up);
+    if (!up)
+        MPI_Init(argc, argv);
+#else
+    (void)argc;
+    (void)argv;
+#endif
+}
+
+void pq_sweep_mpi_finish(void)
+{
+#ifdef PQ_MPI
+    int up = 0, down = 0;
+    MPI_Initialized(&up);
+    MPI_Finalized(&down);
+    if (up && !down)
+        MPI_Finalize();
+#endif
+}
+
+int pq_sweep_run(const pq_sweep_opts *so, polyq_err *errp)
+{
+    const char *plan_path = so->plan_path, *db_path = so->db_path;
+    bool status = so->status;
+    FILE *out = so->out ? so->out : stdout;
     int rank = 0, ranks = 1;
     (void)rank;
     (void)ranks;
 #ifdef PQ_MPI
     int mpi_up = 0;
     MPI_Initialized(&mpi_up);
-    if (!mpi_up)
-        MPI_Init(&argc, &argv);
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &ranks);
-#endif
-    for (int i = 2; i < argc; i++) {
-        if (!strcmp(argv[i], "--status"))
-            status = true;
-        else if (!strcmp(argv[i], "--db") && i + 1 < argc)
-            db_path = argv[++i];
-        else if (argv[i][0] != '-' && !plan_path)
-            plan_path = argv[i];
-        else
-            return bad_arg("sweep: unexpected argument \"%s\" (polyq sweep PLAN.json [--db FILE] [--status])", argv[i]);
+    if (mpi_up) {
+        MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+        MPI_Comm_size(MPI_COMM_WORLD, &ranks);
     }
-    if (!plan_path)
-        return bad_arg("%s", "usage: polyq sweep PLAN.json [--db FILE] [--status]");
-#ifdef PQ_MPI
-    if (status && rank > 0) { /* --status reads the database alone */
-        MPI_Finalize();
+    if (status && rank > 0) /* --status reads the database alone */
         return 0;
-    }
 #endif
     if (status)
         ranks = 1;
@@ -422,13 +427,19 @@ int cmd_sweep(int argc, char **argv)
         db_path = db_default;
     }
     polyq_err err = {0};
-    pq_plan p;
+    pq_plan p = {0};
     pq_dataset ds = {0};
     pq_db *db = NULL;
     char *data_dir = NULL;
     pq_hub_opts ho = {.offline = getenv("HF_HUB_OFFLINE") != NULL, .progress = isatty(2) && rank == 0};
     int rc = pq_plan_read(&p, plan_path, &err);
-    if (!rc && !p.data)
+    if (rc) { /* nothing of a plan that did not read is used */
+        pq_plan_free(&p);
+        free(db_default);
+        *errp = err;
+        return rc;
+    }
+    if (!p.data)
         rc = pq_flores_resolve(&ho, &data_dir, &err);
     if (!rc)
         rc = pq_dataset_open(&ds, p.data ? p.data : data_dir, p.split, &err);
@@ -436,7 +447,7 @@ int cmd_sweep(int argc, char **argv)
         rc = plan_langs(&p, &ds, plan_path, &err);
     for (size_t m = 0; m < p.n_models && !rc; m++) { /* every model can be found before any work */
         char *path = NULL, *rev = NULL;
-        if ((rc = find_model(p.models[m], &ho, &path, &rev, &err)))
+        if ((rc = pq_model_locate(p.models[m], &ho, &path, &rev, &err)))
             pq_fail_context(&err, "%s: \"models\"", plan_path);
         free(path);
         free(rev);
@@ -453,10 +464,11 @@ int cmd_sweep(int argc, char **argv)
         pq_plan_free(&p);
         free(data_dir);
         free(db_default);
-        if (rc) /* rank 0 reports the cell that failed too; this says where */
-            fprintf(stderr, "polyq sweep (rank %d): %s\n", rank, err.msg);
-        MPI_Finalize();
-        return rc ? 1 : 0;
+        if (rc) { /* rank 0 reports the cell that failed too; this says where */
+            pq_fail_context(&err, "polyq sweep (rank %d)", rank);
+            *errp = err;
+        }
+        return rc;
     }
 #endif
     if (!rc)
@@ -477,7 +489,7 @@ int cmd_sweep(int argc, char **argv)
         long done = 0;
         rc = pq_db_count(db, &done, &err);
         if (!rc) {
-            printf("%s: %ld of %ld cells done (%ld models x %zu specs x calibration sets x %zu languages)\n", db_path,
+            fprintf(out, "%s: %ld of %ld cells done (%ld models x %zu specs x calibration sets x %zu languages)\n", db_path,
                    done, total, (long)p.n_models, p.n_specs, p.n_langs);
             for (size_t m = 0; m < p.n_models && !rc; m++)
                 for (size_t s = 0; s < p.n_specs && !rc; s++)
@@ -489,14 +501,15 @@ int cmd_sweep(int argc, char **argv)
                             rc = h < 0 ? -1 : 0;
                             n += h > 0;
                         }
-                        printf("  %-40s %-20s %-20s %ld/%zu\n", p.models[m], p.specs[s], calib_of(&p, s, c), n,
+                        fprintf(out, "  %-40s %-20s %-20s %ld/%zu\n", p.models[m], p.specs[s], calib_of(&p, s, c), n,
                                p.n_langs);
                     }
         }
     }
     cell *todo = NULL;
     size_t n_todo = 0;
-    owner o = {.db = db, .p = &p, .noted = calloc(p.n_models ? p.n_models : 1, sizeof *o.noted), .total = total};
+    owner o = {.db = db, .p = &p, .noted = calloc(p.n_models ? p.n_models : 1, sizeof *o.noted), .total = total,
+               .o = so};
     if (!rc && !o.noted)
         rc = pq_fail(&err, POLYQ_NOMEM, "out of memory");
     if (!rc && !status)
@@ -533,15 +546,14 @@ int cmd_sweep(int argc, char **argv)
         long done = 0;
         rc = pq_db_count(db, &done, &err);
         if (!rc)
-            printf("%s: %ld of %ld cells done\n", db_path, done, total);
+            fprintf(out, "%s: %ld of %ld cells done\n", db_path, done, total);
     }
     pq_db_close(db);
     pq_dataset_free(&ds);
     pq_plan_free(&p);
     free(data_dir);
     free(db_default);
-#ifdef PQ_MPI
-    MPI_Finalize();
-#endif
-    return rc ? die(&err) : 0;
+    if (rc)
+        *errp = err;
+    return rc;
 }
