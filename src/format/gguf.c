@@ -141,13 +141,6 @@ int pq_gguf_w_f32(pq_gguf_w *w, const char *key, float val)
     return w->kv.failed ? -1 : 0;
 }
 
-int pq_gguf_w_bool(pq_gguf_w *w, const char *key, int val)
-{
-    uint8_t v = val ? 1 : 0;
-    kv_head(w, key, PQ_GGUF_BOOL);
-    put(&w->kv, &v, 1);
-    return w->kv.failed ? -1 : 0;
-}
 
 int pq_gguf_w_strs(pq_gguf_w *w, const char *key, const char *const *vals, size_t n)
 {

@@ -2,9 +2,9 @@
  *   M = tokens in the batch (all sequences packed back to back), K = inputs, N = outputs,
  *   C = model width, H = heads, D = C / H head width, T = tokens of one sequence.
  * Each op has a plain scalar reference (ops_ref.c, the source of truth) and, where speed
- * matters, a fast version with the same meaning (ops.c: OpenBLAS sgemm over fixed column
- * chunks on the thread pool). Chunking never depends on the thread count, so results are
- * bit-identical for any number of threads. */
+ * matters, a fast version with the same meaning (ops.c: oneDNN's products, gemm.c, over fixed
+ * column chunks on the thread pool). Chunking never depends on the thread count, so results
+ * are bit-identical for any number of threads. */
 #ifndef PQ_OPS_H
 #define PQ_OPS_H
 

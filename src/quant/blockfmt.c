@@ -115,7 +115,6 @@ static const float dynamic_map[256] = {
     0x1.ee00000000000p-1f, 0x1.f533340000000p-1f, 0x1.fc66660000000p-1f, 0x1.0000000000000p+0f,
 };
 
-const float *pq_bnb_dynamic_map(void) { return dynamic_map; }
 
 float pq_bnb_dq_absmax(const pq_qweight *q, int b)
 {

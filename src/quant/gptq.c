@@ -1,14 +1,14 @@
-/* GPTQ (see gptq.h). Linear algebra in double through OpenBLAS's LAPACK (dpotrf, dpotri). */
+/* GPTQ (see gptq.h). Linear algebra in double through LAPACKE (dpotrf, dpotri; OpenBLAS's
+ * LAPACK behind it). */
 #include "quant/gptq.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/base.h"
+#include <lapacke.h>
 
-void dpotrf_(const char *uplo, const int *n, double *a, const int *lda, int *info);
-void dpotri_(const char *uplo, const int *n, double *a, const int *lda, int *info);
+#include "base/base.h"
 
 void pq_gptq_params(const float *x, int n, int bits, bool sym, float *scale, int *zero)
 {
@@ -118,20 +118,19 @@ int pq_gptq(const float *w, int n_out, int K, double *h, const pq_qspec *spec, c
             row[i] = kd[i].d;
     }
     /* U: upper Cholesky factor of H^-1. LAPACK is column-major; H and H^-1 are symmetric. */
-    int info = 0, n = K;
-    dpotrf_("L", &n, hp, &n, &info);
+    lapack_int info = LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', K, hp, K);
     if (!info)
-        dpotri_("L", &n, hp, &n, &info);
+        info = LAPACKE_dpotri(LAPACK_COL_MAJOR, 'L', K, hp, K);
     if (info) {
-        rc = pq_fail(err, POLYQ_NUMERIC, "GPTQ: the dampened Hessian is not positive definite (LAPACK info %d)", info);
+        rc = pq_fail(err, POLYQ_NUMERIC, "GPTQ: the dampened Hessian is not positive definite (LAPACK info %d)", (int)info);
         goto out;
     }
     for (int j = 0; j < K; j++) /* column-major lower -> full symmetric */
         for (int i = j + 1; i < K; i++)
             hp[(size_t)i + (size_t)j * K] = hp[(size_t)j + (size_t)i * K] = hp[(size_t)i + (size_t)j * K];
-    dpotrf_("U", &n, hp, &n, &info);
+    info = LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'U', K, hp, K);
     if (info) {
-        rc = pq_fail(err, POLYQ_NUMERIC, "GPTQ: H^-1 is not positive definite (LAPACK info %d)", info);
+        rc = pq_fail(err, POLYQ_NUMERIC, "GPTQ: H^-1 is not positive definite (LAPACK info %d)", (int)info);
         goto out;
     }
 #define U(i, j) hp[(size_t)(i) + (size_t)(j) * K] /* upper: i <= j */

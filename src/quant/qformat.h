@@ -127,11 +127,9 @@ typedef struct pq_qweight {
     bool act8;        /* W8A8: 8-bit symmetric per channel, used with per-token int8 activations */
     float outlier;    /* LLM.int8(): with act8, features reaching this magnitude run in float */
     bool dq;          /* bitsandbytes double quantization: zero[n_groups] holds each block's absmax
-                       * as a code of the 8-bit dynamic map (pq_bnb_dynamic_map) relative to an
+                       * as a code of bitsandbytes' 8-bit dynamic map (blockfmt.c) relative to an
                        * offset; scale[] holds the absmax of every 256 such codes, then the offset */
 } pq_qweight;
-/* bitsandbytes' signed 8-bit dynamic map (functional.create_dynamic_map), ascending */
-const float *pq_bnb_dynamic_map(void);
 /* The block absmax b of a double-quantized bitsandbytes weight */
 float pq_bnb_dq_absmax(const pq_qweight *q, int b);
 

@@ -214,7 +214,6 @@ int pq_sqlite_check(sqlite3 *s, const char *path, bool full, polyq_err *err)
     return rc;
 }
 
-int pq_db_check(pq_db *db, polyq_err *err) { return pq_sqlite_check(db->s, db->path, true, err); }
 
 int pq_db_note_model(pq_db *db, const char *model, const char *architecture, const char *model_type,
                      const char *dtype, unsigned long long n_params, polyq_err *err)

@@ -44,8 +44,6 @@ int pq_db_note_model(pq_db *db, const char *model, const char *architecture, con
                      const char *dtype, unsigned long long n_params, polyq_err *err);
 /* Complete cells in the database. */
 int pq_db_count(pq_db *db, long *n, polyq_err *err);
-/* PRAGMA integrity_check: 0 when "ok". */
-int pq_db_check(pq_db *db, polyq_err *err);
 /* PRAGMA quick_check (full: integrity_check) of an open database; a damaged one gets a message
  * naming path and SQLite's first finding. */
 int pq_sqlite_check(sqlite3 *s, const char *path, bool full, polyq_err *err);

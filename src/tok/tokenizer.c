@@ -3,7 +3,8 @@
  * merge loop pops the lowest (rank, position) pair from a heap exactly as tokenizers'
  * Word::merge_all does, so ties resolve the same way. Sentencepiece-style BPE (Llama) works
  * on characters with byte_fallback; Metaspace and no pre-tokenizer are supported; normalizers
- * live in normalizer.c. Not here yet: WordPiece, Unigram (refused with a message). */
+ * live in normalizer.c. WordPiece (greedy longest match from the start, as models/wordpiece)
+ * and Unigram (Viterbi over the pieces' log-probabilities, as models/unigram) are here too. */
 #include "tok/tokenizer.h"
 
 #include <stdbool.h>
@@ -1201,13 +1202,6 @@ static int encode_segment(const pq_tokenizer *t, const char *text, size_t len, b
             rc = pq_fail(err, POLYQ_NOMEM, "out of memory while tokenizing");
     }
     return rc;
-}
-
-int pq_tok_normalize(const pq_tokenizer *t, const char *text, size_t len, char **out,
-                     size_t *out_len, polyq_err *err)
-{
-    *out = NULL;
-    return pq_normalizer_apply(t->norm, text, len, out, out_len, err);
 }
 
 typedef struct encoder {

@@ -48,9 +48,6 @@ int pq_tok_encode_special(const pq_tokenizer *t, const char *text, size_t len, p
 /* The post-processor's ids before and after one sequence; returns how many in all. */
 int pq_tok_special_around(const pq_tokenizer *t, const int32_t **pre, int *n_pre,
                           const int32_t **post, int *n_post);
-/* The tokenizer's normalizer applied to text (a copy when it has none); heap, caller frees. */
-int pq_tok_normalize(const pq_tokenizer *t, const char *text, size_t len, char **out,
-                     size_t *out_len, polyq_err *err);
 /* Decodes ids into a heap string (caller frees); unknown ids are an error. */
 int pq_tok_decode(const pq_tokenizer *t, const int32_t *ids, size_t n, char **out,
                   size_t *out_len, polyq_err *err);
