@@ -134,8 +134,9 @@ FORMAT_FILES := $(wildcard include/*.h src/*/*.c src/*/*.h tests/*.c tests/*.h f
 format-check:
 	clang-format --dry-run --Werror $(FORMAT_FILES)
 
-# everything CI runs: every test, the installed library, then every test under the sanitizers
-check: test-all install-check asan
+# everything CI runs: the format, every test, the installed library, then every test under the
+# sanitizers
+check: format-check test-all install-check asan
 
 clean:
 	rm -rf build build-asan build-fuzz build-tsan build-mpi

@@ -64,29 +64,38 @@ static double clock_hz(void)
  * pipes), 16 (AVX-512) or 8 (AVX2) floats wide; the chains are named variables so that they
  * stay in registers. */
 #define FMA_RATE(NAME, TARGET, VEC, WIDTH, SET1, FMADD, ADD, LOW)                                  \
-    __attribute__((target(TARGET))) static double NAME(void)                                     \
-    {                                                                                            \
-        VEC m = SET1(0.999999f), a = SET1(1e-7f);                                                \
-        VEC c0 = SET1(0), c1 = SET1(1), c2 = SET1(2), c3 = SET1(3), c4 = SET1(4), c5 = SET1(5);  \
-        VEC c6 = SET1(6), c7 = SET1(7), c8 = SET1(8), c9 = SET1(9), c10 = SET1(10), c11 = SET1(11); \
-        long n = 50000000;                                                                       \
-        double t0 = now();                                                                       \
-        for (long it = 0; it < n; it++) {                                                        \
-            c0 = FMADD(c0, m, a), c1 = FMADD(c1, m, a), c2 = FMADD(c2, m, a);                    \
-            c3 = FMADD(c3, m, a), c4 = FMADD(c4, m, a), c5 = FMADD(c5, m, a);                    \
-            c6 = FMADD(c6, m, a), c7 = FMADD(c7, m, a), c8 = FMADD(c8, m, a);                    \
-            c9 = FMADD(c9, m, a), c10 = FMADD(c10, m, a), c11 = FMADD(c11, m, a);                \
-            __asm__ volatile("" : "+v"(c0), "+v"(c1), "+v"(c2), "+v"(c3), "+v"(c4), "+v"(c5));   \
-        }                                                                                        \
-        double dt = now() - t0;                                                                  \
-        VEC sum = ADD(ADD(ADD(c0, c1), ADD(c2, c3)), ADD(ADD(c4, c5), ADD(c6, c7)));             \
-        sum = ADD(sum, ADD(ADD(c8, c9), ADD(c10, c11)));                                         \
-        return LOW(sum) == 12345.0f ? 0 : 2.0 * WIDTH * 12 * (double)n / dt;                     \
+    __attribute__((target(TARGET))) static double NAME(void)                                       \
+    {                                                                                              \
+        VEC m = SET1(0.999999f), a = SET1(1e-7f);                                                  \
+        VEC c0 = SET1(0), c1 = SET1(1), c2 = SET1(2), c3 = SET1(3), c4 = SET1(4), c5 = SET1(5);    \
+        VEC c6 = SET1(6), c7 = SET1(7), c8 = SET1(8), c9 = SET1(9), c10 = SET1(10),                \
+            c11 = SET1(11);                                                                        \
+        long n = 50000000;                                                                         \
+        double t0 = now();                                                                         \
+        for (long it = 0; it < n; it++) {                                                          \
+            c0 = FMADD(c0, m, a), c1 = FMADD(c1, m, a), c2 = FMADD(c2, m, a);                      \
+            c3 = FMADD(c3, m, a), c4 = FMADD(c4, m, a), c5 = FMADD(c5, m, a);                      \
+            c6 = FMADD(c6, m, a), c7 = FMADD(c7, m, a), c8 = FMADD(c8, m, a);                      \
+            c9 = FMADD(c9, m, a), c10 = FMADD(c10, m, a), c11 = FMADD(c11, m, a);                  \
+            __asm__ volatile("" : "+v"(c0), "+v"(c1), "+v"(c2), "+v"(c3), "+v"(c4), "+v"(c5));     \
+        }                                                                                          \
+        double dt = now() - t0;                                                                    \
+        VEC sum = ADD(ADD(ADD(c0, c1), ADD(c2, c3)), ADD(ADD(c4, c5), ADD(c6, c7)));               \
+        sum = ADD(sum, ADD(ADD(c8, c9), ADD(c10, c11)));                                           \
+        return LOW(sum) == 12345.0f ? 0 : 2.0 * WIDTH * 12 * (double)n / dt;                       \
     }
-__attribute__((target("avx512f"))) static inline float low512(__m512 v) { return _mm512_cvtss_f32(v); }
-__attribute__((target("avx2"))) static inline float low256(__m256 v) { return _mm256_cvtss_f32(v); }
-FMA_RATE(fma_rate_512, "avx512f", __m512, 16, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_add_ps, low512)
-FMA_RATE(fma_rate_256, "avx2,fma", __m256, 8, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_add_ps, low256)
+__attribute__((target("avx512f"))) static inline float low512(__m512 v)
+{
+    return _mm512_cvtss_f32(v);
+}
+__attribute__((target("avx2"))) static inline float low256(__m256 v)
+{
+    return _mm256_cvtss_f32(v);
+}
+FMA_RATE(fma_rate_512, "avx512f", __m512, 16, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_add_ps,
+         low512)
+FMA_RATE(fma_rate_256, "avx2,fma", __m256, 8, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_add_ps,
+         low256)
 #endif
 
 typedef struct {
@@ -150,13 +159,13 @@ static uint64_t rng_next(uint64_t *s)
 static size_t plan_tensors(const shape *s, tensor_plan *t, size_t cap)
 {
     size_t n = 0;
-#define ADD(nd, d0, d1, isnorm, ...)                                                              \
-    do {                                                                                          \
-        if (n < cap) {                                                                            \
-            snprintf(t[n].name, sizeof t[n].name, __VA_ARGS__);                                  \
-            t[n].n_dims = nd, t[n].shape[0] = d0, t[n].shape[1] = d1, t[n].norm = isnorm;        \
-        }                                                                                         \
-        n++;                                                                                      \
+#define ADD(nd, d0, d1, isnorm, ...)                                                               \
+    do {                                                                                           \
+        if (n < cap) {                                                                             \
+            snprintf(t[n].name, sizeof t[n].name, __VA_ARGS__);                                    \
+            t[n].n_dims = nd, t[n].shape[0] = d0, t[n].shape[1] = d1, t[n].norm = isnorm;          \
+        }                                                                                          \
+        n++;                                                                                       \
     } while (0)
     int C = s->embd, I = s->inner, D = C / s->heads, KV = s->kv_heads * D;
     if (!strcmp(s->arch, "gpt2")) {
@@ -206,18 +215,23 @@ static int write_config(const shape *s, const char *dir)
     if (!f)
         return -1;
     if (!strcmp(s->arch, "gpt2"))
-        fprintf(f, "{\"architectures\": [\"GPT2LMHeadModel\"], \"model_type\": \"gpt2\", \"vocab_size\": %d, "
-                   "\"n_positions\": %d, \"n_embd\": %d, \"n_layer\": %d, \"n_head\": %d, "
-                   "\"activation_function\": \"gelu_new\", \"layer_norm_epsilon\": 1e-05, "
-                   "\"bos_token_id\": 50256, \"eos_token_id\": 50256}\n",
+        fprintf(f,
+                "{\"architectures\": [\"GPT2LMHeadModel\"], \"model_type\": \"gpt2\", "
+                "\"vocab_size\": %d, "
+                "\"n_positions\": %d, \"n_embd\": %d, \"n_layer\": %d, \"n_head\": %d, "
+                "\"activation_function\": \"gelu_new\", \"layer_norm_epsilon\": 1e-05, "
+                "\"bos_token_id\": 50256, \"eos_token_id\": 50256}\n",
                 s->vocab, s->ctx, s->embd, s->layers, s->heads);
     else
-        fprintf(f, "{\"architectures\": [\"LlamaForCausalLM\"], \"model_type\": \"llama\", \"vocab_size\": %d, "
-                   "\"max_position_embeddings\": %d, \"hidden_size\": %d, \"num_hidden_layers\": %d, "
-                   "\"num_attention_heads\": %d, \"num_key_value_heads\": %d, \"intermediate_size\": %d, "
-                   "\"hidden_act\": \"silu\", \"rms_norm_eps\": 1e-05, \"rope_theta\": 10000.0, "
-                   "\"tie_word_embeddings\": false, \"bos_token_id\": 1, \"eos_token_id\": 2}\n",
-                s->vocab, s->ctx, s->embd, s->layers, s->heads, s->kv_heads, s->inner);
+        fprintf(
+            f,
+            "{\"architectures\": [\"LlamaForCausalLM\"], \"model_type\": \"llama\", "
+            "\"vocab_size\": %d, "
+            "\"max_position_embeddings\": %d, \"hidden_size\": %d, \"num_hidden_layers\": %d, "
+            "\"num_attention_heads\": %d, \"num_key_value_heads\": %d, \"intermediate_size\": %d, "
+            "\"hidden_act\": \"silu\", \"rms_norm_eps\": 1e-05, \"rope_theta\": 10000.0, "
+            "\"tie_word_embeddings\": false, \"bos_token_id\": 1, \"eos_token_id\": 2}\n",
+            s->vocab, s->ctx, s->embd, s->layers, s->heads, s->kv_heads, s->inner);
     return fclose(f);
 }
 
@@ -240,13 +254,16 @@ static int write_weights(const shape *s, const char *dtype, const char *dir)
     for (size_t i = 0; i < n; i++) {
         size_t numel = (size_t)t[i].shape[0] * (size_t)(t[i].n_dims == 2 ? t[i].shape[1] : 1);
         if (t[i].n_dims == 2)
-            hlen += (size_t)snprintf(h + hlen, hcap - hlen, "%s\"%s\":{\"dtype\":\"%s\",\"shape\":[%lld,%lld],\"data_offsets\":[%zu,%zu]}",
-                                     i ? "," : "", t[i].name, dtype, (long long)t[i].shape[0],
-                                     (long long)t[i].shape[1], off, off + numel * esz);
+            hlen += (size_t)snprintf(
+                h + hlen, hcap - hlen,
+                "%s\"%s\":{\"dtype\":\"%s\",\"shape\":[%lld,%lld],\"data_offsets\":[%zu,%zu]}",
+                i ? "," : "", t[i].name, dtype, (long long)t[i].shape[0], (long long)t[i].shape[1],
+                off, off + numel * esz);
         else
-            hlen += (size_t)snprintf(h + hlen, hcap - hlen, "%s\"%s\":{\"dtype\":\"%s\",\"shape\":[%lld],\"data_offsets\":[%zu,%zu]}",
-                                     i ? "," : "", t[i].name, dtype, (long long)t[i].shape[0], off,
-                                     off + numel * esz);
+            hlen += (size_t)snprintf(
+                h + hlen, hcap - hlen,
+                "%s\"%s\":{\"dtype\":\"%s\",\"shape\":[%lld],\"data_offsets\":[%zu,%zu]}",
+                i ? "," : "", t[i].name, dtype, (long long)t[i].shape[0], off, off + numel * esz);
         off += numel * esz;
     }
     hlen += (size_t)snprintf(h + hlen, hcap - hlen, "}");
@@ -263,13 +280,17 @@ static int write_weights(const shape *s, const char *dtype, const char *dir)
     for (size_t i = 0; !rc && buf && i < n; i++) {
         size_t numel = (size_t)t[i].shape[0] * (size_t)(t[i].n_dims == 2 ? t[i].shape[1] : 1);
         /* HF layouts: Conv1D (gpt2) is [in, out], nn.Linear [out, in] */
-        double fan_in = t[i].n_dims == 2 ? (double)(!strcmp(s->arch, "gpt2") ? t[i].shape[0] : t[i].shape[1]) : 1;
+        double fan_in = t[i].n_dims == 2
+                            ? (double)(!strcmp(s->arch, "gpt2") ? t[i].shape[0] : t[i].shape[1])
+                            : 1;
         float spread = t[i].n_dims == 2 ? (float)(1.0 / sqrt(fan_in)) : 0.02f;
         for (size_t done = 0; !rc && done < numel;) {
             size_t k = numel - done < buf_n ? numel - done : buf_n;
             for (size_t j = 0; j < k; j++) {
-                float v = t[i].norm ? 1.0f
-                                    : spread * ((float)(rng_next(&seed) >> 40) / (float)(1 << 24) * 2.0f - 1.0f);
+                float v = t[i].norm
+                              ? 1.0f
+                              : spread * ((float)(rng_next(&seed) >> 40) / (float)(1 << 24) * 2.0f -
+                                          1.0f);
                 if (esz == 4)
                     memcpy(buf + 4 * j, &v, 4);
                 else {
@@ -325,7 +346,10 @@ typedef struct {
     size_t total;
 } sentences;
 
-static int cmp_int(const void *a, const void *b) { return *(const int *)a - *(const int *)b; }
+static int cmp_int(const void *a, const void *b)
+{
+    return *(const int *)a - *(const int *)b;
+}
 
 /* FLORES-like: lengths log-uniform in [20, 400] tokens, sorted; ids spread over the vocabulary */
 static int make_sentences(sentences *s, size_t want, int vocab, int ctx)
@@ -423,8 +447,8 @@ static double median3(double *v, int n)
 }
 
 /* tokens/s of reps passes (median, min, max); -1 on failure */
-static int timed(const pq_model *m, int threads, int reference, const sentences *s, int batch, int reps,
-                 double out[3], polyq_err *err)
+static int timed(const pq_model *m, int threads, int reference, const sentences *s, int batch,
+                 int reps, double out[3], polyq_err *err)
 {
     pq_ops ops;
     pq_acts acts;
@@ -460,7 +484,8 @@ static int timed(const pq_model *m, int threads, int reference, const sentences 
 
 int main(int argc, char **argv)
 {
-    const char *shape_name = "gpt2-124m", *dtype = "F32", *quant = "fp32", *models = "build/bench-models";
+    const char *shape_name = "gpt2-124m", *dtype = "F32", *quant = "fp32",
+               *models = "build/bench-models";
     int threads = (int)sysconf(_SC_NPROCESSORS_ONLN), reps = 3, batch = 512, one = 0, header = 0;
     long tokens = 0, ref_tokens = 64;
     for (int i = 1; i < argc; i++) {
@@ -488,8 +513,10 @@ int main(int argc, char **argv)
         else if (v && !strcmp(a, "--ref-tokens"))
             ref_tokens = atol(v), i++;
         else {
-            fprintf(stderr, "bench: unknown or incomplete option \"%s\" (see the comment at the top "
-                            "of bench/bench.c)\n", a);
+            fprintf(stderr,
+                    "bench: unknown or incomplete option \"%s\" (see the comment at the top "
+                    "of bench/bench.c)\n",
+                    a);
             return 2;
         }
     }
@@ -503,11 +530,14 @@ int main(int argc, char **argv)
     }
     machine_peak pk = find_peak(threads);
     if (header) {
-        printf("peak FP32 FMA rate assumed: %d thread(s) x %d FMA/cycle (measured) x %d lanes (%s) x 2 "
+        printf("peak FP32 FMA rate assumed: %d thread(s) x %d FMA/cycle (measured) x %d lanes (%s) "
+               "x 2 "
                "FLOP x %.2f GHz (measured) = %.0f GFLOP/s\n",
                threads, pk.fma_per_cycle, pk.lanes, pk.isa, pk.hz / 1e9, pk.peak / 1e9);
-        printf("| model shape (random weights) | format | bits/weight | tokens/s (median of %d) | range | "
-               "matmul share of FP32 peak | 1 thread (2-thread speed-up) | fast / scalar reference | peak RSS |\n"
+        printf("| model shape (random weights) | format | bits/weight | tokens/s (median of %d) | "
+               "range | "
+               "matmul share of FP32 peak | 1 thread (2-thread speed-up) | fast / scalar reference "
+               "| peak RSS |\n"
                "|---|---|---|---|---|---|---|---|---|\n",
                reps);
         return 0;
@@ -574,8 +604,8 @@ int main(int argc, char **argv)
     else
         snprintf(rss_col, sizeof rss_col, "%.0f MiB", rss);
     printf("| %s | %s | %.2f | %.0f | %.0f-%.0f | %.2f | %s | %s | %s |\n", shape_name, fmt,
-           spec.none ? (strcmp(dtype, "F32") ? 16.0 : 32.0) : pq_model_bits_per_weight(m), fast[0], fast[1], fast[2], fast[0] * flops / pk.peak, one_col,
-           ref_col, rss_col);
+           spec.none ? (strcmp(dtype, "F32") ? 16.0 : 32.0) : pq_model_bits_per_weight(m), fast[0],
+           fast[1], fast[2], fast[0] * flops / pk.peak, one_col, ref_col, rss_col);
     free(s.tokens);
     free(s.len);
     pq_model_free(m);

@@ -8,17 +8,17 @@
 #include <string.h>
 
 #include "base/base.h"
+#include "eval/corpus.h"
 #include "eval/plan.h"
 #include "eval/wire.h"
 #include "format/gguf.h"
 #include "format/safetensors.h"
 #include "format/torchbin.h"
-#include "eval/corpus.h"
 #include "model/model.h"
-#include <sys/stat.h>
-#include <unistd.h>
 #include "quant/qformat.h"
 #include "tok/tokenizer.h"
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* Parses a weight file and converts every small tensor, as a model load would. */
 static int weights(pq_parse_fn parse, const char *what, const uint8_t *data, size_t size)
@@ -59,7 +59,8 @@ int pq_fuzz_encode(const uint8_t *data, size_t size)
     if (!tok) {
         const char *p = getenv("POLYQ_FUZZ_TOKENIZER");
         polyq_err err = {0};
-        if (pq_tok_load_json(&tok, p ? p : "tests/fixtures/gpt2-tiny-vocab-bf16/tokenizer.json", &err)) {
+        if (pq_tok_load_json(&tok, p ? p : "tests/fixtures/gpt2-tiny-vocab-bf16/tokenizer.json",
+                             &err)) {
             fprintf(stderr, "fuzz_encode: %s\n", err.msg);
             abort();
         }
@@ -329,7 +330,8 @@ int pq_fuzz_wire(const uint8_t *data, size_t size)
     if (pq_lang_eval_unpack((const char *)data, size, &e, &err) == 0) {
         char *again = NULL;
         size_t n = 0;
-        if (pq_lang_eval_pack(&e, 0, &again, &n, &err) == 0 && (n != size || memcmp(again, data, 8)))
+        if (pq_lang_eval_pack(&e, 0, &again, &n, &err) == 0 &&
+            (n != size || memcmp(again, data, 8)))
             abort(); /* what was read must pack to the same size */
         free(again);
     }

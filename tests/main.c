@@ -4,10 +4,10 @@
  * verdict, for choosing tiers, never checked. POLYQ_SHARED names the shared data folder
  * (default ../shared); the working directory must be the repository root. */
 #include <glob.h>
-#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/base.h"
@@ -15,7 +15,11 @@
 
 int pq_test_failed_checks;
 
-typedef struct { const char *name; pq_test_fn fn; bool slow; } test_entry;
+typedef struct {
+    const char *name;
+    pq_test_fn fn;
+    bool slow;
+} test_entry;
 static test_entry *tests;
 static int n_tests, cap_tests;
 static bool skipped_now;

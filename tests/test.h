@@ -26,62 +26,62 @@ void pq_test_write(const char *path, const char *text);
  * (POLYQ_MINILM_DIR, else site-packages of common Python prefixes), or NULL */
 const char *pq_test_minilm_dir(void);
 
-#define PQ_TEST_DEFINE(name, slow)                                          \
-    static void name(void);                                                 \
-    __attribute__((constructor)) static void reg_##name(void)               \
-    {                                                                       \
-        pq_test_register(#name, name, slow);                                \
-    }                                                                       \
+#define PQ_TEST_DEFINE(name, slow)                                                                 \
+    static void name(void);                                                                        \
+    __attribute__((constructor)) static void reg_##name(void)                                      \
+    {                                                                                              \
+        pq_test_register(#name, name, slow);                                                       \
+    }                                                                                              \
     static void name(void)
 /* A test; TEST_SLOW for one that runs whole programs for many seconds (left out by make test,
  * run by make test-all and CI). */
 #define TEST(name) PQ_TEST_DEFINE(name, false)
 #define TEST_SLOW(name) PQ_TEST_DEFINE(name, true)
 
-#define FAILF(...)                                                          \
-    do {                                                                    \
-        fprintf(stderr, "  FAIL %s:%d: ", __FILE__, __LINE__);              \
-        fprintf(stderr, __VA_ARGS__);                                       \
-        fprintf(stderr, "\n");                                              \
-        pq_test_failed_checks++;                                            \
+#define FAILF(...)                                                                                 \
+    do {                                                                                           \
+        fprintf(stderr, "  FAIL %s:%d: ", __FILE__, __LINE__);                                     \
+        fprintf(stderr, __VA_ARGS__);                                                              \
+        fprintf(stderr, "\n");                                                                     \
+        pq_test_failed_checks++;                                                                   \
     } while (0)
 
-#define CHECK(expr)                                                         \
-    do {                                                                    \
-        if (!(expr))                                                        \
-            FAILF("%s", #expr);                                             \
+#define CHECK(expr)                                                                                \
+    do {                                                                                           \
+        if (!(expr))                                                                               \
+            FAILF("%s", #expr);                                                                    \
     } while (0)
 
-#define CHECK_INT(a, b)                                                     \
-    do {                                                                    \
-        long long a_ = (long long)(a), b_ = (long long)(b);                 \
-        if (a_ != b_)                                                       \
-            FAILF("%s == %s (%lld vs %lld)", #a, #b, a_, b_);               \
+#define CHECK_INT(a, b)                                                                            \
+    do {                                                                                           \
+        long long a_ = (long long)(a), b_ = (long long)(b);                                        \
+        if (a_ != b_)                                                                              \
+            FAILF("%s == %s (%lld vs %lld)", #a, #b, a_, b_);                                      \
     } while (0)
 
-#define CHECK_NEAR(a, b, tol)                                               \
-    do {                                                                    \
-        double a_ = (double)(a), b_ = (double)(b);                          \
-        if (!(fabs(a_ - b_) <= (tol)))                                      \
-            FAILF("%s ~ %s (%.9g vs %.9g, tol %g)", #a, #b, a_, b_, (double)(tol)); \
+#define CHECK_NEAR(a, b, tol)                                                                      \
+    do {                                                                                           \
+        double a_ = (double)(a), b_ = (double)(b);                                                 \
+        if (!(fabs(a_ - b_) <= (tol)))                                                             \
+            FAILF("%s ~ %s (%.9g vs %.9g, tol %g)", #a, #b, a_, b_, (double)(tol));                \
     } while (0)
 
 /* A call that returns a polyq status and fills `err`; expects success. */
-#define CHECK_OK(call)                                                      \
-    do {                                                                    \
-        int rc_ = (call);                                                   \
-        if (rc_ != 0)                                                       \
-            FAILF("%s returned %d: %s", #call, rc_, err.msg);               \
+#define CHECK_OK(call)                                                                             \
+    do {                                                                                           \
+        int rc_ = (call);                                                                          \
+        if (rc_ != 0)                                                                              \
+            FAILF("%s returned %d: %s", #call, rc_, err.msg);                                      \
     } while (0)
 
 /* Expects status `code` and a message containing `needle`. */
-#define CHECK_FAILS(call, code, needle)                                     \
-    do {                                                                    \
-        err.msg[0] = 0;                                                     \
-        int rc_ = (call);                                                   \
-        if (rc_ != (code) || !strstr(err.msg, (needle)))                    \
-            FAILF("%s: want status %d with \"%s\", got %d \"%s\"", #call, (int)(code), \
-                  (needle), rc_, err.msg);                                  \
+#define CHECK_FAILS(call, code, needle)                                                            \
+    do {                                                                                           \
+        err.msg[0] = 0;                                                                            \
+        int rc_ = (call);                                                                          \
+        if (rc_ != (code) || !strstr(err.msg, (needle)))                                           \
+            FAILF("%s: want status %d with \"%s\", got %d \"%s\"", #call, (int)(code), (needle),   \
+                  rc_, err.msg);                                                                   \
     } while (0)
 
 #endif

@@ -19,7 +19,8 @@ TEST(api_open_quantize_evaluate_write)
         return;
     CHECK(!strcmp(polyq_model_type(base), "llama") && !strcmp(polyq_model_spec(base), "fp32"));
     CHECK_FAILS(polyq_quantize(&q, base, "int9", NULL, &err), POLYQ_INVALID_ARG, "int9");
-    CHECK_FAILS(polyq_quantize(&q, base, "gptq-int4-g16", NULL, &err), POLYQ_INVALID_ARG, "needs calibration text");
+    CHECK_FAILS(polyq_quantize(&q, base, "gptq-int4-g16", NULL, &err), POLYQ_INVALID_ARG,
+                "needs calibration text");
     polyq_quant_opts qo = {.data = pq_test_shared("data/flores200"), .calib_samples = 8};
     CHECK_OK(polyq_quantize(&q, base, "gptq-int4-g16", &qo, &err));
     if (!q)
@@ -27,12 +28,16 @@ TEST(api_open_quantize_evaluate_write)
     CHECK(!strcmp(polyq_model_spec(q), "gptq-int4-g16") && polyq_model_bits_per_weight(q) < 8);
     char *dir = pq_asprintf("%s/api-q", pq_test_tmpdir());
     CHECK_OK(polyq_quantized_save(q, dir, &err));
-    err = (polyq_err){POLYQ_INVALID_ARG, "an earlier failure"}; /* a loader must not read err's old state */
+    err = (polyq_err){POLYQ_INVALID_ARG,
+                      "an earlier failure"}; /* a loader must not read err's old state */
     CHECK_OK(polyq_quantized_load(&back, base, dir, &err));
     free(dir);
-    polyq_eval_opts eo = {.data = pq_test_shared("data/flores200"), .langs = "eng_Latn,hin_Deva", .max_sentences = 3,
+    polyq_eval_opts eo = {.data = pq_test_shared("data/flores200"),
+                          .langs = "eng_Latn,hin_Deva",
+                          .max_sentences = 3,
                           .bootstrap = 100};
-    CHECK_FAILS(polyq_evaluate(&r, base, &q, 1, &(polyq_eval_opts){0}, &err), POLYQ_INVALID_ARG, "opts->data");
+    CHECK_FAILS(polyq_evaluate(&r, base, &q, 1, &(polyq_eval_opts){0}, &err), POLYQ_INVALID_ARG,
+                "opts->data");
     CHECK_OK(polyq_evaluate(&r, base, &q, 1, &eo, &err));
     if (back)
         CHECK_OK(polyq_evaluate(&r2, base, &back, 1, &eo, &err));
@@ -40,7 +45,8 @@ TEST(api_open_quantize_evaluate_write)
         goto out;
     CHECK_INT(polyq_results_n_langs(r), 2);
     CHECK_INT(polyq_results_n_specs(r), 1);
-    CHECK(!strcmp(polyq_results_lang(r, 1), "hin_Deva") && !strcmp(polyq_results_spec(r, 0), "gptq-int4-g16"));
+    CHECK(!strcmp(polyq_results_lang(r, 1), "hin_Deva") &&
+          !strcmp(polyq_results_spec(r, 0), "gptq-int4-g16"));
     for (size_t l = 0; l < 2; l++) {
         polyq_value a, b;
         CHECK_OK(polyq_results_get(r, l, 0, "kld", &a, &err));
@@ -49,17 +55,20 @@ TEST(api_open_quantize_evaluate_write)
         CHECK(a.value == b.value); /* the saved copy is the same model */
     }
     polyq_value v;
-    CHECK_FAILS(polyq_results_get(r, 0, 0, "ppl", &v, &err), POLYQ_INVALID_ARG, "no metric \"ppl\"");
+    CHECK_FAILS(polyq_results_get(r, 0, 0, "ppl", &v, &err), POLYQ_INVALID_ARG,
+                "no metric \"ppl\"");
     CHECK_FAILS(polyq_results_get(r, 2, 0, "kld", &v, &err), POLYQ_INVALID_ARG, "no language 2");
-    char *json = pq_asprintf("%s/api.json", pq_test_tmpdir()), *csv = pq_asprintf("%s/api.csv", pq_test_tmpdir());
+    char *json = pq_asprintf("%s/api.json", pq_test_tmpdir()),
+         *csv = pq_asprintf("%s/api.csv", pq_test_tmpdir());
     CHECK_OK(polyq_results_write_json(r, json, &err));
     CHECK_OK(polyq_results_write_csv(r, csv, &err));
     char *text = NULL;
-    CHECK(pq_read_file(csv, 1 << 20, &text, NULL, &err) == 0 && text && strstr(text, "gptq-int4-g16,gptq") &&
-          strstr(text, "hin_Deva"));
+    CHECK(pq_read_file(csv, 1 << 20, &text, NULL, &err) == 0 && text &&
+          strstr(text, "gptq-int4-g16,gptq") && strstr(text, "hin_Deva"));
     free(text);
     text = NULL;
-    CHECK(pq_read_file(json, 1 << 22, &text, NULL, &err) == 0 && text && strstr(text, "\"calibration\""));
+    CHECK(pq_read_file(json, 1 << 22, &text, NULL, &err) == 0 && text &&
+          strstr(text, "\"calibration\""));
     free(text);
     free(json);
     free(csv);

@@ -46,8 +46,8 @@ TEST(bad_safetensors_headers)
     st_case("{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", 8, POLYQ_FORMAT,
             "spans 8 bytes but its shape and dtype F32 need 12");
     st_case("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
-            "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}", 12, POLYQ_FORMAT,
-            "overlap or gap");
+            "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}",
+            12, POLYQ_FORMAT, "overlap or gap");
     st_case("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 8, POLYQ_FORMAT,
             "overlap or gap");
     st_case("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 8, POLYQ_FORMAT,
@@ -55,8 +55,8 @@ TEST(bad_safetensors_headers)
     st_case("{\"a\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,4]}}",
             4, POLYQ_FORMAT, "shape overflows");
     st_case("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
-            "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 8, POLYQ_FORMAT,
-            "duplicate");
+            "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}",
+            8, POLYQ_FORMAT, "duplicate");
     st_case("{\"a\":{\"dtype\":\"Q4\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4, POLYQ_FORMAT,
             "unknown dtype \"Q4\"");
     st_case("{\"a\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,4]}}", 4, POLYQ_FORMAT,
@@ -79,7 +79,8 @@ TEST(bad_safetensors_headers)
                 "exceeds the 100 MB limit");
     free(img);
     uint8_t tiny[3] = {1, 2, 3};
-    CHECK_FAILS(pq_tensors_add_buffer(&ts, "x.safetensors", tiny, 3, &err), POLYQ_FORMAT, "too short");
+    CHECK_FAILS(pq_tensors_add_buffer(&ts, "x.safetensors", tiny, 3, &err), POLYQ_FORMAT,
+                "too short");
     pq_tensors_close(&ts);
 }
 
@@ -103,7 +104,8 @@ TEST(bad_safetensors_truncated_file)
     polyq_err err = {0};
     char *buf;
     size_t len;
-    CHECK_OK(pq_read_file(pq_test_fixture("gpt2-tiny-f32/model.safetensors"), 1 << 24, &buf, &len, &err));
+    CHECK_OK(pq_read_file(pq_test_fixture("gpt2-tiny-f32/model.safetensors"), 1 << 24, &buf, &len,
+                          &err));
     char *path = tmp_path("truncated.safetensors");
     write_file(path, buf, len / 2);
     pq_tensors ts = {0};
@@ -138,24 +140,33 @@ TEST(bad_model_configs)
 {
     polyq_err err = {0};
     pq_model *m = NULL;
-    static const struct { const char *config, *needle; int code; } cases[] = {
-        {"{\"model_type\":\"gpt2\",\"n_head\":4,\"n_layer\":2,\"vocab_size\":300,\"n_positions\":64}",
+    static const struct {
+        const char *config, *needle;
+        int code;
+    } cases[] = {
+        {"{\"model_type\":\"gpt2\",\"n_head\":4,\"n_layer\":2,\"vocab_size\":300,\"n_positions\":"
+         "64}",
          "required key \"n_embd\" is missing", POLYQ_FORMAT},
         {"{\"model_type\":\"gpt2\",\"n_embd\":64,\"n_head\":4,\"n_layer\":2,\"vocab_size\":300,"
-         "\"n_positions\":64", "invalid JSON at line 1", POLYQ_FORMAT},
+         "\"n_positions\":64",
+         "invalid JSON at line 1", POLYQ_FORMAT},
         {"{\"model_type\":\"mamba\"}", "model_type \"mamba\" is not supported", POLYQ_UNSUPPORTED},
         {"{\"n_embd\":64}", "required key \"model_type\"", POLYQ_FORMAT},
         {"{\"model_type\":\"gpt2\",\"n_embd\":64,\"n_head\":5,\"n_layer\":2,\"vocab_size\":300,"
-         "\"n_positions\":64}", "not a multiple of n_head", POLYQ_FORMAT},
+         "\"n_positions\":64}",
+         "not a multiple of n_head", POLYQ_FORMAT},
         {"{\"model_type\":\"gpt2\",\"n_embd\":32,\"n_head\":4,\"n_layer\":2,\"vocab_size\":300,"
-         "\"n_positions\":64}", "has shape [300, 64], config.json implies [300, 32]", POLYQ_FORMAT},
+         "\"n_positions\":64}",
+         "has shape [300, 64], config.json implies [300, 32]", POLYQ_FORMAT},
         {"{\"model_type\":\"gpt2\",\"n_embd\":64,\"n_head\":4,\"n_layer\":3,\"vocab_size\":300,"
-         "\"n_positions\":64}", "\"transformer.h.2.ln_1.weight\" is missing", POLYQ_FORMAT},
-        {"{\"model_type\":\"gpt2\",\"n_embd\":64,\"n_head\":4,\"n_layer\":2,\"vocab_size\":\"300\"}",
+         "\"n_positions\":64}",
+         "\"transformer.h.2.ln_1.weight\" is missing", POLYQ_FORMAT},
+        {"{\"model_type\":\"gpt2\",\"n_embd\":64,\"n_head\":4,\"n_layer\":2,\"vocab_size\":"
+         "\"300\"}",
          "\"vocab_size\" must be an integer", POLYQ_FORMAT},
         {"{\"model_type\":\"gpt2\",\"n_embd\":64,\"n_head\":4,\"n_layer\":2,\"vocab_size\":300,"
-         "\"n_positions\":64,\"activation_function\":\"mish\"}", "\"mish\" is not supported",
-         POLYQ_UNSUPPORTED},
+         "\"n_positions\":64,\"activation_function\":\"mish\"}",
+         "\"mish\" is not supported", POLYQ_UNSUPPORTED},
         {"[]", "not a JSON object", POLYQ_FORMAT},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -192,35 +203,46 @@ TEST(bad_tokenizer_files)
     tok_json_case(buf, POLYQ_FORMAT, "WordPiece unk_token \"(none)\" is not in the vocabulary");
     snprintf(buf, sizeof buf, "{%s,\"model\":{\"type\":\"WordPieceX\",\"vocab\":{}}}", pre);
     tok_json_case(buf, POLYQ_UNSUPPORTED, "\"WordPieceX\" is not supported");
-    snprintf(buf, sizeof buf, "{%s,\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1},"
-                              "\"merges\":[\"a c\"]}}", pre);
+    snprintf(buf, sizeof buf,
+             "{%s,\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1},"
+             "\"merges\":[\"a c\"]}}",
+             pre);
     tok_json_case(buf, POLYQ_FORMAT, "uses a token not in the vocabulary");
-    snprintf(buf, sizeof buf, "{%s,\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":\"x\"},\"merges\":[]}}", pre);
+    snprintf(buf, sizeof buf,
+             "{%s,\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":\"x\"},\"merges\":[]}}", pre);
     tok_json_case(buf, POLYQ_FORMAT, "is not an integer id");
-    snprintf(buf, sizeof buf, "{%s,\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":-4},\"merges\":[]}}", pre);
+    snprintf(buf, sizeof buf,
+             "{%s,\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":-4},\"merges\":[]}}", pre);
     tok_json_case(buf, POLYQ_FORMAT, "out of range");
-    snprintf(buf, sizeof buf, "{%s,\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[7]}}", pre);
+    snprintf(buf, sizeof buf,
+             "{%s,\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[7]}}", pre);
     tok_json_case(buf, POLYQ_FORMAT, "merge 0 is neither");
-    tok_json_case("{\"pre_tokenizer\":{\"type\":\"UnicodeScripts\"},\"model\":{}}", POLYQ_UNSUPPORTED,
-                  "\"UnicodeScripts\" is not supported");
+    tok_json_case("{\"pre_tokenizer\":{\"type\":\"UnicodeScripts\"},\"model\":{}}",
+                  POLYQ_UNSUPPORTED, "\"UnicodeScripts\" is not supported");
     tok_json_case("{\"pre_tokenizer\":{\"type\":\"Split\",\"pattern\":{\"Regex\":\"a\"},"
-                  "\"behavior\":\"Sideways\"},\"model\":{}}", POLYQ_UNSUPPORTED, "behavior \"Sideways\"");
+                  "\"behavior\":\"Sideways\"},\"model\":{}}",
+                  POLYQ_UNSUPPORTED, "behavior \"Sideways\"");
     tok_json_case("{\"pre_tokenizer\":{\"type\":\"Metaspace\"},\"model\":{\"type\":\"Unigram\"}}",
                   POLYQ_FORMAT, "Unigram model needs a non-empty \"vocab\" array");
     tok_json_case("{\"model\":{\"type\":\"Unigram\",\"vocab\":[[\"a\",\"x\"]]}}", POLYQ_FORMAT,
                   "Unigram vocab entry 0 is not [piece, score]");
-    tok_json_case("{\"model\":{\"type\":\"Unigram\",\"unk_id\":7,\"vocab\":[[\"a\",-1.0]]}}", POLYQ_FORMAT,
-                  "unk_id");
+    tok_json_case("{\"model\":{\"type\":\"Unigram\",\"unk_id\":7,\"vocab\":[[\"a\",-1.0]]}}",
+                  POLYQ_FORMAT, "unk_id");
     tok_json_case("{\"normalizer\":{\"type\":\"Nmt\"},\"model\":{}}", POLYQ_UNSUPPORTED,
                   "normalizer \"Nmt\"");
-    tok_json_case("{\"normalizer\":{\"type\":\"Precompiled\",\"precompiled_charsmap\":\"!!\"},\"model\":{}}",
-                  POLYQ_FORMAT, "precompiled_charsmap is not base64");
-    tok_json_case("{\"normalizer\":{\"type\":\"Precompiled\",\"precompiled_charsmap\":\"/////wAA\"},\"model\":{}}",
+    tok_json_case(
+        "{\"normalizer\":{\"type\":\"Precompiled\",\"precompiled_charsmap\":\"!!\"},\"model\":{}}",
+        POLYQ_FORMAT, "precompiled_charsmap is not base64");
+    tok_json_case("{\"normalizer\":{\"type\":\"Precompiled\",\"precompiled_charsmap\":\"/////"
+                  "wAA\"},\"model\":{}}",
                   POLYQ_FORMAT, "claims a trie of");
-    tok_json_case("{\"post_processor\":{\"type\":\"TemplateProcessing\",\"single\":[{\"SpecialToken\":"
-                  "{\"id\":\"[X]\"}}]},\"model\":{\"type\":\"WordPiece\",\"unk_token\":\"u\",\"vocab\":{\"u\":0}}}",
-                  POLYQ_FORMAT, "template special token \"[X]\" has no ids");
-    tok_json_case("{\"post_processor\":{\"type\":\"RobertaProcessing\",\"cls\":[\"<s>\",9],\"sep\":[\"</s>\",0]},"
+    tok_json_case(
+        "{\"post_processor\":{\"type\":\"TemplateProcessing\",\"single\":[{\"SpecialToken\":"
+        "{\"id\":\"[X]\"}}]},\"model\":{\"type\":\"WordPiece\",\"unk_token\":\"u\",\"vocab\":{"
+        "\"u\":0}}}",
+        POLYQ_FORMAT, "template special token \"[X]\" has no ids");
+    tok_json_case("{\"post_processor\":{\"type\":\"RobertaProcessing\",\"cls\":[\"<s>\",9],\"sep\":"
+                  "[\"</s>\",0]},"
                   "\"model\":{\"type\":\"WordPiece\",\"unk_token\":\"u\",\"vocab\":{\"u\":0}}}",
                   POLYQ_FORMAT, "post_processor id 9 is out of the vocabulary");
 
@@ -237,7 +259,8 @@ TEST(bad_tokenizer_files)
     CHECK_OK(pq_tok_load_vocab_merges(&t, vocab, merges, &err));
     pq_tok_free(t);
     write_file(vocab, "[1]", 3);
-    CHECK_FAILS(pq_tok_load_vocab_merges(&t, vocab, merges, &err), POLYQ_FORMAT, "vocab.json: not a JSON object");
+    CHECK_FAILS(pq_tok_load_vocab_merges(&t, vocab, merges, &err), POLYQ_FORMAT,
+                "vocab.json: not a JSON object");
     free(vocab);
     free(merges);
 }
@@ -252,7 +275,8 @@ TEST(bad_text_files)
                 "xxx_Latn.devtest: line 3 is not valid UTF-8 (byte 5)");
     pq_corpus_free(&c);
     write_file(p, "ok\nnul\0byte\n", 12);
-    CHECK_FAILS(pq_corpus_load(&c, "xxx_Latn", p, 0, &err), POLYQ_TEXT, "line 2 contains a NUL byte");
+    CHECK_FAILS(pq_corpus_load(&c, "xxx_Latn", p, 0, &err), POLYQ_TEXT,
+                "line 2 contains a NUL byte");
     pq_corpus_free(&c);
     write_file(p, "", 0);
     CHECK_FAILS(pq_corpus_load(&c, "xxx_Latn", p, 0, &err), POLYQ_TEXT, "no sentences");
@@ -272,14 +296,16 @@ TEST(bad_text_files)
     CHECK_OK(pq_dataset_open(&d, pq_test_shared("data/flores200"), "devtest", &err));
     CHECK_FAILS(pq_dataset_path(&d, "xyz_Abcd", &path, &err), POLYQ_NOT_FOUND,
                 "unknown language code \"xyz_Abcd\"");
-    CHECK_FAILS(pq_dataset_path(&d, "../etc", &path, &err), POLYQ_INVALID_ARG, "is not a language code");
+    CHECK_FAILS(pq_dataset_path(&d, "../etc", &path, &err), POLYQ_INVALID_ARG,
+                "is not a language code");
     CHECK_OK(pq_dataset_path(&d, "eng_Latn", &path, &err));
     free(path);
     pq_dataset_free(&d);
-    CHECK_FAILS(pq_dataset_open(&d, pq_test_shared("data/flores200"), "test", &err), POLYQ_INVALID_ARG,
-                "split \"test\"");
+    CHECK_FAILS(pq_dataset_open(&d, pq_test_shared("data/flores200"), "test", &err),
+                POLYQ_INVALID_ARG, "split \"test\"");
     CHECK_FAILS(pq_dataset_open(&d, "/nonexistent/flores", "devtest", &err), POLYQ_NOT_FOUND,
                 "no such directory");
-    CHECK_FAILS(pq_dataset_open(&d, "eng_Latn=", "devtest", &err), POLYQ_INVALID_ARG, "is not lang=path");
+    CHECK_FAILS(pq_dataset_open(&d, "eng_Latn=", "devtest", &err), POLYQ_INVALID_ARG,
+                "is not lang=path");
     pq_dataset_free(&d);
 }

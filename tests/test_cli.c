@@ -60,17 +60,19 @@ static void expect(const char *args, int code, const char *needle)
     char *out = NULL;
     int rc = run(args, &out);
     if (rc != code || !out || !strstr(out, needle))
-        FAILF("polyq %s: want exit %d and \"%s\", got %d:\n%s", args, code, needle, rc, out ? out : "");
+        FAILF("polyq %s: want exit %d and \"%s\", got %d:\n%s", args, code, needle, rc,
+              out ? out : "");
     free(out);
 }
 
 TEST_SLOW(cli_eval_main_job_json)
 {
     char *json = pq_asprintf("%s/r.json", pq_test_tmpdir());
-    char *args = pq_asprintf("eval tests/fixtures/gpt2-tiny-vocab-bf16 --data %s --langs "
-                             "eng_Latn,hin_Deva,zho_Hans --max-sentences 10 --quant int8,int4-g128,fp32 "
-                             "--bootstrap 200 --seed 7 --out %s",
-                             pq_test_shared("data/flores200"), json);
+    char *args =
+        pq_asprintf("eval tests/fixtures/gpt2-tiny-vocab-bf16 --data %s --langs "
+                    "eng_Latn,hin_Deva,zho_Hans --max-sentences 10 --quant int8,int4-g128,fp32 "
+                    "--bootstrap 200 --seed 7 --out %s",
+                    pq_test_shared("data/flores200"), json);
     char *out = NULL;
     int rc = run(args, &out);
     if (rc != 0)
@@ -83,31 +85,38 @@ TEST_SLOW(cli_eval_main_job_json)
         CHECK(!strcmp(json_string_value(json_object_get(r, "version")), POLYQ_VERSION));
         CHECK_INT(json_integer_value(json_object_get(r, "seed")), 7);
         CHECK(json_is_real(json_object_get(r, "wall_time_s")));
-        CHECK(!strcmp(json_string_value(json_object_get(json_object_get(r, "model"), "architecture")),
-                      "GPT2LMHeadModel"));
+        CHECK(
+            !strcmp(json_string_value(json_object_get(json_object_get(r, "model"), "architecture")),
+                    "GPT2LMHeadModel"));
         CHECK(!strcmp(json_string_value(json_object_get(r, "reference_language")), "eng_Latn"));
         json_t *fp = json_object_get(r, "full_precision"), *q = json_object_get(r, "quantized");
         CHECK_INT(json_array_size(fp), 3);
         CHECK_INT(json_array_size(q), 3);
-        const char *fields[] = {"sentences", "tokens", "bytes", "chars", "nll", "ppl", "bpb",
-                                "bits_per_sentence", "fertility_bytes"};
+        const char *fields[] = {
+            "sentences",         "tokens",         "bytes", "chars", "nll", "ppl", "bpb",
+            "bits_per_sentence", "fertility_bytes"};
         for (size_t f = 0; f < sizeof fields / sizeof fields[0]; f++)
             CHECK(json_is_number(json_object_get(json_array_get(fp, 1), fields[f])));
         for (int l = 0; l < 3; l++) {
-            json_t *l8 = json_array_get(json_object_get(json_array_get(q, 0), "languages"), (size_t)l);
-            json_t *l4 = json_array_get(json_object_get(json_array_get(q, 1), "languages"), (size_t)l);
-            json_t *l0 = json_array_get(json_object_get(json_array_get(q, 2), "languages"), (size_t)l);
+            json_t *l8 =
+                json_array_get(json_object_get(json_array_get(q, 0), "languages"), (size_t)l);
+            json_t *l4 =
+                json_array_get(json_object_get(json_array_get(q, 1), "languages"), (size_t)l);
+            json_t *l0 =
+                json_array_get(json_object_get(json_array_get(q, 2), "languages"), (size_t)l);
             double k8 = json_real_value(json_object_get(json_object_get(l8, "kld"), "value"));
             double k4 = json_real_value(json_object_get(json_object_get(l4, "kld"), "value"));
             CHECK(k8 > 0 && k8 < k4);
             CHECK(json_number_value(json_object_get(json_object_get(l0, "kld"), "value")) == 0);
-            CHECK(json_number_value(json_object_get(json_object_get(l0, "top1_agree"), "value")) == 1);
+            CHECK(json_number_value(json_object_get(json_object_get(l0, "top1_agree"), "value")) ==
+                  1);
             const char *deltas[] = {"delta_nll_per_token", "delta_bpb", "delta_bits_per_sentence",
                                     "rel_degradation", "kld_per_sentence"};
             for (size_t d = 0; d < 5; d++)
                 CHECK(json_is_number(json_object_get(json_object_get(l4, deltas[d]), "ci95_lo")));
             json_t *disp = json_object_get(l4, "disparity");
-            CHECK(json_object_get(disp, "delta_bits_per_sentence") && json_object_get(disp, "rel_degradation") &&
+            CHECK(json_object_get(disp, "delta_bits_per_sentence") &&
+                  json_object_get(disp, "rel_degradation") &&
                   json_object_get(disp, "delta_nll_per_token"));
         }
         CHECK(json_real_value(json_object_get(json_array_get(q, 0), "bits_per_weight")) > 8);
@@ -136,7 +145,8 @@ TEST(cli_bad_input_messages)
     expect(a, 1, "/dev/null: no sentences");
     free(a);
     expect("eval tests/fixtures --data x=/dev/null", 1, "tests/fixtures: no config.json");
-    a = pq_asprintf("eval tests/fixtures/gpt2-tiny-f32 %s --langs eng_Latn --max-sentences 1", data);
+    a = pq_asprintf("eval tests/fixtures/gpt2-tiny-f32 %s --langs eng_Latn --max-sentences 1",
+                    data);
     expect(a, 1, "no tokenizer.json");
     free(a);
     char *bad = pq_asprintf("%s/bad.txt", pq_test_tmpdir());
@@ -167,7 +177,8 @@ TEST(cli_bad_input_messages)
 
 TEST(cli_info_and_models)
 {
-    expect("info tests/fixtures/gpt2-tiny-vocab-bf16", 0, "GPT2LMHeadModel (model_type gpt2), weights stored as BF16");
+    expect("info tests/fixtures/gpt2-tiny-vocab-bf16", 0,
+           "GPT2LMHeadModel (model_type gpt2), weights stored as BF16");
     expect("info tests/fixtures/llama-tiny-gqa-f32", 0, "4 heads (2 key/value)");
     expect("info tests/fixtures/llama-tiny-gqa-f32", 0, "family         llama: Llama");
     expect("models", 0, "xlm-roberta  PLL");
@@ -200,9 +211,10 @@ TEST(cli_deterministic_across_runs_and_threads)
     char *out = NULL, *texts[3] = {0};
     for (int k = 0; k < 3; k++) {
         char *json = pq_asprintf("%s/det%d.json", pq_test_tmpdir(), k);
-        char *args = pq_asprintf("eval tests/fixtures/neox-tiny-f32 --data %s --langs eng_Latn,tha_Thai "
-                                 "--max-sentences 6 --quant int4-g32 --bootstrap 200 --threads %d --out %s",
-                                 pq_test_shared("data/flores200"), k == 2 ? 1 : 2, json);
+        char *args =
+            pq_asprintf("eval tests/fixtures/neox-tiny-f32 --data %s --langs eng_Latn,tha_Thai "
+                        "--max-sentences 6 --quant int4-g32 --bootstrap 200 --threads %d --out %s",
+                        pq_test_shared("data/flores200"), k == 2 ? 1 : 2, json);
         CHECK_INT(run(args, &out), 0);
         free(out);
         texts[k] = strip_volatile(json);
@@ -210,7 +222,8 @@ TEST(cli_deterministic_across_runs_and_threads)
         free(args);
         free(json);
     }
-    CHECK(texts[0] && texts[1] && texts[2] && !strcmp(texts[0], texts[1]) && !strcmp(texts[0], texts[2]));
+    CHECK(texts[0] && texts[1] && texts[2] && !strcmp(texts[0], texts[1]) &&
+          !strcmp(texts[0], texts[2]));
     for (int k = 0; k < 3; k++)
         free(texts[k]);
 }
@@ -230,9 +243,10 @@ TEST(cli_output_atomic)
      * file fails the same way) */
     chmod(dir, 0555);
     if (geteuid() == 0) {
-        char *below = pq_asprintf("eval tests/fixtures/neox-tiny-f32 --data %s --langs eng_Latn "
-                                  "--max-sentences 2 --quant int8 --bootstrap 100 --out %s/sub/r.json",
-                                  pq_test_shared("data/flores200"), json);
+        char *below =
+            pq_asprintf("eval tests/fixtures/neox-tiny-f32 --data %s --langs eng_Latn "
+                        "--max-sentences 2 --quant int8 --bootstrap 100 --out %s/sub/r.json",
+                        pq_test_shared("data/flores200"), json);
         expect(below, 1, "cannot write the results");
         free(below);
     } else
@@ -246,14 +260,16 @@ TEST(cli_output_atomic)
     int rc;
     char *out = run_cmd(cmd, &rc);
     if (rc != 1 || !out || !strstr(out, "cannot write the results"))
-        FAILF("%s: want exit 1 and \"cannot write the results\", got %d:\n%s", cmd, rc, out ? out : "");
+        FAILF("%s: want exit 1 and \"cannot write the results\", got %d:\n%s", cmd, rc,
+              out ? out : "");
     char *txt = NULL;
     CHECK(pq_read_file(json, 1000, &txt, NULL, &err) == 0 && txt && strstr(txt, "earlier"));
     /* and the same run without the limit writes them */
     expect(args, 0, "wrote");
     free(txt);
     txt = NULL;
-    CHECK(pq_read_file(json, 1 << 20, &txt, NULL, &err) == 0 && txt && strstr(txt, "neox") && !strstr(txt, "earlier"));
+    CHECK(pq_read_file(json, 1 << 20, &txt, NULL, &err) == 0 && txt && strstr(txt, "neox") &&
+          !strstr(txt, "earlier"));
     free(txt);
     free(out);
     free(cmd);
@@ -271,9 +287,10 @@ TEST_SLOW(cli_memory_estimate_and_guard)
     bool sanitized = getenv("ASAN_OPTIONS") != NULL;
     for (int i = 0; i < 2 && !sanitized; i++) {
         char *json = pq_asprintf("%s/mem%d.json", pq_test_tmpdir(), i), *out = NULL;
-        char *args = pq_asprintf("eval tests/fixtures/%s --data %s --langs eng_Latn,hin_Deva "
-                                 "--max-sentences 40 --quant int8 --bootstrap 100 --batch-tokens 1024 --out %s",
-                                 fixtures[i], pq_test_shared("data/flores200"), json);
+        char *args = pq_asprintf(
+            "eval tests/fixtures/%s --data %s --langs eng_Latn,hin_Deva "
+            "--max-sentences 40 --quant int8 --bootstrap 100 --batch-tokens 1024 --out %s",
+            fixtures[i], pq_test_shared("data/flores200"), json);
         CHECK_INT(run(args, &out), 0);
         json_error_t je;
         json_t *r = json_load_file(json, 0, &je);
@@ -290,7 +307,8 @@ TEST_SLOW(cli_memory_estimate_and_guard)
         fprintf(stderr, "  (estimate against peak RSS not compared under the sanitizers, whose "
                         "shadow memory inflates RSS)\n");
     char *args = pq_asprintf("eval tests/fixtures/gpt2-tiny-vocab-bf16 --data %s --langs eng_Latn "
-                             "--quant int8 --max-memory 50M", pq_test_shared("data/flores200"));
+                             "--quant int8 --max-memory 50M",
+                             pq_test_shared("data/flores200"));
     expect(args, 1, "evaluation needs about");
     free(args);
     expect("eval tests/fixtures/gpt2-tiny-vocab-bf16 --max-memory lots", 2, "is not a size");
@@ -302,13 +320,14 @@ TEST_SLOW(cli_memory_estimate_and_guard)
 TEST_SLOW(cli_eval_every_family)
 {
     static const char *const fixtures[] = {
-        "gpt2-tiny-vocab-bf16", "neox-tiny-f32", "opt-tiny-proj-f32", "llama-tiny-vocab-bf16",
-        "mistral-tiny-swa-f32", "bloom-tiny-f32", "bert-tiny-f32", "xlmr-tiny-f32"};
+        "gpt2-tiny-vocab-bf16", "neox-tiny-f32",  "opt-tiny-proj-f32", "llama-tiny-vocab-bf16",
+        "mistral-tiny-swa-f32", "bloom-tiny-f32", "bert-tiny-f32",     "xlmr-tiny-f32"};
     for (size_t i = 0; i < sizeof fixtures / sizeof fixtures[0]; i++) {
         char *json = pq_asprintf("%s/family-%zu.json", pq_test_tmpdir(), i);
-        char *args = pq_asprintf("eval tests/fixtures/%s --data %s --langs eng_Latn,hin_Deva "
-                                 "--max-sentences 4 --quant int8,int4-g128 --bootstrap 100 --out %s",
-                                 fixtures[i], pq_test_shared("data/flores200"), json);
+        char *args =
+            pq_asprintf("eval tests/fixtures/%s --data %s --langs eng_Latn,hin_Deva "
+                        "--max-sentences 4 --quant int8,int4-g128 --bootstrap 100 --out %s",
+                        fixtures[i], pq_test_shared("data/flores200"), json);
         char *out = NULL;
         int rc = run(args, &out);
         if (rc != 0)
@@ -317,7 +336,8 @@ TEST_SLOW(cli_eval_every_family)
         json_t *r = json_load_file(json, 0, &je);
         CHECK(r != NULL);
         if (r) {
-            const char *scoring = json_string_value(json_object_get(json_object_get(r, "model"), "scoring"));
+            const char *scoring =
+                json_string_value(json_object_get(json_object_get(r, "model"), "scoring"));
             bool enc = strstr(fixtures[i], "bert") != NULL || strstr(fixtures[i], "xlmr") != NULL;
             CHECK(scoring && !strcmp(scoring, enc ? "pseudo_log_likelihood" : "causal"));
             json_t *q = json_object_get(r, "quantized");
@@ -343,9 +363,11 @@ TEST(cli_gptq_calibration)
 {
     const char *fx = "tests/fixtures/llama-tiny-vocab-bf16";
     char *json = pq_asprintf("%s/gptq.json", pq_test_tmpdir());
-    char *args = pq_asprintf("eval %s --data %s --langs eng_Latn,hin_Deva --max-sentences 4 "
-                             "--quant int4-g16,gptq-int4-g16 --calib hin_Deva,zho_Hans --calib-samples 6 "
-                             "--bootstrap 100 --out %s", fx, pq_test_shared("data/flores200"), json);
+    char *args =
+        pq_asprintf("eval %s --data %s --langs eng_Latn,hin_Deva --max-sentences 4 "
+                    "--quant int4-g16,gptq-int4-g16 --calib hin_Deva,zho_Hans --calib-samples 6 "
+                    "--bootstrap 100 --out %s",
+                    fx, pq_test_shared("data/flores200"), json);
     char *out = NULL;
     int rc = run(args, &out);
     if (rc != 0)
@@ -354,30 +376,39 @@ TEST(cli_gptq_calibration)
     CHECK(r && json_is_object(cal));
     CHECK(!strcmp(json_string_value(json_object_get(cal, "source")), "flores200 dev"));
     CHECK_INT(json_integer_value(json_object_get(cal, "samples")), 6);
-    CHECK(!strcmp(json_string_value(json_array_get(json_object_get(cal, "languages"), 1)), "zho_Hans"));
-    CHECK(!strcmp(json_string_value(json_object_get(json_array_get(json_object_get(r, "quantized"), 1), "method")),
+    CHECK(!strcmp(json_string_value(json_array_get(json_object_get(cal, "languages"), 1)),
+                  "zho_Hans"));
+    CHECK(!strcmp(json_string_value(json_object_get(
+                      json_array_get(json_object_get(r, "quantized"), 1), "method")),
                   "gptq"));
     json_decref(r);
     free(out);
     free(args);
     const char *data = pq_test_shared("data/flores200");
-    args = pq_asprintf("eval %s --data %s --langs eng_Latn --quant gptq-int4 --calib xx_Yyyy", fx, data);
+    args = pq_asprintf("eval %s --data %s --langs eng_Latn --quant gptq-int4 --calib xx_Yyyy", fx,
+                       data);
     expect(args, 1, "--calib: unknown language code \"xx_Yyyy\"");
     free(args);
-    args = pq_asprintf("eval %s --data %s --split dev --langs eng_Latn --quant gptq-int4", fx, data);
+    args =
+        pq_asprintf("eval %s --data %s --split dev --langs eng_Latn --quant gptq-int4", fx, data);
     expect(args, 2, "which is being evaluated (--split dev)");
     free(args);
-    args = pq_asprintf("eval %s --data eng_Latn=%s/devtest/eng_Latn.devtest --quant gptq-int4", fx, data);
+    args = pq_asprintf("eval %s --data eng_Latn=%s/devtest/eng_Latn.devtest --quant gptq-int4", fx,
+                       data);
     expect(args, 2, "give --calib-file");
     free(args);
     /* a calibration file of its own */
-    args = pq_asprintf("eval %s --data eng_Latn=%s/devtest/eng_Latn.devtest --max-sentences 3 --quant gptq-int4 "
-                       "--calib-file %s/dev/fra_Latn.dev --calib-samples 4 --bootstrap 100", fx, data, data);
+    args = pq_asprintf(
+        "eval %s --data eng_Latn=%s/devtest/eng_Latn.devtest --max-sentences 3 --quant gptq-int4 "
+        "--calib-file %s/dev/fra_Latn.dev --calib-samples 4 --bootstrap 100",
+        fx, data, data);
     expect(args, 0, "\"samples\":4");
     free(args);
-    expect("eval tests/fixtures/llama-tiny-vocab-bf16 --quant gptq-int4-tensor", 2, "not per tensor");
+    expect("eval tests/fixtures/llama-tiny-vocab-bf16 --quant gptq-int4-tensor", 2,
+           "not per tensor");
     args = pq_asprintf("eval %s --data %s --langs eng_Latn --max-sentences 3 --quant awq-int4-g16 "
-                       "--calib-samples 4 --bootstrap 100", fx, data);
+                       "--calib-samples 4 --bootstrap 100",
+                       fx, data);
     expect(args, 0, "awq-int4-g16  (AWQ, calibrated");
     free(args);
     free(json);
@@ -386,15 +417,20 @@ TEST(cli_gptq_calibration)
 TEST(cli_w8a8_and_smoothquant)
 {
     const char *data = pq_test_shared("data/flores200");
-    char *args = pq_asprintf("eval tests/fixtures/opt-tiny-proj-f32 --data %s --langs eng_Latn --max-sentences 3 "
-                             "--quant w8a8,smoothquant-a0.7 --calib-samples 4 --bootstrap 100", data);
+    char *args = pq_asprintf(
+        "eval tests/fixtures/opt-tiny-proj-f32 --data %s --langs eng_Latn --max-sentences 3 "
+        "--quant w8a8,smoothquant-a0.7 --calib-samples 4 --bootstrap 100",
+        data);
     expect(args, 0, "smoothquant-a0.7  (SmoothQuant W8A8, calibrated");
     free(args);
-    args = pq_asprintf("eval tests/fixtures/opt-tiny-postln-f32 --data %s --langs eng_Latn --max-sentences 2 "
-                       "--quant smoothquant --calib-samples 2", data);
+    args = pq_asprintf(
+        "eval tests/fixtures/opt-tiny-postln-f32 --data %s --langs eng_Latn --max-sentences 2 "
+        "--quant smoothquant --calib-samples 2",
+        data);
     expect(args, 1, "no tokenizer files: cannot read calibration text");
     free(args);
-    expect("eval tests/fixtures/opt-tiny-proj-f32 --quant smoothquant-a1.5", 2, "must be in [0, 1]");
+    expect("eval tests/fixtures/opt-tiny-proj-f32 --quant smoothquant-a1.5", 2,
+           "must be in [0, 1]");
 }
 
 /* Quantize once, evaluate many times: files written by polyq quantize give the very numbers
@@ -402,38 +438,50 @@ TEST(cli_w8a8_and_smoothquant)
  * model, or a damaged one, is refused with one message. */
 TEST_SLOW(cli_quantize_then_eval)
 {
-    const char *fx = "tests/fixtures/llama-tiny-vocab-bf16", *data = pq_test_shared("data/flores200");
-    static const char *const specs[] = {"int4-g16", "q5_1", "fp4", "awq-int3-g16-clip", "llm-int8-t2", "gptq-int4-g16",
-                                        "smoothquant-a0.7", "nf4-dq", "q4_k_m"};
+    const char *fx = "tests/fixtures/llama-tiny-vocab-bf16",
+               *data = pq_test_shared("data/flores200");
+    static const char *const specs[] = {"int4-g16",          "q5_1",        "fp4",
+                                        "awq-int3-g16-clip", "llm-int8-t2", "gptq-int4-g16",
+                                        "smoothquant-a0.7",  "nf4-dq",      "q4_k_m"};
     enum { NS = sizeof specs / sizeof specs[0] };
     char list[1024] = "", *direct = pq_asprintf("%s/direct.json", pq_test_tmpdir()),
          *loaded = pq_asprintf("%s/loaded.json", pq_test_tmpdir());
     for (int i = 0; i < NS; i++) {
         char *dir = pq_asprintf("%s/q-%s", pq_test_tmpdir(), specs[i]);
-        char *args = pq_asprintf("quantize %s --quant %s --data %s --calib-samples 8 --out %s", fx, specs[i], data, dir);
+        char *args = pq_asprintf("quantize %s --quant %s --data %s --calib-samples 8 --out %s", fx,
+                                 specs[i], data, dir);
         expect(args, 0, "polyq-quant.safetensors");
         snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? "," : "", dir);
         free(args);
         free(dir);
     }
-    char *args = pq_asprintf("eval %s --data %s --langs eng_Latn,hin_Deva --max-sentences 4 --bootstrap 100 "
-                             "--quant int4-g16,q5_1,fp4,awq-int3-g16-clip,llm-int8-t2,gptq-int4-g16,smoothquant-a0.7,nf4-dq,q4_k_m "
-                             "--calib-samples 8 --out %s",
-                             fx, data, direct);
+    char *args =
+        pq_asprintf("eval %s --data %s --langs eng_Latn,hin_Deva --max-sentences 4 --bootstrap 100 "
+                    "--quant "
+                    "int4-g16,q5_1,fp4,awq-int3-g16-clip,llm-int8-t2,gptq-int4-g16,smoothquant-a0."
+                    "7,nf4-dq,q4_k_m "
+                    "--calib-samples 8 --out %s",
+                    fx, data, direct);
     expect(args, 0, "gptq-int4-g16");
     free(args);
-    args = pq_asprintf("eval %s --data %s --langs eng_Latn,hin_Deva --max-sentences 4 --bootstrap 100 --quant fp32 "
-                       "--quantized %s --out %s", fx, data, list, loaded);
+    args = pq_asprintf("eval %s --data %s --langs eng_Latn,hin_Deva --max-sentences 4 --bootstrap "
+                       "100 --quant fp32 "
+                       "--quantized %s --out %s",
+                       fx, data, list, loaded);
     expect(args, 0, "q4_k_m");
     free(args);
     json_t *a = json_load_file(direct, 0, NULL), *b = json_load_file(loaded, 0, NULL);
     CHECK(a && b);
     for (size_t i = 0; a && b && i < NS; i++) {
-        json_t *x = json_array_get(json_object_get(a, "quantized"), i), *y = json_array_get(json_object_get(b, "quantized"), i + 1);
-        CHECK(!strcmp(json_string_value(json_object_get(x, "spec")), json_string_value(json_object_get(y, "spec"))));
-        CHECK(json_real_value(json_object_get(x, "bits_per_weight")) == json_real_value(json_object_get(y, "bits_per_weight")));
+        json_t *x = json_array_get(json_object_get(a, "quantized"), i),
+               *y = json_array_get(json_object_get(b, "quantized"), i + 1);
+        CHECK(!strcmp(json_string_value(json_object_get(x, "spec")),
+                      json_string_value(json_object_get(y, "spec"))));
+        CHECK(json_real_value(json_object_get(x, "bits_per_weight")) ==
+              json_real_value(json_object_get(y, "bits_per_weight")));
         for (size_t l = 0; l < 2; l++) {
-            json_t *lx = json_array_get(json_object_get(x, "languages"), l), *ly = json_array_get(json_object_get(y, "languages"), l);
+            json_t *lx = json_array_get(json_object_get(x, "languages"), l),
+                   *ly = json_array_get(json_object_get(y, "languages"), l);
             CHECK(json_real_value(json_object_get(json_object_get(lx, "kld"), "value")) ==
                   json_real_value(json_object_get(json_object_get(ly, "kld"), "value")));
         }
@@ -443,7 +491,9 @@ TEST_SLOW(cli_quantize_then_eval)
     json_decref(b);
     /* a file made from another model; a damaged file */
     char *dir = pq_asprintf("%s/q-int4-g16", pq_test_tmpdir());
-    args = pq_asprintf("eval tests/fixtures/opt-tiny-proj-f32 --data %s --langs eng_Latn --max-sentences 2 --quantized %s", data, dir);
+    args = pq_asprintf("eval tests/fixtures/opt-tiny-proj-f32 --data %s --langs eng_Latn "
+                       "--max-sentences 2 --quantized %s",
+                       data, dir);
     expect(args, 1, "does not fit this model's");
     free(args);
     char *file = pq_asprintf("%s/polyq-quant.safetensors", dir);
@@ -453,7 +503,8 @@ TEST_SLOW(cli_quantize_then_eval)
         fputs("{{{{", f);
         fclose(f);
     }
-    args = pq_asprintf("eval %s --data %s --langs eng_Latn --max-sentences 2 --quantized %s", fx, data, dir);
+    args = pq_asprintf("eval %s --data %s --langs eng_Latn --max-sentences 2 --quantized %s", fx,
+                       data, dir);
     expect(args, 1, "polyq-quant.safetensors");
     free(args);
     free(file);
@@ -468,33 +519,45 @@ TEST_SLOW(cli_quantize_then_eval)
  * that version measured with them (expected.json). */
 TEST_SLOW(cli_quantized_files_of_earlier_versions_load)
 {
-    const char *fx = "tests/fixtures/llama-tiny-vocab-bf16", *data = pq_test_shared("data/flores200");
+    const char *fx = "tests/fixtures/llama-tiny-vocab-bf16",
+               *data = pq_test_shared("data/flores200");
     json_t *want = json_load_file(pq_test_fixture("qfile-v1/expected.json"), 0, NULL);
     json_t *specs = json_object_get(want, "quantized");
     CHECK(json_array_size(specs) >= 9);
     char list[2048] = "";
     for (size_t i = 0; i < json_array_size(specs); i++)
-        snprintf(list + strlen(list), sizeof list - strlen(list), "%stests/fixtures/qfile-v1/%s", i ? "," : "",
+        snprintf(list + strlen(list), sizeof list - strlen(list), "%stests/fixtures/qfile-v1/%s",
+                 i ? "," : "",
                  json_string_value(json_object_get(json_array_get(specs, i), "spec")));
     char *out = pq_asprintf("%s/qfile-v1.json", pq_test_tmpdir());
-    char *args = pq_asprintf("eval %s --data %s --langs eng_Latn,hin_Deva --max-sentences 4 --bootstrap 100 --quant fp32 "
-                             "--quantized %s --out %s", fx, data, list, out);
+    char *args = pq_asprintf("eval %s --data %s --langs eng_Latn,hin_Deva --max-sentences 4 "
+                             "--bootstrap 100 --quant fp32 "
+                             "--quantized %s --out %s",
+                             fx, data, list, out);
     expect(args, 0, "nf4-dq");
     json_t *got = json_load_file(out, 0, NULL);
     CHECK(got != NULL);
     for (size_t i = 0; got && i < json_array_size(specs); i++) {
-        json_t *w = json_array_get(specs, i), *g = json_array_get(json_object_get(got, "quantized"), i + 1);
+        json_t *w = json_array_get(specs, i),
+               *g = json_array_get(json_object_get(got, "quantized"), i + 1);
         const char *spec = json_string_value(json_object_get(w, "spec"));
-        if (strcmp(spec, json_string_value(json_object_get(g, "spec")) ? json_string_value(json_object_get(g, "spec")) : "")) {
-            FAILF("entry %zu: spec %s, want %s", i, json_string_value(json_object_get(g, "spec")), spec);
+        if (strcmp(spec, json_string_value(json_object_get(g, "spec"))
+                             ? json_string_value(json_object_get(g, "spec"))
+                             : "")) {
+            FAILF("entry %zu: spec %s, want %s", i, json_string_value(json_object_get(g, "spec")),
+                  spec);
             continue;
         }
-        if (json_real_value(json_object_get(g, "bits_per_weight")) != json_real_value(json_object_get(w, "bits_per_weight")))
-            FAILF("%s: %.9g bits per weight, want %.9g", spec, json_real_value(json_object_get(g, "bits_per_weight")),
+        if (json_real_value(json_object_get(g, "bits_per_weight")) !=
+            json_real_value(json_object_get(w, "bits_per_weight")))
+            FAILF("%s: %.9g bits per weight, want %.9g", spec,
+                  json_real_value(json_object_get(g, "bits_per_weight")),
                   json_real_value(json_object_get(w, "bits_per_weight")));
         for (size_t l = 0; l < 2; l++) {
-            json_t *wl = json_array_get(json_object_get(w, "languages"), l), *gl = json_array_get(json_object_get(g, "languages"), l);
-            double wn = json_real_value(json_object_get(wl, "nll")), gn = json_real_value(json_object_get(gl, "nll"));
+            json_t *wl = json_array_get(json_object_get(w, "languages"), l),
+                   *gl = json_array_get(json_object_get(g, "languages"), l);
+            double wn = json_real_value(json_object_get(wl, "nll")),
+                   gn = json_real_value(json_object_get(gl, "nll"));
             double wk = json_real_value(json_object_get(wl, "kld"));
             double gk = json_real_value(json_object_get(json_object_get(gl, "kld"), "value"));
             if (!(fabs(gn - wn) <= 1e-6 * fabs(wn)) || !(fabs(gk - wk) <= 1e-6 + 1e-4 * fabs(wk)))
@@ -513,14 +576,17 @@ TEST_SLOW(cli_quantized_files_of_earlier_versions_load)
 TEST(cli_document_mode)
 {
     char *json = pq_asprintf("%s/doc.json", pq_test_tmpdir());
-    char *args = pq_asprintf("eval tests/fixtures/neox-tiny-f32 --data doc=%s --max-sentences 12 --quant int8 "
-                             "--ref doc --stride 24 --bootstrap 100 --out %s",
-                             pq_test_shared("data/flores200/devtest/eng_Latn.devtest"), json);
+    char *args = pq_asprintf(
+        "eval tests/fixtures/neox-tiny-f32 --data doc=%s --max-sentences 12 --quant int8 "
+        "--ref doc --stride 24 --bootstrap 100 --out %s",
+        pq_test_shared("data/flores200/devtest/eng_Latn.devtest"), json);
     expect(args, 0, "wrote");
     json_t *r = json_load_file(json, 0, NULL);
-    CHECK(r && !strcmp(json_string_value(json_object_get(r, "scoring_unit")), "line of a document"));
+    CHECK(r &&
+          !strcmp(json_string_value(json_object_get(r, "scoring_unit")), "line of a document"));
     CHECK(r && json_integer_value(json_object_get(r, "document_stride")) == 24);
-    CHECK(r && json_integer_value(json_object_get(json_array_get(json_object_get(r, "full_precision"), 0), "sentences")) == 12);
+    CHECK(r && json_integer_value(json_object_get(
+                   json_array_get(json_object_get(r, "full_precision"), 0), "sentences")) == 12);
     json_decref(r);
     free(args);
     args = pq_asprintf("eval tests/fixtures/neox-tiny-f32 --data doc=%s --stride 65",
@@ -544,21 +610,23 @@ static void check_svg(const char *path, const char *const *labels, double *width
         FAILF("%s: %s", path, err.msg);
         return;
     }
-    CHECK(!strncmp(t, "<?xml", 5) && strstr(t, "xmlns=\"http://www.w3.org/2000/svg\"") &&
-          n > 7 && !strcmp(t + n - 7, "</svg>\n"));
+    CHECK(!strncmp(t, "<?xml", 5) && strstr(t, "xmlns=\"http://www.w3.org/2000/svg\"") && n > 7 &&
+          !strcmp(t + n - 7, "</svg>\n"));
     int open = 0, close = 0;
     for (const char *p = t; (p = strstr(p, "<text ")); p++)
         open++;
     for (const char *p = t; (p = strstr(p, "</text>")); p++)
         close++;
     CHECK(open > 5 && open == close);
-    for (const char *const *l = labels; *l; l++) { /* inside a text element: <text ...>..label..</text> */
+    for (const char *const *l = labels; *l;
+         l++) { /* inside a text element: <text ...>..label..</text> */
         bool found = false;
         for (const char *p = t; !found && (p = strstr(p, *l)); p++) {
             const char *lt = p, *next = strchr(p, '<');
             while (lt > t && *lt != '<')
                 lt--;
-            found = !strncmp(lt, "<text ", 6) && memchr(lt, '>', (size_t)(p - lt)) && next && !strncmp(next, "</text>", 7);
+            found = !strncmp(lt, "<text ", 6) && memchr(lt, '>', (size_t)(p - lt)) && next &&
+                    !strncmp(next, "</text>", 7);
         }
         if (!found)
             FAILF("%s: no text \"%s\"", path, *l);
@@ -573,12 +641,13 @@ static void check_png(const char *path, int width, int height)
 {
     cairo_surface_t *s = cairo_image_surface_create_from_png(path);
     if (cairo_surface_status(s) != CAIRO_STATUS_SUCCESS) {
-        FAILF("%s: not a PNG cairo reads (%s)", path, cairo_status_to_string(cairo_surface_status(s)));
+        FAILF("%s: not a PNG cairo reads (%s)", path,
+              cairo_status_to_string(cairo_surface_status(s)));
         cairo_surface_destroy(s);
         return;
     }
-    int w = cairo_image_surface_get_width(s), h = cairo_image_surface_get_height(s), stride =
-        cairo_image_surface_get_stride(s);
+    int w = cairo_image_surface_get_width(s), h = cairo_image_surface_get_height(s),
+        stride = cairo_image_surface_get_stride(s);
     if (width)
         CHECK_INT(w, width);
     if (height)
@@ -621,7 +690,8 @@ static const char *chromium(void)
 /* the page opened in headless chromium: its DOM after the scripts ran, and the browser's log */
 static char *browse(const char *browser, const char *what, const char *url)
 {
-    char *cmd = pq_asprintf("%s --headless --no-sandbox --disable-gpu --disable-dev-shm-usage --user-data-dir=%s/chromium "
+    char *cmd = pq_asprintf("%s --headless --no-sandbox --disable-gpu --disable-dev-shm-usage "
+                            "--user-data-dir=%s/chromium "
                             "--enable-logging=stderr --v=0 --window-size=1200,1800 %s '%s' 2>&1",
                             browser, pq_test_tmpdir(), what, url);
     int rc;
@@ -634,7 +704,8 @@ static char *browse(const char *browser, const char *what, const char *url)
 static void first_row_lang(const char *dom, const char *id, char *lang, size_t n)
 {
     char *key = pq_asprintf("id=\"%s\"", id);
-    const char *t = strstr(dom, key), *b = t ? strstr(t, "<tbody>") : NULL, *td = b ? strstr(b, "<td>") : NULL;
+    const char *t = strstr(dom, key), *b = t ? strstr(t, "<tbody>") : NULL,
+               *td = b ? strstr(b, "<td>") : NULL;
     free(key);
     lang[0] = 0;
     if (!td)
@@ -662,7 +733,8 @@ static void check_figures_and_html(const char *dir, const json_t *r)
     char stems[8][64];
     size_t n_fig = 0;
     for (size_t q = 0; q < json_array_size(qa) && n_fig < 6; q++)
-        snprintf(stems[n_fig++], 64, "degradation-%s", json_string_value(json_object_get(json_array_get(qa, q), "spec")));
+        snprintf(stems[n_fig++], 64, "degradation-%s",
+                 json_string_value(json_object_get(json_array_get(qa, q), "spec")));
     snprintf(stems[n_fig++], 64, "heatmap");
     snprintf(stems[n_fig++], 64, "fertility");
     for (size_t k = 0; k < n_fig; k++) {
@@ -676,7 +748,8 @@ static void check_figures_and_html(const char *dir, const json_t *r)
             for (size_t q = 0; q < json_array_size(qa) && nl < 15; q++)
                 labels[nl++] = json_string_value(json_object_get(json_array_get(qa, q), "spec"));
         labels[nl] = NULL;
-        char *svg = pq_asprintf("%s/%s.svg", dir, stems[k]), *png = pq_asprintf("%s/%s.png", dir, stems[k]);
+        char *svg = pq_asprintf("%s/%s.svg", dir, stems[k]),
+             *png = pq_asprintf("%s/%s.png", dir, stems[k]);
         double w = 0;
         check_svg(svg, labels, &w);
         check_png(png, (int)ceil(w * 2), 0);
@@ -700,13 +773,15 @@ static void check_figures_and_html(const char *dir, const json_t *r)
     double wv = -INFINITY;
     for (size_t i = 0; i < json_array_size(langs); i++) {
         const json_t *l = json_array_get(langs, i);
-        double v = json_number_value(json_object_get(json_object_get(l, "delta_bits_per_sentence"), "value"));
+        double v = json_number_value(
+            json_object_get(json_object_get(l, "delta_bits_per_sentence"), "value"));
         if (v > wv) {
             wv = v;
             worst = json_string_value(json_object_get(l, "lang"));
         }
     }
-    char *url = pq_asprintf("file://%s#sort=t0:4:desc", abs), *dom = browse(browser, "--dump-dom", url);
+    char *url = pq_asprintf("file://%s#sort=t0:4:desc", abs),
+         *dom = browse(browser, "--dump-dom", url);
     char first[64];
     CHECK(dom != NULL);
     if (dom) {
@@ -727,12 +802,14 @@ static void check_figures_and_html(const char *dir, const json_t *r)
     CHECK(!strcmp(first, "eng_Latn"));
     free(dom);
     free(url);
-    url = pq_asprintf("file://%s#sort=t9:0:asc", abs); /* no such table: the page's error is caught */
+    url =
+        pq_asprintf("file://%s#sort=t9:0:asc", abs); /* no such table: the page's error is caught */
     dom = browse(browser, "--dump-dom", url);
     CHECK(dom && strstr(dom, "data-errors=\"1\"") && strstr(dom, ":CONSOLE"));
     free(dom);
     free(url);
-    char *shot = pq_asprintf("%s/report-shot.png", pq_test_tmpdir()), *what = pq_asprintf("--screenshot=%s", shot);
+    char *shot = pq_asprintf("%s/report-shot.png", pq_test_tmpdir()),
+         *what = pq_asprintf("--screenshot=%s", shot);
     url = pq_asprintf("file://%s", abs);
     dom = browse(browser, what, url);
     if (dom && strstr(dom, ":CONSOLE"))
@@ -750,16 +827,19 @@ static void check_figures_and_html(const char *dir, const json_t *r)
  * language; report.md names the worst language; other files and versions are refused. */
 TEST_SLOW(cli_report_csv_and_markdown)
 {
-    char *json = pq_asprintf("%s/rep.json", pq_test_tmpdir()), *dir = pq_asprintf("%s/rep", pq_test_tmpdir());
-    char *args = pq_asprintf("eval tests/fixtures/neox-tiny-f32 --data %s --langs eng_Latn,hin_Deva,zho_Hans "
-                             "--max-sentences 5 --quant int8,q4_0 --bootstrap 100 --out %s",
-                             pq_test_shared("data/flores200"), json);
+    char *json = pq_asprintf("%s/rep.json", pq_test_tmpdir()),
+         *dir = pq_asprintf("%s/rep", pq_test_tmpdir());
+    char *args = pq_asprintf(
+        "eval tests/fixtures/neox-tiny-f32 --data %s --langs eng_Latn,hin_Deva,zho_Hans "
+        "--max-sentences 5 --quant int8,q4_0 --bootstrap 100 --out %s",
+        pq_test_shared("data/flores200"), json);
     expect(args, 0, "wrote");
     free(args);
     args = pq_asprintf("report %s --out %s", json, dir);
     expect(args, 0, "results.csv");
     free(args);
-    char *csv_path = pq_asprintf("%s/results.csv", dir), *md_path = pq_asprintf("%s/report.md", dir), *csv = NULL, *md = NULL;
+    char *csv_path = pq_asprintf("%s/results.csv", dir),
+         *md_path = pq_asprintf("%s/report.md", dir), *csv = NULL, *md = NULL;
     polyq_err err = {0};
     CHECK_OK(pq_read_file(csv_path, 1u << 20, &csv, NULL, &err));
     CHECK_OK(pq_read_file(md_path, 1u << 20, &md, NULL, &err));
@@ -795,10 +875,13 @@ TEST_SLOW(cli_report_csv_and_markdown)
             CHECK(!strcmp(fields[1], json_string_value(json_object_get(q, "spec"))));
             CHECK(!strcmp(fields[4], json_string_value(json_object_get(l, "lang"))));
             CHECK(strtod(fields[col_delta], NULL) ==
-                  json_number_value(json_object_get(json_object_get(l, "delta_bits_per_sentence"), "value")));
+                  json_number_value(
+                      json_object_get(json_object_get(l, "delta_bits_per_sentence"), "value")));
             CHECK(strtod(fields[col_delta + 1], NULL) ==
-                  json_number_value(json_object_get(json_object_get(l, "delta_bits_per_sentence"), "ci95_lo")));
-            CHECK(strtod(fields[col_kld], NULL) == json_number_value(json_object_get(json_object_get(l, "kld"), "value")));
+                  json_number_value(
+                      json_object_get(json_object_get(l, "delta_bits_per_sentence"), "ci95_lo")));
+            CHECK(strtod(fields[col_kld], NULL) ==
+                  json_number_value(json_object_get(json_object_get(l, "kld"), "value")));
             CHECK(strtod(fields[col_ppl_q], NULL) == json_number_value(json_object_get(l, "ppl")));
         }
         CHECK_INT(rows, 6);
@@ -812,7 +895,9 @@ TEST_SLOW(cli_report_csv_and_markdown)
     char *bad = pq_asprintf("%s/bad.json", pq_test_tmpdir());
     FILE *f = fopen(bad, "w");
     if (f) {
-        fputs("{\"software\": \"polyq\", \"version\": \"9.1.0\", \"full_precision\": [], \"quantized\": []}", f);
+        fputs("{\"software\": \"polyq\", \"version\": \"9.1.0\", \"full_precision\": [], "
+              "\"quantized\": []}",
+              f);
         fclose(f);
     }
     args = pq_asprintf("report %s --out %s", bad, dir);
@@ -837,13 +922,18 @@ TEST_SLOW(cli_report_csv_and_markdown)
 TEST_SLOW(cli_gguf_write_read)
 {
     const char *data = pq_test_shared("data/flores200");
-    static const struct { const char *fx, *spec; } cases[] = {
-        {"tests/fixtures/gpt2-tiny-vocab-bf16", "q8_0"}, {"tests/fixtures/gpt2-tiny-vocab-bf16", "q4_k_m"},
-        {"tests/fixtures/llama-tiny-vocab-bf16", "q4_k_m"}, {"tests/fixtures/llama-tiny-vocab-bf16", "q5_1"}};
+    static const struct {
+        const char *fx, *spec;
+    } cases[] = {{"tests/fixtures/gpt2-tiny-vocab-bf16", "q8_0"},
+                 {"tests/fixtures/gpt2-tiny-vocab-bf16", "q4_k_m"},
+                 {"tests/fixtures/llama-tiny-vocab-bf16", "q4_k_m"},
+                 {"tests/fixtures/llama-tiny-vocab-bf16", "q5_1"}};
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         char *file = pq_asprintf("%s/m%zu.gguf", pq_test_tmpdir(), c);
-        char *direct = pq_asprintf("%s/gd%zu.json", pq_test_tmpdir(), c), *loaded = pq_asprintf("%s/gl%zu.json", pq_test_tmpdir(), c);
-        char *args = pq_asprintf("quantize %s --quant %s --out %s", cases[c].fx, cases[c].spec, file);
+        char *direct = pq_asprintf("%s/gd%zu.json", pq_test_tmpdir(), c),
+             *loaded = pq_asprintf("%s/gl%zu.json", pq_test_tmpdir(), c);
+        char *args =
+            pq_asprintf("quantize %s --quant %s --out %s", cases[c].fx, cases[c].spec, file);
         expect(args, 0, ".gguf");
         free(args);
         polyq_err err = {0};
@@ -854,31 +944,44 @@ TEST_SLOW(cli_gguf_write_read)
         int64_t layers = 0;
         bool gpt2 = strstr(cases[c].fx, "gpt2") != NULL;
         CHECK_OK(pq_gguf_get_str(&g, "general.architecture", &arch, &alen, &err));
-        CHECK(alen == strlen(gpt2 ? "gpt2" : "llama") && !memcmp(arch, gpt2 ? "gpt2" : "llama", alen));
-        CHECK_OK(pq_gguf_get_int(&g, gpt2 ? "gpt2.block_count" : "llama.block_count", &layers, &err));
+        CHECK(alen == strlen(gpt2 ? "gpt2" : "llama") &&
+              !memcmp(arch, gpt2 ? "gpt2" : "llama", alen));
+        CHECK_OK(
+            pq_gguf_get_int(&g, gpt2 ? "gpt2.block_count" : "llama.block_count", &layers, &err));
         CHECK_INT((int)layers, 2);
-        const pq_gguf_tensor *t = pq_gguf_find_tensor(&g, gpt2 ? "blk.1.attn_qkv.weight" : "blk.1.attn_q.weight");
+        const pq_gguf_tensor *t =
+            pq_gguf_find_tensor(&g, gpt2 ? "blk.1.attn_qkv.weight" : "blk.1.attn_q.weight");
         CHECK(t && t->n_dims == 2 && t->type != PQ_GGML_F32);
-        CHECK(pq_gguf_find_kv(&g, "tokenizer.ggml.tokens") && pq_gguf_find_kv(&g, "tokenizer.ggml.token_type"));
+        CHECK(pq_gguf_find_kv(&g, "tokenizer.ggml.tokens") &&
+              pq_gguf_find_kv(&g, "tokenizer.ggml.token_type"));
         pq_gguf_close(&g);
-        args = pq_asprintf("eval %s --data %s --langs eng_Latn,hin_Deva --max-sentences 4 --bootstrap 100 --quant %s --out %s",
+        args = pq_asprintf("eval %s --data %s --langs eng_Latn,hin_Deva --max-sentences 4 "
+                           "--bootstrap 100 --quant %s --out %s",
                            cases[c].fx, data, cases[c].spec, direct);
         expect(args, 0, cases[c].spec);
         free(args);
-        args = pq_asprintf("eval %s --data %s --langs eng_Latn,hin_Deva --max-sentences 4 --bootstrap 100 --quant fp32 "
-                           "--quantized %s --out %s", cases[c].fx, data, file, loaded);
+        args = pq_asprintf("eval %s --data %s --langs eng_Latn,hin_Deva --max-sentences 4 "
+                           "--bootstrap 100 --quant fp32 "
+                           "--quantized %s --out %s",
+                           cases[c].fx, data, file, loaded);
         expect(args, 0, cases[c].spec);
         free(args);
         json_t *a = json_load_file(direct, 0, NULL), *b = json_load_file(loaded, 0, NULL);
         CHECK(a && b);
-        json_t *x = json_array_get(json_object_get(a, "quantized"), 0), *y = json_array_get(json_object_get(b, "quantized"), 1);
-        CHECK(x && y && !strcmp(json_string_value(json_object_get(x, "spec")), json_string_value(json_object_get(y, "spec"))));
-        CHECK(json_real_value(json_object_get(x, "bits_per_weight")) == json_real_value(json_object_get(y, "bits_per_weight")));
+        json_t *x = json_array_get(json_object_get(a, "quantized"), 0),
+               *y = json_array_get(json_object_get(b, "quantized"), 1);
+        CHECK(x && y &&
+              !strcmp(json_string_value(json_object_get(x, "spec")),
+                      json_string_value(json_object_get(y, "spec"))));
+        CHECK(json_real_value(json_object_get(x, "bits_per_weight")) ==
+              json_real_value(json_object_get(y, "bits_per_weight")));
         for (size_t l = 0; x && y && l < 2; l++) {
-            json_t *lx = json_array_get(json_object_get(x, "languages"), l), *ly = json_array_get(json_object_get(y, "languages"), l);
+            json_t *lx = json_array_get(json_object_get(x, "languages"), l),
+                   *ly = json_array_get(json_object_get(y, "languages"), l);
             CHECK(json_real_value(json_object_get(json_object_get(lx, "kld"), "value")) ==
                   json_real_value(json_object_get(json_object_get(ly, "kld"), "value")));
-            CHECK(json_real_value(json_object_get(lx, "ppl")) == json_real_value(json_object_get(ly, "ppl")));
+            CHECK(json_real_value(json_object_get(lx, "ppl")) ==
+                  json_real_value(json_object_get(ly, "ppl")));
         }
         json_decref(a);
         json_decref(b);
@@ -887,14 +990,17 @@ TEST_SLOW(cli_gguf_write_read)
         free(loaded);
     }
     char *file = pq_asprintf("%s/bad.gguf", pq_test_tmpdir());
-    char *args = pq_asprintf("quantize tests/fixtures/gpt2-tiny-vocab-bf16 --quant int4-g16 --out %s", file);
+    char *args =
+        pq_asprintf("quantize tests/fixtures/gpt2-tiny-vocab-bf16 --quant int4-g16 --out %s", file);
     expect(args, 1, "has no llama.cpp type");
     free(args);
     args = pq_asprintf("quantize tests/fixtures/opt-tiny-proj-f32 --quant q8_0 --out %s", file);
     expect(args, 1, "families llama.cpp names gpt2, llama");
     free(args);
     char *m0 = pq_asprintf("%s/m0.gguf", pq_test_tmpdir());
-    args = pq_asprintf("eval tests/fixtures/llama-tiny-vocab-bf16 --data %s --langs eng_Latn --max-sentences 2 --quantized %s", data, m0);
+    args = pq_asprintf("eval tests/fixtures/llama-tiny-vocab-bf16 --data %s --langs eng_Latn "
+                       "--max-sentences 2 --quantized %s",
+                       data, m0);
     expect(args, 1, "cannot be a quantized copy");
     free(args);
     FILE *f = fopen(m0, "r+b");
@@ -905,7 +1011,9 @@ TEST_SLOW(cli_gguf_write_read)
         fwrite(&big, 8, 1, f);
         fclose(f);
     }
-    args = pq_asprintf("eval tests/fixtures/gpt2-tiny-vocab-bf16 --data %s --langs eng_Latn --max-sentences 2 --quantized %s", data, m0);
+    args = pq_asprintf("eval tests/fixtures/gpt2-tiny-vocab-bf16 --data %s --langs eng_Latn "
+                       "--max-sentences 2 --quantized %s",
+                       data, m0);
     expect(args, 1, "more than the file can hold");
     free(args);
     free(m0);
@@ -927,7 +1035,8 @@ static char *dump_table(sqlite3 *db, const char *sql)
             char cell[64];
             int len = sqlite3_column_type(st, c) == SQLITE_FLOAT
                           ? snprintf(cell, sizeof cell, "%.17g|", sqlite3_column_double(st, c))
-                          : snprintf(cell, sizeof cell, "%.40s|", (const char *)sqlite3_column_text(st, c));
+                          : snprintf(cell, sizeof cell, "%.40s|",
+                                     (const char *)sqlite3_column_text(st, c));
             if (n + (size_t)len + 2 > cap) {
                 char *b = realloc(out, cap *= 2);
                 if (!b)
@@ -951,11 +1060,13 @@ static long cells_in(const char *path, bool *intact)
     long n = -1;
     *intact = false;
     if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
-        sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
         *intact = !strcmp((const char *)sqlite3_column_text(st, 0), "ok");
     sqlite3_finalize(st);
     st = NULL;
-    if (sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM cells", -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+    if (sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM cells", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
         n = (long)sqlite3_column_int64(st, 0);
     else
         n = 0; /* killed before the tables were made */
@@ -977,10 +1088,14 @@ TEST_SLOW(cli_sweep_killed_and_resumed)
     CHECK(f != NULL);
     if (!f)
         return;
-    fprintf(f, "{\"models\": [\"tests/fixtures/gpt2-tiny-vocab-bf16\", \"tests/fixtures/llama-tiny-vocab-bf16\"],"
-               " \"quant\": [\"int8\", \"q4_0\", \"nf4\", \"gptq-int4-g16\"], \"calib\": [\"hin_Deva\"],"
-               " \"langs\": [\"eng_Latn\", \"hin_Deva\", \"zho_Hans\", \"arb_Arab\"], \"data\": \"%s\","
-               " \"max_sentences\": 5, \"calib_samples\": 4, \"threads\": 1}\n", data);
+    fprintf(
+        f,
+        "{\"models\": [\"tests/fixtures/gpt2-tiny-vocab-bf16\", "
+        "\"tests/fixtures/llama-tiny-vocab-bf16\"],"
+        " \"quant\": [\"int8\", \"q4_0\", \"nf4\", \"gptq-int4-g16\"], \"calib\": [\"hin_Deva\"],"
+        " \"langs\": [\"eng_Latn\", \"hin_Deva\", \"zho_Hans\", \"arb_Arab\"], \"data\": \"%s\","
+        " \"max_sentences\": 5, \"calib_samples\": 4, \"threads\": 1}\n",
+        data);
     fclose(f);
     char *args = pq_asprintf("sweep %s --db %s", plan, ref);
     double t0 = pq_now();
@@ -991,8 +1106,9 @@ TEST_SLOW(cli_sweep_killed_and_resumed)
     uint64_t seed = 12345;
     int kills = 0, broken = 0;
     long last = 0;
-    double bound = full / 12; /* kills land in start-up and in the work: the bound grows while no
-                               * cell gets committed and shrinks after each run that committed some */
+    double bound =
+        full / 12; /* kills land in start-up and in the work: the bound grows while no
+                    * cell gets committed and shrinks after each run that committed some */
     for (int k = 0; k < 25; k++) {
         seed = seed * 6364136223846793005ull + 1442695040888963407ull;
         double delay = bound * (double)(seed >> 11) / 9007199254740992.0;
@@ -1022,13 +1138,17 @@ TEST_SLOW(cli_sweep_killed_and_resumed)
     expect(args, 0, "32 of 32 cells done");
     free(args);
     if (getenv("PQ_TEST_VERBOSE"))
-        fprintf(stderr, "  %d kills (%ld cells committed before the last restart), full run %.1f s\n", kills, last, full);
+        fprintf(stderr,
+                "  %d kills (%ld cells committed before the last restart), full run %.1f s\n",
+                kills, last, full);
     sqlite3 *a = NULL, *b = NULL;
     CHECK(sqlite3_open_v2(ref, &a, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK);
     CHECK(sqlite3_open_v2(killed, &b, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK);
     static const char *const q[] = {
-        "SELECT model, spec, calib, lang, method, bits_per_weight, n_sent, tokens, bytes, chars, words, fallback,"
-        " nll_fp, nll_q, kld, agree, ppl_fp, ppl_q, bpb_fp, bpb_q, log_ppl_ratio, delta_bpb, delta_bits_per_sentence,"
+        "SELECT model, spec, calib, lang, method, bits_per_weight, n_sent, tokens, bytes, chars, "
+        "words, fallback,"
+        " nll_fp, nll_q, kld, agree, ppl_fp, ppl_q, bpb_fp, bpb_q, log_ppl_ratio, delta_bpb, "
+        "delta_bits_per_sentence,"
         " kld_per_token, top1 FROM cells ORDER BY model, spec, calib, lang",
         "SELECT * FROM sentences ORDER BY model, spec, calib, lang, idx"};
     for (int t = 0; t < 2; t++) {
@@ -1047,8 +1167,10 @@ TEST_SLOW(cli_sweep_killed_and_resumed)
     args = pq_asprintf("report %s --out %s", ref, rep);
     expect(args, 0, "per model");
     free(args);
-    args = pq_asprintf("eval tests/fixtures/gpt2-tiny-vocab-bf16 --data %s --langs eng_Latn,hin_Deva,zho_Hans,arb_Arab "
-                       "--max-sentences 5 --quant int8,q4_0,nf4 --threads 1 --out %s", data, ej);
+    args = pq_asprintf("eval tests/fixtures/gpt2-tiny-vocab-bf16 --data %s --langs "
+                       "eng_Latn,hin_Deva,zho_Hans,arb_Arab "
+                       "--max-sentences 5 --quant int8,q4_0,nf4 --threads 1 --out %s",
+                       data, ej);
     expect(args, 0, "nf4");
     free(args);
     char *rj = pq_asprintf("%s/tests_fixtures_gpt2-tiny-vocab-bf16/results.json", rep),
@@ -1056,15 +1178,22 @@ TEST_SLOW(cli_sweep_killed_and_resumed)
     size_t tl = 0;
     polyq_err err = {0};
     CHECK_OK(pq_read_file(sm, 1 << 20, &text, &tl, &err));
-    CHECK(text && strstr(text, "| tests/fixtures/llama-tiny-vocab-bf16 | gptq-int4-g16@hin_Deva |") &&
+    CHECK(text &&
+          strstr(text, "| tests/fixtures/llama-tiny-vocab-bf16 | gptq-int4-g16@hin_Deva |") &&
           strstr(text, "| tests/fixtures/gpt2-tiny-vocab-bf16 | nf4 |") &&
           strstr(text, "![Every model and spec by language](summary-heatmap.png)"));
     free(text);
     free(sm);
     { /* the summary figure: a column per model and spec, named upwards */
-        char *svg = pq_asprintf("%s/summary-heatmap.svg", rep), *png = pq_asprintf("%s/summary-heatmap.png", rep);
-        const char *labels[] = {"gpt2-tiny-vocab-bf16 int8", "llama-tiny-vocab-bf16 gptq-int4-g16@hin_Deva",
-                                "gpt2-tiny-vocab-bf16 q4_0", "arb_Arab", "eng_Latn", "Δ bits per sentence", NULL};
+        char *svg = pq_asprintf("%s/summary-heatmap.svg", rep),
+             *png = pq_asprintf("%s/summary-heatmap.png", rep);
+        const char *labels[] = {"gpt2-tiny-vocab-bf16 int8",
+                                "llama-tiny-vocab-bf16 gptq-int4-g16@hin_Deva",
+                                "gpt2-tiny-vocab-bf16 q4_0",
+                                "arb_Arab",
+                                "eng_Latn",
+                                "Δ bits per sentence",
+                                NULL};
         double w = 0;
         check_svg(svg, labels, &w);
         check_png(png, (int)ceil(w * 2), 0);
@@ -1075,24 +1204,31 @@ TEST_SLOW(cli_sweep_killed_and_resumed)
     CHECK(ja && jb);
     int compared = 0;
     for (size_t qi = 0; ja && jb && qi < 3; qi++) {
-        json_t *x = json_array_get(json_object_get(ja, "quantized"), qi), *y = json_array_get(json_object_get(jb, "quantized"), qi);
-        CHECK(x && y && !strcmp(json_string_value(json_object_get(x, "spec")), json_string_value(json_object_get(y, "spec"))));
+        json_t *x = json_array_get(json_object_get(ja, "quantized"), qi),
+               *y = json_array_get(json_object_get(jb, "quantized"), qi);
+        CHECK(x && y &&
+              !strcmp(json_string_value(json_object_get(x, "spec")),
+                      json_string_value(json_object_get(y, "spec"))));
         json_t *lx = json_object_get(x, "languages"), *ly = json_object_get(y, "languages");
         for (size_t i = 0; i < json_array_size(lx); i++)
             for (size_t j = 0; j < json_array_size(ly); j++) {
                 json_t *ra = json_array_get(lx, i), *rb = json_array_get(ly, j);
-                if (strcmp(json_string_value(json_object_get(ra, "lang")), json_string_value(json_object_get(rb, "lang"))))
+                if (strcmp(json_string_value(json_object_get(ra, "lang")),
+                           json_string_value(json_object_get(rb, "lang"))))
                     continue;
                 static const char *const keys[] = {"delta_bits_per_sentence", "kld", "delta_bpb"};
                 for (int k = 0; k < 3; k++)
                     for (int e = 0; e < 3; e++) {
                         static const char *const ends[] = {"value", "ci95_lo", "ci95_hi"};
-                        double va = json_real_value(json_object_get(json_object_get(ra, keys[k]), ends[e]));
-                        double vb = json_real_value(json_object_get(json_object_get(rb, keys[k]), ends[e]));
+                        double va =
+                            json_real_value(json_object_get(json_object_get(ra, keys[k]), ends[e]));
+                        double vb =
+                            json_real_value(json_object_get(json_object_get(rb, keys[k]), ends[e]));
                         if (va != vb)
                             FAILF("%s %s %s.%s: eval %.17g, from the sweep database %.17g",
-                                  json_string_value(json_object_get(x, "spec")), json_string_value(json_object_get(ra, "lang")),
-                                  keys[k], ends[e], va, vb);
+                                  json_string_value(json_object_get(x, "spec")),
+                                  json_string_value(json_object_get(ra, "lang")), keys[k], ends[e],
+                                  va, vb);
                     }
                 compared++;
             }
@@ -1107,8 +1243,10 @@ TEST_SLOW(cli_sweep_killed_and_resumed)
     sqlite3 *cdb = NULL;
     CHECK(sqlite3_open_v2(ref, &cdb, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK);
     int rows = 0, col[5] = {-1, -1, -1, -1, -1};
-    static const char *const cname[5] = {"delta_bits_per_sentence", "kld", "ppl_q", "bpb_fp", "delta_bpb"};
-    for (char *save = NULL, *line = ct ? strtok_r(ct, "\n", &save) : NULL; line; line = strtok_r(NULL, "\n", &save)) {
+    static const char *const cname[5] = {"delta_bits_per_sentence", "kld", "ppl_q", "bpb_fp",
+                                         "delta_bpb"};
+    for (char *save = NULL, *line = ct ? strtok_r(ct, "\n", &save) : NULL; line;
+         line = strtok_r(NULL, "\n", &save)) {
         char *fld[80] = {0};
         int nf = 0;
         for (char *p = line; nf < 80;) {
@@ -1134,9 +1272,13 @@ TEST_SLOW(cli_sweep_killed_and_resumed)
             *at = 0;
         }
         sqlite3_stmt *st = NULL;
-        CHECK(sqlite3_prepare_v2(cdb, "SELECT delta_bits_per_sentence, kld_per_token, ppl_q, bpb_fp, delta_bpb FROM cells "
-                                      "WHERE model = 'tests/fixtures/llama-tiny-vocab-bf16' AND spec = ? AND calib = ? "
-                                      "AND lang = ?", -1, &st, NULL) == SQLITE_OK);
+        CHECK(sqlite3_prepare_v2(
+                  cdb,
+                  "SELECT delta_bits_per_sentence, kld_per_token, ppl_q, bpb_fp, delta_bpb FROM "
+                  "cells "
+                  "WHERE model = 'tests/fixtures/llama-tiny-vocab-bf16' AND spec = ? AND calib = ? "
+                  "AND lang = ?",
+                  -1, &st, NULL) == SQLITE_OK);
         sqlite3_bind_text(st, 1, spec, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, calib, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 3, fld[4], -1, SQLITE_STATIC);
@@ -1144,9 +1286,11 @@ TEST_SLOW(cli_sweep_killed_and_resumed)
             FAILF("%s: row %s %s %s is not a cell of the database", csv, spec, calib, fld[4]);
         else
             for (int k = 0; k < 5; k++) {
-                double cv = col[k] >= 0 && col[k] < nf ? strtod(fld[col[k]], NULL) : NAN, dv = sqlite3_column_double(st, k);
+                double cv = col[k] >= 0 && col[k] < nf ? strtod(fld[col[k]], NULL) : NAN,
+                       dv = sqlite3_column_double(st, k);
                 if (!(fabs(cv - dv) <= 1e-12 * fmax(1, fabs(dv))))
-                    FAILF("%s: %s %s %s %s: CSV %.17g, database %.17g", csv, spec, calib, fld[4], cname[k], cv, dv);
+                    FAILF("%s: %s %s %s %s: CSV %.17g, database %.17g", csv, spec, calib, fld[4],
+                          cname[k], cv, dv);
             }
         sqlite3_finalize(st);
         rows++;
@@ -1159,38 +1303,54 @@ TEST_SLOW(cli_sweep_killed_and_resumed)
     free(rep);
     free(ej);
     /* bad plans */
-    static const struct { const char *body, *needle; } bad[] = {
-        {"{\"models\": [\"no/such/model-anywhere\"], \"quant\": [\"int8\"], \"langs\": [\"eng_Latn\"]}", "no/such/model-anywhere"},
-        {"{\"models\": [\"tests/fixtures/gpt2-tiny-vocab-bf16\"], \"quant\": [\"int9\"], \"langs\": [\"eng_Latn\"]}", "int9"},
-        {"{\"models\": [\"tests/fixtures/gpt2-tiny-vocab-bf16\"], \"quant\": [\"int8\"], \"langs\": [\"xxx_Yyyy\"]}", "xxx_Yyyy"},
-        {"{\"models\": [\"tests/fixtures/gpt2-tiny-vocab-bf16\"], \"quant\": [\"int8\"], \"langs\": [\"eng_Latn\"], \"sentences\": 3}", "unknown key"},
-        {"[1, 2]", "JSON object"}};
+    static const struct {
+        const char *body, *needle;
+    } bad[] = {{"{\"models\": [\"no/such/model-anywhere\"], \"quant\": [\"int8\"], \"langs\": "
+                "[\"eng_Latn\"]}",
+                "no/such/model-anywhere"},
+               {"{\"models\": [\"tests/fixtures/gpt2-tiny-vocab-bf16\"], \"quant\": [\"int9\"], "
+                "\"langs\": [\"eng_Latn\"]}",
+                "int9"},
+               {"{\"models\": [\"tests/fixtures/gpt2-tiny-vocab-bf16\"], \"quant\": [\"int8\"], "
+                "\"langs\": [\"xxx_Yyyy\"]}",
+                "xxx_Yyyy"},
+               {"{\"models\": [\"tests/fixtures/gpt2-tiny-vocab-bf16\"], \"quant\": [\"int8\"], "
+                "\"langs\": [\"eng_Latn\"], \"sentences\": 3}",
+                "unknown key"},
+               {"[1, 2]", "JSON object"}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        char *bp = pq_asprintf("%s/bad%zu.json", tmp, i), *body_i = pq_asprintf(
-            "%.*s%s%s%s", (int)strlen(bad[i].body) - 1, bad[i].body,
-            strstr(bad[i].body, "models") ? ", \"data\": \"" : "", /* only the named problem remains */
-            strstr(bad[i].body, "models") ? data : "", strstr(bad[i].body, "models") ? "\"}" : "]");
+        char *bp = pq_asprintf("%s/bad%zu.json", tmp, i),
+             *body_i = pq_asprintf("%.*s%s%s%s", (int)strlen(bad[i].body) - 1, bad[i].body,
+                                   strstr(bad[i].body, "models")
+                                       ? ", \"data\": \""
+                                       : "", /* only the named problem remains */
+                                   strstr(bad[i].body, "models") ? data : "",
+                                   strstr(bad[i].body, "models") ? "\"}" : "]");
         pq_test_write(bp, body_i);
         free(body_i);
         args = pq_asprintf("sweep %s --db %s/bad%zu.db", bp, tmp, i);
         char *out = NULL;
         int rc = run(args, &out);
         if (rc == 0 || !out || !strstr(out, bad[i].needle))
-            FAILF("polyq %s: want a failure naming \"%s\", got %d:\n%s", args, bad[i].needle, rc, out ? out : "");
+            FAILF("polyq %s: want a failure naming \"%s\", got %d:\n%s", args, bad[i].needle, rc,
+                  out ? out : "");
         free(out);
         free(args);
         free(bp);
     }
-    char *other = pq_asprintf("%s/other.json", tmp), *body = pq_asprintf(
-        "{\"models\": [\"tests/fixtures/gpt2-tiny-vocab-bf16\"], \"quant\": [\"int8\"], \"langs\": [\"eng_Latn\"], "
-        "\"data\": \"%s\"}", data);
+    char *other = pq_asprintf("%s/other.json", tmp),
+         *body = pq_asprintf("{\"models\": [\"tests/fixtures/gpt2-tiny-vocab-bf16\"], \"quant\": "
+                             "[\"int8\"], \"langs\": [\"eng_Latn\"], "
+                             "\"data\": \"%s\"}",
+                             data);
     pq_test_write(other, body);
     free(body);
     args = pq_asprintf("sweep %s --db %s", other, ref);
     expect(args, 2, "another plan");
     free(args);
     char *junk = pq_asprintf("%s/junk.db", tmp);
-    pq_test_write(junk, "this is not a database, not at all, but it is long enough to look like one.....");
+    pq_test_write(
+        junk, "this is not a database, not at all, but it is long enough to look like one.....");
     args = pq_asprintf("sweep %s --db %s", other, junk);
     expect(args, 1, "junk.db");
     free(args);
@@ -1230,11 +1390,14 @@ TEST_SLOW(cli_sweep_mpi)
         return;
     }
     const char *data = pq_test_shared("data/flores200"), *tmp = pq_test_tmpdir();
-    char *plan = pq_asprintf("%s/mpi-plan.json", tmp), *body = pq_asprintf(
-        "{\"models\": [\"tests/fixtures/gpt2-tiny-vocab-bf16\", \"tests/fixtures/llama-tiny-vocab-bf16\"],"
-        " \"quant\": [\"int8\", \"gptq-int4-g16\"], \"calib\": [\"hin_Deva\"],"
-        " \"langs\": [\"eng_Latn\", \"hin_Deva\", \"zho_Hans\"], \"data\": \"%s\","
-        " \"max_sentences\": 4, \"calib_samples\": 4, \"threads\": 1}\n", data);
+    char *plan = pq_asprintf("%s/mpi-plan.json", tmp),
+         *body =
+             pq_asprintf("{\"models\": [\"tests/fixtures/gpt2-tiny-vocab-bf16\", "
+                         "\"tests/fixtures/llama-tiny-vocab-bf16\"],"
+                         " \"quant\": [\"int8\", \"gptq-int4-g16\"], \"calib\": [\"hin_Deva\"],"
+                         " \"langs\": [\"eng_Latn\", \"hin_Deva\", \"zho_Hans\"], \"data\": \"%s\","
+                         " \"max_sentences\": 4, \"calib_samples\": 4, \"threads\": 1}\n",
+                         data);
     pq_test_write(plan, body);
     free(body);
     char *args = pq_asprintf("sweep %s --db %s/mpi-1.db", plan, tmp);
@@ -1245,8 +1408,8 @@ TEST_SLOW(cli_sweep_mpi)
     setenv("OMPI_MCA_btl_vader_single_copy_mechanism", "none", 1); /* containers without CMA */
     char *dump[3][2] = {{NULL}};
     for (int k = 2; k <= 3; k++) {
-        char *cmd = pq_asprintf("mpirun -n %d --oversubscribe %s sweep %s --db %s/mpi-%d.db 2>&1", k, mpi_bin, plan,
-                                tmp, k);
+        char *cmd = pq_asprintf("mpirun -n %d --oversubscribe %s sweep %s --db %s/mpi-%d.db 2>&1",
+                                k, mpi_bin, plan, tmp, k);
         int rc;
         char *out = run_cmd(cmd, &rc);
         if (rc != 0 || !out || !strstr(out, "12 of 12 cells done"))
@@ -1258,27 +1421,34 @@ TEST_SLOW(cli_sweep_mpi)
         char *path = pq_asprintf("%s/mpi-%d.db", tmp, k);
         sqlite3 *s = NULL;
         CHECK(sqlite3_open_v2(path, &s, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK);
-        dump[k - 1][0] = dump_table(s, "SELECT model, spec, calib, lang, method, bits_per_weight, n_sent, tokens, bytes, "
-                                       "chars, words, fallback, nll_fp, nll_q, kld, agree, kld_p50, kld_p90, kld_p99 "
-                                       "FROM cells ORDER BY model, spec, calib, lang");
-        dump[k - 1][1] = dump_table(s, "SELECT * FROM sentences ORDER BY model, spec, calib, lang, idx");
+        dump[k - 1][0] = dump_table(
+            s, "SELECT model, spec, calib, lang, method, bits_per_weight, n_sent, tokens, bytes, "
+               "chars, words, fallback, nll_fp, nll_q, kld, agree, kld_p50, kld_p90, kld_p99 "
+               "FROM cells ORDER BY model, spec, calib, lang");
+        dump[k - 1][1] =
+            dump_table(s, "SELECT * FROM sentences ORDER BY model, spec, calib, lang, idx");
         sqlite3_close(s);
         free(path);
     }
     for (int k = 1; k < 3; k++)
         for (int t = 0; t < 2; t++)
-            if (!dump[0][t] || !dump[k][t] || strlen(dump[0][t]) < 100 || strcmp(dump[0][t], dump[k][t]))
-                FAILF("mpirun -n %d: the %s differ from one process's", k + 1, t ? "sentences" : "cells");
+            if (!dump[0][t] || !dump[k][t] || strlen(dump[0][t]) < 100 ||
+                strcmp(dump[0][t], dump[k][t]))
+                FAILF("mpirun -n %d: the %s differ from one process's", k + 1,
+                      t ? "sentences" : "cells");
     for (int k = 0; k < 3; k++)
         for (int t = 0; t < 2; t++)
             free(dump[k][t]);
     /* a plan naming a model that is not there: one message, a failing exit, no hang */
     char *bad = pq_asprintf("%s/mpi-bad.json", tmp);
-    body = pq_asprintf("{\"models\": [\"no/such/model-anywhere\"], \"quant\": [\"int8\"], \"langs\": [\"eng_Latn\"], "
-                       "\"data\": \"%s\"}", data);
+    body = pq_asprintf("{\"models\": [\"no/such/model-anywhere\"], \"quant\": [\"int8\"], "
+                       "\"langs\": [\"eng_Latn\"], "
+                       "\"data\": \"%s\"}",
+                       data);
     pq_test_write(bad, body);
-    char *cmd = pq_asprintf("timeout 120 mpirun -n 2 --oversubscribe %s sweep %s --db %s/mpi-bad.db 2>&1", mpi_bin, bad,
-                            tmp);
+    char *cmd =
+        pq_asprintf("timeout 120 mpirun -n 2 --oversubscribe %s sweep %s --db %s/mpi-bad.db 2>&1",
+                    mpi_bin, bad, tmp);
     int rc;
     char *out = run_cmd(cmd, &rc);
     if (rc <= 0 || rc == 124 || !out || !strstr(out, "no/such/model-anywhere"))
@@ -1294,8 +1464,10 @@ TEST_SLOW(cli_sweep_mpi)
 static int nlls(const char *json, int q, double *out, int max)
 {
     json_t *r = json_load_file(json, 0, NULL);
-    const json_t *a = q < 0 ? json_object_get(r, "full_precision")
-                            : json_object_get(json_array_get(json_object_get(r, "quantized"), (size_t)q), "languages");
+    const json_t *a =
+        q < 0 ? json_object_get(r, "full_precision")
+              : json_object_get(json_array_get(json_object_get(r, "quantized"), (size_t)q),
+                                "languages");
     int n = 0;
     for (size_t i = 0; i < json_array_size(a) && n < max; i++)
         out[n++] = json_number_value(json_object_get(json_array_get(a, i), "nll"));
@@ -1323,18 +1495,24 @@ TEST_SLOW(cli_gguf_as_the_model)
     const char *data = pq_test_shared("data/flores200"), *tmp = pq_test_tmpdir();
     char *hf = pq_asprintf("%s/gm-hf.json", tmp), *gg = pq_asprintf("%s/gm-gguf.json", tmp);
     const char *common = "--langs eng_Latn,hin_Deva,zho_Hans --max-sentences 4 --bootstrap 100";
-    char *args = pq_asprintf("eval tests/fixtures/llama-tiny-vocab-bf16 --data %s %s --quant q4_k --out %s", data, common, hf);
+    char *args =
+        pq_asprintf("eval tests/fixtures/llama-tiny-vocab-bf16 --data %s %s --quant q4_k --out %s",
+                    data, common, hf);
     expect(args, 0, "q4_k");
     free(args);
-    args = pq_asprintf("eval tests/fixtures/gguf/llama-tiny-vocab-bf16.gguf --data %s %s --quant q4_k --out %s", data,
-                       common, gg);
+    args = pq_asprintf(
+        "eval tests/fixtures/gguf/llama-tiny-vocab-bf16.gguf --data %s %s --quant q4_k --out %s",
+        data, common, gg);
     expect(args, 0, "q4_k");
     free(args);
     same_nlls("llama.cpp's GGUF, full precision", hf, -1, gg, -1);
     same_nlls("llama.cpp's GGUF, q4_k", hf, 0, gg, 0);
     json_t *r = json_load_file(gg, 0, NULL);
-    CHECK(r && !strcmp(json_string_value(json_object_get(json_object_get(r, "model"), "dtype")), "BF16") &&
-          !strcmp(json_string_value(json_object_get(json_object_get(r, "model"), "architecture")), "LlamaForCausalLM"));
+    CHECK(
+        r &&
+        !strcmp(json_string_value(json_object_get(json_object_get(r, "model"), "dtype")), "BF16") &&
+        !strcmp(json_string_value(json_object_get(json_object_get(r, "model"), "architecture")),
+                "LlamaForCausalLM"));
     json_decref(r);
     /* GPT-2 through polyq's writer: F32 as the model, q4_0 quantized in the run and from a file */
     char *f32 = pq_asprintf("%s/gpt2-f32.gguf", tmp), *q4 = pq_asprintf("%s/gpt2-q4_0.gguf", tmp);
@@ -1344,10 +1522,13 @@ TEST_SLOW(cli_gguf_as_the_model)
     args = pq_asprintf("quantize tests/fixtures/gpt2-tiny-vocab-bf16 --quant q4_0 --out %s", q4);
     expect(args, 0, "q4_0");
     free(args);
-    args = pq_asprintf("eval tests/fixtures/gpt2-tiny-vocab-bf16 --data %s %s --quant q4_0 --out %s", data, common, hf);
+    args =
+        pq_asprintf("eval tests/fixtures/gpt2-tiny-vocab-bf16 --data %s %s --quant q4_0 --out %s",
+                    data, common, hf);
     expect(args, 0, "q4_0");
     free(args);
-    args = pq_asprintf("eval %s --data %s %s --quant q4_0 --quantized %s --out %s", f32, data, common, q4, gg);
+    args = pq_asprintf("eval %s --data %s %s --quant q4_0 --quantized %s --out %s", f32, data,
+                       common, q4, gg);
     expect(args, 0, "q4_0");
     free(args);
     same_nlls("GPT-2 F32 GGUF, full precision", hf, -1, gg, -1);
@@ -1358,8 +1539,9 @@ TEST_SLOW(cli_gguf_as_the_model)
     free(args);
     same_nlls("GPT-2 q4_0 GGUF as the model", hf, 0, gg, -1);
     /* files that are GGUF but not a model polyq reads */
-    static const struct { const char *arch, *needle; } bad[] = {
-        {"falcon", "general.architecture \"falcon\""}, {"gpt2", "gpt2.block_count"}};
+    static const struct {
+        const char *arch, *needle;
+    } bad[] = {{"falcon", "general.architecture \"falcon\""}, {"gpt2", "gpt2.block_count"}};
     for (size_t i = 0; i < 2; i++) {
         char *path = pq_asprintf("%s/bad%zu.gguf", tmp, i);
         pq_gguf_w *w = pq_gguf_w_new();

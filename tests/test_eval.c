@@ -29,7 +29,8 @@ static double direct_nll(const pq_model *m, const char *text)
         int32_t mask = pq_tok_token_id(m->tok, "[MASK]");
         if (mask < 0)
             mask = pq_tok_token_id(m->tok, "<mask>");
-        rc = pq_eval_pll_windows(&ids, 1, pre, n_pre, post, n_post, mask, m->cfg.n_ctx, &win, &n_win, &store);
+        rc = pq_eval_pll_windows(&ids, 1, pre, n_pre, post, n_post, mask, m->cfg.n_ctx, &win,
+                                 &n_win, &store);
     } else {
         rc = pq_eval_windows(&ids, 1, pq_model_bos(m), m->cfg.n_ctx, &win, &n_win, &store);
     }
@@ -130,7 +131,10 @@ static void lockstep_n(const char *fixture, size_t n_sent)
     pq_model_free(fp);
 }
 
-static void lockstep(const char *fixture) { lockstep_n(fixture, 8); }
+static void lockstep(const char *fixture)
+{
+    lockstep_n(fixture, 8);
+}
 
 TEST_SLOW(eval_lockstep_real_text)
 {
@@ -185,7 +189,8 @@ TEST_SLOW(eval_threads_bit_identical)
     if (!fp || pq_model_quantize(&q, fp, &s, &err))
         return pq_model_free(fp);
     pq_corpus c;
-    CHECK_OK(pq_corpus_load(&c, "tam_Taml", pq_test_shared("data/flores200/devtest/tam_Taml.devtest"), 4, &err));
+    CHECK_OK(pq_corpus_load(&c, "tam_Taml",
+                            pq_test_shared("data/flores200/devtest/tam_Taml.devtest"), 4, &err));
     pq_lang_eval r[2];
     for (int th = 1; th <= 2; th++) {
         pq_evaluator *ev = NULL;
@@ -225,11 +230,13 @@ TEST(eval_rolling_windows)
         CHECK(w[2].len == 4 && w[2].first == 2 && store.v[w[2].in_off] == 105 &&
               store.v[w[2].tgt_off] == 108 && store.v[w[2].tgt_off + 1] == 109);
         /* second sentence: [BOS] -> 7 */
-        CHECK(w[3].sent == 1 && w[3].len == 1 && store.v[w[3].in_off] == 1 && store.v[w[3].tgt_off] == 7);
+        CHECK(w[3].sent == 1 && w[3].len == 1 && store.v[w[3].in_off] == 1 &&
+              store.v[w[3].tgt_off] == 7);
         /* every row r >= first predicts the token right after input row r */
         for (size_t k = 0; k < 3; k++)
             for (int r = w[k].first; r + 1 < w[k].len; r++)
-                CHECK_INT(store.v[w[k].in_off + (size_t)r + 1], store.v[w[k].tgt_off + (size_t)(r - w[k].first)]);
+                CHECK_INT(store.v[w[k].in_off + (size_t)r + 1],
+                          store.v[w[k].tgt_off + (size_t)(r - w[k].first)]);
     }
     free(w);
     pq_ids_free(&store);
@@ -242,17 +249,39 @@ TEST(metrics_hand_computed)
 {
     uint32_t tok_a[4] = {10, 10, 10, 10}, tok_b[4] = {30, 30, 30, 30};
     uint32_t by_a[4] = {50, 50, 50, 50}, by_b[4] = {60, 60, 60, 60};
-    double fp_a[4] = {20, 22, 18, 20}, q_a[4] = {21, 23, 19, 21};   /* +1 nat each */
-    double fp_b[4] = {60, 66, 54, 60}, q_b[4] = {64, 70, 57, 61};   /* +3 on average */
+    double fp_a[4] = {20, 22, 18, 20}, q_a[4] = {21, 23, 19, 21}; /* +1 nat each */
+    double fp_b[4] = {60, 66, 54, 60}, q_b[4] = {64, 70, 57, 61}; /* +3 on average */
     double kl_a[4] = {0.1, 0.1, 0.1, 0.1}, kl_b[4] = {0.9, 0.9, 0.9, 0.9};
     uint32_t ag_a[4] = {9, 9, 9, 9}, ag_b[4] = {15, 15, 15, 15};
     double *nq_a[1] = {q_a}, *nq_b[1] = {q_b}, *k_a[1] = {kl_a}, *k_b[1] = {kl_b};
     uint32_t *g_a[1] = {ag_a}, *g_b[1] = {ag_b};
     pq_lang_eval ev[2] = {
-        {.lang = "eng_Latn", .n_sent = 4, .bytes = 200, .chars = 200, .words = 40, .spaced = true,
-         .tokens = tok_a, .sbytes = by_a, .nll_fp = fp_a, .n_q = 1, .nll_q = nq_a, .kld_q = k_a, .agree_q = g_a},
-        {.lang = "zho_Hans", .n_sent = 4, .bytes = 240, .chars = 80, .words = 4, .spaced = false,
-         .tokens = tok_b, .sbytes = by_b, .nll_fp = fp_b, .n_q = 1, .nll_q = nq_b, .kld_q = k_b, .agree_q = g_b},
+        {.lang = "eng_Latn",
+         .n_sent = 4,
+         .bytes = 200,
+         .chars = 200,
+         .words = 40,
+         .spaced = true,
+         .tokens = tok_a,
+         .sbytes = by_a,
+         .nll_fp = fp_a,
+         .n_q = 1,
+         .nll_q = nq_a,
+         .kld_q = k_a,
+         .agree_q = g_a},
+        {.lang = "zho_Hans",
+         .n_sent = 4,
+         .bytes = 240,
+         .chars = 80,
+         .words = 4,
+         .spaced = false,
+         .tokens = tok_b,
+         .sbytes = by_b,
+         .nll_fp = fp_b,
+         .n_q = 1,
+         .nll_q = nq_b,
+         .kld_q = k_b,
+         .agree_q = g_b},
     };
     pq_lang_metrics m[2];
     pq_disparity_summary sum;
@@ -326,9 +355,19 @@ TEST(metrics_explanations_by_hand)
     float *kp[1] = {kpos};
     pq_lang_eval ev[3];
     for (int l = 0; l < 3; l++)
-        ev[l] = (pq_lang_eval){.n_sent = 2, .bytes = 2 * by[l][0], .chars = 2 * by[l][0], .spaced = true,
-                               .tokens = tok, .sbytes = by[l], .nll_fp = fp, .n_q = 1, .nll_q = nq[l],
-                               .kld_q = kq, .agree_q = aq, .kl_pos = kp, .fallback = (uint64_t)l};
+        ev[l] = (pq_lang_eval){.n_sent = 2,
+                               .bytes = 2 * by[l][0],
+                               .chars = 2 * by[l][0],
+                               .spaced = true,
+                               .tokens = tok,
+                               .sbytes = by[l],
+                               .nll_fp = fp,
+                               .n_q = 1,
+                               .nll_q = nq[l],
+                               .kld_q = kq,
+                               .agree_q = aq,
+                               .kl_pos = kp,
+                               .fallback = (uint64_t)l};
     for (int l = 0; l < 3; l++)
         snprintf(ev[l].lang, sizeof ev[l].lang, "%s", langs[l]);
     pq_lang_metrics m[3];
@@ -390,12 +429,32 @@ TEST(metrics_bootstrap_coverage)
             q_b[s] = fp_b[s] + mu_b + sd * (0.6 * shared + 0.8 * own_b);
         }
         pq_lang_eval ev[2] = {
-            {.lang = "eng_Latn", .n_sent = N, .bytes = 100 * N, .chars = 100 * N, .words = 20 * N,
-             .spaced = true, .tokens = tok, .sbytes = by, .nll_fp = fp_a, .n_q = 1, .nll_q = nq_a,
-             .kld_q = k, .agree_q = g},
-            {.lang = "hin_Deva", .n_sent = N, .bytes = 100 * N, .chars = 100 * N, .words = 20 * N,
-             .spaced = true, .tokens = tok, .sbytes = by, .nll_fp = fp_b, .n_q = 1, .nll_q = nq_b,
-             .kld_q = k, .agree_q = g},
+            {.lang = "eng_Latn",
+             .n_sent = N,
+             .bytes = 100 * N,
+             .chars = 100 * N,
+             .words = 20 * N,
+             .spaced = true,
+             .tokens = tok,
+             .sbytes = by,
+             .nll_fp = fp_a,
+             .n_q = 1,
+             .nll_q = nq_a,
+             .kld_q = k,
+             .agree_q = g},
+            {.lang = "hin_Deva",
+             .n_sent = N,
+             .bytes = 100 * N,
+             .chars = 100 * N,
+             .words = 20 * N,
+             .spaced = true,
+             .tokens = tok,
+             .sbytes = by,
+             .nll_fp = fp_b,
+             .n_q = 1,
+             .nll_q = nq_b,
+             .kld_q = k,
+             .agree_q = g},
         };
         pq_lang_metrics m[2], m2[2];
         pq_disparity_summary sum;
@@ -405,7 +464,8 @@ TEST(metrics_bootstrap_coverage)
             FAILF("%s", err.msg);
             return;
         }
-        const pq_ci *a = &m[0].q[0].delta_bits_per_sentence, *b = &m[1].q[0].delta_bits_per_sentence;
+        const pq_ci *a = &m[0].q[0].delta_bits_per_sentence,
+                    *b = &m[1].q[0].delta_bits_per_sentence;
         const pq_ci *r = &m[1].q[0].disparity[PQ_BASIS_BITS_PER_SENTENCE];
         cover_a += a->lo <= mu_a / M_LN2 && mu_a / M_LN2 <= a->hi;
         cover_b += b->lo <= mu_b / M_LN2 && mu_b / M_LN2 <= b->hi;
@@ -436,9 +496,11 @@ TEST(eval_doc_windows)
     size_t n = 0;
     CHECK(pq_eval_doc_windows(ids, 3, &nl, 1, 4, 2, &w, &n, &store, &units) == 0);
     CHECK_INT(n, 4);
-    static const int32_t in[4][4] = {{1, 10, 11, 99}, {11, 99, 12, 99}, {12, 99, 13, 14}, {13, 14, 15, 0}};
+    static const int32_t in[4][4] = {
+        {1, 10, 11, 99}, {11, 99, 12, 99}, {12, 99, 13, 14}, {13, 14, 15, 0}};
     static const int len[4] = {4, 4, 4, 3}, first[4] = {0, 2, 2, 2}, ntgt[4] = {4, 2, 2, 1};
-    static const int32_t tgt[9] = {10, 11, 99, 12, 99, 13, 14, 15, 99}, unit[9] = {0, 0, 0, 1, 1, 2, 2, 2, 2};
+    static const int32_t tgt[9] = {10, 11, 99, 12, 99, 13, 14, 15, 99},
+                         unit[9] = {0, 0, 0, 1, 1, 2, 2, 2, 2};
     int k = 0;
     for (size_t i = 0; i < n && i < 4; i++) {
         CHECK(w[i].len == len[i] && w[i].first == first[i] && w[i].n_tgt == ntgt[i]);
@@ -467,7 +529,8 @@ TEST(eval_document_mode)
     if (!m)
         return;
     pq_corpus c;
-    CHECK_OK(pq_corpus_load(&c, "eng_Latn", pq_test_shared("data/flores200/devtest/eng_Latn.devtest"), 6, &err));
+    CHECK_OK(pq_corpus_load(&c, "eng_Latn",
+                            pq_test_shared("data/flores200/devtest/eng_Latn.devtest"), 6, &err));
     for (int stride = 16; stride <= 64; stride *= 4) {
         pq_evaluator *ev = NULL;
         pq_eval_opts o = {.n_threads = 2, .batch_tokens = 256, .stride = stride};
@@ -481,7 +544,8 @@ TEST(eval_document_mode)
         pq_tok_encode(m->tok, "\n", 1, &nl, &err);
         pq_window *w = NULL;
         size_t n = 0, scored = 0;
-        CHECK(pq_eval_doc_windows(ids, c.n, &nl, pq_model_bos(m), m->cfg.n_ctx, stride, &w, &n, &store, &units) == 0);
+        CHECK(pq_eval_doc_windows(ids, c.n, &nl, pq_model_bos(m), m->cfg.n_ctx, stride, &w, &n,
+                                  &store, &units) == 0);
         int V = m->cfg.n_vocab;
         float *logits = malloc(sizeof(float) * (size_t)m->cfg.n_ctx * V);
         pq_ops ops;
@@ -499,7 +563,8 @@ TEST(eval_document_mode)
                     mx = x[v] > mx ? x[v] : mx;
                 for (int v = 0; v < V; v++)
                     sum += exp(x[v] - mx);
-                want[units.v[w[i].unit_off + (size_t)t]] -= x[store.v[w[i].tgt_off + (size_t)t]] - mx - log(sum);
+                want[units.v[w[i].unit_off + (size_t)t]] -=
+                    x[store.v[w[i].tgt_off + (size_t)t]] - mx - log(sum);
             }
         }
         size_t tokens = 0;
@@ -539,9 +604,20 @@ TEST(eval_wire_round_trip)
     double *nq[2] = {zero, nll1}, *kq[2] = {zero, kld1};
     uint32_t *aq[2] = {zu, agree1};
     float *kp[2] = {zf, kl1};
-    pq_lang_eval e = {.n_sent = 3, .bytes = 29, .chars = 20, .words = 5, .spaced = true, .tokens = tokens,
-                      .sbytes = sbytes, .nll_fp = nll_fp, .n_q = 2, .nll_q = nq, .kld_q = kq, .kl_pos = kp,
-                      .fallback = 1, .agree_q = aq};
+    pq_lang_eval e = {.n_sent = 3,
+                      .bytes = 29,
+                      .chars = 20,
+                      .words = 5,
+                      .spaced = true,
+                      .tokens = tokens,
+                      .sbytes = sbytes,
+                      .nll_fp = nll_fp,
+                      .n_q = 2,
+                      .nll_q = nq,
+                      .kld_q = kq,
+                      .kl_pos = kp,
+                      .fallback = 1,
+                      .agree_q = aq};
     snprintf(e.lang, sizeof e.lang, "hin_Deva");
     char *b = NULL;
     size_t n = 0;
@@ -550,8 +626,8 @@ TEST(eval_wire_round_trip)
     CHECK_INT(n, 128 + 3 * 36 + 1 + 5 * 4);
     pq_lang_eval r;
     CHECK_OK(pq_lang_eval_unpack(b, n, &r, &err));
-    CHECK(!strcmp(r.lang, "hin_Deva") && r.n_sent == 3 && r.bytes == 29 && r.chars == 20 && r.words == 5 &&
-          r.spaced && r.fallback == 1 && r.n_q == 1);
+    CHECK(!strcmp(r.lang, "hin_Deva") && r.n_sent == 3 && r.bytes == 29 && r.chars == 20 &&
+          r.words == 5 && r.spaced && r.fallback == 1 && r.n_q == 1);
     for (int i = 0; r.n_sent == 3 && i < 3; i++)
         CHECK(r.tokens[i] == tokens[i] && r.sbytes[i] == sbytes[i] && r.nll_fp[i] == nll_fp[i] &&
               r.nll_q[0][i] == nll1[i] && r.kld_q[0][i] == kld1[i] && r.agree_q[0][i] == agree1[i]);
@@ -571,7 +647,8 @@ TEST(eval_wire_round_trip)
     CHECK_FAILS(pq_lang_eval_unpack(b, n, &r, &err), POLYQ_FORMAT, "do not fit");
     pq_lang_eval_free(&r);
     char *none = NULL;
-    CHECK_FAILS(pq_lang_eval_pack(&e, 2, &none, &n, &err), POLYQ_INVALID_ARG, "no quantized result 2");
+    CHECK_FAILS(pq_lang_eval_pack(&e, 2, &none, &n, &err), POLYQ_INVALID_ARG,
+                "no quantized result 2");
     CHECK(none == NULL);
     free(b);
 }

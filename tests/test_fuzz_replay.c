@@ -1,5 +1,5 @@
-/* Replays every committed fuzz input (each file under fuzz/corpus/<target>/), seeds and past crashes alike,
- * through the plain-C targets, so `make test` and `make asan` keep them fixed. */
+/* Replays every committed fuzz input (each file under fuzz/corpus/<target>/), seeds and past
+ * crashes alike, through the plain-C targets, so `make test` and `make asan` keep them fixed. */
 #include <dirent.h>
 #include <stdlib.h>
 

@@ -116,7 +116,8 @@ TEST(hub_download_404_cut_offline)
     /* cut in the middle: no complete-looking file is left behind */
     CHECK_FAILS(pq_hub_resolve("polyq-test/cut", &o, &dir, &commit, &err), POLYQ_NETWORK,
                 "download failed");
-    char *snap = pq_asprintf("%s/models--polyq-test--cut/snapshots/" TEST_COMMIT "/config.json", cache);
+    char *snap =
+        pq_asprintf("%s/models--polyq-test--cut/snapshots/" TEST_COMMIT "/config.json", cache);
     CHECK(!pq_file_exists(snap)); /* config.json itself was cut */
     char *blobs = pq_asprintf("%s/models--polyq-test--cut/blobs", cache);
     CHECK_INT(count_incomplete(blobs), 0);
@@ -128,9 +129,11 @@ TEST(hub_download_404_cut_offline)
     if (d)
         closedir(d);
     CHECK_INT(n_blobs, 0);
-    if (dir) FAILF("dir %s", dir);
+    if (dir)
+        FAILF("dir %s", dir);
 
-    CHECK_FAILS(pq_hub_resolve("../etc", &o, &dir, &commit, &err), POLYQ_INVALID_ARG, "Hugging Face id");
+    CHECK_FAILS(pq_hub_resolve("../etc", &o, &dir, &commit, &err), POLYQ_INVALID_ARG,
+                "Hugging Face id");
     o.revision = "../x";
     CHECK_FAILS(pq_hub_resolve("gpt2", &o, &dir, &commit, &err), POLYQ_INVALID_ARG, "revision");
     free(snap);
@@ -327,7 +330,8 @@ TEST(hub_flores_download_and_unpack)
         char *f = pq_asprintf("%s/devtest/eng_Latn.devtest", dir), *txt = NULL;
         CHECK_OK(pq_read_file(f, 1000, &txt, NULL, &err));
         CHECK(txt && !strcmp(txt, "Hello.\nWorld.\n"));
-        char *evil = pq_asprintf("%s/../evil.devtest", dir), *readme = pq_asprintf("%s/README", dir);
+        char *evil = pq_asprintf("%s/../evil.devtest", dir),
+             *readme = pq_asprintf("%s/README", dir);
         CHECK(!pq_file_exists(evil) && !pq_file_exists(readme));
         free(evil);
         free(readme);

@@ -51,7 +51,8 @@ TEST(kernels_attention_blocked_matches_reference)
         const pq_attn *a = &cases[c].a;
         int ld = pq_attn_ld(a), C = a->H * a->D;
         float *qkv = malloc(sizeof(float) * (size_t)M * ld);
-        float *ref = malloc(sizeof(float) * (size_t)M * C), *fast = malloc(sizeof(float) * (size_t)M * C);
+        float *ref = malloc(sizeof(float) * (size_t)M * C),
+              *fast = malloc(sizeof(float) * (size_t)M * C);
         unsigned s = 7 + (unsigned)c;
         for (size_t i = 0; i < (size_t)M * ld; i++)
             qkv[i] = 3.0f * frand(&s);
@@ -59,7 +60,8 @@ TEST(kernels_attention_blocked_matches_reference)
         for (int th = 1; th <= 2; th++) {
             pq_ops ops;
             CHECK(pq_ops_init(&ops, th, 16, 256) == 0);
-            memset(fast, 0xff, sizeof(float) * (size_t)M * C); /* NaN: every output must be written */
+            memset(fast, 0xff,
+                   sizeof(float) * (size_t)M * C); /* NaN: every output must be written */
             pq_attention_fwd(&ops, fast, qkv, seq, NSEQ, a);
             double d = max_abs_diff(ref, fast, (size_t)M * C);
             if (!(d < 2e-5))
@@ -75,14 +77,16 @@ TEST(kernels_attention_blocked_matches_reference)
 TEST(kernels_activations_match_reference)
 {
     enum { N = 20011 }; /* not a multiple of the vector width: the tail takes the scalar path */
-    float *x = malloc(sizeof(float) * N), *ref = malloc(sizeof(float) * N), *vec = malloc(sizeof(float) * N);
+    float *x = malloc(sizeof(float) * N), *ref = malloc(sizeof(float) * N),
+          *vec = malloc(sizeof(float) * N);
     float *u = malloc(sizeof(float) * N);
     unsigned s = 3;
     for (int i = 0; i < N; i++) {
         x[i] = 12.0f * frand(&s) * fabsf(frand(&s));
         u[i] = frand(&s);
     }
-    static const float edge[] = {0.0f, -0.0f, 1e-30f, -1e-30f, 80.0f, -80.0f, 200.0f, -200.0f, 1e4f, -1e4f};
+    static const float edge[] = {0.0f,   -0.0f,  1e-30f,  -1e-30f, 80.0f,
+                                 -80.0f, 200.0f, -200.0f, 1e4f,    -1e4f};
     memcpy(x, edge, sizeof edge);
     static const pq_act acts[] = {PQ_ACT_GELU_TANH, PQ_ACT_GELU_ERF, PQ_ACT_RELU, PQ_ACT_SILU};
     static const char *names[] = {"gelu tanh", "gelu erf", "relu", "silu"};
@@ -102,11 +106,12 @@ TEST(kernels_activations_match_reference)
                 /* a few ulps of the result, plus the reference's own cancellation: torch's
                  * 0.5 x (1 + tanh u) loses up to one ulp of 1 (times |x| / 2) where tanh u
                  * nears -1, which x * sigmoid(2u) does not */
-                double tol = 4e-7 * fabs(ref[i]) + 1.2e-7 * fabs(x[i]) * (gated ? fabs(u[i]) : 1) + 1e-30;
+                double tol =
+                    4e-7 * fabs(ref[i]) + 1.2e-7 * fabs(x[i]) * (gated ? fabs(u[i]) : 1) + 1e-30;
                 if (!(fabs((double)vec[i] - ref[i]) <= tol)) {
                     if (!bad)
-                        FAILF("%s%s(%g): vector %.9g, reference %.9g", names[k], gated ? " gated" : "",
-                              x[i], vec[i], ref[i]);
+                        FAILF("%s%s(%g): vector %.9g, reference %.9g", names[k],
+                              gated ? " gated" : "", x[i], vec[i], ref[i]);
                     bad++;
                 }
             }

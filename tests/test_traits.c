@@ -20,12 +20,14 @@ static const char *const llama_fx = "tests/fixtures/llama-tiny-vocab-bf16";
 static char *toy_model_dir(void)
 {
     char *dir = pq_asprintf("%s/toyllama", pq_test_tmpdir());
-    static const char *const files[] = {"model.safetensors", "tokenizer.json", "tokenizer_config.json"};
+    static const char *const files[] = {"model.safetensors", "tokenizer.json",
+                                        "tokenizer_config.json"};
     if (mkdir(dir, 0755) != 0)
         return dir; /* made by an earlier test of this run */
     char *cwd = getcwd(NULL, 0);
     for (size_t i = 0; cwd && i < sizeof files / sizeof files[0]; i++) {
-        char *from = pq_asprintf("%s/%s/%s", cwd, llama_fx, files[i]), *to = pq_asprintf("%s/%s", dir, files[i]);
+        char *from = pq_asprintf("%s/%s/%s", cwd, llama_fx, files[i]),
+             *to = pq_asprintf("%s/%s", dir, files[i]);
         CHECK(symlink(from, to) == 0);
         free(from);
         free(to);
@@ -87,8 +89,10 @@ static void same_weights(const pq_model *a, const pq_model *b, const char *what)
                 differ++;
                 continue;
             }
-            float *rx = malloc(sizeof(float) * (size_t)x->n_in), *ry = malloc(sizeof(float) * (size_t)x->n_in);
-            bool same = x->n_out == y->n_out && x->n_in == y->n_in && x->row_bytes == y->row_bytes &&
+            float *rx = malloc(sizeof(float) * (size_t)x->n_in),
+                  *ry = malloc(sizeof(float) * (size_t)x->n_in);
+            bool same = x->n_out == y->n_out && x->n_in == y->n_in &&
+                        x->row_bytes == y->row_bytes &&
                         pq_qfmt_get(x->fmt)->block_bytes == pq_qfmt_get(y->fmt)->block_bytes &&
                         !memcmp(x->data, y->data, x->row_bytes * (size_t)x->n_out);
             for (int r = 0; same && r < x->n_out; r++) {
@@ -119,8 +123,8 @@ TEST(traits_formats_agree_with_ggml_sizes)
         size_t bytes;
         pq_ggml_type_size((uint32_t)t->ggml_type, &block, &bytes);
         if (block != t->block || bytes != t->block_bytes)
-            FAILF("%s: ggml type %d is %d weights in %zu bytes, the traits say %d in %zu", t->name, t->ggml_type, block,
-                  bytes, t->block, t->block_bytes);
+            FAILF("%s: ggml type %d is %d weights in %zu bytes, the traits say %d in %zu", t->name,
+                  t->ggml_type, block, bytes, t->block, t->block_bytes);
         CHECK(t->bpw == 8.0 * (double)t->block_bytes / t->block);
         n++;
     }

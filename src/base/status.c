@@ -8,7 +8,9 @@
 const char *polyq_status_name(int code)
 {
     switch (code) {
-#define PQ_X(name, value, text) case value: return #name;
+#define PQ_X(name, value, text)                                                                    \
+    case value:                                                                                    \
+        return #name;
         POLYQ_STATUS_MAP(PQ_X)
 #undef PQ_X
     }
@@ -18,7 +20,9 @@ const char *polyq_status_name(int code)
 const char *polyq_status_text(int code)
 {
     switch (code) {
-#define PQ_X(name, value, text) case value: return text;
+#define PQ_X(name, value, text)                                                                    \
+    case value:                                                                                    \
+        return text;
         POLYQ_STATUS_MAP(PQ_X)
 #undef PQ_X
     }

@@ -7,8 +7,7 @@
 #include "polyq.h"
 
 /* Sets err (may be NULL) to code and a printf-style message; returns code. */
-int pq_fail(polyq_err *err, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+int pq_fail(polyq_err *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Prepends "prefix: " to the message already in err; returns err->code. */
 int pq_fail_context(polyq_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -10,7 +10,11 @@
 typedef struct pq_strmap {
     uint32_t *slots; /* index+1 into entries, 0 = empty */
     size_t n_slots, n;
-    struct pq_strmap_entry { uint32_t off, len; int32_t value; uint32_t hash; } *entries;
+    struct pq_strmap_entry {
+        uint32_t off, len;
+        int32_t value;
+        uint32_t hash;
+    } * entries;
     size_t cap;
     char *arena;
     size_t arena_len, arena_cap;
@@ -27,7 +31,7 @@ typedef struct pq_u64map {
     size_t n_slots, n;
 } pq_u64map;
 
-int pq_u64map_put(pq_u64map *m, uint64_t key, uint64_t val); /* 0, 1 if present, -1 nomem */
+int pq_u64map_put(pq_u64map *m, uint64_t key, uint64_t val);  /* 0, 1 if present, -1 nomem */
 void pq_u64map_set(pq_u64map *m, uint64_t key, uint64_t val); /* replaces an existing key's value */
 int pq_u64map_get(const pq_u64map *m, uint64_t key, uint64_t *val); /* 1 found, 0 not */
 void pq_u64map_free(pq_u64map *m);

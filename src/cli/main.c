@@ -45,7 +45,8 @@ typedef struct progress {
     double t0;
 } progress;
 
-static void on_progress(void *ctx, const char *lang, size_t li, size_t n_lang, size_t done, size_t total)
+static void on_progress(void *ctx, const char *lang, size_t li, size_t n_lang, size_t done,
+                        size_t total)
 {
     progress *p = ctx;
     if (!p->on)
@@ -54,8 +55,8 @@ static void on_progress(void *ctx, const char *lang, size_t li, size_t n_lang, s
     double eta = frac > 0 ? el / frac - el : 0;
     char bar[25];
     pq_progress_bar(bar, 24, frac);
-    fprintf(stderr, "\r[%s] %3.0f%%  %-10s (%zu/%zu)  elapsed %.0fs  ETA %.0fs   ", bar, 100 * frac, lang, li + 1,
-            n_lang, el, eta);
+    fprintf(stderr, "\r[%s] %3.0f%%  %-10s (%zu/%zu)  elapsed %.0fs  ETA %.0fs   ", bar, 100 * frac,
+            lang, li + 1, n_lang, el, eta);
 }
 
 static void on_note(void *ctx, const char *msg)
@@ -66,15 +67,39 @@ static void on_note(void *ctx, const char *msg)
 
 /* ---- shared option sets ------------------------------------------------------------------ */
 
-#define CALIB_OPTS(co, n_samples, n_tokens)                                                                  \
-    {"--calib", "L1,L2|all", "calibration languages for calibrated specs (default eng_Latn), from\n"           \
-     "the FLORES-200 dev split, an equal share each; never the devtest text", OPT_STR, &(co).langs, 0, 0, NULL, NULL}, \
-    {"--calib-file", "FILE", "calibration text from FILE instead (one sample per line)", OPT_STR, &(co).file, 0, 0, \
-     NULL, NULL},                                                                                            \
-    {"--calib-samples", "N", "calibration sentences in all (default 128)", OPT_COUNT, &(n_samples), 1, 1000000,  \
-     "is not a positive count", NULL},                                                                       \
-    {"--calib-tokens", "T", "at most T tokens per sample (default: the model's context)", OPT_COUNT, &(n_tokens), \
-     2, 1 << 20, "is not a count of at least 2", NULL}
+#define CALIB_OPTS(co, n_samples, n_tokens)                                                        \
+    {"--calib",                                                                                    \
+     "L1,L2|all",                                                                                  \
+     "calibration languages for calibrated specs (default eng_Latn), from\n"                       \
+     "the FLORES-200 dev split, an equal share each; never the devtest text",                      \
+     OPT_STR,                                                                                      \
+     &(co).langs,                                                                                  \
+     0,                                                                                            \
+     0,                                                                                            \
+     NULL,                                                                                         \
+     NULL},                                                                                        \
+        {"--calib-file",                                                                           \
+         "FILE",                                                                                   \
+         "calibration text from FILE instead (one sample per line)",                               \
+         OPT_STR,                                                                                  \
+         &(co).file,                                                                               \
+         0,                                                                                        \
+         0,                                                                                        \
+         NULL,                                                                                     \
+         NULL},                                                                                    \
+        {"--calib-samples",                                                                        \
+         "N",                                                                                      \
+         "calibration sentences in all (default 128)",                                             \
+         OPT_COUNT,                                                                                \
+         &(n_samples),                                                                             \
+         1,                                                                                        \
+         1000000,                                                                                  \
+         "is not a positive count",                                                                \
+         NULL},                                                                                    \
+    {                                                                                              \
+        "--calib-tokens", "T", "at most T tokens per sample (default: the model's context)",       \
+            OPT_COUNT, &(n_tokens), 2, 1 << 20, "is not a count of at least 2", NULL               \
+    }
 
 static const char spec_help[] =
     "comma-separated specs (default int8,int4-g128): fp32 | int<2-8>\n"
@@ -87,7 +112,8 @@ static const char spec_help[] =
 static int cmd_tokenize(int argc, char **argv)
 {
     static const cli_opt opts[] = {{NULL}};
-    const cli_cmd cmd = {"polyq tokenize MODEL [TEXT]", "token ids of TEXT (or of each stdin line)", opts};
+    const cli_cmd cmd = {"polyq tokenize MODEL [TEXT]", "token ids of TEXT (or of each stdin line)",
+                         opts};
     const char *pos[2] = {0};
     int st, n_pos;
     if (cli_args(argc, argv, &cmd, pos, 2, &n_pos, &st))
@@ -139,8 +165,10 @@ static int cmd_tokenize(int argc, char **argv)
 
 static int cmd_eval(int argc, char **argv)
 {
-    const char *quant = "int8,int4-g128", *data = NULL, *out_path = NULL, *revision = NULL, *quantized = NULL;
-    unsigned long long max_sent = 0, threads = n_cpus(), batch = 512, n_boot = 1000, seed = 0, stride = 0;
+    const char *quant = "int8,int4-g128", *data = NULL, *out_path = NULL, *revision = NULL,
+               *quantized = NULL;
+    unsigned long long max_sent = 0, threads = n_cpus(), batch = 512, n_boot = 1000, seed = 0,
+                       stride = 0;
     unsigned long long calib_samples = 128, calib_tokens = 0;
     bool offline = false, document = false;
     double max_memory = 0;
@@ -149,40 +177,55 @@ static int cmd_eval(int argc, char **argv)
     const cli_opt opts[] = {
         {"--quant", "LIST", spec_help, OPT_STR, &quant, 0, 0, NULL, NULL},
         CALIB_OPTS(co, calib_samples, calib_tokens),
-        {"--quantized", "DIRS", "also evaluate models written by polyq quantize from this MODEL\n"
-         "(directories, or FILE.gguf: llama.cpp's GGUF of this MODEL)", OPT_STR, &quantized, 0, 0, NULL, NULL},
-        {"--document", NULL, "score each data file as one document (WikiText-style: lines and\n"
-         "their newlines as one stream, each line a unit of the statistics)", OPT_FLAG, &document, 0, 0, NULL, NULL},
-        {"--stride", "N", "document mode: a window of the model's context every N tokens,\n"
-         "scoring only tokens no earlier window scored (default: half the context)", OPT_COUNT, &stride, 1, 1 << 20,
-         "is not a positive count", &document},
-        {"--data", "SRC", "FLORES-200 folder (with dev/ devtest/) or lang=file[,lang=file...]\n"
-         "(default: FLORES-200 in polyq's cache, downloaded once)", OPT_STR, &data, 0, 0, NULL, NULL},
-        {"--langs", "L1,L2|all", "languages to evaluate (default all)", OPT_STR, &ro.langs, 0, 0, NULL, NULL},
+        {"--quantized", "DIRS",
+         "also evaluate models written by polyq quantize from this MODEL\n"
+         "(directories, or FILE.gguf: llama.cpp's GGUF of this MODEL)",
+         OPT_STR, &quantized, 0, 0, NULL, NULL},
+        {"--document", NULL,
+         "score each data file as one document (WikiText-style: lines and\n"
+         "their newlines as one stream, each line a unit of the statistics)",
+         OPT_FLAG, &document, 0, 0, NULL, NULL},
+        {"--stride", "N",
+         "document mode: a window of the model's context every N tokens,\n"
+         "scoring only tokens no earlier window scored (default: half the context)",
+         OPT_COUNT, &stride, 1, 1 << 20, "is not a positive count", &document},
+        {"--data", "SRC",
+         "FLORES-200 folder (with dev/ devtest/) or lang=file[,lang=file...]\n"
+         "(default: FLORES-200 in polyq's cache, downloaded once)",
+         OPT_STR, &data, 0, 0, NULL, NULL},
+        {"--langs", "L1,L2|all", "languages to evaluate (default all)", OPT_STR, &ro.langs, 0, 0,
+         NULL, NULL},
         {"--split", "S", "devtest (default) or dev", OPT_STR, &ro.split, 0, 0, NULL, NULL},
-        {"--ref", "LANG", "reference language for disparity (default eng_Latn)", OPT_STR, &ro.ref, 0, 0, NULL, NULL},
-        {"--max-sentences", "N", "first N sentences of each language (default all)", OPT_COUNT, &max_sent, 1,
-         100000000, "is not a positive count", NULL},
-        {"--threads", "N", "worker threads (default: all cores); results do not depend on it", OPT_COUNT, &threads,
-         1, 1024, "is not a count in 1..1024", NULL},
-        {"--batch-tokens", "N", "tokens per forward batch (default 512)", OPT_COUNT, &batch, 1, 1 << 20,
-         "is not a positive count", NULL},
-        {"--bootstrap", "N", "bootstrap resamples for the intervals (default 1000)", OPT_COUNT, &n_boot, 100,
-         1000000, "must be at least 100", NULL},
+        {"--ref", "LANG", "reference language for disparity (default eng_Latn)", OPT_STR, &ro.ref,
+         0, 0, NULL, NULL},
+        {"--max-sentences", "N", "first N sentences of each language (default all)", OPT_COUNT,
+         &max_sent, 1, 100000000, "is not a positive count", NULL},
+        {"--threads", "N", "worker threads (default: all cores); results do not depend on it",
+         OPT_COUNT, &threads, 1, 1024, "is not a count in 1..1024", NULL},
+        {"--batch-tokens", "N", "tokens per forward batch (default 512)", OPT_COUNT, &batch, 1,
+         1 << 20, "is not a positive count", NULL},
+        {"--bootstrap", "N", "bootstrap resamples for the intervals (default 1000)", OPT_COUNT,
+         &n_boot, 100, 1000000, "must be at least 100", NULL},
         {"--seed", "N", "bootstrap seed (default 0)", OPT_COUNT, &seed, 0, ULLONG_MAX,
          "is not a non-negative integer", NULL},
-        {"--revision", "REV", "hub branch, tag or commit (default main)", OPT_STR, &revision, 0, 0, NULL, NULL},
+        {"--revision", "REV", "hub branch, tag or commit (default main)", OPT_STR, &revision, 0, 0,
+         NULL, NULL},
         {"--offline", NULL, "never use the network", OPT_FLAG, &offline, 0, 0, NULL, NULL},
-        {"--max-memory", "SIZE", "refuse to start when the estimate exceeds SIZE (e.g. 8G; default:\n"
-         "the memory available now)", OPT_SIZE, &max_memory, 0, 0, "is not a size such as 8G or 512M", NULL},
-        {"--out", "FILE", "write all numbers and provenance as JSON", OPT_STR, &out_path, 0, 0, NULL, NULL},
+        {"--max-memory", "SIZE",
+         "refuse to start when the estimate exceeds SIZE (e.g. 8G; default:\n"
+         "the memory available now)",
+         OPT_SIZE, &max_memory, 0, 0, "is not a size such as 8G or 512M", NULL},
+        {"--out", "FILE", "write all numbers and provenance as JSON", OPT_STR, &out_path, 0, 0,
+         NULL, NULL},
         {NULL}};
     char about[768], formats[512];
     pq_qfmt_list(formats, sizeof formats);
-    snprintf(about, sizeof about,
-             "per-language quantization degradation of MODEL (a folder, a GGUF file or a hub id such as gpt2)\n"
-             "block formats: %s; q4_k_m (llama.cpp's mixture); nf4-dq, fp4-dq; each with optional -head",
-             formats);
+    snprintf(
+        about, sizeof about,
+        "per-language quantization degradation of MODEL (a folder, a GGUF file or a hub id such as "
+        "gpt2)\n"
+        "block formats: %s; q4_k_m (llama.cpp's mixture); nf4-dq, fp4-dq; each with optional -head",
+        formats);
     const cli_cmd cmd = {"polyq eval MODEL [options]", about, opts};
     const char *pos[1] = {0};
     int st, n_pos;
@@ -238,7 +281,8 @@ static int cmd_eval(int argc, char **argv)
     /* every language must exist, and the memory must suffice, before anything slow starts */
     pq_mem_plan plan;
     if ((rc = pq_run_langs_open(&langs, &ro, n_q > 0 || quantized, &err)) ||
-        (rc = pq_memory_guard(model_name, model_path, specs, n_q, (int)batch, (int)threads, max_memory, &plan, &err)))
+        (rc = pq_memory_guard(model_name, model_path, specs, n_q, (int)batch, (int)threads,
+                              max_memory, &plan, &err)))
         goto out;
     if ((rc = pq_is_gguf_file(model_path) ? pq_model_open_gguf(&fp, model_path, &err)
                                           : pq_model_open_dir(&fp, model_path, &err)))
@@ -255,15 +299,16 @@ static int cmd_eval(int argc, char **argv)
     }
     for (int q = 0; q < n_q && !rc; q++) {
         if (specs[q].gptq && pr.on)
-            fprintf(stderr, "polyq: %s: quantizing block by block on %d calibration samples\n", specs[q].name,
-                    cal.n_seq);
+            fprintf(stderr, "polyq: %s: quantizing block by block on %d calibration samples\n",
+                    specs[q].name, cal.n_seq);
         rc = pq_quantize_spec(&qm[q], fp, &specs[q], &cal, (int)batch, (int)threads, &err);
     }
     char *qc = quantized ? pq_strdup(quantized) : NULL, *qs = NULL;
     for (char *d = qc ? strtok_r(qc, ",", &qs) : NULL; d && !rc; d = strtok_r(NULL, ",", &qs)) {
         char *desc = NULL; /* models quantized earlier by polyq quantize */
         if (n_q == PQ_MAX_SPECS)
-            rc = pq_fail(&err, POLYQ_INVALID_ARG, "at most %d quantized models at once", PQ_MAX_SPECS);
+            rc = pq_fail(&err, POLYQ_INVALID_ARG, "at most %d quantized models at once",
+                         PQ_MAX_SPECS);
         else if (!(rc = pq_quantized_load(&qm[n_q], fp, d, &desc, &err)))
             n_q++;
         if (desc && !cal_desc)
@@ -277,14 +322,16 @@ static int cmd_eval(int argc, char **argv)
     if (rc)
         goto out;
     pr.t0 = pq_now();
-    rc = pq_run_eval(&run, fp, qm, n_q, &langs, &ro, model_name, model_path, model_rev, cal_desc, t0, &err);
+    rc = pq_run_eval(&run, fp, qm, n_q, &langs, &ro, model_name, model_path, model_rev, cal_desc,
+                     t0, &err);
     if (pr.on)
         fprintf(stderr, "\n");
     if (rc)
         goto out;
     run->info.memory_estimate_mb = plan.total / 1048576.0;
     pq_report_table(stdout, &run->info, run->met, run->n_lang, run->summary);
-    if (out_path && (rc = pq_report_json(out_path, &run->info, run->met, run->n_lang, run->summary, &err)))
+    if (out_path &&
+        (rc = pq_report_json(out_path, &run->info, run->met, run->n_lang, run->summary, &err)))
         goto out;
     fflush(stdout);
     if (out_path)
@@ -314,19 +361,23 @@ static int cmd_quantize(int argc, char **argv)
     bool offline = false;
     pq_calib_opts co = {.langs = "eng_Latn", .eval_split = "devtest"};
     const cli_opt opts[] = {
-        {"--quant", "SPEC", "one spec, as for polyq eval --quant", OPT_STR, &quant, 0, 0, NULL, NULL},
-        {"--out", "DIR|FILE.gguf", "polyq's folder (polyq-quant.safetensors), or llama.cpp's GGUF", OPT_STR, &out_dir,
-         0, 0, NULL, NULL},
-        {"--data", "SRC", "FLORES-200 folder for the calibration text (default: polyq's cache)", OPT_STR, &data, 0, 0,
-         NULL, NULL},
+        {"--quant", "SPEC", "one spec, as for polyq eval --quant", OPT_STR, &quant, 0, 0, NULL,
+         NULL},
+        {"--out", "DIR|FILE.gguf", "polyq's folder (polyq-quant.safetensors), or llama.cpp's GGUF",
+         OPT_STR, &out_dir, 0, 0, NULL, NULL},
+        {"--data", "SRC", "FLORES-200 folder for the calibration text (default: polyq's cache)",
+         OPT_STR, &data, 0, 0, NULL, NULL},
         CALIB_OPTS(co, calib_samples, calib_tokens),
-        {"--threads", "N", "worker threads (default: all cores); results do not depend on it", OPT_COUNT, &threads,
-         1, 1024, "is not a count in 1..1024", NULL},
-        {"--revision", "REV", "hub branch, tag or commit (default main)", OPT_STR, &revision, 0, 0, NULL, NULL},
+        {"--threads", "N", "worker threads (default: all cores); results do not depend on it",
+         OPT_COUNT, &threads, 1, 1024, "is not a count in 1..1024", NULL},
+        {"--revision", "REV", "hub branch, tag or commit (default main)", OPT_STR, &revision, 0, 0,
+         NULL, NULL},
         {"--offline", NULL, "never use the network", OPT_FLAG, &offline, 0, 0, NULL, NULL},
         {NULL}};
-    const cli_cmd cmd = {"polyq quantize MODEL --quant SPEC --out DIR|FILE.gguf",
-                         "quantize once (calibration options as for eval), evaluate many times with --quantized", opts};
+    const cli_cmd cmd = {
+        "polyq quantize MODEL --quant SPEC --out DIR|FILE.gguf",
+        "quantize once (calibration options as for eval), evaluate many times with --quantized",
+        opts};
     const char *pos[1] = {0};
     int st, n_pos;
     if (cli_args(argc, argv, &cmd, pos, 1, &n_pos, &st))
@@ -345,7 +396,8 @@ static int cmd_quantize(int argc, char **argv)
     size_t odl = strlen(out_dir);
     bool gguf = odl > 5 && !strcmp(out_dir + odl - 5, ".gguf");
     if (spec.none && !gguf) /* an F32 GGUF is a conversion */
-        return bad_arg("%s", "--quant fp32 has nothing to write (except as FILE.gguf: the model in F32)");
+        return bad_arg("%s",
+                       "--quant fp32 has nothing to write (except as FILE.gguf: the model in F32)");
 
     pq_hub_opts ho = {.revision = revision, .offline = offline, .progress = isatty(2)};
     pq_model *fp = NULL, *q = NULL;
@@ -362,14 +414,15 @@ static int cmd_quantize(int argc, char **argv)
     if (!rc)
         rc = pq_quantize_spec(&q, fp, &spec, &cal, 512, (int)threads, &err);
     if (!rc) {
-        json_t *m = json_pack("{s:i, s:s, s:s, s:s, s:s, s:o, s:f, s:o}", "version", 1, "spec", spec.name,
-                              "method", pq_qspec_method(&spec), "polyq", POLYQ_VERSION, "base_model", model_name,
-                              "base_revision", rev ? json_string(rev) : json_null(),
-                              "bits_per_weight", pq_model_bits_per_weight(q),
-                              "calibration", cal.desc ? json_loads(cal.desc, 0, NULL) : json_null());
+        json_t *m =
+            json_pack("{s:i, s:s, s:s, s:s, s:s, s:o, s:f, s:o}", "version", 1, "spec", spec.name,
+                      "method", pq_qspec_method(&spec), "polyq", POLYQ_VERSION, "base_model",
+                      model_name, "base_revision", rev ? json_string(rev) : json_null(),
+                      "bits_per_weight", pq_model_bits_per_weight(q), "calibration",
+                      cal.desc ? json_loads(cal.desc, 0, NULL) : json_null());
         meta = m ? json_dumps(m, JSON_COMPACT) : NULL;
         json_decref(m);
-        rc = !meta ? pq_fail(&err, POLYQ_NOMEM, "out of memory")
+        rc = !meta  ? pq_fail(&err, POLYQ_NOMEM, "out of memory")
              : gguf ? pq_gguf_write_model(out_dir, q, spec.name, &err)
                     : pq_qfile_write(out_dir, q, meta, &err);
     }
@@ -398,14 +451,15 @@ static int cmd_sweep(int argc, char **argv)
 {
     pq_sweep_opts so = {.on_cell = on_cell};
     const cli_opt opts[] = {
-        {"--db", "FILE", "the results database (default: PLAN with .db for .json)", OPT_STR, &so.db_path, 0, 0, NULL,
-         NULL},
-        {"--status", NULL, "say how many cells are done, per model, spec and calibration set", OPT_FLAG, &so.status,
-         0, 0, NULL, NULL},
+        {"--db", "FILE", "the results database (default: PLAN with .db for .json)", OPT_STR,
+         &so.db_path, 0, 0, NULL, NULL},
+        {"--status", NULL, "say how many cells are done, per model, spec and calibration set",
+         OPT_FLAG, &so.status, 0, 0, NULL, NULL},
         {NULL}};
-    const cli_cmd cmd = {"polyq sweep PLAN.json [--db FILE] [--status]",
-                         "models x specs x calibration x languages into SQLite; restarts redo only unfinished cells",
-                         opts};
+    const cli_cmd cmd = {
+        "polyq sweep PLAN.json [--db FILE] [--status]",
+        "models x specs x calibration x languages into SQLite; restarts redo only unfinished cells",
+        opts};
     const char *pos[1] = {0};
     int st, n_pos;
     pq_sweep_mpi_init(&argc, &argv);
@@ -429,11 +483,13 @@ static int cmd_sweep(int argc, char **argv)
 static int cmd_report(int argc, char **argv)
 {
     const char *out = NULL;
-    const cli_opt opts[] = {{"--out", "DIR", "where results.csv, report.md, report.html and the figures go", OPT_STR,
-                             &out, 0, 0, NULL, NULL},
+    const cli_opt opts[] = {{"--out", "DIR",
+                             "where results.csv, report.md, report.html and the figures go",
+                             OPT_STR, &out, 0, 0, NULL, NULL},
                             {NULL}};
     const cli_cmd cmd = {"polyq report RESULTS.json|RESULTS.db --out DIR",
-                         "results.csv (tidy), report.md, report.html and figures from a results file or sweep database",
+                         "results.csv (tidy), report.md, report.html and figures from a results "
+                         "file or sweep database",
                          opts};
     const char *pos[1] = {0};
     int st, n_pos;
@@ -447,13 +503,17 @@ static int cmd_report(int argc, char **argv)
     pq_figures_release();
     if (rc)
         return die(&err);
-    printf(db ? "wrote results.json, results.csv, report.md, report.html and figures per model under %s\n"
-              : "wrote %s/results.csv, report.md, report.html and figures (SVG and PNG)\n", out);
+    printf(db ? "wrote results.json, results.csv, report.md, report.html and figures per model "
+                "under %s\n"
+              : "wrote %s/results.csv, report.md, report.html and figures (SVG and PNG)\n",
+           out);
     return 0;
 }
 
 /* The reference models of the study, with their role. */
-static const struct { const char *id, *family, *params, *role; } reference_models[] = {
+static const struct {
+    const char *id, *family, *params, *role;
+} reference_models[] = {
     {"openai-community/gpt2", "gpt2", "124M", "primary"},
     {"facebook/opt-125m", "opt", "125M", "validation"},
     {"EleutherAI/pythia-160m", "gpt_neox", "160M", "validation"},
@@ -476,7 +536,8 @@ static int cmd_models(int argc, char **argv)
                reference_models[i].params, reference_models[i].role,
                pq_hub_cached(reference_models[i].id, NULL) ? "yes" : "no");
     printf("\ncache: %s (polyq eval ID downloads a missing model there)\n", cache ? cache : "?");
-    printf("\n%-12s %-8s %-6s %s\n", "family", "scoring", "GGUF", "what polyq reads as the family (config.json model_type)");
+    printf("\n%-12s %-8s %-6s %s\n", "family", "scoring", "GGUF",
+           "what polyq reads as the family (config.json model_type)");
     for (int i = 0; pq_arch_at(i); i++) {
         const pq_arch *a = pq_arch_at(i);
         printf("%-12s %-8s %-6s %s\n", a->model_type, a->scoring == PQ_SCORE_PLL ? "PLL" : "causal",
@@ -495,7 +556,8 @@ static double weights_mb(const pq_model *m, double linear_params, double bits)
 static int cmd_info(int argc, char **argv)
 {
     static const cli_opt opts[] = {{NULL}};
-    const cli_cmd cmd = {"polyq info MODEL", "architecture, family, size, tokenizer, memory needed", opts};
+    const cli_cmd cmd = {"polyq info MODEL", "architecture, family, size, tokenizer, memory needed",
+                         opts};
     const char *pos[1] = {0};
     int st, n_pos;
     if (cli_args(argc, argv, &cmd, pos, 1, &n_pos, &st))
@@ -508,7 +570,8 @@ static int cmd_info(int argc, char **argv)
     char *path = NULL, *rev = NULL;
     pq_qspec s8, s4;
     int rc = pq_model_open_any(pos[0], &ho, &m, &path, &rev, &err);
-    if (!rc && !(rc = pq_qspec_parse("int8", &s8, &err)) && !(rc = pq_qspec_parse("int4-g128", &s4, &err)) &&
+    if (!rc && !(rc = pq_qspec_parse("int8", &s8, &err)) &&
+        !(rc = pq_qspec_parse("int4-g128", &s4, &err)) &&
         !(rc = pq_model_quantize(&q8, m, &s8, &err)))
         rc = pq_model_quantize(&q4, m, &s4, &err);
     if (!rc) {
@@ -521,9 +584,10 @@ static int cmd_info(int argc, char **argv)
                m->arch->description ? m->arch->description : "");
         printf("parameters     %.1f M (%.1f M in block linear layers)\n", m->n_params / 1e6,
                q8->linear_params / 1e6);
-        printf("shape          %d layers, hidden %d, %d heads (%d key/value), MLP %d, vocabulary %d, context %d\n",
-               c->n_layer, c->n_embd, c->n_head, c->n_kv_head ? c->n_kv_head : c->n_head, c->n_inner,
-               c->n_vocab, c->n_ctx);
+        printf("shape          %d layers, hidden %d, %d heads (%d key/value), MLP %d, vocabulary "
+               "%d, context %d\n",
+               c->n_layer, c->n_embd, c->n_head, c->n_kv_head ? c->n_kv_head : c->n_head,
+               c->n_inner, c->n_vocab, c->n_ctx);
         if (m->tok)
             printf("tokenizer      %s, %d ids%s\n", pq_tok_kind(m->tok), pq_tok_vocab_size(m->tok),
                    c->encoder ? "; a masked LM: scored by pseudo-log-likelihood" : "");
@@ -535,11 +599,14 @@ static int cmd_info(int argc, char **argv)
         int M = c->n_ctx > 512 ? c->n_ctx : 512;
         double act_mb = 2.0 * M * (double)c->n_vocab * 4 / 1e6 +
                         (double)M * (6.0 * c->n_embd + 2.0 * c->n_inner) * 4 / 1e6;
-        printf("memory (MB)    weights f32 %.0f, int8 %.0f, int4-g128 %.0f; evaluation buffers %.0f;\n"
-               "               eval fp32 + int8 + int4-g128 together about %.0f\n",
-               weights_mb(m, q8->linear_params, 32), weights_mb(m, q8->linear_params, pq_model_bits_per_weight(q8)),
-               weights_mb(m, q4->linear_params, pq_model_bits_per_weight(q4)), act_mb,
-               weights_mb(m, q8->linear_params, 32) + q8->linear_bits / 8e6 + q4->linear_bits / 8e6 + act_mb);
+        printf(
+            "memory (MB)    weights f32 %.0f, int8 %.0f, int4-g128 %.0f; evaluation buffers %.0f;\n"
+            "               eval fp32 + int8 + int4-g128 together about %.0f\n",
+            weights_mb(m, q8->linear_params, 32),
+            weights_mb(m, q8->linear_params, pq_model_bits_per_weight(q8)),
+            weights_mb(m, q4->linear_params, pq_model_bits_per_weight(q4)), act_mb,
+            weights_mb(m, q8->linear_params, 32) + q8->linear_bits / 8e6 + q4->linear_bits / 8e6 +
+                act_mb);
     }
     pq_model_free(q4);
     pq_model_free(q8);
@@ -556,28 +623,35 @@ static const struct {
     {"eval", "polyq eval MODEL [options]", "per-language quantization degradation", cmd_eval},
     {"quantize", "polyq quantize MODEL --quant SPEC --out DIR|FILE.gguf",
      "quantize once, evaluate many times with --quantized", cmd_quantize},
-    {"report", "polyq report RESULTS.json|RESULTS.db --out DIR", "results.csv (tidy), report.md, figures", cmd_report},
+    {"report", "polyq report RESULTS.json|RESULTS.db --out DIR",
+     "results.csv (tidy), report.md, figures", cmd_report},
     {"sweep", "polyq sweep PLAN.json [--db FILE] [--status]",
-     "models x specs x calibration x languages into SQLite; restarts redo only unfinished cells", cmd_sweep},
-    {"tokenize", "polyq tokenize MODEL [TEXT]", "token ids of TEXT (or of each stdin line)", cmd_tokenize},
+     "models x specs x calibration x languages into SQLite; restarts redo only unfinished cells",
+     cmd_sweep},
+    {"tokenize", "polyq tokenize MODEL [TEXT]", "token ids of TEXT (or of each stdin line)",
+     cmd_tokenize},
     {"info", "polyq info MODEL", "architecture, size, tokenizer, memory needed", cmd_info},
-    {"models", "polyq models", "the reference models, whether each is cached, and the families polyq reads",
-     cmd_models},
+    {"models", "polyq models",
+     "the reference models, whether each is cached, and the families polyq reads", cmd_models},
 };
 
 static void usage(FILE *f)
 {
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        fprintf(f, "%s %s\n    %s\n", i ? "      " : "usage:", commands[i].usage, commands[i].about);
+        fprintf(f, "%s %s\n    %s\n", i ? "      " : "usage:", commands[i].usage,
+                commands[i].about);
     fprintf(f, "       polyq --version\n\n"
-               "MODEL is a Hugging Face model folder, a GGUF file or a hub id (gpt2, openai-community/gpt2);\n"
-               "ids are looked up in the Hugging Face cache and downloaded when missing and the network allows.\n"
+               "MODEL is a Hugging Face model folder, a GGUF file or a hub id (gpt2, "
+               "openai-community/gpt2);\n"
+               "ids are looked up in the Hugging Face cache and downloaded when missing and the "
+               "network allows.\n"
                "polyq COMMAND --help lists a command's options.\n");
 }
 
 int main(int argc, char **argv)
 {
-    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||
+        !strcmp(argv[1], "help")) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }

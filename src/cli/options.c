@@ -9,7 +9,8 @@
 #include "cli/cli.h"
 #include "eval/memory.h"
 
-static bool parse_count(const char *s, unsigned long long lo, unsigned long long hi, unsigned long long *out)
+static bool parse_count(const char *s, unsigned long long lo, unsigned long long hi,
+                        unsigned long long *out)
 {
     char *end;
     errno = 0;
@@ -29,8 +30,8 @@ static int bad_value(const cli_opt *o, const char *v)
     return bad_arg(fmt, v);
 }
 
-int cli_parse(int argc, char **argv, int first, const cli_cmd *cmd, const char **pos, int max_pos, int *n_pos,
-              bool *done)
+int cli_parse(int argc, char **argv, int first, const cli_cmd *cmd, const char **pos, int max_pos,
+              int *n_pos, bool *done)
 {
     *n_pos = 0;
     *done = true;
@@ -73,7 +74,8 @@ int cli_parse(int argc, char **argv, int first, const cli_cmd *cmd, const char *
     return 0;
 }
 
-bool cli_args(int argc, char **argv, const cli_cmd *cmd, const char **pos, int max_pos, int *n_pos, int *status)
+bool cli_args(int argc, char **argv, const cli_cmd *cmd, const char **pos, int max_pos, int *n_pos,
+              int *status)
 {
     bool done;
     *status = cli_parse(argc, argv, 2, cmd, pos, max_pos, n_pos, &done);
@@ -89,7 +91,8 @@ void cli_help(FILE *f, const cli_cmd *cmd)
         fprintf(f, "\noptions:\n");
     for (const cli_opt *o = cmd->opts; o && o->name; o++) {
         char head[64];
-        snprintf(head, sizeof head, "%s%s%s", o->name, o->value ? " " : "", o->value ? o->value : "");
+        snprintf(head, sizeof head, "%s%s%s", o->name, o->value ? " " : "",
+                 o->value ? o->value : "");
         fprintf(f, "  %-20s", head);
         if (strlen(head) > 19)
             fprintf(f, "\n  %-20s", "");

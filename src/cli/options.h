@@ -34,11 +34,12 @@ typedef struct cli_cmd {
  * pos[0..max_pos) (*n_pos of them). Returns 0, or the exit status (a message printed; 0 after
  * --help, which is printed to stdout). *done is set when the command should stop (--help or
  * an error). */
-int cli_parse(int argc, char **argv, int first, const cli_cmd *cmd, const char **pos, int max_pos, int *n_pos,
-              bool *done);
+int cli_parse(int argc, char **argv, int first, const cli_cmd *cmd, const char **pos, int max_pos,
+              int *n_pos, bool *done);
 /* cli_parse from argv[2] (after the command's name): true when the command is to stop now with
  * exit status *status (--help, or a message printed). */
-bool cli_args(int argc, char **argv, const cli_cmd *cmd, const char **pos, int max_pos, int *n_pos, int *status);
+bool cli_args(int argc, char **argv, const cli_cmd *cmd, const char **pos, int max_pos, int *n_pos,
+              int *status);
 /* The command's usage, about text and options, as --help prints them. */
 void cli_help(FILE *f, const cli_cmd *cmd);
 

@@ -78,9 +78,10 @@ int pq_dataset_open(pq_dataset *d, const char *spec, const char *split, polyq_er
     snprintf(d->split, sizeof d->split, "%s", split);
     if (!strchr(spec, '=')) {
         if (!pq_dir_exists(spec))
-            return pq_fail(err, POLYQ_NOT_FOUND,
-                           "%s: no such directory (--data takes a FLORES-200 folder or lang=file pairs)",
-                           spec);
+            return pq_fail(
+                err, POLYQ_NOT_FOUND,
+                "%s: no such directory (--data takes a FLORES-200 folder or lang=file pairs)",
+                spec);
         char *sub = pq_path_join(spec, split);
         if (!sub)
             return pq_fail(err, POLYQ_NOMEM, "out of memory");
@@ -155,7 +156,8 @@ int pq_dataset_path(const pq_dataset *d, const char *lang, char **out, polyq_err
     if (!d->root) {
         for (size_t i = 0; i < d->n; i++)
             if (!strcmp(d->langs[i], lang))
-                return (*out = pq_strdup(d->paths[i])) ? 0 : pq_fail(err, POLYQ_NOMEM, "out of memory");
+                return (*out = pq_strdup(d->paths[i])) ? 0
+                                                       : pq_fail(err, POLYQ_NOMEM, "out of memory");
         return pq_fail(err, POLYQ_NOT_FOUND, "language \"%s\" is not among the --data files", lang);
     }
     if (!lang_code_ok(lang))

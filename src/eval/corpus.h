@@ -12,7 +12,7 @@
 typedef struct pq_corpus {
     char lang[64];
     char *path;
-    char *text;        /* the file, lines NUL-terminated in place */
+    char *text; /* the file, lines NUL-terminated in place */
     char **lines;
     size_t *lens;
     size_t n;
@@ -26,9 +26,9 @@ void pq_corpus_free(pq_corpus *c);
 /* A data source: a FLORES-200 folder (with dev/ and devtest/, or the split folder itself),
  * or explicit "lang=path" pairs. */
 typedef struct pq_dataset {
-    char *root;        /* FLORES folder, or NULL for explicit files */
+    char *root; /* FLORES folder, or NULL for explicit files */
     char split[16];
-    size_t n;          /* explicit pairs */
+    size_t n; /* explicit pairs */
     char **langs, **paths;
 } pq_dataset;
 

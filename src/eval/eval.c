@@ -22,7 +22,7 @@ struct pq_evaluator {
     int max_batch;
     float *logits_fp, *logits_q; /* (max_batch, V) */
     /* per row of the current batch */
-    int32_t *target;   /* -1: row not scored */
+    int32_t *target; /* -1: row not scored */
     double *lse_fp, *lp_fp, *lp_q, *kl;
     int32_t *arg_fp, *arg_q;
     /* masked LMs: the mask token and the post-processor's tokens around each sentence */
@@ -84,22 +84,25 @@ int pq_evaluator_create(pq_evaluator **out, const pq_model *fp, pq_model *const 
     int32_t bos = pq_model_bos(fp), mask = -1;
     if (fp->cfg.encoder) {
         if (!fp->head_dense.n_out)
-            return pq_fail(err, POLYQ_UNSUPPORTED, "%s: an encoder without a masked-LM head cannot score text",
-                           fp->dir);
+            return pq_fail(err, POLYQ_UNSUPPORTED,
+                           "%s: an encoder without a masked-LM head cannot score text", fp->dir);
         mask = pq_tok_token_id(fp->tok, "[MASK]");
         if (mask < 0)
             mask = pq_tok_token_id(fp->tok, "<mask>");
         if (mask < 0 || mask >= fp->cfg.n_vocab)
-            return pq_fail(err, POLYQ_FORMAT, "%s: the tokenizer has no [MASK] or <mask> token", fp->dir);
+            return pq_fail(err, POLYQ_FORMAT, "%s: the tokenizer has no [MASK] or <mask> token",
+                           fp->dir);
     } else if (bos < 0 || bos >= fp->cfg.n_vocab) {
         return pq_fail(err, POLYQ_FORMAT, "%s: no usable BOS/EOS token to start sequences with",
                        fp->dir);
     }
     if (opts->stride > 0 && fp->cfg.encoder)
-        return pq_fail(err, POLYQ_UNSUPPORTED, "%s: document mode scores left to right; a masked LM has no such order",
+        return pq_fail(err, POLYQ_UNSUPPORTED,
+                       "%s: document mode scores left to right; a masked LM has no such order",
                        fp->dir);
     if (opts->stride > fp->cfg.n_ctx)
-        return pq_fail(err, POLYQ_INVALID_ARG, "--stride %d exceeds the model's context of %d tokens", opts->stride,
+        return pq_fail(err, POLYQ_INVALID_ARG,
+                       "--stride %d exceeds the model's context of %d tokens", opts->stride,
                        fp->cfg.n_ctx);
     pq_evaluator *ev = calloc(1, sizeof *ev);
     if (!ev)
@@ -130,9 +133,10 @@ int pq_evaluator_create(pq_evaluator **out, const pq_model *fp, pq_model *const 
         !(ev->arg_fp = pq_alloc_array(M, sizeof(int32_t))) ||
         !(ev->arg_q = pq_alloc_array(M, sizeof(int32_t)))) {
         pq_evaluator_free(ev);
-        return pq_fail(err, POLYQ_NOMEM,
-                       "out of memory for a batch of %d tokens x %zu vocabulary (try --batch-tokens smaller)",
-                       (int)M, V);
+        return pq_fail(
+            err, POLYQ_NOMEM,
+            "out of memory for a batch of %d tokens x %zu vocabulary (try --batch-tokens smaller)",
+            (int)M, V);
     }
     *out = ev;
     return 0;
@@ -155,7 +159,10 @@ static double row_lse(const float *x, int V, int32_t *arg)
     return mx + log(s);
 }
 
-typedef struct { pq_evaluator *ev; bool quant; } row_job;
+typedef struct {
+    pq_evaluator *ev;
+    bool quant;
+} row_job;
 
 static void row_task(void *ctx, size_t r, int thread)
 {
@@ -194,7 +201,8 @@ static int alloc_result(pq_lang_eval *e, size_t n, int n_q)
     e->kld_q = pq_calloc_array(n_q ? (size_t)n_q : 1, sizeof *e->kld_q);
     e->agree_q = pq_calloc_array(n_q ? (size_t)n_q : 1, sizeof *e->agree_q);
     e->kl_pos = pq_calloc_array(n_q ? (size_t)n_q : 1, sizeof *e->kl_pos);
-    if (!e->tokens || !e->sbytes || !e->nll_fp || !e->nll_q || !e->kld_q || !e->agree_q || !e->kl_pos)
+    if (!e->tokens || !e->sbytes || !e->nll_fp || !e->nll_q || !e->kld_q || !e->agree_q ||
+        !e->kl_pos)
         return -1;
     for (int i = 0; i < n_q; i++)
         if (!(e->nll_q[i] = pq_calloc_array(n, sizeof(double))) ||
@@ -304,8 +312,9 @@ int pq_eval_pll_windows(const pq_ids *ids, size_t n_sent, const int32_t *pre, in
     return 0;
 }
 
-int pq_eval_doc_windows(const pq_ids *ids, size_t n_lines, const pq_ids *newline, int32_t bos, int ctx,
-                        int stride, pq_window **out, size_t *n_out, pq_ids *store, pq_ids *units)
+int pq_eval_doc_windows(const pq_ids *ids, size_t n_lines, const pq_ids *newline, int32_t bos,
+                        int ctx, int stride, pq_window **out, size_t *n_out, pq_ids *store,
+                        pq_ids *units)
 {
     *out = NULL;
     *n_out = 0;
@@ -354,7 +363,7 @@ int pq_eval_doc_windows(const pq_ids *ids, size_t n_lines, const pq_ids *newline
 }
 
 /* the unit a scored row of window w counts for: its sentence, or in document mode its line */
-#define UNIT(w, r) (doc ? units.v[win[w].unit_off + (size_t)((r) - win[w].first)] : win[w].sent)
+#define UNIT(w, r) (doc ? units.v[win[w].unit_off + (size_t)((r)-win[w].first)] : win[w].sent)
 
 int pq_evaluate(pq_evaluator *ev, const pq_corpus *c, pq_lang_eval *out, polyq_err *err)
 {
@@ -382,8 +391,9 @@ int pq_evaluate(pq_evaluator *ev, const pq_corpus *c, pq_lang_eval *out, polyq_e
         }
         for (size_t i = 0; i < ids[s].n; i++)
             if (ids[s].v[i] >= V) {
-                rc = pq_fail(err, POLYQ_FORMAT, "%s: line %zu gives token id %d beyond the model's %d",
-                             c->path, s + 1, ids[s].v[i], V);
+                rc = pq_fail(err, POLYQ_FORMAT,
+                             "%s: line %zu gives token id %d beyond the model's %d", c->path, s + 1,
+                             ids[s].v[i], V);
                 goto out;
             }
         out->tokens[s] = (uint32_t)(ids[s].n + nl.n); /* document mode: a line and its newline */
@@ -397,7 +407,8 @@ int pq_evaluate(pq_evaluator *ev, const pq_corpus *c, pq_lang_eval *out, polyq_e
         bool in_word = false;
         for (size_t i = 0; i < c->lens[s]; i++) {
             char ch = c->lines[s][i];
-            bool sp = ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '\v' || ch == '\f';
+            bool sp =
+                ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '\v' || ch == '\f';
             out->words += !sp && !in_word;
             in_word = !sp;
         }
@@ -410,11 +421,11 @@ int pq_evaluate(pq_evaluator *ev, const pq_corpus *c, pq_lang_eval *out, polyq_e
             rc = pq_fail(err, POLYQ_NOMEM, "%s: out of memory", c->path);
             goto out;
         }
-    int wrc = doc ? pq_eval_doc_windows(ids, c->n, &nl, pq_model_bos(fp), ctx, ev->opts.stride, &win, &n_win,
-                                        &store, &units)
-            : fp->cfg.encoder
-                  ? pq_eval_pll_windows(ids, c->n, ev->pre, ev->n_pre, ev->post, ev->n_post, ev->mask,
-                                        ctx, &win, &n_win, &store)
+    int wrc = doc ? pq_eval_doc_windows(ids, c->n, &nl, pq_model_bos(fp), ctx, ev->opts.stride,
+                                        &win, &n_win, &store, &units)
+              : fp->cfg.encoder
+                  ? pq_eval_pll_windows(ids, c->n, ev->pre, ev->n_pre, ev->post, ev->n_post,
+                                        ev->mask, ctx, &win, &n_win, &store)
                   : pq_eval_windows(ids, c->n, pq_model_bos(fp), ctx, &win, &n_win, &store);
     if (wrc) {
         rc = pq_fail(err, POLYQ_NOMEM, "%s: out of memory", c->path);
@@ -429,13 +440,14 @@ int pq_evaluate(pq_evaluator *ev, const pq_corpus *c, pq_lang_eval *out, polyq_e
             memcpy(tokens + M, store.v + win[w1].in_off, sizeof(int32_t) * (size_t)win[w1].len);
             for (int r = 0; r < win[w1].len; r++)
                 ev->target[M + r] = r < win[w1].first || r >= win[w1].first + win[w1].n_tgt
-                                  ? -1 : store.v[win[w1].tgt_off + (size_t)(r - win[w1].first)];
+                                        ? -1
+                                        : store.v[win[w1].tgt_off + (size_t)(r - win[w1].first)];
             M += win[w1].len;
             seq_start[++n_seq] = M;
             w1++;
         }
-        if ((rc = pq_model_forward(fp, &ev->ops, &ev->acts, tokens, seq_start, n_seq,
-                                   ev->logits_fp, err)))
+        if ((rc = pq_model_forward(fp, &ev->ops, &ev->acts, tokens, seq_start, n_seq, ev->logits_fp,
+                                   err)))
             goto out;
         row_job job = {ev, false};
         pq_pool_run(ev->ops.pool, (size_t)M, row_task, &job);

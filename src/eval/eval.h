@@ -17,10 +17,10 @@ typedef struct pq_lang_eval {
     char lang[64];
     size_t n_sent;
     uint64_t bytes, chars, words;
-    bool spaced;             /* words are meaningful for this script */
-    uint32_t *tokens;        /* scored tokens per sentence */
-    uint32_t *sbytes;        /* UTF-8 bytes per sentence */
-    double *nll_fp;          /* nats per sentence */
+    bool spaced;      /* words are meaningful for this script */
+    uint32_t *tokens; /* scored tokens per sentence */
+    uint32_t *sbytes; /* UTF-8 bytes per sentence */
+    double *nll_fp;   /* nats per sentence */
     int n_q;
     double **nll_q, **kld_q; /* nats per sentence; summed KL over its positions */
     float **kl_pos;          /* [n_q][tokens]: KL at every scored position, in order */
@@ -33,11 +33,11 @@ void pq_lang_eval_free(pq_lang_eval *e);
 typedef void (*pq_progress_fn)(void *ctx, size_t done, size_t total);
 
 typedef struct pq_eval_opts {
-    int n_threads;            /* 0 = 1 */
-    int batch_tokens;         /* tokens per forward batch; 0 = 512 */
-    pq_progress_fn progress;  /* called after each batch; may be NULL */
+    int n_threads;           /* 0 = 1 */
+    int batch_tokens;        /* tokens per forward batch; 0 = 512 */
+    pq_progress_fn progress; /* called after each batch; may be NULL */
     void *progress_ctx;
-    int stride;               /* > 0: document mode (pq_eval_doc_windows) with this stride */
+    int stride; /* > 0: document mode (pq_eval_doc_windows) with this stride */
 } pq_eval_opts;
 
 typedef struct pq_evaluator pq_evaluator;
@@ -45,10 +45,10 @@ typedef struct pq_evaluator pq_evaluator;
 /* One forward sequence: input tokens store[in_off .. in_off+len); rows first..first+n_tgt-1
  * predict store[tgt_off ..] in order. */
 typedef struct pq_window {
-    int sent;       /* sentence index */
-    int len;        /* input tokens */
-    int first;      /* first scored row */
-    int n_tgt;      /* scored rows */
+    int sent;  /* sentence index */
+    int len;   /* input tokens */
+    int first; /* first scored row */
+    int n_tgt; /* scored rows */
     size_t in_off, tgt_off;
     size_t unit_off; /* document mode: the unit (line) of each target, in units[unit_off ..] */
 } pq_window;
@@ -73,8 +73,9 @@ int pq_eval_pll_windows(const pq_ids *ids, size_t n_sent, const int32_t *pre, in
  * the tokens no earlier window scored (the Hugging Face perplexity recipe; stride = ctx scores
  * each token with whatever context precedes it in its window). Every scored token belongs to
  * its line (units), the unit of the statistics. 0 or -1 (out of memory). */
-int pq_eval_doc_windows(const pq_ids *ids, size_t n_lines, const pq_ids *newline, int32_t bos, int ctx,
-                        int stride, pq_window **out, size_t *n_out, pq_ids *store, pq_ids *units);
+int pq_eval_doc_windows(const pq_ids *ids, size_t n_lines, const pq_ids *newline, int32_t bos,
+                        int ctx, int stride, pq_window **out, size_t *n_out, pq_ids *store,
+                        pq_ids *units);
 
 /* fp and q[0..n_q) must share the configuration (q made by pq_model_quantize from fp). */
 int pq_evaluator_create(pq_evaluator **out, const pq_model *fp, pq_model *const *q, int n_q,

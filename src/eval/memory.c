@@ -32,11 +32,28 @@ double pq_parse_size(const char *s)
         return -1;
     double mult = 1;
     switch (*end) {
-    case 'k': case 'K': mult = 1024.0; end++; break;
-    case 'm': case 'M': mult = 1024.0 * 1024; end++; break;
-    case 'g': case 'G': mult = 1024.0 * 1024 * 1024; end++; break;
-    case 't': case 'T': mult = 1024.0 * 1024 * 1024 * 1024; end++; break;
-    default: break;
+    case 'k':
+    case 'K':
+        mult = 1024.0;
+        end++;
+        break;
+    case 'm':
+    case 'M':
+        mult = 1024.0 * 1024;
+        end++;
+        break;
+    case 'g':
+    case 'G':
+        mult = 1024.0 * 1024 * 1024;
+        end++;
+        break;
+    case 't':
+    case 'T':
+        mult = 1024.0 * 1024 * 1024 * 1024;
+        end++;
+        break;
+    default:
+        break;
     }
     if (*end == 'i' || *end == 'B' || *end == 'b')
         end += *end == 'i' ? 1 : 0, end += (*end == 'B' || *end == 'b');
@@ -64,19 +81,22 @@ int pq_memory_estimate(const char *dir, const pq_qspec *specs, int n_q, int batc
     json_t *cfg = NULL;
     pq_tensors ts = {0};
     int rc = !cfg_path ? pq_fail(err, POLYQ_NOMEM, "out of memory")
-           : !pq_file_exists(cfg_path)
-               ? pq_fail(err, POLYQ_NOT_FOUND, "%s: no config.json: not a Hugging Face model directory", dir)
-               : pq_json_load(cfg_path, 16u << 20, &cfg, err);
+             : !pq_file_exists(cfg_path)
+                 ? pq_fail(err, POLYQ_NOT_FOUND,
+                           "%s: no config.json: not a Hugging Face model directory", dir)
+                 : pq_json_load(cfg_path, 16u << 20, &cfg, err);
     if (!rc)
         rc = pq_tensors_open_dir(&ts, dir, err);
     if (rc)
         goto out;
     static const char *const k_vocab[] = {"vocab_size", NULL};
     static const char *const k_embd[] = {"hidden_size", "n_embd", "n_embed", "d_model", NULL};
-    static const char *const k_ctx[] = {"n_positions", "max_position_embeddings", "seq_length", NULL};
+    static const char *const k_ctx[] = {"n_positions", "max_position_embeddings", "seq_length",
+                                        NULL};
     static const char *const k_inner[] = {"intermediate_size", "n_inner", "ffn_dim", NULL};
     double V = (double)first_int(cfg, k_vocab, 50257), C = (double)first_int(cfg, k_embd, 768);
-    double ctx = (double)first_int(cfg, k_ctx, 2048), I = (double)first_int(cfg, k_inner, (int64_t)(4 * C));
+    double ctx = (double)first_int(cfg, k_ctx, 2048),
+           I = (double)first_int(cfg, k_inner, (int64_t)(4 * C));
     /* weights: F32 used in place; F16/BF16 matrices of linear layers (and an untied LM head)
      * too; other tensors become f32 copies, their file pages read once */
     const char *mt = NULL;
@@ -100,13 +120,16 @@ int pq_memory_estimate(const char *dir, const pq_qspec *specs, int n_q, int batc
     for (int q = 0; q < n_q; q++) {
         if (specs[q].none)
             continue;
-        double g = specs[q].gran == PQ_GRAN_GROUP ? specs[q].group : specs[q].gran == PQ_GRAN_CHANNEL ? C : 1e12;
+        double g = specs[q].gran == PQ_GRAN_GROUP     ? specs[q].group
+                   : specs[q].gran == PQ_GRAN_CHANNEL ? C
+                                                      : 1e12;
         double bits = specs[q].bits + (32.0 + (specs[q].sym ? 0 : 8)) / g;
         out->weights_q += linear * bits / 8 + (specs[q].head ? V * C * bits / 8 : 0);
     }
     /* lockstep buffers: two logit matrices and the activations of one batch */
     double M = batch_tokens > ctx ? batch_tokens : ctx;
-    out->buffers = 2.0 * M * V * 4 + M * (6 * C + 2 * I) * 4 + (double)threads * 64 * (I > C ? I : C) * 4;
+    out->buffers =
+        2.0 * M * V * 4 + M * (6 * C + 2 * I) * 4 + (double)threads * 64 * (I > C ? I : C) * 4;
     struct stat st;
     char *tj = pq_path_join(dir, "tokenizer.json");
     if (tj && stat(tj, &st) == 0)

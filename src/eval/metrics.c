@@ -10,9 +10,8 @@
 
 #include "base/base.h"
 
-const char *const pq_explain_name[PQ_N_EXPLAIN] = {"fertility_bytes", "fertility_chars",
-                                                   "fp_bpb", "bytes_per_sentence",
-                                                   "fallback_rate"};
+const char *const pq_explain_name[PQ_N_EXPLAIN] = {"fertility_bytes", "fertility_chars", "fp_bpb",
+                                                   "bytes_per_sentence", "fallback_rate"};
 
 static const double *cmp_vals;
 static int cmp_by_value(const void *a, const void *b)
@@ -112,7 +111,9 @@ static uint64_t splitmix64(uint64_t *s)
 }
 
 /* Sums over one set of sentence indices (idx NULL: all). */
-typedef struct sums { double T, B, N, fp, q, kl, agree; } sums;
+typedef struct sums {
+    double T, B, N, fp, q, kl, agree;
+} sums;
 
 static sums sum_lang(const pq_lang_eval *e, int qi, const uint32_t *idx)
 {
@@ -268,7 +269,8 @@ int pq_metrics_compute(const pq_lang_eval *ev, size_t n_lang, int n_q, const pq_
             q->bpb = s.B > 0 ? s.q / (s.B * M_LN2) : NAN;
             q->bits_per_sentence = s.q / (s.N * M_LN2);
             pq_ci *ci[N_M] = {&q->delta_nll_per_token, &q->delta_bpb, &q->delta_bits_per_sentence,
-                              &q->rel_degradation, &q->kld, &q->kld_per_sentence, &q->top1_agree};
+                              &q->rel_degradation,     &q->kld,       &q->kld_per_sentence,
+                              &q->top1_agree};
             for (int k = 0; k < N_M; k++) {
                 for (int b = 0; b < B; b++)
                     tmp[b] = boot[((size_t)l * B + b) * N_M + k];
@@ -290,10 +292,12 @@ int pq_metrics_compute(const pq_lang_eval *ev, size_t n_lang, int n_q, const pq_
                 q->disparity[bs].value = pv[k] / pv_ref[k];
                 q->diff_vs_ref[bs].value = pv[k] - pv_ref[k];
                 for (int b = 0; b < B; b++)
-                    tmp[b] = boot[((size_t)l * B + b) * N_M + k] / boot[((size_t)ref * B + b) * N_M + k];
+                    tmp[b] =
+                        boot[((size_t)l * B + b) * N_M + k] / boot[((size_t)ref * B + b) * N_M + k];
                 interval(tmp, B, &q->disparity[bs].lo, &q->disparity[bs].hi);
                 for (int b = 0; b < B; b++)
-                    tmp[b] = boot[((size_t)l * B + b) * N_M + k] - boot[((size_t)ref * B + b) * N_M + k];
+                    tmp[b] =
+                        boot[((size_t)l * B + b) * N_M + k] - boot[((size_t)ref * B + b) * N_M + k];
                 interval(tmp, B, &q->diff_vs_ref[bs].lo, &q->diff_vs_ref[bs].hi);
             }
         }
@@ -303,7 +307,7 @@ int pq_metrics_compute(const pq_lang_eval *ev, size_t n_lang, int n_q, const pq_
                 for (int bs = 0; bs < PQ_N_BASES; bs++) {
                     const pq_q_metrics *r = &out[ref].q[qi];
                     const pq_ci *d = bs == PQ_BASIS_BITS_PER_SENTENCE ? &r->delta_bits_per_sentence
-                                   : bs == PQ_BASIS_REL               ? &r->rel_degradation
+                                     : bs == PQ_BASIS_REL             ? &r->rel_degradation
                                                                       : &r->delta_nll_per_token;
                     out[l].q[qi].unstable[bs] = !(d->value > 0) || !(d->lo > 0);
                 }
@@ -336,11 +340,11 @@ int pq_metrics_compute(const pq_lang_eval *ev, size_t n_lang, int n_q, const pq_
             for (size_t l = 0; l < n_lang; l++) {
                 const pq_lang_metrics *lm = &out[l];
                 wd[l] = lm->q[qi].delta_bits_per_sentence.value;
-                wx[l] = v == PQ_X_FERTILITY_BYTES ? lm->fertility_bytes
-                      : v == PQ_X_FERTILITY_CHARS ? lm->fertility_chars
-                      : v == PQ_X_FP_BPB         ? lm->bpb
-                      : v == PQ_X_BYTES_PER_SENTENCE ? lm->bytes_per_sentence
-                                                 : lm->fallback_rate;
+                wx[l] = v == PQ_X_FERTILITY_BYTES      ? lm->fertility_bytes
+                        : v == PQ_X_FERTILITY_CHARS    ? lm->fertility_chars
+                        : v == PQ_X_FP_BPB             ? lm->bpb
+                        : v == PQ_X_BYTES_PER_SENTENCE ? lm->bytes_per_sentence
+                                                       : lm->fallback_rate;
             }
             sm->spearman[v] = spearman_ws(wd, wx, n_lang, wrx, wry, widx);
         }
@@ -356,13 +360,15 @@ int pq_metrics_compute(const pq_lang_eval *ev, size_t n_lang, int n_q, const pq_
                 sm->n_scripts++;
             }
             sm->scripts[k].n_langs++;
-            sm->scripts[k].mean_delta_bits_per_sentence += out[l].q[qi].delta_bits_per_sentence.value;
+            sm->scripts[k].mean_delta_bits_per_sentence +=
+                out[l].q[qi].delta_bits_per_sentence.value;
         }
         for (int k = 0; k < sm->n_scripts; k++)
             sm->scripts[k].mean_delta_bits_per_sentence /= sm->scripts[k].n_langs;
         sm->cv = n_lang > 1 && mean != 0 ? sqrt(var / (double)(n_lang - 1)) / fabs(mean) : NAN;
         /* Gini describes how a non-negative quantity is shared: n/a when some language gains */
-        sm->gini = mean > 0 && mn >= 0 ? gsum / (2.0 * (double)n_lang * (double)n_lang * mean) : NAN;
+        sm->gini =
+            mean > 0 && mn >= 0 ? gsum / (2.0 * (double)n_lang * (double)n_lang * mean) : NAN;
     }
     free(kl);
     free(wd);

@@ -10,7 +10,9 @@
 
 #include "eval/eval.h"
 
-typedef struct pq_ci { double value, lo, hi; } pq_ci;
+typedef struct pq_ci {
+    double value, lo, hi;
+} pq_ci;
 
 enum { PQ_BASIS_BITS_PER_SENTENCE, PQ_BASIS_REL, PQ_BASIS_NLL_PER_TOKEN, PQ_N_BASES };
 extern const char *const pq_basis_name[PQ_N_BASES];
@@ -19,9 +21,9 @@ typedef struct pq_q_metrics {
     double nll, ppl, bpb, bits_per_sentence;
     pq_ci delta_nll_per_token, delta_bpb, delta_bits_per_sentence, rel_degradation;
     pq_ci kld, kld_per_sentence, top1_agree;
-    pq_ci disparity[PQ_N_BASES];     /* d_L / d_ref on each basis */
-    bool unstable[PQ_N_BASES];       /* the interval of d_ref contains 0, or d_ref <= 0 */
-    pq_ci diff_vs_ref[PQ_N_BASES];   /* d_L - d_ref */
+    pq_ci disparity[PQ_N_BASES];      /* d_L / d_ref on each basis */
+    bool unstable[PQ_N_BASES];        /* the interval of d_ref contains 0, or d_ref <= 0 */
+    pq_ci diff_vs_ref[PQ_N_BASES];    /* d_L - d_ref */
     double kld_p50, kld_p90, kld_p99; /* percentiles of KL over scored positions */
 } pq_q_metrics;
 
@@ -31,16 +33,22 @@ typedef struct pq_lang_metrics {
     bool spaced;
     double nll, ppl, bpb, bits_per_sentence;
     double fertility_bytes, fertility_chars, fertility_words; /* words: NAN if unspaced */
-    char script[16];            /* from the code's suffix (eng_Latn -> Latn), or "" */
+    char script[16]; /* from the code's suffix (eng_Latn -> Latn), or "" */
     double bytes_per_sentence;
-    double fallback_rate;       /* share of tokens that are unk or byte-fallback */
-    pq_q_metrics *q; /* [n_q] */
+    double fallback_rate; /* share of tokens that are unk or byte-fallback */
+    pq_q_metrics *q;      /* [n_q] */
 } pq_lang_metrics;
 
 /* What may explain a language's degradation: Spearman correlation across languages of
  * delta_bits_per_sentence with each of these. */
-enum { PQ_X_FERTILITY_BYTES, PQ_X_FERTILITY_CHARS, PQ_X_FP_BPB, PQ_X_BYTES_PER_SENTENCE,
-       PQ_X_FALLBACK_RATE, PQ_N_EXPLAIN };
+enum {
+    PQ_X_FERTILITY_BYTES,
+    PQ_X_FERTILITY_CHARS,
+    PQ_X_FP_BPB,
+    PQ_X_BYTES_PER_SENTENCE,
+    PQ_X_FALLBACK_RATE,
+    PQ_N_EXPLAIN
+};
 extern const char *const pq_explain_name[PQ_N_EXPLAIN];
 
 #define PQ_MAX_SCRIPTS 48
@@ -52,7 +60,11 @@ typedef struct pq_disparity_summary {
     char worst_lang[64], best_lang[64];
     double spearman[PQ_N_EXPLAIN]; /* NAN with fewer than 3 languages or a constant variable */
     int n_scripts;
-    struct { char script[16]; int n_langs; double mean_delta_bits_per_sentence; } scripts[PQ_MAX_SCRIPTS];
+    struct {
+        char script[16];
+        int n_langs;
+        double mean_delta_bits_per_sentence;
+    } scripts[PQ_MAX_SCRIPTS];
 } pq_disparity_summary;
 
 /* Spearman rank correlation of x and y (n values; average ranks for ties); NAN when
@@ -65,9 +77,9 @@ double pq_percentile_sorted(const float *v, size_t n, double p);
 void pq_kl_percentiles(const float *kl, size_t n, float *scratch, double out[3]);
 
 typedef struct pq_metrics_opts {
-    int n_boot;      /* 0 = 1000 */
+    int n_boot; /* 0 = 1000 */
     uint64_t seed;
-    int ref;         /* index of the reference language, -1 if not evaluated */
+    int ref; /* index of the reference language, -1 if not evaluated */
 } pq_metrics_opts;
 
 /* out[n_lang] (q arrays allocated; free with pq_metrics_free), summary[n_q]. */

@@ -21,10 +21,12 @@ void pq_plan_free(pq_plan *p)
 }
 
 /* an array of strings (or a string for langs "all") */
-static int str_array(json_t *v, const char *key, const char *path, const char ***out, size_t *n, polyq_err *err)
+static int str_array(json_t *v, const char *key, const char *path, const char ***out, size_t *n,
+                     polyq_err *err)
 {
     if (!json_is_array(v) || !json_array_size(v))
-        return pq_fail(err, POLYQ_INVALID_ARG, "%s: \"%s\" must be a non-empty list of strings", path, key);
+        return pq_fail(err, POLYQ_INVALID_ARG, "%s: \"%s\" must be a non-empty list of strings",
+                       path, key);
     *n = json_array_size(v);
     *out = calloc(*n, sizeof **out);
     if (!*out)
@@ -32,21 +34,23 @@ static int str_array(json_t *v, const char *key, const char *path, const char **
     for (size_t i = 0; i < *n; i++) {
         json_t *s = json_array_get(v, i);
         if (!json_is_string(s) || !json_string_length(s))
-            return pq_fail(err, POLYQ_INVALID_ARG, "%s: \"%s\" item %zu is not a non-empty string", path, key, i + 1);
+            return pq_fail(err, POLYQ_INVALID_ARG, "%s: \"%s\" item %zu is not a non-empty string",
+                           path, key, i + 1);
         (*out)[i] = json_string_value(s);
     }
     return 0;
 }
 
-static int int_key(json_t *root, const char *key, long dflt, long lo, long hi, const char *path, long *out,
-                   polyq_err *err)
+static int int_key(json_t *root, const char *key, long dflt, long lo, long hi, const char *path,
+                   long *out, polyq_err *err)
 {
     json_t *v = json_object_get(root, key);
     *out = dflt;
     if (!v)
         return 0;
     if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi)
-        return pq_fail(err, POLYQ_INVALID_ARG, "%s: \"%s\" must be an integer in [%ld, %ld]", path, key, lo, hi);
+        return pq_fail(err, POLYQ_INVALID_ARG, "%s: \"%s\" must be an integer in [%ld, %ld]", path,
+                       key, lo, hi);
     *out = (long)json_integer_value(v);
     return 0;
 }
@@ -65,7 +69,8 @@ int pq_plan_parse(pq_plan *p, const char *name, const char *text, size_t len, po
     return pq_json_parse(name, text, len, &p->root, err) ? -1 : plan_check(p, name, err);
 }
 
-int pq_plan_lang_list(const pq_plan *p, const char *name, const char ***out, size_t *n, polyq_err *err)
+int pq_plan_lang_list(const pq_plan *p, const char *name, const char ***out, size_t *n,
+                      polyq_err *err)
 {
     return str_array(json_object_get(p->root, "langs"), "langs", name, out, n, err);
 }
@@ -74,19 +79,24 @@ static int plan_check(pq_plan *p, const char *path, polyq_err *err)
 {
     if (!json_is_object(p->root))
         return pq_fail(err, POLYQ_INVALID_ARG, "%s: a plan is a JSON object", path);
-    static const char *const known[] = {"models", "quant", "langs", "calib", "data", "split", "max_sentences",
-                                        "calib_samples", "batch_tokens", "threads", NULL};
+    static const char *const known[] = {
+        "models",        "quant",         "langs",        "calib",   "data", "split",
+        "max_sentences", "calib_samples", "batch_tokens", "threads", NULL};
     const char *key;
     json_t *v;
-    json_object_foreach(p->root, key, v) {
+    json_object_foreach(p->root, key, v)
+    {
         int ok = 0;
         for (int i = 0; known[i]; i++)
             ok |= !strcmp(key, known[i]);
         if (!ok)
-            return pq_fail(err, POLYQ_INVALID_ARG, "%s: unknown key \"%s\" (a plan has models, quant, langs, calib, "
-                           "data, split, max_sentences, calib_samples, batch_tokens, threads)", path, key);
+            return pq_fail(err, POLYQ_INVALID_ARG,
+                           "%s: unknown key \"%s\" (a plan has models, quant, langs, calib, "
+                           "data, split, max_sentences, calib_samples, batch_tokens, threads)",
+                           path, key);
     }
-    if (str_array(json_object_get(p->root, "models"), "models", path, &p->models, &p->n_models, err) ||
+    if (str_array(json_object_get(p->root, "models"), "models", path, &p->models, &p->n_models,
+                  err) ||
         str_array(json_object_get(p->root, "quant"), "quant", path, &p->specs, &p->n_specs, err))
         return -1;
     json_t *calib = json_object_get(p->root, "calib");
@@ -126,4 +136,3 @@ static int plan_check(pq_plan *p, const char *path, polyq_err *err)
     json_decref(id);
     return p->canon ? 0 : pq_fail(err, POLYQ_NOMEM, "out of memory");
 }
-

@@ -29,6 +29,7 @@ int pq_plan_read(pq_plan *p, const char *path, polyq_err *err);
 int pq_plan_parse(pq_plan *p, const char *name, const char *text, size_t len, polyq_err *err);
 void pq_plan_free(pq_plan *p);
 /* The plan's "langs" when it is a list ("all" is expanded by the caller): *out borrows. */
-int pq_plan_lang_list(const pq_plan *p, const char *name, const char ***out, size_t *n, polyq_err *err);
+int pq_plan_lang_list(const pq_plan *p, const char *name, const char ***out, size_t *n,
+                      polyq_err *err);
 
 #endif

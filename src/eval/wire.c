@@ -51,13 +51,15 @@ int pq_lang_eval_unpack(const char *buf, size_t len, pq_lang_eval *e, polyq_err 
 {
     memset(e, 0, sizeof *e);
     if (len < HEAD || memcmp(buf, MAGIC, 8) || memchr(buf + 8, 0, 64) == NULL)
-        return pq_fail(err, POLYQ_FORMAT, "a language's results: not polyq's layout (%zu bytes)", len);
+        return pq_fail(err, POLYQ_FORMAT, "a language's results: not polyq's layout (%zu bytes)",
+                       len);
     uint64_t h[6];
     memcpy(h, buf + 72, sizeof h);
     uint64_t n = h[0], T = h[5];
     /* sizes from the message are checked before they are used */
     if (n > (len - HEAD) / 36 || T > len / 4)
-        return pq_fail(err, POLYQ_FORMAT, "a language's results: %llu sentences, %llu tokens do not fit in %zu bytes",
+        return pq_fail(err, POLYQ_FORMAT,
+                       "a language's results: %llu sentences, %llu tokens do not fit in %zu bytes",
                        (unsigned long long)n, (unsigned long long)T, len);
     const char *p = buf + HEAD, *end = buf + len;
     size_t fixed = (size_t)n * 36 + 1;
@@ -83,8 +85,9 @@ int pq_lang_eval_unpack(const char *buf, size_t len, pq_lang_eval *e, polyq_err 
     e->kld_q = calloc(1, sizeof *e->kld_q);
     e->agree_q = calloc(1, sizeof *e->agree_q);
     e->kl_pos = calloc(1, sizeof *e->kl_pos);
-    if (!e->tokens || !e->sbytes || !e->nll_fp || !e->nll_q || !e->kld_q || !e->agree_q || !e->kl_pos ||
-        !(e->nll_q[0] = malloc(8 * m)) || !(e->kld_q[0] = malloc(8 * m)) || !(e->agree_q[0] = malloc(4 * m)) ||
+    if (!e->tokens || !e->sbytes || !e->nll_fp || !e->nll_q || !e->kld_q || !e->agree_q ||
+        !e->kl_pos || !(e->nll_q[0] = malloc(8 * m)) || !(e->kld_q[0] = malloc(8 * m)) ||
+        !(e->agree_q[0] = malloc(4 * m)) ||
         (pos && !(e->kl_pos[0] = malloc(T ? 4 * (size_t)T : 4))))
         return pq_fail(err, POLYQ_NOMEM, "out of memory reading %s", e->lang);
 #define GET(dst, bytes) (memcpy((dst), p, (bytes)), p += (bytes))
@@ -102,7 +105,8 @@ int pq_lang_eval_unpack(const char *buf, size_t len, pq_lang_eval *e, polyq_err 
     for (size_t i = 0; i < n; i++)
         sum += e->tokens[i];
     if (sum != T)
-        return pq_fail(err, POLYQ_FORMAT, "%s: %llu scored tokens, but the sentences add up to %llu", e->lang,
+        return pq_fail(err, POLYQ_FORMAT,
+                       "%s: %llu scored tokens, but the sentences add up to %llu", e->lang,
                        (unsigned long long)T, (unsigned long long)sum);
     return 0;
 }

@@ -11,11 +11,15 @@
 #define ALIGN 32
 
 /* llama.cpp's own types (ggml.h), and the block formats registered with their ggml type */
-typedef struct { uint32_t type; int block; size_t bytes; } type_size;
+typedef struct {
+    uint32_t type;
+    int block;
+    size_t bytes;
+} type_size;
 static const type_size ggml_sizes[] = {
-    {PQ_GGML_F32, 1, 4},     {PQ_GGML_F16, 1, 2},      {PQ_GGML_BF16, 1, 2},
-    {PQ_GGML_Q4_0, 32, 18},  {PQ_GGML_Q4_1, 32, 20},   {PQ_GGML_Q5_0, 32, 22},
-    {PQ_GGML_Q5_1, 32, 24},  {PQ_GGML_Q8_0, 32, 34},   {PQ_GGML_Q2_K, 256, 84},
+    {PQ_GGML_F32, 1, 4},      {PQ_GGML_F16, 1, 2},      {PQ_GGML_BF16, 1, 2},
+    {PQ_GGML_Q4_0, 32, 18},   {PQ_GGML_Q4_1, 32, 20},   {PQ_GGML_Q5_0, 32, 22},
+    {PQ_GGML_Q5_1, 32, 24},   {PQ_GGML_Q8_0, 32, 34},   {PQ_GGML_Q2_K, 256, 84},
     {PQ_GGML_Q3_K, 256, 110}, {PQ_GGML_Q4_K, 256, 144}, {PQ_GGML_Q5_K, 256, 176},
     {PQ_GGML_Q6_K, 256, 210}};
 static type_size extra_sizes[8];
@@ -26,8 +30,9 @@ void pq_ggml_type_size(uint32_t type, int *block, size_t *bytes)
     *block = 0;
     *bytes = 0;
     for (size_t i = 0; i < sizeof ggml_sizes / sizeof ggml_sizes[0] + (size_t)n_extra_sizes; i++) {
-        const type_size *t = i < sizeof ggml_sizes / sizeof ggml_sizes[0] ? &ggml_sizes[i]
-                                                                          : &extra_sizes[i - sizeof ggml_sizes / sizeof ggml_sizes[0]];
+        const type_size *t = i < sizeof ggml_sizes / sizeof ggml_sizes[0]
+                                 ? &ggml_sizes[i]
+                                 : &extra_sizes[i - sizeof ggml_sizes / sizeof ggml_sizes[0]];
         if (t->type == type) {
             *block = t->block;
             *bytes = t->bytes;
@@ -50,7 +55,11 @@ int pq_ggml_type_register(uint32_t type, int block, size_t bytes)
 
 /* ---- writing ---------------------------------------------------------------------------- */
 
-typedef struct { uint8_t *p; size_t n, cap; int failed; } buf;
+typedef struct {
+    uint8_t *p;
+    size_t n, cap;
+    int failed;
+} buf;
 
 static void put(buf *b, const void *src, size_t n)
 {
@@ -72,8 +81,14 @@ static void put(buf *b, const void *src, size_t n)
     b->n += n;
 }
 
-static void put_u32(buf *b, uint32_t v) { put(b, &v, 4); }
-static void put_u64(buf *b, uint64_t v) { put(b, &v, 8); }
+static void put_u32(buf *b, uint32_t v)
+{
+    put(b, &v, 4);
+}
+static void put_u64(buf *b, uint64_t v)
+{
+    put(b, &v, 8);
+}
 static void put_str(buf *b, const char *s)
 {
     put_u64(b, strlen(s));
@@ -97,7 +112,10 @@ struct pq_gguf_w {
     int failed;
 };
 
-pq_gguf_w *pq_gguf_w_new(void) { return calloc(1, sizeof(pq_gguf_w)); }
+pq_gguf_w *pq_gguf_w_new(void)
+{
+    return calloc(1, sizeof(pq_gguf_w));
+}
 
 void pq_gguf_w_free(pq_gguf_w *w)
 {
@@ -141,7 +159,6 @@ int pq_gguf_w_f32(pq_gguf_w *w, const char *key, float val)
     return w->kv.failed ? -1 : 0;
 }
 
-
 int pq_gguf_w_strs(pq_gguf_w *w, const char *key, const char *const *vals, size_t n)
 {
     kv_head(w, key, PQ_GGUF_ARR);
@@ -155,11 +172,23 @@ int pq_gguf_w_strs(pq_gguf_w *w, const char *key, const char *const *vals, size_
 static size_t scalar_size(int type)
 {
     switch (type) {
-    case PQ_GGUF_U8: case PQ_GGUF_I8: case PQ_GGUF_BOOL: return 1;
-    case PQ_GGUF_U16: case PQ_GGUF_I16: return 2;
-    case PQ_GGUF_U32: case PQ_GGUF_I32: case PQ_GGUF_F32: return 4;
-    case PQ_GGUF_U64: case PQ_GGUF_I64: case PQ_GGUF_F64: return 8;
-    default: return 0;
+    case PQ_GGUF_U8:
+    case PQ_GGUF_I8:
+    case PQ_GGUF_BOOL:
+        return 1;
+    case PQ_GGUF_U16:
+    case PQ_GGUF_I16:
+        return 2;
+    case PQ_GGUF_U32:
+    case PQ_GGUF_I32:
+    case PQ_GGUF_F32:
+        return 4;
+    case PQ_GGUF_U64:
+    case PQ_GGUF_I64:
+    case PQ_GGUF_F64:
+        return 8;
+    default:
+        return 0;
     }
 }
 
@@ -264,8 +293,8 @@ typedef struct {
 static int need(cursor *c, size_t n, const char *what)
 {
     if (n > c->n - c->at)
-        return pq_fail(c->err, POLYQ_FORMAT, "%s: GGUF ends inside %s (byte %zu of %zu)", c->name, what,
-                       c->at, c->n);
+        return pq_fail(c->err, POLYQ_FORMAT, "%s: GGUF ends inside %s (byte %zu of %zu)", c->name,
+                       what, c->at, c->n);
     return 0;
 }
 
@@ -295,8 +324,9 @@ static int get_str(cursor *c, char **out, const char *what)
         return -1;
     if (out) {
         if (len > 65535)
-            return pq_fail(c->err, POLYQ_FORMAT, "%s: %s is %llu bytes long (at most 65535 allowed)",
-                           c->name, what, (unsigned long long)len);
+            return pq_fail(c->err, POLYQ_FORMAT,
+                           "%s: %s is %llu bytes long (at most 65535 allowed)", c->name, what,
+                           (unsigned long long)len);
         char *s = malloc((size_t)len + 1);
         if (!s)
             return pq_fail(c->err, POLYQ_NOMEM, "out of memory reading %s", c->name);
@@ -319,7 +349,8 @@ static int skip_value(cursor *c, int t, const char *key)
         return get_str(c, NULL, key);
     size_t n = scalar_size(t);
     if (!n)
-        return pq_fail(c->err, POLYQ_FORMAT, "%s: metadata \"%s\" has unknown value type %d", c->name, key, t);
+        return pq_fail(c->err, POLYQ_FORMAT, "%s: metadata \"%s\" has unknown value type %d",
+                       c->name, key, t);
     if (need(c, n, key))
         return -1;
     c->at += n;
@@ -364,7 +395,8 @@ int pq_gguf_parse(pq_gguf *g, const uint8_t *data, size_t size, const char *name
     }
     /* each key takes at least 12 bytes, each tensor at least 24: counts beyond that are lies */
     if (n_kv > (size - c.at) / 12 || n_t > (size - c.at) / 24) {
-        pq_fail(err, POLYQ_FORMAT, "%s: the header counts %llu keys and %llu tensors, more than the file can hold",
+        pq_fail(err, POLYQ_FORMAT,
+                "%s: the header counts %llu keys and %llu tensors, more than the file can hold",
                 name, (unsigned long long)n_kv, (unsigned long long)n_t);
         goto fail;
     }
@@ -393,12 +425,14 @@ int pq_gguf_parse(pq_gguf *g, const uint8_t *data, size_t size, const char *name
             if (get_u32(&c, &at, key) || get_u64(&c, &n, key))
                 goto fail;
             if (at == PQ_GGUF_ARR) {
-                pq_fail(err, POLYQ_UNSUPPORTED, "%s: metadata \"%s\" is an array of arrays", name, key);
+                pq_fail(err, POLYQ_UNSUPPORTED, "%s: metadata \"%s\" is an array of arrays", name,
+                        key);
                 goto fail;
             }
             if (n > size - c.at) {
-                pq_fail(err, POLYQ_FORMAT, "%s: metadata \"%s\" claims %llu elements, more than the file holds",
-                        name, key, (unsigned long long)n);
+                pq_fail(err, POLYQ_FORMAT,
+                        "%s: metadata \"%s\" claims %llu elements, more than the file holds", name,
+                        key, (unsigned long long)n);
                 goto fail;
             }
             kv->arr_type = (int)at;
@@ -417,7 +451,8 @@ int pq_gguf_parse(pq_gguf *g, const uint8_t *data, size_t size, const char *name
             if (t == PQ_GGUF_U32)
                 memcpy(&a, kv->at, 4);
             if (a == 0 || (a & (a - 1)) || a > 65536) {
-                pq_fail(err, POLYQ_FORMAT, "%s: general.alignment must be a power of two up to 65536", name);
+                pq_fail(err, POLYQ_FORMAT,
+                        "%s: general.alignment must be a power of two up to 65536", name);
                 goto fail;
             }
             align = a;
@@ -435,7 +470,8 @@ int pq_gguf_parse(pq_gguf *g, const uint8_t *data, size_t size, const char *name
         if (get_u32(&c, &nd, tn))
             goto fail;
         if (nd < 1 || nd > 4) {
-            pq_fail(err, POLYQ_FORMAT, "%s: tensor \"%s\" has %u dimensions (1 to 4 allowed)", name, tn, nd);
+            pq_fail(err, POLYQ_FORMAT, "%s: tensor \"%s\" has %u dimensions (1 to 4 allowed)", name,
+                    tn, nd);
             goto fail;
         }
         t->n_dims = (int)nd;
@@ -443,7 +479,8 @@ int pq_gguf_parse(pq_gguf *g, const uint8_t *data, size_t size, const char *name
         for (uint32_t d = 0; d < nd; d++) {
             if (get_u64(&c, &t->ne[d], tn))
                 goto fail;
-            if (t->ne[d] == 0 || t->ne[d] > ((uint64_t)1 << 40) || numel > ((uint64_t)1 << 50) / t->ne[d]) {
+            if (t->ne[d] == 0 || t->ne[d] > ((uint64_t)1 << 40) ||
+                numel > ((uint64_t)1 << 50) / t->ne[d]) {
                 pq_fail(err, POLYQ_FORMAT, "%s: tensor \"%s\" has a dimension of %llu", name, tn,
                         (unsigned long long)t->ne[d]);
                 goto fail;
@@ -456,13 +493,14 @@ int pq_gguf_parse(pq_gguf *g, const uint8_t *data, size_t size, const char *name
         size_t bytes;
         pq_ggml_type_size(type, &block, &bytes);
         if (!block) {
-            pq_fail(err, POLYQ_UNSUPPORTED, "%s: tensor \"%s\" has ggml type %u, which polyq does not read",
-                    name, tn, type);
+            pq_fail(err, POLYQ_UNSUPPORTED,
+                    "%s: tensor \"%s\" has ggml type %u, which polyq does not read", name, tn,
+                    type);
             goto fail;
         }
         if (t->ne[0] % (uint64_t)block) {
-            pq_fail(err, POLYQ_FORMAT, "%s: tensor \"%s\" has rows of %llu, not whole blocks of %d", name, tn,
-                    (unsigned long long)t->ne[0], block);
+            pq_fail(err, POLYQ_FORMAT, "%s: tensor \"%s\" has rows of %llu, not whole blocks of %d",
+                    name, tn, (unsigned long long)t->ne[0], block);
             goto fail;
         }
         t->type = type;
@@ -477,7 +515,8 @@ int pq_gguf_parse(pq_gguf *g, const uint8_t *data, size_t size, const char *name
     for (size_t i = 0; i < g->n_t; i++) {
         uint64_t off = (uint64_t)(uintptr_t)g->t[i].data;
         if (off % align || off > size - data_start || g->t[i].nbytes > size - data_start - off) {
-            pq_fail(err, POLYQ_FORMAT, "%s: tensor \"%s\" (offset %llu, %zu bytes) lies outside the data section",
+            pq_fail(err, POLYQ_FORMAT,
+                    "%s: tensor \"%s\" (offset %llu, %zu bytes) lies outside the data section",
                     name, g->t[i].name, (unsigned long long)off, g->t[i].nbytes);
             goto fail;
         }
@@ -487,9 +526,10 @@ int pq_gguf_parse(pq_gguf *g, const uint8_t *data, size_t size, const char *name
         for (size_t j = i + 1; j < g->n_t; j++) {
             const pq_gguf_tensor *a = &g->t[i], *b = &g->t[j];
             if (!strcmp(a->name, b->name) ||
-                (a->data < b->data + b->nbytes && b->data < a->data + a->nbytes && a->nbytes && b->nbytes)) {
-                pq_fail(err, POLYQ_FORMAT, "%s: tensors \"%s\" and \"%s\" %s", name, a->name, b->name,
-                        strcmp(a->name, b->name) ? "overlap" : "share a name");
+                (a->data < b->data + b->nbytes && b->data < a->data + a->nbytes && a->nbytes &&
+                 b->nbytes)) {
+                pq_fail(err, POLYQ_FORMAT, "%s: tensors \"%s\" and \"%s\" %s", name, a->name,
+                        b->name, strcmp(a->name, b->name) ? "overlap" : "share a name");
                 goto fail;
             }
         }
@@ -535,12 +575,29 @@ int pq_gguf_get_int(const pq_gguf *g, const char *key, int64_t *out, polyq_err *
     uint32_t u32;
     uint64_t u64;
     switch (kv->type) {
-    case PQ_GGUF_U8: *out = kv->at[0]; return 0;
-    case PQ_GGUF_I8: memcpy(&i8, kv->at, 1); *out = i8; return 0;
-    case PQ_GGUF_U16: memcpy(&u16, kv->at, 2); *out = u16; return 0;
-    case PQ_GGUF_I16: memcpy(&i16, kv->at, 2); *out = i16; return 0;
-    case PQ_GGUF_U32: memcpy(&u32, kv->at, 4); *out = u32; return 0;
-    case PQ_GGUF_I32: memcpy(&i32, kv->at, 4); *out = i32; return 0;
+    case PQ_GGUF_U8:
+        *out = kv->at[0];
+        return 0;
+    case PQ_GGUF_I8:
+        memcpy(&i8, kv->at, 1);
+        *out = i8;
+        return 0;
+    case PQ_GGUF_U16:
+        memcpy(&u16, kv->at, 2);
+        *out = u16;
+        return 0;
+    case PQ_GGUF_I16:
+        memcpy(&i16, kv->at, 2);
+        *out = i16;
+        return 0;
+    case PQ_GGUF_U32:
+        memcpy(&u32, kv->at, 4);
+        *out = u32;
+        return 0;
+    case PQ_GGUF_I32:
+        memcpy(&i32, kv->at, 4);
+        *out = i32;
+        return 0;
     case PQ_GGUF_U64:
     case PQ_GGUF_I64:
         memcpy(&u64, kv->at, 8);
@@ -548,7 +605,8 @@ int pq_gguf_get_int(const pq_gguf *g, const char *key, int64_t *out, polyq_err *
             break;
         *out = (int64_t)u64;
         return 0;
-    default: break;
+    default:
+        break;
     }
     return pq_fail(err, POLYQ_FORMAT, "%s: metadata \"%s\" is not an integer", g->path, key);
 }

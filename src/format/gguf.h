@@ -13,14 +13,35 @@
 
 /* ggml tensor types polyq reads and writes */
 enum {
-    PQ_GGML_F32 = 0, PQ_GGML_F16 = 1, PQ_GGML_Q4_0 = 2, PQ_GGML_Q4_1 = 3, PQ_GGML_Q5_0 = 6,
-    PQ_GGML_Q5_1 = 7, PQ_GGML_Q8_0 = 8, PQ_GGML_Q2_K = 10, PQ_GGML_Q3_K = 11, PQ_GGML_Q4_K = 12,
-    PQ_GGML_Q5_K = 13, PQ_GGML_Q6_K = 14, PQ_GGML_BF16 = 30
+    PQ_GGML_F32 = 0,
+    PQ_GGML_F16 = 1,
+    PQ_GGML_Q4_0 = 2,
+    PQ_GGML_Q4_1 = 3,
+    PQ_GGML_Q5_0 = 6,
+    PQ_GGML_Q5_1 = 7,
+    PQ_GGML_Q8_0 = 8,
+    PQ_GGML_Q2_K = 10,
+    PQ_GGML_Q3_K = 11,
+    PQ_GGML_Q4_K = 12,
+    PQ_GGML_Q5_K = 13,
+    PQ_GGML_Q6_K = 14,
+    PQ_GGML_BF16 = 30
 };
 /* metadata value types */
 enum {
-    PQ_GGUF_U8, PQ_GGUF_I8, PQ_GGUF_U16, PQ_GGUF_I16, PQ_GGUF_U32, PQ_GGUF_I32, PQ_GGUF_F32,
-    PQ_GGUF_BOOL, PQ_GGUF_STR, PQ_GGUF_ARR, PQ_GGUF_U64, PQ_GGUF_I64, PQ_GGUF_F64
+    PQ_GGUF_U8,
+    PQ_GGUF_I8,
+    PQ_GGUF_U16,
+    PQ_GGUF_I16,
+    PQ_GGUF_U32,
+    PQ_GGUF_I32,
+    PQ_GGUF_F32,
+    PQ_GGUF_BOOL,
+    PQ_GGUF_STR,
+    PQ_GGUF_ARR,
+    PQ_GGUF_U64,
+    PQ_GGUF_I64,
+    PQ_GGUF_F64
 };
 /* weights per block and bytes per block of a ggml type (0, 0 when polyq does not know it) */
 void pq_ggml_type_size(uint32_t type, int *block, size_t *bytes);
@@ -46,8 +67,8 @@ int pq_gguf_w_save(pq_gguf_w *w, const char *path, polyq_err *err);
 
 /* ---- reading ---- */
 typedef struct pq_gguf_kv {
-    const char *key;   /* owned by the file */
-    int type;          /* PQ_GGUF_*; for arrays, the element type is arr_type */
+    const char *key; /* owned by the file */
+    int type;        /* PQ_GGUF_*; for arrays, the element type is arr_type */
     int arr_type;
     uint64_t n;        /* array length (1 for scalars) */
     const uint8_t *at; /* the value (the first element for arrays) inside the map */

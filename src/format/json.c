@@ -78,8 +78,8 @@ int pq_json_int(const json_t *obj, const char *key, bool required, int64_t min, 
     return 0;
 }
 
-int pq_json_real(const json_t *obj, const char *key, bool required, double *out,
-                 const char *what, polyq_err *err)
+int pq_json_real(const json_t *obj, const char *key, bool required, double *out, const char *what,
+                 polyq_err *err)
 {
     json_t *v = json_object_get(obj, key);
     if (!v || json_is_null(v))

@@ -21,8 +21,8 @@ int pq_json_parse(const char *what, const char *buf, size_t len, json_t **out, p
  * leaves *out unchanged and returns 0 when `required` is false. */
 int pq_json_int(const json_t *obj, const char *key, bool required, int64_t min, int64_t max,
                 int64_t *out, const char *what, polyq_err *err);
-int pq_json_real(const json_t *obj, const char *key, bool required, double *out,
-                 const char *what, polyq_err *err);
+int pq_json_real(const json_t *obj, const char *key, bool required, double *out, const char *what,
+                 polyq_err *err);
 int pq_json_bool(const json_t *obj, const char *key, bool required, bool *out, const char *what,
                  polyq_err *err);
 /* *out borrows the string inside obj. */

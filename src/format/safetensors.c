@@ -11,16 +11,25 @@
 
 #define ST_MAX_HEADER 100000000ULL
 
-static const struct { const char *name; size_t size; } dtypes[PQ_DT_COUNT] = {
-    [PQ_DT_F64] = {"F64", 8},  [PQ_DT_F32] = {"F32", 4},   [PQ_DT_F16] = {"F16", 2},
-    [PQ_DT_BF16] = {"BF16", 2}, [PQ_DT_I64] = {"I64", 8},  [PQ_DT_I32] = {"I32", 4},
-    [PQ_DT_I16] = {"I16", 2},  [PQ_DT_I8] = {"I8", 1},     [PQ_DT_U8] = {"U8", 1},
-    [PQ_DT_BOOL] = {"BOOL", 1}, [PQ_DT_U16] = {"U16", 2},  [PQ_DT_U32] = {"U32", 4},
-    [PQ_DT_U64] = {"U64", 8},  [PQ_DT_F8_E4M3] = {"F8_E4M3", 1}, [PQ_DT_F8_E5M2] = {"F8_E5M2", 1},
+static const struct {
+    const char *name;
+    size_t size;
+} dtypes[PQ_DT_COUNT] = {
+    [PQ_DT_F64] = {"F64", 8},   [PQ_DT_F32] = {"F32", 4},         [PQ_DT_F16] = {"F16", 2},
+    [PQ_DT_BF16] = {"BF16", 2}, [PQ_DT_I64] = {"I64", 8},         [PQ_DT_I32] = {"I32", 4},
+    [PQ_DT_I16] = {"I16", 2},   [PQ_DT_I8] = {"I8", 1},           [PQ_DT_U8] = {"U8", 1},
+    [PQ_DT_BOOL] = {"BOOL", 1}, [PQ_DT_U16] = {"U16", 2},         [PQ_DT_U32] = {"U32", 4},
+    [PQ_DT_U64] = {"U64", 8},   [PQ_DT_F8_E4M3] = {"F8_E4M3", 1}, [PQ_DT_F8_E5M2] = {"F8_E5M2", 1},
 };
 
-const char *pq_dtype_name(pq_dtype t) { return (unsigned)t < PQ_DT_COUNT ? dtypes[t].name : "?"; }
-size_t pq_dtype_size(pq_dtype t) { return (unsigned)t < PQ_DT_COUNT ? dtypes[t].size : 0; }
+const char *pq_dtype_name(pq_dtype t)
+{
+    return (unsigned)t < PQ_DT_COUNT ? dtypes[t].name : "?";
+}
+size_t pq_dtype_size(pq_dtype t)
+{
+    return (unsigned)t < PQ_DT_COUNT ? dtypes[t].size : 0;
+}
 
 static int grow_tensors(pq_tensors *ts, size_t extra)
 {
@@ -74,14 +83,16 @@ int pq_tensors_add_buffer(pq_tensors *ts, const char *what, const uint8_t *buf, 
     }
     size_t first = ts->n, n_new = json_object_size(root);
     pq_tensor_info **order = NULL;
-    if (grow_tensors(ts, n_new) != 0 || !(order = pq_alloc_array(n_new ? n_new : 1, sizeof *order))) {
+    if (grow_tensors(ts, n_new) != 0 ||
+        !(order = pq_alloc_array(n_new ? n_new : 1, sizeof *order))) {
         json_decref(root);
         return pq_fail(err, POLYQ_NOMEM, "%s: out of memory for %zu tensors", what, n_new);
     }
     const char *key;
     json_t *v;
     size_t n_order = 0;
-    json_object_foreach(root, key, v) {
+    json_object_foreach(root, key, v)
+    {
         if (strcmp(key, "__metadata__") == 0) {
             if (!json_is_object(v)) {
                 rc = pq_fail(err, POLYQ_FORMAT, "%s: __metadata__ is not an object", what);
@@ -105,7 +116,8 @@ int pq_tensors_add_buffer(pq_tensors *ts, const char *what, const uint8_t *buf, 
             if (strcmp(dt, dtypes[i].name) == 0)
                 t->dtype = (pq_dtype)i;
         if (t->dtype == PQ_DT_COUNT) {
-            rc = pq_fail(err, POLYQ_FORMAT, "%s: tensor \"%s\" has unknown dtype \"%s\"", what, key, dt);
+            rc = pq_fail(err, POLYQ_FORMAT, "%s: tensor \"%s\" has unknown dtype \"%s\"", what, key,
+                         dt);
             goto out;
         }
         if (json_array_size(shape) > PQ_MAX_DIMS) {
@@ -131,14 +143,16 @@ int pq_tensors_add_buffer(pq_tensors *ts, const char *what, const uint8_t *buf, 
         json_t *b = json_array_get(offs, 0), *e = json_array_get(offs, 1);
         if (!json_is_integer(b) || !json_is_integer(e) || json_integer_value(b) < 0 ||
             json_integer_value(e) < json_integer_value(b)) {
-            rc = pq_fail(err, POLYQ_FORMAT, "%s: tensor \"%s\" has invalid data_offsets", what, key);
+            rc =
+                pq_fail(err, POLYQ_FORMAT, "%s: tensor \"%s\" has invalid data_offsets", what, key);
             goto out;
         }
         uint64_t begin = (uint64_t)json_integer_value(b), end = (uint64_t)json_integer_value(e);
         if (end > data_len) {
-            rc = pq_fail(err, POLYQ_FORMAT,
-                         "%s: tensor \"%s\" data_offsets [%llu, %llu] run past the data (%zu bytes)",
-                         what, key, (unsigned long long)begin, (unsigned long long)end, data_len);
+            rc =
+                pq_fail(err, POLYQ_FORMAT,
+                        "%s: tensor \"%s\" data_offsets [%llu, %llu] run past the data (%zu bytes)",
+                        what, key, (unsigned long long)begin, (unsigned long long)end, data_len);
             goto out;
         }
         if (!pq_mul_size(numel, dtypes[t->dtype].size, &nbytes) || nbytes != end - begin) {
@@ -163,7 +177,8 @@ int pq_tensors_add_buffer(pq_tensors *ts, const char *what, const uint8_t *buf, 
             goto out;
         }
         if (put == 1) {
-            rc = pq_fail(err, POLYQ_FORMAT, "%s: tensor \"%s\" appears in more than one file", what, key);
+            rc = pq_fail(err, POLYQ_FORMAT, "%s: tensor \"%s\" appears in more than one file", what,
+                         key);
             goto out;
         }
         order[n_order++] = t;
@@ -173,10 +188,10 @@ int pq_tensors_add_buffer(pq_tensors *ts, const char *what, const uint8_t *buf, 
     const uint8_t *expect = data;
     for (size_t i = 0; i < n_order; i++) {
         if (order[i]->data != expect) {
-            rc = pq_fail(err, POLYQ_FORMAT,
-                         "%s: tensor \"%s\" starts at data offset %zu, expected %zu (overlap or gap)",
-                         what, order[i]->name, (size_t)(order[i]->data - data),
-                         (size_t)(expect - data));
+            rc = pq_fail(
+                err, POLYQ_FORMAT,
+                "%s: tensor \"%s\" starts at data offset %zu, expected %zu (overlap or gap)", what,
+                order[i]->name, (size_t)(order[i]->data - data), (size_t)(expect - data));
             goto out;
         }
         expect += order[i]->nbytes;
@@ -234,15 +249,17 @@ static int open_index(pq_tensors *ts, const char *dir, const char *index, open_f
         rc = pq_fail(err, POLYQ_FORMAT, "%s: \"weight_map\" is missing or not an object", index);
         goto out;
     }
-    json_object_foreach(map, key, v) {
+    json_object_foreach(map, key, v)
+    {
         if (!json_is_string(v)) {
-            rc = pq_fail(err, POLYQ_FORMAT, "%s: weight_map[\"%s\"] is not a file name", index, key);
+            rc =
+                pq_fail(err, POLYQ_FORMAT, "%s: weight_map[\"%s\"] is not a file name", index, key);
             goto out;
         }
         const char *file = json_string_value(v);
         if (strchr(file, '/') || strcmp(file, "..") == 0 || !*file) {
-            rc = pq_fail(err, POLYQ_FORMAT, "%s: shard name \"%s\" is not a plain file name",
-                         index, file);
+            rc = pq_fail(err, POLYQ_FORMAT, "%s: shard name \"%s\" is not a plain file name", index,
+                         file);
             goto out;
         }
         char *path = pq_path_join(dir, file);
@@ -259,13 +276,14 @@ static int open_index(pq_tensors *ts, const char *dir, const char *index, open_f
         if (rc)
             goto out;
     }
-    json_object_foreach(map, key, v) {
+    json_object_foreach(map, key, v)
+    {
         const pq_tensor_info *t = pq_tensors_find(ts, key);
         const char *file = json_string_value(v);
         size_t fl = strlen(file), pl = t ? strlen(t->file) : 0;
         if (!t || pl < fl || strcmp(t->file + pl - fl, file) != 0) {
-            rc = pq_fail(err, POLYQ_FORMAT, "%s: tensor \"%s\" is not in its shard %s", index,
-                         key, file);
+            rc = pq_fail(err, POLYQ_FORMAT, "%s: tensor \"%s\" is not in its shard %s", index, key,
+                         file);
             goto out;
         }
     }
@@ -276,7 +294,11 @@ out:
 
 int pq_tensors_open_dir(pq_tensors *ts, const char *dir, polyq_err *err)
 {
-    static const struct { const char *name; bool index; open_fn fn; } forms[] = {
+    static const struct {
+        const char *name;
+        bool index;
+        open_fn fn;
+    } forms[] = {
         {"model.safetensors.index.json", true, pq_tensors_open_file},
         {"model.safetensors", false, pq_tensors_open_file},
         {"pytorch_model.bin.index.json", true, pq_tensors_open_torch},
@@ -365,7 +387,8 @@ int pq_tensors_add(pq_tensors *ts, const char *what, const char *name, pq_dtype 
     }
     size_t numel = 1, nbytes;
     if (n_dims < 0 || n_dims > PQ_MAX_DIMS)
-        return pq_fail(err, POLYQ_FORMAT, "%s: tensor \"%s\" has %d dimensions", what, name, n_dims);
+        return pq_fail(err, POLYQ_FORMAT, "%s: tensor \"%s\" has %d dimensions", what, name,
+                       n_dims);
     for (int d = 0; d < n_dims; d++)
         if (shape[d] < 0 || !pq_mul_size(numel, (size_t)shape[d], &numel))
             return pq_fail(err, POLYQ_FORMAT, "%s: tensor \"%s\" size overflows", what, name);

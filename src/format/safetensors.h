@@ -20,8 +20,21 @@
 #include "base/strmap.h"
 
 typedef enum pq_dtype {
-    PQ_DT_F64, PQ_DT_F32, PQ_DT_F16, PQ_DT_BF16, PQ_DT_I64, PQ_DT_I32, PQ_DT_I16, PQ_DT_I8,
-    PQ_DT_U8, PQ_DT_BOOL, PQ_DT_U16, PQ_DT_U32, PQ_DT_U64, PQ_DT_F8_E4M3, PQ_DT_F8_E5M2,
+    PQ_DT_F64,
+    PQ_DT_F32,
+    PQ_DT_F16,
+    PQ_DT_BF16,
+    PQ_DT_I64,
+    PQ_DT_I32,
+    PQ_DT_I16,
+    PQ_DT_I8,
+    PQ_DT_U8,
+    PQ_DT_BOOL,
+    PQ_DT_U16,
+    PQ_DT_U32,
+    PQ_DT_U64,
+    PQ_DT_F8_E4M3,
+    PQ_DT_F8_E5M2,
     PQ_DT_COUNT
 } pq_dtype;
 
@@ -31,25 +44,28 @@ size_t pq_dtype_size(pq_dtype t);
 #define PQ_MAX_DIMS 8
 
 typedef struct pq_tensor_info {
-    const char *name;     /* owned by the table */
+    const char *name; /* owned by the table */
     pq_dtype dtype;
     int n_dims;
     int64_t shape[PQ_MAX_DIMS];
     size_t numel;
-    const uint8_t *data;  /* inside the file's map */
+    const uint8_t *data; /* inside the file's map */
     size_t nbytes;
-    const char *file;     /* path of the file that holds it */
+    const char *file; /* path of the file that holds it */
 } pq_tensor_info;
 
 /* All tensors of a model, possibly across shards. */
 typedef struct pq_tensors {
-    struct pq_st_file { char *path; pq_map map; } *files;
+    struct pq_st_file {
+        char *path;
+        pq_map map;
+    } * files;
     size_t n_files;
     pq_tensor_info *t;
     size_t n;
     pq_strmap by_name;
     char **names;
-    void **owned;      /* tensors materialized from strided views (torch checkpoints) */
+    void **owned; /* tensors materialized from strided views (torch checkpoints) */
     size_t n_owned;
 } pq_tensors;
 

@@ -10,11 +10,25 @@
 
 /* ---- ZIP ----------------------------------------------------------------------------- */
 
-typedef struct zentry { const char *name; size_t name_len; const uint8_t *data; size_t size; } zentry;
+typedef struct zentry {
+    const char *name;
+    size_t name_len;
+    const uint8_t *data;
+    size_t size;
+} zentry;
 
-static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
-static uint32_t rd32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
-static uint64_t rd64(const uint8_t *p) { return (uint64_t)rd32(p) | (uint64_t)rd32(p + 4) << 32; }
+static uint16_t rd16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] | p[1] << 8);
+}
+static uint32_t rd32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static uint64_t rd64(const uint8_t *p)
+{
+    return (uint64_t)rd32(p) | (uint64_t)rd32(p + 4) << 32;
+}
 
 static int zip_entries(const char *what, const uint8_t *b, size_t n, zentry **out, size_t *n_out,
                        polyq_err *err)
@@ -24,7 +38,8 @@ static int zip_entries(const char *what, const uint8_t *b, size_t n, zentry **ou
     if (n >= 4 && (b[0] != 'P' || b[1] != 'K'))
         return pq_fail(err, POLYQ_UNSUPPORTED,
                        "%s: not a ZIP archive (a checkpoint from torch before 1.6 or not from "
-                       "torch.save); re-save it with a current torch or convert it to safetensors", what);
+                       "torch.save); re-save it with a current torch or convert it to safetensors",
+                       what);
     if (n < 22)
         return pq_fail(err, POLYQ_FORMAT, "%s: too short for a ZIP archive", what);
     size_t e = n - 22, stop = n > 22 + 65535 ? n - 22 - 65535 : 0;
@@ -64,9 +79,17 @@ static int zip_entries(const char *what, const uint8_t *b, size_t n, zentry **ou
                 goto bad;
             if (id == 1) {
                 const uint8_t *v = x + 4, *ve = v + len;
-                if (usize == 0xffffffff && ve - v >= 8) { usize = rd64(v); v += 8; }
-                if (csize == 0xffffffff && ve - v >= 8) { csize = rd64(v); v += 8; }
-                if (loff == 0xffffffff && ve - v >= 8) { loff = rd64(v); }
+                if (usize == 0xffffffff && ve - v >= 8) {
+                    usize = rd64(v);
+                    v += 8;
+                }
+                if (csize == 0xffffffff && ve - v >= 8) {
+                    csize = rd64(v);
+                    v += 8;
+                }
+                if (loff == 0xffffffff && ve - v >= 8) {
+                    loff = rd64(v);
+                }
             }
             x += 4 + len;
         }
@@ -93,27 +116,40 @@ static const zentry *zip_find(const zentry *e, size_t n, const char *prefix, siz
 {
     size_t nl = strlen(name);
     for (size_t i = 0; i < n; i++)
-        if (e[i].name_len == pl + nl && !memcmp(e[i].name, prefix, pl) && !memcmp(e[i].name + pl, name, nl))
+        if (e[i].name_len == pl + nl && !memcmp(e[i].name, prefix, pl) &&
+            !memcmp(e[i].name + pl, name, nl))
             return &e[i];
     return NULL;
 }
 
 /* ---- the pickle interpreter ------------------------------------------------------------ */
 
-typedef enum { V_NONE, V_BOOL, V_INT, V_FLOAT, V_STR, V_TUPLE, V_LIST, V_DICT, V_GLOBAL,
-               V_STORAGE, V_TENSOR, V_MARK } vkind;
+typedef enum {
+    V_NONE,
+    V_BOOL,
+    V_INT,
+    V_FLOAT,
+    V_STR,
+    V_TUPLE,
+    V_LIST,
+    V_DICT,
+    V_GLOBAL,
+    V_STORAGE,
+    V_TENSOR,
+    V_MARK
+} vkind;
 
 typedef struct val val;
 struct val {
     vkind k;
     int64_t i;
     double f;
-    char *s;          /* V_STR, V_GLOBAL ("module name"), V_STORAGE key */
+    char *s; /* V_STR, V_GLOBAL ("module name"), V_STORAGE key */
     size_t slen;
-    val **items;      /* V_TUPLE, V_LIST; V_DICT as key, value pairs */
+    val **items; /* V_TUPLE, V_LIST; V_DICT as key, value pairs */
     size_t n, cap;
-    pq_dtype dtype;   /* V_STORAGE */
-    val *storage;     /* V_TENSOR */
+    pq_dtype dtype; /* V_STORAGE */
+    val *storage;   /* V_TENSOR */
     int64_t offset, shape[PQ_MAX_DIMS], stride[PQ_MAX_DIMS];
     int n_dims;
     val *next_alloc;
@@ -122,7 +158,7 @@ struct val {
 typedef struct vm {
     const char *what;
     polyq_err *err;
-    val *all;          /* every value, for freeing */
+    val *all; /* every value, for freeing */
     size_t n_vals;
     val **stack;
     size_t sp, stack_cap;
@@ -206,12 +242,15 @@ static long find_mark(vm *m)
     return -1;
 }
 
-static const struct { const char *name; pq_dtype dt; } storages[] = {
-    {"torch FloatStorage", PQ_DT_F32},   {"torch HalfStorage", PQ_DT_F16},
+static const struct {
+    const char *name;
+    pq_dtype dt;
+} storages[] = {
+    {"torch FloatStorage", PQ_DT_F32},     {"torch HalfStorage", PQ_DT_F16},
     {"torch BFloat16Storage", PQ_DT_BF16}, {"torch DoubleStorage", PQ_DT_F64},
-    {"torch LongStorage", PQ_DT_I64},    {"torch IntStorage", PQ_DT_I32},
-    {"torch ShortStorage", PQ_DT_I16},   {"torch CharStorage", PQ_DT_I8},
-    {"torch ByteStorage", PQ_DT_U8},     {"torch BoolStorage", PQ_DT_BOOL},
+    {"torch LongStorage", PQ_DT_I64},      {"torch IntStorage", PQ_DT_I32},
+    {"torch ShortStorage", PQ_DT_I16},     {"torch CharStorage", PQ_DT_I8},
+    {"torch ByteStorage", PQ_DT_U8},       {"torch BoolStorage", PQ_DT_BOOL},
 };
 
 static bool global_allowed(const char *g)
@@ -229,10 +268,13 @@ static int int_list(vm *m, const val *t, int64_t *out, int *n, const char *what_
 {
     if (t->k != V_TUPLE || t->n > PQ_MAX_DIMS)
         return pq_fail(m->err, POLYQ_FORMAT, "%s: tensor %s is not a tuple of at most %d ints",
-                       m->what, what_arg, PQ_MAX_DIMS), -1;
+                       m->what, what_arg, PQ_MAX_DIMS),
+               -1;
     for (size_t i = 0; i < t->n; i++) {
         if (t->items[i]->k != V_INT || t->items[i]->i < 0)
-            return pq_fail(m->err, POLYQ_FORMAT, "%s: tensor %s holds a non-size", m->what, what_arg), -1;
+            return pq_fail(m->err, POLYQ_FORMAT, "%s: tensor %s holds a non-size", m->what,
+                           what_arg),
+                   -1;
         out[i] = t->items[i]->i;
     }
     *n = (int)t->n;
@@ -243,17 +285,20 @@ static int int_list(vm *m, const val *t, int64_t *out, int *n, const char *what_
 static val *reduce(vm *m, val *fn, val *args, size_t at)
 {
     if (fn->k != V_GLOBAL || args->k != V_TUPLE) {
-        pq_fail(m->err, POLYQ_FORMAT, "%s: pickle REDUCE at offset %zu on something not callable", m->what, at);
+        pq_fail(m->err, POLYQ_FORMAT, "%s: pickle REDUCE at offset %zu on something not callable",
+                m->what, at);
         return NULL;
     }
     if (!strcmp(fn->s, "collections OrderedDict")) {
         if (args->n)
-            pq_fail(m->err, POLYQ_FORMAT, "%s: OrderedDict with arguments at offset %zu", m->what, at);
+            pq_fail(m->err, POLYQ_FORMAT, "%s: OrderedDict with arguments at offset %zu", m->what,
+                    at);
         return args->n ? NULL : mk(m, V_DICT);
     }
     if (!strcmp(fn->s, "torch._utils _rebuild_parameter")) {
         if (args->n < 1 || args->items[0]->k != V_TENSOR) {
-            pq_fail(m->err, POLYQ_FORMAT, "%s: _rebuild_parameter without a tensor at offset %zu", m->what, at);
+            pq_fail(m->err, POLYQ_FORMAT, "%s: _rebuild_parameter without a tensor at offset %zu",
+                    m->what, at);
             return NULL;
         }
         return args->items[0];
@@ -265,7 +310,8 @@ static val *reduce(vm *m, val *fn, val *args, size_t at)
             return NULL;
         if (args->n < 4 || args->items[0]->k != V_STORAGE || args->items[1]->k != V_INT ||
             args->items[1]->i < 0) {
-            pq_fail(m->err, POLYQ_FORMAT, "%s: _rebuild_tensor_v2 arguments at offset %zu", m->what, at);
+            pq_fail(m->err, POLYQ_FORMAT, "%s: _rebuild_tensor_v2 arguments at offset %zu", m->what,
+                    at);
             return NULL;
         }
         t->storage = args->items[0];
@@ -288,41 +334,62 @@ static val *reduce(vm *m, val *fn, val *args, size_t at)
 static int run_pickle(vm *m, const uint8_t *p, size_t n, val **root)
 {
     size_t i = 0;
-#define NEED(k)                                                                              \
-    do {                                                                                     \
-        if (n - i < (size_t)(k))                                                             \
-            return pq_fail(m->err, POLYQ_FORMAT, "%s: pickle truncated at offset %zu", m->what, i); \
+#define NEED(k)                                                                                    \
+    do {                                                                                           \
+        if (n - i < (size_t)(k))                                                                   \
+            return pq_fail(m->err, POLYQ_FORMAT, "%s: pickle truncated at offset %zu", m->what,    \
+                           i);                                                                     \
     } while (0)
-#define POP(v)                                                                               \
-    do {                                                                                     \
-        if (!m->sp || m->stack[m->sp - 1]->k == V_MARK)                                      \
-            return pq_fail(m->err, POLYQ_FORMAT, "%s: pickle stack underflow at offset %zu", m->what, at); \
-        v = m->stack[--m->sp];                                                               \
+#define POP(v)                                                                                     \
+    do {                                                                                           \
+        if (!m->sp || m->stack[m->sp - 1]->k == V_MARK)                                            \
+            return pq_fail(m->err, POLYQ_FORMAT, "%s: pickle stack underflow at offset %zu",       \
+                           m->what, at);                                                           \
+        v = m->stack[--m->sp];                                                                     \
     } while (0)
-#define PUSH(v)                                                                              \
-    do {                                                                                     \
-        if (push(m, (v)))                                                                    \
-            return m->err->code ? m->err->code : POLYQ_NOMEM;                                \
+#define PUSH(v)                                                                                    \
+    do {                                                                                           \
+        if (push(m, (v)))                                                                          \
+            return m->err->code ? m->err->code : POLYQ_NOMEM;                                      \
     } while (0)
     while (i < n) {
         size_t at = i;
         uint8_t op = p[i++];
         val *v = NULL, *a = NULL, *b = NULL;
         switch (op) {
-        case 0x80: NEED(1); i++; break;             /* PROTO */
-        case 0x95: NEED(8); i += 8; break;          /* FRAME */
-        case '}': PUSH(mk(m, V_DICT)); break;       /* EMPTY_DICT */
-        case ']': PUSH(mk(m, V_LIST)); break;       /* EMPTY_LIST */
-        case ')': PUSH(mk(m, V_TUPLE)); break;      /* EMPTY_TUPLE */
-        case '(': PUSH(mk(m, V_MARK)); break;       /* MARK */
-        case 'N': PUSH(mk(m, V_NONE)); break;
-        case 0x88: case 0x89:                       /* NEWTRUE, NEWFALSE */
+        case 0x80:
+            NEED(1);
+            i++;
+            break; /* PROTO */
+        case 0x95:
+            NEED(8);
+            i += 8;
+            break; /* FRAME */
+        case '}':
+            PUSH(mk(m, V_DICT));
+            break; /* EMPTY_DICT */
+        case ']':
+            PUSH(mk(m, V_LIST));
+            break; /* EMPTY_LIST */
+        case ')':
+            PUSH(mk(m, V_TUPLE));
+            break; /* EMPTY_TUPLE */
+        case '(':
+            PUSH(mk(m, V_MARK));
+            break; /* MARK */
+        case 'N':
+            PUSH(mk(m, V_NONE));
+            break;
+        case 0x88:
+        case 0x89: /* NEWTRUE, NEWFALSE */
             if (!(v = mk(m, V_BOOL)))
                 return m->err->code;
             v->i = op == 0x88;
             PUSH(v);
             break;
-        case 'K': case 'M': case 'J': {             /* BININT1, BININT2, BININT */
+        case 'K':
+        case 'M':
+        case 'J': { /* BININT1, BININT2, BININT */
             size_t k = op == 'K' ? 1 : op == 'M' ? 2 : 4;
             NEED(k);
             if (!(v = mk(m, V_INT)))
@@ -332,12 +399,13 @@ static int run_pickle(vm *m, const uint8_t *p, size_t n, val **root)
             PUSH(v);
             break;
         }
-        case 0x8a: {                                /* LONG1 */
+        case 0x8a: { /* LONG1 */
             NEED(1);
             size_t k = p[i++];
             NEED(k);
             if (k > 8)
-                return pq_fail(m->err, POLYQ_FORMAT, "%s: integer of %zu bytes at offset %zu", m->what, k, at);
+                return pq_fail(m->err, POLYQ_FORMAT, "%s: integer of %zu bytes at offset %zu",
+                               m->what, k, at);
             uint64_t x = 0;
             for (size_t j = 0; j < k; j++)
                 x |= (uint64_t)p[i + j] << (8 * j);
@@ -350,7 +418,7 @@ static int run_pickle(vm *m, const uint8_t *p, size_t n, val **root)
             PUSH(v);
             break;
         }
-        case 'G': {                                 /* BINFLOAT, big-endian */
+        case 'G': { /* BINFLOAT, big-endian */
             NEED(8);
             uint64_t x = 0;
             for (int j = 0; j < 8; j++)
@@ -362,7 +430,9 @@ static int run_pickle(vm *m, const uint8_t *p, size_t n, val **root)
             PUSH(v);
             break;
         }
-        case 'X': case 0x8c: case 0x8d: {           /* BINUNICODE, SHORT_BINUNICODE, BINUNICODE8 */
+        case 'X':
+        case 0x8c:
+        case 0x8d: { /* BINUNICODE, SHORT_BINUNICODE, BINUNICODE8 */
             size_t hl = op == 'X' ? 4 : op == 0x8c ? 1 : 8;
             NEED(hl);
             uint64_t len = hl == 1 ? p[i] : hl == 4 ? rd32(p + i) : rd64(p + i);
@@ -377,11 +447,12 @@ static int run_pickle(vm *m, const uint8_t *p, size_t n, val **root)
             PUSH(v);
             break;
         }
-        case 'c': {                                 /* GLOBAL "module\nname\n" */
+        case 'c': { /* GLOBAL "module\nname\n" */
             const uint8_t *nl1 = memchr(p + i, '\n', n - i);
             const uint8_t *nl2 = nl1 ? memchr(nl1 + 1, '\n', (size_t)(p + n - nl1 - 1)) : NULL;
             if (!nl2)
-                return pq_fail(m->err, POLYQ_FORMAT, "%s: pickle GLOBAL truncated at offset %zu", m->what, at);
+                return pq_fail(m->err, POLYQ_FORMAT, "%s: pickle GLOBAL truncated at offset %zu",
+                               m->what, at);
             size_t l1 = (size_t)(nl1 - (p + i)), l2 = (size_t)(nl2 - nl1 - 1);
             if (!(v = mk(m, V_GLOBAL)) || !(v->s = malloc(l1 + l2 + 2)))
                 return pq_fail(m->err, POLYQ_NOMEM, "%s: out of memory", m->what);
@@ -397,11 +468,12 @@ static int run_pickle(vm *m, const uint8_t *p, size_t n, val **root)
             PUSH(v);
             break;
         }
-        case 0x93: {                                /* STACK_GLOBAL */
+        case 0x93: { /* STACK_GLOBAL */
             POP(b);
             POP(a);
             if (a->k != V_STR || b->k != V_STR)
-                return pq_fail(m->err, POLYQ_FORMAT, "%s: STACK_GLOBAL without names at offset %zu", m->what, at);
+                return pq_fail(m->err, POLYQ_FORMAT, "%s: STACK_GLOBAL without names at offset %zu",
+                               m->what, at);
             if (!(v = mk(m, V_GLOBAL)) || !(v->s = pq_asprintf("%s %s", a->s, b->s)))
                 return pq_fail(m->err, POLYQ_NOMEM, "%s: out of memory", m->what);
             if (!global_allowed(v->s))
@@ -411,7 +483,9 @@ static int run_pickle(vm *m, const uint8_t *p, size_t n, val **root)
             PUSH(v);
             break;
         }
-        case 'q': case 'r': case 0x94: {            /* BINPUT, LONG_BINPUT, MEMOIZE */
+        case 'q':
+        case 'r':
+        case 0x94: { /* BINPUT, LONG_BINPUT, MEMOIZE */
             size_t idx;
             if (op == 0x94) {
                 idx = m->memo_cap; /* next free slot: memoize appends */
@@ -426,7 +500,8 @@ static int run_pickle(vm *m, const uint8_t *p, size_t n, val **root)
                 i += op == 'q' ? 1 : 4;
             }
             if (!m->sp)
-                return pq_fail(m->err, POLYQ_FORMAT, "%s: memo of an empty stack at offset %zu", m->what, at);
+                return pq_fail(m->err, POLYQ_FORMAT, "%s: memo of an empty stack at offset %zu",
+                               m->what, at);
             if (idx >= MAX_MEMO)
                 return pq_fail(m->err, POLYQ_FORMAT, "%s: memo index %zu too large", m->what, idx);
             if (idx >= m->memo_cap) {
@@ -443,16 +518,19 @@ static int run_pickle(vm *m, const uint8_t *p, size_t n, val **root)
             m->memo[idx] = m->stack[m->sp - 1];
             break;
         }
-        case 'h': case 'j': {                       /* BINGET, LONG_BINGET */
+        case 'h':
+        case 'j': { /* BINGET, LONG_BINGET */
             NEED(op == 'h' ? 1 : 4);
             size_t idx = op == 'h' ? p[i] : rd32(p + i);
             i += op == 'h' ? 1 : 4;
             if (idx >= m->memo_cap || !m->memo[idx])
-                return pq_fail(m->err, POLYQ_FORMAT, "%s: memo entry %zu is empty at offset %zu", m->what, idx, at);
+                return pq_fail(m->err, POLYQ_FORMAT, "%s: memo entry %zu is empty at offset %zu",
+                               m->what, idx, at);
             PUSH(m->memo[idx]);
             break;
         }
-        case 't': case 'l': {                       /* TUPLE, LIST: items since MARK */
+        case 't':
+        case 'l': { /* TUPLE, LIST: items since MARK */
             long mk_at = find_mark(m);
             if (mk_at < 0)
                 return pq_fail(m->err, POLYQ_FORMAT, "%s: no MARK for offset %zu", m->what, at);
@@ -465,15 +543,19 @@ static int run_pickle(vm *m, const uint8_t *p, size_t n, val **root)
             PUSH(v);
             break;
         }
-        case 0x85: case 0x86: case 0x87: {          /* TUPLE1..3 */
+        case 0x85:
+        case 0x86:
+        case 0x87: { /* TUPLE1..3 */
             size_t k = (size_t)(op - 0x84);
             if (m->sp < k)
-                return pq_fail(m->err, POLYQ_FORMAT, "%s: pickle stack underflow at offset %zu", m->what, at);
+                return pq_fail(m->err, POLYQ_FORMAT, "%s: pickle stack underflow at offset %zu",
+                               m->what, at);
             if (!(v = mk(m, V_TUPLE)))
                 return m->err->code;
             for (size_t j = m->sp - k; j < m->sp; j++) {
                 if (m->stack[j]->k == V_MARK)
-                    return pq_fail(m->err, POLYQ_FORMAT, "%s: bad tuple at offset %zu", m->what, at);
+                    return pq_fail(m->err, POLYQ_FORMAT, "%s: bad tuple at offset %zu", m->what,
+                                   at);
                 if (add_item(m, v, m->stack[j]))
                     return m->err->code;
             }
@@ -481,12 +563,13 @@ static int run_pickle(vm *m, const uint8_t *p, size_t n, val **root)
             PUSH(v);
             break;
         }
-        case 'Q': {                                 /* BINPERSID: ('storage', type, key, loc, numel) */
+        case 'Q': { /* BINPERSID: ('storage', type, key, loc, numel) */
             POP(a);
-            if (a->k != V_TUPLE || a->n < 5 || a->items[0]->k != V_STR || strcmp(a->items[0]->s, "storage") ||
-                a->items[1]->k != V_GLOBAL || a->items[2]->k != V_STR || a->items[4]->k != V_INT ||
-                a->items[4]->i < 0)
-                return pq_fail(m->err, POLYQ_FORMAT, "%s: persistent id at offset %zu is not a storage", m->what, at);
+            if (a->k != V_TUPLE || a->n < 5 || a->items[0]->k != V_STR ||
+                strcmp(a->items[0]->s, "storage") || a->items[1]->k != V_GLOBAL ||
+                a->items[2]->k != V_STR || a->items[4]->k != V_INT || a->items[4]->i < 0)
+                return pq_fail(m->err, POLYQ_FORMAT,
+                               "%s: persistent id at offset %zu is not a storage", m->what, at);
             if (!(v = mk(m, V_STORAGE)))
                 return m->err->code;
             v->dtype = PQ_DT_COUNT;
@@ -494,29 +577,32 @@ static int run_pickle(vm *m, const uint8_t *p, size_t n, val **root)
                 if (!strcmp(a->items[1]->s, storages[j].name))
                     v->dtype = storages[j].dt;
             if (v->dtype == PQ_DT_COUNT)
-                return pq_fail(m->err, POLYQ_UNSUPPORTED, "%s: storage type %s", m->what, a->items[1]->s);
+                return pq_fail(m->err, POLYQ_UNSUPPORTED, "%s: storage type %s", m->what,
+                               a->items[1]->s);
             if (!(v->s = pq_strdup(a->items[2]->s)))
                 return pq_fail(m->err, POLYQ_NOMEM, "%s: out of memory", m->what);
             v->i = a->items[4]->i;
             PUSH(v);
             break;
         }
-        case 'R': {                                 /* REDUCE */
+        case 'R': { /* REDUCE */
             POP(a);
             POP(b);
             PUSH(reduce(m, b, a, at));
             break;
         }
-        case 's': {                                 /* SETITEM */
+        case 's': { /* SETITEM */
             POP(b);
             POP(a);
             if (!m->sp || m->stack[m->sp - 1]->k != V_DICT)
-                return pq_fail(m->err, POLYQ_FORMAT, "%s: SETITEM without a dict at offset %zu", m->what, at);
+                return pq_fail(m->err, POLYQ_FORMAT, "%s: SETITEM without a dict at offset %zu",
+                               m->what, at);
             if (add_item(m, m->stack[m->sp - 1], a) || add_item(m, m->stack[m->sp - 1], b))
                 return m->err->code;
             break;
         }
-        case 'u': case 'e': {                       /* SETITEMS, APPENDS */
+        case 'u':
+        case 'e': { /* SETITEMS, APPENDS */
             long mk_at = find_mark(m);
             if (mk_at < 1 || m->stack[mk_at - 1]->k != (op == 'u' ? V_DICT : V_LIST) ||
                 (op == 'u' && (m->sp - (size_t)mk_at - 1) % 2))
@@ -528,21 +614,23 @@ static int run_pickle(vm *m, const uint8_t *p, size_t n, val **root)
             m->sp = (size_t)mk_at;
             break;
         }
-        case 'a': {                                 /* APPEND */
+        case 'a': { /* APPEND */
             POP(a);
             if (!m->sp || m->stack[m->sp - 1]->k != V_LIST)
-                return pq_fail(m->err, POLYQ_FORMAT, "%s: APPEND without a list at offset %zu", m->what, at);
+                return pq_fail(m->err, POLYQ_FORMAT, "%s: APPEND without a list at offset %zu",
+                               m->what, at);
             if (add_item(m, m->stack[m->sp - 1], a))
                 return m->err->code;
             break;
         }
-        case '.':                                   /* STOP */
+        case '.': /* STOP */
             POP(v);
             *root = v;
             return 0;
         default:
             return pq_fail(m->err, POLYQ_UNSUPPORTED,
-                           "%s: pickle opcode 0x%02x at offset %zu is not allowed", m->what, op, at);
+                           "%s: pickle opcode 0x%02x at offset %zu is not allowed", m->what, op,
+                           at);
         }
     }
 #undef NEED
@@ -562,7 +650,8 @@ static int add_tensor(pq_tensors *ts, const char *what, const char *name, const 
     const zentry *z = zip_find(ents, n_ents, prefix, pl, key);
     size_t dsz = pq_dtype_size(t->storage->dtype), snumel;
     if (!z)
-        return pq_fail(err, POLYQ_FORMAT, "%s: tensor \"%s\" refers to missing storage %s", what, name, key);
+        return pq_fail(err, POLYQ_FORMAT, "%s: tensor \"%s\" refers to missing storage %s", what,
+                       name, key);
     if (!z->data)
         return pq_fail(err, POLYQ_UNSUPPORTED, "%s: storage %s is compressed", what, key);
     if (!pq_mul_size((size_t)t->storage->i, dsz, &snumel) || snumel > z->size)
@@ -629,7 +718,8 @@ int pq_torch_add_buffer(pq_tensors *ts, const char *what, const uint8_t *buf, si
     for (size_t i = 0; !rc && i + 1 < root->n; i += 2) {
         const val *k = root->items[i], *v = root->items[i + 1];
         if (k->k != V_STR || v->k != V_TENSOR)
-            rc = pq_fail(err, POLYQ_FORMAT, "%s: state dict entry %zu is not name -> tensor", what, i / 2);
+            rc = pq_fail(err, POLYQ_FORMAT, "%s: state dict entry %zu is not name -> tensor", what,
+                         i / 2);
         else
             rc = add_tensor(ts, what, k->s, v, ents, n_ents, pkl->name, pl, err);
     }

@@ -93,7 +93,7 @@ static char *read_token(void)
     if (env("HF_TOKEN"))
         return pq_strdup(env("HF_TOKEN"));
     char *path = env("HF_TOKEN_PATH") ? pq_strdup(env("HF_TOKEN_PATH"))
-               : env("HF_HOME")       ? pq_asprintf("%s/token", env("HF_HOME"))
+                 : env("HF_HOME")     ? pq_asprintf("%s/token", env("HF_HOME"))
                                       : home_cache("huggingface/token");
     char *tok = NULL;
     if (path && pq_file_exists(path) && pq_read_file(path, 4096, &tok, NULL, NULL) == 0) {
@@ -222,7 +222,8 @@ static int http_get(const char *url, const char *path, fetch *f, polyq_err *err)
     else if (f->status == 401 || f->status == 403)
         rc = pq_fail(err, POLYQ_NETWORK,
                      "%s: HTTP %ld: access denied; a gated model needs HF_TOKEN set to a token "
-                     "that has accepted its licence", url, f->status);
+                     "that has accepted its licence",
+                     url, f->status);
     else if (f->status < 200 || f->status >= 300)
         rc = pq_fail(err, POLYQ_NETWORK, "%s: HTTP %ld", url, f->status);
     else if (closed != 0)
@@ -236,7 +237,7 @@ static int http_get(const char *url, const char *path, fetch *f, polyq_err *err)
 
 typedef struct repo {
     const char *id;
-    char *folder;     /* <cache>/models--org--name */
+    char *folder; /* <cache>/models--org--name */
     char revision[130];
     char commit[130];
     bool offline;
@@ -265,9 +266,8 @@ static bool have_shards(const repo *r, const char *index)
     bool ok = idx && pq_json_load(idx, 64u << 20, &root, NULL) == 0;
     const char *k;
     json_t *v;
-    json_object_foreach(json_object_get(root, "weight_map"), k, v)
-        if (!json_is_string(v) || !have(r, json_string_value(v)))
-            ok = false;
+    json_object_foreach(json_object_get(root, "weight_map"), k,
+                        v) if (!json_is_string(v) || !have(r, json_string_value(v))) ok = false;
     json_decref(root);
     free(idx);
     return ok;
@@ -284,7 +284,8 @@ static bool snapshot_complete(const repo *r)
         return have_shards(r, "model.safetensors.index.json");
     if (have(r, "model.safetensors") || have(r, "pytorch_model.bin"))
         return true;
-    return have(r, "pytorch_model.bin.index.json") && have_shards(r, "pytorch_model.bin.index.json");
+    return have(r, "pytorch_model.bin.index.json") &&
+           have_shards(r, "pytorch_model.bin.index.json");
 }
 
 static void read_ref(repo *r)
@@ -335,8 +336,9 @@ static int download(repo *r, const char *file, bool optional, polyq_err *err)
     if (!r->commit[0])
         snprintf(r->commit, sizeof r->commit, "%s", f.commit[0] ? f.commit : r->revision);
     const char *etag = f.linked_etag[0] ? f.linked_etag : f.etag;
-    blob = etag[0] && revision_ok(etag) ? pq_asprintf("%s/%s", blobs, etag)
-                                        : pq_asprintf("%s/%s-%s", blobs, r->commit, strrchr(tmp, '/') + 1);
+    blob = etag[0] && revision_ok(etag)
+               ? pq_asprintf("%s/%s", blobs, etag)
+               : pq_asprintf("%s/%s-%s", blobs, r->commit, strrchr(tmp, '/') + 1);
     snapdir = pq_asprintf("%s/snapshots/%s", r->folder, r->commit);
     link = snapshot_file(r, file);
     if (!blob || !snapdir || !link) {
@@ -369,7 +371,8 @@ static int download(repo *r, const char *file, bool optional, polyq_err *err)
         goto out;
     }
     if (strcmp(r->revision, r->commit)) {
-        char *refs = pq_asprintf("%s/refs", r->folder), *ref = pq_asprintf("%s/refs/%s", r->folder, r->revision);
+        char *refs = pq_asprintf("%s/refs", r->folder),
+             *ref = pq_asprintf("%s/refs/%s", r->folder, r->revision);
         FILE *rf = NULL;
         if (!refs || !ref || pq_mkdirs(refs, err) || !(rf = fopen(ref, "w")))
             rc = pq_fail(err, POLYQ_IO, "%s: cannot write the ref", ref ? ref : r->folder);
@@ -398,16 +401,19 @@ static int fetch_shards(repo *r, const char *index, polyq_err *err)
 {
     char *idx = snapshot_file(r, index);
     json_t *root = NULL;
-    int rc = idx ? pq_json_load(idx, 64u << 20, &root, err) : pq_fail(err, POLYQ_NOMEM, "out of memory");
+    int rc =
+        idx ? pq_json_load(idx, 64u << 20, &root, err) : pq_fail(err, POLYQ_NOMEM, "out of memory");
     free(idx);
     const char *k;
     json_t *v;
-    json_object_foreach(json_object_get(root, "weight_map"), k, v) {
+    json_object_foreach(json_object_get(root, "weight_map"), k, v)
+    {
         const char *file = json_is_string(v) ? json_string_value(v) : "";
         if (rc)
             break;
         if (!*file || strchr(file, '/') || file[0] == '.')
-            rc = pq_fail(err, POLYQ_FORMAT, "%s: shard name \"%s\" is not a plain file name", index, file);
+            rc = pq_fail(err, POLYQ_FORMAT, "%s: shard name \"%s\" is not a plain file name", index,
+                         file);
         else if (!have(r, file))
             rc = download(r, file, false, err);
     }
@@ -419,17 +425,22 @@ static int fetch_shards(repo *r, const char *index, polyq_err *err)
  * sharded or single pytorch_model.bin. */
 static int fetch_weights(repo *r, polyq_err *err)
 {
-    static const struct { const char *name; bool index; } forms[] = {
-        {"model.safetensors.index.json", true}, {"model.safetensors", false},
-        {"pytorch_model.bin.index.json", true}, {"pytorch_model.bin", false}};
+    static const struct {
+        const char *name;
+        bool index;
+    } forms[] = {{"model.safetensors.index.json", true},
+                 {"model.safetensors", false},
+                 {"pytorch_model.bin.index.json", true},
+                 {"pytorch_model.bin", false}};
     for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) {
         int rc = download(r, forms[i].name, true, err);
         if (rc == POLYQ_NOT_FOUND)
             continue;
         return rc ? rc : forms[i].index ? fetch_shards(r, forms[i].name, err) : 0;
     }
-    return pq_fail(err, POLYQ_NOT_FOUND,
-                   "%s publishes neither model.safetensors nor pytorch_model.bin (or their indexes)", r->id);
+    return pq_fail(
+        err, POLYQ_NOT_FOUND,
+        "%s publishes neither model.safetensors nor pytorch_model.bin (or their indexes)", r->id);
 }
 
 static int fetch_model(repo *r, polyq_err *err)
@@ -439,7 +450,8 @@ static int fetch_model(repo *r, polyq_err *err)
         return rc;
     rc = download(r, "tokenizer.json", true, err);
     if (rc == POLYQ_NOT_FOUND) {
-        if ((rc = download(r, "vocab.json", false, err)) || (rc = download(r, "merges.txt", false, err)))
+        if ((rc = download(r, "vocab.json", false, err)) ||
+            (rc = download(r, "merges.txt", false, err)))
             return rc;
     } else if (rc) {
         return rc;
@@ -464,12 +476,16 @@ int pq_hub_resolve(const char *id, const pq_hub_opts *o, char **dir, char **comm
     if (commit)
         *commit = NULL;
     if (!pq_hub_is_id(id))
-        return pq_fail(err, POLYQ_INVALID_ARG,
-                       "\"%s\" is neither a model folder nor a Hugging Face id like openai-community/gpt2", id);
-    repo r = {.id = id, .offline = o->offline || env_true("HF_HUB_OFFLINE"), .progress = o->progress};
+        return pq_fail(
+            err, POLYQ_INVALID_ARG,
+            "\"%s\" is neither a model folder nor a Hugging Face id like openai-community/gpt2",
+            id);
+    repo r = {
+        .id = id, .offline = o->offline || env_true("HF_HUB_OFFLINE"), .progress = o->progress};
     snprintf(r.revision, sizeof r.revision, "%s", o->revision ? o->revision : "main");
     if (!revision_ok(r.revision))
-        return pq_fail(err, POLYQ_INVALID_ARG, "revision \"%s\" is not a branch, tag or commit", r.revision);
+        return pq_fail(err, POLYQ_INVALID_ARG, "revision \"%s\" is not a branch, tag or commit",
+                       r.revision);
     char *cache = pq_hub_cache_dir();
     char *flat = pq_strdup(id);
     int rc = 0;
@@ -491,29 +507,32 @@ int pq_hub_resolve(const char *id, const pq_hub_opts *o, char **dir, char **comm
     read_ref(&r);
     if (!snapshot_complete(&r)) {
         if (r.offline) {
-            rc = pq_fail(err, POLYQ_OFFLINE,
-                         "%s is not in the Hugging Face cache and downloads are off (HF_HUB_OFFLINE). "
-                         "Put config.json, model.safetensors (or model.safetensors.index.json and its "
-                         "shards) and tokenizer.json (or vocab.json + merges.txt) in a folder and pass "
-                         "the folder instead of the id, or place them in %s/snapshots/<commit>/ with "
-                         "the commit written in %s/refs/%s",
-                         id, r.folder, r.folder, r.revision);
+            rc = pq_fail(
+                err, POLYQ_OFFLINE,
+                "%s is not in the Hugging Face cache and downloads are off (HF_HUB_OFFLINE). "
+                "Put config.json, model.safetensors (or model.safetensors.index.json and its "
+                "shards) and tokenizer.json (or vocab.json + merges.txt) in a folder and pass "
+                "the folder instead of the id, or place them in %s/snapshots/<commit>/ with "
+                "the commit written in %s/refs/%s",
+                id, r.folder, r.folder, r.revision);
             goto out;
         }
         if (!is_commit(r.revision))
             r.commit[0] = 0;
         if ((rc = fetch_model(&r, err))) {
             if (rc == POLYQ_NETWORK && err && !strstr(err->msg, "HTTP"))
-                pq_fail_context(err, "%s is not in the Hugging Face cache (%s) and could not be "
-                                     "downloaded. Offline, put config.json, model.safetensors and "
-                                     "tokenizer.json (or vocab.json + merges.txt) in a folder and pass "
-                                     "the folder instead of the id, or place them in "
-                                     "%s/snapshots/<commit>/ with the commit in refs/%s",
+                pq_fail_context(err,
+                                "%s is not in the Hugging Face cache (%s) and could not be "
+                                "downloaded. Offline, put config.json, model.safetensors and "
+                                "tokenizer.json (or vocab.json + merges.txt) in a folder and pass "
+                                "the folder instead of the id, or place them in "
+                                "%s/snapshots/<commit>/ with the commit in refs/%s",
                                 id, cache, r.folder, r.revision);
             goto out;
         }
         if (!snapshot_complete(&r)) {
-            rc = pq_fail(err, POLYQ_FORMAT, "%s: downloaded, but the snapshot is still incomplete", id);
+            rc = pq_fail(err, POLYQ_FORMAT, "%s: downloaded, but the snapshot is still incomplete",
+                         id);
             goto out;
         }
     }
@@ -571,14 +590,17 @@ static int unpack_flores(const char *tarball, const char *dest, polyq_err *err)
     struct archive_entry *e;
     int r;
     while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
-        const char *member = archive_entry_filetype(e) == AE_IFREG ? flores_member(archive_entry_pathname(e)) : NULL;
+        const char *member =
+            archive_entry_filetype(e) == AE_IFREG ? flores_member(archive_entry_pathname(e)) : NULL;
         if (!member)
             continue;
         char *path = pq_asprintf("%s/%s", dest, member);
         char *slash = path ? strrchr(path, '/') : NULL;
         FILE *f = NULL;
-        if (!path || (*slash = 0, pq_mkdirs(path, err)) || (*slash = '/', !(f = fopen(path, "wb")))) {
-            rc = err->code ? err->code : pq_fail(err, POLYQ_IO, "%s: cannot write", path ? path : dest);
+        if (!path || (*slash = 0, pq_mkdirs(path, err)) ||
+            (*slash = '/', !(f = fopen(path, "wb")))) {
+            rc = err->code ? err->code
+                           : pq_fail(err, POLYQ_IO, "%s: cannot write", path ? path : dest);
             free(path);
             goto out;
         }
@@ -591,13 +613,15 @@ static int unpack_flores(const char *tarball, const char *dest, polyq_err *err)
         int closed = fclose(f);
         free(path);
         if (r != ARCHIVE_EOF || closed) {
-            rc = pq_fail(err, POLYQ_FORMAT, "%s: damaged archive: %s", tarball, archive_error_string(a));
+            rc = pq_fail(err, POLYQ_FORMAT, "%s: damaged archive: %s", tarball,
+                         archive_error_string(a));
             goto out;
         }
         files++;
     }
     if (r != ARCHIVE_EOF)
-        rc = pq_fail(err, POLYQ_FORMAT, "%s: damaged archive: %s", tarball, archive_error_string(a));
+        rc =
+            pq_fail(err, POLYQ_FORMAT, "%s: damaged archive: %s", tarball, archive_error_string(a));
     else if (!files)
         rc = pq_fail(err, POLYQ_FORMAT, "%s: no dev/ or devtest/ FLORES files inside", tarball);
 out:
@@ -613,8 +637,9 @@ int pq_flores_resolve(const pq_hub_opts *o, char **dir, polyq_err *err)
     char *devtest = dest ? pq_asprintf("%s/devtest", dest) : NULL;
     char *tmpdir = dest ? pq_asprintf("%s.incomplete-%d", dest, (int)getpid()) : NULL;
     char *tarball = dest ? pq_asprintf("%s.tar.gz.incomplete-%d", dest, (int)getpid()) : NULL;
-    const char *url = env("POLYQ_FLORES_URL") ? env("POLYQ_FLORES_URL")
-                                              : "https://dl.fbaipublicfiles.com/nllb/flores200_dataset.tar.gz";
+    const char *url = env("POLYQ_FLORES_URL")
+                          ? env("POLYQ_FLORES_URL")
+                          : "https://dl.fbaipublicfiles.com/nllb/flores200_dataset.tar.gz";
     int rc = 0;
     if (!devtest || !tmpdir || !tarball) {
         rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
@@ -625,15 +650,18 @@ int pq_flores_resolve(const pq_hub_opts *o, char **dir, polyq_err *err)
     if (o->offline || env_true("HF_HUB_OFFLINE") || env_true("POLYQ_OFFLINE")) {
         rc = pq_fail(err, POLYQ_OFFLINE,
                      "FLORES-200 is not in %s and downloads are off: unpack %s there (so that %s/"
-                     "eng_Latn.devtest exists) or pass --data DIR", dest, url, devtest);
+                     "eng_Latn.devtest exists) or pass --data DIR",
+                     dest, url, devtest);
         goto out;
     }
     if ((rc = pq_mkdirs(root, err)))
         goto out;
     fetch f = {.progress = o->progress, .label = "flores200_dataset.tar.gz"};
     if ((rc = http_get(url, tarball, &f, err))) {
-        pq_fail_context(err, "FLORES-200 is not in %s and could not be downloaded; unpack the "
-                             "release there (dev/ and devtest/) or pass --data DIR", dest);
+        pq_fail_context(err,
+                        "FLORES-200 is not in %s and could not be downloaded; unpack the "
+                        "release there (dev/ and devtest/) or pass --data DIR",
+                        dest);
         goto out;
     }
     rc = unpack_flores(tarball, tmpdir, err);

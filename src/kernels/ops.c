@@ -16,7 +16,6 @@
 #define CHUNK 64
 #define QBLOCK 64 /* query rows per attention product */
 
-
 int pq_ops_init(pq_ops *ops, int n_threads, int max_k, int max_t)
 {
     memset(ops, 0, sizeof *ops);
@@ -135,9 +134,9 @@ void pq_capture_add(pq_capture *c, const pq_linear *lin, const float *in, int M)
 
 typedef struct {
     linear_job j;
-    const uint8_t *mask;  /* LLM.int8(): [n_seq][K] outlier features of each sequence, or NULL */
-    const int *row_seq;   /* sequence of each row */
-    const uint8_t *any;   /* per sequence: has outliers */
+    const uint8_t *mask; /* LLM.int8(): [n_seq][K] outlier features of each sequence, or NULL */
+    const int *row_seq;  /* sequence of each row */
+    const uint8_t *any;  /* per sequence: has outliers */
 } int8_job;
 
 /* One chunk of output features: int32 sums of int8 activations times int8 weights, scaled,
@@ -191,8 +190,8 @@ static void int8_task(void *ctx, size_t task, int thread)
 
 /* W8A8 and LLM.int8(): the batch's activations quantized once (outlier features left out), then
  * chunks of output features, in parallel or not; W8A8 gives the bits of pq_ref_linear_w8a8. */
-void pq_linear_llm_int8(pq_ops *ops, float *out, int ldo, const float *in, int M, const pq_linear *lin,
-                        bool parallel)
+void pq_linear_llm_int8(pq_ops *ops, float *out, int ldo, const float *in, int M,
+                        const pq_linear *lin, bool parallel)
 {
     int K = lin->n_in, n_seq = ops->seq_start ? ops->n_seq : 1;
     bool outliers = lin->q->outlier > 0;
@@ -219,7 +218,8 @@ void pq_linear_llm_int8(pq_ops *ops, float *out, int ldo, const float *in, int M
     uint8_t *any = outliers ? mask + (size_t)n_seq * K : NULL;
     float thr = lin->q->outlier;
     for (int s = 0; outliers && s < n_seq; s++) {
-        int r0 = ops->seq_start ? ops->seq_start[s] : 0, r1 = ops->seq_start ? ops->seq_start[s + 1] : M;
+        int r0 = ops->seq_start ? ops->seq_start[s] : 0,
+            r1 = ops->seq_start ? ops->seq_start[s + 1] : M;
         for (int r = r0; r < r1 && r < M; r++) {
             row_seq[r] = s;
             for (int k = 0; k < K; k++)
@@ -251,7 +251,8 @@ void pq_linear_llm_int8(pq_ops *ops, float *out, int ldo, const float *in, int M
     free(xm);
 }
 
-void pq_linear_fwd_ld(pq_ops *ops, float *out, int ldo, const float *in, int M, const pq_linear *lin)
+void pq_linear_fwd_ld(pq_ops *ops, float *out, int ldo, const float *in, int M,
+                      const pq_linear *lin)
 {
     if (M <= 0)
         return;
@@ -289,11 +290,12 @@ static void attention_head_blocked(float *out, const float *qkv, int r0, int T, 
                                    const pq_attn *a, float *sc)
 {
     int D = a->D, ld = pq_attn_ld(a), kvh = h / (a->H / a->KVH), ldo = a->H * D;
-    size_t qo = (size_t)h * D, ko = (size_t)(a->H + kvh) * D, vo = (size_t)(a->H + a->KVH + kvh) * D;
+    size_t qo = (size_t)h * D, ko = (size_t)(a->H + kvh) * D,
+           vo = (size_t)(a->H + a->KVH + kvh) * D;
     for (int i0 = 0; i0 < T; i0 += QBLOCK) {
         int i1 = i0 + QBLOCK < T ? i0 + QBLOCK : T; /* rows i0..i1-1 */
         int j0 = a->window > 0 && i0 - a->window + 1 > 0 ? i0 - a->window + 1 : 0;
-        int j1 = a->bidirectional ? T : i1;       /* keys j0..j1-1 */
+        int j1 = a->bidirectional ? T : i1; /* keys j0..j1-1 */
         int nj = j1 - j0;
         const float *q = qkv + (size_t)(r0 + i0) * ld + qo;
         pq_sgemm_nt(i1 - i0, nj, D, q, ld, qkv + (size_t)(r0 + j0) * ld + ko, ld, sc, nj);
@@ -303,7 +305,8 @@ static void attention_head_blocked(float *out, const float *qkv, int r0, int T, 
             int hi = a->bidirectional ? T - 1 : i; /* last key seen */
             float mx = -INFINITY;
             for (int j = lo; j <= hi; j++) {
-                float v = a->alibi ? s[j - j0] * a->scale + a->alibi[h] * (float)j : s[j - j0] * a->scale;
+                float v =
+                    a->alibi ? s[j - j0] * a->scale + a->alibi[h] * (float)j : s[j - j0] * a->scale;
                 s[j - j0] = v;
                 mx = fmaxf(mx, v);
             }
@@ -325,8 +328,8 @@ static void attn_task(void *ctx, size_t task, int thread)
 {
     attn_job *j = ctx;
     int s = (int)(task / (size_t)j->a->H), h = (int)(task % (size_t)j->a->H);
-    attention_head_blocked(j->out, j->qkv, j->seq_start[s], j->seq_start[s + 1] - j->seq_start[s], h,
-                           j->a, j->ops->scratch[thread]);
+    attention_head_blocked(j->out, j->qkv, j->seq_start[s], j->seq_start[s + 1] - j->seq_start[s],
+                           h, j->a, j->ops->scratch[thread]);
 }
 
 void pq_attention_fwd(pq_ops *ops, float *out, const float *qkv, const int *seq_start, int n_seq,
@@ -403,14 +406,15 @@ static void norm_task(void *ctx, size_t task, int thread)
 }
 
 /* rows are independent: the pool changes no bit */
-void pq_layernorm_fwd(pq_ops *ops, float *out, const float *in, const float *w, const float *b, int M,
-                      int C, float eps)
+void pq_layernorm_fwd(pq_ops *ops, float *out, const float *in, const float *w, const float *b,
+                      int M, int C, float eps)
 {
     norm_job j = {out, in, w, b, M, C, eps, false};
     pq_pool_run(ops->pool, (size_t)(M + NORM_ROWS - 1) / NORM_ROWS, norm_task, &j);
 }
 
-void pq_rmsnorm_fwd(pq_ops *ops, float *out, const float *in, const float *w, int M, int C, float eps)
+void pq_rmsnorm_fwd(pq_ops *ops, float *out, const float *in, const float *w, int M, int C,
+                    float eps)
 {
     norm_job j = {out, in, w, NULL, M, C, eps, true};
     pq_pool_run(ops->pool, (size_t)(M + NORM_ROWS - 1) / NORM_ROWS, norm_task, &j);

@@ -17,12 +17,12 @@
 /* y = x W^T + b with W [N, K] as f32 rows or packed integer rows. */
 typedef struct pq_linear {
     int n_out, n_in;
-    const float *w;        /* [N, K] f32 ([K, N] when wt), or NULL when w16 or q is set */
-    bool wt;               /* w is stored transposed, inputs by outputs (GPT-2's Conv1D) */
-    const uint16_t *w16;   /* [N, K] F16 (or BF16 when w16_bf16) as stored in the file */
+    const float *w;      /* [N, K] f32 ([K, N] when wt), or NULL when w16 or q is set */
+    bool wt;             /* w is stored transposed, inputs by outputs (GPT-2's Conv1D) */
+    const uint16_t *w16; /* [N, K] F16 (or BF16 when w16_bf16) as stored in the file */
     bool w16_bf16;
-    const float *bias;     /* [N] or NULL */
-    const pq_qweight *q;   /* packed weights, or NULL */
+    const float *bias;   /* [N] or NULL */
+    const pq_qweight *q; /* packed weights, or NULL */
 } pq_linear;
 
 typedef enum { PQ_ACT_GELU_TANH, PQ_ACT_GELU_ERF, PQ_ACT_RELU, PQ_ACT_SILU } pq_act;
@@ -34,14 +34,14 @@ typedef struct pq_capture {
     int n;
     const struct pq_linear *lin[PQ_CAPTURE_MAX];
     double *h[PQ_CAPTURE_MAX];
-    double *absx[PQ_CAPTURE_MAX]; /* optional (K): sum over rows of |x| per input channel */
-    double *amax[PQ_CAPTURE_MAX]; /* optional (K): max over rows of |x| per input channel */
-    float *raw[PQ_CAPTURE_MAX];   /* optional: the input rows themselves, one after another */
+    double *absx[PQ_CAPTURE_MAX];    /* optional (K): sum over rows of |x| per input channel */
+    double *amax[PQ_CAPTURE_MAX];    /* optional (K): max over rows of |x| per input channel */
+    float *raw[PQ_CAPTURE_MAX];      /* optional: the input rows themselves, one after another */
     size_t raw_rows[PQ_CAPTURE_MAX]; /* room in raw, in rows */
     size_t rows[PQ_CAPTURE_MAX];
     double *buf; /* scratch: rows converted to double */
     size_t buf_len;
-    int failed;  /* out of memory while capturing */
+    int failed; /* out of memory while capturing */
 } pq_capture;
 void pq_capture_add(pq_capture *c, const struct pq_linear *lin, const float *in, int M);
 
@@ -49,16 +49,16 @@ void pq_capture_add(pq_capture *c, const struct pq_linear *lin, const float *in,
 typedef struct pq_ops {
     pq_pool *pool;
     int n_threads;
-    float **scratch;        /* [n_threads][scratch_len] */
+    float **scratch; /* [n_threads][scratch_len] */
     size_t scratch_len;
-    int reference;          /* nonzero: run the scalar reference kernels instead */
-    pq_capture *capture;    /* calibration statistics to gather, or NULL */
-    int8_t *a8;             /* W8A8: the batch's activations as int8, and their per-row scales */
+    int reference;       /* nonzero: run the scalar reference kernels instead */
+    pq_capture *capture; /* calibration statistics to gather, or NULL */
+    int8_t *a8;          /* W8A8: the batch's activations as int8, and their per-row scales */
     float *a8_scale;
     size_t a8_cap;
-    int oom;                /* set when a kernel could not get memory; the forward reports it */
-    const int *seq_start;   /* the batch's sequences (set by the forward): LLM.int8() finds */
-    int n_seq;              /* outlier features per sequence, as one forward of it would */
+    int oom;              /* set when a kernel could not get memory; the forward reports it */
+    const int *seq_start; /* the batch's sequences (set by the forward): LLM.int8() finds */
+    int n_seq;            /* outlier features per sequence, as one forward of it would */
 } pq_ops;
 
 /* Per-token dynamic int8 (SmoothQuant, LLM.int8()): scale = max|x| / 127, q = round(x / scale)
@@ -72,8 +72,8 @@ void pq_quant_act_row(const float *x, int K, int8_t *q, float *scale);
  * added. seq_start NULL: the M rows are one sequence. Fast and reference give the same bits.
  * With no threshold (lin->q->outlier 0) this is the W8A8 product, the fast path of
  * pq_ref_linear_w8a8. */
-void pq_linear_llm_int8(pq_ops *ops, float *out, int ldo, const float *in, int M, const pq_linear *lin,
-                        bool parallel);
+void pq_linear_llm_int8(pq_ops *ops, float *out, int ldo, const float *in, int M,
+                        const pq_linear *lin, bool parallel);
 
 /* Creates the pool; max_k bounds K of any linear and max_t the tokens of a sequence. */
 int pq_ops_init(pq_ops *ops, int n_threads, int max_k, int max_t);
@@ -93,14 +93,15 @@ void pq_ref_linear_ld(float *out, int ldo, const float *in, int M, const pq_line
 /* W8A8: int32 sums of int8 activations times int8 weights, then
  * out = sum * (activation scale * weight scale) + bias. The scalar reference. */
 void pq_ref_linear_w8a8(float *out, int ldo, const float *in, int M, const pq_linear *lin);
-void pq_linear_fwd_ld(pq_ops *ops, float *out, int ldo, const float *in, int M, const pq_linear *lin);
+void pq_linear_fwd_ld(pq_ops *ops, float *out, int ldo, const float *in, int M,
+                      const pq_linear *lin);
 
 /* out (M,C), in (M,C), w (C), b (C) or both NULL (no affine); out may alias in */
 void pq_layernorm(float *out, const float *in, const float *w, const float *b, int M, int C,
                   float eps);
 /* The same, rows spread over the pool (identical bits) */
-void pq_layernorm_fwd(pq_ops *ops, float *out, const float *in, const float *w, const float *b, int M,
-                      int C, float eps);
+void pq_layernorm_fwd(pq_ops *ops, float *out, const float *in, const float *w, const float *b,
+                      int M, int C, float eps);
 /* x (n) in place */
 void pq_activation(float *x, size_t n, pq_act act);
 /* The same vectorized and spread over the pool (the reference when ops->reference). */
@@ -125,7 +126,10 @@ typedef struct pq_attn {
     bool bidirectional; /* every position sees the whole sequence (encoders: BERT, XLM-R) */
 } pq_attn;
 
-static inline int pq_attn_ld(const pq_attn *a) { return (a->H + 2 * a->KVH) * a->D; }
+static inline int pq_attn_ld(const pq_attn *a)
+{
+    return (a->H + 2 * a->KVH) * a->D;
+}
 
 /* Rotary frequencies: theta^(-2i/rot), then scaled as transformers' rope types do.
  * linear: every frequency / factor. llama3: wavelengths 2 pi / f above orig_ctx / low_freq
@@ -155,7 +159,8 @@ void pq_attention_fwd(pq_ops *ops, float *out, const float *qkv, const int *seq_
 
 /* RMSNorm (Llama): out (M,C) = in / sqrt(mean(in^2) + eps) * w; out may alias in */
 void pq_rmsnorm(float *out, const float *in, const float *w, int M, int C, float eps);
-void pq_rmsnorm_fwd(pq_ops *ops, float *out, const float *in, const float *w, int M, int C, float eps);
+void pq_rmsnorm_fwd(pq_ops *ops, float *out, const float *in, const float *w, int M, int C,
+                    float eps);
 /* SwiGLU and friends: g (n) = act(g) * u, in place */
 void pq_gated(float *g, const float *u, size_t n, pq_act act);
 void pq_gated_fwd(pq_ops *ops, float *g, const float *u, size_t n, pq_act act);

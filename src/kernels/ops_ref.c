@@ -43,7 +43,8 @@ void pq_ref_linear_w8a8(float *out, int ldo, const float *in, int M, const pq_li
             int32_t acc = 0;
             for (int k = 0; k < K; k++)
                 acc += (int32_t)xq[k] * ((int32_t)w[k] - 128);
-            out[(size_t)m * ldo + n] = (float)acc * (sx * q->scale[n]) + (lin->bias ? lin->bias[n] : 0.0f);
+            out[(size_t)m * ldo + n] =
+                (float)acc * (sx * q->scale[n]) + (lin->bias ? lin->bias[n] : 0.0f);
         }
     }
     free(xq);
@@ -56,7 +57,8 @@ void pq_linear_row_f32(const pq_linear *lin, int n, float *row)
         pq_qweight_dequant_row(lin->q, n, row);
     else if (lin->w16)
         for (size_t k = 0; k < K; k++)
-            row[k] = lin->w16_bf16 ? pq_bf16_to_f32(lin->w16[n * K + k]) : pq_f16_to_f32(lin->w16[n * K + k]);
+            row[k] = lin->w16_bf16 ? pq_bf16_to_f32(lin->w16[n * K + k])
+                                   : pq_f16_to_f32(lin->w16[n * K + k]);
     else if (lin->wt)
         for (size_t k = 0; k < K; k++)
             row[k] = lin->w[k * (size_t)lin->n_out + n];
@@ -227,7 +229,8 @@ void pq_attention_head(float *out, const float *qkv, int r0, int T, int h, const
                        float *scores)
 {
     int D = a->D, ld = pq_attn_ld(a), kvh = h / (a->H / a->KVH);
-    size_t qo = (size_t)h * D, ko = (size_t)(a->H + kvh) * D, vo = (size_t)(a->H + a->KVH + kvh) * D;
+    size_t qo = (size_t)h * D, ko = (size_t)(a->H + kvh) * D,
+           vo = (size_t)(a->H + a->KVH + kvh) * D;
     for (int i = 0; i < T; i++) {
         const float *q = qkv + (size_t)(r0 + i) * ld + qo;
         int j0 = a->window > 0 && i - a->window + 1 > 0 ? i - a->window + 1 : 0;
@@ -271,6 +274,7 @@ void pq_ref_attention(float *out, const float *qkv, const int *seq_start, int n_
         return;
     for (int s = 0; s < n_seq; s++)
         for (int h = 0; h < a->H; h++)
-            pq_attention_head(out, qkv, seq_start[s], seq_start[s + 1] - seq_start[s], h, a, scores);
+            pq_attention_head(out, qkv, seq_start[s], seq_start[s + 1] - seq_start[s], h, a,
+                              scores);
     free(scores);
 }

@@ -21,7 +21,10 @@ struct pq_pool {
     int active; /* workers still inside the current generation */
 };
 
-typedef struct { pq_pool *p; int id; } worker_arg;
+typedef struct {
+    pq_pool *p;
+    int id;
+} worker_arg;
 
 static void drain(pq_pool *p, int thread)
 {
@@ -105,7 +108,10 @@ void pq_pool_free(pq_pool *p)
     free(p);
 }
 
-int pq_pool_threads(const pq_pool *p) { return p ? p->n_threads : 1; }
+int pq_pool_threads(const pq_pool *p)
+{
+    return p ? p->n_threads : 1;
+}
 
 void pq_pool_run(pq_pool *p, size_t n_tasks, pq_task_fn fn, void *ctx)
 {

@@ -36,7 +36,8 @@ __attribute__((target("avx512f"))) static inline __m512 exp16(__m512 x)
 }
 
 /* x (n) = x * sigmoid(a x + b x^3), 16 at a time; returns how many were done */
-__attribute__((target("avx512f"))) static size_t xsigmoid_avx512(float *x, size_t n, float a, float b)
+__attribute__((target("avx512f"))) static size_t xsigmoid_avx512(float *x, size_t n, float a,
+                                                                 float b)
 {
     size_t i = 0;
     const __m512 one = _mm512_set1_ps(1.0f), va = _mm512_set1_ps(a), vb = _mm512_set1_ps(b);

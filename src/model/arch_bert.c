@@ -20,10 +20,13 @@
 #include "format/json.h"
 #include "model/model.h"
 
-typedef struct names { const char *prefix, *head_dense, *head_ln, *head_bias, *head_bias2; } names;
+typedef struct names {
+    const char *prefix, *head_dense, *head_ln, *head_bias, *head_bias2;
+} names;
 
-static const names bert_names = {"bert.", "cls.predictions.transform.dense", "cls.predictions.transform.LayerNorm",
-                                 "cls.predictions.bias", "cls.predictions.decoder.bias"};
+static const names bert_names = {"bert.", "cls.predictions.transform.dense",
+                                 "cls.predictions.transform.LayerNorm", "cls.predictions.bias",
+                                 "cls.predictions.decoder.bias"};
 static const names xlmr_names = {"roberta.", "lm_head.dense", "lm_head.layer_norm", "lm_head.bias",
                                  "lm_head.decoder.bias"};
 
@@ -83,12 +86,14 @@ static int encoder_load(pq_model *m, const json_t *j, const names *nm, polyq_err
     if (rc)
         return rc;
     if (c->n_embd % c->n_head)
-        return pq_fail(err, POLYQ_FORMAT, "%s: hidden_size %d is not a multiple of num_attention_heads %d",
-                       what, c->n_embd, c->n_head);
+        return pq_fail(err, POLYQ_FORMAT,
+                       "%s: hidden_size %d is not a multiple of num_attention_heads %d", what,
+                       c->n_embd, c->n_head);
     const char *pet = "absolute";
     pq_json_str(j, "position_embedding_type", false, &pet, what, NULL);
     if (strcmp(pet, "absolute"))
-        return pq_fail(err, POLYQ_UNSUPPORTED, "%s: position_embedding_type \"%s\" is not supported", what, pet);
+        return pq_fail(err, POLYQ_UNSUPPORTED,
+                       "%s: position_embedding_type \"%s\" is not supported", what, pet);
     double eps = 1e-12;
     json_t *e = json_object_get(j, "layer_norm_eps");
     if (json_is_number(e))
@@ -102,14 +107,16 @@ static int encoder_load(pq_model *m, const json_t *j, const names *nm, polyq_err
     int Pmax = c->n_ctx;
     c->pos_offset = nm == &xlmr_names ? pad + 1 : 0;
     if (c->pos_offset >= Pmax)
-        return pq_fail(err, POLYQ_FORMAT, "%s: pad_token_id %d leaves no positions of %d", what, pad, Pmax);
+        return pq_fail(err, POLYQ_FORMAT, "%s: pad_token_id %d leaves no positions of %d", what,
+                       pad, Pmax);
     c->n_ctx = Pmax - c->pos_offset;
     int C = c->n_embd, F = c->n_inner;
     int64_t s_emb[2] = {c->n_vocab, C}, s_pos[2] = {Pmax, C}, s_type[2] = {type_vocab, C};
     const char *p = nm->prefix;
     if ((rc = get(m, p, "embeddings.word_embeddings.weight", 2, s_emb, &m->wte, false, err)) ||
         (rc = get(m, p, "embeddings.position_embeddings.weight", 2, s_pos, &m->wpe, false, err)) ||
-        (rc = get(m, p, "embeddings.token_type_embeddings.weight", 2, s_type, &m->type_emb, false, err)) ||
+        (rc = get(m, p, "embeddings.token_type_embeddings.weight", 2, s_type, &m->type_emb, false,
+                  err)) ||
         (rc = layernorm(m, p, "embeddings.LayerNorm", C, &m->emb_ln_w, &m->emb_ln_b, err)))
         return rc;
     m->layers = calloc((size_t)c->n_layer, sizeof *m->layers);
@@ -131,8 +138,10 @@ static int encoder_load(pq_model *m, const json_t *j, const names *nm, polyq_err
         if ((rc = layernorm(m, p, n1, C, &L->ln1_w, &L->ln1_b, err)) ||
             (rc = layernorm(m, p, n2, C, &L->ln2_w, &L->ln2_b, err)) ||
             (rc = linear(m, p, &L->q, q, C, C, err)) || (rc = linear(m, p, &L->k, k, C, C, err)) ||
-            (rc = linear(m, p, &L->v, v, C, C, err)) || (rc = linear(m, p, &L->attn_out, o, C, C, err)) ||
-            (rc = linear(m, p, &L->up, up, F, C, err)) || (rc = linear(m, p, &L->down, down, C, F, err)))
+            (rc = linear(m, p, &L->v, v, C, C, err)) ||
+            (rc = linear(m, p, &L->attn_out, o, C, C, err)) ||
+            (rc = linear(m, p, &L->up, up, F, C, err)) ||
+            (rc = linear(m, p, &L->down, down, C, F, err)))
             return rc;
     }
     /* the MLM head, unless this is a bare encoder (then the output is the hidden state) */
@@ -151,8 +160,14 @@ static int encoder_load(pq_model *m, const json_t *j, const names *nm, polyq_err
     return 0;
 }
 
-static int bert_load(pq_model *m, const json_t *j, polyq_err *err) { return encoder_load(m, j, &bert_names, err); }
-static int xlmr_load(pq_model *m, const json_t *j, polyq_err *err) { return encoder_load(m, j, &xlmr_names, err); }
+static int bert_load(pq_model *m, const json_t *j, polyq_err *err)
+{
+    return encoder_load(m, j, &bert_names, err);
+}
+static int xlmr_load(pq_model *m, const json_t *j, polyq_err *err)
+{
+    return encoder_load(m, j, &xlmr_names, err);
+}
 
 static void encoder_forward(const pq_model *m, pq_ops *ops, pq_acts *a, const int32_t *tokens,
                             const int *seq_start, int n_seq, float *logits)

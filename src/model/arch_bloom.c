@@ -4,7 +4,7 @@
  * apply_residual_connection_post_layernorm. Reference: transformers/models/bloom/modeling_bloom.py.
  *
  * Hugging Face tensor names (prefix "transformer." optional; C = hidden_size):
- *   word_embeddings.weight [V, C]   word_embeddings_layernorm.{weight,bias} [C]   ln_f.{weight,bias}
+ *   word_embeddings.weight [V, C]   word_embeddings_layernorm.{weight,bias} [C] ln_f.{weight,bias}
  *   h.L.input_layernorm.{weight,bias}, h.L.post_attention_layernorm.{weight,bias} [C]
  *   h.L.self_attention.query_key_value.{weight [3C, C], bias [3C]}: rows per head h hold q, k,
  *       v of D rows each (h*3D + part*D + d), regrouped at load into [q | k | v]
@@ -32,8 +32,8 @@ static int read_config(pq_config *c, const json_t *j, const char *what, polyq_er
     if ((rc = pq_config_ints(j, dims, sizeof dims / sizeof dims[0], what, err)))
         return rc;
     if (c->n_embd % c->n_head)
-        return pq_fail(err, POLYQ_FORMAT, "%s: hidden_size %d is not a multiple of n_head %d",
-                       what, c->n_embd, c->n_head);
+        return pq_fail(err, POLYQ_FORMAT, "%s: hidden_size %d is not a multiple of n_head %d", what,
+                       c->n_embd, c->n_head);
     c->n_inner = 4 * c->n_embd;
     double eps = 1e-5;
     if ((rc = pq_json_real(j, "layer_norm_epsilon", false, &eps, what, err)))
@@ -41,19 +41,21 @@ static int read_config(pq_config *c, const json_t *j, const char *what, polyq_er
     c->ln_eps = (float)eps;
     c->act = PQ_ACT_GELU_TANH; /* BloomGelu: the tanh approximation */
     c->tie_word_embeddings = true;
-    if ((rc = pq_json_bool(j, "apply_residual_connection_post_layernorm", false, &c->post_ln, what, err)) ||
+    if ((rc = pq_json_bool(j, "apply_residual_connection_post_layernorm", false, &c->post_ln, what,
+                           err)) ||
         (rc = pq_json_bool(j, "tie_word_embeddings", false, &c->tie_word_embeddings, what, err)))
         return rc;
     return 0;
 }
 
-#define NAMES(buf, ...)                                                     \
-    char buf##_a[160], buf##_b[160];                                        \
-    snprintf(buf##_a, sizeof buf##_a, "transformer." __VA_ARGS__);          \
-    snprintf(buf##_b, sizeof buf##_b, __VA_ARGS__);                         \
+#define NAMES(buf, ...)                                                                            \
+    char buf##_a[160], buf##_b[160];                                                               \
+    snprintf(buf##_a, sizeof buf##_a, "transformer." __VA_ARGS__);                                 \
+    snprintf(buf##_b, sizeof buf##_b, __VA_ARGS__);                                                \
     const char *const buf[] = {buf##_a, buf##_b, NULL}
 
-static int linear(pq_model *m, pq_linear *lin, int l, const char *base, int n, int k, polyq_err *err)
+static int linear(pq_model *m, pq_linear *lin, int l, const char *base, int n, int k,
+                  polyq_err *err)
 {
     NAMES(wn, "h.%d.%s.weight", l, base);
     NAMES(bn, "h.%d.%s.bias", l, base);

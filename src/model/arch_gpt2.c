@@ -16,10 +16,10 @@
 #include "model/model.h"
 
 /* names[0] = "transformer.<name>", names[1] = "<name>" */
-#define NAMES(buf, ...)                                                     \
-    char buf##_a[160], buf##_b[160];                                        \
-    snprintf(buf##_a, sizeof buf##_a, "transformer." __VA_ARGS__);          \
-    snprintf(buf##_b, sizeof buf##_b, __VA_ARGS__);                         \
+#define NAMES(buf, ...)                                                                            \
+    char buf##_a[160], buf##_b[160];                                                               \
+    snprintf(buf##_a, sizeof buf##_a, "transformer." __VA_ARGS__);                                 \
+    snprintf(buf##_b, sizeof buf##_b, __VA_ARGS__);                                                \
     const char *const buf[] = {buf##_a, buf##_b, NULL}
 
 static int read_config(pq_config *c, const json_t *j, const char *what, polyq_err *err)
@@ -36,7 +36,8 @@ static int read_config(pq_config *c, const json_t *j, const char *what, polyq_er
     };
     if ((rc = pq_config_ints(j, dims, sizeof dims / sizeof dims[0], what, err)))
         return rc;
-    const pq_cfg_int inner = {"n_inner", NULL, &c->n_inner, false, 1, 1 << 20, 4 * (int64_t)c->n_embd};
+    const pq_cfg_int inner = {"n_inner", NULL,    &c->n_inner,           false,
+                              1,         1 << 20, 4 * (int64_t)c->n_embd};
     if ((rc = pq_config_ints(j, &inner, 1, what, err)))
         return rc;
     if (c->n_embd % c->n_head)
@@ -170,7 +171,8 @@ static const pq_gguf_name gpt2_gguf_names[] = {
     {"attn_output.bias", "transformer.h.%d.attn.c_proj.bias", 'v', PQ_GF_BIAS + PQ_ROLE_ATTN_OUT},
     {"ffn_up.bias", "transformer.h.%d.mlp.c_fc.bias", 'v', PQ_GF_BIAS + PQ_ROLE_UP},
     {"ffn_down.bias", "transformer.h.%d.mlp.c_proj.bias", 'v', PQ_GF_BIAS + PQ_ROLE_DOWN},
-    {"attn_output.weight", "transformer.h.%d.attn.c_proj.weight", 't', PQ_GF_LINEAR + PQ_ROLE_ATTN_OUT},
+    {"attn_output.weight", "transformer.h.%d.attn.c_proj.weight", 't',
+     PQ_GF_LINEAR + PQ_ROLE_ATTN_OUT},
     {"ffn_up.weight", "transformer.h.%d.mlp.c_fc.weight", 't', PQ_GF_LINEAR + PQ_ROLE_UP},
     {"ffn_down.weight", "transformer.h.%d.mlp.c_proj.weight", 't', PQ_GF_LINEAR + PQ_ROLE_DOWN},
     {"output_norm.weight", "transformer.ln_f.weight", 'v', PQ_GF_LNF_W},
@@ -180,17 +182,23 @@ static const pq_gguf_name gpt2_gguf_names[] = {
 
 static json_t *gpt2_gguf_config(const pq_gguf_meta *g)
 {
-    return json_pack("{s:s, s:[s], s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:s, s:b, s:I, s:I}", "model_type", "gpt2",
-                     "architectures", "GPT2LMHeadModel", "vocab_size", (json_int_t)g->n_vocab, "n_positions",
-                     (json_int_t)g->n_ctx, "n_embd", (json_int_t)g->n_embd, "n_layer", (json_int_t)g->n_layer, "n_head",
-                     (json_int_t)g->n_head, "n_inner", (json_int_t)g->n_ff, "layer_norm_epsilon", g->eps,
-                     "activation_function", "gelu_new", "tie_word_embeddings", g->tied, "bos_token_id",
-                     (json_int_t)g->bos, "eos_token_id", (json_int_t)g->eos);
+    return json_pack("{s:s, s:[s], s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:s, s:b, s:I, s:I}",
+                     "model_type", "gpt2", "architectures", "GPT2LMHeadModel", "vocab_size",
+                     (json_int_t)g->n_vocab, "n_positions", (json_int_t)g->n_ctx, "n_embd",
+                     (json_int_t)g->n_embd, "n_layer", (json_int_t)g->n_layer, "n_head",
+                     (json_int_t)g->n_head, "n_inner", (json_int_t)g->n_ff, "layer_norm_epsilon",
+                     g->eps, "activation_function", "gelu_new", "tie_word_embeddings", g->tied,
+                     "bos_token_id", (json_int_t)g->bos, "eos_token_id", (json_int_t)g->eos);
 }
 
-static const pq_gguf_family gpt2_gguf = {
-    .arch = "gpt2", .vocab = "gpt2", .rms_norm = false, .rope = false, .default_ctx = 1024, .default_eps = 1e-5,
-    .names = gpt2_gguf_names, .config = gpt2_gguf_config};
+static const pq_gguf_family gpt2_gguf = {.arch = "gpt2",
+                                         .vocab = "gpt2",
+                                         .rms_norm = false,
+                                         .rope = false,
+                                         .default_ctx = 1024,
+                                         .default_eps = 1e-5,
+                                         .names = gpt2_gguf_names,
+                                         .config = gpt2_gguf_config};
 
 const pq_arch pq_arch_gpt2 = {
     .model_type = "gpt2",

@@ -11,7 +11,8 @@
  *       rows grouped per head: head h holds q, k, v of D rows each (h*3D + part*D + d);
  *       they are regrouped at load into [q | k | v] (part*C + h*D + d)
  *   gpt_neox.layers.L.attention.dense.{weight [C, C], bias}
- *   gpt_neox.layers.L.mlp.dense_h_to_4h.{weight [I, C], bias}  .dense_4h_to_h.{weight [C, I], bias} */
+ *   gpt_neox.layers.L.mlp.dense_h_to_4h.{weight [I, C], bias}  .dense_4h_to_h.{weight [C, I], bias}
+ */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -35,8 +36,9 @@ static int read_config(pq_config *c, const json_t *j, const char *what, polyq_er
     if ((rc = pq_config_ints(j, dims, sizeof dims / sizeof dims[0], what, err)))
         return rc;
     if (c->n_embd % c->n_head)
-        return pq_fail(err, POLYQ_FORMAT, "%s: hidden_size %d is not a multiple of num_attention_heads %d",
-                       what, c->n_embd, c->n_head);
+        return pq_fail(err, POLYQ_FORMAT,
+                       "%s: hidden_size %d is not a multiple of num_attention_heads %d", what,
+                       c->n_embd, c->n_head);
     double eps = 1e-5, pct = 0.25, theta = 10000;
     if ((rc = pq_json_real(j, "layer_norm_eps", false, &eps, what, err)) ||
         (rc = pq_config_act(j, "hidden_act", "gelu", &c->act, what, err)))
@@ -59,7 +61,8 @@ static int read_config(pq_config *c, const json_t *j, const char *what, polyq_er
         (rc = pq_json_real(j, "rope_theta", false, &theta, what, err)))
         return rc;
     if (pct < 0 || pct > 1 || theta <= 0)
-        return pq_fail(err, POLYQ_FORMAT, "%s: rotary fraction %g or base %g out of range", what, pct, theta);
+        return pq_fail(err, POLYQ_FORMAT, "%s: rotary fraction %g or base %g out of range", what,
+                       pct, theta);
     c->ln_eps = (float)eps;
     c->rope = (pq_rope){.theta = (float)theta};
     if (json_is_object(rp) && (rc = pq_config_rope_scaling(rp, c->n_ctx, &c->rope, what, err)))
@@ -78,12 +81,13 @@ static int read_config(pq_config *c, const json_t *j, const char *what, polyq_er
     return 0;
 }
 
-#define NAME(buf, ...)                                                      \
-    char buf##_s[160];                                                      \
-    snprintf(buf##_s, sizeof buf##_s, __VA_ARGS__);                         \
+#define NAME(buf, ...)                                                                             \
+    char buf##_s[160];                                                                             \
+    snprintf(buf##_s, sizeof buf##_s, __VA_ARGS__);                                                \
     const char *const buf[] = {buf##_s, NULL}
 
-static int linear(pq_model *m, pq_linear *lin, int l, const char *base, int n, int k, polyq_err *err)
+static int linear(pq_model *m, pq_linear *lin, int l, const char *base, int n, int k,
+                  polyq_err *err)
 {
     NAME(wn, "gpt_neox.layers.%d.%s.weight", l, base);
     NAME(bn, "gpt_neox.layers.%d.%s.bias", l, base);
@@ -109,7 +113,8 @@ static int neox_load(pq_model *m, const json_t *config, polyq_err *err)
         (rc = pq_model_get_f32(m, lfb, 1, s_c, &m->lnf_b, err)))
         return rc;
     m->lm_head = (pq_linear){.n_out = c->n_vocab, .n_in = C, .w = m->wte};
-    if (!c->tie_word_embeddings && (rc = pq_model_get_weight(m, &m->lm_head, head, c->n_vocab, C, err)))
+    if (!c->tie_word_embeddings &&
+        (rc = pq_model_get_weight(m, &m->lm_head, head, c->n_vocab, C, err)))
         return rc;
     m->layers = calloc((size_t)c->n_layer, sizeof *m->layers);
     if (!m->layers)

@@ -10,7 +10,8 @@
  *   model.layers.L.input_layernorm.weight [C]   .post_attention_layernorm.weight [C]
  *   model.layers.L.self_attn.q_proj.weight [H*D, C]   .k_proj/.v_proj.weight [KVH*D, C]
  *   model.layers.L.self_attn.o_proj.weight [C, H*D]
- *   model.layers.L.mlp.gate_proj.weight [I, C]   .up_proj.weight [I, C]   .down_proj.weight [C, I] */
+ *   model.layers.L.mlp.gate_proj.weight [I, C]   .up_proj.weight [I, C]   .down_proj.weight [C, I]
+ */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -36,13 +37,15 @@ static int read_config(pq_config *c, const json_t *j, const char *what, bool mis
     };
     if ((rc = pq_config_ints(j, dims, sizeof dims / sizeof dims[0], what, err)))
         return rc;
-    const pq_cfg_int kv = {"num_key_value_heads", NULL, &c->n_kv_head, false, 1, 1 << 10, c->n_head};
+    const pq_cfg_int kv = {
+        "num_key_value_heads", NULL, &c->n_kv_head, false, 1, 1 << 10, c->n_head};
     if ((rc = pq_config_ints(j, &kv, 1, what, err)))
         return rc;
     if (c->n_embd % c->n_head || c->n_head % c->n_kv_head)
-        return pq_fail(err, POLYQ_FORMAT,
-                       "%s: hidden_size %d, num_attention_heads %d and num_key_value_heads %d do not divide",
-                       what, c->n_embd, c->n_head, c->n_kv_head);
+        return pq_fail(
+            err, POLYQ_FORMAT,
+            "%s: hidden_size %d, num_attention_heads %d and num_key_value_heads %d do not divide",
+            what, c->n_embd, c->n_head, c->n_kv_head);
     if (head_dim && head_dim != c->n_embd / c->n_head)
         return pq_fail(err, POLYQ_UNSUPPORTED, "%s: head_dim %d differs from hidden_size / heads",
                        what, head_dim);
@@ -61,7 +64,8 @@ static int read_config(pq_config *c, const json_t *j, const char *what, bool mis
     if (theta <= 0)
         return pq_fail(err, POLYQ_FORMAT, "%s: rope_theta %g is not positive", what, theta);
     c->rope = (pq_rope){.theta = (float)theta};
-    if (json_is_object(scaling) && (rc = pq_config_rope_scaling(scaling, c->n_ctx, &c->rope, what, err)))
+    if (json_is_object(scaling) &&
+        (rc = pq_config_rope_scaling(scaling, c->n_ctx, &c->rope, what, err)))
         return rc;
     c->ln_eps = (float)eps;
     c->rotary_dims = c->n_embd / c->n_head;
@@ -75,9 +79,9 @@ static int read_config(pq_config *c, const json_t *j, const char *what, bool mis
     return 0;
 }
 
-#define NAME(buf, ...)                                                      \
-    char buf##_s[160];                                                      \
-    snprintf(buf##_s, sizeof buf##_s, __VA_ARGS__);                         \
+#define NAME(buf, ...)                                                                             \
+    char buf##_s[160];                                                                             \
+    snprintf(buf##_s, sizeof buf##_s, __VA_ARGS__);                                                \
     const char *const buf[] = {buf##_s, NULL}
 
 static int linear(pq_model *m, pq_linear *lin, int l, const char *base, int n, int k, bool bias,
@@ -196,7 +200,8 @@ static const pq_gguf_name llama_gguf_names[] = {
     {"attn_k.weight", "model.layers.%d.self_attn.k_proj.weight", 'k', PQ_GF_LINEAR + PQ_ROLE_K},
     {"attn_v.weight", "model.layers.%d.self_attn.v_proj.weight", 'v', PQ_GF_LINEAR + PQ_ROLE_V},
     {"ffn_gate.weight", "model.layers.%d.mlp.gate_proj.weight", 'v', PQ_GF_LINEAR + PQ_ROLE_GATE},
-    {"attn_output.weight", "model.layers.%d.self_attn.o_proj.weight", 'v', PQ_GF_LINEAR + PQ_ROLE_ATTN_OUT},
+    {"attn_output.weight", "model.layers.%d.self_attn.o_proj.weight", 'v',
+     PQ_GF_LINEAR + PQ_ROLE_ATTN_OUT},
     {"ffn_up.weight", "model.layers.%d.mlp.up_proj.weight", 'v', PQ_GF_LINEAR + PQ_ROLE_UP},
     {"ffn_down.weight", "model.layers.%d.mlp.down_proj.weight", 'v', PQ_GF_LINEAR + PQ_ROLE_DOWN},
     {"output_norm.weight", "model.norm.weight", 'v', PQ_GF_LNF_W},
@@ -205,31 +210,44 @@ static const pq_gguf_name llama_gguf_names[] = {
 
 static json_t *llama_gguf_config(const pq_gguf_meta *g)
 {
-    json_t *c = json_pack("{s:s, s:[s], s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:s, s:b, s:I, s:I}",
-                          "model_type", "llama", "architectures", "LlamaForCausalLM", "vocab_size",
-                          (json_int_t)g->n_vocab, "max_position_embeddings", (json_int_t)g->n_ctx, "hidden_size",
-                          (json_int_t)g->n_embd, "num_hidden_layers", (json_int_t)g->n_layer, "num_attention_heads",
-                          (json_int_t)g->n_head, "num_key_value_heads", (json_int_t)g->n_kv_head, "intermediate_size",
-                          (json_int_t)g->n_ff, "rms_norm_eps", g->eps, "rope_theta", g->theta, "hidden_act", "silu",
-                          "tie_word_embeddings", g->tied, "bos_token_id", (json_int_t)g->bos, "eos_token_id",
-                          (json_int_t)g->eos);
+    json_t *c = json_pack(
+        "{s:s, s:[s], s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:s, s:b, s:I, s:I}",
+        "model_type", "llama", "architectures", "LlamaForCausalLM", "vocab_size",
+        (json_int_t)g->n_vocab, "max_position_embeddings", (json_int_t)g->n_ctx, "hidden_size",
+        (json_int_t)g->n_embd, "num_hidden_layers", (json_int_t)g->n_layer, "num_attention_heads",
+        (json_int_t)g->n_head, "num_key_value_heads", (json_int_t)g->n_kv_head, "intermediate_size",
+        (json_int_t)g->n_ff, "rms_norm_eps", g->eps, "rope_theta", g->theta, "hidden_act", "silu",
+        "tie_word_embeddings", g->tied, "bos_token_id", (json_int_t)g->bos, "eos_token_id",
+        (json_int_t)g->eos);
     if (c && g->rope_linear > 0 && g->rope_linear != 1 &&
-        json_object_set_new(c, "rope_scaling", json_pack("{s:s, s:f}", "rope_type", "linear", "factor", g->rope_linear))) {
+        json_object_set_new(
+            c, "rope_scaling",
+            json_pack("{s:s, s:f}", "rope_type", "linear", "factor", g->rope_linear))) {
         json_decref(c);
         return NULL;
     }
     return c;
 }
 
-static const pq_gguf_family llama_gguf = {
-    .arch = "llama", .vocab = "llama", .rms_norm = true, .rope = true, .default_ctx = 2048, .default_eps = 1e-6,
-    .names = llama_gguf_names, .config = llama_gguf_config};
+static const pq_gguf_family llama_gguf = {.arch = "llama",
+                                          .vocab = "llama",
+                                          .rms_norm = true,
+                                          .rope = true,
+                                          .default_ctx = 2048,
+                                          .default_eps = 1e-6,
+                                          .names = llama_gguf_names,
+                                          .config = llama_gguf_config};
 
-#define LLAMA_LIKE(type, desc, load_fn)                                                                      \
-    {.model_type = type, .description = desc, .load = load_fn, .forward = llama_forward,                      \
-     .block_name = "model.layers.%d", .scoring = PQ_SCORE_CAUSAL, .awq_groups = llama_awq_groups,              \
-     .awq_attention = pq_llama_attention_module, .gguf = &llama_gguf}
+#define LLAMA_LIKE(type, desc, load_fn)                                                            \
+    {                                                                                              \
+        .model_type = type, .description = desc, .load = load_fn, .forward = llama_forward,        \
+        .block_name = "model.layers.%d", .scoring = PQ_SCORE_CAUSAL,                               \
+        .awq_groups = llama_awq_groups, .awq_attention = pq_llama_attention_module,                \
+        .gguf = &llama_gguf                                                                        \
+    }
 
-const pq_arch pq_arch_llama = LLAMA_LIKE("llama", "Llama (RMSNorm, rotary, grouped-query attention, SwiGLU)", llama_load);
+const pq_arch pq_arch_llama =
+    LLAMA_LIKE("llama", "Llama (RMSNorm, rotary, grouped-query attention, SwiGLU)", llama_load);
 /* Written to GGUF as llama.cpp writes Mistral: the "llama" architecture with a sliding window */
-const pq_arch pq_arch_mistral = LLAMA_LIKE("mistral", "Mistral (Llama with sliding-window attention)", mistral_load);
+const pq_arch pq_arch_mistral =
+    LLAMA_LIKE("mistral", "Mistral (Llama with sliding-window attention)", mistral_load);

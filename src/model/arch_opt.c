@@ -37,14 +37,16 @@ static int read_config(pq_config *c, const json_t *j, const char *what, bool *af
     };
     if ((rc = pq_config_ints(j, dims, sizeof dims / sizeof dims[0], what, err)))
         return rc;
-    const pq_cfg_int proj = {"word_embed_proj_dim", NULL, &c->n_embd_proj, false, 1, 1 << 16, c->n_embd};
+    const pq_cfg_int proj = {
+        "word_embed_proj_dim", NULL, &c->n_embd_proj, false, 1, 1 << 16, c->n_embd};
     if ((rc = pq_config_ints(j, &proj, 1, what, err)))
         return rc;
     if (c->n_embd_proj == c->n_embd)
         c->n_embd_proj = 0;
     if (c->n_embd % c->n_head)
-        return pq_fail(err, POLYQ_FORMAT, "%s: hidden_size %d is not a multiple of num_attention_heads %d",
-                       what, c->n_embd, c->n_head);
+        return pq_fail(err, POLYQ_FORMAT,
+                       "%s: hidden_size %d is not a multiple of num_attention_heads %d", what,
+                       c->n_embd, c->n_head);
     bool before = true, remove_final = false;
     c->tie_word_embeddings = true;
     if ((rc = pq_config_act(j, "activation_function", "relu", &c->act, what, err)) ||
@@ -60,9 +62,9 @@ static int read_config(pq_config *c, const json_t *j, const char *what, bool *af
     return 0;
 }
 
-#define NAME(buf, ...)                                                      \
-    char buf##_s[160];                                                      \
-    snprintf(buf##_s, sizeof buf##_s, "model.decoder." __VA_ARGS__);        \
+#define NAME(buf, ...)                                                                             \
+    char buf##_s[160];                                                                             \
+    snprintf(buf##_s, sizeof buf##_s, "model.decoder." __VA_ARGS__);                               \
     const char *const buf[] = {buf##_s, NULL}
 
 static int linear(pq_model *m, pq_linear *lin, int l, const char *base, int n, int k, bool bias,
@@ -101,7 +103,8 @@ static int opt_load(pq_model *m, const json_t *config, polyq_err *err)
     if ((rc = pq_model_get_f32(m, emb, 2, s_emb, &m->wte, err)) ||
         (rc = pq_model_get_f32(m, pos, 2, s_pos, &m->wpe, err)))
         return rc;
-    if (c->final_ln && (rc = layernorm(m, &m->lnf_w, &m->lnf_b, "final_layer_norm", C, affine, err)))
+    if (c->final_ln &&
+        (rc = layernorm(m, &m->lnf_w, &m->lnf_b, "final_layer_norm", C, affine, err)))
         return rc;
     if (c->n_embd_proj) {
         NAME(pin, "project_in.weight");

@@ -46,7 +46,8 @@ static int runner_init(runner *r, const pq_model *base, const pq_qspec *spec, co
     for (int s = 0; s < cal->n_seq; s++) {
         int T = cal->seq_start[s + 1] - cal->seq_start[s];
         if (T < 1 || T > c->n_ctx)
-            return pq_fail(err, POLYQ_INVALID_ARG, "calibration sequence %d has %d tokens (1..%d fit)", s, T, c->n_ctx);
+            return pq_fail(err, POLYQ_INVALID_ARG,
+                           "calibration sequence %d has %d tokens (1..%d fit)", s, T, c->n_ctx);
         max_seq = T > max_seq ? T : max_seq;
     }
     r->batch = cal->batch_tokens > max_seq ? cal->batch_tokens : max_seq;
@@ -62,13 +63,15 @@ static int runner_init(runner *r, const pq_model *base, const pq_qspec *spec, co
     r->acts_ok = r->ops_ok && pq_acts_init(&r->acts, c, r->batch) == 0;
     if (!r->logits || !r->starts || !r->ops_ok || !r->acts_ok) {
         runner_free(r, false);
-        return pq_fail(err, POLYQ_NOMEM, "out of memory for calibration batches of %d tokens", r->batch);
+        return pq_fail(err, POLYQ_NOMEM, "out of memory for calibration batches of %d tokens",
+                       r->batch);
     }
     return 0;
 }
 
 /* The calibration text through m, batch by batch, gathering into cap. */
-static int runner_pass(runner *r, const pq_model *m, const pq_calib *cal, pq_capture *cap, polyq_err *err)
+static int runner_pass(runner *r, const pq_model *m, const pq_calib *cal, pq_capture *cap,
+                       polyq_err *err)
 {
     int rc = 0;
     r->ops.capture = cap;
@@ -81,8 +84,8 @@ static int runner_pass(runner *r, const pq_model *m, const pq_calib *cal, pq_cap
             r->starts[s1 - s0 + 1] = M;
             s1++;
         }
-        rc = pq_model_forward(m, &r->ops, &r->acts, cal->tokens + cal->seq_start[s0], r->starts, s1 - s0,
-                              r->logits, err);
+        rc = pq_model_forward(m, &r->ops, &r->acts, cal->tokens + cal->seq_start[s0], r->starts,
+                              s1 - s0, r->logits, err);
         s0 = s1;
     }
     r->ops.capture = NULL;
@@ -107,7 +110,8 @@ static int capture_block_into(runner *r, const pq_model *m, int l, const pq_cali
         if ((want_h && !(cap->h[i] = pq_calloc_array(K * K, sizeof(double)))) ||
             (want_absx && !(cap->absx[i] = pq_calloc_array(K, sizeof(double)))) ||
             (want_amax && !(cap->amax[i] = pq_calloc_array(K, sizeof(double)))))
-            return pq_fail(err, POLYQ_NOMEM, "out of memory for [%zu, %zu] calibration statistics", K, K);
+            return pq_fail(err, POLYQ_NOMEM, "out of memory for [%zu, %zu] calibration statistics",
+                           K, K);
     }
     int rc = runner_pass(r, m, cal, cap, err);
     for (int i = 0; i < PQ_N_LAYER_LINEARS && !rc; i++) {
@@ -231,8 +235,9 @@ int pq_awq_groups_std(pq_awq_group *g, pq_awq_target qkv, pq_awq_target attn_out
 
 /* The output of layer L's attention (the family's module) or gated MLP on rows xn of the
  * sequences starts[0..n]. */
-static void module_out(const pq_model *m, pq_ops *ops, const pq_layer *L, pq_awq_target t, const float *xn,
-                       const int *starts, int n, float *qkv, float *att, float *h, float *h2, float *out)
+static void module_out(const pq_model *m, pq_ops *ops, const pq_layer *L, pq_awq_target t,
+                       const float *xn, const int *starts, int n, float *qkv, float *att, float *h,
+                       float *h2, float *out)
 {
     int M = starts[n];
     if (t == PQ_AWQ_ATTENTION) {
@@ -247,22 +252,25 @@ static void module_out(const pq_model *m, pq_ops *ops, const pq_layer *L, pq_awq
 
 /* Sum over the calibration sequences of the squared difference between the module's output
  * with layer L and ref (when loss is not NULL), or ref itself (fp: loss NULL). */
-static double module_pass(runner *r, const pq_model *m, const pq_layer *L, pq_awq_target t, const float *xn, int K,
-                          const pq_calib *cal, float *const *buf, float *ref, bool fill)
+static double module_pass(runner *r, const pq_model *m, const pq_layer *L, pq_awq_target t,
+                          const float *xn, int K, const pq_calib *cal, float *const *buf,
+                          float *ref, bool fill)
 {
     int C = m->cfg.n_embd;
     double sum = 0;
     for (int s0 = 0; s0 < cal->n_seq;) {
         int s1 = s0, M = 0;
         r->starts[0] = 0;
-        while (s1 < cal->n_seq && (s1 == s0 || M + cal->seq_start[s1 + 1] - cal->seq_start[s1] <= r->batch)) {
+        while (s1 < cal->n_seq &&
+               (s1 == s0 || M + cal->seq_start[s1 + 1] - cal->seq_start[s1] <= r->batch)) {
             M += cal->seq_start[s1 + 1] - cal->seq_start[s1];
             r->starts[s1 - s0 + 1] = M;
             s1++;
         }
         size_t row0 = (size_t)(cal->seq_start[s0] - cal->seq_start[0]);
         float *o = fill ? ref + row0 * C : buf[4];
-        module_out(m, &r->ops, L, t, xn + row0 * K, r->starts, s1 - s0, buf[0], buf[1], buf[2], buf[3], o);
+        module_out(m, &r->ops, L, t, xn + row0 * K, r->starts, s1 - s0, buf[0], buf[1], buf[2],
+                   buf[3], o);
         for (size_t i = 0; !fill && i < (size_t)M * C; i++) {
             double d = (double)o[i] - ref[row0 * C + i];
             sum += d * d;
@@ -274,8 +282,8 @@ static double module_pass(runner *r, const pq_model *m, const pq_layer *L, pq_aw
 
 /* AWQ's clipping search on one linear already quantized with its chosen scales (*q's in_scale,
  * if any): *q is replaced by the clipped weights quantized with the same scales. */
-static int awq_clip_one(const float *w, int n_out, int K, const double *h, const pq_qspec *spec, pq_qweight **q,
-                        polyq_err *err)
+static int awq_clip_one(const float *w, int n_out, int K, const double *h, const pq_qspec *spec,
+                        pq_qweight **q, polyq_err *err)
 {
     float *s = NULL, *wc = pq_alloc_array((size_t)n_out, (size_t)K * sizeof(float));
     if (!wc)
@@ -310,9 +318,10 @@ static int awq_clip_one(const float *w, int n_out, int K, const double *h, const
 /* AWQ's grid search measured on a module's output: for a = 0, 1/n, .. the group's linears are
  * quantized with the scales of a and the module run on the captured inputs; the least squared
  * error wins (ties: the smaller a). out[] receive the chosen quantized linears. */
-static int awq_module(runner *r, int l, const pq_awq_group *grp, const pq_capture *cap, const float *xn,
-                      const pq_calib *cal, const float *const *ws, const int *no, const int *idx, int n, int K,
-                      const pq_qspec *spec, pq_qweight **out, polyq_err *err)
+static int awq_module(runner *r, int l, const pq_awq_group *grp, const pq_capture *cap,
+                      const float *xn, const pq_calib *cal, const float *const *ws, const int *no,
+                      const int *idx, int n, int K, const pq_qspec *spec, pq_qweight **out,
+                      polyq_err *err)
 {
     const pq_model *m = r->q;
     pq_layer *L = &r->q->layers[l];
@@ -323,16 +332,20 @@ static int awq_module(runner *r, int l, const pq_awq_group *grp, const pq_captur
     size_t B = (size_t)r->batch, rows = (size_t)(cal->seq_start[cal->n_seq] - cal->seq_start[0]);
     size_t wide = (size_t)(c->n_inner > c->n_embd ? c->n_inner : c->n_embd);
     float *buf[5] = {pq_alloc_array(B, (size_t)pq_attn_ld(&at) * sizeof(float)),
-                     pq_alloc_array(B, (size_t)c->n_embd * sizeof(float)), pq_alloc_array(B, wide * sizeof(float)),
-                     pq_alloc_array(B, wide * sizeof(float)), pq_alloc_array(B, (size_t)c->n_embd * sizeof(float))};
-    float *ref = pq_alloc_array(rows, (size_t)c->n_embd * sizeof(float)), *s = pq_alloc_array((size_t)K, sizeof(float));
+                     pq_alloc_array(B, (size_t)c->n_embd * sizeof(float)),
+                     pq_alloc_array(B, wide * sizeof(float)),
+                     pq_alloc_array(B, wide * sizeof(float)),
+                     pq_alloc_array(B, (size_t)c->n_embd * sizeof(float))};
+    float *ref = pq_alloc_array(rows, (size_t)c->n_embd * sizeof(float)),
+          *s = pq_alloc_array((size_t)K, sizeof(float));
     float *wmean = spec->duo ? pq_alloc_array((size_t)K, sizeof(float)) : NULL;
     pq_qweight *cand[3] = {0};
     int rc = 0;
     for (int k = 0; k < n && !rc; k++)
         if (!(eff[k] = pq_alloc_array((size_t)no[k], (size_t)K * sizeof(float))))
             rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
-    if (!rc && (!buf[0] || !buf[1] || !buf[2] || !buf[3] || !buf[4] || !ref || !s || (spec->duo && !wmean)))
+    if (!rc && (!buf[0] || !buf[1] || !buf[2] || !buf[3] || !buf[4] || !ref || !s ||
+                (spec->duo && !wmean)))
         rc = pq_fail(err, POLYQ_NOMEM, "out of memory for AWQ's search on block %d's outputs", l);
     if (!rc)
         module_pass(r, m, L, grp->target, xn, K, cal, buf, ref, true);
@@ -388,8 +401,8 @@ int pq_model_awq(pq_model **out, const pq_model *base, const pq_qspec *spec, con
     if (!spec->awq || spec->fmt != PQ_QF_INT)
         return pq_fail(err, POLYQ_INVALID_ARG, "%s is not an AWQ spec", spec->name);
     if (!base->arch->awq_groups)
-        return pq_fail(err, POLYQ_UNSUPPORTED, "%s: AWQ has no scaling groups for the %s family", base->dir,
-                       base->arch->model_type);
+        return pq_fail(err, POLYQ_UNSUPPORTED, "%s: AWQ has no scaling groups for the %s family",
+                       base->dir, base->arch->model_type);
     runner r;
     int rc = runner_init(&r, base, spec, cal, n_threads, err);
     if (rc)
@@ -407,9 +420,12 @@ int pq_model_awq(pq_model **out, const pq_model *base, const pq_qspec *spec, con
         float *raw[PQ_N_LAYER_LINEARS] = {0};
         for (int g = 0; g < n_groups && !rc; g++) {
             int i = groups[g].idx[0];
-            if ((groups[g].target == PQ_AWQ_ATTENTION || groups[g].target == PQ_AWQ_MLP) && bl[i]->n_out &&
+            if ((groups[g].target == PQ_AWQ_ATTENTION || groups[g].target == PQ_AWQ_MLP) &&
+                bl[i]->n_out &&
                 !(raw[i] = pq_alloc_array(rows, (size_t)bl[i]->n_in * sizeof(float))))
-                rc = pq_fail(err, POLYQ_NOMEM, "out of memory keeping block %d's calibration inputs (%zu rows)", l, rows);
+                rc = pq_fail(err, POLYQ_NOMEM,
+                             "out of memory keeping block %d's calibration inputs (%zu rows)", l,
+                             rows);
         }
         if (!rc) {
             memset(&cap, 0, sizeof cap);
@@ -443,9 +459,11 @@ int pq_model_awq(pq_model **out, const pq_model *base, const pq_qspec *spec, con
             if (!rc && n && gr->target == PQ_AWQ_NONE)
                 rc = pq_qweight_rtn(ws[0], no[0], K, &one, &qw[0], err);
             else if (!rc && n && gr->target == PQ_AWQ_LINEARS)
-                rc = pq_awq(ws, no, n, K, cap.h[idx[0]], cap.absx[idx[0]], &one, 20, qw, NULL, NULL, NULL, err);
+                rc = pq_awq(ws, no, n, K, cap.h[idx[0]], cap.absx[idx[0]], &one, 20, qw, NULL, NULL,
+                            NULL, err);
             else if (!rc && n)
-                rc = awq_module(&r, l, gr, &cap, raw[idx[0]], cal, ws, no, idx, n, K, &one, qw, err);
+                rc =
+                    awq_module(&r, l, gr, &cap, raw[idx[0]], cal, ws, no, idx, n, K, &one, qw, err);
             for (int k = 0; k < n && !rc && rtn.clip; k++)
                 if (idx[k] > 2)
                     rc = awq_clip_one(ws[k], no[k], K, cap.h[idx[k]], &one, &qw[k], err);
@@ -473,10 +491,11 @@ int pq_model_awq(pq_model **out, const pq_model *base, const pq_qspec *spec, con
 }
 
 /* x / s into a norm's gain (and bias; a LayerNorm without affine parameters gets both) */
-static int fold_into_norm(pq_model *q, const float **w, const float **b, bool rms, const float *s, int C,
-                          polyq_err *err)
+static int fold_into_norm(pq_model *q, const float **w, const float **b, bool rms, const float *s,
+                          int C, polyq_err *err)
 {
-    float *w2 = pq_model_alloc(q, (size_t)C), *b2 = (*b || (!*w && !rms)) ? pq_model_alloc(q, (size_t)C) : NULL;
+    float *w2 = pq_model_alloc(q, (size_t)C),
+          *b2 = (*b || (!*w && !rms)) ? pq_model_alloc(q, (size_t)C) : NULL;
     if (!w2 || ((*b || (!*w && !rms)) && !b2))
         return pq_fail(err, POLYQ_NOMEM, "out of memory");
     for (int j = 0; j < C; j++) {
@@ -491,14 +510,17 @@ static int fold_into_norm(pq_model *q, const float **w, const float **b, bool rm
 }
 
 int pq_model_smoothquant(pq_model **out, const pq_model *base, const pq_qspec *spec,
-                         const pq_smooth_opts *o, const pq_calib *cal, int n_threads, polyq_err *err)
+                         const pq_smooth_opts *o, const pq_calib *cal, int n_threads,
+                         polyq_err *err)
 {
     *out = NULL;
     const pq_config *c = &base->cfg;
     if (c->post_ln || c->encoder)
-        return pq_fail(err, POLYQ_UNSUPPORTED,
-                       "%s: SmoothQuant folds its scales into the LayerNorm before each linear; this model "
-                       "(post-LayerNorm blocks) has none there; use w8a8", spec->name);
+        return pq_fail(
+            err, POLYQ_UNSUPPORTED,
+            "%s: SmoothQuant folds its scales into the LayerNorm before each linear; this model "
+            "(post-LayerNorm blocks) has none there; use w8a8",
+            spec->name);
     runner r;
     int rc = runner_init(&r, base, spec, cal, n_threads, err);
     if (rc)
@@ -537,7 +559,8 @@ int pq_model_smoothquant(pq_model **out, const pq_model *base, const pq_qspec *s
                     for (int n = 0; lin->n_out && n < lin->n_out; n++)
                         wmax = fmaxf(wmax, fabsf(lin->w[(size_t)n * C + j]));
                 }
-                float s = powf((float)cap.amax[first][j], o->alpha) / powf(fmaxf(wmax, 1e-5f), 1 - o->alpha);
+                float s = powf((float)cap.amax[first][j], o->alpha) /
+                          powf(fmaxf(wmax, 1e-5f), 1 - o->alpha);
                 sc[j] = fmaxf(s, 1e-5f);
             }
             if ((rc = g ? fold_into_norm(r.q, &L->ln2_w, &L->ln2_b, c->gated, sc, C, err)
@@ -562,7 +585,8 @@ int pq_model_smoothquant(pq_model **out, const pq_model *base, const pq_qspec *s
         for (int i = 0; i < PQ_N_LAYER_LINEARS && !rc && o->weights; i++) {
             if (!ql[i]->n_out)
                 continue;
-            pq_qspec w8 = {.bits = 8, .sym = true, .gran = PQ_GRAN_CHANNEL, .fmt = PQ_QF_INT, .name = "int8"};
+            pq_qspec w8 = {
+                .bits = 8, .sym = true, .gran = PQ_GRAN_CHANNEL, .fmt = PQ_QF_INT, .name = "int8"};
             pq_qweight *qw = NULL;
             if ((!ql[i]->w || ql[i]->wt) && (rc = own_f32(r.q, ql[i], err)))
                 break;

@@ -51,12 +51,14 @@ typedef struct {
     int rc;
 } writer;
 
-static void put_f32(writer *wr, const char *name, const float *v, int n_dims, uint64_t ne0, uint64_t ne1)
+static void put_f32(writer *wr, const char *name, const float *v, int n_dims, uint64_t ne0,
+                    uint64_t ne1)
 {
     if (wr->rc || !v)
         return;
     uint64_t ne[2] = {ne0, ne1};
-    if (pq_gguf_w_tensor(wr->w, name, PQ_GGML_F32, n_dims, ne, v, sizeof(float) * ne0 * (n_dims > 1 ? ne1 : 1)))
+    if (pq_gguf_w_tensor(wr->w, name, PQ_GGML_F32, n_dims, ne, v,
+                         sizeof(float) * ne0 * (n_dims > 1 ? ne1 : 1)))
         wr->rc = pq_fail(wr->err, POLYQ_NOMEM, "out of memory writing %s", wr->path);
 }
 
@@ -68,7 +70,9 @@ static const char *ggml_formats(void)
     buf[0] = 0;
     for (int f = 0; f < pq_qfmt_count(); f++) {
         const pq_qfmt_traits *t = pq_qfmt_get((pq_qfmt)f);
-        int w = t->ggml_type < 0 ? 0 : snprintf(buf + at, sizeof buf - at, "%s%s", at ? ", " : "", t->name);
+        int w = t->ggml_type < 0
+                    ? 0
+                    : snprintf(buf + at, sizeof buf - at, "%s%s", at ? ", " : "", t->name);
         if (w < 0 || (size_t)w >= sizeof buf - at)
             break;
         at += (size_t)w;
@@ -76,15 +80,18 @@ static const char *ggml_formats(void)
     return buf;
 }
 
-static void put_linear(writer *wr, const char *name, const pq_linear *lin, int head_dim, bool permute)
+static void put_linear(writer *wr, const char *name, const pq_linear *lin, int head_dim,
+                       bool permute)
 {
     if (wr->rc || !lin->n_out)
         return;
     uint32_t type;
     if (ggml_type_of(lin, &type)) {
-        wr->rc = pq_fail(wr->err, POLYQ_UNSUPPORTED,
-                         "%s: %s has no llama.cpp type (GGUF holds the formats with a ggml type, %s, "
-                         "q4_k_m or full precision)", wr->path, name, ggml_formats());
+        wr->rc =
+            pq_fail(wr->err, POLYQ_UNSUPPORTED,
+                    "%s: %s has no llama.cpp type (GGUF holds the formats with a ggml type, %s, "
+                    "q4_k_m or full precision)",
+                    wr->path, name, ggml_formats());
         return;
     }
     int N = lin->n_out, K = lin->n_in;
@@ -111,7 +118,8 @@ static int put_vocab(pq_gguf_w *w, const pq_model *m, bool llama, polyq_err *err
 {
     pq_tok_vocab v;
     if (!m->tok)
-        return pq_fail(err, POLYQ_INVALID_ARG, "%s: the model has no tokenizer to write into GGUF", m->dir);
+        return pq_fail(err, POLYQ_INVALID_ARG, "%s: the model has no tokenizer to write into GGUF",
+                       m->dir);
     if (pq_tok_export(m->tok, &v, err))
         return -1;
     int n_bytes = 0;
@@ -120,8 +128,10 @@ static int put_vocab(pq_gguf_w *w, const pq_model *m, bool llama, polyq_err *err
     if (llama && n_bytes != 256) { /* llama.cpp's sentencepiece tokenizer falls back to them */
         pq_tok_vocab_free(&v);
         return pq_fail(err, POLYQ_UNSUPPORTED,
-                       "%s: llama.cpp reads a Llama-family vocabulary with the 256 byte tokens <0x00>..<0xFF>; "
-                       "this tokenizer has %d (no byte fallback)", m->dir, n_bytes);
+                       "%s: llama.cpp reads a Llama-family vocabulary with the 256 byte tokens "
+                       "<0x00>..<0xFF>; "
+                       "this tokenizer has %d (no byte fallback)",
+                       m->dir, n_bytes);
     }
     int rc = pq_gguf_w_str(w, "tokenizer.ggml.model", llama ? "llama" : "gpt2");
     if (!llama)
@@ -132,7 +142,8 @@ static int put_vocab(pq_gguf_w *w, const pq_model *m, bool llama, polyq_err *err
         float *scores = malloc(sizeof(float) * (size_t)(v.n ? v.n : 1));
         for (int32_t i = 0; scores && i < v.n; i++)
             scores[i] = v.types[i] == 1 ? -(float)i : 0.0f;
-        rc |= scores ? pq_gguf_w_arr(w, "tokenizer.ggml.scores", PQ_GGUF_F32, scores, (size_t)v.n) : -1;
+        rc |= scores ? pq_gguf_w_arr(w, "tokenizer.ggml.scores", PQ_GGUF_F32, scores, (size_t)v.n)
+                     : -1;
         free(scores);
     } else
         rc |= pq_gguf_w_strs(w, "tokenizer.ggml.merges", (const char *const *)v.merges, v.n_merges);
@@ -162,13 +173,20 @@ static const float *field_vector(const pq_model *q, int l, int field, uint64_t *
     const pq_layer *L = l >= 0 ? &q->layers[l] : NULL;
     *n = (uint64_t)q->cfg.n_embd;
     switch (field) {
-    case PQ_GF_LNF_W: return q->lnf_w;
-    case PQ_GF_LNF_B: return q->lnf_b;
-    case PQ_GF_LN1_W: return L->ln1_w;
-    case PQ_GF_LN1_B: return L->ln1_b;
-    case PQ_GF_LN2_W: return L->ln2_w;
-    case PQ_GF_LN2_B: return L->ln2_b;
-    default: break;
+    case PQ_GF_LNF_W:
+        return q->lnf_w;
+    case PQ_GF_LNF_B:
+        return q->lnf_b;
+    case PQ_GF_LN1_W:
+        return L->ln1_w;
+    case PQ_GF_LN1_B:
+        return L->ln1_b;
+    case PQ_GF_LN2_W:
+        return L->ln2_w;
+    case PQ_GF_LN2_B:
+        return L->ln2_b;
+    default:
+        break;
     }
     if (field >= PQ_GF_BIAS && field < PQ_GF_BIAS + PQ_N_LAYER_LINEARS) {
         const pq_linear *ls[PQ_N_LAYER_LINEARS] = PQ_LAYER_LINEARS(L);
@@ -211,12 +229,15 @@ int pq_gguf_write_model(const char *path, const pq_model *q, const char *spec_na
     if (!fam) {
         char list[256];
         pq_arch_list(list, sizeof list, true);
-        return pq_fail(err, POLYQ_UNSUPPORTED,
-                       "%s: GGUF output is written for the families llama.cpp names %s; this model is \"%s\" "
-                       "(write polyq's own format with --out DIR)", path, list, c->model_type);
+        return pq_fail(
+            err, POLYQ_UNSUPPORTED,
+            "%s: GGUF output is written for the families llama.cpp names %s; this model is \"%s\" "
+            "(write polyq's own format with --out DIR)",
+            path, list, c->model_type);
     }
     if (fam->rope && c->rope.kind != PQ_ROPE_DEFAULT)
-        return pq_fail(err, POLYQ_UNSUPPORTED, "%s: GGUF output of models with rope scaling is not written", path);
+        return pq_fail(err, POLYQ_UNSUPPORTED,
+                       "%s: GGUF output of models with rope scaling is not written", path);
     pq_gguf_w *w = pq_gguf_w_new();
     if (!w)
         return pq_fail(err, POLYQ_NOMEM, "out of memory");
@@ -233,7 +254,9 @@ int pq_gguf_write_model(const char *path, const pq_model *q, const char *spec_na
     rc |= pq_gguf_w_u32(w, KEY("attention.head_count"), (uint32_t)c->n_head);
     if (fam->rope)
         rc |= pq_gguf_w_u32(w, KEY("attention.head_count_kv"), (uint32_t)c->n_kv_head);
-    rc |= pq_gguf_w_f32(w, fam->rms_norm ? KEY("attention.layer_norm_rms_epsilon") : KEY("attention.layer_norm_epsilon"),
+    rc |= pq_gguf_w_f32(w,
+                        fam->rms_norm ? KEY("attention.layer_norm_rms_epsilon")
+                                      : KEY("attention.layer_norm_epsilon"),
                         c->ln_eps);
     if (fam->rope) {
         rc |= pq_gguf_w_f32(w, KEY("rope.freq_base"), c->rope.theta);
@@ -268,7 +291,8 @@ int pq_gguf_write_model(const char *path, const pq_model *q, const char *spec_na
 
 /* ---- reading a GGUF back as a quantized copy of its base model ----------------------------- */
 
-/* polyq's spec of a ggml block type (its format's name), NULL for the float types and unknown ones */
+/* polyq's spec of a ggml block type (its format's name), NULL for the float types and unknown ones
+ */
 static const char *spec_of_type(uint32_t type)
 {
     pq_qfmt f;
@@ -277,27 +301,28 @@ static const char *spec_of_type(uint32_t type)
 
 /* The layout of one row of `cols` weights of t's ggml block type (a row of zeros quantized in
  * that format), with t's size checked against `rows` such rows; the bytes come from the file. */
-static int row_layout(const pq_gguf *g, const pq_gguf_tensor *t, const char *spec_name, int cols, size_t rows,
-                      pq_qweight **out, polyq_err *err)
+static int row_layout(const pq_gguf *g, const pq_gguf_tensor *t, const char *spec_name, int cols,
+                      size_t rows, pq_qweight **out, polyq_err *err)
 {
     pq_qspec spec;
     *out = NULL;
     if (pq_qspec_parse(spec_name, &spec, err))
         return -1;
     float *zero = pq_calloc_array((size_t)cols, sizeof(float));
-    int rc = zero ? pq_qweight_rtn(zero, 1, cols, &spec, out, err) : pq_fail(err, POLYQ_NOMEM, "out of memory");
+    int rc = zero ? pq_qweight_rtn(zero, 1, cols, &spec, out, err)
+                  : pq_fail(err, POLYQ_NOMEM, "out of memory");
     free(zero);
     if (!rc && t->nbytes != (*out)->row_bytes * rows) {
-        rc = pq_fail(err, POLYQ_FORMAT, "%s: tensor \"%s\" has %zu bytes, expected %zu", g->path, t->name, t->nbytes,
-                     (*out)->row_bytes * rows);
+        rc = pq_fail(err, POLYQ_FORMAT, "%s: tensor \"%s\" has %zu bytes, expected %zu", g->path,
+                     t->name, t->nbytes, (*out)->row_bytes * rows);
         pq_qweight_free(*out);
         *out = NULL;
     }
     return rc;
 }
 
-static int take_linear(pq_model *q, const pq_gguf *g, const char *name, pq_linear *lin, int head_dim,
-                       bool permute, polyq_err *err)
+static int take_linear(pq_model *q, const pq_gguf *g, const char *name, pq_linear *lin,
+                       int head_dim, bool permute, polyq_err *err)
 {
     if (!lin->n_out)
         return 0;
@@ -305,14 +330,17 @@ static int take_linear(pq_model *q, const pq_gguf *g, const char *name, pq_linea
     if (!t)
         return pq_fail(err, POLYQ_FORMAT, "%s: tensor \"%s\" is missing", g->path, name);
     if (t->n_dims != 2 || t->ne[0] != (uint64_t)lin->n_in || t->ne[1] != (uint64_t)lin->n_out)
-        return pq_fail(err, POLYQ_FORMAT, "%s: tensor \"%s\" is [%llu, %llu], the model's is [%d, %d]: not the "
-                       "model this file was made from", g->path, name, (unsigned long long)t->ne[1],
-                       (unsigned long long)t->ne[0], lin->n_out, lin->n_in);
+        return pq_fail(err, POLYQ_FORMAT,
+                       "%s: tensor \"%s\" is [%llu, %llu], the model's is [%d, %d]: not the "
+                       "model this file was made from",
+                       g->path, name, (unsigned long long)t->ne[1], (unsigned long long)t->ne[0],
+                       lin->n_out, lin->n_in);
     const char *spec_name = spec_of_type(t->type);
     if (!spec_name) /* full precision in the file: the base model's weights serve */
         return t->type == PQ_GGML_F32 || t->type == PQ_GGML_F16 || t->type == PQ_GGML_BF16
                    ? 0
-                   : pq_fail(err, POLYQ_UNSUPPORTED, "%s: tensor \"%s\" has ggml type %u", g->path, name, t->type);
+                   : pq_fail(err, POLYQ_UNSUPPORTED, "%s: tensor \"%s\" has ggml type %u", g->path,
+                             name, t->type);
     pq_qweight *qw = NULL;
     if (row_layout(g, t, spec_name, lin->n_in, (size_t)lin->n_out, &qw, err))
         return -1;
@@ -344,7 +372,8 @@ int pq_gguf_load_quantized(pq_model **out, const pq_model *base, const char *pat
     size_t alen;
     int rc = pq_gguf_get_str(&g, "general.architecture", &arch, &alen, err);
     if (!rc && (!fam || alen != strlen(fam->arch) || memcmp(arch, fam->arch, alen)))
-        rc = pq_fail(err, POLYQ_FORMAT, "%s: a GGUF of architecture \"%.*s\" cannot be a quantized copy of %s (%s)",
+        rc = pq_fail(err, POLYQ_FORMAT,
+                     "%s: a GGUF of architecture \"%.*s\" cannot be a quantized copy of %s (%s)",
                      path, (int)alen, arch, base->dir, c->model_type);
     pq_qspec none;
     pq_model *q = NULL;
@@ -358,7 +387,8 @@ int pq_gguf_load_quantized(pq_model **out, const pq_model *base, const char *pat
             char n[128];
             snprintf(n, sizeof n, "blk.%d.%s", l, e->gg);
             pq_linear *ls[PQ_N_LAYER_LINEARS] = PQ_LAYER_LINEARS(&q->layers[l]);
-            rc = take_linear(q, &g, n, ls[e->field - PQ_GF_LINEAR], D, e->how == 'q' || e->how == 'k', err);
+            rc = take_linear(q, &g, n, ls[e->field - PQ_GF_LINEAR], D,
+                             e->how == 'q' || e->how == 'k', err);
         }
     for (const pq_gguf_name *e = fam ? fam->names : NULL; !rc && e && e->gg; e++)
         if (e->field == PQ_GF_HEAD && pq_gguf_find_tensor(&g, e->gg))
@@ -366,7 +396,8 @@ int pq_gguf_load_quantized(pq_model **out, const pq_model *base, const char *pat
     const char *s = NULL;
     size_t slen = 0;
     polyq_err ignore = {0};
-    if (!rc && pq_gguf_get_str(&g, "polyq.quant_spec", &s, &slen, &ignore) == 0 && slen < sizeof q->spec.name) {
+    if (!rc && pq_gguf_get_str(&g, "polyq.quant_spec", &s, &slen, &ignore) == 0 &&
+        slen < sizeof q->spec.name) {
         pq_qspec sp;
         char name[64];
         snprintf(name, sizeof name, "%.*s", (int)slen, s);
@@ -394,7 +425,10 @@ int pq_gguf_load_quantized(pq_model **out, const pq_model *base, const char *pat
 /* A ggml type's name for the model's dtype: F32, F16, BF16, or its format's name in capitals. */
 static void ggml_name(uint32_t t, char *out, size_t n)
 {
-    const char *name = t == PQ_GGML_F32 ? "f32" : t == PQ_GGML_F16 ? "f16" : t == PQ_GGML_BF16 ? "bf16" : spec_of_type(t);
+    const char *name = t == PQ_GGML_F32    ? "f32"
+                       : t == PQ_GGML_F16  ? "f16"
+                       : t == PQ_GGML_BF16 ? "bf16"
+                                           : spec_of_type(t);
     size_t i = 0;
     for (; name && name[i] && i + 1 < n; i++)
         out[i] = (char)(name[i] >= 'a' && name[i] <= 'z' ? name[i] - 'a' + 'A' : name[i]);
@@ -428,7 +462,8 @@ static int tensor_f32(const pq_gguf *g, const pq_gguf_tensor *t, float **out, po
     }
     const char *spec_name = spec_of_type(t->type);
     if (!spec_name || cols > INT32_MAX || rows > INT32_MAX)
-        return pq_fail(err, POLYQ_UNSUPPORTED, "%s: tensor \"%s\" has ggml type %u", g->path, t->name, t->type);
+        return pq_fail(err, POLYQ_UNSUPPORTED, "%s: tensor \"%s\" has ggml type %u", g->path,
+                       t->name, t->type);
     pq_qweight *qw = NULL;
     if (row_layout(g, t, spec_name, (int)cols, rows, &qw, err))
         return -1;
@@ -443,10 +478,10 @@ static int tensor_f32(const pq_gguf *g, const pq_gguf_tensor *t, float **out, po
     return 0;
 }
 
-
 /* Every tensor of g under its Hugging Face name: F32/F16/BF16 tensors used as stored stay in
  * the map; the others are converted into copies the table owns. */
-static int add_tensors(pq_tensors *ts, const pq_gguf *g, const pq_gguf_family *fam, int head_dim, polyq_err *err)
+static int add_tensors(pq_tensors *ts, const pq_gguf *g, const pq_gguf_family *fam, int head_dim,
+                       polyq_err *err)
 {
     const pq_gguf_name *names = fam->names;
     for (size_t i = 0; i < g->n_t; i++) {
@@ -460,18 +495,25 @@ static int add_tensors(pq_tensors *ts, const pq_gguf *g, const pq_gguf_family *f
             if (!strcmp(k->gg, rest) && (block >= 0) == (strstr(k->hf, "%d") != NULL))
                 m = k;
         if (!m)
-            return pq_fail(err, POLYQ_UNSUPPORTED, "%s: tensor \"%s\" is not part of a %s model polyq reads", g->path,
+            return pq_fail(err, POLYQ_UNSUPPORTED,
+                           "%s: tensor \"%s\" is not part of a %s model polyq reads", g->path,
                            t->name, fam->arch);
         char hf[160];
         snprintf(hf, sizeof hf, m->hf, block);
         if (t->n_dims > 2)
-            return pq_fail(err, POLYQ_FORMAT, "%s: tensor \"%s\" has %d dimensions", g->path, t->name, t->n_dims);
-        int64_t shape[2] = {t->n_dims > 1 ? (int64_t)t->ne[1] : (int64_t)t->ne[0], (int64_t)t->ne[0]};
+            return pq_fail(err, POLYQ_FORMAT, "%s: tensor \"%s\" has %d dimensions", g->path,
+                           t->name, t->n_dims);
+        int64_t shape[2] = {t->n_dims > 1 ? (int64_t)t->ne[1] : (int64_t)t->ne[0],
+                            (int64_t)t->ne[0]};
         int nd = t->n_dims;
-        bool as_stored = m->how == 'v' && (t->type == PQ_GGML_F32 || t->type == PQ_GGML_F16 || t->type == PQ_GGML_BF16);
+        bool as_stored = m->how == 'v' && (t->type == PQ_GGML_F32 || t->type == PQ_GGML_F16 ||
+                                           t->type == PQ_GGML_BF16);
         if (as_stored) {
-            pq_dtype dt = t->type == PQ_GGML_F32 ? PQ_DT_F32 : t->type == PQ_GGML_F16 ? PQ_DT_F16 : PQ_DT_BF16;
-            if (pq_tensors_add(ts, g->path, hf, dt, nd, nd > 1 ? shape : shape + 1, t->data, NULL, err))
+            pq_dtype dt = t->type == PQ_GGML_F32   ? PQ_DT_F32
+                          : t->type == PQ_GGML_F16 ? PQ_DT_F16
+                                                   : PQ_DT_BF16;
+            if (pq_tensors_add(ts, g->path, hf, dt, nd, nd > 1 ? shape : shape + 1, t->data, NULL,
+                               err))
                 return -1;
             continue;
         }
@@ -482,7 +524,8 @@ static int add_tensors(pq_tensors *ts, const pq_gguf *g, const pq_gguf_family *f
         }
         if (m->how != 'v' && nd != 2) {
             free(v);
-            return pq_fail(err, POLYQ_FORMAT, "%s: tensor \"%s\" is not a matrix", g->path, t->name);
+            return pq_fail(err, POLYQ_FORMAT, "%s: tensor \"%s\" is not a matrix", g->path,
+                           t->name);
         }
         size_t R = (size_t)shape[0], K = (size_t)shape[1];
         if (m->how == 't' || m->how == 'q' || m->how == 'k') {
@@ -501,11 +544,13 @@ static int add_tensors(pq_tensors *ts, const pq_gguf *g, const pq_gguf_family *f
                 if (head_dim <= 0 || R % (size_t)head_dim || head_dim % 2) {
                     free(o);
                     free(v);
-                    return pq_fail(err, POLYQ_FORMAT, "%s: tensor \"%s\" has %zu rows, not whole heads of %d",
-                                   g->path, t->name, R, head_dim);
+                    return pq_fail(err, POLYQ_FORMAT,
+                                   "%s: tensor \"%s\" has %zu rows, not whole heads of %d", g->path,
+                                   t->name, R, head_dim);
                 }
                 for (size_t r = 0; r < R; r++)
-                    memcpy(o + (size_t)hf_row((int)r, head_dim, true) * K, v + r * K, K * sizeof(float));
+                    memcpy(o + (size_t)hf_row((int)r, head_dim, true) * K, v + r * K,
+                           K * sizeof(float));
             }
             free(v);
             v = o;
@@ -532,7 +577,8 @@ static int kv_f32(const pq_gguf *g, const char *key, double *out)
 
 /* An array of strings (GGUF: u64 length + bytes each; the reader checked them) as pointers
  * into the map. */
-static int kv_strs(const pq_gguf *g, const char *key, const char ***s, size_t **len, size_t *n, polyq_err *err)
+static int kv_strs(const pq_gguf *g, const char *key, const char ***s, size_t **len, size_t *n,
+                   polyq_err *err)
 {
     const pq_gguf_kv *kv = pq_gguf_find_kv(g, key);
     *s = NULL;
@@ -595,12 +641,14 @@ static int gguf_tokenizer(const pq_gguf *g, json_t **out, polyq_err *err)
         return -1;
     bool llama = ml == 5 && !memcmp(model, "llama", 5), gpt2 = ml == 4 && !memcmp(model, "gpt2", 4);
     if (!llama && !gpt2)
-        return pq_fail(err, POLYQ_UNSUPPORTED, "%s: tokenizer.ggml.model \"%.*s\" (polyq reads \"gpt2\" and \"llama\")",
+        return pq_fail(err, POLYQ_UNSUPPORTED,
+                       "%s: tokenizer.ggml.model \"%.*s\" (polyq reads \"gpt2\" and \"llama\")",
                        g->path, (int)ml, model);
     if (gpt2 && pq_gguf_get_str(g, "tokenizer.ggml.pre", &pre, &pl, &ignore) == 0 &&
         !(pl == 5 && !memcmp(pre, "gpt-2", 5)) && !(pl == 7 && !memcmp(pre, "default", 7)))
-        return pq_fail(err, POLYQ_UNSUPPORTED, "%s: tokenizer.ggml.pre \"%.*s\" (polyq reads GPT-2's, \"gpt-2\")",
-                       g->path, (int)pl, pre);
+        return pq_fail(err, POLYQ_UNSUPPORTED,
+                       "%s: tokenizer.ggml.pre \"%.*s\" (polyq reads GPT-2's, \"gpt-2\")", g->path,
+                       (int)pl, pre);
     const char **tok = NULL, **mer = NULL;
     size_t *tl = NULL, *mlen = NULL;
     int32_t *types = NULL;
@@ -618,7 +666,8 @@ static int gguf_tokenizer(const pq_gguf *g, json_t **out, polyq_err *err)
         pq_gguf_get_int(g, "tokenizer.ggml.bos_token_id", &bos, &ignore);
         rc = kv_arr(g, "tokenizer.ggml.scores", PQ_GGUF_F32, n, (void **)&scores, err);
         if (!rc)
-            rc = pq_legacy_spm_pieces(out, g->path, tok, tl, scores, types, n, unk, bos, space, err);
+            rc =
+                pq_legacy_spm_pieces(out, g->path, tok, tl, scores, types, n, unk, bos, space, err);
     } else if (!rc) {
         rc = kv_strs(g, "tokenizer.ggml.merges", &mer, &mlen, &nm, err);
         json_t *vocab = json_object(), *merges = json_array(), *added = json_array();
@@ -631,22 +680,24 @@ static int gguf_tokenizer(const pq_gguf *g, json_t **out, polyq_err *err)
                 if (!json_object_get(vocab, s))
                     json_object_set_new(vocab, s, json_integer((json_int_t)i));
                 if (types && types[i] == 3)
-                    json_array_append_new(added, json_pack("{s:I, s:s, s:b, s:b, s:b, s:b, s:b}", "id", (json_int_t)i,
-                                                           "content", s, "single_word", 0, "lstrip", 0, "rstrip", 0,
-                                                           "normalized", 0, "special", 1));
+                    json_array_append_new(added, json_pack("{s:I, s:s, s:b, s:b, s:b, s:b, s:b}",
+                                                           "id", (json_int_t)i, "content", s,
+                                                           "single_word", 0, "lstrip", 0, "rstrip",
+                                                           0, "normalized", 0, "special", 1));
             }
             free(s);
         }
         for (size_t i = 0; !rc && i < nm; i++)
             json_array_append_new(merges, json_stringn(mer[i], mlen[i]));
-        json_t *root = json_pack("{s:o, s:n, s:{s:s, s:b, s:b, s:b}, s:n, s:{s:s, s:b, s:b, s:b},"
-                                 " s:{s:s, s:n, s:n, s:s, s:s, s:b, s:b, s:o, s:o}}",
-                                 "added_tokens", added, "normalizer", "pre_tokenizer", "type", "ByteLevel",
-                                 "add_prefix_space", 0, "trim_offsets", 1, "use_regex", 1, "post_processor",
-                                 "decoder", "type", "ByteLevel", "add_prefix_space", 1, "trim_offsets", 1, "use_regex",
-                                 1, "model", "type", "BPE", "dropout", "unk_token", "continuing_subword_prefix", "",
-                                 "end_of_word_suffix", "", "fuse_unk", 0, "byte_fallback", 0, "vocab", vocab,
-                                 "merges", merges);
+        json_t *root =
+            json_pack("{s:o, s:n, s:{s:s, s:b, s:b, s:b}, s:n, s:{s:s, s:b, s:b, s:b},"
+                      " s:{s:s, s:n, s:n, s:s, s:s, s:b, s:b, s:o, s:o}}",
+                      "added_tokens", added, "normalizer", "pre_tokenizer", "type", "ByteLevel",
+                      "add_prefix_space", 0, "trim_offsets", 1, "use_regex", 1, "post_processor",
+                      "decoder", "type", "ByteLevel", "add_prefix_space", 1, "trim_offsets", 1,
+                      "use_regex", 1, "model", "type", "BPE", "dropout", "unk_token",
+                      "continuing_subword_prefix", "", "end_of_word_suffix", "", "fuse_unk", 0,
+                      "byte_fallback", 0, "vocab", vocab, "merges", merges);
         if (!rc && !root)
             rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
         if (!rc)
@@ -682,7 +733,8 @@ int pq_model_open_gguf(pq_model **out, const char *path, polyq_err *err)
     if (!rc && !fam) {
         char list[256];
         pq_arch_list(list, sizeof list, true);
-        rc = pq_fail(err, POLYQ_UNSUPPORTED, "%s: general.architecture \"%.*s\" (polyq reads GGUF files of %s)", path,
+        rc = pq_fail(err, POLYQ_UNSUPPORTED,
+                     "%s: general.architecture \"%.*s\" (polyq reads GGUF files of %s)", path,
                      (int)alen, arch, list);
     }
     /* the configuration Hugging Face would have, from the file's metadata */
@@ -701,7 +753,9 @@ int pq_model_open_gguf(pq_model **out, const char *path, polyq_err *err)
             meta.n_kv_head = meta.n_head;
         if (pq_gguf_get_int(&g, KEY("context_length"), &meta.n_ctx, &ignore))
             meta.n_ctx = fam->default_ctx;
-        kv_f32(&g, fam->rms_norm ? KEY("attention.layer_norm_rms_epsilon") : KEY("attention.layer_norm_epsilon"),
+        kv_f32(&g,
+               fam->rms_norm ? KEY("attention.layer_norm_rms_epsilon")
+                             : KEY("attention.layer_norm_epsilon"),
                &meta.eps);
         kv_f32(&g, KEY("rope.freq_base"), &meta.theta);
         pq_gguf_get_int(&g, "tokenizer.ggml.bos_token_id", &meta.bos, &ignore);
@@ -710,8 +764,10 @@ int pq_model_open_gguf(pq_model **out, const char *path, polyq_err *err)
         size_t sl = 0;
         if (fam->rope && (!pq_gguf_get_str(&g, KEY("rope.scaling.type"), &st, &sl, &ignore) &&
                           !(sl == 4 && !memcmp(st, "none", 4))))
-            rc = !(sl == 6 && !memcmp(st, "linear", 6)) || kv_f32(&g, KEY("rope.scaling.factor"), &meta.rope_linear)
-                     ? pq_fail(err, POLYQ_UNSUPPORTED, "%s: rope scaling \"%.*s\" (polyq reads linear)", path, (int)sl, st)
+            rc = !(sl == 6 && !memcmp(st, "linear", 6)) ||
+                         kv_f32(&g, KEY("rope.scaling.factor"), &meta.rope_linear)
+                     ? pq_fail(err, POLYQ_UNSUPPORTED,
+                               "%s: rope scaling \"%.*s\" (polyq reads linear)", path, (int)sl, st)
                      : 0;
         const pq_gguf_tensor *emb = pq_gguf_find_tensor(&g, "token_embd.weight");
         if (!rc && (!emb || emb->n_dims != 2))
@@ -721,14 +777,16 @@ int pq_model_open_gguf(pq_model **out, const char *path, polyq_err *err)
         if (!rc && !(cfg = fam->config(&meta)))
             rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
         for (int k = 0; k < 2; k++) /* negative ids: absent */
-            if (!rc && json_integer_value(json_object_get(cfg, k ? "eos_token_id" : "bos_token_id")) < 0)
+            if (!rc &&
+                json_integer_value(json_object_get(cfg, k ? "eos_token_id" : "bos_token_id")) < 0)
                 json_object_del(cfg, k ? "eos_token_id" : "bos_token_id");
     }
 #undef KEY
     if (!rc && (meta.n_head <= 0 || meta.n_embd % meta.n_head))
-        rc = pq_fail(err, POLYQ_FORMAT, "%s: embedding length %lld is not whole heads of %lld", path,
-                     (long long)meta.n_embd, (long long)meta.n_head);
-    if (!rc) { /* the linears' format names the model's dtype, e.g. Q4_K: the first block linear's */
+        rc = pq_fail(err, POLYQ_FORMAT, "%s: embedding length %lld is not whole heads of %lld",
+                     path, (long long)meta.n_embd, (long long)meta.n_head);
+    if (!rc) { /* the linears' format names the model's dtype, e.g. Q4_K: the first block linear's
+                */
         m->spec.none = true;
         snprintf(m->spec.name, sizeof m->spec.name, "fp32");
         const pq_gguf_tensor *t = NULL;
@@ -741,7 +799,8 @@ int pq_model_open_gguf(pq_model **out, const char *path, polyq_err *err)
         ggml_name(t ? t->type : PQ_GGML_F32, m->dtype, sizeof m->dtype);
         m->arch = fa;
         const char *mt = json_string_value(json_object_get(cfg, "model_type"));
-        const char *an = json_string_value(json_array_get(json_object_get(cfg, "architectures"), 0));
+        const char *an =
+            json_string_value(json_array_get(json_object_get(cfg, "architectures"), 0));
         snprintf(m->cfg.model_type, sizeof m->cfg.model_type, "%s", mt ? mt : fa->model_type);
         snprintf(m->cfg.architecture, sizeof m->cfg.architecture, "%s", an ? an : "");
         /* the tensors are views into this table's own map of the file */
@@ -773,7 +832,8 @@ int pq_model_open_gguf(pq_model **out, const char *path, polyq_err *err)
         rc = pq_fail(err, POLYQ_FORMAT, "%s: the tokenizer has %d ids but the model only %d", path,
                      pq_tok_vocab_size(m->tok), m->cfg.n_vocab);
     if (!rc && (pq_model_bos(m) < 0 || pq_model_bos(m) >= m->cfg.n_vocab))
-        rc = pq_fail(err, POLYQ_FORMAT, "%s: no usable BOS/EOS token to start sequences with", path);
+        rc =
+            pq_fail(err, POLYQ_FORMAT, "%s: no usable BOS/EOS token to start sequences with", path);
     free(text);
     json_decref(tj);
     json_decref(cfg);

@@ -12,8 +12,8 @@
 /* The families polyq reads, one line each (their traits are in arch_<family>.c). Earlier
  * entries win where two write the same GGUF architecture (Mistral is written as "llama"). */
 static const pq_arch *const archs[] = {
-    &pq_arch_gpt2, &pq_arch_gpt_neox, &pq_arch_opt, &pq_arch_llama, &pq_arch_mistral,
-    &pq_arch_bloom, &pq_arch_bert, &pq_arch_xlm_roberta,
+    &pq_arch_gpt2,    &pq_arch_gpt_neox, &pq_arch_opt,  &pq_arch_llama,
+    &pq_arch_mistral, &pq_arch_bloom,    &pq_arch_bert, &pq_arch_xlm_roberta,
 };
 #define N_BUILTIN (int)(sizeof archs / sizeof archs[0])
 #define N_EXTRA 8
@@ -64,12 +64,14 @@ void pq_arch_list(char *buf, size_t size, bool gguf_only)
 int pq_arch_register(const pq_arch *a, polyq_err *err)
 {
     if (!a || !a->model_type || !a->load || !a->forward || !a->block_name)
-        return pq_fail(err, POLYQ_INVALID_ARG, "a family needs a model_type, load, forward and block name");
+        return pq_fail(err, POLYQ_INVALID_ARG,
+                       "a family needs a model_type, load, forward and block name");
     if (pq_arch_find(a->model_type))
         return pq_fail(err, POLYQ_INVALID_ARG, "family \"%s\" is already known", a->model_type);
     if (n_extra_archs == N_EXTRA)
-        return pq_fail(err, POLYQ_INVALID_ARG, "family \"%s\": no room for more than %d registered families",
-                       a->model_type, N_EXTRA);
+        return pq_fail(err, POLYQ_INVALID_ARG,
+                       "family \"%s\": no room for more than %d registered families", a->model_type,
+                       N_EXTRA);
     extra_archs[n_extra_archs++] = a;
     return 0;
 }
@@ -89,8 +91,8 @@ int pq_config_ints(const json_t *j, const pq_cfg_int *list, size_t n, const char
 {
     for (size_t i = 0; i < n; i++) {
         const pq_cfg_int *c = &list[i];
-        const char *key = c->alt && !json_object_get(j, c->key) && json_object_get(j, c->alt)
-                              ? c->alt : c->key;
+        const char *key =
+            c->alt && !json_object_get(j, c->key) && json_object_get(j, c->alt) ? c->alt : c->key;
         int64_t v = c->dflt;
         int rc = pq_json_int(j, key, c->required, c->lo, c->hi, &v, what, err);
         if (rc)
@@ -100,13 +102,16 @@ int pq_config_ints(const json_t *j, const pq_cfg_int *list, size_t n, const char
     return 0;
 }
 
-int pq_config_act(const json_t *j, const char *key, const char *dflt, pq_act *out,
-                  const char *what, polyq_err *err)
+int pq_config_act(const json_t *j, const char *key, const char *dflt, pq_act *out, const char *what,
+                  polyq_err *err)
 {
-    static const struct { const char *name; pq_act act; } acts[] = {
-        {"gelu", PQ_ACT_GELU_ERF},          {"gelu_new", PQ_ACT_GELU_TANH},
-        {"gelu_fast", PQ_ACT_GELU_TANH},    {"gelu_pytorch_tanh", PQ_ACT_GELU_TANH},
-        {"relu", PQ_ACT_RELU},              {"silu", PQ_ACT_SILU},
+    static const struct {
+        const char *name;
+        pq_act act;
+    } acts[] = {
+        {"gelu", PQ_ACT_GELU_ERF},       {"gelu_new", PQ_ACT_GELU_TANH},
+        {"gelu_fast", PQ_ACT_GELU_TANH}, {"gelu_pytorch_tanh", PQ_ACT_GELU_TANH},
+        {"relu", PQ_ACT_RELU},           {"silu", PQ_ACT_SILU},
         {"swish", PQ_ACT_SILU},
     };
     const char *name = dflt;
@@ -168,7 +173,8 @@ int pq_model_regroup_qkv(pq_model *m, pq_linear *lin, int H, polyq_err *err)
     int C = lin->n_in, D = lin->n_out / 3 / H;
     float *tmp;
     const float *src = pq_linear_f32(lin, &tmp); /* F16/BF16 rows regrouped as f32 */
-    float *w = pq_model_alloc(m, (size_t)lin->n_out * C), *b = pq_model_alloc(m, (size_t)lin->n_out);
+    float *w = pq_model_alloc(m, (size_t)lin->n_out * C),
+          *b = pq_model_alloc(m, (size_t)lin->n_out);
     if (!src || !w || !b) {
         free(tmp);
         return pq_fail(err, POLYQ_NOMEM, "out of memory regrouping the fused qkv projection");
@@ -220,8 +226,8 @@ static void shape_str(char *buf, size_t n, int n_dims, const int64_t *shape)
         snprintf(buf + w, n - w, "]");
 }
 
-static int check_tensor(pq_model *m, const char *const *names, int n_dims,
-                        const int64_t *shape, const pq_tensor_info **out, polyq_err *err)
+static int check_tensor(pq_model *m, const char *const *names, int n_dims, const int64_t *shape,
+                        const pq_tensor_info **out, polyq_err *err)
 {
     const char *name = names[0];
     const pq_tensor_info *t = find_any(m, names, &name);
@@ -345,7 +351,8 @@ int pq_model_open_dir(pq_model **out, const char *dir, polyq_err *err)
     m->spec.none = true;
     snprintf(m->spec.name, sizeof m->spec.name, "fp32");
     if (!pq_file_exists(cfg_path)) {
-        rc = pq_fail(err, POLYQ_NOT_FOUND, "%s: no config.json: not a Hugging Face model directory", dir);
+        rc = pq_fail(err, POLYQ_NOT_FOUND, "%s: no config.json: not a Hugging Face model directory",
+                     dir);
         goto out;
     }
     if ((rc = pq_json_load(cfg_path, 16u << 20, &cfg, err)))
@@ -358,8 +365,8 @@ int pq_model_open_dir(pq_model **out, const char *dir, polyq_err *err)
     if (!(m->arch = pq_arch_find(mt))) {
         char list[512];
         pq_arch_list(list, sizeof list, false);
-        rc = pq_fail(err, POLYQ_UNSUPPORTED, "%s: model_type \"%s\" is not supported (supported: %s)", cfg_path, mt,
-                     list);
+        rc = pq_fail(err, POLYQ_UNSUPPORTED,
+                     "%s: model_type \"%s\" is not supported (supported: %s)", cfg_path, mt, list);
         goto out;
     }
     snprintf(m->cfg.model_type, sizeof m->cfg.model_type, "%s", mt);
@@ -376,8 +383,8 @@ int pq_model_open_dir(pq_model **out, const char *dir, polyq_err *err)
     if (pq_tok_dir_has(dir) && (rc = pq_tok_load_dir(&m->tok, dir, err)))
         goto out;
     if (m->tok && pq_tok_vocab_size(m->tok) > m->cfg.n_vocab) {
-        rc = pq_fail(err, POLYQ_FORMAT, "%s: the tokenizer has %d ids but the model only %d",
-                     dir, pq_tok_vocab_size(m->tok), m->cfg.n_vocab);
+        rc = pq_fail(err, POLYQ_FORMAT, "%s: the tokenizer has %d ids but the model only %d", dir,
+                     pq_tok_vocab_size(m->tok), m->cfg.n_vocab);
         goto out;
     }
     if (m->tok && !m->cfg.encoder && (pq_model_bos(m) < 0 || pq_model_bos(m) >= m->cfg.n_vocab)) {
@@ -489,7 +496,9 @@ int pq_model_quantize(pq_model **out, const pq_model *base, const pq_qspec *spec
     *out = NULL;
     if (spec->gptq || spec->awq || spec->smooth)
         return pq_fail(err, POLYQ_INVALID_ARG, "%s needs calibration text (%s)", spec->name,
-                       spec->gptq ? "GPTQ" : spec->awq ? "AWQ" : "SmoothQuant");
+                       spec->gptq  ? "GPTQ"
+                       : spec->awq ? "AWQ"
+                                   : "SmoothQuant");
     pq_model *q = calloc(1, sizeof *q);
     if (!q)
         return pq_fail(err, POLYQ_NOMEM, "out of memory");
@@ -583,15 +592,19 @@ int pq_config_rope_scaling(const json_t *s, int n_ctx, pq_rope *r, const char *w
         return 0;
     }
     if (strcmp(type, "llama3"))
-        return pq_fail(err, POLYQ_UNSUPPORTED, "%s: rope scaling \"%s\" is not supported (default, linear, dynamic, llama3 are)",
-                       what, type);
+        return pq_fail(
+            err, POLYQ_UNSUPPORTED,
+            "%s: rope scaling \"%s\" is not supported (default, linear, dynamic, llama3 are)", what,
+            type);
     if ((rc = pq_json_real(s, "low_freq_factor", true, &low, what, err)) ||
         (rc = pq_json_real(s, "high_freq_factor", true, &high, what, err)) ||
         (rc = pq_json_real(s, "original_max_position_embeddings", false, &orig, what, err)))
         return rc;
     if (!(low > 0) || !(high > low) || !(orig > 0))
-        return pq_fail(err, POLYQ_FORMAT, "%s: llama3 rope scaling needs 0 < low_freq_factor < high_freq_factor "
-                       "and original_max_position_embeddings > 0", what);
+        return pq_fail(err, POLYQ_FORMAT,
+                       "%s: llama3 rope scaling needs 0 < low_freq_factor < high_freq_factor "
+                       "and original_max_position_embeddings > 0",
+                       what);
     r->kind = PQ_ROPE_LLAMA3;
     r->low_freq = (float)low;
     r->high_freq = (float)high;
@@ -602,8 +615,12 @@ int pq_config_rope_scaling(const json_t *s, int n_ctx, pq_rope *r, const char *w
 pq_attn pq_config_attn(const pq_config *c)
 {
     int D = c->n_embd / c->n_head;
-    return (pq_attn){.H = c->n_head, .KVH = c->n_kv_head ? c->n_kv_head : c->n_head, .D = D,
-                     .scale = 1.0f / sqrtf((float)D), .window = c->window, .bidirectional = c->encoder};
+    return (pq_attn){.H = c->n_head,
+                     .KVH = c->n_kv_head ? c->n_kv_head : c->n_head,
+                     .D = D,
+                     .scale = 1.0f / sqrtf((float)D),
+                     .window = c->window,
+                     .bidirectional = c->encoder};
 }
 
 void pq_layer_qkv(pq_ops *ops, const pq_layer *L, float *qkv, const float *xn, int M,
@@ -637,8 +654,9 @@ int pq_model_forward(const pq_model *m, pq_ops *ops, pq_acts *acts, const int32_
                        acts->max_tokens);
     for (int i = 0; i < M; i++)
         if (tokens[i] < 0 || tokens[i] >= m->cfg.n_vocab)
-            return pq_fail(err, POLYQ_INVALID_ARG, "forward: token id %d outside the vocabulary (%d)",
-                           tokens[i], m->cfg.n_vocab);
+            return pq_fail(err, POLYQ_INVALID_ARG,
+                           "forward: token id %d outside the vocabulary (%d)", tokens[i],
+                           m->cfg.n_vocab);
     acts->bad_block = -1;
     ops->oom = 0;
     ops->seq_start = seq_start;
@@ -646,8 +664,8 @@ int pq_model_forward(const pq_model *m, pq_ops *ops, pq_acts *acts, const int32_
     m->arch->forward(m, ops, acts, tokens, seq_start, n_seq, logits);
     ops->seq_start = NULL;
     if (ops->oom)
-        return pq_fail(err, POLYQ_NOMEM, "%s (%s): out of memory for int8 activations of %d tokens", m->dir,
-                       m->spec.name, M);
+        return pq_fail(err, POLYQ_NOMEM, "%s (%s): out of memory for int8 activations of %d tokens",
+                       m->dir, m->spec.name, M);
     if (acts->bad_block >= 0) {
         char block[96];
         snprintf(block, sizeof block, m->arch->block_name, acts->bad_block);

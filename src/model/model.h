@@ -17,21 +17,21 @@ typedef struct pq_config {
     char architecture[64]; /* config.json "architectures"[0] */
     char model_type[32];
     int n_vocab, n_ctx, n_embd, n_head, n_layer, n_inner;
-    int n_kv_head;        /* key/value heads (grouped-query attention); = n_head otherwise */
-    int window;           /* sliding-window attention span, 0 = none (Mistral) */
-    bool gated;           /* MLP is down(act(gate(x)) * up(x)) (Llama) */
-    int n_embd_proj;      /* OPT word_embed_proj_dim when it differs from n_embd, else 0 */
+    int n_kv_head;   /* key/value heads (grouped-query attention); = n_head otherwise */
+    int window;      /* sliding-window attention span, 0 = none (Mistral) */
+    bool gated;      /* MLP is down(act(gate(x)) * up(x)) (Llama) */
+    int n_embd_proj; /* OPT word_embed_proj_dim when it differs from n_embd, else 0 */
     float ln_eps;
     pq_act act;
     bool scale_attn_weights, scale_attn_by_inverse_layer_idx, tie_word_embeddings;
-    bool parallel_residual;   /* GPT-NeoX use_parallel_residual */
-    bool post_ln;             /* OPT do_layer_norm_before = false */
-    bool final_ln;            /* OPT: a final LayerNorm before the head */
-    int rotary_dims;          /* GPT-NeoX: leading dims of each head that are rotated */
-    pq_rope rope;             /* rotary base and scaling */
-    int bos_id, eos_id; /* from config.json; -1 when absent */
-    bool encoder;       /* bidirectional masked LM (BERT, XLM-R): scored by pseudo-log-likelihood */
-    int pos_offset;     /* position ids start here (XLM-R: padding_idx + 1) */
+    bool parallel_residual; /* GPT-NeoX use_parallel_residual */
+    bool post_ln;           /* OPT do_layer_norm_before = false */
+    bool final_ln;          /* OPT: a final LayerNorm before the head */
+    int rotary_dims;        /* GPT-NeoX: leading dims of each head that are rotated */
+    pq_rope rope;           /* rotary base and scaling */
+    int bos_id, eos_id;     /* from config.json; -1 when absent */
+    bool encoder;   /* bidirectional masked LM (BERT, XLM-R): scored by pseudo-log-likelihood */
+    int pos_offset; /* position ids start here (XLM-R: padding_idx + 1) */
 } pq_config;
 
 /* One block. Attention inputs come from qkv (one fused [3C, C] matrix laid out as
@@ -43,8 +43,10 @@ typedef struct pq_layer {
 } pq_layer;
 
 /* A block's linears, in the order of pq_role (quant/qformat.h). */
-#define PQ_LAYER_LINEARS(L)                                                                      \
-    {&(L)->qkv, &(L)->q, &(L)->k, &(L)->v, &(L)->attn_out, &(L)->gate, &(L)->up, &(L)->down}
+#define PQ_LAYER_LINEARS(L)                                                                        \
+    {                                                                                              \
+        &(L)->qkv, &(L)->q, &(L)->k, &(L)->v, &(L)->attn_out, &(L)->gate, &(L)->up, &(L)->down     \
+    }
 #define PQ_N_LAYER_LINEARS 8
 
 typedef struct pq_model pq_model;
@@ -67,7 +69,8 @@ typedef struct pq_awq_group {
 #define PQ_AWQ_MAX_GROUPS 8
 /* The usual five groups of a block (qkv alone; q k v; the attention output; gate up; down)
  * measured as given: for a family's awq_groups. Returns the count. */
-int pq_awq_groups_std(pq_awq_group *g, pq_awq_target qkv, pq_awq_target attn_out, pq_awq_target mlp);
+int pq_awq_groups_std(pq_awq_group *g, pq_awq_target qkv, pq_awq_target attn_out,
+                      pq_awq_target mlp);
 
 /* The tensors of a family in GGUF files, as llama.cpp's convert_hf_to_gguf.py names them.
  * field says what a tensor is in pq_model (PQ_GF_LINEAR + i: weight of linear i of
@@ -75,9 +78,17 @@ int pq_awq_groups_std(pq_awq_group *g, pq_awq_target qkv, pq_awq_target attn_out
  * Conv1D), 'q'/'k' rows in ggml's interleaved rotary order. Block tensors' names follow
  * "blk.N." and their Hugging Face names hold %d for the block. */
 enum {
-    PQ_GF_WTE, PQ_GF_WPE, PQ_GF_LNF_W, PQ_GF_LNF_B, PQ_GF_HEAD,
-    PQ_GF_LN1_W, PQ_GF_LN1_B, PQ_GF_LN2_W, PQ_GF_LN2_B,
-    PQ_GF_LINEAR, PQ_GF_BIAS = PQ_GF_LINEAR + 8
+    PQ_GF_WTE,
+    PQ_GF_WPE,
+    PQ_GF_LNF_W,
+    PQ_GF_LNF_B,
+    PQ_GF_HEAD,
+    PQ_GF_LN1_W,
+    PQ_GF_LN1_B,
+    PQ_GF_LN2_W,
+    PQ_GF_LN2_B,
+    PQ_GF_LINEAR,
+    PQ_GF_BIAS = PQ_GF_LINEAR + 8
 };
 typedef struct pq_gguf_name {
     const char *gg, *hf;
@@ -92,14 +103,16 @@ typedef struct pq_gguf_meta {
     bool tied;
 } pq_gguf_meta;
 typedef struct pq_gguf_family {
-    const char *arch;          /* general.architecture */
-    const char *vocab;         /* tokenizer.ggml.model: "gpt2" (byte-level BPE) or "llama" (sentencepiece) */
-    bool rms_norm;             /* attention.layer_norm_rms_epsilon, else attention.layer_norm_epsilon */
-    bool rope;                 /* head_count_kv, rope.freq_base, rope.dimension_count, sliding_window */
-    int64_t default_ctx;       /* context_length when the file has none */
+    const char *arch; /* general.architecture */
+    const char
+        *vocab;    /* tokenizer.ggml.model: "gpt2" (byte-level BPE) or "llama" (sentencepiece) */
+    bool rms_norm; /* attention.layer_norm_rms_epsilon, else attention.layer_norm_epsilon */
+    bool rope;     /* head_count_kv, rope.freq_base, rope.dimension_count, sliding_window */
+    int64_t default_ctx; /* context_length when the file has none */
     double default_eps;
     const pq_gguf_name *names; /* ends with {NULL}; in the order tensors are written */
-    json_t *(*config)(const pq_gguf_meta *g); /* the Hugging Face config (new reference), NULL: out of memory */
+    json_t *(*config)(
+        const pq_gguf_meta *g); /* the Hugging Face config (new reference), NULL: out of memory */
 } pq_gguf_family;
 
 typedef struct pq_model pq_model;
@@ -109,12 +122,12 @@ struct pq_ops;
 /* Everything polyq knows about one family: one entry of the table in model.c (the families'
  * entries live in their arch_<family>.c). */
 typedef struct pq_arch {
-    const char *model_type;    /* config.json "model_type" */
-    const char *description;   /* for polyq models and polyq info, e.g. "GPT-2, mGPT" */
+    const char *model_type;  /* config.json "model_type" */
+    const char *description; /* for polyq models and polyq info, e.g. "GPT-2, mGPT" */
     int (*load)(pq_model *m, const json_t *config, polyq_err *err);
     void (*forward)(const pq_model *m, pq_ops *ops, struct pq_acts *acts, const int32_t *tokens,
                     const int *seq_start, int n_seq, float *logits);
-    const char *block_name;    /* printf format of a block's tensor prefix, for messages */
+    const char *block_name; /* printf format of a block's tensor prefix, for messages */
     pq_scoring scoring;
     /* AWQ: the groups of a block (at most PQ_AWQ_MAX_GROUPS; count returned), and the attention
      * module's output out (M, C) from its input xn (M, C) for PQ_AWQ_ATTENTION groups (qkv and
@@ -144,8 +157,8 @@ int pq_arch_register(const pq_arch *a, polyq_err *err);
 typedef struct pq_acts {
     int max_tokens;
     float *x, *xn, *qkv, *att, *h;
-    float *proj; /* (M, n_embd_proj) when the model has projections */
-    float *h2;   /* (M, n_inner) for gated MLPs */
+    float *proj;   /* (M, n_embd_proj) when the model has projections */
+    float *h2;     /* (M, n_inner) for gated MLPs */
     int bad_block; /* first block whose output was not finite in the last forward, or -1 */
 } pq_acts;
 
@@ -174,9 +187,9 @@ struct pq_model {
     const pq_model *base;
     /* provenance */
     char *dir;
-    char dtype[8];       /* stored dtype of the weights, e.g. "BF16" */
-    pq_qspec spec;       /* fp32 for a base model */
-    double linear_bits;  /* bits of the quantized linears (data + scales + zeros) */
+    char dtype[8];      /* stored dtype of the weights, e.g. "BF16" */
+    pq_qspec spec;      /* fp32 for a base model */
+    double linear_bits; /* bits of the quantized linears (data + scales + zeros) */
     double linear_params;
     size_t n_params;
 };
@@ -195,7 +208,7 @@ typedef struct pq_calib {
     const int32_t *tokens;
     const int *seq_start; /* n_seq + 1 offsets */
     int n_seq;
-    int batch_tokens;     /* sequences per forward pass add up to at most this many tokens */
+    int batch_tokens; /* sequences per forward pass add up to at most this many tokens */
 } pq_calib;
 /* GPTQ, block by block: each block's linears see the inputs the already-quantized blocks
  * before them produce on the calibration text (one forward pass over it per block), then
@@ -217,7 +230,8 @@ int pq_model_awq(pq_model **out, const pq_model *base, const pq_qspec *spec, con
  * Loading rebuilds the quantized copy of base (the same model it was made from, checked by
  * shapes); *meta_json receives the stored description (heap). */
 int pq_qfile_write(const char *dir, const pq_model *q, const char *meta_json, polyq_err *err);
-int pq_qfile_load(pq_model **out, const pq_model *base, const char *dir, char **meta_json, polyq_err *err);
+int pq_qfile_load(pq_model **out, const pq_model *base, const char *dir, char **meta_json,
+                  polyq_err *err);
 
 /* GGUF (gguf_model.c): q (a quantized copy in llama.cpp block formats, or a base model) written
  * as llama.cpp reads GPT-2 and Llama-family models, spec_name kept in polyq.quant_spec; and
@@ -243,7 +257,8 @@ typedef struct pq_smooth_opts {
     bool smooth, weights, acts;
 } pq_smooth_opts;
 int pq_model_smoothquant(pq_model **out, const pq_model *base, const pq_qspec *spec,
-                         const pq_smooth_opts *o, const pq_calib *cal, int n_threads, polyq_err *err);
+                         const pq_smooth_opts *o, const pq_calib *cal, int n_threads,
+                         polyq_err *err);
 
 /* Bits per weight of the linear layers (32 for a full-precision model). */
 double pq_model_bits_per_weight(const pq_model *m);
@@ -256,8 +271,8 @@ int32_t pq_model_bos(const pq_model *m);
 int pq_acts_init(pq_acts *a, const pq_config *cfg, int max_tokens);
 void pq_acts_free(pq_acts *a);
 
-/* logits (M, pq_model_out_dim) for tokens (M) packed as n_seq sequences (seq_start, n_seq+1 offsets), each
- * starting at position 0. Checks ids and lengths before computing. */
+/* logits (M, pq_model_out_dim) for tokens (M) packed as n_seq sequences (seq_start, n_seq+1
+ * offsets), each starting at position 0. Checks ids and lengths before computing. */
 int pq_model_forward(const pq_model *m, pq_ops *ops, pq_acts *acts, const int32_t *tokens,
                      const int *seq_start, int n_seq, float *logits, polyq_err *err);
 
@@ -283,8 +298,8 @@ int pq_config_ints(const json_t *j, const pq_cfg_int *list, size_t n, const char
                    polyq_err *err);
 /* The activation named by key (dflt when absent): gelu (erf), gelu_new / gelu_fast /
  * gelu_pytorch_tanh (tanh), relu, silu / swish. */
-int pq_config_act(const json_t *j, const char *key, const char *dflt, pq_act *out,
-                  const char *what, polyq_err *err);
+int pq_config_act(const json_t *j, const char *key, const char *dflt, pq_act *out, const char *what,
+                  polyq_err *err);
 /* Fused qkv rows laid out per head ([h][q,k,v][d], GPT-NeoX and BLOOM) regrouped into
  * [q | k | v], weight and bias, as model-owned copies. */
 int pq_model_regroup_qkv(pq_model *m, pq_linear *lin, int H, polyq_err *err);
@@ -311,7 +326,8 @@ int pq_model_get_f32_opt(pq_model *m, const char *const *names, int n_dims, cons
 
 /* rope_scaling / rope_parameters (type or rope_type) into r: default, dynamic (no change within
  * n_ctx), linear, llama3; others refused. */
-int pq_config_rope_scaling(const json_t *s, int n_ctx, pq_rope *r, const char *what, polyq_err *err);
+int pq_config_rope_scaling(const json_t *s, int n_ctx, pq_rope *r, const char *what,
+                           polyq_err *err);
 
 /* For arch files: the Llama family's attention module (RoPE over q and k, then attention and
  * o_proj), which Mistral and other Llama-like families share for AWQ. */

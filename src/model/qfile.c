@@ -27,7 +27,14 @@
 #define QFILE "polyq-quant.safetensors"
 #define QFILE_VERSION 1
 
-typedef struct entry { char name[48]; pq_dtype dt; int n_dims; int64_t shape[2]; const void *data; size_t bytes; } entry;
+typedef struct entry {
+    char name[48];
+    pq_dtype dt;
+    int n_dims;
+    int64_t shape[2];
+    const void *data;
+    size_t bytes;
+} entry;
 
 static size_t data_bytes(const pq_qweight *q)
 {
@@ -71,7 +78,7 @@ int pq_qfile_write(const char *dir, const pq_model *q, const char *meta_json, po
 {
     int max = q->cfg.n_layer * PQ_N_LAYER_LINEARS + 1, n;
     pq_linear **lins = calloc((size_t)max, sizeof *lins);
-    char (*names)[24] = calloc((size_t)max, sizeof *names);
+    char(*names)[24] = calloc((size_t)max, sizeof *names);
     entry *e = calloc((size_t)max * 6 + 4 * (size_t)q->cfg.n_layer + 1, sizeof *e);
     int32_t *info = calloc((size_t)max * 10, sizeof *info);
     char *path = NULL, *tmp = NULL, *header = NULL;
@@ -91,7 +98,16 @@ int pq_qfile_write(const char *dir, const pq_model *q, const char *meta_json, po
         if (!w)
             continue;
         int32_t *in = info + (size_t)i * 10;
-        int32_t v[10] = {pq_qfmt_get(w->fmt)->file_id, w->bits, w->n_out, w->n_in, w->gran, w->group, w->n_groups, w->sym, w->act8, w->dq};
+        int32_t v[10] = {pq_qfmt_get(w->fmt)->file_id,
+                         w->bits,
+                         w->n_out,
+                         w->n_in,
+                         w->gran,
+                         w->group,
+                         w->n_groups,
+                         w->sym,
+                         w->act8,
+                         w->dq};
         memcpy(in, v, sizeof v);
         e[ne++] = (entry){"", PQ_DT_I32, 1, {10}, in, sizeof v};
         snprintf(e[ne - 1].name, sizeof e[0].name, "%s.info", names[i]);
@@ -117,24 +133,28 @@ int pq_qfile_write(const char *dir, const pq_model *q, const char *meta_json, po
     }
     for (int l = 0; q->base && l < q->cfg.n_layer; l++) { /* norms rewritten by the method */
         const pq_layer *L = &q->layers[l], *B = &q->base->layers[l];
-        const float *p[4] = {L->ln1_w, L->ln1_b, L->ln2_w, L->ln2_b}, *bp[4] = {B->ln1_w, B->ln1_b, B->ln2_w, B->ln2_b};
+        const float *p[4] = {L->ln1_w, L->ln1_b, L->ln2_w, L->ln2_b},
+                    *bp[4] = {B->ln1_w, B->ln1_b, B->ln2_w, B->ln2_b};
         static const char *const nm[4] = {"ln1_w", "ln1_b", "ln2_w", "ln2_b"};
         for (int k = 0; k < 4; k++)
             if (p[k] && p[k] != bp[k]) {
-                e[ne++] = (entry){"", PQ_DT_F32, 1, {q->cfg.n_embd}, p[k], 4 * (size_t)q->cfg.n_embd};
+                e[ne++] =
+                    (entry){"", PQ_DT_F32, 1, {q->cfg.n_embd}, p[k], 4 * (size_t)q->cfg.n_embd};
                 snprintf(e[ne - 1].name, sizeof e[0].name, "b%d.%s", l, nm[k]);
             }
     }
-    e[ne++] = (entry){"polyq.meta", PQ_DT_U8, 1, {(int64_t)strlen(meta_json)}, meta_json, strlen(meta_json)};
+    e[ne++] = (entry){"polyq.meta", PQ_DT_U8,         1, {(int64_t)strlen(meta_json)},
+                      meta_json,    strlen(meta_json)};
     h = json_object();
     json_object_set_new(h, "__metadata__", json_pack("{s:s}", "format", "polyq-quant"));
     for (size_t i = 0; i < ne; i++) {
         json_t *shape = json_array();
         for (int d = 0; d < e[i].n_dims; d++)
             json_array_append_new(shape, json_integer(e[i].shape[d]));
-        json_object_set_new(h, e[i].name, json_pack("{s:s, s:o, s:[I, I]}", "dtype", pq_dtype_name(e[i].dt),
-                                                    "shape", shape, "data_offsets", (json_int_t)off,
-                                                    (json_int_t)(off + e[i].bytes)));
+        json_object_set_new(h, e[i].name,
+                            json_pack("{s:s, s:o, s:[I, I]}", "dtype", pq_dtype_name(e[i].dt),
+                                      "shape", shape, "data_offsets", (json_int_t)off,
+                                      (json_int_t)(off + e[i].bytes)));
         off += e[i].bytes;
     }
     header = json_dumps(h, JSON_COMPACT | JSON_SORT_KEYS);
@@ -153,7 +173,8 @@ int pq_qfile_write(const char *dir, const pq_model *q, const char *meta_json, po
         rc = pq_fail(err, POLYQ_IO, "%s: cannot create", tmp);
         goto out;
     }
-    bool ok = fwrite(len8, 1, 8, f) == 8 && fwrite(header, 1, hl, f) == hl && fwrite("        ", 1, pad, f) == pad;
+    bool ok = fwrite(len8, 1, 8, f) == 8 && fwrite(header, 1, hl, f) == hl &&
+              fwrite("        ", 1, pad, f) == pad;
     for (size_t i = 0; i < ne && ok; i++)
         ok = fwrite(e[i].data, 1, e[i].bytes, f) == e[i].bytes;
     ok = fclose(f) == 0 && ok;
@@ -176,8 +197,8 @@ out:
     return rc;
 }
 
-static const pq_tensor_info *need(const pq_tensors *ts, const char *lin, const char *part, pq_dtype dt,
-                                  size_t numel, const char *path, polyq_err *err)
+static const pq_tensor_info *need(const pq_tensors *ts, const char *lin, const char *part,
+                                  pq_dtype dt, size_t numel, const char *path, polyq_err *err)
 {
     char name[64];
     snprintf(name, sizeof name, "%s.%s", lin, part);
@@ -185,14 +206,15 @@ static const pq_tensor_info *need(const pq_tensors *ts, const char *lin, const c
     if (!t)
         pq_fail(err, POLYQ_FORMAT, "%s: tensor \"%s\" is missing", path, name);
     else if (t->dtype != dt || t->numel != numel)
-        pq_fail(err, POLYQ_FORMAT, "%s: tensor \"%s\" is %s with %zu values, expected %s with %zu", path, name,
-                pq_dtype_name(t->dtype), t->numel, pq_dtype_name(dt), numel);
+        pq_fail(err, POLYQ_FORMAT, "%s: tensor \"%s\" is %s with %zu values, expected %s with %zu",
+                path, name, pq_dtype_name(t->dtype), t->numel, pq_dtype_name(dt), numel);
     else
         return t;
     return NULL;
 }
 
-int pq_qfile_load(pq_model **out, const pq_model *base, const char *dir, char **meta_json, polyq_err *err)
+int pq_qfile_load(pq_model **out, const pq_model *base, const char *dir, char **meta_json,
+                  polyq_err *err)
 {
     *out = NULL;
     *meta_json = NULL;
@@ -214,8 +236,8 @@ int pq_qfile_load(pq_model **out, const pq_model *base, const char *dir, char **
                 pq_json_str(meta, "spec", true, &spec_name, path, err)))
         rc = err->code;
     if (!rc && version != QFILE_VERSION)
-        rc = pq_fail(err, POLYQ_UNSUPPORTED, "%s: format version %lld; this polyq reads version %d", path,
-                     (long long)version, QFILE_VERSION);
+        rc = pq_fail(err, POLYQ_UNSUPPORTED, "%s: format version %lld; this polyq reads version %d",
+                     path, (long long)version, QFILE_VERSION);
     pq_qspec spec, none = {.none = true, .name = "fp32"};
     if (!rc && (rc = pq_qspec_parse(spec_name, &spec, err)))
         pq_fail_context(err, "%s", path);
@@ -225,7 +247,7 @@ int pq_qfile_load(pq_model **out, const pq_model *base, const char *dir, char **
         q->spec = spec;
     int max = base->cfg.n_layer * PQ_N_LAYER_LINEARS + 1, n = 0, loaded = 0;
     pq_linear **lins = calloc((size_t)max, sizeof *lins);
-    char (*names)[24] = calloc((size_t)max, sizeof *names);
+    char(*names)[24] = calloc((size_t)max, sizeof *names);
     if (!rc && (!lins || !names))
         rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
     if (!rc)
@@ -259,48 +281,59 @@ int pq_qfile_load(pq_model **out, const pq_model *base, const char *dir, char **
         w->dq = v[9] != 0;
         if (!known) {
             free(w);
-            rc = pq_fail(err, POLYQ_FORMAT, "%s: %s is stored in format number %d, which this polyq does not know "
-                         "(written by a newer version?)", path, names[i], (int)v[0]);
+            rc = pq_fail(err, POLYQ_FORMAT,
+                         "%s: %s is stored in format number %d, which this polyq does not know "
+                         "(written by a newer version?)",
+                         path, names[i], (int)v[0]);
             break;
         }
         const pq_qfmt_traits *t = pq_qfmt_get(w->fmt);
         bool bnb = t->flat;
         int B = t->block;
-        bool sane = w->n_out == lins[i]->n_out && w->n_in == lins[i]->n_in &&
-                    w->bits >= 2 && w->bits <= 8 && v[4] >= PQ_GRAN_CHANNEL && v[4] <= PQ_GRAN_TENSOR &&
+        bool sane = w->n_out == lins[i]->n_out && w->n_in == lins[i]->n_in && w->bits >= 2 &&
+                    w->bits <= 8 && v[4] >= PQ_GRAN_CHANNEL && v[4] <= PQ_GRAN_TENSOR &&
                     w->group >= 1 && w->n_groups >= 1;
         if (sane && w->dq)
             sane = bnb;
         if (sane && w->act8) /* int8 products read one byte per weight, one scale per row */
             sane = w->fmt == PQ_QF_INT && w->bits == 8 && w->sym && w->gran == PQ_GRAN_CHANNEL;
         if (sane && w->fmt == PQ_QF_INT)
-            sane = (w->gran == PQ_GRAN_TENSOR ? w->n_groups == 1 : w->n_groups == (w->n_in + w->group - 1) / w->group);
+            sane = (w->gran == PQ_GRAN_TENSOR ? w->n_groups == 1
+                                              : w->n_groups == (w->n_in + w->group - 1) / w->group);
         else if (sane && bnb)
             sane = w->n_groups == (int)(((size_t)w->n_out * w->n_in + 63) / 64);
         else if (sane)
             sane = w->n_in % B == 0 && w->n_groups == w->n_in / B;
         if (!sane) {
             free(w);
-            rc = pq_fail(err, POLYQ_FORMAT, "%s: %s does not fit this model's [%d, %d] linear (made from another model?)",
-                         path, names[i], lins[i]->n_out, lins[i]->n_in);
+            rc = pq_fail(
+                err, POLYQ_FORMAT,
+                "%s: %s does not fit this model's [%d, %d] linear (made from another model?)", path,
+                names[i], lins[i]->n_out, lins[i]->n_in);
             break;
         }
         w->row_bytes = w->fmt == PQ_QF_INT ? ((size_t)w->n_in * (size_t)w->bits + 7) / 8
-                     : bnb ? 0 : (size_t)(w->n_in / B) * t->block_bytes;
+                       : bnb               ? 0
+                                           : (size_t)(w->n_in / B) * t->block_bytes;
         const pq_tensor_info *d = need(&ts, names[i], "data", PQ_DT_U8, data_bytes(w), path, err);
-        const pq_tensor_info *s = n_scales(w) ? need(&ts, names[i], "scale", PQ_DT_F32, n_scales(w), path, err) : NULL;
-        const pq_tensor_info *z = w->fmt == PQ_QF_INT && !w->sym ? need(&ts, names[i], "zero", PQ_DT_U8, n_scales(w), path, err)
-                                  : w->dq ? need(&ts, names[i], "zero", PQ_DT_U8, (size_t)w->n_groups, path, err)
-                                          : NULL;
+        const pq_tensor_info *s =
+            n_scales(w) ? need(&ts, names[i], "scale", PQ_DT_F32, n_scales(w), path, err) : NULL;
+        const pq_tensor_info *z =
+            w->fmt == PQ_QF_INT && !w->sym
+                ? need(&ts, names[i], "zero", PQ_DT_U8, n_scales(w), path, err)
+            : w->dq ? need(&ts, names[i], "zero", PQ_DT_U8, (size_t)w->n_groups, path, err)
+                    : NULL;
         snprintf(in_name, sizeof in_name, "%s.in_scale", names[i]);
         bool has_is = pq_tensors_find(&ts, in_name) != NULL;
-        const pq_tensor_info *is = has_is ? need(&ts, names[i], "in_scale", PQ_DT_F32, (size_t)w->n_in, path, err) : NULL;
+        const pq_tensor_info *is =
+            has_is ? need(&ts, names[i], "in_scale", PQ_DT_F32, (size_t)w->n_in, path, err) : NULL;
         snprintf(in_name, sizeof in_name, "%s.outlier", names[i]);
         bool has_ot = pq_tensors_find(&ts, in_name) != NULL;
-        const pq_tensor_info *ot = has_ot ? need(&ts, names[i], "outlier", PQ_DT_F32, 1, path, err) : NULL;
+        const pq_tensor_info *ot =
+            has_ot ? need(&ts, names[i], "outlier", PQ_DT_F32, 1, path, err) : NULL;
         /* (every failed need() has set err; err's code on entry is the caller's, not ours) */
-        if (!d || (n_scales(w) && !s) || (((w->fmt == PQ_QF_INT && !w->sym) || w->dq) && !z) || (has_is && !is) ||
-            (has_ot && !ot)) {
+        if (!d || (n_scales(w) && !s) || (((w->fmt == PQ_QF_INT && !w->sym) || w->dq) && !z) ||
+            (has_is && !is) || (has_ot && !ot)) {
             free(w);
             rc = err->code ? err->code : POLYQ_FORMAT;
             break;
@@ -337,7 +370,8 @@ int pq_qfile_load(pq_model **out, const pq_model *base, const char *dir, char **
             if (!pq_tensors_find(&ts, tn))
                 continue;
             snprintf(tn, sizeof tn, "b%d", l);
-            const pq_tensor_info *t = need(&ts, tn, nm[k], PQ_DT_F32, (size_t)base->cfg.n_embd, path, err);
+            const pq_tensor_info *t =
+                need(&ts, tn, nm[k], PQ_DT_F32, (size_t)base->cfg.n_embd, path, err);
             float *dst = t ? pq_model_alloc(q, (size_t)base->cfg.n_embd) : NULL;
             if (!t)
                 rc = err->code;

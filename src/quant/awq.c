@@ -10,16 +10,17 @@
 
 /* Quantizes the linears with scales s (NULL: none) into q[]; returns the summed output error
  * sum over rows of d^T h d, d = w - w^, or -1 on failure (err set). */
-static double try_scales(const float *const *ws, const int *n_out, int n_lin, int K, const double *h,
-                         const float *s, const pq_qspec *spec, pq_qweight **q, float *tmp, double *d,
-                         double *e, polyq_err *err)
+static double try_scales(const float *const *ws, const int *n_out, int n_lin, int K,
+                         const double *h, const float *s, const pq_qspec *spec, pq_qweight **q,
+                         float *tmp, double *d, double *e, polyq_err *err)
 {
     double total = 0;
     for (int l = 0; l < n_lin; l++) {
         int N = n_out[l];
         for (int n = 0; n < N; n++)
             for (int k = 0; k < K; k++)
-                tmp[(size_t)n * K + k] = s ? ws[l][(size_t)n * K + k] * s[k] : ws[l][(size_t)n * K + k];
+                tmp[(size_t)n * K + k] =
+                    s ? ws[l][(size_t)n * K + k] * s[k] : ws[l][(size_t)n * K + k];
         if (pq_qweight_rtn(tmp, N, K, spec, &q[l], err))
             return -1;
         if (s) {
@@ -63,7 +64,8 @@ void pq_awq_scales(float *s, const double *xmean, const float *wmean, int K, flo
 
 /* AutoAWQ's w_mean: over the rows of all the linears, |w| relative to its group's max |w|
  * (+ 1e-6), averaged per input channel */
-void pq_awq_wmean(float *wmean, const float *const *ws, const int *n_out, int n_lin, int K, int group)
+void pq_awq_wmean(float *wmean, const float *const *ws, const int *n_out, int n_lin, int K,
+                  int group)
 {
     double *acc = calloc((size_t)K, sizeof *acc);
     size_t rows = 0;
@@ -98,11 +100,13 @@ static double group_err(const double *d, const double *h, const float *s, int K,
     return e;
 }
 
-int pq_awq_clip(const float *w, int n_out, int K, const float *s, const double *h, const pq_qspec *spec,
-                float *wc, double *err_groups, double *err_groups0, polyq_err *err)
+int pq_awq_clip(const float *w, int n_out, int K, const float *s, const double *h,
+                const pq_qspec *spec, float *wc, double *err_groups, double *err_groups0,
+                polyq_err *err)
 {
     int G = spec->gran == PQ_GRAN_GROUP && spec->group < K ? spec->group : K;
-    float *x = pq_alloc_array((size_t)G, sizeof *x), *best = pq_alloc_array((size_t)G, sizeof *best);
+    float *x = pq_alloc_array((size_t)G, sizeof *x),
+          *best = pq_alloc_array((size_t)G, sizeof *best);
     uint8_t *u = pq_alloc_array((size_t)G, 1);
     double *d = pq_alloc_array((size_t)G, sizeof *d), total = 0, total0 = 0;
     if (!x || !best || !u || !d) {
@@ -183,7 +187,8 @@ int pq_awq(const float *const *ws, const int *n_out, int n_lin, int K, const dou
     /* a = 0 is round-to-nearest, except with duo scaling (scales from the weights alone) */
     for (int g = 0; g < n_grid && !rc; g++) {
         pq_awq_scales(s, xmean, wmean, K, (float)g / (float)n_grid);
-        double t = try_scales(ws, n_out, n_lin, K, h, g || wmean ? s : NULL, spec, cand, tmp, d, e, err);
+        double t =
+            try_scales(ws, n_out, n_lin, K, h, g || wmean ? s : NULL, spec, cand, tmp, d, e, err);
         if (t < 0) {
             rc = err->code ? err->code : POLYQ_NOMEM;
         } else if (g == 0 || t < best_err) {
@@ -208,7 +213,8 @@ int pq_awq(const float *const *ws, const int *n_out, int n_lin, int K, const dou
         pq_qspec plain = *spec;
         plain.clip = false;
         for (int l = 0; l < n_lin && !rc; l++) {
-            if ((rc = pq_awq_clip(ws[l], n_out[l], K, scaled ? s : NULL, h, &plain, tmp, NULL, NULL, err)))
+            if ((rc = pq_awq_clip(ws[l], n_out[l], K, scaled ? s : NULL, h, &plain, tmp, NULL, NULL,
+                                  err)))
                 break;
             pq_qweight *q = NULL;
             if ((rc = pq_qweight_rtn(tmp, n_out[l], K, &plain, &q, err)))

@@ -32,12 +32,14 @@ int pq_awq(const float *const *ws, const int *n_out, int n_lin, int K, const dou
 /* The scales of grid point a (see above); wmean NULL without duo scaling. */
 void pq_awq_scales(float *s, const double *xmean, const float *wmean, int K, float a);
 /* Duo scaling's mean|w~| per input channel over the rows of the linears, groups of `group`. */
-void pq_awq_wmean(float *wmean, const float *const *ws, const int *n_out, int n_lin, int K, int group);
+void pq_awq_wmean(float *wmean, const float *const *ws, const int *n_out, int n_lin, int K,
+                  int group);
 
 /* The clipping search alone on w [n_out, K] with input scales s (NULL: none): writes the
  * clipped scaled weights to wc [n_out, K]; *err_groups (may be NULL) receives the summed
  * per-group errors after clipping, *err_groups0 before. */
-int pq_awq_clip(const float *w, int n_out, int K, const float *s, const double *h, const pq_qspec *spec,
-                float *wc, double *err_groups, double *err_groups0, polyq_err *err);
+int pq_awq_clip(const float *w, int n_out, int K, const float *s, const double *h,
+                const pq_qspec *spec, float *wc, double *err_groups, double *err_groups0,
+                polyq_err *err);
 
 #endif

@@ -15,10 +15,11 @@
  *
  * bitsandbytes 4-bit (functional.quantize_4bit, its CPU path; blocks of 64 weights):
  *   the matrix is taken flat, row after row, in blocks of 64 (a block may span rows; the last
- *   may be shorter and has its own absmax); absmax f32 per block; each weight clamp(x * (1 / absmax), -1, 1) goes to the code value
- *   whose bucket holds it (buckets split at midpoints of the sorted code, a midpoint itself
- *   belonging to the lower bucket); two codes per byte, the first in the high nibble.
- *   NF4 codes (normal-float quantiles) and FP4 codes (e2m1, index order of bitsandbytes).
+ *   may be shorter and has its own absmax); absmax f32 per block; each weight clamp(x * (1 /
+ * absmax), -1, 1) goes to the code value whose bucket holds it (buckets split at midpoints of the
+ * sorted code, a midpoint itself belonging to the lower bucket); two codes per byte, the first in
+ * the high nibble. NF4 codes (normal-float quantiles) and FP4 codes (e2m1, index order of
+ * bitsandbytes).
  *
  * llama.cpp's k-quants (super-blocks of 256) are in kquants.c; the block structs in blocks.h;
  * every format's traits in the table at the end of this file (qformat.h: pq_qfmt_traits). */
@@ -32,89 +33,178 @@
 #include "quant/kquants.h"
 #include "quant/qformat.h"
 
-static const float nf4_code[16] = {
-    -1.0f, -0.6961928009986877f, -0.5250730514526367f, -0.39491748809814453f,
-    -0.28444138169288635f, -0.18477343022823334f, -0.09105003625154495f, 0.0f,
-    0.07958029955625534f, 0.16093020141124725f, 0.24611230194568634f, 0.33791524171829224f,
-    0.44070982933044434f, 0.5626170039176941f, 0.7229568362236023f, 1.0f};
-static const float fp4_code[16] = {
-    0.0f, 0.0052083334885537624f, 0.6666666865348816f, 1.0f, 0.3333333432674408f, 0.5f,
-    0.1666666716337204f, 0.25f, 0.0f, -0.0052083334885537624f, -0.6666666865348816f, -1.0f,
-    -0.3333333432674408f, -0.5f, -0.1666666716337204f, -0.25f};
+static const float nf4_code[16] = {-1.0f,
+                                   -0.6961928009986877f,
+                                   -0.5250730514526367f,
+                                   -0.39491748809814453f,
+                                   -0.28444138169288635f,
+                                   -0.18477343022823334f,
+                                   -0.09105003625154495f,
+                                   0.0f,
+                                   0.07958029955625534f,
+                                   0.16093020141124725f,
+                                   0.24611230194568634f,
+                                   0.33791524171829224f,
+                                   0.44070982933044434f,
+                                   0.5626170039176941f,
+                                   0.7229568362236023f,
+                                   1.0f};
+static const float fp4_code[16] = {0.0f,
+                                   0.0052083334885537624f,
+                                   0.6666666865348816f,
+                                   1.0f,
+                                   0.3333333432674408f,
+                                   0.5f,
+                                   0.1666666716337204f,
+                                   0.25f,
+                                   0.0f,
+                                   -0.0052083334885537624f,
+                                   -0.6666666865348816f,
+                                   -1.0f,
+                                   -0.3333333432674408f,
+                                   -0.5f,
+                                   -0.1666666716337204f,
+                                   -0.25f};
 /* indices of each code sorted by value (for FP4, +0 before -0, as torch.argsort gives) */
 static const uint8_t fp4_order[16] = {11, 10, 13, 12, 15, 14, 9, 0, 8, 1, 6, 7, 4, 5, 2, 3};
 
-const float *pq_bnb_code(pq_qfmt f) { return f == PQ_QF_NF4 ? nf4_code : fp4_code; }
+const float *pq_bnb_code(pq_qfmt f)
+{
+    return f == PQ_QF_NF4 ? nf4_code : fp4_code;
+}
 
 /* bitsandbytes' functional.create_dynamic_map(signed=True): 0, 1 and for each decade
  * 10^-6 .. 10^0 the means of 2^i + 1 linearly spaced points in [0.1, 1], both signs; sorted. */
 static const float dynamic_map[256] = {
-    -0x1.fc66660000000p-1f, -0x1.f533340000000p-1f, -0x1.ee00000000000p-1f, -0x1.e6cccc0000000p-1f,
-    -0x1.df999a0000000p-1f, -0x1.d866660000000p-1f, -0x1.d133340000000p-1f, -0x1.ca00000000000p-1f,
-    -0x1.c2cccc0000000p-1f, -0x1.bb999a0000000p-1f, -0x1.b466660000000p-1f, -0x1.ad33340000000p-1f,
-    -0x1.a600000000000p-1f, -0x1.9ecccc0000000p-1f, -0x1.97999a0000000p-1f, -0x1.9066660000000p-1f,
-    -0x1.8933340000000p-1f, -0x1.8200000000000p-1f, -0x1.7acccc0000000p-1f, -0x1.73999a0000000p-1f,
-    -0x1.6c66680000000p-1f, -0x1.6533340000000p-1f, -0x1.5e00000000000p-1f, -0x1.56cccc0000000p-1f,
-    -0x1.4f999a0000000p-1f, -0x1.4866680000000p-1f, -0x1.4133340000000p-1f, -0x1.3a00000000000p-1f,
-    -0x1.32cccc0000000p-1f, -0x1.2b999a0000000p-1f, -0x1.2466680000000p-1f, -0x1.1d33340000000p-1f,
-    -0x1.1600000000000p-1f, -0x1.0ecccc0000000p-1f, -0x1.0799980000000p-1f, -0x1.0066660000000p-1f,
-    -0x1.f266640000000p-2f, -0x1.e400000000000p-2f, -0x1.d599980000000p-2f, -0x1.c733340000000p-2f,
-    -0x1.b8cccc0000000p-2f, -0x1.aa66660000000p-2f, -0x1.9c00000000000p-2f, -0x1.8d99980000000p-2f,
-    -0x1.7f33340000000p-2f, -0x1.70cccc0000000p-2f, -0x1.6266660000000p-2f, -0x1.5400000000000p-2f,
-    -0x1.4599980000000p-2f, -0x1.3733340000000p-2f, -0x1.28cccc0000000p-2f, -0x1.1a66680000000p-2f,
-    -0x1.0c00000000000p-2f, -0x1.fb33320000000p-3f, -0x1.de66660000000p-3f, -0x1.c1999a0000000p-3f,
-    -0x1.a4cccc0000000p-3f, -0x1.8800000000000p-3f, -0x1.6b33340000000p-3f, -0x1.4e66660000000p-3f,
-    -0x1.31999a0000000p-3f, -0x1.14cccc0000000p-3f, -0x1.f000000000000p-4f, -0x1.b666680000000p-4f,
-    -0x1.93d70a0000000p-4f, -0x1.8851ee0000000p-4f, -0x1.7cccce0000000p-4f, -0x1.7147ae0000000p-4f,
-    -0x1.65c2900000000p-4f, -0x1.5a3d700000000p-4f, -0x1.4eb8540000000p-4f, -0x1.4333340000000p-4f,
-    -0x1.37ae140000000p-4f, -0x1.2c28f60000000p-4f, -0x1.20a3d60000000p-4f, -0x1.151eba0000000p-4f,
-    -0x1.09999a0000000p-4f, -0x1.fc28f60000000p-5f, -0x1.e51eba0000000p-5f, -0x1.ce147a0000000p-5f,
-    -0x1.b70a3e0000000p-5f, -0x1.a000000000000p-5f, -0x1.88f5c20000000p-5f, -0x1.71eb860000000p-5f,
-    -0x1.5ae1460000000p-5f, -0x1.43d70a0000000p-5f, -0x1.2cccce0000000p-5f, -0x1.15c2900000000p-5f,
-    -0x1.fd70a40000000p-6f, -0x1.cf5c2a0000000p-6f, -0x1.a147ae0000000p-6f, -0x1.7333340000000p-6f,
-    -0x1.451eba0000000p-6f, -0x1.170a3e0000000p-6f, -0x1.d1eb860000000p-7f, -0x1.75c2900000000p-7f,
-    -0x1.3e76c80000000p-7f, -0x1.2c08300000000p-7f, -0x1.19999a0000000p-7f, -0x1.072b020000000p-7f,
-    -0x1.e978d40000000p-8f, -0x1.c49ba60000000p-8f, -0x1.9fbe760000000p-8f, -0x1.7ae1480000000p-8f,
-    -0x1.56041a0000000p-8f, -0x1.3126e80000000p-8f, -0x1.0c49ba0000000p-8f, -0x1.ced9140000000p-9f,
-    -0x1.851eb80000000p-9f, -0x1.3b645a0000000p-9f, -0x1.e353f80000000p-10f, -0x1.4fdf3a0000000p-10f,
-    -0x1.eecbfe0000000p-11f, -0x1.b3d07c0000000p-11f, -0x1.78d5000000000p-11f, -0x1.3dd9820000000p-11f,
-    -0x1.02de020000000p-11f, -0x1.8fc5060000000p-12f, -0x1.19ce0a0000000p-12f, -0x1.47ae160000000p-13f,
-    -0x1.743e960000000p-14f, -0x1.15df660000000p-14f, -0x1.6f00680000000p-15f, -0x1.64840c0000000p-16f,
-    -0x1.040bfe0000000p-17f, -0x1.b435280000000p-19f, -0x1.27476e0000000p-21f, 0x0.0p+0f,
-    0x1.27476e0000000p-21f, 0x1.b435280000000p-19f, 0x1.040bfe0000000p-17f, 0x1.64840c0000000p-16f,
-    0x1.6f00680000000p-15f, 0x1.15df660000000p-14f, 0x1.743e960000000p-14f, 0x1.47ae160000000p-13f,
-    0x1.19ce0a0000000p-12f, 0x1.8fc5060000000p-12f, 0x1.02de020000000p-11f, 0x1.3dd9820000000p-11f,
-    0x1.78d5000000000p-11f, 0x1.b3d07c0000000p-11f, 0x1.eecbfe0000000p-11f, 0x1.4fdf3a0000000p-10f,
-    0x1.e353f80000000p-10f, 0x1.3b645a0000000p-9f, 0x1.851eb80000000p-9f, 0x1.ced9140000000p-9f,
-    0x1.0c49ba0000000p-8f, 0x1.3126e80000000p-8f, 0x1.56041a0000000p-8f, 0x1.7ae1480000000p-8f,
-    0x1.9fbe760000000p-8f, 0x1.c49ba60000000p-8f, 0x1.e978d40000000p-8f, 0x1.072b020000000p-7f,
-    0x1.19999a0000000p-7f, 0x1.2c08300000000p-7f, 0x1.3e76c80000000p-7f, 0x1.75c2900000000p-7f,
-    0x1.d1eb860000000p-7f, 0x1.170a3e0000000p-6f, 0x1.451eba0000000p-6f, 0x1.7333340000000p-6f,
-    0x1.a147ae0000000p-6f, 0x1.cf5c2a0000000p-6f, 0x1.fd70a40000000p-6f, 0x1.15c2900000000p-5f,
-    0x1.2cccce0000000p-5f, 0x1.43d70a0000000p-5f, 0x1.5ae1460000000p-5f, 0x1.71eb860000000p-5f,
-    0x1.88f5c20000000p-5f, 0x1.a000000000000p-5f, 0x1.b70a3e0000000p-5f, 0x1.ce147a0000000p-5f,
-    0x1.e51eba0000000p-5f, 0x1.fc28f60000000p-5f, 0x1.09999a0000000p-4f, 0x1.151eba0000000p-4f,
-    0x1.20a3d60000000p-4f, 0x1.2c28f60000000p-4f, 0x1.37ae140000000p-4f, 0x1.4333340000000p-4f,
-    0x1.4eb8540000000p-4f, 0x1.5a3d700000000p-4f, 0x1.65c2900000000p-4f, 0x1.7147ae0000000p-4f,
-    0x1.7cccce0000000p-4f, 0x1.8851ee0000000p-4f, 0x1.93d70a0000000p-4f, 0x1.b666680000000p-4f,
-    0x1.f000000000000p-4f, 0x1.14cccc0000000p-3f, 0x1.31999a0000000p-3f, 0x1.4e66660000000p-3f,
-    0x1.6b33340000000p-3f, 0x1.8800000000000p-3f, 0x1.a4cccc0000000p-3f, 0x1.c1999a0000000p-3f,
-    0x1.de66660000000p-3f, 0x1.fb33320000000p-3f, 0x1.0c00000000000p-2f, 0x1.1a66680000000p-2f,
-    0x1.28cccc0000000p-2f, 0x1.3733340000000p-2f, 0x1.4599980000000p-2f, 0x1.5400000000000p-2f,
-    0x1.6266660000000p-2f, 0x1.70cccc0000000p-2f, 0x1.7f33340000000p-2f, 0x1.8d99980000000p-2f,
-    0x1.9c00000000000p-2f, 0x1.aa66660000000p-2f, 0x1.b8cccc0000000p-2f, 0x1.c733340000000p-2f,
-    0x1.d599980000000p-2f, 0x1.e400000000000p-2f, 0x1.f266640000000p-2f, 0x1.0066660000000p-1f,
-    0x1.0799980000000p-1f, 0x1.0ecccc0000000p-1f, 0x1.1600000000000p-1f, 0x1.1d33340000000p-1f,
-    0x1.2466680000000p-1f, 0x1.2b999a0000000p-1f, 0x1.32cccc0000000p-1f, 0x1.3a00000000000p-1f,
-    0x1.4133340000000p-1f, 0x1.4866680000000p-1f, 0x1.4f999a0000000p-1f, 0x1.56cccc0000000p-1f,
-    0x1.5e00000000000p-1f, 0x1.6533340000000p-1f, 0x1.6c66680000000p-1f, 0x1.73999a0000000p-1f,
-    0x1.7acccc0000000p-1f, 0x1.8200000000000p-1f, 0x1.8933340000000p-1f, 0x1.9066660000000p-1f,
-    0x1.97999a0000000p-1f, 0x1.9ecccc0000000p-1f, 0x1.a600000000000p-1f, 0x1.ad33340000000p-1f,
-    0x1.b466660000000p-1f, 0x1.bb999a0000000p-1f, 0x1.c2cccc0000000p-1f, 0x1.ca00000000000p-1f,
-    0x1.d133340000000p-1f, 0x1.d866660000000p-1f, 0x1.df999a0000000p-1f, 0x1.e6cccc0000000p-1f,
-    0x1.ee00000000000p-1f, 0x1.f533340000000p-1f, 0x1.fc66660000000p-1f, 0x1.0000000000000p+0f,
+    -0x1.fc66660000000p-1f,  -0x1.f533340000000p-1f,
+    -0x1.ee00000000000p-1f,  -0x1.e6cccc0000000p-1f,
+    -0x1.df999a0000000p-1f,  -0x1.d866660000000p-1f,
+    -0x1.d133340000000p-1f,  -0x1.ca00000000000p-1f,
+    -0x1.c2cccc0000000p-1f,  -0x1.bb999a0000000p-1f,
+    -0x1.b466660000000p-1f,  -0x1.ad33340000000p-1f,
+    -0x1.a600000000000p-1f,  -0x1.9ecccc0000000p-1f,
+    -0x1.97999a0000000p-1f,  -0x1.9066660000000p-1f,
+    -0x1.8933340000000p-1f,  -0x1.8200000000000p-1f,
+    -0x1.7acccc0000000p-1f,  -0x1.73999a0000000p-1f,
+    -0x1.6c66680000000p-1f,  -0x1.6533340000000p-1f,
+    -0x1.5e00000000000p-1f,  -0x1.56cccc0000000p-1f,
+    -0x1.4f999a0000000p-1f,  -0x1.4866680000000p-1f,
+    -0x1.4133340000000p-1f,  -0x1.3a00000000000p-1f,
+    -0x1.32cccc0000000p-1f,  -0x1.2b999a0000000p-1f,
+    -0x1.2466680000000p-1f,  -0x1.1d33340000000p-1f,
+    -0x1.1600000000000p-1f,  -0x1.0ecccc0000000p-1f,
+    -0x1.0799980000000p-1f,  -0x1.0066660000000p-1f,
+    -0x1.f266640000000p-2f,  -0x1.e400000000000p-2f,
+    -0x1.d599980000000p-2f,  -0x1.c733340000000p-2f,
+    -0x1.b8cccc0000000p-2f,  -0x1.aa66660000000p-2f,
+    -0x1.9c00000000000p-2f,  -0x1.8d99980000000p-2f,
+    -0x1.7f33340000000p-2f,  -0x1.70cccc0000000p-2f,
+    -0x1.6266660000000p-2f,  -0x1.5400000000000p-2f,
+    -0x1.4599980000000p-2f,  -0x1.3733340000000p-2f,
+    -0x1.28cccc0000000p-2f,  -0x1.1a66680000000p-2f,
+    -0x1.0c00000000000p-2f,  -0x1.fb33320000000p-3f,
+    -0x1.de66660000000p-3f,  -0x1.c1999a0000000p-3f,
+    -0x1.a4cccc0000000p-3f,  -0x1.8800000000000p-3f,
+    -0x1.6b33340000000p-3f,  -0x1.4e66660000000p-3f,
+    -0x1.31999a0000000p-3f,  -0x1.14cccc0000000p-3f,
+    -0x1.f000000000000p-4f,  -0x1.b666680000000p-4f,
+    -0x1.93d70a0000000p-4f,  -0x1.8851ee0000000p-4f,
+    -0x1.7cccce0000000p-4f,  -0x1.7147ae0000000p-4f,
+    -0x1.65c2900000000p-4f,  -0x1.5a3d700000000p-4f,
+    -0x1.4eb8540000000p-4f,  -0x1.4333340000000p-4f,
+    -0x1.37ae140000000p-4f,  -0x1.2c28f60000000p-4f,
+    -0x1.20a3d60000000p-4f,  -0x1.151eba0000000p-4f,
+    -0x1.09999a0000000p-4f,  -0x1.fc28f60000000p-5f,
+    -0x1.e51eba0000000p-5f,  -0x1.ce147a0000000p-5f,
+    -0x1.b70a3e0000000p-5f,  -0x1.a000000000000p-5f,
+    -0x1.88f5c20000000p-5f,  -0x1.71eb860000000p-5f,
+    -0x1.5ae1460000000p-5f,  -0x1.43d70a0000000p-5f,
+    -0x1.2cccce0000000p-5f,  -0x1.15c2900000000p-5f,
+    -0x1.fd70a40000000p-6f,  -0x1.cf5c2a0000000p-6f,
+    -0x1.a147ae0000000p-6f,  -0x1.7333340000000p-6f,
+    -0x1.451eba0000000p-6f,  -0x1.170a3e0000000p-6f,
+    -0x1.d1eb860000000p-7f,  -0x1.75c2900000000p-7f,
+    -0x1.3e76c80000000p-7f,  -0x1.2c08300000000p-7f,
+    -0x1.19999a0000000p-7f,  -0x1.072b020000000p-7f,
+    -0x1.e978d40000000p-8f,  -0x1.c49ba60000000p-8f,
+    -0x1.9fbe760000000p-8f,  -0x1.7ae1480000000p-8f,
+    -0x1.56041a0000000p-8f,  -0x1.3126e80000000p-8f,
+    -0x1.0c49ba0000000p-8f,  -0x1.ced9140000000p-9f,
+    -0x1.851eb80000000p-9f,  -0x1.3b645a0000000p-9f,
+    -0x1.e353f80000000p-10f, -0x1.4fdf3a0000000p-10f,
+    -0x1.eecbfe0000000p-11f, -0x1.b3d07c0000000p-11f,
+    -0x1.78d5000000000p-11f, -0x1.3dd9820000000p-11f,
+    -0x1.02de020000000p-11f, -0x1.8fc5060000000p-12f,
+    -0x1.19ce0a0000000p-12f, -0x1.47ae160000000p-13f,
+    -0x1.743e960000000p-14f, -0x1.15df660000000p-14f,
+    -0x1.6f00680000000p-15f, -0x1.64840c0000000p-16f,
+    -0x1.040bfe0000000p-17f, -0x1.b435280000000p-19f,
+    -0x1.27476e0000000p-21f, 0x0.0p+0f,
+    0x1.27476e0000000p-21f,  0x1.b435280000000p-19f,
+    0x1.040bfe0000000p-17f,  0x1.64840c0000000p-16f,
+    0x1.6f00680000000p-15f,  0x1.15df660000000p-14f,
+    0x1.743e960000000p-14f,  0x1.47ae160000000p-13f,
+    0x1.19ce0a0000000p-12f,  0x1.8fc5060000000p-12f,
+    0x1.02de020000000p-11f,  0x1.3dd9820000000p-11f,
+    0x1.78d5000000000p-11f,  0x1.b3d07c0000000p-11f,
+    0x1.eecbfe0000000p-11f,  0x1.4fdf3a0000000p-10f,
+    0x1.e353f80000000p-10f,  0x1.3b645a0000000p-9f,
+    0x1.851eb80000000p-9f,   0x1.ced9140000000p-9f,
+    0x1.0c49ba0000000p-8f,   0x1.3126e80000000p-8f,
+    0x1.56041a0000000p-8f,   0x1.7ae1480000000p-8f,
+    0x1.9fbe760000000p-8f,   0x1.c49ba60000000p-8f,
+    0x1.e978d40000000p-8f,   0x1.072b020000000p-7f,
+    0x1.19999a0000000p-7f,   0x1.2c08300000000p-7f,
+    0x1.3e76c80000000p-7f,   0x1.75c2900000000p-7f,
+    0x1.d1eb860000000p-7f,   0x1.170a3e0000000p-6f,
+    0x1.451eba0000000p-6f,   0x1.7333340000000p-6f,
+    0x1.a147ae0000000p-6f,   0x1.cf5c2a0000000p-6f,
+    0x1.fd70a40000000p-6f,   0x1.15c2900000000p-5f,
+    0x1.2cccce0000000p-5f,   0x1.43d70a0000000p-5f,
+    0x1.5ae1460000000p-5f,   0x1.71eb860000000p-5f,
+    0x1.88f5c20000000p-5f,   0x1.a000000000000p-5f,
+    0x1.b70a3e0000000p-5f,   0x1.ce147a0000000p-5f,
+    0x1.e51eba0000000p-5f,   0x1.fc28f60000000p-5f,
+    0x1.09999a0000000p-4f,   0x1.151eba0000000p-4f,
+    0x1.20a3d60000000p-4f,   0x1.2c28f60000000p-4f,
+    0x1.37ae140000000p-4f,   0x1.4333340000000p-4f,
+    0x1.4eb8540000000p-4f,   0x1.5a3d700000000p-4f,
+    0x1.65c2900000000p-4f,   0x1.7147ae0000000p-4f,
+    0x1.7cccce0000000p-4f,   0x1.8851ee0000000p-4f,
+    0x1.93d70a0000000p-4f,   0x1.b666680000000p-4f,
+    0x1.f000000000000p-4f,   0x1.14cccc0000000p-3f,
+    0x1.31999a0000000p-3f,   0x1.4e66660000000p-3f,
+    0x1.6b33340000000p-3f,   0x1.8800000000000p-3f,
+    0x1.a4cccc0000000p-3f,   0x1.c1999a0000000p-3f,
+    0x1.de66660000000p-3f,   0x1.fb33320000000p-3f,
+    0x1.0c00000000000p-2f,   0x1.1a66680000000p-2f,
+    0x1.28cccc0000000p-2f,   0x1.3733340000000p-2f,
+    0x1.4599980000000p-2f,   0x1.5400000000000p-2f,
+    0x1.6266660000000p-2f,   0x1.70cccc0000000p-2f,
+    0x1.7f33340000000p-2f,   0x1.8d99980000000p-2f,
+    0x1.9c00000000000p-2f,   0x1.aa66660000000p-2f,
+    0x1.b8cccc0000000p-2f,   0x1.c733340000000p-2f,
+    0x1.d599980000000p-2f,   0x1.e400000000000p-2f,
+    0x1.f266640000000p-2f,   0x1.0066660000000p-1f,
+    0x1.0799980000000p-1f,   0x1.0ecccc0000000p-1f,
+    0x1.1600000000000p-1f,   0x1.1d33340000000p-1f,
+    0x1.2466680000000p-1f,   0x1.2b999a0000000p-1f,
+    0x1.32cccc0000000p-1f,   0x1.3a00000000000p-1f,
+    0x1.4133340000000p-1f,   0x1.4866680000000p-1f,
+    0x1.4f999a0000000p-1f,   0x1.56cccc0000000p-1f,
+    0x1.5e00000000000p-1f,   0x1.6533340000000p-1f,
+    0x1.6c66680000000p-1f,   0x1.73999a0000000p-1f,
+    0x1.7acccc0000000p-1f,   0x1.8200000000000p-1f,
+    0x1.8933340000000p-1f,   0x1.9066660000000p-1f,
+    0x1.97999a0000000p-1f,   0x1.9ecccc0000000p-1f,
+    0x1.a600000000000p-1f,   0x1.ad33340000000p-1f,
+    0x1.b466660000000p-1f,   0x1.bb999a0000000p-1f,
+    0x1.c2cccc0000000p-1f,   0x1.ca00000000000p-1f,
+    0x1.d133340000000p-1f,   0x1.d866660000000p-1f,
+    0x1.df999a0000000p-1f,   0x1.e6cccc0000000p-1f,
+    0x1.ee00000000000p-1f,   0x1.f533340000000p-1f,
+    0x1.fc66660000000p-1f,   0x1.0000000000000p+0f,
 };
-
 
 float pq_bnb_dq_absmax(const pq_qweight *q, int b)
 {
@@ -152,7 +242,8 @@ static void bnb_double_quant(const float *a, int n, uint8_t *codes, float *neste
                 else
                     hi = mid - 1;
             }
-            if (lo < 255 && fabsf(v - dynamic_map[lo + 1]) < fabsf(v - (lo ? dynamic_map[lo] : -1.0f)))
+            if (lo < 255 &&
+                fabsf(v - dynamic_map[lo + 1]) < fabsf(v - (lo ? dynamic_map[lo] : -1.0f)))
                 lo++;
             codes[i] = (uint8_t)lo;
         }
@@ -166,9 +257,15 @@ static void put_f16(uint8_t *p, float v)
     p[1] = (uint8_t)(h >> 8);
 }
 
-static float get_f16(const uint8_t *p) { return pq_f16_to_f32((uint16_t)(p[0] | p[1] << 8)); }
+static float get_f16(const uint8_t *p)
+{
+    return pq_f16_to_f32((uint16_t)(p[0] | p[1] << 8));
+}
 
-static int imin(int a, int b) { return a < b ? a : b; }
+static int imin(int a, int b)
+{
+    return a < b ? a : b;
+}
 
 static void q8_0_quantize(const float *x, uint8_t *y)
 {
@@ -189,11 +286,20 @@ static void q8_0_dequant(const uint8_t *y, float *out)
 }
 
 /* Where the fields of Q4_0, Q4_1, Q5_0 and Q5_1 blocks lie (absent ones at 0) */
-typedef struct legacy { bool offset, five; size_t d, m, qh, qs; } legacy;
+typedef struct legacy {
+    bool offset, five;
+    size_t d, m, qh, qs;
+} legacy;
 static const legacy L40 = {false, false, PQ_AT(pq_block_q4_0, d), 0, 0, PQ_AT(pq_block_q4_0, qs)};
-static const legacy L41 = {true, false, PQ_AT(pq_block_q4_1, d), PQ_AT(pq_block_q4_1, m), 0, PQ_AT(pq_block_q4_1, qs)};
-static const legacy L50 = {false, true, PQ_AT(pq_block_q5_0, d), 0, PQ_AT(pq_block_q5_0, qh), PQ_AT(pq_block_q5_0, qs)};
-static const legacy L51 = {true, true, PQ_AT(pq_block_q5_1, d), PQ_AT(pq_block_q5_1, m), PQ_AT(pq_block_q5_1, qh),
+static const legacy L41 = {
+    true, false, PQ_AT(pq_block_q4_1, d), PQ_AT(pq_block_q4_1, m), 0, PQ_AT(pq_block_q4_1, qs)};
+static const legacy L50 = {
+    false, true, PQ_AT(pq_block_q5_0, d), 0, PQ_AT(pq_block_q5_0, qh), PQ_AT(pq_block_q5_0, qs)};
+static const legacy L51 = {true,
+                           true,
+                           PQ_AT(pq_block_q5_1, d),
+                           PQ_AT(pq_block_q5_1, m),
+                           PQ_AT(pq_block_q5_1, qh),
                            PQ_AT(pq_block_q5_1, qs)};
 
 /* One block of 32 weights in a 4- or 5-bit legacy format into y. */
@@ -258,7 +364,9 @@ static void legacy_dequant(const legacy *f, const uint8_t *y, float *out)
     bool offset = f->offset, five = f->five;
     float m = offset ? get_f16(y + f->m) : 0;
     const uint8_t *h = y + f->qh;
-    uint32_t qh = five ? (uint32_t)h[0] | (uint32_t)h[1] << 8 | (uint32_t)h[2] << 16 | (uint32_t)h[3] << 24 : 0;
+    uint32_t qh =
+        five ? (uint32_t)h[0] | (uint32_t)h[1] << 8 | (uint32_t)h[2] << 16 | (uint32_t)h[3] << 24
+             : 0;
     const uint8_t *qs = y + f->qs;
     int sub = offset ? 0 : five ? 16 : 8;
     for (int j = 0; j < 16; j++) {
@@ -269,14 +377,38 @@ static void legacy_dequant(const legacy *f, const uint8_t *y, float *out)
     }
 }
 
-static void q4_0_quantize(const float *x, uint8_t *y) { legacy_quantize(&L40, x, y); }
-static void q4_1_quantize(const float *x, uint8_t *y) { legacy_quantize(&L41, x, y); }
-static void q5_0_quantize(const float *x, uint8_t *y) { legacy_quantize(&L50, x, y); }
-static void q5_1_quantize(const float *x, uint8_t *y) { legacy_quantize(&L51, x, y); }
-static void q4_0_dequant(const uint8_t *y, float *out) { legacy_dequant(&L40, y, out); }
-static void q4_1_dequant(const uint8_t *y, float *out) { legacy_dequant(&L41, y, out); }
-static void q5_0_dequant(const uint8_t *y, float *out) { legacy_dequant(&L50, y, out); }
-static void q5_1_dequant(const uint8_t *y, float *out) { legacy_dequant(&L51, y, out); }
+static void q4_0_quantize(const float *x, uint8_t *y)
+{
+    legacy_quantize(&L40, x, y);
+}
+static void q4_1_quantize(const float *x, uint8_t *y)
+{
+    legacy_quantize(&L41, x, y);
+}
+static void q5_0_quantize(const float *x, uint8_t *y)
+{
+    legacy_quantize(&L50, x, y);
+}
+static void q5_1_quantize(const float *x, uint8_t *y)
+{
+    legacy_quantize(&L51, x, y);
+}
+static void q4_0_dequant(const uint8_t *y, float *out)
+{
+    legacy_dequant(&L40, y, out);
+}
+static void q4_1_dequant(const uint8_t *y, float *out)
+{
+    legacy_dequant(&L41, y, out);
+}
+static void q5_0_dequant(const uint8_t *y, float *out)
+{
+    legacy_dequant(&L50, y, out);
+}
+static void q5_1_dequant(const uint8_t *y, float *out)
+{
+    legacy_dequant(&L51, y, out);
+}
 
 /* One bitsandbytes block of n <= 64 weights starting at flat index i0 (even): codes into
  * y (two per byte from y[i0 / 2]), the block's absmax. */
@@ -317,28 +449,45 @@ static void bnb_quantize_block(pq_qfmt f, const float *bounds, const float *x, i
 
 /* ---- the formats' traits ------------------------------------------------------------------ */
 
-#define GGML(name, bl, T, bits_, sym_, type, id, fb, q, dq)                                       \
-    {name, "ggml", bl, sizeof(T), bits_, 8.0 * sizeof(T) / (bl), sym_, false, type, id, fb, false, false, q, dq}
-#define BNB(name, id)                                                                             \
-    {name, "bitsandbytes", 64, sizeof(pq_block_bnb4), 4, 4.5, false, true, -1, id, PQ_QF_INT, false, false, NULL, NULL}
+#define GGML(name, bl, T, bits_, sym_, type, id, fb, q, dq)                                        \
+    {                                                                                              \
+        name, "ggml", bl, sizeof(T), bits_, 8.0 * sizeof(T) / (bl), sym_, false, type, id, fb,     \
+            false, false, q, dq                                                                    \
+    }
+#define BNB(name, id)                                                                              \
+    {                                                                                              \
+        name, "bitsandbytes", 64, sizeof(pq_block_bnb4), 4, 4.5, false, true, -1, id, PQ_QF_INT,   \
+            false, false, NULL, NULL                                                               \
+    }
 
 /* One row per built-in format. file_id is what polyq-quant.safetensors stores: frozen (the
  * numbers polyq has always written), never reused; a new format takes the next free one. */
 static const pq_qfmt_traits builtin[PQ_QF_BUILTIN] = {
-    [PQ_QF_INT] = {"int", "rtn", 0, 0, 0, 0, false, false, -1, 0, PQ_QF_INT, false, false, NULL, NULL},
-    [PQ_QF_Q8_0] = GGML("q8_0", 32, pq_block_q8_0, 8, true, PQ_GGML_Q8_0, 1, PQ_QF_INT, q8_0_quantize, q8_0_dequant),
-    [PQ_QF_Q4_0] = GGML("q4_0", 32, pq_block_q4_0, 4, true, PQ_GGML_Q4_0, 2, PQ_QF_INT, q4_0_quantize, q4_0_dequant),
-    [PQ_QF_Q4_1] = GGML("q4_1", 32, pq_block_q4_1, 4, false, PQ_GGML_Q4_1, 3, PQ_QF_INT, q4_1_quantize, q4_1_dequant),
-    [PQ_QF_Q5_0] = GGML("q5_0", 32, pq_block_q5_0, 5, true, PQ_GGML_Q5_0, 4, PQ_QF_INT, q5_0_quantize, q5_0_dequant),
-    [PQ_QF_Q5_1] = GGML("q5_1", 32, pq_block_q5_1, 5, false, PQ_GGML_Q5_1, 5, PQ_QF_INT, q5_1_quantize, q5_1_dequant),
+    [PQ_QF_INT] = {"int", "rtn", 0, 0, 0, 0, false, false, -1, 0, PQ_QF_INT, false, false, NULL,
+                   NULL},
+    [PQ_QF_Q8_0] = GGML("q8_0", 32, pq_block_q8_0, 8, true, PQ_GGML_Q8_0, 1, PQ_QF_INT,
+                        q8_0_quantize, q8_0_dequant),
+    [PQ_QF_Q4_0] = GGML("q4_0", 32, pq_block_q4_0, 4, true, PQ_GGML_Q4_0, 2, PQ_QF_INT,
+                        q4_0_quantize, q4_0_dequant),
+    [PQ_QF_Q4_1] = GGML("q4_1", 32, pq_block_q4_1, 4, false, PQ_GGML_Q4_1, 3, PQ_QF_INT,
+                        q4_1_quantize, q4_1_dequant),
+    [PQ_QF_Q5_0] = GGML("q5_0", 32, pq_block_q5_0, 5, true, PQ_GGML_Q5_0, 4, PQ_QF_INT,
+                        q5_0_quantize, q5_0_dequant),
+    [PQ_QF_Q5_1] = GGML("q5_1", 32, pq_block_q5_1, 5, false, PQ_GGML_Q5_1, 5, PQ_QF_INT,
+                        q5_1_quantize, q5_1_dequant),
     [PQ_QF_NF4] = BNB("nf4", 6),
     [PQ_QF_FP4] = BNB("fp4", 7),
     /* k-quants: rows that are not whole super-blocks take llama-quantize's fallback */
-    [PQ_QF_Q2_K] = GGML("q2_k", 256, pq_block_q2_k, 2, false, PQ_GGML_Q2_K, 8, PQ_QF_Q4_0, pq_q2_k_quantize, pq_q2_k_dequant),
-    [PQ_QF_Q3_K] = GGML("q3_k", 256, pq_block_q3_k, 3, true, PQ_GGML_Q3_K, 9, PQ_QF_Q4_0, pq_q3_k_quantize, pq_q3_k_dequant),
-    [PQ_QF_Q4_K] = GGML("q4_k", 256, pq_block_q4_k, 4, false, PQ_GGML_Q4_K, 10, PQ_QF_Q5_0, pq_q4_k_quantize, pq_q4_k_dequant),
-    [PQ_QF_Q5_K] = GGML("q5_k", 256, pq_block_q5_k, 5, false, PQ_GGML_Q5_K, 11, PQ_QF_Q5_1, pq_q5_k_quantize, pq_q5_k_dequant),
-    [PQ_QF_Q6_K] = GGML("q6_k", 256, pq_block_q6_k, 6, true, PQ_GGML_Q6_K, 12, PQ_QF_Q8_0, pq_q6_k_quantize, pq_q6_k_dequant),
+    [PQ_QF_Q2_K] = GGML("q2_k", 256, pq_block_q2_k, 2, false, PQ_GGML_Q2_K, 8, PQ_QF_Q4_0,
+                        pq_q2_k_quantize, pq_q2_k_dequant),
+    [PQ_QF_Q3_K] = GGML("q3_k", 256, pq_block_q3_k, 3, true, PQ_GGML_Q3_K, 9, PQ_QF_Q4_0,
+                        pq_q3_k_quantize, pq_q3_k_dequant),
+    [PQ_QF_Q4_K] = GGML("q4_k", 256, pq_block_q4_k, 4, false, PQ_GGML_Q4_K, 10, PQ_QF_Q5_0,
+                        pq_q4_k_quantize, pq_q4_k_dequant),
+    [PQ_QF_Q5_K] = GGML("q5_k", 256, pq_block_q5_k, 5, false, PQ_GGML_Q5_K, 11, PQ_QF_Q5_1,
+                        pq_q5_k_quantize, pq_q5_k_dequant),
+    [PQ_QF_Q6_K] = GGML("q6_k", 256, pq_block_q6_k, 6, true, PQ_GGML_Q6_K, 12, PQ_QF_Q8_0,
+                        pq_q6_k_quantize, pq_q6_k_dequant),
 };
 
 static pq_qfmt_traits extra[PQ_QF_MAX - PQ_QF_BUILTIN];
@@ -348,10 +497,14 @@ const pq_qfmt_traits *pq_qfmt_get(pq_qfmt f)
 {
     if ((int)f >= 0 && f < PQ_QF_BUILTIN)
         return &builtin[f];
-    return (int)f >= PQ_QF_BUILTIN && (int)f < PQ_QF_BUILTIN + n_extra ? &extra[f - PQ_QF_BUILTIN] : NULL;
+    return (int)f >= PQ_QF_BUILTIN && (int)f < PQ_QF_BUILTIN + n_extra ? &extra[f - PQ_QF_BUILTIN]
+                                                                       : NULL;
 }
 
-int pq_qfmt_count(void) { return PQ_QF_BUILTIN + n_extra; }
+int pq_qfmt_count(void)
+{
+    return PQ_QF_BUILTIN + n_extra;
+}
 
 /* The first format for which match(traits, key) holds. */
 static bool find(bool (*match)(const pq_qfmt_traits *, const void *), const void *key, pq_qfmt *out)
@@ -364,30 +517,54 @@ static bool find(bool (*match)(const pq_qfmt_traits *, const void *), const void
     return false;
 }
 
-static bool by_name(const pq_qfmt_traits *t, const void *k) { return t->block && !strcmp(t->name, k); }
-static bool by_file(const pq_qfmt_traits *t, const void *k) { return t->file_id == *(const int *)k; }
-static bool by_ggml(const pq_qfmt_traits *t, const void *k) { return t->ggml_type >= 0 && t->ggml_type == *(const int *)k; }
+static bool by_name(const pq_qfmt_traits *t, const void *k)
+{
+    return t->block && !strcmp(t->name, k);
+}
+static bool by_file(const pq_qfmt_traits *t, const void *k)
+{
+    return t->file_id == *(const int *)k;
+}
+static bool by_ggml(const pq_qfmt_traits *t, const void *k)
+{
+    return t->ggml_type >= 0 && t->ggml_type == *(const int *)k;
+}
 
-bool pq_qfmt_by_name(const char *name, pq_qfmt *out) { return find(by_name, name, out); }
-bool pq_qfmt_by_file_id(int id, pq_qfmt *out) { return find(by_file, &id, out); }
-bool pq_qfmt_by_ggml(int type, pq_qfmt *out) { return find(by_ggml, &type, out); }
+bool pq_qfmt_by_name(const char *name, pq_qfmt *out)
+{
+    return find(by_name, name, out);
+}
+bool pq_qfmt_by_file_id(int id, pq_qfmt *out)
+{
+    return find(by_file, &id, out);
+}
+bool pq_qfmt_by_ggml(int type, pq_qfmt *out)
+{
+    return find(by_ggml, &type, out);
+}
 
 int pq_qfmt_register(const pq_qfmt_traits *t, pq_qfmt *out, polyq_err *err)
 {
     pq_qfmt dup;
     if (n_extra == PQ_QF_MAX - PQ_QF_BUILTIN)
-        return pq_fail(err, POLYQ_INVALID_ARG, "format %s: no room for more than %d registered formats", t->name,
+        return pq_fail(err, POLYQ_INVALID_ARG,
+                       "format %s: no room for more than %d registered formats", t->name,
                        PQ_QF_MAX - PQ_QF_BUILTIN);
-    if (!t->name || t->block <= 0 || !t->block_bytes || t->bits < 1 || t->bits > 8 || t->flat || !t->quantize ||
-        !t->dequant || (t->fallback && !pq_qfmt_get(t->fallback)))
-        return pq_fail(err, POLYQ_INVALID_ARG, "format %s: a block format needs a name, a block size and bytes, 1 to 8 "
-                       "bits and its quantize and dequantize functions", t->name ? t->name : "(unnamed)");
+    if (!t->name || t->block <= 0 || !t->block_bytes || t->bits < 1 || t->bits > 8 || t->flat ||
+        !t->quantize || !t->dequant || (t->fallback && !pq_qfmt_get(t->fallback)))
+        return pq_fail(err, POLYQ_INVALID_ARG,
+                       "format %s: a block format needs a name, a block size and bytes, 1 to 8 "
+                       "bits and its quantize and dequantize functions",
+                       t->name ? t->name : "(unnamed)");
     if (pq_qfmt_by_name(t->name, &dup) || pq_qfmt_by_file_id(t->file_id, &dup) ||
         (t->ggml_type >= 0 && pq_qfmt_by_ggml(t->ggml_type, &dup)))
-        return pq_fail(err, POLYQ_INVALID_ARG, "format %s: its name, file id %d or ggml type %d is already %s's",
-                       t->name, t->file_id, t->ggml_type, pq_qfmt_get(dup)->name);
-    if (t->ggml_type >= 0 && pq_ggml_type_register((uint32_t)t->ggml_type, t->block, t->block_bytes))
-        return pq_fail(err, POLYQ_INVALID_ARG, "format %s: ggml type %d has other block sizes", t->name, t->ggml_type);
+        return pq_fail(err, POLYQ_INVALID_ARG,
+                       "format %s: its name, file id %d or ggml type %d is already %s's", t->name,
+                       t->file_id, t->ggml_type, pq_qfmt_get(dup)->name);
+    if (t->ggml_type >= 0 &&
+        pq_ggml_type_register((uint32_t)t->ggml_type, t->block, t->block_bytes))
+        return pq_fail(err, POLYQ_INVALID_ARG, "format %s: ggml type %d has other block sizes",
+                       t->name, t->ggml_type);
     extra[n_extra] = *t;
     *out = (pq_qfmt)(PQ_QF_BUILTIN + n_extra++);
     return 0;
@@ -407,7 +584,8 @@ int pq_qweight_blocks(const float *w, int n_out, int n_in, const pq_qspec *spec,
     bool bnb = t->flat;
     if (!bnb && n_in % B)
         return pq_fail(err, POLYQ_UNSUPPORTED,
-                       "quantize %s: rows of %d inputs are not whole blocks of %d (the format has no partial blocks)",
+                       "quantize %s: rows of %d inputs are not whole blocks of %d (the format has "
+                       "no partial blocks)",
                        spec->name, n_in, B);
     pq_qweight *q = calloc(1, sizeof *q);
     if (!q)
@@ -451,7 +629,8 @@ int pq_qweight_blocks(const float *w, int n_out, int n_in, const pq_qspec *spec,
                 free(codes);
                 free(nested);
                 pq_qweight_free(q);
-                return pq_fail(err, POLYQ_NOMEM, "out of memory quantizing a [%d, %d] matrix", n_out, n_in);
+                return pq_fail(err, POLYQ_NOMEM, "out of memory quantizing a [%d, %d] matrix",
+                               n_out, n_in);
             }
             bnb_double_quant(q->scale, q->n_groups, codes, nested);
             free(q->scale);

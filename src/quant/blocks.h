@@ -22,17 +22,59 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef struct { uint16_t d; int8_t qs[32]; } pq_block_q8_0;
-typedef struct { uint16_t d; uint8_t qs[16]; } pq_block_q4_0;
-typedef struct { uint16_t d, m; uint8_t qs[16]; } pq_block_q4_1;
-typedef struct { uint16_t d; uint8_t qh[4]; uint8_t qs[16]; } pq_block_q5_0;
-typedef struct { uint16_t d, m; uint8_t qh[4]; uint8_t qs[16]; } pq_block_q5_1;
-typedef struct { uint8_t scales[16]; uint8_t qs[64]; uint16_t d, dmin; } pq_block_q2_k;
-typedef struct { uint8_t hmask[32]; uint8_t qs[64]; uint8_t scales[12]; uint16_t d; } pq_block_q3_k;
-typedef struct { uint16_t d, dmin; uint8_t scales[12]; uint8_t qs[128]; } pq_block_q4_k;
-typedef struct { uint16_t d, dmin; uint8_t scales[12]; uint8_t qh[32]; uint8_t qs[128]; } pq_block_q5_k;
-typedef struct { uint8_t ql[128]; uint8_t qh[64]; int8_t scales[16]; uint16_t d; } pq_block_q6_k;
-typedef struct { uint8_t qs[32]; } pq_block_bnb4;
+typedef struct {
+    uint16_t d;
+    int8_t qs[32];
+} pq_block_q8_0;
+typedef struct {
+    uint16_t d;
+    uint8_t qs[16];
+} pq_block_q4_0;
+typedef struct {
+    uint16_t d, m;
+    uint8_t qs[16];
+} pq_block_q4_1;
+typedef struct {
+    uint16_t d;
+    uint8_t qh[4];
+    uint8_t qs[16];
+} pq_block_q5_0;
+typedef struct {
+    uint16_t d, m;
+    uint8_t qh[4];
+    uint8_t qs[16];
+} pq_block_q5_1;
+typedef struct {
+    uint8_t scales[16];
+    uint8_t qs[64];
+    uint16_t d, dmin;
+} pq_block_q2_k;
+typedef struct {
+    uint8_t hmask[32];
+    uint8_t qs[64];
+    uint8_t scales[12];
+    uint16_t d;
+} pq_block_q3_k;
+typedef struct {
+    uint16_t d, dmin;
+    uint8_t scales[12];
+    uint8_t qs[128];
+} pq_block_q4_k;
+typedef struct {
+    uint16_t d, dmin;
+    uint8_t scales[12];
+    uint8_t qh[32];
+    uint8_t qs[128];
+} pq_block_q5_k;
+typedef struct {
+    uint8_t ql[128];
+    uint8_t qh[64];
+    int8_t scales[16];
+    uint16_t d;
+} pq_block_q6_k;
+typedef struct {
+    uint8_t qs[32];
+} pq_block_bnb4;
 
 _Static_assert(sizeof(pq_block_q8_0) == 34, "Q8_0 block");
 _Static_assert(sizeof(pq_block_q4_0) == 18, "Q4_0 block");

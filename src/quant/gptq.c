@@ -31,7 +31,10 @@ void pq_gptq_params(const float *x, int n, int bits, bool sym, float *scale, int
     *zero = sym ? (maxq + 1) / 2 : (int)nearbyintf(-lo / *scale);
 }
 
-typedef struct { double d; int i; } keyed;
+typedef struct {
+    double d;
+    int i;
+} keyed;
 
 static int by_desc(const void *a, const void *b)
 {
@@ -41,19 +44,20 @@ static int by_desc(const void *a, const void *b)
     return (x->i > y->i) - (x->i < y->i); /* stable */
 }
 
-int pq_gptq(const float *w, int n_out, int K, double *h, const pq_qspec *spec, const pq_gptq_opts *o,
-            pq_qweight **out, polyq_err *err)
+int pq_gptq(const float *w, int n_out, int K, double *h, const pq_qspec *spec,
+            const pq_gptq_opts *o, pq_qweight **out, polyq_err *err)
 {
     *out = NULL;
     if (spec->fmt != PQ_QF_INT || spec->none || spec->gran == PQ_GRAN_TENSOR)
-        return pq_fail(err, POLYQ_INVALID_ARG, "GPTQ needs an integer spec per channel or in groups, not %s",
-                       spec->name);
+        return pq_fail(err, POLYQ_INVALID_ARG,
+                       "GPTQ needs an integer spec per channel or in groups, not %s", spec->name);
     int bits = spec->bits, maxq = (1 << bits) - 1, B = o && o->block > 0 ? o->block : 128;
     int G = spec->gran == PQ_GRAN_GROUP && spec->group < K ? spec->group : K;
     double percdamp = o && o->percdamp > 0 ? o->percdamp : 0.01;
     bool act = o && o->act_order;
     size_t nW = (size_t)n_out * K;
-    double *W = pq_alloc_array(nW, sizeof *W), *Err = pq_alloc_array((size_t)n_out * B, sizeof *Err),
+    double *W = pq_alloc_array(nW, sizeof *W),
+           *Err = pq_alloc_array((size_t)n_out * B, sizeof *Err),
            *Wb = pq_alloc_array((size_t)n_out * B, sizeof *Wb);
     int *perm = pq_alloc_array((size_t)K, sizeof *perm), *lev = pq_alloc_array(nW, sizeof *lev);
     int n_groups = (K + G - 1) / G;
@@ -122,18 +126,22 @@ int pq_gptq(const float *w, int n_out, int K, double *h, const pq_qspec *spec, c
     if (!info)
         info = LAPACKE_dpotri(LAPACK_COL_MAJOR, 'L', K, hp, K);
     if (info) {
-        rc = pq_fail(err, POLYQ_NUMERIC, "GPTQ: the dampened Hessian is not positive definite (LAPACK info %d)", (int)info);
+        rc = pq_fail(err, POLYQ_NUMERIC,
+                     "GPTQ: the dampened Hessian is not positive definite (LAPACK info %d)",
+                     (int)info);
         goto out;
     }
     for (int j = 0; j < K; j++) /* column-major lower -> full symmetric */
         for (int i = j + 1; i < K; i++)
-            hp[(size_t)i + (size_t)j * K] = hp[(size_t)j + (size_t)i * K] = hp[(size_t)i + (size_t)j * K];
+            hp[(size_t)i + (size_t)j * K] = hp[(size_t)j + (size_t)i * K] =
+                hp[(size_t)i + (size_t)j * K];
     info = LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'U', K, hp, K);
     if (info) {
-        rc = pq_fail(err, POLYQ_NUMERIC, "GPTQ: H^-1 is not positive definite (LAPACK info %d)", (int)info);
+        rc = pq_fail(err, POLYQ_NUMERIC, "GPTQ: H^-1 is not positive definite (LAPACK info %d)",
+                     (int)info);
         goto out;
     }
-#define U(i, j) hp[(size_t)(i) + (size_t)(j) * K] /* upper: i <= j */
+#define U(i, j) hp[(size_t)(i) + (size_t)(j)*K] /* upper: i <= j */
     for (int i1 = 0; i1 < K; i1 += B) {
         int i2 = i1 + B < K ? i1 + B : K, cnt = i2 - i1;
         for (int r = 0; r < n_out; r++) /* the block as it stands before its own updates */
@@ -147,7 +155,8 @@ int pq_gptq(const float *w, int n_out, int K, double *h, const pq_qspec *spec, c
                 for (int r = 0; r < n_out; r++) {
                     for (int k = 0; k < m; k++) {
                         int idx = c + k;
-                        col[k] = (float)(idx < i2 ? Wb[(size_t)r * B + (idx - i1)] : W[(size_t)r * K + idx]);
+                        col[k] = (float)(idx < i2 ? Wb[(size_t)r * B + (idx - i1)]
+                                                  : W[(size_t)r * K + idx]);
                     }
                     pq_gptq_params(col, m, bits, spec->sym, &gscale[(size_t)r * n_groups + g],
                                    &gzero[(size_t)r * n_groups + g]);
@@ -205,7 +214,8 @@ int pq_gptq(const float *w, int n_out, int K, double *h, const pq_qspec *spec, c
     }
     for (int r = 0; r < n_out; r++)
         for (int c = 0; c < K; c++)
-            pq_pack(q->data + (size_t)r * q->row_bytes, bits, (size_t)perm[c], (unsigned)lev[(size_t)r * K + c]);
+            pq_pack(q->data + (size_t)r * q->row_bytes, bits, (size_t)perm[c],
+                    (unsigned)lev[(size_t)r * K + c]);
     *out = q;
     q = NULL;
 out:

@@ -29,8 +29,8 @@ typedef struct pq_gptq_opts {
 
 /* w [n_out, K] row-major; h [K, K] (2 X X^T / n, any positive scale), overwritten. spec: an
  * int spec (bits, group or channel, sym). */
-int pq_gptq(const float *w, int n_out, int K, double *h, const pq_qspec *spec, const pq_gptq_opts *o,
-            pq_qweight **out, polyq_err *err);
+int pq_gptq(const float *w, int n_out, int K, double *h, const pq_qspec *spec,
+            const pq_gptq_opts *o, pq_qweight **out, polyq_err *err);
 
 /* GPTQ's quantizer parameters for x[0..n) */
 void pq_gptq_params(const float *x, int n, int bits, bool sym, float *scale, int *zero);

@@ -29,13 +29,20 @@
 #define Q4(f) PQ_AT(pq_block_q4_k, f)
 #define Q5(f) PQ_AT(pq_block_q5_k, f)
 #define Q6(f) PQ_AT(pq_block_q6_k, f)
-_Static_assert(Q4(d) == Q5(d) && Q4(dmin) == Q5(dmin) && Q4(scales) == Q5(scales), "Q4_K and Q5_K share their scales");
+_Static_assert(Q4(d) == Q5(d) && Q4(dmin) == Q5(dmin) && Q4(scales) == Q5(scales),
+               "Q4_K and Q5_K share their scales");
 
 #define QK 256
 
 /* round to nearest, ties to even (ggml's nearest_int for |x| < 2^22) */
-static int nearest(float x) { return (int)rintf(x); }
-static int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
+static int nearest(float x)
+{
+    return (int)rintf(x);
+}
+static int clampi(int v, int lo, int hi)
+{
+    return v < lo ? lo : v > hi ? hi : v;
+}
 
 static void put_f16(uint8_t *p, float v)
 {
@@ -44,7 +51,10 @@ static void put_f16(uint8_t *p, float v)
     p[1] = (uint8_t)(h >> 8);
 }
 
-static float get_f16(const uint8_t *p) { return pq_f16_to_f32((uint16_t)(p[0] | p[1] << 8)); }
+static float get_f16(const uint8_t *p)
+{
+    return pq_f16_to_f32((uint16_t)(p[0] | p[1] << 8));
+}
 
 /* Symmetric levels in -nmax..nmax-1 for x[0..n): the scale starts at max / -nmax (max the
  * value of largest magnitude) and 18 nearby scales are tried, keeping the one that maximizes
@@ -69,8 +79,8 @@ static float signed_max(const float *x, int n, int8_t *L)
 /* Levels l in -nmax..nmax-1 of x[0..n) at inverse scale iscale and their sums with w = x^2:
  * *sumlx = sum w x l, *suml2 = sum w l^2 (in the reference's order); L (when given) gets
  * l + offset. */
-static void sym_sums(int n, int nmax, const float *x, float iscale, int8_t *L, int offset, float *sumlx,
-                     float *suml2)
+static void sym_sums(int n, int nmax, const float *x, float iscale, int8_t *L, int offset,
+                     float *sumlx, float *suml2)
 {
     float slx = 0, sl2 = 0;
     for (int i = 0; i < n; i++) {
@@ -150,7 +160,8 @@ static float q3_levels(int n, int nmax, const float *x, int8_t *L)
  * squares of scale and minimum, keeping the smallest weighted error (|d| when mad, else d^2).
  * Returns the scale; *neg_min = -minimum. */
 static float asym_levels(int n, int nmax, const float *x, const float *wt, uint8_t *L,
-                         float *neg_min, uint8_t *aux, float rmin, float rdelta, int nstep, bool mad)
+                         float *neg_min, uint8_t *aux, float rmin, float rdelta, int nstep,
+                         bool mad)
 {
     float min = x[0], max = x[0], sum_w = wt[0], sum_x = sum_w * x[0];
     for (int i = 1; i < n; i++) {
@@ -245,7 +256,8 @@ static void q2k_block(const float *x, uint8_t *y)
     for (int j = 0; j < 16; j++) {
         for (int l = 0; l < 16; l++)
             wt[l] = fabsf(x[16 * j + l]);
-        sc[j] = asym_levels(16, 3, x + 16 * j, wt, L + 16 * j, &mins[j], aux, -0.5f, 0.1f, 15, true);
+        sc[j] =
+            asym_levels(16, 3, x + 16 * j, wt, L + 16 * j, &mins[j], aux, -0.5f, 0.1f, 15, true);
         if (sc[j] > max_scale)
             max_scale = sc[j];
         if (mins[j] > max_min)
@@ -276,7 +288,8 @@ static void q2k_block(const float *x, uint8_t *y)
     }
     for (int j = 0; j < QK; j += 128)
         for (int l = 0; l < 32; l++)
-            qs[j / 4 + l] = (uint8_t)(L[j + l] | (L[j + l + 32] << 2) | (L[j + l + 64] << 4) | (L[j + l + 96] << 6));
+            qs[j / 4 + l] = (uint8_t)(L[j + l] | (L[j + l + 32] << 2) | (L[j + l + 64] << 4) |
+                                      (L[j + l + 96] << 6));
 }
 
 /* Q3_K's 16 6-bit scales (stored + 32) in 12 bytes: low nibbles in bytes 0..7 (sub-blocks
@@ -321,7 +334,8 @@ static void q3k_block(const float *x, uint8_t *y)
             L[16 * j + i] = (int8_t)(clampi(nearest(x[16 * j + i] / d), -4, 3) + 4);
     }
     memset(hmask, 0, 32);
-    for (int j = 0, m = 0, bit = 0; j < QK; j++) { /* third bit: weight j at hmask[j % 32], bit j / 32 */
+    for (int j = 0, m = 0, bit = 0; j < QK;
+         j++) { /* third bit: weight j at hmask[j % 32], bit j / 32 */
         if (L[j] > 3) {
             hmask[m] |= (uint8_t)(1u << bit);
             L[j] -= 4;
@@ -333,7 +347,8 @@ static void q3k_block(const float *x, uint8_t *y)
     }
     for (int j = 0; j < QK; j += 128)
         for (int l = 0; l < 32; l++)
-            qs[j / 4 + l] = (uint8_t)(L[j + l] | (L[j + l + 32] << 2) | (L[j + l + 64] << 4) | (L[j + l + 96] << 6));
+            qs[j / 4 + l] = (uint8_t)(L[j + l] | (L[j + l + 32] << 2) | (L[j + l + 64] << 4) |
+                                      (L[j + l + 96] << 6));
 }
 
 /* Q4_K (nmax 15) and Q5_K (nmax 31) */
@@ -349,8 +364,8 @@ static void q45k_block(const float *x, uint8_t *y, bool five)
         float av_x = sqrtf(sum_x2 / 32);
         for (int l = 0; l < 32; l++)
             wt[l] = av_x + fabsf(x[32 * j + l]);
-        sc[j] = asym_levels(32, nmax, x + 32 * j, wt, L + 32 * j, &mins[j], aux, five ? -0.5f : -1.f,
-                            0.1f, five ? 15 : 20, false);
+        sc[j] = asym_levels(32, nmax, x + 32 * j, wt, L + 32 * j, &mins[j], aux,
+                            five ? -0.5f : -1.f, 0.1f, five ? 15 : 20, false);
         if (sc[j] > max_scale)
             max_scale = sc[j];
         if (mins[j] > max_min)
@@ -434,16 +449,31 @@ static void q6k_block(const float *x, uint8_t *y)
         for (int l = 0; l < 32; l++) {
             ql[l] = (uint8_t)((L[j + l] & 0xF) | ((L[j + l + 64] & 0xF) << 4));
             ql[l + 32] = (uint8_t)((L[j + l + 32] & 0xF) | ((L[j + l + 96] & 0xF) << 4));
-            qh[l] = (uint8_t)((L[j + l] >> 4) | ((L[j + l + 32] >> 4) << 2) | ((L[j + l + 64] >> 4) << 4) |
-                              ((L[j + l + 96] >> 4) << 6));
+            qh[l] = (uint8_t)((L[j + l] >> 4) | ((L[j + l + 32] >> 4) << 2) |
+                              ((L[j + l + 64] >> 4) << 4) | ((L[j + l + 96] >> 4) << 6));
         }
 }
 
-void pq_q2_k_quantize(const float *x, uint8_t *y) { q2k_block(x, y); }
-void pq_q3_k_quantize(const float *x, uint8_t *y) { q3k_block(x, y); }
-void pq_q4_k_quantize(const float *x, uint8_t *y) { q45k_block(x, y, false); }
-void pq_q5_k_quantize(const float *x, uint8_t *y) { q45k_block(x, y, true); }
-void pq_q6_k_quantize(const float *x, uint8_t *y) { q6k_block(x, y); }
+void pq_q2_k_quantize(const float *x, uint8_t *y)
+{
+    q2k_block(x, y);
+}
+void pq_q3_k_quantize(const float *x, uint8_t *y)
+{
+    q3k_block(x, y);
+}
+void pq_q4_k_quantize(const float *x, uint8_t *y)
+{
+    q45k_block(x, y, false);
+}
+void pq_q5_k_quantize(const float *x, uint8_t *y)
+{
+    q45k_block(x, y, true);
+}
+void pq_q6_k_quantize(const float *x, uint8_t *y)
+{
+    q6k_block(x, y);
+}
 
 void pq_q2_k_dequant(const uint8_t *y, float *out)
 {
@@ -514,5 +544,11 @@ void pq_q6_k_dequant(const uint8_t *y, float *out)
         }
 }
 
-void pq_q4_k_dequant(const uint8_t *y, float *out) { q45k_dequant(y, out, false); }
-void pq_q5_k_dequant(const uint8_t *y, float *out) { q45k_dequant(y, out, true); }
+void pq_q4_k_dequant(const uint8_t *y, float *out)
+{
+    q45k_dequant(y, out, false);
+}
+void pq_q5_k_dequant(const uint8_t *y, float *out)
+{
+    q45k_dequant(y, out, true);
+}

@@ -31,7 +31,8 @@ int pq_qspec_parse(const char *text, pq_qspec *out, polyq_err *err)
             char *e;
             double t = strtod(r + 2, &e);
             if (e == r + 2 || !(t > 0))
-                return pq_fail(err, POLYQ_INVALID_ARG, "quant spec \"%s\": the threshold after -t must be positive", text);
+                return pq_fail(err, POLYQ_INVALID_ARG,
+                               "quant spec \"%s\": the threshold after -t must be positive", text);
             out->outlier = (float)t;
             r = e;
         }
@@ -53,8 +54,9 @@ int pq_qspec_parse(const char *text, pq_qspec *out, polyq_err *err)
             char *e;
             double a = strtod(r + 2, &e);
             if (e == r + 2 || !(a >= 0 && a <= 1))
-                return pq_fail(err, POLYQ_INVALID_ARG,
-                               "quant spec \"%s\": the migration strength after -a must be in [0, 1]", text);
+                return pq_fail(
+                    err, POLYQ_INVALID_ARG,
+                    "quant spec \"%s\": the migration strength after -a must be in [0, 1]", text);
             out->alpha = (float)a;
             r = e;
         }
@@ -64,8 +66,12 @@ int pq_qspec_parse(const char *text, pq_qspec *out, polyq_err *err)
         return 0;
     }
     /* a block format by its name, or one of the recipes built on them; each may end in -head */
-    static const struct { const char *name, *fmt; bool k_mix, dq; } recipes[] = {
-        {"q4_k_m", "q4_k", true, false}, {"nf4-dq", "nf4", false, true}, {"fp4-dq", "fp4", false, true}};
+    static const struct {
+        const char *name, *fmt;
+        bool k_mix, dq;
+    } recipes[] = {{"q4_k_m", "q4_k", true, false},
+                   {"nf4-dq", "nf4", false, true},
+                   {"fp4-dq", "fp4", false, true}};
     char base[32];
     size_t n = strcspn(text, "-");
     bool head = false;
@@ -165,20 +171,24 @@ int pq_qspec_parse(const char *text, pq_qspec *out, polyq_err *err)
     if (*p)
         goto bad;
     if ((out->gptq || out->awq) && out->gran == PQ_GRAN_TENSOR)
-        return pq_fail(err, POLYQ_INVALID_ARG, "quant spec \"%s\": %s quantizes per channel or in groups, not per tensor",
+        return pq_fail(err, POLYQ_INVALID_ARG,
+                       "quant spec \"%s\": %s quantizes per channel or in groups, not per tensor",
                        text, out->gptq ? "GPTQ" : "AWQ");
     snprintf(out->name, sizeof out->name, "%s", text);
     return 0;
 bad:;
     char formats[512];
     pq_qfmt_list(formats, sizeof formats);
-    return pq_fail(err, POLYQ_INVALID_ARG,
-                   "quant spec \"%s\" is not understood: expected fp32, "
-                   "int<2-8>[-g<group>|-tensor][-sym|-asym][-head] (e.g. int8, int4-g128), "
-                   "gptq-int<2-8>[-g<group>][-sym][-act][-head] or awq-int<2-8>[-g<group>][-clip][-duo] (calibrated), "
-                   "%s, q4_k_m (llama.cpp's mixture), nf4-dq, fp4-dq (double-quantized), each with optional -head, "
-                   "or w8a8, smoothquant[-a<alpha>], llm-int8[-t<threshold>] (int8 weights and activations)",
-                   text, formats);
+    return pq_fail(
+        err, POLYQ_INVALID_ARG,
+        "quant spec \"%s\" is not understood: expected fp32, "
+        "int<2-8>[-g<group>|-tensor][-sym|-asym][-head] (e.g. int8, int4-g128), "
+        "gptq-int<2-8>[-g<group>][-sym][-act][-head] or awq-int<2-8>[-g<group>][-clip][-duo] "
+        "(calibrated), "
+        "%s, q4_k_m (llama.cpp's mixture), nf4-dq, fp4-dq (double-quantized), each with optional "
+        "-head, "
+        "or w8a8, smoothquant[-a<alpha>], llm-int8[-t<threshold>] (int8 weights and activations)",
+        text, formats);
 }
 
 void pq_qfmt_list(char *buf, size_t size)
@@ -191,8 +201,9 @@ void pq_qfmt_list(char *buf, size_t size)
             continue;
         const pq_qfmt_traits *next = f + 1 < pq_qfmt_count() ? pq_qfmt_get((pq_qfmt)(f + 1)) : NULL;
         bool last_of_tool = !next || strcmp(next->tool, t->tool);
-        int w = snprintf(buf + at, size - at, "%s%s%s%s%s", at ? ", " : "", t->name, last_of_tool ? " (" : "",
-                         last_of_tool ? t->tool : "", last_of_tool ? ")" : "");
+        int w = snprintf(buf + at, size - at, "%s%s%s%s%s", at ? ", " : "", t->name,
+                         last_of_tool ? " (" : "", last_of_tool ? t->tool : "",
+                         last_of_tool ? ")" : "");
         if (w < 0 || (size_t)w >= size - at)
             break;
         at += (size_t)w;
@@ -203,8 +214,12 @@ const char *pq_qspec_method(const pq_qspec *s)
 {
     if (!strncmp(s->name, "gguf:", 5))
         return "ggml";
-    return s->gptq ? "gptq" : s->awq ? "awq" : s->smooth ? "smoothquant" : s->outlier > 0 ? "llm.int8"
-           : s->act8 ? "w8a8" : pq_qfmt_get(s->fmt)->tool;
+    return s->gptq          ? "gptq"
+           : s->awq         ? "awq"
+           : s->smooth      ? "smoothquant"
+           : s->outlier > 0 ? "llm.int8"
+           : s->act8        ? "w8a8"
+                            : pq_qfmt_get(s->fmt)->tool;
 }
 
 unsigned pq_unpack(const uint8_t *row, int bits, size_t i)
@@ -316,7 +331,10 @@ int pq_qweight_rtn(const float *w, int n_out, int n_in, const pq_qspec *spec, pq
             for (int i = 0; i < n_in; i++) {
                 float x = w[(size_t)r * n_in + i];
                 int v = (int)lrintf(x * id);
-                v = q->sym ? (v < -qmax ? -qmax : v > qmax ? qmax : v) + z
+                v = q->sym ? (v < -qmax  ? -qmax
+                              : v > qmax ? qmax
+                                         : v) +
+                                 z
                            : pq_gptq_level(x, d, z, qmax);
                 pq_pack(q->data + (size_t)r * q->row_bytes, q->bits, (size_t)i, (unsigned)v);
             }
@@ -362,7 +380,8 @@ static void dequant_int_row(const pq_qweight *q, int r, float *out)
         float d = q->scale[gi];
         int z = q->sym ? mid : q->zero[gi];
         int i0 = q->gran == PQ_GRAN_TENSOR ? 0 : g * q->group;
-        int i1 = q->gran == PQ_GRAN_TENSOR ? q->n_in : (i0 + q->group < q->n_in ? i0 + q->group : q->n_in);
+        int i1 = q->gran == PQ_GRAN_TENSOR ? q->n_in
+                                           : (i0 + q->group < q->n_in ? i0 + q->group : q->n_in);
         if (q->bits == 4 && (i0 & 1) == 0) {
             int i = i0;
             for (; i + 1 < i1; i += 2) {
@@ -388,12 +407,13 @@ double pq_qweight_bits(const pq_qweight *q)
     if (t->flat) /* 4-bit codes, an f32 absmax per block, or with double quantization a u8 code per
                   * block and an f32 per 256 blocks and the offset */
         return 8.0 * (double)(((size_t)q->n_out * q->n_in + 1) / 2) +
-               (q->dq ? 8.0 * q->n_groups + 32.0 * ((q->n_groups + 255) / 256 + 1) : 32.0 * q->n_groups);
+               (q->dq ? 8.0 * q->n_groups + 32.0 * ((q->n_groups + 255) / 256 + 1)
+                      : 32.0 * q->n_groups);
     if (t->block) /* the blocks hold their scales */
         return 8.0 * (double)q->row_bytes * q->n_out;
     size_t n_scales = q->gran == PQ_GRAN_TENSOR ? 1 : (size_t)q->n_out * q->n_groups;
-    return 8.0 * (double)q->row_bytes * q->n_out + 32.0 * n_scales + (q->zero ? 8.0 * n_scales : 0) +
-           (q->in_scale ? 32.0 * q->n_in : 0);
+    return 8.0 * (double)q->row_bytes * q->n_out + 32.0 * n_scales +
+           (q->zero ? 8.0 * n_scales : 0) + (q->in_scale ? 32.0 * q->n_in : 0);
 }
 
 int pq_qspec_for_linear(const pq_qspec *s, pq_role role, int layer, int n_layer, int n_in,
@@ -402,10 +422,12 @@ int pq_qspec_for_linear(const pq_qspec *s, pq_role role, int layer, int n_layer,
     *out = *s;
     pq_qfmt f = s->fmt;
     if (s->k_mix) {
-        bool more = layer < n_layer / 8 || layer >= 7 * n_layer / 8 || (layer - n_layer / 8) % 3 == 2;
-        const char *name = role == PQ_ROLE_HEAD ? "q6_k"
-                         : role == PQ_ROLE_QKV ? "q5_k"
-                         : (role == PQ_ROLE_V || role == PQ_ROLE_DOWN) && more ? "q6_k" : "q4_k";
+        bool more =
+            layer < n_layer / 8 || layer >= 7 * n_layer / 8 || (layer - n_layer / 8) % 3 == 2;
+        const char *name = role == PQ_ROLE_HEAD                                  ? "q6_k"
+                           : role == PQ_ROLE_QKV                                 ? "q5_k"
+                           : (role == PQ_ROLE_V || role == PQ_ROLE_DOWN) && more ? "q6_k"
+                                                                                 : "q4_k";
         if (!pq_qfmt_by_name(name, &f))
             return pq_fail(err, POLYQ_INVALID_ARG, "q4_k_m: no format %s", name);
     }

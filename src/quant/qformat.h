@@ -32,29 +32,40 @@ typedef enum { PQ_GRAN_CHANNEL, PQ_GRAN_GROUP, PQ_GRAN_TENSOR } pq_gran;
  * the ids from PQ_QF_BUILTIN on. */
 typedef enum {
     PQ_QF_INT,
-    PQ_QF_Q8_0, PQ_QF_Q4_0, PQ_QF_Q4_1, PQ_QF_Q5_0, PQ_QF_Q5_1, /* llama.cpp */
-    PQ_QF_NF4, PQ_QF_FP4,                                      /* bitsandbytes */
-    PQ_QF_Q2_K, PQ_QF_Q3_K, PQ_QF_Q4_K, PQ_QF_Q5_K, PQ_QF_Q6_K, /* llama.cpp k-quants */
+    PQ_QF_Q8_0,
+    PQ_QF_Q4_0,
+    PQ_QF_Q4_1,
+    PQ_QF_Q5_0,
+    PQ_QF_Q5_1, /* llama.cpp */
+    PQ_QF_NF4,
+    PQ_QF_FP4, /* bitsandbytes */
+    PQ_QF_Q2_K,
+    PQ_QF_Q3_K,
+    PQ_QF_Q4_K,
+    PQ_QF_Q5_K,
+    PQ_QF_Q6_K, /* llama.cpp k-quants */
     PQ_QF_BUILTIN
 } pq_qfmt;
 #define PQ_QF_MAX (PQ_QF_BUILTIN + 8) /* built-in and registered formats together */
 
 /* Everything polyq knows about one storage format: one row of the table in blockfmt.c. */
 typedef struct pq_qfmt_traits {
-    const char *name;      /* its spec name, e.g. "q4_0" ("int": polyq's integer layout) */
-    const char *tool;      /* whose format: "rtn" (polyq's), "ggml", "bitsandbytes"; the method name */
-    int block;             /* weights per block (0: polyq's layout, groups chosen by the spec) */
-    size_t block_bytes;    /* bytes per stored block (bitsandbytes: the codes only) */
-    int bits;              /* bits of one weight's code */
-    double bpw;            /* bits per weight as stored, scales included (0: set by the spec) */
-    bool sym;              /* symmetric levels (no stored minimum or zero point) */
-    bool flat;             /* blocks run over the flattened matrix, absmax kept apart (bitsandbytes) */
-    int ggml_type;         /* its ggml type id in GGUF files, -1 when it has none */
-    int file_id;           /* its number in polyq-quant.safetensors: frozen, never reused */
-    pq_qfmt fallback;      /* for rows that are not whole blocks, as llama-quantize picks (PQ_QF_INT: none) */
-    bool calibrated;       /* needs calibration text */
-    bool imatrix;          /* needs an importance matrix */
-    void (*quantize)(const float *x, uint8_t *y);  /* one block of `block` weights into block_bytes */
+    const char *name;   /* its spec name, e.g. "q4_0" ("int": polyq's integer layout) */
+    const char *tool;   /* whose format: "rtn" (polyq's), "ggml", "bitsandbytes"; the method name */
+    int block;          /* weights per block (0: polyq's layout, groups chosen by the spec) */
+    size_t block_bytes; /* bytes per stored block (bitsandbytes: the codes only) */
+    int bits;           /* bits of one weight's code */
+    double bpw;         /* bits per weight as stored, scales included (0: set by the spec) */
+    bool sym;           /* symmetric levels (no stored minimum or zero point) */
+    bool flat;          /* blocks run over the flattened matrix, absmax kept apart (bitsandbytes) */
+    int ggml_type;      /* its ggml type id in GGUF files, -1 when it has none */
+    int file_id;        /* its number in polyq-quant.safetensors: frozen, never reused */
+    pq_qfmt fallback;   /* for rows that are not whole blocks, as llama-quantize picks (PQ_QF_INT:
+                           none) */
+    bool calibrated;    /* needs calibration text */
+    bool imatrix;       /* needs an importance matrix */
+    void (*quantize)(const float *x,
+                     uint8_t *y); /* one block of `block` weights into block_bytes */
     void (*dequant)(const uint8_t *y, float *out); /* and back */
 } pq_qfmt_traits;
 
@@ -68,35 +79,43 @@ bool pq_qfmt_by_ggml(int type, pq_qfmt *out);
 /* Adds a block format (a copy of *t) at run time, before any other work: its name, file id and
  * ggml type must be new. *out receives its id. */
 int pq_qfmt_register(const pq_qfmt_traits *t, pq_qfmt *out, polyq_err *err);
-/* The block formats' names for messages, by tool: "q8_0, q4_0, ... (ggml), nf4, fp4 (bitsandbytes), ..." */
+/* The block formats' names for messages, by tool: "q8_0, q4_0, ... (ggml), nf4, fp4 (bitsandbytes),
+ * ..." */
 void pq_qfmt_list(char *buf, size_t size);
 
 typedef struct pq_qspec {
-    char name[64];   /* canonical text, e.g. "int4-g128" */
-    bool none;       /* fp32: no quantization */
+    char name[64]; /* canonical text, e.g. "int4-g128" */
+    bool none;     /* fp32: no quantization */
     int bits;
     pq_gran gran;
-    int group;       /* for PQ_GRAN_GROUP */
+    int group; /* for PQ_GRAN_GROUP */
     bool sym;
-    bool head;       /* quantize the LM head too */
-    pq_qfmt fmt;     /* PQ_QF_INT for int<bits> specs */
-    bool gptq;       /* gptq-int...: calibrated (needs calibration text) */
-    bool act_order;  /* gptq ... -act */
-    bool awq;        /* awq-int...: calibrated activation-aware scaling, then RTN */
-    bool clip;       /* awq ... -clip: AWQ's search of each group's clipping range */
-    bool duo;        /* awq ... -duo: AutoAWQ's duo_scaling, s = mean|x|^a / mean|w~|^(1-a) */
-    bool act8;       /* w8a8 / smoothquant: int8 weights and per-token int8 activations */
-    bool smooth;     /* smoothquant: migrate activation outliers into the weights first */
-    float alpha;     /* smoothquant migration strength (default 0.5) */
-    float outlier;   /* llm-int8: input features with |x| >= this stay in floating point (6.0) */
-    bool k_mix;      /* q4_k_m: llama.cpp's mixture of k-quants by tensor role (pq_qspec_for_linear) */
-    bool dq;         /* nf4-dq / fp4-dq: bitsandbytes' double quantization of the block absmax */
+    bool head;      /* quantize the LM head too */
+    pq_qfmt fmt;    /* PQ_QF_INT for int<bits> specs */
+    bool gptq;      /* gptq-int...: calibrated (needs calibration text) */
+    bool act_order; /* gptq ... -act */
+    bool awq;       /* awq-int...: calibrated activation-aware scaling, then RTN */
+    bool clip;      /* awq ... -clip: AWQ's search of each group's clipping range */
+    bool duo;       /* awq ... -duo: AutoAWQ's duo_scaling, s = mean|x|^a / mean|w~|^(1-a) */
+    bool act8;      /* w8a8 / smoothquant: int8 weights and per-token int8 activations */
+    bool smooth;    /* smoothquant: migrate activation outliers into the weights first */
+    float alpha;    /* smoothquant migration strength (default 0.5) */
+    float outlier;  /* llm-int8: input features with |x| >= this stay in floating point (6.0) */
+    bool k_mix; /* q4_k_m: llama.cpp's mixture of k-quants by tensor role (pq_qspec_for_linear) */
+    bool dq;    /* nf4-dq / fp4-dq: bitsandbytes' double quantization of the block absmax */
 } pq_qspec;
 
 /* What a linear layer is in its block, for per-tensor recipes. */
 typedef enum {
-    PQ_ROLE_QKV, PQ_ROLE_Q, PQ_ROLE_K, PQ_ROLE_V, PQ_ROLE_ATTN_OUT, PQ_ROLE_GATE, PQ_ROLE_UP,
-    PQ_ROLE_DOWN, PQ_ROLE_HEAD
+    PQ_ROLE_QKV,
+    PQ_ROLE_Q,
+    PQ_ROLE_K,
+    PQ_ROLE_V,
+    PQ_ROLE_ATTN_OUT,
+    PQ_ROLE_GATE,
+    PQ_ROLE_UP,
+    PQ_ROLE_DOWN,
+    PQ_ROLE_HEAD
 } pq_role;
 
 /* The spec one linear of n_in inputs gets, as llama-quantize picks it: k-quant rows must be
@@ -113,22 +132,22 @@ int pq_qspec_parse(const char *text, pq_qspec *out, polyq_err *err);
 const char *pq_qspec_method(const pq_qspec *s);
 
 typedef struct pq_qweight {
-    pq_qfmt fmt;      /* block formats: data holds the tool's blocks, row after row */
+    pq_qfmt fmt; /* block formats: data holds the tool's blocks, row after row */
     int bits, n_out, n_in;
     pq_gran gran;
-    int group;        /* inputs per group (n_in for per-channel and per-tensor) */
-    int n_groups;     /* per row (per-tensor: 1 for the whole matrix) */
+    int group;    /* inputs per group (n_in for per-channel and per-tensor) */
+    int n_groups; /* per row (per-tensor: 1 for the whole matrix) */
     bool sym;
     size_t row_bytes;
     uint8_t *data;
     float *scale;
-    uint8_t *zero;    /* NULL when symmetric */
-    float *in_scale;  /* AWQ: per input channel, multiplies the dequantized weight; or NULL */
-    bool act8;        /* W8A8: 8-bit symmetric per channel, used with per-token int8 activations */
-    float outlier;    /* LLM.int8(): with act8, features reaching this magnitude run in float */
-    bool dq;          /* bitsandbytes double quantization: zero[n_groups] holds each block's absmax
-                       * as a code of bitsandbytes' 8-bit dynamic map (blockfmt.c) relative to an
-                       * offset; scale[] holds the absmax of every 256 such codes, then the offset */
+    uint8_t *zero;   /* NULL when symmetric */
+    float *in_scale; /* AWQ: per input channel, multiplies the dequantized weight; or NULL */
+    bool act8;       /* W8A8: 8-bit symmetric per channel, used with per-token int8 activations */
+    float outlier;   /* LLM.int8(): with act8, features reaching this magnitude run in float */
+    bool dq;         /* bitsandbytes double quantization: zero[n_groups] holds each block's absmax
+                      * as a code of bitsandbytes' 8-bit dynamic map (blockfmt.c) relative to an
+                      * offset; scale[] holds the absmax of every 256 such codes, then the offset */
 } pq_qweight;
 /* The block absmax b of a double-quantized bitsandbytes weight */
 float pq_bnb_dq_absmax(const pq_qweight *q, int b);

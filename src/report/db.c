@@ -2,8 +2,8 @@
 #include "report/db.h"
 
 #include <math.h>
-#include <stdio.h>
 #include <sqlite3.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,13 +25,18 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS cells(model TEXT NOT NULL, spec TEXT NOT NULL, calib TEXT NOT NULL,"
     " lang TEXT NOT NULL, method TEXT, bits_per_weight REAL, n_sent INTEGER, tokens INTEGER,"
-    " bytes INTEGER, chars INTEGER, words INTEGER, fallback INTEGER, nll_fp REAL, nll_q REAL, kld REAL,"
-    " agree INTEGER, ppl_fp REAL, ppl_q REAL, bpb_fp REAL, bpb_q REAL, log_ppl_ratio REAL, delta_bpb REAL,"
-    " delta_bits_per_sentence REAL, kld_per_token REAL, top1 REAL, kld_p50 REAL, kld_p90 REAL, kld_p99 REAL,"
+    " bytes INTEGER, chars INTEGER, words INTEGER, fallback INTEGER, nll_fp REAL, nll_q REAL, kld "
+    "REAL,"
+    " agree INTEGER, ppl_fp REAL, ppl_q REAL, bpb_fp REAL, bpb_q REAL, log_ppl_ratio REAL, "
+    "delta_bpb REAL,"
+    " delta_bits_per_sentence REAL, kld_per_token REAL, top1 REAL, kld_p50 REAL, kld_p90 REAL, "
+    "kld_p99 REAL,"
     " wall_s REAL,"
     " PRIMARY KEY(model, spec, calib, lang));"
-    "CREATE TABLE IF NOT EXISTS sentences(model TEXT NOT NULL, spec TEXT NOT NULL, calib TEXT NOT NULL,"
-    " lang TEXT NOT NULL, idx INTEGER NOT NULL, tokens INTEGER, bytes INTEGER, nll_fp REAL, nll_q REAL,"
+    "CREATE TABLE IF NOT EXISTS sentences(model TEXT NOT NULL, spec TEXT NOT NULL, calib TEXT NOT "
+    "NULL,"
+    " lang TEXT NOT NULL, idx INTEGER NOT NULL, tokens INTEGER, bytes INTEGER, nll_fp REAL, nll_q "
+    "REAL,"
     " kld REAL, agree INTEGER, PRIMARY KEY(model, spec, calib, lang, idx));";
 
 /* the value of meta key, or NULL (heap) */
@@ -39,8 +44,10 @@ static char *meta_get(pq_db *db, const char *key)
 {
     sqlite3_stmt *st = NULL;
     char *v = NULL;
-    if (sqlite3_prepare_v2(db->s, "SELECT value FROM meta WHERE key = ?", -1, &st, NULL) == SQLITE_OK &&
-        sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+    if (sqlite3_prepare_v2(db->s, "SELECT value FROM meta WHERE key = ?", -1, &st, NULL) ==
+            SQLITE_OK &&
+        sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
         v = pq_strdup((const char *)sqlite3_column_text(st, 0));
     sqlite3_finalize(st);
     return v;
@@ -49,9 +56,11 @@ static char *meta_get(pq_db *db, const char *key)
 static int meta_put(pq_db *db, const char *key, const char *value)
 {
     sqlite3_stmt *st = NULL;
-    int ok = sqlite3_prepare_v2(db->s, "INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)", -1, &st, NULL) == SQLITE_OK &&
+    int ok = sqlite3_prepare_v2(db->s, "INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)", -1,
+                                &st, NULL) == SQLITE_OK &&
              sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC) == SQLITE_OK &&
-             sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC) == SQLITE_OK && sqlite3_step(st) == SQLITE_DONE;
+             sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC) == SQLITE_OK &&
+             sqlite3_step(st) == SQLITE_DONE;
     sqlite3_finalize(st);
     return ok ? 0 : -1;
 }
@@ -65,11 +74,13 @@ int pq_db_open(pq_db **out, const char *path, const char *plan_json, polyq_err *
         return pq_fail(err, POLYQ_NOMEM, "out of memory");
     }
     int rc = 0;
-    if (sqlite3_open_v2(path, &db->s, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK)
+    if (sqlite3_open_v2(path, &db->s, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+        SQLITE_OK)
         rc = db_fail(db, err, "cannot open");
     /* every commit reaches the disk before the next cell starts (a killed sweep loses at most
      * the cell it was computing) */
-    if (!rc && sqlite3_exec(db->s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL, NULL, NULL) != SQLITE_OK)
+    if (!rc && sqlite3_exec(db->s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL, NULL,
+                            NULL) != SQLITE_OK)
         rc = db_fail(db, err, "not an SQLite database, or a damaged one");
     if (!rc)
         sqlite3_busy_timeout(db->s, 60000);
@@ -79,13 +90,17 @@ int pq_db_open(pq_db **out, const char *path, const char *plan_json, polyq_err *
         rc = db_fail(db, err, "cannot create the tables (not a polyq results database?)");
     char *ver = rc ? NULL : meta_get(db, "polyq_version"), *plan = rc ? NULL : meta_get(db, "plan");
     if (!rc && ver && atoi(ver) != atoi(POLYQ_VERSION))
-        rc = pq_fail(err, POLYQ_FORMAT, "%s: made by polyq %s; this is polyq %s (another major version)", path,
-                     ver, POLYQ_VERSION);
+        rc = pq_fail(err, POLYQ_FORMAT,
+                     "%s: made by polyq %s; this is polyq %s (another major version)", path, ver,
+                     POLYQ_VERSION);
     if (!rc && plan && strcmp(plan, plan_json))
         rc = pq_fail(err, POLYQ_INVALID_ARG,
-                     "%s: holds the results of another plan; give a new --db for this plan or run the plan it "
-                     "was made for", path);
-    if (!rc && !plan && (meta_put(db, "polyq_version", POLYQ_VERSION) || meta_put(db, "plan", plan_json)))
+                     "%s: holds the results of another plan; give a new --db for this plan or run "
+                     "the plan it "
+                     "was made for",
+                     path);
+    if (!rc && !plan &&
+        (meta_put(db, "polyq_version", POLYQ_VERSION) || meta_put(db, "plan", plan_json)))
         rc = db_fail(db, err, "cannot write");
     free(ver);
     free(plan);
@@ -108,16 +123,20 @@ void pq_db_close(pq_db *db)
 
 static int bind_key(sqlite3_stmt *st, const pq_cell_key *k)
 {
-    return sqlite3_bind_text(st, 1, k->model, -1, SQLITE_STATIC) || sqlite3_bind_text(st, 2, k->spec, -1, SQLITE_STATIC) ||
-           sqlite3_bind_text(st, 3, k->calib, -1, SQLITE_STATIC) || sqlite3_bind_text(st, 4, k->lang, -1, SQLITE_STATIC);
+    return sqlite3_bind_text(st, 1, k->model, -1, SQLITE_STATIC) ||
+           sqlite3_bind_text(st, 2, k->spec, -1, SQLITE_STATIC) ||
+           sqlite3_bind_text(st, 3, k->calib, -1, SQLITE_STATIC) ||
+           sqlite3_bind_text(st, 4, k->lang, -1, SQLITE_STATIC);
 }
 
 int pq_db_has(pq_db *db, const pq_cell_key *k, polyq_err *err)
 {
     sqlite3_stmt *st = NULL;
     int r = -1;
-    if (sqlite3_prepare_v2(db->s, "SELECT 1 FROM cells WHERE model = ? AND spec = ? AND calib = ? AND lang = ?", -1,
-                           &st, NULL) == SQLITE_OK && !bind_key(st, k)) {
+    if (sqlite3_prepare_v2(
+            db->s, "SELECT 1 FROM cells WHERE model = ? AND spec = ? AND calib = ? AND lang = ?",
+            -1, &st, NULL) == SQLITE_OK &&
+        !bind_key(st, k)) {
         int s = sqlite3_step(st);
         r = s == SQLITE_ROW ? 1 : s == SQLITE_DONE ? 0 : -1;
     }
@@ -142,20 +161,34 @@ int pq_db_put(pq_db *db, const pq_cell_key *k, const char *method, double bits_p
     if (scratch) /* KL at every scored position: its 50th, 90th, 99th percentiles */
         pq_kl_percentiles(e->kl_pos[qi], T, scratch, pct);
     free(scratch);
-    double v[] = {nf, nq, kl, exp(nf / (double)T), exp(nq / (double)T), nf / (B * M_LN2), nq / (B * M_LN2),
-                  (nq - nf) / (double)T, (nq - nf) / (B * M_LN2), (nq - nf) / (N * M_LN2), kl / (double)T,
+    double v[] = {nf,
+                  nq,
+                  kl,
+                  exp(nf / (double)T),
+                  exp(nq / (double)T),
+                  nf / (B * M_LN2),
+                  nq / (B * M_LN2),
+                  (nq - nf) / (double)T,
+                  (nq - nf) / (B * M_LN2),
+                  (nq - nf) / (N * M_LN2),
+                  kl / (double)T,
                   (double)agree / (double)T};
     if (sqlite3_exec(db->s, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
         return db_fail(db, err, "cannot start a transaction");
     sqlite3_stmt *st = NULL;
     int ok = sqlite3_prepare_v2(db->s,
-                                "INSERT INTO cells VALUES(?,?,?,?, ?,?,?,?, ?,?,?,?, ?,?,?,?, ?,?,?,?, ?,?,?,?, ?,?,?,?,?)",
-                                -1, &st, NULL) == SQLITE_OK && !bind_key(st, k);
+                                "INSERT INTO cells VALUES(?,?,?,?, ?,?,?,?, ?,?,?,?, ?,?,?,?, "
+                                "?,?,?,?, ?,?,?,?, ?,?,?,?,?)",
+                                -1, &st, NULL) == SQLITE_OK &&
+             !bind_key(st, k);
     if (ok) {
         int i = 5;
-        ok = !sqlite3_bind_text(st, i++, method, -1, SQLITE_STATIC) && !sqlite3_bind_double(st, i++, bits_per_weight) &&
-             !sqlite3_bind_int64(st, i++, (sqlite3_int64)e->n_sent) && !sqlite3_bind_int64(st, i++, (sqlite3_int64)T) &&
-             !sqlite3_bind_int64(st, i++, (sqlite3_int64)e->bytes) && !sqlite3_bind_int64(st, i++, (sqlite3_int64)e->chars) &&
+        ok = !sqlite3_bind_text(st, i++, method, -1, SQLITE_STATIC) &&
+             !sqlite3_bind_double(st, i++, bits_per_weight) &&
+             !sqlite3_bind_int64(st, i++, (sqlite3_int64)e->n_sent) &&
+             !sqlite3_bind_int64(st, i++, (sqlite3_int64)T) &&
+             !sqlite3_bind_int64(st, i++, (sqlite3_int64)e->bytes) &&
+             !sqlite3_bind_int64(st, i++, (sqlite3_int64)e->chars) &&
              !sqlite3_bind_int64(st, i++, (sqlite3_int64)e->words) &&
              !sqlite3_bind_int64(st, i++, (sqlite3_int64)e->fallback);
         for (size_t j = 0; ok && j < 3; j++)
@@ -169,13 +202,16 @@ int pq_db_put(pq_db *db, const pq_cell_key *k, const char *method, double bits_p
     }
     sqlite3_finalize(st);
     st = NULL;
-    ok = ok && sqlite3_prepare_v2(db->s, "INSERT INTO sentences VALUES(?,?,?,?, ?,?,?,?,?,?,?)", -1, &st, NULL) == SQLITE_OK;
+    ok = ok && sqlite3_prepare_v2(db->s, "INSERT INTO sentences VALUES(?,?,?,?, ?,?,?,?,?,?,?)", -1,
+                                  &st, NULL) == SQLITE_OK;
     for (size_t s = 0; ok && s < e->n_sent; s++) {
-        ok = !sqlite3_reset(st) && !bind_key(st, k) && !sqlite3_bind_int64(st, 5, (sqlite3_int64)s) &&
+        ok = !sqlite3_reset(st) && !bind_key(st, k) &&
+             !sqlite3_bind_int64(st, 5, (sqlite3_int64)s) &&
              !sqlite3_bind_int64(st, 6, e->tokens[s]) && !sqlite3_bind_int64(st, 7, e->sbytes[s]) &&
-             !sqlite3_bind_double(st, 8, e->nll_fp[s]) && !sqlite3_bind_double(st, 9, e->nll_q[qi][s]) &&
-             !sqlite3_bind_double(st, 10, e->kld_q[qi][s]) && !sqlite3_bind_int64(st, 11, e->agree_q[qi][s]) &&
-             sqlite3_step(st) == SQLITE_DONE;
+             !sqlite3_bind_double(st, 8, e->nll_fp[s]) &&
+             !sqlite3_bind_double(st, 9, e->nll_q[qi][s]) &&
+             !sqlite3_bind_double(st, 10, e->kld_q[qi][s]) &&
+             !sqlite3_bind_int64(st, 11, e->agree_q[qi][s]) && sqlite3_step(st) == SQLITE_DONE;
     }
     sqlite3_finalize(st);
     if (!ok || sqlite3_exec(db->s, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
@@ -200,27 +236,31 @@ int pq_sqlite_check(sqlite3 *s, const char *path, bool full, polyq_err *err)
 {
     sqlite3_stmt *st = NULL;
     const char *first = NULL;
-    int ok = sqlite3_prepare_v2(s, full ? "PRAGMA integrity_check" : "PRAGMA quick_check", -1, &st, NULL) ==
-                 SQLITE_OK &&
-             sqlite3_step(st) == SQLITE_ROW && (first = (const char *)sqlite3_column_text(st, 0)) && !strcmp(first, "ok");
+    int ok = sqlite3_prepare_v2(s, full ? "PRAGMA integrity_check" : "PRAGMA quick_check", -1, &st,
+                                NULL) == SQLITE_OK &&
+             sqlite3_step(st) == SQLITE_ROW && (first = (const char *)sqlite3_column_text(st, 0)) &&
+             !strcmp(first, "ok");
     char what[160];
     snprintf(what, sizeof what, "%s", first ? first : sqlite3_errmsg(s));
     for (char *c = what; *c; c++) /* one line */
         if (*c == '\n')
             *c = ' ';
-    int rc = ok ? 0 : pq_fail(err, POLYQ_FORMAT, "%s: the database is damaged (SQLite: %s); restore a copy or start "
-                              "again with a new --db", path, what);
+    int rc = ok ? 0
+                : pq_fail(err, POLYQ_FORMAT,
+                          "%s: the database is damaged (SQLite: %s); restore a copy or start "
+                          "again with a new --db",
+                          path, what);
     sqlite3_finalize(st);
     return rc;
 }
-
 
 int pq_db_note_model(pq_db *db, const char *model, const char *architecture, const char *model_type,
                      const char *dtype, unsigned long long n_params, polyq_err *err)
 {
     char n[32];
     snprintf(n, sizeof n, "%llu", n_params);
-    const char *field[4] = {"architecture", "model_type", "dtype", "n_params"}, *val[4] = {architecture, model_type, dtype, n};
+    const char *field[4] = {"architecture", "model_type", "dtype", "n_params"},
+               *val[4] = {architecture, model_type, dtype, n};
     for (int i = 0; i < 4; i++) {
         char *key = pq_asprintf("model:%s:%s", model, field[i]);
         int bad = !key || meta_put(db, key, val[i] ? val[i] : "");

@@ -26,11 +26,13 @@ typedef struct combo {
 
 static int fail_db(sqlite3 *s, const char *path, polyq_err *err)
 {
-    return pq_fail(err, POLYQ_FORMAT, "%s: not a polyq sweep database (%s)", path, sqlite3_errmsg(s));
+    return pq_fail(err, POLYQ_FORMAT, "%s: not a polyq sweep database (%s)", path,
+                   sqlite3_errmsg(s));
 }
 
 /* column 0 of every row of a query with up to 2 text parameters, as heap strings */
-static int strings(sqlite3 *s, const char *sql, const char *a, const char *b, char ***out, size_t *n)
+static int strings(sqlite3 *s, const char *sql, const char *a, const char *b, char ***out,
+                   size_t *n)
 {
     sqlite3_stmt *st = NULL;
     *out = NULL;
@@ -58,12 +60,15 @@ static int strings(sqlite3 *s, const char *sql, const char *a, const char *b, ch
 }
 
 /* the per-sentence numbers of one cell into column qi of e (e's sentence arrays when fill) */
-static int read_cell(sqlite3 *s, const char *model, const combo *c, const char *lang, pq_lang_eval *e, int qi,
-                     bool fill)
+static int read_cell(sqlite3 *s, const char *model, const combo *c, const char *lang,
+                     pq_lang_eval *e, int qi, bool fill)
 {
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(s, "SELECT tokens, bytes, nll_fp, nll_q, kld, agree FROM sentences WHERE model = ? AND "
-                              "spec = ? AND calib = ? AND lang = ? ORDER BY idx", -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(
+            s,
+            "SELECT tokens, bytes, nll_fp, nll_q, kld, agree FROM sentences WHERE model = ? AND "
+            "spec = ? AND calib = ? AND lang = ? ORDER BY idx",
+            -1, &st, NULL) != SQLITE_OK)
         return -1;
     sqlite3_bind_text(st, 1, model, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, c->spec, -1, SQLITE_STATIC);
@@ -86,8 +91,9 @@ static int read_cell(sqlite3 *s, const char *model, const combo *c, const char *
 }
 
 /* One row per spec of a model in DIR/summary.md: the headline numbers with their intervals. */
-static void summary_rows(FILE *f, const char *model, const combo *cb, size_t n_cb, const pq_lang_metrics *met,
-                         size_t n_lang, const pq_disparity_summary *sum, int ref)
+static void summary_rows(FILE *f, const char *model, const combo *cb, size_t n_cb,
+                         const pq_lang_metrics *met, size_t n_lang, const pq_disparity_summary *sum,
+                         int ref)
 {
     for (size_t q = 0; f && q < n_cb; q++) {
         size_t worst = 0;
@@ -107,26 +113,32 @@ static void summary_rows(FILE *f, const char *model, const combo *cb, size_t n_c
         }
         if (isfinite(sum[q].worst_ratio))
             snprintf(ratio, sizeof ratio, "%.2f", sum[q].worst_ratio);
-        fprintf(f, "| %s | %s | %.2f | %zu | %s: %.3f [%.3f, %.3f] | %s | %s | %d of %zu |\n", model, cb[q].name,
-                cb[q].bpw, n_lang, met[worst].lang, w->value, w->lo, w->hi, eng, ratio, significant, n_lang);
+        fprintf(f, "| %s | %s | %.2f | %zu | %s: %.3f [%.3f, %.3f] | %s | %s | %d of %zu |\n",
+                model, cb[q].name, cb[q].bpw, n_lang, met[worst].lang, w->value, w->lo, w->hi, eng,
+                ratio, significant, n_lang);
     }
 }
 
-static int one_model(sqlite3 *s, const char *path, const char *model, const json_t *plan, const char *out_dir,
-                     FILE *summary, json_t **written, polyq_err *err)
+static int one_model(sqlite3 *s, const char *path, const char *model, const json_t *plan,
+                     const char *out_dir, FILE *summary, json_t **written, polyq_err *err)
 {
     sqlite3_stmt *st = NULL;
     combo *cb = NULL;
     size_t n_cb = 0;
     int rc = 0;
-    if (sqlite3_prepare_v2(s, "SELECT DISTINCT spec, calib, method, bits_per_weight FROM cells WHERE model = ? "
-                              "ORDER BY rowid", -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(
+            s,
+            "SELECT DISTINCT spec, calib, method, bits_per_weight FROM cells WHERE model = ? "
+            "ORDER BY rowid",
+            -1, &st, NULL) != SQLITE_OK)
         return fail_db(s, path, err);
     sqlite3_bind_text(st, 1, model, -1, SQLITE_STATIC);
     while (!rc && sqlite3_step(st) == SQLITE_ROW) {
         if (n_cb == 32) {
-            rc = pq_fail(err, POLYQ_UNSUPPORTED, "%s: model %s has more than 32 spec and calibration pairs; "
-                         "report them from smaller plans", path, model);
+            rc = pq_fail(err, POLYQ_UNSUPPORTED,
+                         "%s: model %s has more than 32 spec and calibration pairs; "
+                         "report them from smaller plans",
+                         path, model);
             break;
         }
         combo *v = realloc(cb, (n_cb + 1) * sizeof *v);
@@ -138,7 +150,8 @@ static int one_model(sqlite3 *s, const char *path, const char *model, const json
         combo *c = &cb[n_cb];
         memset(c, 0, sizeof *c);
         bool seen = false;
-        const char *sp = (const char *)sqlite3_column_text(st, 0), *ca = (const char *)sqlite3_column_text(st, 1);
+        const char *sp = (const char *)sqlite3_column_text(st, 0),
+                   *ca = (const char *)sqlite3_column_text(st, 1);
         for (size_t k = 0; k < n_cb; k++)
             seen |= !strcmp(cb[k].spec, sp) && !strcmp(cb[k].calib, ca);
         if (seen)
@@ -156,8 +169,11 @@ static int one_model(sqlite3 *s, const char *path, const char *model, const json
     char **langs = NULL;
     size_t n_lang = 0;
     char *cnt = pq_asprintf("%zu", n_cb);
-    if (!rc && (!cnt || strings(s, "SELECT lang FROM cells WHERE model = ? GROUP BY lang HAVING COUNT(*) = "
-                                   "CAST(? AS INTEGER) ORDER BY lang", model, cnt, &langs, &n_lang)))
+    if (!rc &&
+        (!cnt || strings(s,
+                         "SELECT lang FROM cells WHERE model = ? GROUP BY lang HAVING COUNT(*) = "
+                         "CAST(? AS INTEGER) ORDER BY lang",
+                         model, cnt, &langs, &n_lang)))
         rc = fail_db(s, path, err);
     free(cnt);
     pq_lang_eval *ev = rc ? NULL : calloc(n_lang ? n_lang : 1, sizeof *ev);
@@ -166,7 +182,8 @@ static int one_model(sqlite3 *s, const char *path, const char *model, const json
     if (!rc && (!ev || !met || !sum))
         rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
     if (!rc && !n_lang)
-        rc = pq_fail(err, POLYQ_INVALID_ARG, "%s: model %s has no language finished for every spec yet", path, model);
+        rc = pq_fail(err, POLYQ_INVALID_ARG,
+                     "%s: model %s has no language finished for every spec yet", path, model);
     int ref = -1;
     for (size_t l = 0; l < n_lang && !rc; l++) {
         pq_lang_eval *e = &ev[l];
@@ -174,9 +191,13 @@ static int one_model(sqlite3 *s, const char *path, const char *model, const json
         if (!strcmp(langs[l], "eng_Latn"))
             ref = (int)l;
         st = NULL;
-        if (sqlite3_prepare_v2(s, "SELECT n_sent, bytes, chars, words, fallback FROM cells WHERE model = ? AND lang = ? "
-                                  "LIMIT 1", -1, &st, NULL) != SQLITE_OK ||
-            sqlite3_bind_text(st, 1, model, -1, SQLITE_STATIC) || sqlite3_bind_text(st, 2, langs[l], -1, SQLITE_STATIC) ||
+        if (sqlite3_prepare_v2(s,
+                               "SELECT n_sent, bytes, chars, words, fallback FROM cells WHERE "
+                               "model = ? AND lang = ? "
+                               "LIMIT 1",
+                               -1, &st, NULL) != SQLITE_OK ||
+            sqlite3_bind_text(st, 1, model, -1, SQLITE_STATIC) ||
+            sqlite3_bind_text(st, 2, langs[l], -1, SQLITE_STATIC) ||
             sqlite3_step(st) != SQLITE_ROW) {
             sqlite3_finalize(st);
             rc = fail_db(s, path, err);
@@ -199,7 +220,8 @@ static int one_model(sqlite3 *s, const char *path, const char *model, const json
         e->agree_q = calloc(n_cb, sizeof *e->agree_q);
         bool ok = e->tokens && e->sbytes && e->nll_fp && e->nll_q && e->kld_q && e->agree_q;
         for (size_t q = 0; ok && q < n_cb; q++)
-            ok = (e->nll_q[q] = calloc(n, sizeof **e->nll_q)) && (e->kld_q[q] = calloc(n, sizeof **e->kld_q)) &&
+            ok = (e->nll_q[q] = calloc(n, sizeof **e->nll_q)) &&
+                 (e->kld_q[q] = calloc(n, sizeof **e->kld_q)) &&
                  (e->agree_q[q] = calloc(n, sizeof **e->agree_q));
         if (!ok) {
             rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
@@ -207,8 +229,8 @@ static int one_model(sqlite3 *s, const char *path, const char *model, const json
         }
         for (size_t q = 0; q < n_cb && !rc; q++)
             if (read_cell(s, model, &cb[q], langs[l], e, (int)q, q == 0))
-                rc = pq_fail(err, POLYQ_FORMAT, "%s: the sentences of %s %s %s %s are incomplete", path, model,
-                             cb[q].spec, cb[q].calib, langs[l]);
+                rc = pq_fail(err, POLYQ_FORMAT, "%s: the sentences of %s %s %s %s are incomplete",
+                             path, model, cb[q].spec, cb[q].calib, langs[l]);
     }
     pq_metrics_opts mo = {.n_boot = 1000, .seed = 0, .ref = ref};
     if (!rc)
@@ -216,15 +238,22 @@ static int one_model(sqlite3 *s, const char *path, const char *model, const json
     for (size_t l = 0; l < n_lang && !rc; l++) /* KL percentiles as the sweep stored them */
         for (size_t q = 0; q < n_cb; q++) {
             st = NULL;
-            if (sqlite3_prepare_v2(s, "SELECT kld_p50, kld_p90, kld_p99 FROM cells WHERE model = ? AND spec = ? AND "
-                                      "calib = ? AND lang = ?", -1, &st, NULL) == SQLITE_OK &&
+            if (sqlite3_prepare_v2(
+                    s,
+                    "SELECT kld_p50, kld_p90, kld_p99 FROM cells WHERE model = ? AND spec = ? AND "
+                    "calib = ? AND lang = ?",
+                    -1, &st, NULL) == SQLITE_OK &&
                 !sqlite3_bind_text(st, 1, model, -1, SQLITE_STATIC) &&
                 !sqlite3_bind_text(st, 2, cb[q].spec, -1, SQLITE_STATIC) &&
                 !sqlite3_bind_text(st, 3, cb[q].calib, -1, SQLITE_STATIC) &&
-                !sqlite3_bind_text(st, 4, langs[l], -1, SQLITE_STATIC) && sqlite3_step(st) == SQLITE_ROW) {
-                met[l].q[q].kld_p50 = sqlite3_column_type(st, 0) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 0);
-                met[l].q[q].kld_p90 = sqlite3_column_type(st, 1) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 1);
-                met[l].q[q].kld_p99 = sqlite3_column_type(st, 2) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 2);
+                !sqlite3_bind_text(st, 4, langs[l], -1, SQLITE_STATIC) &&
+                sqlite3_step(st) == SQLITE_ROW) {
+                met[l].q[q].kld_p50 =
+                    sqlite3_column_type(st, 0) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 0);
+                met[l].q[q].kld_p90 =
+                    sqlite3_column_type(st, 1) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 1);
+                met[l].q[q].kld_p99 =
+                    sqlite3_column_type(st, 2) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 2);
             }
             sqlite3_finalize(st);
         }
@@ -252,8 +281,8 @@ static int one_model(sqlite3 *s, const char *path, const char *model, const json
             methods[q] = cb[q].method;
             bpw[q] = cb[q].bpw;
         }
-        json_t *split = json_object_get(plan, "split"), *ms = json_object_get(plan, "max_sentences"),
-               *data = json_object_get(plan, "data");
+        json_t *split = json_object_get(plan, "split"),
+               *ms = json_object_get(plan, "max_sentences"), *data = json_object_get(plan, "data");
         char **mv[4] = {NULL};
         size_t mn[4] = {0};
         static const char *const field[4] = {"architecture", "model_type", "dtype", "n_params"};
@@ -265,14 +294,25 @@ static int one_model(sqlite3 *s, const char *path, const char *model, const json
         }
 #define MV(k) (mn[k] == 1 ? mv[k][0] : NULL)
         const char *np = MV(3);
-        pq_run_info info = {.model_id = model, .model_path = model, .dataset = "flores200",
-                            .architecture = MV(0), .model_type = MV(1), .dtype = MV(2),
+        pq_run_info info = {.model_id = model,
+                            .model_path = model,
+                            .dataset = "flores200",
+                            .architecture = MV(0),
+                            .model_type = MV(1),
+                            .dtype = MV(2),
                             .n_params = np ? strtoull(np, NULL, 10) : 0,
                             .split = json_is_string(split) ? json_string_value(split) : "devtest",
                             .data_path = json_is_string(data) ? json_string_value(data) : NULL,
-                            .max_sentences = json_is_integer(ms) ? (uint64_t)json_integer_value(ms) : 0,
-                            .ref_lang = "eng_Latn", .ref_evaluated = ref >= 0, .seed = 0, .n_boot = 1000,
-                            .n_q = (int)n_cb, .q_names = names, .q_methods = methods, .q_bits_per_weight = bpw};
+                            .max_sentences =
+                                json_is_integer(ms) ? (uint64_t)json_integer_value(ms) : 0,
+                            .ref_lang = "eng_Latn",
+                            .ref_evaluated = ref >= 0,
+                            .seed = 0,
+                            .n_boot = 1000,
+                            .n_q = (int)n_cb,
+                            .q_names = names,
+                            .q_methods = methods,
+                            .q_bits_per_weight = bpw};
 #undef MV
         rc = pq_report_json(json, &info, met, n_lang, sum, err);
         if (!rc)
@@ -325,18 +365,22 @@ int pq_report_db(const char *path, const char *out_dir, polyq_err *err)
     int rc = pq_sqlite_check(s, path, false, err);
     if (rc)
         ;
-    else if (strings(s, "SELECT value FROM meta WHERE key = 'polyq_version'", NULL, NULL, &v, &n) || n != 1)
+    else if (strings(s, "SELECT value FROM meta WHERE key = 'polyq_version'", NULL, NULL, &v, &n) ||
+             n != 1)
         rc = fail_db(s, path, err);
     else if (atoi(v[0]) != atoi(POLYQ_VERSION))
-        rc = pq_fail(err, POLYQ_FORMAT, "%s: made by polyq %s; this is polyq %s (another major version)", path, v[0],
+        rc = pq_fail(err, POLYQ_FORMAT,
+                     "%s: made by polyq %s; this is polyq %s (another major version)", path, v[0],
                      POLYQ_VERSION);
     pq_strlist_free(v, n);
     json_t *plan = NULL;
-    if (!rc && !strings(s, "SELECT value FROM meta WHERE key = 'plan'", NULL, NULL, &v, &n) && n == 1)
+    if (!rc && !strings(s, "SELECT value FROM meta WHERE key = 'plan'", NULL, NULL, &v, &n) &&
+        n == 1)
         plan = json_loads(v[0], 0, NULL);
     if (!rc && n == 1)
         pq_strlist_free(v, n);
-    if (!rc && strings(s, "SELECT DISTINCT model FROM cells ORDER BY model", NULL, NULL, &models, &n_models))
+    if (!rc && strings(s, "SELECT DISTINCT model FROM cells ORDER BY model", NULL, NULL, &models,
+                       &n_models))
         rc = fail_db(s, path, err);
     if (!rc && !n_models)
         rc = pq_fail(err, POLYQ_INVALID_ARG, "%s: no finished cells yet", path);
@@ -347,14 +391,19 @@ int pq_report_db(const char *path, const char *out_dir, polyq_err *err)
     if (!rc && !summary)
         rc = pq_fail(err, POLYQ_IO, "%s: cannot write", sp ? sp : out_dir);
     if (summary)
-        fprintf(summary, "# polyq sweep summary: %s\n\n"
-                         "Information lost to quantization per parallel sentence (Δ bits/sentence = (NLL_q − NLL_fp) / "
-                         "ln 2 per sentence; the same content in every language), with 95%% paired-bootstrap "
-                         "intervals; the worst/best ratio is on the same basis (n/a when some language loses "
-                         "nothing). Per-model tables and the CSV are in the folders beside this file.\n\n"
-                         "| model | spec | bits/weight | languages | worst language: Δ bits/sentence [95%% CI] | "
-                         "eng_Latn: Δ bits/sentence [95%% CI] | worst/best | significant losses |\n"
-                         "|---|---|---|---|---|---|---|---|\n", path);
+        fprintf(
+            summary,
+            "# polyq sweep summary: %s\n\n"
+            "Information lost to quantization per parallel sentence (Δ bits/sentence = (NLL_q − "
+            "NLL_fp) / "
+            "ln 2 per sentence; the same content in every language), with 95%% paired-bootstrap "
+            "intervals; the worst/best ratio is on the same basis (n/a when some language loses "
+            "nothing). Per-model tables and the CSV are in the folders beside this file.\n\n"
+            "| model | spec | bits/weight | languages | worst language: Δ bits/sentence [95%% CI] "
+            "| "
+            "eng_Latn: Δ bits/sentence [95%% CI] | worst/best | significant losses |\n"
+            "|---|---|---|---|---|---|---|---|\n",
+            path);
     json_t **written = rc ? NULL : calloc(n_models ? n_models : 1, sizeof *written);
     if (!rc && !written)
         rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
@@ -362,9 +411,12 @@ int pq_report_db(const char *path, const char *out_dir, polyq_err *err)
         rc = one_model(s, path, models[m], plan, out_dir, summary, &written[m], err);
     pq_figures figs = {0};
     if (!rc) /* every model and spec in one figure */
-        rc = pq_report_summary_figure((const json_t *const *)written, n_models, out_dir, &figs, err);
+        rc =
+            pq_report_summary_figure((const json_t *const *)written, n_models, out_dir, &figs, err);
     if (!rc && summary && figs.n)
-        fprintf(summary, "\n![%s](%s.png)\n\nΔ bits per sentence of every model and spec by language (also `%s.svg`).\n",
+        fprintf(summary,
+                "\n![%s](%s.png)\n\nΔ bits per sentence of every model and spec by language (also "
+                "`%s.svg`).\n",
                 figs.v[0].title, figs.v[0].stem, figs.v[0].stem);
     pq_figures_free(&figs);
     for (size_t m = 0; written && m < n_models; m++)

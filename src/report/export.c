@@ -12,8 +12,9 @@
 #include "report/html.h"
 #include "report/report.h"
 
-static const char *const ci_fields[] = {"delta_nll_per_token", "delta_bpb", "delta_bits_per_sentence",
-                                        "rel_degradation", "kld", "kld_per_sentence", "top1_agree"};
+static const char *const ci_fields[] = {
+    "delta_nll_per_token", "delta_bpb", "delta_bits_per_sentence", "rel_degradation", "kld",
+    "kld_per_sentence",    "top1_agree"};
 #define N_CI (sizeof ci_fields / sizeof ci_fields[0])
 
 double pq_rj_num(const json_t *o, const char *k)
@@ -62,9 +63,7 @@ const json_t *pq_rj_fp_lang(const json_t *fp, const char *lang)
 {
     size_t i;
     json_t *e;
-    json_array_foreach(fp, i, e)
-        if (!strcmp(str(e, "lang"), lang))
-            return e;
+    json_array_foreach(fp, i, e) if (!strcmp(str(e, "lang"), lang)) return e;
     return NULL;
 }
 
@@ -81,15 +80,19 @@ int pq_report_csv(const char *path, const json_t *r, polyq_err *err)
     const json_t *fp = json_object_get(r, "full_precision"), *qa = json_object_get(r, "quantized");
     const char *model = str(json_object_get(r, "model"), "id");
     fputs("model,spec,method,bits_per_weight,lang,script,sentences,tokens,bytes,ppl_fp,bpb_fp,"
-          "bits_per_sentence_fp,fertility_bytes,fallback_rate,ppl_q,bpb_q", f);
+          "bits_per_sentence_fp,fertility_bytes,fallback_rate,ppl_q,bpb_q",
+          f);
     for (size_t k = 0; k < N_CI; k++)
         fprintf(f, ",%s,%s_lo,%s_hi", ci_fields[k], ci_fields[k], ci_fields[k]);
     fputs(",disparity_bits,disparity_bits_lo,disparity_bits_hi,disparity_bits_unstable,"
-          "diff_vs_ref_bits,diff_vs_ref_bits_lo,diff_vs_ref_bits_hi,kld_p50,kld_p90,kld_p99\n", f);
+          "diff_vs_ref_bits,diff_vs_ref_bits_lo,diff_vs_ref_bits_hi,kld_p50,kld_p90,kld_p99\n",
+          f);
     size_t qi, li;
     json_t *q, *l;
-    json_array_foreach(qa, qi, q) {
-        json_array_foreach(json_object_get(q, "languages"), li, l) {
+    json_array_foreach(qa, qi, q)
+    {
+        json_array_foreach(json_object_get(q, "languages"), li, l)
+        {
             const char *lang = str(l, "lang");
             const json_t *base = fp_of(fp, lang);
             put_str(f, model, true);
@@ -98,8 +101,9 @@ int pq_report_csv(const char *path, const json_t *r, polyq_err *err)
             put_num(f, num(q, "bits_per_weight"));
             put_str(f, lang, false);
             put_str(f, str(base, "script"), false);
-            static const char *const fk[] = {"sentences", "tokens", "bytes", "ppl", "bpb", "bits_per_sentence",
-                                             "fertility_bytes", "fallback_rate"};
+            static const char *const fk[] = {
+                "sentences",         "tokens",          "bytes",        "ppl", "bpb",
+                "bits_per_sentence", "fertility_bytes", "fallback_rate"};
             for (size_t k = 0; k < 8; k++)
                 put_num(f, num(base, fk[k]));
             put_num(f, num(l, "ppl"));
@@ -110,7 +114,8 @@ int pq_report_csv(const char *path, const json_t *r, polyq_err *err)
                 put_num(f, num(c, "ci95_lo"));
                 put_num(f, num(c, "ci95_hi"));
             }
-            const json_t *d = json_object_get(json_object_get(l, "disparity"), "delta_bits_per_sentence");
+            const json_t *d =
+                json_object_get(json_object_get(l, "disparity"), "delta_bits_per_sentence");
             const json_t *dv = json_object_get(d, "difference_vs_reference");
             put_num(f, num(d, "value"));
             put_num(f, num(d, "ci95_lo"));
@@ -135,7 +140,10 @@ int pq_report_csv(const char *path, const json_t *r, polyq_err *err)
     return 0;
 }
 
-typedef struct row { const json_t *l; double d; } row;
+typedef struct row {
+    const json_t *l;
+    double d;
+} row;
 
 static int by_delta_desc(const void *a, const void *b)
 {
@@ -151,20 +159,25 @@ static int write_md(const char *path, const json_t *r, const pq_figures *figs, p
     const json_t *m = json_object_get(r, "model"), *data = json_object_get(r, "data");
     const char *ref = str(r, "reference_language");
     fprintf(f, "# polyq report: %s\n\n", str(m, "id"));
-    fprintf(f, "Model `%s` (%s, weights %s), %s %s, %lld languages; polyq %s, seed %lld, %lld bootstrap "
-               "resamples; reference language %s. Scoring: %s, unit: %s.\n\n",
-            str(m, "path"), str(m, "architecture"), str(m, "dtype"), str(data, "dataset"), str(data, "split"),
-            (long long)num(data, "languages"), str(r, "version"), (long long)num(r, "seed"),
-            (long long)num(r, "bootstrap_resamples"), *ref ? ref : "(none)", str(m, "scoring"),
-            *str(r, "scoring_unit") ? str(r, "scoring_unit") : "sentence");
+    fprintf(
+        f,
+        "Model `%s` (%s, weights %s), %s %s, %lld languages; polyq %s, seed %lld, %lld bootstrap "
+        "resamples; reference language %s. Scoring: %s, unit: %s.\n\n",
+        str(m, "path"), str(m, "architecture"), str(m, "dtype"), str(data, "dataset"),
+        str(data, "split"), (long long)num(data, "languages"), str(r, "version"),
+        (long long)num(r, "seed"), (long long)num(r, "bootstrap_resamples"), *ref ? ref : "(none)",
+        str(m, "scoring"), *str(r, "scoring_unit") ? str(r, "scoring_unit") : "sentence");
     size_t qi, n_spec = json_array_size(json_object_get(r, "quantized"));
     json_t *q;
     if (figs->n == n_spec + 2)
-        fprintf(f, "![%s](%s.png)\n\n![%s](%s.png)\n\nEach figure is also in SVG (`%s.svg`, `%s.svg`); "
-                   "`report.html` has them with sortable tables.\n\n",
-                figs->v[n_spec].title, figs->v[n_spec].stem, figs->v[n_spec + 1].title, figs->v[n_spec + 1].stem,
-                figs->v[n_spec].stem, figs->v[n_spec + 1].stem);
-    json_array_foreach(json_object_get(r, "quantized"), qi, q) {
+        fprintf(
+            f,
+            "![%s](%s.png)\n\n![%s](%s.png)\n\nEach figure is also in SVG (`%s.svg`, `%s.svg`); "
+            "`report.html` has them with sortable tables.\n\n",
+            figs->v[n_spec].title, figs->v[n_spec].stem, figs->v[n_spec + 1].title,
+            figs->v[n_spec + 1].stem, figs->v[n_spec].stem, figs->v[n_spec + 1].stem);
+    json_array_foreach(json_object_get(r, "quantized"), qi, q)
+    {
         const json_t *langs = json_object_get(q, "languages");
         size_t n = json_array_size(langs);
         row *rows = calloc(n ? n : 1, sizeof *rows);
@@ -177,54 +190,74 @@ static int write_md(const char *path, const json_t *r, const pq_figures *figs, p
             rows[i].d = num(json_object_get(rows[i].l, "delta_bits_per_sentence"), "value");
         }
         qsort(rows, n, sizeof *rows, by_delta_desc);
-        fprintf(f, "## %s (%s, %.3f bits/weight)\n\n", str(q, "spec"), str(q, "method"), num(q, "bits_per_weight"));
+        fprintf(f, "## %s (%s, %.3f bits/weight)\n\n", str(q, "spec"), str(q, "method"),
+                num(q, "bits_per_weight"));
         if (qi < figs->n)
             fprintf(f, "![%s](%s.png)\n\n", figs->v[qi].title, figs->v[qi].stem);
-        fprintf(f, "| language | Δ bits/sentence [95%% CI] | ΔBPB | KLD | top-1 | disparity (bits/sentence) |\n"
+        fprintf(f, "| language | Δ bits/sentence [95%% CI] | ΔBPB | KLD | top-1 | disparity "
+                   "(bits/sentence) |\n"
                    "|---|---|---|---|---|---|\n");
         int significant = 0, unstable = 0;
         for (size_t i = 0; i < n; i++) {
             const json_t *l = rows[i].l, *d = json_object_get(l, "delta_bits_per_sentence");
-            const json_t *disp = json_object_get(json_object_get(l, "disparity"), "delta_bits_per_sentence");
+            const json_t *disp =
+                json_object_get(json_object_get(l, "disparity"), "delta_bits_per_sentence");
             bool unst = json_is_true(json_object_get(disp, "unstable"));
             significant += num(d, "ci95_lo") > 0;
             unstable += unst;
             char dtext[64] = "n/a";
             if (disp && !unst)
-                snprintf(dtext, sizeof dtext, "%.2f [%.2f, %.2f]", num(disp, "value"), num(disp, "ci95_lo"),
-                         num(disp, "ci95_hi"));
+                snprintf(dtext, sizeof dtext, "%.2f [%.2f, %.2f]", num(disp, "value"),
+                         num(disp, "ci95_lo"), num(disp, "ci95_hi"));
             else if (disp)
                 snprintf(dtext, sizeof dtext, "unstable");
-            fprintf(f, "| %s | %.3f [%.3f, %.3f] | %.5f | %.5f | %.4f | %s |\n", str(l, "lang"), num(d, "value"),
-                    num(d, "ci95_lo"), num(d, "ci95_hi"), num(json_object_get(l, "delta_bpb"), "value"),
-                    num(json_object_get(l, "kld"), "value"), num(json_object_get(l, "top1_agree"), "value"), dtext);
+            fprintf(f, "| %s | %.3f [%.3f, %.3f] | %.5f | %.5f | %.4f | %s |\n", str(l, "lang"),
+                    num(d, "value"), num(d, "ci95_lo"), num(d, "ci95_hi"),
+                    num(json_object_get(l, "delta_bpb"), "value"),
+                    num(json_object_get(l, "kld"), "value"),
+                    num(json_object_get(l, "top1_agree"), "value"), dtext);
         }
         if (n) {
             const json_t *w = rows[0].l, *d = json_object_get(w, "delta_bits_per_sentence");
-            fprintf(f, "\n%s loses the most information: %.3f bits per sentence [%.3f, %.3f] more than in full "
-                       "precision. In %d of %zu languages the loss is significant (its interval lies above 0).",
-                    str(w, "lang"), num(d, "value"), num(d, "ci95_lo"), num(d, "ci95_hi"), significant, n);
+            fprintf(f,
+                    "\n%s loses the most information: %.3f bits per sentence [%.3f, %.3f] more "
+                    "than in full "
+                    "precision. In %d of %zu languages the loss is significant (its interval lies "
+                    "above 0).",
+                    str(w, "lang"), num(d, "value"), num(d, "ci95_lo"), num(d, "ci95_hi"),
+                    significant, n);
             if (unstable)
-                fprintf(f, " Disparity ratios against %s are unstable (its own loss interval includes 0): "
-                           "compare the differences in the CSV instead.", *ref ? ref : "the reference");
+                fprintf(
+                    f,
+                    " Disparity ratios against %s are unstable (its own loss interval includes 0): "
+                    "compare the differences in the CSV instead.",
+                    *ref ? ref : "the reference");
             const json_t *across = json_object_get(q, "across_languages");
             const json_t *rho = json_object_get(across, "spearman_with_delta_bits_per_sentence");
             const char *best = NULL;
             double br = 0;
             const char *key;
             json_t *v;
-            json_object_foreach((json_t *)rho, key, v)
-                if (json_is_number(v) && (!best || fabs(json_number_value(v)) > fabs(br))) {
-                    best = key;
-                    br = json_number_value(v);
-                }
+            json_object_foreach((json_t *)rho, key,
+                                v) if (json_is_number(v) &&
+                                       (!best || fabs(json_number_value(v)) > fabs(br)))
+            {
+                best = key;
+                br = json_number_value(v);
+            }
             if (best && n >= 3)
-                fprintf(f, " Across the %zu languages the loss follows %s most closely (Spearman ρ = %.2f, %s%s).", n,
-                        best, br, fabs(br) >= 0.7 ? "strong" : fabs(br) >= 0.4 ? "moderate" : "weak",
+                fprintf(f,
+                        " Across the %zu languages the loss follows %s most closely (Spearman ρ = "
+                        "%.2f, %s%s).",
+                        n, best, br,
+                        fabs(br) >= 0.7   ? "strong"
+                        : fabs(br) >= 0.4 ? "moderate"
+                                          : "weak",
                         n < 10 ? "; few languages, so read it with care" : "");
             if (json_is_number(json_object_get(across, "worst_ratio")))
-                fprintf(f, " Worst/best ratio %.2f (%s / %s, on Δ bits/sentence).", num(across, "worst_ratio"),
-                        str(across, "worst_lang"), str(across, "best_lang"));
+                fprintf(f, " Worst/best ratio %.2f (%s / %s, on Δ bits/sentence).",
+                        num(across, "worst_ratio"), str(across, "worst_lang"),
+                        str(across, "best_lang"));
             fputs("\n\n", f);
         }
         free(rows);
@@ -244,8 +277,10 @@ int pq_report_export(const char *results, const char *out_dir, polyq_err *err)
     if (strcmp(sw, "polyq") || !json_is_array(json_object_get(r, "quantized")) ||
         !json_is_array(json_object_get(r, "full_precision")))
         rc = pq_fail(err, POLYQ_FORMAT, "%s: not a polyq results file", results);
-    else if (strncmp(ver, POLYQ_VERSION, strcspn(POLYQ_VERSION, ".")) || ver[strcspn(POLYQ_VERSION, ".")] != '.')
-        rc = pq_fail(err, POLYQ_UNSUPPORTED, "%s: written by polyq %s; this is polyq %s (a different major version)",
+    else if (strncmp(ver, POLYQ_VERSION, strcspn(POLYQ_VERSION, ".")) ||
+             ver[strcspn(POLYQ_VERSION, ".")] != '.')
+        rc = pq_fail(err, POLYQ_UNSUPPORTED,
+                     "%s: written by polyq %s; this is polyq %s (a different major version)",
                      results, ver, POLYQ_VERSION);
     char *csv = NULL, *md = NULL;
     if (!rc && !(rc = pq_mkdirs(out_dir, err))) {

@@ -82,7 +82,11 @@ static void buf_printf(buf *b, const char *fmt, ...)
 static void buf_xml(buf *b, const char *s)
 {
     for (; *s; s++) {
-        const char *e = *s == '<' ? "&lt;" : *s == '>' ? "&gt;" : *s == '&' ? "&amp;" : *s == '"' ? "&quot;" : NULL;
+        const char *e = *s == '<'   ? "&lt;"
+                        : *s == '>' ? "&gt;"
+                        : *s == '&' ? "&amp;"
+                        : *s == '"' ? "&quot;"
+                                    : NULL;
         if (e)
             buf_put(b, e, strlen(e));
         else if ((unsigned char)*s >= 0x20 || *s == '\t')
@@ -98,24 +102,31 @@ static cairo_status_t to_buf(void *closure, const unsigned char *data, unsigned 
 
 typedef struct fig {
     cairo_t *cr;
-    bool svg;  /* text goes to svg_text instead of through cairo */
-    buf text;  /* the SVG's <text> elements */
+    bool svg; /* text goes to svg_text instead of through cairo */
+    buf text; /* the SVG's <text> elements */
 } fig;
 
-typedef struct rgb { double r, g, b; } rgb;
+typedef struct rgb {
+    double r, g, b;
+} rgb;
 
 static const rgb INK = {0.13, 0.13, 0.13}, GRID = {0.88, 0.88, 0.88}, MUTED = {0.45, 0.45, 0.45};
 /* Okabe & Ito's colour-blind-safe palette, one colour per spec */
-static const rgb SPEC_COLOUR[] = {{0.000, 0.447, 0.698}, {0.835, 0.369, 0.000}, {0.000, 0.620, 0.451},
-                                  {0.800, 0.475, 0.655}, {0.902, 0.624, 0.000}, {0.337, 0.706, 0.914},
-                                  {0.941, 0.894, 0.259}, {0.000, 0.000, 0.000}};
-static const rgb LOSS = {0.835, 0.369, 0.000}, NOT_SIG = {0.62, 0.62, 0.62}, GAIN = {0.000, 0.447, 0.698};
+static const rgb SPEC_COLOUR[] = {
+    {0.000, 0.447, 0.698}, {0.835, 0.369, 0.000}, {0.000, 0.620, 0.451}, {0.800, 0.475, 0.655},
+    {0.902, 0.624, 0.000}, {0.337, 0.706, 0.914}, {0.941, 0.894, 0.259}, {0.000, 0.000, 0.000}};
+static const rgb LOSS = {0.835, 0.369, 0.000}, NOT_SIG = {0.62, 0.62, 0.62},
+                 GAIN = {0.000, 0.447, 0.698};
 
-static void colour(fig *f, rgb c) { cairo_set_source_rgb(f->cr, c.r, c.g, c.b); }
+static void colour(fig *f, rgb c)
+{
+    cairo_set_source_rgb(f->cr, c.r, c.g, c.b);
+}
 
 static void font(fig *f, double size, bool bold)
 {
-    cairo_select_font_face(f->cr, FONT, CAIRO_FONT_SLANT_NORMAL, bold ? CAIRO_FONT_WEIGHT_BOLD : CAIRO_FONT_WEIGHT_NORMAL);
+    cairo_select_font_face(f->cr, FONT, CAIRO_FONT_SLANT_NORMAL,
+                           bold ? CAIRO_FONT_WEIGHT_BOLD : CAIRO_FONT_WEIGHT_NORMAL);
     cairo_set_font_size(f->cr, size);
 }
 
@@ -129,13 +140,18 @@ static double text_width(fig *f, const char *s, double size, bool bold)
 
 /* Text with its baseline at y; anchor 0 = starts at x, 0.5 = centred, 1 = ends at x; rotated
  * by deg (counter-clockwise) about (x, y). */
-static void text(fig *f, double x, double y, const char *s, double size, bool bold, double anchor, double deg, rgb c)
+static void text(fig *f, double x, double y, const char *s, double size, bool bold, double anchor,
+                 double deg, rgb c)
 {
     if (f->svg) {
-        buf_printf(&f->text, "<text x=\"%.2f\" y=\"%.2f\" font-family=\"DejaVu Sans, Verdana, sans-serif\" "
-                             "font-size=\"%.1f\"%s fill=\"#%02x%02x%02x\" text-anchor=\"%s\"", x, y, size,
-                   bold ? " font-weight=\"bold\"" : "", (int)lround(c.r * 255), (int)lround(c.g * 255),
-                   (int)lround(c.b * 255), anchor == 0 ? "start" : anchor == 1 ? "end" : "middle");
+        buf_printf(&f->text,
+                   "<text x=\"%.2f\" y=\"%.2f\" font-family=\"DejaVu Sans, Verdana, sans-serif\" "
+                   "font-size=\"%.1f\"%s fill=\"#%02x%02x%02x\" text-anchor=\"%s\"",
+                   x, y, size, bold ? " font-weight=\"bold\"" : "", (int)lround(c.r * 255),
+                   (int)lround(c.g * 255), (int)lround(c.b * 255),
+                   anchor == 0   ? "start"
+                   : anchor == 1 ? "end"
+                                 : "middle");
         if (deg != 0)
             buf_printf(&f->text, " transform=\"rotate(%.1f %.2f %.2f)\"", -deg, x, y);
         buf_put(&f->text, ">", 1);
@@ -175,10 +191,10 @@ typedef struct fig_data {
     const char *model, *ref, *basis_note;
     size_t n_lang, n_q;
     const char **lang, **script;
-    double *fert;                 /* tokens per byte, full precision */
+    double *fert; /* tokens per byte, full precision */
     const char **spec;
-    double *bpw, *rho;            /* per spec: bits/weight, Spearman(Δ, fertility) */
-    double *d, *lo, *hi;          /* [q * n_lang + l]: Δ bits/sentence and its interval */
+    double *bpw, *rho;   /* per spec: bits/weight, Spearman(Δ, fertility) */
+    double *d, *lo, *hi; /* [q * n_lang + l]: Δ bits/sentence and its interval */
 } fig_data;
 
 #define num pq_rj_num
@@ -207,10 +223,12 @@ static int data_read(fig_data *g, const json_t *r, const char *path, polyq_err *
     g->n_lang = json_array_size(fp);
     g->n_q = json_array_size(qa);
     if (g->n_lang > MAX_LANGS)
-        return pq_fail(err, POLYQ_UNSUPPORTED, "%s: %zu languages; figures are drawn for at most %d", path,
-                       g->n_lang, MAX_LANGS);
+        return pq_fail(err, POLYQ_UNSUPPORTED,
+                       "%s: %zu languages; figures are drawn for at most %d", path, g->n_lang,
+                       MAX_LANGS);
     if (g->n_q > 64)
-        return pq_fail(err, POLYQ_UNSUPPORTED, "%s: %zu quantization specs; figures are drawn for at most 64", path,
+        return pq_fail(err, POLYQ_UNSUPPORTED,
+                       "%s: %zu quantization specs; figures are drawn for at most 64", path,
                        g->n_q);
     size_t nl = g->n_lang ? g->n_lang : 1, nq = g->n_q ? g->n_q : 1, nc = nl * nq;
     g->lang = calloc(nl, sizeof *g->lang);
@@ -222,7 +240,8 @@ static int data_read(fig_data *g, const json_t *r, const char *path, polyq_err *
     g->d = calloc(nc, sizeof *g->d);
     g->lo = calloc(nc, sizeof *g->lo);
     g->hi = calloc(nc, sizeof *g->hi);
-    if (!g->lang || !g->script || !g->fert || !g->spec || !g->bpw || !g->rho || !g->d || !g->lo || !g->hi)
+    if (!g->lang || !g->script || !g->fert || !g->spec || !g->bpw || !g->rho || !g->d || !g->lo ||
+        !g->hi)
         return pq_fail(err, POLYQ_NOMEM, "out of memory");
     for (size_t l = 0; l < g->n_lang; l++) {
         const json_t *e = json_array_get(fp, l);
@@ -234,21 +253,22 @@ static int data_read(fig_data *g, const json_t *r, const char *path, polyq_err *
         const json_t *s = json_array_get(qa, q), *langs = json_object_get(s, "languages");
         g->spec[q] = str(s, "spec");
         g->bpw[q] = num(s, "bits_per_weight");
-        g->rho[q] = num(json_object_get(json_object_get(s, "across_languages"), "spearman_with_delta_bits_per_sentence"),
+        g->rho[q] = num(json_object_get(json_object_get(s, "across_languages"),
+                                        "spearman_with_delta_bits_per_sentence"),
                         "fertility_bytes");
         for (size_t l = 0; l < g->n_lang; l++) {
             size_t i = q * g->n_lang + l;
             g->d[i] = g->lo[i] = g->hi[i] = NAN;
             size_t k;
             json_t *e;
-            json_array_foreach(langs, k, e)
-                if (!strcmp(str(e, "lang"), g->lang[l])) {
-                    const json_t *c = json_object_get(e, "delta_bits_per_sentence");
-                    g->d[i] = num(c, "value");
-                    g->lo[i] = num(c, "ci95_lo");
-                    g->hi[i] = num(c, "ci95_hi");
-                    break;
-                }
+            json_array_foreach(langs, k, e) if (!strcmp(str(e, "lang"), g->lang[l]))
+            {
+                const json_t *c = json_object_get(e, "delta_bits_per_sentence");
+                g->d[i] = num(c, "value");
+                g->lo[i] = num(c, "ci95_lo");
+                g->hi[i] = num(c, "ci95_hi");
+                break;
+            }
         }
     }
     return 0;
@@ -312,7 +332,10 @@ static const char *short_lang(const char *l, bool shorten, char *tmp, size_t n)
 
 /* ------------------------------------------------------------------ figures */
 
-typedef struct sorted { size_t l; double key; } sorted;
+typedef struct sorted {
+    size_t l;
+    double key;
+} sorted;
 
 static int by_key_desc(const void *a, const void *b)
 {
@@ -325,11 +348,15 @@ static int by_key_desc(const void *a, const void *b)
 typedef void (*draw_fn)(fig *f, const fig_data *g, size_t q, double w, double h);
 
 /* per-language bars of one spec, largest loss on top */
-static double title_w(fig *m, const char *title) { return text_width(m, title, 14, true) + 32; }
+static double title_w(fig *m, const char *title)
+{
+    return text_width(m, title, 14, true) + 32;
+}
 
 static void bars_title(char *out, size_t n, const fig_data *g, size_t q)
 {
-    snprintf(out, n, "Information lost per sentence: %s, %s (%.2f bits/weight)", g->model, g->spec[q], g->bpw[q]);
+    snprintf(out, n, "Information lost per sentence: %s, %s (%.2f bits/weight)", g->model,
+             g->spec[q], g->bpw[q]);
 }
 
 static void size_bars(fig *m, const fig_data *g, size_t q, double *w, double *h)
@@ -353,13 +380,15 @@ static void draw_bars(fig *f, const fig_data *g, size_t q, double W, double H)
     qsort(s, n, sizeof *s, by_key_desc);
     double lo, hi;
     range_of(g->lo + q * n, n, g->hi + q * n, &lo, &hi);
-#define X(v) (left + ((v) - lo) / (hi - lo) * plot_w)
+#define X(v) (left + ((v)-lo) / (hi - lo) * plot_w)
     rect(f, 0, 0, W, H, (rgb){1, 1, 1});
     char title[512];
     bars_title(title, sizeof title, g, q);
     text(f, 16, 26, title, 14, true, 0, 0, INK);
-    text(f, 16, 46, "Δ bits per parallel sentence (quantized − full precision), mean over sentences, "
-                    "95% paired-bootstrap interval", 10.5, false, 0, 0, MUTED);
+    text(f, 16, 46,
+         "Δ bits per parallel sentence (quantized − full precision), mean over sentences, "
+         "95% paired-bootstrap interval",
+         10.5, false, 0, 0, MUTED);
     double plot_bottom = top + row * (double)n;
     double t[32];
     int nt = ticks(lo, hi, 6, t, 32);
@@ -391,7 +420,8 @@ static void draw_bars(fig *f, const fig_data *g, size_t q, double W, double H)
     text(f, left + plot_w / 2, plot_bottom + 36, "Δ bits per sentence", 12, false, 0.5, 0, INK);
     /* legend */
     double lx = left, ly = H - 22;
-    static const char *const names[3] = {"loss (interval above 0)", "interval includes 0", "gain (interval below 0)"};
+    static const char *const names[3] = {"loss (interval above 0)", "interval includes 0",
+                                         "gain (interval below 0)"};
     const rgb cs[3] = {LOSS, NOT_SIG, GAIN};
     for (int k = 0; k < 3; k++) {
         rect(f, lx, ly - 9, 14, 10, cs[k]);
@@ -407,7 +437,10 @@ static void draw_bars(fig *f, const fig_data *g, size_t q, double W, double H)
 /* rows: languages by their mean Δ over the specs; columns: specs */
 /* The heatmap's columns: wide enough for each spec's name, or, when the names are long (a
  * summary over models), narrow columns under names written upwards. */
-typedef struct heat_layout { double col, top; bool vertical; } heat_layout;
+typedef struct heat_layout {
+    double col, top;
+    bool vertical;
+} heat_layout;
 
 static heat_layout heat_layout_of(fig *f, const fig_data *g)
 {
@@ -470,13 +503,15 @@ static void draw_heat(fig *f, const fig_data *g, size_t unused, double W, double
     char title[512];
     heat_title(title, sizeof title, g);
     text(f, 16, 26, title, 14, true, 0, 0, INK);
-    text(f, 16, 46, "Δ bits per parallel sentence; rows by mean loss over the specs; • interval includes 0",
+    text(f, 16, 46,
+         "Δ bits per parallel sentence; rows by mean loss over the specs; • interval includes 0",
          10.5, false, 0, 0, MUTED);
     for (size_t q = 0; q < nq; q++) {
         char b[32];
         snprintf(b, sizeof b, "%.2f b/w", g->bpw[q]);
         if (hl.vertical) { /* name and bits/weight upwards from the top of the column */
-            text(f, left + col * ((double)q + 0.5) + 3.5, top - 8, g->spec[q], 10, false, 0, 90, INK);
+            text(f, left + col * ((double)q + 0.5) + 3.5, top - 8, g->spec[q], 10, false, 0, 90,
+                 INK);
         } else {
             text(f, left + col * ((double)q + 0.5), top - 24, g->spec[q], 10, false, 0.5, 0, INK);
             text(f, left + col * ((double)q + 0.5), top - 10, b, 9, false, 0.5, 0, MUTED);
@@ -485,7 +520,8 @@ static void draw_heat(fig *f, const fig_data *g, size_t unused, double W, double
     for (size_t k = 0; k < n; k++) {
         size_t l = s[k].l;
         double y = top + row * (double)k;
-        text(f, left - 8, y + row * 0.5 + 3.5, g->lang[l], n > 60 ? 8.5 : 10, !strcmp(g->lang[l], g->ref), 1, 0, INK);
+        text(f, left - 8, y + row * 0.5 + 3.5, g->lang[l], n > 60 ? 8.5 : 10,
+             !strcmp(g->lang[l], g->ref), 1, 0, INK);
         for (size_t q = 0; q < nq; q++) {
             size_t i = q * n + l;
             double x = left + col * (double)q;
@@ -498,8 +534,10 @@ static void draw_heat(fig *f, const fig_data *g, size_t unused, double W, double
             bool dark = fabs(g->d[i]) > 0.6 * m;
             if (row >= 18 && !hl.vertical) {
                 char v[32];
-                snprintf(v, sizeof v, "%.3g%s", g->d[i], g->lo[i] <= 0 && g->hi[i] >= 0 ? " •" : "");
-                text(f, x + col / 2, y + row * 0.5 + 3.5, v, 9, false, 0.5, 0, dark ? (rgb){1, 1, 1} : INK);
+                snprintf(v, sizeof v, "%.3g%s", g->d[i],
+                         g->lo[i] <= 0 && g->hi[i] >= 0 ? " •" : "");
+                text(f, x + col / 2, y + row * 0.5 + 3.5, v, 9, false, 0.5, 0,
+                     dark ? (rgb){1, 1, 1} : INK);
             } else if (g->lo[i] <= 0 && g->hi[i] >= 0) {
                 cairo_arc(f->cr, x + col / 2, y + row / 2, 1.6, 0, 2 * M_PI);
                 colour(f, dark ? (rgb){1, 1, 1} : INK);
@@ -508,7 +546,8 @@ static void draw_heat(fig *f, const fig_data *g, size_t unused, double W, double
         }
     }
     /* colour bar */
-    double bx = left + col * (double)nq + 36, by = top, bh = fmin(240, fmax(120, row * (double)n)), bw = 14;
+    double bx = left + col * (double)nq + 36, by = top, bh = fmin(240, fmax(120, row * (double)n)),
+           bw = 14;
     for (int k = 0; k < 100; k++) {
         double v = m * (1 - 2 * (k + 0.5) / 100);
         rect(f, bx, by + bh * k / 100, bw, bh / 100 + 0.3, diverging(v, m));
@@ -547,7 +586,9 @@ static void size_scatter(fig *m, const fig_data *g, size_t q, double *w, double 
     *h = 560;
 }
 
-typedef struct box { double x0, y0, x1, y1; } box;
+typedef struct box {
+    double x0, y0, x1, y1;
+} box;
 
 static bool overlaps(const box *b, const box *v, size_t n)
 {
@@ -560,13 +601,16 @@ static bool overlaps(const box *b, const box *v, size_t n)
 static void draw_scatter(fig *f, const fig_data *g, size_t unused, double W, double H)
 {
     size_t n = g->n_lang, nq = g->n_q, nc = n * nq;
-    double top = 70, left = 78, right = 200, bottom = 64, pw = W - left - right, ph = H - top - bottom;
+    double top = 70, left = 78, right = 200, bottom = 64, pw = W - left - right,
+           ph = H - top - bottom;
     rect(f, 0, 0, W, H, (rgb){1, 1, 1});
     char title[512];
     scatter_title(title, sizeof title, g);
     text(f, 16, 26, title, 14, true, 0, 0, INK);
-    text(f, 16, 46, "one point per language and spec; bars: 95% paired-bootstrap interval; "
-                    "ρ: Spearman correlation across languages", 10.5, false, 0, 0, MUTED);
+    text(f, 16, 46,
+         "one point per language and spec; bars: 95% paired-bootstrap interval; "
+         "ρ: Spearman correlation across languages",
+         10.5, false, 0, 0, MUTED);
     double xlo = INFINITY, xhi = -INFINITY;
     for (size_t l = 0; l < n; l++)
         if (isfinite(g->fert[l])) {
@@ -582,7 +626,7 @@ static void draw_scatter(fig *f, const fig_data *g, size_t unused, double W, dou
     xhi += xpad;
     double ylo, yhi;
     range_of(g->lo, nc, g->hi, &ylo, &yhi);
-#define PX(v) (left + ((v) - xlo) / (xhi - xlo) * pw)
+#define PX(v) (left + ((v)-xlo) / (xhi - xlo) * pw)
 #define PY(v) (top + (yhi - (v)) / (yhi - ylo) * ph)
     double t[32];
     int nt = ticks(xlo, xhi, 7, t, 32);
@@ -606,8 +650,8 @@ static void draw_scatter(fig *f, const fig_data *g, size_t unused, double W, dou
     cairo_set_line_width(f->cr, 1);
     colour(f, INK);
     cairo_stroke(f->cr);
-    text(f, left + pw / 2, H - 18, "tokenizer fertility (tokens per byte of text, full precision)", 12, false, 0.5, 0,
-         INK);
+    text(f, left + pw / 2, H - 18, "tokenizer fertility (tokens per byte of text, full precision)",
+         12, false, 0.5, 0, INK);
     text(f, 22, top + ph / 2, "Δ bits per sentence", 12, false, 0.5, 90, INK);
     box *placed = calloc(nc + 1, sizeof *placed);
     size_t n_placed = 0;
@@ -620,7 +664,8 @@ static void draw_scatter(fig *f, const fig_data *g, size_t unused, double W, dou
                 continue;
             double x = PX(g->fert[l]);
             if (isfinite(g->lo[i]) && isfinite(g->hi[i]))
-                line(f, x, PY(g->lo[i]), x, PY(g->hi[i]), 0.8, (rgb){c.r * 0.6 + 0.4, c.g * 0.6 + 0.4, c.b * 0.6 + 0.4});
+                line(f, x, PY(g->lo[i]), x, PY(g->hi[i]), 0.8,
+                     (rgb){c.r * 0.6 + 0.4, c.g * 0.6 + 0.4, c.b * 0.6 + 0.4});
         }
     }
     for (size_t q = 0; q < nq; q++) { /* points over every interval; their boxes block labels */
@@ -713,8 +758,8 @@ typedef void (*size_fn)(fig *m, const fig_data *g, size_t q, double *w, double *
 
 /* draws on surf through f (whose cr it makes and ends); an SVG surface is finished (its
  * document written), an image surface flushed */
-static cairo_status_t draw_on(cairo_surface_t *surf, fig *f, draw_fn draw, const fig_data *g, size_t q, double w,
-                              double h)
+static cairo_status_t draw_on(cairo_surface_t *surf, fig *f, draw_fn draw, const fig_data *g,
+                              size_t q, double w, double h)
 {
     f->cr = cairo_create(surf);
     if (!f->svg)
@@ -730,8 +775,8 @@ static cairo_status_t draw_on(cairo_surface_t *surf, fig *f, draw_fn draw, const
     return st == CAIRO_STATUS_SUCCESS ? cairo_surface_status(surf) : st;
 }
 
-static int render(const char *dir, const char *stem, draw_fn draw, size_fn size, const fig_data *g, size_t q,
-                  char **svg_out, polyq_err *err)
+static int render(const char *dir, const char *stem, draw_fn draw, size_fn size, const fig_data *g,
+                  size_t q, char **svg_out, polyq_err *err)
 {
     double w, h; /* sizes depend on measured text: measure on a scratch context */
     cairo_surface_t *scratch = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, 1, 1);
@@ -739,7 +784,8 @@ static int render(const char *dir, const char *stem, draw_fn draw, size_fn size,
     size(&m, g, q, &w, &h);
     cairo_destroy(m.cr);
     cairo_surface_destroy(scratch);
-    char *svg_path = pq_asprintf("%s/%s.svg", dir, stem), *png_path = pq_asprintf("%s/%s.png", dir, stem);
+    char *svg_path = pq_asprintf("%s/%s.svg", dir, stem),
+         *png_path = pq_asprintf("%s/%s.png", dir, stem);
     int rc = svg_path && png_path ? 0 : pq_fail(err, POLYQ_NOMEM, "out of memory");
     buf svg = {0};
     fig f = {0};
@@ -760,7 +806,8 @@ static int render(const char *dir, const char *stem, draw_fn draw, size_fn size,
             buf_put(&out, f.text.p ? f.text.p : "", f.text.n);
             buf_put(&out, "</g>\n", 5);
             buf_put(&out, end, strlen(end));
-            rc = out.oom ? pq_fail(err, POLYQ_NOMEM, "out of memory") : write_file(svg_path, out.p, out.n, err);
+            rc = out.oom ? pq_fail(err, POLYQ_NOMEM, "out of memory")
+                         : write_file(svg_path, out.p, out.n, err);
             if (!rc && svg_out) {
                 *svg_out = out.p;
                 out.p = NULL;
@@ -771,15 +818,16 @@ static int render(const char *dir, const char *stem, draw_fn draw, size_fn size,
     free(svg.p);
     free(f.text.p);
     if (!rc) { /* PNG at twice the size */
-        cairo_surface_t *surf = cairo_image_surface_create(CAIRO_FORMAT_RGB24, (int)ceil(w * PNG_SCALE),
-                                                           (int)ceil(h * PNG_SCALE));
+        cairo_surface_t *surf = cairo_image_surface_create(
+            CAIRO_FORMAT_RGB24, (int)ceil(w * PNG_SCALE), (int)ceil(h * PNG_SCALE));
         cairo_surface_set_device_scale(surf, PNG_SCALE, PNG_SCALE);
         fig p = {0};
         cairo_status_t st = draw_on(surf, &p, draw, g, q, w, h);
         if (st == CAIRO_STATUS_SUCCESS)
             st = cairo_surface_write_to_png(surf, png_path);
         if (st != CAIRO_STATUS_SUCCESS)
-            rc = pq_fail(err, POLYQ_IO, "%s: cairo could not write it (%s)", png_path, cairo_status_to_string(st));
+            rc = pq_fail(err, POLYQ_IO, "%s: cairo could not write it (%s)", png_path,
+                         cairo_status_to_string(st));
         cairo_surface_destroy(surf);
     }
     free(svg_path);
@@ -792,8 +840,8 @@ static void file_stem(char *out, size_t n, const char *prefix, const char *spec)
 {
     size_t k = (size_t)snprintf(out, n, "%s", prefix);
     for (const char *s = spec; *s && k + 1 < n; s++)
-        out[k++] = (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '-' ||
-                           *s == '.' || *s == '_'
+        out[k++] = (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+                           (*s >= '0' && *s <= '9') || *s == '-' || *s == '.' || *s == '_'
                        ? *s
                        : '_';
     out[k < n ? k : n - 1] = 0;
@@ -810,8 +858,8 @@ void pq_figures_free(pq_figures *fs)
     memset(fs, 0, sizeof *fs);
 }
 
-static int add(pq_figures *fs, const char *dir, const char *stem, const char *title, draw_fn draw, size_fn size,
-               const fig_data *g, size_t q, polyq_err *err)
+static int add(pq_figures *fs, const char *dir, const char *stem, const char *title, draw_fn draw,
+               size_fn size, const fig_data *g, size_t q, polyq_err *err)
 {
     pq_figure *v = realloc(fs->v, (fs->n + 1) * sizeof *v);
     if (!v)
@@ -828,7 +876,8 @@ static int add(pq_figures *fs, const char *dir, const char *stem, const char *ti
     return render(dir, stem, draw, size, g, q, &x->svg, err);
 }
 
-int pq_report_figures(const json_t *results, const char *path, const char *dir, pq_figures *out, polyq_err *err)
+int pq_report_figures(const json_t *results, const char *path, const char *dir, pq_figures *out,
+                      polyq_err *err)
 {
     memset(out, 0, sizeof *out);
     fig_data g;
@@ -852,8 +901,8 @@ int pq_report_figures(const json_t *results, const char *path, const char *dir, 
     if (!rc)
         rc = add(out, dir, "heatmap", "Languages × specs", draw_heat, size_heat, &g, 0, err);
     if (!rc)
-        rc = add(out, dir, "fertility", "Degradation against tokenizer fertility", draw_scatter, size_scatter, &g, 0,
-                 err);
+        rc = add(out, dir, "fertility", "Degradation against tokenizer fertility", draw_scatter,
+                 size_scatter, &g, 0, err);
     data_free(&g);
     if (rc)
         pq_figures_free(out);
@@ -866,8 +915,8 @@ void pq_figures_release(void)
     FcFini();
 }
 
-int pq_report_summary_figure(const json_t *const *results, size_t n_res, const char *dir, pq_figures *out,
-                             polyq_err *err)
+int pq_report_summary_figure(const json_t *const *results, size_t n_res, const char *dir,
+                             pq_figures *out, polyq_err *err)
 {
     memset(out, 0, sizeof *out);
     fig_data g;
@@ -878,14 +927,16 @@ int pq_report_summary_figure(const json_t *const *results, size_t n_res, const c
     if (!n_res || !n_q)
         return 0;
     if (n_q > 64)
-        return pq_fail(err, POLYQ_UNSUPPORTED, "%s: %zu model and spec pairs; the summary figure holds at most 64", dir,
+        return pq_fail(err, POLYQ_UNSUPPORTED,
+                       "%s: %zu model and spec pairs; the summary figure holds at most 64", dir,
                        n_q);
     int rc = 0;
     /* languages: every one any model has, in order of appearance */
     for (size_t r = 0; r < n_res && !rc; r++) {
         size_t i;
         json_t *e;
-        json_array_foreach(json_object_get(results[r], "full_precision"), i, e) {
+        json_array_foreach(json_object_get(results[r], "full_precision"), i, e)
+        {
             const char *lang = str(e, "lang");
             bool seen = false;
             for (size_t l = 0; l < g.n_lang && !seen; l++)
@@ -893,7 +944,8 @@ int pq_report_summary_figure(const json_t *const *results, size_t n_res, const c
             if (seen)
                 continue;
             if (g.n_lang == MAX_LANGS) {
-                rc = pq_fail(err, POLYQ_UNSUPPORTED, "%s: more than %d languages for a figure", dir, MAX_LANGS);
+                rc = pq_fail(err, POLYQ_UNSUPPORTED, "%s: more than %d languages for a figure", dir,
+                             MAX_LANGS);
                 break;
             }
             if (g.n_lang == cap_l) {
@@ -925,7 +977,8 @@ int pq_report_summary_figure(const json_t *const *results, size_t n_res, const c
         base = base ? base + 1 : id;
         size_t i;
         json_t *spec;
-        json_array_foreach(json_object_get(results[r], "quantized"), i, spec) {
+        json_array_foreach(json_object_get(results[r], "quantized"), i, spec)
+        {
             if (!(names[q] = pq_asprintf("%s %s", base, str(spec, "spec")))) {
                 rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
                 break;
@@ -936,19 +989,21 @@ int pq_report_summary_figure(const json_t *const *results, size_t n_res, const c
                 size_t at = q * g.n_lang + l, k;
                 json_t *e;
                 g.d[at] = g.lo[at] = g.hi[at] = NAN;
-                json_array_foreach(json_object_get(spec, "languages"), k, e)
-                    if (!strcmp(str(e, "lang"), g.lang[l])) {
-                        const json_t *c = json_object_get(e, "delta_bits_per_sentence");
-                        g.d[at] = num(c, "value");
-                        g.lo[at] = num(c, "ci95_lo");
-                        g.hi[at] = num(c, "ci95_hi");
-                    }
+                json_array_foreach(json_object_get(spec, "languages"), k,
+                                   e) if (!strcmp(str(e, "lang"), g.lang[l]))
+                {
+                    const json_t *c = json_object_get(e, "delta_bits_per_sentence");
+                    g.d[at] = num(c, "value");
+                    g.lo[at] = num(c, "ci95_lo");
+                    g.hi[at] = num(c, "ci95_hi");
+                }
             }
             q++;
         }
     }
     if (!rc && g.n_lang)
-        rc = add(out, dir, "summary-heatmap", "Every model and spec by language", draw_heat, size_heat, &g, 0, err);
+        rc = add(out, dir, "summary-heatmap", "Every model and spec by language", draw_heat,
+                 size_heat, &g, 0, err);
     for (size_t k = 0; names && k < n_q; k++)
         free(names[k]);
     free(names);

@@ -9,14 +9,14 @@
 #include "eval/metrics.h"
 
 typedef struct pq_run_info {
-    const char *model_id;      /* as given on the command line */
-    const char *model_path;    /* resolved folder */
-    const char *revision;      /* hub commit, or NULL for a local folder */
+    const char *model_id;   /* as given on the command line */
+    const char *model_path; /* resolved folder */
+    const char *revision;   /* hub commit, or NULL for a local folder */
     const char *architecture, *model_type, *dtype;
     bool pseudo; /* scored by pseudo-log-likelihood (masked LM), not left to right */
     uint64_t n_params;
     const char *dataset, *split, *data_path;
-    uint64_t max_sentences;    /* 0 = all */
+    uint64_t max_sentences; /* 0 = all */
     const char *ref_lang;
     int ref_evaluated;
     uint64_t seed;

@@ -22,27 +22,31 @@ int pq_calib_set_build(pq_calib_set *out, const pq_model *m, const pq_calib_opts
     int rc = 0;
     pq_dataset ds = {0};
     if (!m->tok)
-        return pq_fail(err, POLYQ_NOT_FOUND, "%s: no tokenizer files: cannot read calibration text", m->dir);
+        return pq_fail(err, POLYQ_NOT_FOUND, "%s: no tokenizer files: cannot read calibration text",
+                       m->dir);
     const char *clangs = o->langs ? o->langs : "eng_Latn";
     size_t samples = o->samples ? o->samples : 128;
     if (!o->file) {
         if (o->eval_split && !strcmp(o->eval_split, "dev"))
             return pq_fail(err, POLYQ_INVALID_ARG,
-                           "calibration text comes from the dev split, which is being evaluated (--split dev): "
+                           "calibration text comes from the dev split, which is being evaluated "
+                           "(--split dev): "
                            "evaluate devtest or give --calib-file");
         if ((rc = pq_dataset_open(&ds, o->data, "dev", err)))
             return rc;
         if (!ds.root) {
             pq_dataset_free(&ds);
-            return pq_fail(err, POLYQ_INVALID_ARG,
-                           "calibrated specs need calibration text: --data lang=file pairs have no dev split; "
-                           "give --calib-file");
+            return pq_fail(
+                err, POLYQ_INVALID_ARG,
+                "calibrated specs need calibration text: --data lang=file pairs have no dev split; "
+                "give --calib-file");
         }
         if (!strcmp(clangs, "all")) {
             rc = pq_dataset_langs(&ds, &langs, &n_lang, err);
         } else {
             lc = pq_strdup(clangs);
-            for (char *s = lc ? strtok_r(lc, ",", &sv) : NULL; s && !rc; s = strtok_r(NULL, ",", &sv)) {
+            for (char *s = lc ? strtok_r(lc, ",", &sv) : NULL; s && !rc;
+                 s = strtok_r(NULL, ",", &sv)) {
                 char **nl = realloc(langs, (n_lang + 1) * sizeof *nl);
                 if (!nl || !(nl[n_lang] = pq_strdup(s)))
                     rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
@@ -86,7 +90,8 @@ int pq_calib_set_build(pq_calib_set *out, const pq_model *m, const pq_calib_opts
             size_t at = store->n;
             if (m->cfg.encoder)
                 for (int k = 0; k < n_pre && !rc; k++)
-                    rc = pq_ids_push(store, pre[k]) ? pq_fail(err, POLYQ_NOMEM, "out of memory") : 0;
+                    rc =
+                        pq_ids_push(store, pre[k]) ? pq_fail(err, POLYQ_NOMEM, "out of memory") : 0;
             else if (pq_ids_push(store, bos))
                 rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
             if (!rc && (rc = pq_tok_encode(m->tok, c.lines[s], c.lens[s], store, err)))
@@ -97,7 +102,8 @@ int pq_calib_set_build(pq_calib_set *out, const pq_model *m, const pq_calib_opts
                 break;
             for (size_t i = at; i < store->n; i++)
                 if (store->v[i] < 0 || store->v[i] >= m->cfg.n_vocab)
-                    rc = pq_fail(err, POLYQ_FORMAT, "calibration text gives token id %d beyond the model's %d",
+                    rc = pq_fail(err, POLYQ_FORMAT,
+                                 "calibration text gives token id %d beyond the model's %d",
                                  store->v[i], m->cfg.n_vocab);
             if (store->n - at > (size_t)cap)
                 store->n = at + (size_t)cap;
@@ -136,4 +142,3 @@ void pq_calib_set_free(pq_calib_set *s)
     free(s->desc);
     memset(s, 0, sizeof *s);
 }
-

@@ -22,7 +22,8 @@ bool pq_is_gguf_file(const char *path)
     return yes;
 }
 
-int pq_model_locate(const char *name, const pq_hub_opts *ho, char **path, char **rev, polyq_err *err)
+int pq_model_locate(const char *name, const pq_hub_opts *ho, char **path, char **rev,
+                    polyq_err *err)
 {
     *rev = NULL;
     *path = NULL;
@@ -31,20 +32,25 @@ int pq_model_locate(const char *name, const pq_hub_opts *ho, char **path, char *
     return pq_hub_resolve(name, ho, path, rev, err);
 }
 
-int pq_model_open_any(const char *name, const pq_hub_opts *ho, pq_model **m, char **path, char **rev,
-                      polyq_err *err)
+int pq_model_open_any(const char *name, const pq_hub_opts *ho, pq_model **m, char **path,
+                      char **rev, polyq_err *err)
 {
     *m = NULL;
     int rc = pq_model_locate(name, ho, path, rev, err);
-    return rc ? rc : pq_is_gguf_file(*path) ? pq_model_open_gguf(m, *path, err) : pq_model_open_dir(m, *path, err);
+    return rc                       ? rc
+           : pq_is_gguf_file(*path) ? pq_model_open_gguf(m, *path, err)
+                                    : pq_model_open_dir(m, *path, err);
 }
 
 /* ---- quantizing ----------------------------------------------------------------------------- */
 
-bool pq_qspec_calibrated(const pq_qspec *s) { return s->gptq || s->awq || s->smooth; }
+bool pq_qspec_calibrated(const pq_qspec *s)
+{
+    return s->gptq || s->awq || s->smooth;
+}
 
-int pq_quantize_spec(pq_model **out, const pq_model *base, const pq_qspec *spec, const pq_calib_set *cal,
-                     int batch_tokens, int n_threads, polyq_err *err)
+int pq_quantize_spec(pq_model **out, const pq_model *base, const pq_qspec *spec,
+                     const pq_calib_set *cal, int batch_tokens, int n_threads, polyq_err *err)
 {
     *out = NULL;
     if (!pq_qspec_calibrated(spec))
@@ -66,7 +72,8 @@ int pq_qspec_parse_list(const char *list, pq_qspec *specs, int max, int *n, poly
     *n = 0;
     char *copy = pq_strdup(list), *save = NULL;
     int rc = copy ? 0 : pq_fail(err, POLYQ_NOMEM, "out of memory");
-    for (char *s = copy ? strtok_r(copy, ",", &save) : NULL; s && !rc; s = strtok_r(NULL, ",", &save)) {
+    for (char *s = copy ? strtok_r(copy, ",", &save) : NULL; s && !rc;
+         s = strtok_r(NULL, ",", &save)) {
         if (*n == max)
             rc = pq_fail(err, POLYQ_INVALID_ARG, "--quant: at most %d specs", max);
         else
@@ -76,7 +83,8 @@ int pq_qspec_parse_list(const char *list, pq_qspec *specs, int max, int *n, poly
     return rc;
 }
 
-int pq_quantized_load(pq_model **out, const pq_model *base, const char *path, char **calibration, polyq_err *err)
+int pq_quantized_load(pq_model **out, const pq_model *base, const char *path, char **calibration,
+                      polyq_err *err)
 {
     *out = NULL;
     *calibration = NULL;
@@ -101,8 +109,9 @@ int pq_quantized_load(pq_model **out, const pq_model *base, const char *path, ch
 
 /* ---- the memory guard ---------------------------------------------------------------------- */
 
-int pq_memory_guard(const char *model_name, const char *path, const pq_qspec *specs, int n_q, int batch_tokens,
-                    int threads, double max_bytes, pq_mem_plan *plan, polyq_err *err)
+int pq_memory_guard(const char *model_name, const char *path, const pq_qspec *specs, int n_q,
+                    int batch_tokens, int threads, double max_bytes, pq_mem_plan *plan,
+                    polyq_err *err)
 {
     memset(plan, 0, sizeof *plan);
     if (pq_is_gguf_file(path)) /* its weights are held as f32: not estimated */
@@ -112,12 +121,14 @@ int pq_memory_guard(const char *model_name, const char *path, const pq_qspec *sp
         return rc;
     double limit = max_bytes > 0 ? max_bytes : pq_memory_available();
     if (limit > 0 && plan->total > limit)
-        return pq_fail(err, POLYQ_NOMEM,
-                       "%s: evaluation needs about %.2f GB (weights %.2f, quantized copies %.2f, batch "
-                       "buffers %.2f) but %s allows %.2f GB; use a smaller --batch-tokens, fewer --quant "
-                       "specs at once, or a machine with more memory",
-                       model_name, plan->total / 1e9, plan->weights_fp / 1e9, plan->weights_q / 1e9,
-                       plan->buffers / 1e9, max_bytes > 0 ? "--max-memory" : "the memory available now", limit / 1e9);
+        return pq_fail(
+            err, POLYQ_NOMEM,
+            "%s: evaluation needs about %.2f GB (weights %.2f, quantized copies %.2f, batch "
+            "buffers %.2f) but %s allows %.2f GB; use a smaller --batch-tokens, fewer --quant "
+            "specs at once, or a machine with more memory",
+            model_name, plan->total / 1e9, plan->weights_fp / 1e9, plan->weights_q / 1e9,
+            plan->buffers / 1e9, max_bytes > 0 ? "--max-memory" : "the memory available now",
+            limit / 1e9);
     return 0;
 }
 
@@ -181,7 +192,9 @@ int pq_run_langs_open(pq_run_langs *out, const pq_run_opts *o, bool compare, pol
                 note(o, "adding the reference language %s for disparity", ref);
             }
         } else
-            note(o, "reference language %s is not in the data: disparity ratios are not computed (choose one with --ref)",
+            note(o,
+                 "reference language %s is not in the data: disparity ratios are not computed "
+                 "(choose one with --ref)",
                  ref);
         free(p);
     }
@@ -219,9 +232,9 @@ static char *dup_or_null(const char *s, bool *fail)
     return d;
 }
 
-int pq_run_eval(pq_run **out, const pq_model *fp, pq_model *const *q, int n_q, const pq_run_langs *l,
-                const pq_run_opts *o, const char *model_id, const char *path, const char *rev,
-                const char *calibration, double t0, polyq_err *err)
+int pq_run_eval(pq_run **out, const pq_model *fp, pq_model *const *q, int n_q,
+                const pq_run_langs *l, const pq_run_opts *o, const char *model_id, const char *path,
+                const char *rev, const char *calibration, double t0, polyq_err *err)
 {
     *out = NULL;
     if (n_q > PQ_MAX_SPECS)
@@ -229,14 +242,18 @@ int pq_run_eval(pq_run **out, const pq_model *fp, pq_model *const *q, int n_q, c
     pq_run *r = calloc(1, sizeof *r);
     if (!r)
         return pq_fail(err, POLYQ_NOMEM, "out of memory");
-    int threads = o->threads > 0 ? o->threads : 1, batch = o->batch_tokens > 0 ? o->batch_tokens : 512;
+    int threads = o->threads > 0 ? o->threads : 1,
+        batch = o->batch_tokens > 0 ? o->batch_tokens : 512;
     int n_boot = o->n_boot > 0 ? o->n_boot : 1000;
     int stride = o->stride;
     if (o->document && !stride)
         stride = fp->cfg.n_ctx / 2 > 0 ? fp->cfg.n_ctx / 2 : 1;
     progress_ctx pc = {o, NULL, 0, l->n};
-    pq_eval_opts eo = {.n_threads = threads, .batch_tokens = batch, .progress = o->progress ? on_batch : NULL,
-                       .progress_ctx = &pc, .stride = stride};
+    pq_eval_opts eo = {.n_threads = threads,
+                       .batch_tokens = batch,
+                       .progress = o->progress ? on_batch : NULL,
+                       .progress_ctx = &pc,
+                       .stride = stride};
     pq_evaluator *ev = NULL;
     int rc = pq_evaluator_create(&ev, fp, q, n_q, &eo, err);
     r->n_lang = l->n;
@@ -281,16 +298,32 @@ int pq_run_eval(pq_run **out, const pq_model *fp, pq_model *const *q, int n_q, c
         rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    r->info = (pq_run_info){
-        .model_id = r->model_id, .model_path = r->model_path, .revision = r->revision,
-        .architecture = r->architecture, .model_type = r->model_type, .pseudo = fp->arch->scoring == PQ_SCORE_PLL,
-        .dtype = r->dtype, .n_params = fp->n_params,
-        .dataset = l->ds.root ? "flores200" : "text files", .split = l->ds.root ? r->split : NULL,
-        .data_path = r->data_path, .max_sentences = o->max_sentences, .ref_lang = r->ref_lang,
-        .ref_evaluated = l->ref_idx >= 0, .seed = o->seed, .n_boot = n_boot, .threads = threads,
-        .batch_tokens = batch, .stride = stride, .wall_time_s = pq_now() - t0, .calibration = r->calibration,
-        .n_q = n_q, .q_names = (const char *const *)r->q_names, .q_methods = r->q_methods,
-        .q_bits_per_weight = r->q_bpw, .peak_rss_mb = ru.ru_maxrss / 1024.0};
+    r->info = (pq_run_info){.model_id = r->model_id,
+                            .model_path = r->model_path,
+                            .revision = r->revision,
+                            .architecture = r->architecture,
+                            .model_type = r->model_type,
+                            .pseudo = fp->arch->scoring == PQ_SCORE_PLL,
+                            .dtype = r->dtype,
+                            .n_params = fp->n_params,
+                            .dataset = l->ds.root ? "flores200" : "text files",
+                            .split = l->ds.root ? r->split : NULL,
+                            .data_path = r->data_path,
+                            .max_sentences = o->max_sentences,
+                            .ref_lang = r->ref_lang,
+                            .ref_evaluated = l->ref_idx >= 0,
+                            .seed = o->seed,
+                            .n_boot = n_boot,
+                            .threads = threads,
+                            .batch_tokens = batch,
+                            .stride = stride,
+                            .wall_time_s = pq_now() - t0,
+                            .calibration = r->calibration,
+                            .n_q = n_q,
+                            .q_names = (const char *const *)r->q_names,
+                            .q_methods = r->q_methods,
+                            .q_bits_per_weight = r->q_bpw,
+                            .peak_rss_mb = ru.ru_maxrss / 1024.0};
     if (rc) {
         pq_run_free(r);
         return rc;

@@ -26,10 +26,11 @@
 bool pq_is_gguf_file(const char *path);
 /* MODEL as a folder, a GGUF file or a hub id (downloaded when missing and allowed): *path and
  * *rev (hub commit, NULL for local files) are heap strings. */
-int pq_model_locate(const char *name, const pq_hub_opts *ho, char **path, char **rev, polyq_err *err);
+int pq_model_locate(const char *name, const pq_hub_opts *ho, char **path, char **rev,
+                    polyq_err *err);
 /* The same, then opened (a folder or a GGUF file). */
-int pq_model_open_any(const char *name, const pq_hub_opts *ho, pq_model **m, char **path, char **rev,
-                      polyq_err *err);
+int pq_model_open_any(const char *name, const pq_hub_opts *ho, pq_model **m, char **path,
+                      char **rev, polyq_err *err);
 
 /* ---- calibration -------------------------------------------------------------------------- */
 
@@ -52,7 +53,8 @@ typedef struct pq_calib_set {
 } pq_calib_set;
 
 /* The first sentences of each language's FLORES-200 dev file, or the lines of o->file. */
-int pq_calib_set_build(pq_calib_set *out, const pq_model *m, const pq_calib_opts *o, polyq_err *err);
+int pq_calib_set_build(pq_calib_set *out, const pq_model *m, const pq_calib_opts *o,
+                       polyq_err *err);
 void pq_calib_set_free(pq_calib_set *s);
 
 /* ---- quantizing ----------------------------------------------------------------------------- */
@@ -62,41 +64,43 @@ bool pq_qspec_calibrated(const pq_qspec *s);
 /* base quantized by spec with whatever method it names: round-to-nearest and the block formats,
  * GPTQ, AWQ, SmoothQuant, W8A8, LLM.int8(). cal is required for calibrated specs (batch_tokens
  * per forward pass over it) and ignored otherwise. */
-int pq_quantize_spec(pq_model **out, const pq_model *base, const pq_qspec *spec, const pq_calib_set *cal,
-                     int batch_tokens, int n_threads, polyq_err *err);
+int pq_quantize_spec(pq_model **out, const pq_model *base, const pq_qspec *spec,
+                     const pq_calib_set *cal, int batch_tokens, int n_threads, polyq_err *err);
 /* Each comma-separated spec of list into specs[0..*n) (at most max). */
 int pq_qspec_parse_list(const char *list, pq_qspec *specs, int max, int *n, polyq_err *err);
 /* A quantized model written earlier: polyq's folder (polyq-quant.safetensors) or a GGUF file of
  * base; *calibration receives the calibration description the folder records (heap, or NULL). */
-int pq_quantized_load(pq_model **out, const pq_model *base, const char *path, char **calibration, polyq_err *err);
+int pq_quantized_load(pq_model **out, const pq_model *base, const char *path, char **calibration,
+                      polyq_err *err);
 
 /* ---- the memory guard ---------------------------------------------------------------------- */
 
 /* The estimate of evaluating the model at dir with the specs (plan), refused with one message
  * when it exceeds max_bytes (0: the memory available now; no limit when unknown). A GGUF file
  * is not estimated (plan zeroed). */
-int pq_memory_guard(const char *model_name, const char *path, const pq_qspec *specs, int n_q, int batch_tokens,
-                    int threads, double max_bytes, pq_mem_plan *plan, polyq_err *err);
+int pq_memory_guard(const char *model_name, const char *path, const pq_qspec *specs, int n_q,
+                    int batch_tokens, int threads, double max_bytes, pq_mem_plan *plan,
+                    polyq_err *err);
 
 /* ---- an evaluation run ---------------------------------------------------------------------- */
 
 typedef void (*pq_note_fn)(void *ctx, const char *msg);
 /* After each batch: language li of n_lang (lang), done of total windows. */
-typedef void (*pq_run_progress_fn)(void *ctx, const char *lang, size_t li, size_t n_lang, size_t done,
-                                   size_t total);
+typedef void (*pq_run_progress_fn)(void *ctx, const char *lang, size_t li, size_t n_lang,
+                                   size_t done, size_t total);
 
 typedef struct pq_run_opts {
-    const char *data;       /* a FLORES folder or lang=path pairs (pq_dataset_open) */
-    const char *split;      /* NULL: devtest */
-    const char *langs;      /* comma-separated, or NULL / "all" */
-    const char *ref;        /* reference language of the disparity ratios; NULL: eng_Latn */
-    size_t max_sentences;   /* per language, 0: all */
+    const char *data;          /* a FLORES folder or lang=path pairs (pq_dataset_open) */
+    const char *split;         /* NULL: devtest */
+    const char *langs;         /* comma-separated, or NULL / "all" */
+    const char *ref;           /* reference language of the disparity ratios; NULL: eng_Latn */
+    size_t max_sentences;      /* per language, 0: all */
     int threads, batch_tokens; /* 0: 1 and 512 */
-    int n_boot;             /* bootstrap resamples, 0: 1000 */
+    int n_boot;                /* bootstrap resamples, 0: 1000 */
     unsigned long long seed;
-    bool document;          /* each file as one document */
-    int stride;             /* document mode's stride; 0: half the context */
-    pq_note_fn note;        /* what the run decided for the user (may be NULL) */
+    bool document;   /* each file as one document */
+    int stride;      /* document mode's stride; 0: half the context */
+    pq_note_fn note; /* what the run decided for the user (may be NULL) */
     pq_run_progress_fn progress;
     void *ctx;
 } pq_run_opts;
@@ -122,8 +126,8 @@ typedef struct pq_run {
     pq_disparity_summary summary[PQ_MAX_SPECS];
     int n_q;
     /* owned copies behind info */
-    char *model_id, *model_path, *revision, *architecture, *model_type, *dtype, *data_path, *ref_lang,
-        *calibration, *split;
+    char *model_id, *model_path, *revision, *architecture, *model_type, *dtype, *data_path,
+        *ref_lang, *calibration, *split;
     char *q_names[PQ_MAX_SPECS];
     const char *q_methods[PQ_MAX_SPECS];
     double q_bpw[PQ_MAX_SPECS];
@@ -132,9 +136,9 @@ typedef struct pq_run {
 /* Evaluates fp and q[0..n_q) on the languages l (from pq_run_langs_open with the same o).
  * model_id, path, rev and calibration (JSON text or NULL) go into the provenance; t0 is when
  * the run started (pq_now()), for its wall time. */
-int pq_run_eval(pq_run **out, const pq_model *fp, pq_model *const *q, int n_q, const pq_run_langs *l,
-                const pq_run_opts *o, const char *model_id, const char *path, const char *rev,
-                const char *calibration, double t0, polyq_err *err);
+int pq_run_eval(pq_run **out, const pq_model *fp, pq_model *const *q, int n_q,
+                const pq_run_langs *l, const pq_run_opts *o, const char *model_id, const char *path,
+                const char *rev, const char *calibration, double t0, polyq_err *err);
 void pq_run_free(pq_run *r);
 
 #endif

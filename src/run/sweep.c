@@ -1,6 +1,6 @@
-/* The sweep engine (run/sweep.h; polyq sweep PLAN.json): every cell model x quant spec x calibration
- * set x language of a plan into an SQLite database (report/db.h), skipping the cells already
- * there. Each model is opened once and each quantized model made once per run; a cell and
+/* The sweep engine (run/sweep.h; polyq sweep PLAN.json): every cell model x quant spec x
+ * calibration set x language of a plan into an SQLite database (report/db.h), skipping the cells
+ * already there. Each model is opened once and each quantized model made once per run; a cell and
  * its sentences are committed together, so a sweep killed at any moment and started again
  * redoes only the cells that were not committed.
  *
@@ -40,7 +40,10 @@
 #include <mpi.h>
 #endif
 
-static bool calibrated(const pq_qspec *s) { return pq_qspec_calibrated(s); }
+static bool calibrated(const pq_qspec *s)
+{
+    return pq_qspec_calibrated(s);
+}
 
 /* The plan's languages, checked against the data. */
 static int plan_langs(pq_plan *p, const pq_dataset *ds, const char *path, polyq_err *err)
@@ -126,7 +129,9 @@ static int worker_load(worker *w, size_t m, size_t s, size_t c, polyq_err *err)
     int rc = 0;
     const pq_qspec *sp = &p->parsed[s];
     if (calibrated(sp)) {
-        pq_calib_opts co = {.langs = p->calibs[c], .samples = (size_t)p->calib_samples, .eval_split = p->split,
+        pq_calib_opts co = {.langs = p->calibs[c],
+                            .samples = (size_t)p->calib_samples,
+                            .eval_split = p->split,
                             .data = p->data ? p->data : w->data_dir};
         rc = pq_calib_set_build(&w->cal, w->fp, &co, err);
     }
@@ -145,7 +150,8 @@ static int worker_load(worker *w, size_t m, size_t s, size_t c, polyq_err *err)
 }
 
 /* One cell: language l of model m, spec s, calibration set c, into *e (one spec). */
-static int worker_cell(worker *w, size_t m, size_t s, size_t c, size_t l, pq_lang_eval *e, polyq_err *err)
+static int worker_cell(worker *w, size_t m, size_t s, size_t c, size_t l, pq_lang_eval *e,
+                       polyq_err *err)
 {
     memset(e, 0, sizeof *e);
     if (worker_load(w, m, s, c, err))
@@ -162,7 +168,9 @@ static int worker_cell(worker *w, size_t m, size_t s, size_t c, size_t l, pq_lan
     return rc;
 }
 
-typedef struct cell { size_t m, s, c, l; } cell;
+typedef struct cell {
+    size_t m, s, c, l;
+} cell;
 
 /* The plan's cells not yet in the database, in plan order. */
 static int todo_cells(pq_plan *p, pq_db *db, cell **out, size_t *n, polyq_err *err)
@@ -200,20 +208,22 @@ typedef struct owner {
     const pq_sweep_opts *o;
 } owner;
 
-static int store_cell(owner *o, const cell *x, const char *arch, const char *type, const char *dtype,
-                      unsigned long long n_params, double bpw, const pq_lang_eval *e, double secs, polyq_err *err)
+static int store_cell(owner *o, const cell *x, const char *arch, const char *type,
+                      const char *dtype, unsigned long long n_params, double bpw,
+                      const pq_lang_eval *e, double secs, polyq_err *err)
 {
     pq_plan *p = o->p;
     pq_cell_key k = {p->models[x->m], p->specs[x->s], calib_of(p, x->s, x->c), p->langs[x->l]};
     int rc = 0;
-    if (!o->noted[x->m] && !(rc = pq_db_note_model(o->db, p->models[x->m], arch, type, dtype, n_params, err)))
+    if (!o->noted[x->m] &&
+        !(rc = pq_db_note_model(o->db, p->models[x->m], arch, type, dtype, n_params, err)))
         o->noted[x->m] = true;
     if (!rc)
         rc = pq_db_put(o->db, &k, pq_qspec_method(&p->parsed[x->s]), bpw, e, 0, secs, err);
     if (!rc && o->o->on_cell) {
         char line[1024];
-        snprintf(line, sizeof line, "[%ld/%ld] %s %s %s %s (%.1f s)", ++o->done, o->total, k.model, k.spec, k.calib,
-                 k.lang, secs);
+        snprintf(line, sizeof line, "[%ld/%ld] %s %s %s %s (%.1f s)", ++o->done, o->total, k.model,
+                 k.spec, k.calib, k.lang, secs);
         o->o->on_cell(o->o->ctx, line);
     } else if (!rc)
         ++o->done;
@@ -225,7 +235,8 @@ enum { TAG_READY = 1, TAG_WORK, TAG_RESULT, TAG_FAIL };
 
 /* a result message: cell (4 × int64), bits/weight, seconds, n_params, then four NUL-ended
  * strings (architecture, model type, dtype) and the language's bytes (eval/wire.h) */
-static int send_result(const cell *x, const worker *w, const pq_lang_eval *e, double secs, polyq_err *err)
+static int send_result(const cell *x, const worker *w, const pq_lang_eval *e, double secs,
+                       polyq_err *err)
 {
     char *body = NULL;
     size_t blen = 0;
@@ -264,7 +275,8 @@ static int worker_rank(worker *w, polyq_err *err)
     int rc = MPI_Send(NULL, 0, MPI_BYTE, 0, TAG_READY, MPI_COMM_WORLD) == MPI_SUCCESS ? 0 : -1;
     for (;;) {
         int64_t k[4];
-        if (MPI_Recv(k, 4, MPI_INT64_T, 0, TAG_WORK, MPI_COMM_WORLD, MPI_STATUS_IGNORE) != MPI_SUCCESS)
+        if (MPI_Recv(k, 4, MPI_INT64_T, 0, TAG_WORK, MPI_COMM_WORLD, MPI_STATUS_IGNORE) !=
+            MPI_SUCCESS)
             return pq_fail(err, POLYQ_IO, "MPI_Recv failed");
         if (k[0] < 0)
             break;
@@ -293,7 +305,8 @@ static int owner_rank(owner *o, cell *todo, size_t n, int ranks, polyq_err *err)
     bool *given = calloc(n ? n : 1, sizeof *given);
     cell *last = calloc((size_t)ranks, sizeof *last);
     bool *has_last = calloc((size_t)ranks, sizeof *has_last);
-    int active = ranks - 1, rc = given && last && has_last ? 0 : pq_fail(err, POLYQ_NOMEM, "out of memory");
+    int active = ranks - 1,
+        rc = given && last && has_last ? 0 : pq_fail(err, POLYQ_NOMEM, "out of memory");
     size_t next = 0;
     while (active > 0) {
         MPI_Status st;
@@ -328,15 +341,17 @@ static int owner_rank(owner *o, cell *todo, size_t n, int ranks, polyq_err *err)
             if (ok) {
                 memcpy(k, msg, sizeof k);
                 memcpy(v, msg + sizeof k, sizeof v);
-                ok = k[0] >= 0 && (size_t)k[0] < p->n_models && k[1] >= 0 && (size_t)k[1] < p->n_specs &&
-                     k[2] >= 0 && (size_t)k[2] < (p->n_calibs ? p->n_calibs : 1) && k[3] >= 0 &&
+                ok = k[0] >= 0 && (size_t)k[0] < p->n_models && k[1] >= 0 &&
+                     (size_t)k[1] < p->n_specs && k[2] >= 0 &&
+                     (size_t)k[2] < (p->n_calibs ? p->n_calibs : 1) && k[3] >= 0 &&
                      (size_t)k[3] < p->n_langs;
             }
             if (!ok)
                 crc = pq_fail(&cerr, POLYQ_FORMAT, "rank %d sent a malformed result", from);
             else if (!(crc = pq_lang_eval_unpack(q, (size_t)(end - q), &e, &cerr))) {
                 cell x = {(size_t)k[0], (size_t)k[1], (size_t)k[2], (size_t)k[3]};
-                crc = store_cell(o, &x, s3[0], s3[1], s3[2], (unsigned long long)v[2], v[0], &e, v[1], &cerr);
+                crc = store_cell(o, &x, s3[0], s3[1], s3[2], (unsigned long long)v[2], v[0], &e,
+                                 v[1], &cerr);
             }
             pq_lang_eval_free(&e);
             if (crc && !rc) {
@@ -350,7 +365,8 @@ static int owner_rank(owner *o, cell *todo, size_t n, int ranks, polyq_err *err)
         if (!rc) {
             size_t pick = n;
             for (size_t i = next; has_last[from] && i < n && pick == n; i++)
-                if (!given[i] && todo[i].m == last[from].m && todo[i].s == last[from].s && todo[i].c == last[from].c)
+                if (!given[i] && todo[i].m == last[from].m && todo[i].s == last[from].s &&
+                    todo[i].c == last[from].c)
                     pick = i;
             while (pick == n && next < n && given[next])
                 next++;
@@ -423,7 +439,8 @@ int pq_sweep_run(const pq_sweep_opts *so, polyq_err *errp)
     char *db_default = NULL;
     if (!db_path) { /* plan.json -> plan.db */
         size_t n = strlen(plan_path);
-        db_default = pq_asprintf("%.*s.db", (int)(n > 5 && !strcmp(plan_path + n - 5, ".json") ? n - 5 : n), plan_path);
+        db_default = pq_asprintf(
+            "%.*s.db", (int)(n > 5 && !strcmp(plan_path + n - 5, ".json") ? n - 5 : n), plan_path);
         db_path = db_default;
     }
     polyq_err err = {0};
@@ -431,7 +448,8 @@ int pq_sweep_run(const pq_sweep_opts *so, polyq_err *errp)
     pq_dataset ds = {0};
     pq_db *db = NULL;
     char *data_dir = NULL;
-    pq_hub_opts ho = {.offline = getenv("HF_HUB_OFFLINE") != NULL, .progress = isatty(2) && rank == 0};
+    pq_hub_opts ho = {.offline = getenv("HF_HUB_OFFLINE") != NULL,
+                      .progress = isatty(2) && rank == 0};
     int rc = pq_plan_read(&p, plan_path, &err);
     if (rc) { /* nothing of a plan that did not read is used */
         pq_plan_free(&p);
@@ -454,7 +472,8 @@ int pq_sweep_run(const pq_sweep_opts *so, polyq_err *errp)
     }
     worker w = {.p = &p, .ds = &ds, .data_dir = data_dir, .ho = &ho, .m = -1, .s = -1, .c = -1};
 #ifdef PQ_MPI
-    if (ranks > 1 && rank > 0) { /* a computing rank: the owner learns of a failure here through its messages */
+    if (ranks > 1 &&
+        rank > 0) { /* a computing rank: the owner learns of a failure here through its messages */
         int all_ok = 0;
         MPI_Allreduce(&(int){rc == 0}, &all_ok, 1, MPI_INT, MPI_LAND, MPI_COMM_WORLD);
         if (all_ok)
@@ -479,36 +498,45 @@ int pq_sweep_run(const pq_sweep_opts *so, polyq_err *errp)
     if (ranks > 1) {
         MPI_Allreduce(&(int){rc == 0}, &all_ok, 1, MPI_INT, MPI_LAND, MPI_COMM_WORLD);
         if (!rc && !all_ok)
-            rc = pq_fail(&err, POLYQ_INVALID_ARG, "%s: another rank could not read the plan or its data", plan_path);
+            rc = pq_fail(&err, POLYQ_INVALID_ARG,
+                         "%s: another rank could not read the plan or its data", plan_path);
     }
 #endif
     long total = 0;
     for (size_t s = 0; s < p.n_specs; s++)
-        total += (long)(calibrated(&p.parsed[s]) ? p.n_calibs : 1) * (long)p.n_langs * (long)p.n_models;
+        total +=
+            (long)(calibrated(&p.parsed[s]) ? p.n_calibs : 1) * (long)p.n_langs * (long)p.n_models;
     if (!rc && status) {
         long done = 0;
         rc = pq_db_count(db, &done, &err);
         if (!rc) {
-            fprintf(out, "%s: %ld of %ld cells done (%ld models x %zu specs x calibration sets x %zu languages)\n", db_path,
-                   done, total, (long)p.n_models, p.n_specs, p.n_langs);
+            fprintf(out,
+                    "%s: %ld of %ld cells done (%ld models x %zu specs x calibration sets x %zu "
+                    "languages)\n",
+                    db_path, done, total, (long)p.n_models, p.n_specs, p.n_langs);
             for (size_t m = 0; m < p.n_models && !rc; m++)
                 for (size_t s = 0; s < p.n_specs && !rc; s++)
-                    for (size_t c = 0; c < (calibrated(&p.parsed[s]) ? p.n_calibs : 1) && !rc; c++) {
+                    for (size_t c = 0; c < (calibrated(&p.parsed[s]) ? p.n_calibs : 1) && !rc;
+                         c++) {
                         long n = 0;
                         for (size_t l = 0; l < p.n_langs && !rc; l++) {
-                            pq_cell_key k = {p.models[m], p.specs[s], calib_of(&p, s, c), p.langs[l]};
+                            pq_cell_key k = {p.models[m], p.specs[s], calib_of(&p, s, c),
+                                             p.langs[l]};
                             int h = pq_db_has(db, &k, &err);
                             rc = h < 0 ? -1 : 0;
                             n += h > 0;
                         }
-                        fprintf(out, "  %-40s %-20s %-20s %ld/%zu\n", p.models[m], p.specs[s], calib_of(&p, s, c), n,
-                               p.n_langs);
+                        fprintf(out, "  %-40s %-20s %-20s %ld/%zu\n", p.models[m], p.specs[s],
+                                calib_of(&p, s, c), n, p.n_langs);
                     }
         }
     }
     cell *todo = NULL;
     size_t n_todo = 0;
-    owner o = {.db = db, .p = &p, .noted = calloc(p.n_models ? p.n_models : 1, sizeof *o.noted), .total = total,
+    owner o = {.db = db,
+               .p = &p,
+               .noted = calloc(p.n_models ? p.n_models : 1, sizeof *o.noted),
+               .total = total,
                .o = so};
     if (!rc && !o.noted)
         rc = pq_fail(&err, POLYQ_NOMEM, "out of memory");
@@ -535,8 +563,8 @@ int pq_sweep_run(const pq_sweep_opts *so, polyq_err *errp)
         rc = worker_cell(&w, x->m, x->s, x->c, x->l, &e, &err);
         if (!rc)
             rc = store_cell(&o, x, w.fp->cfg.architecture, w.fp->cfg.model_type, w.fp->dtype,
-                            (unsigned long long)w.fp->n_params, pq_model_bits_per_weight(w.q), &e, pq_now() - t0,
-                            &err);
+                            (unsigned long long)w.fp->n_params, pq_model_bits_per_weight(w.q), &e,
+                            pq_now() - t0, &err);
         pq_lang_eval_free(&e);
     }
     free(todo);

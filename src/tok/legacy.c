@@ -25,19 +25,27 @@ static json_t *special(const char *content, json_int_t id)
                      "single_word", 0, "lstrip", 0, "rstrip", 0, "normalized", 0, "special", 1);
 }
 
-static json_t *template_single(const char *pre, json_int_t pre_id, const char *post, json_int_t post_id)
+static json_t *template_single(const char *pre, json_int_t pre_id, const char *post,
+                               json_int_t post_id)
 {
     json_t *single = json_array(), *specials = json_object();
     if (pre) {
-        json_array_append_new(single, json_pack("{s:{s:s, s:i}}", "SpecialToken", "id", pre, "type_id", 0));
-        json_object_set_new(specials, pre, json_pack("{s:s, s:[I], s:[s]}", "id", pre, "ids", pre_id, "tokens", pre));
+        json_array_append_new(single,
+                              json_pack("{s:{s:s, s:i}}", "SpecialToken", "id", pre, "type_id", 0));
+        json_object_set_new(
+            specials, pre,
+            json_pack("{s:s, s:[I], s:[s]}", "id", pre, "ids", pre_id, "tokens", pre));
     }
     json_array_append_new(single, json_pack("{s:{s:s, s:i}}", "Sequence", "id", "A", "type_id", 0));
     if (post) {
-        json_array_append_new(single, json_pack("{s:{s:s, s:i}}", "SpecialToken", "id", post, "type_id", 0));
-        json_object_set_new(specials, post, json_pack("{s:s, s:[I], s:[s]}", "id", post, "ids", post_id, "tokens", post));
+        json_array_append_new(
+            single, json_pack("{s:{s:s, s:i}}", "SpecialToken", "id", post, "type_id", 0));
+        json_object_set_new(
+            specials, post,
+            json_pack("{s:s, s:[I], s:[s]}", "id", post, "ids", post_id, "tokens", post));
     }
-    return json_pack("{s:s, s:o, s:o}", "type", "TemplateProcessing", "single", single, "special_tokens", specials);
+    return json_pack("{s:s, s:o, s:o}", "type", "TemplateProcessing", "single", single,
+                     "special_tokens", specials);
 }
 
 static const char *cfg_str(const json_t *cfg, const char *key, const char *def)
@@ -90,12 +98,13 @@ int pq_legacy_vocab_txt(json_t **out, const char *path, const json_t *cfg, polyq
     free(text);
     const char *unk = cfg_str(cfg, "unk_token", "[UNK]"), *cls = cfg_str(cfg, "cls_token", "[CLS]"),
                *sep = cfg_str(cfg, "sep_token", "[SEP]");
-    const char *names[] = {cfg_str(cfg, "pad_token", "[PAD]"), unk, cls, sep, cfg_str(cfg, "mask_token", "[MASK]")};
+    const char *names[] = {cfg_str(cfg, "pad_token", "[PAD]"), unk, cls, sep,
+                           cfg_str(cfg, "mask_token", "[MASK]")};
     json_t *cls_id = json_object_get(vocab, cls), *sep_id = json_object_get(vocab, sep);
     if (!json_object_get(vocab, unk) || !cls_id || !sep_id) {
         json_decref(vocab);
-        return pq_fail(err, POLYQ_FORMAT, "%s: %s, %s or %s is not in the vocabulary (%zu lines)", path,
-                       unk, cls, sep, line_no);
+        return pq_fail(err, POLYQ_FORMAT, "%s: %s, %s or %s is not in the vocabulary (%zu lines)",
+                       path, unk, cls, sep, line_no);
     }
     json_t *added = json_array();
     for (int i = 0; i < 5; i++) {
@@ -105,17 +114,17 @@ int pq_legacy_vocab_txt(json_t **out, const char *path, const json_t *cfg, polyq
     }
     bool lower = cfg_bool(cfg, "do_lower_case", true);
     json_t *accents = json_object_get(cfg, "strip_accents");
-    json_t *root = json_pack(
-        "{s:o, s:{s:s, s:b, s:b, s:O, s:b}, s:{s:s}, s:{s:s, s:s, s:s, s:i, s:O}, s:o, s:{s:s, s:s, s:b}}",
-        "added_tokens", added,
-        "normalizer", "type", "BertNormalizer", "clean_text", 1, "handle_chinese_chars",
-        cfg_bool(cfg, "tokenize_chinese_chars", true), "strip_accents",
-        json_is_boolean(accents) ? accents : json_null(), "lowercase", lower,
-        "pre_tokenizer", "type", "BertPreTokenizer",
-        "model", "type", "WordPiece", "unk_token", unk, "continuing_subword_prefix", "##",
-        "max_input_chars_per_word", 100, "vocab", vocab,
-        "post_processor", template_single(cls, json_integer_value(cls_id), sep, json_integer_value(sep_id)),
-        "decoder", "type", "WordPiece", "prefix", "##", "cleanup", 1);
+    json_t *root =
+        json_pack("{s:o, s:{s:s, s:b, s:b, s:O, s:b}, s:{s:s}, s:{s:s, s:s, s:s, s:i, s:O}, s:o, "
+                  "s:{s:s, s:s, s:b}}",
+                  "added_tokens", added, "normalizer", "type", "BertNormalizer", "clean_text", 1,
+                  "handle_chinese_chars", cfg_bool(cfg, "tokenize_chinese_chars", true),
+                  "strip_accents", json_is_boolean(accents) ? accents : json_null(), "lowercase",
+                  lower, "pre_tokenizer", "type", "BertPreTokenizer", "model", "type", "WordPiece",
+                  "unk_token", unk, "continuing_subword_prefix", "##", "max_input_chars_per_word",
+                  100, "vocab", vocab, "post_processor",
+                  template_single(cls, json_integer_value(cls_id), sep, json_integer_value(sep_id)),
+                  "decoder", "type", "WordPiece", "prefix", "##", "cleanup", 1);
     json_decref(vocab);
     if (!root)
         return pq_fail(err, POLYQ_NOMEM, "out of memory");
@@ -125,7 +134,9 @@ int pq_legacy_vocab_txt(json_t **out, const char *path, const json_t *cfg, polyq
 
 /* ---- protobuf wire format ---- */
 
-typedef struct pb { const uint8_t *p, *end; } pb;
+typedef struct pb {
+    const uint8_t *p, *end;
+} pb;
 
 static bool pb_varint(pb *b, uint64_t *v)
 {
@@ -168,7 +179,8 @@ static bool pb_field(pb *b, uint32_t *field, int *wire, uint64_t *v, pb *sub)
     case 5:
         if (b->end - b->p < 4)
             return false;
-        *v = (uint64_t)b->p[0] | (uint64_t)b->p[1] << 8 | (uint64_t)b->p[2] << 16 | (uint64_t)b->p[3] << 24;
+        *v = (uint64_t)b->p[0] | (uint64_t)b->p[1] << 8 | (uint64_t)b->p[2] << 16 |
+             (uint64_t)b->p[3] << 24;
         b->p += 4;
         return true;
     default:
@@ -176,8 +188,15 @@ static bool pb_field(pb *b, uint32_t *field, int *wire, uint64_t *v, pb *sub)
     }
 }
 
-typedef struct piece { const char *s; size_t n; float score; int type; } piece;
-typedef struct merge { int32_t merged, left, right, left_chars, right_chars; } merge;
+typedef struct piece {
+    const char *s;
+    size_t n;
+    float score;
+    int type;
+} piece;
+typedef struct merge {
+    int32_t merged, left, right, left_chars, right_chars;
+} merge;
 
 /* transformers' generate_merges: by merged piece id, then the left part's length in
  * characters, the right part's, then the ids of the parts. */
@@ -196,8 +215,9 @@ static int merge_cmp(const void *a, const void *b)
 }
 
 /* The tokenizer.json of a sentencepiece BPE vocabulary (what = where it came from). */
-static int spm_json(json_t **out, const char *what, const piece *pieces, size_t n, int64_t unk_id, int64_t bos_id,
-                    bool byte_fallback, bool dummy_prefix, bool escape_ws, polyq_err *err)
+static int spm_json(json_t **out, const char *what, const piece *pieces, size_t n, int64_t unk_id,
+                    int64_t bos_id, bool byte_fallback, bool dummy_prefix, bool escape_ws,
+                    polyq_err *err)
 {
     const char *path = what;
     int rc = 0;
@@ -256,38 +276,45 @@ static int spm_json(json_t **out, const char *what, const piece *pieces, size_t 
                 merges = nmg;
             }
             merges[nm++] = (merge){(int32_t)i, l, r, (int32_t)pq_utf8_count(s, k),
-                                     (int32_t)pq_utf8_count(s + k, pieces[i].n - k)};
+                                   (int32_t)pq_utf8_count(s + k, pieces[i].n - k)};
         }
     }
     if (nm)
         qsort(merges, nm, sizeof *merges, merge_cmp);
     for (size_t i = 0; i < nm; i++)
-        json_array_append_new(mlist, json_pack("[s#, s#]", pieces[merges[i].left].s, pieces[merges[i].left].n,
-                                               pieces[merges[i].right].s, pieces[merges[i].right].n));
+        json_array_append_new(mlist, json_pack("[s#, s#]", pieces[merges[i].left].s,
+                                               pieces[merges[i].left].n, pieces[merges[i].right].s,
+                                               pieces[merges[i].right].n));
     json_t *norm = json_array();
     if (dummy_prefix)
-        json_array_append_new(norm, json_pack("{s:s, s:s}", "type", "Prepend", "prepend", "\xe2\x96\x81"));
+        json_array_append_new(
+            norm, json_pack("{s:s, s:s}", "type", "Prepend", "prepend", "\xe2\x96\x81"));
     if (escape_ws)
-        json_array_append_new(norm, json_pack("{s:s, s:{s:s}, s:s}", "type", "Replace", "pattern", "String", " ",
-                                              "content", "\xe2\x96\x81"));
+        json_array_append_new(norm, json_pack("{s:s, s:{s:s}, s:s}", "type", "Replace", "pattern",
+                                              "String", " ", "content", "\xe2\x96\x81"));
     char unk_piece[256];
-    snprintf(unk_piece, sizeof unk_piece, "%.*s", (int)(pieces[unk_id].n < 255 ? pieces[unk_id].n : 255),
-             pieces[unk_id].s);
+    snprintf(unk_piece, sizeof unk_piece, "%.*s",
+             (int)(pieces[unk_id].n < 255 ? pieces[unk_id].n : 255), pieces[unk_id].s);
     json_object_set_new(root, "added_tokens", added);
-    json_object_set_new(root, "normalizer", json_pack("{s:s, s:o}", "type", "Sequence", "normalizers", norm));
+    json_object_set_new(root, "normalizer",
+                        json_pack("{s:s, s:o}", "type", "Sequence", "normalizers", norm));
     json_object_set_new(root, "pre_tokenizer", json_null());
-    json_object_set_new(root, "model", json_pack("{s:s, s:s, s:b, s:b, s:o, s:o}", "type", "BPE", "unk_token",
-                                                  unk_piece, "fuse_unk", 1, "byte_fallback", byte_fallback,
-                                                  "vocab", vocab, "merges", mlist));
+    json_object_set_new(root, "model",
+                        json_pack("{s:s, s:s, s:b, s:b, s:o, s:o}", "type", "BPE", "unk_token",
+                                  unk_piece, "fuse_unk", 1, "byte_fallback", byte_fallback, "vocab",
+                                  vocab, "merges", mlist));
     if (bos_id >= 0 && (size_t)bos_id < n) {
         char bos[256];
-        snprintf(bos, sizeof bos, "%.*s", (int)(pieces[bos_id].n < 255 ? pieces[bos_id].n : 255), pieces[bos_id].s);
+        snprintf(bos, sizeof bos, "%.*s", (int)(pieces[bos_id].n < 255 ? pieces[bos_id].n : 255),
+                 pieces[bos_id].s);
         json_object_set_new(root, "post_processor", template_single(bos, bos_id, NULL, 0));
     }
-    json_object_set_new(root, "decoder", json_pack(
-        "{s:s, s:[{s:s, s:{s:s}, s:s}, {s:s}, {s:s}, {s:s, s:s, s:i, s:i}]}", "type", "Sequence", "decoders",
-        "type", "Replace", "pattern", "String", "\xe2\x96\x81", "content", " ", "type", "ByteFallback",
-        "type", "Fuse", "type", "Strip", "content", " ", "start", dummy_prefix ? 1 : 0, "stop", 0));
+    json_object_set_new(
+        root, "decoder",
+        json_pack("{s:s, s:[{s:s, s:{s:s}, s:s}, {s:s}, {s:s}, {s:s, s:s, s:i, s:i}]}", "type",
+                  "Sequence", "decoders", "type", "Replace", "pattern", "String", "\xe2\x96\x81",
+                  "content", " ", "type", "ByteFallback", "type", "Fuse", "type", "Strip",
+                  "content", " ", "start", dummy_prefix ? 1 : 0, "stop", 0));
     *out = root;
     root = NULL;
 out:
@@ -317,8 +344,9 @@ int pq_legacy_spm_model(json_t **out, const char *path, polyq_err *err)
     json_t *root = NULL;
     while (b.p < b.end) {
         if (!pb_field(&b, &field, &wire, &v, &sub)) {
-            rc = pq_fail(err, POLYQ_FORMAT, "%s: not a sentencepiece model (bad protobuf at byte %zu)",
-                         path, (size_t)(b.p - (const uint8_t *)data));
+            rc = pq_fail(err, POLYQ_FORMAT,
+                         "%s: not a sentencepiece model (bad protobuf at byte %zu)", path,
+                         (size_t)(b.p - (const uint8_t *)data));
             goto out;
         }
         if (field == 1 && wire == 2) { /* SentencePiece { piece = 1; score = 2; type = 3 } */
@@ -389,18 +417,21 @@ int pq_legacy_spm_model(json_t **out, const char *path, polyq_err *err)
         goto out;
     }
     if (model_type != 2) {
-        rc = pq_fail(err, POLYQ_UNSUPPORTED,
-                     "%s: sentencepiece model type %lld (only BPE, 2, is read from tokenizer.model; "
-                     "use the model's tokenizer.json)", path, (long long)model_type);
+        rc =
+            pq_fail(err, POLYQ_UNSUPPORTED,
+                    "%s: sentencepiece model type %lld (only BPE, 2, is read from tokenizer.model; "
+                    "use the model's tokenizer.json)",
+                    path, (long long)model_type);
         goto out;
     }
     if (charsmap_len || extra_ws) {
         rc = pq_fail(err, POLYQ_UNSUPPORTED,
-                     "%s: a BPE sentencepiece model with %s is not supported (use tokenizer.json)", path,
-                     charsmap_len ? "a normalization charsmap" : "remove_extra_whitespaces");
+                     "%s: a BPE sentencepiece model with %s is not supported (use tokenizer.json)",
+                     path, charsmap_len ? "a normalization charsmap" : "remove_extra_whitespaces");
         goto out;
     }
-    rc = spm_json(&root, path, pieces, n, unk_id, bos_id, byte_fallback, dummy_prefix, escape_ws, err);
+    rc = spm_json(&root, path, pieces, n, unk_id, bos_id, byte_fallback, dummy_prefix, escape_ws,
+                  err);
     if (rc)
         goto out;
     (void)eos_id;
@@ -413,9 +444,9 @@ out:
     return rc;
 }
 
-int pq_legacy_spm_pieces(json_t **out, const char *what, const char *const *s, const size_t *len, const float *scores,
-                         const int32_t *types, size_t n, int64_t unk_id, int64_t bos_id, bool dummy_prefix,
-                         polyq_err *err)
+int pq_legacy_spm_pieces(json_t **out, const char *what, const char *const *s, const size_t *len,
+                         const float *scores, const int32_t *types, size_t n, int64_t unk_id,
+                         int64_t bos_id, bool dummy_prefix, polyq_err *err)
 {
     *out = NULL;
     if (!n)

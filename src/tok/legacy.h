@@ -17,8 +17,8 @@ int pq_legacy_spm_model(json_t **out, const char *path, polyq_err *err);
 /* The same from a vocabulary already read (GGUF's tokenizer.ggml.*): piece i is s[i][0..len[i]),
  * types as sentencepiece numbers them (1 normal, 2 unknown, 3 control, 6 byte); byte pieces
  * turn byte fallback on. */
-int pq_legacy_spm_pieces(json_t **out, const char *what, const char *const *s, const size_t *len, const float *scores,
-                         const int32_t *types, size_t n, int64_t unk_id, int64_t bos_id, bool dummy_prefix,
-                         polyq_err *err);
+int pq_legacy_spm_pieces(json_t **out, const char *what, const char *const *s, const size_t *len,
+                         const float *scores, const int32_t *types, size_t n, int64_t unk_id,
+                         int64_t bos_id, bool dummy_prefix, polyq_err *err);
 
 #endif

@@ -24,20 +24,27 @@
 #include "tok/uclass.h"
 
 typedef enum {
-    N_UNICODE, N_LOWER, N_PREPEND, N_REPLACE, N_STRIP, N_BERT, N_STRIP_ACCENTS, N_PRECOMPILED
+    N_UNICODE,
+    N_LOWER,
+    N_PREPEND,
+    N_REPLACE,
+    N_STRIP,
+    N_BERT,
+    N_STRIP_ACCENTS,
+    N_PRECOMPILED
 } step_kind;
 
 typedef struct step {
     step_kind kind;
-    int uflags;         /* N_UNICODE: utf8proc options */
-    char *a, *b;        /* PREPEND: a; REPLACE: a -> b (a NULL when regex) */
+    int uflags;  /* N_UNICODE: utf8proc options */
+    char *a, *b; /* PREPEND: a; REPLACE: a -> b (a NULL when regex) */
     size_t la, lb;
-    pcre2_code *re;     /* REPLACE with a regex */
-    bool left, right;   /* STRIP */
+    pcre2_code *re;                  /* REPLACE with a regex */
+    bool left, right;                /* STRIP */
     bool clean, cjk, accents, lower; /* BERT */
-    uint32_t *trie;     /* PRECOMPILED: double-array units */
+    uint32_t *trie;                  /* PRECOMPILED: double-array units */
     size_t n_trie;
-    const char *pool;   /* PRECOMPILED: replacements, inside `a` (the whole charsmap) */
+    const char *pool; /* PRECOMPILED: replacements, inside `a` (the whole charsmap) */
     size_t n_pool;
 } step;
 
@@ -69,17 +76,20 @@ static int precompiled_load(step *s, const json_t *j, const char *what, polyq_er
     unsigned char *raw;
     size_t n;
     if (pq_base64_decode(b64, strlen(b64), &raw, &n))
-        return pq_fail(err, POLYQ_FORMAT, "%s: Precompiled precompiled_charsmap is not base64", what);
+        return pq_fail(err, POLYQ_FORMAT, "%s: Precompiled precompiled_charsmap is not base64",
+                       what);
     s->kind = N_PRECOMPILED;
     s->a = (char *)raw;
     s->la = n;
     uint32_t trie_bytes = 0;
     if (n >= 4)
-        trie_bytes = (uint32_t)raw[0] | (uint32_t)raw[1] << 8 | (uint32_t)raw[2] << 16 | (uint32_t)raw[3] << 24;
+        trie_bytes = (uint32_t)raw[0] | (uint32_t)raw[1] << 8 | (uint32_t)raw[2] << 16 |
+                     (uint32_t)raw[3] << 24;
     if (n < 4 || trie_bytes > n - 4 || trie_bytes < 4) {
         free(raw);
-        return pq_fail(err, POLYQ_FORMAT, "%s: Precompiled charsmap of %zu bytes claims a trie of %u bytes",
-                       what, n, trie_bytes);
+        return pq_fail(err, POLYQ_FORMAT,
+                       "%s: Precompiled charsmap of %zu bytes claims a trie of %u bytes", what, n,
+                       trie_bytes);
     }
     s->n_trie = trie_bytes / 4;
     s->trie = malloc(s->n_trie * sizeof *s->trie);
@@ -89,7 +99,8 @@ static int precompiled_load(step *s, const json_t *j, const char *what, polyq_er
     }
     for (size_t i = 0; i < s->n_trie; i++) {
         const unsigned char *u = raw + 4 + 4 * i;
-        s->trie[i] = (uint32_t)u[0] | (uint32_t)u[1] << 8 | (uint32_t)u[2] << 16 | (uint32_t)u[3] << 24;
+        s->trie[i] =
+            (uint32_t)u[0] | (uint32_t)u[1] << 8 | (uint32_t)u[2] << 16 | (uint32_t)u[3] << 24;
     }
     s->pool = (const char *)raw + 4 + trie_bytes;
     s->n_pool = n - 4 - trie_bytes;
@@ -141,8 +152,10 @@ static int add_step(pq_normalizer *n, const json_t *j, const char *what, int dep
         json_t *list = json_object_get(j, "normalizers"), *v;
         size_t i;
         if (!json_is_array(list) || depth > 8)
-            return pq_fail(err, POLYQ_FORMAT, "%s: Sequence normalizer needs a \"normalizers\" array", what);
-        json_array_foreach(list, i, v) {
+            return pq_fail(err, POLYQ_FORMAT,
+                           "%s: Sequence normalizer needs a \"normalizers\" array", what);
+        json_array_foreach(list, i, v)
+        {
             int rc = add_step(n, v, what, depth + 1, err);
             if (rc)
                 return rc;
@@ -150,7 +163,10 @@ static int add_step(pq_normalizer *n, const json_t *j, const char *what, int dep
         return 0;
     }
     step s = {0};
-    static const struct { const char *name; int flags; } forms[] = {
+    static const struct {
+        const char *name;
+        int flags;
+    } forms[] = {
         {"NFC", UTF8PROC_STABLE | UTF8PROC_COMPOSE},
         {"NFD", UTF8PROC_STABLE | UTF8PROC_DECOMPOSE},
         {"NFKC", UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_COMPAT},
@@ -184,7 +200,8 @@ static int add_step(pq_normalizer *n, const json_t *j, const char *what, int dep
         pq_json_str(pat, "String", false, &str, what, NULL);
         pq_json_str(pat, "Regex", false, &rx, what, NULL);
         if ((!str && !rx) || (str && !*str))
-            return pq_fail(err, POLYQ_FORMAT, "%s: Replace normalizer needs a String or Regex pattern", what);
+            return pq_fail(err, POLYQ_FORMAT,
+                           "%s: Replace normalizer needs a String or Regex pattern", what);
         s.kind = N_REPLACE;
         if (!(s.b = pq_strdup(content)))
             return pq_fail(err, POLYQ_NOMEM, "out of memory");
@@ -199,10 +216,12 @@ static int add_step(pq_normalizer *n, const json_t *j, const char *what, int dep
         } else {
             int ec;
             PCRE2_SIZE eo;
-            s.re = pcre2_compile((PCRE2_SPTR)rx, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP, &ec, &eo, NULL);
+            s.re = pcre2_compile((PCRE2_SPTR)rx, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP, &ec,
+                                 &eo, NULL);
             if (!s.re) {
                 free(s.b);
-                return pq_fail(err, POLYQ_FORMAT, "%s: Replace regex does not compile at %zu", what, (size_t)eo);
+                return pq_fail(err, POLYQ_FORMAT, "%s: Replace regex does not compile at %zu", what,
+                               (size_t)eo);
             }
         }
         known = true;
@@ -231,7 +250,8 @@ static int add_step(pq_normalizer *n, const json_t *j, const char *what, int dep
         known = true;
     }
     if (!known)
-        return pq_fail(err, POLYQ_UNSUPPORTED, "%s: normalizer \"%s\" is not supported", what, type);
+        return pq_fail(err, POLYQ_UNSUPPORTED, "%s: normalizer \"%s\" is not supported", what,
+                       type);
     step *ns = realloc(n->steps, (n->n + 1) * sizeof *ns);
     if (!ns) {
         free(s.a);
@@ -263,7 +283,10 @@ int pq_normalizer_from_json(pq_normalizer **out, const json_t *j, const char *wh
 }
 
 /* A growable byte buffer. */
-typedef struct buf { char *p; size_t n, cap; } buf;
+typedef struct buf {
+    char *p;
+    size_t n, cap;
+} buf;
 
 static bool buf_put(buf *b, const void *data, size_t n)
 {
@@ -369,7 +392,8 @@ static int precompiled_apply(const step *s, const char *src, size_t n, buf *dst,
         while (e < n) {
             uint32_t cp;
             int l = pq_utf8_decode(src + e, &cp);
-            if (utf8proc_grapheme_break_stateful((utf8proc_int32_t)prev, (utf8proc_int32_t)cp, &state))
+            if (utf8proc_grapheme_break_stateful((utf8proc_int32_t)prev, (utf8proc_int32_t)cp,
+                                                 &state))
                 break;
             prev = cp;
             e += (size_t)l;
@@ -405,7 +429,8 @@ static int apply_step(const step *s, const char *src, size_t n, buf *dst, polyq_
             uint32_t cp;
             size_t l = (size_t)pq_utf8_decode(src + i, &cp);
             int k = pq_ucat(cp);
-            bool mark = k == UTF8PROC_CATEGORY_MN || k == UTF8PROC_CATEGORY_MC || k == UTF8PROC_CATEGORY_ME;
+            bool mark =
+                k == UTF8PROC_CATEGORY_MN || k == UTF8PROC_CATEGORY_MC || k == UTF8PROC_CATEGORY_ME;
             if (!mark && !buf_put(dst, src + i, l))
                 return pq_fail(err, POLYQ_NOMEM, "out of memory normalizing text");
             i += l;
@@ -439,7 +464,8 @@ static int apply_step(const step *s, const char *src, size_t n, buf *dst, polyq_
     case N_PREPEND:
         if (n && !buf_put(dst, s->a, s->la))
             return pq_fail(err, POLYQ_NOMEM, "out of memory normalizing text");
-        return buf_put(dst, src, n) ? 0 : pq_fail(err, POLYQ_NOMEM, "out of memory normalizing text");
+        return buf_put(dst, src, n) ? 0
+                                    : pq_fail(err, POLYQ_NOMEM, "out of memory normalizing text");
     case N_STRIP: {
         size_t b = 0, e = n;
         while (s->left && b < e) {

@@ -15,7 +15,7 @@
 #include "format/json.h"
 #include "tok/uclass.h"
 
-#define GPT2_PATTERN \
+#define GPT2_PATTERN                                                                               \
     "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+"
 /* Rust regex's \w (Alphabetic, marks, decimal digits, connector punctuation, joiners) and \s */
 #define RUST_W "\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\x{200C}\\x{200D}"
@@ -26,13 +26,13 @@ typedef enum { S_REGEX, S_WHITE, S_PUNCT, S_DIGIT, S_BYTE_LEVEL, S_METASPACE } s
 
 typedef struct step {
     step_kind kind;
-    pcre2_code *re;     /* S_REGEX, and S_BYTE_LEVEL with its regex */
+    pcre2_code *re; /* S_REGEX, and S_BYTE_LEVEL with its regex */
     behavior beh;
     bool invert;
-    bool prefix;        /* S_BYTE_LEVEL: add a space before a piece not starting with one */
-    char rep[8];        /* S_METASPACE */
+    bool prefix; /* S_BYTE_LEVEL: add a space before a piece not starting with one */
+    char rep[8]; /* S_METASPACE */
     size_t rep_len;
-    char scheme;        /* 'a'lways, 'f'irst, 'n'ever */
+    char scheme; /* 'a'lways, 'f'irst, 'n'ever */
     bool split;
 } step;
 
@@ -52,7 +52,10 @@ void pq_pretok_free(pq_pretok *p)
     free(p);
 }
 
-bool pq_pretok_byte_level(const pq_pretok *p) { return p && p->byte_level; }
+bool pq_pretok_byte_level(const pq_pretok *p)
+{
+    return p && p->byte_level;
+}
 
 void pq_pieces_free(pq_pieces *ps)
 {
@@ -102,7 +105,8 @@ static int pieces_push(pq_pieces *ps, const char *s, size_t n, bool start)
     return 0;
 }
 
-static int compile(pcre2_code **out, const char *pattern, uint32_t flags, const char *what, polyq_err *err);
+static int compile(pcre2_code **out, const char *pattern, uint32_t flags, const char *what,
+                   polyq_err *err);
 
 /* tokenizers compiles its patterns with Oniguruma, where a '[' inside a character class opens
  * a nested class whose members join the outer one (BLOOM's " ?[^(\s|[.,!?…])]+"). PCRE2 reads
@@ -153,7 +157,8 @@ static int onig_flatten_classes(const char *in, char *out)
     return 0;
 }
 
-static int compile(pcre2_code **out, const char *pattern, uint32_t flags, const char *what, polyq_err *err)
+static int compile(pcre2_code **out, const char *pattern, uint32_t flags, const char *what,
+                   polyq_err *err)
 {
     int ec;
     PCRE2_SIZE eo;
@@ -192,10 +197,11 @@ static int add(pq_pretok *p, step s, polyq_err *err)
     return 0;
 }
 
-static int parse_behavior(const json_t *j, behavior def, behavior *out, const char *what, polyq_err *err)
+static int parse_behavior(const json_t *j, behavior def, behavior *out, const char *what,
+                          polyq_err *err)
 {
-    static const char *const names[] = {"Removed", "Isolated", "MergedWithPrevious", "MergedWithNext",
-                                        "Contiguous"};
+    static const char *const names[] = {"Removed", "Isolated", "MergedWithPrevious",
+                                        "MergedWithNext", "Contiguous"};
     const char *b = NULL;
     *out = def;
     pq_json_str(j, "behavior", false, &b, what, NULL);
@@ -206,7 +212,8 @@ static int parse_behavior(const json_t *j, behavior def, behavior *out, const ch
             *out = (behavior)i;
             return 0;
         }
-    return pq_fail(err, POLYQ_UNSUPPORTED, "%s: pre-tokenizer behavior \"%s\" is not supported", what, b);
+    return pq_fail(err, POLYQ_UNSUPPORTED, "%s: pre-tokenizer behavior \"%s\" is not supported",
+                   what, b);
 }
 
 static int add_json(pq_pretok *p, const json_t *j, const char *what, int depth, polyq_err *err)
@@ -220,10 +227,9 @@ static int add_json(pq_pretok *p, const json_t *j, const char *what, int depth, 
         json_t *list = json_object_get(j, "pretokenizers"), *v;
         size_t i;
         if (!json_is_array(list) || depth > 8)
-            return pq_fail(err, POLYQ_FORMAT, "%s: Sequence pre_tokenizer needs a \"pretokenizers\" array", what);
-        json_array_foreach(list, i, v)
-            if ((rc = add_json(p, v, what, depth + 1, err)))
-                return rc;
+            return pq_fail(err, POLYQ_FORMAT,
+                           "%s: Sequence pre_tokenizer needs a \"pretokenizers\" array", what);
+        json_array_foreach(list, i, v) if ((rc = add_json(p, v, what, depth + 1, err))) return rc;
         return 0;
     }
     if (!strcmp(type, "ByteLevel")) {
@@ -248,7 +254,8 @@ static int add_json(pq_pretok *p, const json_t *j, const char *what, int depth, 
             scheme = "never";
         pq_json_bool(j, "split", false, &s.split, what, NULL);
         if (strcmp(scheme, "always") && strcmp(scheme, "first") && strcmp(scheme, "never"))
-            return pq_fail(err, POLYQ_UNSUPPORTED, "%s: Metaspace prepend_scheme \"%s\"", what, scheme);
+            return pq_fail(err, POLYQ_UNSUPPORTED, "%s: Metaspace prepend_scheme \"%s\"", what,
+                           scheme);
         if (strlen(rep) >= sizeof s.rep || !*rep)
             return pq_fail(err, POLYQ_FORMAT, "%s: Metaspace replacement \"%s\"", what, rep);
         snprintf(s.rep, sizeof s.rep, "%s", rep);
@@ -262,7 +269,8 @@ static int add_json(pq_pretok *p, const json_t *j, const char *what, int depth, 
         pq_json_str(pat, "String", false, &str, what, NULL);
         pq_json_str(pat, "Regex", false, &rx, what, NULL);
         if ((!str && !rx) || (str && !*str))
-            return pq_fail(err, POLYQ_FORMAT, "%s: Split pre_tokenizer needs a String or Regex pattern", what);
+            return pq_fail(err, POLYQ_FORMAT,
+                           "%s: Split pre_tokenizer needs a String or Regex pattern", what);
         s.kind = S_REGEX;
         pq_json_bool(j, "invert", false, &s.invert, what, NULL);
         if ((rc = parse_behavior(j, B_ISOLATED, &s.beh, what, err)))
@@ -322,8 +330,14 @@ int pq_pretok_from_json(pq_pretok **out, const json_t *j, const char *what, poly
 }
 
 /* Spans of one piece: [s, e) and whether the pattern matched it. */
-typedef struct span { size_t s, e; bool match; } span;
-typedef struct spans { span *v; size_t n, cap; } spans;
+typedef struct span {
+    size_t s, e;
+    bool match;
+} span;
+typedef struct spans {
+    span *v;
+    size_t n, cap;
+} spans;
 
 static int spans_push(spans *sp, size_t s, size_t e, bool match)
 {
@@ -341,7 +355,9 @@ static int spans_push(spans *sp, size_t s, size_t e, bool match)
 
 static bool class_match(step_kind k, uint32_t cp)
 {
-    return k == S_WHITE ? pq_is_white_space(cp) : k == S_PUNCT ? pq_is_punct(cp) : pq_is_numeric(cp);
+    return k == S_WHITE   ? pq_is_white_space(cp)
+           : k == S_PUNCT ? pq_is_punct(cp)
+                          : pq_is_numeric(cp);
 }
 
 /* Fills sp with the spans of text[0..n) under re or a character class; 1 on a regex error. */
@@ -433,7 +449,8 @@ static int emit(const span *v, size_t n, behavior beh, bool invert, const char *
         }
     }
     for (size_t k = 0; k < tmp->n; k++)
-        if (pieces_push(out, text + tmp->v[k].s, tmp->v[k].e - tmp->v[k].s, start && tmp->v[k].s == 0))
+        if (pieces_push(out, text + tmp->v[k].s, tmp->v[k].e - tmp->v[k].s,
+                        start && tmp->v[k].s == 0))
             return -1;
     return 0;
 }
@@ -483,7 +500,8 @@ static int run_step(const step *st, const char *text, size_t n, bool start, pq_p
         if (reserve(c, n + (spaces + 1) * st->rep_len))
             return -1;
         size_t w = 0;
-        bool starts = (n && text[0] == ' ') || (n >= st->rep_len && !memcmp(text, st->rep, st->rep_len));
+        bool starts =
+            (n && text[0] == ' ') || (n >= st->rep_len && !memcmp(text, st->rep, st->rep_len));
         if (!starts && (st->scheme == 'a' || (st->scheme == 'f' && start))) {
             memcpy(c->buf, st->rep, st->rep_len);
             w = st->rep_len;
@@ -545,7 +563,8 @@ int pq_pretok_run(const pq_pretok *p, const char *text, size_t len, bool first, 
         *out = t;
         pieces_reset(out);
         for (size_t k = 0; k < tmp->n && !r; k++)
-            r = run_step(&p->steps[i], tmp->arena + tmp->off[k], tmp->len[k], tmp->start[k], out, &c);
+            r = run_step(&p->steps[i], tmp->arena + tmp->off[k], tmp->len[k], tmp->start[k], out,
+                         &c);
     }
     pcre2_match_data_free(c.md);
     free(c.sp.v);

@@ -29,10 +29,10 @@ typedef struct added_token {
 } added_token;
 
 struct pq_tokenizer {
-    const char *path;        /* for messages */
+    const char *path; /* for messages */
     char *path_owned;
-    pq_strmap vocab;         /* byte-level token string -> id */
-    int32_t n_vocab;         /* largest id + 1 */
+    pq_strmap vocab;             /* byte-level token string -> id */
+    int32_t n_vocab;             /* largest id + 1 */
     uint32_t *dec_off, *dec_len; /* per id: its bytes in dec_arena (decoded byte-level) */
     char *dec_arena;
     size_t dec_arena_len;
@@ -43,19 +43,19 @@ struct pq_tokenizer {
     added_token *added;
     size_t n_added;
     uint8_t added_first[2][256]; /* first bytes of added tokens: [normalized] */
-    pq_normalizer *norm;     /* NULL: none */
-    bool byte_fallback;      /* BPE: characters missing from the vocabulary become <0xXX> */
+    pq_normalizer *norm;         /* NULL: none */
+    bool byte_fallback;          /* BPE: characters missing from the vocabulary become <0xXX> */
     bool fuse_unk;
-    int32_t fallback_id[256];/* id of "<0xXX>" for each byte, -1 if absent */
+    int32_t fallback_id[256]; /* id of "<0xXX>" for each byte, -1 if absent */
     /* decoder (besides ByteLevel): Replace a -> b on each token, ByteFallback, Strip */
     char *dec_from, *dec_to;
     bool dec_byte_fallback;
     int strip_start, strip_stop;
-    uint16_t *is_byte_token; /* per id: 1 + byte value for <0xXX> tokens under ByteFallback */
-    uint8_t *is_fallback;    /* per id: a byte-fallback token of the model */
+    uint16_t *is_byte_token;     /* per id: 1 + byte value for <0xXX> tokens under ByteFallback */
+    uint8_t *is_fallback;        /* per id: a byte-fallback token of the model */
     const char *dec_unsupported; /* a decoder step decode() cannot run (static or JSON-owned) */
     char dec_unsupported_buf[64];
-    pq_pretok *pre;          /* NULL: each normalized piece is one word */
+    pq_pretok *pre; /* NULL: each normalized piece is one word */
     bool byte_level, ignore_merges;
     int32_t unk, bos, eos;
     model_kind model;
@@ -183,7 +183,8 @@ static int vocab_finish(pq_tokenizer *t, polyq_err *err)
     if ((size_t)t->n_vocab > 4 * t->vocab.n + 65536)
         return pq_fail(err, POLYQ_FORMAT, "%s: the largest token id is %d for only %zu tokens",
                        t->path, t->n_vocab - 1, t->vocab.n);
-    size_t from_len = t->dec_from ? strlen(t->dec_from) : 0, to_len = t->dec_to ? strlen(t->dec_to) : 0;
+    size_t from_len = t->dec_from ? strlen(t->dec_from) : 0,
+           to_len = t->dec_to ? strlen(t->dec_to) : 0;
     size_t cap = t->vocab.arena_len + 1;
     if (to_len > from_len && from_len)
         cap = cap / from_len * to_len + cap; /* every token could be made of replacements */
@@ -323,9 +324,11 @@ static int read_tokenizer_config(pq_tokenizer *t, const char *dir, polyq_err *er
             goto out;
         const char *bos = config_token(cfg, "bos_token"), *eos = config_token(cfg, "eos_token");
         if (bos && (t->bos = pq_tok_token_id(t, bos)) < 0)
-            rc = pq_fail(err, POLYQ_FORMAT, "%s: bos_token \"%s\" is not in the vocabulary", path, bos);
+            rc = pq_fail(err, POLYQ_FORMAT, "%s: bos_token \"%s\" is not in the vocabulary", path,
+                         bos);
         if (!rc && eos && (t->eos = pq_tok_token_id(t, eos)) < 0)
-            rc = pq_fail(err, POLYQ_FORMAT, "%s: eos_token \"%s\" is not in the vocabulary", path, eos);
+            rc = pq_fail(err, POLYQ_FORMAT, "%s: eos_token \"%s\" is not in the vocabulary", path,
+                         eos);
     }
 out:
     json_decref(cfg);
@@ -334,19 +337,23 @@ out:
 }
 
 /* Unigram's vocab: [[piece, log-probability], ...], the id being the position. */
-static int load_unigram_vocab(pq_tokenizer *t, const json_t *model, const json_t *vocab, polyq_err *err)
+static int load_unigram_vocab(pq_tokenizer *t, const json_t *model, const json_t *vocab,
+                              polyq_err *err)
 {
     size_t n = json_array_size(vocab), i;
     json_t *v;
     if (!json_is_array(vocab) || !n || n > (1u << 30))
-        return pq_fail(err, POLYQ_FORMAT, "%s: Unigram model needs a non-empty \"vocab\" array", t->path);
+        return pq_fail(err, POLYQ_FORMAT, "%s: Unigram model needs a non-empty \"vocab\" array",
+                       t->path);
     if (!(t->score = pq_calloc_array(n, sizeof *t->score)))
         return pq_fail(err, POLYQ_NOMEM, "%s: out of memory", t->path);
-    json_array_foreach(vocab, i, v) {
+    json_array_foreach(vocab, i, v)
+    {
         json_t *piece = json_array_get(v, 0), *score = json_array_get(v, 1);
         if (json_array_size(v) != 2 || !json_is_string(piece) || !json_is_number(score) ||
             !json_string_length(piece))
-            return pq_fail(err, POLYQ_FORMAT, "%s: Unigram vocab entry %zu is not [piece, score]", t->path, i);
+            return pq_fail(err, POLYQ_FORMAT, "%s: Unigram vocab entry %zu is not [piece, score]",
+                           t->path, i);
         int rc = vocab_add(t, json_string_value(piece), json_string_length(piece), (int64_t)i, err);
         if (rc)
             return rc;
@@ -382,8 +389,10 @@ static int load_json_post(pq_tokenizer *t, const json_t *j, int depth, polyq_err
         json_t *list = json_object_get(j, "processors"), *v;
         size_t i;
         if (!json_is_array(list) || depth > 8)
-            return pq_fail(err, POLYQ_FORMAT, "%s: Sequence post_processor needs a \"processors\" array", t->path);
-        json_array_foreach(list, i, v) {
+            return pq_fail(err, POLYQ_FORMAT,
+                           "%s: Sequence post_processor needs a \"processors\" array", t->path);
+        json_array_foreach(list, i, v)
+        {
             int rc = load_json_post(t, v, depth + 1, err);
             if (rc)
                 return rc;
@@ -396,50 +405,64 @@ static int load_json_post(pq_tokenizer *t, const json_t *j, int depth, polyq_err
         json_t *cls = json_array_get(json_object_get(j, "cls"), 1),
                *sep = json_array_get(json_object_get(j, "sep"), 1);
         if (!json_is_integer(cls) || !json_is_integer(sep))
-            return pq_fail(err, POLYQ_FORMAT, "%s: %s needs \"cls\" and \"sep\" as [token, id]", t->path, type);
+            return pq_fail(err, POLYQ_FORMAT, "%s: %s needs \"cls\" and \"sep\" as [token, id]",
+                           t->path, type);
         t->pre_ids[t->n_pre++] = (int32_t)json_integer_value(cls);
         t->post_ids[t->n_post++] = (int32_t)json_integer_value(sep);
     } else if (!strcmp(type, "TemplateProcessing")) {
-        json_t *single = json_object_get(j, "single"), *specials = json_object_get(j, "special_tokens"), *it;
+        json_t *single = json_object_get(j, "single"),
+               *specials = json_object_get(j, "special_tokens"), *it;
         size_t i;
         bool seen_seq = false;
         if (!json_is_array(single))
-            return pq_fail(err, POLYQ_FORMAT, "%s: TemplateProcessing needs a \"single\" array", t->path);
-        json_array_foreach(single, i, it) {
+            return pq_fail(err, POLYQ_FORMAT, "%s: TemplateProcessing needs a \"single\" array",
+                           t->path);
+        json_array_foreach(single, i, it)
+        {
             json_t *sp = json_object_get(it, "SpecialToken");
             if (json_object_get(it, "Sequence")) {
                 if (seen_seq)
-                    return pq_fail(err, POLYQ_UNSUPPORTED, "%s: a template with the sequence twice", t->path);
+                    return pq_fail(err, POLYQ_UNSUPPORTED, "%s: a template with the sequence twice",
+                                   t->path);
                 seen_seq = true;
                 continue;
             }
             const char *name = NULL;
             if (!sp || pq_json_str(sp, "id", true, &name, t->path, err))
-                return pq_fail(err, POLYQ_FORMAT, "%s: template item %zu is neither SpecialToken nor Sequence",
+                return pq_fail(err, POLYQ_FORMAT,
+                               "%s: template item %zu is neither SpecialToken nor Sequence",
                                t->path, i);
             json_t *ids = json_object_get(json_object_get(specials, name), "ids"), *id;
             size_t k;
             if (!json_is_array(ids))
-                return pq_fail(err, POLYQ_FORMAT, "%s: template special token \"%s\" has no ids", t->path, name);
-            json_array_foreach(ids, k, id) {
+                return pq_fail(err, POLYQ_FORMAT, "%s: template special token \"%s\" has no ids",
+                               t->path, name);
+            json_array_foreach(ids, k, id)
+            {
                 int *n = seen_seq ? &t->n_post : &t->n_pre;
                 int32_t *dst = seen_seq ? t->post_ids : t->pre_ids;
-                if (!json_is_integer(id) || json_integer_value(id) < 0 || json_integer_value(id) >= t->n_vocab)
-                    return pq_fail(err, POLYQ_FORMAT, "%s: template special token \"%s\" has a bad id", t->path, name);
+                if (!json_is_integer(id) || json_integer_value(id) < 0 ||
+                    json_integer_value(id) >= t->n_vocab)
+                    return pq_fail(err, POLYQ_FORMAT,
+                                   "%s: template special token \"%s\" has a bad id", t->path, name);
                 if (*n >= 8)
-                    return pq_fail(err, POLYQ_UNSUPPORTED, "%s: a template with over 8 special tokens", t->path);
+                    return pq_fail(err, POLYQ_UNSUPPORTED,
+                                   "%s: a template with over 8 special tokens", t->path);
                 dst[(*n)++] = (int32_t)json_integer_value(id);
             }
         }
     } else {
-        return pq_fail(err, POLYQ_UNSUPPORTED, "%s: post_processor \"%s\" is not supported", t->path, type);
+        return pq_fail(err, POLYQ_UNSUPPORTED, "%s: post_processor \"%s\" is not supported",
+                       t->path, type);
     }
     for (int i = 0; i < t->n_pre; i++)
         if (t->pre_ids[i] < 0 || t->pre_ids[i] >= t->n_vocab)
-            return pq_fail(err, POLYQ_FORMAT, "%s: post_processor id %d is out of the vocabulary", t->path, t->pre_ids[i]);
+            return pq_fail(err, POLYQ_FORMAT, "%s: post_processor id %d is out of the vocabulary",
+                           t->path, t->pre_ids[i]);
     for (int i = 0; i < t->n_post; i++)
         if (t->post_ids[i] < 0 || t->post_ids[i] >= t->n_vocab)
-            return pq_fail(err, POLYQ_FORMAT, "%s: post_processor id %d is out of the vocabulary", t->path, t->post_ids[i]);
+            return pq_fail(err, POLYQ_FORMAT, "%s: post_processor id %d is out of the vocabulary",
+                           t->path, t->post_ids[i]);
     return 0;
 }
 
@@ -463,11 +486,13 @@ static int load_json_model(pq_tokenizer *t, json_t *root, polyq_err *err)
     } else if (type && (!strcmp(type, "BPE") || !strcmp(type, "WordPiece"))) {
         t->model = type[0] == 'B' ? M_BPE : M_WORDPIECE;
         if (!json_is_object(vocab) || (t->model == M_BPE && !json_is_array(merges)))
-            return pq_fail(err, POLYQ_FORMAT, "%s: %s model needs a \"vocab\" object%s", t->path, type,
-                           t->model == M_BPE ? " and a \"merges\" array" : "");
-        json_object_foreach(vocab, k, v) {
+            return pq_fail(err, POLYQ_FORMAT, "%s: %s model needs a \"vocab\" object%s", t->path,
+                           type, t->model == M_BPE ? " and a \"merges\" array" : "");
+        json_object_foreach(vocab, k, v)
+        {
             if (!json_is_integer(v))
-                return pq_fail(err, POLYQ_FORMAT, "%s: vocab entry \"%.40s\" is not an integer id", t->path, k);
+                return pq_fail(err, POLYQ_FORMAT, "%s: vocab entry \"%.40s\" is not an integer id",
+                               t->path, k);
             if ((rc = vocab_add(t, k, strlen(k), json_integer_value(v), err)))
                 return rc;
         }
@@ -479,9 +504,11 @@ static int load_json_model(pq_tokenizer *t, json_t *root, polyq_err *err)
         const char *prefix = "##";
         int64_t max_chars = 100;
         pq_json_str(model, "continuing_subword_prefix", false, &prefix, t->path, NULL);
-        pq_json_int(model, "max_input_chars_per_word", false, 1, 1 << 20, &max_chars, t->path, NULL);
+        pq_json_int(model, "max_input_chars_per_word", false, 1, 1 << 20, &max_chars, t->path,
+                    NULL);
         if (strlen(prefix) >= sizeof t->wp_prefix)
-            return pq_fail(err, POLYQ_FORMAT, "%s: WordPiece prefix \"%.20s\" is too long", t->path, prefix);
+            return pq_fail(err, POLYQ_FORMAT, "%s: WordPiece prefix \"%.20s\" is too long", t->path,
+                           prefix);
         snprintf(t->wp_prefix, sizeof t->wp_prefix, "%s", prefix);
         t->wp_prefix_len = strlen(prefix);
         t->wp_max_chars = (size_t)max_chars;
@@ -497,11 +524,14 @@ static int load_json_model(pq_tokenizer *t, json_t *root, polyq_err *err)
         pq_json_bool(model, "fuse_unk", false, &b, t->path, NULL);
         t->fuse_unk = b;
         const char *s = NULL;
-        if (pq_json_str(model, "continuing_subword_prefix", false, &s, t->path, NULL) == 0 && s && *s)
-            return pq_fail(err, POLYQ_UNSUPPORTED, "%s: BPE continuing_subword_prefix is not supported", t->path);
+        if (pq_json_str(model, "continuing_subword_prefix", false, &s, t->path, NULL) == 0 && s &&
+            *s)
+            return pq_fail(err, POLYQ_UNSUPPORTED,
+                           "%s: BPE continuing_subword_prefix is not supported", t->path);
         s = NULL;
         if (pq_json_str(model, "end_of_word_suffix", false, &s, t->path, NULL) == 0 && s && *s)
-            return pq_fail(err, POLYQ_UNSUPPORTED, "%s: BPE end_of_word_suffix is not supported", t->path);
+            return pq_fail(err, POLYQ_UNSUPPORTED, "%s: BPE end_of_word_suffix is not supported",
+                           t->path);
     }
     const char *unk = NULL;
     pq_json_str(model, "unk_token", false, &unk, t->path, NULL);
@@ -509,7 +539,8 @@ static int load_json_model(pq_tokenizer *t, json_t *root, polyq_err *err)
     if (added && !json_is_array(added))
         return pq_fail(err, POLYQ_FORMAT, "%s: \"added_tokens\" is not an array", t->path);
     size_t i;
-    json_array_foreach(added, i, v) {
+    json_array_foreach(added, i, v)
+    {
         const char *content;
         int64_t id;
         bool special = false;
@@ -523,8 +554,9 @@ static int load_json_model(pq_tokenizer *t, json_t *root, polyq_err *err)
         static const char *const unsupported[] = {"lstrip", "rstrip", "single_word"};
         for (int u = 0; u < 3; u++)
             if (pq_json_bool(v, unsupported[u], false, &flag, t->path, NULL) == 0 && flag)
-                return pq_fail(err, POLYQ_UNSUPPORTED, "%s: added token \"%s\" uses %s, not supported yet",
-                               t->path, content, unsupported[u]);
+                return pq_fail(err, POLYQ_UNSUPPORTED,
+                               "%s: added token \"%s\" uses %s, not supported yet", t->path,
+                               content, unsupported[u]);
         if ((rc = added_add(t, content, (int32_t)id, special, normalized, err)))
             return rc;
     }
@@ -535,13 +567,16 @@ static int load_json_model(pq_tokenizer *t, json_t *root, polyq_err *err)
     if (t->model == M_WORDPIECE && t->unk < 0)
         return pq_fail(err, POLYQ_FORMAT, "%s: WordPiece unk_token \"%s\" is not in the vocabulary",
                        t->path, unk ? unk : "(none)");
-    if ((rc = load_json_post(t, json_object_get(root, "post_processor"), 0, err)) || t->model != M_BPE)
+    if ((rc = load_json_post(t, json_object_get(root, "post_processor"), 0, err)) ||
+        t->model != M_BPE)
         return rc;
-    json_array_foreach(merges, i, v) {
+    json_array_foreach(merges, i, v)
+    {
         if (json_is_string(v)) {
             const char *m = json_string_value(v), *sp = strchr(m + (m[0] != 0), ' ');
             if (!sp)
-                return pq_fail(err, POLYQ_FORMAT, "%s: merge %zu \"%.40s\" has no space", t->path, i, m);
+                return pq_fail(err, POLYQ_FORMAT, "%s: merge %zu \"%.40s\" has no space", t->path,
+                               i, m);
             rc = merge_add(t, m, (size_t)(sp - m), sp + 1, strlen(sp + 1), (uint32_t)i, err);
         } else if (json_is_array(v) && json_array_size(v) == 2 &&
                    json_is_string(json_array_get(v, 0)) && json_is_string(json_array_get(v, 1))) {
@@ -549,7 +584,8 @@ static int load_json_model(pq_tokenizer *t, json_t *root, polyq_err *err)
             rc = merge_add(t, json_string_value(a), json_string_length(a), json_string_value(bb),
                            json_string_length(bb), (uint32_t)i, err);
         } else {
-            return pq_fail(err, POLYQ_FORMAT, "%s: merge %zu is neither \"a b\" nor [a, b]", t->path, i);
+            return pq_fail(err, POLYQ_FORMAT, "%s: merge %zu is neither \"a b\" nor [a, b]",
+                           t->path, i);
         }
         if (rc)
             return rc;
@@ -699,9 +735,11 @@ int pq_tok_load_vocab_merges(pq_tokenizer **out, const char *vocab_path, const c
     const char *k;
     json_t *v;
     if (!rc) {
-        json_object_foreach(vocab, k, v) {
+        json_object_foreach(vocab, k, v)
+        {
             if (!json_is_integer(v)) {
-                rc = pq_fail(err, POLYQ_FORMAT, "%s: entry \"%.40s\" is not an integer id", vocab_path, k);
+                rc = pq_fail(err, POLYQ_FORMAT, "%s: entry \"%.40s\" is not an integer id",
+                             vocab_path, k);
                 break;
             }
             if ((rc = vocab_add(t, k, strlen(k), json_integer_value(v), err)))
@@ -736,7 +774,8 @@ int pq_tok_load_vocab_merges(pq_tokenizer **out, const char *vocab_path, const c
         if (len && !(line_no == 1 && strncmp(line, "#version", 8) == 0)) {
             char *sp = memchr(line + 1, ' ', len - 1 + (len == 0));
             if (!sp || memchr(sp + 1, ' ', len - (size_t)(sp + 1 - line)))
-                rc = pq_fail(err, POLYQ_FORMAT, "%s: line %zu is not \"left right\"", merges_path, line_no);
+                rc = pq_fail(err, POLYQ_FORMAT, "%s: line %zu is not \"left right\"", merges_path,
+                             line_no);
             else
                 rc = merge_add(t, line, (size_t)(sp - line), sp + 1, len - (size_t)(sp + 1 - line),
                                rank++, err);
@@ -755,7 +794,8 @@ int pq_tok_load_vocab_merges(pq_tokenizer **out, const char *vocab_path, const c
 }
 
 /* A legacy file (vocab.txt, tokenizer.model) converted to the tokenizer.json form. */
-static int load_legacy(pq_tokenizer **out, const char *dir, const char *path, bool spm, polyq_err *err)
+static int load_legacy(pq_tokenizer **out, const char *dir, const char *path, bool spm,
+                       polyq_err *err)
 {
     json_t *cfg = NULL, *root = NULL;
     char *cp = pq_path_join(dir, "tokenizer_config.json");
@@ -763,7 +803,8 @@ static int load_legacy(pq_tokenizer **out, const char *dir, const char *path, bo
     if (!rc && pq_file_exists(cp))
         rc = pq_json_load_reals(cp, 16u << 20, &cfg, err);
     if (!rc)
-        rc = spm ? pq_legacy_spm_model(&root, path, err) : pq_legacy_vocab_txt(&root, path, cfg, err);
+        rc = spm ? pq_legacy_spm_model(&root, path, err)
+                 : pq_legacy_vocab_txt(&root, path, cfg, err);
     json_decref(cfg);
     free(cp);
     return rc ? rc : load_json_root(out, path, root, err);
@@ -779,7 +820,8 @@ int pq_tok_load_spm_model(pq_tokenizer **out, const char *path, polyq_err *err)
 
 bool pq_tok_dir_has(const char *dir)
 {
-    static const char *const names[] = {"tokenizer.json", "vocab.json", "vocab.txt", "tokenizer.model"};
+    static const char *const names[] = {"tokenizer.json", "vocab.json", "vocab.txt",
+                                        "tokenizer.model"};
     for (int i = 0; i < 4; i++) {
         char *p = pq_path_join(dir, names[i]);
         bool yes = p && pq_file_exists(p);
@@ -809,7 +851,8 @@ int pq_tok_load_dir(pq_tokenizer **out, const char *dir, polyq_err *err)
         rc = load_legacy(out, dir, sp, true, err);
     else
         rc = pq_fail(err, POLYQ_NOT_FOUND,
-                     "%s: no tokenizer.json, vocab.json + merges.txt, vocab.txt or tokenizer.model", dir);
+                     "%s: no tokenizer.json, vocab.json + merges.txt, vocab.txt or tokenizer.model",
+                     dir);
     if (!rc && (rc = read_tokenizer_config(*out, dir, err))) {
         pq_tok_free(*out);
         *out = NULL;
@@ -830,17 +873,28 @@ const char *pq_tok_kind(const pq_tokenizer *t)
     case M_UNIGRAM:
         return t->byte_fallback ? "Unigram with byte fallback" : "Unigram";
     default:
-        return t->byte_level ? "byte-level BPE" : t->byte_fallback ? "BPE with byte fallback" : "BPE";
+        return t->byte_level      ? "byte-level BPE"
+               : t->byte_fallback ? "BPE with byte fallback"
+                                  : "BPE";
     }
 }
 
-int32_t pq_tok_vocab_size(const pq_tokenizer *t) { return t->n_vocab; }
-int32_t pq_tok_bos(const pq_tokenizer *t) { return t->bos; }
+int32_t pq_tok_vocab_size(const pq_tokenizer *t)
+{
+    return t->n_vocab;
+}
+int32_t pq_tok_bos(const pq_tokenizer *t)
+{
+    return t->bos;
+}
 bool pq_tok_is_fallback(const pq_tokenizer *t, int32_t id)
 {
     return id >= 0 && id < t->n_vocab && (id == t->unk || t->is_fallback[id]);
 }
-int32_t pq_tok_eos(const pq_tokenizer *t) { return t->eos; }
+int32_t pq_tok_eos(const pq_tokenizer *t)
+{
+    return t->eos;
+}
 int32_t pq_tok_token_id(const pq_tokenizer *t, const char *token)
 {
     return pq_strmap_get(&t->vocab, token, strlen(token));
@@ -848,7 +902,10 @@ int32_t pq_tok_token_id(const pq_tokenizer *t, const char *token)
 
 /* ---- BPE on one pre-token --------------------------------------------------------------- */
 
-typedef struct { uint32_t rank; int32_t left, left_id, right_id, merged; } cand;
+typedef struct {
+    uint32_t rank;
+    int32_t left, left_id, right_id, merged;
+} cand;
 
 static bool cand_less(const cand *a, const cand *b)
 {
@@ -887,7 +944,9 @@ static cand heap_pop(cand *h, size_t *n)
     return top;
 }
 
-typedef struct { int32_t id, prev, next; } sym;
+typedef struct {
+    int32_t id, prev, next;
+} sym;
 
 typedef struct scratch {
     sym *syms;
@@ -912,8 +971,9 @@ static void try_pair(const pq_tokenizer *t, scratch *s, size_t *nh, int32_t l)
     uint64_t v;
     uint64_t key = ((uint64_t)(uint32_t)s->syms[l].id << 32) | (uint32_t)s->syms[r].id;
     if (pq_u64map_get(&t->merges, key, &v))
-        heap_push(s->heap, nh, (cand){(uint32_t)(v >> 32), l, s->syms[l].id, s->syms[r].id,
-                                      (int32_t)(uint32_t)v});
+        heap_push(
+            s->heap, nh,
+            (cand){(uint32_t)(v >> 32), l, s->syms[l].id, s->syms[r].id, (int32_t)(uint32_t)v});
 }
 
 static int bpe_word(const pq_tokenizer *t, const uint8_t *w, size_t n, scratch *s, pq_ids *out)
@@ -1160,7 +1220,8 @@ static int unigram_word(const pq_tokenizer *t, const char *w, size_t n, scratch 
         size_t a = starts[i], b = starts[i + 1];
         bool unknown = s->best_id[b] < 0 || s->best_id[b] == t->unk;
         if (unknown) { /* fuse a run of unknowns into one piece */
-            while (i + 1 < k && (s->best_id[starts[i + 2]] < 0 || s->best_id[starts[i + 2]] == t->unk))
+            while (i + 1 < k &&
+                   (s->best_id[starts[i + 2]] < 0 || s->best_id[starts[i + 2]] == t->unk))
                 b = starts[++i + 1];
             if (t->unk < 0 && pq_strmap_get(&t->vocab, w + a, b - a) < 0 && !t->byte_fallback)
                 rc = -2;
@@ -1195,7 +1256,8 @@ static int encode_segment(const pq_tokenizer *t, const char *text, size_t len, b
     for (size_t i = 0; !rc && i < s->pieces.n; i++) {
         int r = model_word(t, s->pieces.arena + s->pieces.off[i], s->pieces.len[i], s, out);
         if (r == -2)
-            rc = pq_fail(err, POLYQ_TEXT, "%s: \"%.*s\" needs the unknown token, which the Unigram model lacks",
+            rc = pq_fail(err, POLYQ_TEXT,
+                         "%s: \"%.*s\" needs the unknown token, which the Unigram model lacks",
                          t->path, (int)(s->pieces.len[i] > 40 ? 40 : s->pieces.len[i]),
                          s->pieces.arena + s->pieces.off[i]);
         else if (r)
@@ -1261,8 +1323,7 @@ static int encode_normalized(encoder *e, const char *text, size_t len, bool firs
     return rc;
 }
 
-int pq_tok_encode(const pq_tokenizer *t, const char *text, size_t len, pq_ids *out,
-                  polyq_err *err)
+int pq_tok_encode(const pq_tokenizer *t, const char *text, size_t len, pq_ids *out, polyq_err *err)
 {
     size_t bad;
     if (!pq_utf8_valid(text, len, &bad))
@@ -1286,8 +1347,10 @@ int pq_tok_encode(const pq_tokenizer *t, const char *text, size_t len, pq_ids *o
 static int decode_wordpiece(const pq_tokenizer *t, const int32_t *ids, size_t n, size_t total,
                             char **out, size_t *out_len, polyq_err *err)
 {
-    static const char *const from[] = {" .", " ?", " !", " ,", " ' ", " n't", " 'm", " do not", " 's", " 've", " 're"};
-    static const char *const to[] = {".", "?", "!", ",", "'", "n't", "'m", " don't", "'s", "'ve", "'re"};
+    static const char *const from[] = {" .",  " ?",      " !",  " ,",   " ' ", " n't",
+                                       " 'm", " do not", " 's", " 've", " 're"};
+    static const char *const to[] = {".",  "?",      "!",  ",",   "'",  "n't",
+                                     "'m", " don't", "'s", "'ve", "'re"};
     size_t pl = strlen(t->dec_wp_prefix);
     char *s = malloc(2 * total + 16), *tok = malloc(2 * total + 16), *tmp = malloc(2 * total + 16);
     if (!s || !tok || !tmp) {
@@ -1357,8 +1420,8 @@ int pq_tok_special_around(const pq_tokenizer *t, const int32_t **pre, int *n_pre
     return t->n_pre + t->n_post;
 }
 
-int pq_tok_decode(const pq_tokenizer *t, const int32_t *ids, size_t n, char **out,
-                  size_t *out_len, polyq_err *err)
+int pq_tok_decode(const pq_tokenizer *t, const int32_t *ids, size_t n, char **out, size_t *out_len,
+                  polyq_err *err)
 {
     *out = NULL;
     if (t->dec_unsupported)
@@ -1426,7 +1489,10 @@ void pq_tok_vocab_free(pq_tok_vocab *v)
     memset(v, 0, sizeof *v);
 }
 
-typedef struct { uint32_t rank; int32_t l, r; } merge_ref;
+typedef struct {
+    uint32_t rank;
+    int32_t l, r;
+} merge_ref;
 static int cmp_merge(const void *a, const void *b)
 {
     const merge_ref *x = a, *y = b;
@@ -1466,7 +1532,8 @@ int pq_tok_export(const pq_tokenizer *t, pq_tok_vocab *v, polyq_err *err)
             goto nomem;
         if (id == t->unk)
             v->types[id] = 2;
-        else if (t->byte_fallback && strlen(v->tokens[id]) == 6 && !strncmp(v->tokens[id], "<0x", 3))
+        else if (t->byte_fallback && strlen(v->tokens[id]) == 6 &&
+                 !strncmp(v->tokens[id], "<0x", 3))
             v->types[id] = 6;
         else if (!v->types[id])
             v->types[id] = 1;
@@ -1477,8 +1544,9 @@ int pq_tok_export(const pq_tokenizer *t, pq_tok_vocab *v, polyq_err *err)
     size_t n = 0;
     for (size_t i = 0; i < t->merges.n_slots; i++)
         if (t->merges.keys[i] != UINT64_MAX)
-            m[n++] = (merge_ref){(uint32_t)(t->merges.vals[i] >> 32), (int32_t)(t->merges.keys[i] >> 32),
-                                 (int32_t)(uint32_t)t->merges.keys[i]};
+            m[n++] =
+                (merge_ref){(uint32_t)(t->merges.vals[i] >> 32), (int32_t)(t->merges.keys[i] >> 32),
+                            (int32_t)(uint32_t)t->merges.keys[i]};
     qsort(m, n, sizeof *m, cmp_merge);
     v->merges = calloc(n ? n : 1, sizeof *v->merges);
     if (!v->merges) {
@@ -1488,7 +1556,8 @@ int pq_tok_export(const pq_tokenizer *t, pq_tok_vocab *v, polyq_err *err)
     for (size_t i = 0; i < n; i++) {
         if (m[i].l < 0 || m[i].l >= v->n || m[i].r < 0 || m[i].r >= v->n)
             continue;
-        if (!(v->merges[v->n_merges] = pq_asprintf("%s %s", v->tokens[m[i].l], v->tokens[m[i].r]))) {
+        if (!(v->merges[v->n_merges] =
+                  pq_asprintf("%s %s", v->tokens[m[i].l], v->tokens[m[i].r]))) {
             free(m);
             goto nomem;
         }

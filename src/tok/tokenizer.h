@@ -39,8 +39,7 @@ int pq_tok_load_vocab_merges(pq_tokenizer **out, const char *vocab_path, const c
 void pq_tok_free(pq_tokenizer *t);
 
 /* Appends the ids of text[0..len) (valid UTF-8, checked) without special tokens. */
-int pq_tok_encode(const pq_tokenizer *t, const char *text, size_t len, pq_ids *out,
-                  polyq_err *err);
+int pq_tok_encode(const pq_tokenizer *t, const char *text, size_t len, pq_ids *out, polyq_err *err);
 /* The same with the post-processor's special tokens around the text (HF's
  * add_special_tokens=True: [CLS] ... [SEP], <s> ... </s>, or none). */
 int pq_tok_encode_special(const pq_tokenizer *t, const char *text, size_t len, pq_ids *out,
@@ -49,11 +48,11 @@ int pq_tok_encode_special(const pq_tokenizer *t, const char *text, size_t len, p
 int pq_tok_special_around(const pq_tokenizer *t, const int32_t **pre, int *n_pre,
                           const int32_t **post, int *n_post);
 /* Decodes ids into a heap string (caller frees); unknown ids are an error. */
-int pq_tok_decode(const pq_tokenizer *t, const int32_t *ids, size_t n, char **out,
-                  size_t *out_len, polyq_err *err);
+int pq_tok_decode(const pq_tokenizer *t, const int32_t *ids, size_t n, char **out, size_t *out_len,
+                  polyq_err *err);
 
 int32_t pq_tok_vocab_size(const pq_tokenizer *t); /* largest id + 1 */
-const char *pq_tok_kind(const pq_tokenizer *t);   /* "byte-level BPE", "WordPiece", "Unigram", ... */
+const char *pq_tok_kind(const pq_tokenizer *t); /* "byte-level BPE", "WordPiece", "Unigram", ... */
 /* Whether id stands for text the vocabulary could not hold: the unknown token or a
  * byte-fallback <0xXX> token. */
 bool pq_tok_is_fallback(const pq_tokenizer *t, int32_t id);

@@ -9,7 +9,10 @@
 #include <stdint.h>
 #include <utf8proc.h>
 
-static inline int pq_ucat(uint32_t cp) { return utf8proc_category((utf8proc_int32_t)cp); }
+static inline int pq_ucat(uint32_t cp)
+{
+    return utf8proc_category((utf8proc_int32_t)cp);
+}
 
 static inline bool pq_is_white_space(uint32_t c)
 {
