@@ -130,7 +130,7 @@ fuzz-smoke: fuzz
 	    build-fuzz/new/$$t fuzz/corpus/$$t || exit 1; done
 
 # the committed .clang-format, applied to every C file
-FORMAT_FILES := $(wildcard include/*.h src/*/*.c src/*/*.h tests/*.c tests/*.h fuzz/*.c fuzz/*.h bench/*.c)
+FORMAT_FILES := $(wildcard include/*.h src/*/*.c src/*/*.h tests/*.c tests/*.h tests/install/*.c fuzz/*.c fuzz/*.h bench/*.c)
 format-check:
 	clang-format --dry-run --Werror $(FORMAT_FILES)
 

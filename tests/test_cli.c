@@ -230,6 +230,25 @@ TEST(cli_deterministic_across_runs_and_threads)
 
 /* Results are written atomically: an unwritable place gives one clear message and leaves
  * the earlier file as it was. */
+/* Each command's --help is printed from its option table (and the formats' table), and the
+ * parser's messages name the option and the value. */
+TEST(cli_help_from_option_tables)
+{
+    expect("eval --help", 0, "--calib-samples N");
+    expect("eval --help", 0,
+           "q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k, q4_k, q5_k, q6_k (ggml); nf4, fp4 "
+           "(bitsandbytes)");
+    expect("eval --help", 0, "--max-memory SIZE");
+    expect("quantize --help", 0, "--out DIR|FILE.gguf");
+    expect("sweep --help", 0, "--status");
+    expect("report --help", 0, "usage: polyq report");
+    expect("--help", 0, "polyq COMMAND --help lists a command's options");
+    expect("eval gpt2 --stride 0", 2, "--stride \"0\" is not a positive count");
+    expect("eval gpt2 --bootstrap 99", 2, "--bootstrap \"99\" must be at least 100");
+    expect("quantize gpt2 --quant int8 --out", 2, "--out needs a value");
+    expect("tokenize a b c", 2, "unexpected argument \"c\"");
+}
+
 TEST(cli_output_atomic)
 {
     char *dir = pq_asprintf("%s/ro", pq_test_tmpdir()), *json = pq_asprintf("%s/r.json", dir);

@@ -191,7 +191,7 @@ TEST(traits_toy_format_through_the_table_alone)
     polyq_err err = {0};
     char list[512];
     pq_qfmt_list(list, sizeof list);
-    CHECK(strstr(list, "toy8 (toy)") != NULL);
+    CHECK(strstr(list, "; toy8 (toy)") != NULL);
     pq_qspec toy, q8;
     CHECK_OK(pq_qspec_parse("toy8", &toy, &err));
     CHECK_OK(pq_qspec_parse("q8_0", &q8, &err));

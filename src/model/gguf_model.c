@@ -1,14 +1,14 @@
 /* Models as llama.cpp's GGUF files (model.h: pq_gguf_write_model, pq_gguf_load_quantized).
  *
- * Written as llama.cpp's convert_hf_to_gguf.py names and lays out the GPT-2 and Llama
- * families (Mistral is written as "llama"): tensor names blk.N.attn_qkv / attn_q / attn_k /
- * attn_v / attn_output / ffn_gate / ffn_up / ffn_down / attn_norm / ffn_norm, token_embd,
- * position_embd, output_norm, output; matrices with ne = {inputs, outputs} (rows of inputs);
- * Llama's q and k rows permuted from Hugging Face's rotate-half order to ggml's interleaved
- * rotary pairs. Quantized linears keep their llama.cpp blocks byte for byte; polyq's own
- * integer layouts and bitsandbytes' have no ggml type and are refused. The tokenizer goes
- * into tokenizer.ggml.* (gpt2: byte-level BPE tokens and merges; llama: sentencepiece pieces,
- * scores and token types). */
+ * Written as llama.cpp's convert_hf_to_gguf.py names and lays out each family that has a GGUF
+ * table in its pq_arch entry (pq_gguf_family: today GPT-2 and Llama; Mistral is written as
+ * "llama"): tensor names and what each is from the family's table (blk.N.attn_qkv / attn_q /
+ * ... / ffn_down, token_embd, output_norm, output), metadata keys by its flags; matrices with
+ * ne = {inputs, outputs} (rows of inputs); rows marked 'q'/'k' permuted from Hugging Face's
+ * rotate-half order to ggml's interleaved rotary pairs. Quantized linears keep their blocks
+ * byte for byte (a format's ggml type is in its traits); polyq's own integer layouts and
+ * bitsandbytes' have none and are refused. The tokenizer goes into tokenizer.ggml.* (gpt2:
+ * byte-level BPE tokens and merges; llama: sentencepiece pieces, scores and token types). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -195,17 +195,28 @@ void pq_qfmt_list(char *buf, size_t size)
 {
     size_t at = 0;
     buf[0] = 0;
-    for (int f = 0; f < pq_qfmt_count(); f++) {
+    for (int f = 0; f < pq_qfmt_count(); f++) { /* each tool once, where its first format is */
         const pq_qfmt_traits *t = pq_qfmt_get((pq_qfmt)f);
-        if (!t->block)
-            continue;
-        const pq_qfmt_traits *next = f + 1 < pq_qfmt_count() ? pq_qfmt_get((pq_qfmt)(f + 1)) : NULL;
-        bool last_of_tool = !next || strcmp(next->tool, t->tool);
-        int w = snprintf(buf + at, size - at, "%s%s%s%s%s", at ? ", " : "", t->name,
-                         last_of_tool ? " (" : "", last_of_tool ? t->tool : "",
-                         last_of_tool ? ")" : "");
+        bool first = t->block != 0;
+        for (int e = 0; e < f && first; e++)
+            first =
+                !pq_qfmt_get((pq_qfmt)e)->block || strcmp(pq_qfmt_get((pq_qfmt)e)->tool, t->tool);
+        for (int g = f; first && g < pq_qfmt_count(); g++) {
+            const pq_qfmt_traits *u = pq_qfmt_get((pq_qfmt)g);
+            if (!u->block || strcmp(u->tool, t->tool))
+                continue;
+            int w = snprintf(buf + at, size - at, "%s%s",
+                             at && g == f ? "; "
+                             : at         ? ", "
+                                          : "",
+                             u->name);
+            if (w < 0 || (size_t)w >= size - at)
+                return;
+            at += (size_t)w;
+        }
+        int w = first ? snprintf(buf + at, size - at, " (%s)", t->tool) : 0;
         if (w < 0 || (size_t)w >= size - at)
-            break;
+            return;
         at += (size_t)w;
     }
 }

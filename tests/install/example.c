@@ -14,7 +14,8 @@ int main(int argc, char **argv)
     polyq_err err = {0};
     polyq_model *base = NULL, *q = NULL;
     polyq_results *r = NULL;
-    polyq_eval_opts eo = {.data = argv[3], .langs = argv[4], .max_sentences = (size_t)atol(argv[5]), .threads = 2};
+    polyq_eval_opts eo = {
+        .data = argv[3], .langs = argv[4], .max_sentences = (size_t)atol(argv[5]), .threads = 2};
     int rc = polyq_model_open(&base, argv[1], NULL, &err);
     if (!rc)
         rc = polyq_quantize(&q, base, argv[2], NULL, &err);
@@ -28,8 +29,8 @@ int main(int argc, char **argv)
         polyq_value v;
         if ((rc = polyq_results_get(r, l, 0, "delta_bits_per_sentence", &v, &err)))
             break;
-        printf("%s %s %.6g [%.6g, %.6g] bits per sentence\n", polyq_results_lang(r, l), polyq_results_spec(r, 0),
-               v.value, v.lo, v.hi);
+        printf("%s %s %.6g [%.6g, %.6g] bits per sentence\n", polyq_results_lang(r, l),
+               polyq_results_spec(r, 0), v.value, v.lo, v.hi);
     }
     if (rc)
         fprintf(stderr, "example: %s (%s)\n", err.msg, polyq_status_name(rc));
