@@ -30,6 +30,10 @@ typedef struct pq_lang_eval {
 
 void pq_lang_eval_free(pq_lang_eval *e);
 
+/* The most quantized models one evaluation (or one report) compares with its full-precision
+ * model. */
+#define PQ_MAX_SPECS 32
+
 typedef void (*pq_progress_fn)(void *ctx, size_t done, size_t total);
 
 typedef struct pq_eval_opts {

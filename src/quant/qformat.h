@@ -11,8 +11,12 @@
  * G = n_in. Dequantized value: (u - z) * scale with z = zero (asymmetric) or 2^(bits-1)
  * (symmetric, levels -(2^(bits-1)-1) .. 2^(bits-1)-1).
  *
- * Spec grammar: fp32 | [gptq-]int<bits>[-g<G>|-tensor][-sym|-asym][-act][-head]
- *   | q8_0 | q4_0 | q4_1 | q5_0 | q5_1 | nf4 | fp4 [-head]
+ * Spec grammar: fp32
+ *   | int<bits>[-g<G>|-tensor|-channel][-sym|-asym][-head]
+ *   | gptq-int<bits>[-g<G>][-sym|-asym][-act][-head] | awq-int<bits>[-g<G>][-clip][-duo]
+ *   | <block format>[-head] (any name of the traits table: q8_0 .. q6_k, nf4, fp4, ...)
+ *   | q4_k_m | nf4-dq | fp4-dq [-head] (recipes over block formats)
+ *   | w8a8 | smoothquant[-a<alpha>] | llm-int8[-t<threshold>]
  *   bits 2..8; default granularity per output channel; default symmetric for 8 bits,
  *   asymmetric below; -head also quantizes the LM head (embeddings stay full precision). */
 #ifndef PQ_QFORMAT_H

@@ -134,11 +134,11 @@ static int one_model(sqlite3 *s, const char *path, const char *model, const json
         return fail_db(s, path, err);
     sqlite3_bind_text(st, 1, model, -1, SQLITE_STATIC);
     while (!rc && sqlite3_step(st) == SQLITE_ROW) {
-        if (n_cb == 32) {
+        if (n_cb == PQ_MAX_SPECS) {
             rc = pq_fail(err, POLYQ_UNSUPPORTED,
-                         "%s: model %s has more than 32 spec and calibration pairs; "
+                         "%s: model %s has more than %d spec and calibration pairs; "
                          "report them from smaller plans",
-                         path, model);
+                         path, model, PQ_MAX_SPECS);
             break;
         }
         combo *v = realloc(cb, (n_cb + 1) * sizeof *v);
@@ -274,8 +274,8 @@ static int one_model(sqlite3 *s, const char *path, const char *model, const json
             rc = pq_fail(err, POLYQ_IO, "%s: cannot create", dir);
     }
     if (!rc) {
-        const char *names[32], *methods[32];
-        double bpw[32];
+        const char *names[PQ_MAX_SPECS], *methods[PQ_MAX_SPECS];
+        double bpw[PQ_MAX_SPECS];
         for (size_t q = 0; q < n_cb; q++) {
             names[q] = cb[q].name;
             methods[q] = cb[q].method;

@@ -17,9 +17,6 @@
 #include "model/model.h"
 #include "report/report.h"
 
-/* The most quantized models one evaluation compares with its full-precision model. */
-#define PQ_MAX_SPECS 32
-
 /* ---- models ----------------------------------------------------------------------------- */
 
 /* Whether path is a GGUF file (its first four bytes). */
