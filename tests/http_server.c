@@ -34,15 +34,15 @@ static void send_all(int fd, const void *p, size_t n)
     }
 }
 
-static void reply(int fd, int code, const char *status, const char *etag, const char *body,
-                  size_t len, size_t send_len)
+static void reply(int fd, int code, const char *status, const char *commit, const char *etag,
+                  const char *body, size_t len, size_t send_len)
 {
-    char hdr[512];
-    int n =
-        snprintf(hdr, sizeof hdr,
-                 "HTTP/1.1 %d %s\r\nContent-Length: %zu\r\nConnection: close\r\n"
-                 "X-Repo-Commit: " TEST_COMMIT "\r\n%s%s%s\r\n",
-                 code, status, len, etag ? "ETag: \"" : "", etag ? etag : "", etag ? "\"\r\n" : "");
+    char hdr[1024];
+    int n = snprintf(hdr, sizeof hdr,
+                     "HTTP/1.1 %d %s\r\nContent-Length: %zu\r\nConnection: close\r\n"
+                     "X-Repo-Commit: %s\r\n%s%s%s\r\n",
+                     code, status, len, commit ? commit : TEST_COMMIT, etag ? "ETag: \"" : "",
+                     etag ? etag : "", etag ? "\"\r\n" : "");
     send_all(fd, hdr, (size_t)n);
     if (body)
         send_all(fd, body, send_len);
@@ -72,7 +72,7 @@ static void handle(test_server *s, int fd)
             char want[256];
             snprintf(want, sizeof want, "Authorization: Bearer %s\r\n", r->token);
             if (!strstr(req, want)) {
-                reply(fd, 401, "Unauthorized", NULL, "token", 5, 5);
+                reply(fd, 401, "Unauthorized", NULL, NULL, "token", 5, 5);
                 return;
             }
         }
@@ -80,9 +80,10 @@ static void handle(test_server *s, int fd)
             char hdr[4096];
             int n = snprintf(hdr, sizeof hdr,
                              "HTTP/1.1 302 Found\r\nLocation: %s%s\r\nContent-Length: 0\r\n"
-                             "Connection: close\r\nX-Repo-Commit: " TEST_COMMIT "\r\n"
+                             "Connection: close\r\nX-Repo-Commit: %s\r\n"
                              "X-Linked-Etag: \"linked-%s\"\r\nETag: \"redirect-etag\"\r\n\r\n",
-                             r->redirect, path + pl, path + pl);
+                             r->redirect, strstr(r->redirect, "://") ? "" : path + pl,
+                             r->commit ? r->commit : TEST_COMMIT, path + pl);
             send_all(fd, hdr, (size_t)n);
             return;
         }
@@ -95,14 +96,15 @@ static void handle(test_server *s, int fd)
             char etag[32];
             snprintf(etag, sizeof etag, "%016llx",
                      (unsigned long long)pq_fnv1a(PQ_FNV_OFFSET, path, strlen(path)));
-            reply(fd, 200, "OK", etag, body, len, r->cut && len > 64 ? len / 2 : len);
+            reply(fd, 200, "OK", r->commit, r->etag ? r->etag : etag, body, len,
+                  r->cut && len > 64 ? len / 2 : len);
         }
         free(body);
         free(file);
         if (ok)
             return;
     }
-    reply(fd, 404, "Not Found", NULL, "missing", 7, 7);
+    reply(fd, 404, "Not Found", NULL, NULL, "missing", 7, 7);
 }
 
 static void *serve(void *arg)

@@ -1094,6 +1094,101 @@ static long cells_in(const char *path, bool *intact)
     return n;
 }
 
+/* Runs SQL on a database file (a failed check when it cannot). */
+static void db_exec(const char *path, const char *sql)
+{
+    sqlite3 *d = NULL;
+    char *msg = NULL;
+    if (sqlite3_open(path, &d) != SQLITE_OK || sqlite3_exec(d, sql, NULL, NULL, &msg) != SQLITE_OK)
+        FAILF("%s: %s: %s", path, sql, msg ? msg : d ? sqlite3_errmsg(d) : "cannot open");
+    sqlite3_free(msg);
+    sqlite3_close(d);
+}
+
+/* Plans whose keys are right but values wrong, and databases with NULL or numbers where polyq
+ * writes text: one message naming the problem, never a crash. */
+TEST(cli_sweep_bad_values_and_null_columns)
+{
+    const char *tmp = pq_test_tmpdir(), *data = pq_test_shared("data/flores200");
+    static const struct {
+        const char *extra, *needle;
+    } bad[] = {{"\"max_sentences\": -1", "max_sentences"},
+               {"\"threads\": 100000", "threads"},
+               {"\"batch_tokens\": 1.5", "batch_tokens"},
+               {"\"calib\": []", "calib"},
+               {"\"calib_samples\": \"many\"", "calib_samples"}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char *bp = pq_asprintf("%s/badv%zu.json", tmp, i);
+        char *body =
+            pq_asprintf("{\"models\": [\"tests/fixtures/gpt2-tiny-vocab-bf16\"], \"quant\": "
+                        "[\"int8\"], \"langs\": [\"eng_Latn\"], \"data\": \"%s\", %s}",
+                        data, bad[i].extra);
+        pq_test_write(bp, body);
+        char *args = pq_asprintf("sweep %s --db %s/badv%zu.db", bp, tmp, i), *out = NULL;
+        int rc = run(args, &out);
+        if ((rc != 1 && rc != 2) || !out || !strstr(out, bad[i].needle))
+            FAILF("polyq %s: want exit 1 or 2 naming \"%s\", got %d:\n%s", args, bad[i].needle, rc,
+                  out ? out : "");
+        free(out);
+        free(args);
+        free(body);
+        free(bp);
+    }
+    /* a finished database, then NULL and numbers where text belongs */
+    char *plan = pq_asprintf("%s/nulls.json", tmp), *db = pq_asprintf("%s/nulls.db", tmp);
+    char *body = pq_asprintf("{\"models\": [\"tests/fixtures/gpt2-tiny-vocab-bf16\"], \"quant\": "
+                             "[\"int8\"], \"langs\": [\"eng_Latn\"], \"data\": \"%s\", "
+                             "\"max_sentences\": 2}",
+                             data);
+    pq_test_write(plan, body);
+    free(body);
+    char *args = pq_asprintf("sweep %s --db %s", plan, db);
+    expect(args, 0, "1 of 1 cells done");
+    free(args);
+    static const struct {
+        const char *sql, *sweep, *report;
+    } cases[] = {
+        /* (a table copied by CREATE TABLE AS has no NOT NULL constraints, as a hostile file's) */
+        {"ALTER TABLE meta RENAME TO m0; CREATE TABLE meta AS SELECT * FROM m0; DROP TABLE m0; "
+         "UPDATE meta SET value = NULL WHERE key = 'plan'",
+         "not text", "meta plan"},
+        {"UPDATE meta SET value = x'0102' WHERE key = 'polyq_version'", "not text",
+         "meta polyq_version"},
+        {"ALTER TABLE cells RENAME TO c0; CREATE TABLE cells AS SELECT * FROM c0; DROP TABLE c0; "
+         "UPDATE cells SET spec = NULL",
+         NULL, "not text"},
+        {"ALTER TABLE cells RENAME TO c0; CREATE TABLE cells AS SELECT * FROM c0; DROP TABLE c0; "
+         "UPDATE cells SET model = NULL",
+         NULL, "the model column of the cells table"},
+        {"ALTER TABLE cells RENAME TO c0; CREATE TABLE cells AS SELECT * FROM c0; DROP TABLE c0; "
+         "UPDATE cells SET lang = NULL",
+         NULL, "not text"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *copy = pq_asprintf("%s/nulls%zu.db", tmp, i), *txt = NULL;
+        size_t len = 0;
+        polyq_err err = {0};
+        CHECK_OK(pq_read_file(db, 64u << 20, &txt, &len, &err));
+        FILE *f = txt ? fopen(copy, "wb") : NULL;
+        CHECK(f && fwrite(txt, 1, len, f) == len);
+        if (f)
+            fclose(f);
+        free(txt);
+        db_exec(copy, cases[i].sql);
+        if (cases[i].sweep) {
+            args = pq_asprintf("sweep %s --db %s", plan, copy);
+            expect(args, 1, cases[i].sweep);
+            free(args);
+        }
+        args = pq_asprintf("report %s --out %s/nulls-report%zu", copy, tmp, i);
+        expect(args, 1, cases[i].report);
+        free(args);
+        free(copy);
+    }
+    free(plan);
+    free(db);
+}
+
 /* polyq sweep killed with SIGKILL at random moments (25 times) and started again each time:
  * the database passes SQLite's integrity check after every kill, and the finished one equals
  * an uninterrupted run's cell for cell and sentence for sentence. Also --status, and plans that

@@ -54,8 +54,8 @@ TEST(hub_download_404_cut_offline)
     if (!fx)
         return;
     test_route routes[] = {
-        {"/polyq-test/tiny/resolve/main/", fx, 0, NULL, NULL},
-        {"/polyq-test/cut/resolve/main/", fx, 1, NULL, NULL},
+        {"/polyq-test/tiny/resolve/main/", fx, 0, NULL, NULL, NULL, NULL},
+        {"/polyq-test/cut/resolve/main/", fx, 1, NULL, NULL, NULL, NULL},
     };
     test_server *srv = test_server_start(routes, 2);
     CHECK(srv != NULL);
@@ -151,8 +151,8 @@ TEST(hub_cut_weights_leave_no_partial_file)
     char *fx = fixture_abs("gpt2-tiny-vocab-bf16");
     char *cfg = fx ? pq_asprintf("%s/config.json", fx) : NULL;
     test_route routes[] = {
-        {"/polyq-test/cutw/resolve/main/config.json", cfg, 0, NULL, NULL},
-        {"/polyq-test/cutw/resolve/main/", fx, 1, NULL, NULL},
+        {"/polyq-test/cutw/resolve/main/config.json", cfg, 0, NULL, NULL, NULL, NULL},
+        {"/polyq-test/cutw/resolve/main/", fx, 1, NULL, NULL, NULL, NULL},
     };
     test_server *srv = fx ? test_server_start(routes, 2) : NULL;
     if (!srv) {
@@ -191,9 +191,9 @@ TEST(hub_redirect_and_token)
 {
     char *fx = fixture_abs("gpt2-tiny-vocab-bf16");
     test_route routes[] = {
-        {"/polyq-test/lfs/resolve/main/", NULL, 0, "/cdn/", NULL},
-        {"/cdn/", fx, 0, NULL, NULL},
-        {"/polyq-test/gated/resolve/main/", fx, 0, NULL, "s3cret"},
+        {"/polyq-test/lfs/resolve/main/", NULL, 0, "/cdn/", NULL, NULL, NULL},
+        {"/cdn/", fx, 0, NULL, NULL, NULL, NULL},
+        {"/polyq-test/gated/resolve/main/", fx, 0, NULL, "s3cret", NULL, NULL},
     };
     test_server *srv = fx ? test_server_start(routes, 3) : NULL;
     if (!srv) {
@@ -233,6 +233,87 @@ TEST(hub_redirect_and_token)
     unsetenv("HF_HUB_CACHE");
 }
 
+/* The names of P's entries, sorted and joined by spaces (a static buffer). */
+static const char *entries(const char *dir)
+{
+    static char out[1024];
+    struct dirent **list = NULL;
+    int n = scandir(dir, &list, NULL, alphasort);
+    out[0] = 0;
+    for (int i = 0; i < n; i++) {
+        if (strcmp(list[i]->d_name, ".") && strcmp(list[i]->d_name, ".."))
+            snprintf(out + strlen(out), sizeof out - strlen(out), "%s%s", out[0] ? " " : "",
+                     list[i]->d_name);
+        free(list[i]);
+    }
+    free(list);
+    return out;
+}
+
+/* Values from the server that could name paths (the commit header, the etag, a redirect to
+ * another protocol): refused or made harmless, nothing written outside the cache, a file beside
+ * it left as it was. */
+TEST(hub_hostile_server_values)
+{
+    char *fx = fixture_abs("gpt2-tiny-vocab-bf16");
+    test_route routes[] = {
+        {"/polyq-test/up/resolve/main/", fx, 0, NULL, NULL, "../../../victim", NULL},
+        {"/polyq-test/short/resolve/main/", fx, 0, NULL, NULL, "abc", NULL},
+        {"/polyq-test/etag/resolve/main/", fx, 0, NULL, NULL, NULL, "../../../victim2"},
+        {"/polyq-test/dotetag/resolve/main/", fx, 0, NULL, NULL, NULL, ".."},
+        {"/polyq-test/file/resolve/main/", NULL, 0, "file:///etc/hostname", NULL, NULL, NULL},
+    };
+    test_server *srv = fx ? test_server_start(routes, 5) : NULL;
+    if (!srv) {
+        FAILF("server");
+        free(fx);
+        return;
+    }
+    char *top = pq_asprintf("%s/hostile", pq_test_tmpdir()), *cache = pq_asprintf("%s/cache", top),
+         *victim = pq_asprintf("%s/victim", top);
+    mkdir(top, 0755);
+    pq_test_write(victim, "precious\n");
+    set_env(cache, test_server_port(srv));
+    polyq_err err = {0};
+    pq_hub_opts o = {0};
+    char *dir = NULL, *commit = NULL;
+    CHECK_FAILS(pq_hub_resolve("polyq-test/up", &o, &dir, &commit, &err), POLYQ_NETWORK,
+                "X-Repo-Commit \"../../../victim\" is not a 40-hex commit hash");
+    CHECK_FAILS(pq_hub_resolve("polyq-test/short", &o, &dir, &commit, &err), POLYQ_NETWORK,
+                "X-Repo-Commit \"abc\"");
+    /* an etag that is no safe file name: the blob is named after commit and file instead */
+    CHECK_OK(pq_hub_resolve("polyq-test/etag", &o, &dir, &commit, &err));
+    free(dir);
+    free(commit);
+    dir = commit = NULL;
+    CHECK_OK(pq_hub_resolve("polyq-test/dotetag", &o, &dir, &commit, &err));
+    free(dir);
+    free(commit);
+    dir = commit = NULL;
+    err.msg[0] = 0;
+    CHECK(pq_hub_resolve("polyq-test/file", &o, &dir, &commit, &err) != 0 &&
+          strstr(err.msg, "download failed"));
+    char *txt = NULL;
+    CHECK(pq_read_file(victim, 100, &txt, NULL, &err) == 0 && txt && !strcmp(txt, "precious\n"));
+    free(txt);
+    const char *e = entries(top);
+    if (strcmp(e, "cache victim"))
+        FAILF("%s holds \"%s\", want only \"cache victim\"", top, e);
+    /* every blob stays in its repository's blobs/ */
+    char *blobs = pq_asprintf("%s/models--polyq-test--etag/blobs", cache);
+    CHECK(strstr(entries(blobs), TEST_COMMIT "-config.json") != NULL);
+    free(blobs);
+    free(dir);
+    free(commit);
+    free(victim);
+    free(cache);
+    free(top);
+    test_server_stop(srv);
+    free(fx);
+    unsetenv("HF_ENDPOINT");
+    unsetenv("HF_HUB_CACHE");
+}
+
 /* A repository that publishes only a sharded pytorch_model.bin: the index and both shards
  * are fetched and the model opens from the snapshot. */
 TEST(hub_pytorch_bin_only_repository)
@@ -255,7 +336,7 @@ TEST(hub_pytorch_bin_only_repository)
         free(abs);
         free(dst);
     }
-    test_route routes[] = {{"/polyq-test/bin/resolve/main/", repo, 0, NULL, NULL}};
+    test_route routes[] = {{"/polyq-test/bin/resolve/main/", repo, 0, NULL, NULL, NULL, NULL}};
     test_server *srv = test_server_start(routes, 1);
     if (!srv) {
         FAILF("server");
@@ -309,7 +390,7 @@ TEST(hub_flores_download_and_unpack)
     tar_add(a, "flores200_dataset/README", "not copied\n");
     archive_write_close(a);
     archive_write_free(a);
-    test_route routes[] = {{"/flores.tar.gz", tarball, 0, NULL, NULL}};
+    test_route routes[] = {{"/flores.tar.gz", tarball, 0, NULL, NULL, NULL, NULL}};
     test_server *srv = test_server_start(routes, 1);
     if (!srv) {
         FAILF("server");

@@ -49,10 +49,12 @@ bool pq_hub_is_id(const char *s)
     return true;
 }
 
+/* A branch, tag or commit, or an etag: one path component of safe characters, never "." or
+ * "..", so that a folder or file named by it stays where it is put. */
 static bool revision_ok(const char *s)
 {
     size_t n = strlen(s);
-    if (!n || n > 128 || strstr(s, ".."))
+    if (!n || n > 128 || strstr(s, "..") || !strcmp(s, "."))
         return false;
     for (size_t i = 0; i < n; i++)
         if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
@@ -189,6 +191,14 @@ static int http_get(const char *url, const char *path, fetch *f, polyq_err *err)
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
     curl_easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
+    /* HTTP(S) only, also where a server redirects (never file://, ftp:// and the like) */
+#if LIBCURL_VERSION_NUM >= 0x075500
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+#else
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+    curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
     curl_easy_setopt(c, CURLOPT_USERAGENT, "polyq/" POLYQ_VERSION);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
@@ -333,23 +343,32 @@ static int download(repo *r, const char *file, bool optional, polyq_err *err)
         *err = local;
         goto out;
     }
+    /* every value from the server that names a path is checked first: the commit must be a
+     * commit hash (it names the snapshot folder and refs/), the etag a safe file name */
+    if (f.commit[0] && !is_commit(f.commit)) {
+        rc = pq_fail(
+            err, POLYQ_NETWORK,
+            "%s: the server's X-Repo-Commit \"%.64s\" is not a 40-hex commit hash; nothing was "
+            "written to the cache",
+            url, f.commit);
+        goto out;
+    }
     if (!r->commit[0])
         snprintf(r->commit, sizeof r->commit, "%s", f.commit[0] ? f.commit : r->revision);
     const char *etag = f.linked_etag[0] ? f.linked_etag : f.etag;
-    blob = etag[0] && revision_ok(etag)
-               ? pq_asprintf("%s/%s", blobs, etag)
-               : pq_asprintf("%s/%s-%s", blobs, r->commit, strrchr(tmp, '/') + 1);
+    blob = etag[0] && revision_ok(etag) ? pq_asprintf("%s/%s", blobs, etag)
+                                        : pq_asprintf("%s/%s-%s", blobs, r->commit, file);
     snapdir = pq_asprintf("%s/snapshots/%s", r->folder, r->commit);
     link = snapshot_file(r, file);
     if (!blob || !snapdir || !link) {
         rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
         goto out;
     }
-    if (!etag[0] || !revision_ok(etag)) { /* no usable etag: name the blob after commit and file */
-        size_t l = strlen(blob);
-        if (l > 11 && !strcmp(blob + l - 11, ".incomplete"))
-            blob[l - 11] = 0;
-    }
+    if (!etag[0] ||
+        !revision_ok(etag)) /* no usable etag: the blob is named after commit and file */
+        for (char *p = strrchr(blob, '/') + 1 + strlen(r->commit); *p; p++)
+            if (*p == '/')
+                *p = '_';
     if (rename(tmp, blob) != 0) {
         rc = pq_fail(err, POLYQ_IO, "%s: cannot move into the cache: %s", blob, strerror(errno));
         goto out;

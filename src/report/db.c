@@ -39,16 +39,20 @@ static const char schema[] =
     "REAL,"
     " kld REAL, agree INTEGER, PRIMARY KEY(model, spec, calib, lang, idx));";
 
-/* the value of meta key, or NULL (heap) */
-static char *meta_get(pq_db *db, const char *key)
+/* the value of meta key, or NULL (heap); *bad is set when the key's value is not text */
+static char *meta_get(pq_db *db, const char *key, bool *bad)
 {
     sqlite3_stmt *st = NULL;
     char *v = NULL;
     if (sqlite3_prepare_v2(db->s, "SELECT value FROM meta WHERE key = ?", -1, &st, NULL) ==
             SQLITE_OK &&
         sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC) == SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW)
-        v = pq_strdup((const char *)sqlite3_column_text(st, 0));
+        sqlite3_step(st) == SQLITE_ROW) {
+        if (sqlite3_column_type(st, 0) != SQLITE_TEXT)
+            *bad = true;
+        else
+            v = pq_strdup((const char *)sqlite3_column_text(st, 0));
+    }
     sqlite3_finalize(st);
     return v;
 }
@@ -88,7 +92,14 @@ int pq_db_open(pq_db **out, const char *path, const char *plan_json, polyq_err *
         rc = pq_sqlite_check(db->s, path, false, err);
     if (!rc && sqlite3_exec(db->s, schema, NULL, NULL, NULL) != SQLITE_OK)
         rc = db_fail(db, err, "cannot create the tables (not a polyq results database?)");
-    char *ver = rc ? NULL : meta_get(db, "polyq_version"), *plan = rc ? NULL : meta_get(db, "plan");
+    bool bad = false;
+    char *ver = rc ? NULL : meta_get(db, "polyq_version", &bad),
+         *plan = rc ? NULL : meta_get(db, "plan", &bad);
+    if (!rc && bad)
+        rc = pq_fail(err, POLYQ_FORMAT,
+                     "%s: the meta table holds a value that is not text for polyq_version or plan "
+                     "(not written by polyq, or damaged)",
+                     path);
     if (!rc && ver && atoi(ver) != atoi(POLYQ_VERSION))
         rc = pq_fail(err, POLYQ_FORMAT,
                      "%s: made by polyq %s; this is polyq %s (another major version)", path, ver,

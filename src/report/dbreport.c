@@ -30,7 +30,34 @@ static int fail_db(sqlite3 *s, const char *path, polyq_err *err)
                    sqlite3_errmsg(s));
 }
 
-/* column 0 of every row of a query with up to 2 text parameters, as heap strings */
+static int fail_not_text(const char *path, const char *what, polyq_err *err)
+{
+    return pq_fail(
+        err, POLYQ_FORMAT,
+        "%s: %s holds a value that is not text (NULL, a number or bytes): not written by polyq, "
+        "or damaged",
+        path, what);
+}
+
+static int strings(sqlite3 *s, const char *sql, const char *a, const char *b, char ***out,
+                   size_t *n);
+
+/* strings() with its failure told, naming the database and what was read (nothing is left in
+ * *out then) */
+static int query_strings(sqlite3 *s, const char *path, const char *what, const char *sql,
+                         const char *a, const char *b, char ***out, size_t *n, polyq_err *err)
+{
+    int r = strings(s, sql, a, b, out, n);
+    if (r) {
+        pq_strlist_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+    }
+    return r == -2 ? fail_not_text(path, what, err) : r ? fail_db(s, path, err) : 0;
+}
+
+/* column 0 of every row of a query with up to 2 text parameters, as heap strings; -1 when the
+ * query fails or runs out of memory, -2 when a value is not text (NULL, a number) */
 static int strings(sqlite3 *s, const char *sql, const char *a, const char *b, char ***out,
                    size_t *n)
 {
@@ -45,6 +72,10 @@ static int strings(sqlite3 *s, const char *sql, const char *a, const char *b, ch
         sqlite3_bind_text(st, 2, b, -1, SQLITE_STATIC);
     int rc = 0;
     while (!rc && sqlite3_step(st) == SQLITE_ROW) {
+        if (sqlite3_column_type(st, 0) != SQLITE_TEXT) {
+            rc = -2;
+            break;
+        }
         char **v = realloc(*out, (*n + 1) * sizeof *v);
         if (!v || !(v[*n] = pq_strdup((const char *)sqlite3_column_text(st, 0)))) {
             rc = -1;
@@ -150,6 +181,12 @@ static int one_model(sqlite3 *s, const char *path, const char *model, const json
         combo *c = &cb[n_cb];
         memset(c, 0, sizeof *c);
         bool seen = false;
+        if (sqlite3_column_type(st, 0) != SQLITE_TEXT ||
+            sqlite3_column_type(st, 1) != SQLITE_TEXT ||
+            sqlite3_column_type(st, 2) != SQLITE_TEXT) {
+            rc = fail_not_text(path, "a spec, calib or method of the cells table", err);
+            break;
+        }
         const char *sp = (const char *)sqlite3_column_text(st, 0),
                    *ca = (const char *)sqlite3_column_text(st, 1);
         for (size_t k = 0; k < n_cb; k++)
@@ -169,12 +206,13 @@ static int one_model(sqlite3 *s, const char *path, const char *model, const json
     char **langs = NULL;
     size_t n_lang = 0;
     char *cnt = pq_asprintf("%zu", n_cb);
-    if (!rc &&
-        (!cnt || strings(s,
-                         "SELECT lang FROM cells WHERE model = ? GROUP BY lang HAVING COUNT(*) = "
-                         "CAST(? AS INTEGER) ORDER BY lang",
-                         model, cnt, &langs, &n_lang)))
-        rc = fail_db(s, path, err);
+    if (!rc && !cnt)
+        rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
+    if (!rc)
+        rc = query_strings(s, path, "the lang column of the cells table",
+                           "SELECT lang FROM cells WHERE model = ? GROUP BY lang HAVING COUNT(*) = "
+                           "CAST(? AS INTEGER) ORDER BY lang",
+                           model, cnt, &langs, &n_lang, err);
     free(cnt);
     pq_lang_eval *ev = rc ? NULL : calloc(n_lang ? n_lang : 1, sizeof *ev);
     pq_lang_metrics *met = rc ? NULL : calloc(n_lang ? n_lang : 1, sizeof *met);
@@ -288,8 +326,10 @@ static int one_model(sqlite3 *s, const char *path, const char *model, const json
         static const char *const field[4] = {"architecture", "model_type", "dtype", "n_params"};
         for (int k = 0; k < 4; k++) {
             char *key = pq_asprintf("model:%s:%s", model, field[k]);
+            polyq_err ignore = {0}; /* a model's description is optional */
             if (key)
-                strings(s, "SELECT value FROM meta WHERE key = ?", key, NULL, &mv[k], &mn[k]);
+                query_strings(s, path, key, "SELECT value FROM meta WHERE key = ?", key, NULL,
+                              &mv[k], &mn[k], &ignore);
             free(key);
         }
 #define MV(k) (mn[k] == 1 ? mv[k][0] : NULL)
@@ -365,8 +405,11 @@ int pq_report_db(const char *path, const char *out_dir, polyq_err *err)
     int rc = pq_sqlite_check(s, path, false, err);
     if (rc)
         ;
-    else if (strings(s, "SELECT value FROM meta WHERE key = 'polyq_version'", NULL, NULL, &v, &n) ||
-             n != 1)
+    else if ((rc = query_strings(s, path, "meta polyq_version",
+                                 "SELECT value FROM meta WHERE key = 'polyq_version'", NULL, NULL,
+                                 &v, &n, err)))
+        ;
+    else if (n != 1)
         rc = fail_db(s, path, err);
     else if (atoi(v[0]) != atoi(POLYQ_VERSION))
         rc = pq_fail(err, POLYQ_FORMAT,
@@ -374,14 +417,18 @@ int pq_report_db(const char *path, const char *out_dir, polyq_err *err)
                      POLYQ_VERSION);
     pq_strlist_free(v, n);
     json_t *plan = NULL;
-    if (!rc && !strings(s, "SELECT value FROM meta WHERE key = 'plan'", NULL, NULL, &v, &n) &&
-        n == 1)
-        plan = json_loads(v[0], 0, NULL);
+    v = NULL;
+    n = 0;
+    if (!rc)
+        rc = query_strings(s, path, "meta plan", "SELECT value FROM meta WHERE key = 'plan'", NULL,
+                           NULL, &v, &n, err);
     if (!rc && n == 1)
-        pq_strlist_free(v, n);
-    if (!rc && strings(s, "SELECT DISTINCT model FROM cells ORDER BY model", NULL, NULL, &models,
-                       &n_models))
-        rc = fail_db(s, path, err);
+        plan = json_loads(v[0], 0, NULL);
+    pq_strlist_free(v, n);
+    if (!rc)
+        rc = query_strings(s, path, "the model column of the cells table",
+                           "SELECT DISTINCT model FROM cells ORDER BY model", NULL, NULL, &models,
+                           &n_models, err);
     if (!rc && !n_models)
         rc = pq_fail(err, POLYQ_INVALID_ARG, "%s: no finished cells yet", path);
     if (!rc && mkdir(out_dir, 0777) && !pq_dir_exists(out_dir))
