@@ -2,6 +2,7 @@
  * FLORES text (JSON checked field by field), and one clear message with a non-zero exit for
  * each kind of bad input. */
 #include <cairo.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <math.h>
@@ -1092,6 +1093,100 @@ static long cells_in(const char *path, bool *intact)
     sqlite3_finalize(st);
     sqlite3_close(db);
     return n;
+}
+
+/* Whether files a and b hold the same bytes. */
+static bool same_file(const char *a, const char *b)
+{
+    char *x = NULL, *y = NULL;
+    size_t nx = 0, ny = 0;
+    bool same = pq_read_file(a, 64u << 20, &x, &nx, NULL) == 0 &&
+                pq_read_file(b, 64u << 20, &y, &ny, NULL) == 0 && nx == ny && !memcmp(x, y, nx);
+    free(x);
+    free(y);
+    return same;
+}
+
+/* polyq report over an earlier report when files cannot grow past 16 KiB (RLIMIT_FSIZE, as on a
+ * full disk): it fails naming the file, and every file of the folder is whole, the earlier
+ * report's or the new one's, with no temporary file left. */
+TEST_SLOW(cli_report_files_whole_on_a_full_disk)
+{
+    const char *tmp = pq_test_tmpdir(), *data = pq_test_shared("data/flores200");
+    const char *bin = getenv("POLYQ_BIN") ? getenv("POLYQ_BIN") : "build/polyq";
+    char *res[2], *dir = pq_asprintf("%s/full-disk", tmp),
+                  *fresh = pq_asprintf("%s/full-disk-b", tmp);
+    for (int i = 0; i < 2; i++) {
+        res[i] = pq_asprintf("%s/full-disk-%d.json", tmp, i);
+        char *args =
+            pq_asprintf("eval tests/fixtures/gpt2-tiny-vocab-bf16 --data %s --langs "
+                        "eng_Latn,hin_Deva --max-sentences %d --quant int8 --bootstrap 100 "
+                        "--out %s",
+                        data, 3 + i, res[i]);
+        expect(args, 0, "wrote");
+        free(args);
+    }
+    char *args = pq_asprintf("report %s --out %s", res[0], dir);
+    expect(args, 0, "wrote");
+    free(args);
+    args = pq_asprintf("report %s --out %s", res[1], fresh);
+    expect(args, 0, "wrote");
+    free(args);
+    /* every file of the earlier report, copied aside (in-place writes must not reach the copies) */
+    char *files[64], *before[64];
+    int n = 0;
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d && (e = readdir(d)) && n < 64) {
+        if (e->d_name[0] == '.')
+            continue;
+        files[n] = pq_asprintf("%s/%s", dir, e->d_name);
+        before[n] = pq_asprintf("%s/before-%s", tmp, e->d_name);
+        char *txt = NULL;
+        size_t len = 0;
+        CHECK(pq_read_file(files[n], 64u << 20, &txt, &len, NULL) == 0);
+        FILE *f = txt ? fopen(before[n], "wb") : NULL;
+        CHECK(f && fwrite(txt, 1, len, f) == len);
+        if (f)
+            fclose(f);
+        free(txt);
+        n++;
+    }
+    if (d)
+        closedir(d);
+    CHECK(n >= 5); /* CSV, markdown, HTML and figures */
+    char *cmd = pq_asprintf("(trap '' XFSZ; ulimit -f 16; exec %s report %s --out %s) 2>&1", bin,
+                            res[1], dir);
+    int rc;
+    char *out = run_cmd(cmd, &rc);
+    if (rc != 1 || !out || !strstr(out, "could not write"))
+        FAILF("%s: want exit 1 and \"could not write\", got %d:\n%s", cmd, rc, out ? out : "");
+    int changed = 0;
+    for (int k = 0; k < n; k++) {
+        char *b = pq_asprintf("%s/%s", fresh, strrchr(files[k], '/') + 1);
+        bool old = same_file(files[k], before[k]), neu = same_file(files[k], b);
+        if (!old && !neu)
+            FAILF("%s is neither the earlier report's nor the new one's", files[k]);
+        changed += neu && !old;
+        free(b);
+    }
+    CHECK(changed < n); /* the limit stopped the report part way */
+    d = opendir(dir);
+    while (d && (e = readdir(d)))
+        if (strstr(e->d_name, ".tmp"))
+            FAILF("%s/%s: a temporary file was left", dir, e->d_name);
+    if (d)
+        closedir(d);
+    for (int k = 0; k < n; k++) {
+        free(files[k]);
+        free(before[k]);
+    }
+    free(out);
+    free(cmd);
+    free(res[0]);
+    free(res[1]);
+    free(dir);
+    free(fresh);
 }
 
 /* Runs SQL on a database file (a failed check when it cannot). */

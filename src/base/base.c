@@ -411,3 +411,32 @@ int pq_base64_decode(const char *s, size_t n, unsigned char **out, size_t *out_l
     *out_len = w;
     return 0;
 }
+
+FILE *pq_out_open(const char *path, char **tmp, polyq_err *err)
+{
+    *tmp = pq_asprintf("%s.tmp-%d", path, (int)getpid());
+    FILE *f = *tmp ? fopen(*tmp, "wb") : NULL;
+    if (!f) {
+        pq_fail(err, *tmp ? POLYQ_IO : POLYQ_NOMEM, "%s: cannot create: %s", path,
+                *tmp ? strerror(errno) : "out of memory");
+        free(*tmp);
+        *tmp = NULL;
+    }
+    return f;
+}
+
+int pq_out_close(FILE *f, char *tmp, const char *path, polyq_err *err)
+{
+    bool bad = ferror(f) != 0;
+    bad |= fclose(f) != 0;
+    int e = errno;
+    if (bad || rename(tmp, path) != 0) {
+        if (!bad)
+            e = errno;
+        remove(tmp);
+        free(tmp);
+        return pq_fail(err, POLYQ_IO, "%s: could not write: %s", path, strerror(e));
+    }
+    free(tmp);
+    return 0;
+}

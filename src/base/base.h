@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "base/status.h"
 
@@ -86,5 +87,12 @@ double pq_now(void); /* monotonic seconds */
 /* Fills bar[0..width) with '#' for the done fraction and '-' for the rest, NUL-terminated
  * (bar holds width + 1 bytes). */
 void pq_progress_bar(char *bar, int width, double frac);
+
+/* Output files written whole or not at all: pq_out_open opens a temporary file beside path
+ * (*tmp, heap); pq_out_close closes it and, when every write succeeded, renames it over path,
+ * else removes it and fails naming path (the file there before is left as it was). Both free
+ * *tmp on failure and success alike. */
+FILE *pq_out_open(const char *path, char **tmp, polyq_err *err);
+int pq_out_close(FILE *f, char *tmp, const char *path, polyq_err *err);
 
 #endif

@@ -434,9 +434,10 @@ int pq_report_db(const char *path, const char *out_dir, polyq_err *err)
     if (!rc && mkdir(out_dir, 0777) && !pq_dir_exists(out_dir))
         rc = pq_fail(err, POLYQ_IO, "%s: cannot create", out_dir);
     char *sp = rc ? NULL : pq_path_join(out_dir, "summary.md");
-    FILE *summary = sp ? fopen(sp, "w") : NULL;
+    char *summary_tmp = NULL;
+    FILE *summary = sp ? pq_out_open(sp, &summary_tmp, err) : NULL;
     if (!rc && !summary)
-        rc = pq_fail(err, POLYQ_IO, "%s: cannot write", sp ? sp : out_dir);
+        rc = sp ? err->code : pq_fail(err, POLYQ_NOMEM, "out of memory");
     if (summary)
         fprintf(
             summary,
@@ -469,8 +470,13 @@ int pq_report_db(const char *path, const char *out_dir, polyq_err *err)
     for (size_t m = 0; written && m < n_models; m++)
         json_decref(written[m]);
     free(written);
-    if (summary && fclose(summary) != 0 && !rc)
-        rc = pq_fail(err, POLYQ_IO, "%s: cannot write", sp);
+    if (summary && !rc)
+        rc = pq_out_close(summary, summary_tmp, sp, err);
+    else if (summary) { /* a failed report leaves the earlier summary as it was */
+        fclose(summary);
+        remove(summary_tmp);
+        free(summary_tmp);
+    }
     free(sp);
     pq_strlist_free(models, n_models);
     json_decref(plan);

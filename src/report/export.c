@@ -71,12 +71,10 @@ const json_t *pq_rj_fp_lang(const json_t *fp, const char *lang)
 
 int pq_report_csv(const char *path, const json_t *r, polyq_err *err)
 {
-    char *tmp = pq_asprintf("%s.tmp", path); /* written whole, then renamed over path */
-    FILE *f = tmp ? fopen(tmp, "w") : NULL;
-    if (!f) {
-        free(tmp);
-        return pq_fail(err, POLYQ_IO, "%s: cannot create", path);
-    }
+    char *tmp;
+    FILE *f = pq_out_open(path, &tmp, err); /* written whole, then renamed over path */
+    if (!f)
+        return err->code;
     const json_t *fp = json_object_get(r, "full_precision"), *qa = json_object_get(r, "quantized");
     const char *model = str(json_object_get(r, "model"), "id");
     fputs("model,spec,method,bits_per_weight,lang,script,sentences,tokens,bytes,ppl_fp,bpb_fp,"
@@ -130,14 +128,7 @@ int pq_report_csv(const char *path, const json_t *r, polyq_err *err)
             fputc('\n', f);
         }
     }
-    bool bad = ferror(f) != 0;
-    if (fclose(f) != 0 || bad || rename(tmp, path) != 0) {
-        remove(tmp);
-        free(tmp);
-        return pq_fail(err, POLYQ_IO, "%s: could not write", path);
-    }
-    free(tmp);
-    return 0;
+    return pq_out_close(f, tmp, path, err);
 }
 
 typedef struct row {
@@ -153,9 +144,10 @@ static int by_delta_desc(const void *a, const void *b)
 
 static int write_md(const char *path, const json_t *r, const pq_figures *figs, polyq_err *err)
 {
-    FILE *f = fopen(path, "w");
+    char *tmp;
+    FILE *f = pq_out_open(path, &tmp, err);
     if (!f)
-        return pq_fail(err, POLYQ_IO, "%s: cannot create", path);
+        return err->code;
     const json_t *m = json_object_get(r, "model"), *data = json_object_get(r, "data");
     const char *ref = str(r, "reference_language");
     fprintf(f, "# polyq report: %s\n\n", str(m, "id"));
@@ -183,6 +175,8 @@ static int write_md(const char *path, const json_t *r, const pq_figures *figs, p
         row *rows = calloc(n ? n : 1, sizeof *rows);
         if (!rows) {
             fclose(f);
+            remove(tmp);
+            free(tmp);
             return pq_fail(err, POLYQ_NOMEM, "out of memory");
         }
         for (size_t i = 0; i < n; i++) {
@@ -262,9 +256,7 @@ static int write_md(const char *path, const json_t *r, const pq_figures *figs, p
         }
         free(rows);
     }
-    if (fclose(f) != 0)
-        return pq_fail(err, POLYQ_IO, "%s: could not write", path);
-    return 0;
+    return pq_out_close(f, tmp, path, err);
 }
 
 int pq_report_export(const char *results, const char *out_dir, polyq_err *err)

@@ -744,13 +744,18 @@ static void draw_scatter(fig *f, const fig_data *g, size_t unused, double W, dou
 
 static int write_file(const char *path, const void *p, size_t n, polyq_err *err)
 {
-    FILE *f = fopen(path, "wb");
+    char *tmp;
+    FILE *f = pq_out_open(path, &tmp, err); /* written whole, then renamed over path */
     if (!f)
-        return pq_fail(err, POLYQ_IO, "%s: cannot create", path);
-    size_t w = fwrite(p, 1, n, f);
-    if (fclose(f) != 0 || w != n)
-        return pq_fail(err, POLYQ_IO, "%s: could not write", path);
-    return 0;
+        return err->code;
+    fwrite(p, 1, n, f);
+    return pq_out_close(f, tmp, path, err);
+}
+
+static cairo_status_t to_file(void *closure, const unsigned char *data, unsigned int length)
+{
+    return fwrite(data, 1, length, closure) == length ? CAIRO_STATUS_SUCCESS
+                                                      : CAIRO_STATUS_WRITE_ERROR;
 }
 
 /* One figure as stem.svg and stem.png; *svg_out (if not NULL) receives the SVG text. */
@@ -823,11 +828,21 @@ static int render(const char *dir, const char *stem, draw_fn draw, size_fn size,
         cairo_surface_set_device_scale(surf, PNG_SCALE, PNG_SCALE);
         fig p = {0};
         cairo_status_t st = draw_on(surf, &p, draw, g, q, w, h);
-        if (st == CAIRO_STATUS_SUCCESS)
-            st = cairo_surface_write_to_png(surf, png_path);
-        if (st != CAIRO_STATUS_SUCCESS)
+        char *tmp = NULL;
+        FILE *pf = st == CAIRO_STATUS_SUCCESS ? pq_out_open(png_path, &tmp, err) : NULL;
+        if (st == CAIRO_STATUS_SUCCESS && !pf)
+            rc = err->code;
+        else if (st == CAIRO_STATUS_SUCCESS)
+            st = cairo_surface_write_to_png_stream(surf, to_file, pf);
+        if (!rc && st != CAIRO_STATUS_SUCCESS)
             rc = pq_fail(err, POLYQ_IO, "%s: cairo could not write it (%s)", png_path,
                          cairo_status_to_string(st));
+        if (pf && st != CAIRO_STATUS_SUCCESS) {
+            fclose(pf);
+            remove(tmp);
+            free(tmp);
+        } else if (pf)
+            rc = pq_out_close(pf, tmp, png_path, err);
         cairo_surface_destroy(surf);
     }
     free(svg_path);

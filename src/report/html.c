@@ -147,11 +147,11 @@ int pq_report_html(const json_t *r, const pq_figures *figs, const char *dir, pol
     char *path = pq_path_join(dir, "report.html");
     if (!path)
         return pq_fail(err, POLYQ_NOMEM, "out of memory");
-    FILE *f = fopen(path, "w");
+    char *tmp;
+    FILE *f = pq_out_open(path, &tmp, err); /* written whole, then renamed over path */
     if (!f) {
-        int rc = pq_fail(err, POLYQ_IO, "%s: cannot create", path);
         free(path);
-        return rc;
+        return err->code;
     }
     const json_t *m = json_object_get(r, "model"), *data = json_object_get(r, "data"),
                  *fp = json_object_get(r, "full_precision"), *qa = json_object_get(r, "quantized");
@@ -291,9 +291,7 @@ int pq_report_html(const json_t *r, const pq_figures *figs, const char *dir, pol
             "<p class=\"meta\">Written by polyq %s. Sort a table by clicking a column header.</p>\n"
             "<script>\n%s</script>\n</body>\n</html>\n",
             POLYQ_VERSION, SCRIPT);
-    int rc = 0;
-    if (ferror(f) | (fclose(f) != 0))
-        rc = pq_fail(err, POLYQ_IO, "%s: could not write", path);
+    int rc = pq_out_close(f, tmp, path, err);
     free(path);
     return rc;
 }
