@@ -7,6 +7,7 @@
 
 #include "base/base.h"
 #include "eval/corpus.h"
+#include "format/gguf.h"
 #include "format/safetensors.h"
 #include "model/model.h"
 #include "test.h"
@@ -308,4 +309,68 @@ TEST(bad_text_files)
     CHECK_FAILS(pq_dataset_open(&d, "eng_Latn=", "devtest", &err), POLYQ_INVALID_ARG,
                 "is not lang=path");
     pq_dataset_free(&d);
+}
+
+/* A GGUF written by polyq's writer into path: n tensors of one F32 each named t<i> (the first
+ * two both "twin" when twins), with key "k" written twice when dup_key. */
+static void gguf_file(const char *path, size_t n, bool twins, bool dup_key)
+{
+    polyq_err err = {0};
+    pq_gguf_w *w = pq_gguf_w_new();
+    CHECK(w && pq_gguf_w_str(w, "general.architecture", "gpt2") == 0);
+    if (dup_key)
+        CHECK(pq_gguf_w_u32(w, "k", 1) == 0 && pq_gguf_w_u32(w, "k", 2) == 0);
+    for (size_t i = 0; w && i < n; i++) {
+        char name[32];
+        snprintf(name, sizeof name, twins && i < 2 ? "twin" : "t%zu", i);
+        float v = (float)i;
+        uint64_t ne[1] = {1};
+        CHECK(pq_gguf_w_tensor(w, name, PQ_GGML_F32, 1, ne, &v, sizeof v) == 0);
+    }
+    CHECK_OK(pq_gguf_w_save(w, path, &err));
+    pq_gguf_w_free(w);
+}
+
+/* pq_gguf_open's status as the error record's code */
+static int gguf_open_code(pq_gguf *g, const char *path, polyq_err *err)
+{
+    return pq_gguf_open(g, path, err) ? err->code : 0;
+}
+
+/* GGUF tables checked in linear time: names and keys through a hash map, overlaps by offset;
+ * a file of 100k tensors opens and finds its last tensor. */
+TEST(bad_gguf_tables)
+{
+    polyq_err err = {0};
+    pq_gguf g;
+    char *p = pq_asprintf("%s/tables.gguf", pq_test_tmpdir());
+    gguf_file(p, 3, true, false);
+    CHECK_FAILS(gguf_open_code(&g, p, &err), POLYQ_FORMAT, "two tensors share the name \"twin\"");
+    gguf_file(p, 2, false, true);
+    CHECK_FAILS(gguf_open_code(&g, p, &err), POLYQ_FORMAT, "the key \"k\" appears twice");
+    /* the second tensor's offset moved onto the first's bytes */
+    gguf_file(p, 2, false, false);
+    char *b = NULL;
+    size_t len = 0;
+    CHECK_OK(pq_read_file(p, 1 << 20, &b, &len, &err));
+    char *at = b ? memmem(b, len, "t1", 2) : NULL;
+    CHECK(at != NULL);
+    if (at) { /* name, then n_dims u32, ne[0] u64, type u32, offset u64 */
+        memset(at + 2 + 4 + 8 + 4, 0, 8);
+        FILE *f = fopen(p, "wb");
+        CHECK(f && fwrite(b, 1, len, f) == len);
+        if (f)
+            fclose(f);
+        CHECK_FAILS(gguf_open_code(&g, p, &err), POLYQ_FORMAT, "tensors \"t0\" and \"t1\" overlap");
+    }
+    free(b);
+    gguf_file(p, 100000, false, false);
+    CHECK_OK(pq_gguf_open(&g, p, &err));
+    const pq_gguf_tensor *t = pq_gguf_find_tensor(&g, "t99999");
+    float v = 0;
+    if (t)
+        memcpy(&v, t->data, sizeof v);
+    CHECK(t && v == 99999.0f && !pq_gguf_find_tensor(&g, "t100000"));
+    pq_gguf_close(&g);
+    free(p);
 }

@@ -64,3 +64,81 @@ TEST(torchbin_refuses_code_and_damage)
     CHECK_INT(failures, (len + 6) / 7);
     free(buf);
 }
+
+static void put16(uint8_t *p, unsigned v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    put16(p, v & 0xffff);
+    put16(p + 2, v >> 16);
+}
+
+/* A stored (uncompressed) ZIP of one file, name, holding body; *size its length (heap). */
+static uint8_t *zip_one(const char *name, const uint8_t *body, size_t n, size_t *size)
+{
+    size_t nl = strlen(name), at = 0;
+    *size = 30 + nl + n + 46 + nl + 22;
+    uint8_t *z = calloc(1, *size);
+    put32(z, 0x04034b50); /* local header: method 0, sizes, name */
+    put32(z + 18, (uint32_t)n);
+    put32(z + 22, (uint32_t)n);
+    put16(z + 26, (unsigned)nl);
+    memcpy(z + 30, name, nl);
+    memcpy(z + 30 + nl, body, n);
+    at = 30 + nl + n;
+    uint8_t *c = z + at; /* central directory entry */
+    put32(c, 0x02014b50);
+    put32(c + 20, (uint32_t)n);
+    put32(c + 24, (uint32_t)n);
+    put16(c + 28, (unsigned)nl);
+    put32(c + 42, 0);
+    memcpy(c + 46, name, nl);
+    uint8_t *e = c + 46 + nl; /* end of central directory */
+    put32(e, 0x06054b50);
+    put16(e + 8, 1);
+    put16(e + 10, 1);
+    put32(e + 12, (uint32_t)(46 + nl));
+    put32(e + 16, (uint32_t)at);
+    return z;
+}
+
+/* Memory bounded by the file: a view larger than its storage (stride 0) is refused instead of
+ * copied, and a pickle of a million nested one-tuples stops at the value limit. */
+TEST(torchbin_memory_bounded_by_the_file)
+{
+    polyq_err err = {0};
+    pq_tensors ts = {0};
+    char *buf = NULL;
+    size_t len = 0;
+    CHECK_OK(pq_read_file(pq_test_fixture("torch/views.bin"), 1 << 20, &buf, &len, &err));
+    /* tensor "t": size (4, 3) stride (1, 4) made size (255, 255) stride (0, 0) */
+    static const uint8_t was[] = {'K', 0, 'K', 4, 'K', 3, 0x86, 'q', 16, 'K', 1, 'K', 4, 0x86};
+    uint8_t *at = buf ? memmem(buf, len, was, sizeof was) : NULL;
+    CHECK(at != NULL);
+    if (at) {
+        at[3] = at[5] = 255;
+        at[10] = at[12] = 0;
+        CHECK_FAILS(pq_torch_add_buffer(&ts, "broadcast.bin", (const uint8_t *)buf, len, &err),
+                    POLYQ_UNSUPPORTED, "is a view of 65025 elements over a storage of 12");
+        pq_tensors_close(&ts);
+    }
+    free(buf);
+    size_t n = (1u << 20) + 16, zs;
+    uint8_t *pkl = malloc(n + 4);
+    pkl[0] = 0x80;
+    pkl[1] = 2;
+    pkl[2] = ')';
+    memset(pkl + 3, 0x85, n - 3); /* TUPLE1, over and over */
+    pkl[n] = '.';
+    uint8_t *z = zip_one("a/data.pkl", pkl, n + 1, &zs);
+    memset(&ts, 0, sizeof ts);
+    CHECK_FAILS(pq_torch_add_buffer(&ts, "nested.bin", z, zs, &err), POLYQ_FORMAT,
+                "more than 1048576 values");
+    pq_tensors_close(&ts);
+    free(z);
+    free(pkl);
+}

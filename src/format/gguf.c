@@ -367,8 +367,17 @@ void pq_gguf_close(pq_gguf *g)
         free((char *)g->t[i].name);
     free(g->kv);
     free(g->t);
+    pq_strmap_free(&g->tensor_index);
+    pq_strmap_free(&g->kv_index);
     pq_map_close(&g->map);
     memset(g, 0, sizeof *g);
+}
+
+static int by_offset(const void *a, const void *b)
+{
+    const uint8_t *x = (*(const pq_gguf_tensor *const *)a)->data,
+                  *y = (*(const pq_gguf_tensor *const *)b)->data;
+    return (x > y) - (x < y);
 }
 
 int pq_gguf_parse(pq_gguf *g, const uint8_t *data, size_t size, const char *name, polyq_err *err)
@@ -394,7 +403,8 @@ int pq_gguf_parse(pq_gguf *g, const uint8_t *data, size_t size, const char *name
         goto fail;
     }
     /* each key takes at least 12 bytes, each tensor at least 24: counts beyond that are lies */
-    if (n_kv > (size - c.at) / 12 || n_t > (size - c.at) / 24) {
+    if (n_kv > (size - c.at) / 12 || n_t > (size - c.at) / 24 || n_kv > INT32_MAX ||
+        n_t > INT32_MAX) {
         pq_fail(err, POLYQ_FORMAT,
                 "%s: the header counts %llu keys and %llu tensors, more than the file can hold",
                 name, (unsigned long long)n_kv, (unsigned long long)n_t);
@@ -522,17 +532,50 @@ int pq_gguf_parse(pq_gguf *g, const uint8_t *data, size_t size, const char *name
         }
         g->t[i].data = data + data_start + off;
     }
-    for (size_t i = 0; i < g->n_t; i++) /* no two tensors share bytes or a name */
-        for (size_t j = i + 1; j < g->n_t; j++) {
-            const pq_gguf_tensor *a = &g->t[i], *b = &g->t[j];
-            if (!strcmp(a->name, b->name) ||
-                (a->data < b->data + b->nbytes && b->data < a->data + a->nbytes && a->nbytes &&
-                 b->nbytes)) {
-                pq_fail(err, POLYQ_FORMAT, "%s: tensors \"%s\" and \"%s\" %s", name, a->name,
-                        b->name, strcmp(a->name, b->name) ? "overlap" : "share a name");
+    /* no two tensors share a name (a hash map of the names) or bytes (by offset, each against
+     * the next): linear-time in the tensor count, and the lookups the loaders make are too */
+    for (size_t i = 0; i < g->n_t; i++) {
+        int r = pq_strmap_put(&g->tensor_index, g->t[i].name, strlen(g->t[i].name), (int32_t)i);
+        if (r < 0) {
+            pq_fail(err, POLYQ_NOMEM, "out of memory indexing %s", name);
+            goto fail;
+        }
+        if (r) {
+            pq_fail(err, POLYQ_FORMAT, "%s: two tensors share the name \"%s\"", name, g->t[i].name);
+            goto fail;
+        }
+    }
+    for (size_t i = 0; i < g->n_kv; i++) {
+        int r = pq_strmap_put(&g->kv_index, g->kv[i].key, strlen(g->kv[i].key), (int32_t)i);
+        if (r < 0) {
+            pq_fail(err, POLYQ_NOMEM, "out of memory indexing %s", name);
+            goto fail;
+        }
+        if (r) {
+            pq_fail(err, POLYQ_FORMAT, "%s: the key \"%s\" appears twice", name, g->kv[i].key);
+            goto fail;
+        }
+    }
+    if (g->n_t > 1) {
+        const pq_gguf_tensor **by = malloc(g->n_t * sizeof *by);
+        if (!by) {
+            pq_fail(err, POLYQ_NOMEM, "out of memory checking %s", name);
+            goto fail;
+        }
+        size_t n = 0;
+        for (size_t i = 0; i < g->n_t; i++)
+            if (g->t[i].nbytes)
+                by[n++] = &g->t[i];
+        qsort(by, n, sizeof *by, by_offset);
+        for (size_t i = 0; i + 1 < n; i++)
+            if (by[i]->data + by[i]->nbytes > by[i + 1]->data) {
+                pq_fail(err, POLYQ_FORMAT, "%s: tensors \"%s\" and \"%s\" overlap", name,
+                        by[i]->name, by[i + 1]->name);
+                free(by);
                 goto fail;
             }
-        }
+        free(by);
+    }
     return 0;
 fail:
     pq_gguf_close(g);
@@ -549,18 +592,14 @@ int pq_gguf_open(pq_gguf *g, const char *path, polyq_err *err)
 
 const pq_gguf_kv *pq_gguf_find_kv(const pq_gguf *g, const char *key)
 {
-    for (size_t i = 0; i < g->n_kv; i++)
-        if (!strcmp(g->kv[i].key, key))
-            return &g->kv[i];
-    return NULL;
+    int32_t i = pq_strmap_get(&g->kv_index, key, strlen(key));
+    return i >= 0 && (size_t)i < g->n_kv ? &g->kv[i] : NULL;
 }
 
 const pq_gguf_tensor *pq_gguf_find_tensor(const pq_gguf *g, const char *name)
 {
-    for (size_t i = 0; i < g->n_t; i++)
-        if (!strcmp(g->t[i].name, name))
-            return &g->t[i];
-    return NULL;
+    int32_t i = pq_strmap_get(&g->tensor_index, name, strlen(name));
+    return i >= 0 && (size_t)i < g->n_t ? &g->t[i] : NULL;
 }
 
 int pq_gguf_get_int(const pq_gguf *g, const char *key, int64_t *out, polyq_err *err)

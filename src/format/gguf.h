@@ -10,6 +10,7 @@
 
 #include "base/base.h"
 #include "base/status.h"
+#include "base/strmap.h"
 
 /* ggml tensor types polyq reads and writes */
 enum {
@@ -91,7 +92,8 @@ typedef struct pq_gguf {
     size_t n_kv;
     pq_gguf_tensor *t;
     size_t n_t;
-    char *strings; /* names and keys, NUL-terminated */
+    char *strings;                    /* names and keys, NUL-terminated */
+    pq_strmap tensor_index, kv_index; /* name -> index, for lookups in constant time */
 } pq_gguf;
 
 /* Opens and checks a GGUF file: every length, count, offset and size inside the file, known

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "base/base.h"
+#include "base/strmap.h"
 
 /* ---- ZIP ----------------------------------------------------------------------------- */
 
@@ -111,15 +112,19 @@ bad:
     return pq_fail(err, POLYQ_FORMAT, "%s: damaged ZIP central directory", what);
 }
 
-static const zentry *zip_find(const zentry *e, size_t n, const char *prefix, size_t pl,
-                              const char *name)
+/* The entry prefix + name through the archive's name index (built once: constant time per
+ * tensor however many the checkpoint holds), or NULL. */
+static const zentry *zip_find(const zentry *e, const pq_strmap *index, const char *prefix,
+                              size_t pl, const char *name)
 {
+    char full[600];
     size_t nl = strlen(name);
-    for (size_t i = 0; i < n; i++)
-        if (e[i].name_len == pl + nl && !memcmp(e[i].name, prefix, pl) &&
-            !memcmp(e[i].name + pl, name, nl))
-            return &e[i];
-    return NULL;
+    if (pl + nl >= sizeof full)
+        return NULL;
+    memcpy(full, prefix, pl);
+    memcpy(full + pl, name, nl);
+    int32_t i = pq_strmap_get(index, full, pl + nl);
+    return i >= 0 ? &e[i] : NULL;
 }
 
 /* ---- the pickle interpreter ------------------------------------------------------------ */
@@ -164,17 +169,21 @@ typedef struct vm {
     size_t sp, stack_cap;
     val **memo;
     size_t memo_cap;
+    size_t memo_n; /* entries set: MEMOIZE stores at this index, as Python's len(memo) */
     int failed;
 } vm;
 
-#define MAX_VALUES (1u << 24)
+/* Limits of the pickle interpreter (README, Robustness): a checkpoint of 100k tensors needs about
+ * a tenth of these values; each value takes a few hundred bytes, so at most a few hundred MB */
+#define MAX_VALUES (1u << 20)
 #define MAX_STACK (1u << 20)
-#define MAX_MEMO (1u << 24)
+#define MAX_MEMO (1u << 20)
 
 static val *mk(vm *m, vkind k)
 {
     if (m->n_vals >= MAX_VALUES) {
-        pq_fail(m->err, POLYQ_FORMAT, "%s: pickle has too many values", m->what);
+        pq_fail(m->err, POLYQ_FORMAT, "%s: the pickle holds more than %u values (polyq's limit)",
+                m->what, MAX_VALUES);
         return NULL;
     }
     val *v = calloc(1, sizeof *v);
@@ -488,12 +497,7 @@ static int run_pickle(vm *m, const uint8_t *p, size_t n, val **root)
         case 0x94: { /* BINPUT, LONG_BINPUT, MEMOIZE */
             size_t idx;
             if (op == 0x94) {
-                idx = m->memo_cap; /* next free slot: memoize appends */
-                for (size_t j = 0; j < m->memo_cap; j++)
-                    if (!m->memo[j]) {
-                        idx = j;
-                        break;
-                    }
+                idx = m->memo_n; /* Python's memo[len(memo)] = stack[-1] */
             } else {
                 NEED(op == 'q' ? 1 : 4);
                 idx = op == 'q' ? p[i] : rd32(p + i);
@@ -515,6 +519,7 @@ static int run_pickle(vm *m, const uint8_t *p, size_t n, val **root)
                 m->memo = nm;
                 m->memo_cap = nc;
             }
+            m->memo_n += !m->memo[idx];
             m->memo[idx] = m->stack[m->sp - 1];
             break;
         }
@@ -642,12 +647,12 @@ static int run_pickle(vm *m, const uint8_t *p, size_t n, val **root)
 /* ---- tensors ----------------------------------------------------------------------------- */
 
 static int add_tensor(pq_tensors *ts, const char *what, const char *name, const val *t,
-                      const zentry *ents, size_t n_ents, const char *prefix, size_t pl,
+                      const zentry *ents, const pq_strmap *index, const char *prefix, size_t pl,
                       polyq_err *err)
 {
     char key[300];
     snprintf(key, sizeof key, "data/%s", t->storage->s);
-    const zentry *z = zip_find(ents, n_ents, prefix, pl, key);
+    const zentry *z = zip_find(ents, index, prefix, pl, key);
     size_t dsz = pq_dtype_size(t->storage->dtype), snumel;
     if (!z)
         return pq_fail(err, POLYQ_FORMAT, "%s: tensor \"%s\" refers to missing storage %s", what,
@@ -677,7 +682,13 @@ static int add_tensor(pq_tensors *ts, const char *what, const char *name, const 
     if (is_contig || numel == 0)
         return pq_tensors_add(ts, what, name, t->storage->dtype, t->n_dims, t->shape,
                               z->data + (size_t)t->offset * dsz, NULL, err);
-    /* a strided view: gathered into an owned copy */
+    /* a strided view: gathered into an owned copy, never larger than the storage it views (a
+     * view with stride 0 could otherwise ask for any amount of memory from a few bytes) */
+    if (numel > (size_t)t->storage->i)
+        return pq_fail(err, POLYQ_UNSUPPORTED,
+                       "%s: tensor \"%s\" is a view of %zu elements over a storage of %lld (a "
+                       "broadcast view, stride 0): save it with .contiguous() or .clone()",
+                       what, name, numel, (long long)t->storage->i);
     uint8_t *copy = pq_alloc_array(numel, dsz);
     if (!copy)
         return pq_fail(err, POLYQ_NOMEM, "out of memory");
@@ -710,9 +721,15 @@ int pq_torch_add_buffer(pq_tensors *ts, const char *what, const uint8_t *buf, si
         return pq_fail(err, POLYQ_FORMAT, "%s: no (uncompressed) data.pkl in the archive", what);
     }
     size_t pl = pkl->name_len - 8;
+    pq_strmap index = {0}; /* entry name -> entry (the first of equal names) */
+    for (size_t i = 0; i < n_ents && !rc; i++)
+        if (ents[i].name_len < INT32_MAX &&
+            pq_strmap_put(&index, ents[i].name, ents[i].name_len, (int32_t)i) < 0)
+            rc = pq_fail(err, POLYQ_NOMEM, "%s: out of memory", what);
     vm m = {.what = what, .err = err};
     val *root = NULL;
-    rc = run_pickle(&m, pkl->data, pkl->size, &root);
+    if (!rc)
+        rc = run_pickle(&m, pkl->data, pkl->size, &root);
     if (!rc && root->k != V_DICT)
         rc = pq_fail(err, POLYQ_FORMAT, "%s: the pickle is not a state dict", what);
     for (size_t i = 0; !rc && i + 1 < root->n; i += 2) {
@@ -721,9 +738,10 @@ int pq_torch_add_buffer(pq_tensors *ts, const char *what, const uint8_t *buf, si
             rc = pq_fail(err, POLYQ_FORMAT, "%s: state dict entry %zu is not name -> tensor", what,
                          i / 2);
         else
-            rc = add_tensor(ts, what, k->s, v, ents, n_ents, pkl->name, pl, err);
+            rc = add_tensor(ts, what, k->s, v, ents, &index, pkl->name, pl, err);
     }
     vm_free(&m);
+    pq_strmap_free(&index);
     free(ents);
     return rc;
 }
