@@ -1,5 +1,7 @@
 /* Hostile and broken input: every reader answers with one clear message naming the file and
  * the problem, and nothing crashes or leaks (run under `make asan`). */
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -373,4 +375,117 @@ TEST(bad_gguf_tables)
     CHECK(t && v == 99999.0f && !pq_gguf_find_tensor(&g, "t100000"));
     pq_gguf_close(&g);
     free(p);
+}
+
+/* A tokenizer.json document built in a heap buffer (a growing printf). */
+typedef struct jbuf {
+    char *p;
+    size_t n, cap;
+} jbuf;
+
+static void jput(jbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void jput(jbuf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (k < 0)
+        return;
+    if (b->n + (size_t)k + 1 > b->cap) {
+        b->cap = (b->n + (size_t)k + 1) * 2;
+        b->p = realloc(b->p, b->cap);
+    }
+    va_start(ap, fmt);
+    vsnprintf(b->p + b->n, (size_t)k + 1, fmt, ap);
+    va_end(ap);
+    b->n += (size_t)k;
+}
+
+/* Documented limits of the tokenizer and the text reader, each with its message; and inputs
+ * that were slow to load or tokenize (many added tokens, a long word for WordPiece and
+ * Unigram) handled in time linear in their size. */
+TEST(bad_limits_of_tokenizers_and_text)
+{
+    polyq_err err = {0};
+    /* a token longer than PQ_TOK_MAX_TOKEN */
+    jbuf b = {0};
+    jput(&b, "{\"model\":{\"type\":\"WordPiece\",\"unk_token\":\"u\",\"vocab\":{\"u\":0,\"");
+    for (int i = 0; i < PQ_TOK_MAX_TOKEN + 1; i++)
+        jput(&b, "a");
+    jput(&b, "\":1}}}");
+    tok_json_case(b.p, POLYQ_FORMAT, "token 1 is 4097 bytes long");
+    free(b.p);
+    /* 200k added tokens load, the last one is found in text */
+    b = (jbuf){0};
+    jput(&b, "{\"added_tokens\":[");
+    for (int i = 0; i < 200000; i++)
+        jput(&b,
+             "%s{\"id\":%d,\"content\":\"<t%d>\",\"single_word\":false,\"lstrip\":false,"
+             "\"rstrip\":false,\"normalized\":false,\"special\":true}",
+             i ? "," : "", i + 1, i);
+    jput(&b, "],\"model\":{\"type\":\"WordPiece\",\"unk_token\":\"u\",\"vocab\":{\"u\":0}}}");
+    pq_tokenizer *t = NULL;
+    CHECK_OK(pq_tok_load_json_buffer(&t, "added.json", b.p, b.n, &err));
+    free(b.p);
+    pq_ids ids = {0};
+    if (t) {
+        CHECK_OK(pq_tok_encode(t, "<t199999><t7>", 13, &ids, &err));
+        CHECK(ids.n == 2 && ids.v[0] == 200000 && ids.v[1] == 8);
+    }
+    pq_tok_free(t);
+    pq_ids_free(&ids);
+    /* a word of 1 MB: WordPiece (max_input_chars_per_word set high) and Unigram */
+    size_t n = 1u << 20;
+    char *word = malloc(n + 1);
+    memset(word, 'a', n);
+    word[n] = 0;
+    static const char wp[] = "{\"model\":{\"type\":\"WordPiece\",\"unk_token\":\"u\","
+                             "\"max_input_chars_per_word\":1048576,"
+                             "\"vocab\":{\"u\":0,\"a\":1,\"##a\":2,\"aa\":3,\"##aa\":4}}}";
+    t = NULL;
+    CHECK_OK(pq_tok_load_json_buffer(&t, "wp.json", wp, strlen(wp), &err));
+    if (t) {
+        CHECK_OK(pq_tok_encode(t, word, n, &ids, &err));
+        CHECK(ids.n == n / 2 && ids.v[0] == 3 && ids.v[1] == 4);
+    }
+    pq_tok_free(t);
+    pq_ids_free(&ids);
+    static const char ug[] =
+        "{\"model\":{\"type\":\"Unigram\",\"unk_id\":0,\"vocab\":[[\"<unk>\",0.0],"
+        "[\"a\",-1.0],[\"aa\",-1.5],[\"aaa\",-2.5]]}}";
+    t = NULL;
+    CHECK_OK(pq_tok_load_json_buffer(&t, "ug.json", ug, strlen(ug), &err));
+    if (t) {
+        CHECK_OK(pq_tok_encode(t, word, n, &ids, &err));
+        CHECK(ids.n > 0 && ids.n <= n);
+    }
+    pq_tok_free(t);
+    pq_ids_free(&ids);
+    /* a regex that backtracks without end stops at the match limit */
+    static const char re[] =
+        "{\"pre_tokenizer\":{\"type\":\"Split\",\"pattern\":{\"Regex\":\"(a|aa)+$\"},"
+        "\"behavior\":\"Isolated\",\"invert\":false},"
+        "\"model\":{\"type\":\"WordPiece\",\"unk_token\":\"u\",\"vocab\":{\"u\":0}}}";
+    t = NULL;
+    CHECK_OK(pq_tok_load_json_buffer(&t, "re.json", re, strlen(re), &err));
+    word[4000] = 'b';
+    if (t)
+        CHECK_FAILS(pq_tok_encode(t, word, 4001, &ids, &err), POLYQ_TEXT, "match limit");
+    pq_tok_free(t);
+    pq_ids_free(&ids);
+    /* a line longer than PQ_MAX_LINE */
+    char *p = tmp_path("long_Latn.devtest");
+    memset(word, 'a', n);
+    write_file(p, word, n);
+    FILE *f = fopen(p, "ab");
+    CHECK(f && fputs("aa\nshort\n", f) >= 0);
+    if (f)
+        fclose(f);
+    pq_corpus c;
+    CHECK_FAILS(pq_corpus_load(&c, "long_Latn", p, 0, &err), POLYQ_TEXT,
+                "line 1 is 1048578 bytes long");
+    pq_corpus_free(&c);
+    free(p);
+    free(word);
 }

@@ -74,9 +74,14 @@ int pq_strmap_put(pq_strmap *m, const char *key, size_t len, int32_t value)
 
 int32_t pq_strmap_get(const pq_strmap *m, const char *key, size_t len)
 {
+    return m->n_slots ? pq_strmap_get_fnv(m, key, len, pq_fnv1a(PQ_FNV_OFFSET, key, len)) : -1;
+}
+
+int32_t pq_strmap_get_fnv(const pq_strmap *m, const char *key, size_t len, uint64_t fnv)
+{
     if (!m->n_slots)
         return -1;
-    uint32_t h = hash_bytes(key, len);
+    uint32_t h = (uint32_t)(fnv ^ (fnv >> 32));
     size_t j = h & (m->n_slots - 1);
     while (m->slots[j]) {
         const struct pq_strmap_entry *e = &m->entries[m->slots[j] - 1];

@@ -24,6 +24,10 @@ typedef struct pq_strmap {
 int pq_strmap_put(pq_strmap *m, const char *key, size_t len, int32_t value);
 /* Value or -1 when absent. */
 int32_t pq_strmap_get(const pq_strmap *m, const char *key, size_t len);
+/* The same with the key's 64-bit FNV-1a already known (pq_fnv1a from PQ_FNV_OFFSET), so that
+ * the prefixes of a word are looked up while its hash grows one byte at a time: every prefix
+ * length in time linear in the longest. */
+int32_t pq_strmap_get_fnv(const pq_strmap *m, const char *key, size_t len, uint64_t fnv);
 void pq_strmap_free(pq_strmap *m); /* accepts a zeroed map */
 
 typedef struct pq_u64map {

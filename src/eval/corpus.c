@@ -39,6 +39,11 @@ int pq_corpus_load(pq_corpus *c, const char *lang, const char *path, size_t max_
         if (l && s[l - 1] == '\r')
             s[--l] = 0;
         size_t bad;
+        if (l > PQ_MAX_LINE)
+            return pq_fail(err, POLYQ_TEXT,
+                           "%s: line %zu is %zu bytes long (polyq reads lines of at most %d bytes: "
+                           "split the text into sentences or paragraphs)",
+                           path, line_no, l, PQ_MAX_LINE);
         if (memchr(s, 0, l))
             return pq_fail(err, POLYQ_TEXT, "%s: line %zu contains a NUL byte", path, line_no);
         if (!pq_utf8_valid(s, l, &bad))

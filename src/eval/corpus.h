@@ -9,6 +9,10 @@
 
 #include "base/status.h"
 
+/* The longest line (a sentence, or a unit of document mode) read, in bytes: a FLORES sentence
+ * is a few hundred, a WikiText paragraph a few thousand. */
+#define PQ_MAX_LINE (1 << 20)
+
 typedef struct pq_corpus {
     char lang[64];
     char *path;

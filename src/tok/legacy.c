@@ -18,6 +18,7 @@
 #include "base/base.h"
 #include "base/strmap.h"
 #include "format/json.h"
+#include "tok/tokenizer.h"
 
 static json_t *special(const char *content, json_int_t id)
 {
@@ -221,6 +222,12 @@ static int spm_json(json_t **out, const char *what, const piece *pieces, size_t 
 {
     const char *path = what;
     int rc = 0;
+    for (size_t i = 0; i < n; i++) /* bounds the merges' search: every split of every piece */
+        if (pieces[i].n > PQ_TOK_MAX_TOKEN)
+            return pq_fail(
+                err, POLYQ_FORMAT,
+                "%s: piece %zu is %zu bytes long (polyq reads pieces of at most %d bytes)", what, i,
+                pieces[i].n, PQ_TOK_MAX_TOKEN);
     pq_strmap ids = {0};
     merge *merges = NULL;
     json_t *root = NULL;
@@ -257,10 +264,13 @@ static int spm_json(json_t **out, const char *what, const piece *pieces, size_t 
     size_t nm = 0, mcap = 0;
     for (size_t i = 0; i < n; i++) {
         const char *s = pieces[i].s;
+        uint64_t hl = PQ_FNV_OFFSET; /* the left part's hash, a byte longer each step */
         for (size_t k = 1; k < pieces[i].n; k++) {
+            hl = pq_fnv1a(hl, s + k - 1, 1);
             if (((uint8_t)s[k] & 0xc0) == 0x80)
                 continue;
-            int32_t l = pq_strmap_get(&ids, s, k), r = pq_strmap_get(&ids, s + k, pieces[i].n - k);
+            int32_t l = pq_strmap_get_fnv(&ids, s, k, hl);
+            int32_t r = l < 0 ? -1 : pq_strmap_get(&ids, s + k, pieces[i].n - k);
             if (l < 0 || r < 0)
                 continue;
             if (nm == mcap) {

@@ -21,6 +21,7 @@
 
 #include "base/base.h"
 #include "format/json.h"
+#include "tok/regex.h"
 #include "tok/uclass.h"
 
 typedef enum {
@@ -507,14 +508,20 @@ static int apply_step(const step *s, const char *src, size_t n, buf *dst, polyq_
             size_t i = 0;
             int rc = 0;
             while (i <= n && !rc) {
-                int r = pcre2_match(s->re, (PCRE2_SPTR)src, n, i, PCRE2_NO_UTF_CHECK, md, NULL);
+                int r = pcre2_match(s->re, (PCRE2_SPTR)src, n, i, PCRE2_NO_UTF_CHECK, md,
+                                    pq_re_limits());
                 if (r == PCRE2_ERROR_NOMATCH) {
                     if (!buf_put(dst, src + i, n - i))
                         rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
                     break;
                 }
                 if (r < 0) {
-                    rc = pq_fail(err, POLYQ_TEXT, "Replace normalizer regex failed (%d)", r);
+                    rc = pq_re_limited(r)
+                             ? pq_fail(err, POLYQ_TEXT,
+                                       "a Replace normalizer regex reached polyq's match limit (%d "
+                                       "steps, %d KiB) on the text",
+                                       PQ_RE_MATCH_LIMIT, PQ_RE_HEAP_KIB)
+                             : pq_fail(err, POLYQ_TEXT, "Replace normalizer regex failed (%d)", r);
                     break;
                 }
                 PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);

@@ -13,6 +13,7 @@
 
 #include "base/base.h"
 #include "format/json.h"
+#include "tok/regex.h"
 #include "tok/uclass.h"
 
 #define GPT2_PATTERN                                                                               \
@@ -380,11 +381,12 @@ static int find_spans(const step *st, const pcre2_code *re, const char *text, si
     } else {
         size_t pos = 0;
         while (pos <= n) {
-            int r = pcre2_match(re, (PCRE2_SPTR)text, n, pos, PCRE2_NO_UTF_CHECK, md, NULL);
+            int r =
+                pcre2_match(re, (PCRE2_SPTR)text, n, pos, PCRE2_NO_UTF_CHECK, md, pq_re_limits());
             if (r == PCRE2_ERROR_NOMATCH)
                 break;
             if (r < 0)
-                return 1;
+                return pq_re_limited(r) ? 2 : 1;
             PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
             size_t ms = ov[0], me = ov[1];
             if ((ms > prev && spans_push(sp, prev, ms, false)) || spans_push(sp, ms, me, true))
@@ -570,6 +572,11 @@ int pq_pretok_run(const pq_pretok *p, const char *text, size_t len, bool first, 
     free(c.sp.v);
     free(c.tmp.v);
     free(c.buf);
+    if (r == 2)
+        return pq_fail(err, POLYQ_TEXT,
+                       "a pre-tokenizer regex reached polyq's match limit (%d steps, %d KiB) on a "
+                       "piece of text: the pattern backtracks too much on it",
+                       PQ_RE_MATCH_LIMIT, PQ_RE_HEAP_KIB);
     if (r > 0)
         return pq_fail(err, POLYQ_TEXT, "pre-tokenizer regex failed on the text");
     if (r < 0)

@@ -41,8 +41,12 @@ struct pq_tokenizer {
     uint16_t byte_char[256]; /* GPT-2 bytes_to_unicode */
     int16_t char_byte[324];  /* inverse, -1 where not a byte char */
     added_token *added;
-    size_t n_added;
+    size_t n_added, added_cap;
+    pq_strmap added_all;         /* content -> index in added */
+    pq_strmap added_pass[2];     /* [normalized]: content -> index, for matching in text */
+    size_t added_max[2];         /* [normalized]: the longest added token in bytes */
     uint8_t added_first[2][256]; /* first bytes of added tokens: [normalized] */
+    size_t max_len;              /* the longest vocabulary entry in bytes */
     pq_normalizer *norm;         /* NULL: none */
     bool byte_fallback;          /* BPE: characters missing from the vocabulary become <0xXX> */
     bool fuse_unk;
@@ -137,6 +141,9 @@ void pq_tok_free(pq_tokenizer *t)
     for (size_t i = 0; i < t->n_added; i++)
         free(t->added[i].content);
     free(t->added);
+    pq_strmap_free(&t->added_all);
+    pq_strmap_free(&t->added_pass[0]);
+    pq_strmap_free(&t->added_pass[1]);
     pq_pretok_free(t->pre);
     free(t->score);
     pq_normalizer_free(t->norm);
@@ -151,6 +158,12 @@ void pq_tok_free(pq_tokenizer *t)
 /* Adds a vocabulary entry (byte-level string). */
 static int vocab_add(pq_tokenizer *t, const char *s, size_t len, int64_t id, polyq_err *err)
 {
+    if (len > PQ_TOK_MAX_TOKEN)
+        return pq_fail(err, POLYQ_FORMAT,
+                       "%s: token %lld is %zu bytes long (polyq reads tokens of at most %d bytes)",
+                       t->path, (long long)id, len, PQ_TOK_MAX_TOKEN);
+    if (len > t->max_len)
+        t->max_len = len;
     if (id < 0 || id >= (1 << 30))
         return pq_fail(err, POLYQ_FORMAT, "%s: token \"%.*s\" has id %lld out of range", t->path,
                        (int)(len > 40 ? 40 : len), s, (long long)id);
@@ -283,17 +296,32 @@ static int added_add(pq_tokenizer *t, const char *content, int32_t id, bool spec
     size_t len = strlen(content);
     if (!len)
         return pq_fail(err, POLYQ_FORMAT, "%s: added token %d has empty content", t->path, id);
-    for (size_t i = 0; i < t->n_added; i++)
-        if (t->added[i].len == len && memcmp(t->added[i].content, content, len) == 0)
-            return 0;
-    added_token *a = realloc(t->added, (t->n_added + 1) * sizeof *a);
-    if (!a)
+    if (len > PQ_TOK_MAX_TOKEN)
+        return pq_fail(
+            err, POLYQ_FORMAT,
+            "%s: added token %d is %zu bytes long (polyq reads tokens of at most %d bytes)",
+            t->path, id, len, PQ_TOK_MAX_TOKEN);
+    int r = pq_strmap_put(&t->added_all, content, len, (int32_t)t->n_added);
+    if (r < 0)
         return pq_fail(err, POLYQ_NOMEM, "%s: out of memory", t->path);
-    t->added = a;
+    if (r == 1) /* the first of equal contents stands */
+        return 0;
+    if (t->n_added == t->added_cap) {
+        size_t nc = t->added_cap ? 2 * t->added_cap : 64;
+        added_token *a = realloc(t->added, nc * sizeof *a);
+        if (!a)
+            return pq_fail(err, POLYQ_NOMEM, "%s: out of memory", t->path);
+        t->added = a;
+        t->added_cap = nc;
+    }
     char *c = pq_strdup(content);
-    if (!c)
+    if (!c || pq_strmap_put(&t->added_pass[normalized], content, len, (int32_t)t->n_added) < 0) {
+        free(c);
         return pq_fail(err, POLYQ_NOMEM, "%s: out of memory", t->path);
+    }
     t->added[t->n_added++] = (added_token){c, len, id, special, normalized};
+    if (len > t->added_max[normalized])
+        t->added_max[normalized] = len;
     t->added_first[normalized][(uint8_t)content[0]] = 1;
     if (pq_strmap_get(&t->vocab, content, len) < 0) {
         int rc = vocab_add(t, content, len, id, err);
@@ -1094,23 +1122,31 @@ static int wordpiece_word(const pq_tokenizer *t, const char *w, size_t n, scratc
         s->mapped = m;
         s->mapped_cap = need;
     }
-    memcpy(s->mapped, t->wp_prefix, t->wp_prefix_len);
+    memcpy(s->mapped + t->wp_prefix_len, w, n);
+    uint64_t h_prefix = pq_fnv1a(PQ_FNV_OFFSET, t->wp_prefix, t->wp_prefix_len);
     size_t first = out->n;
     for (size_t start = 0; start < n;) {
+        /* the longest entry from start ending on a character boundary: the key (with "##"
+         * after the start) grows a byte at a time, its hash with it */
         int32_t id = -1;
-        size_t end = n;
-        while (end > start) {
-            if (start == 0) {
-                id = pq_strmap_get(&t->vocab, w, end);
-            } else {
-                memcpy(s->mapped + t->wp_prefix_len, w + start, end - start);
-                id = pq_strmap_get(&t->vocab, s->mapped, t->wp_prefix_len + end - start);
+        size_t end = start;
+        /* mapped holds w after the prefix's length: the prefix written just before w[start]
+         * (over bytes already consumed) makes "##" + w[start..] one key */
+        if (start)
+            memcpy(s->mapped + start, t->wp_prefix, t->wp_prefix_len);
+        const char *key = start ? s->mapped + start : w;
+        size_t pre = start ? t->wp_prefix_len : 0;
+        uint64_t h = start ? h_prefix : PQ_FNV_OFFSET;
+        size_t max = n - start < t->max_len ? n - start : t->max_len;
+        for (size_t k = 1; k <= max; k++) {
+            h = pq_fnv1a(h, w + start + k - 1, 1);
+            if (start + k < n && ((uint8_t)w[start + k] & 0xc0) == 0x80)
+                continue; /* not a character boundary */
+            int32_t got = pq_strmap_get_fnv(&t->vocab, key, pre + k, h);
+            if (got >= 0) {
+                id = got;
+                end = start + k;
             }
-            if (id >= 0)
-                break;
-            do /* back one character */
-                end--;
-            while (end > start && ((uint8_t)w[end] & 0xc0) == 0x80);
         }
         if (id < 0) {
             out->n = first;
@@ -1178,10 +1214,12 @@ static int unigram_word(const pq_tokenizer *t, const char *w, size_t n, scratch 
         double here = s->best[at];
         bool single = false;
         size_t max = n - at < t->max_piece ? n - at : t->max_piece;
+        uint64_t h = PQ_FNV_OFFSET; /* the piece's hash, a byte longer each step */
         for (size_t len = 1; len <= max; len++) {
+            h = pq_fnv1a(h, w + at + len - 1, 1);
             if (at + len < n && ((uint8_t)w[at + len] & 0xc0) == 0x80)
                 continue; /* not a character boundary */
-            int32_t id = pq_strmap_get(&t->vocab, w + at, len);
+            int32_t id = pq_strmap_get_fnv(&t->vocab, w + at, len, h);
             if (id < 0 || !t->score)
                 continue;
             double c = here + t->score[id];
@@ -1285,13 +1323,17 @@ static int split_added(encoder *e, int pass, const char *text, size_t len, bool 
     size_t seg = 0, i = 0;
     while (i <= len && !rc) {
         const added_token *best = NULL;
-        if (i < len && t->added_first[pass][(uint8_t)text[i]])
-            for (size_t k = 0; k < t->n_added; k++) {
-                const added_token *a = &t->added[k];
-                if (a->normalized == pass && a->len <= len - i &&
-                    memcmp(text + i, a->content, a->len) == 0 && (!best || a->len > best->len))
-                    best = a;
+        if (i < len && t->added_first[pass][(uint8_t)text[i]]) {
+            /* the longest added token here: every prefix looked up as its hash grows */
+            uint64_t h = PQ_FNV_OFFSET;
+            size_t max = len - i < t->added_max[pass] ? len - i : t->added_max[pass];
+            for (size_t k = 1; k <= max; k++) {
+                h = pq_fnv1a(h, text + i + k - 1, 1);
+                int32_t a = pq_strmap_get_fnv(&t->added_pass[pass], text + i, k, h);
+                if (a >= 0)
+                    best = &t->added[a];
             }
+        }
         if (!best && i < len) {
             i++;
             continue;

@@ -8,6 +8,11 @@
 #ifndef PQ_TOKENIZER_H
 #define PQ_TOKENIZER_H
 
+/* The longest token (vocabulary entry, sentencepiece piece, added token) polyq reads, in bytes:
+ * the longest of real vocabularies is a few hundred; tokenizing costs at most this many hash
+ * steps per byte of text. */
+#define PQ_TOK_MAX_TOKEN 4096
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
