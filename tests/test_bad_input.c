@@ -171,6 +171,8 @@ TEST(bad_model_configs)
          "\"n_positions\":64,\"activation_function\":\"mish\"}",
          "\"mish\" is not supported", POLYQ_UNSUPPORTED},
         {"[]", "not a JSON object", POLYQ_FORMAT},
+        {"{\"model_type\":\"gpt2\\u0000evil\"}", "\"model_type\" holds a NUL character",
+         POLYQ_FORMAT},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char name[32];
@@ -488,4 +490,52 @@ TEST(bad_limits_of_tokenizers_and_text)
     pq_corpus_free(&c);
     free(p);
     free(word);
+}
+
+/* Input that was accepted as if it were good: CR line endings read as one sentence, an empty BPE
+ * vocabulary, a GGUF array of an unknown type with no elements; and a FIFO, which was waited on
+ * for ever, refused at once. */
+TEST(bad_garbage_refused)
+{
+    polyq_err err = {0};
+    pq_corpus c;
+    char *p = tmp_path("cr_Latn.devtest");
+    write_file(p, "one\rtwo\rthree\r", 14);
+    CHECK_FAILS(pq_corpus_load(&c, "cr_Latn", p, 0, &err), POLYQ_TEXT,
+                "line 1 holds a carriage return inside it");
+    pq_corpus_free(&c);
+    free(p);
+    tok_json_case("{\"model\":{\"type\":\"BPE\",\"vocab\":{},\"merges\":[]}}", POLYQ_FORMAT,
+                  "the BPE model's vocabulary is empty");
+    /* a u32 array of no elements, its element type then made 99 */
+    char *g = tmp_path("arr.gguf");
+    pq_gguf_w *w = pq_gguf_w_new();
+    CHECK(w && pq_gguf_w_arr(w, "odd.array", PQ_GGUF_U32, NULL, 0) == 0);
+    CHECK_OK(pq_gguf_w_save(w, g, &err));
+    pq_gguf_w_free(w);
+    char *b = NULL;
+    size_t len = 0;
+    CHECK_OK(pq_read_file(g, 1 << 20, &b, &len, &err));
+    char *at = b ? memmem(b, len, "odd.array", 9) : NULL;
+    CHECK(at != NULL);
+    if (at) { /* key, then the value type u32 (array), the element type u32 */
+        at[9 + 4] = 99;
+        write_file(g, b, len);
+        pq_gguf gg;
+        CHECK_FAILS(gguf_open_code(&gg, g, &err), POLYQ_FORMAT,
+                    "metadata \"odd.array\" is an array of unknown type 99");
+    }
+    free(b);
+    free(g);
+    /* a FIFO: refused without waiting for a writer */
+    char *fifo = tmp_path("fifo_Latn.devtest");
+    CHECK(mkfifo(fifo, 0600) == 0);
+    CHECK_FAILS(pq_corpus_load(&c, "fifo_Latn", fifo, 0, &err), POLYQ_IO, "not a regular file");
+    pq_corpus_free(&c);
+    char *txt = NULL;
+    CHECK_FAILS(pq_read_file(fifo, 100, &txt, NULL, &err), POLYQ_IO, "a FIFO");
+    char head[4];
+    CHECK(!pq_read_head(fifo, head, 4));
+    unlink(fifo);
+    free(fifo);
 }

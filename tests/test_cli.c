@@ -1229,6 +1229,29 @@ TEST(cli_sweep_bad_values_and_null_columns)
         free(body);
         free(bp);
     }
+    /* each cell once: a model, spec, calibration set or language named twice is refused */
+    static const char *const twice[][2] = {
+        {"\"models\": [\"tests/fixtures/gpt2-tiny-vocab-bf16\", "
+         "\"tests/fixtures/gpt2-tiny-vocab-bf16\"], "
+         "\"quant\": [\"int8\"], \"langs\": [\"eng_Latn\"]",
+         "\"models\" names \"tests/fixtures/gpt2-tiny-vocab-bf16\" twice"},
+        {"\"models\": [\"tests/fixtures/gpt2-tiny-vocab-bf16\"], \"quant\": [\"int8\", \"int8\"], "
+         "\"langs\": [\"eng_Latn\"]",
+         "\"quant\" names \"int8\" twice"},
+        {"\"models\": [\"tests/fixtures/gpt2-tiny-vocab-bf16\"], \"quant\": [\"int8\"], "
+         "\"langs\": [\"eng_Latn\", \"hin_Deva\", \"eng_Latn\"]",
+         "\"langs\" names \"eng_Latn\" twice"},
+    };
+    for (size_t i = 0; i < sizeof twice / sizeof twice[0]; i++) {
+        char *bp = pq_asprintf("%s/twice%zu.json", tmp, i);
+        char *body = pq_asprintf("{%s, \"data\": \"%s\"}", twice[i][0], data);
+        pq_test_write(bp, body);
+        char *args = pq_asprintf("sweep %s --db %s/twice%zu.db", bp, tmp, i);
+        expect(args, 2, twice[i][1]);
+        free(args);
+        free(body);
+        free(bp);
+    }
     /* a finished database, then NULL and numbers where text belongs */
     char *plan = pq_asprintf("%s/nulls.json", tmp), *db = pq_asprintf("%s/nulls.db", tmp);
     char *body = pq_asprintf("{\"models\": [\"tests/fixtures/gpt2-tiny-vocab-bf16\"], \"quant\": "
@@ -1258,6 +1281,9 @@ TEST(cli_sweep_bad_values_and_null_columns)
         {"ALTER TABLE cells RENAME TO c0; CREATE TABLE cells AS SELECT * FROM c0; DROP TABLE c0; "
          "UPDATE cells SET lang = NULL",
          NULL, "not text"},
+        {"UPDATE sentences SET nll_q = 'many' WHERE idx = 0", NULL,
+         "hold a value that is not a number"},
+        {"UPDATE sentences SET tokens = -5 WHERE idx = 1", NULL, "or a count out of range"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *copy = pq_asprintf("%s/nulls%zu.db", tmp, i), *txt = NULL;

@@ -36,7 +36,8 @@ int pq_map_file(pq_map *m, const char *path, polyq_err *err)
 {
     m->data = NULL;
     m->size = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO opens at once (and is then refused) instead of waiting for a writer */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return pq_fail(err, errno == ENOENT ? POLYQ_NOT_FOUND : POLYQ_IO, "%s: cannot open: %s",
                        path, strerror(errno));
@@ -82,10 +83,25 @@ void pq_map_close(pq_map *m)
 int pq_read_file(const char *path, size_t max_size, char **out, size_t *out_len, polyq_err *err)
 {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    /* a FIFO or a socket would wait for a writer that may never come: a regular file (or a
+     * character device such as /dev/null, read up to max_size) only */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
         return pq_fail(err, errno == ENOENT ? POLYQ_NOT_FOUND : POLYQ_IO, "%s: cannot open: %s",
                        path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !(S_ISREG(st.st_mode) || S_ISCHR(st.st_mode))) {
+        close(fd);
+        return pq_fail(err, POLYQ_IO, "%s: not a regular file (a FIFO, a socket or a folder)", path);
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0)
+        fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        close(fd);
+        return pq_fail(err, POLYQ_NOMEM, "%s: cannot open: %s", path, strerror(errno));
+    }
     size_t cap = 1 << 16, len = 0;
     char *buf = malloc(cap);
     if (!buf) {
@@ -439,4 +455,15 @@ int pq_out_close(FILE *f, char *tmp, const char *path, polyq_err *err)
     }
     free(tmp);
     return 0;
+}
+
+bool pq_read_head(const char *path, void *buf, size_t n)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
+        return false;
+    struct stat st;
+    bool ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && read(fd, buf, n) == (ssize_t)n;
+    close(fd);
+    return ok;
 }

@@ -88,6 +88,9 @@ double pq_now(void); /* monotonic seconds */
  * (bar holds width + 1 bytes). */
 void pq_progress_bar(char *bar, int width, double frac);
 
+/* The first n bytes of a regular file into buf: false for anything else (a missing file, a
+ * FIFO or device, which are never waited on, a shorter file). */
+bool pq_read_head(const char *path, void *buf, size_t n);
 /* Output files written whole or not at all: pq_out_open opens a temporary file beside path
  * (*tmp, heap); pq_out_close closes it and, when every write succeeded, renames it over path,
  * else removes it and fails naming path (the file there before is left as it was). Both free

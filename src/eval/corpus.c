@@ -44,6 +44,11 @@ int pq_corpus_load(pq_corpus *c, const char *lang, const char *path, size_t max_
                            "%s: line %zu is %zu bytes long (polyq reads lines of at most %d bytes: "
                            "split the text into sentences or paragraphs)",
                            path, line_no, l, PQ_MAX_LINE);
+        if (memchr(s, '\r', l))
+            return pq_fail(err, POLYQ_TEXT,
+                           "%s: line %zu holds a carriage return inside it (a file with CR line "
+                           "endings? lines end in \\n or \\r\\n)",
+                           path, line_no);
         if (memchr(s, 0, l))
             return pq_fail(err, POLYQ_TEXT, "%s: line %zu contains a NUL byte", path, line_no);
         if (!pq_utf8_valid(s, l, &bad))

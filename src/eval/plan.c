@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "base/base.h"
+#include "base/strmap.h"
 #include "eval/corpus.h"
 #include "format/json.h"
 
@@ -75,6 +76,18 @@ int pq_plan_lang_list(const pq_plan *p, const char *name, const char ***out, siz
     return str_array(json_object_get(p->root, "langs"), "langs", name, out, n, err);
 }
 
+/* The first string of v[0..n) that appears twice, or NULL. */
+static const char *repeated(const char *const *v, size_t n)
+{
+    pq_strmap seen = {0};
+    const char *dup = NULL;
+    for (size_t i = 0; i < n && !dup; i++)
+        if (pq_strmap_put(&seen, v[i], strlen(v[i]), 0) == 1)
+            dup = v[i];
+    pq_strmap_free(&seen);
+    return dup;
+}
+
 static int plan_check(pq_plan *p, const char *path, polyq_err *err)
 {
     if (!json_is_object(p->root))
@@ -109,6 +122,25 @@ static int plan_check(pq_plan *p, const char *path, polyq_err *err)
         p->n_calibs = 1;
     } else
         return pq_fail(err, POLYQ_NOMEM, "out of memory");
+    static const char *const lists[] = {"models", "quant", "calib", "langs"};
+    for (int k = 0; k < 4; k++) { /* each cell once: a repeat would be computed twice */
+        const char **lv = NULL;
+        size_t n = 0;
+        polyq_err ignore = {0}; /* "all", or a bad list: told where the langs are read */
+        json_t *l = json_object_get(p->root, lists[k]);
+        if (k == 3 && (!json_is_array(l) || str_array(l, lists[k], path, &lv, &n, &ignore))) {
+            free(lv);
+            lv = NULL;
+            n = 0;
+        }
+        const char *const *use = k == 0 ? p->models : k == 1 ? p->specs : k == 2 ? p->calibs : lv;
+        size_t nu = k == 0 ? p->n_models : k == 1 ? p->n_specs : k == 2 ? p->n_calibs : n;
+        const char *dup = use ? repeated(use, nu) : NULL;
+        free(lv);
+        if (dup)
+            return pq_fail(err, POLYQ_INVALID_ARG, "%s: \"%s\" names \"%s\" twice", path, lists[k],
+                           dup);
+    }
     json_t *d = json_object_get(p->root, "data"), *s = json_object_get(p->root, "split");
     if ((d && !json_is_string(d)) || (s && !json_is_string(s)))
         return pq_fail(err, POLYQ_INVALID_ARG, "%s: \"data\" and \"split\" are strings", path);

@@ -439,6 +439,11 @@ int pq_gguf_parse(pq_gguf *g, const uint8_t *data, size_t size, const char *name
                         key);
                 goto fail;
             }
+            if (at != PQ_GGUF_STR && !scalar_size((int)at)) { /* also when it has no elements */
+                pq_fail(err, POLYQ_FORMAT, "%s: metadata \"%s\" is an array of unknown type %u",
+                        name, key, at);
+                goto fail;
+            }
             if (n > size - c.at) {
                 pq_fail(err, POLYQ_FORMAT,
                         "%s: metadata \"%s\" claims %llu elements, more than the file holds", name,

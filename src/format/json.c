@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "base/base.h"
 
@@ -110,6 +111,8 @@ int pq_json_str(const json_t *obj, const char *key, bool required, const char **
         return missing(key, required, what, err);
     if (!json_is_string(v))
         return pq_fail(err, POLYQ_FORMAT, "%s: \"%s\" must be a string", what, key);
+    if (strlen(json_string_value(v)) != json_string_length(v)) /* "gpt2\u0000evil" */
+        return pq_fail(err, POLYQ_FORMAT, "%s: \"%s\" holds a NUL character", what, key);
     *out = json_string_value(v);
     return 0;
 }

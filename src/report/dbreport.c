@@ -107,6 +107,16 @@ static int read_cell(sqlite3 *s, const char *model, const combo *c, const char *
     sqlite3_bind_text(st, 4, lang, -1, SQLITE_STATIC);
     size_t i = 0;
     while (sqlite3_step(st) == SQLITE_ROW && i < e->n_sent) {
+        for (int k = 0; k < 6; k++) { /* numbers only, counts whole and in range */
+            int ty = sqlite3_column_type(st, k);
+            bool count = k < 2 || k == 5;
+            if (!(ty == SQLITE_INTEGER || (ty == SQLITE_FLOAT && !count)) ||
+                (count &&
+                 (sqlite3_column_int64(st, k) < 0 || sqlite3_column_int64(st, k) > UINT32_MAX))) {
+                sqlite3_finalize(st);
+                return -2;
+            }
+        }
         if (fill) {
             e->tokens[i] = (uint32_t)sqlite3_column_int64(st, 0);
             e->sbytes[i] = (uint32_t)sqlite3_column_int64(st, 1);
@@ -266,8 +276,11 @@ static int one_model(sqlite3 *s, const char *path, const char *model, const json
             break;
         }
         for (size_t q = 0; q < n_cb && !rc; q++)
-            if (read_cell(s, model, &cb[q], langs[l], e, (int)q, q == 0))
-                rc = pq_fail(err, POLYQ_FORMAT, "%s: the sentences of %s %s %s %s are incomplete",
+            if ((rc = read_cell(s, model, &cb[q], langs[l], e, (int)q, q == 0)))
+                rc = pq_fail(err, POLYQ_FORMAT,
+                             rc == -2 ? "%s: the sentences of %s %s %s %s hold a value that is not "
+                                        "a number, or a count out of range"
+                                      : "%s: the sentences of %s %s %s %s are incomplete",
                              path, model, cb[q].spec, cb[q].calib, langs[l]);
     }
     pq_metrics_opts mo = {.n_boot = 1000, .seed = 0, .ref = ref};
@@ -385,11 +398,7 @@ static int one_model(sqlite3 *s, const char *path, const char *model, const json
 bool pq_is_sqlite(const char *path)
 {
     char head[16] = {0};
-    FILE *f = fopen(path, "rb");
-    bool yes = f && fread(head, 1, 16, f) == 16 && !memcmp(head, "SQLite format 3", 16);
-    if (f)
-        fclose(f);
-    return yes;
+    return pq_read_head(path, head, 16) && !memcmp(head, "SQLite format 3", 16);
 }
 
 int pq_report_db(const char *path, const char *out_dir, polyq_err *err)

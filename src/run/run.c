@@ -15,11 +15,7 @@
 bool pq_is_gguf_file(const char *path)
 {
     char head[4] = {0};
-    FILE *f = pq_file_exists(path) ? fopen(path, "rb") : NULL;
-    bool yes = f && fread(head, 1, 4, f) == 4 && !memcmp(head, "GGUF", 4);
-    if (f)
-        fclose(f);
-    return yes;
+    return pq_read_head(path, head, 4) && !memcmp(head, "GGUF", 4);
 }
 
 int pq_model_locate(const char *name, const pq_hub_opts *ho, char **path, char **rev,

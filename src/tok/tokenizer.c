@@ -516,6 +516,8 @@ static int load_json_model(pq_tokenizer *t, json_t *root, polyq_err *err)
         if (!json_is_object(vocab) || (t->model == M_BPE && !json_is_array(merges)))
             return pq_fail(err, POLYQ_FORMAT, "%s: %s model needs a \"vocab\" object%s", t->path,
                            type, t->model == M_BPE ? " and a \"merges\" array" : "");
+        if (t->model == M_BPE && !json_object_size(vocab))
+            return pq_fail(err, POLYQ_FORMAT, "%s: the BPE model's vocabulary is empty", t->path);
         json_object_foreach(vocab, k, v)
         {
             if (!json_is_integer(v))
