@@ -16,6 +16,7 @@
 
 #include "base/base.h"
 #include "format/gguf.h"
+#include "report/db.h"
 #include "test.h"
 
 /* Runs a shell command: its output (heap, NULL without memory) and *rc its exit status (-1 when
@@ -1308,6 +1309,59 @@ TEST(cli_sweep_bad_values_and_null_columns)
     }
     free(plan);
     free(db);
+}
+
+/* One writer at a time: a second sweep on a database another holds is refused with a message
+ * that says so; SIGTERM (or Ctrl-C) stops a sweep with a word on what was kept, and the same
+ * command then does the rest. */
+TEST_SLOW(cli_sweep_one_writer_and_stopped_by_a_signal)
+{
+    const char *tmp = pq_test_tmpdir(), *data = pq_test_shared("data/flores200");
+    const char *bin = getenv("POLYQ_BIN") ? getenv("POLYQ_BIN") : "build/polyq";
+    char *plan = pq_asprintf("%s/stop.json", tmp), *db = pq_asprintf("%s/stop.db", tmp),
+         *log = pq_asprintf("%s/stop.log", tmp);
+    char *body = pq_asprintf("{\"models\": [\"tests/fixtures/gpt2-tiny-vocab-bf16\"], \"quant\": "
+                             "[\"int8\", \"q4_0\"], \"langs\": [\"eng_Latn\", \"hin_Deva\", "
+                             "\"zho_Hans\"], \"data\": \"%s\", \"max_sentences\": 3}",
+                             data);
+    pq_test_write(plan, body);
+    free(body);
+    /* the lock: this process holds the database as its writer */
+    polyq_err err = {0};
+    pq_db *mine = NULL, *other = NULL;
+    CHECK_OK(pq_db_open(&mine, db, "{}", &err));
+    if (mine)
+        CHECK_OK(pq_db_lock(mine, &err));
+    CHECK_OK(pq_db_open(&other, db, "{}", &err));
+    if (other)
+        CHECK_FAILS(pq_db_lock(other, &err), POLYQ_IO,
+                    "another polyq sweep is writing this database");
+    pq_db_close(other);
+    pq_db_close(mine);
+    remove(db);
+    /* SIGTERM once the first cell is stored */
+    char *cmd =
+        pq_asprintf("%s sweep %s --db %s > %s 2>&1 & pid=$!; "
+                    "for i in $(seq 600); do grep -q '^\\[1/' %s && break; sleep 0.1; done; "
+                    "kill -TERM $pid; wait $pid; echo \"exit $?\"",
+                    bin, plan, db, log, log);
+    int rc;
+    char *out = run_cmd(cmd, &rc);
+    char *txt = NULL;
+    CHECK(pq_read_file(log, 1 << 20, &txt, NULL, &err) == 0);
+    if (!out || !strstr(out, "exit 143") || !txt ||
+        !strstr(txt, "polyq sweep: stopped by SIGTERM after ") ||
+        !strstr(txt, "the same command goes on with the rest"))
+        FAILF("%s:\n%s\n%s", cmd, out ? out : "", txt ? txt : "");
+    free(txt);
+    free(out);
+    char *args = pq_asprintf("sweep %s --db %s", plan, db);
+    expect(args, 0, "6 of 6 cells done");
+    free(args);
+    free(cmd);
+    free(plan);
+    free(db);
+    free(log);
 }
 
 /* polyq sweep killed with SIGKILL at random moments (25 times) and started again each time:

@@ -3,6 +3,7 @@
  * Everything else, the jobs included (run/run.h, run/sweep.h), is in libpolyq. */
 #include <jansson.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -441,10 +442,43 @@ static int cmd_quantize(int argc, char **argv)
 
 /* ---- polyq sweep -------------------------------------------------------------------------- */
 
+static volatile sig_atomic_t cells_this_run;
+static const char *sweep_db_name = "the database";
+
 static void on_cell(void *ctx, const char *line)
 {
     (void)ctx;
+    cells_this_run++;
     fprintf(stderr, "%s\n", line);
+}
+
+/* SIGINT, SIGTERM: every cell already committed stays in the database; say so, and how to go
+ * on (async-signal-safe: write(2) alone) */
+static void on_stop(int sig)
+{
+    char msg[512], num[24];
+    int n = 0, k = 0;
+    unsigned long v = (unsigned long)cells_this_run;
+    do
+        num[k++] = (char)('0' + v % 10);
+    while ((v /= 10) && k < 20);
+    const char *parts[] = {"\npolyq sweep: stopped by ",
+                           sig == SIGINT ? "SIGINT" : "SIGTERM",
+                           " after ",
+                           NULL,
+                           " cells this run; every finished cell is kept in ",
+                           sweep_db_name,
+                           ": the same command goes on with the rest\n"};
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+        if (!parts[i])
+            while (k && n < (int)sizeof msg - 1)
+                msg[n++] = num[--k];
+        for (const char *c = parts[i]; c && *c && n < (int)sizeof msg - 1; c++)
+            msg[n++] = *c;
+    }
+    ssize_t w = write(2, msg, (size_t)n);
+    (void)w;
+    _exit(128 + sig);
 }
 
 static int cmd_sweep(int argc, char **argv)
@@ -472,6 +506,9 @@ static int cmd_sweep(int argc, char **argv)
     }
     so.plan_path = pos[0];
     so.out = stdout;
+    sweep_db_name = so.db_path ? so.db_path : "the plan's database";
+    signal(SIGINT, on_stop);
+    signal(SIGTERM, on_stop);
     polyq_err err = {0};
     int rc = pq_sweep_run(&so, &err);
     pq_sweep_mpi_finish();

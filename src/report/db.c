@@ -1,11 +1,15 @@
 /* Sweep results in SQLite (db.h). */
 #include "report/db.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include "base/base.h"
 #include "eval/metrics.h"
@@ -14,11 +18,47 @@
 struct pq_db {
     sqlite3 *s;
     char *path;
+    int lock_fd; /* the writer's lock (pq_db_lock), or -1 */
 };
 
+/* SQLite's own finding, said as what it means for the user: another process holding the
+ * database, a file that cannot be written, or the text SQLite gives. */
 static int db_fail(pq_db *db, polyq_err *err, const char *what)
 {
+    int e = sqlite3_errcode(db->s) & 0xff;
+    if (e == SQLITE_BUSY || e == SQLITE_LOCKED)
+        return pq_fail(err, POLYQ_IO,
+                       "%s: %s: another process (another polyq sweep?) holds the database; wait "
+                       "for it, or give another --db",
+                       db->path, what);
+    if (e == SQLITE_READONLY || e == SQLITE_CANTOPEN || e == SQLITE_PERM)
+        return pq_fail(err, POLYQ_IO, "%s: %s: the file or its folder cannot be written (%s)",
+                       db->path, what, sqlite3_errmsg(db->s));
     return pq_fail(err, POLYQ_IO, "%s: %s: %s", db->path, what, sqlite3_errmsg(db->s));
+}
+
+int pq_db_lock(pq_db *db, polyq_err *err)
+{
+    if (db->lock_fd >= 0)
+        return 0;
+    if (sqlite3_db_readonly(db->s, "main") == 1)
+        return pq_fail(err, POLYQ_IO,
+                       "%s: the database cannot be written (a read-only file or folder)", db->path);
+    int fd = open(db->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return pq_fail(err, POLYQ_IO, "%s: cannot open: %s", db->path, strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        close(fd);
+        return e == EWOULDBLOCK
+                   ? pq_fail(err, POLYQ_IO,
+                             "%s: another polyq sweep is writing this database; let it finish "
+                             "(polyq sweep PLAN --status shows how far it is) or give another --db",
+                             db->path)
+                   : pq_fail(err, POLYQ_IO, "%s: cannot lock: %s", db->path, strerror(e));
+    }
+    db->lock_fd = fd;
+    return 0;
 }
 
 static const char schema[] =
@@ -77,6 +117,7 @@ int pq_db_open(pq_db **out, const char *path, const char *plan_json, polyq_err *
         free(db);
         return pq_fail(err, POLYQ_NOMEM, "out of memory");
     }
+    db->lock_fd = -1;
     int rc = 0;
     if (sqlite3_open_v2(path, &db->s, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
         SQLITE_OK)
@@ -128,6 +169,8 @@ void pq_db_close(pq_db *db)
     if (!db)
         return;
     sqlite3_close(db->s);
+    if (db->lock_fd >= 0)
+        close(db->lock_fd); /* and with it the lock */
     free(db->path);
     free(db);
 }

@@ -25,6 +25,9 @@
 #include "eval/eval.h"
 
 typedef struct pq_db pq_db;
+/* Makes db this process's to write (a sweep): refused with one message when another process
+ * holds it for writing or the file cannot be written. The lock goes with pq_db_close. */
+int pq_db_lock(pq_db *db, polyq_err *err);
 
 typedef struct pq_cell_key {
     const char *model, *spec, *calib, *lang;

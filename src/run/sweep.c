@@ -492,6 +492,8 @@ int pq_sweep_run(const pq_sweep_opts *so, polyq_err *errp)
 #endif
     if (!rc)
         rc = pq_db_open(&db, db_path, p.canon, &err);
+    if (!rc && !status) /* one writer at a time; --status only reads */
+        rc = pq_db_lock(db, &err);
     int all_ok = 1; /* every rank read the plan and its data (the others then wait for cells) */
     (void)all_ok;
 #ifdef PQ_MPI
