@@ -507,6 +507,15 @@ TEST(bad_garbage_refused)
     free(p);
     tok_json_case("{\"model\":{\"type\":\"BPE\",\"vocab\":{},\"merges\":[]}}", POLYQ_FORMAT,
                   "the BPE model's vocabulary is empty");
+    /* a regex that does not compile: the file, the pattern and PCRE2's reason */
+    tok_json_case("{\"pre_tokenizer\":{\"type\":\"Split\",\"pattern\":{\"Regex\":\"a(b\"},"
+                  "\"behavior\":\"Isolated\",\"invert\":false},\"model\":{}}",
+                  POLYQ_FORMAT,
+                  "pre-tokenizer regex \"a(b\" does not compile at 3: missing closing");
+    tok_json_case(
+        "{\"normalizer\":{\"type\":\"Replace\",\"pattern\":{\"Regex\":\"[z\"},\"content\":\"\"},"
+        "\"model\":{}}",
+        POLYQ_FORMAT, "Replace regex \"[z\" does not compile");
     /* a u32 array of no elements, its element type then made 99 */
     char *g = tmp_path("arr.gguf");
     pq_gguf_w *w = pq_gguf_w_new();

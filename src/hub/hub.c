@@ -603,7 +603,8 @@ static int unpack_flores(const char *tarball, const char *dest, polyq_err *err)
     archive_read_support_format_all(a);
     int rc = 0, files = 0;
     if (archive_read_open_filename(a, tarball, 1 << 16) != ARCHIVE_OK) {
-        rc = pq_fail(err, POLYQ_FORMAT, "%s: %s", tarball, archive_error_string(a));
+        rc = pq_fail(err, POLYQ_FORMAT, "%s: %s", tarball,
+                     archive_error_string(a) ? archive_error_string(a) : "cannot be read");
         goto out;
     }
     struct archive_entry *e;
@@ -616,31 +617,47 @@ static int unpack_flores(const char *tarball, const char *dest, polyq_err *err)
         char *path = pq_asprintf("%s/%s", dest, member);
         char *slash = path ? strrchr(path, '/') : NULL;
         FILE *f = NULL;
-        if (!path || (*slash = 0, pq_mkdirs(path, err)) ||
-            (*slash = '/', !(f = fopen(path, "wb")))) {
-            rc = err->code ? err->code
-                           : pq_fail(err, POLYQ_IO, "%s: cannot write", path ? path : dest);
+        if (!path) {
+            rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
+            goto out;
+        }
+        *slash = 0;
+        rc = pq_mkdirs(path, err);
+        *slash = '/';
+        if (!rc && !(f = fopen(path, "wb")))
+            rc = pq_fail(err, POLYQ_IO, "%s: cannot write: %s", path, strerror(errno));
+        if (rc) {
             free(path);
             goto out;
         }
         const void *buf;
         size_t len;
         la_int64_t off;
+        bool wrote = true; /* a full disk is told as such, not as a damaged archive */
+        int werr = 0;
         while ((r = archive_read_data_block(a, &buf, &len, &off)) == ARCHIVE_OK)
-            if (fwrite(buf, 1, len, f) != len)
-                r = ARCHIVE_FATAL;
-        int closed = fclose(f);
-        free(path);
-        if (r != ARCHIVE_EOF || closed) {
-            rc = pq_fail(err, POLYQ_FORMAT, "%s: damaged archive: %s", tarball,
-                         archive_error_string(a));
-            goto out;
+            if (fwrite(buf, 1, len, f) != len) {
+                wrote = false;
+                werr = errno;
+                break;
+            }
+        if (fclose(f) != 0 && wrote) {
+            wrote = false;
+            werr = errno;
         }
+        if (!wrote)
+            rc = pq_fail(err, POLYQ_IO, "%s: cannot write: %s", path, strerror(werr));
+        else if (r != ARCHIVE_EOF)
+            rc = pq_fail(err, POLYQ_FORMAT, "%s: damaged archive: %s", tarball,
+                         archive_error_string(a) ? archive_error_string(a) : "a member ends early");
+        free(path);
+        if (rc)
+            goto out;
         files++;
     }
     if (r != ARCHIVE_EOF)
-        rc =
-            pq_fail(err, POLYQ_FORMAT, "%s: damaged archive: %s", tarball, archive_error_string(a));
+        rc = pq_fail(err, POLYQ_FORMAT, "%s: damaged archive: %s", tarball,
+                     archive_error_string(a) ? archive_error_string(a) : "cannot be read");
     else if (!files)
         rc = pq_fail(err, POLYQ_FORMAT, "%s: no dev/ or devtest/ FLORES files inside", tarball);
 out:

@@ -220,9 +220,12 @@ static int add_step(pq_normalizer *n, const json_t *j, const char *what, int dep
             s.re = pcre2_compile((PCRE2_SPTR)rx, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP, &ec,
                                  &eo, NULL);
             if (!s.re) {
+                PCRE2_UCHAR msg[256];
+                pcre2_get_error_message(ec, msg, sizeof msg);
                 free(s.b);
-                return pq_fail(err, POLYQ_FORMAT, "%s: Replace regex does not compile at %zu", what,
-                               (size_t)eo);
+                return pq_fail(err, POLYQ_FORMAT,
+                               "%s: Replace regex \"%.80s\" does not compile at %zu: %s", what, rx,
+                               (size_t)eo, (char *)msg);
             }
         }
         known = true;

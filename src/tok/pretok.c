@@ -175,13 +175,16 @@ static int compile(pcre2_code **out, const char *pattern, uint32_t flags, const 
         strcpy(flat, pattern);
     *out = pcre2_compile((PCRE2_SPTR)flat, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP | flags,
                          &ec, &eo, NULL);
-    free(flat);
     if (!*out) {
         PCRE2_UCHAR msg[256];
         pcre2_get_error_message(ec, msg, sizeof msg);
-        return pq_fail(err, POLYQ_FORMAT, "%s: pre-tokenizer regex does not compile at %zu: %s",
-                       what, (size_t)eo, (char *)msg);
+        int rc = pq_fail(err, POLYQ_FORMAT,
+                         "%s: pre-tokenizer regex \"%.80s\" does not compile at %zu: %s", what,
+                         flat, (size_t)eo, (char *)msg);
+        free(flat);
+        return rc;
     }
+    free(flat);
     pcre2_jit_compile(*out, PCRE2_JIT_COMPLETE); /* falls back to the interpreter if absent */
     return 0;
 }
