@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "base/base.h"
+#include "model/model.h"
 #include "polyq.h"
 #include "test.h"
 
@@ -78,4 +79,34 @@ out:
     polyq_model_free(back);
     polyq_model_free(q);
     polyq_model_free(base);
+}
+
+/* A quantized-model file whose polyq.meta names a spec its tensors do not hold is refused by
+ * name (it would be reported under the wrong spec). */
+TEST(api_relabelled_quantized_file_refused)
+{
+    polyq_err err = {0};
+    pq_model *base = NULL, *q = NULL, *back = NULL;
+    char *meta = NULL;
+    CHECK_OK(pq_model_open_dir(&base, "tests/fixtures/llama-tiny-vocab-bf16", &err));
+    if (base)
+        CHECK_OK(pq_qfile_load(&q, base, "tests/fixtures/qfile-v1/int4-g16", &meta, &err));
+    char *dir = pq_asprintf("%s/relabelled", pq_test_tmpdir());
+    static const char *const lies[] = {"{\"version\": 1, \"spec\": \"int8\"}",
+                                       "{\"version\": 1, \"spec\": \"q4_0\"}",
+                                       "{\"version\": 1, \"spec\": \"int4-g32\"}",
+                                       "{\"version\": 1, \"spec\": \"int4-g16-head\"}"};
+    for (size_t i = 0; q && i < sizeof lies / sizeof lies[0]; i++) {
+        CHECK_OK(pq_qfile_write(dir, q, lies[i], &err));
+        err.msg[0] = 0;
+        CHECK(
+            pq_qfile_load(&back, base, dir, &meta == NULL ? NULL : &meta, &err) != 0 &&
+            (strstr(err.msg, "does not make of it") || strstr(err.msg, "holds no quantized head")));
+        pq_model_free(back);
+        back = NULL;
+    }
+    free(meta);
+    free(dir);
+    pq_model_free(q);
+    pq_model_free(base);
 }

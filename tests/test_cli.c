@@ -232,6 +232,20 @@ TEST(cli_deterministic_across_runs_and_threads)
 
 /* Results are written atomically: an unwritable place gives one clear message and leaves
  * the earlier file as it was. */
+/* A file of blank lines is not a corpus of empty sentences (whose metrics would be empty). */
+TEST(cli_blank_lines_are_not_sentences)
+{
+    char *p = pq_asprintf("%s/blank_Latn.txt", pq_test_tmpdir());
+    pq_test_write(p, "first\n\n\nfourth\n");
+    char *args =
+        pq_asprintf("eval tests/fixtures/gpt2-tiny-vocab-bf16 --data blank_Latn=%s --quant int8 "
+                    "--bootstrap 100",
+                    p);
+    expect(args, 1, "blank_Latn.txt: line 2 is empty: every line is a sentence");
+    free(args);
+    free(p);
+}
+
 /* Each command's --help is printed from its option table (and the formats' table), and the
  * parser's messages name the option and the value. */
 TEST(cli_help_from_option_tables)

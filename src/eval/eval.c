@@ -385,6 +385,13 @@ int pq_evaluate(pq_evaluator *ev, const pq_corpus *c, pq_lang_eval *out, polyq_e
     if (doc && (rc = pq_tok_encode(fp->tok, "\n", 1, &nl, err)))
         goto out;
     for (size_t s = 0; s < c->n; s++) {
+        if (!doc && !c->lens[s]) { /* a sentence of no bytes has no bits per byte to report */
+            rc = pq_fail(err, POLYQ_TEXT,
+                         "%s: line %zu is empty: every line is a sentence (remove blank lines, or "
+                         "score the file as one document with --document)",
+                         c->path, s + 1);
+            goto out;
+        }
         if ((rc = pq_tok_encode(fp->tok, c->lines[s], c->lens[s], &ids[s], err))) {
             pq_fail_context(err, "%s: line %zu", c->path, s + 1);
             goto out;

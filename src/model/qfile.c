@@ -55,6 +55,34 @@ static size_t n_scales(const pq_qweight *q)
     return q->gran == PQ_GRAN_TENSOR ? 1 : (size_t)q->n_out * q->n_groups;
 }
 
+/* What the spec gives linear `name` (b<layer>.<role> or head) of n_in inputs: *want, or
+ * want->none when the spec leaves it in full precision. */
+static int spec_of_linear(const pq_qspec *spec, const char *name, int n_layer, int n_in,
+                          pq_qspec *want, polyq_err *err)
+{
+    int l = n_layer, j = PQ_ROLE_HEAD;
+    if (strcmp(name, "head") && sscanf(name, "b%d.%d", &l, &j) != 2)
+        return pq_fail(err, POLYQ_INVALID_ARG, "linear %s", name);
+    if (spec->none || (j == PQ_ROLE_HEAD && !spec->head)) {
+        *want = (pq_qspec){.none = true};
+        return 0;
+    }
+    return pq_qspec_for_linear(spec, (pq_role)j, l, n_layer, n_in, want, err);
+}
+
+/* Whether a stored weight is what the spec makes of its linear (else a file relabelled, or
+ * made with another spec, would be reported under the wrong name). */
+static bool fits_spec(const pq_qweight *w, const pq_qspec *want)
+{
+    if (want->none || w->fmt != want->fmt || w->act8 != want->act8)
+        return false;
+    if (pq_qfmt_get(w->fmt)->block) /* a block format: its traits fix the rest */
+        return w->dq == want->dq;
+    if (w->bits != want->bits || w->sym != want->sym || w->gran != want->gran)
+        return false;
+    return w->gran != PQ_GRAN_GROUP || w->group == (want->group < w->n_in ? want->group : w->n_in);
+}
+
 /* The quantized linears of q, in a fixed order, with their names. */
 static int linears(const pq_model *q, pq_linear **lins, char (*names)[24], int max)
 {
@@ -256,6 +284,14 @@ int pq_qfile_load(pq_model **out, const pq_model *base, const char *dir, char **
         char in_name[48];
         snprintf(in_name, sizeof in_name, "%s.info", names[i]);
         const pq_tensor_info *it = pq_tensors_find(&ts, in_name);
+        pq_qspec want;
+        if ((rc = spec_of_linear(&spec, names[i], base->cfg.n_layer, lins[i]->n_in, &want, err)))
+            break;
+        if (!it && !want.none) {
+            rc = pq_fail(err, POLYQ_FORMAT, "%s: names spec %s, but holds no quantized %s", path,
+                         spec.name, names[i]);
+            break;
+        }
         if (!it)
             continue; /* this linear stays in full precision */
         if (!(it = need(&ts, names[i], "info", PQ_DT_I32, it->numel == 9 ? 9 : 10, path, err))) {
@@ -310,6 +346,14 @@ int pq_qfile_load(pq_model **out, const pq_model *base, const char *dir, char **
                 err, POLYQ_FORMAT,
                 "%s: %s does not fit this model's [%d, %d] linear (made from another model?)", path,
                 names[i], lins[i]->n_out, lins[i]->n_in);
+            break;
+        }
+        if (!fits_spec(w, &want)) {
+            rc = pq_fail(err, POLYQ_FORMAT,
+                         "%s: %s is stored as %s, %d bits, which spec %s (its polyq.meta) does not "
+                         "make of it: a relabelled file, or made by another polyq",
+                         path, names[i], pq_qfmt_get(w->fmt)->name, w->bits, spec.name);
+            free(w);
             break;
         }
         w->row_bytes = w->fmt == PQ_QF_INT ? ((size_t)w->n_in * (size_t)w->bits + 7) / 8
