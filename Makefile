@@ -113,7 +113,8 @@ bench: $(BUILD)/polyq-bench
 	  ./$(BUILD)/polyq-bench --shape $$1 --dtype $$2 --quant $$3 $$4 || exit 1; done
 
 # libFuzzer targets (clang): build-fuzz/fuzz_<name>; fuzz-smoke runs each for FUZZ_SECONDS
-FUZZ_TARGETS := safetensors tokenizer_json encode qspec torchbin config vocab_merges corpus spm_model vocab_txt qfile gguf plan wire
+FUZZ_TARGETS := safetensors tokenizer_json encode qspec torchbin config vocab_merges corpus spm_model vocab_txt qfile gguf plan wire \
+  sweep_db sweep_plan
 FUZZ_SECONDS ?= 20
 FUZZ_SAN := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
 fuzz:

@@ -16,6 +16,9 @@
 #include "format/torchbin.h"
 #include "model/model.h"
 #include "quant/qformat.h"
+#include "report/db.h"
+#include "report/report.h"
+#include "run/sweep.h"
 #include "tok/tokenizer.h"
 #include <sys/stat.h>
 #include <unistd.h>
@@ -370,6 +373,50 @@ int pq_fuzz_corpus(const uint8_t *data, size_t size)
     return 0;
 }
 
+/* A sweep database: opened as a sweep opens it (its checks, meta and counts) and read back
+ * whole by polyq report (cells, sentences, every text and number column), into scratch. */
+int pq_fuzz_sweep_db(const uint8_t *data, size_t size)
+{
+    char db[160], out[160];
+    snprintf(db, sizeof db, "%s/sweep.db", scratch());
+    snprintf(out, sizeof out, "%s/sweep-report", scratch());
+    remove(db);
+    put("sweep.db", data, size);
+    polyq_err err = {0};
+    pq_db *d = NULL;
+    long n = 0;
+    if (pq_db_open(&d, db, "{}", &err) == 0)
+        pq_db_count(d, &n, &err);
+    pq_db_close(d);
+    put("sweep.db", data, size); /* as it was, before pq_db_open wrote its tables */
+    if (pq_is_sqlite(db))
+        pq_report_db(db, out, &err);
+    pq_rmtree(out);
+    remove(db);
+    return 0;
+}
+
+/* A whole sweep plan, validated as polyq sweep validates it before computing: keys and
+ * values, specs, languages against the data, every model found (offline: nothing is fetched),
+ * then the database opened for --status. */
+int pq_fuzz_sweep_plan(const uint8_t *data, size_t size)
+{
+    setenv("HF_HUB_OFFLINE", "1", 1);
+    char plan[160], db[160];
+    snprintf(plan, sizeof plan, "%s/plan.json", scratch());
+    snprintf(db, sizeof db, "%s/plan.db", scratch());
+    put("plan.json", data, size);
+    remove(db);
+    FILE *devnull = fopen("/dev/null", "w");
+    pq_sweep_opts o = {.plan_path = plan, .db_path = db, .status = true, .out = devnull};
+    polyq_err err = {0};
+    pq_sweep_run(&o, &err);
+    if (devnull)
+        fclose(devnull);
+    remove(db);
+    return 0;
+}
+
 const pq_fuzz_target pq_fuzz_targets[] = {
     {"safetensors", pq_fuzz_safetensors},
     {"tokenizer_json", pq_fuzz_tokenizer_json},
@@ -385,5 +432,7 @@ const pq_fuzz_target pq_fuzz_targets[] = {
     {"gguf", pq_fuzz_gguf},
     {"plan", pq_fuzz_plan},
     {"wire", pq_fuzz_wire},
+    {"sweep_db", pq_fuzz_sweep_db},
+    {"sweep_plan", pq_fuzz_sweep_plan},
     {NULL, NULL},
 };
