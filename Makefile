@@ -33,7 +33,7 @@ VERSION := $(shell sed -n 's/^\#define POLYQ_VERSION "\(.*\)"/\1/p' include/poly
 SOMAJOR := $(firstword $(subst ., ,$(VERSION)))
 PREFIX  ?= /usr/local
 
-.PHONY: all test test-all asan check clean bench fuzz fuzz-smoke mpi-bin install install-check format-check
+.PHONY: all test test-all asan check clean bench bench-loaders fuzz fuzz-smoke mpi-bin install install-check format-check
 all: $(BUILD)/polyq $(BUILD)/libpolyq.so
 
 $(BUILD)/%.o: %.c
@@ -95,6 +95,13 @@ asan:
 	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer" \
 	  test-all
 
+# loading and tokenizing time against input size, as the ratio for 10x the input (bench/loaders.c)
+$(BUILD)/polyq-bench-loaders: $(BUILD)/bench/loaders.o $(BUILD)/libpolyq.a
+	$(CC) $(ALL_CFLAGS) $^ $(LDLIBS) -o $@
+
+bench-loaders: $(BUILD)/polyq-bench-loaders
+	./$(BUILD)/polyq-bench-loaders
+
 $(BUILD)/polyq-bench: $(BUILD)/bench/bench.o $(BUILD)/libpolyq.a
 	$(CC) $(ALL_CFLAGS) $^ $(LDLIBS) -o $@
 
@@ -142,4 +149,4 @@ check: format-check test-all install-check asan
 clean:
 	rm -rf build build-asan build-fuzz build-tsan build-mpi
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/bench/bench.d
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/bench/bench.d $(BUILD)/bench/loaders.d
