@@ -92,7 +92,8 @@ int pq_read_file(const char *path, size_t max_size, char **out, size_t *out_len,
     struct stat st;
     if (fstat(fd, &st) != 0 || !(S_ISREG(st.st_mode) || S_ISCHR(st.st_mode))) {
         close(fd);
-        return pq_fail(err, POLYQ_IO, "%s: not a regular file (a FIFO, a socket or a folder)", path);
+        return pq_fail(err, POLYQ_IO, "%s: not a regular file (a FIFO, a socket or a folder)",
+                       path);
     }
     int fl = fcntl(fd, F_GETFL);
     if (fl >= 0)
