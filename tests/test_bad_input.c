@@ -13,6 +13,7 @@
 #include "format/safetensors.h"
 #include "model/model.h"
 #include "test.h"
+#include "tok/legacy.h"
 #include "tok/tokenizer.h"
 
 /* A safetensors image: 8-byte length, header, then data_len bytes of zeros. */
@@ -547,4 +548,24 @@ TEST(bad_garbage_refused)
     CHECK(!pq_read_head(fifo, head, 4));
     unlink(fifo);
     free(fifo);
+}
+
+/* A sentencepiece piece (tokenizer.model, GGUF) past PQ_TOK_MAX_TOKEN is refused before the
+ * merges are derived from every split of every piece. */
+TEST(bad_long_sentencepiece_piece)
+{
+    polyq_err err = {0};
+    size_t n = PQ_TOK_MAX_TOKEN + 1;
+    char *big = malloc(n);
+    memset(big, 'a', n);
+    const char *pieces[3] = {"<unk>", "a", big};
+    size_t lens[3] = {5, 1, n};
+    float scores[3] = {0, -1, -2};
+    int32_t types[3] = {2, 1, 1};
+    json_t *out = NULL;
+    CHECK_FAILS(
+        pq_legacy_spm_pieces(&out, "long.model", pieces, lens, scores, types, 3, 0, -1, true, &err),
+        POLYQ_FORMAT, "long.model: piece 2 is 4097 bytes long");
+    json_decref(out);
+    free(big);
 }

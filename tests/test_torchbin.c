@@ -141,4 +141,14 @@ TEST(torchbin_memory_bounded_by_the_file)
     pq_tensors_close(&ts);
     free(z);
     free(pkl);
+    /* MEMOIZE stores at len(memo), as Python's unpickler: after BINPUT 5, at 1 (not at the first
+     * free slot, 0) */
+    static const uint8_t memo[] = {0x80, 2,   '}', 'q', 5, 'X', 1,   0,   0,   0, 'k', ')', 0x94,
+                                   's',  'X', 2,   0,   0, 0,   'k', '2', 'h', 1, 's', '.'};
+    z = zip_one("a/data.pkl", memo, sizeof memo, &zs);
+    memset(&ts, 0, sizeof ts); /* memo[1] found: the dict holds tuples, not tensors */
+    CHECK_FAILS(pq_torch_add_buffer(&ts, "memo.bin", z, zs, &err), POLYQ_FORMAT,
+                "state dict entry 0 is not name -> tensor");
+    pq_tensors_close(&ts);
+    free(z);
 }
