@@ -232,6 +232,30 @@ TEST(cli_deterministic_across_runs_and_threads)
 
 /* Results are written atomically: an unwritable place gives one clear message and leaves
  * the earlier file as it was. */
+/* polyq tokenize gives the ids polyq eval scores: a line read as the corpus reader reads it
+ * (its \r\n gone), and --pieces shows each token's string. */
+TEST(cli_tokenize_as_eval_reads)
+{
+    char *out_lf = NULL, *out_crlf = NULL;
+    CHECK_INT(run("tokenize tests/fixtures/gpt2-tiny-vocab-bf16 < /dev/null", &out_lf), 0);
+    free(out_lf);
+    const char *bin = getenv("POLYQ_BIN") ? getenv("POLYQ_BIN") : "build/polyq";
+    char *lf = pq_asprintf(
+        "printf 'Hello world\\n' | %s tokenize tests/fixtures/gpt2-tiny-vocab-bf16", bin);
+    char *crlf = pq_asprintf(
+        "printf 'Hello world\\r\\n' | %s tokenize tests/fixtures/gpt2-tiny-vocab-bf16", bin);
+    int rc;
+    out_lf = run_cmd(lf, &rc);
+    out_crlf = run_cmd(crlf, &rc);
+    free(lf);
+    free(crlf);
+    CHECK(out_lf && out_crlf && !strcmp(out_lf, "15496 995\n") && !strcmp(out_crlf, out_lf));
+    free(out_lf);
+    free(out_crlf);
+    expect("tokenize tests/fixtures/gpt2-tiny-vocab-bf16 'Hello world' --pieces", 0,
+           "995\t\"\u0120world\"");
+}
+
 /* A file of blank lines is not a corpus of empty sentences (whose metrics would be empty). */
 TEST(cli_blank_lines_are_not_sentences)
 {

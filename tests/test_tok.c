@@ -507,3 +507,27 @@ TEST(tok_bad_legacy_files)
     free(path);
     free(dir);
 }
+
+/* tokenizer.json's padding and truncation (transformers' batching) are noted for polyq info,
+ * never applied: a sentence longer than the truncation length keeps every token. */
+TEST(tok_padding_and_truncation_noted_not_applied)
+{
+    static const char js[] =
+        "{\"truncation\":{\"max_length\":2,\"strategy\":\"LongestFirst\"},"
+        "\"padding\":{\"strategy\":{\"Fixed\":8},\"pad_id\":0},"
+        "\"pre_tokenizer\":{\"type\":\"Whitespace\"},"
+        "\"model\":{\"type\":\"WordPiece\",\"unk_token\":\"u\",\"vocab\":{\"u\":0,\"a\":1}}}";
+    polyq_err err = {0};
+    pq_tokenizer *t = NULL;
+    CHECK_OK(pq_tok_load_json_buffer(&t, "pad.json", js, strlen(js), &err));
+    if (!t)
+        return;
+    bool pads, truncs;
+    int64_t pl, tl;
+    CHECK(pq_tok_batching(t, &pads, &pl, &truncs, &tl) && pads && truncs && pl == 8 && tl == 2);
+    pq_ids ids = {0};
+    CHECK_OK(pq_tok_encode(t, "a a a a", 7, &ids, &err));
+    CHECK_INT(ids.n, 4);
+    pq_ids_free(&ids);
+    pq_tok_free(t);
+}

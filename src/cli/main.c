@@ -112,9 +112,17 @@ static const char spec_help[] =
 
 static int cmd_tokenize(int argc, char **argv)
 {
-    static const cli_opt opts[] = {{NULL}};
-    const cli_cmd cmd = {"polyq tokenize MODEL [TEXT]", "token ids of TEXT (or of each stdin line)",
-                         opts};
+    bool pieces = false;
+    const cli_opt opts[] = {
+        {"--pieces", NULL, "print each token as id and piece (the vocabulary's string), one a line",
+         OPT_FLAG, &pieces, 0, 0, NULL, NULL},
+        {NULL}};
+    const cli_cmd cmd = {
+        "polyq tokenize MODEL [TEXT] [--pieces]",
+        "the ids polyq eval scores for TEXT, or for each line of standard input read as "
+        "the corpus\nreader reads a line (without its \\n or \\r\\n); the model's start "
+        "token, which eval puts before\nevery sentence, is not shown",
+        opts};
     const char *pos[2] = {0};
     int st, n_pos;
     if (cli_args(argc, argv, &cmd, pos, 2, &n_pos, &st))
@@ -130,6 +138,7 @@ static int cmd_tokenize(int argc, char **argv)
         rc = pq_fail(&err, POLYQ_NOT_FOUND, "%s: no tokenizer files", path);
     char *line = NULL;
     size_t cap = 0;
+    pq_tok_vocab vocab = {0};
     for (int i = 0; !rc; i++) {
         const char *text;
         size_t len;
@@ -142,19 +151,33 @@ static int cmd_tokenize(int argc, char **argv)
             ssize_t n = getline(&line, &cap, stdin);
             if (n < 0)
                 break;
-            if (n && line[n - 1] == '\n')
+            if (n && line[n - 1] == '\n') /* as the corpus reader: \n or \r\n ends a line */
+                line[--n] = 0;
+            if (n && line[n - 1] == '\r')
                 line[--n] = 0;
             text = line;
             len = (size_t)n;
         }
         pq_ids ids = {0};
-        if ((rc = pq_tok_encode(m->tok, text, len, &ids, &err)) == 0) {
+        if ((rc = pq_tok_encode(m->tok, text, len, &ids, &err)) == 0 && !pieces) {
             for (size_t k = 0; k < ids.n; k++)
                 printf("%s%d", k ? " " : "", ids.v[k]);
             printf("\n");
         }
+        if (!rc && pieces && !vocab.tokens)
+            rc = pq_tok_export(m->tok, &vocab, &err);
+        for (size_t k = 0; !rc && pieces && k < ids.n; k++) { /* the piece as a JSON string */
+            json_t *j = json_string(vocab.tokens[ids.v[k]]);
+            char *q = j ? json_dumps(j, JSON_ENCODE_ANY) : NULL;
+            printf("%d\t%s\n", ids.v[k], q ? q : "?");
+            free(q);
+            json_decref(j);
+        }
+        if (!rc && pieces)
+            printf("\n");
         pq_ids_free(&ids);
     }
+    pq_tok_vocab_free(&vocab);
     free(line);
     pq_model_free(m);
     free(path);
@@ -632,6 +655,24 @@ static int cmd_info(int argc, char **argv)
             printf("tokenizer      none (bare weights run on ids; evaluation needs one)\n");
         if (m->tok && !c->encoder)
             printf("               sequences start with id %d\n", pq_model_bos(m));
+        bool pads, truncs;
+        int64_t pad, trunc;
+        if (m->tok && pq_tok_batching(m->tok, &pads, &pad, &truncs, &trunc)) {
+            char what[160] = "";
+            if (pads)
+                snprintf(what, sizeof what, "padding%s%.0lld", pad > 0 ? " to " : "",
+                         pad > 0 ? (long long)pad : 0LL);
+            if (truncs)
+                snprintf(what + strlen(what), sizeof what - strlen(what), "%struncation%s%.0lld",
+                         pads ? " and " : "", trunc > 0 ? " at " : "",
+                         trunc > 0 ? (long long)trunc : 0LL);
+            printf("               tokenizer.json sets %s (transformers' batching);\n"
+                   "               polyq applies neither: every sentence is scored whole, %s\n",
+                   what,
+                   c->encoder ? "one longer than the\n               context through a span of "
+                                "it centred on each masked token"
+                              : "one longer than the\n               context in rolling windows");
+        }
         /* evaluation with the default batch: both models' logits, activations */
         int M = c->n_ctx > 512 ? c->n_ctx : 512;
         double act_mb = 2.0 * M * (double)c->n_vocab * 4 / 1e6 +

@@ -76,6 +76,9 @@ struct pq_tokenizer {
     /* WordPiece decoder */
     bool dec_wordpiece, dec_cleanup;
     char dec_wp_prefix[16];
+    /* tokenizer.json's padding and truncation (which polyq does not apply): -1 when unset */
+    int64_t pad_length, trunc_length;
+    bool pads, truncates;
 };
 
 int pq_ids_push(pq_ids *ids, int32_t id)
@@ -597,6 +600,15 @@ static int load_json_model(pq_tokenizer *t, json_t *root, polyq_err *err)
     if (t->model == M_WORDPIECE && t->unk < 0)
         return pq_fail(err, POLYQ_FORMAT, "%s: WordPiece unk_token \"%s\" is not in the vocabulary",
                        t->path, unk ? unk : "(none)");
+    /* padding and truncation are batching settings of transformers' pipelines: noted, for
+     * polyq info to say that polyq scores every sentence whole */
+    json_t *pad = json_object_get(root, "padding"), *trunc = json_object_get(root, "truncation");
+    t->pads = json_is_object(pad);
+    t->truncates = json_is_object(trunc);
+    json_t *pl = json_object_get(json_object_get(pad, "strategy"), "Fixed");
+    t->pad_length = json_is_integer(pl) ? json_integer_value(pl) : -1;
+    json_t *tl = json_object_get(trunc, "max_length");
+    t->trunc_length = json_is_integer(tl) ? json_integer_value(tl) : -1;
     if ((rc = load_json_post(t, json_object_get(root, "post_processor"), 0, err)) ||
         t->model != M_BPE)
         return rc;
@@ -907,6 +919,16 @@ const char *pq_tok_kind(const pq_tokenizer *t)
                : t->byte_fallback ? "BPE with byte fallback"
                                   : "BPE";
     }
+}
+
+bool pq_tok_batching(const pq_tokenizer *t, bool *pads, int64_t *pad_length, bool *truncates,
+                     int64_t *trunc_length)
+{
+    *pads = t->pads;
+    *truncates = t->truncates;
+    *pad_length = t->pad_length;
+    *trunc_length = t->trunc_length;
+    return t->pads || t->truncates;
 }
 
 int32_t pq_tok_vocab_size(const pq_tokenizer *t)

@@ -57,6 +57,10 @@ int pq_tok_decode(const pq_tokenizer *t, const int32_t *ids, size_t n, char **ou
                   polyq_err *err);
 
 int32_t pq_tok_vocab_size(const pq_tokenizer *t); /* largest id + 1 */
+/* Whether tokenizer.json sets padding or truncation (transformers' batching; polyq applies
+ * neither, every sentence is scored whole), and their lengths (-1: none fixed). */
+bool pq_tok_batching(const pq_tokenizer *t, bool *pads, int64_t *pad_length, bool *truncates,
+                     int64_t *trunc_length);
 const char *pq_tok_kind(const pq_tokenizer *t); /* "byte-level BPE", "WordPiece", "Unigram", ... */
 /* Whether id stands for text the vocabulary could not hold: the unknown token or a
  * byte-fallback <0xXX> token. */
