@@ -17,6 +17,7 @@
 #include "model/model.h"
 #include "quant/qformat.h"
 #include "report/db.h"
+#include "report/figures.h"
 #include "report/report.h"
 #include "run/sweep.h"
 #include "tok/tokenizer.h"
@@ -391,6 +392,7 @@ int pq_fuzz_sweep_db(const uint8_t *data, size_t size)
     put("sweep.db", data, size); /* as it was, before pq_db_open wrote its tables */
     if (pq_is_sqlite(db))
         pq_report_db(db, out, &err);
+    pq_figures_release(); /* fontconfig's caches, as polyq report lets go of them */
     pq_rmtree(out);
     remove(db);
     return 0;
