@@ -77,7 +77,8 @@ static void put(buf *b, const void *src, size_t n)
         b->p = p;
         b->cap = cap;
     }
-    memcpy(b->p + b->n, src, n);
+    if (n) /* (an empty array may come with no pointer) */
+        memcpy(b->p + b->n, src, n);
     b->n += n;
 }
 

@@ -250,17 +250,8 @@ static void bnb_double_quant(const float *a, int n, uint8_t *codes, float *neste
     }
 }
 
-static void put_f16(uint8_t *p, float v)
-{
-    uint16_t h = pq_f32_to_f16(v);
-    p[0] = (uint8_t)h;
-    p[1] = (uint8_t)(h >> 8);
-}
-
-static float get_f16(const uint8_t *p)
-{
-    return pq_f16_to_f32((uint16_t)(p[0] | p[1] << 8));
-}
+#define put_f16 pq_block_put_f16
+#define get_f16 pq_block_get_f16
 
 static int imin(int a, int b)
 {
@@ -377,38 +368,20 @@ static void legacy_dequant(const legacy *f, const uint8_t *y, float *out)
     }
 }
 
-static void q4_0_quantize(const float *x, uint8_t *y)
-{
-    legacy_quantize(&L40, x, y);
-}
-static void q4_1_quantize(const float *x, uint8_t *y)
-{
-    legacy_quantize(&L41, x, y);
-}
-static void q5_0_quantize(const float *x, uint8_t *y)
-{
-    legacy_quantize(&L50, x, y);
-}
-static void q5_1_quantize(const float *x, uint8_t *y)
-{
-    legacy_quantize(&L51, x, y);
-}
-static void q4_0_dequant(const uint8_t *y, float *out)
-{
-    legacy_dequant(&L40, y, out);
-}
-static void q4_1_dequant(const uint8_t *y, float *out)
-{
-    legacy_dequant(&L41, y, out);
-}
-static void q5_0_dequant(const uint8_t *y, float *out)
-{
-    legacy_dequant(&L50, y, out);
-}
-static void q5_1_dequant(const uint8_t *y, float *out)
-{
-    legacy_dequant(&L51, y, out);
-}
+/* each legacy format's two functions of the traits table */
+#define LEGACY(name, layout)                                                                       \
+    static void name##_quantize(const float *x, uint8_t *y)                                        \
+    {                                                                                              \
+        legacy_quantize(&layout, x, y);                                                            \
+    }                                                                                              \
+    static void name##_dequant(const uint8_t *y, float *out)                                       \
+    {                                                                                              \
+        legacy_dequant(&layout, y, out);                                                           \
+    }
+LEGACY(q4_0, L40)
+LEGACY(q4_1, L41)
+LEGACY(q5_0, L50)
+LEGACY(q5_1, L51)
 
 /* One bitsandbytes block of n <= 64 weights starting at flat index i0 (even): codes into
  * y (two per byte from y[i0 / 2]), the block's absmax. */

@@ -22,6 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/base.h"
+
 typedef struct {
     uint16_t d;
     int8_t qs[32];
@@ -90,5 +92,19 @@ _Static_assert(sizeof(pq_block_bnb4) == 32, "bitsandbytes 4-bit block");
 
 /* byte offset of a block field, for reading and writing through byte pointers */
 #define PQ_AT(type, field) offsetof(type, field)
+
+/* A block's little-endian f16 field, written from and read into f32 (blocks need not be aligned).
+ */
+static inline void pq_block_put_f16(uint8_t *p, float v)
+{
+    uint16_t h = pq_f32_to_f16(v);
+    p[0] = (uint8_t)h;
+    p[1] = (uint8_t)(h >> 8);
+}
+
+static inline float pq_block_get_f16(const uint8_t *p)
+{
+    return pq_f16_to_f32((uint16_t)(p[0] | p[1] << 8));
+}
 
 #endif

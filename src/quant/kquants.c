@@ -44,17 +44,8 @@ static int clampi(int v, int lo, int hi)
     return v < lo ? lo : v > hi ? hi : v;
 }
 
-static void put_f16(uint8_t *p, float v)
-{
-    uint16_t h = pq_f32_to_f16(v);
-    p[0] = (uint8_t)h;
-    p[1] = (uint8_t)(h >> 8);
-}
-
-static float get_f16(const uint8_t *p)
-{
-    return pq_f16_to_f32((uint16_t)(p[0] | p[1] << 8));
-}
+#define put_f16 pq_block_put_f16
+#define get_f16 pq_block_get_f16
 
 /* Symmetric levels in -nmax..nmax-1 for x[0..n): the scale starts at max / -nmax (max the
  * value of largest magnitude) and 18 nearby scales are tried, keeping the one that maximizes
