@@ -99,9 +99,11 @@ TEST(api_relabelled_quantized_file_refused)
     for (size_t i = 0; q && i < sizeof lies / sizeof lies[0]; i++) {
         CHECK_OK(pq_qfile_write(dir, q, lies[i], &err));
         err.msg[0] = 0;
+        char *m2 = NULL;
         CHECK(
-            pq_qfile_load(&back, base, dir, &meta == NULL ? NULL : &meta, &err) != 0 &&
+            pq_qfile_load(&back, base, dir, &m2, &err) != 0 &&
             (strstr(err.msg, "does not make of it") || strstr(err.msg, "holds no quantized head")));
+        free(m2);
         pq_model_free(back);
         back = NULL;
     }
