@@ -1402,6 +1402,60 @@ TEST_SLOW(cli_sweep_one_writer_and_stopped_by_a_signal)
     free(log);
 }
 
+/* A database this user cannot write is said to be so, not "damaged" (checked as another user,
+ * since root writes anywhere: needs root and setpriv, and a checkout other users can read). */
+TEST(cli_sweep_read_only_database)
+{
+    const char *data = pq_test_shared("data/flores200");
+    const char *bin = getenv("POLYQ_BIN") ? getenv("POLYQ_BIN") : "build/polyq";
+    char dir[] = "/tmp/polyq-ro-XXXXXX";
+    if (geteuid() != 0 || access("/usr/bin/setpriv", X_OK) != 0 || !mkdtemp(dir)) {
+        pq_test_skip("a read-only database needs another user (root and setpriv)");
+        return;
+    }
+    chmod(dir, 0755);
+    char *plan = pq_asprintf("%s/ro.json", dir), *db = pq_asprintf("%s/ro.db", dir);
+    char *abs_bin = realpath(bin, NULL), *abs_data = realpath(data, NULL),
+         *abs_fx = realpath("tests/fixtures/gpt2-tiny-vocab-bf16", NULL);
+    char *body =
+        pq_asprintf("{\"models\": [\"%s\"], \"quant\": [\"int8\"], \"langs\": [\"eng_Latn\"], "
+                    "\"data\": \"%s\", \"max_sentences\": 2}",
+                    abs_fx ? abs_fx : "", abs_data ? abs_data : "");
+    pq_test_write(plan, body);
+    chmod(plan, 0644);
+    char *args = pq_asprintf("sweep %s --db %s", plan, db);
+    expect(args, 0, "1 of 1 cells done");
+    chmod(db, 0644);
+    int rc;
+    char *probe = pq_asprintf(
+        "setpriv --reuid=65534 --regid=65534 --clear-groups sh -c 'test -r %s/config.json "
+        "&& test -r %s/devtest/eng_Latn.devtest && test -x %s'",
+        abs_fx, abs_data, abs_bin);
+    free(run_cmd(probe, &rc));
+    if (rc != 0)
+        pq_test_skip("other users cannot read this checkout or the shared data");
+    else {
+        char *ro = pq_asprintf(
+            "setpriv --reuid=65534 --regid=65534 --clear-groups %s sweep %s --db %s 2>&1", abs_bin,
+            plan, db);
+        char *o = run_cmd(ro, &rc);
+        if (rc != 1 || !o || !strstr(o, "the database cannot be written") || strstr(o, "damaged"))
+            FAILF("%s: want exit 1 and \"the database cannot be written\", got %d:\n%s", ro, rc,
+                  o ? o : "");
+        free(o);
+        free(ro);
+    }
+    free(probe);
+    free(args);
+    free(body);
+    free(abs_bin);
+    free(abs_data);
+    free(abs_fx);
+    free(plan);
+    free(db);
+    pq_rmtree(dir);
+}
+
 /* polyq sweep killed with SIGKILL at random moments (25 times) and started again each time:
  * the database passes SQLite's integrity check after every kill, and the finished one equals
  * an uninterrupted run's cell for cell and sentence for sentence. Also --status, and plans that

@@ -27,13 +27,16 @@ static int db_fail(pq_db *db, polyq_err *err, const char *what)
 {
     int e = sqlite3_errcode(db->s) & 0xff;
     if (e == SQLITE_BUSY || e == SQLITE_LOCKED)
-        return pq_fail(err, POLYQ_IO,
-                       "%s: %s: another process (another polyq sweep?) holds the database; wait "
-                       "for it, or give another --db",
-                       db->path, what);
+        return pq_fail(
+            err, POLYQ_IO,
+            "%s: another process (another polyq sweep?) holds the database; wait for it, "
+            "or give another --db",
+            db->path);
     if (e == SQLITE_READONLY || e == SQLITE_CANTOPEN || e == SQLITE_PERM)
-        return pq_fail(err, POLYQ_IO, "%s: %s: the file or its folder cannot be written (%s)",
-                       db->path, what, sqlite3_errmsg(db->s));
+        return pq_fail(
+            err, POLYQ_IO,
+            "%s: the database cannot be written (a read-only file or folder; SQLite: %s)", db->path,
+            sqlite3_errmsg(db->s));
     return pq_fail(err, POLYQ_IO, "%s: %s: %s", db->path, what, sqlite3_errmsg(db->s));
 }
 
