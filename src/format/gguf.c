@@ -374,6 +374,21 @@ void pq_gguf_close(pq_gguf *g)
     memset(g, 0, sizeof *g);
 }
 
+/* Adds key -> i to an index; a repeated key fails with "<file>: " and `repeated` (a message
+ * whose %s is the key). */
+static int index_name(pq_strmap *m, const char *key, size_t i, const char *file,
+                      const char *repeated, polyq_err *err)
+{
+    int r = pq_strmap_put(m, key, strlen(key), (int32_t)i);
+    if (r < 0)
+        return pq_fail(err, POLYQ_NOMEM, "out of memory indexing %s", file);
+    if (!r)
+        return 0;
+    char what[96];
+    snprintf(what, sizeof what, repeated, key);
+    return pq_fail(err, POLYQ_FORMAT, "%s: %s", file, what);
+}
+
 static int by_offset(const void *a, const void *b)
 {
     const uint8_t *x = (*(const pq_gguf_tensor *const *)a)->data,
@@ -540,28 +555,13 @@ int pq_gguf_parse(pq_gguf *g, const uint8_t *data, size_t size, const char *name
     }
     /* no two tensors share a name (a hash map of the names) or bytes (by offset, each against
      * the next): linear-time in the tensor count, and the lookups the loaders make are too */
-    for (size_t i = 0; i < g->n_t; i++) {
-        int r = pq_strmap_put(&g->tensor_index, g->t[i].name, strlen(g->t[i].name), (int32_t)i);
-        if (r < 0) {
-            pq_fail(err, POLYQ_NOMEM, "out of memory indexing %s", name);
+    for (size_t i = 0; i < g->n_t; i++)
+        if (index_name(&g->tensor_index, g->t[i].name, i, name,
+                       "two tensors share the name \"%.60s\"", err))
             goto fail;
-        }
-        if (r) {
-            pq_fail(err, POLYQ_FORMAT, "%s: two tensors share the name \"%s\"", name, g->t[i].name);
+    for (size_t i = 0; i < g->n_kv; i++)
+        if (index_name(&g->kv_index, g->kv[i].key, i, name, "the key \"%.60s\" appears twice", err))
             goto fail;
-        }
-    }
-    for (size_t i = 0; i < g->n_kv; i++) {
-        int r = pq_strmap_put(&g->kv_index, g->kv[i].key, strlen(g->kv[i].key), (int32_t)i);
-        if (r < 0) {
-            pq_fail(err, POLYQ_NOMEM, "out of memory indexing %s", name);
-            goto fail;
-        }
-        if (r) {
-            pq_fail(err, POLYQ_FORMAT, "%s: the key \"%s\" appears twice", name, g->kv[i].key);
-            goto fail;
-        }
-    }
     if (g->n_t > 1) {
         const pq_gguf_tensor **by = malloc(g->n_t * sizeof *by);
         if (!by) {
