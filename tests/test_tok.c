@@ -531,3 +531,190 @@ TEST(tok_padding_and_truncation_noted_not_applied)
     pq_ids_free(&ids);
     pq_tok_free(t);
 }
+
+/* The lines of tools/gen_added_token_golden.py, "@" standing for the added token */
+static const char *const added_lines[] = {"@",
+                                          "a @ b",
+                                          "a@b",
+                                          "  @  ",
+                                          "a  @",
+                                          "@  a",
+                                          "\t@\n",
+                                          "word@ word",
+                                          "word @word",
+                                          "@@",
+                                          "@ @",
+                                          "x@",
+                                          "@x",
+                                          "\xc3\xa9 @\xc3\xa9",
+                                          "Ab ab AB aB",
+                                          "The cat sat on the @.",
+                                          "one, @, two",
+                                          "\xe3\x80\x80@\xe3\x80\x80",
+                                          "\xe6\x97\xa5\xe6\x9c\xac@\xe8\xaa\x9e",
+                                          "@.",
+                                          "(@)",
+                                          "a\xc2\xa0@\xc2\xa0"
+                                          "b",
+                                          "\xc3\x9cn\xc3\xaf"
+                                          "c\xc3\xb6"
+                                          "d\xc3\xa9 @ text", /* Ünïcödé */
+                                          "__@__",
+                                          "1@2"};
+
+/* base tokenizer.json with `content` declared as an added token with these flags (the existing
+ * entry updated, or a new one one past the largest id) */
+static pq_tokenizer *with_added(const char *ref, const char *content, const char *flags)
+{
+    polyq_err err = {0};
+    const char *path = !strncmp(ref, "shared:", 7) ? pq_test_shared(ref + 7)
+                                                   : pq_test_fixture(ref + strlen("fixtures/"));
+    json_error_t je;
+    json_t *t = json_load_file(path, 0, &je);
+    if (!t) {
+        FAILF("%s: %s", path, je.text);
+        return NULL;
+    }
+    json_t *added = json_object_get(t, "added_tokens"), *a, *entry = NULL;
+    size_t i;
+    long long top = -1;
+    json_array_foreach(added, i, a)
+    {
+        if (!strcmp(json_string_value(json_object_get(a, "content")), content))
+            entry = a;
+        if (json_integer_value(json_object_get(a, "id")) > top)
+            top = json_integer_value(json_object_get(a, "id"));
+    }
+    json_t *vocab = json_object_get(json_object_get(t, "model"), "vocab");
+    if (json_is_array(vocab) && (long long)json_array_size(vocab) - 1 > top)
+        top = (long long)json_array_size(vocab) - 1;
+    const char *k;
+    json_t *v;
+    json_object_foreach(vocab, k, v) if (json_integer_value(v) > top) top = json_integer_value(v);
+    if (!entry) {
+        entry = json_pack("{s:s, s:I, s:b}", "content", content, "id", top + 1, "special", 0);
+        json_array_append_new(added, entry);
+    }
+    static const char *const keys[] = {"lstrip", "rstrip", "single_word", "normalized"};
+    for (int f = 0; f < 4; f++)
+        json_object_set_new(entry, keys[f], json_boolean(flags[f] == '1'));
+    char *text = json_dumps(t, JSON_COMPACT);
+    json_decref(t);
+    pq_tokenizer *tok = NULL;
+    CHECK_OK(pq_tok_load_json_buffer(&tok, path, text, strlen(text), &err));
+    free(text);
+    return tok;
+}
+
+/* Added tokens with every combination of lstrip, rstrip, single_word and normalized, in four
+ * pipelines, against tokenizers' ids (tests/golden/added_tokens.txt). */
+TEST_SLOW(tok_added_token_flags)
+{
+    polyq_err err = {0};
+    char *golden;
+    if (pq_read_file(pq_test_fixture("../golden/added_tokens.txt"), 4u << 20, &golden, NULL,
+                     &err)) {
+        FAILF("%s", err.msg);
+        return;
+    }
+    pq_tokenizer *tok = NULL;
+    char content[64] = "", flags[8] = "", ref[256] = "";
+    size_t n_sections = 0, n_lines = 0, n_bad = 0;
+    char *save = NULL;
+    for (char *line = strtok_r(golden, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        if (line[0] == '#')
+            continue;
+        if (line[0] == '>') {
+            pq_tok_free(tok);
+            CHECK(sscanf(line, "> %255s %63s %7s", ref, content, flags) == 3);
+            tok = with_added(ref, content, flags);
+            n_sections++;
+            continue;
+        }
+        char *end;
+        long idx = strtol(line, &end, 10);
+        if (!tok || idx < 0 || idx >= (long)(sizeof added_lines / sizeof added_lines[0]))
+            continue;
+        /* the line with "@" replaced by the token */
+        char text[256];
+        size_t w = 0;
+        for (const char *p = added_lines[idx]; *p && w + 64 < sizeof text; p++) {
+            if (*p == '@') {
+                memcpy(text + w, content, strlen(content));
+                w += strlen(content);
+            } else {
+                text[w++] = *p;
+            }
+        }
+        text[w] = 0;
+        pq_ids ids = {0};
+        CHECK_OK(pq_tok_encode(tok, text, w, &ids, &err));
+        char got[1024];
+        size_t g = 0;
+        for (size_t i = 0; i < ids.n && g + 16 < sizeof got; i++)
+            g += (size_t)snprintf(got + g, sizeof got - g, " %d", ids.v[i]);
+        got[g] = 0;
+        n_lines++;
+        if (strcmp(got, end) && n_bad++ < 10)
+            FAILF("%s, %s with lstrip/rstrip/single_word/normalized %s, \"%s\": polyq%s, "
+                  "tokenizers%s",
+                  ref, content, flags, text, got, end);
+        pq_ids_free(&ids);
+    }
+    pq_tok_free(tok);
+    free(golden);
+    CHECK_INT(n_sections, 4 * 16 + 3 * 16);
+    CHECK_INT(n_lines, (4 * 16 + 3 * 16) * (sizeof added_lines / sizeof added_lines[0]));
+    if (n_bad)
+        FAILF("%zu of %zu lines differ", n_bad, n_lines);
+}
+
+/* Llama-2's tokenizer.model on runs of spaces, "▁" in text and special-token strings: equal
+ * to the hub-form tokenizer.json (merges by score), which equals sentencepiece except where
+ * the text holds a special token's string (tests/golden/tok_llama2-spm_stress.txt). */
+TEST(tok_llama2_tokenizer_model_stress)
+{
+    polyq_err err = {0};
+    char *golden;
+    if (pq_read_file(pq_test_fixture("../golden/tok_llama2-spm_stress.txt"), 1u << 20, &golden,
+                     NULL, &err)) {
+        FAILF("%s", err.msg);
+        return;
+    }
+    pq_tokenizer *tok = NULL;
+    CHECK_OK(pq_tok_load_spm_model(
+        &tok, pq_test_shared("data/tokenizers/Llama-2-7b-hf/tokenizer.model"), &err));
+    size_t n = 0, n_spm_differs = 0, n_special = 0;
+    char *save = NULL;
+    for (char *line = strtok_r(golden, "\n", &save); line && tok;
+         line = strtok_r(NULL, "\n", &save)) {
+        if (line[0] == '#')
+            continue;
+        char *hub = strtok_r(NULL, "\n", &save), *spm = strtok_r(NULL, "\n", &save);
+        json_error_t je;
+        json_t *j = json_loads(line, JSON_DECODE_ANY, &je);
+        const char *text = json_string_value(j);
+        if (!hub || !spm || !text) {
+            FAILF("stress golden malformed at %s", line);
+            json_decref(j);
+            break;
+        }
+        pq_ids ids = {0};
+        CHECK_OK(pq_tok_encode(tok, text, strlen(text), &ids, &err));
+        char got[512] = "";
+        size_t g = 0;
+        for (size_t i = 0; i < ids.n && g + 16 < sizeof got; i++)
+            g += (size_t)snprintf(got + g, sizeof got - g, "%s%d", i ? " " : "", ids.v[i]);
+        if (strcmp(got, hub))
+            FAILF("tokenizer.model on %s: polyq %s, hub-form tokenizer.json %s", line, got, hub);
+        n_spm_differs += strcmp(hub, spm) != 0;
+        n_special += strstr(text, "<s>") || strstr(text, "</s>") || strstr(text, "<unk>");
+        n++;
+        pq_ids_free(&ids);
+        json_decref(j);
+    }
+    CHECK_INT(n, 24);
+    CHECK_INT(n_spm_differs, n_special); /* sentencepiece reads special strings as text */
+    pq_tok_free(tok);
+    free(golden);
+}

@@ -148,20 +148,29 @@ def xlmr_standin(shared):
     """xlm-roberta-base's pipeline: a sentencepiece Unigram model with the nmt_nfkc
     normalization rules (8000 pieces, trained on FLORES-200 dev text) converted by
     transformers' XLMRobertaTokenizerFast: Precompiled charsmap, Metaspace, Unigram with the
-    fairseq ids (<s> <pad> </s> <unk> first), <s> $A </s>."""
+    fairseq ids (<s> <pad> </s> <unk> first), <s> $A </s>, and <mask> with lstrip as the real
+    model's files declare it."""
     import sentencepiece as spm
     out = standin_dir("xlmr-standin")
-    txt = "/tmp/xlmr_standin_train.txt"
-    with open(txt, "w", encoding="utf-8") as f:
-        f.write("\n".join(flores_dev_lines(shared)) + "\n")
     prefix = os.path.join(out, "sentencepiece.bpe")
-    spm.SentencePieceTrainer.train(input=txt, model_prefix=prefix, vocab_size=8000,
-                                   model_type="unigram", normalization_rule_name="nmt_nfkc",
-                                   character_coverage=0.9995, input_sentence_size=1000000,
-                                   shuffle_input_sentence=False, seed_sentencepiece_size=200000,
-                                   num_threads=2, minloglevel=2)
-    os.remove(prefix + ".vocab")
-    return convert(out, {"tokenizer_class": "XLMRobertaTokenizer"},
+    if not os.path.exists(prefix + ".model"):  # trained once; the committed model is reused
+        txt = "/tmp/xlmr_standin_train.txt"
+        with open(txt, "w", encoding="utf-8") as f:
+            f.write("\n".join(flores_dev_lines(shared)) + "\n")
+        spm.SentencePieceTrainer.train(input=txt, model_prefix=prefix, vocab_size=8000,
+                                       model_type="unigram", normalization_rule_name="nmt_nfkc",
+                                       character_coverage=0.9995, input_sentence_size=1000000,
+                                       shuffle_input_sentence=False,
+                                       seed_sentencepiece_size=200000, num_threads=2,
+                                       minloglevel=2)
+        os.remove(prefix + ".vocab")
+    n = spm.SentencePieceProcessor(model_file=prefix + ".model").get_piece_size()
+    # the mask token as xlm-roberta-base's tokenizer_config.json declares it (lstrip: the
+    # space before "<mask>" belongs to the mask, as in fill-mask inputs "Paris is the <mask>.")
+    mask = {"content": "<mask>", "lstrip": True, "normalized": False, "rstrip": False,
+            "single_word": False, "special": True}
+    return convert(out, {"tokenizer_class": "XLMRobertaTokenizer", "mask_token": "<mask>",
+                         "added_tokens_decoder": {str(n + 1): mask}},
                    {"sentencepiece.bpe.model": prefix + ".model"})
 
 
@@ -222,14 +231,25 @@ def mistral(shared):
     return t
 
 
+def spm_score_merges(sp):
+    """transformers' generate_merges with the pieces' scores (LlamaConverter's, how the hub's
+    Llama-2 tokenizer.json was made): equal to sentencepiece's own merging on every FLORES
+    devtest line. A fresh conversion by transformers 5 orders merges by piece id instead, which
+    merges Llama-2's "▁▁" (score -1e9) early and differs from sentencepiece on runs of spaces."""
+    from transformers.tokenization_utils_base import generate_merges
+    n = sp.get_piece_size()
+    vocab = {sp.id_to_piece(i): i for i in range(n)}
+    return [list(m) for m in generate_merges(vocab, {sp.id_to_piece(i): sp.get_score(i)
+                                                    for i in range(n)})]
+
+
 class SpmBackend:
     """Llama-2's real tokenizer.model in the form of the hub's Llama-2 tokenizer.json:
-    transformers' conversion of the model (vocabulary, byte fallback, merges derived from the
-    piece scores) with the legacy pipeline the hub file has, Prepend("▁") + Replace(" ", "▁")
-    and no pre-tokenizer. Two known differences are counted and printed, not hidden:
-    sentencepiece itself splits words before every "▁" (so a run of spaces never becomes "▁▁"),
-    and a fresh conversion by transformers 5 uses Metaspace(prepend_scheme=always,
-    split=false), which adds no "▁" before text starting with a space."""
+    transformers' conversion of the model (vocabulary, byte fallback) with merges ordered by
+    the piece scores (spm_score_merges) and the legacy pipeline the hub file has,
+    Prepend("▁") + Replace(" ", "▁") and no pre-tokenizer. Differences from sentencepiece and
+    from a fresh conversion by transformers 5 (Metaspace(prepend_scheme=always, split=false),
+    merges by id) are counted and printed, not hidden."""
 
     def __init__(self, path):
         import sentencepiece as spm, shutil, tempfile
@@ -240,6 +260,7 @@ class SpmBackend:
                 json.dump({"tokenizer_class": "LlamaTokenizer", "legacy": True}, f)
             self.fresh = transformers.AutoTokenizer.from_pretrained(tmp).backend_tokenizer
         t = json.loads(self.fresh.to_str())
+        t["model"]["merges"] = spm_score_merges(self.sp)
         t["normalizer"] = {"type": "Sequence", "normalizers": [
             {"type": "Prepend", "prepend": "\u2581"},
             {"type": "Replace", "pattern": {"String": " "}, "content": "\u2581"}]}
@@ -260,6 +281,30 @@ class SpmBackend:
 
     def decode_batch(self, ids, skip_special_tokens=False):
         return self.hf.decode_batch(ids, skip_special_tokens=False)
+
+
+SPM_STRESS = ["a  b", "   leading", "trailing   ", "a\u2581b", "\u2581\u2581x", "\t tab",
+              "a    b     c", "\u2581", "Hello  world  !", "1  2   3    4", "日本  語", " ", "  ",
+              "x \u2581 y", "<s> hi </s>", "x<s>y", "<unk>", "a </s>b", "  <s>  ", "\u2581<s>",
+              "tab\there", "new\nline", "Ünïcödé  ok", "\U0001F600  \U0001F600"]
+
+
+def spm_stress(shared):
+    """tests/golden/tok_llama2-spm_stress.txt: runs of spaces, "▁" in text and special-token
+    strings, each line as JSON, then the hub-form ids and sentencepiece's ids. They differ only
+    where a special token's string is in the text: tokenizer.json matches it as the token,
+    sentencepiece reads it as text."""
+    be = SpmBackend(os.path.join(shared, "data/tokenizers/Llama-2-7b-hf/tokenizer.model"))
+    out = os.path.join(os.path.dirname(__file__), "..", "tests/golden/tok_llama2-spm_stress.txt")
+    with open(out, "w", encoding="utf-8") as f:
+        f.write("# Llama-2 tokenizer.model, hub-form tokenizer.json vs sentencepiece %s "
+                "(tools/gen_tok_golden.py ../shared devtest llama2-spm-stress)\n"
+                % __import__("sentencepiece").__version__)
+        for line in SPM_STRESS:
+            hub = be.hf.encode(line, add_special_tokens=False).ids
+            f.write("%s\n%s\n%s\n" % (json.dumps(line), " ".join(map(str, hub)),
+                                      " ".join(map(str, be.sp.encode(line)))))
+    print("wrote", out, file=sys.stderr)
 
 
 def pretok_mix(shared):
@@ -329,6 +374,9 @@ def main():
     fdir = os.path.join(shared, "data/flores200", split)
     langs = sorted(f[: -len(split) - 1] for f in os.listdir(fdir) if f.endswith("." + split))
     for name in names:
+        if name == "llama2-spm-stress":
+            spm_stress(shared)
+            continue
         backend = load(shared, name)
         out = os.path.join(os.path.dirname(__file__), "..", "tests/golden",
                            "tok_%s_%s.txt" % (name, split))

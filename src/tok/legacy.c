@@ -197,10 +197,11 @@ typedef struct piece {
 } piece;
 typedef struct merge {
     int32_t merged, left, right, left_chars, right_chars;
+    float score; /* the merged piece's */
 } merge;
 
-/* transformers' generate_merges: by merged piece id, then the left part's length in
- * characters, the right part's, then the ids of the parts. */
+/* transformers' generate_merges without scores: by merged piece id, then the left part's
+ * length in characters, the right part's, then the ids of the parts. */
 static int merge_cmp(const void *a, const void *b)
 {
     const merge *x = a, *y = b;
@@ -215,10 +216,32 @@ static int merge_cmp(const void *a, const void *b)
     return (x->right > y->right) - (x->right < y->right);
 }
 
-/* The tokenizer.json of a sentencepiece BPE vocabulary (what = where it came from). */
+/* transformers' generate_merges with the pieces' scores, as the hub's tokenizer.json files of
+ * sentencepiece models were made, and as sentencepiece itself merges (the pair whose merged
+ * piece scores highest first): by score, highest first, then the longer left part, the longer
+ * right part; equal keys keep the order of the merged piece's id, then the parts' ids (Python's
+ * sort is stable). Llama-2's runs of "▁" score -1e9 and so merge last. */
+static int merge_score_cmp(const void *a, const void *b)
+{
+    const merge *x = a, *y = b;
+    if (x->score != y->score)
+        return x->score > y->score ? -1 : 1;
+    if (x->left_chars != y->left_chars)
+        return x->left_chars > y->left_chars ? -1 : 1;
+    if (x->right_chars != y->right_chars)
+        return x->right_chars > y->right_chars ? -1 : 1;
+    if (x->merged != y->merged)
+        return x->merged < y->merged ? -1 : 1;
+    if (x->left != y->left)
+        return x->left < y->left ? -1 : 1;
+    return (x->right > y->right) - (x->right < y->right);
+}
+
+/* The tokenizer.json of a sentencepiece BPE vocabulary (what = where it came from); merges by
+ * score when the pieces have scores. */
 static int spm_json(json_t **out, const char *what, const piece *pieces, size_t n, int64_t unk_id,
                     int64_t bos_id, bool byte_fallback, bool dummy_prefix, bool escape_ws,
-                    polyq_err *err)
+                    bool by_score, polyq_err *err)
 {
     const char *path = what;
     int rc = 0;
@@ -285,12 +308,16 @@ static int spm_json(json_t **out, const char *what, const piece *pieces, size_t 
                 }
                 merges = nmg;
             }
-            merges[nm++] = (merge){(int32_t)i, l, r, (int32_t)pq_utf8_count(s, k),
-                                   (int32_t)pq_utf8_count(s + k, pieces[i].n - k)};
+            merges[nm++] = (merge){(int32_t)i,
+                                   l,
+                                   r,
+                                   (int32_t)pq_utf8_count(s, k),
+                                   (int32_t)pq_utf8_count(s + k, pieces[i].n - k),
+                                   pieces[i].score};
         }
     }
     if (nm)
-        qsort(merges, nm, sizeof *merges, merge_cmp);
+        qsort(merges, nm, sizeof *merges, by_score ? merge_score_cmp : merge_cmp);
     for (size_t i = 0; i < nm; i++)
         json_array_append_new(mlist, json_pack("[s#, s#]", pieces[merges[i].left].s,
                                                pieces[merges[i].left].n, pieces[merges[i].right].s,
@@ -441,7 +468,7 @@ int pq_legacy_spm_model(json_t **out, const char *path, polyq_err *err)
         goto out;
     }
     rc = spm_json(&root, path, pieces, n, unk_id, bos_id, byte_fallback, dummy_prefix, escape_ws,
-                  err);
+                  true, err);
     if (rc)
         goto out;
     (void)eos_id;
@@ -473,7 +500,8 @@ int pq_legacy_spm_pieces(json_t **out, const char *what, const char *const *s, c
         pieces[i] = (piece){s[i], len[i], scores ? scores[i] : 0, types ? types[i] : 1};
         byte_fallback |= pieces[i].type == 6;
     }
-    int rc = spm_json(out, what, pieces, n, unk_id, bos_id, byte_fallback, dummy_prefix, true, err);
+    int rc = spm_json(out, what, pieces, n, unk_id, bos_id, byte_fallback, dummy_prefix, true,
+                      scores != NULL, err);
     free(pieces);
     return rc;
 }

@@ -1,8 +1,10 @@
-/* Normalizer steps (see normalizer.h). Unicode forms and lower-casing go through utf8proc;
+/* Normalizer steps (see normalizer.h). Unicode forms go through utf8proc; lower-casing and
+ * BertNormalizer's character classes follow tokenizers' own tables (tok/uclass.h);
  * Replace with a regex through PCRE2 (UTF + UCP), replacing every match by literal text.
  * Prepend adds its text only to a non-empty piece, as tokenizers' Prepend does.
  * StripAccents drops every combining mark (Mn, Mc, Me); BERT's accent stripping only Mn.
- * BertNormalizer: clean text (drop NUL, U+FFFD and "other" characters except tab/newline/CR,
+ * BertNormalizer: clean text (drop NUL, U+FFFD and Cc/Cf/Co characters except tab/newline/CR,
+ * keeping unassigned code points as tokenizers does,
  * map white space to ' '), pad CJK ideographs with spaces, strip accents (NFD, drop Mn;
  * by default when lower-casing), lower-case.
  * Precompiled: sentencepiece's compiled character map, a Darts double-array trie over UTF-8
@@ -310,12 +312,6 @@ static bool buf_put(buf *b, const void *data, size_t n)
     return true;
 }
 
-static bool is_ws(uint32_t cp)
-{
-    return utf8proc_category((utf8proc_int32_t)cp) == UTF8PROC_CATEGORY_ZS || cp == '\t' ||
-           cp == '\n' || cp == '\r' || cp == '\v' || cp == '\f';
-}
-
 static int apply_step(const step *s, const char *src, size_t n, buf *dst, polyq_err *err);
 
 static int put_cp(buf *dst, uint32_t cp)
@@ -325,26 +321,36 @@ static int put_cp(buf *dst, uint32_t cp)
     return buf_put(dst, enc, (size_t)k) ? 0 : -1;
 }
 
-/* NFD, then every nonspacing mark dropped. */
-static int strip_accents(const char *src, size_t n, buf *dst, polyq_err *err)
+/* Puts each character's mapping (f: lower-casing or accent stripping) code point by code
+ * point, as tokenizers maps chars: no context (a final sigma is σ) and no reordering of
+ * combining marks across characters (after the nonspacing marks are gone, only two combining
+ * marks of different classes that are not nonspacing, such as U+1D165 and U+1D16D, could be
+ * ordered differently; no text polyq has seen has them). */
+static int map_chars(size_t (*f)(uint32_t, uint32_t[4]), const char *src, size_t n, buf *dst)
 {
-    utf8proc_uint8_t *o = NULL;
-    utf8proc_ssize_t k = utf8proc_map((const utf8proc_uint8_t *)src, (utf8proc_ssize_t)n, &o,
-                                      UTF8PROC_STABLE | UTF8PROC_DECOMPOSE);
-    if (k < 0)
-        return pq_fail(err, k == UTF8PROC_ERROR_NOMEM ? POLYQ_NOMEM : POLYQ_TEXT,
-                       "normalizing text: %s", utf8proc_errmsg(k));
-    for (utf8proc_ssize_t i = 0; i < k;) {
-        uint32_t cp;
-        int l = pq_utf8_decode((const char *)o + i, &cp);
-        if (pq_ucat(cp) != UTF8PROC_CATEGORY_MN && !buf_put(dst, o + i, (size_t)l)) {
-            free(o);
-            return pq_fail(err, POLYQ_NOMEM, "out of memory normalizing text");
-        }
-        i += l;
+    for (size_t i = 0; i < n;) {
+        uint32_t cp, m[4];
+        i += (size_t)pq_utf8_decode(src + i, &cp);
+        size_t k = f(cp, m);
+        for (size_t j = 0; j < k; j++)
+            if (put_cp(dst, m[j]))
+                return -1;
     }
-    free(o);
-    return buf_put(dst, "", 0) ? 0 : pq_fail(err, POLYQ_NOMEM, "out of memory");
+    return buf_put(dst, "", 0) ? 0 : -1;
+}
+
+/* NFD, then every nonspacing mark dropped, per character (the Hangul syllables by Unicode's
+ * algorithm, the rest from tokenizers' table) */
+static size_t accents_of(uint32_t c, uint32_t out[4])
+{
+    if (c >= 0xac00 && c <= 0xd7a3) {
+        uint32_t s = c - 0xac00, t = 0x11a7 + s % 28;
+        out[0] = 0x1100 + s / 588;
+        out[1] = 0x1161 + (s % 588) / 28;
+        out[2] = t;
+        return t == 0x11a7 ? 2 : 3;
+    }
+    return pq_u_accents(c, out);
 }
 
 static int bert_normalize(const step *s, const char *src, size_t n, buf *dst, polyq_err *err)
@@ -355,7 +361,7 @@ static int bert_normalize(const step *s, const char *src, size_t n, buf *dst, po
         i += (size_t)pq_utf8_decode(src + i, &cp);
         if (s->clean) {
             bool tnr = cp == '\t' || cp == '\n' || cp == '\r';
-            if (cp == 0 || cp == 0xfffd || (!tnr && pq_is_other(cp)))
+            if (!tnr && pq_u_bert_drop(cp)) /* NUL, U+FFFD, Cc, Cf, Co */
                 continue;
             if (tnr || pq_is_white_space(cp))
                 cp = ' ';
@@ -371,7 +377,8 @@ static int bert_normalize(const step *s, const char *src, size_t n, buf *dst, po
     int rc = 0;
     if (s->accents) {
         buf u = {0};
-        rc = strip_accents(t.p, t.n, &u, err);
+        if (map_chars(accents_of, t.p, t.n, &u))
+            rc = pq_fail(err, POLYQ_NOMEM, "out of memory normalizing text");
         free(t.p);
         t = u;
     }
@@ -432,7 +439,7 @@ static int apply_step(const step *s, const char *src, size_t n, buf *dst, polyq_
         for (size_t i = 0; i < n;) {
             uint32_t cp;
             size_t l = (size_t)pq_utf8_decode(src + i, &cp);
-            int k = pq_ucat(cp);
+            int k = utf8proc_category((utf8proc_int32_t)cp);
             bool mark =
                 k == UTF8PROC_CATEGORY_MN || k == UTF8PROC_CATEGORY_MC || k == UTF8PROC_CATEGORY_ME;
             if (!mark && !buf_put(dst, src + i, l))
@@ -442,18 +449,10 @@ static int apply_step(const step *s, const char *src, size_t n, buf *dst, polyq_
         return buf_put(dst, "", 0) ? 0 : pq_fail(err, POLYQ_NOMEM, "out of memory");
     case N_PRECOMPILED:
         return precompiled_apply(s, src, n, dst, err);
-    case N_LOWER:
-        /* code point by code point (Rust's str::to_lowercase without its few
-         * context-dependent and one-to-many mappings) */
-        for (size_t i = 0; i < n;) {
-            uint32_t cp;
-            i += (size_t)pq_utf8_decode(src + i, &cp);
-            char enc[4];
-            int k = pq_utf8_encode((uint32_t)utf8proc_tolower((utf8proc_int32_t)cp), enc);
-            if (!buf_put(dst, enc, (size_t)k))
-                return pq_fail(err, POLYQ_NOMEM, "out of memory normalizing text");
-        }
-        return 0;
+    case N_LOWER: /* Rust's char::to_lowercase, character by character */
+        return map_chars(pq_u_lower, src, n, dst)
+                   ? pq_fail(err, POLYQ_NOMEM, "out of memory normalizing text")
+                   : 0;
     case N_UNICODE: {
         utf8proc_uint8_t *o = NULL;
         utf8proc_ssize_t k = utf8proc_map((const utf8proc_uint8_t *)src, (utf8proc_ssize_t)n, &o,
@@ -475,7 +474,7 @@ static int apply_step(const step *s, const char *src, size_t n, buf *dst, polyq_
         while (s->left && b < e) {
             uint32_t cp;
             int k = pq_utf8_decode(src + b, &cp);
-            if (!is_ws(cp))
+            if (!pq_is_white_space(cp))
                 break;
             b += (size_t)k;
         }
@@ -485,7 +484,7 @@ static int apply_step(const step *s, const char *src, size_t n, buf *dst, polyq_
                 k--;
             uint32_t cp;
             pq_utf8_decode(src + k, &cp);
-            if (!is_ws(cp))
+            if (!pq_is_white_space(cp))
                 break;
             e = k;
         }

@@ -18,12 +18,10 @@
 
 #define GPT2_PATTERN                                                                               \
     "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+"
-/* Rust regex's \w (Alphabetic, marks, decimal digits, connector punctuation, joiners) and \s */
-#define RUST_W "\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\x{200C}\\x{200D}"
-#define WHITESPACE_PATTERN "[" RUST_W "]+|[^" RUST_W "\\p{White_Space}]+"
 
 typedef enum { B_REMOVED, B_ISOLATED, B_WITH_PREVIOUS, B_WITH_NEXT, B_CONTIGUOUS } behavior;
-typedef enum { S_REGEX, S_WHITE, S_PUNCT, S_DIGIT, S_BYTE_LEVEL, S_METASPACE } step_kind;
+/* S_WORDS: Whitespace's \w+|[^\w\s]+ with the regex crate's \w, scanned directly */
+typedef enum { S_REGEX, S_WHITE, S_PUNCT, S_DIGIT, S_WORDS, S_BYTE_LEVEL, S_METASPACE } step_kind;
 
 typedef struct step {
     step_kind kind;
@@ -158,6 +156,86 @@ static int onig_flatten_classes(const char *in, char *out)
     return 0;
 }
 
+static size_t put(char *out, size_t w, const char *s, size_t n)
+{
+    if (out)
+        memcpy(out + w, s, n);
+    return w + n;
+}
+
+/* Writes the widened pattern into out (when not NULL); returns its length. */
+static size_t widen_classes(const char *in, char *out)
+{
+    bool in_class = false;
+    size_t w = 0;
+    for (size_t i = 0; in[i];) {
+        char c = in[i];
+        if (c == '\\' && in[i + 1]) {
+            const char *add = NULL;
+            bool prop = false, neg = false;
+            if (!strncmp(in + i + 1, "p{L}", 4) || !strncmp(in + i + 1, "P{L}", 4)) {
+                add = pq_u_pcre2_extra_L;
+                prop = true;
+            } else if (!strncmp(in + i + 1, "p{N}", 4) || !strncmp(in + i + 1, "P{N}", 4)) {
+                add = pq_u_pcre2_extra_N;
+                prop = true;
+            } else if (in[i + 1] == 's' || in[i + 1] == 'S') {
+                add = PQ_WHITE_SPACE_CLASS;
+            }
+            neg = add && (in[i + 1] == 'P' || in[i + 1] == 'S');
+            if (!add || (neg && in_class)) { /* copied as it is */
+                w = put(out, w, in + i, 2);
+                i += 2;
+                continue;
+            }
+            if (!in_class)
+                w = put(out, w, neg ? "[^" : "[", neg ? 2 : 1);
+            if (prop)
+                w = put(out, w, in[i + 3] == 'L' ? "\\p{L}" : "\\p{N}", 5);
+            w = put(out, w, add, strlen(add));
+            if (!in_class)
+                w = put(out, w, "]", 1);
+            i += prop ? 5 : 2;
+            continue;
+        }
+        if (c == '[' && !in_class) {
+            in_class = true;
+            w = put(out, w, in + i++, 1);
+            if (in[i] == '^')
+                w = put(out, w, in + i++, 1);
+            if (in[i] == ']')
+                w = put(out, w, in + i++, 1);
+            continue;
+        }
+        if (c == '[' && in_class && in[i + 1] == ':') { /* POSIX class */
+            const char *end = strstr(in + i, ":]");
+            size_t k = end ? (size_t)(end + 2 - (in + i)) : 1;
+            w = put(out, w, in + i, k);
+            i += k;
+            continue;
+        }
+        if (c == ']' && in_class)
+            in_class = false;
+        w = put(out, w, in + i++, 1);
+    }
+    return w;
+}
+
+/* PCRE2's Unicode tables are not Oniguruma's: \p{L} and \p{N} (and \P{L}, \P{N} outside
+ * classes) get the letters and numbers tokenizers knows beyond PCRE2 10.42's Unicode 14.0,
+ * and \s (\S outside classes) becomes White_Space's 25 characters (PCRE2 adds U+180E). Other
+ * properties are PCRE2's own. NULL when out of memory. */
+static char *onig_unicode_classes(const char *in)
+{
+    size_t n = widen_classes(in, NULL);
+    char *out = malloc(n + 1);
+    if (out) {
+        widen_classes(in, out);
+        out[n] = 0;
+    }
+    return out;
+}
+
 static int compile(pcre2_code **out, const char *pattern, uint32_t flags, const char *what,
                    polyq_err *err)
 {
@@ -171,8 +249,14 @@ static int compile(pcre2_code **out, const char *pattern, uint32_t flags, const 
         return pq_fail(err, POLYQ_UNSUPPORTED,
                        "%s: pre-tokenizer regex uses a negated or intersected nested class", what);
     }
-    if (flags & PCRE2_LITERAL)
+    if (flags & PCRE2_LITERAL) {
         strcpy(flat, pattern);
+    } else {
+        char *wide = onig_unicode_classes(flat);
+        free(flat);
+        if (!(flat = wide))
+            return pq_fail(err, POLYQ_NOMEM, "out of memory");
+    }
     *out = pcre2_compile((PCRE2_SPTR)flat, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP | flags,
                          &ec, &eo, NULL);
     if (!*out) {
@@ -284,11 +368,9 @@ static int add_json(pq_pretok *p, const json_t *j, const char *what, int depth, 
         return add(p, s, err);
     }
     if (!strcmp(type, "Whitespace")) {
-        s.kind = S_REGEX;
+        s.kind = S_WORDS;
         s.invert = true;
         s.beh = B_REMOVED;
-        if ((rc = compile(&s.re, WHITESPACE_PATTERN, 0, what, err)))
-            return rc;
         return add(p, s, err);
     }
     if (!strcmp(type, "WhitespaceSplit") || !strcmp(type, "BertPreTokenizer")) {
@@ -370,7 +452,27 @@ static int find_spans(const step *st, const pcre2_code *re, const char *text, si
 {
     sp->n = 0;
     size_t prev = 0;
-    if (!re) {
+    if (st->kind == S_WORDS) { /* runs of word characters, runs of other non-space ones */
+        int run = 0;           /* 0 none, 1 word, 2 other */
+        size_t run_start = 0;
+        for (size_t i = 0;;) {
+            uint32_t cp = 0;
+            size_t k = i < n ? (size_t)pq_utf8_decode(text + i, &cp) : 0;
+            int cls = i >= n ? 0 : pq_u_word(cp) ? 1 : pq_is_white_space(cp) ? 0 : 2;
+            if (cls != run && run) {
+                if ((run_start > prev && spans_push(sp, prev, run_start, false)) ||
+                    spans_push(sp, run_start, i, true))
+                    return -1;
+                prev = i;
+            }
+            if (cls != run)
+                run_start = i;
+            run = cls;
+            if (i >= n)
+                break;
+            i += k;
+        }
+    } else if (!re) {
         for (size_t i = 0; i < n;) {
             uint32_t cp;
             size_t k = (size_t)pq_utf8_decode(text + i, &cp);

@@ -17,15 +17,26 @@
 #include "tok/legacy.h"
 #include "tok/normalizer.h"
 #include "tok/pretok.h"
+#include "tok/uclass.h"
 
 typedef enum { M_BPE, M_WORDPIECE, M_UNIGRAM } model_kind;
+
+/* An added token as tokenizers' AddedToken: normalized ones are matched on normalized text
+ * (the second pass) by their content normalized; lstrip/rstrip take the white space before /
+ * after a match into the token; single_word matches only where no word character (the regex
+ * crate's \w) touches the match. */
+typedef struct added_flags {
+    bool special, normalized, lstrip, rstrip, single_word;
+} added_flags;
 
 typedef struct added_token {
     char *content;
     size_t len;
+    char *pat; /* what is matched: content, normalized for normalized tokens */
+    size_t pat_len;
     int32_t id;
-    bool special;
-    bool normalized; /* matched on normalized text (second pass) rather than raw text */
+    added_flags f;
+    bool added_only; /* not in the model's vocabulary */
 } added_token;
 
 struct pq_tokenizer {
@@ -57,6 +68,7 @@ struct pq_tokenizer {
     int strip_start, strip_stop;
     uint16_t *is_byte_token;     /* per id: 1 + byte value for <0xXX> tokens under ByteFallback */
     uint8_t *is_fallback;        /* per id: a byte-fallback token of the model */
+    uint8_t *model_lacks;        /* per id: an added token the model's vocabulary lacks */
     const char *dec_unsupported; /* a decoder step decode() cannot run (static or JSON-owned) */
     char dec_unsupported_buf[64];
     pq_pretok *pre; /* NULL: each normalized piece is one word */
@@ -141,9 +153,12 @@ void pq_tok_free(pq_tokenizer *t)
     free(t->dec_off);
     free(t->dec_len);
     free(t->dec_arena);
-    for (size_t i = 0; i < t->n_added; i++)
+    for (size_t i = 0; i < t->n_added; i++) {
         free(t->added[i].content);
+        free(t->added[i].pat);
+    }
     free(t->added);
+    free(t->model_lacks);
     pq_strmap_free(&t->added_all);
     pq_strmap_free(&t->added_pass[0]);
     pq_strmap_free(&t->added_pass[1]);
@@ -208,9 +223,14 @@ static int vocab_finish(pq_tokenizer *t, polyq_err *err)
     t->dec_len = pq_calloc_array((size_t)t->n_vocab + 1, sizeof *t->dec_len);
     t->is_byte_token = pq_calloc_array((size_t)t->n_vocab + 1, sizeof *t->is_byte_token);
     t->is_fallback = pq_calloc_array((size_t)t->n_vocab + 1, 1);
+    t->model_lacks = pq_calloc_array((size_t)t->n_vocab + 1, 1);
     t->dec_arena = malloc(cap);
-    if (!t->dec_off || !t->dec_len || !t->dec_arena || !t->is_byte_token || !t->is_fallback)
+    if (!t->dec_off || !t->dec_len || !t->dec_arena || !t->is_byte_token || !t->is_fallback ||
+        !t->model_lacks)
         return pq_fail(err, POLYQ_NOMEM, "%s: out of memory", t->path);
+    for (size_t i = 0; i < t->n_added; i++)
+        if (t->added[i].added_only)
+            t->model_lacks[t->added[i].id] = 1;
     for (int32_t i = 0; i < t->n_vocab; i++)
         t->dec_len[i] = UINT32_MAX; /* marks ids with no token */
     size_t w = 0;
@@ -293,8 +313,8 @@ static int merge_add(pq_tokenizer *t, const char *a, size_t la, const char *b, s
     return 0;
 }
 
-static int added_add(pq_tokenizer *t, const char *content, int32_t id, bool special,
-                     bool normalized, polyq_err *err)
+static int added_add(pq_tokenizer *t, const char *content, int32_t id, added_flags f,
+                     polyq_err *err)
 {
     size_t len = strlen(content);
     if (!len)
@@ -317,17 +337,38 @@ static int added_add(pq_tokenizer *t, const char *content, int32_t id, bool spec
         t->added = a;
         t->added_cap = nc;
     }
+    /* tokenizers matches a normalized token by its content normalized */
+    char *pat = NULL;
+    size_t pat_len = len;
+    int rc = f.normalized && t->norm
+                 ? pq_normalizer_apply(t->norm, content, len, &pat, &pat_len, err)
+             : (pat = pq_strdup(content)) ? 0
+                                          : pq_fail(err, POLYQ_NOMEM, "out of memory");
+    if (rc)
+        return rc;
+    /* tokenizers gives a token the model already has the model's id, whatever the file says;
+     * one the model lacks stays out of the model's vocabulary (the model never produces it) */
+    int32_t model_id = pq_strmap_get(&t->vocab, content, len);
+    bool in_model = model_id >= 0; /* the model's vocabulary is loaded before added tokens */
+    if (in_model)
+        id = model_id;
     char *c = pq_strdup(content);
-    if (!c || pq_strmap_put(&t->added_pass[normalized], content, len, (int32_t)t->n_added) < 0) {
+    int pr = pat_len && c
+                 ? pq_strmap_put(&t->added_pass[f.normalized], pat, pat_len, (int32_t)t->n_added)
+                 : 0;
+    if (!c || pr < 0) {
         free(c);
+        free(pat);
         return pq_fail(err, POLYQ_NOMEM, "%s: out of memory", t->path);
     }
-    t->added[t->n_added++] = (added_token){c, len, id, special, normalized};
-    if (len > t->added_max[normalized])
-        t->added_max[normalized] = len;
-    t->added_first[normalized][(uint8_t)content[0]] = 1;
-    if (pq_strmap_get(&t->vocab, content, len) < 0) {
-        int rc = vocab_add(t, content, len, id, err);
+    t->added[t->n_added++] = (added_token){c, len, pat, pat_len, id, f, !in_model};
+    if (pat_len && pr == 0) { /* an empty pattern never matches; equal patterns: the first */
+        if (pat_len > t->added_max[f.normalized])
+            t->added_max[f.normalized] = pat_len;
+        t->added_first[f.normalized][(uint8_t)pat[0]] = 1;
+    }
+    if (model_id < 0) {
+        rc = vocab_add(t, content, len, id, err);
         if (rc)
             return rc;
     }
@@ -582,15 +623,12 @@ static int load_json_model(pq_tokenizer *t, json_t *root, polyq_err *err)
             return pq_fail(err, POLYQ_FORMAT, "%s: added_tokens[%zu] needs \"id\" and \"content\"",
                            t->path, i);
         pq_json_bool(v, "special", false, &special, t->path, NULL);
-        bool normalized = !special, flag = false; /* tokenizers' default */
-        pq_json_bool(v, "normalized", false, &normalized, t->path, NULL);
-        static const char *const unsupported[] = {"lstrip", "rstrip", "single_word"};
-        for (int u = 0; u < 3; u++)
-            if (pq_json_bool(v, unsupported[u], false, &flag, t->path, NULL) == 0 && flag)
-                return pq_fail(err, POLYQ_UNSUPPORTED,
-                               "%s: added token \"%s\" uses %s, not supported yet", t->path,
-                               content, unsupported[u]);
-        if ((rc = added_add(t, content, (int32_t)id, special, normalized, err)))
+        added_flags f = {.special = special, .normalized = !special}; /* tokenizers' default */
+        pq_json_bool(v, "normalized", false, &f.normalized, t->path, NULL);
+        pq_json_bool(v, "lstrip", false, &f.lstrip, t->path, NULL);
+        pq_json_bool(v, "rstrip", false, &f.rstrip, t->path, NULL);
+        pq_json_bool(v, "single_word", false, &f.single_word, t->path, NULL);
+        if ((rc = added_add(t, content, (int32_t)id, f, err)))
             return rc;
     }
     if ((rc = vocab_finish(t, err)))
@@ -795,7 +833,7 @@ int pq_tok_load_vocab_merges(pq_tokenizer **out, const char *vocab_path, const c
     t->byte_level = true;
     if (!rc && pq_strmap_get(&t->vocab, "<|endoftext|>", 13) >= 0) {
         int32_t id = pq_strmap_get(&t->vocab, "<|endoftext|>", 13);
-        rc = added_add(t, "<|endoftext|>", id, true, false, err);
+        rc = added_add(t, "<|endoftext|>", id, (added_flags){.special = true}, err);
         t->bos = t->eos = id;
     }
     if (!rc)
@@ -952,6 +990,19 @@ int32_t pq_tok_token_id(const pq_tokenizer *t, const char *token)
     return pq_strmap_get(&t->vocab, token, strlen(token));
 }
 
+/* The model's own id of a string: an added token the model's vocabulary lacks is not one. */
+static int32_t model_get(const pq_tokenizer *t, const char *s, size_t n)
+{
+    int32_t id = pq_strmap_get(&t->vocab, s, n);
+    return id >= 0 && t->model_lacks[id] ? -1 : id;
+}
+
+static int32_t model_get_fnv(const pq_tokenizer *t, const char *s, size_t n, uint64_t h)
+{
+    int32_t id = pq_strmap_get_fnv(&t->vocab, s, n, h);
+    return id >= 0 && t->model_lacks[id] ? -1 : id;
+}
+
 /* ---- BPE on one pre-token --------------------------------------------------------------- */
 
 typedef struct {
@@ -1031,7 +1082,7 @@ static void try_pair(const pq_tokenizer *t, scratch *s, size_t *nh, int32_t l)
 static int bpe_word(const pq_tokenizer *t, const uint8_t *w, size_t n, scratch *s, pq_ids *out)
 {
     if (t->ignore_merges && !t->byte_level) {
-        int32_t id = pq_strmap_get(&t->vocab, (const char *)w, n);
+        int32_t id = model_get(t, (const char *)w, n);
         if (id >= 0)
             return pq_ids_push(out, id);
     } else if (t->ignore_merges) {
@@ -1047,7 +1098,7 @@ static int bpe_word(const pq_tokenizer *t, const uint8_t *w, size_t n, scratch *
         size_t k = 0;
         for (size_t i = 0; i < n; i++)
             k += (size_t)pq_utf8_encode(t->byte_char[w[i]], s->mapped + k);
-        int32_t id = pq_strmap_get(&t->vocab, s->mapped, k);
+        int32_t id = model_get(t, s->mapped, k);
         if (id >= 0)
             return pq_ids_push(out, id);
     }
@@ -1076,7 +1127,7 @@ static int bpe_word(const pq_tokenizer *t, const uint8_t *w, size_t n, scratch *
         } else {
             uint32_t cp;
             k = (size_t)pq_utf8_decode((const char *)w + i, &cp);
-            id = pq_strmap_get(&t->vocab, (const char *)w + i, k);
+            id = model_get(t, (const char *)w + i, k);
             if (id < 0 && t->byte_fallback) {
                 bool all = true;
                 for (size_t b = 0; b < k; b++)
@@ -1166,7 +1217,7 @@ static int wordpiece_word(const pq_tokenizer *t, const char *w, size_t n, scratc
             h = pq_fnv1a(h, w + start + k - 1, 1);
             if (start + k < n && ((uint8_t)w[start + k] & 0xc0) == 0x80)
                 continue; /* not a character boundary */
-            int32_t got = pq_strmap_get_fnv(&t->vocab, key, pre + k, h);
+            int32_t got = model_get_fnv(t, key, pre + k, h);
             if (got >= 0) {
                 id = got;
                 end = start + k;
@@ -1187,7 +1238,7 @@ static int wordpiece_word(const pq_tokenizer *t, const char *w, size_t n, scratc
  * <0xXX> byte tokens (byte_fallback), else the unknown token. */
 static int unigram_emit(const pq_tokenizer *t, const char *w, size_t n, pq_ids *out)
 {
-    int32_t id = pq_strmap_get(&t->vocab, w, n);
+    int32_t id = model_get(t, w, n);
     if (id >= 0)
         return pq_ids_push(out, id);
     if (t->byte_fallback) {
@@ -1243,7 +1294,7 @@ static int unigram_word(const pq_tokenizer *t, const char *w, size_t n, scratch 
             h = pq_fnv1a(h, w + at + len - 1, 1);
             if (at + len < n && ((uint8_t)w[at + len] & 0xc0) == 0x80)
                 continue; /* not a character boundary */
-            int32_t id = pq_strmap_get_fnv(&t->vocab, w + at, len, h);
+            int32_t id = model_get_fnv(t, w + at, len, h);
             if (id < 0 || !t->score)
                 continue;
             double c = here + t->score[id];
@@ -1285,7 +1336,7 @@ static int unigram_word(const pq_tokenizer *t, const char *w, size_t n, scratch 
             while (i + 1 < k &&
                    (s->best_id[starts[i + 2]] < 0 || s->best_id[starts[i + 2]] == t->unk))
                 b = starts[++i + 1];
-            if (t->unk < 0 && pq_strmap_get(&t->vocab, w + a, b - a) < 0 && !t->byte_fallback)
+            if (t->unk < 0 && model_get(t, w + a, b - a) < 0 && !t->byte_fallback)
                 rc = -2;
             else
                 rc = unigram_emit(t, w + a, b - a, out);
@@ -1337,9 +1388,24 @@ typedef struct encoder {
 
 static int encode_normalized(encoder *e, const char *text, size_t len, bool first);
 
-/* tokenizers' AddedVocabulary split: the leftmost-longest added token of this pass is cut
- * out; the text between goes on to the next stage. Pass 0 matches tokens that are not
- * normalized, on the raw text; pass 1 the normalized ones, on normalized text. */
+/* The code point that ends text[0..i) (i > 0). */
+static uint32_t cp_before(const char *text, size_t i, size_t *start)
+{
+    size_t k = i - 1;
+    while (k > 0 && ((uint8_t)text[k] & 0xc0) == 0x80)
+        k--;
+    uint32_t cp;
+    pq_utf8_decode(text + k, &cp);
+    *start = k;
+    return cp;
+}
+
+/* tokenizers' AddedVocabulary split (find_matches): the leftmost-longest added token of this
+ * pass is cut out, the search going on after it; the text between goes on to the next stage.
+ * Pass 0 matches tokens that are not normalized, on the raw text; pass 1 the normalized ones,
+ * on normalized text. A single_word match touching a word character is passed over (and the
+ * search still goes on after it); lstrip takes the white space before the match, back to the
+ * end of the previous token at most; rstrip the white space after it. */
 static int split_added(encoder *e, int pass, const char *text, size_t len, bool first)
 {
     const pq_tokenizer *t = e->t;
@@ -1347,6 +1413,7 @@ static int split_added(encoder *e, int pass, const char *text, size_t len, bool 
     size_t seg = 0, i = 0;
     while (i <= len && !rc) {
         const added_token *best = NULL;
+        size_t best_len = 0;
         if (i < len && t->added_first[pass][(uint8_t)text[i]]) {
             /* the longest added token here: every prefix looked up as its hash grows */
             uint64_t h = PQ_FNV_OFFSET;
@@ -1354,24 +1421,51 @@ static int split_added(encoder *e, int pass, const char *text, size_t len, bool 
             for (size_t k = 1; k <= max; k++) {
                 h = pq_fnv1a(h, text + i + k - 1, 1);
                 int32_t a = pq_strmap_get_fnv(&t->added_pass[pass], text + i, k, h);
-                if (a >= 0)
+                if (a >= 0) {
                     best = &t->added[a];
+                    best_len = k;
+                }
             }
         }
         if (!best && i < len) {
             i++;
             continue;
         }
-        if (i > seg)
-            rc = pass == 0 ? encode_normalized(e, text + seg, i - seg, first && seg == 0)
-                           : encode_segment(t, text + seg, i - seg, first && seg == 0, &e->s,
+        size_t start = i, stop = i + best_len, k;
+        if (best && best->f.single_word) {
+            uint32_t cp;
+            bool word_before = i > 0 && pq_u_word(cp_before(text, i, &k));
+            bool word_after = stop < len && (pq_utf8_decode(text + stop, &cp), pq_u_word(cp));
+            if (word_before || word_after) {
+                i = stop;
+                continue;
+            }
+        }
+        if (best && best->f.lstrip) {
+            while (start > seg && pq_is_white_space(cp_before(text, start, &k)))
+                start = k;
+        }
+        if (best && best->f.rstrip) {
+            uint32_t cp;
+            while (stop < len) {
+                int l = pq_utf8_decode(text + stop, &cp);
+                if (!pq_is_white_space(cp))
+                    break;
+                stop += (size_t)l;
+            }
+        }
+        if (!best)
+            start = len;
+        if (start > seg)
+            rc = pass == 0 ? encode_normalized(e, text + seg, start - seg, first && seg == 0)
+                           : encode_segment(t, text + seg, start - seg, first && seg == 0, &e->s,
                                             e->out, e->err);
         if (!rc && best && pq_ids_push(e->out, best->id))
             rc = pq_fail(e->err, POLYQ_NOMEM, "out of memory while tokenizing");
         if (!best)
             break;
-        i += best->len;
-        seg = i;
+        i += best_len;
+        seg = stop;
     }
     return rc;
 }
@@ -1591,7 +1685,7 @@ int pq_tok_export(const pq_tokenizer *t, pq_tok_vocab *v, polyq_err *err)
             continue;
         if (!v->tokens[id] && !(v->tokens[id] = pq_strdup(t->added[i].content)))
             goto nomem;
-        v->types[id] = t->added[i].special ? 3 : 4;
+        v->types[id] = t->added[i].f.special ? 3 : 4;
     }
     for (int32_t id = 0; id < v->n; id++) {
         if (!v->tokens[id] && !(v->tokens[id] = pq_asprintf("[PAD%d]", id)))
