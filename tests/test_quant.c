@@ -1,6 +1,7 @@
 /* Round-to-nearest packed weights: pack/unpack round trip at every width, error within half
  * a step, all-zero and constant groups, sizes not divisible by the group, spec parsing, the
  * fast packed linear against the scalar reference, and memory that shrinks as it should. */
+#include <fenv.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include "quant/awq.h"
 #include "quant/gptq.h"
 #include "quant/qformat.h"
+#include "quant/round.h"
 #include "test.h"
 
 static float frand(uint64_t *s)
@@ -203,11 +205,12 @@ TEST(quant_fast_linear_matches_reference)
  * (gguf-py's port of the ggml reference quantizers, bitsandbytes.functional.quantize_4bit;
  * tools/gen_quant_golden.py), and so does the dequantization, on inputs with zero, constant
  * and tiny blocks, outliers and exact rounding ties. */
-static void check_blocks(const char *input, const char *const *fmts, size_t n_fmts, const char *sfx)
+static void check_blocks_in(const char *golden, const char *input, const char *const *fmts,
+                            size_t n_fmts, const char *sfx)
 {
     polyq_err err = {0};
     pq_tensors g = {0};
-    CHECK_OK(pq_tensors_open_file(&g, "tests/golden/quant_blocks.safetensors", &err));
+    CHECK_OK(pq_tensors_open_file(&g, golden, &err));
     const pq_tensor_info *xi = pq_tensors_find(&g, input);
     CHECK(xi && xi->n_dims == 2);
     if (!xi)
@@ -257,6 +260,11 @@ static void check_blocks(const char *input, const char *const *fmts, size_t n_fm
     }
     free(row);
     pq_tensors_close(&g);
+}
+
+static void check_blocks(const char *input, const char *const *fmts, size_t n_fmts, const char *sfx)
+{
+    check_blocks_in("tests/golden/quant_blocks.safetensors", input, fmts, n_fmts, sfx);
 }
 
 TEST(quant_block_formats_match_tools)
@@ -988,4 +996,145 @@ TEST(quant_gptq_model_matches_autogptq)
         free(starts);
     }
     pq_tensors_close(&g);
+}
+
+/* Exact rounding ties (tests/golden/ties.safetensors, tools/gen_tie_golden.py: blocks whose
+ * values lie half-way between levels, as about 1% of F16 weights do): llama.cpp's block
+ * formats and k-quants byte for byte as ggml's C reference quantizers store them (Q8_0 ties
+ * away from zero, Q4_0/Q5_0/Q4_1/Q5_1 up, k-quants to even). */
+TEST(quant_ties_block_formats_as_ggml)
+{
+    static const char *const fmts[] = {"q8_0", "q4_0", "q4_1", "q5_0", "q5_1",
+                                       "q2_k", "q3_k", "q4_k", "q5_k", "q6_k"};
+    check_blocks_in("tests/golden/ties.safetensors", "xt", fmts, 10, "");
+}
+
+/* levels, scales and zero points of q equal the golden's <prefix>.q/.scale/.zero */
+static void check_levels(const pq_qweight *q, const pq_tensors *g, const char *prefix,
+                         const char *what)
+{
+    char name[64];
+    snprintf(name, sizeof name, "%s.q", prefix);
+    const pq_tensor_info *lv = pq_tensors_find(g, name);
+    snprintf(name, sizeof name, "%s.scale", prefix);
+    const pq_tensor_info *sc = pq_tensors_find(g, name);
+    snprintf(name, sizeof name, "%s.zero", prefix);
+    const pq_tensor_info *zp = pq_tensors_find(g, name);
+    CHECK(q && lv && sc && lv->numel == (size_t)q->n_out * q->n_in &&
+          sc->numel == (size_t)q->n_out * q->n_groups);
+    if (!q || !lv || !sc || lv->numel != (size_t)q->n_out * q->n_in)
+        return;
+    int bad = 0, first = -1;
+    for (int r = 0; r < q->n_out; r++)
+        for (int i = 0; i < q->n_in; i++) {
+            unsigned v = pq_unpack(q->data + (size_t)r * q->row_bytes, q->bits, (size_t)i);
+            if (v != ((const uint8_t *)lv->data)[(size_t)r * q->n_in + i] && bad++ == 0)
+                first = r * q->n_in + i;
+        }
+    if (bad)
+        FAILF("%s: %d levels differ from the reference's (first at %d: %u vs %u)", what, bad, first,
+              pq_unpack(q->data + (size_t)(first / q->n_in) * q->row_bytes, q->bits,
+                        (size_t)(first % q->n_in)),
+              ((const uint8_t *)lv->data)[first]);
+    if (memcmp(q->scale, sc->data, sc->nbytes))
+        FAILF("%s: scales differ from the reference's", what);
+    if (zp && (!q->zero || memcmp(q->zero, zp->data, zp->nbytes)))
+        FAILF("%s: zero points differ from the reference's", what);
+}
+
+/* Ties in polyq's own integer formats against the code each follows (torch.round: ties to
+ * even): round-to-nearest asymmetric (GPTQ's quantizer), GPTQ itself (a diagonal Hessian
+ * spreads no error, so its levels are its quantizer's), AWQ (mean |x| = 1 makes every scale 1,
+ * so its weights are AutoAWQ's pseudo-quantization of W), and symmetric round-to-nearest. */
+TEST(quant_ties_rtn_gptq_awq_round_half_to_even)
+{
+    polyq_err err = {0};
+    pq_tensors g = {0};
+    CHECK_OK(pq_tensors_open_file(&g, "tests/golden/ties.safetensors", &err));
+    const pq_tensor_info *xi = pq_tensors_find(&g, "xt");
+    CHECK(xi && xi->n_dims == 2);
+    if (!xi) {
+        pq_tensors_close(&g);
+        return;
+    }
+    int R = (int)xi->shape[0], K = (int)xi->shape[1];
+    const float *x = (const float *)xi->data;
+    static const char *const asym[] = {"int4-g32", "int8-channel-asym"};
+    double *h = calloc((size_t)K * K, sizeof *h), *xm = malloc(sizeof(double) * (size_t)K);
+    for (int i = 0; i < K; i++) {
+        h[(size_t)i * K + i] = 1;
+        xm[i] = 1;
+    }
+    for (int a = 0; a < 2; a++) {
+        pq_qspec spec, gspec;
+        char prefix[64], gname[64];
+        snprintf(prefix, sizeof prefix, "gptq.%s", asym[a]);
+        snprintf(gname, sizeof gname, "gptq-%s", asym[a]);
+        CHECK_OK(pq_qspec_parse(asym[a], &spec, &err));
+        CHECK_OK(pq_qspec_parse(gname, &gspec, &err));
+        pq_qweight *q = NULL, *gq = NULL;
+        CHECK_OK(pq_qweight_rtn(x, R, K, &spec, &q, &err));
+        check_levels(q, &g, prefix, asym[a]);
+        double *hc = malloc(sizeof(double) * (size_t)K * K);
+        memcpy(hc, h, sizeof(double) * (size_t)K * K);
+        pq_gptq_opts o = {0};
+        CHECK_OK(pq_gptq(x, R, K, hc, &gspec, &o, &gq, &err));
+        check_levels(gq, &g, prefix, gname);
+        free(hc);
+        pq_qweight_free(q);
+        pq_qweight_free(gq);
+    }
+    /* AWQ */
+    const pq_tensor_info *aw = pq_tensors_find(&g, "awq.int4-g32.w");
+    pq_qspec spec;
+    CHECK_OK(pq_qspec_parse("awq-int4-g32", &spec, &err));
+    pq_qweight *q = NULL;
+    const float *ws[1] = {x};
+    int no[1] = {R};
+    CHECK_OK(pq_awq(ws, no, 1, K, h, xm, &spec, 20, &q, NULL, NULL, NULL, &err));
+    CHECK(aw && q);
+    if (aw && q) {
+        float *row = malloc(sizeof(float) * (size_t)K);
+        int bad = 0;
+        for (int r = 0; r < R; r++) {
+            pq_qweight_dequant_row(q, r, row);
+            for (int i = 0; i < K; i++)
+                bad += row[i] != ((const float *)aw->data)[(size_t)r * K + i];
+        }
+        if (bad)
+            FAILF("awq-int4-g32: %d weights differ from AutoAWQ's pseudo-quantization", bad);
+        free(row);
+    }
+    pq_qweight_free(q);
+    /* symmetric */
+    static const char *const sym[] = {"int4-g32-sym", "int8"};
+    for (int a = 0; a < 2; a++) {
+        char prefix[64];
+        snprintf(prefix, sizeof prefix, "sym.%s", sym[a]);
+        CHECK_OK(pq_qspec_parse(sym[a], &spec, &err));
+        q = NULL;
+        CHECK_OK(pq_qweight_rtn(x, R, K, &spec, &q, &err));
+        check_levels(q, &g, prefix, sym[a]);
+        pq_qweight_free(q);
+    }
+    free(h);
+    free(xm);
+    pq_tensors_close(&g);
+}
+
+/* The rule itself, where a tie is plain to see, and whatever the rounding mode. */
+TEST(quant_round_half_even_any_rounding_mode)
+{
+    static const float x[] = {0.5f, 1.5f, 2.5f,        -0.5f, -1.5f, -2.5f,
+                              7.5f, 6.5f, 0.49999997f, 1e9f,  -3.0f, 16777215.0f};
+    static const int want[] = {0, 2, 2, 0, -2, -2, 8, 6, 0, 1000000000, -3, 16777215};
+    static const int modes[] = {FE_TONEAREST, FE_UPWARD, FE_DOWNWARD, FE_TOWARDZERO};
+    for (int m = 0; m < 4; m++) {
+        fesetround(modes[m]);
+        for (size_t i = 0; i < sizeof x / sizeof x[0]; i++)
+            if (pq_round_even(x[i]) != want[i])
+                FAILF("mode %d: round(%.9g) = %d, not %d", m, x[i], pq_round_even(x[i]), want[i]);
+    }
+    fesetround(FE_TONEAREST);
+    CHECK_INT(pq_round_even(NAN), 0);
 }

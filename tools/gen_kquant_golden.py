@@ -18,13 +18,13 @@ from safetensors.numpy import load_file, save_file
 from safetensors import safe_open
 
 
-def main():
-    src = sys.argv[1] if len(sys.argv) > 1 else sys.exit(__doc__)
+def ggml_quants_lib(src):
+    """ggml-quants.c of the llama.cpp tree `src`, compiled alone, loaded through ctypes."""
     ggml = os.path.join(src, "ggml")
     tmp = tempfile.mkdtemp()
     lib = os.path.join(tmp, "libggmlq.so")
     # the rest of ggml is not built: the few functions ggml-quants.c names for its checks of
-    # other types abort if ever called (the k-quant reference functions never call them)
+    # other types abort if ever called (the reference quantizers never call them)
     stubs = os.path.join(tmp, "stubs.c")
     with open(stubs, "w") as f:
         f.write("#include <stdlib.h>\n#include <stddef.h>\n"
@@ -36,7 +36,21 @@ def main():
                            "-D_GNU_SOURCE", "-I" + os.path.join(ggml, "include"),
                            "-I" + os.path.join(ggml, "src"),
                            os.path.join(ggml, "src", "ggml-quants.c"), stubs, "-lm", "-o", lib])
-    q = ctypes.CDLL(lib)
+    return ctypes.CDLL(lib)
+
+
+def llama_cpp_version(src):
+    try:
+        return subprocess.check_output(["git", "-C", src, "describe", "--tags"], text=True,
+                                       stderr=subprocess.DEVNULL).strip()
+    except Exception:
+        pkg = os.path.basename(os.path.dirname(os.path.dirname(os.path.abspath(src))))
+        return pkg or "unknown"
+
+
+def main():
+    src = sys.argv[1] if len(sys.argv) > 1 else sys.exit(__doc__)
+    q = ggml_quants_lib(src)
     sizes = {"q2_k": 84, "q3_k": 110, "q4_k": 144, "q5_k": 176, "q6_k": 210}
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "golden",
                         "quant_blocks.safetensors")
@@ -62,14 +76,7 @@ def main():
                 fd(row.ctypes.data_as(ctypes.c_void_p), deq[r].ctypes.data_as(ctypes.c_void_p), ctypes.c_int64(k))
             out[name + sfx + ".data"] = data
             out[name + sfx + ".deq"] = deq
-    ver = "unknown"
-    try:
-        ver = subprocess.check_output(["git", "-C", src, "describe", "--tags"], text=True,
-                                      stderr=subprocess.DEVNULL).strip()
-    except Exception:
-        pkg = os.path.basename(os.path.dirname(os.path.dirname(os.path.abspath(src))))
-        ver = pkg or ver
-    meta["llama.cpp"] = ver
+    meta["llama.cpp"] = llama_cpp_version(src)
     save_file(out, path, metadata=meta)
     os.chmod(path, 0o644)
     print("wrote", path, sorted(k for k in out if "_k" in k))

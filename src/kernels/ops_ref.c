@@ -9,6 +9,7 @@
 
 #include "base/base.h"
 #include "kernels/ops.h"
+#include "quant/round.h"
 
 void pq_ref_linear(float *out, const float *in, int M, const pq_linear *lin)
 {
@@ -23,7 +24,7 @@ void pq_quant_act_row(const float *x, int K, int8_t *q, float *scale)
     float s = amax / 127.0f;
     *scale = s;
     for (int k = 0; k < K; k++) {
-        int v = s > 0 ? (int)lrintf(x[k] / s) : 0;
+        int v = s > 0 ? pq_round_even(x[k] / s) : 0;
         q[k] = (int8_t)(v < -127 ? -127 : v > 127 ? 127 : v);
     }
 }

@@ -28,7 +28,7 @@ void pq_gptq_params(const float *x, int n, int bits, bool sym, float *scale, int
         hi = 1;
     }
     *scale = (hi - lo) / (float)maxq;
-    *zero = sym ? (maxq + 1) / 2 : (int)nearbyintf(-lo / *scale);
+    *zero = sym ? (maxq + 1) / 2 : pq_round_even(-lo / *scale);
 }
 
 typedef struct {

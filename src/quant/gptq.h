@@ -10,7 +10,8 @@
  *   weights as updated by earlier blocks when the group's first column is reached.
  * Quantizer (GPTQ's): asymmetric range [min(x, 0), max(x, 0)], scale = (max - min) / (2^b - 1),
  * zero = round(-min / scale); symmetric: scale = 2 amax / (2^b - 1), zero = 2^(b-1);
- * level = clamp(round(x / scale) + zero, 0, 2^b - 1). The result is stored in polyq's packed
+ * level = clamp(round(x / scale) + zero, 0, 2^b - 1), x / scale in f32 and round as torch.round
+ * (ties to even), as GPTQ's quantizer computes them. The result is stored in polyq's packed
  * integer layout (qformat.h). */
 #ifndef PQ_GPTQ_H
 #define PQ_GPTQ_H
@@ -20,6 +21,7 @@
 
 #include "base/status.h"
 #include "quant/qformat.h"
+#include "quant/round.h"
 
 typedef struct pq_gptq_opts {
     double percdamp; /* 0: 0.01 */
@@ -36,7 +38,7 @@ int pq_gptq(const float *w, int n_out, int K, double *h, const pq_qspec *spec,
 void pq_gptq_params(const float *x, int n, int bits, bool sym, float *scale, int *zero);
 static inline int pq_gptq_level(float x, float scale, int zero, int maxq)
 {
-    int q = (int)nearbyintf(x / scale) + zero;
+    int q = pq_round_even(x / scale) + zero;
     return q < 0 ? 0 : q > maxq ? maxq : q;
 }
 

@@ -22,6 +22,7 @@
 #include "base/base.h"
 #include "quant/blocks.h"
 #include "quant/kquants.h"
+#include "quant/round.h"
 
 /* byte offsets of the fields of each super-block (blocks.h) */
 #define Q2(f) PQ_AT(pq_block_q2_k, f)
@@ -37,7 +38,7 @@ _Static_assert(Q4(d) == Q5(d) && Q4(dmin) == Q5(dmin) && Q4(scales) == Q5(scales
 /* round to nearest, ties to even (ggml's nearest_int for |x| < 2^22) */
 static int nearest(float x)
 {
-    return (int)rintf(x);
+    return pq_round_even(x);
 }
 static int clampi(int v, int lo, int hi)
 {

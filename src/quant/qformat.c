@@ -10,6 +10,7 @@
 
 #include "base/base.h"
 #include "quant/gptq.h"
+#include "quant/round.h"
 
 int pq_qspec_parse(const char *text, pq_qspec *out, polyq_err *err)
 {
@@ -265,7 +266,7 @@ void pq_rtn_group_ref(const float *x, int n, int bits, bool sym, float *scale, u
             amax = fmaxf(amax, fabsf(x[i]));
         float d = amax / (float)qmax, id = d ? 1.0f / d : 0.0f;
         for (int i = 0; i < n; i++) {
-            int q = (int)lrintf(x[i] * id);
+            int q = pq_round_even(x[i] * id);
             q = q < -qmax ? -qmax : q > qmax ? qmax : q;
             u[i] = (uint8_t)(q + mid);
         }
@@ -341,7 +342,7 @@ int pq_qweight_rtn(const float *w, int n_out, int n_in, const pq_qspec *spec, pq
         for (int r = 0; r < n_out; r++)
             for (int i = 0; i < n_in; i++) {
                 float x = w[(size_t)r * n_in + i];
-                int v = (int)lrintf(x * id);
+                int v = pq_round_even(x * id);
                 v = q->sym ? (v < -qmax  ? -qmax
                               : v > qmax ? qmax
                                          : v) +
