@@ -41,7 +41,7 @@ $(BUILD)/%.o: %.c
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/libpolyq.a: $(LIB_OBJ)
-	ar rcs $@ $^
+	rm -f $@ && ar rcs $@ $^
 
 # the shared library: soname libpolyq.so.<major>, the file named by the full version
 $(BUILD)/libpolyq.so: $(LIB_OBJ)

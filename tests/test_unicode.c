@@ -15,11 +15,12 @@
 #include "tok/tokenizer.h"
 
 #define N_CP 0x110000
+#define N_CLASS_MAX 16
 
 typedef struct golden {
     char *text;
-    char *cls[16]; /* per class section: one byte per code point */
-    const char *names[16];
+    char *cls[N_CLASS_MAX]; /* per class section: one byte per code point */
+    const char *names[N_CLASS_MAX];
     int n;
     char *map_text[2]; /* accents, lower: per code point the expected output or NULL */
     char **map[2];
@@ -27,8 +28,9 @@ typedef struct golden {
 } golden;
 
 static const char *const class_names[] = {"clean",  "cjk",  "bert", "whitespace", "punct",
-                                          "digits", "byte", "word", "space"};
-enum { N_CLASS = 9 };
+                                          "digits", "byte", "word", "space",      "nfd",
+                                          "nfkd",   "nfc",  "nfkc", "ccc",        "strip"};
+enum { N_CLASS = 15 };
 
 static int section_index(const char *name)
 {
@@ -359,5 +361,119 @@ TEST(unicode_added_token_boundaries_every_code_point)
     free(got[1]);
     pq_tok_free(tok[0]);
     pq_tok_free(tok[1]);
+    golden_free(&g);
+}
+
+/* Whole lines of unassigned, private-use, noncharacter, format and recent characters in real
+ * pipelines (mBERT, XLM-R and pretok-mix stand-ins, Pythia, all-MiniLM-L6-v2 when installed),
+ * against tokenizers' ids with the special tokens (tests/golden/unicode_lines.txt). */
+TEST(unicode_lines_in_real_pipelines)
+{
+    polyq_err err = {0};
+    char *text;
+    if (pq_read_file(pq_test_fixture("../golden/unicode_lines.txt"), 1u << 20, &text, NULL, &err)) {
+        FAILF("%s", err.msg);
+        return;
+    }
+    static const char *const names[] = {"mbert-standin", "xlmr-standin", "pretok-mix", "pythia",
+                                        "minilm"};
+    pq_tokenizer *tok[5] = {NULL};
+    char path[1200];
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s", pq_test_fixture(""));
+        snprintf(path + strlen(path), sizeof path - strlen(path), "tokenizers/%s/tokenizer.json",
+                 names[i]);
+        CHECK_OK(pq_tok_load_json(&tok[i], path, &err));
+    }
+    CHECK_OK(pq_tok_load_json(
+        &tok[3], pq_test_shared("data/tokenizers/pythia-160m/20B_tokenizer.json"), &err));
+    const char *minilm = pq_test_minilm_dir();
+    if (minilm) {
+        snprintf(path, sizeof path, "%s/tokenizer.json", minilm);
+        CHECK_OK(pq_tok_load_json(&tok[4], path, &err));
+    }
+    size_t n_lines = 0, n_checked = 0;
+    const char *line_text = NULL;
+    json_t *line_json = NULL;
+    char *save = NULL;
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        if (line[0] == '#')
+            continue;
+        if (line[0] == '"') {
+            json_decref(line_json);
+            json_error_t je;
+            line_json = json_loads(line, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
+            line_text = json_string_value(line_json);
+            n_lines++;
+            continue;
+        }
+        char *sp = strchr(line, ' ');
+        if (!sp || !line_text)
+            continue;
+        *sp = 0;
+        int t = -1;
+        for (int i = 0; i < 5; i++)
+            if (!strcmp(line, names[i]))
+                t = i;
+        if (t < 0 || !tok[t])
+            continue;
+        pq_ids ids = {0};
+        CHECK_OK(
+            pq_tok_encode_special(tok[t], line_text, json_string_length(line_json), &ids, &err));
+        char got[1024] = "";
+        size_t g = 0;
+        for (size_t i = 0; i < ids.n && g + 16 < sizeof got; i++)
+            g += (size_t)snprintf(got + g, sizeof got - g, "%s%d", i ? " " : "", ids.v[i]);
+        if (strcmp(got, sp + 1))
+            FAILF("%s on %s: polyq %s, tokenizers %s", line, json_dumps(line_json, JSON_ENCODE_ANY),
+                  got, sp + 1);
+        n_checked++;
+        pq_ids_free(&ids);
+    }
+    json_decref(line_json);
+    CHECK_INT(n_lines, 21);
+    CHECK_INT(n_checked, n_lines * (minilm ? 5 : 4));
+    for (int i = 0; i < 5; i++)
+        pq_tok_free(tok[i]);
+    free(text);
+    if (!minilm)
+        pq_test_skip("all-MiniLM-L6-v2 is not installed (scripts/install-deps.sh --tests); the "
+                     "other four pipelines were checked");
+}
+
+/* NFD, NFKD, NFC and NFKC on each character alone (changed or kept) and StripAccents (removed
+ * or kept), as tokenizers' older normalization tables have them: characters utf8proc knows
+ * and tokenizers does not are kept. */
+TEST(unicode_normalization_forms_every_code_point)
+{
+    golden g;
+    if (!golden_load(&g)) {
+        golden_free(&g);
+        return;
+    }
+    static const char *const types[] = {"NFD", "NFKD", "NFC", "NFKC", "StripAccents"};
+    for (int f = 0; f < 5; f++) {
+        char js[64];
+        snprintf(js, sizeof js, "{\"type\":\"%s\"}", types[f]);
+        pq_normalizer *n = normalizer(js);
+        char *got = calloc(N_CP, 1);
+        for (long c = 0; c < N_CP && n; c++) {
+            if (!scalar(c))
+                continue;
+            char ch[8];
+            int l = pq_utf8_encode((uint32_t)c, ch);
+            ch[l] = 0;
+            char *r = NULL;
+            size_t rl = 0;
+            polyq_err err = {0};
+            CHECK_OK(pq_normalizer_apply(n, ch, (size_t)l, &r, &rl, &err));
+            bool same = r && rl == (size_t)l && !memcmp(r, ch, (size_t)l);
+            got[c] = f == 4 ? (r && !rl ? 'r' : 'k') : same ? 'k' : 'c';
+            free(r);
+        }
+        compare(&g, f == 4 ? 14 : 9 + f, got, types[f]);
+        free(got);
+        pq_normalizer_free(n);
+    }
     golden_free(&g);
 }

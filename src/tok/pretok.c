@@ -458,7 +458,7 @@ static int find_spans(const step *st, const pcre2_code *re, const char *text, si
         for (size_t i = 0;;) {
             uint32_t cp = 0;
             size_t k = i < n ? (size_t)pq_utf8_decode(text + i, &cp) : 0;
-            int cls = i >= n ? 0 : pq_u_word(cp) ? 1 : pq_is_white_space(cp) ? 0 : 2;
+            int cls = i >= n ? 0 : pq_u_in(PQ_U_WORD, cp) ? 1 : pq_is_white_space(cp) ? 0 : 2;
             if (cls != run && run) {
                 if ((run_start > prev && spans_push(sp, prev, run_start, false)) ||
                     spans_push(sp, run_start, i, true))

@@ -1434,8 +1434,9 @@ static int split_added(encoder *e, int pass, const char *text, size_t len, bool 
         size_t start = i, stop = i + best_len, k;
         if (best && best->f.single_word) {
             uint32_t cp;
-            bool word_before = i > 0 && pq_u_word(cp_before(text, i, &k));
-            bool word_after = stop < len && (pq_utf8_decode(text + stop, &cp), pq_u_word(cp));
+            bool word_before = i > 0 && pq_u_in(PQ_U_WORD, cp_before(text, i, &k));
+            bool word_after =
+                stop < len && (pq_utf8_decode(text + stop, &cp), pq_u_in(PQ_U_WORD, cp));
             if (word_before || word_after) {
                 i = stop;
                 continue;

@@ -43,24 +43,22 @@ static size_t mapped(const pq_umap *m, size_t n, const uint32_t *pool, uint32_t 
     return 1;
 }
 
-bool pq_u_bert_drop(uint32_t c)
+bool pq_u_in(pq_uclass k, uint32_t c)
 {
-    return in_ranges(t_bert_drop, N_OF(t_bert_drop), c);
-}
-
-bool pq_u_punct(uint32_t c)
-{
-    return in_ranges(t_punct, N_OF(t_punct), c);
-}
-
-bool pq_u_numeric(uint32_t c)
-{
-    return in_ranges(t_numeric, N_OF(t_numeric), c);
-}
-
-bool pq_u_word(uint32_t c)
-{
-    return in_ranges(t_word, N_OF(t_word), c);
+    static const struct {
+        const uint32_t (*r)[2];
+        size_t n;
+    } tables[] = {
+        [PQ_U_BERT_DROP] = {t_bert_drop, N_OF(t_bert_drop)},
+        [PQ_U_PUNCT] = {t_punct, N_OF(t_punct)},
+        [PQ_U_NUMERIC] = {t_numeric, N_OF(t_numeric)},
+        [PQ_U_WORD] = {t_word, N_OF(t_word)},
+        [PQ_U_CANONICAL] = {t_canonical, N_OF(t_canonical)},
+        [PQ_U_DECOMPOSES] = {t_decomposes, N_OF(t_decomposes)},
+        [PQ_U_COMBINING] = {t_combining, N_OF(t_combining)},
+        [PQ_U_MARK] = {t_mark, N_OF(t_mark)},
+    };
+    return in_ranges(tables[k].r, tables[k].n, c);
 }
 
 size_t pq_u_lower(uint32_t c, uint32_t out[4])

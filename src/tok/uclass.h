@@ -18,10 +18,18 @@ typedef struct pq_umap {
     uint16_t off, len;
 } pq_umap;
 
-bool pq_u_bert_drop(uint32_t c);
-bool pq_u_punct(uint32_t c);
-bool pq_u_numeric(uint32_t c);
-bool pq_u_word(uint32_t c);
+typedef enum pq_uclass {
+    PQ_U_BERT_DROP,  /* BertNormalizer's clean_text deletes it (NUL, U+FFFD, Cc, Cf, Co) */
+    PQ_U_PUNCT,      /* punctuation (BertPreTokenizer, Punctuation) */
+    PQ_U_NUMERIC,    /* char::is_numeric (Digits) */
+    PQ_U_WORD,       /* the regex crate's \w (Whitespace, single_word) */
+    PQ_U_CANONICAL,  /* tokenizers' normalization tables: a canonical decomposition, */
+    PQ_U_DECOMPOSES, /* any decomposition, */
+    PQ_U_COMBINING,  /* a nonzero combining class, */
+    PQ_U_MARK,       /* a combining mark StripAccents removes */
+} pq_uclass;
+
+bool pq_u_in(pq_uclass k, uint32_t c);
 /* out[0..return): the character's lower case / its accent-stripped form (possibly empty) */
 size_t pq_u_lower(uint32_t c, uint32_t out[4]);
 size_t pq_u_accents(uint32_t c, uint32_t out[4]);
@@ -44,12 +52,12 @@ static inline bool pq_is_white_space(uint32_t c)
 
 static inline bool pq_is_punct(uint32_t c)
 {
-    return pq_u_punct(c);
+    return pq_u_in(PQ_U_PUNCT, c);
 }
 
 static inline bool pq_is_numeric(uint32_t c)
 {
-    return pq_u_numeric(c);
+    return pq_u_in(PQ_U_NUMERIC, c);
 }
 
 static inline bool pq_is_cjk(uint32_t c)
