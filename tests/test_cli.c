@@ -298,18 +298,18 @@ TEST(cli_output_atomic)
                              "--max-sentences 2 --quant int8 --bootstrap 100 --out %s",
                              pq_test_shared("data/flores200"), json);
     polyq_err err = {0};
-    /* 1. the folder cannot be written (for root, which writes anywhere, a path below a regular
-     * file fails the same way) */
+    /* 1. the folder cannot be written: refused before anything is computed (for root, which
+     * writes anywhere, a path below a regular file is refused the same way) */
     chmod(dir, 0555);
     if (geteuid() == 0) {
         char *below =
             pq_asprintf("eval tests/fixtures/neox-tiny-f32 --data %s --langs eng_Latn "
                         "--max-sentences 2 --quant int8 --bootstrap 100 --out %s/sub/r.json",
                         pq_test_shared("data/flores200"), json);
-        expect(below, 1, "cannot write the results");
+        expect(below, 2, "sub does not exist");
         free(below);
     } else
-        expect(args, 1, "cannot write the results");
+        expect(args, 2, "cannot be written");
     chmod(dir, 0755);
     /* 2. writing fails part way, for any user: files may not grow past 1 KiB (RLIMIT_FSIZE, with
      * SIGXFSZ ignored so that the write itself fails), so the new results cannot be written
@@ -1939,4 +1939,147 @@ TEST_SLOW(cli_gguf_as_the_model)
     free(q4);
     free(hf);
     free(gg);
+}
+
+/* What to type instead: the nearest option, spec or language; a value that is an option; spec
+ * names in any case; duplicates; --out checked before anything is computed; polyq langs;
+ * extra arguments refused. Each mistake exits 2 (or the library's code) before a model loads. */
+TEST(cli_suggestions_and_early_refusals)
+{
+    const char *data = pq_test_shared("data/flores200");
+    const char *m = "tests/fixtures/gpt2-tiny-vocab-bf16";
+    char *a;
+#define EXPECT_F(code, needle, ...)                                                                \
+    do {                                                                                           \
+        a = pq_asprintf(__VA_ARGS__);                                                              \
+        expect(a, code, needle);                                                                   \
+        free(a);                                                                                   \
+    } while (0)
+    EXPECT_F(2, "unknown option --lang (did you mean --langs?)", "eval %s --lang eng_Latn", m);
+    EXPECT_F(2, "--quant needs a value", "eval %s --quant --langs eng_Latn", m);
+    EXPECT_F(2, "(did you mean int4-g128?)", "eval %s --quant int4_g128 --data %s", m, data);
+    EXPECT_F(2, "(did you mean q4_k_m?)", "eval %s --quant q4-k-m --data %s", m, data);
+    EXPECT_F(2, "(did you mean nf4?)", "eval %s --quant nf5 --data %s", m, data);
+    EXPECT_F(2, "spec int8 is given twice", "eval %s --quant int8,INT8 --data %s", m, data);
+    EXPECT_F(1, "(did you mean eng_Latn?)", "eval %s --data %s --langs eng", m, data);
+    EXPECT_F(1, "(did you mean eng_Latn?)", "eval %s --data %s --langs eng_latn", m, data);
+    EXPECT_F(1, "(did you mean zho_Hans or zho_Hant?)", "eval %s --data %s --langs zho", m, data);
+    EXPECT_F(2, "eng_Latn is given twice", "eval %s --data %s --langs eng_Latn,hin_Deva,eng_Latn",
+             m, data);
+    EXPECT_F(2, "the folder /no/such/folder does not exist",
+             "eval %s --data %s --langs eng_Latn --out /no/such/folder/r.json", m, data);
+    EXPECT_F(2, "run polyq report results.json", "eval %s --data %s --langs eng_Latn --out r.csv",
+             m, data);
+    EXPECT_F(2, "to a file named *.json", "eval %s --data %s --langs eng_Latn --out r.txt", m,
+             data);
+    EXPECT_F(2, "unexpected argument \"extra\"", "models extra");
+    EXPECT_F(0, "zho_Hant   Chinese", "langs --data %s", data);
+    EXPECT_F(0, "204 languages", "langs --data %s", data);
+    /* upper case is the same spec, run under its canonical name */
+    char *json = pq_asprintf("%s/upper.json", pq_test_tmpdir());
+    EXPECT_F(0, "q4_0",
+             "eval %s --data %s --langs eng_Latn,hin_Deva --max-sentences 2 "
+             "--quant Q4_0 --bootstrap 100 --out %s",
+             m, data, json);
+    json_t *r = json_load_file(json, 0, NULL);
+    const char *name = json_string_value(
+        json_object_get(json_array_get(json_object_get(r, "quantized"), 0), "spec"));
+    CHECK(name && !strcmp(name, "q4_0"));
+    json_decref(r);
+    free(json);
+    /* a text file's header has no split; document mode counts lines */
+    char *doc = pq_asprintf("%s/doc.txt", pq_test_tmpdir());
+    pq_test_write(doc, "Hello there.\nA second line.\nThird.\n");
+    EXPECT_F(0, "| text files | 3 sentence(s) per language |",
+             "eval %s --data eng=%s --quant int8 --bootstrap 100", m, doc);
+    EXPECT_F(0, "3 line(s) of one document per language",
+             "eval %s --data eng=%s --quant int8 --bootstrap 100 --document", m, doc);
+    free(doc);
+#undef EXPECT_F
+}
+
+/* polyq sweep --data: the text of a plan that names none (else POLYQ_DATA, else the cache); a
+ * plan's own "data" is not overridden by another. */
+TEST(cli_sweep_data_option)
+{
+    const char *tmp = pq_test_tmpdir(), *data = pq_test_shared("data/flores200");
+    char *plan = pq_asprintf("%s/nodata.json", tmp), *with = pq_asprintf("%s/withdata.json", tmp);
+    pq_test_write(plan, "{\"models\": [\"no/such-model\"], \"quant\": [\"int8\"], "
+                        "\"langs\": [\"eng_Latn\"]}");
+    char *body = pq_asprintf("{\"models\": [\"no/such-model\"], \"quant\": [\"int8\"], "
+                             "\"langs\": [\"eng_Latn\"], \"data\": \"%s\"}",
+                             data);
+    pq_test_write(with, body);
+    char *a = pq_asprintf("sweep %s --db %s/nodata.db --data %s --offline", plan, tmp, data);
+    expect(a, 1, "no/such-model"); /* past the data, which was found */
+    free(a);
+    a = pq_asprintf("sweep %s --db %s/withdata.db --data /elsewhere", with, tmp);
+    expect(a, 2, "--data /elsewhere would evaluate other text");
+    free(a);
+    free(body);
+    free(plan);
+    free(with);
+}
+
+/* Offline: the message names what turned downloads off, --offline or HF_HUB_OFFLINE. */
+TEST(cli_offline_names_its_cause)
+{
+    char *a = pq_asprintf("eval someone/not-cached --offline --data %s",
+                          pq_test_shared("data/flores200"));
+    char *cmd =
+        pq_asprintf("env -u HF_HUB_OFFLINE -u POLYQ_OFFLINE HF_HOME=%s/emptyhf %s %s 2>&1",
+                    pq_test_tmpdir(), getenv("POLYQ_BIN") ? getenv("POLYQ_BIN") : "build/polyq", a);
+    int rc;
+    char *out = run_cmd(cmd, &rc);
+    if (rc == 0 || !out || !strstr(out, "downloads are off (--offline)") ||
+        strstr(out, "HF_HUB_OFFLINE"))
+        FAILF("%s: got %d:\n%s", cmd, rc, out ? out : "");
+    free(out);
+    free(cmd);
+    cmd = pq_asprintf("env HF_HUB_OFFLINE=1 HF_HOME=%s/emptyhf %s eval someone/not-cached --data "
+                      "%s 2>&1",
+                      pq_test_tmpdir(), getenv("POLYQ_BIN") ? getenv("POLYQ_BIN") : "build/polyq",
+                      pq_test_shared("data/flores200"));
+    out = run_cmd(cmd, &rc);
+    if (rc == 0 || !out || !strstr(out, "(HF_HUB_OFFLINE is set)"))
+        FAILF("%s: got %d:\n%s", cmd, rc, out ? out : "");
+    free(out);
+    free(cmd);
+    free(a);
+}
+
+/* A spec whose linears fall back to other formats (rows that are not whole super-blocks) says
+ * so once, records every linear's format in the results, and its GGUF says its file type. */
+TEST(cli_fallbacks_are_told_and_recorded)
+{
+    const char *tmp = pq_test_tmpdir(), *data = pq_test_shared("data/flores200");
+    char *json = pq_asprintf("%s/fallback.json", tmp);
+    char *a = pq_asprintf("eval tests/fixtures/gpt2-tiny-vocab-bf16 --data %s --langs "
+                          "eng_Latn,hin_Deva --max-sentences 2 --quant q4_k_m,int4-g128 "
+                          "--bootstrap 100 --out %s",
+                          data, json);
+    expect(a, 0, "warning: q4_k_m: 9 of 9 linears stored as q8_0 (2), q5_0 (5), q5_1 (2)");
+    free(a);
+    json_t *r = json_load_file(json, 0, NULL);
+    json_t *q0 = json_array_get(json_object_get(r, "quantized"), 0),
+           *q1 = json_array_get(json_object_get(r, "quantized"), 1);
+    json_t *f0 = json_object_get(q0, "linear_formats"), *f1 = json_object_get(q1, "linear_formats");
+    CHECK(json_integer_value(json_object_get(f0, "q5_0")) == 5 &&
+          json_integer_value(json_object_get(f0, "q8_0")) == 2 &&
+          json_integer_value(json_object_get(f0, "q5_1")) == 2 && json_object_size(f0) == 3);
+    CHECK(json_integer_value(json_object_get(f1, "int4")) == 8 && json_object_size(f1) == 1);
+    const char *d0 = json_string_value(json_object_get(q0, "description")),
+               *d1 = json_string_value(json_object_get(q1, "description"));
+    CHECK(d0 && strstr(d0, "Q4_K_M") && strstr(d0, "stored as q8_0 (2)"));
+    CHECK(d1 && !strcmp(d1, "4-bit integers in groups of 128, asymmetric, round-to-nearest"));
+    json_decref(r);
+    char *gguf = pq_asprintf("%s/fallback.gguf", tmp);
+    a = pq_asprintf("quantize tests/fixtures/llama-tiny-vocab-bf16 --quant q4_k_m --out %s", gguf);
+    expect(a, 0, "warning: q4_k_m: 15 of 15 linears stored as q8_0 (3), q5_0 (12)");
+    free(a);
+    a = pq_asprintf("info %s", gguf);
+    expect(a, 0, "weights stored as Q4_K_M"); /* general.file_type 15, as llama.cpp names it */
+    free(a);
+    free(gguf);
+    free(json);
 }

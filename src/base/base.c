@@ -468,3 +468,44 @@ bool pq_read_head(const char *path, void *buf, size_t n)
     close(fd);
     return ok;
 }
+
+static int fold(int c)
+{
+    return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c;
+}
+
+size_t pq_edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 64 || lb > 64)
+        return SIZE_MAX;
+    size_t row[65];
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t sub = diag + (fold((unsigned char)a[i - 1]) != fold((unsigned char)b[j - 1]));
+            size_t best = up + 1 < row[j - 1] + 1 ? up + 1 : row[j - 1] + 1;
+            row[j] = sub < best ? sub : best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+const char *pq_nearest(const char *word, const char *const *cands, size_t n)
+{
+    size_t limit = strlen(word) / 3 > 1 ? strlen(word) / 3 : 1, best = SIZE_MAX;
+    const char *pick = NULL;
+    for (size_t i = 0; i < n; i++) {
+        size_t d = pq_edit_distance(word, cands[i]);
+        if (d <= limit && d < best) {
+            best = d;
+            pick = cands[i];
+        }
+    }
+    return pick;
+}

@@ -98,4 +98,11 @@ bool pq_read_head(const char *path, void *buf, size_t n);
 FILE *pq_out_open(const char *path, char **tmp, polyq_err *err);
 int pq_out_close(FILE *f, char *tmp, const char *path, polyq_err *err);
 
+/* Levenshtein distance between a and b, ASCII letters compared without case; words longer
+ * than 64 bytes are SIZE_MAX apart. */
+size_t pq_edit_distance(const char *a, const char *b);
+/* The candidate nearest to word (for "did you mean ...?"), or NULL when none is within
+ * max(1, strlen(word) / 3) edits. */
+const char *pq_nearest(const char *word, const char *const *cands, size_t n);
+
 #endif

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/base.h"
@@ -31,6 +33,46 @@ int bad_arg(const char *fmt, const char *a)
     fprintf(stderr, fmt, a);
     fprintf(stderr, "\n(run polyq --help for usage)\n");
     return 2;
+}
+
+/* --out FILE.json of polyq eval, checked before anything is computed: a JSON name, in a folder
+ * that exists and can be written. 0, or the exit status after a message. */
+static int check_out_json(const char *path)
+{
+    if (!path)
+        return 0;
+    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    const char *dot = strrchr(base, '.');
+    if (dot && !strcasecmp(dot, ".csv"))
+        return bad_arg("--out %s: polyq eval writes JSON; write results.json and run polyq "
+                       "report results.json --out DIR for results.csv",
+                       path);
+    if (!dot || strcasecmp(dot, ".json"))
+        return bad_arg("--out %s: polyq eval writes JSON, to a file named *.json", path);
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        return bad_arg("--out %s is a folder: name the JSON file to write", path);
+    size_t dl = (size_t)(base - path);
+    while (dl > 1 && path[dl - 1] == '/') /* "dir/" names the folder dir */
+        dl--;
+    char *dir = base == path ? pq_strdup(".") : pq_asprintf("%.*s", (int)dl, path);
+    int rc = 0;
+    if (!dir)
+        rc = bad_arg("%s", "out of memory");
+    else if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        rc = bad_arg("--out: the folder %s does not exist", dir);
+    else if (access(dir, W_OK | X_OK) != 0)
+        rc = bad_arg("--out: the folder %s cannot be written", dir);
+    free(dir);
+    return rc;
+}
+
+/* One line when a spec's linears were not all stored in its own formats. */
+static void warn_fallbacks(const pq_model *q)
+{
+    char msg[512];
+    if (q && pq_model_fallbacks(q, msg, sizeof msg))
+        fprintf(stderr, "polyq: warning: %s\n", msg);
 }
 
 static unsigned long long n_cpus(void)
@@ -215,7 +257,7 @@ static int cmd_eval(int argc, char **argv)
          OPT_COUNT, &stride, 1, 1 << 20, "is not a positive count", &document},
         {"--data", "SRC",
          "FLORES-200 folder (with dev/ devtest/) or lang=file[,lang=file...]\n"
-         "(default: FLORES-200 in polyq's cache, downloaded once)",
+         "(default: $POLYQ_DATA, else FLORES-200 in polyq's cache, downloaded once)",
          OPT_STR, &data, 0, 0, NULL, NULL},
         {"--langs", "L1,L2|all", "languages to evaluate (default all)", OPT_STR, &ro.langs, 0, 0,
          NULL, NULL},
@@ -258,6 +300,10 @@ static int cmd_eval(int argc, char **argv)
     const char *model_name = pos[0];
     if (!model_name)
         return bad_arg("%s", "eval needs a MODEL (a folder or a hub id such as gpt2)");
+    if ((st = check_out_json(out_path)))
+        return st;
+    if (!data && getenv("POLYQ_DATA") && *getenv("POLYQ_DATA"))
+        data = getenv("POLYQ_DATA");
     co.samples = (size_t)calib_samples;
     co.max_tokens = (int)calib_tokens;
 
@@ -326,6 +372,7 @@ static int cmd_eval(int argc, char **argv)
             fprintf(stderr, "polyq: %s: quantizing block by block on %d calibration samples\n",
                     specs[q].name, cal.n_seq);
         rc = pq_quantize_spec(&qm[q], fp, &specs[q], &cal, (int)batch, (int)threads, &err);
+        warn_fallbacks(rc ? NULL : qm[q]);
     }
     char *qc = quantized ? pq_strdup(quantized) : NULL, *qs = NULL;
     for (char *d = qc ? strtok_r(qc, ",", &qs) : NULL; d && !rc; d = strtok_r(NULL, ",", &qs)) {
@@ -435,8 +482,10 @@ static int cmd_quantize(int argc, char **argv)
         co.data = data ? data : data_dir;
         rc = pq_calib_set_build(&cal, fp, &co, &err);
     }
-    if (!rc)
+    if (!rc) {
         rc = pq_quantize_spec(&q, fp, &spec, &cal, 512, (int)threads, &err);
+        warn_fallbacks(rc ? NULL : q);
+    }
     if (!rc) {
         json_t *m =
             json_pack("{s:i, s:s, s:s, s:s, s:s, s:o, s:f, s:o}", "version", 1, "spec", spec.name,
@@ -512,6 +561,11 @@ static int cmd_sweep(int argc, char **argv)
          &so.db_path, 0, 0, NULL, NULL},
         {"--status", NULL, "say how many cells are done, per model, spec and calibration set",
          OPT_FLAG, &so.status, 0, 0, NULL, NULL},
+        {"--data", "SRC",
+         "FLORES-200 folder when the plan names no \"data\" (default: $POLYQ_DATA,\n"
+         "else FLORES-200 in polyq's cache, downloaded once)",
+         OPT_STR, &so.data, 0, 0, NULL, NULL},
+        {"--offline", NULL, "never use the network", OPT_FLAG, &so.offline, 0, 0, NULL, NULL},
         {NULL}};
     const cli_cmd cmd = {
         "polyq sweep PLAN.json [--db FILE] [--status]",
@@ -585,10 +639,59 @@ static const struct {
     {"FacebookAI/xlm-roberta-base", "xlm-roberta", "278M", "encoder baseline (PLL)"},
 };
 
+static int cmd_langs(int argc, char **argv)
+{
+    const char *data = getenv("POLYQ_DATA") && *getenv("POLYQ_DATA") ? getenv("POLYQ_DATA") : NULL;
+    const char *split = "devtest";
+    bool offline = false;
+    const cli_opt opts[] = {
+        {"--data", "SRC",
+         "FLORES-200 folder or lang=file[,lang=file...] (default: $POLYQ_DATA, else\n"
+         "FLORES-200 in polyq's cache, downloaded once)",
+         OPT_STR, &data, 0, 0, NULL, NULL},
+        {"--split", "S", "devtest (default) or dev", OPT_STR, &split, 0, 0, NULL, NULL},
+        {"--offline", NULL, "never use the network", OPT_FLAG, &offline, 0, 0, NULL, NULL},
+        {NULL}};
+    const cli_cmd cmd = {"polyq langs [--data SRC] [--split S]",
+                         "the languages of the data: FLORES-200 code, language and script", opts};
+    const char *pos[1];
+    int st, n_pos;
+    if (cli_args(argc, argv, &cmd, pos, 0, &n_pos, &st))
+        return st;
+    polyq_err err = {0};
+    pq_hub_opts ho = {.offline = offline, .progress = isatty(2)};
+    char *data_dir = NULL, **langs = NULL;
+    size_t n = 0;
+    pq_dataset ds = {0};
+    int rc = data ? 0 : pq_flores_resolve(&ho, &data_dir, &err);
+    if (!rc)
+        rc = pq_dataset_open(&ds, data ? data : data_dir, split, &err);
+    if (!rc)
+        rc = pq_dataset_langs(&ds, &langs, &n, &err);
+    if (!rc) {
+        printf("%-10s %-34s %s\n", "code", "language", "script");
+        for (size_t i = 0; i < n; i++) {
+            const char *script, *name = pq_lang_name(langs[i], &script);
+            printf("%-10s %-34s %s\n", langs[i], name ? name : "-", script ? script : "-");
+        }
+        printf("\n%zu languages\n", n);
+    }
+    pq_strlist_free(langs, n);
+    pq_dataset_free(&ds);
+    free(data_dir);
+    return rc ? die(&err) : 0;
+}
+
 static int cmd_models(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
+    const cli_cmd mcmd = {"polyq models",
+                          "the reference models, whether each is cached, and the families polyq "
+                          "reads",
+                          NULL};
+    const char *pos[1];
+    int mst, n_pos;
+    if (cli_args(argc, argv, &mcmd, pos, 0, &n_pos, &mst))
+        return mst;
     char *cache = pq_hub_cache_dir();
     printf("%-42s %-12s %6s  %-28s %s\n", "hub id", "family", "params", "role", "cached");
     for (size_t i = 0; i < sizeof reference_models / sizeof reference_models[0]; i++)
@@ -711,6 +814,8 @@ static const struct {
     {"info", "polyq info MODEL", "architecture, size, tokenizer, memory needed", cmd_info},
     {"models", "polyq models",
      "the reference models, whether each is cached, and the families polyq reads", cmd_models},
+    {"langs", "polyq langs [--data SRC]", "the languages of the data, with their names and scripts",
+     cmd_langs},
 };
 
 static void usage(FILE *f)

@@ -46,8 +46,19 @@ int cli_parse(int argc, char **argv, int first, const cli_cmd *cmd, const char *
             if (!strcmp(a, k->name))
                 o = k;
         if (!o) {
-            if (a[0] == '-' && a[1])
+            if (a[0] == '-' && a[1]) {
+                const char *names[64];
+                size_t n = 0;
+                for (const cli_opt *k = cmd->opts; k && k->name && n < 64; k++)
+                    names[n++] = k->name;
+                const char *near = pq_nearest(a, names, n);
+                if (near) {
+                    char fmt[96];
+                    snprintf(fmt, sizeof fmt, "unknown option %%s (did you mean %s?)", near);
+                    return bad_arg(fmt, a);
+                }
                 return bad_arg("unknown option %s", a);
+            }
             if (*n_pos == max_pos)
                 return bad_arg("unexpected argument \"%s\"", a);
             pos[(*n_pos)++] = a;
@@ -59,7 +70,10 @@ int cli_parse(int argc, char **argv, int first, const cli_cmd *cmd, const char *
             *(bool *)o->dst = true;
             continue;
         }
-        if (i + 1 >= argc)
+        bool next_is_option = false; /* "--quant --langs x": --quant was given no value */
+        for (const cli_opt *k = cmd->opts; i + 1 < argc && k && k->name; k++)
+            next_is_option |= !strcmp(argv[i + 1], k->name);
+        if (i + 1 >= argc || next_is_option)
             return bad_arg("%s needs a value", a);
         const char *v = argv[++i];
         if (o->kind == OPT_STR)

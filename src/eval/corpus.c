@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "base/base.h"
 
@@ -160,24 +161,66 @@ static bool lang_code_ok(const char *s)
     return true;
 }
 
+/* " (did you mean eng_Latn?)" for lang among the dataset's languages: the same code in another
+ * case, the codes whose language part it is ("zho": zho_Hans, zho_Hant), or the nearest code;
+ * "" when none is close. */
+static void lang_hint(const pq_dataset *d, const char *lang, char *hint, size_t size)
+{
+    hint[0] = 0;
+    char **list;
+    size_t n;
+    polyq_err ignored = {0};
+    if (pq_dataset_langs(d, &list, &n, &ignored))
+        return;
+    size_t ll = strlen(lang), at = 0, found = 0;
+    char names[256] = "";
+    for (size_t i = 0; i < n && found < 4; i++) {
+        const char *c = list[i], *us = strchr(c, '_');
+        bool same = !strcasecmp(c, lang);
+        bool part = !strchr(lang, '_') && us && (size_t)(us - c) == ll && !strncasecmp(c, lang, ll);
+        if (same || part) {
+            int w = snprintf(names + at, sizeof names - at, "%s%s", found ? " or " : "", c);
+            if (w > 0 && (size_t)w < sizeof names - at)
+                at += (size_t)w;
+            found++;
+        }
+    }
+    if (!found) {
+        const char *near = pq_nearest(lang, (const char *const *)list, n);
+        if (near)
+            snprintf(names, sizeof names, "%s", near);
+    }
+    if (names[0])
+        snprintf(hint, size, " (did you mean %s?)", names);
+    pq_strlist_free(list, n);
+}
+
 int pq_dataset_path(const pq_dataset *d, const char *lang, char **out, polyq_err *err)
 {
+    char hint[300];
     *out = NULL;
     if (!d->root) {
         for (size_t i = 0; i < d->n; i++)
             if (!strcmp(d->langs[i], lang))
                 return (*out = pq_strdup(d->paths[i])) ? 0
                                                        : pq_fail(err, POLYQ_NOMEM, "out of memory");
-        return pq_fail(err, POLYQ_NOT_FOUND, "language \"%s\" is not among the --data files", lang);
+        lang_hint(d, lang, hint, sizeof hint);
+        return pq_fail(err, POLYQ_NOT_FOUND, "language \"%s\" is not among the --data files%s",
+                       lang, hint);
     }
-    if (!lang_code_ok(lang))
+    if (!lang_code_ok(lang)) {
+        lang_hint(d, lang, hint, sizeof hint);
         return pq_fail(err, POLYQ_INVALID_ARG,
-                       "\"%s\" is not a language code (FLORES-200 codes look like eng_Latn)", lang);
+                       "\"%s\" is not a language code (FLORES-200 codes look like eng_Latn)%s",
+                       lang, hint);
+    }
     char *p = pq_asprintf("%s/%s.%s", d->root, lang, d->split);
     if (!p)
         return pq_fail(err, POLYQ_NOMEM, "out of memory");
     if (!pq_file_exists(p)) {
-        pq_fail(err, POLYQ_NOT_FOUND, "unknown language code \"%s\": %s does not exist", lang, p);
+        lang_hint(d, lang, hint, sizeof hint);
+        pq_fail(err, POLYQ_NOT_FOUND, "unknown language code \"%s\"%s: %s does not exist", lang,
+                hint, p);
         free(p);
         return POLYQ_NOT_FOUND;
     }
@@ -251,4 +294,31 @@ bool pq_script_unspaced(const char *lang)
         if (!strcmp(us + 1, scripts[i]))
             return true;
     return false;
+}
+
+static const struct {
+    const char *code, *name, *script;
+} lang_names[] = {
+#include "eval/langnames.inc"
+};
+
+const char *pq_lang_name(const char *code, const char **script)
+{
+    size_t lo = 0, hi = sizeof lang_names / sizeof lang_names[0];
+    while (lo < hi) { /* sorted by code */
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(code, lang_names[mid].code);
+        if (!c) {
+            if (script)
+                *script = lang_names[mid].script;
+            return lang_names[mid].name;
+        }
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    if (script)
+        *script = NULL;
+    return NULL;
 }

@@ -44,6 +44,9 @@ int pq_dataset_path(const pq_dataset *d, const char *lang, char **out, polyq_err
 /* All languages in the dataset, sorted (heap array of heap strings; free with
  * pq_strlist_free). */
 int pq_dataset_langs(const pq_dataset *d, char ***out, size_t *n, polyq_err *err);
+/* The English name of a FLORES-200 code's language (ISO 639-3) and, in *script, of its script
+ * (ISO 15924); NULL (and *script NULL) for a code FLORES-200 does not have. */
+const char *pq_lang_name(const char *code, const char **script);
 void pq_strlist_free(char **list, size_t n);
 
 /* Whether the script of a FLORES code (e.g. "zho_Hans") is written without spaces. */

@@ -528,12 +528,13 @@ int pq_hub_resolve(const char *id, const pq_hub_opts *o, char **dir, char **comm
         if (r.offline) {
             rc = pq_fail(
                 err, POLYQ_OFFLINE,
-                "%s is not in the Hugging Face cache and downloads are off (HF_HUB_OFFLINE). "
+                "%s is not in the Hugging Face cache and downloads are off (%s). "
                 "Put config.json, model.safetensors (or model.safetensors.index.json and its "
                 "shards) and tokenizer.json (or vocab.json + merges.txt) in a folder and pass "
                 "the folder instead of the id, or place them in %s/snapshots/<commit>/ with "
                 "the commit written in %s/refs/%s",
-                id, r.folder, r.folder, r.revision);
+                id, o->offline ? "--offline" : "HF_HUB_OFFLINE is set", r.folder, r.folder,
+                r.revision);
             goto out;
         }
         if (!is_commit(r.revision))
@@ -685,9 +686,13 @@ int pq_flores_resolve(const pq_hub_opts *o, char **dir, polyq_err *err)
         goto done;
     if (o->offline || env_true("HF_HUB_OFFLINE") || env_true("POLYQ_OFFLINE")) {
         rc = pq_fail(err, POLYQ_OFFLINE,
-                     "FLORES-200 is not in %s and downloads are off: unpack %s there (so that %s/"
-                     "eng_Latn.devtest exists) or pass --data DIR",
-                     dest, url, devtest);
+                     "FLORES-200 is not in %s and downloads are off (%s): unpack %s there (so "
+                     "that %s/eng_Latn.devtest exists), or pass --data DIR or set POLYQ_DATA",
+                     dest,
+                     o->offline                   ? "--offline"
+                     : env_true("HF_HUB_OFFLINE") ? "HF_HUB_OFFLINE is set"
+                                                  : "POLYQ_OFFLINE is set",
+                     url, devtest);
         goto out;
     }
     if ((rc = pq_mkdirs(root, err)))
@@ -696,7 +701,7 @@ int pq_flores_resolve(const pq_hub_opts *o, char **dir, polyq_err *err)
     if ((rc = http_get(url, tarball, &f, err))) {
         pq_fail_context(err,
                         "FLORES-200 is not in %s and could not be downloaded; unpack the "
-                        "release there (dev/ and devtest/) or pass --data DIR",
+                        "release there (dev/ and devtest/), or pass --data DIR or set POLYQ_DATA",
                         dest);
         goto out;
     }

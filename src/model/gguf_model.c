@@ -246,6 +246,12 @@ int pq_gguf_write_model(const char *path, const pq_model *q, const char *spec_na
     int rc = pq_gguf_w_str(w, "general.architecture", a);
     rc |= pq_gguf_w_str(w, "general.name", q->dir ? q->dir : "polyq");
     rc |= pq_gguf_w_str(w, "polyq.quant_spec", spec_name);
+    /* llama.cpp's file type (llama_ftype): what the file is mostly stored as */
+    int ftype = q->spec.k_mix  ? 15 /* MOSTLY_Q4_K_M */
+                : q->spec.none ? 0  /* ALL_F32 */
+                               : pq_qfmt_get(q->spec.fmt)->ftype;
+    if (ftype || q->spec.none)
+        rc |= pq_gguf_w_u32(w, "general.file_type", (uint32_t)ftype);
 #define KEY(suffix) (snprintf(key, sizeof key, "%s." suffix, a), key)
     rc |= pq_gguf_w_u32(w, KEY("context_length"), (uint32_t)c->n_ctx);
     rc |= pq_gguf_w_u32(w, KEY("embedding_length"), (uint32_t)c->n_embd);
@@ -336,11 +342,14 @@ static int take_linear(pq_model *q, const pq_gguf *g, const char *name, pq_linea
                        g->path, name, (unsigned long long)t->ne[1], (unsigned long long)t->ne[0],
                        lin->n_out, lin->n_in);
     const char *spec_name = spec_of_type(t->type);
-    if (!spec_name) /* full precision in the file: the base model's weights serve */
-        return t->type == PQ_GGML_F32 || t->type == PQ_GGML_F16 || t->type == PQ_GGML_BF16
-                   ? 0
-                   : pq_fail(err, POLYQ_UNSUPPORTED, "%s: tensor \"%s\" has ggml type %u", g->path,
-                             name, t->type);
+    if (!spec_name) { /* full precision in the file: the base model's weights serve */
+        if (t->type == PQ_GGML_F32 || t->type == PQ_GGML_F16 || t->type == PQ_GGML_BF16) {
+            q->n_linear_fp++;
+            return 0;
+        }
+        return pq_fail(err, POLYQ_UNSUPPORTED, "%s: tensor \"%s\" has ggml type %u", g->path, name,
+                       t->type);
+    }
     pq_qweight *qw = NULL;
     if (row_layout(g, t, spec_name, lin->n_in, (size_t)lin->n_out, &qw, err))
         return -1;
@@ -797,6 +806,20 @@ int pq_model_open_gguf(pq_model **out, const char *path, polyq_err *err)
                 t = pq_gguf_find_tensor(&g, n);
             }
         ggml_name(t ? t->type : PQ_GGML_F32, m->dtype, sizeof m->dtype);
+        /* llama.cpp's general.file_type names the file's mixture better than one tensor */
+        static const struct {
+            int ftype;
+            const char *name;
+        } ftypes[] = {{0, "F32"},     {1, "F16"},     {2, "Q4_0"},    {3, "Q4_1"},
+                      {7, "Q8_0"},    {8, "Q5_0"},    {9, "Q5_1"},    {10, "Q2_K"},
+                      {11, "Q3_K_S"}, {12, "Q3_K_M"}, {13, "Q3_K_L"}, {14, "Q4_K_S"},
+                      {15, "Q4_K_M"}, {16, "Q5_K_S"}, {17, "Q5_K_M"}, {18, "Q6_K"},
+                      {32, "BF16"}};
+        int64_t ft;
+        if (pq_gguf_get_int(&g, "general.file_type", &ft, NULL) == 0)
+            for (size_t k = 0; k < sizeof ftypes / sizeof ftypes[0]; k++)
+                if (ftypes[k].ftype == ft)
+                    snprintf(m->dtype, sizeof m->dtype, "%s", ftypes[k].name);
         m->arch = fa;
         const char *mt = json_string_value(json_object_get(cfg, "model_type"));
         const char *an =

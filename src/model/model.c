@@ -451,6 +451,7 @@ int pq_model_set_qweight(pq_model *q, pq_linear *lin, pq_qweight *qw, polyq_err 
     lin->wt = false;
     q->linear_bits += pq_qweight_bits(qw);
     q->linear_params += (double)lin->n_out * lin->n_in;
+    q->n_linear_fmt[qw->fmt]++;
     return 0;
 }
 
@@ -475,6 +476,7 @@ static int quantize_linear(pq_model *q, pq_linear *lin, const pq_qspec *model_sp
     if (spec->none) { /* no block of the format fits these rows: kept in full precision */
         q->linear_bits += 32.0 * lin->n_out * (double)lin->n_in;
         q->linear_params += (double)lin->n_out * lin->n_in;
+        q->n_linear_fp++;
         return 0;
     }
     float *tmp;
@@ -510,6 +512,8 @@ int pq_model_quantize(pq_model **out, const pq_model *base, const pq_qspec *spec
     q->base = base;
     q->spec = *spec;
     q->linear_bits = q->linear_params = 0;
+    memset(q->n_linear_fmt, 0, sizeof q->n_linear_fmt);
+    q->n_linear_fp = 0;
     q->dir = pq_strdup(base->dir);
     q->layers = pq_alloc_array((size_t)base->cfg.n_layer, sizeof *q->layers);
     if (!q->dir || !q->layers) {
@@ -690,4 +694,74 @@ void pq_acts_check(pq_acts *a, int block, size_t n)
             a->bad_block = block;
             return;
         }
+}
+
+/* whether format f is one the spec names (q4_k_m names q4_k, q5_k and q6_k) */
+static bool spec_names_format(const pq_qspec *s, pq_qfmt f)
+{
+    if (s->k_mix) {
+        const char *name = pq_qfmt_get(f)->name;
+        return !strcmp(name, "q4_k") || !strcmp(name, "q5_k") || !strcmp(name, "q6_k");
+    }
+    return f == s->fmt;
+}
+
+/* Appends each format's count to buf[*at..n) as item ("\"%s\": %d" or " %s (%d)") joined by
+ * sep; full precision as fp_name; only formats the spec does not name when moved_only. */
+static void list_formats(const pq_model *m, char *buf, size_t n, size_t *at, const char *item,
+                         const char *sep, const char *fp_name, bool moved_only)
+{
+    bool first = true;
+    for (int f = 0; f <= pq_qfmt_count() && *at < n; f++) {
+        bool fp = f == pq_qfmt_count();
+        int count = fp ? m->n_linear_fp : m->n_linear_fmt[f];
+        if (!count || (!fp && moved_only && spec_names_format(&m->spec, (pq_qfmt)f)))
+            continue;
+        char name[24];
+        if (fp)
+            snprintf(name, sizeof name, "%s", fp_name);
+        else if (f == PQ_QF_INT) /* polyq's integer layout: named by its width */
+            snprintf(name, sizeof name, "int%d", m->spec.bits);
+        else
+            snprintf(name, sizeof name, "%s", pq_qfmt_get((pq_qfmt)f)->name);
+        int w = snprintf(buf + *at, n - *at, "%s", first ? "" : sep);
+        *at += w > 0 ? (size_t)w : 0;
+        w = *at < n ? snprintf(buf + *at, n - *at, item, name, count) : 0;
+        *at += w > 0 ? (size_t)w : 0;
+        first = false;
+    }
+    if (*at > n)
+        *at = n;
+}
+
+void pq_model_formats_json(const pq_model *m, char *buf, size_t n)
+{
+    size_t at = (size_t)snprintf(buf, n, "{");
+    list_formats(m, buf, n, &at, "\"%s\": %d", ", ", "f32", false);
+    if (at < n)
+        snprintf(buf + at, n - at, "}");
+}
+
+bool pq_model_fallbacks(const pq_model *m, char *buf, size_t n)
+{
+    buf[0] = 0;
+    if (m->spec.none || (m->spec.fmt == PQ_QF_INT && !m->spec.k_mix) ||
+        !strncmp(m->spec.name, "gguf:", 5)) /* a GGUF file's formats are its own */
+        return false;
+    int moved = m->n_linear_fp, total = m->n_linear_fp;
+    for (int f = 0; f < pq_qfmt_count(); f++) {
+        total += m->n_linear_fmt[f];
+        if (!spec_names_format(&m->spec, (pq_qfmt)f))
+            moved += m->n_linear_fmt[f];
+    }
+    if (!moved)
+        return false;
+    int w = snprintf(buf, n, "%s: %d of %d linears stored as ", m->spec.name, moved, total);
+    size_t at = w > 0 && (size_t)w < n ? (size_t)w : n;
+    list_formats(m, buf, n, &at, "%s (%d)", ", ", "full precision", true);
+    if (at < n)
+        snprintf(buf + at, n - at,
+                 ": their rows are not whole blocks of the spec's format, and llama-quantize falls "
+                 "back the same way");
+    return true;
 }

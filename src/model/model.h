@@ -191,6 +191,9 @@ struct pq_model {
     pq_qspec spec;      /* fp32 for a base model */
     double linear_bits; /* bits of the quantized linears (data + scales + zeros) */
     double linear_params;
+    /* quantized linears per storage format as stored (a k-quant's fallback counted as what it
+     * fell back to), and those left in full precision because no block fits their rows */
+    int n_linear_fmt[PQ_QF_MAX], n_linear_fp;
     size_t n_params;
 };
 
@@ -262,6 +265,14 @@ int pq_model_smoothquant(pq_model **out, const pq_model *base, const pq_qspec *s
 
 /* Bits per weight of the linear layers (32 for a full-precision model). */
 double pq_model_bits_per_weight(const pq_model *m);
+/* The storage formats of a quantized model's linears as a JSON object of counts
+ * ({"q4_k": 60, "q6_k": 12, "f32": 2}: "f32" for linears left in full precision); "{}" for a
+ * base model. */
+void pq_model_formats_json(const pq_model *m, char *buf, size_t n);
+/* When some linears are stored in a format the spec does not name (a k-quant's fallback for
+ * rows that are not whole super-blocks, as llama-quantize falls back), one sentence saying how
+ * many went to each, in buf; false (buf "") when none did. */
+bool pq_model_fallbacks(const pq_model *m, char *buf, size_t n);
 /* Floats per row of the forward's output: n_vocab logits, or n_embd for an encoder without
  * its MLM head (the last hidden state). */
 int pq_model_out_dim(const pq_model *m);

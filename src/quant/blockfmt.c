@@ -422,10 +422,10 @@ static void bnb_quantize_block(pq_qfmt f, const float *bounds, const float *x, i
 
 /* ---- the formats' traits ------------------------------------------------------------------ */
 
-#define GGML(name, bl, T, bits_, sym_, type, id, fb, q, dq)                                        \
+#define GGML(name, bl, T, bits_, sym_, type, id, fb, q, dq, ft)                                    \
     {                                                                                              \
         name, "ggml", bl, sizeof(T), bits_, 8.0 * sizeof(T) / (bl), sym_, false, type, id, fb,     \
-            false, false, q, dq                                                                    \
+            false, false, q, dq, ft                                                                \
     }
 #define BNB(name, id)                                                                              \
     {                                                                                              \
@@ -439,28 +439,28 @@ static const pq_qfmt_traits builtin[PQ_QF_BUILTIN] = {
     [PQ_QF_INT] = {"int", "rtn", 0, 0, 0, 0, false, false, -1, 0, PQ_QF_INT, false, false, NULL,
                    NULL},
     [PQ_QF_Q8_0] = GGML("q8_0", 32, pq_block_q8_0, 8, true, PQ_GGML_Q8_0, 1, PQ_QF_INT,
-                        q8_0_quantize, q8_0_dequant),
+                        q8_0_quantize, q8_0_dequant, 7),
     [PQ_QF_Q4_0] = GGML("q4_0", 32, pq_block_q4_0, 4, true, PQ_GGML_Q4_0, 2, PQ_QF_INT,
-                        q4_0_quantize, q4_0_dequant),
+                        q4_0_quantize, q4_0_dequant, 2),
     [PQ_QF_Q4_1] = GGML("q4_1", 32, pq_block_q4_1, 4, false, PQ_GGML_Q4_1, 3, PQ_QF_INT,
-                        q4_1_quantize, q4_1_dequant),
+                        q4_1_quantize, q4_1_dequant, 3),
     [PQ_QF_Q5_0] = GGML("q5_0", 32, pq_block_q5_0, 5, true, PQ_GGML_Q5_0, 4, PQ_QF_INT,
-                        q5_0_quantize, q5_0_dequant),
+                        q5_0_quantize, q5_0_dequant, 8),
     [PQ_QF_Q5_1] = GGML("q5_1", 32, pq_block_q5_1, 5, false, PQ_GGML_Q5_1, 5, PQ_QF_INT,
-                        q5_1_quantize, q5_1_dequant),
+                        q5_1_quantize, q5_1_dequant, 9),
     [PQ_QF_NF4] = BNB("nf4", 6),
     [PQ_QF_FP4] = BNB("fp4", 7),
     /* k-quants: rows that are not whole super-blocks take llama-quantize's fallback */
     [PQ_QF_Q2_K] = GGML("q2_k", 256, pq_block_q2_k, 2, false, PQ_GGML_Q2_K, 8, PQ_QF_Q4_0,
-                        pq_q2_k_quantize, pq_q2_k_dequant),
+                        pq_q2_k_quantize, pq_q2_k_dequant, 10),
     [PQ_QF_Q3_K] = GGML("q3_k", 256, pq_block_q3_k, 3, true, PQ_GGML_Q3_K, 9, PQ_QF_Q4_0,
-                        pq_q3_k_quantize, pq_q3_k_dequant),
+                        pq_q3_k_quantize, pq_q3_k_dequant, 11),
     [PQ_QF_Q4_K] = GGML("q4_k", 256, pq_block_q4_k, 4, false, PQ_GGML_Q4_K, 10, PQ_QF_Q5_0,
-                        pq_q4_k_quantize, pq_q4_k_dequant),
+                        pq_q4_k_quantize, pq_q4_k_dequant, 14),
     [PQ_QF_Q5_K] = GGML("q5_k", 256, pq_block_q5_k, 5, false, PQ_GGML_Q5_K, 11, PQ_QF_Q5_1,
-                        pq_q5_k_quantize, pq_q5_k_dequant),
+                        pq_q5_k_quantize, pq_q5_k_dequant, 16),
     [PQ_QF_Q6_K] = GGML("q6_k", 256, pq_block_q6_k, 6, true, PQ_GGML_Q6_K, 12, PQ_QF_Q8_0,
-                        pq_q6_k_quantize, pq_q6_k_dequant),
+                        pq_q6_k_quantize, pq_q6_k_dequant, 18),
 };
 
 static pq_qfmt_traits extra[PQ_QF_MAX - PQ_QF_BUILTIN];

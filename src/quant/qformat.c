@@ -12,7 +12,7 @@
 #include "quant/gptq.h"
 #include "quant/round.h"
 
-int pq_qspec_parse(const char *text, pq_qspec *out, polyq_err *err)
+static int qspec_parse(const char *text, pq_qspec *out, polyq_err *err)
 {
     memset(out, 0, sizeof *out);
     if (!strcmp(text, "fp32") || !strcmp(text, "f32") || !strcmp(text, "none")) {
@@ -177,19 +177,85 @@ int pq_qspec_parse(const char *text, pq_qspec *out, polyq_err *err)
                        text, out->gptq ? "GPTQ" : "AWQ");
     snprintf(out->name, sizeof out->name, "%s", text);
     return 0;
-bad:;
-    char formats[512];
+bad:
+    return POLYQ_INVALID_ARG - 1000; /* not understood: pq_qspec_parse says so */
+}
+
+/* A spec that parses and is one slip away from text: '_' for '-' (or back), or a common spec
+ * within a few edits; NULL if none. */
+static const char *spec_suggestion(const char *text, char *buf, size_t size)
+{
+    pq_qspec tmp;
+    for (int swap = 0; swap < 2; swap++) {
+        snprintf(buf, size, "%s", text);
+        for (char *c = buf; *c; c++)
+            if (*c == (swap ? '-' : '_'))
+                *c = swap ? '_' : '-';
+        if (strcmp(buf, text) && qspec_parse(buf, &tmp, NULL) == 0)
+            return buf;
+    }
+    static const char *const common[] = {"fp32",
+                                         "int8",
+                                         "int4-g128",
+                                         "int4-g128-sym",
+                                         "int4-g32",
+                                         "int3-g64",
+                                         "int2-g16",
+                                         "gptq-int4-g128",
+                                         "gptq-int4-act",
+                                         "awq-int4-g128",
+                                         "awq-int4-g128-clip",
+                                         "awq-int4-g128-duo",
+                                         "q4_k_m",
+                                         "nf4",
+                                         "fp4",
+                                         "nf4-dq",
+                                         "fp4-dq",
+                                         "w8a8",
+                                         "smoothquant",
+                                         "llm-int8"};
+    const char *names[64];
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof common / sizeof common[0]; i++)
+        names[n++] = common[i];
+    for (int f = 0; f < pq_qfmt_count() && n < 64; f++)
+        names[n++] = pq_qfmt_get((pq_qfmt)f)->name;
+    const char *near = pq_nearest(text, names, n);
+    if (!near)
+        return NULL;
+    snprintf(buf, size, "%s", near);
+    return buf;
+}
+
+/* Spec names are read without case (Q4_K_M as llama.cpp users type it). */
+int pq_qspec_parse(const char *text, pq_qspec *out, polyq_err *err)
+{
+    char low[sizeof out->name];
+    size_t n = strlen(text);
+    if (n >= sizeof low)
+        n = sizeof low - 1;
+    for (size_t i = 0; i < n; i++)
+        low[i] = text[i] >= 'A' && text[i] <= 'Z' ? (char)(text[i] - 'A' + 'a') : text[i];
+    low[n] = 0;
+    int rc = strlen(text) < sizeof low ? qspec_parse(low, out, err) : POLYQ_INVALID_ARG - 1000;
+    if (rc != POLYQ_INVALID_ARG - 1000)
+        return rc;
+    memset(out, 0, sizeof *out);
+    char formats[512], hint[sizeof out->name + 32] = "", alt[sizeof out->name];
+    const char *near = spec_suggestion(low, alt, sizeof alt);
+    if (near)
+        snprintf(hint, sizeof hint, " (did you mean %s?)", near);
     pq_qfmt_list(formats, sizeof formats);
     return pq_fail(
         err, POLYQ_INVALID_ARG,
-        "quant spec \"%s\" is not understood: expected fp32, "
+        "quant spec \"%s\" is not understood%s: expected fp32, "
         "int<2-8>[-g<group>|-tensor][-sym|-asym][-head] (e.g. int8, int4-g128), "
         "gptq-int<2-8>[-g<group>][-sym][-act][-head] or awq-int<2-8>[-g<group>][-clip][-duo] "
         "(calibrated), "
         "%s, q4_k_m (llama.cpp's mixture), nf4-dq, fp4-dq (double-quantized), each with optional "
         "-head, "
         "or w8a8, smoothquant[-a<alpha>], llm-int8[-t<threshold>] (int8 weights and activations)",
-        text, formats);
+        text, hint, formats);
 }
 
 void pq_qfmt_list(char *buf, size_t size)
@@ -220,6 +286,37 @@ void pq_qfmt_list(char *buf, size_t size)
             return;
         at += (size_t)w;
     }
+}
+
+void pq_qspec_describe(const pq_qspec *s, char *buf, size_t n)
+{
+    if (s->none) {
+        snprintf(buf, n, "full precision");
+        return;
+    }
+    const char *head = s->head ? ", the LM head too" : "";
+    if (s->k_mix) {
+        snprintf(buf, n, "llama.cpp's Q4_K_M mixture of Q4_K, Q5_K and Q6_K%s", head);
+        return;
+    }
+    const pq_qfmt_traits *t = pq_qfmt_get(s->fmt);
+    if (s->fmt != PQ_QF_INT) {
+        snprintf(buf, n, "%s's %s%s%s", t->tool, t->name, s->dq ? ", double-quantized" : "", head);
+        return;
+    }
+    char gran[48];
+    if (s->gran == PQ_GRAN_GROUP)
+        snprintf(gran, sizeof gran, "in groups of %d", s->group);
+    else
+        snprintf(gran, sizeof gran, "%s", s->gran == PQ_GRAN_TENSOR ? "per tensor" : "per channel");
+    const char *how = s->gptq          ? ", GPTQ"
+                      : s->awq         ? ", AWQ"
+                      : s->smooth      ? ", SmoothQuant"
+                      : s->outlier > 0 ? ", LLM.int8() with outlier features in floating point"
+                      : s->act8        ? ", activations int8 per token"
+                                       : ", round-to-nearest";
+    snprintf(buf, n, "%d-bit integers %s, %s%s%s", s->bits, gran,
+             s->sym ? "symmetric" : "asymmetric", how, head);
 }
 
 const char *pq_qspec_method(const pq_qspec *s)

@@ -71,6 +71,8 @@ typedef struct pq_qfmt_traits {
     void (*quantize)(const float *x,
                      uint8_t *y); /* one block of `block` weights into block_bytes */
     void (*dequant)(const uint8_t *y, float *out); /* and back */
+    int ftype; /* llama.cpp's general.file_type (llama_ftype) of a file mostly in this format;
+                  0: none */
 } pq_qfmt_traits;
 
 /* The traits of format f; NULL for an id that is no format. */
@@ -134,6 +136,8 @@ int pq_qspec_for_linear(const pq_qspec *s, pq_role role, int layer, int n_layer,
 int pq_qspec_parse(const char *text, pq_qspec *out, polyq_err *err);
 /* "rtn" (int specs), "ggml" (q8_0 .. q5_1), "bitsandbytes" (nf4, fp4) */
 const char *pq_qspec_method(const pq_qspec *s);
+/* The spec in words ("4-bit integers in groups of 128, asymmetric, GPTQ"), into buf. */
+void pq_qspec_describe(const pq_qspec *s, char *buf, size_t n);
 
 typedef struct pq_qweight {
     pq_qfmt fmt; /* block formats: data holds the tool's blocks, row after row */

@@ -88,6 +88,10 @@ json_t *pq_report_doc(const pq_run_info *in, const pq_lang_metrics *m, size_t n_
                       "best_lang", s->best_lang);
         if (!langs || !spec)
             goto nomem;
+        json_t *formats =
+            in->q_formats && in->q_formats[q] ? json_loads(in->q_formats[q], 0, NULL) : NULL;
+        if (formats)
+            json_object_set_new(spec, "linear_formats", formats);
         json_object_set_new(spec, "languages", langs);
         json_t *corr = json_object(), *scripts = json_array();
         for (int v = 0; v < PQ_N_EXPLAIN; v++)
@@ -165,14 +169,18 @@ static void fmt(char *buf, size_t n, const char *f, double v)
 void pq_report_table(FILE *f, const pq_run_info *in, const pq_lang_metrics *m, size_t n_lang,
                      const pq_disparity_summary *summary)
 {
+    /* a text file has no split; in document mode the units are the file's lines */
     fprintf(f,
-            "polyq %s | %s (%s, %s) | %s %s | %llu sentence(s) per language | bootstrap %d, seed "
+            "polyq %s | %s (%s, %s) | %s%s%s | %llu %s per language | bootstrap %d, seed "
             "%llu\n",
-            POLYQ_VERSION, in->model_id, in->architecture, in->dtype, in->dataset, in->split,
-            (unsigned long long)(n_lang ? m[0].n_sent : 0), in->n_boot,
+            POLYQ_VERSION, in->model_id, in->architecture, in->dtype, in->dataset,
+            in->split ? " " : "", in->split ? in->split : "",
+            (unsigned long long)(n_lang ? m[0].n_sent : 0),
+            in->stride > 0 ? "line(s) of one document" : "sentence(s)", in->n_boot,
             (unsigned long long)in->seed);
-    fprintf(f, "\nfull precision\n%-12s %9s %9s %9s %8s %10s %9s\n", "language", "sentences",
-            "tokens", "PPL", "bits/B", "bits/sent", "tok/byte");
+    fprintf(f, "\nfull precision\n%-12s %9s %9s %9s %8s %10s %9s\n", "language",
+            in->stride > 0 ? "lines" : "sentences", "tokens", "PPL", "bits/B", "bits/sent",
+            "tok/byte");
     for (size_t l = 0; l < n_lang; l++) {
         char ppl[32], bpb[32], bps[32], fb[32];
         fmt(ppl, sizeof ppl, "%.2f", m[l].ppl);

@@ -30,6 +30,7 @@ typedef struct pq_run_info {
     const char *const *q_methods; /* "rtn", "ggml", "bitsandbytes" */
     const double *q_bits_per_weight;
     const char *const *q_details; /* human description of each spec */
+    const char *const *q_formats; /* per spec: its linears per storage format, a JSON object */
 } pq_run_info;
 
 /* The results document (new reference; NULL when out of memory), and it written to path

@@ -74,6 +74,10 @@ int pq_qspec_parse_list(const char *list, pq_qspec *specs, int max, int *n, poly
             rc = pq_fail(err, POLYQ_INVALID_ARG, "--quant: at most %d specs", max);
         else
             rc = pq_qspec_parse(s, &specs[(*n)++], err);
+        for (int k = 0; !rc && k + 1 < *n; k++) /* the same spec twice would be run twice */
+            if (!strcmp(specs[k].name, specs[*n - 1].name))
+                rc = pq_fail(err, POLYQ_INVALID_ARG, "--quant: spec %s is given twice",
+                             specs[k].name);
     }
     free(copy);
     return rc;
@@ -159,6 +163,9 @@ int pq_run_langs_open(pq_run_langs *out, const pq_run_opts *o, bool compare, pol
                 rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
             else
                 out->n++;
+            for (size_t k = 0; !rc && k + 1 < out->n; k++) /* its statistics would be doubled */
+                if (!strcmp(out->langs[k], s))
+                    rc = pq_fail(err, POLYQ_INVALID_ARG, "--langs: %s is given twice", s);
         }
         free(lc);
         if (!rc && !out->n)
@@ -289,6 +296,13 @@ int pq_run_eval(pq_run **out, const pq_model *fp, pq_model *const *q, int n_q,
         r->q_names[i] = dup_or_null(q[i]->spec.name, &fail);
         r->q_methods[i] = pq_qspec_method(&q[i]->spec);
         r->q_bpw[i] = pq_model_bits_per_weight(q[i]);
+        char words[160], formats[512], fb[512];
+        pq_qspec_describe(&q[i]->spec, words, sizeof words);
+        pq_model_formats_json(q[i], formats, sizeof formats);
+        r->q_formats[i] = dup_or_null(formats, &fail);
+        bool moved = pq_model_fallbacks(q[i], fb, sizeof fb);
+        r->q_details[i] = moved ? pq_asprintf("%s; %s", words, fb) : pq_strdup(words);
+        fail |= !r->q_details[i];
     }
     if (!rc && fail)
         rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
@@ -319,6 +333,8 @@ int pq_run_eval(pq_run **out, const pq_model *fp, pq_model *const *q, int n_q,
                             .q_names = (const char *const *)r->q_names,
                             .q_methods = r->q_methods,
                             .q_bits_per_weight = r->q_bpw,
+                            .q_details = (const char *const *)r->q_details,
+                            .q_formats = (const char *const *)r->q_formats,
                             .peak_rss_mb = ru.ru_maxrss / 1024.0};
     if (rc) {
         pq_run_free(r);
@@ -348,7 +364,10 @@ void pq_run_free(pq_run *r)
     free(r->ref_lang);
     free(r->calibration);
     free(r->split);
-    for (int i = 0; i < r->n_q; i++)
+    for (int i = 0; i < r->n_q; i++) {
         free(r->q_names[i]);
+        free(r->q_details[i]);
+        free(r->q_formats[i]);
+    }
     free(r);
 }

@@ -128,6 +128,8 @@ typedef struct pq_run {
     char *q_names[PQ_MAX_SPECS];
     const char *q_methods[PQ_MAX_SPECS];
     double q_bpw[PQ_MAX_SPECS];
+    char *q_details[PQ_MAX_SPECS]; /* the spec in words, and how its linears are stored */
+    char *q_formats[PQ_MAX_SPECS]; /* pq_model_formats_json */
 } pq_run;
 
 /* Evaluates fp and q[0..n_q) on the languages l (from pq_run_langs_open with the same o).

@@ -448,8 +448,7 @@ int pq_sweep_run(const pq_sweep_opts *so, polyq_err *errp)
     pq_dataset ds = {0};
     pq_db *db = NULL;
     char *data_dir = NULL;
-    pq_hub_opts ho = {.offline = getenv("HF_HUB_OFFLINE") != NULL,
-                      .progress = isatty(2) && rank == 0};
+    pq_hub_opts ho = {.offline = so->offline, .progress = isatty(2) && rank == 0};
     int rc = pq_plan_read(&p, plan_path, &err);
     if (rc) { /* nothing of a plan that did not read is used */
         pq_plan_free(&p);
@@ -457,7 +456,17 @@ int pq_sweep_run(const pq_sweep_opts *so, polyq_err *errp)
         *errp = err;
         return rc;
     }
-    if (!p.data)
+    /* the data: the plan's "data", else --data or POLYQ_DATA, else FLORES-200 in the cache */
+    const char *data_opt = so->data && *so->data                           ? so->data
+                           : getenv("POLYQ_DATA") && *getenv("POLYQ_DATA") ? getenv("POLYQ_DATA")
+                                                                           : NULL;
+    if (p.data && so->data && *so->data && strcmp(p.data, so->data))
+        rc = pq_fail(&err, POLYQ_INVALID_ARG,
+                     "%s names its data (\"%s\"); --data %s would evaluate other text", plan_path,
+                     p.data, so->data);
+    else if (!p.data && data_opt)
+        rc = (data_dir = pq_strdup(data_opt)) ? 0 : pq_fail(&err, POLYQ_NOMEM, "out of memory");
+    else if (!p.data)
         rc = pq_flores_resolve(&ho, &data_dir, &err);
     if (!rc)
         rc = pq_dataset_open(&ds, p.data ? p.data : data_dir, p.split, &err);

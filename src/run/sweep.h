@@ -14,6 +14,9 @@ typedef struct pq_sweep_opts {
     const char *plan_path;
     const char *db_path; /* NULL: the plan's path with .db for .json */
     bool status;         /* only count what is done, into out */
+    const char *data;    /* where the text is when the plan names no "data" (NULL: POLYQ_DATA,
+                            else FLORES-200 in polyq's cache) */
+    bool offline;        /* never use the network (HF_HUB_OFFLINE and POLYQ_OFFLINE also) */
     FILE *out;           /* the status and the closing count (NULL: stdout) */
     void (*on_cell)(void *ctx, const char *line); /* a line after each stored cell (may be NULL) */
     void *ctx;

@@ -245,6 +245,12 @@ static int spm_json(json_t **out, const char *what, const piece *pieces, size_t 
 {
     const char *path = what;
     int rc = 0;
+    /* scores all equal (llama.cpp writes -1000 for every piece of a vocabulary converted from
+     * tokenizer.json) say nothing of the order: the pieces' ids order the merges then */
+    bool equal = true;
+    for (size_t i = 1; i < n && equal; i++)
+        equal = pieces[i].score == pieces[0].score;
+    by_score = by_score && !equal;
     for (size_t i = 0; i < n; i++) /* bounds the merges' search: every split of every piece */
         if (pieces[i].n > PQ_TOK_MAX_TOKEN)
             return pq_fail(
