@@ -3,7 +3,8 @@
 # UndefinedBehaviorSanitizer; `make install PREFIX=...` installs the library, its header,
 # polyq.pc and the polyq binary; `make check` is what CI runs.
 CC      ?= cc
-PKGS    := jansson libpcre2-8 libutf8proc lapacke openblas libcurl libarchive sqlite3 cairo fontconfig
+PKGS    := jansson libpcre2-8 libutf8proc lapacke openblas libcurl libarchive sqlite3 cairo fontconfig \
+           libcrypto
 # make MPI=1: polyq sweep spreads cells over MPI ranks (OpenMPI), built in build-mpi/
 ifeq ($(MPI),1)
 PKGS    += ompi-c
@@ -16,7 +17,8 @@ OPT     ?= -O2 -g
 SAN     ?=
 CFLAGS  ?=
 ALL_CFLAGS := $(OPT) $(SAN) -std=c11 -D_GNU_SOURCE -fPIC -fvisibility=hidden -Wall -Wextra -Wshadow \
-           -Wno-unused-parameter -pthread -Iinclude -Isrc $(PKG_CFLAGS) $(MPI_FLAGS) $(CFLAGS)
+           -Wno-unused-parameter -pthread -Iinclude -Isrc $(PKG_CFLAGS) $(MPI_FLAGS) \
+           $(CFLAGS)
 LDLIBS  += $(PKG_LIBS) -ldnnl -lgomp -lm -pthread
 BUILD   ?= build
 
@@ -38,7 +40,18 @@ all: $(BUILD)/polyq $(BUILD)/libpolyq.so
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+	$(CC) $(ALL_CFLAGS) -I$(BUILD)/gen -MMD -MP -c $< -o $@
+
+# the git commit results record (git describe: a commit, "-dirty" for local changes; "unknown"
+# outside a checkout), rewritten only when it changes
+GIT_DESC := $(shell git describe --always --dirty --abbrev=12 2>/dev/null || echo unknown)
+$(BUILD)/gen/polyq_build.h: FORCE
+	@mkdir -p $(dir $@)
+	@echo '#define POLYQ_GIT "$(GIT_DESC)"' > $@.tmp
+	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
+$(BUILD)/src/run/provenance.o: $(BUILD)/gen/polyq_build.h
+.PHONY: FORCE
+FORCE:
 
 $(BUILD)/libpolyq.a: $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^

@@ -8,7 +8,7 @@
 # reported as skipped otherwise).
 set -e
 PKGS="build-essential pkg-config ca-certificates libjansson-dev libpcre2-dev libutf8proc-dev libopenblas-dev liblapacke-dev libdnnl-dev
-      libsqlite3-dev libcurl4-openssl-dev libarchive-dev libcairo2-dev fonts-dejavu-core"
+      libsqlite3-dev libcurl4-openssl-dev libssl-dev libarchive-dev libcairo2-dev fonts-dejavu-core"
 TESTS=0
 for arg in "$@"; do
     case "$arg" in

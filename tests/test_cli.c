@@ -203,6 +203,9 @@ static char *strip_volatile(const char *path)
     json_object_del(r, "threads");
     json_object_del(r, "peak_rss_mb");
     json_object_del(r, "memory_estimate_mb"); /* counts per-thread buffers */
+    /* the provenance's command line (--threads, --out) and threads differ by design */
+    json_object_del(json_object_get(r, "provenance"), "command_line");
+    json_object_del(json_object_get(json_object_get(r, "provenance"), "host"), "threads");
     char *s = json_dumps(r, JSON_SORT_KEYS | JSON_REAL_PRECISION(17));
     json_decref(r);
     return s;
@@ -545,7 +548,18 @@ TEST_SLOW(cli_quantize_then_eval)
                   json_real_value(json_object_get(json_object_get(ly, "kld"), "value")));
         }
     }
-    CHECK(b && json_is_object(json_object_get(b, "calibration")));
+    /* each loaded entry carries its own calibration set (the run itself calibrated nothing) */
+    CHECK(b && json_is_null(json_object_get(b, "calibration")));
+    for (size_t i = 0; b && i < NS; i++) {
+        json_t *y = json_array_get(json_object_get(b, "quantized"), i + 1);
+        const char *spec = json_string_value(json_object_get(y, "spec"));
+        bool calibrated = spec && (!strncmp(spec, "gptq", 4) || !strncmp(spec, "awq", 3) ||
+                                   !strncmp(spec, "smoothquant", 11));
+        json_t *c = json_object_get(y, "calibration");
+        if (calibrated ? !json_is_object(c) : !json_is_null(c))
+            FAILF("%s: calibration %s", spec ? spec : "?", calibrated ? "missing" : "not null");
+        CHECK(json_is_string(json_object_get(y, "source")));
+    }
     json_decref(a);
     json_decref(b);
     /* a file made from another model; a damaged file */
@@ -2081,5 +2095,129 @@ TEST(cli_fallbacks_are_told_and_recorded)
     expect(a, 0, "weights stored as Q4_K_M"); /* general.file_type 15, as llama.cpp names it */
     free(a);
     free(gguf);
+    free(json);
+}
+
+/* Provenance: two GPTQ files calibrated on different languages are two entries named
+ * spec@calibration, each with its source and calibration; the results record the command
+ * line, the build, the host, the libraries and every file read by its SHA-256 (checked against
+ * sha256sum). */
+TEST_SLOW(cli_provenance_per_entry_and_files)
+{
+    const char *tmp = pq_test_tmpdir(), *data = pq_test_shared("data/flores200");
+    const char *m = "tests/fixtures/gpt2-tiny-vocab-bf16";
+    static const char *const cal[] = {"hin_Deva", "eng_Latn"};
+    for (int c = 0; c < 2; c++) {
+        char *a = pq_asprintf("quantize %s --quant gptq-int4-g32 --calib %s --calib-samples 4 "
+                              "--data %s --out %s/prov-%s",
+                              m, cal[c], data, tmp, cal[c]);
+        expect(a, 0, "wrote");
+        free(a);
+    }
+    char *json = pq_asprintf("%s/prov.json", tmp);
+    char *a = pq_asprintf("eval %s --data %s --langs eng_Latn,hin_Deva --max-sentences 2 --quant "
+                          "int8 --quantized %s/prov-hin_Deva,%s/prov-eng_Latn --bootstrap 100 "
+                          "--out %s",
+                          m, data, tmp, tmp, json);
+    expect(a, 0, "gptq-int4-g32@hin_Deva");
+    free(a);
+    json_t *r = json_load_file(json, 0, NULL);
+    json_t *qa = json_object_get(r, "quantized");
+    CHECK_INT(json_array_size(qa), 3);
+    static const char *const want[] = {"int8", "gptq-int4-g32@hin_Deva", "gptq-int4-g32@eng_Latn"};
+    for (size_t i = 0; i < 3; i++) {
+        json_t *e = json_array_get(qa, i);
+        const char *spec = json_string_value(json_object_get(e, "spec"));
+        CHECK(spec && !strcmp(spec, want[i]));
+        CHECK(json_is_string(json_object_get(e, "description")));
+        json_t *c = json_object_get(e, "calibration"), *src = json_object_get(e, "source");
+        if (i == 0) {
+            CHECK(json_is_null(c) && json_is_null(src));
+        } else {
+            const char *l0 = json_string_value(json_array_get(json_object_get(c, "languages"), 0));
+            CHECK(l0 && !strcmp(l0, cal[i - 1]));
+            CHECK(json_is_string(src) && strstr(json_string_value(src), cal[i - 1]));
+        }
+    }
+    json_t *p = json_object_get(r, "provenance"), *cmd = json_object_get(p, "command_line");
+    CHECK(json_array_size(cmd) > 10 && !strcmp(json_string_value(json_array_get(cmd, 1)), "eval"));
+    CHECK(json_is_string(json_object_get(json_object_get(p, "polyq"), "git")));
+    CHECK(json_integer_value(json_object_get(json_object_get(p, "host"), "threads")) >= 1);
+    static const char *const libs[] = {"onednn",   "openblas", "sqlite",  "pcre2",
+                                       "utf8proc", "jansson",  "libcurl", "openssl"};
+    for (size_t k = 0; k < sizeof libs / sizeof libs[0]; k++) {
+        const char *v =
+            json_string_value(json_object_get(json_object_get(p, "libraries"), libs[k]));
+        if (!v || !*v)
+            FAILF("provenance: no version of %s", libs[k]);
+    }
+    /* every file read, once, and its hash as sha256sum computes it */
+    json_t *files = json_object_get(p, "files"), *f;
+    size_t i, n_model = 0, n_quant = 0, n_data = 0, n_calib = 0;
+    json_array_foreach(files, i, f)
+    {
+        const char *path = json_string_value(json_object_get(f, "path")),
+                   *role = json_string_value(json_object_get(f, "role")),
+                   *hex = json_string_value(json_object_get(f, "sha256"));
+        n_model += !strcmp(role, "model");
+        n_quant += !strcmp(role, "quantized model");
+        n_data += !strcmp(role, "data");
+        n_calib += !strncmp(role, "calibration", 11);
+        char *c = pq_asprintf("sha256sum '%s'", path);
+        int rc;
+        char *out = run_cmd(c, &rc);
+        if (rc != 0 || !out || !hex || strncmp(out, hex, 64))
+            FAILF("%s: sha256 %s, sha256sum says %.64s", path, hex ? hex : "(none)",
+                  out ? out : "");
+        free(out);
+        free(c);
+    }
+    CHECK(n_model >= 3);   /* config.json, model.safetensors, tokenizer.json */
+    CHECK_INT(n_quant, 2); /* each polyq-quant.safetensors */
+    CHECK_INT(n_data, 2);  /* the two languages' devtest files */
+    CHECK_INT(n_calib, 2); /* the dev files each file was calibrated on */
+    json_t *langs = json_object_get(json_object_get(r, "data"), "languages");
+    CHECK(json_array_size(langs) == 2 &&
+          !strcmp(json_string_value(json_array_get(langs, 1)), "hin_Deva"));
+    json_decref(r);
+    free(json);
+}
+
+/* report.md's words follow the sign: when every language gains, none "loses the most"; and
+ * the unstable flag's text says what its rule is. */
+TEST_SLOW(cli_report_words_match_numbers)
+{
+    const char *tmp = pq_test_tmpdir();
+    char *json = pq_asprintf("%s/gain.json", tmp), *dir = pq_asprintf("%s/gain-report", tmp);
+    char *a = pq_asprintf("eval tests/fixtures/gpt2-tiny-vocab-bf16 --data %s --langs "
+                          "eng_Latn,hin_Deva --max-sentences 3 --quant int4-g32 --bootstrap 100 "
+                          "--out %s",
+                          pq_test_shared("data/flores200"), json);
+    expect(a, 0, "not clearly a loss (its interval includes 0, or it is a gain)");
+    free(a);
+    /* every language's change made a gain */
+    json_t *r = json_load_file(json, 0, NULL), *l;
+    size_t i;
+    json_array_foreach(
+        json_object_get(json_array_get(json_object_get(r, "quantized"), 0), "languages"), i, l)
+    {
+        json_t *d = json_object_get(l, "delta_bits_per_sentence");
+        json_object_set_new(d, "value", json_real(-1.0 - (double)i));
+        json_object_set_new(d, "ci95_lo", json_real(-2.0 - (double)i));
+        json_object_set_new(d, "ci95_hi", json_real(-0.5 - (double)i));
+    }
+    CHECK(json_dump_file(r, json, 0) == 0);
+    json_decref(r);
+    a = pq_asprintf("report %s --out %s", json, dir);
+    expect(a, 0, "");
+    free(a);
+    char *mdp = pq_asprintf("%s/report.md", dir), *md = NULL;
+    polyq_err err = {0};
+    CHECK_OK(pq_read_file(mdp, 1 << 22, &md, NULL, &err));
+    CHECK(md && !strstr(md, "loses the most information") &&
+          strstr(md, "No language loses information on average; the least gain is in"));
+    free(md);
+    free(mdp);
+    free(dir);
     free(json);
 }

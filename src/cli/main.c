@@ -318,6 +318,9 @@ static int cmd_eval(int argc, char **argv)
     pq_hub_opts ho = {.revision = revision, .offline = offline, .progress = isatty(2)};
     char *data_dir = NULL, *model_path = NULL, *model_rev = NULL, *cal_desc = NULL;
     pq_model *fp = NULL, *qm[PQ_MAX_SPECS] = {0};
+    const char *q_src[PQ_MAX_SPECS] = {0};
+    char *q_cal[PQ_MAX_SPECS] = {0}, *qc = NULL;
+    int n_loaded = 0;
     pq_run_langs langs = {0};
     pq_calib_set cal = {0};
     pq_run *run = NULL;
@@ -374,25 +377,34 @@ static int cmd_eval(int argc, char **argv)
         rc = pq_quantize_spec(&qm[q], fp, &specs[q], &cal, (int)batch, (int)threads, &err);
         warn_fallbacks(rc ? NULL : qm[q]);
     }
-    char *qc = quantized ? pq_strdup(quantized) : NULL, *qs = NULL;
+    for (int q = 0; q < n_q; q++) /* per entry: its calibration set, and where it was read from */
+        q_cal[q] = pq_qspec_calibrated(&specs[q]) && cal_desc ? pq_strdup(cal_desc) : NULL;
+    char *qs = NULL;
+    qc = quantized ? pq_strdup(quantized) : NULL; /* kept: q_src points into it */
     for (char *d = qc ? strtok_r(qc, ",", &qs) : NULL; d && !rc; d = strtok_r(NULL, ",", &qs)) {
         char *desc = NULL; /* models quantized earlier by polyq quantize */
         if (n_q == PQ_MAX_SPECS)
             rc = pq_fail(&err, POLYQ_INVALID_ARG, "at most %d quantized models at once",
                          PQ_MAX_SPECS);
-        else if (!(rc = pq_quantized_load(&qm[n_q], fp, d, &desc, &err)))
-            n_q++;
-        if (desc && !cal_desc)
-            cal_desc = desc;
-        else
-            free(desc);
+        else if (!(rc = pq_quantized_load(&qm[n_q], fp, d, &desc, &err))) {
+            q_src[n_q] = d;
+            q_cal[n_q++] = desc;
+            desc = NULL;
+            n_loaded++;
+        }
+        free(desc);
     }
     if (quantized && !qc)
         rc = pq_fail(&err, POLYQ_NOMEM, "out of memory");
-    free(qc);
     if (rc)
         goto out;
     pr.t0 = pq_now();
+    ro.argc = argc;
+    ro.argv = argv;
+    ro.extra_models = q_src + (n_q - n_loaded);
+    ro.n_extra_models = n_loaded;
+    ro.q_sources = q_src;
+    ro.q_calibrations = (const char *const *)q_cal;
     rc = pq_run_eval(&run, fp, qm, n_q, &langs, &ro, model_name, model_path, model_rev, cal_desc,
                      t0, &err);
     if (pr.on)
@@ -409,8 +421,11 @@ static int cmd_eval(int argc, char **argv)
         fprintf(stderr, "polyq: wrote %s\n", out_path);
 out:
     pq_run_free(run);
-    for (int q = 0; q < n_q; q++)
+    for (int q = 0; q < n_q; q++) {
         pq_model_free(qm[q]);
+        free(q_cal[q]);
+    }
+    free(qc);
     pq_model_free(fp);
     pq_run_langs_free(&langs);
     pq_calib_set_free(&cal);

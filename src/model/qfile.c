@@ -78,9 +78,16 @@ static bool fits_spec(const pq_qweight *w, const pq_qspec *want)
         return false;
     if (pq_qfmt_get(w->fmt)->block) /* a block format: its traits fix the rest */
         return w->dq == want->dq;
-    if (w->bits != want->bits || w->sym != want->sym || w->gran != want->gran)
+    if (w->bits != want->bits || w->sym != want->sym)
         return false;
-    return w->gran != PQ_GRAN_GROUP || w->group == (want->group < w->n_in ? want->group : w->n_in);
+    /* groups as wide as the row are one group per channel (GPTQ stores them so) */
+    pq_gran g =
+        want->gran == PQ_GRAN_GROUP && want->group >= w->n_in ? PQ_GRAN_CHANNEL : want->gran;
+    if (w->gran == PQ_GRAN_GROUP && w->group >= w->n_in) /* and RTN keeps them as a group */
+        return g == PQ_GRAN_CHANNEL || g == PQ_GRAN_GROUP;
+    if (w->gran != g)
+        return false;
+    return w->gran != PQ_GRAN_GROUP || w->group == want->group;
 }
 
 /* The quantized linears of q, in a fixed order, with their names. */

@@ -25,6 +25,15 @@ double pq_rj_num(const json_t *o, const char *k)
 
 #define num pq_rj_num
 
+long long pq_rj_n_languages(const json_t *data)
+{
+    const json_t *n = json_object_get(data, "n_languages"), *l = json_object_get(data, "languages");
+    if (json_is_integer(n))
+        return json_integer_value(n);
+    return json_is_array(l) ? (long long)json_array_size(l)
+                            : (long long)pq_rj_num(data, "languages");
+}
+
 static void put_num(FILE *f, double v)
 {
     if (isnan(v))
@@ -156,9 +165,9 @@ static int write_md(const char *path, const json_t *r, const pq_figures *figs, p
         "Model `%s` (%s, weights %s), %s %s, %lld languages; polyq %s, seed %lld, %lld bootstrap "
         "resamples; reference language %s. Scoring: %s, unit: %s.\n\n",
         str(m, "path"), str(m, "architecture"), str(m, "dtype"), str(data, "dataset"),
-        str(data, "split"), (long long)num(data, "languages"), str(r, "version"),
-        (long long)num(r, "seed"), (long long)num(r, "bootstrap_resamples"), *ref ? ref : "(none)",
-        str(m, "scoring"), *str(r, "scoring_unit") ? str(r, "scoring_unit") : "sentence");
+        str(data, "split"), pq_rj_n_languages(data), str(r, "version"), (long long)num(r, "seed"),
+        (long long)num(r, "bootstrap_resamples"), *ref ? ref : "(none)", str(m, "scoring"),
+        *str(r, "scoring_unit") ? str(r, "scoring_unit") : "sentence");
     size_t qi, n_spec = json_array_size(json_object_get(r, "quantized"));
     json_t *q;
     if (figs->n == n_spec + 2)
@@ -213,19 +222,26 @@ static int write_md(const char *path, const json_t *r, const pq_figures *figs, p
         }
         if (n) {
             const json_t *w = rows[0].l, *d = json_object_get(w, "delta_bits_per_sentence");
+            if (num(d, "value") > 0) /* the words follow the sign: a gain is never a loss */
+                fprintf(f,
+                        "\n%s loses the most information: %.3f bits per sentence [%.3f, %.3f] "
+                        "more than in full precision.",
+                        str(w, "lang"), num(d, "value"), num(d, "ci95_lo"), num(d, "ci95_hi"));
+            else
+                fprintf(f,
+                        "\nNo language loses information on average; the least gain is in %s: "
+                        "%.3f bits per sentence [%.3f, %.3f].",
+                        str(w, "lang"), num(d, "value"), num(d, "ci95_lo"), num(d, "ci95_hi"));
             fprintf(f,
-                    "\n%s loses the most information: %.3f bits per sentence [%.3f, %.3f] more "
-                    "than in full "
-                    "precision. In %d of %zu languages the loss is significant (its interval lies "
+                    " In %d of %zu languages the loss is significant (its interval lies "
                     "above 0).",
-                    str(w, "lang"), num(d, "value"), num(d, "ci95_lo"), num(d, "ci95_hi"),
                     significant, n);
             if (unstable)
-                fprintf(
-                    f,
-                    " Disparity ratios against %s are unstable (its own loss interval includes 0): "
-                    "compare the differences in the CSV instead.",
-                    *ref ? ref : "the reference");
+                fprintf(f,
+                        " Disparity ratios against %s are unstable (its own degradation is not "
+                        "clearly a loss: the interval includes 0, or it is a gain): compare the "
+                        "differences in the CSV instead.",
+                        *ref ? ref : "the reference");
             const json_t *across = json_object_get(q, "across_languages");
             const json_t *rho = json_object_get(across, "spearman_with_delta_bits_per_sentence");
             const char *best = NULL;

@@ -174,8 +174,8 @@ int pq_report_html(const json_t *r, const pq_figures *figs, const char *dir, pol
              "polyq %s, seed %lld, %lld bootstrap resamples, reference language %s. Scoring: %s. "
              "Written %s.",
              str(m, "path"), str(m, "architecture"), str(m, "dtype"), num(m, "n_params"),
-             str(data, "dataset"), str(data, "split"), (long long)num(data, "languages"),
-             str(r, "version"), (long long)num(r, "seed"), (long long)num(r, "bootstrap_resamples"),
+             str(data, "dataset"), str(data, "split"), pq_rj_n_languages(data), str(r, "version"),
+             (long long)num(r, "seed"), (long long)num(r, "bootstrap_resamples"),
              *ref ? ref : "(none)", str(m, "scoring"), str(r, "created"));
     esc(f, line);
     fputs("</p>\n<p>Numbers are information lost to quantization per parallel sentence: Δ "
@@ -185,8 +185,8 @@ int pq_report_html(const json_t *r, const pq_figures *figs, const char *dir, pol
           "which compares languages on the same content whatever their tokenizer. Brackets hold "
           "95% paired-bootstrap "
           "intervals; orange: the interval lies above 0 (a loss), blue: below 0. A disparity ratio "
-          "whose reference "
-          "interval includes 0 is shown as unstable.</p>\n",
+          "whose reference degradation is not clearly a loss (its interval includes 0, or it is "
+          "a gain) is shown as unstable.</p>\n",
           f);
     /* summary over the specs */
     fputs(

@@ -40,7 +40,7 @@ json_t *pq_report_doc(const pq_run_info *in, const pq_lang_metrics *m, size_t n_
         str_or_null(in->model_type), "dtype", str_or_null(in->dtype), "n_params",
         (json_int_t)in->n_params, "scoring", in->pseudo ? "pseudo_log_likelihood" : "causal",
         "data", "dataset", str_or_null(in->dataset), "split", str_or_null(in->split), "path",
-        str_or_null(in->data_path), "max_sentences", (json_int_t)in->max_sentences, "languages",
+        str_or_null(in->data_path), "max_sentences", (json_int_t)in->max_sentences, "n_languages",
         (json_int_t)n_lang, "reference_language",
         in->ref_evaluated ? json_string(in->ref_lang) : json_null(), "seed", (json_int_t)in->seed,
         "bootstrap_resamples", in->n_boot, "threads", in->threads, "batch_tokens", in->batch_tokens,
@@ -58,6 +58,12 @@ json_t *pq_report_doc(const pq_run_info *in, const pq_lang_metrics *m, size_t n_
                         in->stride ? json_integer(in->stride) : json_null());
     json_object_set_new(root, "calibration",
                         in->calibration ? json_loads(in->calibration, 0, NULL) : json_null());
+    if (in->provenance)
+        json_object_set(root, "provenance", in->provenance);
+    json_t *codes = json_array(); /* the languages themselves, besides their count */
+    for (size_t l = 0; codes && l < n_lang; l++)
+        json_array_append_new(codes, json_string(m[l].lang));
+    json_object_set_new(json_object_get(root, "data"), "languages", codes ? codes : json_null());
     for (size_t l = 0; l < n_lang; l++) {
         const pq_lang_metrics *x = &m[l];
         json_array_append_new(
@@ -92,6 +98,10 @@ json_t *pq_report_doc(const pq_run_info *in, const pq_lang_metrics *m, size_t n_
             in->q_formats && in->q_formats[q] ? json_loads(in->q_formats[q], 0, NULL) : NULL;
         if (formats)
             json_object_set_new(spec, "linear_formats", formats);
+        json_object_set_new(spec, "source", str_or_null(in->q_sources ? in->q_sources[q] : NULL));
+        const char *cal = in->q_calibrations ? in->q_calibrations[q] : NULL;
+        json_t *cj = cal ? json_loads(cal, 0, NULL) : NULL;
+        json_object_set_new(spec, "calibration", cj ? cj : json_null());
         json_object_set_new(spec, "languages", langs);
         json_t *corr = json_object(), *scripts = json_array();
         for (int v = 0; v < PQ_N_EXPLAIN; v++)
@@ -255,8 +265,9 @@ void pq_report_table(FILE *f, const pq_run_info *in, const pq_lang_metrics *m, s
         fprintf(f,
                 "\ndisparity x = delta_bits_per_sentence(language) / delta_bits_per_sentence(%s): "
                 "the same content in every language, so it compares information lost.\n"
-                "\"unstable\": the reference's own degradation interval includes 0; read the "
-                "difference in the JSON instead.\n",
+                "\"unstable\": the reference's own degradation is not clearly a loss (its "
+                "interval includes 0, or it is a gain); read the difference in the JSON "
+                "instead.\n",
                 in->ref_evaluated ? in->ref_lang : "reference (not evaluated)");
     if (in->calibration)
         fprintf(f, "calibration: %s\n", in->calibration);

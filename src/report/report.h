@@ -31,6 +31,9 @@ typedef struct pq_run_info {
     const double *q_bits_per_weight;
     const char *const *q_details; /* human description of each spec */
     const char *const *q_formats; /* per spec: its linears per storage format, a JSON object */
+    json_t *provenance;           /* command line, build, host, libraries, files (may be NULL) */
+    const char *const *q_sources; /* per spec: the file it was read from, or NULL */
+    const char *const *q_calibrations; /* per spec: its calibration set (JSON text), or NULL */
 } pq_run_info;
 
 /* The results document (new reference; NULL when out of memory), and it written to path
@@ -54,6 +57,9 @@ int pq_report_db(const char *db, const char *out_dir, polyq_err *err);
 double pq_rj_num(const json_t *o, const char *key);
 const char *pq_rj_str(const json_t *o, const char *key);
 const json_t *pq_rj_fp_lang(const json_t *full_precision, const char *lang);
+/* How many languages a results document's "data" names: its "n_languages", the length of its
+ * "languages" list, or (files of polyq 0.1.0) "languages" as a count. */
+long long pq_rj_n_languages(const json_t *data);
 /* Whether path is an SQLite database (its first 16 bytes). */
 bool pq_is_sqlite(const char *path);
 

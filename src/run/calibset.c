@@ -75,6 +75,9 @@ int pq_calib_set_build(pq_calib_set *out, const pq_model *m, const pq_calib_opts
     *n_seq = 0;
     if (!rc && !*starts)
         rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
+    json_t *files = json_array(); /* the files read, for the results' provenance */
+    if (!rc && !files)
+        rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
     for (size_t l = 0; l < n_lang && !rc; l++) {
         char *path = NULL;
         pq_corpus c = {0};
@@ -85,6 +88,8 @@ int pq_calib_set_build(pq_calib_set *out, const pq_model *m, const pq_calib_opts
             break;
         }
         rc = pq_corpus_load(&c, langs[l], path, per, err);
+        if (!rc && path && json_array_append_new(files, json_string(path)))
+            rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
         free(path);
         for (size_t s = 0; s < c.n && !rc && (size_t)*n_seq < per * n_lang; s++) {
             size_t at = store->n;
@@ -115,9 +120,10 @@ int pq_calib_set_build(pq_calib_set *out, const pq_model *m, const pq_calib_opts
     if (!rc && !*n_seq)
         rc = pq_fail(err, POLYQ_INVALID_ARG, "the calibration text is empty");
     if (!rc) {
-        json_t *j = json_pack("{s:s, s:[], s:i, s:I, s:i}", "source",
-                              o->file ? o->file : "flores200 dev", "languages", "samples", *n_seq,
-                              "tokens", (json_int_t)total_tok, "max_tokens_per_sample", cap);
+        json_t *j =
+            json_pack("{s:s, s:[], s:i, s:I, s:i, s:O}", "source",
+                      o->file ? o->file : "flores200 dev", "languages", "samples", *n_seq, "tokens",
+                      (json_int_t)total_tok, "max_tokens_per_sample", cap, "files", files);
         for (size_t l = 0; j && l < n_lang && !o->file; l++)
             json_array_append_new(json_object_get(j, "languages"), json_string(langs[l]));
         *desc = j ? json_dumps(j, JSON_COMPACT) : NULL;
@@ -125,6 +131,7 @@ int pq_calib_set_build(pq_calib_set *out, const pq_model *m, const pq_calib_opts
         if (!*desc)
             rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
     }
+    json_decref(files);
     pq_strlist_free(langs, n_lang);
     free(lc);
     pq_dataset_free(&ds);

@@ -2,11 +2,14 @@
  * evaluation run from models to the numbers and provenance of a results file. */
 #include "run/run.h"
 
+#include "run/provenance.h"
+
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "base/base.h"
 
@@ -235,6 +238,28 @@ static char *dup_or_null(const char *s, bool *fail)
     return d;
 }
 
+/* A calibration set's short name: its languages joined by '+' ("hin_Deva+zho_Hans"), its file's
+ * name, or "none". */
+static void calib_label(const char *desc, char *buf, size_t n)
+{
+    json_t *j = desc ? json_loads(desc, 0, NULL) : NULL;
+    const json_t *langs = json_object_get(j, "languages");
+    size_t at = 0, i;
+    json_t *v;
+    buf[0] = 0;
+    json_array_foreach(langs, i, v)
+    {
+        int w = snprintf(buf + at, n - at, "%s%s", i ? "+" : "", json_string_value(v));
+        at += w > 0 && (size_t)w < n - at ? (size_t)w : 0;
+    }
+    const char *src = json_string_value(json_object_get(j, "source"));
+    if (!buf[0] && src)
+        snprintf(buf, n, "%s", strrchr(src, '/') ? strrchr(src, '/') + 1 : src);
+    if (!buf[0])
+        snprintf(buf, n, "none");
+    json_decref(j);
+}
+
 int pq_run_eval(pq_run **out, const pq_model *fp, pq_model *const *q, int n_q,
                 const pq_run_langs *l, const pq_run_opts *o, const char *model_id, const char *path,
                 const char *rev, const char *calibration, double t0, polyq_err *err)
@@ -265,12 +290,36 @@ int pq_run_eval(pq_run **out, const pq_model *fp, pq_model *const *q, int n_q,
     r->met = rc ? NULL : calloc(l->n ? l->n : 1, sizeof *r->met);
     if (!rc && (!r->res || !r->met))
         rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
+    /* what the result is made of: every model and data file, by its SHA-256 */
+    r->provenance = rc ? NULL : pq_prov_new(o->argc, o->argv, threads);
+    json_t *files = json_object_get(r->provenance, "files");
+    if (!rc && !files)
+        rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
+    if (!rc)
+        rc = pq_prov_add_model(files, path, "model", err);
+    for (int i = 0; !rc && i < o->n_extra_models; i++)
+        rc = pq_prov_add_model(files, o->extra_models[i], "quantized model", err);
+    for (int i = -1; i < n_q && !rc; i++) { /* the calibration files, of the run and of each file */
+        const char *cal = i < 0 ? calibration : o->q_calibrations ? o->q_calibrations[i] : NULL;
+        json_t *cj = cal ? json_loads(cal, 0, NULL) : NULL, *cf;
+        size_t ci;
+        json_array_foreach(json_object_get(cj, "files"), ci, cf)
+        {
+            const char *fpath = json_string_value(cf);
+            if (!rc && fpath && access(fpath, R_OK) == 0) /* read then, maybe elsewhere */
+                rc = pq_prov_add_file(
+                    files, fpath,
+                    i < 0 ? "calibration" : "calibration of a quantized model (hashed now)", err);
+        }
+        json_decref(cj);
+    }
     for (size_t i = 0; i < l->n && !rc; i++) {
         char *p = NULL;
         pq_corpus c = {0};
         pc.lang = l->langs[i];
         pc.li = i;
         if (!(rc = pq_dataset_path(&l->ds, l->langs[i], &p, err)) &&
+            !(rc = pq_prov_add_file(files, p, "data", err)) &&
             !(rc = pq_corpus_load(&c, l->langs[i], p, o->max_sentences, err)))
             rc = pq_evaluate(ev, &c, &r->res[i], err);
         pq_corpus_free(&c);
@@ -293,7 +342,18 @@ int pq_run_eval(pq_run **out, const pq_model *fp, pq_model *const *q, int n_q,
     r->calibration = dup_or_null(calibration, &fail);
     r->split = dup_or_null(split, &fail);
     for (int i = 0; i < n_q; i++) {
-        r->q_names[i] = dup_or_null(q[i]->spec.name, &fail);
+        const char *src = o->q_sources ? o->q_sources[i] : NULL,
+                   *cal = o->q_calibrations ? o->q_calibrations[i] : NULL;
+        r->q_sources[i] = dup_or_null(src, &fail);
+        r->q_calibs[i] = dup_or_null(cal, &fail);
+        bool shared = false; /* another entry of the same spec: named spec@calibration */
+        for (int k = 0; k < n_q; k++)
+            shared |= k != i && !strcmp(q[k]->spec.name, q[i]->spec.name);
+        char label[256];
+        calib_label(cal, label, sizeof label);
+        r->q_names[i] = shared ? pq_asprintf("%s@%s", q[i]->spec.name, label)
+                               : dup_or_null(q[i]->spec.name, &fail);
+        fail |= !r->q_names[i];
         r->q_methods[i] = pq_qspec_method(&q[i]->spec);
         r->q_bpw[i] = pq_model_bits_per_weight(q[i]);
         char words[160], formats[512], fb[512];
@@ -335,6 +395,9 @@ int pq_run_eval(pq_run **out, const pq_model *fp, pq_model *const *q, int n_q,
                             .q_bits_per_weight = r->q_bpw,
                             .q_details = (const char *const *)r->q_details,
                             .q_formats = (const char *const *)r->q_formats,
+                            .provenance = r->provenance,
+                            .q_sources = (const char *const *)r->q_sources,
+                            .q_calibrations = (const char *const *)r->q_calibs,
                             .peak_rss_mb = ru.ru_maxrss / 1024.0};
     if (rc) {
         pq_run_free(r);
@@ -364,10 +427,13 @@ void pq_run_free(pq_run *r)
     free(r->ref_lang);
     free(r->calibration);
     free(r->split);
+    json_decref(r->provenance);
     for (int i = 0; i < r->n_q; i++) {
         free(r->q_names[i]);
         free(r->q_details[i]);
         free(r->q_formats[i]);
+        free(r->q_sources[i]);
+        free(r->q_calibs[i]);
     }
     free(r);
 }

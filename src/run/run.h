@@ -100,6 +100,17 @@ typedef struct pq_run_opts {
     pq_note_fn note; /* what the run decided for the user (may be NULL) */
     pq_run_progress_fn progress;
     void *ctx;
+    /* for the provenance: the command line (may be NULL), and the files or folders of models
+     * read besides the full-precision one (--quantized) */
+    int argc;
+    char *const *argv;
+    const char *const *extra_models;
+    int n_extra_models;
+    /* per quantized model (NULL, or entries NULL): the file or folder it was read from, and its
+     * calibration set (JSON text as pq_calib_set's desc); two entries of one spec are named
+     * spec@calibration in the results */
+    const char *const *q_sources;
+    const char *const *q_calibrations;
 } pq_run_opts;
 
 /* The languages of a run, checked to exist before anything slow starts: the reference added
@@ -128,6 +139,8 @@ typedef struct pq_run {
     char *q_names[PQ_MAX_SPECS];
     const char *q_methods[PQ_MAX_SPECS];
     double q_bpw[PQ_MAX_SPECS];
+    json_t *provenance; /* pq_prov_new's, with the files read */
+    char *q_sources[PQ_MAX_SPECS], *q_calibs[PQ_MAX_SPECS];
     char *q_details[PQ_MAX_SPECS]; /* the spec in words, and how its linears are stored */
     char *q_formats[PQ_MAX_SPECS]; /* pq_model_formats_json */
 } pq_run;
