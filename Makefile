@@ -63,8 +63,16 @@ $(BUILD)/libpolyq.so: $(LIB_OBJ)
 	ln -sf libpolyq.so.$(VERSION) $@
 
 # polyq.pc names the prefix it is installed under
-install: $(BUILD)/polyq $(BUILD)/libpolyq.a $(BUILD)/libpolyq.so
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
+# the manual page, from the binary's own --help of every command (scripts/gen-man.sh)
+$(BUILD)/polyq.1: $(BUILD)/polyq scripts/gen-man.sh
+	sh scripts/gen-man.sh $(BUILD)/polyq > $@.tmp && mv $@.tmp $@
+
+install: $(BUILD)/polyq $(BUILD)/libpolyq.a $(BUILD)/libpolyq.so $(BUILD)/polyq.1
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include \
+	  $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/bash-completion/completions
+	install -m 644 $(BUILD)/polyq.1 $(DESTDIR)$(PREFIX)/share/man/man1/polyq.1
+	install -m 644 scripts/polyq-completion.bash \
+	  $(DESTDIR)$(PREFIX)/share/bash-completion/completions/polyq
 	install -m 755 $(BUILD)/polyq $(DESTDIR)$(PREFIX)/bin/polyq
 	install -m 644 $(BUILD)/libpolyq.a $(DESTDIR)$(PREFIX)/lib/libpolyq.a
 	install -m 755 $(BUILD)/libpolyq.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libpolyq.so.$(VERSION)

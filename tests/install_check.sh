@@ -31,6 +31,28 @@ if [ "$(wc -l < "$tmp/api.txt")" -ne 2 ] || ! grep -q '^hin_Deva int4-g16 ' "$tm
     cat "$tmp/api.txt" >&2
     fail=1
 fi
+# the manual page names every command and every option their --help lists
+man="$prefix/share/man/man1/polyq.1"
+if [ ! -s "$man" ] || ! grep -q '^\.TH POLYQ 1' "$man"; then
+    echo "install-check: share/man/man1/polyq.1 not installed" >&2
+    fail=1
+else
+    for cmd in $("$prefix/bin/polyq" --help | sed -n 's/^\(usage:\)\{0,1\} *polyq \([a-z][a-z]*\).*$/\2/p'); do
+        grep -q "^\.SS $cmd\$" "$man" || { echo "install-check: polyq.1 lacks $cmd" >&2; fail=1; }
+        for opt in $("$prefix/bin/polyq" "$cmd" --help | sed -n 's/^  \(--[a-z0-9-]*\).*/\1/p'); do
+            esc=$(printf '%s' "$opt" | sed 's/-/\\\\-/g')
+            grep -q "^\.B $esc" "$man" || { echo "install-check: polyq.1 lacks $cmd $opt" >&2; fail=1; }
+        done
+    done
+fi
+# bash completion: commands and options from the program itself
+comp="$prefix/share/bash-completion/completions/polyq"
+if command -v bash >/dev/null; then
+    got=$(PATH="$prefix/bin:$PATH" bash -c '. "$1"; COMP_WORDS=(polyq eval --la); COMP_CWORD=2; _polyq; echo "${COMPREPLY[*]}"' _ "$comp")
+    [ "$got" = "--langs" ] || { echo "install-check: completing 'polyq eval --la' gave '$got'" >&2; fail=1; }
+    got=$(PATH="$prefix/bin:$PATH" bash -c '. "$1"; COMP_WORDS=(polyq eval --quant int8,q4_k); COMP_CWORD=3; _polyq; echo "${COMPREPLY[*]}"' _ "$comp")
+    case "$got" in *int8,q4_k_m*) ;; *) echo "install-check: completing --quant gave '$got'" >&2; fail=1 ;; esac
+fi
 if [ ! -e "$prefix/lib/libpolyq.so.0" ] || [ ! -e "$prefix/lib/libpolyq.a" ] || [ ! -x "$prefix/bin/polyq" ]; then
     echo "install-check: libpolyq.so.0, libpolyq.a or bin/polyq not installed" >&2
     fail=1

@@ -803,6 +803,9 @@ static void check_figures_and_html(const char *dir, const json_t *r)
 {
     const json_t *qa = json_object_get(r, "quantized");
     const char *model = json_string_value(json_object_get(json_object_get(r, "model"), "id"));
+    const char *path = json_string_value(json_object_get(json_object_get(r, "model"), "path"));
+    if (model && path && !strcmp(model, path) && strrchr(model, '/')) /* a folder: its name */
+        model = strrchr(model, '/') + 1;
     char stems[8][64];
     size_t n_fig = 0;
     for (size_t q = 0; q < json_array_size(qa) && n_fig < 6; q++)
@@ -825,6 +828,11 @@ static void check_figures_and_html(const char *dir, const json_t *r)
              *png = pq_asprintf("%s/%s.png", dir, stems[k]);
         double w = 0;
         check_svg(svg, labels, &w);
+        char *text = NULL;
+        polyq_err err = {0};
+        if (pq_read_file(svg, 64u << 20, &text, NULL, &err) == 0 && strstr(text, "tests/fixtures/"))
+            FAILF("%s: the title shows the model's relative path", svg);
+        free(text);
         check_png(png, (int)ceil(w * 2), 0);
         free(svg);
         free(png);
@@ -1591,6 +1599,12 @@ TEST_SLOW(cli_sweep_killed_and_resumed)
                                 NULL};
         double w = 0;
         check_svg(svg, labels, &w);
+        char *svg_text = NULL;
+        polyq_err rerr = {0};
+        if (pq_read_file(svg, 64u << 20, &svg_text, NULL, &rerr) == 0 &&
+            strstr(svg_text, "tests/fixtures/"))
+            FAILF("%s: the title shows the model's relative path", svg);
+        free(svg_text);
         check_png(png, (int)ceil(w * 2), 0);
         free(svg);
         free(png);
@@ -2219,5 +2233,71 @@ TEST_SLOW(cli_report_words_match_numbers)
     free(md);
     free(mdp);
     free(dir);
+    free(json);
+}
+
+/* Logs and per-sentence output: off a terminal the run says what it starts and a line per
+ * language; --log-sentences writes one JSON line per sentence whose NLLs add up to the
+ * results' per-language sums. */
+TEST(cli_logs_and_sentences)
+{
+    const char *tmp = pq_test_tmpdir();
+    char *json = pq_asprintf("%s/logs.json", tmp), *jl = pq_asprintf("%s/sent.jsonl", tmp);
+    char *a = pq_asprintf("eval tests/fixtures/gpt2-tiny-vocab-bf16 --data %s --langs "
+                          "eng_Latn,hin_Deva --max-sentences 3 --quant int8,q4_0 --bootstrap 100 "
+                          "--threads 1 --out %s --log-sentences %s",
+                          pq_test_shared("data/flores200"), json, jl);
+    char *out = NULL;
+    int rc = run(a, &out);
+    CHECK_INT(rc, 0);
+    CHECK(out && strstr(out, "int8,q4_0 on 2 languages, 1 thread, about"));
+    CHECK(out && strstr(out, "polyq: eng_Latn (1/2): 3 sentences,") &&
+          strstr(out, "polyq: hin_Deva (2/2): 3 sentences,") && strstr(out, "tokens/s)"));
+    free(out);
+    free(a);
+    polyq_err err = {0};
+    char *text = NULL;
+    CHECK_OK(pq_read_file(jl, 1 << 20, &text, NULL, &err));
+    json_t *r = json_load_file(json, 0, NULL);
+    double sum[2][3] = {{0}};
+    int lines = 0;
+    char *save = NULL;
+    for (char *line = text ? strtok_r(text, "\n", &save) : NULL; line;
+         line = strtok_r(NULL, "\n", &save)) {
+        json_t *j = json_loads(line, 0, NULL);
+        const char *lang = json_string_value(json_object_get(j, "lang"));
+        int li = lang && !strcmp(lang, "hin_Deva");
+        sum[li][0] += json_number_value(json_object_get(j, "nll_fp"));
+        sum[li][1] += json_number_value(json_object_get(json_object_get(j, "nll"), "int8"));
+        sum[li][2] += json_number_value(json_object_get(json_object_get(j, "nll"), "q4_0"));
+        CHECK(json_integer_value(json_object_get(j, "line")) == lines % 3 + 1);
+        CHECK(json_integer_value(json_object_get(j, "tokens")) > 0);
+        lines++;
+        json_decref(j);
+    }
+    CHECK_INT(lines, 6);
+    for (int li = 0; li < 2; li++) {
+        double fp = json_number_value(json_object_get(
+            json_array_get(json_object_get(r, "full_precision"), (size_t)li), "nll"));
+        CHECK_NEAR(sum[li][0], fp, 1e-9 * fabs(fp));
+        for (int q = 0; q < 2; q++) {
+            double nq = json_number_value(json_object_get(
+                json_array_get(
+                    json_object_get(json_array_get(json_object_get(r, "quantized"), (size_t)q),
+                                    "languages"),
+                    (size_t)li),
+                "nll"));
+            CHECK_NEAR(sum[li][q + 1], nq, 1e-9 * fabs(nq));
+        }
+    }
+    json_decref(r);
+    free(text);
+    /* its folder is checked before anything runs */
+    a = pq_asprintf("eval tests/fixtures/gpt2-tiny-vocab-bf16 --data %s --langs eng_Latn "
+                    "--log-sentences /no/such/dir/s.jsonl",
+                    pq_test_shared("data/flores200"));
+    expect(a, 2, "--log-sentences: the folder /no/such/dir does not exist");
+    free(a);
+    free(jl);
     free(json);
 }

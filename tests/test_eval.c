@@ -327,6 +327,19 @@ TEST(metrics_hand_computed)
     CHECK(m[1].q[0].unstable[PQ_BASIS_BITS_PER_SENTENCE] && isnan(sum.worst_ratio));
     pq_metrics_free(m, 2);
 
+    /* the best language loses on average but its interval includes 0: the worst/best ratio is
+     * flagged */
+    double q_a2[4] = {22, 21, 18.5, 21}; /* +2, -1, +0.5, +1 */
+    nq_a[0] = q_a2;
+    CHECK_OK(pq_metrics_compute(ev, 2, 1, &o, m, &sum, &err));
+    CHECK(isfinite(sum.worst_ratio) && sum.worst_ratio_unstable);
+    CHECK(m[0].q[0].delta_bits_per_sentence.lo < 0 && m[0].q[0].delta_bits_per_sentence.value > 0);
+    pq_metrics_free(m, 2);
+    nq_a[0] = q_a;
+    CHECK_OK(pq_metrics_compute(ev, 2, 1, &o, m, &sum, &err));
+    CHECK(!sum.worst_ratio_unstable);
+    pq_metrics_free(m, 2);
+
     /* a language that gains: ratios and Gini of a non-negative share are n/a, CV is not */
     double q_a1[4] = {19, 21, 17, 19};
     nq_a[0] = q_a1;

@@ -35,6 +35,8 @@ int bad_arg(const char *fmt, const char *a)
     return 2;
 }
 
+static int check_out_folder(const char *opt, const char *path);
+
 /* --out FILE.json of polyq eval, checked before anything is computed: a JSON name, in a folder
  * that exists and can be written. 0, or the exit status after a message. */
 static int check_out_json(const char *path)
@@ -49,9 +51,18 @@ static int check_out_json(const char *path)
                        path);
     if (!dot || strcasecmp(dot, ".json"))
         return bad_arg("--out %s: polyq eval writes JSON, to a file named *.json", path);
+    return check_out_folder("--out", path);
+}
+
+/* An output file's folder exists and can be written (checked before anything is computed). */
+static int check_out_folder(const char *opt, const char *path)
+{
+    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
     struct stat st;
-    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-        return bad_arg("--out %s is a folder: name the JSON file to write", path);
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "polyq: %s %s is a folder: name the file to write\n", opt, path);
+        return 2;
+    }
     size_t dl = (size_t)(base - path);
     while (dl > 1 && path[dl - 1] == '/') /* "dir/" names the folder dir */
         dl--;
@@ -59,10 +70,13 @@ static int check_out_json(const char *path)
     int rc = 0;
     if (!dir)
         rc = bad_arg("%s", "out of memory");
-    else if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
-        rc = bad_arg("--out: the folder %s does not exist", dir);
-    else if (access(dir, W_OK | X_OK) != 0)
-        rc = bad_arg("--out: the folder %s cannot be written", dir);
+    else if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "polyq: %s: the folder %s does not exist\n", opt, dir);
+        rc = 2;
+    } else if (access(dir, W_OK | X_OK) != 0) {
+        fprintf(stderr, "polyq: %s: the folder %s cannot be written\n", opt, dir);
+        rc = 2;
+    }
     free(dir);
     return rc;
 }
@@ -100,6 +114,18 @@ static void on_progress(void *ctx, const char *lang, size_t li, size_t n_lang, s
     pq_progress_bar(bar, 24, frac);
     fprintf(stderr, "\r[%s] %3.0f%%  %-10s (%zu/%zu)  elapsed %.0fs  ETA %.0fs   ", bar, 100 * frac,
             lang, li + 1, n_lang, el, eta);
+}
+
+/* Off a terminal (a log file, a batch job) a line per language instead of the bar. */
+static void on_lang_done(void *ctx, const char *lang, size_t li, size_t n_lang, size_t sentences,
+                         uint64_t tokens, double seconds)
+{
+    progress *p = ctx;
+    if (p->on)
+        return;
+    fprintf(stderr, "polyq: %s (%zu/%zu): %zu sentences, %llu tokens in %.1f s (%.0f tokens/s)\n",
+            lang, li + 1, n_lang, sentences, (unsigned long long)tokens, seconds,
+            seconds > 0 ? (double)tokens / seconds : 0.0);
 }
 
 static void on_note(void *ctx, const char *msg)
@@ -232,7 +258,7 @@ static int cmd_tokenize(int argc, char **argv)
 static int cmd_eval(int argc, char **argv)
 {
     const char *quant = "int8,int4-g128", *data = NULL, *out_path = NULL, *revision = NULL,
-               *quantized = NULL;
+               *quantized = NULL, *log_path = NULL;
     unsigned long long max_sent = 0, threads = n_cpus(), batch = 512, n_boot = 1000, seed = 0,
                        stride = 0;
     unsigned long long calib_samples = 128, calib_tokens = 0;
@@ -281,6 +307,10 @@ static int cmd_eval(int argc, char **argv)
          "refuse to start when the estimate exceeds SIZE (e.g. 8G; default:\n"
          "the memory available now)",
          OPT_SIZE, &max_memory, 0, 0, "is not a size such as 8G or 512M", NULL},
+        {"--log-sentences", "FILE",
+         "write every sentence's numbers as JSON Lines (language, line, tokens,\n"
+         "bytes, NLL in full precision and per spec, KL, top-1 agreement)",
+         OPT_STR, &log_path, 0, 0, NULL, NULL},
         {"--out", "FILE", "write all numbers and provenance as JSON", OPT_STR, &out_path, 0, 0,
          NULL, NULL},
         {NULL}};
@@ -300,7 +330,8 @@ static int cmd_eval(int argc, char **argv)
     const char *model_name = pos[0];
     if (!model_name)
         return bad_arg("%s", "eval needs a MODEL (a folder or a hub id such as gpt2)");
-    if ((st = check_out_json(out_path)))
+    if ((st = check_out_json(out_path)) ||
+        (log_path && (st = check_out_folder("--log-sentences", log_path))))
         return st;
     if (!data && getenv("POLYQ_DATA") && *getenv("POLYQ_DATA"))
         data = getenv("POLYQ_DATA");
@@ -350,6 +381,7 @@ static int cmd_eval(int argc, char **argv)
     ro.stride = (int)stride;
     ro.note = on_note;
     ro.progress = on_progress;
+    ro.lang_done = on_lang_done;
     ro.ctx = &pr;
     /* every language must exist, and the memory must suffice, before anything slow starts */
     pq_mem_plan plan;
@@ -357,6 +389,11 @@ static int cmd_eval(int argc, char **argv)
         (rc = pq_memory_guard(model_name, model_path, specs, n_q, (int)batch, (int)threads,
                               max_memory, &plan, &err)))
         goto out;
+    /* what is about to run, before the long part (the table comes at the end) */
+    fprintf(stderr, "polyq: %s: %s%s%s on %zu language%s, %llu thread%s, about %.0f MB\n",
+            model_name, n_q ? quant : "", n_q && quantized ? " and " : "",
+            quantized ? quantized : "", langs.n, langs.n == 1 ? "" : "s", threads,
+            threads == 1 ? "" : "s", plan.total / 1048576.0);
     if ((rc = pq_is_gguf_file(model_path) ? pq_model_open_gguf(&fp, model_path, &err)
                                           : pq_model_open_dir(&fp, model_path, &err)))
         goto out;
@@ -416,6 +453,10 @@ static int cmd_eval(int argc, char **argv)
     if (out_path &&
         (rc = pq_report_json(out_path, &run->info, run->met, run->n_lang, run->summary, &err)))
         goto out;
+    if (log_path && (rc = pq_run_write_sentences(run, log_path, &err)))
+        goto out;
+    if (log_path)
+        fprintf(stderr, "polyq: wrote %s\n", log_path);
     fflush(stdout);
     if (out_path)
         fprintf(stderr, "polyq: wrote %s\n", out_path);

@@ -315,10 +315,12 @@ int pq_metrics_compute(const pq_lang_eval *ev, size_t n_lang, int n_q, const pq_
         pq_disparity_summary *sm = &summary[qi];
         memset(sm, 0, sizeof *sm);
         double mn = INFINITY, mx = -INFINITY, mean = 0, var = 0, gsum = 0;
+        double mn_lo = NAN;
         for (size_t l = 0; l < n_lang; l++) {
             double d = out[l].q[qi].delta_bits_per_sentence.value;
             if (d < mn) {
                 mn = d;
+                mn_lo = out[l].q[qi].delta_bits_per_sentence.lo;
                 snprintf(sm->best_lang, sizeof sm->best_lang, "%s", out[l].lang);
             }
             if (d > mx) {
@@ -335,6 +337,7 @@ int pq_metrics_compute(const pq_lang_eval *ev, size_t n_lang, int n_q, const pq_
                 gsum += fabs(d - out[k].q[qi].delta_bits_per_sentence.value);
         }
         sm->worst_ratio = mn > 0 ? mx / mn : NAN;
+        sm->worst_ratio_unstable = mn > 0 && !(mn_lo > 0);
         /* explanations and per-script means */
         for (int v = 0; v < PQ_N_EXPLAIN; v++) {
             for (size_t l = 0; l < n_lang; l++) {

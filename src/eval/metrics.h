@@ -55,7 +55,8 @@ extern const char *const pq_explain_name[PQ_N_EXPLAIN];
 
 /* Across languages, on delta_bits_per_sentence. */
 typedef struct pq_disparity_summary {
-    double worst_ratio; /* max/min; NAN when min <= 0 */
+    double worst_ratio;        /* max/min; NAN when min <= 0 */
+    bool worst_ratio_unstable; /* the best language's (the denominator's) interval includes 0 */
     double cv, gini;
     char worst_lang[64], best_lang[64];
     double spearman[PQ_N_EXPLAIN]; /* NAN with fewer than 3 languages or a constant variable */

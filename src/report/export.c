@@ -265,9 +265,12 @@ static int write_md(const char *path, const json_t *r, const pq_figures *figs, p
                                           : "weak",
                         n < 10 ? "; few languages, so read it with care" : "");
             if (json_is_number(json_object_get(across, "worst_ratio")))
-                fprintf(f, " Worst/best ratio %.2f (%s / %s, on Δ bits/sentence).",
+                fprintf(f, " Worst/best ratio %.2f (%s / %s, on Δ bits/sentence)%s.",
                         num(across, "worst_ratio"), str(across, "worst_lang"),
-                        str(across, "best_lang"));
+                        str(across, "best_lang"),
+                        json_is_true(json_object_get(across, "worst_ratio_unstable"))
+                            ? ", unstable: the interval of its denominator includes 0"
+                            : "");
             fputs("\n\n", f);
         }
         free(rows);

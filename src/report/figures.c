@@ -214,11 +214,27 @@ static void data_free(fig_data *g)
     free(g->hi);
 }
 
+/* The model as a title names it: a hub id as it is, a folder or file given by its path by its
+ * last component ("tests/fixtures/gpt2-tiny" -> "gpt2-tiny"). */
+static const char *model_label(const json_t *model)
+{
+    const char *id = str(model, "id"), *path = str(model, "path");
+    if (strcmp(id, path) || !strchr(id, '/')) /* a hub id (resolved elsewhere), or a bare name */
+        return id;
+    size_t n = strlen(id);
+    while (n > 1 && id[n - 1] == '/')
+        n--;
+    const char *base = id + n;
+    while (base > id && base[-1] != '/')
+        base--;
+    return base; /* the trailing slashes, if any, stay: titles of "dir/" are rare */
+}
+
 static int data_read(fig_data *g, const json_t *r, const char *path, polyq_err *err)
 {
     memset(g, 0, sizeof *g);
     const json_t *fp = json_object_get(r, "full_precision"), *qa = json_object_get(r, "quantized");
-    g->model = str(json_object_get(r, "model"), "id");
+    g->model = model_label(json_object_get(r, "model"));
     g->ref = str(r, "reference_language");
     g->n_lang = json_array_size(fp);
     g->n_q = json_array_size(qa);

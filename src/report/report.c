@@ -112,6 +112,7 @@ json_t *pq_report_doc(const pq_run_info *in, const pq_lang_metrics *m, size_t n_
                                    s->scripts[k].n_langs, "mean_delta_bits_per_sentence",
                                    num(s->scripts[k].mean_delta_bits_per_sentence)));
         json_t *across = json_object_get(spec, "across_languages");
+        json_object_set_new(across, "worst_ratio_unstable", json_boolean(s->worst_ratio_unstable));
         json_object_set_new(across, "spearman_with_delta_bits_per_sentence", corr);
         json_object_set_new(across, "by_script", scripts);
         json_array_append_new(qa, spec);
@@ -243,9 +244,10 @@ void pq_report_table(FILE *f, const pq_run_info *in, const pq_lang_metrics *m, s
         fmt(cv, sizeof cv, "%.3f", s->cv);
         fmt(gini, sizeof gini, "%.3f", s->gini);
         fprintf(f,
-                "  across languages (delta_bits_per_sentence): worst/best %s (%s / %s), CV %s, "
+                "  across languages (delta_bits_per_sentence): worst/best %s%s (%s / %s), CV %s, "
                 "Gini %s\n",
-                wr, s->worst_lang, s->best_lang, cv, gini);
+                wr, s->worst_ratio_unstable ? " unstable: the best's interval includes 0" : "",
+                s->worst_lang, s->best_lang, cv, gini);
         int best = -1;
         for (int v = 0; v < PQ_N_EXPLAIN; v++)
             if (isfinite(s->spearman[v]) &&

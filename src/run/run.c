@@ -318,10 +318,17 @@ int pq_run_eval(pq_run **out, const pq_model *fp, pq_model *const *q, int n_q,
         pq_corpus c = {0};
         pc.lang = l->langs[i];
         pc.li = i;
+        double lt0 = pq_now();
         if (!(rc = pq_dataset_path(&l->ds, l->langs[i], &p, err)) &&
             !(rc = pq_prov_add_file(files, p, "data", err)) &&
             !(rc = pq_corpus_load(&c, l->langs[i], p, o->max_sentences, err)))
             rc = pq_evaluate(ev, &c, &r->res[i], err);
+        if (!rc && o->lang_done) {
+            uint64_t tokens = 0;
+            for (size_t s = 0; s < r->res[i].n_sent; s++)
+                tokens += r->res[i].tokens[s];
+            o->lang_done(o->ctx, l->langs[i], i, l->n, r->res[i].n_sent, tokens, pq_now() - lt0);
+        }
         pq_corpus_free(&c);
         free(p);
     }
@@ -436,4 +443,44 @@ void pq_run_free(pq_run *r)
         free(r->q_calibs[i]);
     }
     free(r);
+}
+
+int pq_run_write_sentences(const pq_run *r, const char *path, polyq_err *err)
+{
+    char *tmp = NULL;
+    FILE *f = pq_out_open(path, &tmp, err);
+    if (!f)
+        return err ? err->code : POLYQ_IO;
+    bool ok = true;
+    for (size_t l = 0; l < r->n_lang && ok; l++) {
+        const pq_lang_eval *e = &r->res[l];
+        for (size_t s = 0; s < e->n_sent && ok; s++) {
+            json_t *nll = json_object(), *kld = json_object(), *top1 = json_object();
+            for (int q = 0; q < e->n_q && q < r->n_q; q++) {
+                const char *name = r->q_names[q];
+                json_object_set_new(nll, name, json_real(e->nll_q[q][s]));
+                json_object_set_new(kld, name, json_real(e->kld_q[q][s]));
+                json_object_set_new(top1, name,
+                                    json_real(e->tokens[s]
+                                                  ? (double)e->agree_q[q][s] / (double)e->tokens[s]
+                                                  : 0.0));
+            }
+            json_t *j = json_pack("{s:s, s:I, s:I, s:I, s:f, s:o, s:o, s:o}", "lang", e->lang,
+                                  "line", (json_int_t)(s + 1), "tokens", (json_int_t)e->tokens[s],
+                                  "bytes", (json_int_t)e->sbytes[s], "nll_fp", e->nll_fp[s], "nll",
+                                  nll, "kld", kld, "top1_agree", top1);
+            char *line = j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
+            ok = line && fprintf(f, "%s\n", line) >= 0;
+            free(line);
+            json_decref(j);
+        }
+    }
+    if (!ok) {
+        pq_fail(err, POLYQ_NOMEM, "out of memory writing %s", path);
+        fclose(f);
+        remove(tmp);
+        free(tmp);
+        return POLYQ_NOMEM;
+    }
+    return pq_out_close(f, tmp, path, err);
 }

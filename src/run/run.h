@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "eval/corpus.h"
 #include "eval/eval.h"
@@ -86,6 +87,11 @@ typedef void (*pq_note_fn)(void *ctx, const char *msg);
 typedef void (*pq_run_progress_fn)(void *ctx, const char *lang, size_t li, size_t n_lang,
                                    size_t done, size_t total);
 
+/* One language finished: its sentences (units in document mode), scored tokens and the seconds
+ * it took. */
+typedef void (*pq_run_lang_done_fn)(void *ctx, const char *lang, size_t li, size_t n_lang,
+                                    size_t sentences, uint64_t tokens, double seconds);
+
 typedef struct pq_run_opts {
     const char *data;          /* a FLORES folder or lang=path pairs (pq_dataset_open) */
     const char *split;         /* NULL: devtest */
@@ -99,6 +105,7 @@ typedef struct pq_run_opts {
     int stride;      /* document mode's stride; 0: half the context */
     pq_note_fn note; /* what the run decided for the user (may be NULL) */
     pq_run_progress_fn progress;
+    pq_run_lang_done_fn lang_done; /* may be NULL */
     void *ctx;
     /* for the provenance: the command line (may be NULL), and the files or folders of models
      * read besides the full-precision one (--quantized) */
@@ -152,5 +159,9 @@ int pq_run_eval(pq_run **out, const pq_model *fp, pq_model *const *q, int n_q,
                 const pq_run_langs *l, const pq_run_opts *o, const char *model_id, const char *path,
                 const char *rev, const char *calibration, double t0, polyq_err *err);
 void pq_run_free(pq_run *r);
+/* Every sentence's numbers as JSON Lines (like lm-evaluation-harness' --log_samples): per
+ * language and sentence its line number, tokens, bytes, NLL in full precision and per entry,
+ * and per entry the summed KL and the top-1 agreement. Written whole or not at all. */
+int pq_run_write_sentences(const pq_run *r, const char *path, polyq_err *err);
 
 #endif
