@@ -665,3 +665,47 @@ TEST(eval_wire_round_trip)
     CHECK(none == NULL);
     free(b);
 }
+
+/* llama-perplexity's statistics by hand: KL max/percentiles/min over positions, and the mean
+ * and root mean square of dp = p_q - p_fp of the token that comes. */
+TEST(metrics_kld_statistics_and_delta_p)
+{
+    uint32_t tok[2] = {5, 5}, by[2] = {20, 20}, ag[2] = {5, 5};
+    double fp[2] = {10, 10}, q[2] = {11, 11}, kls[2] = {1.5, 4.0};
+    float klp[10] = {0.1f, 0.2f, 0.3f, 0.4f, 0.5f, 0.6f, 0.7f, 0.8f, 0.9f, 1.0f};
+    double dp[2] = {-0.5, 0.1}, dp2[2] = {0.15, 0.05}; /* sums over each sentence's 5 positions */
+    double *nq[1] = {q}, *kq[1] = {kls}, *dq[1] = {dp}, *d2q[1] = {dp2};
+    uint32_t *gq[1] = {ag};
+    float *kp[1] = {klp};
+    pq_lang_eval ev = {.lang = "eng_Latn",
+                       .n_sent = 2,
+                       .bytes = 40,
+                       .chars = 40,
+                       .words = 8,
+                       .spaced = true,
+                       .tokens = tok,
+                       .sbytes = by,
+                       .nll_fp = fp,
+                       .n_q = 1,
+                       .nll_q = nq,
+                       .kld_q = kq,
+                       .kl_pos = kp,
+                       .agree_q = gq,
+                       .dp_q = dq,
+                       .dp2_q = d2q};
+    pq_lang_metrics m;
+    pq_disparity_summary sum;
+    polyq_err err = {0};
+    pq_metrics_opts o = {.n_boot = 200, .seed = 1, .ref = 0};
+    CHECK_OK(pq_metrics_compute(&ev, 1, 1, &o, &m, &sum, &err));
+    const pq_q_metrics *x = &m.q[0];
+    CHECK_NEAR(x->kld_stats[0], 1.0, 1e-7);  /* max */
+    CHECK_NEAR(x->kld_stats[9], 0.1, 1e-7);  /* min */
+    CHECK_NEAR(x->kld_stats[5], 0.55, 1e-7); /* median, between the 5th and 6th */
+    CHECK_NEAR(x->kld_stats[4], 0.91, 1e-6); /* 90%: 0.9 + 0.1 * (9 * 0.9 - 8) */
+    CHECK(!strcmp(pq_kld_stat_name[1], "p99.9") && !strcmp(pq_kld_stat_name[5], "median"));
+    CHECK_NEAR(x->delta_p.value, -0.4 / 10, 1e-12);
+    CHECK_NEAR(x->rms_delta_p.value, sqrt(0.2 / 10), 1e-12);
+    CHECK(x->delta_p.lo <= x->delta_p.value && x->delta_p.value <= x->delta_p.hi);
+    pq_metrics_free(&m, 1);
+}

@@ -45,12 +45,18 @@ void pq_lang_eval_free(pq_lang_eval *e)
             free(e->kld_q[i]);
         if (e->agree_q)
             free(e->agree_q[i]);
+        if (e->dp_q)
+            free(e->dp_q[i]);
+        if (e->dp2_q)
+            free(e->dp2_q[i]);
         if (e->kl_pos)
             free(e->kl_pos[i]);
     }
     free(e->nll_q);
     free(e->kld_q);
     free(e->agree_q);
+    free(e->dp_q);
+    free(e->dp2_q);
     free(e->kl_pos);
     memset(e, 0, sizeof *e);
 }
@@ -201,13 +207,17 @@ static int alloc_result(pq_lang_eval *e, size_t n, int n_q)
     e->kld_q = pq_calloc_array(n_q ? (size_t)n_q : 1, sizeof *e->kld_q);
     e->agree_q = pq_calloc_array(n_q ? (size_t)n_q : 1, sizeof *e->agree_q);
     e->kl_pos = pq_calloc_array(n_q ? (size_t)n_q : 1, sizeof *e->kl_pos);
+    e->dp_q = pq_calloc_array(n_q ? (size_t)n_q : 1, sizeof *e->dp_q);
+    e->dp2_q = pq_calloc_array(n_q ? (size_t)n_q : 1, sizeof *e->dp2_q);
     if (!e->tokens || !e->sbytes || !e->nll_fp || !e->nll_q || !e->kld_q || !e->agree_q ||
-        !e->kl_pos)
+        !e->kl_pos || !e->dp_q || !e->dp2_q)
         return -1;
     for (int i = 0; i < n_q; i++)
         if (!(e->nll_q[i] = pq_calloc_array(n, sizeof(double))) ||
             !(e->kld_q[i] = pq_calloc_array(n, sizeof(double))) ||
-            !(e->agree_q[i] = pq_calloc_array(n, sizeof(uint32_t))))
+            !(e->agree_q[i] = pq_calloc_array(n, sizeof(uint32_t))) ||
+            !(e->dp_q[i] = pq_calloc_array(n, sizeof(double))) ||
+            !(e->dp2_q[i] = pq_calloc_array(n, sizeof(double))))
             return -1;
     return 0;
 }
@@ -475,6 +485,9 @@ int pq_evaluate(pq_evaluator *ev, const pq_corpus *c, pq_lang_eval *out, polyq_e
                     out->kld_q[qi][UNIT(w, r)] += ev->kl[row];
                     out->kl_pos[qi][k++] = (float)ev->kl[row];
                     out->agree_q[qi][UNIT(w, r)] += ev->arg_q[row] == ev->arg_fp[row];
+                    double dp = exp(ev->lp_q[row]) - exp(ev->lp_fp[row]);
+                    out->dp_q[qi][UNIT(w, r)] += dp;
+                    out->dp2_q[qi][UNIT(w, r)] += dp * dp;
                 }
         }
         for (size_t w = w0; w < w1; w++)

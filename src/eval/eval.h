@@ -26,6 +26,9 @@ typedef struct pq_lang_eval {
     float **kl_pos;          /* [n_q][tokens]: KL at every scored position, in order */
     uint64_t fallback;       /* scored tokens that are unk or byte-fallback tokens */
     uint32_t **agree_q;      /* positions where the top-1 tokens agree */
+    /* [n_q][n_sent]: per sentence, the sum over its positions of dp = p_q(t) - p_fp(t), the
+     * change in the probability of the token that comes, and of dp^2 (NULL: not measured) */
+    double **dp_q, **dp2_q;
 } pq_lang_eval;
 
 void pq_lang_eval_free(pq_lang_eval *e);

@@ -99,6 +99,9 @@ double pq_percentile_sorted(const float *v, size_t n, double p)
     return f + 1 < n ? v[f] + (h - (double)f) * (v[f + 1] - v[f]) : v[f];
 }
 
+const char *const pq_kld_stat_name[10] = {"max",    "p99.9", "p99", "p95", "p90",
+                                          "median", "p10",   "p5",  "p1",  "min"};
+
 const char *const pq_basis_name[PQ_N_BASES] = {"delta_bits_per_sentence", "rel_degradation",
                                                "delta_nll_per_token"};
 
@@ -112,7 +115,7 @@ static uint64_t splitmix64(uint64_t *s)
 
 /* Sums over one set of sentence indices (idx NULL: all). */
 typedef struct sums {
-    double T, B, N, fp, q, kl, agree;
+    double T, B, N, fp, q, kl, agree, dp, dp2;
 } sums;
 
 static sums sum_lang(const pq_lang_eval *e, int qi, const uint32_t *idx)
@@ -127,6 +130,8 @@ static sums sum_lang(const pq_lang_eval *e, int qi, const uint32_t *idx)
             s.q += e->nll_q[qi][i];
             s.kl += e->kld_q[qi][i];
             s.agree += e->agree_q[qi][i];
+            s.dp += e->dp_q ? e->dp_q[qi][i] : NAN;
+            s.dp2 += e->dp2_q ? e->dp2_q[qi][i] : NAN;
         }
     }
     s.N = (double)e->n_sent;
@@ -134,7 +139,7 @@ static sums sum_lang(const pq_lang_eval *e, int qi, const uint32_t *idx)
 }
 
 /* The measures on sums: the order of the enum below is the order of vals[] */
-enum { M_DTOK, M_DBPB, M_DBPS, M_REL, M_KLD, M_KLDS, M_TOP1, N_M };
+enum { M_DTOK, M_DBPB, M_DBPS, M_REL, M_KLD, M_KLDS, M_TOP1, M_DP, M_RMSDP, N_M };
 
 static void measures(const sums *s, double *v)
 {
@@ -146,6 +151,8 @@ static void measures(const sums *s, double *v)
     v[M_KLD] = s->T > 0 ? s->kl / s->T : NAN;
     v[M_KLDS] = s->kl / s->N;
     v[M_TOP1] = s->T > 0 ? s->agree / s->T : NAN;
+    v[M_DP] = s->T > 0 ? s->dp / s->T : NAN;
+    v[M_RMSDP] = s->T > 0 ? sqrt(s->dp2 / s->T) : NAN;
 }
 
 static const int basis_measure[PQ_N_BASES] = {M_DBPS, M_REL, M_DTOK};
@@ -270,7 +277,7 @@ int pq_metrics_compute(const pq_lang_eval *ev, size_t n_lang, int n_q, const pq_
             q->bits_per_sentence = s.q / (s.N * M_LN2);
             pq_ci *ci[N_M] = {&q->delta_nll_per_token, &q->delta_bpb, &q->delta_bits_per_sentence,
                               &q->rel_degradation,     &q->kld,       &q->kld_per_sentence,
-                              &q->top1_agree};
+                              &q->top1_agree,          &q->delta_p,   &q->rms_delta_p};
             for (int k = 0; k < N_M; k++) {
                 for (int b = 0; b < B; b++)
                     tmp[b] = boot[((size_t)l * B + b) * N_M + k];
@@ -279,10 +286,16 @@ int pq_metrics_compute(const pq_lang_eval *ev, size_t n_lang, int n_q, const pq_
             }
             q->kld_p50 = q->kld_p90 = q->kld_p99 = NAN;
             size_t T = (size_t)s.T;
+            for (int k = 0; k < 10; k++)
+                q->kld_stats[k] = NAN;
             if (ev[l].kl_pos && ev[l].kl_pos[qi]) {
                 double p[3];
-                pq_kl_percentiles(ev[l].kl_pos[qi], T, kl, p);
+                pq_kl_percentiles(ev[l].kl_pos[qi], T, kl, p); /* kl is left sorted */
                 q->kld_p50 = p[0], q->kld_p90 = p[1], q->kld_p99 = p[2];
+                static const double at[10] = {1.0,  0.999, 0.99, 0.95, 0.90,
+                                              0.50, 0.10,  0.05, 0.01, 0.0};
+                for (int k = 0; k < 10 && T; k++)
+                    q->kld_stats[k] = pq_percentile_sorted(kl, T, at[k]);
             }
             for (int bs = 0; bs < PQ_N_BASES; bs++) {
                 int k = basis_measure[bs];

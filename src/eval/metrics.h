@@ -25,7 +25,14 @@ typedef struct pq_q_metrics {
     bool unstable[PQ_N_BASES];        /* the interval of d_ref contains 0, or d_ref <= 0 */
     pq_ci diff_vs_ref[PQ_N_BASES];    /* d_L - d_ref */
     double kld_p50, kld_p90, kld_p99; /* percentiles of KL over scored positions */
+    /* KL over scored positions as llama-perplexity prints it: max, 99.9%, 99%, 95%, 90%,
+     * median, 10%, 5%, 1%, min (pq_kld_stat_name) */
+    double kld_stats[10];
+    /* the change in the probability of the token that comes, p_q - p_fp: its mean and root
+     * mean square over scored positions, with intervals (NAN when not measured) */
+    pq_ci delta_p, rms_delta_p;
 } pq_q_metrics;
+extern const char *const pq_kld_stat_name[10];
 
 typedef struct pq_lang_metrics {
     char lang[64];

@@ -139,6 +139,12 @@ json_t *pq_report_doc(const pq_run_info *in, const pq_lang_metrics *m, size_t n_
             json_object_set_new(lq, "kld_p50", num(x->kld_p50));
             json_object_set_new(lq, "kld_p90", num(x->kld_p90));
             json_object_set_new(lq, "kld_p99", num(x->kld_p99));
+            json_t *ks = json_object(); /* as llama-perplexity prints them */
+            for (int k = 0; ks && k < 10; k++)
+                json_object_set_new(ks, pq_kld_stat_name[k], num(x->kld_stats[k]));
+            json_object_set_new(lq, "kld_statistics", ks ? ks : json_null());
+            json_object_set_new(lq, "delta_p", ci(&x->delta_p));
+            json_object_set_new(lq, "rms_delta_p", ci(&x->rms_delta_p));
         }
     }
     return root;
