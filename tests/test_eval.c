@@ -6,10 +6,12 @@
  * the metrics of METRICS.md on hand-made per-sentence numbers. */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "eval/eval.h"
 #include "eval/metrics.h"
 #include "eval/wire.h"
+#include "run/run.h"
 #include "test.h"
 
 /* NLL of one sentence computed directly: each rolling window (pq_eval_windows, checked by
@@ -708,4 +710,61 @@ TEST(metrics_kld_statistics_and_delta_p)
     CHECK_NEAR(x->rms_delta_p.value, sqrt(0.2 / 10), 1e-12);
     CHECK(x->delta_p.lo <= x->delta_p.value && x->delta_p.value <= x->delta_p.hi);
     pq_metrics_free(&m, 1);
+}
+
+typedef struct frac_log {
+    double last, after_first;
+    size_t first_li_calls;
+    bool backwards;
+} frac_log;
+
+static void log_frac(void *ctx, const char *lang, size_t li, size_t n_lang, size_t done,
+                     size_t total, double frac)
+{
+    frac_log *f = ctx;
+    (void)lang;
+    (void)n_lang;
+    f->backwards |= frac < f->last - 1e-12;
+    f->last = frac;
+    if (li == 0 && done == total)
+        f->after_first = frac;
+}
+
+/* The run's progress weighs each language by the size of its text, so the time left is
+ * estimated from the share of the text done: after the first language its share, at the end
+ * 1, never going back. */
+TEST(run_progress_weighs_languages_by_text)
+{
+    polyq_err err = {0};
+    const char *tmp = pq_test_tmpdir();
+    char *a = pq_asprintf("%s/short.txt", tmp), *b = pq_asprintf("%s/long.txt", tmp);
+    pq_test_write(a, "One.\nTwo.\nThree.\n");
+    pq_test_write(b, "The first sentence is rather longer than the others.\n"
+                     "So is the second one, which goes on for a good while.\n"
+                     "And the third sentence here is the longest of them all, by far.\n");
+    char *data = pq_asprintf("aaa=%s,bbb=%s", a, b);
+    pq_run_opts o = {
+        .data = data, .langs = "all", .ref = "aaa", .threads = 1, .progress = log_frac};
+    frac_log f = {0};
+    o.ctx = &f;
+    pq_run_langs l = {0};
+    pq_model *fp = NULL;
+    pq_run *r = NULL;
+    CHECK_OK(pq_run_langs_open(&l, &o, false, &err));
+    CHECK_OK(pq_model_open_dir(&fp, pq_test_fixture("gpt2-tiny-vocab-bf16"), &err));
+    if (fp && l.n == 2)
+        CHECK_OK(pq_run_eval(&r, fp, NULL, 0, &l, &o, "fixture", pq_test_fixture(""), NULL, NULL,
+                             pq_now(), &err));
+    struct stat sta, stb;
+    CHECK(stat(a, &sta) == 0 && stat(b, &stb) == 0);
+    double sa = (double)sta.st_size, sb = (double)stb.st_size; /* the files' bytes */
+    CHECK_NEAR(f.after_first, sa / (sa + sb), 1e-12);
+    CHECK_NEAR(f.last, 1.0, 1e-12);
+    CHECK(!f.backwards);
+    pq_run_free(r);
+    pq_model_free(fp);
+    pq_run_langs_free(&l);
+    free(data);
+    free(a);
+    free(b);
 }

@@ -103,13 +103,15 @@ typedef struct progress {
 } progress;
 
 static void on_progress(void *ctx, const char *lang, size_t li, size_t n_lang, size_t done,
-                        size_t total)
+                        size_t total, double frac)
 {
     progress *p = ctx;
     if (!p->on)
         return;
-    double el = pq_now() - p->t0, frac = (li + (double)done / (double)total) / (double)n_lang;
-    double eta = frac > 0 ? el / frac - el : 0;
+    (void)done;
+    (void)total;
+    /* the time left from the share of the text done (languages weighed by their text) */
+    double el = pq_now() - p->t0, eta = frac > 0 ? el / frac - el : 0;
     char bar[25];
     pq_progress_bar(bar, 24, frac);
     fprintf(stderr, "\r[%s] %3.0f%%  %-10s (%zu/%zu)  elapsed %.0fs  ETA %.0fs   ", bar, 100 * frac,

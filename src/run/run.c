@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/base.h"
@@ -223,12 +224,16 @@ typedef struct progress_ctx {
     const pq_run_opts *o;
     const char *lang;
     size_t li, n;
+    double *weights; /* per language, its share of the run's text (NULL: equal shares) */
+    double before;   /* the shares of the languages done */
 } progress_ctx;
 
 static void on_batch(void *ctx, size_t done, size_t total)
 {
     progress_ctx *p = ctx;
-    p->o->progress(p->o->ctx, p->lang, p->li, p->n, done, total);
+    double w = p->weights ? p->weights[p->li] : 1.0 / (double)p->n,
+           frac = p->before + w * (total ? (double)done / (double)total : 1.0);
+    p->o->progress(p->o->ctx, p->lang, p->li, p->n, done, total, frac);
 }
 
 static char *dup_or_null(const char *s, bool *fail)
@@ -276,7 +281,24 @@ int pq_run_eval(pq_run **out, const pq_model *fp, pq_model *const *q, int n_q,
     int stride = o->stride;
     if (o->document && !stride)
         stride = fp->cfg.n_ctx / 2 > 0 ? fp->cfg.n_ctx / 2 : 1;
-    progress_ctx pc = {o, NULL, 0, l->n};
+    progress_ctx pc = {o, NULL, 0, l->n, NULL, 0};
+    if (o->progress && l->n) { /* each language weighed by the size of its file */
+        double *wt = calloc(l->n, sizeof *wt), sum = 0;
+        for (size_t i = 0; wt && i < l->n; i++) {
+            char *p = NULL;
+            struct stat st;
+            if (pq_dataset_path(&l->ds, l->langs[i], &p, NULL) == 0 && p && stat(p, &st) == 0)
+                wt[i] = (double)st.st_size;
+            sum += wt[i];
+            free(p);
+        }
+        for (size_t i = 0; wt && sum > 0 && i < l->n; i++)
+            wt[i] /= sum;
+        if (wt && sum > 0)
+            pc.weights = wt;
+        else
+            free(wt);
+    }
     pq_eval_opts eo = {.n_threads = threads,
                        .batch_tokens = batch,
                        .progress = o->progress ? on_batch : NULL,
@@ -319,6 +341,9 @@ int pq_run_eval(pq_run **out, const pq_model *fp, pq_model *const *q, int n_q,
         pc.lang = l->langs[i];
         pc.li = i;
         double lt0 = pq_now();
+        pc.before = 0;
+        for (size_t k = 0; k < i; k++)
+            pc.before += pc.weights ? pc.weights[k] : 1.0 / (double)l->n;
         if (!(rc = pq_dataset_path(&l->ds, l->langs[i], &p, err)) &&
             !(rc = pq_prov_add_file(files, p, "data", err)) &&
             !(rc = pq_corpus_load(&c, l->langs[i], p, o->max_sentences, err)))
@@ -333,6 +358,7 @@ int pq_run_eval(pq_run **out, const pq_model *fp, pq_model *const *q, int n_q,
         free(p);
     }
     pq_evaluator_free(ev);
+    free(pc.weights);
     pq_metrics_opts mo = {.n_boot = n_boot, .seed = o->seed, .ref = l->ref_idx};
     if (!rc)
         rc = pq_metrics_compute(r->res, l->n, n_q, &mo, r->met, r->summary, err);

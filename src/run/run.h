@@ -84,8 +84,12 @@ int pq_memory_guard(const char *model_name, const char *path, const pq_qspec *sp
 
 typedef void (*pq_note_fn)(void *ctx, const char *msg);
 /* After each batch: language li of n_lang (lang), done of total windows. */
+/* Progress within language li of n_lang (done of total windows), and of the whole run:
+ * frac_all weighs each language by the size of its text (parallel text: the same content, so
+ * a fair proxy of its tokens), which keeps an estimate of the time left from growing when the
+ * languages that need more tokens come last. */
 typedef void (*pq_run_progress_fn)(void *ctx, const char *lang, size_t li, size_t n_lang,
-                                   size_t done, size_t total);
+                                   size_t done, size_t total, double frac_all);
 
 /* One language finished: its sentences (units in document mode), scored tokens and the seconds
  * it took. */

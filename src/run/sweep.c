@@ -555,6 +555,9 @@ int pq_sweep_run(const pq_sweep_opts *so, polyq_err *errp)
         rc = todo_cells(&p, db, &todo, &n_todo, &err);
     if (!rc && !status)
         rc = pq_db_count(db, &o.done, &err);
+    if (!rc && !status && o.done > 0 && rank == 0) /* picking up where another run stopped */
+        fprintf(out, "%s: resuming: %ld of %ld cells done, %zu to do\n", db_path, o.done, total,
+                n_todo);
 #ifdef PQ_MPI
     if (ranks > 1 && !status && all_ok) {
         /* the owner answers every rank until each has been told to stop, also after a failure */
