@@ -2009,6 +2009,9 @@ TEST(cli_suggestions_and_early_refusals)
     EXPECT_F(2, "unexpected argument \"extra\"", "models extra");
     EXPECT_F(0, "zho_Hant   Chinese", "langs --data %s", data);
     EXPECT_F(0, "204 languages", "langs --data %s", data);
+    /* columns by characters: a name with a non-ASCII letter lines up with the others */
+    EXPECT_F(0, "kbp_Latn   Kabiy\xc3\xa8                             Latin", "langs --data %s",
+             data);
     /* upper case is the same spec, run under its canonical name */
     char *json = pq_asprintf("%s/upper.json", pq_test_tmpdir());
     EXPECT_F(0, "q4_0",

@@ -730,7 +730,10 @@ static int cmd_langs(int argc, char **argv)
         printf("%-10s %-34s %s\n", "code", "language", "script");
         for (size_t i = 0; i < n; i++) {
             const char *script, *name = pq_lang_name(langs[i], &script);
-            printf("%-10s %-34s %s\n", langs[i], name ? name : "-", script ? script : "-");
+            const char *nm = name ? name : "-";
+            size_t w = pq_utf8_count(nm, strlen(nm)); /* pad by characters, not bytes */
+            printf("%-10s %s%*s %s\n", langs[i], nm, w < 34 ? (int)(34 - w) : 0, "",
+                   script ? script : "-");
         }
         printf("\n%zu languages\n", n);
     }
