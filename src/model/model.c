@@ -696,16 +696,6 @@ void pq_acts_check(pq_acts *a, int block, size_t n)
         }
 }
 
-/* whether format f is one the spec names (q4_k_m names q4_k, q5_k and q6_k) */
-static bool spec_names_format(const pq_qspec *s, pq_qfmt f)
-{
-    if (s->k_mix) {
-        const char *name = pq_qfmt_get(f)->name;
-        return !strcmp(name, "q4_k") || !strcmp(name, "q5_k") || !strcmp(name, "q6_k");
-    }
-    return f == s->fmt;
-}
-
 /* Appends each format's count to buf[*at..n) as item ("\"%s\": %d" or " %s (%d)") joined by
  * sep; full precision as fp_name; only formats the spec does not name when moved_only. */
 static void list_formats(const pq_model *m, char *buf, size_t n, size_t *at, const char *item,
@@ -715,7 +705,7 @@ static void list_formats(const pq_model *m, char *buf, size_t n, size_t *at, con
     for (int f = 0; f <= pq_qfmt_count() && *at < n; f++) {
         bool fp = f == pq_qfmt_count();
         int count = fp ? m->n_linear_fp : m->n_linear_fmt[f];
-        if (!count || (!fp && moved_only && spec_names_format(&m->spec, (pq_qfmt)f)))
+        if (!count || (!fp && moved_only && pq_qspec_names_format(&m->spec, (pq_qfmt)f)))
             continue;
         char name[24];
         if (fp)
@@ -751,7 +741,7 @@ bool pq_model_fallbacks(const pq_model *m, char *buf, size_t n)
     int moved = m->n_linear_fp, total = m->n_linear_fp;
     for (int f = 0; f < pq_qfmt_count(); f++) {
         total += m->n_linear_fmt[f];
-        if (!spec_names_format(&m->spec, (pq_qfmt)f))
+        if (!pq_qspec_names_format(&m->spec, (pq_qfmt)f))
             moved += m->n_linear_fmt[f];
     }
     if (!moved)

@@ -35,10 +35,11 @@ _Static_assert(Q4(d) == Q5(d) && Q4(dmin) == Q5(dmin) && Q4(scales) == Q5(scales
 
 #define QK 256
 
-/* round to nearest, ties to even (ggml's nearest_int for |x| < 2^22) */
+/* round to nearest, ties to even (ggml's nearest_int for |x| < 2^22); the block functions
+ * below hold FE_TONEAREST around their work */
 static int nearest(float x)
 {
-    return pq_round_even(x);
+    return pq_round_even_fast(x);
 }
 static int clampi(int v, int lo, int hi)
 {
@@ -448,23 +449,33 @@ static void q6k_block(const float *x, uint8_t *y)
 
 void pq_q2_k_quantize(const float *x, uint8_t *y)
 {
+    int mode = pq_nearest_begin();
     q2k_block(x, y);
+    pq_nearest_end(mode);
 }
 void pq_q3_k_quantize(const float *x, uint8_t *y)
 {
+    int mode = pq_nearest_begin();
     q3k_block(x, y);
+    pq_nearest_end(mode);
 }
 void pq_q4_k_quantize(const float *x, uint8_t *y)
 {
+    int mode = pq_nearest_begin();
     q45k_block(x, y, false);
+    pq_nearest_end(mode);
 }
 void pq_q5_k_quantize(const float *x, uint8_t *y)
 {
+    int mode = pq_nearest_begin();
     q45k_block(x, y, true);
+    pq_nearest_end(mode);
 }
 void pq_q6_k_quantize(const float *x, uint8_t *y)
 {
+    int mode = pq_nearest_begin();
     q6k_block(x, y);
+    pq_nearest_end(mode);
 }
 
 void pq_q2_k_dequant(const uint8_t *y, float *out)

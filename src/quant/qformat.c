@@ -525,6 +525,19 @@ double pq_qweight_bits(const pq_qweight *q)
            (q->zero ? 8.0 * n_scales : 0) + (q->in_scale ? 32.0 * q->n_in : 0);
 }
 
+/* the formats of llama.cpp's Q4_K_M mixture */
+static const char *const k_mix_formats[3] = {"q4_k", "q5_k", "q6_k"};
+
+bool pq_qspec_names_format(const pq_qspec *s, pq_qfmt f)
+{
+    if (!s->k_mix)
+        return f == s->fmt;
+    for (int k = 0; k < 3; k++)
+        if (!strcmp(pq_qfmt_get(f)->name, k_mix_formats[k]))
+            return true;
+    return false;
+}
+
 int pq_qspec_for_linear(const pq_qspec *s, pq_role role, int layer, int n_layer, int n_in,
                         pq_qspec *out, polyq_err *err)
 {
@@ -533,10 +546,10 @@ int pq_qspec_for_linear(const pq_qspec *s, pq_role role, int layer, int n_layer,
     if (s->k_mix) {
         bool more =
             layer < n_layer / 8 || layer >= 7 * n_layer / 8 || (layer - n_layer / 8) % 3 == 2;
-        const char *name = role == PQ_ROLE_HEAD                                  ? "q6_k"
-                           : role == PQ_ROLE_QKV                                 ? "q5_k"
-                           : (role == PQ_ROLE_V || role == PQ_ROLE_DOWN) && more ? "q6_k"
-                                                                                 : "q4_k";
+        const char *name = role == PQ_ROLE_HEAD                                  ? k_mix_formats[2]
+                           : role == PQ_ROLE_QKV                                 ? k_mix_formats[1]
+                           : (role == PQ_ROLE_V || role == PQ_ROLE_DOWN) && more ? k_mix_formats[2]
+                                                                                 : k_mix_formats[0];
         if (!pq_qfmt_by_name(name, &f))
             return pq_fail(err, POLYQ_INVALID_ARG, "q4_k_m: no format %s", name);
     }

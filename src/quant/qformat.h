@@ -136,6 +136,9 @@ int pq_qspec_for_linear(const pq_qspec *s, pq_role role, int layer, int n_layer,
 int pq_qspec_parse(const char *text, pq_qspec *out, polyq_err *err);
 /* "rtn" (int specs), "ggml" (q8_0 .. q5_1), "bitsandbytes" (nf4, fp4) */
 const char *pq_qspec_method(const pq_qspec *s);
+/* Whether the spec stores linears in format f (q4_k_m: q4_k, q5_k and q6_k), before any
+ * fallback for rows that are not whole blocks. */
+bool pq_qspec_names_format(const pq_qspec *s, pq_qfmt f);
 /* The spec in words ("4-bit integers in groups of 128, asymmetric, GPTQ"), into buf. */
 void pq_qspec_describe(const pq_qspec *s, char *buf, size_t n);
 
