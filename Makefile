@@ -142,7 +142,7 @@ bench: $(BUILD)/polyq-bench
 
 # libFuzzer targets (clang): build-fuzz/fuzz_<name>; fuzz-smoke runs each for FUZZ_SECONDS
 FUZZ_TARGETS := safetensors tokenizer_json encode qspec torchbin config vocab_merges corpus spm_model vocab_txt qfile gguf plan wire \
-  sweep_db sweep_plan
+  sweep_db sweep_plan compare
 FUZZ_SECONDS ?= 20
 FUZZ_SAN := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
 fuzz:

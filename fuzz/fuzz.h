@@ -24,6 +24,7 @@ int pq_fuzz_plan(const uint8_t *data, size_t size);
 int pq_fuzz_wire(const uint8_t *data, size_t size);
 int pq_fuzz_sweep_db(const uint8_t *data, size_t size);
 int pq_fuzz_sweep_plan(const uint8_t *data, size_t size);
+int pq_fuzz_compare(const uint8_t *data, size_t size);
 
 /* Removes the scratch folder the path-based targets write into. */
 void pq_fuzz_cleanup(void);

@@ -16,6 +16,7 @@
 #include "format/torchbin.h"
 #include "model/model.h"
 #include "quant/qformat.h"
+#include "report/compare.h"
 #include "report/db.h"
 #include "report/figures.h"
 #include "report/report.h"
@@ -391,10 +392,33 @@ int pq_fuzz_sweep_db(const uint8_t *data, size_t size)
     pq_db_close(d);
     put("sweep.db", data, size); /* as it was, before pq_db_open wrote its tables */
     if (pq_is_sqlite(db))
-        pq_report_db(db, out, &err);
+        pq_report_db(db, out, true, &err);
     pq_figures_release(); /* fontconfig's caches, as polyq report lets go of them */
     pq_rmtree(out);
     remove(db);
+    return 0;
+}
+
+/* polyq compare on the bytes as a --log-sentences file and as a results file: one against the
+ * other, and two named entries of the first. */
+int pq_fuzz_compare(const uint8_t *data, size_t size)
+{
+    char jl[160], js[160];
+    snprintf(jl, sizeof jl, "%s/c.jsonl", scratch());
+    snprintf(js, sizeof js, "%s/c.json", scratch());
+    put("c.jsonl", data, size);
+    put("c.json", data, size);
+    FILE *out = fopen("/dev/null", "w");
+    if (!out)
+        return 0;
+    polyq_err err = {0};
+    pq_compare_opts a = {.a = jl, .b = js, .n_boot = 100};
+    pq_compare(&a, out, &err);
+    pq_compare_opts b = {.a = jl, .entry_a = "int8", .entry_b = "int4-g32", .n_boot = 100};
+    pq_compare(&b, out, &err);
+    fclose(out);
+    remove(jl);
+    remove(js);
     return 0;
 }
 
@@ -436,5 +460,6 @@ const pq_fuzz_target pq_fuzz_targets[] = {
     {"wire", pq_fuzz_wire},
     {"sweep_db", pq_fuzz_sweep_db},
     {"sweep_plan", pq_fuzz_sweep_plan},
+    {"compare", pq_fuzz_compare},
     {NULL, NULL},
 };

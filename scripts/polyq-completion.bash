@@ -30,7 +30,11 @@ _polyq() {
     --split)
         COMPREPLY=($(compgen -W "devtest dev" -- "$cur"))
         return ;;
-    --out|--db|--data|--quantized|--calib-file|--log-sentences)
+    --metric)
+        COMPREPLY=($(compgen -W "delta_bits_per_sentence delta_bpb delta_nll_per_token
+            rel_degradation kld kld_per_sentence top1_agree" -- "$cur"))
+        return ;;
+    --out|--db|--data|--quantized|--calib-file|--log-sentences|--latex)
         COMPREPLY=($(compgen -f -- "$cur"))
         return ;;
     esac

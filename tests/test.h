@@ -63,6 +63,13 @@ const char *pq_test_minilm_dir(void);
             FAILF("%s == %s (%lld vs %lld)", #a, #b, a_, b_);                                      \
     } while (0)
 
+#define CHECK_STR(a, b)                                                                            \
+    do {                                                                                           \
+        const char *a_ = (a), *b_ = (b);                                                           \
+        if (!a_ || !b_ || strcmp(a_, b_))                                                          \
+            FAILF("%s == %s (\"%s\" vs \"%s\")", #a, #b, a_ ? a_ : "(null)", b_ ? b_ : "(null)");  \
+    } while (0)
+
 #define CHECK_NEAR(a, b, tol)                                                                      \
     do {                                                                                           \
         double a_ = (double)(a), b_ = (double)(b);                                                 \

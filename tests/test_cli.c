@@ -1344,7 +1344,7 @@ TEST(cli_sweep_bad_values_and_null_columns)
          NULL, "not text"},
         {"UPDATE sentences SET nll_q = 'many' WHERE idx = 0", NULL,
          "hold a value that is not a number"},
-        {"UPDATE sentences SET tokens = -5 WHERE idx = 1", NULL, "or a count out of range"},
+        {"UPDATE sentences SET n_tokens = -5 WHERE idx = 1", NULL, "or a count out of range"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *copy = pq_asprintf("%s/nulls%zu.db", tmp, i), *txt = NULL;
@@ -1478,6 +1478,182 @@ TEST(cli_sweep_read_only_database)
     pq_rmtree(dir);
 }
 
+/* The text of a one-value query on a database file ("" when no row, NULL shown as "NULL"). */
+static char *db_value(const char *path, const char *sql)
+{
+    sqlite3 *d = NULL;
+    sqlite3_stmt *st = NULL;
+    char *v = NULL;
+    if (sqlite3_open_v2(path, &d, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(d, sql, -1, &st, NULL) == SQLITE_OK)
+        v = pq_strdup(sqlite3_step(st) != SQLITE_ROW ? ""
+                      : sqlite3_column_type(st, 0) == SQLITE_NULL
+                          ? "NULL"
+                          : (const char *)sqlite3_column_text(st, 0));
+    else
+        FAILF("%s: %s: %s", path, sql, d ? sqlite3_errmsg(d) : "cannot open");
+    sqlite3_finalize(st);
+    sqlite3_close(d);
+    return v ? v : pq_strdup("");
+}
+
+/* The database's schema: a spec without calibration has calib NULL (and its key stays unique),
+ * each calibrated one is named spec@calib and carries its calibration set and formats; the KL
+ * statistics and delta_p are stored. A database written before schema 2 (schema 1: calib '-',
+ * counts named as rates) is reported as it is, left unchanged by the report, and brought to
+ * schema 2 by the next sweep, which finds its cells done. */
+TEST(cli_sweep_database_schema)
+{
+    const char *tmp = pq_test_tmpdir(), *data = pq_test_shared("data/flores200");
+    char *plan = pq_asprintf("%s/schema.json", tmp), *a = pq_asprintf("%s/schema-a.db", tmp),
+         *b = pq_asprintf("%s/schema-b.db", tmp);
+    char *body = pq_asprintf(
+        "{\"models\": [\"tests/fixtures/gpt2-tiny-vocab-bf16\"], \"quant\": [\"int8\", "
+        "\"gptq-int4-g16\"], \"calib\": [\"hin_Deva\"], \"calib_samples\": 4, \"langs\": "
+        "[\"eng_Latn\", \"hin_Deva\"], \"data\": \"%s\", \"max_sentences\": 3}",
+        data);
+    pq_test_write(plan, body);
+    remove(a);
+    remove(b);
+    char *args = pq_asprintf("sweep %s --db %s", plan, a);
+    expect(args, 0, "4 of 4 cells done");
+    free(args);
+    static const struct {
+        const char *sql, *want;
+    } q[] = {
+        {"SELECT value FROM meta WHERE key = 'schema'", "2"},
+        {"SELECT COUNT(*) FROM cells WHERE spec = 'int8' AND calib IS NULL AND name = 'int8'", "2"},
+        {"SELECT COUNT(*) FROM cells WHERE calib = '-'", "0"},
+        {"SELECT COUNT(*) FROM cells WHERE spec = 'gptq-int4-g16' AND calib = 'hin_Deva' AND name "
+         "= 'gptq-int4-g16@hin_Deva' AND json_extract(calibration, '$.languages[0]') = 'hin_Deva' "
+         "AND json_extract(calibration, '$.samples') = 4",
+         "2"},
+        {"SELECT COUNT(*) FROM cells WHERE calibration IS NULL AND spec = 'int8'", "2"},
+        {"SELECT COUNT(*) FROM cells WHERE json_extract(linear_formats, '$.Q8_0') IS NOT NULL OR "
+         "json_extract(linear_formats, '$.int8') IS NOT NULL OR json_extract(linear_formats, "
+         "'$.int4') IS NOT NULL",
+         "4"},
+        {"SELECT COUNT(*) FROM cells WHERE kld_max >= kld_p999 AND kld_p999 >= kld_p99 AND "
+         "kld_p99 >= kld_p95 AND kld_p95 >= kld_p90 AND kld_p90 >= kld_p50 AND kld_p50 >= "
+         "kld_p10 AND kld_p10 >= kld_p05 AND kld_p05 >= kld_p01 AND kld_p01 >= kld_min AND "
+         "kld_min >= 0",
+         "4"},
+        {"SELECT COUNT(*) FROM cells WHERE abs(kld - kld_sum / n_tokens) < 1e-15 AND "
+         "abs(delta_p - delta_p_sum / n_tokens) < 1e-15 AND rms_delta_p >= abs(delta_p) AND "
+         "top1_agree = CAST(n_top1_agree AS REAL) / n_tokens",
+         "4"},
+        {"SELECT COUNT(*) FROM sentences WHERE delta_p_sum IS NOT NULL", "12"},
+        {"SELECT COUNT(*) FROM cells_view WHERE spec = 'gptq-int4-g16@hin_Deva' AND quant = "
+         "'gptq-int4-g16' AND script IN ('Latn', 'Deva') AND sentences = 3",
+         "2"},
+    };
+    for (size_t i = 0; i < sizeof q / sizeof q[0]; i++) {
+        char *v = db_value(a, q[i].sql);
+        if (strcmp(v, q[i].want))
+            FAILF("%s: %s: %s, want %s", a, q[i].sql, v, q[i].want);
+        free(v);
+    }
+    /* the key holds with NULL calibration: a second int8 eng_Latn cell is refused */
+    sqlite3 *d = NULL;
+    CHECK(sqlite3_open(a, &d) == SQLITE_OK);
+    CHECK(sqlite3_exec(d,
+                       "INSERT INTO cells(model, spec, calib, lang, name) SELECT model, spec, "
+                       "calib, lang, name FROM cells WHERE spec = 'int8' AND lang = 'eng_Latn'",
+                       NULL, NULL, NULL) == SQLITE_CONSTRAINT);
+    sqlite3_close(d);
+    /* schema 1, as polyq wrote it before schema 2, with the same cells */
+    char *old = pq_asprintf(
+        "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+        "CREATE TABLE cells(model TEXT NOT NULL, spec TEXT NOT NULL, calib TEXT NOT NULL,"
+        " lang TEXT NOT NULL, method TEXT, bits_per_weight REAL, n_sent INTEGER, tokens INTEGER,"
+        " bytes INTEGER, chars INTEGER, words INTEGER, fallback INTEGER, nll_fp REAL, nll_q REAL,"
+        " kld REAL, agree INTEGER, ppl_fp REAL, ppl_q REAL, bpb_fp REAL, bpb_q REAL,"
+        " log_ppl_ratio REAL, delta_bpb REAL, delta_bits_per_sentence REAL, kld_per_token REAL,"
+        " top1 REAL, kld_p50 REAL, kld_p90 REAL, kld_p99 REAL, wall_s REAL,"
+        " PRIMARY KEY(model, spec, calib, lang));"
+        "CREATE TABLE sentences(model TEXT NOT NULL, spec TEXT NOT NULL, calib TEXT NOT NULL,"
+        " lang TEXT NOT NULL, idx INTEGER NOT NULL, tokens INTEGER, bytes INTEGER, nll_fp REAL,"
+        " nll_q REAL, kld REAL, agree INTEGER, PRIMARY KEY(model, spec, calib, lang, idx));"
+        "ATTACH '%s' AS a;"
+        "INSERT INTO meta SELECT key, value FROM a.meta WHERE key <> 'schema';"
+        "INSERT INTO cells SELECT model, spec, IFNULL(calib, '-'), lang, method, bits_per_weight,"
+        " n_sentences, n_tokens, n_bytes, n_chars, n_words, n_fallback_tokens, nll_fp_sum,"
+        " nll_q_sum, kld_sum, n_top1_agree, ppl_fp, ppl_q, bpb_fp, bpb_q, delta_nll_per_token,"
+        " delta_bpb, delta_bits_per_sentence, kld, top1_agree, kld_p50, kld_p90, kld_p99, wall_s"
+        " FROM a.cells ORDER BY rowid;"
+        "INSERT INTO sentences SELECT model, spec, IFNULL(calib, '-'), lang, idx, n_tokens,"
+        " n_bytes, nll_fp, nll_q, kld_sum, n_top1_agree FROM a.sentences ORDER BY rowid;",
+        a);
+    db_exec(b, old);
+    free(old);
+    char *ra = pq_asprintf("%s/schema-ra", tmp), *rb = pq_asprintf("%s/schema-rb", tmp);
+    args = pq_asprintf("report %s --out %s", a, ra);
+    expect(args, 0, "");
+    free(args);
+    args = pq_asprintf("report %s --out %s", b, rb);
+    expect(args, 0, "");
+    free(args);
+    char *v = db_value(b, "SELECT COUNT(*) FROM pragma_table_info('cells') WHERE name = 'n_sent'");
+    CHECK_STR(v, "1"); /* the report left the file as it was */
+    free(v);
+    /* both reports give the same numbers where schema 1 kept them */
+    char *fa = pq_asprintf("%s/tests_fixtures_gpt2-tiny-vocab-bf16/results.json", ra),
+         *fb = pq_asprintf("%s/tests_fixtures_gpt2-tiny-vocab-bf16/results.json", rb);
+    json_t *ja = json_load_file(fa, 0, NULL), *jb = json_load_file(fb, 0, NULL);
+    CHECK(ja && jb);
+    int compared = 0;
+    for (size_t k = 0; k < 2; k++) {
+        json_t *xa = json_array_get(json_object_get(ja, "quantized"), k),
+               *xb = json_array_get(json_object_get(jb, "quantized"), k);
+        CHECK_STR(json_string_value(json_object_get(xa, "spec")),
+                  json_string_value(json_object_get(xb, "spec")));
+        for (size_t l = 0; l < 2; l++) {
+            json_t *la = json_array_get(json_object_get(xa, "languages"), l),
+                   *lb = json_array_get(json_object_get(xb, "languages"), l);
+            static const char *const keys[] = {"delta_bits_per_sentence", "kld", "top1_agree"};
+            for (int m = 0; m < 3; m++) {
+                json_t *va = json_object_get(json_object_get(la, keys[m]), "ci95_lo"),
+                       *vb = json_object_get(json_object_get(lb, keys[m]), "ci95_lo");
+                CHECK(json_is_real(va) && json_is_real(vb) &&
+                      json_real_value(va) == json_real_value(vb));
+                compared++;
+            }
+            CHECK(json_is_real(json_object_get(json_object_get(la, "delta_p"), "value")));
+        }
+    }
+    CHECK_INT(compared, 12);
+    json_decref(ja);
+    json_decref(jb);
+    /* the next sweep brings it to schema 2 and has nothing left to do */
+    args = pq_asprintf("sweep %s --db %s", plan, b);
+    expect(args, 0, "4 of 4 cells done");
+    free(args);
+    static const struct {
+        const char *sql, *want;
+    } after[] = {
+        {"SELECT value FROM meta WHERE key = 'schema'", "2"},
+        {"SELECT COUNT(*) FROM cells WHERE calib IS NULL AND name = 'int8'", "2"},
+        {"SELECT COUNT(*) FROM cells WHERE name = 'gptq-int4-g16@hin_Deva'", "2"},
+        {"SELECT COUNT(*) FROM sentences WHERE calib IS NULL", "6"},
+        {"SELECT COUNT(*) FROM sqlite_master WHERE name IN ('cells_1', 'sentences_1')", "0"},
+        {"SELECT COUNT(*) FROM cells_view", "4"},
+    };
+    for (size_t i = 0; i < sizeof after / sizeof after[0]; i++) {
+        v = db_value(b, after[i].sql);
+        if (strcmp(v, after[i].want))
+            FAILF("%s: %s: %s, want %s", b, after[i].sql, v, after[i].want);
+        free(v);
+    }
+    free(fa);
+    free(fb);
+    free(ra);
+    free(rb);
+    free(body);
+    free(plan);
+    free(a);
+    free(b);
+}
+
 /* polyq sweep killed with SIGKILL at random moments (25 times) and started again each time:
  * the database passes SQLite's integrity check after every kill, and the finished one equals
  * an uninterrupted run's cell for cell and sentence for sentence. Also --status, and plans that
@@ -1554,11 +1730,11 @@ TEST_SLOW(cli_sweep_killed_and_resumed)
     CHECK(sqlite3_open_v2(ref, &a, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK);
     CHECK(sqlite3_open_v2(killed, &b, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK);
     static const char *const q[] = {
-        "SELECT model, spec, calib, lang, method, bits_per_weight, n_sent, tokens, bytes, chars, "
-        "words, fallback,"
-        " nll_fp, nll_q, kld, agree, ppl_fp, ppl_q, bpb_fp, bpb_q, log_ppl_ratio, delta_bpb, "
-        "delta_bits_per_sentence,"
-        " kld_per_token, top1 FROM cells ORDER BY model, spec, calib, lang",
+        "SELECT model, spec, calib, lang, name, method, bits_per_weight, linear_formats, "
+        "calibration, n_sentences, n_tokens, n_bytes, n_chars, n_words, n_fallback_tokens,"
+        " nll_fp_sum, nll_q_sum, kld_sum, n_top1_agree, delta_p_sum, delta_p_sq_sum, ppl_fp, "
+        "ppl_q, bpb_fp, bpb_q, delta_nll_per_token, delta_bpb, delta_bits_per_sentence,"
+        " kld, top1_agree, kld_max, kld_p50, kld_min FROM cells ORDER BY model, spec, calib, lang",
         "SELECT * FROM sentences ORDER BY model, spec, calib, lang, idx"};
     for (int t = 0; t < 2; t++) {
         char *da = dump_table(a, q[t]), *db = dump_table(b, q[t]);
@@ -1651,20 +1827,20 @@ TEST_SLOW(cli_sweep_killed_and_resumed)
     CHECK_INT(compared, 12);
     json_decref(ja);
     json_decref(jb);
-    /* the report's CSV reads back to the database's cells: every row of a spec (spec@calib for
-     * calibrated ones) and language, its point values equal to the stored ones */
+    /* the report's CSV reads back to the database's cells_view: every row of a spec (spec@calib
+     * for calibrated ones) and language is a row of the view, and every point value of the CSV
+     * is the view's column of the same name, in the same unit */
     char *csv = pq_asprintf("%s/tests_fixtures_llama-tiny-vocab-bf16/results.csv", rep), *ct = NULL;
     CHECK_OK(pq_read_file(csv, 1 << 20, &ct, NULL, &err));
     sqlite3 *cdb = NULL;
     CHECK(sqlite3_open_v2(ref, &cdb, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK);
-    int rows = 0, col[5] = {-1, -1, -1, -1, -1};
-    static const char *const cname[5] = {"delta_bits_per_sentence", "kld", "ppl_q", "bpb_fp",
-                                         "delta_bpb"};
+    int rows = 0, ncol = 0, shared = 0;
+    char *head[120] = {0};
     for (char *save = NULL, *line = ct ? strtok_r(ct, "\n", &save) : NULL; line;
          line = strtok_r(NULL, "\n", &save)) {
-        char *fld[80] = {0};
+        char *fld[120] = {0};
         int nf = 0;
-        for (char *p = line; nf < 80;) {
+        for (char *p = line; nf < 120;) {
             fld[nf++] = p;
             char *comma = strchr(p, ',');
             if (!comma)
@@ -1673,44 +1849,56 @@ TEST_SLOW(cli_sweep_killed_and_resumed)
             p = comma + 1;
         }
         if (!strcmp(fld[0], "model")) {
-            for (int i = 0; i < nf; i++)
-                for (int k = 0; k < 5; k++)
-                    if (!strcmp(fld[i], cname[k]))
-                        col[k] = i;
+            ncol = nf;
+            memcpy(head, fld, sizeof fld);
             continue;
         }
-        char spec[64], calib[64] = "-";
-        snprintf(spec, sizeof spec, "%s", fld[1]);
-        char *at = strchr(spec, '@');
-        if (at) {
-            snprintf(calib, sizeof calib, "%s", at + 1);
-            *at = 0;
-        }
+        CHECK_INT(nf, ncol);
         sqlite3_stmt *st = NULL;
-        CHECK(sqlite3_prepare_v2(
-                  cdb,
-                  "SELECT delta_bits_per_sentence, kld_per_token, ppl_q, bpb_fp, delta_bpb FROM "
-                  "cells "
-                  "WHERE model = 'tests/fixtures/llama-tiny-vocab-bf16' AND spec = ? AND calib = ? "
-                  "AND lang = ?",
-                  -1, &st, NULL) == SQLITE_OK);
-        sqlite3_bind_text(st, 1, spec, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, calib, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, fld[4], -1, SQLITE_STATIC);
+        CHECK(sqlite3_prepare_v2(cdb,
+                                 "SELECT * FROM cells_view WHERE model = "
+                                 "'tests/fixtures/llama-tiny-vocab-bf16' AND spec = ? AND lang = ?",
+                                 -1, &st, NULL) == SQLITE_OK);
+        sqlite3_bind_text(st, 1, fld[1], -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, fld[4], -1, SQLITE_STATIC);
         if (sqlite3_step(st) != SQLITE_ROW)
-            FAILF("%s: row %s %s %s is not a cell of the database", csv, spec, calib, fld[4]);
-        else
-            for (int k = 0; k < 5; k++) {
-                double cv = col[k] >= 0 && col[k] < nf ? strtod(fld[col[k]], NULL) : NAN,
-                       dv = sqlite3_column_double(st, k);
-                if (!(fabs(cv - dv) <= 1e-12 * fmax(1, fabs(dv))))
-                    FAILF("%s: %s %s %s %s: CSV %.17g, database %.17g", csv, spec, calib, fld[4],
-                          cname[k], cv, dv);
+            FAILF("%s: row %s %s is not a row of cells_view", csv, fld[1], fld[4]);
+        else {
+            int here = 0;
+            for (int i = 0; i < nf; i++) {
+                const char *h = head[i], *u = strrchr(h, '_');
+                /* intervals and cross-language numbers are computed by polyq report */
+                bool point = !(u && (!strcmp(u, "_lo") || !strcmp(u, "_hi"))) &&
+                             strncmp(h, "disparity_", 10) && strncmp(h, "diff_vs_ref_", 12);
+                int c = -1;
+                for (int k = 0; k < sqlite3_column_count(st); k++)
+                    if (!strcmp(sqlite3_column_name(st, k), h))
+                        c = k;
+                if (point && c < 0)
+                    FAILF("%s: column %s is not a column of cells_view", csv, h);
+                if (c < 0)
+                    continue;
+                here++;
+                int ty = sqlite3_column_type(st, c);
+                if (ty == SQLITE_TEXT) {
+                    if (strcmp(fld[i], (const char *)sqlite3_column_text(st, c)))
+                        FAILF("%s: %s %s %s: CSV %s, cells_view %s", csv, fld[1], fld[4], h, fld[i],
+                              sqlite3_column_text(st, c));
+                    continue;
+                }
+                double cv = *fld[i] ? strtod(fld[i], NULL) : NAN,
+                       dv = ty == SQLITE_NULL ? NAN : sqlite3_column_double(st, c);
+                if (!(fabs(cv - dv) <= 1e-12 * fmax(1, fabs(dv))) && !(isnan(cv) && isnan(dv)))
+                    FAILF("%s: %s %s %s: CSV %.17g, cells_view %.17g", csv, fld[1], fld[4], h, cv,
+                          dv);
             }
+            shared = here;
+        }
         sqlite3_finalize(st);
         rows++;
     }
-    CHECK_INT(rows, 16); /* 4 specs x 4 languages */
+    CHECK_INT(shared, 28); /* the 16 columns before the measures, 9 measures, 3 KL percentiles */
+    CHECK_INT(rows, 16);   /* 4 specs x 4 languages */
     sqlite3_close(cdb);
     free(ct);
     free(csv);
@@ -1837,9 +2025,11 @@ TEST_SLOW(cli_sweep_mpi)
         sqlite3 *s = NULL;
         CHECK(sqlite3_open_v2(path, &s, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK);
         dump[k - 1][0] = dump_table(
-            s, "SELECT model, spec, calib, lang, method, bits_per_weight, n_sent, tokens, bytes, "
-               "chars, words, fallback, nll_fp, nll_q, kld, agree, kld_p50, kld_p90, kld_p99 "
-               "FROM cells ORDER BY model, spec, calib, lang");
+            s, "SELECT model, spec, calib, lang, name, method, bits_per_weight, linear_formats, "
+               "calibration, n_sentences, n_tokens, n_bytes, n_chars, n_words, "
+               "n_fallback_tokens, nll_fp_sum, nll_q_sum, kld_sum, n_top1_agree, delta_p_sum, "
+               "delta_p_sq_sum, kld_max, kld_p999, kld_p50, kld_p01, kld_min FROM cells "
+               "ORDER BY model, spec, calib, lang");
         dump[k - 1][1] =
             dump_table(s, "SELECT * FROM sentences ORDER BY model, spec, calib, lang, idx");
         sqlite3_close(s);
@@ -1973,6 +2163,225 @@ TEST_SLOW(cli_gguf_as_the_model)
     free(q4);
     free(hf);
     free(gg);
+}
+
+/* The line of out that starts with lang, its four numbers after it: A, A's interval, B - A
+ * (NAN when absent). */
+static void compare_line(const char *out, const char *lang, double v[4], char *verdict, size_t n)
+{
+    for (int k = 0; k < 4; k++)
+        v[k] = NAN;
+    verdict[0] = 0;
+    const char *l = out;
+    while (l && strncmp(l, lang, strlen(lang)))
+        l = (l = strchr(l, '\n')) ? l + 1 : NULL;
+    if (!l)
+        return;
+    double bv, blo, bhi;
+    int used = 0;
+    if (sscanf(l + strlen(lang), " %lf [%lf, %lf] %lf [%lf, %lf] %lf%n", &v[0], &v[1], &v[2], &bv,
+               &blo, &bhi, &v[3], &used) >= 7) {
+        const char *rest = l + strlen(lang) + used, *end = strchr(rest, '\n');
+        while (*rest == ' ' || *rest == '[' || (*rest >= '0' && *rest <= '9') || *rest == '-' ||
+               *rest == '.' || *rest == ',' || *rest == ']')
+            rest++;
+        snprintf(verdict, n, "%.*s", (int)(end ? end - rest : (long)strlen(rest)), rest);
+    }
+}
+
+/* polyq compare: two runs with their --log-sentences files are paired (A's interval is the one
+ * its run printed, a run against a copy of itself differs by exactly 0); a run without them,
+ * or with other sentences, is compared unpaired and says why; two entries of one run; a sweep
+ * database; LaTeX; and the refusals. */
+TEST(cli_compare_runs)
+{
+    const char *tmp = pq_test_tmpdir(), *data = pq_test_shared("data/flores200");
+    const char *fx = "tests/fixtures/gpt2-tiny-vocab-bf16";
+    char *a = pq_asprintf("%s/cmp-a.json", tmp), *b = pq_asprintf("%s/cmp-b.json", tmp),
+         *c = pq_asprintf("%s/cmp-c.json", tmp), *u = pq_asprintf("%s/cmp-u.json", tmp);
+    static const char *const spec[4] = {"int4-g32,int8", "int4-g16", "int4-g32", "int4-g16"};
+    char *const path[4] = {a, b, c, u};
+    for (int i = 0; i < 4; i++) { /* u: no sentences file; c: 6 sentences, not 8 */
+        char *args = pq_asprintf(
+            "eval %s --data %s --langs eng_Latn,hin_Deva --max-sentences %d --quant %s "
+            "--bootstrap 200 --seed 7 --out %s%s%s%s",
+            fx, data, i == 2 ? 6 : 8, spec[i], path[i], i == 3 ? "" : " --log-sentences ",
+            i == 3 ? "" : path[i], i == 3 ? "" : "l");
+        expect(args, 0, "int4");
+        free(args);
+    }
+    json_t *ja = json_load_file(a, 0, NULL), *jb = json_load_file(b, 0, NULL);
+    CHECK(ja && jb);
+    CHECK(json_is_string(json_object_get(json_object_get(ja, "sentences"), "sha256")));
+    char *args = pq_asprintf("compare %s %s --entries int4-g32,int4-g16", a, b), *out = NULL;
+    CHECK_INT(run(args, &out), 0);
+    for (int l = 0; l < 2 && out; l++) {
+        const char *lang = l ? "hin_Deva" : "eng_Latn";
+        double v[4];
+        char verdict[64];
+        compare_line(out, lang, v, verdict, sizeof verdict);
+        json_t *la = json_array_get(
+                   json_object_get(json_array_get(json_object_get(ja, "quantized"), 0),
+                                   "languages"),
+                   (size_t)l),
+               *lb = json_array_get(
+                   json_object_get(json_array_get(json_object_get(jb, "quantized"), 0),
+                                   "languages"),
+                   (size_t)l);
+        json_t *da = json_object_get(la, "delta_bits_per_sentence"),
+               *db = json_object_get(lb, "delta_bits_per_sentence");
+        /* A's interval as its run printed it (the same resamples: the run's bootstrap and seed) */
+        CHECK_NEAR(v[0], json_real_value(json_object_get(da, "value")), 6e-5);
+        CHECK_NEAR(v[1], json_real_value(json_object_get(da, "ci95_lo")), 6e-5);
+        CHECK_NEAR(v[2], json_real_value(json_object_get(da, "ci95_hi")), 6e-5);
+        CHECK_NEAR(v[3],
+                   json_real_value(json_object_get(db, "value")) -
+                       json_real_value(json_object_get(da, "value")),
+                   1e-4);
+        CHECK(*verdict);
+    }
+    if (out && !strstr(out, "paired: 2 of 2 languages"))
+        FAILF("%s:\n%s", args, out);
+    free(out);
+    free(args);
+    /* a run against a copy of itself: exactly 0, and the interval [0, 0] */
+    char *a2 = pq_asprintf("%s/cmp-a2.jsonl", tmp);
+    char *txt = NULL;
+    size_t len = 0;
+    polyq_err err = {0};
+    char *al = pq_asprintf("%sl", a);
+    CHECK_OK(pq_read_file(al, 1 << 24, &txt, &len, &err));
+    pq_test_write(a2, txt ? txt : "");
+    free(txt);
+    args = pq_asprintf("compare %s %s --entries int8", al, a2);
+    CHECK_INT(run(args, &out), 0);
+    if (!out || !strstr(out, "0.0000 [0.0000, 0.0000]  no clear difference"))
+        FAILF("%s:\n%s", args, out ? out : "");
+    free(out);
+    free(args);
+    /* two entries of one run, as LaTeX too */
+    char *tex = pq_asprintf("%s/cmp.tex", tmp);
+    args = pq_asprintf("compare %s --entries int4-g32,int8 --metric kld --latex %s", a, tex);
+    CHECK_INT(run(args, &out), 0);
+    CHECK(out && strstr(out, "kld: B - A") && strstr(out, "B better"));
+    free(out);
+    free(args);
+    CHECK_OK(pq_read_file(tex, 1 << 20, &txt, &len, &err));
+    CHECK(txt && strstr(txt, "\\toprule") && strstr(txt, "\\midrule") &&
+          strstr(txt, "\\bottomrule") && strstr(txt, "hin\\_Deva & ") &&
+          strstr(txt, "A: int4-g32 & B: int8"));
+    free(txt);
+    /* polyq report --latex: report.md's tables, row for row, in booktabs */
+    char *rep = pq_asprintf("%s/cmp-report", tmp), *md = pq_asprintf("%s/report.md", rep),
+         *tt = pq_asprintf("%s/tables.tex", rep);
+    args = pq_asprintf("report %s --out %s --latex", a, rep);
+    expect(args, 0, "tables.tex");
+    free(args);
+    char *mt = NULL;
+    CHECK_OK(pq_read_file(md, 1 << 20, &mt, &len, &err));
+    CHECK_OK(pq_read_file(tt, 1 << 20, &txt, &len, &err));
+    int md_rows = 0, tex_tables = 0;
+    for (const char *p = mt; p && (p = strstr(p, "\n| ")); p++) {
+        char cells[6][64] = {{0}};
+        if (sscanf(p + 3, "%63[^|]| %63[^|]| %63[^|]| %63[^|]| %63[^|]| %63[^|]|", cells[0],
+                   cells[1], cells[2], cells[3], cells[4], cells[5]) != 6 ||
+            !strncmp(cells[0], "language", 8))
+            continue;
+        char want[512] = "";
+        for (int k = 0; k < 6; k++) {
+            char *e = cells[k] + strlen(cells[k]);
+            while (e > cells[k] && e[-1] == ' ')
+                *--e = 0;
+            char *us = strchr(cells[k], '_'); /* eng_Latn -> eng\_Latn */
+            char esc[80];
+            if (us)
+                snprintf(esc, sizeof esc, "%.*s\\_%s", (int)(us - cells[k]), cells[k], us + 1);
+            else
+                snprintf(esc, sizeof esc, "%s", cells[k]);
+            snprintf(want + strlen(want), sizeof want - strlen(want), "%s%s", k ? " & " : "", esc);
+        }
+        if (!txt || !strstr(txt, want))
+            FAILF("%s: no row \"%s\" (report.md has it)", tt, want);
+        md_rows++;
+    }
+    for (const char *p = txt; p && (p = strstr(p, "\\begin{tabular}")); p++)
+        tex_tables++;
+    CHECK_INT(md_rows, 4); /* 2 specs x 2 languages */
+    CHECK_INT(tex_tables, 2);
+    CHECK(txt && strstr(txt, "\\toprule") && strstr(txt, "\\bottomrule"));
+    free(txt);
+    free(mt);
+    free(md);
+    free(tt);
+    free(rep);
+    /* unpaired: no sentences, other sentences, a changed sentences file */
+    args = pq_asprintf("compare %s %s --entries int4-g32,int4-g16", a, u);
+    expect(args, 0, "cmp-u.json: it was written without --log-sentences");
+    free(args);
+    args = pq_asprintf("compare %s %s", c, b);
+    expect(args, 0, "because the sentences differ");
+    free(args);
+    char *bl = pq_asprintf("%sl", b);
+    FILE *f = fopen(bl, "ab");
+    if (f) {
+        fputs("\n", f);
+        fclose(f);
+    }
+    args = pq_asprintf("compare %s %s --entries int4-g32,int4-g16", a, b);
+    expect(args, 0, "has changed since (another SHA-256)");
+    free(args);
+    /* refusals, each naming what to type */
+    static const struct {
+        const char *fmt, *needle;
+        int code;
+    } bad[] = {
+        {"compare %s", "one file: name the two entries to compare with --entries A,B", 2},
+        {"compare %s %s", "holds 2 entries (int4-g32, int8): say which with --entries A,B", 2},
+        {"compare %s %s --entries int4_g32,int4-g16", "did you mean int4-g32?", 2},
+        {"compare %s %s --entries int4-g32,int4-g16 --metric kl", "did you mean kld?", 2},
+        {"compare %s %s --entries ,x", "--entries: give one or two entry names", 2},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        args = pq_asprintf(bad[i].fmt, a, b);
+        expect(args, bad[i].code, bad[i].needle);
+        free(args);
+    }
+    free(bl);
+    free(tex);
+    free(al);
+    free(a2);
+    json_decref(ja);
+    json_decref(jb);
+    free(a);
+    free(b);
+    free(c);
+    free(u);
+}
+
+/* polyq compare on a sweep database: two entries of one model, paired. */
+TEST(cli_compare_sweep_database)
+{
+    const char *tmp = pq_test_tmpdir(), *data = pq_test_shared("data/flores200");
+    char *plan = pq_asprintf("%s/cmpdb.json", tmp), *db = pq_asprintf("%s/cmpdb.db", tmp);
+    char *body =
+        pq_asprintf("{\"models\": [\"tests/fixtures/gpt2-tiny-vocab-bf16\"], \"quant\": [\"int8\", "
+                    "\"int4-g32\"], \"langs\": [\"eng_Latn\", \"zho_Hans\"], \"data\": \"%s\", "
+                    "\"max_sentences\": 5}",
+                    data);
+    pq_test_write(plan, body);
+    remove(db);
+    char *args = pq_asprintf("sweep %s --db %s", plan, db);
+    expect(args, 0, "4 of 4 cells done");
+    free(args);
+    args = pq_asprintf("compare %s --entries int4-g32,int8 --metric top1_agree", db);
+    expect(args, 0, "paired: 2 of 2 languages");
+    free(args);
+    args = pq_asprintf("compare %s --entries int4-g33,int8", db);
+    expect(args, 2, "has no entry \"int4-g33\" (did you mean int4-g32?)");
+    free(args);
+    free(body);
+    free(plan);
+    free(db);
 }
 
 /* What to type instead: the nearest option, spec or language; a value that is an option; spec

@@ -619,6 +619,8 @@ TEST(eval_wire_round_trip)
     double *nq[2] = {zero, nll1}, *kq[2] = {zero, kld1};
     uint32_t *aq[2] = {zu, agree1};
     float *kp[2] = {zf, kl1};
+    double dp1[3] = {-0.25, 0, 0.5}, dp21[3] = {0.0625, 0, 0.375};
+    double *dq[2] = {zero, dp1}, *d2q[2] = {zero, dp21};
     pq_lang_eval e = {.n_sent = 3,
                       .bytes = 29,
                       .chars = 20,
@@ -632,13 +634,15 @@ TEST(eval_wire_round_trip)
                       .kld_q = kq,
                       .kl_pos = kp,
                       .fallback = 1,
-                      .agree_q = aq};
+                      .agree_q = aq,
+                      .dp_q = dq,
+                      .dp2_q = d2q};
     snprintf(e.lang, sizeof e.lang, "hin_Deva");
     char *b = NULL;
     size_t n = 0;
     polyq_err err = {0};
     CHECK_OK(pq_lang_eval_pack(&e, 1, &b, &n, &err));
-    CHECK_INT(n, 128 + 3 * 36 + 1 + 5 * 4);
+    CHECK_INT(n, 128 + 3 * 36 + 1 + 5 * 4 + 1 + 3 * 16);
     pq_lang_eval r;
     CHECK_OK(pq_lang_eval_unpack(b, n, &r, &err));
     CHECK(!strcmp(r.lang, "hin_Deva") && r.n_sent == 3 && r.bytes == 29 && r.chars == 20 &&
@@ -648,6 +652,9 @@ TEST(eval_wire_round_trip)
               r.nll_q[0][i] == nll1[i] && r.kld_q[0][i] == kld1[i] && r.agree_q[0][i] == agree1[i]);
     for (int i = 0; r.kl_pos && r.kl_pos[0] && i < 5; i++)
         CHECK(r.kl_pos[0][i] == kl1[i]);
+    CHECK(r.dp_q && r.dp2_q);
+    for (int i = 0; r.dp_q && r.dp2_q && i < 3; i++)
+        CHECK(r.dp_q[0][i] == dp1[i] && r.dp2_q[0][i] == dp21[i]);
     pq_lang_eval_free(&r);
     CHECK_FAILS(pq_lang_eval_unpack(b, n - 1, &r, &err), POLYQ_FORMAT, "bytes, want");
     pq_lang_eval_free(&r);
@@ -665,6 +672,13 @@ TEST(eval_wire_round_trip)
     CHECK_FAILS(pq_lang_eval_pack(&e, 2, &none, &n, &err), POLYQ_INVALID_ARG,
                 "no quantized result 2");
     CHECK(none == NULL);
+    free(b);
+    e.dp_q = NULL; /* not measured: nothing of it is sent, and none comes back */
+    CHECK_OK(pq_lang_eval_pack(&e, 1, &b, &n, &err));
+    CHECK_INT(n, 128 + 3 * 36 + 1 + 5 * 4 + 1);
+    CHECK_OK(pq_lang_eval_unpack(b, n, &r, &err));
+    CHECK(r.dp_q == NULL && r.dp2_q == NULL);
+    pq_lang_eval_free(&r);
     free(b);
 }
 

@@ -16,8 +16,10 @@
 #include "cli/options.h"
 #include "hub/hub.h"
 #include "model/model.h"
+#include "report/compare.h"
 #include "report/figures.h"
 #include "report/report.h"
+#include "run/provenance.h"
 #include "run/run.h"
 #include "run/sweep.h"
 
@@ -452,13 +454,19 @@ static int cmd_eval(int argc, char **argv)
         goto out;
     run->info.memory_estimate_mb = plan.total / 1048576.0;
     pq_report_table(stdout, &run->info, run->met, run->n_lang, run->summary);
+    /* the sentences first: the results name them by path and SHA-256 (polyq compare) */
+    char log_sha[65];
+    if (log_path && ((rc = pq_run_write_sentences(run, log_path, &err)) ||
+                     (rc = pq_sha256_file(log_path, log_sha, NULL, &err))))
+        goto out;
+    if (log_path) {
+        fprintf(stderr, "polyq: wrote %s\n", log_path);
+        run->info.sentences_file = log_path;
+        run->info.sentences_sha256 = log_sha;
+    }
     if (out_path &&
         (rc = pq_report_json(out_path, &run->info, run->met, run->n_lang, run->summary, &err)))
         goto out;
-    if (log_path && (rc = pq_run_write_sentences(run, log_path, &err)))
-        goto out;
-    if (log_path)
-        fprintf(stderr, "polyq: wrote %s\n", log_path);
     fflush(stdout);
     if (out_path)
         fprintf(stderr, "polyq: wrote %s\n", out_path);
@@ -655,10 +663,13 @@ static int cmd_sweep(int argc, char **argv)
 static int cmd_report(int argc, char **argv)
 {
     const char *out = NULL;
-    const cli_opt opts[] = {{"--out", "DIR",
-                             "where results.csv, report.md, report.html and the figures go",
-                             OPT_STR, &out, 0, 0, NULL, NULL},
-                            {NULL}};
+    bool latex = false;
+    const cli_opt opts[] = {
+        {"--out", "DIR", "where results.csv, report.md, report.html and the figures go", OPT_STR,
+         &out, 0, 0, NULL, NULL},
+        {"--latex", NULL, "also DIR/tables.tex: report.md's tables as LaTeX (booktabs)", OPT_FLAG,
+         &latex, 0, 0, NULL, NULL},
+        {NULL}};
     const cli_cmd cmd = {"polyq report RESULTS.json|RESULTS.db --out DIR",
                          "results.csv (tidy), report.md, report.html and figures from a results "
                          "file or sweep database",
@@ -671,14 +682,88 @@ static int cmd_report(int argc, char **argv)
         return bad_arg("%s", "usage: polyq report RESULTS.json|RESULTS.db --out DIR");
     polyq_err err = {0};
     bool db = pq_is_sqlite(pos[0]);
-    int rc = db ? pq_report_db(pos[0], out, &err) : pq_report_export(pos[0], out, &err);
+    int rc =
+        db ? pq_report_db(pos[0], out, latex, &err) : pq_report_export(pos[0], out, latex, &err);
     pq_figures_release();
     if (rc)
         return die(&err);
-    printf(db ? "wrote results.json, results.csv, report.md, report.html and figures per model "
+    printf(db ? "wrote results.json, results.csv, report.md, report.html%s and figures per model "
                 "under %s\n"
-              : "wrote %s/results.csv, report.md, report.html and figures (SVG and PNG)\n",
-           out);
+              : "wrote%s %s/results.csv, report.md, report.html and figures (SVG and PNG)\n",
+           latex ? (db ? ", tables.tex" : " tables.tex,") : "", out);
+    return 0;
+}
+
+static int cmd_compare(int argc, char **argv)
+{
+    const char *entries = NULL, *model = NULL, *metric = NULL, *latex = NULL;
+    unsigned long long n_boot = 0, seed = 0;
+    bool seed_given = false;
+    const cli_opt opts[] = {
+        {"--entries", "A,B",
+         "the entries compared (spec names as the results print them, e.g.\n"
+         "gptq-int4-g128@hin_Deva,gptq-int4-g128@eng_Latn; one name: the same in both;\n"
+         "default: each side's only entry)",
+         OPT_STR, &entries, 0, 0, NULL, NULL},
+        {"--metric", "M",
+         "delta_bits_per_sentence (default), delta_bpb, delta_nll_per_token,\n"
+         "rel_degradation, kld, kld_per_sentence or top1_agree",
+         OPT_STR, &metric, 0, 0, NULL, NULL},
+        {"--model", "ID", "the model of a sweep database that holds several", OPT_STR, &model, 0, 0,
+         NULL, NULL},
+        {"--bootstrap", "N", "bootstrap resamples (default: as the results file's run, else 1000)",
+         OPT_COUNT, &n_boot, 100, 1000000, "must be at least 100", NULL},
+        {"--seed", "N", "bootstrap seed (default: as the results file's run, else 0)", OPT_COUNT,
+         &seed, 0, ULLONG_MAX, "is not a non-negative integer", &seed_given},
+        {"--latex", "FILE", "also write the table as LaTeX (booktabs)", OPT_STR, &latex, 0, 0, NULL,
+         NULL},
+        {NULL}};
+    const cli_cmd cmd = {
+        "polyq compare A [B] [--entries A,B] [--metric M] [--latex FILE]",
+        "one metric of two runs (or two entries of one) per language: B - A with a paired\n"
+        "interval when both have the same sentences. A and B: results.json (with the\n"
+        "--log-sentences file it names), a --log-sentences .jsonl, or a sweep database",
+        opts};
+    const char *pos[2] = {0};
+    int st, n_pos;
+    if (cli_args(argc, argv, &cmd, pos, 2, &n_pos, &st))
+        return st;
+    if (!pos[0])
+        return bad_arg("%s", "usage: polyq compare A [B] [--entries A,B] [--metric M]");
+    char *ea = NULL, *eb = NULL;
+    if (entries) {
+        const char *comma = strchr(entries, ',');
+        ea = comma ? pq_asprintf("%.*s", (int)(comma - entries), entries) : pq_strdup(entries);
+        eb = comma ? pq_strdup(comma + 1) : NULL;
+        if (!ea || (comma && !eb) || !*ea || (eb && (!*eb || strchr(eb, ',')))) {
+            free(ea);
+            free(eb);
+            return bad_arg("--entries: give one or two entry names, as A,B (got \"%s\")", entries);
+        }
+    }
+    if (!pos[1] && !eb) {
+        free(ea);
+        free(eb);
+        return bad_arg("%s", "one file: name the two entries to compare with --entries A,B");
+    }
+    pq_compare_opts co = {.a = pos[0],
+                          .b = pos[1],
+                          .entry_a = ea,
+                          .entry_b = eb,
+                          .model = model,
+                          .metric = metric,
+                          .n_boot = (int)n_boot,
+                          .seed = seed,
+                          .seed_given = seed_given,
+                          .latex = latex};
+    polyq_err err = {0};
+    int rc = pq_compare(&co, stdout, &err);
+    free(ea);
+    free(eb);
+    if (rc)
+        return die(&err);
+    if (latex)
+        fprintf(stderr, "polyq: wrote %s\n", latex);
     return 0;
 }
 
@@ -867,6 +952,8 @@ static const struct {
      "quantize once, evaluate many times with --quantized", cmd_quantize},
     {"report", "polyq report RESULTS.json|RESULTS.db --out DIR",
      "results.csv (tidy), report.md, figures", cmd_report},
+    {"compare", "polyq compare A [B] [--entries A,B] [--metric M]",
+     "two runs (or two entries) per language, B - A with a paired interval", cmd_compare},
     {"sweep", "polyq sweep PLAN.json [--db FILE] [--status]",
      "models x specs x calibration x languages into SQLite; restarts redo only unfinished cells",
      cmd_sweep},

@@ -113,6 +113,13 @@ static uint64_t splitmix64(uint64_t *s)
     return z ^ (z >> 31);
 }
 
+void pq_bootstrap_indices(uint64_t seed, int b, size_t n, uint32_t *idx)
+{
+    uint64_t st = seed ^ (0x5851f42d4c957f2dULL * (uint64_t)(b + 1));
+    for (size_t k = 0; k < n; k++)
+        idx[k] = (uint32_t)(((splitmix64(&st) >> 32) * (uint64_t)n) >> 32);
+}
+
 /* Sums over one set of sentence indices (idx NULL: all). */
 typedef struct sums {
     double T, B, N, fp, q, kl, agree, dp, dp2;
@@ -254,9 +261,7 @@ int pq_metrics_compute(const pq_lang_eval *ev, size_t n_lang, int n_q, const pq_
         for (size_t l = 0; l < n_lang; l++) {
             size_t N = ev[l].n_sent;
             for (int b = 0; b < B; b++) {
-                uint64_t st = o->seed ^ (0x5851f42d4c957f2dULL * (uint64_t)(b + 1));
-                for (size_t k = 0; k < N; k++)
-                    idx[k] = (uint32_t)(((splitmix64(&st) >> 32) * (uint64_t)N) >> 32);
+                pq_bootstrap_indices(o->seed, b, N, idx);
                 sums s = sum_lang(&ev[l], qi, idx);
                 measures(&s, boot + ((size_t)l * B + b) * N_M);
             }

@@ -84,6 +84,11 @@ double pq_percentile_sorted(const float *v, size_t n, double p);
 /* The 50th, 90th and 99th percentiles of the KL at n positions (scratch: n floats). */
 void pq_kl_percentiles(const float *kl, size_t n, float *scratch, double out[3]);
 
+/* Resample b (0-based) of a bootstrap with this seed: n sentence indices drawn with
+ * replacement from [0, n). Every language and every run with the same seed and n draws the
+ * same indices, which pairs them. */
+void pq_bootstrap_indices(uint64_t seed, int b, size_t n, uint32_t *idx);
+
 typedef struct pq_metrics_opts {
     int n_boot; /* 0 = 1000 */
     uint64_t seed;

@@ -7,7 +7,7 @@
 
 #include "base/base.h"
 
-#define MAGIC "PQLANG01"
+#define MAGIC "PQLANG02"
 #define HEAD 128
 
 int pq_lang_eval_pack(const pq_lang_eval *e, int qi, char **out, size_t *len, polyq_err *err)
@@ -21,7 +21,9 @@ int pq_lang_eval_pack(const pq_lang_eval *e, int qi, char **out, size_t *len, po
     for (size_t i = 0; i < n; i++)
         T += e->tokens[i];
     bool pos = e->kl_pos && e->kl_pos[qi];
-    size_t size = HEAD + n * (4 + 4 + 8 * 3 + 4) + 1 + (pos ? 4 * (size_t)T : 0);
+    bool dp = e->dp_q && e->dp_q[qi] && e->dp2_q && e->dp2_q[qi];
+    size_t size =
+        HEAD + n * (4 + 4 + 8 * 3 + 4) + 1 + (pos ? 4 * (size_t)T : 0) + 1 + (dp ? 16 * n : 0);
     char *b = calloc(1, size);
     if (!b)
         return pq_fail(err, POLYQ_NOMEM, "out of memory sending %s", e->lang);
@@ -41,6 +43,11 @@ int pq_lang_eval_pack(const pq_lang_eval *e, int qi, char **out, size_t *len, po
     *p++ = pos;
     if (pos)
         PUT(e->kl_pos[qi], 4 * (size_t)T);
+    *p++ = dp;
+    if (dp) {
+        PUT(e->dp_q[qi], 8 * n);
+        PUT(e->dp2_q[qi], 8 * n);
+    }
 #undef PUT
     *out = b;
     *len = size;
@@ -66,9 +73,14 @@ int pq_lang_eval_unpack(const char *buf, size_t len, pq_lang_eval *e, polyq_err 
     if ((size_t)(end - p) < fixed)
         return pq_fail(err, POLYQ_FORMAT, "a language's results: truncated");
     bool pos = p[fixed - 1];
-    if ((size_t)(end - p) != fixed + (pos ? 4 * (size_t)T : 0))
+    size_t with_kl = fixed + (pos ? 4 * (size_t)T : 0);
+    if ((size_t)(end - p) <= with_kl)
+        return pq_fail(err, POLYQ_FORMAT, "a language's results: truncated");
+    bool dp = p[with_kl] != 0;
+    size_t want = with_kl + 1 + (dp ? 16 * (size_t)n : 0);
+    if ((size_t)(end - p) != want)
         return pq_fail(err, POLYQ_FORMAT, "a language's results: %zu bytes, want %zu", len,
-                       HEAD + fixed + (pos ? 4 * (size_t)T : 0));
+                       HEAD + want);
     memcpy(e->lang, buf + 8, 64);
     e->n_sent = (size_t)n;
     e->bytes = h[1];
@@ -85,6 +97,10 @@ int pq_lang_eval_unpack(const char *buf, size_t len, pq_lang_eval *e, polyq_err 
     e->kld_q = calloc(1, sizeof *e->kld_q);
     e->agree_q = calloc(1, sizeof *e->agree_q);
     e->kl_pos = calloc(1, sizeof *e->kl_pos);
+    if (dp &&
+        (!(e->dp_q = calloc(1, sizeof *e->dp_q)) || !(e->dp2_q = calloc(1, sizeof *e->dp2_q)) ||
+         !(e->dp_q[0] = malloc(8 * m)) || !(e->dp2_q[0] = malloc(8 * m))))
+        return pq_fail(err, POLYQ_NOMEM, "out of memory reading %s", e->lang);
     if (!e->tokens || !e->sbytes || !e->nll_fp || !e->nll_q || !e->kld_q || !e->agree_q ||
         !e->kl_pos || !(e->nll_q[0] = malloc(8 * m)) || !(e->kld_q[0] = malloc(8 * m)) ||
         !(e->agree_q[0] = malloc(4 * m)) ||
@@ -100,6 +116,11 @@ int pq_lang_eval_unpack(const char *buf, size_t len, pq_lang_eval *e, polyq_err 
     p++;
     if (pos)
         GET(e->kl_pos[0], 4 * (size_t)T);
+    p++;
+    if (dp) {
+        GET(e->dp_q[0], 8 * (size_t)n);
+        GET(e->dp2_q[0], 8 * (size_t)n);
+    }
 #undef GET
     uint64_t sum = 0;
     for (size_t i = 0; i < n; i++)

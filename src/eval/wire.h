@@ -3,7 +3,7 @@
  *
  * Layout, little-endian as the host writes it (every rank of a run is the same build):
  *   offset size         meaning
- *   0      8            "PQLANG01"
+ *   0      8            "PQLANG02"
  *   8      64           language code, NUL-padded
  *   72     8 × 6        n_sent, bytes, chars, words, fallback, scored tokens T (uint64)
  *   120    1            spaced (0/1), then 7 bytes of padding
@@ -11,6 +11,8 @@
  *   …      8n × 3       nll_fp, nll_q, kld_q per sentence (double)
  *   …      4n           agree_q per sentence (uint32)
  *   …      1 + 4T       1 when per-position KL follows, then T floats
+ *   …      1 + 16n      1 when the change in the correct token's probability follows, then
+ *                       its per-sentence sums of dp and dp² (double)
  * T must equal the sum of tokens. Reading checks every size against the buffer. */
 #ifndef PQ_WIRE_H
 #define PQ_WIRE_H

@@ -1,17 +1,11 @@
-/* Sweep results in SQLite (db.c). One row per cell (model x spec x calibration x language)
- * with its totals and headline metrics, and one row per sentence of the cell with the
- * numbers every statistic is computed from:
- *
- *   meta(key, value)       polyq version, plan (canonical JSON), seed
- *   cells(model, spec, calib, lang,            the cell
- *         method, bits_per_weight, n_sent, tokens, bytes, chars, words, fallback,
- *         nll_fp, nll_q (nats, summed), kld (summed), agree (positions),
- *         ppl_fp, ppl_q, bpb_fp, bpb_q, log_ppl_ratio, delta_bpb, delta_bits_per_sentence,
- *         kld_per_token, top1, kld_p50, kld_p90, kld_p99, wall_s)
- *   sentences(model, spec, calib, lang, idx, tokens, bytes, nll_fp, nll_q, kld, agree)
+/* Sweep results in SQLite (db.c): one row per cell (model x spec x calibration x language)
+ * with its counts, sums and headline metrics, one row per sentence of the cell with the
+ * numbers every statistic is computed from, and cells_view with results.csv's names. The
+ * schema, column by column, is in docs/database.md.
  *
  * A cell and its sentences are written in one transaction: a process killed at any moment
- * leaves each cell either complete or absent. */
+ * leaves each cell either complete or absent. A database of an earlier schema is brought to
+ * this one when a sweep opens it. */
 #ifndef PQ_DB_H
 #define PQ_DB_H
 
@@ -19,7 +13,6 @@
 #include <stddef.h>
 
 #include <sqlite3.h>
-#include <stdbool.h>
 
 #include "base/status.h"
 #include "eval/eval.h"
@@ -30,18 +23,34 @@ typedef struct pq_db pq_db;
 int pq_db_lock(pq_db *db, polyq_err *err);
 
 typedef struct pq_cell_key {
-    const char *model, *spec, *calib, *lang;
+    const char *model, *spec;
+    const char *calib; /* NULL: the spec takes no calibration */
+    const char *lang;
 } pq_cell_key;
+
+/* What a cell's spec is, as its quantized model says. */
+typedef struct pq_cell_info {
+    const char *method;
+    double bits_per_weight;
+    const char *linear_formats; /* JSON object: linears per storage format, or NULL */
+    const char *calibration;    /* JSON object: the calibration set's description, or NULL */
+} pq_cell_info;
 
 /* Opens (creating when absent) the database at path for a plan: a database made for another
  * plan or by another major version of polyq is refused; a damaged one is named. */
 int pq_db_open(pq_db **out, const char *path, const char *plan_json, polyq_err *err);
 void pq_db_close(pq_db *db);
+/* Opens a database to read (polyq report, polyq compare): checked, and one of an earlier
+ * schema read through a copy in memory brought to this one (the file is not changed). */
+int pq_db_open_read(const char *path, sqlite3 **out, polyq_err *err);
 /* 1 when the cell is complete, 0 when not, -1 on error */
 int pq_db_has(pq_db *db, const pq_cell_key *k, polyq_err *err);
 /* Writes the cell for quantized model qi of e, atomically. */
-int pq_db_put(pq_db *db, const pq_cell_key *k, const char *method, double bits_per_weight,
-              const pq_lang_eval *e, int qi, double wall_s, polyq_err *err);
+int pq_db_put(pq_db *db, const pq_cell_key *k, const pq_cell_info *info, const pq_lang_eval *e,
+              int qi, double wall_s, polyq_err *err);
+/* Brings an open database of an earlier schema to this one (a no-op on a current one);
+ * refuses a newer schema, naming path. */
+int pq_db_upgrade(sqlite3 *s, const char *path, polyq_err *err);
 /* What a model of the plan is (kept in meta as model:<name>:<field>, for reports). */
 int pq_db_note_model(pq_db *db, const char *model, const char *architecture, const char *model_type,
                      const char *dtype, unsigned long long n_params, polyq_err *err);

@@ -20,9 +20,22 @@
 #include "report/report.h"
 
 typedef struct combo {
-    char *spec, *calib, *name, *method;
+    char *spec, *calib, *name, *method, *formats, *calibration; /* NULL when none */
     double bpw;
 } combo;
+
+static bool same_calib(const char *a, const char *b)
+{
+    return a && b ? !strcmp(a, b) : a == b;
+}
+
+static void bind_calib(sqlite3_stmt *st, int i, const char *calib)
+{
+    if (calib)
+        sqlite3_bind_text(st, i, calib, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, i);
+}
 
 static int fail_db(sqlite3 *s, const char *path, polyq_err *err)
 {
@@ -90,26 +103,33 @@ static int strings(sqlite3 *s, const char *sql, const char *a, const char *b, ch
     return rc;
 }
 
-/* the per-sentence numbers of one cell into column qi of e (e's sentence arrays when fill) */
+/* the per-sentence numbers of one cell into column qi of e (e's sentence arrays when fill);
+ * the change in the correct token's probability is NAN for the cell when any of its
+ * sentences lacks it (a database of an earlier polyq) */
 static int read_cell(sqlite3 *s, const char *model, const combo *c, const char *lang,
                      pq_lang_eval *e, int qi, bool fill)
 {
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(
-            s,
-            "SELECT tokens, bytes, nll_fp, nll_q, kld, agree FROM sentences WHERE model = ? AND "
-            "spec = ? AND calib = ? AND lang = ? ORDER BY idx",
-            -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(s,
+                           "SELECT n_tokens, n_bytes, nll_fp, nll_q, kld_sum, n_top1_agree, "
+                           "delta_p_sum, delta_p_sq_sum FROM sentences WHERE model = ? AND spec = "
+                           "? AND IFNULL(calib, '') = IFNULL(?, '') AND lang = ? ORDER BY idx",
+                           -1, &st, NULL) != SQLITE_OK)
         return -1;
     sqlite3_bind_text(st, 1, model, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, c->spec, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, c->calib, -1, SQLITE_STATIC);
+    bind_calib(st, 3, c->calib);
     sqlite3_bind_text(st, 4, lang, -1, SQLITE_STATIC);
     size_t i = 0;
+    bool dp = true;
     while (sqlite3_step(st) == SQLITE_ROW && i < e->n_sent) {
-        for (int k = 0; k < 6; k++) { /* numbers only, counts whole and in range */
+        for (int k = 0; k < 8; k++) { /* numbers only, counts whole and in range */
             int ty = sqlite3_column_type(st, k);
             bool count = k < 2 || k == 5;
+            if (k >= 6 && ty == SQLITE_NULL) {
+                dp = false;
+                continue;
+            }
             if (!(ty == SQLITE_INTEGER || (ty == SQLITE_FLOAT && !count)) ||
                 (count &&
                  (sqlite3_column_int64(st, k) < 0 || sqlite3_column_int64(st, k) > UINT32_MAX))) {
@@ -125,9 +145,13 @@ static int read_cell(sqlite3 *s, const char *model, const combo *c, const char *
         e->nll_q[qi][i] = sqlite3_column_double(st, 3);
         e->kld_q[qi][i] = sqlite3_column_double(st, 4);
         e->agree_q[qi][i] = (uint32_t)sqlite3_column_int64(st, 5);
+        e->dp_q[qi][i] = sqlite3_column_double(st, 6);
+        e->dp2_q[qi][i] = sqlite3_column_double(st, 7);
         i++;
     }
     sqlite3_finalize(st);
+    for (size_t k = 0; !dp && k < e->n_sent; k++)
+        e->dp_q[qi][k] = e->dp2_q[qi][k] = NAN;
     return i == e->n_sent ? 0 : -1;
 }
 
@@ -161,7 +185,8 @@ static void summary_rows(FILE *f, const char *model, const combo *cb, size_t n_c
 }
 
 static int one_model(sqlite3 *s, const char *path, const char *model, const json_t *plan,
-                     const char *out_dir, FILE *summary, json_t **written, polyq_err *err)
+                     const char *out_dir, bool latex, FILE *summary, json_t **written,
+                     polyq_err *err)
 {
     sqlite3_stmt *st = NULL;
     combo *cb = NULL;
@@ -169,8 +194,8 @@ static int one_model(sqlite3 *s, const char *path, const char *model, const json
     int rc = 0;
     if (sqlite3_prepare_v2(
             s,
-            "SELECT DISTINCT spec, calib, method, bits_per_weight FROM cells WHERE model = ? "
-            "ORDER BY rowid",
+            "SELECT DISTINCT spec, calib, method, bits_per_weight, linear_formats, calibration "
+            "FROM cells WHERE model = ? ORDER BY rowid",
             -1, &st, NULL) != SQLITE_OK)
         return fail_db(s, path, err);
     sqlite3_bind_text(st, 1, model, -1, SQLITE_STATIC);
@@ -191,25 +216,34 @@ static int one_model(sqlite3 *s, const char *path, const char *model, const json
         combo *c = &cb[n_cb];
         memset(c, 0, sizeof *c);
         bool seen = false;
-        if (sqlite3_column_type(st, 0) != SQLITE_TEXT ||
-            sqlite3_column_type(st, 1) != SQLITE_TEXT ||
-            sqlite3_column_type(st, 2) != SQLITE_TEXT) {
-            rc = fail_not_text(path, "a spec, calib or method of the cells table", err);
+        int ct = sqlite3_column_type(st, 1), ft = sqlite3_column_type(st, 4),
+            kt = sqlite3_column_type(st, 5);
+        if (sqlite3_column_type(st, 0) != SQLITE_TEXT || (ct != SQLITE_TEXT && ct != SQLITE_NULL) ||
+            sqlite3_column_type(st, 2) != SQLITE_TEXT || (ft != SQLITE_TEXT && ft != SQLITE_NULL) ||
+            (kt != SQLITE_TEXT && kt != SQLITE_NULL)) {
+            rc = fail_not_text(
+                path, "a spec, calib, method, linear_formats or calibration of the cells table",
+                err);
             break;
         }
         const char *sp = (const char *)sqlite3_column_text(st, 0),
-                   *ca = (const char *)sqlite3_column_text(st, 1);
+                   *ca = ct == SQLITE_NULL ? NULL : (const char *)sqlite3_column_text(st, 1),
+                   *fo = ft == SQLITE_NULL ? NULL : (const char *)sqlite3_column_text(st, 4),
+                   *ka = kt == SQLITE_NULL ? NULL : (const char *)sqlite3_column_text(st, 5);
         for (size_t k = 0; k < n_cb; k++)
-            seen |= !strcmp(cb[k].spec, sp) && !strcmp(cb[k].calib, ca);
+            seen |= !strcmp(cb[k].spec, sp) && same_calib(cb[k].calib, ca);
         if (seen)
             continue;
         c->spec = pq_strdup(sp);
-        c->calib = pq_strdup(ca);
+        c->calib = ca ? pq_strdup(ca) : NULL;
+        c->formats = fo ? pq_strdup(fo) : NULL;
+        c->calibration = ka ? pq_strdup(ka) : NULL;
         c->method = pq_strdup((const char *)sqlite3_column_text(st, 2));
         c->bpw = sqlite3_column_double(st, 3);
-        c->name = strcmp(ca, "-") ? pq_asprintf("%s@%s", sp, ca) : pq_strdup(sp);
+        c->name = ca ? pq_asprintf("%s@%s", sp, ca) : pq_strdup(sp);
         n_cb++;
-        if (!c->spec || !c->calib || !c->method || !c->name)
+        if (!c->spec || (ca && !c->calib) || (fo && !c->formats) || (ka && !c->calibration) ||
+            !c->method || !c->name)
             rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
     }
     sqlite3_finalize(st);
@@ -240,7 +274,8 @@ static int one_model(sqlite3 *s, const char *path, const char *model, const json
             ref = (int)l;
         st = NULL;
         if (sqlite3_prepare_v2(s,
-                               "SELECT n_sent, bytes, chars, words, fallback FROM cells WHERE "
+                               "SELECT n_sentences, n_bytes, n_chars, n_words, n_fallback_tokens "
+                               "FROM cells WHERE "
                                "model = ? AND lang = ? "
                                "LIMIT 1",
                                -1, &st, NULL) != SQLITE_OK ||
@@ -266,11 +301,16 @@ static int one_model(sqlite3 *s, const char *path, const char *model, const json
         e->nll_q = calloc(n_cb, sizeof *e->nll_q);
         e->kld_q = calloc(n_cb, sizeof *e->kld_q);
         e->agree_q = calloc(n_cb, sizeof *e->agree_q);
-        bool ok = e->tokens && e->sbytes && e->nll_fp && e->nll_q && e->kld_q && e->agree_q;
+        e->dp_q = calloc(n_cb, sizeof *e->dp_q);
+        e->dp2_q = calloc(n_cb, sizeof *e->dp2_q);
+        bool ok = e->tokens && e->sbytes && e->nll_fp && e->nll_q && e->kld_q && e->agree_q &&
+                  e->dp_q && e->dp2_q;
         for (size_t q = 0; ok && q < n_cb; q++)
             ok = (e->nll_q[q] = calloc(n, sizeof **e->nll_q)) &&
                  (e->kld_q[q] = calloc(n, sizeof **e->kld_q)) &&
-                 (e->agree_q[q] = calloc(n, sizeof **e->agree_q));
+                 (e->agree_q[q] = calloc(n, sizeof **e->agree_q)) &&
+                 (e->dp_q[q] = calloc(n, sizeof **e->dp_q)) &&
+                 (e->dp2_q[q] = calloc(n, sizeof **e->dp2_q));
         if (!ok) {
             rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
             break;
@@ -281,30 +321,35 @@ static int one_model(sqlite3 *s, const char *path, const char *model, const json
                              rc == -2 ? "%s: the sentences of %s %s %s %s hold a value that is not "
                                         "a number, or a count out of range"
                                       : "%s: the sentences of %s %s %s %s are incomplete",
-                             path, model, cb[q].spec, cb[q].calib, langs[l]);
+                             path, model, cb[q].spec, cb[q].calib ? cb[q].calib : "-", langs[l]);
     }
     pq_metrics_opts mo = {.n_boot = 1000, .seed = 0, .ref = ref};
     if (!rc)
         rc = pq_metrics_compute(ev, n_lang, (int)n_cb, &mo, met, sum, err);
-    for (size_t l = 0; l < n_lang && !rc; l++) /* KL percentiles as the sweep stored them */
+    for (size_t l = 0; l < n_lang && !rc; l++) /* KL statistics as the sweep stored them */
         for (size_t q = 0; q < n_cb; q++) {
             st = NULL;
             if (sqlite3_prepare_v2(
                     s,
-                    "SELECT kld_p50, kld_p90, kld_p99 FROM cells WHERE model = ? AND spec = ? AND "
-                    "calib = ? AND lang = ?",
+                    "SELECT kld_max, kld_p999, kld_p99, kld_p95, kld_p90, kld_p50, "
+                    "kld_p10, kld_p05, kld_p01, kld_min FROM cells WHERE model = ? "
+                    "AND spec = ? AND IFNULL(calib, '') = IFNULL(?, '') AND lang = ?",
                     -1, &st, NULL) == SQLITE_OK &&
                 !sqlite3_bind_text(st, 1, model, -1, SQLITE_STATIC) &&
                 !sqlite3_bind_text(st, 2, cb[q].spec, -1, SQLITE_STATIC) &&
-                !sqlite3_bind_text(st, 3, cb[q].calib, -1, SQLITE_STATIC) &&
+                (bind_calib(st, 3, cb[q].calib), 1) &&
                 !sqlite3_bind_text(st, 4, langs[l], -1, SQLITE_STATIC) &&
                 sqlite3_step(st) == SQLITE_ROW) {
-                met[l].q[q].kld_p50 =
-                    sqlite3_column_type(st, 0) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 0);
-                met[l].q[q].kld_p90 =
-                    sqlite3_column_type(st, 1) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 1);
-                met[l].q[q].kld_p99 =
-                    sqlite3_column_type(st, 2) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 2);
+                pq_q_metrics *x = &met[l].q[q];
+                for (int k = 0; k < 10; k++) { /* a number, or NULL (not stored) */
+                    int ty = sqlite3_column_type(st, k);
+                    x->kld_stats[k] = ty == SQLITE_INTEGER || ty == SQLITE_FLOAT
+                                          ? sqlite3_column_double(st, k)
+                                          : NAN;
+                }
+                x->kld_p99 = x->kld_stats[2];
+                x->kld_p90 = x->kld_stats[4];
+                x->kld_p50 = x->kld_stats[5];
             }
             sqlite3_finalize(st);
         }
@@ -325,9 +370,12 @@ static int one_model(sqlite3 *s, const char *path, const char *model, const json
             rc = pq_fail(err, POLYQ_IO, "%s: cannot create", dir);
     }
     if (!rc) {
-        const char *names[PQ_MAX_SPECS], *methods[PQ_MAX_SPECS];
+        const char *names[PQ_MAX_SPECS], *methods[PQ_MAX_SPECS], *formats[PQ_MAX_SPECS],
+            *calibs[PQ_MAX_SPECS];
         double bpw[PQ_MAX_SPECS];
         for (size_t q = 0; q < n_cb; q++) {
+            calibs[q] = cb[q].calibration;
+            formats[q] = cb[q].formats;
             names[q] = cb[q].name;
             methods[q] = cb[q].method;
             bpw[q] = cb[q].bpw;
@@ -365,11 +413,13 @@ static int one_model(sqlite3 *s, const char *path, const char *model, const json
                             .n_q = (int)n_cb,
                             .q_names = names,
                             .q_methods = methods,
-                            .q_bits_per_weight = bpw};
+                            .q_bits_per_weight = bpw,
+                            .q_formats = formats,
+                            .q_calibrations = calibs};
 #undef MV
         rc = pq_report_json(json, &info, met, n_lang, sum, err);
         if (!rc)
-            rc = pq_report_export(json, dir, err);
+            rc = pq_report_export(json, dir, latex, err);
         if (!rc && !(*written = json_load_file(json, 0, NULL)))
             rc = pq_fail(err, POLYQ_IO, "%s: cannot read back", json);
         for (int k = 0; k < 4; k++)
@@ -388,6 +438,8 @@ static int one_model(sqlite3 *s, const char *path, const char *model, const json
     for (size_t q = 0; q < n_cb; q++) {
         free(cb[q].spec);
         free(cb[q].calib);
+        free(cb[q].formats);
+        free(cb[q].calibration);
         free(cb[q].name);
         free(cb[q].method);
     }
@@ -401,17 +453,12 @@ bool pq_is_sqlite(const char *path)
     return pq_read_head(path, head, 16) && !memcmp(head, "SQLite format 3", 16);
 }
 
-int pq_report_db(const char *path, const char *out_dir, polyq_err *err)
+int pq_report_db(const char *path, const char *out_dir, bool latex, polyq_err *err)
 {
     sqlite3 *s = NULL;
-    if (sqlite3_open_v2(path, &s, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-        int rc = pq_fail(err, POLYQ_IO, "%s: cannot open: %s", path, sqlite3_errmsg(s));
-        sqlite3_close(s);
-        return rc;
-    }
     char **v = NULL, **models = NULL;
     size_t n = 0, n_models = 0;
-    int rc = pq_sqlite_check(s, path, false, err);
+    int rc = pq_db_open_read(path, &s, err);
     if (rc)
         ;
     else if ((rc = query_strings(s, path, "meta polyq_version",
@@ -465,7 +512,7 @@ int pq_report_db(const char *path, const char *out_dir, polyq_err *err)
     if (!rc && !written)
         rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
     for (size_t m = 0; m < n_models && !rc; m++)
-        rc = one_model(s, path, models[m], plan, out_dir, summary, &written[m], err);
+        rc = one_model(s, path, models[m], plan, out_dir, latex, summary, &written[m], err);
     pq_figures figs = {0};
     if (!rc) /* every model and spec in one figure */
         rc =

@@ -13,8 +13,9 @@
 #include "report/report.h"
 
 static const char *const ci_fields[] = {
-    "delta_nll_per_token", "delta_bpb", "delta_bits_per_sentence", "rel_degradation", "kld",
-    "kld_per_sentence",    "top1_agree"};
+    "delta_nll_per_token", "delta_bpb", "delta_bits_per_sentence",
+    "rel_degradation",     "kld",       "kld_per_sentence",
+    "top1_agree",          "delta_p",   "rms_delta_p"};
 #define N_CI (sizeof ci_fields / sizeof ci_fields[0])
 
 double pq_rj_num(const json_t *o, const char *k)
@@ -151,6 +152,99 @@ static int by_delta_desc(const void *a, const void *b)
     return (x < y) - (x > y);
 }
 
+/* One language's row of a spec's table, as report.md and tables.tex print it: language,
+ * Δ bits/sentence [95% CI], ΔBPB, KLD, top-1, disparity. True when the disparity is unstable. */
+enum { N_COLS = 6 };
+static bool lang_cells(const json_t *l, char c[N_COLS][64])
+{
+    const json_t *d = json_object_get(l, "delta_bits_per_sentence");
+    const json_t *disp =
+        json_object_get(json_object_get(l, "disparity"), "delta_bits_per_sentence");
+    bool unst = json_is_true(json_object_get(disp, "unstable"));
+    snprintf(c[0], 64, "%s", str(l, "lang"));
+    snprintf(c[1], 64, "%.3f [%.3f, %.3f]", num(d, "value"), num(d, "ci95_lo"), num(d, "ci95_hi"));
+    snprintf(c[2], 64, "%.5f", num(json_object_get(l, "delta_bpb"), "value"));
+    snprintf(c[3], 64, "%.5f", num(json_object_get(l, "kld"), "value"));
+    snprintf(c[4], 64, "%.4f", num(json_object_get(l, "top1_agree"), "value"));
+    snprintf(c[5], 64, "n/a");
+    if (disp && !unst)
+        snprintf(c[5], 64, "%.2f [%.2f, %.2f]", num(disp, "value"), num(disp, "ci95_lo"),
+                 num(disp, "ci95_hi"));
+    else if (disp)
+        snprintf(c[5], 64, "unstable");
+    return unst;
+}
+
+static void tex_text(FILE *f, const char *s)
+{
+    for (; *s; s++)
+        if (strchr("_&%$#{}", *s))
+            fprintf(f, "\\%c", *s);
+        else if (*s == '~' || *s == '^')
+            fprintf(f, "\\text%s{}", *s == '~' ? "asciitilde" : "asciicircum");
+        else
+            fputc(*s, f);
+}
+
+/* tables.tex: report.md's tables as LaTeX (booktabs), one table per spec, languages by loss. */
+static int write_tex(const char *path, const json_t *r, polyq_err *err)
+{
+    char *tmp;
+    FILE *f = pq_out_open(path, &tmp, err);
+    if (!f)
+        return err->code;
+    fprintf(f, "%% polyq report: %s; needs \\usepackage{booktabs}\n",
+            str(json_object_get(r, "model"), "id"));
+    size_t qi;
+    json_t *q;
+    const char *ref = str(r, "reference_language");
+    json_array_foreach(json_object_get(r, "quantized"), qi, q)
+    {
+        const json_t *langs = json_object_get(q, "languages");
+        size_t n = json_array_size(langs);
+        row *rows = calloc(n ? n : 1, sizeof *rows);
+        if (!rows) {
+            fclose(f);
+            remove(tmp);
+            free(tmp);
+            return pq_fail(err, POLYQ_NOMEM, "out of memory");
+        }
+        for (size_t i = 0; i < n; i++) {
+            rows[i].l = json_array_get(langs, i);
+            rows[i].d = num(json_object_get(rows[i].l, "delta_bits_per_sentence"), "value");
+        }
+        qsort(rows, n, sizeof *rows, by_delta_desc);
+        fputs("\n\\begin{table}\n\\centering\n\\begin{tabular}{lrrrrr}\n\\toprule\n"
+              "Language & $\\Delta$ bits/sentence [95\\% CI] & $\\Delta$BPB & KLD & top-1 & "
+              "disparity \\\\\n\\midrule\n",
+              f);
+        for (size_t i = 0; i < n; i++) {
+            char c[N_COLS][64];
+            lang_cells(rows[i].l, c);
+            for (int k = 0; k < N_COLS; k++) {
+                if (k)
+                    fputs(" & ", f);
+                tex_text(f, c[k]);
+            }
+            fputs(" \\\\\n", f);
+        }
+        fputs("\\bottomrule\n\\end{tabular}\n\\caption{", f);
+        tex_text(f, str(q, "spec"));
+        fprintf(f, " (");
+        tex_text(f, str(q, "method"));
+        fprintf(f,
+                ", %.3f bits/weight): information lost per parallel sentence by language, with "
+                "95\\%% paired-bootstrap intervals; disparity: the ratio to ",
+                num(q, "bits_per_weight"));
+        tex_text(f, *ref ? ref : "the reference");
+        fputs(" on the same basis (unstable when the reference's own interval includes 0).}\n"
+              "\\end{table}\n",
+              f);
+        free(rows);
+    }
+    return pq_out_close(f, tmp, path, err);
+}
+
 static int write_md(const char *path, const json_t *r, const pq_figures *figs, polyq_err *err)
 {
     char *tmp;
@@ -203,22 +297,14 @@ static int write_md(const char *path, const json_t *r, const pq_figures *figs, p
         int significant = 0, unstable = 0;
         for (size_t i = 0; i < n; i++) {
             const json_t *l = rows[i].l, *d = json_object_get(l, "delta_bits_per_sentence");
-            const json_t *disp =
-                json_object_get(json_object_get(l, "disparity"), "delta_bits_per_sentence");
-            bool unst = json_is_true(json_object_get(disp, "unstable"));
+            char c[N_COLS][64];
+            bool unst = lang_cells(l, c);
             significant += num(d, "ci95_lo") > 0;
             unstable += unst;
-            char dtext[64] = "n/a";
-            if (disp && !unst)
-                snprintf(dtext, sizeof dtext, "%.2f [%.2f, %.2f]", num(disp, "value"),
-                         num(disp, "ci95_lo"), num(disp, "ci95_hi"));
-            else if (disp)
-                snprintf(dtext, sizeof dtext, "unstable");
-            fprintf(f, "| %s | %.3f [%.3f, %.3f] | %.5f | %.5f | %.4f | %s |\n", str(l, "lang"),
-                    num(d, "value"), num(d, "ci95_lo"), num(d, "ci95_hi"),
-                    num(json_object_get(l, "delta_bpb"), "value"),
-                    num(json_object_get(l, "kld"), "value"),
-                    num(json_object_get(l, "top1_agree"), "value"), dtext);
+            fputc('|', f);
+            for (int k = 0; k < N_COLS; k++)
+                fprintf(f, " %s |", c[k]);
+            fputc('\n', f);
         }
         if (n) {
             const json_t *w = rows[0].l, *d = json_object_get(w, "delta_bits_per_sentence");
@@ -278,7 +364,7 @@ static int write_md(const char *path, const json_t *r, const pq_figures *figs, p
     return pq_out_close(f, tmp, path, err);
 }
 
-int pq_report_export(const char *results, const char *out_dir, polyq_err *err)
+int pq_report_export(const char *results, const char *out_dir, bool latex, polyq_err *err)
 {
     json_t *r = NULL;
     int rc = pq_json_load_reals(results, 1u << 30, &r, err);
@@ -309,6 +395,10 @@ int pq_report_export(const char *results, const char *out_dir, polyq_err *err)
         rc = write_md(md, r, &figs, err);
     if (!rc)
         rc = pq_report_html(r, &figs, out_dir, err);
+    char *tex = !rc && latex ? pq_path_join(out_dir, "tables.tex") : NULL;
+    if (!rc && latex)
+        rc = tex ? write_tex(tex, r, err) : pq_fail(err, POLYQ_NOMEM, "out of memory");
+    free(tex);
     pq_figures_free(&figs);
     free(csv);
     free(md);

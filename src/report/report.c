@@ -60,6 +60,12 @@ json_t *pq_report_doc(const pq_run_info *in, const pq_lang_metrics *m, size_t n_
                         in->calibration ? json_loads(in->calibration, 0, NULL) : json_null());
     if (in->provenance)
         json_object_set(root, "provenance", in->provenance);
+    /* where every sentence's numbers are (polyq eval --log-sentences), for polyq compare */
+    json_object_set_new(
+        root, "sentences",
+        in->sentences_file && in->sentences_sha256
+            ? json_pack("{s:s, s:s}", "file", in->sentences_file, "sha256", in->sentences_sha256)
+            : json_null());
     json_t *codes = json_array(); /* the languages themselves, besides their count */
     for (size_t l = 0; codes && l < n_lang; l++)
         json_array_append_new(codes, json_string(m[l].lang));

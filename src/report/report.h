@@ -34,6 +34,7 @@ typedef struct pq_run_info {
     json_t *provenance;           /* command line, build, host, libraries, files (may be NULL) */
     const char *const *q_sources; /* per spec: the file it was read from, or NULL */
     const char *const *q_calibrations; /* per spec: its calibration set (JSON text), or NULL */
+    const char *sentences_file, *sentences_sha256; /* the --log-sentences file, or NULL */
 } pq_run_info;
 
 /* The results document (new reference; NULL when out of memory), and it written to path
@@ -47,11 +48,12 @@ void pq_report_table(FILE *f, const pq_run_info *info, const pq_lang_metrics *m,
 
 /* The tidy CSV of a results document (a row per language x spec x metric), written atomically. */
 int pq_report_csv(const char *path, const json_t *results, polyq_err *err);
-/* polyq report: results.csv and report.md in out_dir from a results JSON file. */
-int pq_report_export(const char *results, const char *out_dir, polyq_err *err);
+/* polyq report: results.csv, report.md, report.html and the figures in out_dir from a results
+ * JSON file (latex: also tables.tex, report.md's tables in booktabs). */
+int pq_report_export(const char *results, const char *out_dir, bool latex, polyq_err *err);
 /* The same from a polyq sweep database: per model, out_dir/<model>/results.json, results.csv
  * and report.md over the languages finished for every spec (dbreport.c). */
-int pq_report_db(const char *db, const char *out_dir, polyq_err *err);
+int pq_report_db(const char *db, const char *out_dir, bool latex, polyq_err *err);
 /* Reading a results document back (export.c): a number (NaN when absent or not a number), a
  * string ("" when absent), the full-precision entry of a language (NULL when absent). */
 double pq_rj_num(const json_t *o, const char *key);

@@ -12,7 +12,7 @@
  *                                                      (default ["eng_Latn"])
  *    "data": "path/to/flores200", "split": "devtest", "max_sentences": 0,
  *    "calib_samples": 128, "batch_tokens": 512, "threads": 0}
- * A cell of an uncalibrated spec has calib "-".
+ * A cell of an uncalibrated spec has calib NULL in the database.
  *
  * Built with MPI (make MPI=1) and started by mpirun with more than one rank, rank 0 owns the
  * database and hands out cells, preferring for each rank the model and quantized model it
@@ -89,7 +89,7 @@ typedef struct worker {
 
 static const char *calib_of(const pq_plan *p, size_t s, size_t c)
 {
-    return calibrated(&p->parsed[s]) ? p->calibs[c] : "-";
+    return calibrated(&p->parsed[s]) ? p->calibs[c] : NULL;
 }
 
 static void worker_drop_spec(worker *w)
@@ -210,7 +210,8 @@ typedef struct owner {
 
 static int store_cell(owner *o, const cell *x, const char *arch, const char *type,
                       const char *dtype, unsigned long long n_params, double bpw,
-                      const pq_lang_eval *e, double secs, polyq_err *err)
+                      const char *formats, const char *calibration, const pq_lang_eval *e,
+                      double secs, polyq_err *err)
 {
     pq_plan *p = o->p;
     pq_cell_key k = {p->models[x->m], p->specs[x->s], calib_of(p, x->s, x->c), p->langs[x->l]};
@@ -218,12 +219,14 @@ static int store_cell(owner *o, const cell *x, const char *arch, const char *typ
     if (!o->noted[x->m] &&
         !(rc = pq_db_note_model(o->db, p->models[x->m], arch, type, dtype, n_params, err)))
         o->noted[x->m] = true;
+    pq_cell_info info = {pq_qspec_method(&p->parsed[x->s]), bpw, formats,
+                         calibration && *calibration ? calibration : NULL};
     if (!rc)
-        rc = pq_db_put(o->db, &k, pq_qspec_method(&p->parsed[x->s]), bpw, e, 0, secs, err);
+        rc = pq_db_put(o->db, &k, &info, e, 0, secs, err);
     if (!rc && o->o->on_cell) {
         char line[1024];
-        snprintf(line, sizeof line, "[%ld/%ld] %s %s %s %s (%.1f s)", ++o->done, o->total, k.model,
-                 k.spec, k.calib, k.lang, secs);
+        snprintf(line, sizeof line, "[%ld/%ld] %s %s%s%s %s (%.1f s)", ++o->done, o->total, k.model,
+                 k.spec, k.calib ? "@" : "", k.calib ? k.calib : "", k.lang, secs);
         o->o->on_cell(o->o->ctx, line);
     } else if (!rc)
         ++o->done;
@@ -234,7 +237,8 @@ static int store_cell(owner *o, const cell *x, const char *arch, const char *typ
 enum { TAG_READY = 1, TAG_WORK, TAG_RESULT, TAG_FAIL };
 
 /* a result message: cell (4 × int64), bits/weight, seconds, n_params, then four NUL-ended
- * strings (architecture, model type, dtype) and the language's bytes (eval/wire.h) */
+ * strings (architecture, model type, dtype, the linears per format and the calibration set as
+ * JSON, "" for none) and the language's bytes (eval/wire.h) */
 static int send_result(const cell *x, const worker *w, const pq_lang_eval *e, double secs,
                        polyq_err *err)
 {
@@ -242,9 +246,12 @@ static int send_result(const cell *x, const worker *w, const pq_lang_eval *e, do
     size_t blen = 0;
     if (pq_lang_eval_pack(e, 0, &body, &blen, err))
         return -1;
-    const char *str[3] = {w->fp->cfg.architecture, w->fp->cfg.model_type, w->fp->dtype};
-    size_t sl[3], head = 4 * 8 + 3 * 8;
-    for (int i = 0; i < 3; i++)
+    char formats[1024];
+    pq_model_formats_json(w->q, formats, sizeof formats);
+    const char *str[5] = {w->fp->cfg.architecture, w->fp->cfg.model_type, w->fp->dtype, formats,
+                          w->cal.desc ? w->cal.desc : ""};
+    size_t sl[5], head = 4 * 8 + 3 * 8;
+    for (int i = 0; i < 5; i++)
         head += (sl[i] = strlen(str[i]) + 1);
     char *msg = malloc(head + blen);
     if (!msg || head + blen > (size_t)INT32_MAX) {
@@ -259,7 +266,7 @@ static int send_result(const cell *x, const worker *w, const pq_lang_eval *e, do
     p += sizeof key;
     memcpy(p, v, sizeof v);
     p += sizeof v;
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 5; i++) {
         memcpy(p, str[i], sl[i]);
         p += sl[i];
     }
@@ -326,10 +333,10 @@ static int owner_rank(owner *o, cell *todo, size_t n, int ranks, polyq_err *err)
             polyq_err cerr = {0};
             int crc = 0;
             size_t head = 4 * 8 + 3 * 8;
-            const char *s3[3];
+            const char *s3[5];
             const char *q = msg + head, *end = msg + len;
             bool ok = (size_t)len > head;
-            for (int i = 0; i < 3 && ok; i++) {
+            for (int i = 0; i < 5 && ok; i++) {
                 const char *z = memchr(q, 0, (size_t)(end - q));
                 ok = z != NULL;
                 s3[i] = q;
@@ -350,8 +357,8 @@ static int owner_rank(owner *o, cell *todo, size_t n, int ranks, polyq_err *err)
                 crc = pq_fail(&cerr, POLYQ_FORMAT, "rank %d sent a malformed result", from);
             else if (!(crc = pq_lang_eval_unpack(q, (size_t)(end - q), &e, &cerr))) {
                 cell x = {(size_t)k[0], (size_t)k[1], (size_t)k[2], (size_t)k[3]};
-                crc = store_cell(o, &x, s3[0], s3[1], s3[2], (unsigned long long)v[2], v[0], &e,
-                                 v[1], &cerr);
+                crc = store_cell(o, &x, s3[0], s3[1], s3[2], (unsigned long long)v[2], v[0], s3[3],
+                                 s3[4], &e, v[1], &cerr);
             }
             pq_lang_eval_free(&e);
             if (crc && !rc) {
@@ -537,8 +544,9 @@ int pq_sweep_run(const pq_sweep_opts *so, polyq_err *errp)
                             rc = h < 0 ? -1 : 0;
                             n += h > 0;
                         }
+                        const char *cal = calib_of(&p, s, c);
                         fprintf(out, "  %-40s %-20s %-20s %ld/%zu\n", p.models[m], p.specs[s],
-                                calib_of(&p, s, c), n, p.n_langs);
+                                cal ? cal : "-", n, p.n_langs);
                     }
         }
     }
@@ -575,10 +583,13 @@ int pq_sweep_run(const pq_sweep_opts *so, polyq_err *errp)
         pq_lang_eval e = {0};
         double t0 = pq_now();
         rc = worker_cell(&w, x->m, x->s, x->c, x->l, &e, &err);
+        char formats[1024];
+        if (!rc)
+            pq_model_formats_json(w.q, formats, sizeof formats);
         if (!rc)
             rc = store_cell(&o, x, w.fp->cfg.architecture, w.fp->cfg.model_type, w.fp->dtype,
-                            (unsigned long long)w.fp->n_params, pq_model_bits_per_weight(w.q), &e,
-                            pq_now() - t0, &err);
+                            (unsigned long long)w.fp->n_params, pq_model_bits_per_weight(w.q),
+                            formats, w.cal.desc, &e, pq_now() - t0, &err);
         pq_lang_eval_free(&e);
     }
     free(todo);
