@@ -1786,6 +1786,13 @@ TEST_SLOW(cli_sweep_killed_and_resumed)
         if (pq_read_file(svg, 64u << 20, &svg_text, NULL, &rerr) == 0 &&
             strstr(svg_text, "tests/fixtures/"))
             FAILF("%s: the title shows the model's relative path", svg);
+        /* each column's bits/weight after its name, and a value in every cell */
+        int cells = 0;
+        for (const char *p = svg_text; p && (p = strstr(p, "text-anchor=\"middle\">")); p++)
+            cells += (p[22] == '-' || (p[22] >= '0' && p[22] <= '9'));
+        CHECK(svg_text && strstr(svg_text, " b/w</text>"));
+        if (cells < 4 * 8)
+            FAILF("%s: %d cell values, want one per cell", svg, cells);
         free(svg_text);
         check_png(png, (int)ceil(w * 2), 0);
         free(svg);
@@ -2163,6 +2170,131 @@ TEST_SLOW(cli_gguf_as_the_model)
     free(q4);
     free(hf);
     free(gg);
+}
+
+/* The SVG text element holding label exactly: its x (NAN when none). */
+static double svg_text_x(const char *svg, const char *label)
+{
+    char *want = pq_asprintf(">%s</text>", label);
+    const char *p = want ? strstr(svg, want) : NULL;
+    free(want);
+    if (!p)
+        return NAN;
+    while (p > svg && strncmp(p, "<text ", 6))
+        p--;
+    const char *x = strstr(p, " x=\"");
+    return x ? strtod(x + 4, NULL) : NAN;
+}
+
+/* Figures of many languages, from a results file made here (its numbers chosen to exercise the
+ * layout): each spec's bars in three columns a page high beside the tall form, report.md
+ * showing the short one; a heatmap whose colour scale one outlier does not wash out (clipped at
+ * the 95th percentile, the clipped cell marked, the note saying so); crowded labels by ISO
+ * 639-3 code, with the script where two languages share a code; a legend as wide as its
+ * longest spec name. */
+TEST(cli_report_figures_many_languages)
+{
+    static const char *const codes[] = {
+        "eng_Latn", "zho_Hans", "zho_Hant", "hin_Deva", "arb_Arab", "ary_Arab", "fra_Latn",
+        "deu_Latn", "rus_Cyrl", "jpn_Jpan", "kor_Hang", "tam_Taml", "tha_Thai", "amh_Ethi",
+        "heb_Hebr", "ell_Grek", "swh_Latn", "yor_Latn", "spa_Latn", "por_Latn", "ita_Latn",
+        "nld_Latn", "pol_Latn", "ukr_Cyrl", "bul_Cyrl", "ces_Latn", "slk_Latn", "slv_Latn",
+        "hrv_Latn", "srp_Cyrl", "bos_Latn", "mkd_Cyrl", "als_Latn", "ron_Latn", "hun_Latn",
+        "fin_Latn", "est_Latn", "lvs_Latn", "lit_Latn", "swe_Latn", "dan_Latn", "nob_Latn",
+        "isl_Latn", "gle_Latn", "cym_Latn", "eus_Latn", "cat_Latn", "glg_Latn", "tur_Latn",
+        "azj_Latn", "kaz_Cyrl", "uzn_Latn", "tgk_Cyrl", "pes_Arab", "urd_Arab", "ben_Beng",
+        "pan_Guru", "guj_Gujr", "mar_Deva", "npi_Deva", "sin_Sinh", "tel_Telu", "kan_Knda",
+        "mal_Mlym", "mya_Mymr", "khm_Khmr", "lao_Laoo", "vie_Latn", "ind_Latn", "zsm_Latn"};
+    enum { N = sizeof codes / sizeof codes[0] };
+    static const char *const specs[2] = {"int4-g128", "gptq-int4-g128@hin_Deva,zho_Hans,arb_Arab"};
+    json_t *fp = json_array(), *qa = json_array();
+    for (int l = 0; l < N; l++)
+        json_array_append_new(fp, json_pack("{s:s, s:s, s:f, s:i}", "lang", codes[l], "script",
+                                            strchr(codes[l], '_') + 1, "fertility_bytes",
+                                            0.2 + 0.01 * l, "sentences", 10));
+    for (int q = 0; q < 2; q++) {
+        json_t *langs = json_array();
+        for (int l = 0; l < N; l++) {
+            /* zho_Hans the largest loss, zho_Hant the largest gain: labelled first; one outlier
+             * (500) among values up to about 14 */
+            double d = l == 1 ? 30 + q : l == 2 ? -25 - q : l == 5 && q == 0 ? 500 : 0.2 * l - 3;
+            json_array_append_new(langs, json_pack("{s:s, s:{s:f, s:f, s:f}}", "lang", codes[l],
+                                                   "delta_bits_per_sentence", "value", d, "ci95_lo",
+                                                   d - 1.5, "ci95_hi", d + 1.5));
+        }
+        json_array_append_new(qa, json_pack("{s:s, s:s, s:f, s:o, s:{s:{s:f}}}", "spec", specs[q],
+                                            "method", q ? "gptq" : "rtn", "bits_per_weight", 4.25,
+                                            "languages", langs, "across_languages",
+                                            "spearman_with_delta_bits_per_sentence",
+                                            "fertility_bytes", 0.5));
+    }
+    json_t *r = json_pack("{s:s, s:s, s:{s:s, s:s}, s:s, s:{s:s, s:s}, s:o, s:o}", "software",
+                          "polyq", "version", POLYQ_VERSION, "model", "id", "some/model", "path",
+                          "/models/some-model", "reference_language", "eng_Latn", "data", "dataset",
+                          "flores200", "split", "devtest", "full_precision", fp, "quantized", qa);
+    const char *tmp = pq_test_tmpdir();
+    char *res = pq_asprintf("%s/many.json", tmp), *dir = pq_asprintf("%s/many-report", tmp);
+    CHECK(r && json_dump_file(r, res, 0) == 0);
+    json_decref(r);
+    char *args = pq_asprintf("report %s --out %s", res, dir);
+    expect(args, 0, "wrote");
+    free(args);
+    polyq_err err = {0};
+    char *t = NULL;
+    /* three columns, a page high; report.md shows them */
+    char *cols = pq_asprintf("%s/degradation-int4-g128-columns.svg", dir);
+    CHECK_OK(pq_read_file(cols, 1 << 24, &t, NULL, &err));
+    if (t) {
+        int axes = 0;
+        for (const char *p = t; (p = strstr(p, ">Δ bits per sentence</text>")); p++)
+            axes++;
+        CHECK_INT(axes, 3);
+        const char *h = strstr(t, "height=\"");
+        double height = h ? strtod(h + 8, NULL) : 0;
+        if (!(height > 300 && height < 700))
+            FAILF("%s: %.0f px high for %d languages in three columns", cols, height, N);
+        for (int l = 0; l < N; l++)
+            if (!isfinite(svg_text_x(t, codes[l])))
+                FAILF("%s: no label %s", cols, codes[l]);
+    }
+    free(t);
+    t = NULL;
+    char *md = pq_asprintf("%s/report.md", dir);
+    CHECK_OK(pq_read_file(md, 1 << 20, &t, NULL, &err));
+    CHECK(t && strstr(t, "(degradation-int4-g128-columns.png)") &&
+          strstr(t, "`degradation-int4-g128.svg`"));
+    free(t);
+    t = NULL;
+    /* the heatmap's scale ends at the 95th percentile, not at the outlier */
+    char *heat = pq_asprintf("%s/heatmap.svg", dir);
+    CHECK_OK(pq_read_file(heat, 1 << 24, &t, NULL, &err));
+    CHECK(t && strstr(t, ">(95th percentile of |Δ|);</text>") &&
+          strstr(t, ">◥ beyond it (up to 500)</text>"));
+    free(t);
+    t = NULL;
+    /* labels: codes, with the script where two share one; the legend fits */
+    char *fert = pq_asprintf("%s/fertility.svg", dir);
+    CHECK_OK(pq_read_file(fert, 1 << 24, &t, NULL, &err));
+    if (t) {
+        CHECK(isfinite(svg_text_x(t, "zho_Hans")) && isfinite(svg_text_x(t, "zho_Hant")));
+        CHECK(!isfinite(svg_text_x(t, "zho")));
+        char lab[160];
+        snprintf(lab, sizeof lab, "%s (ρ = 0.50)", specs[1]);
+        double x = svg_text_x(t, lab);
+        const char *w = strstr(t, "width=\"");
+        double width = w ? strtod(w + 7, NULL) : 0;
+        /* DejaVu Sans at 10 px: 5.4 px a character on average here, so at least 5 */
+        if (!isfinite(x) || x + 5.0 * (double)strlen(lab) > width)
+            FAILF("%s: the legend's \"%s\" at x %.0f runs past the figure's %.0f px", fert, lab, x,
+                  width);
+    }
+    free(t);
+    free(fert);
+    free(heat);
+    free(md);
+    free(cols);
+    free(res);
+    free(dir);
 }
 
 /* The line of out that starts with lang, its four numbers after it: A, A's interval, B - A

@@ -264,7 +264,7 @@ static int write_md(const char *path, const json_t *r, const pq_figures *figs, p
         *str(r, "scoring_unit") ? str(r, "scoring_unit") : "sentence");
     size_t qi, n_spec = json_array_size(json_object_get(r, "quantized"));
     json_t *q;
-    if (figs->n == n_spec + 2)
+    if (figs->n >= n_spec + 2)
         fprintf(
             f,
             "![%s](%s.png)\n\n![%s](%s.png)\n\nEach figure is also in SVG (`%s.svg`, `%s.svg`); "
@@ -289,7 +289,11 @@ static int write_md(const char *path, const json_t *r, const pq_figures *figs, p
         qsort(rows, n, sizeof *rows, by_delta_desc);
         fprintf(f, "## %s (%s, %.3f bits/weight)\n\n", str(q, "spec"), str(q, "method"),
                 num(q, "bits_per_weight"));
-        if (qi < figs->n)
+        if (figs->n == 2 * n_spec + 2) /* many languages: the three-column form, a page high */
+            fprintf(f, "![%s](%s.png)\n\nOne column, every language on its row: `%s.svg`.\n\n",
+                    figs->v[n_spec + 2 + qi].title, figs->v[n_spec + 2 + qi].stem,
+                    figs->v[qi].stem);
+        else if (qi < figs->n)
             fprintf(f, "![%s](%s.png)\n\n", figs->v[qi].title, figs->v[qi].stem);
         fprintf(f, "| language | Δ bits/sentence [95%% CI] | ΔBPB | KLD | top-1 | disparity "
                    "(bits/sentence) |\n"

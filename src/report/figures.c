@@ -17,12 +17,14 @@
 #include <string.h>
 
 #include "base/base.h"
+#include "eval/metrics.h"
 #include "report/figures.h"
 #include "report/report.h"
 
 #define FONT "DejaVu Sans"
 #define MAX_LANGS 2000
 #define PNG_SCALE 2.0
+#define PAPER_LANGS 60 /* more languages than this: bars also in three columns */
 
 /* ------------------------------------------------------------------ drawing surface */
 
@@ -195,6 +197,7 @@ typedef struct fig_data {
     const char **spec;
     double *bpw, *rho;   /* per spec: bits/weight, Spearman(Δ, fertility) */
     double *d, *lo, *hi; /* [q * n_lang + l]: Δ bits/sentence and its interval */
+    int columns;         /* the bars in this many columns (the paper-sized form); 0 = 1 */
 } fig_data;
 
 #define num pq_rj_num
@@ -338,11 +341,19 @@ static void range_of(const double *v, size_t n, const double *v2, double *lo, do
     *hi += pad;
 }
 
-static const char *short_lang(const char *l, bool shorten, char *tmp, size_t n)
+/* A language as a crowded figure labels it: its ISO 639-3 code alone ("hin_Deva" -> "hin"),
+ * unless another language of the figure has the same code (zho_Hans, zho_Hant), which keep
+ * the script. */
+static const char *short_lang(const fig_data *g, size_t l, bool shorten, char *tmp, size_t n)
 {
+    const char *code = g->lang[l];
+    size_t len = strcspn(code, "_");
     if (!shorten)
-        return l;
-    snprintf(tmp, n, "%.*s", (int)strcspn(l, "_"), l);
+        return code;
+    for (size_t k = 0; k < g->n_lang; k++)
+        if (k != l && strcspn(g->lang[k], "_") == len && !strncmp(g->lang[k], code, len))
+            return code;
+    snprintf(tmp, n, "%.*s", (int)len, code);
     return tmp;
 }
 
@@ -377,65 +388,80 @@ static void bars_title(char *out, size_t n, const fig_data *g, size_t q)
 
 static void size_bars(fig *m, const fig_data *g, size_t q, double *w, double *h)
 {
-    double row = g->n_lang > 60 ? 12 : 17;
+    int cols = g->columns > 1 ? g->columns : 1;
+    size_t per = (g->n_lang + (size_t)cols - 1) / (size_t)cols;
+    double row = per > 60 ? 12 : 17;
     char title[512];
     bars_title(title, sizeof title, g, q);
-    *w = fmax(760, title_w(m, title));
-    *h = 86 + row * (double)g->n_lang + 84;
+    *w = fmax(cols > 1 ? 360.0 * cols + 40 : 760, title_w(m, title));
+    *h = 86 + row * (double)per + 84;
 }
 
 static void draw_bars(fig *f, const fig_data *g, size_t q, double W, double H)
 {
     size_t n = g->n_lang;
-    double row = n > 60 ? 12 : 17, top = 86, left = 104, right = 24, plot_w = W - left - right;
+    int cols = g->columns > 1 ? g->columns : 1;
+    size_t per = (n + (size_t)cols - 1) / (size_t)cols;
+    double row = per > 60 ? 12 : 17, top = 86, label = 104, right = 24;
+    double margin = cols > 1 ? 16 : 0, col_w = (W - margin - right) / cols,
+           plot_w = col_w - label - (cols > 1 ? 14 : 0);
     sorted *s = calloc(n ? n : 1, sizeof *s);
     if (!s)
         return;
     for (size_t l = 0; l < n; l++)
         s[l] = (sorted){l, g->d[q * n + l]};
     qsort(s, n, sizeof *s, by_key_desc);
-    double lo, hi;
+    double lo, hi; /* one scale for every column */
     range_of(g->lo + q * n, n, g->hi + q * n, &lo, &hi);
-#define X(v) (left + ((v)-lo) / (hi - lo) * plot_w)
     rect(f, 0, 0, W, H, (rgb){1, 1, 1});
     char title[512];
     bars_title(title, sizeof title, g, q);
     text(f, 16, 26, title, 14, true, 0, 0, INK);
     text(f, 16, 46,
-         "Δ bits per parallel sentence (quantized − full precision), mean over sentences, "
-         "95% paired-bootstrap interval",
+         cols > 1 ? "Δ bits per parallel sentence (quantized − full precision), 95% "
+                    "paired-bootstrap interval; languages by loss, down each column in turn"
+                  : "Δ bits per parallel sentence (quantized − full precision), mean over "
+                    "sentences, 95% paired-bootstrap interval",
          10.5, false, 0, 0, MUTED);
-    double plot_bottom = top + row * (double)n;
     double t[32];
-    int nt = ticks(lo, hi, 6, t, 32);
+    int nt = ticks(lo, hi, cols > 1 ? 4 : 6, t, 32);
     double step = nt > 1 ? t[1] - t[0] : 1;
-    for (int i = 0; i < nt; i++) {
-        char lab[32];
-        line(f, X(t[i]), top - 4, X(t[i]), plot_bottom, 0.6, GRID);
-        tick_label(lab, sizeof lab, t[i], step);
-        text(f, X(t[i]), plot_bottom + 16, lab, 10, false, 0.5, 0, INK);
-    }
-    for (size_t k = 0; k < n; k++) {
-        size_t l = s[k].l, i = q * n + l;
-        double y = top + row * (double)k, d = g->d[i], a = g->lo[i], b = g->hi[i];
-        bool is_ref = !strcmp(g->lang[l], g->ref);
-        text(f, left - 8, y + row * 0.5 + 3.5, g->lang[l], n > 60 ? 8.5 : 10, is_ref, 1, 0, INK);
-        if (!isfinite(d))
-            continue;
-        rgb c = a > 0 ? LOSS : b < 0 ? GAIN : NOT_SIG;
-        double x0 = X(fmin(0, d)), x1 = X(fmax(0, d));
-        rect(f, x0, y + row * 0.18, fmax(x1 - x0, 0.8), row * 0.64, c);
-        if (isfinite(a) && isfinite(b)) {
-            line(f, X(a), y + row * 0.5, X(b), y + row * 0.5, 1, INK);
-            line(f, X(a), y + row * 0.3, X(a), y + row * 0.7, 1, INK);
-            line(f, X(b), y + row * 0.3, X(b), y + row * 0.7, 1, INK);
+    for (int c = 0; c < cols; c++) {
+        size_t first = (size_t)c * per, last = first + per < n ? first + per : n;
+        double left = margin + label + col_w * c;
+#define X(v) (left + ((v)-lo) / (hi - lo) * plot_w)
+        double plot_bottom = top + row * (double)(last > first ? last - first : 0);
+        for (int i = 0; i < nt; i++) {
+            char lab[32];
+            line(f, X(t[i]), top - 4, X(t[i]), plot_bottom, 0.6, GRID);
+            tick_label(lab, sizeof lab, t[i], step);
+            text(f, X(t[i]), plot_bottom + 16, lab, 10, false, 0.5, 0, INK);
         }
+        for (size_t k = first; k < last; k++) {
+            size_t l = s[k].l, i = q * n + l;
+            double y = top + row * (double)(k - first), d = g->d[i], a = g->lo[i], b = g->hi[i];
+            bool is_ref = !strcmp(g->lang[l], g->ref);
+            text(f, left - 8, y + row * 0.5 + 3.5, g->lang[l], per > 60 ? 8.5 : 10, is_ref, 1, 0,
+                 INK);
+            if (!isfinite(d))
+                continue;
+            rgb co = a > 0 ? LOSS : b < 0 ? GAIN : NOT_SIG;
+            double x0 = X(fmin(0, d)), x1 = X(fmax(0, d));
+            rect(f, x0, y + row * 0.18, fmax(x1 - x0, 0.8), row * 0.64, co);
+            if (isfinite(a) && isfinite(b)) {
+                line(f, X(a), y + row * 0.5, X(b), y + row * 0.5, 1, INK);
+                line(f, X(a), y + row * 0.3, X(a), y + row * 0.7, 1, INK);
+                line(f, X(b), y + row * 0.3, X(b), y + row * 0.7, 1, INK);
+            }
+        }
+        line(f, X(0), top - 4, X(0), plot_bottom, 1.2, INK);
+        line(f, left, plot_bottom, left + plot_w, plot_bottom, 1, INK);
+        text(f, left + plot_w / 2, plot_bottom + 36, "Δ bits per sentence", cols > 1 ? 10.5 : 12,
+             false, 0.5, 0, INK);
+#undef X
     }
-    line(f, X(0), top - 4, X(0), plot_bottom, 1.2, INK);
-    line(f, left, plot_bottom, W - right, plot_bottom, 1, INK);
-    text(f, left + plot_w / 2, plot_bottom + 36, "Δ bits per sentence", 12, false, 0.5, 0, INK);
     /* legend */
-    double lx = left, ly = H - 22;
+    double lx = margin + label, ly = H - 22;
     static const char *const names[3] = {"loss (interval above 0)", "interval includes 0",
                                          "gain (interval below 0)"};
     const rgb cs[3] = {LOSS, NOT_SIG, GAIN};
@@ -446,7 +472,6 @@ static void draw_bars(fig *f, const fig_data *g, size_t q, double W, double H)
     }
     if (*g->ref)
         text(f, W - right, ly, "reference language in bold", 10, false, 1, 0, MUTED);
-#undef X
     free(s);
 }
 
@@ -465,7 +490,8 @@ static heat_layout heat_layout_of(fig *f, const fig_data *g)
         w = fmax(w, text_width(f, g->spec[q], 10, false));
     if (w <= 100)
         return (heat_layout){fmax(64, w + 12), 110, false};
-    return (heat_layout){30, 70 + w + 16, true};
+    double bw = text_width(f, " · 00.00 b/w", 10, false); /* bits/weight after the name */
+    return (heat_layout){44, 70 + w + bw + 16, true};
 }
 
 static void heat_title(char *out, size_t n, const fig_data *g)
@@ -479,9 +505,15 @@ static void size_heat(fig *m, const fig_data *g, size_t q, double *w, double *h)
     char title[512];
     heat_title(title, sizeof title, g);
     heat_layout hl = heat_layout_of(m, g);
-    *w = fmax(fmax(560, 104 + hl.col * (double)g->n_q + 150), title_w(m, title));
+    *w = fmax(fmax(560, 104 + hl.col * (double)g->n_q + 190), title_w(m, title));
     double rows = row * (double)g->n_lang, bar = fmin(240, fmax(120, rows)); /* the colour bar's */
-    *h = hl.top + fmax(rows, bar + 40) + 40;
+    *h = hl.top + fmax(rows, bar + 80) + 40; /* under the bar: its key and the clipping note */
+}
+
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
 }
 
 static rgb diverging(double v, double m)
@@ -494,6 +526,29 @@ static rgb diverging(double v, double m)
     return (rgb){1 + (e.r - 1) * t, 1 + (e.g - 1) * t, 1 + (e.b - 1) * t};
 }
 
+/* The colour scale's end: the 95th percentile of |Δ| over the cells, so that one outlier does
+ * not wash out the rest (cells beyond it are clipped to the end colour and marked); the
+ * largest |Δ| when there are fewer than 20 cells. *max_abs receives the largest |Δ|. */
+static double heat_scale(const fig_data *g, double *max_abs)
+{
+    size_t nc = g->n_lang * g->n_q, k = 0;
+    float *v = malloc((nc ? nc : 1) * sizeof *v);
+    *max_abs = 0;
+    for (size_t i = 0; i < nc; i++)
+        if (isfinite(g->d[i])) {
+            *max_abs = fmax(*max_abs, fabs(g->d[i]));
+            if (v)
+                v[k++] = (float)fabs(g->d[i]);
+        }
+    double m = *max_abs;
+    if (v && k >= 20) {
+        qsort(v, k, sizeof *v, cmp_float);
+        m = pq_percentile_sorted(v, k, 0.95);
+    }
+    free(v);
+    return m > 0 ? m : *max_abs;
+}
+
 static void draw_heat(fig *f, const fig_data *g, size_t unused, double W, double H)
 {
     size_t n = g->n_lang, nq = g->n_q;
@@ -502,7 +557,6 @@ static void draw_heat(fig *f, const fig_data *g, size_t unused, double W, double
     sorted *s = calloc(n ? n : 1, sizeof *s);
     if (!s)
         return;
-    double m = 0;
     for (size_t l = 0; l < n; l++) {
         double sum = 0;
         int k = 0;
@@ -510,10 +564,11 @@ static void draw_heat(fig *f, const fig_data *g, size_t unused, double W, double
             if (isfinite(g->d[q * n + l])) {
                 sum += g->d[q * n + l];
                 k++;
-                m = fmax(m, fabs(g->d[q * n + l]));
             }
         s[l] = (sorted){l, k ? sum / k : NAN};
     }
+    double max_abs, m = heat_scale(g, &max_abs);
+    bool clipped = max_abs > m * (1 + 1e-9);
     qsort(s, n, sizeof *s, by_key_desc);
     rect(f, 0, 0, W, H, (rgb){1, 1, 1});
     char title[512];
@@ -526,8 +581,9 @@ static void draw_heat(fig *f, const fig_data *g, size_t unused, double W, double
         char b[32];
         snprintf(b, sizeof b, "%.2f b/w", g->bpw[q]);
         if (hl.vertical) { /* name and bits/weight upwards from the top of the column */
-            text(f, left + col * ((double)q + 0.5) + 3.5, top - 8, g->spec[q], 10, false, 0, 90,
-                 INK);
+            char lab[320];
+            snprintf(lab, sizeof lab, "%s · %s", g->spec[q], b);
+            text(f, left + col * ((double)q + 0.5) + 3.5, top - 8, lab, 10, false, 0, 90, INK);
         } else {
             text(f, left + col * ((double)q + 0.5), top - 24, g->spec[q], 10, false, 0.5, 0, INK);
             text(f, left + col * ((double)q + 0.5), top - 10, b, 9, false, 0.5, 0, MUTED);
@@ -547,16 +603,31 @@ static void draw_heat(fig *f, const fig_data *g, size_t unused, double W, double
             }
             rgb c = diverging(g->d[i], m);
             rect(f, x, y, col, row, c);
-            bool dark = fabs(g->d[i]) > 0.6 * m;
-            if (row >= 18 && !hl.vertical) {
-                char v[32];
-                snprintf(v, sizeof v, "%.3g%s", g->d[i],
-                         g->lo[i] <= 0 && g->hi[i] >= 0 ? " •" : "");
-                text(f, x + col / 2, y + row * 0.5 + 3.5, v, 9, false, 0.5, 0,
-                     dark ? (rgb){1, 1, 1} : INK);
+            bool dark = fabs(g->d[i]) > 0.6 * m, beyond = fabs(g->d[i]) > m * (1 + 1e-9);
+            rgb ink = dark ? (rgb){1, 1, 1} : INK;
+            if (beyond) { /* clipped: a corner triangle */
+                cairo_move_to(f->cr, x + col, y);
+                cairo_line_to(f->cr, x + col - 6, y);
+                cairo_line_to(f->cr, x + col, y + 6);
+                cairo_close_path(f->cr);
+                colour(f, ink);
+                cairo_fill(f->cr);
+            }
+            if (row >= 18) {
+                char v[32]; /* as many decimals as fit the cell: 123, 12.3, 1.23 */
+                double a = fabs(g->d[i]);
+                snprintf(v, sizeof v, "%.*f%s",
+                         a >= 99.95   ? 0
+                         : a >= 9.995 ? 1
+                                      : 2,
+                         g->d[i], g->lo[i] <= 0 && g->hi[i] >= 0 ? " •" : "");
+                if (!strncmp(v, "-0.00", 5) && !strpbrk(v + 5, "123456789"))
+                    memmove(v, v + 1, strlen(v)); /* no "-0.00" */
+                text(f, x + col / 2, y + row * 0.5 + 3.5, v, hl.vertical ? 8 : 9, false, 0.5, 0,
+                     ink);
             } else if (g->lo[i] <= 0 && g->hi[i] >= 0) {
                 cairo_arc(f->cr, x + col / 2, y + row / 2, 1.6, 0, 2 * M_PI);
-                colour(f, dark ? (rgb){1, 1, 1} : INK);
+                colour(f, ink);
                 cairo_fill(f->cr);
             }
         }
@@ -585,6 +656,14 @@ static void draw_heat(fig *f, const fig_data *g, size_t unused, double W, double
     text(f, bx - 8, by + bh / 2, "Δ bits per sentence", 10, false, 0.5, 90, INK);
     text(f, bx, by + bh + 16, "red: loss", 9, false, 0, 0, MUTED);
     text(f, bx, by + bh + 28, "blue: gain", 9, false, 0, 0, MUTED);
+    if (clipped) {
+        char lab[96];
+        snprintf(lab, sizeof lab, "scale ends at ±%.3g", m);
+        text(f, bx, by + bh + 44, lab, 9, false, 0, 0, MUTED);
+        text(f, bx, by + bh + 56, "(95th percentile of |Δ|);", 9, false, 0, 0, MUTED);
+        snprintf(lab, sizeof lab, "◥ beyond it (up to %.3g)", max_abs);
+        text(f, bx, by + bh + 68, lab, 9, false, 0, 0, MUTED);
+    }
     free(s);
 }
 
@@ -594,12 +673,34 @@ static void scatter_title(char *out, size_t n, const fig_data *g)
     snprintf(out, n, "Degradation against tokenizer fertility: %s", g->model);
 }
 
+/* the legend's label of spec q */
+static void scatter_label(char *out, size_t n, const fig_data *g, size_t q)
+{
+    if (isfinite(g->rho[q]))
+        snprintf(out, n, "%s (ρ = %.2f)", g->spec[q], g->rho[q]);
+    else
+        snprintf(out, n, "%s (ρ n/a)", g->spec[q]);
+}
+
+/* the room right of the plot: the widest legend line, and the note under it */
+static double scatter_right(fig *f, const fig_data *g)
+{
+    double w = fmax(text_width(f, "spec (ρ with fertility)", 10, true),
+                    text_width(f, "labels: ISO 639-3 codes (with the script", 9, false));
+    for (size_t q = 0; q < g->n_q; q++) {
+        char lab[160];
+        scatter_label(lab, sizeof lab, g, q);
+        w = fmax(w, 14 + text_width(f, lab, 10, false));
+    }
+    return 18 + w + 16;
+}
+
 static void size_scatter(fig *m, const fig_data *g, size_t q, double *w, double *h)
 {
     char title[512];
     scatter_title(title, sizeof title, g);
-    *w = fmax(820, title_w(m, title));
-    *h = 560;
+    *w = fmax(fmax(820, 78 + 540 + scatter_right(m, g)), title_w(m, title));
+    *h = fmax(560, 70 + 18 * ((double)g->n_q + 4) + 64);
 }
 
 typedef struct box {
@@ -617,7 +718,7 @@ static bool overlaps(const box *b, const box *v, size_t n)
 static void draw_scatter(fig *f, const fig_data *g, size_t unused, double W, double H)
 {
     size_t n = g->n_lang, nq = g->n_q, nc = n * nq;
-    double top = 70, left = 78, right = 200, bottom = 64, pw = W - left - right,
+    double top = 70, left = 78, right = scatter_right(f, g), bottom = 64, pw = W - left - right,
            ph = H - top - bottom;
     rect(f, 0, 0, W, H, (rgb){1, 1, 1});
     char title[512];
@@ -715,7 +816,7 @@ static void draw_scatter(fig *f, const fig_data *g, size_t unused, double W, dou
         if (!isfinite(g->d[i]) || !isfinite(g->fert[l]) || named[l])
             continue;
         char tmp[64];
-        const char *name = short_lang(g->lang[l], shorten, tmp, sizeof tmp);
+        const char *name = short_lang(g, l, shorten, tmp, sizeof tmp);
         bool bold = !strcmp(g->lang[l], g->ref);
         double x = PX(g->fert[l]), y = PY(g->d[i]), w = text_width(f, name, 8.5, bold);
         const double dx[4] = {5, -5 - w, -w / 2, -w / 2}, dy[4] = {3, 3, -6, 12};
@@ -740,14 +841,14 @@ static void draw_scatter(fig *f, const fig_data *g, size_t unused, double W, dou
         colour(f, SPEC_COLOUR[q % 8]);
         cairo_fill(f->cr);
         char lab[160];
-        if (isfinite(g->rho[q]))
-            snprintf(lab, sizeof lab, "%s (ρ = %.2f)", g->spec[q], g->rho[q]);
-        else
-            snprintf(lab, sizeof lab, "%s (ρ n/a)", g->spec[q]);
+        scatter_label(lab, sizeof lab, g, q);
         text(f, lx + 14, y, lab, 10, false, 0, 0, INK);
     }
-    if (shorten)
-        text(f, lx, ly + 18 * ((double)nq + 2), "labels: ISO 639-3 codes", 9, false, 0, 0, MUTED);
+    if (shorten) {
+        double y = ly + 18 * ((double)nq + 2);
+        text(f, lx, y, "labels: ISO 639-3 codes (with the script", 9, false, 0, 0, MUTED);
+        text(f, lx, y + 12, "where two share a code)", 9, false, 0, 0, MUTED);
+    }
 #undef PX
 #undef PY
     free(s);
@@ -934,6 +1035,16 @@ int pq_report_figures(const json_t *results, const char *path, const char *dir, 
     if (!rc)
         rc = add(out, dir, "fertility", "Degradation against tokenizer fertility", draw_scatter,
                  size_scatter, &g, 0, err);
+    /* many languages: each spec's bars also in three columns, a page high */
+    fig_data paper = g;
+    paper.columns = 3;
+    for (size_t q = 0; q < g.n_q && !rc && g.n_lang > PAPER_LANGS; q++) {
+        char stem[160], title[256];
+        snprintf(stem, sizeof stem, "%s-columns", out->v[q].stem);
+        snprintf(title, sizeof title, "Δ bits per sentence by language, %s (three columns)",
+                 g.spec[q]);
+        rc = add(out, dir, stem, title, draw_bars, size_bars, &paper, q, err);
+    }
     data_free(&g);
     if (rc)
         pq_figures_free(out);

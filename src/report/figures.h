@@ -20,8 +20,11 @@ typedef struct pq_figures {
     size_t n;
 } pq_figures;
 
-/* results: a parsed results file (path names it in messages). Nothing is drawn when it has no
- * language or no spec. Free out with pq_figures_free, also after a failure. */
+/* results: a parsed results file (path names it in messages). out->v holds each spec's bars
+ * (n_spec of them), then the heatmap and the fertility figure, then, with more than 60
+ * languages, each spec's bars again in three columns (a page high: 204 languages in about
+ * 900 px). Nothing is drawn when it has no language or no spec. Free out with
+ * pq_figures_free, also after a failure. */
 int pq_report_figures(const json_t *results, const char *path, const char *dir, pq_figures *out,
                       polyq_err *err);
 /* DIR/summary-heatmap.svg/.png: languages x (model, spec) of several results documents (a sweep's

@@ -232,7 +232,7 @@ int pq_report_html(const json_t *r, const pq_figures *figs, const char *dir, pol
                 json_array_size(langs));
     }
     fputs("</tbody></table>\n", f);
-    if (figs->n == n_spec + 2) {
+    if (figs->n >= n_spec + 2) {
         figure(f, &figs->v[n_spec]);
         figure(f, &figs->v[n_spec + 1]);
     }
@@ -247,7 +247,9 @@ int pq_report_html(const json_t *r, const pq_figures *figs, const char *dir, pol
             esc(f, str(q, "description"));
             fputs("</p>\n", f);
         }
-        if (qi < figs->n && figs->n == n_spec + 2)
+        if (figs->n == 2 * n_spec + 2) /* many languages: the three-column form */
+            figure(f, &figs->v[n_spec + 2 + qi]);
+        else if (qi < figs->n && figs->n == n_spec + 2)
             figure(f, &figs->v[qi]);
         fprintf(
             f,
