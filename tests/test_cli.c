@@ -187,6 +187,8 @@ TEST(cli_info_and_models)
     expect("info tests/fixtures/torch", 1, "no config.json");
     setenv("HF_HUB_CACHE", pq_test_tmpdir(), 1);
     expect("models", 0, "bigscience/bloom-560m");
+    expect("models", 0, "Qwen/Qwen3-0.6B");
+    expect("models", 0, "qwen3        causal");
     unsetenv("HF_HUB_CACHE");
 }
 
@@ -383,7 +385,8 @@ TEST_SLOW(cli_eval_every_family)
 {
     static const char *const fixtures[] = {
         "gpt2-tiny-vocab-bf16", "neox-tiny-f32",  "opt-tiny-proj-f32", "llama-tiny-vocab-bf16",
-        "mistral-tiny-swa-f32", "bloom-tiny-f32", "bert-tiny-f32",     "xlmr-tiny-f32"};
+        "mistral-tiny-swa-f32", "qwen2-tiny-f32", "qwen3-tiny-f32",    "bloom-tiny-f32",
+        "bert-tiny-f32",        "xlmr-tiny-f32"};
     for (size_t i = 0; i < sizeof fixtures / sizeof fixtures[0]; i++) {
         char *json = pq_asprintf("%s/family-%zu.json", pq_test_tmpdir(), i);
         char *args =
@@ -1788,8 +1791,11 @@ TEST_SLOW(cli_sweep_killed_and_resumed)
             FAILF("%s: the title shows the model's relative path", svg);
         /* each column's bits/weight after its name, and a value in every cell */
         int cells = 0;
-        for (const char *p = svg_text; p && (p = strstr(p, "text-anchor=\"middle\">")); p++)
-            cells += (p[22] == '-' || (p[22] >= '0' && p[22] <= '9'));
+        static const char mid[] = "text-anchor=\"middle\">";
+        for (const char *p = svg_text; p && (p = strstr(p, mid)); p++) {
+            char v = p[sizeof mid - 1]; /* the first character of the text */
+            cells += v == '-' || (v >= '0' && v <= '9');
+        }
         CHECK(svg_text && strstr(svg_text, " b/w</text>"));
         if (cells < 4 * 8)
             FAILF("%s: %d cell values, want one per cell", svg, cells);

@@ -172,6 +172,8 @@ TEST(model_fast_matches_reference_kernels)
     fast_vs_reference("opt-tiny-postln-f32");
     fast_vs_reference("llama-tiny-gqa-f32");
     fast_vs_reference("mistral-tiny-swa-f32");
+    fast_vs_reference("qwen2-tiny-f32");
+    fast_vs_reference("qwen3-tiny-f32");
     fast_vs_reference("bloom-tiny-6heads-postres-f16");
 }
 
@@ -216,6 +218,16 @@ TEST(model_llama_golden_gqa_f32)
 TEST(model_mistral_golden_sliding_window_f32)
 {
     check_golden("mistral-tiny-swa-f32");
+}
+/* Qwen2: q, k and v with biases, o_proj without; tied embeddings */
+TEST(model_qwen2_golden_qkv_bias_tied_f32)
+{
+    check_golden("qwen2-tiny-f32");
+}
+/* Qwen3: per-head q/k RMSNorm before rotary; 4 heads of 32 on a hidden size of 64 */
+TEST(model_qwen3_golden_qk_norm_head_dim_f32)
+{
+    check_golden("qwen3-tiny-f32");
 }
 TEST(model_llama_golden_bf16_real_vocab)
 {

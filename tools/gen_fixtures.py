@@ -6,9 +6,9 @@ writes it) plus golden.safetensors: for each test input i, `ids.i` (I32, shape [
 `logits.i` (F32, shape [T, vocab]) computed by transformers in float32 from the stored weights.
 Every parameter (LayerNorm gains and all biases too) is drawn at random so no term of the
 forward pass can be skipped without the C test noticing. Versions are pinned in the metadata.
-Usage: tools/gen_fixtures.py SHARED_DIR [encoders]   (run from anywhere; writes into
+Usage: tools/gen_fixtures.py SHARED_DIR [encoders|rope|qwen]   (run from anywhere; writes into
 tests/fixtures/; "encoders" makes only the BERT and XLM-R fixtures, "rope" only the Llama
-rope-scaling ones)
+rope-scaling ones, "qwen" only the Qwen2 and Qwen3 ones)
 """
 import json, os, shutil, sys
 import numpy as np
@@ -192,8 +192,31 @@ def rope_scaling():
                small_inputs)
 
 
+def qwen(shared):
+    """Qwen2 (q/k/v biases, tied embeddings as Qwen2.5-0.5B) and Qwen3 (per-head q/k RMSNorm,
+    head_dim 32 with hidden_size 64 and 4 heads, so heads x head_dim is twice the hidden size;
+    untied), both with grouped-query attention and a small byte-level BPE trained on FLORES-200
+    dev so they evaluate real text."""
+    from transformers import Qwen2Config, Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM
+    base = dict(vocab_size=300, hidden_size=64, num_attention_heads=4, num_key_value_heads=2,
+                num_hidden_layers=2, intermediate_size=160, max_position_embeddings=64,
+                rms_norm_eps=1e-6, bos_token_id=0, eos_token_id=0, use_sliding_window=False)
+    make_model("qwen2-tiny-f32", 18, "f32", Qwen2Config, Qwen2ForCausalLM,
+               dict(base, rope_parameters={"rope_type": "default", "rope_theta": 1000000.0},
+                    tie_word_embeddings=True), small_inputs)
+    make_model("qwen3-tiny-f32", 19, "f32", Qwen3Config, Qwen3ForCausalLM,
+               dict(base, head_dim=32, rope_parameters={"rope_type": "default", "rope_theta": 5000.0},
+                    tie_word_embeddings=False), small_inputs)
+    for name in ("qwen2-tiny-f32", "qwen3-tiny-f32"):
+        attach_tokenizer(os.path.join(ROOT, name), small_byte_bpe(shared, ["<|endoftext|>"]),
+                         "<|endoftext|>")
+
+
 def main():
     shared = sys.argv[1]
+    if sys.argv[2:] == ["qwen"]:
+        qwen(shared)
+        return
     if sys.argv[2:] == ["encoders"]:
         encoders()
         return

@@ -780,6 +780,13 @@ static const struct {
     {"mistralai/Mistral-7B-v0.1", "mistral", "7B", "planned (scale)"},
     {"google-bert/bert-base-multilingual-cased", "bert", "178M", "encoder baseline (PLL)"},
     {"FacebookAI/xlm-roberta-base", "xlm-roberta", "278M", "encoder baseline (PLL)"},
+    /* multilingual models quantized and deployed today */
+    {"Qwen/Qwen2.5-0.5B", "qwen2", "0.49B", "multilingual (29 languages)"},
+    {"Qwen/Qwen2.5-1.5B", "qwen2", "1.54B", "multilingual (29 languages)"},
+    {"Qwen/Qwen2.5-7B", "qwen2", "7.61B", "multilingual (29 languages)"},
+    {"Qwen/Qwen3-0.6B", "qwen3", "0.6B", "multilingual (119 languages)"},
+    {"Qwen/Qwen3-1.7B", "qwen3", "1.7B", "multilingual (119 languages)"},
+    {"Qwen/Qwen3-8B", "qwen3", "8.2B", "multilingual (119 languages)"},
 };
 
 static int cmd_langs(int argc, char **argv)

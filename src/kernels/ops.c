@@ -413,6 +413,31 @@ void pq_layernorm_fwd(pq_ops *ops, float *out, const float *in, const float *w, 
     pq_pool_run(ops->pool, (size_t)(M + NORM_ROWS - 1) / NORM_ROWS, norm_task, &j);
 }
 
+typedef struct {
+    float *x;
+    const float *w;
+    int M, ld, n_heads, D;
+    float eps;
+} head_norm_job;
+
+static void head_norm_task(void *ctx, size_t task, int thread)
+{
+    head_norm_job *j = ctx;
+    int r0 = (int)task * NORM_ROWS, n = j->M - r0 < NORM_ROWS ? j->M - r0 : NORM_ROWS;
+    (void)thread;
+    for (int r = r0; r < r0 + n; r++) { /* a row's heads are consecutive: n_heads rows of D */
+        float *h = j->x + (size_t)r * (size_t)j->ld;
+        pq_rmsnorm(h, h, j->w, j->n_heads, j->D, j->eps);
+    }
+}
+
+void pq_head_rmsnorm_fwd(pq_ops *ops, float *x, int M, int ld, int n_heads, int D, const float *w,
+                         float eps)
+{
+    head_norm_job j = {x, w, M, ld, n_heads, D, eps};
+    pq_pool_run(ops->pool, (size_t)(M + NORM_ROWS - 1) / NORM_ROWS, head_norm_task, &j);
+}
+
 void pq_rmsnorm_fwd(pq_ops *ops, float *out, const float *in, const float *w, int M, int C,
                     float eps)
 {

@@ -159,6 +159,10 @@ void pq_attention_fwd(pq_ops *ops, float *out, const float *qkv, const int *seq_
 
 /* RMSNorm (Llama): out (M,C) = in / sqrt(mean(in^2) + eps) * w; out may alias in */
 void pq_rmsnorm(float *out, const float *in, const float *w, int M, int C, float eps);
+/* In place, for each of M rows of x (ld floats apart): n_heads consecutive heads of D floats,
+ * each RMS-normalized and scaled by w[D] (Qwen3's q_norm and k_norm). */
+void pq_head_rmsnorm_fwd(pq_ops *ops, float *x, int M, int ld, int n_heads, int D, const float *w,
+                         float eps);
 void pq_rmsnorm_fwd(pq_ops *ops, float *out, const float *in, const float *w, int M, int C,
                     float eps);
 /* SwiGLU and friends: g (n) = act(g) * u, in place */

@@ -19,7 +19,38 @@
 #include "format/json.h"
 #include "model/model.h"
 
-static int read_config(pq_config *c, const json_t *j, const char *what, bool mistral,
+/* Layers of sliding-window attention in a Qwen-style config (use_sliding_window with
+ * max_window_layers, or layer_types): refused, all layers attend to the whole context here. */
+static int check_layer_types(const pq_config *c, const json_t *j, const char *what, polyq_err *err)
+{
+    const json_t *lt = json_object_get(j, "layer_types"),
+                 *use = json_object_get(j, "use_sliding_window");
+    size_t i;
+    json_t *v;
+    json_array_foreach(lt, i,
+                       v) if (!json_is_string(v) || strcmp(json_string_value(v), "full_attention"))
+    {
+        return pq_fail(err, POLYQ_UNSUPPORTED,
+                       "%s: layer_types[%zu] is %s; sliding-window layers are not implemented "
+                       "for %s (every layer must be \"full_attention\")",
+                       what, i, json_is_string(v) ? json_string_value(v) : "not text",
+                       c->model_type);
+    }
+    int mwl = c->n_layer;
+    const pq_cfg_int k = {"max_window_layers", NULL, &mwl, false, 0, 1 << 10, c->n_layer};
+    int rc = pq_config_ints(j, &k, 1, what, err);
+    if (rc)
+        return rc;
+    if (!json_is_array(lt) && json_is_true(use) &&
+        !json_is_null(json_object_get(j, "sliding_window")) && mwl < c->n_layer)
+        return pq_fail(err, POLYQ_UNSUPPORTED,
+                       "%s: use_sliding_window with max_window_layers %d of %d layers; "
+                       "sliding-window layers are not implemented for %s",
+                       what, mwl, c->n_layer, c->model_type);
+    return 0;
+}
+
+static int read_config(pq_config *c, const json_t *j, const char *what, const pq_llama_variant *var,
                        bool *attn_bias, bool *mlp_bias, polyq_err *err)
 {
     int rc, head_dim = 0;
@@ -41,16 +72,21 @@ static int read_config(pq_config *c, const json_t *j, const char *what, bool mis
         "num_key_value_heads", NULL, &c->n_kv_head, false, 1, 1 << 10, c->n_head};
     if ((rc = pq_config_ints(j, &kv, 1, what, err)))
         return rc;
-    if (c->n_embd % c->n_head || c->n_head % c->n_kv_head)
+    if (!head_dim)
+        head_dim = var->head_dim;
+    if ((!head_dim && c->n_embd % c->n_head) || c->n_head % c->n_kv_head)
         return pq_fail(
             err, POLYQ_FORMAT,
             "%s: hidden_size %d, num_attention_heads %d and num_key_value_heads %d do not divide",
             what, c->n_embd, c->n_head, c->n_kv_head);
-    if (head_dim && head_dim != c->n_embd / c->n_head)
-        return pq_fail(err, POLYQ_UNSUPPORTED, "%s: head_dim %d differs from hidden_size / heads",
+    if (head_dim % 2)
+        return pq_fail(err, POLYQ_FORMAT, "%s: head_dim %d is odd (rotary pairs need it even)",
                        what, head_dim);
-    if (!mistral)
+    c->head_dim = head_dim == c->n_embd / c->n_head && !(c->n_embd % c->n_head) ? 0 : head_dim;
+    if (!var->window)
         c->window = 0; /* Llama has no sliding window */
+    if (var->layer_types && (rc = check_layer_types(c, j, what, err)))
+        return rc;
     double eps = 1e-6, theta = 10000;
     if ((rc = pq_json_real(j, "rms_norm_eps", false, &eps, what, err)) ||
         (rc = pq_config_act(j, "hidden_act", "silu", &c->act, what, err)) ||
@@ -68,12 +104,13 @@ static int read_config(pq_config *c, const json_t *j, const char *what, bool mis
         (rc = pq_config_rope_scaling(scaling, c->n_ctx, &c->rope, what, err)))
         return rc;
     c->ln_eps = (float)eps;
-    c->rotary_dims = c->n_embd / c->n_head;
+    c->rotary_dims = head_dim ? head_dim : c->n_embd / c->n_head;
+    c->qk_norm = var->qk_norm;
     c->gated = true;
     c->tie_word_embeddings = false;
     *attn_bias = *mlp_bias = false;
     if ((rc = pq_json_bool(j, "tie_word_embeddings", false, &c->tie_word_embeddings, what, err)) ||
-        (rc = pq_json_bool(j, "attention_bias", false, attn_bias, what, err)) ||
+        (!var->qkv_bias && (rc = pq_json_bool(j, "attention_bias", false, attn_bias, what, err))) ||
         (rc = pq_json_bool(j, "mlp_bias", false, mlp_bias, what, err)))
         return rc;
     return 0;
@@ -92,17 +129,19 @@ static int linear(pq_model *m, pq_linear *lin, int l, const char *base, int n, i
     return pq_model_get_linear(m, lin, wn, bias ? bn : NULL, n, k, err);
 }
 
-static int load(pq_model *m, const json_t *config, bool mistral, polyq_err *err)
+int pq_llama_load(pq_model *m, const json_t *config, const pq_llama_variant *var, polyq_err *err)
 {
     pq_config *c = &m->cfg;
     char what[4200];
     snprintf(what, sizeof what, "%s/config.json", m->dir);
     bool ab, mb;
-    int rc = read_config(c, config, what, mistral, &ab, &mb, err);
+    int rc = read_config(c, config, what, var, &ab, &mb, err);
     if (rc)
         return rc;
-    int C = c->n_embd, I = c->n_inner, KV = c->n_kv_head * (C / c->n_head);
-    int64_t s_emb[2] = {c->n_vocab, C}, s_c[1] = {C};
+    pq_attn at = pq_config_attn(c);
+    int C = c->n_embd, I = c->n_inner, Q = at.H * at.D, KV = at.KVH * at.D;
+    bool qkv_b = ab || var->qkv_bias; /* Qwen2: q, k, v with biases, o without */
+    int64_t s_emb[2] = {c->n_vocab, C}, s_c[1] = {C}, s_d[1] = {at.D};
     const char *const emb[] = {"model.embed_tokens.weight", NULL};
     const char *const norm[] = {"model.norm.weight", NULL};
     if ((rc = pq_model_get_f32(m, emb, 2, s_emb, &m->wte, err)) ||
@@ -119,30 +158,55 @@ static int load(pq_model *m, const json_t *config, bool mistral, polyq_err *err)
         NAME(n2, "model.layers.%d.post_attention_layernorm.weight", l);
         if ((rc = pq_model_get_f32(m, n1, 1, s_c, &L->ln1_w, err)) ||
             (rc = pq_model_get_f32(m, n2, 1, s_c, &L->ln2_w, err)) ||
-            (rc = linear(m, &L->q, l, "self_attn.q_proj", C, C, ab, err)) ||
-            (rc = linear(m, &L->k, l, "self_attn.k_proj", KV, C, ab, err)) ||
-            (rc = linear(m, &L->v, l, "self_attn.v_proj", KV, C, ab, err)) ||
-            (rc = linear(m, &L->attn_out, l, "self_attn.o_proj", C, C, ab, err)) ||
+            (rc = linear(m, &L->q, l, "self_attn.q_proj", Q, C, qkv_b, err)) ||
+            (rc = linear(m, &L->k, l, "self_attn.k_proj", KV, C, qkv_b, err)) ||
+            (rc = linear(m, &L->v, l, "self_attn.v_proj", KV, C, qkv_b, err)) ||
+            (rc = linear(m, &L->attn_out, l, "self_attn.o_proj", C, Q, ab, err)) ||
             (rc = linear(m, &L->gate, l, "mlp.gate_proj", I, C, mb, err)) ||
             (rc = linear(m, &L->up, l, "mlp.up_proj", I, C, mb, err)) ||
             (rc = linear(m, &L->down, l, "mlp.down_proj", C, I, mb, err)))
             return rc;
+        if (c->qk_norm) {
+            NAME(qn, "model.layers.%d.self_attn.q_norm.weight", l);
+            NAME(kn, "model.layers.%d.self_attn.k_norm.weight", l);
+            if ((rc = pq_model_get_f32(m, qn, 1, s_d, &L->q_norm_w, err)) ||
+                (rc = pq_model_get_f32(m, kn, 1, s_d, &L->k_norm_w, err)))
+                return rc;
+        }
     }
     return 0;
 }
 
 static int llama_load(pq_model *m, const json_t *config, polyq_err *err)
 {
-    return load(m, config, false, err);
+    static const pq_llama_variant v = {0};
+    return pq_llama_load(m, config, &v, err);
 }
 
 static int mistral_load(pq_model *m, const json_t *config, polyq_err *err)
 {
-    return load(m, config, true, err);
+    static const pq_llama_variant v = {.window = true};
+    return pq_llama_load(m, config, &v, err);
 }
 
-static void llama_forward(const pq_model *m, pq_ops *ops, pq_acts *a, const int32_t *tokens,
-                          const int *seq_start, int n_seq, float *logits)
+/* q and k of every token from xn, each head RMS-normalized when the family does (Qwen3),
+ * rotated */
+static void attention_inputs(const pq_model *m, pq_ops *ops, const pq_layer *L, float *qkv,
+                             const float *xn, const int *starts, int n, const pq_attn *at)
+{
+    const pq_config *c = &m->cfg;
+    pq_layer_qkv(ops, L, qkv, xn, starts[n], at);
+    if (L->q_norm_w) {
+        int ld = pq_attn_ld(at);
+        pq_head_rmsnorm_fwd(ops, qkv, starts[n], ld, at->H, at->D, L->q_norm_w, c->ln_eps);
+        pq_head_rmsnorm_fwd(ops, qkv + (size_t)at->H * at->D, starts[n], ld, at->KVH, at->D,
+                            L->k_norm_w, c->ln_eps);
+    }
+    pq_rope_neox(qkv, starts, n, at, c->rotary_dims, &c->rope);
+}
+
+void pq_llama_forward(const pq_model *m, pq_ops *ops, pq_acts *a, const int32_t *tokens,
+                      const int *seq_start, int n_seq, float *logits)
 {
     const pq_config *c = &m->cfg;
     int C = c->n_embd, M = seq_start[n_seq];
@@ -152,8 +216,7 @@ static void llama_forward(const pq_model *m, pq_ops *ops, pq_acts *a, const int3
         const pq_layer *L = &m->layers[l];
         /* x += o_proj(attn(rope(q, k), v)) on rmsnorm(x) */
         pq_rmsnorm_fwd(ops, a->xn, a->x, L->ln1_w, M, C, c->ln_eps);
-        pq_layer_qkv(ops, L, a->qkv, a->xn, M, &at);
-        pq_rope_neox(a->qkv, seq_start, n_seq, &at, c->rotary_dims, &c->rope);
+        attention_inputs(m, ops, L, a->qkv, a->xn, seq_start, n_seq, &at);
         pq_attention_fwd(ops, a->att, a->qkv, seq_start, n_seq, &at);
         pq_linear_fwd(ops, a->xn, a->att, M, &L->attn_out);
         pq_add(a->x, a->xn, (size_t)M * C);
@@ -174,8 +237,7 @@ void pq_llama_attention_module(const pq_model *m, pq_ops *ops, const pq_layer *L
                                const int *starts, int n, float *qkv, float *att, float *out)
 {
     pq_attn at = pq_config_attn(&m->cfg);
-    pq_layer_qkv(ops, L, qkv, xn, starts[n], &at);
-    pq_rope_neox(qkv, starts, n, &at, m->cfg.rotary_dims, &m->cfg.rope);
+    attention_inputs(m, ops, L, qkv, xn, starts, n, &at);
     pq_attention_fwd(ops, att, qkv, starts, n, &at);
     pq_linear_fwd(ops, out, att, starts[n], &L->attn_out);
 }
@@ -183,7 +245,7 @@ void pq_llama_attention_module(const pq_model *m, pq_ops *ops, const pq_layer *L
 /* AWQ as AutoAWQ's get_layers_for_scaling: q k v on the attention's output, o_proj alone where
  * v and o have the same shape (not under grouped-query attention, where it is not scaled), gate
  * up on the MLP's output, down alone. */
-static int llama_awq_groups(const pq_model *m, pq_awq_group *g)
+int pq_llama_awq_groups(const pq_model *m, pq_awq_group *g)
 {
     const pq_layer *L = &m->layers[0];
     bool gqa = L->v.n_out != L->attn_out.n_out || L->v.n_in != L->attn_out.n_in;
@@ -240,9 +302,9 @@ static const pq_gguf_family llama_gguf = {.arch = "llama",
 
 #define LLAMA_LIKE(type, desc, load_fn)                                                            \
     {                                                                                              \
-        .model_type = type, .description = desc, .load = load_fn, .forward = llama_forward,        \
+        .model_type = type, .description = desc, .load = load_fn, .forward = pq_llama_forward,     \
         .block_name = "model.layers.%d", .scoring = PQ_SCORE_CAUSAL,                               \
-        .awq_groups = llama_awq_groups, .awq_attention = pq_llama_attention_module,                \
+        .awq_groups = pq_llama_awq_groups, .awq_attention = pq_llama_attention_module,             \
         .gguf = &llama_gguf                                                                        \
     }
 

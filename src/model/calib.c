@@ -330,9 +330,11 @@ static int awq_module(runner *r, int l, const pq_awq_group *grp, const pq_captur
     const pq_config *c = &m->cfg;
     pq_attn at = pq_config_attn(c);
     size_t B = (size_t)r->batch, rows = (size_t)(cal->seq_start[cal->n_seq] - cal->seq_start[0]);
-    size_t wide = (size_t)(c->n_inner > c->n_embd ? c->n_inner : c->n_embd);
+    size_t wide = (size_t)(c->n_inner > c->n_embd ? c->n_inner : c->n_embd),
+           att_w = pq_config_att_width(c) > (size_t)c->n_embd ? pq_config_att_width(c)
+                                                              : (size_t)c->n_embd;
     float *buf[5] = {pq_alloc_array(B, (size_t)pq_attn_ld(&at) * sizeof(float)),
-                     pq_alloc_array(B, (size_t)c->n_embd * sizeof(float)),
+                     pq_alloc_array(B, att_w * sizeof(float)),
                      pq_alloc_array(B, wide * sizeof(float)),
                      pq_alloc_array(B, wide * sizeof(float)),
                      pq_alloc_array(B, (size_t)c->n_embd * sizeof(float))};

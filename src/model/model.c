@@ -12,8 +12,8 @@
 /* The families polyq reads, one line each (their traits are in arch_<family>.c). Earlier
  * entries win where two write the same GGUF architecture (Mistral is written as "llama"). */
 static const pq_arch *const archs[] = {
-    &pq_arch_gpt2,    &pq_arch_gpt_neox, &pq_arch_opt,  &pq_arch_llama,
-    &pq_arch_mistral, &pq_arch_bloom,    &pq_arch_bert, &pq_arch_xlm_roberta,
+    &pq_arch_gpt2,  &pq_arch_gpt_neox, &pq_arch_opt,   &pq_arch_llama, &pq_arch_mistral,
+    &pq_arch_qwen2, &pq_arch_qwen3,    &pq_arch_bloom, &pq_arch_bert,  &pq_arch_xlm_roberta,
 };
 #define N_BUILTIN (int)(sizeof archs / sizeof archs[0])
 #define N_EXTRA 8
@@ -550,8 +550,9 @@ int pq_acts_init(pq_acts *a, const pq_config *cfg, int max_tokens)
     a->max_tokens = max_tokens;
     a->x = pq_alloc_array(M * C, sizeof(float));
     a->xn = pq_alloc_array(M * C, sizeof(float));
-    a->att = pq_alloc_array(M * C, sizeof(float));
-    a->qkv = pq_alloc_array(M * 3 * C, sizeof(float));
+    size_t att = pq_config_att_width(cfg);
+    a->att = pq_alloc_array(M * (att > C ? att : C), sizeof(float));
+    a->qkv = pq_alloc_array(M * pq_config_qkv_width(cfg), sizeof(float));
     a->h = pq_alloc_array(M * (size_t)cfg->n_inner, sizeof(float));
     a->proj = cfg->n_embd_proj ? pq_alloc_array(M * (size_t)cfg->n_embd_proj, sizeof(float)) : NULL;
     a->h2 = cfg->gated ? pq_alloc_array(M * (size_t)cfg->n_inner, sizeof(float)) : NULL;
@@ -618,13 +619,26 @@ int pq_config_rope_scaling(const json_t *s, int n_ctx, pq_rope *r, const char *w
 
 pq_attn pq_config_attn(const pq_config *c)
 {
-    int D = c->n_embd / c->n_head;
+    int D = c->head_dim ? c->head_dim : c->n_embd / c->n_head;
     return (pq_attn){.H = c->n_head,
                      .KVH = c->n_kv_head ? c->n_kv_head : c->n_head,
                      .D = D,
                      .scale = 1.0f / sqrtf((float)D),
                      .window = c->window,
                      .bidirectional = c->encoder};
+}
+
+size_t pq_config_att_width(const pq_config *c)
+{
+    pq_attn a = pq_config_attn(c);
+    return (size_t)a.H * (size_t)a.D;
+}
+
+size_t pq_config_qkv_width(const pq_config *c)
+{
+    pq_attn a = pq_config_attn(c);
+    size_t w = (size_t)pq_attn_ld(&a), fused = 3 * (size_t)c->n_embd;
+    return w > fused ? w : fused;
 }
 
 void pq_layer_qkv(pq_ops *ops, const pq_layer *L, float *qkv, const float *xn, int M,

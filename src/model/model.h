@@ -18,6 +18,8 @@ typedef struct pq_config {
     char model_type[32];
     int n_vocab, n_ctx, n_embd, n_head, n_layer, n_inner;
     int n_kv_head;   /* key/value heads (grouped-query attention); = n_head otherwise */
+    int head_dim;    /* width of one attention head; 0: n_embd / n_head */
+    bool qk_norm;    /* RMSNorm of each query and key head before rotary (Qwen3) */
     int window;      /* sliding-window attention span, 0 = none (Mistral) */
     bool gated;      /* MLP is down(act(gate(x)) * up(x)) (Llama) */
     int n_embd_proj; /* OPT word_embed_proj_dim when it differs from n_embd, else 0 */
@@ -39,6 +41,7 @@ typedef struct pq_config {
  * affine parameters has NULL weight and bias. */
 typedef struct pq_layer {
     const float *ln1_w, *ln1_b, *ln2_w, *ln2_b;
+    const float *q_norm_w, *k_norm_w; /* per-head query and key RMSNorm (qk_norm), else NULL */
     pq_linear qkv, q, k, v, attn_out, gate, up, down;
 } pq_layer;
 
@@ -294,6 +297,10 @@ int pq_model_get_f32(pq_model *m, const char *const *names, int n_dims, const in
 
 /* For arch files: the attention shape of a configuration (scale 1/sqrt(D), its window). */
 pq_attn pq_config_attn(const pq_config *c);
+/* The width of one token's attention output (heads x head width) and of its q, k and v
+ * together (at least 3 n_embd, the fused layout's), for buffers. */
+size_t pq_config_att_width(const pq_config *c);
+size_t pq_config_qkv_width(const pq_config *c);
 /* qkv (M, (H+2KVH)D) from xn (M,C) through the layer's fused or separate projections. */
 void pq_layer_qkv(pq_ops *ops, const pq_layer *L, float *qkv, const float *xn, int M,
                   const pq_attn *a);
@@ -340,12 +347,25 @@ int pq_model_get_f32_opt(pq_model *m, const char *const *names, int n_dims, cons
 int pq_config_rope_scaling(const json_t *s, int n_ctx, pq_rope *r, const char *what,
                            polyq_err *err);
 
+/* For arch files: the Llama family's loader, forward pass and AWQ groups, which Mistral, Qwen2
+ * and Qwen3 share, with what each changes. */
+typedef struct pq_llama_variant {
+    bool window;      /* sliding_window applies to every layer (Mistral) */
+    bool qkv_bias;    /* q, k and v have biases, o_proj none (Qwen2) */
+    bool qk_norm;     /* self_attn.q_norm / k_norm: RMSNorm of each head (Qwen3) */
+    int head_dim;     /* head width when config.json gives none; 0: hidden_size / heads */
+    bool layer_types; /* Qwen's use_sliding_window / layer_types: sliding layers refused */
+} pq_llama_variant;
+int pq_llama_load(pq_model *m, const json_t *config, const pq_llama_variant *v, polyq_err *err);
+void pq_llama_forward(const pq_model *m, pq_ops *ops, struct pq_acts *a, const int32_t *tokens,
+                      const int *seq_start, int n_seq, float *logits);
+int pq_llama_awq_groups(const pq_model *m, pq_awq_group *g);
 /* For arch files: the Llama family's attention module (RoPE over q and k, then attention and
  * o_proj), which Mistral and other Llama-like families share for AWQ. */
 void pq_llama_attention_module(const pq_model *m, pq_ops *ops, const pq_layer *L, const float *xn,
                                const int *starts, int n, float *qkv, float *att, float *out);
 
 extern const pq_arch pq_arch_gpt2, pq_arch_gpt_neox, pq_arch_opt, pq_arch_llama, pq_arch_mistral,
-    pq_arch_bloom, pq_arch_bert, pq_arch_xlm_roberta;
+    pq_arch_qwen2, pq_arch_qwen3, pq_arch_bloom, pq_arch_bert, pq_arch_xlm_roberta;
 
 #endif
