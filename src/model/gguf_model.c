@@ -638,8 +638,76 @@ static char *c_str(const char *s, size_t n)
     return o;
 }
 
-/* tokenizer.ggml.*: "gpt2" (byte-level BPE, GPT-2's pre-tokenizer) or "llama" (sentencepiece
- * BPE, merges from the pieces as for tokenizer.model) as a tokenizer.json document. */
+/* llama.cpp's pre-tokenizers of byte-level BPE vocabularies (tokenizer.ggml.pre), as
+ * llama-vocab.cpp applies them: its regular expressions in turn, each splitting the pieces of
+ * the one before, then the bytes mapped as GPT-2 maps them. An empty list is GPT-2's own
+ * expression inside ByteLevel. ignore_merges: a piece that is a whole token is that token. */
+#define PRE_GPT2 "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)"
+#define PRE_LLAMA3                                                                                 \
+    "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{" \
+    "N}"                                                                                           \
+    "{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
+#define PRE_QWEN2                                                                                  \
+    "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{" \
+    "N}"                                                                                           \
+    "| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
+static const struct {
+    const char *names; /* the tokenizer.ggml.pre values, space-separated */
+    const char *regex[3];
+    bool ignore_merges;
+} gguf_pre[] = {
+    {"gpt-2 default phi-2 mpt olmo jais gigachat mellum a.x-4.0 exaone4", {NULL}, false},
+    /* digits one by one, then GPT-2's expression */
+    {"smollm starcoder refact command-r codeshell exaone minerva", {"\\p{N}", PRE_GPT2}, false},
+    {"llama-bpe llama3 falcon3 pixtral midm-2.0 lfm2", {PRE_LLAMA3}, true},
+    {"dbrx smaug-bpe", {PRE_LLAMA3}, false},
+    {"qwen2 deepseek-r1-qwen stablelm2 kormo f2llmv2", {PRE_QWEN2}, false},
+    {"falcon", {"[\\p{P}\\$\\+<=>\\^~\\|`]+", PRE_GPT2, "[0-9][0-9][0-9]"}, false},
+};
+
+/* the pre-tokenizer named pre (len bytes) as tokenizer.json's pre_tokenizer (new reference),
+ * and whether whole-token pieces skip the merges; NULL when llama.cpp's name is not known */
+static json_t *gguf_pre_tokenizer(const char *pre, size_t len, bool *ignore_merges)
+{
+    for (size_t i = 0; i < sizeof gguf_pre / sizeof gguf_pre[0]; i++) {
+        const char *n = gguf_pre[i].names;
+        bool found = false;
+        while (*n && !found) {
+            size_t w = strcspn(n, " ");
+            found = w == len && !memcmp(n, pre, len);
+            n += w + (n[w] == ' ');
+        }
+        if (!found)
+            continue;
+        *ignore_merges = gguf_pre[i].ignore_merges;
+        bool own = !gguf_pre[i].regex[0];
+        json_t *bl = json_pack("{s:s, s:b, s:b, s:b}", "type", "ByteLevel", "add_prefix_space", 0,
+                               "trim_offsets", 1, "use_regex", own);
+        if (own || !bl)
+            return bl;
+        json_t *seq = json_array();
+        for (int k = 0; k < 3 && gguf_pre[i].regex[k] && seq; k++)
+            json_array_append_new(seq, json_pack("{s:s, s:{s:s}, s:s, s:b}", "type", "Split",
+                                                 "pattern", "Regex", gguf_pre[i].regex[k],
+                                                 "behavior", "Isolated", "invert", 0));
+        json_array_append_new(seq, bl);
+        return seq ? json_pack("{s:s, s:o}", "type", "Sequence", "pretokenizers", seq) : NULL;
+    }
+    return NULL;
+}
+
+/* The names gguf_pre knows, for a message. */
+static void gguf_pre_names(char *buf, size_t n)
+{
+    size_t at = 0;
+    buf[0] = 0;
+    for (size_t i = 0; i < sizeof gguf_pre / sizeof gguf_pre[0] && at < n; i++)
+        at += (size_t)snprintf(buf + at, n - at, "%s%s", i ? " " : "", gguf_pre[i].names);
+}
+
+/* tokenizer.ggml.*: "gpt2" (byte-level BPE with one of llama.cpp's pre-tokenizers) or "llama"
+ * (sentencepiece BPE, merges from the pieces as for tokenizer.model) as a tokenizer.json
+ * document. */
 static int gguf_tokenizer(const pq_gguf *g, json_t **out, polyq_err *err)
 {
     *out = NULL;
@@ -653,11 +721,22 @@ static int gguf_tokenizer(const pq_gguf *g, json_t **out, polyq_err *err)
         return pq_fail(err, POLYQ_UNSUPPORTED,
                        "%s: tokenizer.ggml.model \"%.*s\" (polyq reads \"gpt2\" and \"llama\")",
                        g->path, (int)ml, model);
-    if (gpt2 && pq_gguf_get_str(g, "tokenizer.ggml.pre", &pre, &pl, &ignore) == 0 &&
-        !(pl == 5 && !memcmp(pre, "gpt-2", 5)) && !(pl == 7 && !memcmp(pre, "default", 7)))
-        return pq_fail(err, POLYQ_UNSUPPORTED,
-                       "%s: tokenizer.ggml.pre \"%.*s\" (polyq reads GPT-2's, \"gpt-2\")", g->path,
-                       (int)pl, pre);
+    bool ignore_merges = false;
+    json_t *pretok = NULL;
+    if (gpt2) { /* llama.cpp reads a file without tokenizer.ggml.pre as "default" */
+        if (pq_gguf_get_str(g, "tokenizer.ggml.pre", &pre, &pl, &ignore)) {
+            pre = "default";
+            pl = 7;
+        }
+        if (!(pretok = gguf_pre_tokenizer(pre, pl, &ignore_merges))) {
+            char names[512];
+            gguf_pre_names(names, sizeof names);
+            return pq_fail(err, POLYQ_UNSUPPORTED,
+                           "%s: tokenizer.ggml.pre \"%.*s\" is a pre-tokenizer of llama.cpp's that "
+                           "polyq does not read (it reads: %s)",
+                           g->path, (int)pl, pre, names);
+        }
+    }
     const char **tok = NULL, **mer = NULL;
     size_t *tl = NULL, *mlen = NULL;
     int32_t *types = NULL;
@@ -698,15 +777,15 @@ static int gguf_tokenizer(const pq_gguf *g, json_t **out, polyq_err *err)
         }
         for (size_t i = 0; !rc && i < nm; i++)
             json_array_append_new(merges, json_stringn(mer[i], mlen[i]));
-        json_t *root =
-            json_pack("{s:o, s:n, s:{s:s, s:b, s:b, s:b}, s:n, s:{s:s, s:b, s:b, s:b},"
-                      " s:{s:s, s:n, s:n, s:s, s:s, s:b, s:b, s:o, s:o}}",
-                      "added_tokens", added, "normalizer", "pre_tokenizer", "type", "ByteLevel",
-                      "add_prefix_space", 0, "trim_offsets", 1, "use_regex", 1, "post_processor",
-                      "decoder", "type", "ByteLevel", "add_prefix_space", 1, "trim_offsets", 1,
-                      "use_regex", 1, "model", "type", "BPE", "dropout", "unk_token",
-                      "continuing_subword_prefix", "", "end_of_word_suffix", "", "fuse_unk", 0,
-                      "byte_fallback", 0, "vocab", vocab, "merges", merges);
+        json_t *root = json_pack("{s:o, s:n, s:o, s:n, s:{s:s, s:b, s:b, s:b},"
+                                 " s:{s:s, s:n, s:n, s:s, s:s, s:b, s:b, s:b, s:o, s:o}}",
+                                 "added_tokens", added, "normalizer", "pre_tokenizer", pretok,
+                                 "post_processor", "decoder", "type", "ByteLevel",
+                                 "add_prefix_space", 1, "trim_offsets", 1, "use_regex", 1, "model",
+                                 "type", "BPE", "dropout", "unk_token", "continuing_subword_prefix",
+                                 "", "end_of_word_suffix", "", "fuse_unk", 0, "byte_fallback", 0,
+                                 "ignore_merges", ignore_merges, "vocab", vocab, "merges", merges);
+        pretok = NULL; /* the document holds it */
         if (!rc && !root)
             rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
         if (!rc)
@@ -714,12 +793,32 @@ static int gguf_tokenizer(const pq_gguf *g, json_t **out, polyq_err *err)
         else
             json_decref(root);
     }
+    json_decref(pretok);
     free(tok);
     free(tl);
     free(mer);
     free(mlen);
     free(types);
     free(scores);
+    return rc;
+}
+
+int pq_gguf_open_tokenizer(pq_tokenizer **out, const char *path, polyq_err *err)
+{
+    *out = NULL;
+    pq_gguf g = {0};
+    json_t *tj = NULL;
+    char *text = NULL;
+    int rc = pq_gguf_open(&g, path, err);
+    if (!rc)
+        rc = gguf_tokenizer(&g, &tj, err);
+    if (!rc && !(text = json_dumps(tj, JSON_COMPACT)))
+        rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
+    if (!rc)
+        rc = pq_tok_load_json_buffer(out, path, text, strlen(text), err);
+    free(text);
+    json_decref(tj);
+    pq_gguf_close(&g);
     return rc;
 }
 

@@ -250,6 +250,8 @@ int pq_gguf_write_model(const char *path, const pq_model *q, const char *spec_na
  * tensors used in place and quantized ones dequantized to f32 by their reference dequantizers
  * (so the model computes with exactly the file's weight values). */
 int pq_model_open_gguf(pq_model **out, const char *path, polyq_err *err);
+/* The tokenizer of a GGUF file alone (tokenizer.ggml.*, as pq_model_open_gguf reads it). */
+int pq_gguf_open_tokenizer(pq_tokenizer **out, const char *path, polyq_err *err);
 int pq_gguf_load_quantized(pq_model **out, const pq_model *base, const char *path, char **spec_name,
                            polyq_err *err);
 
