@@ -2957,3 +2957,63 @@ TEST(cli_gguf_pre_tokenizers)
     free(text);
     free(file);
 }
+
+/* Qwen2 and Qwen3 through polyq's GGUF writer (llama.cpp's "qwen2"/"qwen3" names: q/k/v
+ * biases, per-head q/k norms, key_length for Qwen3's head width): the F32 file as the model
+ * computes exactly what the Hugging Face folder computes, a q8_0 file read back as a quantized
+ * copy what quantizing in the run computes, and the metadata says what llama.cpp reads. */
+TEST_SLOW(cli_gguf_qwen_families)
+{
+    const char *data = pq_test_shared("data/flores200"), *tmp = pq_test_tmpdir();
+    const char *common = "--langs eng_Latn,hin_Deva --max-sentences 3 --bootstrap 100";
+    static const char *const fx[2] = {"qwen2-tiny-f32", "qwen3-tiny-f32"};
+    for (int k = 0; k < 2; k++) {
+        char *f32 = pq_asprintf("%s/%s.gguf", tmp, fx[k]),
+             *q8 = pq_asprintf("%s/%s-q8_0.gguf", tmp, fx[k]),
+             *hf = pq_asprintf("%s/%s-hf.json", tmp, fx[k]),
+             *gg = pq_asprintf("%s/%s-gg.json", tmp, fx[k]);
+        char *args = pq_asprintf("quantize tests/fixtures/%s --quant fp32 --out %s", fx[k], f32);
+        expect(args, 0, "fp32");
+        free(args);
+        args = pq_asprintf("quantize tests/fixtures/%s --quant q8_0 --out %s", fx[k], q8);
+        expect(args, 0, "q8_0");
+        free(args);
+        polyq_err err = {0};
+        pq_gguf g;
+        CHECK_OK(pq_gguf_open(&g, f32, &err));
+        const char *arch = NULL;
+        size_t alen = 0;
+        int64_t kl = -1;
+        CHECK_OK(pq_gguf_get_str(&g, "general.architecture", &arch, &alen, &err));
+        CHECK(arch && alen == 5 && !memcmp(arch, k ? "qwen3" : "qwen2", 5));
+        polyq_err ignore = {0};
+        int has_kl =
+            pq_gguf_get_int(&g, k ? "qwen3.attention.key_length" : "qwen2.attention.key_length",
+                            &kl, &ignore) == 0;
+        CHECK(k ? has_kl && kl == 32 : !has_kl);
+        CHECK((pq_gguf_find_tensor(&g, "blk.1.attn_q.bias") != NULL) == (k == 0));
+        CHECK((pq_gguf_find_tensor(&g, "blk.1.attn_k_norm.weight") != NULL) == (k == 1));
+        CHECK((pq_gguf_find_tensor(&g, "output.weight") != NULL) == (k == 1)); /* Qwen2 tied */
+        pq_gguf_close(&g);
+        args = pq_asprintf("eval tests/fixtures/%s --data %s %s --quant q8_0 --out %s", fx[k], data,
+                           common, hf);
+        expect(args, 0, "q8_0");
+        free(args);
+        args = pq_asprintf("eval %s --data %s %s --quant q8_0 --quantized %s --out %s", f32, data,
+                           common, q8, gg);
+        expect(args, 0, "q8_0");
+        free(args);
+        same_nlls(k ? "Qwen3 F32 GGUF, full precision" : "Qwen2 F32 GGUF, full precision", hf, -1,
+                  gg, -1);
+        same_nlls(k ? "Qwen3 q8_0 GGUF" : "Qwen2 q8_0 GGUF", hf, 0, gg, 1);
+        json_t *r = json_load_file(gg, 0, NULL);
+        CHECK(r && !strcmp(json_string_value(
+                               json_object_get(json_object_get(r, "model"), "architecture")),
+                           k ? "Qwen3ForCausalLM" : "Qwen2ForCausalLM"));
+        json_decref(r);
+        free(f32);
+        free(q8);
+        free(hf);
+        free(gg);
+    }
+}

@@ -193,6 +193,10 @@ static const float *field_vector(const pq_model *q, int l, int field, uint64_t *
         *n = (uint64_t)ls[field - PQ_GF_BIAS]->n_out;
         return ls[field - PQ_GF_BIAS]->bias;
     }
+    if (field == PQ_GF_Q_NORM || field == PQ_GF_K_NORM) {
+        *n = (uint64_t)pq_config_attn(&q->cfg).D;
+        return field == PQ_GF_Q_NORM ? L->q_norm_w : L->k_norm_w;
+    }
     return NULL;
 }
 
@@ -200,7 +204,7 @@ static const float *field_vector(const pq_model *q, int l, int field, uint64_t *
 static void put_entry(writer *wr, const pq_model *q, const pq_gguf_name *e, int l)
 {
     const pq_config *c = &q->cfg;
-    int D = c->n_embd / c->n_head;
+    int D = pq_config_attn(c).D;
     char n[128];
     if (l >= 0)
         snprintf(n, sizeof n, "blk.%d.%s", l, e->gg);
@@ -266,7 +270,11 @@ int pq_gguf_write_model(const char *path, const pq_model *q, const char *spec_na
                         c->ln_eps);
     if (fam->rope) {
         rc |= pq_gguf_w_f32(w, KEY("rope.freq_base"), c->rope.theta);
-        rc |= pq_gguf_w_u32(w, KEY("rope.dimension_count"), (uint32_t)(c->n_embd / c->n_head));
+        rc |= pq_gguf_w_u32(w, KEY("rope.dimension_count"), (uint32_t)c->rotary_dims);
+        if (c->head_dim) { /* heads not hidden / heads wide (Qwen3) */
+            rc |= pq_gguf_w_u32(w, KEY("attention.key_length"), (uint32_t)c->head_dim);
+            rc |= pq_gguf_w_u32(w, KEY("attention.value_length"), (uint32_t)c->head_dim);
+        }
         if (c->window > 0 && c->window < c->n_ctx)
             rc |= pq_gguf_w_u32(w, KEY("attention.sliding_window"), (uint32_t)c->window);
     }
@@ -388,7 +396,7 @@ int pq_gguf_load_quantized(pq_model **out, const pq_model *base, const char *pat
     pq_model *q = NULL;
     if (!rc)
         rc = pq_qspec_parse("fp32", &none, err) || pq_model_quantize(&q, base, &none, err);
-    int D = c->n_embd / c->n_head;
+    int D = pq_config_attn(c).D;
     for (int l = 0; l < c->n_layer && !rc; l++)
         for (const pq_gguf_name *e = fam->names; e->gg && !rc; e++) {
             if (!strstr(e->hf, "%d") || e->field < PQ_GF_LINEAR || e->field >= PQ_GF_BIAS)
@@ -861,6 +869,8 @@ int pq_model_open_gguf(pq_model **out, const char *path, polyq_err *err)
             meta.n_kv_head = meta.n_head;
         if (pq_gguf_get_int(&g, KEY("context_length"), &meta.n_ctx, &ignore))
             meta.n_ctx = fam->default_ctx;
+        if (pq_gguf_get_int(&g, KEY("attention.key_length"), &meta.head_dim, &ignore))
+            meta.head_dim = 0;
         kv_f32(&g,
                fam->rms_norm ? KEY("attention.layer_norm_rms_epsilon")
                              : KEY("attention.layer_norm_epsilon"),
@@ -890,7 +900,8 @@ int pq_model_open_gguf(pq_model **out, const char *path, polyq_err *err)
                 json_object_del(cfg, k ? "eos_token_id" : "bos_token_id");
     }
 #undef KEY
-    if (!rc && (meta.n_head <= 0 || meta.n_embd % meta.n_head))
+    if (!rc && (meta.n_head <= 0 || meta.head_dim < 0 || meta.head_dim > (1 << 14) ||
+                (!meta.head_dim && meta.n_embd % meta.n_head)))
         rc = pq_fail(err, POLYQ_FORMAT, "%s: embedding length %lld is not whole heads of %lld",
                      path, (long long)meta.n_embd, (long long)meta.n_head);
     if (!rc) { /* the linears' format names the model's dtype, e.g. Q4_K: the first block linear's
@@ -935,7 +946,9 @@ int pq_model_open_gguf(pq_model **out, const char *path, polyq_err *err)
             memset(&g.map, 0, sizeof g.map);
             m->ts.files = f;
             m->ts.n_files = 1;
-            rc = add_tensors(&m->ts, &g, fam, (int)(meta.n_embd / meta.n_head), err);
+            rc = add_tensors(&m->ts, &g, fam,
+                             meta.head_dim ? (int)meta.head_dim : (int)(meta.n_embd / meta.n_head),
+                             err);
             for (size_t i = 0; i < m->ts.n; i++)
                 m->ts.t[i].file = f->path;
         }

@@ -91,7 +91,9 @@ enum {
     PQ_GF_LN2_W,
     PQ_GF_LN2_B,
     PQ_GF_LINEAR,
-    PQ_GF_BIAS = PQ_GF_LINEAR + 8
+    PQ_GF_BIAS = PQ_GF_LINEAR + 8,
+    PQ_GF_Q_NORM = PQ_GF_BIAS + 8, /* per-head query RMSNorm of a block (qk_norm), [head_dim] */
+    PQ_GF_K_NORM
 };
 typedef struct pq_gguf_name {
     const char *gg, *hf;
@@ -102,6 +104,7 @@ typedef struct pq_gguf_name {
  * makes the Hugging Face config.json it would have. */
 typedef struct pq_gguf_meta {
     int64_t n_vocab, n_ctx, n_embd, n_layer, n_head, n_kv_head, n_ff, bos, eos;
+    int64_t head_dim; /* attention.key_length; 0 when absent (n_embd / n_head) */
     double eps, theta, rope_linear; /* rope_linear: linear rope scaling factor, 0 when none */
     bool tied;
 } pq_gguf_meta;
