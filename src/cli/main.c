@@ -401,6 +401,12 @@ static int cmd_eval(int argc, char **argv)
     if ((rc = pq_is_gguf_file(model_path) ? pq_model_open_gguf(&fp, model_path, &err)
                                           : pq_model_open_dir(&fp, model_path, &err)))
         goto out;
+    if (fp->add_bos == 0 && !fp->cfg.encoder && !document) /* llama.cpp would add no BOS */
+        fprintf(stderr,
+                "polyq: %s says add_bos_token false; each sentence is still scored after the "
+                "model's BOS (id %d), as lm-evaluation-harness scores after its prefix token "
+                "(the results say so: model.scored_after)\n",
+                model_name, pq_model_bos(fp));
     bool calibrated = false;
     for (int q = 0; q < n_q; q++)
         calibrated |= pq_qspec_calibrated(&specs[q]);

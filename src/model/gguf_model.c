@@ -908,6 +908,8 @@ int pq_model_open_gguf(pq_model **out, const char *path, polyq_err *err)
                 */
         m->spec.none = true;
         snprintf(m->spec.name, sizeof m->spec.name, "fp32");
+        const pq_gguf_kv *ab = pq_gguf_find_kv(&g, "tokenizer.ggml.add_bos_token");
+        m->add_bos = ab && ab->type == PQ_GGUF_BOOL ? ab->at[0] != 0 : -1;
         const pq_gguf_tensor *t = NULL;
         for (const pq_gguf_name *e = fam->names; e->gg && !t; e++)
             if (e->field >= PQ_GF_LINEAR && e->field < PQ_GF_BIAS) {

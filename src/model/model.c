@@ -348,6 +348,7 @@ int pq_model_open_dir(pq_model **out, const char *dir, polyq_err *err)
         rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
         goto out;
     }
+    m->add_bos = -1; /* a folder's tokenizer adds what its post-processor adds */
     m->spec.none = true;
     snprintf(m->spec.name, sizeof m->spec.name, "fp32");
     if (!pq_file_exists(cfg_path)) {

@@ -104,7 +104,7 @@ typedef struct pq_gguf_name {
  * makes the Hugging Face config.json it would have. */
 typedef struct pq_gguf_meta {
     int64_t n_vocab, n_ctx, n_embd, n_layer, n_head, n_kv_head, n_ff, bos, eos;
-    int64_t head_dim; /* attention.key_length; 0 when absent (n_embd / n_head) */
+    int64_t head_dim;               /* attention.key_length; 0 when absent (n_embd / n_head) */
     double eps, theta, rope_linear; /* rope_linear: linear rope scaling factor, 0 when none */
     bool tied;
 } pq_gguf_meta;
@@ -193,9 +193,10 @@ struct pq_model {
     const pq_model *base;
     /* provenance */
     char *dir;
-    char dtype[8];      /* stored dtype of the weights, e.g. "BF16" */
-    pq_qspec spec;      /* fp32 for a base model */
-    double linear_bits; /* bits of the quantized linears (data + scales + zeros) */
+    char dtype[8];       /* stored dtype of the weights, e.g. "BF16" */
+    signed char add_bos; /* the file's tokenizer.ggml.add_bos_token: 1, 0, or -1 (not said) */
+    pq_qspec spec;       /* fp32 for a base model */
+    double linear_bits;  /* bits of the quantized linears (data + scales + zeros) */
     double linear_params;
     /* quantized linears per storage format as stored (a k-quant's fallback counted as what it
      * fell back to), and those left in full precision because no block fits their rows */

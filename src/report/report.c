@@ -60,6 +60,14 @@ json_t *pq_report_doc(const pq_run_info *in, const pq_lang_metrics *m, size_t n_
                         in->calibration ? json_loads(in->calibration, 0, NULL) : json_null());
     if (in->provenance)
         json_object_set(root, "provenance", in->provenance);
+    /* what each sentence's first token is predicted from: the model's BOS (else EOS), as
+     * lm-evaluation-harness's prefix token, whatever the file's add_bos_token says */
+    if (!in->pseudo && in->prefix_id >= 0)
+        json_object_set_new(
+            json_object_get(root, "model"), "scored_after",
+            json_pack("{s:I, s:o, s:o}", "id", (json_int_t)in->prefix_id, "token",
+                      str_or_null(in->prefix_token), "file_add_bos_token",
+                      in->file_add_bos < 0 ? json_null() : json_boolean(in->file_add_bos)));
     /* where every sentence's numbers are (polyq eval --log-sentences), for polyq compare */
     json_object_set_new(
         root, "sentences",

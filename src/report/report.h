@@ -35,6 +35,9 @@ typedef struct pq_run_info {
     const char *const *q_sources; /* per spec: the file it was read from, or NULL */
     const char *const *q_calibrations; /* per spec: its calibration set (JSON text), or NULL */
     const char *sentences_file, *sentences_sha256; /* the --log-sentences file, or NULL */
+    int32_t prefix_id;        /* causal scoring: each sentence is scored after this token */
+    const char *prefix_token; /* its text (NULL: not known) */
+    int file_add_bos;         /* the model file's add_bos_token: 1, 0, or -1 (not said) */
 } pq_run_info;
 
 /* The results document (new reference; NULL when out of memory), and it written to path

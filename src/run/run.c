@@ -399,6 +399,13 @@ int pq_run_eval(pq_run **out, const pq_model *fp, pq_model *const *q, int n_q,
     }
     if (!rc && fail)
         rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
+    pq_tok_vocab voc = {0}; /* the prefix token's text, for the results */
+    polyq_err ignore = {0};
+    int32_t pid = pq_model_bos(fp);
+    if (!rc && fp->tok && pid >= 0 && pq_tok_export(fp->tok, &voc, &ignore) == 0 && pid < voc.n &&
+        voc.tokens[pid])
+        r->prefix_token = pq_strdup(voc.tokens[pid]);
+    pq_tok_vocab_free(&voc);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     r->info = (pq_run_info){.model_id = r->model_id,
@@ -431,7 +438,10 @@ int pq_run_eval(pq_run **out, const pq_model *fp, pq_model *const *q, int n_q,
                             .provenance = r->provenance,
                             .q_sources = (const char *const *)r->q_sources,
                             .q_calibrations = (const char *const *)r->q_calibs,
-                            .peak_rss_mb = ru.ru_maxrss / 1024.0};
+                            .peak_rss_mb = ru.ru_maxrss / 1024.0,
+                            .prefix_id = pq_model_bos(fp),
+                            .prefix_token = r->prefix_token,
+                            .file_add_bos = fp->add_bos};
     if (rc) {
         pq_run_free(r);
         return rc;
@@ -468,6 +478,7 @@ void pq_run_free(pq_run *r)
         free(r->q_sources[i]);
         free(r->q_calibs[i]);
     }
+    free(r->prefix_token);
     free(r);
 }
 

@@ -154,6 +154,7 @@ typedef struct pq_run {
     char *q_sources[PQ_MAX_SPECS], *q_calibs[PQ_MAX_SPECS];
     char *q_details[PQ_MAX_SPECS]; /* the spec in words, and how its linears are stored */
     char *q_formats[PQ_MAX_SPECS]; /* pq_model_formats_json */
+    char *prefix_token;            /* the text of the token sentences are scored after */
 } pq_run;
 
 /* Evaluates fp and q[0..n_q) on the languages l (from pq_run_langs_open with the same o).
