@@ -2484,6 +2484,23 @@ TEST(cli_compare_runs)
         expect(args, bad[i].code, bad[i].needle);
         free(args);
     }
+    /* the question it is made for: one spec calibrated on two languages, each named */
+    for (int k = 0; k < 2; k++) {
+        args = pq_asprintf("eval %s --data %s --langs eng_Latn,hin_Deva --max-sentences 4 --quant "
+                           "gptq-int4-g32 --calib %s --calib-samples 4 --bootstrap 100 --out "
+                           "%s/cmp-cal%d.json --log-sentences %s/cmp-cal%d.jsonl",
+                           fx, data, k ? "hin_Deva" : "eng_Latn", tmp, k, tmp, k);
+        expect(args, 0, "gptq");
+        free(args);
+    }
+    args = pq_asprintf("compare %s/cmp-cal0.json %s/cmp-cal1.json", tmp, tmp);
+    CHECK_INT(run(args, &out), 0);
+    if (!out || !strstr(out, "gptq-int4-g32 (calibrated on eng_Latn)\n") ||
+        !strstr(out, "gptq-int4-g32 (calibrated on hin_Deva)\n") ||
+        !strstr(out, "paired: 2 of 2 languages"))
+        FAILF("%s:\n%s", args, out ? out : "");
+    free(out);
+    free(args);
     free(bl);
     free(tex);
     free(al);

@@ -69,6 +69,7 @@ typedef struct side {
     char *entry;            /* the entry compared */
     bool per_sentence;      /* the sentences are known */
     long long n_boot, seed; /* the run's bootstrap, from a results file (-1: not known) */
+    char calib[160];        /* a results file's entry: its calibration languages, or "" */
     side_lang *L;
     size_t n_lang, cap;
 } side;
@@ -418,6 +419,15 @@ static int read_results(side *s, const char *path, const char *entry, int m, con
                              list);
     }
     const char *name = x ? json_string_value(json_object_get(x, "spec")) : NULL;
+    size_t ci;
+    json_t *cl;
+    json_array_foreach(json_object_get(json_object_get(x, "calibration"), "languages"), ci, cl)
+    {
+        size_t at = strlen(s->calib);
+        if (json_is_string(cl) && at + 2 < sizeof s->calib)
+            snprintf(s->calib + at, sizeof s->calib - at, "%s%s", at ? "," : "",
+                     json_string_value(cl));
+    }
     char *linked = rc ? NULL : linked_sentences(doc, path, why);
     if (!rc && linked)
         rc = read_jsonl(s, linked, name, err);
@@ -704,7 +714,11 @@ int pq_compare(const pq_compare_opts *o, FILE *out, polyq_err *err)
             pq_fail(err, POLYQ_INVALID_ARG, "%s and %s have no language in common", A.path, B.path);
     if (!rc) {
         fprintf(out, "%s: B - A per language (%s)\n", metric[m].name, metric[m].unit);
-        fprintf(out, "A  %s  %s\nB  %s  %s\n", A.path, A.entry, B.path, B.entry);
+        for (int k = 0; k < 2; k++) {
+            const side *sd = k ? &B : &A;
+            fprintf(out, "%c  %s  %s%s%s%s\n", k ? 'B' : 'A', sd->path, sd->entry,
+                    *sd->calib ? " (calibrated on " : "", sd->calib, *sd->calib ? ")" : "");
+        }
         fprintf(out, "%-14s %26s %26s %30s\n", "language", "A [95% CI]", "B [95% CI]",
                 "B - A [95% CI]");
         for (size_t i = 0; i < n_rows; i++) {
