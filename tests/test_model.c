@@ -174,6 +174,7 @@ TEST(model_fast_matches_reference_kernels)
     fast_vs_reference("mistral-tiny-swa-f32");
     fast_vs_reference("qwen2-tiny-f32");
     fast_vs_reference("qwen3-tiny-f32");
+    fast_vs_reference("gemma3-tiny-f32");
     fast_vs_reference("bloom-tiny-6heads-postres-f16");
 }
 
@@ -223,6 +224,12 @@ TEST(model_mistral_golden_sliding_window_f32)
 TEST(model_qwen2_golden_qkv_bias_tied_f32)
 {
     check_golden("qwen2-tiny-f32");
+}
+/* Gemma 3: 1 + w norms around attention and MLP, q/k norm, local (window 8, base 1e4) and
+ * global (base 1e6, linear x2) layers, query_pre_attn_scalar, scaled embeddings, tied head */
+TEST(model_gemma3_golden_local_global_f32)
+{
+    check_golden("gemma3-tiny-f32");
 }
 /* Qwen3: per-head q/k RMSNorm before rotary; 4 heads of 32 on a hidden size of 64 */
 TEST(model_qwen3_golden_qk_norm_head_dim_f32)

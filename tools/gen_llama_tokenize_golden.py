@@ -6,7 +6,8 @@ tokenizer goldens: per language '> lang n_sentences decode_fnv1a64hex', then per
 
 llama.cpp is built by tools/build_llama_cpp.sh (from the llama-cpp-python sdist, outside the
 repository); tools/llama_tokenize_lines.c, compiled here against its libllama, tokenizes each
-line as llama-perplexity and llama-tokenize do. Only the numbers are committed.
+line alone, without the BOS/EOS the vocabulary adds (polyq puts its own prefix token before a
+sentence). Only the numbers are committed.
 Usage: tools/gen_llama_tokenize_golden.py SHARED_DIR MODEL.gguf NAME [LLAMA_WORKDIR]
 """
 import glob, os, subprocess, sys
@@ -37,8 +38,8 @@ def main():
     commit = os.path.basename(glob.glob(os.path.join(work, "llama_cpp_python-*"))[0])
     dest = os.path.join(HERE, "..", "tests", "golden", "tok_%s_devtest.txt" % name)
     with open(dest, "w") as f:
-        f.write("# %s: llama.cpp's tokenizer (%s, llama_tokenize with the vocabulary's add_bos, "
-                "special text as text) on FLORES-200 devtest\n" % (os.path.basename(model), commit))
+        f.write("# %s: llama.cpp's tokenizer (%s, llama_tokenize without BOS/EOS, special text as "
+                "text) on FLORES-200 devtest\n" % (os.path.basename(model), commit))
         f.write("# per language: '> lang n_sentences decode_fnv1a64hex' (hash of every detokenized "
                 "sentence + newline), then per sentence 'n_ids fnv1a64hex'\n")
         f.write(res.stdout)

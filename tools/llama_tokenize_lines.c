@@ -4,8 +4,9 @@
  * (the hash of every line's detokenized text followed by a newline) and per line
  *   N_IDS IDS_FNV1A64HEX
  * (the ids as 4 little-endian bytes each), the format of tests/golden/tok_*_devtest.txt. Each
- * line is tokenized alone as llama-perplexity and llama-tokenize do: with the vocabulary's own
- * add_bos setting (add_special), special-token text read as text (parse_special false).
+ * line is tokenized alone, without the BOS/EOS the vocabulary may add (add_special false: polyq
+ * puts its own prefix token before a sentence) and special-token text read as text
+ * (parse_special false), as llama-perplexity reads its text.
  * Built against libllama by gen_llama_tokenize_golden.py; part of no polyq build.
  *   llama_tokenize_lines MODEL.gguf NAME=FILE...                                              */
 #include <stdint.h>
@@ -59,7 +60,7 @@ int main(int argc, char **argv)
                 len--;
             if (len && line[len - 1] == '\r')
                 len--;
-            int32_t n = llama_tokenize(vocab, line, (int32_t)len, ids, (int32_t)cap, true, false);
+            int32_t n = llama_tokenize(vocab, line, (int32_t)len, ids, (int32_t)cap, false, false);
             if (n < 0)
                 return 1;
             uint64_t h = 0xcbf29ce484222325ULL;

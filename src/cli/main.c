@@ -793,6 +793,8 @@ static const struct {
     {"Qwen/Qwen3-0.6B", "qwen3", "0.6B", "multilingual (119 languages)"},
     {"Qwen/Qwen3-1.7B", "qwen3", "1.7B", "multilingual (119 languages)"},
     {"Qwen/Qwen3-8B", "qwen3", "8.2B", "multilingual (119 languages)"},
+    {"google/gemma-3-270m", "gemma3_text", "268M", "Gemma 3, text-only size"},
+    {"google/gemma-3-1b-pt", "gemma3_text", "1.0B", "Gemma 3, text-only size"},
 };
 
 static int cmd_langs(int argc, char **argv)

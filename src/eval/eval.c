@@ -106,10 +106,15 @@ int pq_evaluator_create(pq_evaluator **out, const pq_model *fp, pq_model *const 
         return pq_fail(err, POLYQ_UNSUPPORTED,
                        "%s: document mode scores left to right; a masked LM has no such order",
                        fp->dir);
-    if (opts->stride > fp->cfg.n_ctx)
-        return pq_fail(err, POLYQ_INVALID_ARG,
-                       "--stride %d exceeds the model's context of %d tokens", opts->stride,
-                       fp->cfg.n_ctx);
+    if (opts->stride > pq_eval_context(fp->cfg.n_ctx))
+        return fp->cfg.n_ctx <= PQ_EVAL_MAX_CONTEXT
+                   ? pq_fail(err, POLYQ_INVALID_ARG,
+                             "--stride %d exceeds the model's context of %d tokens", opts->stride,
+                             fp->cfg.n_ctx)
+                   : pq_fail(err, POLYQ_INVALID_ARG,
+                             "--stride %d exceeds the %d-token window polyq evaluates (the "
+                             "model's context is %d)",
+                             opts->stride, PQ_EVAL_MAX_CONTEXT, fp->cfg.n_ctx);
     pq_evaluator *ev = calloc(1, sizeof *ev);
     if (!ev)
         return pq_fail(err, POLYQ_NOMEM, "out of memory");
@@ -123,7 +128,7 @@ int pq_evaluator_create(pq_evaluator **out, const pq_model *fp, pq_model *const 
         ev->opts.n_threads = 1;
     if (ev->opts.batch_tokens < 1)
         ev->opts.batch_tokens = 512;
-    int ctx = fp->cfg.n_ctx;
+    int ctx = pq_eval_context(fp->cfg.n_ctx);
     ev->max_batch = ev->opts.batch_tokens > ctx ? ev->opts.batch_tokens : ctx;
     size_t M = (size_t)ev->max_batch, V = (size_t)fp->cfg.n_vocab;
     int max_k = fp->cfg.n_inner > fp->cfg.n_embd ? fp->cfg.n_inner : fp->cfg.n_embd;
@@ -380,7 +385,7 @@ int pq_evaluate(pq_evaluator *ev, const pq_corpus *c, pq_lang_eval *out, polyq_e
     memset(out, 0, sizeof *out);
     snprintf(out->lang, sizeof out->lang, "%s", c->lang);
     const pq_model *fp = ev->fp;
-    int rc = 0, V = fp->cfg.n_vocab, ctx = fp->cfg.n_ctx;
+    int rc = 0, V = fp->cfg.n_vocab, ctx = pq_eval_context(fp->cfg.n_ctx);
     pq_ids *ids = pq_calloc_array(c->n, sizeof *ids), store = {0}, units = {0}, nl = {0};
     bool doc = ev->opts.stride > 0;
     pq_window *win = NULL;

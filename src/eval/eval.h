@@ -33,6 +33,16 @@ typedef struct pq_lang_eval {
 
 void pq_lang_eval_free(pq_lang_eval *e);
 
+/* The longest window polyq evaluates: a model's context, at most this many tokens (every
+ * FLORES sentence fits in far fewer; longer sentences and documents are scored in rolling
+ * windows). Buffers hold a window's logits for every model, so a 32k- or 128k-token context
+ * is not allocated whole. */
+#define PQ_EVAL_MAX_CONTEXT 4096
+static inline int pq_eval_context(int n_ctx)
+{
+    return n_ctx < PQ_EVAL_MAX_CONTEXT ? n_ctx : PQ_EVAL_MAX_CONTEXT;
+}
+
 /* The most quantized models one evaluation (or one report) compares with its full-precision
  * model. */
 #define PQ_MAX_SPECS 32

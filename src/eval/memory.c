@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "base/base.h"
+#include "eval/eval.h"
 #include "format/json.h"
 #include "format/safetensors.h"
 #include "model/model.h"
@@ -127,7 +128,8 @@ int pq_memory_estimate(const char *dir, const pq_qspec *specs, int n_q, int batc
         out->weights_q += linear * bits / 8 + (specs[q].head ? V * C * bits / 8 : 0);
     }
     /* lockstep buffers: two logit matrices and the activations of one batch */
-    double M = batch_tokens > ctx ? batch_tokens : ctx;
+    double ectx = ctx < PQ_EVAL_MAX_CONTEXT ? ctx : PQ_EVAL_MAX_CONTEXT; /* pq_eval_context */
+    double M = batch_tokens > ectx ? batch_tokens : ectx;
     out->buffers =
         2.0 * M * V * 4 + M * (6 * C + 2 * I) * 4 + (double)threads * 64 * (I > C ? I : C) * 4;
     struct stat st;

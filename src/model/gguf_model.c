@@ -197,6 +197,10 @@ static const float *field_vector(const pq_model *q, int l, int field, uint64_t *
         *n = (uint64_t)pq_config_attn(&q->cfg).D;
         return field == PQ_GF_Q_NORM ? L->q_norm_w : L->k_norm_w;
     }
+    if (field == PQ_GF_POST_ATTN)
+        return L->post_attn_w;
+    if (field == PQ_GF_POST_FFN)
+        return L->post_ffn_w;
     return NULL;
 }
 
@@ -242,6 +246,8 @@ int pq_gguf_write_model(const char *path, const pq_model *q, const char *spec_na
     if (fam->rope && c->rope.kind != PQ_ROPE_DEFAULT)
         return pq_fail(err, POLYQ_UNSUPPORTED,
                        "%s: GGUF output of models with rope scaling is not written", path);
+    if (fam->writable && fam->writable(q, path, err))
+        return -1;
     pq_gguf_w *w = pq_gguf_w_new();
     if (!w)
         return pq_fail(err, POLYQ_NOMEM, "out of memory");
@@ -871,6 +877,8 @@ int pq_model_open_gguf(pq_model **out, const char *path, polyq_err *err)
             meta.n_ctx = fam->default_ctx;
         if (pq_gguf_get_int(&g, KEY("attention.key_length"), &meta.head_dim, &ignore))
             meta.head_dim = 0;
+        if (pq_gguf_get_int(&g, KEY("attention.sliding_window"), &meta.window, &ignore))
+            meta.window = 0;
         kv_f32(&g,
                fam->rms_norm ? KEY("attention.layer_norm_rms_epsilon")
                              : KEY("attention.layer_norm_epsilon"),

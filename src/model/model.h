@@ -17,12 +17,16 @@ typedef struct pq_config {
     char architecture[64]; /* config.json "architectures"[0] */
     char model_type[32];
     int n_vocab, n_ctx, n_embd, n_head, n_layer, n_inner;
-    int n_kv_head;   /* key/value heads (grouped-query attention); = n_head otherwise */
-    int head_dim;    /* width of one attention head; 0: n_embd / n_head */
-    bool qk_norm;    /* RMSNorm of each query and key head before rotary (Qwen3) */
-    int window;      /* sliding-window attention span, 0 = none (Mistral) */
-    bool gated;      /* MLP is down(act(gate(x)) * up(x)) (Llama) */
-    int n_embd_proj; /* OPT word_embed_proj_dim when it differs from n_embd, else 0 */
+    int n_kv_head;      /* key/value heads (grouped-query attention); = n_head otherwise */
+    int head_dim;       /* width of one attention head; 0: n_embd / n_head */
+    bool qk_norm;       /* RMSNorm of each query and key head before rotary (Qwen3) */
+    float attn_scale;   /* the attention scores' scale; 0: 1 / sqrt(head width) */
+    float embed_scale;  /* the token embeddings are multiplied by it (Gemma: sqrt(hidden)); 0: 1 */
+    pq_rope rope_local; /* rotary of the sliding-window layers (Gemma 3) */
+    unsigned char sliding[1024]; /* per layer: attends through the window (Gemma 3) */
+    int window;                  /* sliding-window attention span, 0 = none (Mistral) */
+    bool gated;                  /* MLP is down(act(gate(x)) * up(x)) (Llama) */
+    int n_embd_proj;             /* OPT word_embed_proj_dim when it differs from n_embd, else 0 */
     float ln_eps;
     pq_act act;
     bool scale_attn_weights, scale_attn_by_inverse_layer_idx, tie_word_embeddings;
@@ -41,7 +45,9 @@ typedef struct pq_config {
  * affine parameters has NULL weight and bias. */
 typedef struct pq_layer {
     const float *ln1_w, *ln1_b, *ln2_w, *ln2_b;
-    const float *q_norm_w, *k_norm_w; /* per-head query and key RMSNorm (qk_norm), else NULL */
+    const float *q_norm_w, *k_norm_w;      /* per-head query and key RMSNorm (qk_norm), else NULL */
+    const float *post_attn_w, *post_ffn_w; /* Gemma: RMSNorm of the attention and MLP outputs */
+    int index; /* the block's position (for modules that differ per block: Gemma 3) */
     pq_linear qkv, q, k, v, attn_out, gate, up, down;
 } pq_layer;
 
@@ -93,7 +99,9 @@ enum {
     PQ_GF_LINEAR,
     PQ_GF_BIAS = PQ_GF_LINEAR + 8,
     PQ_GF_Q_NORM = PQ_GF_BIAS + 8, /* per-head query RMSNorm of a block (qk_norm), [head_dim] */
-    PQ_GF_K_NORM
+    PQ_GF_K_NORM,
+    PQ_GF_POST_ATTN, /* Gemma: the RMSNorms of the attention's and the MLP's outputs */
+    PQ_GF_POST_FFN
 };
 typedef struct pq_gguf_name {
     const char *gg, *hf;
@@ -105,6 +113,7 @@ typedef struct pq_gguf_name {
 typedef struct pq_gguf_meta {
     int64_t n_vocab, n_ctx, n_embd, n_layer, n_head, n_kv_head, n_ff, bos, eos;
     int64_t head_dim;               /* attention.key_length; 0 when absent (n_embd / n_head) */
+    int64_t window;                 /* attention.sliding_window; 0 when absent */
     double eps, theta, rope_linear; /* rope_linear: linear rope scaling factor, 0 when none */
     bool tied;
 } pq_gguf_meta;
@@ -119,6 +128,8 @@ typedef struct pq_gguf_family {
     const pq_gguf_name *names; /* ends with {NULL}; in the order tensors are written */
     json_t *(*config)(
         const pq_gguf_meta *g); /* the Hugging Face config (new reference), NULL: out of memory */
+    /* a model that llama.cpp would read otherwise than it computes is refused (may be NULL) */
+    int (*writable)(const pq_model *m, const char *path, polyq_err *err);
 } pq_gguf_family;
 
 typedef struct pq_model pq_model;
@@ -372,6 +383,6 @@ void pq_llama_attention_module(const pq_model *m, pq_ops *ops, const pq_layer *L
                                const int *starts, int n, float *qkv, float *att, float *out);
 
 extern const pq_arch pq_arch_gpt2, pq_arch_gpt_neox, pq_arch_opt, pq_arch_llama, pq_arch_mistral,
-    pq_arch_qwen2, pq_arch_qwen3, pq_arch_bloom, pq_arch_bert, pq_arch_xlm_roberta;
+    pq_arch_qwen2, pq_arch_qwen3, pq_arch_gemma3, pq_arch_bloom, pq_arch_bert, pq_arch_xlm_roberta;
 
 #endif

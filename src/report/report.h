@@ -21,7 +21,8 @@ typedef struct pq_run_info {
     int ref_evaluated;
     uint64_t seed;
     int n_boot, threads, batch_tokens;
-    int stride; /* document mode's stride, 0 for sentences */
+    int stride;  /* document mode's stride, 0 for sentences */
+    int context; /* the longest window evaluated (pq_eval_context) */
     double wall_time_s;
     double memory_estimate_mb, peak_rss_mb;
     int n_q;

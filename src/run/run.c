@@ -280,7 +280,7 @@ int pq_run_eval(pq_run **out, const pq_model *fp, pq_model *const *q, int n_q,
     int n_boot = o->n_boot > 0 ? o->n_boot : 1000;
     int stride = o->stride;
     if (o->document && !stride)
-        stride = fp->cfg.n_ctx / 2 > 0 ? fp->cfg.n_ctx / 2 : 1;
+        stride = pq_eval_context(fp->cfg.n_ctx) / 2 > 0 ? pq_eval_context(fp->cfg.n_ctx) / 2 : 1;
     progress_ctx pc = {o, NULL, 0, l->n, NULL, 0};
     if (o->progress && l->n) { /* each language weighed by the size of its file */
         double *wt = calloc(l->n, sizeof *wt), sum = 0;
@@ -427,6 +427,7 @@ int pq_run_eval(pq_run **out, const pq_model *fp, pq_model *const *q, int n_q,
                             .threads = threads,
                             .batch_tokens = batch,
                             .stride = stride,
+                            .context = pq_eval_context(fp->cfg.n_ctx),
                             .wall_time_s = pq_now() - t0,
                             .calibration = r->calibration,
                             .n_q = n_q,

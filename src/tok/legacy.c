@@ -20,10 +20,16 @@
 #include "format/json.h"
 #include "tok/tokenizer.h"
 
-static json_t *special(const char *content, json_int_t id)
+static json_t *added_token(const char *content, json_int_t id, bool is_special)
 {
     return json_pack("{s:I, s:s, s:b, s:b, s:b, s:b, s:b}", "id", id, "content", content,
-                     "single_word", 0, "lstrip", 0, "rstrip", 0, "normalized", 0, "special", 1);
+                     "single_word", 0, "lstrip", 0, "rstrip", 0, "normalized", 0, "special",
+                     is_special);
+}
+
+static json_t *special(const char *content, json_int_t id)
+{
+    return added_token(content, id, true);
 }
 
 static json_t *template_single(const char *pre, json_int_t pre_id, const char *post,
@@ -281,6 +287,10 @@ static int spm_json(json_t **out, const char *what, const piece *pieces, size_t 
             json_object_set_new(vocab, s, json_integer((json_int_t)i));
         if (pieces[i].type == 2 || pieces[i].type == 3) /* UNKNOWN, CONTROL */
             json_array_append_new(added, special(s, (json_int_t)i));
+        /* USER_DEFINED: matched whole in the raw text, as sentencepiece, transformers'
+         * converter (an added token, neither normalized nor special) and llama.cpp do */
+        else if (pieces[i].type == 4)
+            json_array_append_new(added, added_token(s, (json_int_t)i, false));
         free(s);
         if (pq_strmap_put(&ids, pieces[i].s, pieces[i].n, (int32_t)i) < 0) {
             rc = pq_fail(err, POLYQ_NOMEM, "out of memory");

@@ -1708,7 +1708,8 @@ int pq_tok_export(const pq_tokenizer *t, pq_tok_vocab *v, polyq_err *err)
             m[n++] =
                 (merge_ref){(uint32_t)(t->merges.vals[i] >> 32), (int32_t)(t->merges.keys[i] >> 32),
                             (int32_t)(uint32_t)t->merges.keys[i]};
-    qsort(m, n, sizeof *m, cmp_merge);
+    if (n) /* a model without merges (WordPiece, Unigram) has none to order */
+        qsort(m, n, sizeof *m, cmp_merge);
     v->merges = calloc(n ? n : 1, sizeof *v->merges);
     if (!v->merges) {
         free(m);

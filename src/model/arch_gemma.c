@@ -1,0 +1,358 @@
+/* Gemma 3 text models (transformers Gemma3ForCausalLM, model_type gemma3_text): RMSNorm that
+ * scales by (1 + weight), token embeddings multiplied by sqrt(hidden_size), an RMSNorm before
+ * and after both the attention and the MLP, per-head q/k RMSNorm (also 1 + weight) before the
+ * rotation, attention scores scaled by query_pre_attn_scalar^-1/2, a GeGLU MLP with tanh-GELU,
+ * and layers of two kinds (layer_types, or every sliding_window_pattern-th layer global): local
+ * ones attend through sliding_window with their own rotary base, global ones to the whole
+ * context with the global base and its scaling. Tied head, no soft-capping (refused when a
+ * config asks for it). Reference: transformers/models/gemma3/modeling_gemma3.py.
+ *
+ * Hugging Face tensor names (C = hidden_size, I = intermediate_size, H heads and KVH kv heads
+ * of D = head_dim):
+ *   model.embed_tokens.weight [V, C]   model.norm.weight [C]
+ *   model.layers.L.input_layernorm / post_attention_layernorm / pre_feedforward_layernorm /
+ *     post_feedforward_layernorm .weight [C]
+ *   model.layers.L.self_attn.q_proj.weight [H*D, C]   .k_proj/.v_proj.weight [KVH*D, C]
+ *   model.layers.L.self_attn.o_proj.weight [C, H*D]   .q_norm/.k_norm.weight [D]
+ *   model.layers.L.mlp.gate_proj.weight [I, C]   .up_proj.weight [I, C]   .down_proj.weight [C, I]
+ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "format/json.h"
+#include "model/model.h"
+
+#define NAME(buf, ...)                                                                             \
+    char buf##_s[160];                                                                             \
+    snprintf(buf##_s, sizeof buf##_s, __VA_ARGS__);                                                \
+    const char *const buf[] = {buf##_s, NULL}
+
+/* one of rope_parameters' two entries ("full_attention", "sliding_attention"), else the legacy
+ * keys (rope_theta with rope_scaling; rope_local_base_freq) */
+static int read_rope(const json_t *j, bool local, int n_ctx, pq_rope *r, const char *what,
+                     polyq_err *err)
+{
+    const json_t *rp = json_object_get(json_object_get(j, "rope_parameters"),
+                                       local ? "sliding_attention" : "full_attention");
+    double theta = local ? 10000 : 1000000;
+    int rc = json_is_object(rp) ? pq_json_real(rp, "rope_theta", false, &theta, what, err)
+                                : pq_json_real(j, local ? "rope_local_base_freq" : "rope_theta",
+                                               false, &theta, what, err);
+    if (rc)
+        return rc;
+    if (!(theta > 0))
+        return pq_fail(err, POLYQ_FORMAT, "%s: a rope_theta of %g is not positive", what, theta);
+    *r = (pq_rope){.theta = (float)theta};
+    const json_t *scaling = json_is_object(rp) ? rp
+                            : local            ? NULL
+                                               : json_object_get(j, "rope_scaling");
+    return json_is_object(scaling) ? pq_config_rope_scaling(scaling, n_ctx, r, what, err) : 0;
+}
+
+/* a configuration made from a GGUF file says its norm weights already hold the 1 (llama.cpp's
+ * converter adds it) */
+#define NORMS_SHIFTED "polyq_norm_weights_include_one"
+
+static int read_config(pq_config *c, const json_t *j, const char *what, bool *shifted,
+                       polyq_err *err)
+{
+    int rc, pattern = 6;
+    *shifted = json_is_true(json_object_get(j, NORMS_SHIFTED));
+    double eps = 1e-6, qpas = 256;
+    c->head_dim = 256;
+    c->tie_word_embeddings = true;
+    const pq_cfg_int dims[] = {
+        {"hidden_size", NULL, &c->n_embd, true, 1, 1 << 16, 0},
+        {"num_attention_heads", NULL, &c->n_head, true, 1, 1 << 10, 0},
+        {"num_hidden_layers", NULL, &c->n_layer, true, 1, 1 << 10, 0},
+        {"vocab_size", NULL, &c->n_vocab, true, 1, 1 << 24, 0},
+        {"intermediate_size", NULL, &c->n_inner, true, 1, 1 << 20, 0},
+        {"max_position_embeddings", NULL, &c->n_ctx, false, 1, 1 << 24, 131072},
+        {"head_dim", NULL, &c->head_dim, false, 2, 1 << 14, 256},
+        {"bos_token_id", NULL, &c->bos_id, false, 0, 1 << 24, 2},
+        {"eos_token_id", NULL, &c->eos_id, false, 0, 1 << 24, 1},
+        {"sliding_window", NULL, &c->window, false, 1, 1 << 24, 4096},
+        {"sliding_window_pattern", NULL, &pattern, false, 1, 1 << 10, 6},
+    };
+    if ((rc = pq_config_ints(j, dims, sizeof dims / sizeof dims[0], what, err)))
+        return rc;
+    const pq_cfg_int kv = {
+        "num_key_value_heads", NULL, &c->n_kv_head, false, 1, 1 << 10, c->n_head};
+    if ((rc = pq_config_ints(j, &kv, 1, what, err)))
+        return rc;
+    if (c->n_head % c->n_kv_head || c->head_dim % 2)
+        return pq_fail(err, POLYQ_FORMAT,
+                       "%s: num_attention_heads %d, num_key_value_heads %d and head_dim %d do not "
+                       "fit",
+                       what, c->n_head, c->n_kv_head, c->head_dim);
+    if ((rc = pq_json_real(j, "rms_norm_eps", false, &eps, what, err)) ||
+        (rc = pq_json_real(j, "query_pre_attn_scalar", false, &qpas, what, err)) ||
+        (rc = pq_config_act(j, "hidden_activation", "gelu_pytorch_tanh", &c->act, what, err)) ||
+        (rc = pq_json_bool(j, "tie_word_embeddings", false, &c->tie_word_embeddings, what, err)) ||
+        (rc = read_rope(j, false, c->n_ctx, &c->rope, what, err)) ||
+        (rc = read_rope(j, true, c->n_ctx, &c->rope_local, what, err)))
+        return rc;
+    static const char *const refused[] = {"final_logit_softcapping", "attn_logit_softcapping"};
+    for (int k = 0; k < 2; k++)
+        if (!json_is_null(json_object_get(j, refused[k])) && json_object_get(j, refused[k]))
+            return pq_fail(err, POLYQ_UNSUPPORTED,
+                           "%s: %s is set; soft-capping (Gemma 2) is not implemented for %s", what,
+                           refused[k], c->model_type);
+    if (json_is_true(json_object_get(j, "use_bidirectional_attention")))
+        return pq_fail(err, POLYQ_UNSUPPORTED,
+                       "%s: use_bidirectional_attention is set (an embedding model, not a causal "
+                       "LM)",
+                       what);
+    if (!(qpas > 0))
+        return pq_fail(err, POLYQ_FORMAT, "%s: query_pre_attn_scalar %g is not positive", what,
+                       qpas);
+    const json_t *lt = json_object_get(j, "layer_types");
+    if (lt && !json_is_null(lt) &&
+        (!json_is_array(lt) || json_array_size(lt) != (size_t)c->n_layer))
+        return pq_fail(err, POLYQ_FORMAT, "%s: layer_types is not a list of %d layer kinds", what,
+                       c->n_layer);
+    for (int l = 0; l < c->n_layer; l++) {
+        const char *t = json_is_array(lt) ? json_string_value(json_array_get(lt, (size_t)l)) : NULL;
+        if (json_is_array(lt) &&
+            (!t || (strcmp(t, "sliding_attention") && strcmp(t, "full_attention"))))
+            return pq_fail(err, POLYQ_FORMAT,
+                           "%s: layer_types[%d] is neither \"sliding_attention\" nor "
+                           "\"full_attention\"",
+                           what, l);
+        /* transformers: every pattern-th layer is global when layer_types is absent */
+        c->sliding[l] = t ? !strcmp(t, "sliding_attention") : (l + 1) % pattern != 0;
+    }
+    c->ln_eps = (float)eps;
+    c->attn_scale = (float)(1.0 / sqrt(qpas));
+    c->embed_scale = sqrtf((float)c->n_embd);
+    c->rotary_dims = c->head_dim;
+    c->qk_norm = true;
+    c->gated = true;
+    return 0;
+}
+
+/* an RMSNorm weight w as Gemma applies it, 1 + w, in a model-owned copy (as stored when the
+ * file holds it so) */
+static int norm(pq_model *m, const char *name, int64_t n, bool shifted, const float **out,
+                polyq_err *err)
+{
+    const char *const names[] = {name, NULL};
+    const float *w;
+    int rc = pq_model_get_f32(m, names, 1, &n, &w, err);
+    if (!rc && shifted) {
+        *out = w;
+        return 0;
+    }
+    float *o = rc ? NULL : pq_model_alloc(m, (size_t)n);
+    if (!rc && !o)
+        rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
+    for (int64_t i = 0; !rc && i < n; i++)
+        o[i] = 1.0f + w[i];
+    *out = o;
+    return rc;
+}
+
+static int linear(pq_model *m, pq_linear *lin, int l, const char *base, int n, int k,
+                  polyq_err *err)
+{
+    NAME(wn, "model.layers.%d.%s.weight", l, base);
+    return pq_model_get_linear(m, lin, wn, NULL, n, k, err);
+}
+
+static int gemma3_load(pq_model *m, const json_t *config, polyq_err *err)
+{
+    pq_config *c = &m->cfg;
+    char what[4200];
+    snprintf(what, sizeof what, "%s/config.json", m->dir);
+    bool sh;
+    int rc = read_config(c, config, what, &sh, err);
+    if (rc)
+        return rc;
+    pq_attn at = pq_config_attn(c);
+    int C = c->n_embd, I = c->n_inner, Q = at.H * at.D, KV = at.KVH * at.D;
+    int64_t s_emb[2] = {c->n_vocab, C};
+    const char *const emb[] = {"model.embed_tokens.weight", NULL};
+    if ((rc = pq_model_get_f32(m, emb, 2, s_emb, &m->wte, err)) ||
+        (rc = norm(m, "model.norm.weight", C, sh, &m->lnf_w, err)) ||
+        (rc = pq_model_lm_head(m, C, err)))
+        return rc;
+    m->layers = calloc((size_t)c->n_layer, sizeof *m->layers);
+    if (!m->layers)
+        return pq_fail(err, POLYQ_NOMEM, "out of memory");
+    for (int l = 0; l < c->n_layer && !rc; l++) {
+        pq_layer *L = &m->layers[l];
+        L->index = l;
+        char n[6][128];
+        static const char *const part[6] = {
+            "input_layernorm",           "post_attention_layernorm",
+            "pre_feedforward_layernorm", "post_feedforward_layernorm",
+            "self_attn.q_norm",          "self_attn.k_norm"};
+        const float **dst[6] = {&L->ln1_w,      &L->post_attn_w, &L->ln2_w,
+                                &L->post_ffn_w, &L->q_norm_w,    &L->k_norm_w};
+        for (int k = 0; k < 6 && !rc; k++) {
+            snprintf(n[k], sizeof n[k], "model.layers.%d.%s.weight", l, part[k]);
+            rc = norm(m, n[k], k < 4 ? C : at.D, sh, dst[k], err);
+        }
+        if (!rc && ((rc = linear(m, &L->q, l, "self_attn.q_proj", Q, C, err)) ||
+                    (rc = linear(m, &L->k, l, "self_attn.k_proj", KV, C, err)) ||
+                    (rc = linear(m, &L->v, l, "self_attn.v_proj", KV, C, err)) ||
+                    (rc = linear(m, &L->attn_out, l, "self_attn.o_proj", C, Q, err)) ||
+                    (rc = linear(m, &L->gate, l, "mlp.gate_proj", I, C, err)) ||
+                    (rc = linear(m, &L->up, l, "mlp.up_proj", I, C, err)) ||
+                    (rc = linear(m, &L->down, l, "mlp.down_proj", C, I, err))))
+            break;
+    }
+    return rc;
+}
+
+/* The attention of block l from its normalized input xn: q, k, v; each q and k head
+ * normalized; rotated by the layer kind's rotary; attention (through the window on local
+ * layers); o_proj; the post-attention norm. out (M, C). */
+static void attention(const pq_model *m, pq_ops *ops, int l, const pq_layer *L, const float *xn,
+                      const int *starts, int n, float *qkv, float *att, float *out)
+{
+    const pq_config *c = &m->cfg;
+    pq_attn at = pq_config_attn(c);
+    at.window = c->sliding[l] ? c->window : 0;
+    int M = starts[n], ld = pq_attn_ld(&at);
+    pq_layer_qkv(ops, L, qkv, xn, M, &at);
+    pq_head_rmsnorm_fwd(ops, qkv, M, ld, at.H, at.D, L->q_norm_w, c->ln_eps);
+    pq_head_rmsnorm_fwd(ops, qkv + (size_t)at.H * at.D, M, ld, at.KVH, at.D, L->k_norm_w,
+                        c->ln_eps);
+    pq_rope_neox(qkv, starts, n, &at, c->rotary_dims, c->sliding[l] ? &c->rope_local : &c->rope);
+    pq_attention_fwd(ops, att, qkv, starts, n, &at);
+    pq_linear_fwd(ops, out, att, M, &L->attn_out);
+    pq_rmsnorm_fwd(ops, out, out, L->post_attn_w, M, c->n_embd, c->ln_eps);
+}
+
+static void gemma3_forward(const pq_model *m, pq_ops *ops, pq_acts *a, const int32_t *tokens,
+                           const int *seq_start, int n_seq, float *logits)
+{
+    const pq_config *c = &m->cfg;
+    int C = c->n_embd, M = seq_start[n_seq];
+    pq_embed(a->x, m->wte, tokens, M, C); /* x = embed_tokens[token] * sqrt(hidden) */
+    for (size_t i = 0; i < (size_t)M * C; i++)
+        a->x[i] *= c->embed_scale;
+    for (int l = 0; l < c->n_layer; l++) {
+        const pq_layer *L = &m->layers[l];
+        /* x += post_norm(attn(norm(x))) */
+        pq_rmsnorm_fwd(ops, a->xn, a->x, L->ln1_w, M, C, c->ln_eps);
+        attention(m, ops, l, L, a->xn, seq_start, n_seq, a->qkv, a->att, a->xn);
+        pq_add(a->x, a->xn, (size_t)M * C);
+        /* x += post_norm(down(gelu_tanh(gate(h)) * up(h))), h = pre_norm(x) */
+        pq_rmsnorm_fwd(ops, a->xn, a->x, L->ln2_w, M, C, c->ln_eps);
+        pq_linear_fwd(ops, a->h, a->xn, M, &L->gate);
+        pq_linear_fwd(ops, a->h2, a->xn, M, &L->up);
+        pq_gated_fwd(ops, a->h, a->h2, (size_t)M * c->n_inner, c->act);
+        pq_linear_fwd(ops, a->xn, a->h, M, &L->down);
+        pq_rmsnorm_fwd(ops, a->xn, a->xn, L->post_ffn_w, M, C, c->ln_eps);
+        pq_add(a->x, a->xn, (size_t)M * C);
+        pq_acts_check(a, l, (size_t)M * C);
+    }
+    pq_rmsnorm_fwd(ops, a->xn, a->x, m->lnf_w, M, C, c->ln_eps);
+    pq_linear_fwd(ops, logits, a->xn, M, &m->lm_head);
+}
+
+/* AWQ's attention module of a block (L may be a trial copy of the block: its index says which
+ * kind of layer it is) */
+static void gemma3_attention_module(const pq_model *m, pq_ops *ops, const pq_layer *L,
+                                    const float *xn, const int *starts, int n, float *qkv,
+                                    float *att, float *out)
+{
+    attention(m, ops, L->index, L, xn, starts, n, qkv, att, out);
+}
+
+/* GGUF: llama.cpp's "gemma3" names; its converter stores every norm weight plus one, and
+ * llama.cpp takes the local layers' rotary base (10000), their pattern (every sixth layer
+ * global) and the attention scale (1 / sqrt(head width), the 27B's 1 / sqrt(hidden / heads))
+ * as given, not from the file. */
+static const pq_gguf_name gemma3_gguf_names[] = {
+    {"token_embd.weight", "model.embed_tokens.weight", 'v', PQ_GF_WTE},
+    {"attn_norm.weight", "model.layers.%d.input_layernorm.weight", 'v', PQ_GF_LN1_W},
+    {"attn_q.weight", "model.layers.%d.self_attn.q_proj.weight", 'v', PQ_GF_LINEAR + PQ_ROLE_Q},
+    {"attn_k.weight", "model.layers.%d.self_attn.k_proj.weight", 'v', PQ_GF_LINEAR + PQ_ROLE_K},
+    {"attn_v.weight", "model.layers.%d.self_attn.v_proj.weight", 'v', PQ_GF_LINEAR + PQ_ROLE_V},
+    {"attn_q_norm.weight", "model.layers.%d.self_attn.q_norm.weight", 'v', PQ_GF_Q_NORM},
+    {"attn_k_norm.weight", "model.layers.%d.self_attn.k_norm.weight", 'v', PQ_GF_K_NORM},
+    {"attn_output.weight", "model.layers.%d.self_attn.o_proj.weight", 'v',
+     PQ_GF_LINEAR + PQ_ROLE_ATTN_OUT},
+    {"post_attention_norm.weight", "model.layers.%d.post_attention_layernorm.weight", 'v',
+     PQ_GF_POST_ATTN},
+    {"ffn_norm.weight", "model.layers.%d.pre_feedforward_layernorm.weight", 'v', PQ_GF_LN2_W},
+    {"ffn_gate.weight", "model.layers.%d.mlp.gate_proj.weight", 'v', PQ_GF_LINEAR + PQ_ROLE_GATE},
+    {"ffn_up.weight", "model.layers.%d.mlp.up_proj.weight", 'v', PQ_GF_LINEAR + PQ_ROLE_UP},
+    {"ffn_down.weight", "model.layers.%d.mlp.down_proj.weight", 'v', PQ_GF_LINEAR + PQ_ROLE_DOWN},
+    {"post_ffw_norm.weight", "model.layers.%d.post_feedforward_layernorm.weight", 'v',
+     PQ_GF_POST_FFN},
+    {"output_norm.weight", "model.norm.weight", 'v', PQ_GF_LNF_W},
+    {"output.weight", "lm_head.weight", 'v', PQ_GF_HEAD},
+    {NULL, NULL, 0, 0}};
+
+static json_t *gemma3_gguf_config(const pq_gguf_meta *g)
+{
+    int64_t hd = g->head_dim ? g->head_dim : g->n_head > 0 ? g->n_embd / g->n_head : 0;
+    double qpas = g->n_layer == 62 && g->n_head > 0 ? (double)g->n_embd / (double)g->n_head
+                                                    : (double)hd; /* llama.cpp: the 27B */
+    json_t *c = json_pack(
+        "{s:s, s:[s], s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:f, s:I, s:b, s:I, s:I,"
+        " s:b}",
+        "model_type", "gemma3_text", "architectures", "Gemma3ForCausalLM", "vocab_size",
+        (json_int_t)g->n_vocab, "max_position_embeddings", (json_int_t)g->n_ctx, "hidden_size",
+        (json_int_t)g->n_embd, "num_hidden_layers", (json_int_t)g->n_layer, "num_attention_heads",
+        (json_int_t)g->n_head, "num_key_value_heads", (json_int_t)g->n_kv_head, "intermediate_size",
+        (json_int_t)g->n_ff, "head_dim", (json_int_t)hd, "rms_norm_eps", g->eps, "rope_theta",
+        g->theta, "query_pre_attn_scalar", qpas, "sliding_window",
+        (json_int_t)(g->window > 0 ? g->window : 4096), "tie_word_embeddings", g->tied,
+        "bos_token_id", (json_int_t)g->bos, "eos_token_id", (json_int_t)g->eos, NORMS_SHIFTED, 1);
+    if (c && g->rope_linear > 0 && g->rope_linear != 1 &&
+        json_object_set_new(
+            c, "rope_scaling",
+            json_pack("{s:s, s:f}", "rope_type", "linear", "factor", g->rope_linear))) {
+        json_decref(c);
+        return NULL;
+    }
+    return c;
+}
+
+/* what llama.cpp takes as given must be what the model has */
+static int gemma3_gguf_writable(const pq_model *m, const char *path, polyq_err *err)
+{
+    const pq_config *c = &m->cfg;
+    pq_attn at = pq_config_attn(c);
+    bool pattern = true;
+    for (int l = 0; l < c->n_layer; l++)
+        pattern &= c->sliding[l] == ((l + 1) % 6 != 0);
+    double scale = c->n_layer == 62 ? sqrt((double)c->n_embd / c->n_head) : sqrt((double)at.D);
+    if (!pattern || c->rope_local.theta != 10000.0f || c->rope_local.kind != PQ_ROPE_DEFAULT ||
+        fabs(1.0 / c->attn_scale - scale) > 1e-3 * scale)
+        return pq_fail(err, POLYQ_UNSUPPORTED,
+                       "%s: llama.cpp reads Gemma 3 with every sixth layer global, a local rotary "
+                       "base of 10000 and query_pre_attn_scalar = head_dim; this model differs, "
+                       "so its GGUF would compute otherwise",
+                       path);
+    return 0;
+}
+
+static const pq_gguf_family gemma3_gguf = {.arch = "gemma3",
+                                           .vocab = "llama",
+                                           .rms_norm = true,
+                                           .rope = true,
+                                           .default_ctx = 131072,
+                                           .default_eps = 1e-6,
+                                           .names = gemma3_gguf_names,
+                                           .config = gemma3_gguf_config,
+                                           .writable = gemma3_gguf_writable};
+
+const pq_arch pq_arch_gemma3 = {
+    .model_type = "gemma3_text",
+    .description = "Gemma 3 text (RMSNorm 1+w around attention and MLP, q/k norm, local:global "
+                   "layers, GeGLU)",
+    .load = gemma3_load,
+    .forward = gemma3_forward,
+    .block_name = "model.layers.%d",
+    .scoring = PQ_SCORE_CAUSAL,
+    .awq_groups = pq_llama_awq_groups,
+    .awq_attention = gemma3_attention_module,
+    .gguf = &gemma3_gguf,
+};

@@ -1,0 +1,61 @@
+#!/usr/bin/env python3
+"""llama.cpp's negative log-likelihood of FLORES-200 devtest sentences for a real GGUF model,
+as the golden polyq's full-precision numbers are checked against (tests/golden/<name>_nll.txt:
+'lang line n_tokens nll_nats' per sentence).
+
+The quantized file is first written as F32 by llama.cpp's llama-quantize (the same weight
+values, dequantized), so llama.cpp computes in f32 as polyq does; tools/llama_sentence_nll.c,
+built against libllama (tools/build_llama_cpp.sh, from the llama-cpp-python sdist), scores
+each sentence after the vocabulary's BOS, every token, F32 KV cache, no flash attention.
+Only the numbers are committed.
+Usage: tools/gen_llama_nll_golden.py SHARED_DIR MODEL.gguf NAME N_SENTENCES LANG... [--work DIR]
+"""
+import glob, os, subprocess, sys, tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def main():
+    args = sys.argv[1:]
+    work = os.path.expanduser("~/.cache/polyq/llama.cpp")
+    if "--work" in args:
+        i = args.index("--work")
+        work = args[i + 1]
+        del args[i:i + 2]
+    shared, model, name, n = args[0], args[1], args[2], int(args[3])
+    langs = args[4:]
+    out = subprocess.run([os.path.join(HERE, "build_llama_cpp.sh"), work], check=True,
+                         capture_output=True, text=True).stdout.strip().splitlines()[-1]
+    build = os.path.dirname(out)
+    src = glob.glob(os.path.join(work, "llama_cpp_python-*", "vendor", "llama.cpp"))[0]
+    libs = []
+    for pat in ("src/libllama.a", "ggml/src/libggml.a", "ggml/src/libggml-cpu.a",
+                "ggml/src/libggml-base.a"):
+        libs += glob.glob(os.path.join(build, pat))
+    exe = os.path.join(build, "llama_sentence_nll")
+    subprocess.run(["gcc", "-O2", "-std=gnu11", "-c", os.path.join(HERE, "llama_sentence_nll.c"),
+                    "-I", os.path.join(src, "include"), "-I", os.path.join(src, "ggml", "include"),
+                    "-o", exe + ".o"], check=True)
+    subprocess.run(["g++", exe + ".o"] + libs + libs + ["-fopenmp", "-lpthread", "-lm", "-o", exe],
+                   check=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        f32 = os.path.join(tmp, "model-f32.gguf")
+        subprocess.run([os.path.join(out, "llama-quantize"), "--allow-requantize", model, f32, "F32"],
+                       check=True, capture_output=True)
+        rows = []
+        for lang in langs:
+            text = os.path.join(shared, "data/flores200/devtest/%s.devtest" % lang)
+            res = subprocess.run([exe, f32, text, str(n)], check=True, capture_output=True,
+                                 text=True).stdout.split("\n")
+            rows += ["%s %d %s" % (lang, i + 1, r) for i, r in enumerate(res) if r]
+    commit = os.path.basename(glob.glob(os.path.join(work, "llama_cpp_python-*"))[0])
+    dest = os.path.join(HERE, "..", "tests", "golden", "%s_nll.txt" % name)
+    with open(dest, "w") as f:
+        f.write("# %s as F32 (llama-quantize), llama.cpp %s: lang line n_tokens nll_nats, each "
+                "sentence after BOS\n" % (os.path.basename(model), commit))
+        f.write("\n".join(rows) + "\n")
+    print("wrote", dest, len(rows), "sentences")
+
+
+if __name__ == "__main__":
+    main()
