@@ -170,8 +170,7 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Percentile interval of the finite values in v[0..n) (sorted in place). */
-static void interval(double *v, int n, double *lo, double *hi)
+void pq_percentile_interval(double *v, int n, double *lo, double *hi)
 {
     int k = 0;
     for (int i = 0; i < n; i++)
@@ -287,7 +286,7 @@ int pq_metrics_compute(const pq_lang_eval *ev, size_t n_lang, int n_q, const pq_
                 for (int b = 0; b < B; b++)
                     tmp[b] = boot[((size_t)l * B + b) * N_M + k];
                 ci[k]->value = pv[k];
-                interval(tmp, B, &ci[k]->lo, &ci[k]->hi);
+                pq_percentile_interval(tmp, B, &ci[k]->lo, &ci[k]->hi);
             }
             q->kld_p50 = q->kld_p90 = q->kld_p99 = NAN;
             size_t T = (size_t)s.T;
@@ -312,11 +311,11 @@ int pq_metrics_compute(const pq_lang_eval *ev, size_t n_lang, int n_q, const pq_
                 for (int b = 0; b < B; b++)
                     tmp[b] =
                         boot[((size_t)l * B + b) * N_M + k] / boot[((size_t)ref * B + b) * N_M + k];
-                interval(tmp, B, &q->disparity[bs].lo, &q->disparity[bs].hi);
+                pq_percentile_interval(tmp, B, &q->disparity[bs].lo, &q->disparity[bs].hi);
                 for (int b = 0; b < B; b++)
                     tmp[b] =
                         boot[((size_t)l * B + b) * N_M + k] - boot[((size_t)ref * B + b) * N_M + k];
-                interval(tmp, B, &q->diff_vs_ref[bs].lo, &q->diff_vs_ref[bs].hi);
+                pq_percentile_interval(tmp, B, &q->diff_vs_ref[bs].lo, &q->diff_vs_ref[bs].hi);
             }
         }
         /* unstable: the reference's own interval contains 0, or its value is <= 0 */

@@ -84,6 +84,10 @@ double pq_percentile_sorted(const float *v, size_t n, double p);
 /* The 50th, 90th and 99th percentiles of the KL at n positions (scratch: n floats). */
 void pq_kl_percentiles(const float *kl, size_t n, float *scratch, double out[3]);
 
+/* The 95% percentile interval (2.5th and 97.5th, linear interpolation) of the finite values
+ * of v[0..n), sorted in place; NAN and NAN when none is finite. */
+void pq_percentile_interval(double *v, int n, double *lo, double *hi);
+
 /* Resample b (0-based) of a bootstrap with this seed: n sentence indices drawn with
  * replacement from [0, n). Every language and every run with the same seed and n draws the
  * same indices, which pairs them. */

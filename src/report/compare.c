@@ -504,31 +504,6 @@ static double value(const side_lang *l, int m, const uint32_t *idx)
     }
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* 2.5th and 97.5th percentiles of the finite values of v (sorted in place), as metrics.c */
-static void interval(double *v, int n, double *lo, double *hi)
-{
-    int k = 0;
-    for (int i = 0; i < n; i++)
-        if (isfinite(v[i]))
-            v[k++] = v[i];
-    *lo = *hi = NAN;
-    if (!k)
-        return;
-    qsort(v, (size_t)k, sizeof *v, cmp_double);
-    double p[2] = {0.025, 0.975}, *o[2] = {lo, hi};
-    for (int j = 0; j < 2; j++) {
-        double h = (k - 1) * p[j];
-        int f = (int)floor(h);
-        *o[j] = f + 1 < k ? v[f] + (h - f) * (v[f + 1] - v[f]) : v[f];
-    }
-}
-
 /* the same sentences: as many, each of the same bytes */
 static bool same_sentences(const side_lang *a, const side_lang *b)
 {
@@ -689,10 +664,10 @@ int pq_compare(const pq_compare_opts *o, FILE *out, polyq_err *err)
             }
         }
         if (A.per_sentence)
-            interval(ta, n_boot, &r->a.lo, &r->a.hi);
+            pq_percentile_interval(ta, n_boot, &r->a.lo, &r->a.hi);
         if (r->paired) {
-            interval(tb, n_boot, &r->b.lo, &r->b.hi);
-            interval(td, n_boot, &r->d.lo, &r->d.hi);
+            pq_percentile_interval(tb, n_boot, &r->b.lo, &r->b.hi);
+            pq_percentile_interval(td, n_boot, &r->d.lo, &r->d.hi);
             n_paired++;
         } else if (B.per_sentence) {
             uint32_t *v = realloc(idx, (lb->n ? lb->n : 1) * sizeof *idx);
@@ -705,7 +680,7 @@ int pq_compare(const pq_compare_opts *o, FILE *out, polyq_err *err)
                 pq_bootstrap_indices(seed, b, lb->n, idx);
                 tb[b] = value(lb, m, idx);
             }
-            interval(tb, n_boot, &r->b.lo, &r->b.hi);
+            pq_percentile_interval(tb, n_boot, &r->b.lo, &r->b.hi);
         }
     }
     free(idx);
