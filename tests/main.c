@@ -4,9 +4,11 @@
  * verdict, for choosing tiers, never checked. POLYQ_SHARED names the shared data folder
  * (default ../shared); the working directory must be the repository root. */
 #include <glob.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -200,4 +202,37 @@ void pq_test_ids_text(const int32_t *v, size_t n, char *buf, size_t size)
     buf[0] = 0;
     for (size_t i = 0; i < n && g + 16 < size; i++)
         g += (size_t)snprintf(buf + g, size - g, "%s%d", i ? " " : "", v[i]);
+}
+
+char *pq_test_fixture_variant(const char *fixture, const char *tag, const char *key,
+                              const char *value)
+{
+    char *dir = pq_asprintf("%s/%s-%s", pq_test_tmpdir(), fixture, tag);
+    mkdir(dir, 0755);
+    char *src = realpath(pq_test_fixture(fixture), NULL);
+    const char *files[] = {"model.safetensors", "golden.safetensors", "tokenizer.json",
+                           "tokenizer_config.json"};
+    for (int i = 0; i < 4; i++) {
+        char *from = pq_asprintf("%s/%s", src, files[i]), *to = pq_asprintf("%s/%s", dir, files[i]);
+        unlink(to);
+        if (access(from, R_OK) == 0 && symlink(from, to) != 0)
+            FAILF("cannot link %s", to);
+        free(from);
+        free(to);
+    }
+    char *cfg = pq_asprintf("%s/config.json", src), *out = pq_asprintf("%s/config.json", dir);
+    json_t *j = json_load_file(cfg, 0, NULL);
+    CHECK(j != NULL);
+    if (j) {
+        if (value)
+            json_object_set_new(j, key, json_loads(value, JSON_DECODE_ANY, NULL));
+        else
+            json_object_del(j, key);
+        CHECK(json_dump_file(j, out, 0) == 0);
+        json_decref(j);
+    }
+    free(cfg);
+    free(out);
+    free(src);
+    return dir;
 }

@@ -22,6 +22,10 @@ void pq_test_skip(const char *why);
 const char *pq_test_fixture(const char *rel); /* static buffer: tests/fixtures/<rel> */
 const char *pq_test_shared(const char *rel);  /* static buffer: <shared>/<rel> */
 const char *pq_test_tmpdir(void);             /* a fresh directory for this run */
+/* A folder linking fixture's weights, golden logits and tokenizer, whose config.json has `key`
+ * removed (`value` NULL) or set to the JSON text `value`; named after tag (heap). */
+char *pq_test_fixture_variant(const char *fixture, const char *tag, const char *key,
+                              const char *value);
 /* Token ids as the goldens write them: "12 7 40" (buf holds size bytes; truncated to fit). */
 void pq_test_ids_text(const int32_t *v, size_t n, char *buf, size_t size);
 /* Writes text to path (a failed check when it cannot). */

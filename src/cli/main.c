@@ -795,6 +795,7 @@ static const struct {
     {"Qwen/Qwen3-8B", "qwen3", "8.2B", "multilingual (119 languages)"},
     {"google/gemma-3-270m", "gemma3_text", "268M", "Gemma 3, text-only size"},
     {"google/gemma-3-1b-pt", "gemma3_text", "1.0B", "Gemma 3, text-only size"},
+    {"google/gemma-2-2b", "gemma2", "2.6B", "Gemma 2"},
 };
 
 static int cmd_langs(int argc, char **argv)

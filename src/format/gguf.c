@@ -153,6 +153,14 @@ int pq_gguf_w_u32(pq_gguf_w *w, const char *key, uint32_t val)
     return w->kv.failed ? -1 : 0;
 }
 
+int pq_gguf_w_bool(pq_gguf_w *w, const char *key, bool val)
+{
+    uint8_t b = val;
+    kv_head(w, key, PQ_GGUF_BOOL);
+    put(&w->kv, &b, 1);
+    return w->kv.failed ? -1 : 0;
+}
+
 int pq_gguf_w_f32(pq_gguf_w *w, const char *key, float val)
 {
     kv_head(w, key, PQ_GGUF_F32);

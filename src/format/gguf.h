@@ -58,6 +58,7 @@ void pq_gguf_w_free(pq_gguf_w *w);
 int pq_gguf_w_str(pq_gguf_w *w, const char *key, const char *val);
 int pq_gguf_w_u32(pq_gguf_w *w, const char *key, uint32_t val);
 int pq_gguf_w_f32(pq_gguf_w *w, const char *key, float val);
+int pq_gguf_w_bool(pq_gguf_w *w, const char *key, bool val);
 int pq_gguf_w_strs(pq_gguf_w *w, const char *key, const char *const *vals, size_t n);
 int pq_gguf_w_arr(pq_gguf_w *w, const char *key, int type, const void *vals, size_t n);
 /* A tensor: ne innermost first (ne[0] = a row's length); data is copied. */

@@ -305,8 +305,11 @@ static void attention_head_blocked(float *out, const float *qkv, int r0, int T, 
             int hi = a->bidirectional ? T - 1 : i; /* last key seen */
             float mx = -INFINITY;
             for (int j = lo; j <= hi; j++) {
-                float v =
-                    a->alibi ? s[j - j0] * a->scale + a->alibi[h] * (float)j : s[j - j0] * a->scale;
+                float v = s[j - j0] * a->scale;
+                if (a->softcap > 0)
+                    v = a->softcap * tanhf(v / a->softcap);
+                if (a->alibi)
+                    v += a->alibi[h] * (float)j;
                 s[j - j0] = v;
                 mx = fmaxf(mx, v);
             }

@@ -124,6 +124,7 @@ typedef struct pq_attn {
     int window;
     const float *alibi; /* per query head, or NULL: adds slope * key position (BLOOM) */
     bool bidirectional; /* every position sees the whole sequence (encoders: BERT, XLM-R) */
+    float softcap;      /* > 0: each scaled score s becomes softcap * tanh(s / softcap) (Gemma 2) */
 } pq_attn;
 
 static inline int pq_attn_ld(const pq_attn *a)

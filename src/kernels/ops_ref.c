@@ -242,7 +242,10 @@ void pq_attention_head(float *out, const float *qkv, int r0, int T, int h, const
             float s = 0;
             for (int d = 0; d < D; d++)
                 s += q[d] * k[d];
-            scores[j] = a->alibi ? s * a->scale + a->alibi[h] * (float)j : s * a->scale;
+            float v = s * a->scale;
+            if (a->softcap > 0)
+                v = a->softcap * tanhf(v / a->softcap);
+            scores[j] = a->alibi ? v + a->alibi[h] * (float)j : v;
             mx = fmaxf(mx, scores[j]);
         }
         float sum = 0;

@@ -114,28 +114,48 @@ static void put_linear(writer *wr, const char *name, const pq_linear *lin, int h
     free(data);
 }
 
-static int put_vocab(pq_gguf_w *w, const pq_model *m, bool llama, polyq_err *err)
+static const char *gguf_pre_name_of(const pq_tokenizer *tok, char *name, size_t n);
+static void gguf_pre_names(char *buf, size_t n);
+
+/* The vocabulary as llama.cpp reads it: "llama" (sentencepiece, with the 256 byte tokens) where
+ * the family's files have it and the tokenizer falls back to bytes, else "gpt2" (byte-level BPE)
+ * with the tokenizer.ggml.pre whose expressions are the tokenizer's pre-tokenizer. */
+static int put_vocab(pq_gguf_w *w, const pq_model *m, bool fam_llama, polyq_err *err)
 {
     pq_tok_vocab v;
     if (!m->tok)
         return pq_fail(err, POLYQ_INVALID_ARG, "%s: the model has no tokenizer to write into GGUF",
                        m->dir);
+    bool byte_level, ignore_merges;
+    pq_tok_pre_json(m->tok, &byte_level, &ignore_merges);
     if (pq_tok_export(m->tok, &v, err))
         return -1;
     int n_bytes = 0;
     for (int32_t i = 0; i < v.n; i++)
         n_bytes += v.types[i] == 6;
+    bool llama = fam_llama && (n_bytes == 256 || !byte_level);
     if (llama && n_bytes != 256) { /* llama.cpp's sentencepiece tokenizer falls back to them */
         pq_tok_vocab_free(&v);
         return pq_fail(err, POLYQ_UNSUPPORTED,
-                       "%s: llama.cpp reads a Llama-family vocabulary with the 256 byte tokens "
-                       "<0x00>..<0xFF>; "
-                       "this tokenizer has %d (no byte fallback)",
+                       "%s: llama.cpp reads a sentencepiece vocabulary with the 256 byte tokens "
+                       "<0x00>..<0xFF>, or a byte-level BPE; this tokenizer is neither (%d byte "
+                       "tokens)",
                        m->dir, n_bytes);
+    }
+    char pre_buf[32];
+    const char *pre = llama ? NULL : gguf_pre_name_of(m->tok, pre_buf, sizeof pre_buf);
+    if (!llama && !pre) {
+        char names[512];
+        gguf_pre_names(names, sizeof names);
+        pq_tok_vocab_free(&v);
+        return pq_fail(err, POLYQ_UNSUPPORTED,
+                       "%s: the tokenizer's pre-tokenizer is none of llama.cpp's "
+                       "(tokenizer.ggml.pre %s), so llama.cpp would split its text otherwise",
+                       m->dir, names);
     }
     int rc = pq_gguf_w_str(w, "tokenizer.ggml.model", llama ? "llama" : "gpt2");
     if (!llama)
-        rc |= pq_gguf_w_str(w, "tokenizer.ggml.pre", "gpt-2");
+        rc |= pq_gguf_w_str(w, "tokenizer.ggml.pre", pre);
     rc |= pq_gguf_w_strs(w, "tokenizer.ggml.tokens", (const char *const *)v.tokens, (size_t)v.n);
     rc |= pq_gguf_w_arr(w, "tokenizer.ggml.token_type", PQ_GGUF_I32, v.types, (size_t)v.n);
     if (llama) { /* sentencepiece BPE: earlier ids merge first */
@@ -152,6 +172,9 @@ static int put_vocab(pq_gguf_w *w, const pq_model *m, bool llama, polyq_err *err
         rc |= pq_gguf_w_u32(w, "tokenizer.ggml.bos_token_id", (uint32_t)bos);
     if (eos >= 0)
         rc |= pq_gguf_w_u32(w, "tokenizer.ggml.eos_token_id", (uint32_t)eos);
+    const pq_model *src = m->base ? m->base : m; /* what a GGUF model's own file said */
+    if (src->add_bos >= 0)
+        rc |= pq_gguf_w_bool(w, "tokenizer.ggml.add_bos_token", src->add_bos == 1);
     pq_tok_vocab_free(&v);
     return rc ? pq_fail(err, POLYQ_NOMEM, "out of memory writing the vocabulary") : 0;
 }
@@ -243,9 +266,11 @@ int pq_gguf_write_model(const char *path, const pq_model *q, const char *spec_na
             "(write polyq's own format with --out DIR)",
             path, list, c->model_type);
     }
-    if (fam->rope && c->rope.kind != PQ_ROPE_DEFAULT)
+    if (fam->rope && c->rope.kind != PQ_ROPE_DEFAULT && c->rope.kind != PQ_ROPE_LINEAR)
         return pq_fail(err, POLYQ_UNSUPPORTED,
-                       "%s: GGUF output of models with rope scaling is not written", path);
+                       "%s: GGUF output of models with rope scaling other than linear is not "
+                       "written",
+                       path);
     if (fam->writable && fam->writable(q, path, err))
         return -1;
     pq_gguf_w *w = pq_gguf_w_new();
@@ -277,6 +302,10 @@ int pq_gguf_write_model(const char *path, const pq_model *q, const char *spec_na
     if (fam->rope) {
         rc |= pq_gguf_w_f32(w, KEY("rope.freq_base"), c->rope.theta);
         rc |= pq_gguf_w_u32(w, KEY("rope.dimension_count"), (uint32_t)c->rotary_dims);
+        if (c->rope.kind == PQ_ROPE_LINEAR) { /* llama.cpp: the local layers stay unscaled */
+            rc |= pq_gguf_w_str(w, KEY("rope.scaling.type"), "linear");
+            rc |= pq_gguf_w_f32(w, KEY("rope.scaling.factor"), c->rope.factor);
+        }
         if (c->head_dim) { /* heads not hidden / heads wide (Qwen3) */
             rc |= pq_gguf_w_u32(w, KEY("attention.key_length"), (uint32_t)c->head_dim);
             rc |= pq_gguf_w_u32(w, KEY("attention.value_length"), (uint32_t)c->head_dim);
@@ -284,6 +313,21 @@ int pq_gguf_write_model(const char *path, const pq_model *q, const char *spec_na
         if (c->window > 0 && c->window < c->n_ctx)
             rc |= pq_gguf_w_u32(w, KEY("attention.sliding_window"), (uint32_t)c->window);
     }
+    if (fam->swa_layers && c->window > 0) { /* which layers are local, and their rotary base */
+        uint8_t flags[1024];
+        for (int l = 0; l < c->n_layer; l++)
+            flags[l] = c->sliding[l] != 0;
+        rc |= pq_gguf_w_arr(w, KEY("attention.sliding_window_pattern"), PQ_GGUF_BOOL, flags,
+                            (size_t)c->n_layer);
+        if (c->rope_local.theta != c->rope.theta)
+            rc |= pq_gguf_w_f32(w, KEY("rope.freq_base_swa"), c->rope_local.theta);
+    }
+    if (c->attn_softcap > 0)
+        rc |= pq_gguf_w_f32(w, KEY("attn_logit_softcapping"), c->attn_softcap);
+    if (c->final_softcap > 0)
+        rc |= pq_gguf_w_f32(w, KEY("final_logit_softcapping"), c->final_softcap);
+    if (c->logit_scale > 0 && c->logit_scale != 1)
+        rc |= pq_gguf_w_f32(w, KEY("logit_scale"), c->logit_scale);
 #undef KEY
     if (rc) {
         pq_gguf_w_free(w);
@@ -710,6 +754,83 @@ static json_t *gguf_pre_tokenizer(const char *pre, size_t len, bool *ignore_merg
     return NULL;
 }
 
+/* A pre-tokenizer as the expressions it splits by, in order, then "B" (ByteLevel's bytes;
+ * its own GPT-2 expression, use_regex, written out as a split): Digits one by one is the split
+ * \p{N}; tokenizers' (?i:'s|...) prefix is llama.cpp's spelled-out one. A byte 1 for anything
+ * llama.cpp cannot express. */
+static void pre_signature(const json_t *p, char *buf, size_t n, size_t *at)
+{
+#define PUT(...)                                                                                   \
+    do {                                                                                           \
+        int w_ = snprintf(buf + *at, n - *at, __VA_ARGS__);                                        \
+        *at = w_ < 0 || (size_t)w_ >= n - *at ? n - 1 : *at + (size_t)w_;                          \
+    } while (0)
+    const char *type = json_string_value(json_object_get(p, "type"));
+    if (!type) {
+        PUT("\x01");
+        return;
+    }
+    if (!strcmp(type, "Sequence")) {
+        size_t i;
+        const json_t *e;
+        json_array_foreach(json_object_get(p, "pretokenizers"), i, e) pre_signature(e, buf, n, at);
+    } else if (!strcmp(type, "Split")) {
+        const char *re = json_string_value(json_object_get(json_object_get(p, "pattern"), "Regex"));
+        const char *beh = json_string_value(json_object_get(p, "behavior"));
+        if (!re || !beh || strcmp(beh, "Isolated") || json_is_true(json_object_get(p, "invert"))) {
+            PUT("\x01");
+            return;
+        }
+        static const char ci[] = "(?i:'s|'t|'re|'ve|'m|'ll|'d)";
+        if (!strncmp(re, ci, sizeof ci - 1))
+            PUT("S[(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])%s]",
+                re + sizeof ci - 1);
+        else
+            PUT("S[%s]", re);
+    } else if (!strcmp(type, "Digits") && json_is_true(json_object_get(p, "individual_digits")))
+        PUT("S[\\p{N}]");
+    else if (!strcmp(type, "ByteLevel") && !json_is_true(json_object_get(p, "add_prefix_space"))) {
+        const json_t *ur = json_object_get(p, "use_regex");
+        if (!ur || json_is_true(ur))
+            PUT("S[%s]", PRE_GPT2);
+        PUT("B");
+    } else
+        PUT("\x01");
+#undef PUT
+}
+
+/* The first tokenizer.ggml.pre name whose pre-tokenizer is the tokenizer's (its expressions
+ * and merges rule), NULL when none is. A byte-level tokenizer not read from tokenizer.json
+ * (vocab.json and merges.txt) is GPT-2's. */
+static const char *gguf_pre_name_of(const pq_tokenizer *tok, char *name, size_t n)
+{
+    bool byte_level, ignore_merges;
+    const char *text = pq_tok_pre_json(tok, &byte_level, &ignore_merges);
+    if (!byte_level)
+        return NULL;
+    if (!text)
+        return "gpt-2";
+    char want[2048] = "", have[2048];
+    size_t at = 0;
+    json_t *p = json_loads(text, 0, NULL);
+    pre_signature(p, want, sizeof want, &at);
+    json_decref(p);
+    for (size_t i = 0; i < sizeof gguf_pre / sizeof gguf_pre[0]; i++) {
+        bool im;
+        json_t *c = gguf_pre_tokenizer(gguf_pre[i].names, strcspn(gguf_pre[i].names, " "), &im);
+        at = 0;
+        have[0] = 0;
+        if (c)
+            pre_signature(c, have, sizeof have, &at);
+        json_decref(c);
+        if (c && im == ignore_merges && !strcmp(want, have) && !strchr(want, '\x01')) {
+            snprintf(name, n, "%.*s", (int)strcspn(gguf_pre[i].names, " "), gguf_pre[i].names);
+            return name;
+        }
+    }
+    return NULL;
+}
+
 /* The names gguf_pre knows, for a message. */
 static void gguf_pre_names(char *buf, size_t n)
 {
@@ -884,6 +1005,33 @@ int pq_model_open_gguf(pq_model **out, const char *path, polyq_err *err)
                              : KEY("attention.layer_norm_epsilon"),
                &meta.eps);
         kv_f32(&g, KEY("rope.freq_base"), &meta.theta);
+        kv_f32(&g, KEY("attn_logit_softcapping"), &meta.attn_softcap);
+        kv_f32(&g, KEY("final_logit_softcapping"), &meta.final_softcap);
+        kv_f32(&g, KEY("logit_scale"), &meta.logit_scale);
+        kv_f32(&g, KEY("rope.freq_base_swa"), &meta.theta_swa);
+        const pq_gguf_kv *pat = pq_gguf_find_kv(&g, KEY("attention.sliding_window_pattern"));
+        int64_t every = 0;
+        if (pat && pat->type == PQ_GGUF_ARR) { /* one flag (or 0/1 number) per layer */
+            size_t w = pat->arr_type == PQ_GGUF_BOOL                                  ? 1
+                       : pat->arr_type == PQ_GGUF_U32 || pat->arr_type == PQ_GGUF_I32 ? 4
+                                                                                      : 0;
+            if (!w || pat->n != (uint64_t)meta.n_layer || meta.n_layer > 1024)
+                rc = pq_fail(err, POLYQ_FORMAT,
+                             "%s: %s is not one flag per layer (%lld layers, %llu entries)", path,
+                             key, (long long)meta.n_layer, (unsigned long long)pat->n);
+            for (size_t l = 0; !rc && l < pat->n; l++) {
+                uint32_t v = 0;
+                memcpy(&v, pat->at + l * w, w); /* little-endian, as GGUF stores */
+                meta.swa_layers[l] = v != 0;
+            }
+            meta.has_swa_layers = !rc;
+        } else if (pat &&
+                   !pq_gguf_get_int(&g, KEY("attention.sliding_window_pattern"), &every, &ignore)) {
+            if (every < 1 || every > 1024)
+                rc = pq_fail(err, POLYQ_FORMAT, "%s: %s is %lld (1 to 1024)", path, key,
+                             (long long)every);
+            meta.swa_every = (int)every;
+        }
         pq_gguf_get_int(&g, "tokenizer.ggml.bos_token_id", &meta.bos, &ignore);
         pq_gguf_get_int(&g, "tokenizer.ggml.eos_token_id", &meta.eos, &ignore);
         const char *st = NULL;

@@ -12,9 +12,9 @@
 /* The families polyq reads, one line each (their traits are in arch_<family>.c). Earlier
  * entries win where two write the same GGUF architecture (Mistral is written as "llama"). */
 static const pq_arch *const archs[] = {
-    &pq_arch_gpt2,    &pq_arch_gpt_neox, &pq_arch_opt,         &pq_arch_llama,
-    &pq_arch_mistral, &pq_arch_qwen2,    &pq_arch_qwen3,       &pq_arch_gemma3,
-    &pq_arch_bloom,   &pq_arch_bert,     &pq_arch_xlm_roberta,
+    &pq_arch_gpt2,    &pq_arch_gpt_neox, &pq_arch_opt,   &pq_arch_llama,
+    &pq_arch_mistral, &pq_arch_qwen2,    &pq_arch_qwen3, &pq_arch_gemma2,
+    &pq_arch_gemma3,  &pq_arch_bloom,    &pq_arch_bert,  &pq_arch_xlm_roberta,
 };
 #define N_BUILTIN (int)(sizeof archs / sizeof archs[0])
 #define N_EXTRA 8
@@ -627,7 +627,8 @@ pq_attn pq_config_attn(const pq_config *c)
                      .D = D,
                      .scale = c->attn_scale > 0 ? c->attn_scale : 1.0f / sqrtf((float)D),
                      .window = c->window,
-                     .bidirectional = c->encoder};
+                     .bidirectional = c->encoder,
+                     .softcap = c->attn_softcap};
 }
 
 size_t pq_config_att_width(const pq_config *c)

@@ -17,12 +17,15 @@ typedef struct pq_config {
     char architecture[64]; /* config.json "architectures"[0] */
     char model_type[32];
     int n_vocab, n_ctx, n_embd, n_head, n_layer, n_inner;
-    int n_kv_head;      /* key/value heads (grouped-query attention); = n_head otherwise */
-    int head_dim;       /* width of one attention head; 0: n_embd / n_head */
-    bool qk_norm;       /* RMSNorm of each query and key head before rotary (Qwen3) */
-    float attn_scale;   /* the attention scores' scale; 0: 1 / sqrt(head width) */
-    float embed_scale;  /* the token embeddings are multiplied by it (Gemma: sqrt(hidden)); 0: 1 */
-    pq_rope rope_local; /* rotary of the sliding-window layers (Gemma 3) */
+    int n_kv_head;       /* key/value heads (grouped-query attention); = n_head otherwise */
+    int head_dim;        /* width of one attention head; 0: n_embd / n_head */
+    bool qk_norm;        /* RMSNorm of each query and key head before rotary (Qwen3) */
+    float attn_scale;    /* the attention scores' scale; 0: 1 / sqrt(head width) */
+    float embed_scale;   /* the token embeddings are multiplied by it (Gemma: sqrt(hidden)); 0: 1 */
+    float attn_softcap;  /* > 0: attention scores soft-capped, cap * tanh(s / cap) (Gemma 2) */
+    float final_softcap; /* > 0: the logits soft-capped the same way (Gemma 2) */
+    float logit_scale;   /* the logits are multiplied by it (Cohere); 0: 1 */
+    pq_rope rope_local;  /* rotary of the sliding-window layers (Gemma 3) */
     unsigned char sliding[1024]; /* per layer: attends through the window (Gemma 3) */
     int window;                  /* sliding-window attention span, 0 = none (Mistral) */
     bool gated;                  /* MLP is down(act(gate(x)) * up(x)) (Llama) */
@@ -112,9 +115,15 @@ typedef struct pq_gguf_name {
  * makes the Hugging Face config.json it would have. */
 typedef struct pq_gguf_meta {
     int64_t n_vocab, n_ctx, n_embd, n_layer, n_head, n_kv_head, n_ff, bos, eos;
-    int64_t head_dim;               /* attention.key_length; 0 when absent (n_embd / n_head) */
-    int64_t window;                 /* attention.sliding_window; 0 when absent */
-    double eps, theta, rope_linear; /* rope_linear: linear rope scaling factor, 0 when none */
+    int64_t head_dim;                   /* attention.key_length; 0 when absent (n_embd / n_head) */
+    int64_t window;                     /* attention.sliding_window; 0 when absent */
+    double eps, theta, rope_linear;     /* rope_linear: linear rope scaling factor, 0 when none */
+    double attn_softcap, final_softcap; /* attn_/final_logit_softcapping; 0 when absent */
+    double logit_scale;                 /* logit_scale; 0 when absent */
+    double theta_swa;                   /* rope.freq_base_swa (local layers' base); 0 absent */
+    int swa_every;                      /* attention.sliding_window_pattern as one number, or 0 */
+    bool has_swa_layers;            /* attention.sliding_window_pattern as one flag per layer: */
+    unsigned char swa_layers[1024]; /* 1 where a layer attends through the window */
     bool tied;
 } pq_gguf_meta;
 typedef struct pq_gguf_family {
@@ -128,6 +137,8 @@ typedef struct pq_gguf_family {
     const pq_gguf_name *names; /* ends with {NULL}; in the order tensors are written */
     json_t *(*config)(
         const pq_gguf_meta *g); /* the Hugging Face config (new reference), NULL: out of memory */
+    /* attention.sliding_window_pattern (a flag per layer) and rope.freq_base_swa are written */
+    bool swa_layers;
     /* a model that llama.cpp would read otherwise than it computes is refused (may be NULL) */
     int (*writable)(const pq_model *m, const char *path, polyq_err *err);
 } pq_gguf_family;
@@ -383,6 +394,7 @@ void pq_llama_attention_module(const pq_model *m, pq_ops *ops, const pq_layer *L
                                const int *starts, int n, float *qkv, float *att, float *out);
 
 extern const pq_arch pq_arch_gpt2, pq_arch_gpt_neox, pq_arch_opt, pq_arch_llama, pq_arch_mistral,
-    pq_arch_qwen2, pq_arch_qwen3, pq_arch_gemma3, pq_arch_bloom, pq_arch_bert, pq_arch_xlm_roberta;
+    pq_arch_qwen2, pq_arch_qwen3, pq_arch_gemma2, pq_arch_gemma3, pq_arch_bloom, pq_arch_bert,
+    pq_arch_xlm_roberta;
 
 #endif

@@ -73,6 +73,7 @@ struct pq_tokenizer {
     char dec_unsupported_buf[64];
     pq_pretok *pre; /* NULL: each normalized piece is one word */
     bool byte_level, ignore_merges;
+    char *pre_json; /* tokenizer.json's pre_tokenizer, compact, NULL when none */
     int32_t unk, bos, eos;
     model_kind model;
     /* WordPiece */
@@ -150,6 +151,7 @@ void pq_tok_free(pq_tokenizer *t)
         return;
     pq_strmap_free(&t->vocab);
     pq_u64map_free(&t->merges);
+    free(t->pre_json);
     free(t->dec_off);
     free(t->dec_len);
     free(t->dec_arena);
@@ -755,6 +757,10 @@ static int load_json_pipeline(pq_tokenizer *t, json_t *root, polyq_err *err)
         rc = load_json_decoder(t, json_object_get(root, "decoder"), err);
     if (!rc)
         rc = pq_pretok_from_json(&t->pre, json_object_get(root, "pre_tokenizer"), t->path, err);
+    const json_t *pre = json_object_get(root, "pre_tokenizer");
+    if (!rc && pre && !json_is_null(pre) &&
+        !(t->pre_json = json_dumps(pre, JSON_COMPACT | JSON_SORT_KEYS)))
+        rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
     t->byte_level = pq_pretok_byte_level(t->pre);
     return rc;
 }
@@ -1730,4 +1736,11 @@ int pq_tok_export(const pq_tokenizer *t, pq_tok_vocab *v, polyq_err *err)
 nomem:
     pq_tok_vocab_free(v);
     return pq_fail(err, POLYQ_NOMEM, "out of memory exporting the vocabulary");
+}
+
+const char *pq_tok_pre_json(const pq_tokenizer *t, bool *byte_level, bool *ignore_merges)
+{
+    *byte_level = t->byte_level;
+    *ignore_merges = t->ignore_merges;
+    return t->pre_json;
 }

@@ -82,5 +82,9 @@ typedef struct pq_tok_vocab {
 int pq_tok_export(const pq_tokenizer *t, pq_tok_vocab *out, polyq_err *err);
 void pq_tok_vocab_free(pq_tok_vocab *v);
 int32_t pq_tok_eos(const pq_tokenizer *t);
+/* tokenizer.json's pre_tokenizer as compact JSON (NULL: none, or a tokenizer not read from
+ * tokenizer.json), whether the pipeline is byte-level and whether the BPE ignores merges for
+ * pieces that are whole tokens */
+const char *pq_tok_pre_json(const pq_tokenizer *t, bool *byte_level, bool *ignore_merges);
 
 #endif
