@@ -3154,6 +3154,50 @@ TEST_SLOW(cli_gguf_gemma_families)
     }
 }
 
+/* Phi-3 as GGUF (llama.cpp's "phi3"): attn_qkv fused, ffn_up holding gate and up (2 x 160
+ * rows), the rotary width and window written; read back as the model, exactly the folder's NLLs
+ * in full precision and a q8_0 file equal to quantizing in the run. */
+TEST_SLOW(cli_gguf_phi3)
+{
+    const char *data = pq_test_shared("data/flores200"), *tmp = pq_test_tmpdir();
+    const char *common = "--langs eng_Latn,hin_Deva --max-sentences 3 --bootstrap 100";
+    char *f32 = pq_asprintf("%s/phi3.gguf", tmp), *q8 = pq_asprintf("%s/phi3-q8_0.gguf", tmp),
+         *hf = pq_asprintf("%s/phi3-hf.json", tmp), *gg = pq_asprintf("%s/phi3-gg.json", tmp);
+    char *args = pq_asprintf("quantize tests/fixtures/phi3-tiny-f32 --quant fp32 --out %s", f32);
+    expect(args, 0, "fp32");
+    free(args);
+    args = pq_asprintf("quantize tests/fixtures/phi3-tiny-f32 --quant q8_0 --out %s", q8);
+    expect(args, 0, "q8_0");
+    free(args);
+    polyq_err err = {0};
+    pq_gguf g;
+    CHECK_OK(pq_gguf_open(&g, q8, &err));
+    CHECK(gguf_str_is(&g, "general.architecture", "phi3"));
+    const pq_gguf_tensor *up = pq_gguf_find_tensor(&g, "blk.1.ffn_up.weight"),
+                         *qkv = pq_gguf_find_tensor(&g, "blk.1.attn_qkv.weight");
+    CHECK(up && up->ne[1] == 320 && up->ne[0] == 64 && up->type == PQ_GGML_Q8_0);
+    CHECK(qkv && qkv->ne[1] == 128 && pq_gguf_find_tensor(&g, "blk.0.ffn_gate.weight") == NULL);
+    int64_t rot = 0, win = 0;
+    CHECK_OK(pq_gguf_get_int(&g, "phi3.rope.dimension_count", &rot, &err));
+    CHECK_OK(pq_gguf_get_int(&g, "phi3.attention.sliding_window", &win, &err));
+    CHECK(rot == 8 && win == 8);
+    pq_gguf_close(&g);
+    args = pq_asprintf("eval tests/fixtures/phi3-tiny-f32 --data %s %s --quant q8_0 --out %s", data,
+                       common, hf);
+    expect(args, 0, "q8_0");
+    free(args);
+    args = pq_asprintf("eval %s --data %s %s --quant q8_0 --quantized %s --out %s", f32, data,
+                       common, q8, gg);
+    expect(args, 0, "q8_0");
+    free(args);
+    same_nlls("Phi-3 F32 GGUF, full precision", hf, -1, gg, -1);
+    same_nlls("Phi-3 q8_0 GGUF", hf, 0, gg, 1);
+    free(f32);
+    free(q8);
+    free(hf);
+    free(gg);
+}
+
 /* The real-model tier, Gemma 3 270M (the published Q4_K_M GGUF; its dequantized weights are the
  * full-precision side): every sentence's full-precision NLL within 3e-4 (relative) of what
  * llama.cpp computes on the same weights written as F32 (tests/golden/gemma3-270m_nll.txt, made

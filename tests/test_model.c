@@ -177,6 +177,7 @@ TEST(model_fast_matches_reference_kernels)
     fast_vs_reference("qwen2-tiny-f32");
     fast_vs_reference("qwen3-tiny-f32");
     fast_vs_reference("gemma2-tiny-f32");
+    fast_vs_reference("phi3-tiny-f32");
     fast_vs_reference("gemma3-tiny-f32");
     fast_vs_reference("bloom-tiny-6heads-postres-f16");
 }
@@ -241,6 +242,41 @@ TEST(model_gemma2_golden_softcap_f32)
     check_golden("gemma2-tiny-f32");
 }
 
+/* The largest |logit - golden| of golden input i for the model in dir (NAN when it cannot run) */
+static double golden_max_error(const char *dir, int i)
+{
+    polyq_err err = {0};
+    pq_model *m = NULL;
+    pq_tensors golden = {0};
+    char *gp = pq_asprintf("%s/golden.safetensors", dir), ids_name[16], lg_name[16];
+    snprintf(ids_name, sizeof ids_name, "ids.%d", i);
+    snprintf(lg_name, sizeof lg_name, "logits.%d", i);
+    CHECK_OK(pq_model_open_dir(&m, dir, &err));
+    CHECK_OK(pq_tensors_open_file(&golden, gp, &err));
+    const pq_tensor_info *ids = pq_tensors_find(&golden, ids_name),
+                         *lg = pq_tensors_find(&golden, lg_name);
+    double e = NAN;
+    if (m && ids && lg) {
+        int T = (int)ids->shape[0], V = m->cfg.n_vocab, ss[2] = {0, T};
+        float *out = malloc(sizeof(float) * (size_t)T * V);
+        pq_ops ops;
+        pq_acts acts;
+        CHECK(pq_ops_init(&ops, 1, m->cfg.n_inner, m->cfg.n_ctx) == 0);
+        CHECK(pq_acts_init(&acts, &m->cfg, T) == 0);
+        CHECK_OK(pq_model_forward(m, &ops, &acts, (const int32_t *)ids->data, ss, 1, out, &err));
+        e = 0;
+        for (size_t k = 0; k < (size_t)T * V; k++)
+            e = fmax(e, fabs(out[k] - ((const float *)lg->data)[k]));
+        pq_acts_free(&acts);
+        pq_ops_free(&ops);
+        free(out);
+    }
+    pq_tensors_close(&golden);
+    pq_model_free(m);
+    free(gp);
+    return e;
+}
+
 /* Without layer_types Gemma 2's layers alternate, the first local, as transformers lays them
  * out: the same logits. With the caps dropped (null) the logits are far from the golden ones,
  * so the golden test measures the soft-capping. */
@@ -252,36 +288,28 @@ TEST(model_gemma2_default_layers_and_caps)
     static const char *const caps[] = {"attn_logit_softcapping", "final_logit_softcapping"};
     for (int k = 0; k < 2; k++) {
         dir = pq_test_fixture_variant("gemma2-tiny-f32", k ? "nofinal" : "noattn", caps[k], "null");
-        polyq_err err = {0};
-        pq_model *m = NULL;
-        pq_tensors golden = {0};
-        char *gp = pq_asprintf("%s/golden.safetensors", dir);
-        CHECK_OK(pq_model_open_dir(&m, dir, &err));
-        CHECK_OK(pq_tensors_open_file(&golden, gp, &err));
-        const pq_tensor_info *ids = pq_tensors_find(&golden, "ids.2"),
-                             *lg = pq_tensors_find(&golden, "logits.2");
-        CHECK(m && ids && lg);
-        if (m && ids && lg) {
-            int T = (int)ids->shape[0], V = m->cfg.n_vocab, ss[2] = {0, T};
-            float *out = malloc(sizeof(float) * (size_t)T * V);
-            pq_ops ops;
-            pq_acts acts;
-            CHECK(pq_ops_init(&ops, 1, m->cfg.n_inner, m->cfg.n_ctx) == 0);
-            CHECK(pq_acts_init(&acts, &m->cfg, T) == 0);
-            CHECK_OK(
-                pq_model_forward(m, &ops, &acts, (const int32_t *)ids->data, ss, 1, out, &err));
-            double e = 0;
-            for (size_t i = 0; i < (size_t)T * V; i++)
-                e = fmax(e, fabs(out[i] - ((const float *)lg->data)[i]));
-            if (!(e > 0.1))
-                FAILF("without %s the error is only %g", caps[k], e);
-            pq_acts_free(&acts);
-            pq_ops_free(&ops);
-            free(out);
-        }
-        pq_tensors_close(&golden);
-        pq_model_free(m);
-        free(gp);
+        double e = golden_max_error(dir, 2);
+        if (!(e > 0.1))
+            FAILF("without %s the error is only %g", caps[k], e);
+        free(dir);
+    }
+}
+
+/* Phi-3: fused qkv_proj and gate_up_proj, GQA, rotary over half of each head, a sliding window
+ * of 8 on inputs up to 64, untied head */
+TEST(model_phi3_golden_fused_partial_rotary_window_f32)
+{
+    check_golden("phi3-tiny-f32");
+    /* the golden test sees both: rotary over the whole head, or no window, is far off */
+    static const char *const key[] = {"rope_parameters", "sliding_window"},
+                             *value[] = {"{\"rope_type\": \"default\", \"rope_theta\": 10000.0}",
+                                         "null"};
+    for (int k = 0; k < 2; k++) {
+        char *dir =
+            pq_test_fixture_variant("phi3-tiny-f32", k ? "nowin" : "norot", key[k], value[k]);
+        double e = golden_max_error(dir, 3);
+        if (!(e > 0.1))
+            FAILF("with %s %s the error is only %g", key[k], value[k], e);
         free(dir);
     }
 }

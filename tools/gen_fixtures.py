@@ -6,10 +6,10 @@ writes it) plus golden.safetensors: for each test input i, `ids.i` (I32, shape [
 `logits.i` (F32, shape [T, vocab]) computed by transformers in float32 from the stored weights.
 Every parameter (LayerNorm gains and all biases too) is drawn at random so no term of the
 forward pass can be skipped without the C test noticing. Versions are pinned in the metadata.
-Usage: tools/gen_fixtures.py SHARED_DIR [encoders|rope|qwen|gemma|gemma2]   (run from anywhere;
+Usage: tools/gen_fixtures.py SHARED_DIR [encoders|rope|qwen|gemma|gemma2|phi3]   (run from anywhere;
 writes into tests/fixtures/; "encoders" makes only the BERT and XLM-R fixtures, "rope" only the
 Llama rope-scaling ones, "qwen" only the Qwen2 and Qwen3 ones, "gemma" only Gemma 3's, "gemma2"
-only Gemma 2's)
+only Gemma 2's, "phi3" only Phi-3's)
 """
 import json, os, shutil, sys
 import numpy as np
@@ -249,8 +249,27 @@ def gemma2(shared):
                      small_byte_bpe(shared, ["<pad>", "<eos>", "<bos>"]), "<bos>")
 
 
+def phi3(shared):
+    """Phi-3: fused qkv_proj and gate_up_proj, grouped-query attention, rotary over half of each
+    head (partial_rotary_factor 0.5, as Phi-4-mini sets it), a sliding window of 8 on inputs up
+    to 64 (Phi-3-mini-4k's is 2047), untied head, a small byte-level BPE."""
+    from transformers import Phi3Config, Phi3ForCausalLM
+    cfg = dict(vocab_size=300, hidden_size=64, num_attention_heads=4, num_key_value_heads=2,
+               num_hidden_layers=2, intermediate_size=160, max_position_embeddings=64,
+               original_max_position_embeddings=64, rms_norm_eps=1e-5, bos_token_id=1,
+               eos_token_id=2, pad_token_id=0, sliding_window=8, tie_word_embeddings=False,
+               rope_parameters={"rope_type": "default", "rope_theta": 10000.0,
+                                "partial_rotary_factor": 0.5})
+    make_model("phi3-tiny-f32", 22, "f32", Phi3Config, Phi3ForCausalLM, cfg, small_inputs)
+    attach_tokenizer(os.path.join(ROOT, "phi3-tiny-f32"),
+                     small_byte_bpe(shared, ["<unk>", "<s>", "</s>"]), "<s>")
+
+
 def main():
     shared = sys.argv[1]
+    if sys.argv[2:] == ["phi3"]:
+        phi3(shared)
+        return
     if sys.argv[2:] == ["gemma2"]:
         gemma2(shared)
         return

@@ -796,6 +796,7 @@ static const struct {
     {"google/gemma-3-270m", "gemma3_text", "268M", "Gemma 3, text-only size"},
     {"google/gemma-3-1b-pt", "gemma3_text", "1.0B", "Gemma 3, text-only size"},
     {"google/gemma-2-2b", "gemma2", "2.6B", "Gemma 2"},
+    {"microsoft/Phi-3-mini-4k-instruct", "phi3", "3.8B", "Phi-3 (mostly English)"},
 };
 
 static int cmd_langs(int argc, char **argv)

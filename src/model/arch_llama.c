@@ -105,6 +105,20 @@ static int read_config(pq_config *c, const json_t *j, const char *what, const pq
         return rc;
     c->ln_eps = (float)eps;
     c->rotary_dims = head_dim ? head_dim : c->n_embd / c->n_head;
+    if (var->fused) { /* Phi-3: rotary over the leading partial_rotary_factor of each head */
+        double f = 1;
+        if ((rc = pq_json_real(j, "partial_rotary_factor", false, &f, what, err)) ||
+            (json_is_object(rp) &&
+             (rc = pq_json_real(rp, "partial_rotary_factor", false, &f, what, err))))
+            return rc;
+        int rot = (int)(c->rotary_dims * f);
+        if (!(f > 0 && f <= 1) || rot < 2 || rot % 2)
+            return pq_fail(err, POLYQ_FORMAT,
+                           "%s: partial_rotary_factor %g of a head of %d gives no even rotary "
+                           "width",
+                           what, f, c->rotary_dims);
+        c->rotary_dims = rot;
+    }
     c->qk_norm = var->qk_norm;
     c->gated = true;
     c->tie_word_embeddings = false;
@@ -158,13 +172,21 @@ int pq_llama_load(pq_model *m, const json_t *config, const pq_llama_variant *var
         NAME(n2, "model.layers.%d.post_attention_layernorm.weight", l);
         if ((rc = pq_model_get_f32(m, n1, 1, s_c, &L->ln1_w, err)) ||
             (rc = pq_model_get_f32(m, n2, 1, s_c, &L->ln2_w, err)) ||
-            (rc = linear(m, &L->q, l, "self_attn.q_proj", Q, C, qkv_b, err)) ||
-            (rc = linear(m, &L->k, l, "self_attn.k_proj", KV, C, qkv_b, err)) ||
-            (rc = linear(m, &L->v, l, "self_attn.v_proj", KV, C, qkv_b, err)) ||
             (rc = linear(m, &L->attn_out, l, "self_attn.o_proj", C, Q, ab, err)) ||
-            (rc = linear(m, &L->gate, l, "mlp.gate_proj", I, C, mb, err)) ||
-            (rc = linear(m, &L->up, l, "mlp.up_proj", I, C, mb, err)) ||
             (rc = linear(m, &L->down, l, "mlp.down_proj", C, I, mb, err)))
+            return rc;
+        if (var->fused) { /* qkv as one linear ([q | k | v]); gate_up's halves apart */
+            pq_linear gu = {0};
+            if ((rc = linear(m, &L->qkv, l, "self_attn.qkv_proj", Q + 2 * KV, C, ab, err)) ||
+                (rc = linear(m, &gu, l, "mlp.gate_up_proj", 2 * I, C, mb, err)))
+                return rc;
+            pq_linear_rows(&gu, 0, I, &L->gate);
+            pq_linear_rows(&gu, I, I, &L->up);
+        } else if ((rc = linear(m, &L->q, l, "self_attn.q_proj", Q, C, qkv_b, err)) ||
+                   (rc = linear(m, &L->k, l, "self_attn.k_proj", KV, C, qkv_b, err)) ||
+                   (rc = linear(m, &L->v, l, "self_attn.v_proj", KV, C, qkv_b, err)) ||
+                   (rc = linear(m, &L->gate, l, "mlp.gate_proj", I, C, mb, err)) ||
+                   (rc = linear(m, &L->up, l, "mlp.up_proj", I, C, mb, err)))
             return rc;
         if (c->qk_norm) {
             NAME(qn, "model.layers.%d.self_attn.q_norm.weight", l);
@@ -270,11 +292,12 @@ static const pq_gguf_name llama_gguf_names[] = {
     {"output.weight", "lm_head.weight", 'v', PQ_GF_HEAD},
     {NULL, NULL, 0, 0}};
 
-static json_t *llama_gguf_config(const pq_gguf_meta *g)
+json_t *pq_llama_gguf_config_as(const pq_gguf_meta *g, const char *model_type,
+                                const char *architecture)
 {
     json_t *c = json_pack(
         "{s:s, s:[s], s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:s, s:b, s:I, s:I}",
-        "model_type", "llama", "architectures", "LlamaForCausalLM", "vocab_size",
+        "model_type", model_type, "architectures", architecture, "vocab_size",
         (json_int_t)g->n_vocab, "max_position_embeddings", (json_int_t)g->n_ctx, "hidden_size",
         (json_int_t)g->n_embd, "num_hidden_layers", (json_int_t)g->n_layer, "num_attention_heads",
         (json_int_t)g->n_head, "num_key_value_heads", (json_int_t)g->n_kv_head, "intermediate_size",
@@ -289,6 +312,11 @@ static json_t *llama_gguf_config(const pq_gguf_meta *g)
         return NULL;
     }
     return c;
+}
+
+static json_t *llama_gguf_config(const pq_gguf_meta *g)
+{
+    return pq_llama_gguf_config_as(g, "llama", "LlamaForCausalLM");
 }
 
 static const pq_gguf_family llama_gguf = {.arch = "llama",

@@ -80,13 +80,14 @@ static const char *ggml_formats(void)
     return buf;
 }
 
-static void put_linear(writer *wr, const char *name, const pq_linear *lin, int head_dim,
-                       bool permute)
+/* The rows of n linears (of one format and width) one after another as one tensor. */
+static void put_linear_parts(writer *wr, const char *name, const pq_linear *const *parts, int n,
+                             int head_dim, bool permute)
 {
-    if (wr->rc || !lin->n_out)
+    if (wr->rc || !parts[0]->n_out)
         return;
-    uint32_t type;
-    if (ggml_type_of(lin, &type)) {
+    uint32_t type, t2;
+    if (ggml_type_of(parts[0], &type)) {
         wr->rc =
             pq_fail(wr->err, POLYQ_UNSUPPORTED,
                     "%s: %s has no llama.cpp type (GGUF holds the formats with a ggml type, %s, "
@@ -94,24 +95,46 @@ static void put_linear(writer *wr, const char *name, const pq_linear *lin, int h
                     wr->path, name, ggml_formats());
         return;
     }
-    int N = lin->n_out, K = lin->n_in;
-    size_t row = lin->q ? lin->q->row_bytes : sizeof(float) * (size_t)K;
+    int N = 0, K = parts[0]->n_in;
+    size_t row = parts[0]->q ? parts[0]->q->row_bytes : sizeof(float) * (size_t)K;
+    for (int i = 0; i < n; i++) {
+        N += parts[i]->n_out;
+        size_t ri = parts[i]->q ? parts[i]->q->row_bytes : sizeof(float) * (size_t)K;
+        if (parts[i]->n_in != K || ggml_type_of(parts[i], &t2) || t2 != type || ri != row) {
+            wr->rc = pq_fail(wr->err, POLYQ_UNSUPPORTED,
+                             "%s: %s joins linears stored in different formats, which one GGUF "
+                             "tensor cannot hold",
+                             wr->path, name);
+            return;
+        }
+    }
     uint8_t *data = pq_alloc_array((size_t)N, row);
     if (!data) {
         wr->rc = pq_fail(wr->err, POLYQ_NOMEM, "out of memory writing %s", wr->path);
         return;
     }
-    for (int r = 0; r < N; r++) {
-        int src = hf_row(r, head_dim, permute);
-        if (lin->q)
-            memcpy(data + (size_t)r * row, lin->q->data + (size_t)src * row, row);
-        else
-            pq_linear_row_f32(lin, src, (float *)(void *)(data + (size_t)r * row));
+    for (int i = 0, r0 = 0; i < n; r0 += parts[i]->n_out, i++) {
+        const pq_linear *lin = parts[i];
+        for (int r = 0; r < lin->n_out; r++) {
+            int src = hf_row(r, head_dim, permute);
+            uint8_t *dst = data + (size_t)(r0 + r) * row;
+            if (lin->q)
+                memcpy(dst, lin->q->data + (size_t)src * row, row);
+            else
+                pq_linear_row_f32(lin, src, (float *)(void *)dst);
+        }
     }
     uint64_t ne[2] = {(uint64_t)K, (uint64_t)N};
     if (pq_gguf_w_tensor(wr->w, name, type, 2, ne, data, (size_t)N * row))
         wr->rc = pq_fail(wr->err, POLYQ_NOMEM, "out of memory writing %s", wr->path);
     free(data);
+}
+
+static void put_linear(writer *wr, const char *name, const pq_linear *lin, int head_dim,
+                       bool permute)
+{
+    const pq_linear *parts[1] = {lin};
+    put_linear_parts(wr, name, parts, 1, head_dim, permute);
 }
 
 static const char *gguf_pre_name_of(const pq_tokenizer *tok, char *name, size_t n);
@@ -244,6 +267,9 @@ static void put_entry(writer *wr, const pq_model *q, const pq_gguf_name *e, int 
     else if (e->field == PQ_GF_HEAD) {
         if (q->lm_head.q || q->lm_head.w != q->wte) /* a tied, unquantized head is token_embd */
             put_linear(wr, n, &q->lm_head, D, false);
+    } else if (e->how == 'g') { /* gate's rows then up's, one tensor */
+        const pq_linear *parts[2] = {&q->layers[l].gate, &q->layers[l].up};
+        put_linear_parts(wr, n, parts, 2, D, false);
     } else if (field_linear(q, l, e->field))
         put_linear(wr, n, field_linear(q, l, e->field), D, e->how == 'q' || e->how == 'k');
     else {
@@ -385,20 +411,22 @@ static int row_layout(const pq_gguf *g, const pq_gguf_tensor *t, const char *spe
     return rc;
 }
 
-static int take_linear(pq_model *q, const pq_gguf *g, const char *name, pq_linear *lin,
-                       int head_dim, bool permute, polyq_err *err)
+/* lin from rows r0 .. r0 + lin->n_out of tensor `name`, which has `rows` rows (lin's own count
+ * unless the tensor holds several linears, 'g') */
+static int take_linear(pq_model *q, const pq_gguf *g, const char *name, pq_linear *lin, int r0,
+                       int rows, int head_dim, bool permute, polyq_err *err)
 {
     if (!lin->n_out)
         return 0;
     const pq_gguf_tensor *t = pq_gguf_find_tensor(g, name);
     if (!t)
         return pq_fail(err, POLYQ_FORMAT, "%s: tensor \"%s\" is missing", g->path, name);
-    if (t->n_dims != 2 || t->ne[0] != (uint64_t)lin->n_in || t->ne[1] != (uint64_t)lin->n_out)
+    if (t->n_dims != 2 || t->ne[0] != (uint64_t)lin->n_in || t->ne[1] != (uint64_t)rows)
         return pq_fail(err, POLYQ_FORMAT,
                        "%s: tensor \"%s\" is [%llu, %llu], the model's is [%d, %d]: not the "
                        "model this file was made from",
                        g->path, name, (unsigned long long)t->ne[1], (unsigned long long)t->ne[0],
-                       lin->n_out, lin->n_in);
+                       rows, lin->n_in);
     const char *spec_name = spec_of_type(t->type);
     if (!spec_name) { /* full precision in the file: the base model's weights serve */
         if (t->type == PQ_GGML_F32 || t->type == PQ_GGML_F16 || t->type == PQ_GGML_BF16) {
@@ -409,7 +437,7 @@ static int take_linear(pq_model *q, const pq_gguf *g, const char *name, pq_linea
                        t->type);
     }
     pq_qweight *qw = NULL;
-    if (row_layout(g, t, spec_name, lin->n_in, (size_t)lin->n_out, &qw, err))
+    if (row_layout(g, t, spec_name, lin->n_in, (size_t)rows, &qw, err))
         return -1;
     size_t row = qw->row_bytes;
     uint8_t *data = pq_alloc_array((size_t)lin->n_out, row);
@@ -418,7 +446,8 @@ static int take_linear(pq_model *q, const pq_gguf *g, const char *name, pq_linea
         return pq_fail(err, POLYQ_NOMEM, "out of memory");
     }
     for (int r = 0; r < lin->n_out; r++)
-        memcpy(data + (size_t)hf_row(r, head_dim, permute) * row, t->data + (size_t)r * row, row);
+        memcpy(data + (size_t)hf_row(r, head_dim, permute) * row, t->data + (size_t)(r0 + r) * row,
+               row);
     free(qw->data);
     qw->data = data;
     qw->n_out = lin->n_out;
@@ -453,13 +482,21 @@ int pq_gguf_load_quantized(pq_model **out, const pq_model *base, const char *pat
                 continue;
             char n[128];
             snprintf(n, sizeof n, "blk.%d.%s", l, e->gg);
-            pq_linear *ls[PQ_N_LAYER_LINEARS] = PQ_LAYER_LINEARS(&q->layers[l]);
-            rc = take_linear(q, &g, n, ls[e->field - PQ_GF_LINEAR], D,
-                             e->how == 'q' || e->how == 'k', err);
+            pq_layer *L = &q->layers[l];
+            pq_linear *ls[PQ_N_LAYER_LINEARS] = PQ_LAYER_LINEARS(L);
+            pq_linear *lin = ls[e->field - PQ_GF_LINEAR];
+            if (e->how == 'g') /* gate's rows, then up's */
+                rc = take_linear(q, &g, n, &L->gate, 0, L->gate.n_out + L->up.n_out, D, false,
+                                 err) ||
+                     take_linear(q, &g, n, &L->up, L->gate.n_out, L->gate.n_out + L->up.n_out, D,
+                                 false, err);
+            else
+                rc = take_linear(q, &g, n, lin, 0, lin->n_out, D, e->how == 'q' || e->how == 'k',
+                                 err);
         }
     for (const pq_gguf_name *e = fam ? fam->names : NULL; !rc && e && e->gg; e++)
         if (e->field == PQ_GF_HEAD && pq_gguf_find_tensor(&g, e->gg))
-            rc = take_linear(q, &g, e->gg, &q->lm_head, D, false, err);
+            rc = take_linear(q, &g, e->gg, &q->lm_head, 0, q->lm_head.n_out, D, false, err);
     const char *s = NULL;
     size_t slen = 0;
     polyq_err ignore = {0};
@@ -573,8 +610,9 @@ static int add_tensors(pq_tensors *ts, const pq_gguf *g, const pq_gguf_family *f
         int64_t shape[2] = {t->n_dims > 1 ? (int64_t)t->ne[1] : (int64_t)t->ne[0],
                             (int64_t)t->ne[0]};
         int nd = t->n_dims;
-        bool as_stored = m->how == 'v' && (t->type == PQ_GGML_F32 || t->type == PQ_GGML_F16 ||
-                                           t->type == PQ_GGML_BF16);
+        bool as_stored =
+            (m->how == 'v' || m->how == 'g') &&
+            (t->type == PQ_GGML_F32 || t->type == PQ_GGML_F16 || t->type == PQ_GGML_BF16);
         if (as_stored) {
             pq_dtype dt = t->type == PQ_GGML_F32   ? PQ_DT_F32
                           : t->type == PQ_GGML_F16 ? PQ_DT_F16
@@ -1000,6 +1038,8 @@ int pq_model_open_gguf(pq_model **out, const char *path, polyq_err *err)
             meta.head_dim = 0;
         if (pq_gguf_get_int(&g, KEY("attention.sliding_window"), &meta.window, &ignore))
             meta.window = 0;
+        if (pq_gguf_get_int(&g, KEY("rope.dimension_count"), &meta.rot, &ignore))
+            meta.rot = 0;
         kv_f32(&g,
                fam->rms_norm ? KEY("attention.layer_norm_rms_epsilon")
                              : KEY("attention.layer_norm_epsilon"),

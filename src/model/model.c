@@ -12,9 +12,9 @@
 /* The families polyq reads, one line each (their traits are in arch_<family>.c). Earlier
  * entries win where two write the same GGUF architecture (Mistral is written as "llama"). */
 static const pq_arch *const archs[] = {
-    &pq_arch_gpt2,    &pq_arch_gpt_neox, &pq_arch_opt,   &pq_arch_llama,
-    &pq_arch_mistral, &pq_arch_qwen2,    &pq_arch_qwen3, &pq_arch_gemma2,
-    &pq_arch_gemma3,  &pq_arch_bloom,    &pq_arch_bert,  &pq_arch_xlm_roberta,
+    &pq_arch_gpt2,  &pq_arch_gpt_neox, &pq_arch_opt,         &pq_arch_llama,  &pq_arch_mistral,
+    &pq_arch_qwen2, &pq_arch_qwen3,    &pq_arch_phi3,        &pq_arch_gemma2, &pq_arch_gemma3,
+    &pq_arch_bloom, &pq_arch_bert,     &pq_arch_xlm_roberta,
 };
 #define N_BUILTIN (int)(sizeof archs / sizeof archs[0])
 #define N_EXTRA 8
@@ -150,6 +150,16 @@ int pq_model_get_weight(pq_model *m, pq_linear *lin, const char *const *wnames, 
         return finite_view(m, t, err);
     }
     return pq_model_get_f32(m, wnames, 2, ws, &lin->w, err);
+}
+
+void pq_linear_rows(const pq_linear *whole, int r0, int n, pq_linear *part)
+{
+    size_t off = (size_t)r0 * (size_t)whole->n_in;
+    *part = *whole;
+    part->n_out = n;
+    part->w = whole->w ? whole->w + off : NULL;
+    part->w16 = whole->w16 ? whole->w16 + off : NULL;
+    part->bias = whole->bias ? whole->bias + r0 : NULL;
 }
 
 int pq_model_get_linear(pq_model *m, pq_linear *lin, const char *const *wnames,

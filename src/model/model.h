@@ -87,8 +87,9 @@ int pq_awq_groups_std(pq_awq_group *g, pq_awq_target qkv, pq_awq_target attn_out
 /* The tensors of a family in GGUF files, as llama.cpp's convert_hf_to_gguf.py names them.
  * field says what a tensor is in pq_model (PQ_GF_LINEAR + i: weight of linear i of
  * PQ_LAYER_LINEARS, PQ_GF_BIAS + i its bias); how: 'v' as stored, 't' transposed (GPT-2's
- * Conv1D), 'q'/'k' rows in ggml's interleaved rotary order. Block tensors' names follow
- * "blk.N." and their Hugging Face names hold %d for the block. */
+ * Conv1D), 'q'/'k' rows in ggml's interleaved rotary order, 'g' the gate linear's rows followed
+ * by the up linear's in one tensor (Phi-3's gate_up_proj, loaded whole and split by the family).
+ * Block tensors' names follow "blk.N." and their Hugging Face names hold %d for the block. */
 enum {
     PQ_GF_WTE,
     PQ_GF_WPE,
@@ -117,6 +118,7 @@ typedef struct pq_gguf_meta {
     int64_t n_vocab, n_ctx, n_embd, n_layer, n_head, n_kv_head, n_ff, bos, eos;
     int64_t head_dim;                   /* attention.key_length; 0 when absent (n_embd / n_head) */
     int64_t window;                     /* attention.sliding_window; 0 when absent */
+    int64_t rot;                        /* rope.dimension_count; 0 when absent */
     double eps, theta, rope_linear;     /* rope_linear: linear rope scaling factor, 0 when none */
     double attn_softcap, final_softcap; /* attn_/final_logit_softcapping; 0 when absent */
     double logit_scale;                 /* logit_scale; 0 when absent */
@@ -353,6 +355,9 @@ int pq_model_regroup_qkv(pq_model *m, pq_linear *lin, int H, polyq_err *err);
  * from bnames (NULL: no bias). */
 int pq_model_get_linear(pq_model *m, pq_linear *lin, const char *const *wnames,
                         const char *const *bnames, int n, int k, polyq_err *err);
+/* Rows r0 .. r0 + n of an unquantized, untransposed linear as a linear of their own (a view of
+ * the same weights and bias), for fused projections kept apart (Phi-3's gate_up_proj). */
+void pq_linear_rows(const pq_linear *whole, int r0, int n, pq_linear *part);
 /* The weight alone: F16 and BF16 stay as stored in the file's map (lin->w16), aligned F32 is
  * used in place, anything else becomes an owned f32 copy. */
 int pq_model_get_weight(pq_model *m, pq_linear *lin, const char *const *wnames, int n, int k,
@@ -383,18 +388,24 @@ typedef struct pq_llama_variant {
     bool qk_norm;     /* self_attn.q_norm / k_norm: RMSNorm of each head (Qwen3) */
     int head_dim;     /* head width when config.json gives none; 0: hidden_size / heads */
     bool layer_types; /* Qwen's use_sliding_window / layer_types: sliding layers refused */
+    bool fused;       /* self_attn.qkv_proj and mlp.gate_up_proj ([gate | up]) fused (Phi-3),
+                         and partial_rotary_factor read */
 } pq_llama_variant;
 int pq_llama_load(pq_model *m, const json_t *config, const pq_llama_variant *v, polyq_err *err);
 void pq_llama_forward(const pq_model *m, pq_ops *ops, struct pq_acts *a, const int32_t *tokens,
                       const int *seq_start, int n_seq, float *logits);
 int pq_llama_awq_groups(const pq_model *m, pq_awq_group *g);
+/* The Llama family's Hugging Face configuration of a GGUF's metadata under another model_type
+ * and class (new reference, NULL: out of memory), for Llama-like families to add to. */
+json_t *pq_llama_gguf_config_as(const pq_gguf_meta *g, const char *model_type,
+                                const char *architecture);
 /* For arch files: the Llama family's attention module (RoPE over q and k, then attention and
  * o_proj), which Mistral and other Llama-like families share for AWQ. */
 void pq_llama_attention_module(const pq_model *m, pq_ops *ops, const pq_layer *L, const float *xn,
                                const int *starts, int n, float *qkv, float *att, float *out);
 
 extern const pq_arch pq_arch_gpt2, pq_arch_gpt_neox, pq_arch_opt, pq_arch_llama, pq_arch_mistral,
-    pq_arch_qwen2, pq_arch_qwen3, pq_arch_gemma2, pq_arch_gemma3, pq_arch_bloom, pq_arch_bert,
-    pq_arch_xlm_roberta;
+    pq_arch_qwen2, pq_arch_qwen3, pq_arch_phi3, pq_arch_gemma2, pq_arch_gemma3, pq_arch_bloom,
+    pq_arch_bert, pq_arch_xlm_roberta;
 
 #endif
