@@ -3154,21 +3154,45 @@ TEST_SLOW(cli_gguf_gemma_families)
     }
 }
 
+/* model (a folder) written as F32 and q8_0 GGUF (f32, q8: out), then evaluated from its folder
+ * with q8_0 and from the F32 file with the q8_0 file: the same NLLs in full precision and at
+ * q8_0 ("what" names the model in failures) */
+static void gguf_round_trip(const char *what, const char *model, const char *f32, const char *q8)
+{
+    const char *data = pq_test_shared("data/flores200"), *tmp = pq_test_tmpdir();
+    const char *common = "--langs eng_Latn,hin_Deva --max-sentences 3 --bootstrap 100";
+    char *hf = pq_asprintf("%s/rt-hf.json", tmp), *gg = pq_asprintf("%s/rt-gg.json", tmp);
+    char *args = pq_asprintf("quantize %s --quant fp32 --out %s", model, f32);
+    expect(args, 0, "fp32");
+    free(args);
+    args = pq_asprintf("quantize %s --quant q8_0 --out %s", model, q8);
+    expect(args, 0, "q8_0");
+    free(args);
+    args = pq_asprintf("eval %s --data %s %s --quant q8_0 --out %s", model, data, common, hf);
+    expect(args, 0, "q8_0");
+    free(args);
+    args = pq_asprintf("eval %s --data %s %s --quant q8_0 --quantized %s --out %s", f32, data,
+                       common, q8, gg);
+    expect(args, 0, "q8_0");
+    free(args);
+    char *w = pq_asprintf("%s F32 GGUF, full precision", what);
+    same_nlls(w, hf, -1, gg, -1);
+    free(w);
+    w = pq_asprintf("%s q8_0 GGUF", what);
+    same_nlls(w, hf, 0, gg, 1);
+    free(w);
+    free(hf);
+    free(gg);
+}
+
 /* Phi-3 as GGUF (llama.cpp's "phi3"): attn_qkv fused, ffn_up holding gate and up (2 x 160
  * rows), the rotary width and window written; read back as the model, exactly the folder's NLLs
  * in full precision and a q8_0 file equal to quantizing in the run. */
 TEST_SLOW(cli_gguf_phi3)
 {
-    const char *data = pq_test_shared("data/flores200"), *tmp = pq_test_tmpdir();
-    const char *common = "--langs eng_Latn,hin_Deva --max-sentences 3 --bootstrap 100";
-    char *f32 = pq_asprintf("%s/phi3.gguf", tmp), *q8 = pq_asprintf("%s/phi3-q8_0.gguf", tmp),
-         *hf = pq_asprintf("%s/phi3-hf.json", tmp), *gg = pq_asprintf("%s/phi3-gg.json", tmp);
-    char *args = pq_asprintf("quantize tests/fixtures/phi3-tiny-f32 --quant fp32 --out %s", f32);
-    expect(args, 0, "fp32");
-    free(args);
-    args = pq_asprintf("quantize tests/fixtures/phi3-tiny-f32 --quant q8_0 --out %s", q8);
-    expect(args, 0, "q8_0");
-    free(args);
+    const char *tmp = pq_test_tmpdir();
+    char *f32 = pq_asprintf("%s/phi3.gguf", tmp), *q8 = pq_asprintf("%s/phi3-q8_0.gguf", tmp);
+    gguf_round_trip("Phi-3", "tests/fixtures/phi3-tiny-f32", f32, q8);
     polyq_err err = {0};
     pq_gguf g;
     CHECK_OK(pq_gguf_open(&g, q8, &err));
@@ -3182,20 +3206,8 @@ TEST_SLOW(cli_gguf_phi3)
     CHECK_OK(pq_gguf_get_int(&g, "phi3.attention.sliding_window", &win, &err));
     CHECK(rot == 8 && win == 8);
     pq_gguf_close(&g);
-    args = pq_asprintf("eval tests/fixtures/phi3-tiny-f32 --data %s %s --quant q8_0 --out %s", data,
-                       common, hf);
-    expect(args, 0, "q8_0");
-    free(args);
-    args = pq_asprintf("eval %s --data %s %s --quant q8_0 --quantized %s --out %s", f32, data,
-                       common, q8, gg);
-    expect(args, 0, "q8_0");
-    free(args);
-    same_nlls("Phi-3 F32 GGUF, full precision", hf, -1, gg, -1);
-    same_nlls("Phi-3 q8_0 GGUF", hf, 0, gg, 1);
     free(f32);
     free(q8);
-    free(hf);
-    free(gg);
 }
 
 /* The real-model tier, Gemma 3 270M (the published Q4_K_M GGUF; its dequantized weights are the
