@@ -174,6 +174,23 @@ TEST(bad_model_configs)
         {"[]", "not a JSON object", POLYQ_FORMAT},
         {"{\"model_type\":\"gpt2\\u0000evil\"}", "\"model_type\" holds a NUL character",
          POLYQ_FORMAT},
+        /* Cohere and Cohere2: a scale that is not positive, rotary over part of a head, q/k
+         * norms Cohere2 does not have, layer kinds that do not fit */
+        {"{\"model_type\":\"cohere\",\"hidden_size\":64,\"num_attention_heads\":4,\"num_hidden_"
+         "layers\":2,\"vocab_size\":300,\"intermediate_size\":160,\"logit_scale\":-1}",
+         "logit_scale -1 is not positive", POLYQ_FORMAT},
+        {"{\"model_type\":\"cohere\",\"hidden_size\":64,\"num_attention_heads\":4,\"num_hidden_"
+         "layers\":2,\"vocab_size\":300,\"intermediate_size\":160,\"partial_rotary_factor\":0.5}",
+         "partial_rotary_factor 0.5", POLYQ_UNSUPPORTED},
+        {"{\"model_type\":\"cohere2\",\"hidden_size\":64,\"num_attention_heads\":4,\"num_hidden_"
+         "layers\":2,\"vocab_size\":300,\"intermediate_size\":160,\"use_qk_norm\":true}",
+         "Cohere2 has no q/k norm", POLYQ_UNSUPPORTED},
+        {"{\"model_type\":\"cohere2\",\"hidden_size\":64,\"num_attention_heads\":4,\"num_hidden_"
+         "layers\":2,\"vocab_size\":300,\"intermediate_size\":160,\"layer_types\":[\"full_"
+         "attention\"]}",
+         "layer_types is not a list of 2", POLYQ_FORMAT},
+        /* Gemma 3 4B+: the text model's settings are under text_config */
+        {"{\"model_type\":\"gemma3\",\"vision_config\":{}}", "without a text_config", POLYQ_FORMAT},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char name[32];

@@ -342,14 +342,17 @@ TEST(cli_output_atomic)
     free(dir);
 }
 
-/* The memory guard: the estimate made before loading is within 25% of the peak resident
- * memory the run measures (batches filled to the context, so the logit buffers are used
- * whole), and a limit below it stops the run with one message before anything is loaded. */
+/* The memory guard, for folders and GGUF files alike: the estimate made before loading is within
+ * 25% of the peak resident memory the run measures (batches filled to the context, so the logit
+ * buffers are used whole), and a limit below it stops the run with one message before anything is
+ * loaded. */
 TEST_SLOW(cli_memory_estimate_and_guard)
 {
-    const char *fixtures[] = {"gpt2-tiny-vocab-bf16", "llama-tiny-vocab-bf16"};
+    /* a folder of each kind, and a GGUF file (llama.cpp's converter's) as the model */
+    const char *fixtures[] = {"gpt2-tiny-vocab-bf16", "llama-tiny-vocab-bf16",
+                              "gguf/llama-tiny-vocab-bf16.gguf"};
     bool sanitized = getenv("ASAN_OPTIONS") != NULL;
-    for (int i = 0; i < 2 && !sanitized; i++) {
+    for (int i = 0; i < 3 && !sanitized; i++) {
         char *json = pq_asprintf("%s/mem%d.json", pq_test_tmpdir(), i), *out = NULL;
         char *args = pq_asprintf(
             "eval tests/fixtures/%s --data %s --langs eng_Latn,hin_Deva "
@@ -375,6 +378,11 @@ TEST_SLOW(cli_memory_estimate_and_guard)
                              pq_test_shared("data/flores200"));
     expect(args, 1, "evaluation needs about");
     free(args);
+    args = pq_asprintf("eval tests/fixtures/gguf/llama-tiny-vocab-bf16.gguf --data %s --langs "
+                       "eng_Latn --quant int8 --max-memory 50M",
+                       pq_test_shared("data/flores200"));
+    expect(args, 1, "evaluation needs about");
+    free(args);
     expect("eval tests/fixtures/gpt2-tiny-vocab-bf16 --max-memory lots", 2, "is not a size");
 }
 
@@ -386,7 +394,8 @@ TEST_SLOW(cli_eval_every_family)
     static const char *const fixtures[] = {
         "gpt2-tiny-vocab-bf16", "neox-tiny-f32",  "opt-tiny-proj-f32", "llama-tiny-vocab-bf16",
         "mistral-tiny-swa-f32", "qwen2-tiny-f32", "qwen3-tiny-f32",    "gemma2-tiny-f32",
-        "gemma3-tiny-f32",      "bloom-tiny-f32", "bert-tiny-f32",     "xlmr-tiny-f32"};
+        "gemma3-tiny-f32",      "phi3-tiny-f32",  "cohere-tiny-f32",   "cohere2-tiny-f32",
+        "bloom-tiny-f32",       "bert-tiny-f32",  "xlmr-tiny-f32"};
     for (size_t i = 0; i < sizeof fixtures / sizeof fixtures[0]; i++) {
         char *json = pq_asprintf("%s/family-%zu.json", pq_test_tmpdir(), i);
         char *args =
@@ -3208,6 +3217,47 @@ TEST_SLOW(cli_gguf_phi3)
     pq_gguf_close(&g);
     free(f32);
     free(q8);
+}
+
+/* Cohere and Cohere2 as GGUF (llama.cpp's "command-r" and "cohere2"): q and k as stored, no
+ * output.weight (the head is the token embeddings), LayerNorm epsilon and logit_scale written,
+ * Cohere2's local layers as a flag per layer; read back as the model, exactly the folder's
+ * NLLs in full precision and a q8_0 file equal to quantizing in the run. A model with q/k norms
+ * but fewer than 64 layers, which llama.cpp would read without them, is refused. */
+TEST_SLOW(cli_gguf_cohere_families)
+{
+    const char *tmp = pq_test_tmpdir();
+    static const char *const names[] = {"cohere", "cohere2"}, *arch[] = {"command-r", "cohere2"};
+    for (int k = 0; k < 2; k++) {
+        char *model = pq_asprintf("tests/fixtures/%s-tiny-f32", names[k]),
+             *f32 = pq_asprintf("%s/%s.gguf", tmp, names[k]),
+             *q8 = pq_asprintf("%s/%s-q8_0.gguf", tmp, names[k]);
+        gguf_round_trip(names[k], model, f32, q8);
+        polyq_err err = {0};
+        pq_gguf g;
+        CHECK_OK(pq_gguf_open(&g, q8, &err));
+        CHECK(gguf_str_is(&g, "general.architecture", arch[k]));
+        CHECK(pq_gguf_find_tensor(&g, "output.weight") == NULL);
+        CHECK(pq_gguf_find_tensor(&g, "blk.0.attn_q_norm.weight") == NULL);
+        char key[64];
+        snprintf(key, sizeof key, "%s.logit_scale", arch[k]);
+        const pq_gguf_kv *kv = pq_gguf_find_kv(&g, key);
+        CHECK(kv && kv->type == PQ_GGUF_F32);
+        snprintf(key, sizeof key, "%s.attention.layer_norm_epsilon", arch[k]);
+        CHECK(pq_gguf_find_kv(&g, key) != NULL);
+        snprintf(key, sizeof key, "%s.attention.sliding_window_pattern", arch[k]);
+        CHECK((pq_gguf_find_kv(&g, key) != NULL) == (k == 1));
+        pq_gguf_close(&g);
+        free(model);
+        free(f32);
+        free(q8);
+    }
+    char *out = pq_asprintf("%s/cohere-qknorm.gguf", tmp);
+    char *args =
+        pq_asprintf("quantize tests/fixtures/cohere-tiny-qknorm-f32 --quant q8_0 --out %s", out);
+    expect(args, 1, "64 layers");
+    free(args);
+    free(out);
 }
 
 /* The real-model tier, Gemma 3 270M (the published Q4_K_M GGUF; its dequantized weights are the

@@ -314,6 +314,49 @@ TEST(model_phi3_golden_fused_partial_rotary_window_f32)
     }
 }
 
+/* Gemma 3 4B and up: Gemma3ForConditionalGeneration's text model, text_config leaving out the
+ * heads (Gemma3TextConfig's 8 and 4), weights as transformers 5 saves them and under the
+ * published checkpoints' names (language_model.model.*) */
+TEST(model_gemma3_multimodal_text_golden_f32)
+{
+    check_golden("gemma3mm-tiny-f32");
+    check_golden("gemma3mm-tiny-hub-f32");
+}
+
+/* Cohere (Aya Expanse's settings): LayerNorm without bias, parallel attention and MLP,
+ * interleaved rotary, logit_scale 0.25, GQA, tied head */
+TEST(model_cohere_golden_parallel_interleaved_logit_scale_f32)
+{
+    check_golden("cohere-tiny-f32");
+    /* the golden test sees the logit scale */
+    char *dir = pq_test_fixture_variant("cohere-tiny-f32", "scale", "logit_scale", "0.0625");
+    double e = golden_max_error(dir, 3);
+    if (!(e > 0.1))
+        FAILF("with logit_scale 0.0625 the error is only %g", e);
+    free(dir);
+}
+
+/* Cohere with use_qk_norm (Command R+): a LayerNorm of each q and k head, a weight per head */
+TEST(model_cohere_golden_qk_norm_per_head_f32)
+{
+    check_golden("cohere-tiny-qknorm-f32");
+}
+
+/* Cohere2: layers 0-2 local through a window of 8 with rotary, layer 3 global without */
+TEST(model_cohere2_golden_local_global_f32)
+{
+    check_golden("cohere2-tiny-f32");
+    /* every layer local (rotary and the window on layer 3 too) is far off */
+    char *dir = pq_test_fixture_variant(
+        "cohere2-tiny-f32", "alllocal", "layer_types",
+        "[\"sliding_attention\", \"sliding_attention\", \"sliding_attention\", "
+        "\"sliding_attention\"]");
+    double e = golden_max_error(dir, 3);
+    if (!(e > 0.1))
+        FAILF("with every layer local the error is only %g", e);
+    free(dir);
+}
+
 /* Qwen3: per-head q/k RMSNorm before rotary; 4 heads of 32 on a hidden size of 64 */
 TEST(model_qwen3_golden_qk_norm_head_dim_f32)
 {
@@ -775,12 +818,13 @@ TEST(model_awq_not_worse_than_rtn)
 
 /* SmoothQuant's migration alone (no quantization) leaves the model's function unchanged: the
  * scales divide the norm's output and multiply the weights. Logits within 1e-5 (relative to
- * their size) on pre-LN fixtures of four families; then W8A8 runs. */
+ * their size) on pre-LN fixtures of five families (Cohere: one norm's scales shared by the
+ * attention's and the MLP's linears); then W8A8 runs. */
 TEST(model_smoothquant_smoothing_is_exact)
 {
     const char *fixtures[] = {"gpt2-tiny-vocab-bf16", "opt-tiny-proj-f32", "llama-tiny-vocab-bf16",
-                              "neox-tiny-f32"};
-    for (int f = 0; f < 4; f++) {
+                              "neox-tiny-f32", "cohere-tiny-f32"};
+    for (int f = 0; f < 5; f++) {
         polyq_err err = {0};
         pq_model *m = NULL, *sm = NULL, *w8 = NULL;
         CHECK_OK(pq_model_open_dir(&m, pq_test_fixture(fixtures[f]), &err));
@@ -1034,13 +1078,13 @@ TEST(model_kquants_on_a_wide_llama)
  * was, with the paper's scales and with AutoAWQ's duo scaling. Every linear computes with
  * AutoAWQ's weights; the scales it folds into the rows of v and up and polyq keeps per input
  * channel round differently, so a weight could land on the other level: at least 99.9% equal. */
-TEST(model_awq_matches_autoawq)
+static void awq_vs_autoawq(const char *golden, const char *fixture)
 {
     polyq_err err = {0};
     pq_tensors g = {0};
     pq_model *m = NULL;
-    CHECK_OK(pq_tensors_open_file(&g, "tests/golden/awq_model_ref.safetensors", &err));
-    CHECK_OK(pq_model_open_dir(&m, pq_test_fixture("llama-tiny-vocab-bf16"), &err));
+    CHECK_OK(pq_tensors_open_file(&g, golden, &err));
+    CHECK_OK(pq_model_open_dir(&m, pq_test_fixture(fixture), &err));
     const pq_tensor_info *ids = pq_tensors_find(&g, "ids");
     CHECK(ids && ids->n_dims == 2);
     if (!m || !ids) {
@@ -1098,11 +1142,24 @@ TEST(model_awq_matches_autoawq)
                 compared++;
             }
         }
-        CHECK_INT(compared, 14);
+        CHECK_INT(compared, 7 * m->cfg.n_layer);
         CHECK(scaled > 0);
         pq_model_free(a);
     }
     free(starts);
     pq_model_free(m);
     pq_tensors_close(&g);
+}
+
+TEST(model_awq_matches_autoawq)
+{
+    awq_vs_autoawq("tests/golden/awq_model_ref.safetensors", "llama-tiny-vocab-bf16");
+}
+
+/* The same for Cohere with AutoAWQ's Cohere groups: q k v gate up (one norm's readers) searched
+ * on the whole decoder layer's output, run on their input (which the layer normalizes again),
+ * o_proj unscaled (grouped-query attention), down alone; the five share one set of scales. */
+TEST(model_awq_matches_autoawq_cohere)
+{
+    awq_vs_autoawq("tests/golden/awq_model_ref_cohere.safetensors", "cohere-tiny-f32");
 }

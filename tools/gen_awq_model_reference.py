@@ -10,7 +10,12 @@ linear is quantized (zero point, groups). No clipping search (AutoAWQ's asks for
 multiples the fixture does not have).
 
   pip install --no-deps autoawq==0.2.9 accelerate
-  tools/gen_awq_model_reference.py ../shared/data/flores200
+  tools/gen_awq_model_reference.py ../shared/data/flores200 [cohere]
+
+With "cohere", the same for tests/fixtures/cohere-tiny-f32 with AutoAWQ's groups for Cohere
+(CohereAWQForCausalLM.get_layers_for_scaling: q k v gate up, which read the one input norm,
+measured on the whole decoder layer run on that norm's output; o_proj only where v_proj has its
+shape; down_proj alone), BOS 5, into tests/golden/awq_model_ref_cohere.safetensors.
 
 The fixture is tests/fixtures/llama-tiny-vocab-bf16 (grouped-query attention, so o_proj is not
 scaled), run in float32 with an explicit causal mask; calibration: BOS + the Hugging Face
@@ -37,13 +42,16 @@ def main():
     from awq.quantize.scale import apply_scale
     torch.set_num_threads(1)
     root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-    path = os.path.join(root, "tests", "fixtures", "llama-tiny-vocab-bf16")
+    cohere = sys.argv[2:] == ["cohere"]
+    path = os.path.join(root, "tests", "fixtures",
+                        "cohere-tiny-f32" if cohere else "llama-tiny-vocab-bf16")
+    bos = 5 if cohere else 1
     tok = transformers.AutoTokenizer.from_pretrained(path)
     with open(os.path.join(flores, "dev", "eng_Latn.dev"), encoding="utf-8") as f:
         sents = [l.rstrip("\n") for l in f]
     stream = []
     for s in sents:
-        stream += [1] + tok(s, add_special_tokens=False)["input_ids"]
+        stream += [bos] + tok(s, add_special_tokens=False)["input_ids"]
         if len(stream) >= 8 * 64:
             break
     ids = torch.tensor(stream[:8 * 64]).view(8, 64)
@@ -72,12 +80,19 @@ def main():
                     h.remove()
                 feat = {k: torch.cat(v, dim=0) for k, v in feats.items()}
                 at, mlp = block.self_attn, block.mlp
-                groups = [dict(prev_op=block.input_layernorm, layers=[at.q_proj, at.k_proj, at.v_proj],
-                               inp=feat["self_attn.q_proj"], module2inspect=at, kwargs=kwargs)]
+                if cohere:
+                    groups = [dict(prev_op=block.input_layernorm,
+                                   layers=[at.q_proj, at.k_proj, at.v_proj, mlp.gate_proj, mlp.up_proj],
+                                   inp=feat["self_attn.q_proj"], module2inspect=block, kwargs=kwargs)]
+                else:
+                    groups = [dict(prev_op=block.input_layernorm, layers=[at.q_proj, at.k_proj, at.v_proj],
+                                   inp=feat["self_attn.q_proj"], module2inspect=at, kwargs=kwargs)]
                 if at.v_proj.weight.shape == at.o_proj.weight.shape:
                     groups.append(dict(prev_op=at.v_proj, layers=[at.o_proj], inp=feat["self_attn.o_proj"]))
-                groups.append(dict(prev_op=block.post_attention_layernorm, layers=[mlp.gate_proj, mlp.up_proj],
-                                   inp=feat["mlp.gate_proj"], module2inspect=mlp))
+                if not cohere:
+                    groups.append(dict(prev_op=block.post_attention_layernorm,
+                                       layers=[mlp.gate_proj, mlp.up_proj],
+                                       inp=feat["mlp.gate_proj"], module2inspect=mlp))
                 groups.append(dict(prev_op=mlp.up_proj, layers=[mlp.down_proj], inp=feat["mlp.down_proj"]))
                 with cpu_copies():
                     scales = [q._search_best_scale(block, **g) for g in groups]
@@ -96,7 +111,8 @@ def main():
                 inps = nxt
     from importlib.metadata import version
     from safetensors.numpy import save_file
-    dst = os.path.join(root, "tests", "golden", "awq_model_ref.safetensors")
+    dst = os.path.join(root, "tests", "golden",
+                       "awq_model_ref_cohere.safetensors" if cohere else "awq_model_ref.safetensors")
     save_file(out, dst, metadata={"autoawq": version("autoawq"), "torch": torch.__version__,
                                   "transformers": transformers.__version__})
     os.chmod(dst, 0o644)

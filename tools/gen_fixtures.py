@@ -6,10 +6,11 @@ writes it) plus golden.safetensors: for each test input i, `ids.i` (I32, shape [
 `logits.i` (F32, shape [T, vocab]) computed by transformers in float32 from the stored weights.
 Every parameter (LayerNorm gains and all biases too) is drawn at random so no term of the
 forward pass can be skipped without the C test noticing. Versions are pinned in the metadata.
-Usage: tools/gen_fixtures.py SHARED_DIR [encoders|rope|qwen|gemma|gemma2|phi3]   (run from anywhere;
-writes into tests/fixtures/; "encoders" makes only the BERT and XLM-R fixtures, "rope" only the
+Usage: tools/gen_fixtures.py SHARED_DIR [encoders|rope|qwen|gemma|gemma2|phi3|cohere|gemma3mm]
+(run from anywhere; writes into tests/fixtures/; "encoders" makes only the BERT and XLM-R fixtures, "rope" only the
 Llama rope-scaling ones, "qwen" only the Qwen2 and Qwen3 ones, "gemma" only Gemma 3's, "gemma2"
-only Gemma 2's, "phi3" only Phi-3's)
+only Gemma 2's, "phi3" only Phi-3's, "cohere" only Cohere's and Cohere2's, "gemma3mm" only
+the multimodal Gemma 3's)
 """
 import json, os, shutil, sys
 import numpy as np
@@ -265,8 +266,99 @@ def phi3(shared):
                      small_byte_bpe(shared, ["<unk>", "<s>", "</s>"]), "<s>")
 
 
+def cohere(shared):
+    """Cohere as Aya Expanse 8B sets it (grouped-query attention, no q/k norm, tied head) with a
+    logit_scale of 0.25 (not the 0.0625 default) and every LayerNorm weight random; Cohere with
+    use_qk_norm as Command R+ sets it (a LayerNorm weight per head); Cohere2 with layers 0-2
+    local through a window of 8 and layer 3 global (its default pattern of 4), on inputs up to
+    64. Cohere's special tokens at the start of a small byte-level BPE."""
+    from transformers import CohereConfig, CohereForCausalLM, Cohere2Config, Cohere2ForCausalLM
+    base = dict(vocab_size=300, hidden_size=64, num_attention_heads=4, num_key_value_heads=2,
+                num_hidden_layers=2, intermediate_size=160, max_position_embeddings=64,
+                layer_norm_eps=1e-5, logit_scale=0.25, bos_token_id=5, eos_token_id=6,
+                pad_token_id=0, tie_word_embeddings=True,
+                rope_parameters={"rope_type": "default", "rope_theta": 10000.0})
+    make_model("cohere-tiny-f32", 23, "f32", CohereConfig, CohereForCausalLM, base, small_inputs)
+    make_model("cohere-tiny-qknorm-f32", 24, "f32", CohereConfig, CohereForCausalLM,
+               dict(base, use_qk_norm=True), small_inputs)
+    make_model("cohere2-tiny-f32", 25, "f32", Cohere2Config, Cohere2ForCausalLM,
+               dict(base, num_hidden_layers=4, sliding_window=8), small_inputs)
+    specials = ["<PAD>", "<UNK>", "<CLS>", "<SEP>", "<MASK_TOKEN>", "<BOS_TOKEN>", "<EOS_TOKEN>"]
+    for name in ("cohere-tiny-f32", "cohere-tiny-qknorm-f32", "cohere2-tiny-f32"):
+        attach_tokenizer(os.path.join(ROOT, name), small_byte_bpe(shared, specials), "<BOS_TOKEN>")
+
+
+def gemma3_multimodal(shared):
+    """Gemma 3 4B and up as published: Gemma3ForConditionalGeneration (model_type gemma3) with the
+    text model's settings under text_config and a vision tower (SigLIP, tiny here). The text
+    model is gemma3-tiny-f32's shape with 8 heads and 4 kv heads, Gemma3TextConfig's defaults,
+    which config.json then leaves out as the published text_config does (it names only what
+    differs from them). Weights as transformers 5 saves them (model.language_model.*), and a
+    copy under the names of the published checkpoints (language_model.model.*,
+    vision_tower.vision_model.*, multi_modal_projector.*), which transformers reads the same."""
+    from transformers import Gemma3Config, Gemma3ForConditionalGeneration, SiglipVisionConfig
+    from safetensors.torch import load_file
+    text = dict(vocab_size=300, hidden_size=64, num_attention_heads=8, num_key_value_heads=4,
+                head_dim=16, num_hidden_layers=4, intermediate_size=160, max_position_embeddings=64,
+                rms_norm_eps=1e-6, bos_token_id=2, eos_token_id=1, pad_token_id=0,
+                query_pre_attn_scalar=24, sliding_window=8,
+                layer_types=["sliding_attention", "sliding_attention", "full_attention", "sliding_attention"],
+                rope_parameters={"full_attention": {"rope_type": "linear", "factor": 2.0, "rope_theta": 1000000.0},
+                                 "sliding_attention": {"rope_type": "default", "rope_theta": 10000.0}},
+                tie_word_embeddings=True, hidden_activation="gelu_pytorch_tanh")
+    vision = SiglipVisionConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                                num_attention_heads=2, image_size=28, patch_size=14)
+    cfg = dict(text_config=text, vision_config=vision.to_dict(), mm_tokens_per_image=4,
+               boi_token_index=297, eoi_token_index=298, image_token_index=299)
+    name = "gemma3mm-tiny-f32"
+    make_model(name, 26, "f32", Gemma3Config, Gemma3ForConditionalGeneration, cfg, lambda rng, c:
+               small_inputs(rng, dict(vocab_size=297, max_position_embeddings=64)))
+    out = os.path.join(ROOT, name)
+    with open(os.path.join(out, "config.json")) as f:
+        conf = json.load(f)
+    for k in ("num_attention_heads", "num_key_value_heads"):  # Gemma3TextConfig's defaults
+        del conf["text_config"][k]
+    with open(os.path.join(out, "config.json"), "w") as f:
+        json.dump(conf, f, indent=2)
+    attach_tokenizer(out, small_byte_bpe(shared, ["<pad>", "<eos>", "<bos>"]), "<bos>")
+    hub = os.path.join(ROOT, "gemma3mm-tiny-hub-f32")
+    shutil.rmtree(hub, ignore_errors=True)
+    os.makedirs(hub)
+    sd = load_file(os.path.join(out, "model.safetensors"))
+    renamed = {}
+    for k, v in sd.items():
+        for new, old in (("model.language_model.", "language_model.model."),
+                         ("model.vision_tower.", "vision_tower."),
+                         ("model.multi_modal_projector.", "multi_modal_projector.")):
+            if k.startswith(new):
+                k = old + k[len(new):]
+                break
+        renamed[k] = v.contiguous()
+    save_file(renamed, os.path.join(hub, "model.safetensors"), metadata={"format": "pt"})
+    for f in ("config.json", "tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(os.path.join(out, f), os.path.join(hub, f))
+    os.symlink(os.path.join("..", name, "golden.safetensors"), os.path.join(hub, "golden.safetensors"))
+    # the published layout reads the same in transformers
+    g = load_file(os.path.join(out, "golden.safetensors"))
+    m = Gemma3ForConditionalGeneration.from_pretrained(hub, dtype=torch.float32).eval()
+    with torch.no_grad():
+        ids = g["ids.2"].long()[None]
+        assert torch.equal(m(input_ids=ids).logits[0], g["logits.2"]), "published layout differs"
+    for d in (out, hub):
+        for f in os.listdir(d):
+            if not os.path.islink(os.path.join(d, f)):
+                os.chmod(os.path.join(d, f), 0o644)
+    print("wrote", hub, sorted(os.listdir(hub)))
+
+
 def main():
     shared = sys.argv[1]
+    if sys.argv[2:] == ["gemma3mm"]:
+        gemma3_multimodal(shared)
+        return
+    if sys.argv[2:] == ["cohere"]:
+        cohere(shared)
+        return
     if sys.argv[2:] == ["phi3"]:
         phi3(shared)
         return

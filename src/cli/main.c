@@ -797,6 +797,8 @@ static const struct {
     {"google/gemma-3-1b-pt", "gemma3_text", "1.0B", "Gemma 3, text-only size"},
     {"google/gemma-2-2b", "gemma2", "2.6B", "Gemma 2"},
     {"microsoft/Phi-3-mini-4k-instruct", "phi3", "3.8B", "Phi-3 (mostly English)"},
+    {"CohereLabs/aya-expanse-8b", "cohere", "8.0B", "multilingual (23 languages)"},
+    {"CohereLabs/c4ai-command-r7b-12-2024", "cohere2", "8.0B", "Cohere2 (23 languages)"},
 };
 
 static int cmd_langs(int argc, char **argv)

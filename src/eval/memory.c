@@ -11,6 +11,7 @@
 
 #include "base/base.h"
 #include "eval/eval.h"
+#include "format/gguf.h"
 #include "format/json.h"
 #include "format/safetensors.h"
 #include "model/model.h"
@@ -74,10 +75,91 @@ double pq_memory_available(void)
     return kb * 1024;
 }
 
+/* The quantized copies, batch buffers and the rest, from the model's shape and the count of
+ * weights in its block linears: shared by folders and GGUF files. */
+static void estimate_rest(double V, double C, double ctx, double I, double linear,
+                          const pq_qspec *specs, int n_q, int batch_tokens, int threads,
+                          pq_mem_plan *out)
+{
+    for (int q = 0; q < n_q; q++) {
+        if (specs[q].none)
+            continue;
+        double g = specs[q].gran == PQ_GRAN_GROUP     ? specs[q].group
+                   : specs[q].gran == PQ_GRAN_CHANNEL ? C
+                                                      : 1e12;
+        double bits = specs[q].bits + (32.0 + (specs[q].sym ? 0 : 8)) / g;
+        out->weights_q += linear * bits / 8 + (specs[q].head ? V * C * bits / 8 : 0);
+    }
+    /* lockstep buffers: two logit matrices and the activations of one batch */
+    double ectx = ctx < PQ_EVAL_MAX_CONTEXT ? ctx : PQ_EVAL_MAX_CONTEXT; /* pq_eval_context */
+    double M = batch_tokens > ectx ? batch_tokens : ectx;
+    out->buffers =
+        2.0 * M * V * 4 + M * (6 * C + 2 * I) * 4 + (double)threads * 64 * (I > C ? I : C) * 4;
+    out->base = 16.0 * 1024 * 1024; /* the process, its libraries and BLAS buffers */
+    out->total = out->weights_fp + out->weights_q + out->buffers + out->tokenizer + out->base;
+}
+
+/* A GGUF model (pq_model_open_gguf): F32, F16 and BF16 tensors used in place, quantized ones
+ * dequantized to f32 copies (their file pages read once); the shape from ARCH.* metadata; the
+ * vocabulary's structures about 12 times the bytes of its token and merge strings. */
+static int estimate_gguf(const char *path, const pq_qspec *specs, int n_q, int batch_tokens,
+                         int threads, pq_mem_plan *out, polyq_err *err)
+{
+    pq_gguf g;
+    int rc = pq_gguf_open(&g, path, err);
+    if (rc)
+        return rc;
+    const char *arch = NULL;
+    size_t alen = 0;
+    char key[96];
+    int64_t V = 0, C = 768, ctx = 2048, I = 0;
+    polyq_err ignore = {0};
+    if (pq_gguf_get_str(&g, "general.architecture", &arch, &alen, &ignore) == 0 && alen < 48) {
+#define GET(suffix, dst)                                                                           \
+    (snprintf(key, sizeof key, "%.*s." suffix, (int)alen, arch),                                   \
+     pq_gguf_get_int(&g, key, &(dst), &ignore))
+        GET("embedding_length", C);
+        GET("context_length", ctx);
+        GET("feed_forward_length", I);
+        GET("vocab_size", V);
+#undef GET
+    }
+    const pq_gguf_kv *tokens = pq_gguf_find_kv(&g, "tokenizer.ggml.tokens"),
+                     *merges = pq_gguf_find_kv(&g, "tokenizer.ggml.merges");
+    if (V <= 0)
+        V = tokens ? (int64_t)tokens->n : 32000;
+    if (I <= 0)
+        I = 4 * C;
+    double linear = 0, strings = 0;
+    for (size_t i = 0; i < g.n_t; i++) {
+        const pq_gguf_tensor *t = &g.t[i];
+        double numel = 1;
+        for (int d = 0; d < t->n_dims; d++)
+            numel *= (double)t->ne[d];
+        bool plain = t->type == PQ_GGML_F32 || t->type == PQ_GGML_F16 || t->type == PQ_GGML_BF16;
+        out->weights_fp += plain ? (double)t->nbytes : 4.0 * numel + (double)t->nbytes;
+        bool embedding = t->n_dims == 2 && ((int64_t)t->ne[0] == V || (int64_t)t->ne[1] == V);
+        if (t->n_dims == 2 && !embedding)
+            linear += numel;
+    }
+    /* the token and merge strings lie between the first key and the tensor table */
+    if (tokens && g.n_t && g.t[0].data > tokens->at)
+        strings = (double)(g.t[0].data - tokens->at);
+    (void)merges;
+    out->tokenizer = 12.0 * strings;
+    pq_gguf_close(&g);
+    estimate_rest((double)V, (double)C, (double)ctx, (double)I, linear, specs, n_q, batch_tokens,
+                  threads, out);
+    return 0;
+}
+
 int pq_memory_estimate(const char *dir, const pq_qspec *specs, int n_q, int batch_tokens,
                        int threads, pq_mem_plan *out, polyq_err *err)
 {
     memset(out, 0, sizeof *out);
+    char magic[4] = {0};
+    if (pq_read_head(dir, magic, 4) && !memcmp(magic, "GGUF", 4))
+        return estimate_gguf(dir, specs, n_q, batch_tokens, threads, out, err);
     char *cfg_path = pq_path_join(dir, "config.json");
     json_t *cfg = NULL;
     pq_tensors ts = {0};
@@ -118,27 +200,12 @@ int pq_memory_estimate(const char *dir, const pq_qspec *specs, int n_q, int batc
     }
     if (arch && arch->mem_linears_copied)
         out->weights_fp += 4.0 * linear;
-    for (int q = 0; q < n_q; q++) {
-        if (specs[q].none)
-            continue;
-        double g = specs[q].gran == PQ_GRAN_GROUP     ? specs[q].group
-                   : specs[q].gran == PQ_GRAN_CHANNEL ? C
-                                                      : 1e12;
-        double bits = specs[q].bits + (32.0 + (specs[q].sym ? 0 : 8)) / g;
-        out->weights_q += linear * bits / 8 + (specs[q].head ? V * C * bits / 8 : 0);
-    }
-    /* lockstep buffers: two logit matrices and the activations of one batch */
-    double ectx = ctx < PQ_EVAL_MAX_CONTEXT ? ctx : PQ_EVAL_MAX_CONTEXT; /* pq_eval_context */
-    double M = batch_tokens > ectx ? batch_tokens : ectx;
-    out->buffers =
-        2.0 * M * V * 4 + M * (6 * C + 2 * I) * 4 + (double)threads * 64 * (I > C ? I : C) * 4;
     struct stat st;
     char *tj = pq_path_join(dir, "tokenizer.json");
     if (tj && stat(tj, &st) == 0)
         out->tokenizer = 12.0 * (double)st.st_size; /* the parsed JSON tree, briefly */
     free(tj);
-    out->base = 16.0 * 1024 * 1024; /* the process, its libraries and BLAS buffers */
-    out->total = out->weights_fp + out->weights_q + out->buffers + out->tokenizer + out->base;
+    estimate_rest(V, C, ctx, I, linear, specs, n_q, batch_tokens, threads, out);
 out:
     pq_tensors_close(&ts);
     json_decref(cfg);

@@ -96,7 +96,8 @@ void pq_ref_linear_w8a8(float *out, int ldo, const float *in, int M, const pq_li
 void pq_linear_fwd_ld(pq_ops *ops, float *out, int ldo, const float *in, int M,
                       const pq_linear *lin);
 
-/* out (M,C), in (M,C), w (C), b (C) or both NULL (no affine); out may alias in */
+/* out (M,C), in (M,C), w (C) and b (C), b NULL (a gain without bias: Cohere) or both NULL (no
+ * affine); out may alias in */
 void pq_layernorm(float *out, const float *in, const float *w, const float *b, int M, int C,
                   float eps);
 /* The same, rows spread over the pool (identical bits) */
@@ -151,6 +152,11 @@ void pq_rope_inv_freq(float *inv, int rot, const pq_rope *r);
  * counted from each sequence's start. */
 void pq_rope_neox(float *qkv, const int *seq_start, int n_seq, const pq_attn *a, int rot,
                   const pq_rope *r);
+
+/* The same in the interleaved layout (GPT-J, Cohere, ggml's default rope): dims 2i and 2i + 1
+ * of the first rot of each head are rotated together by position * inv_freq[i]. */
+void pq_rope_interleaved(float *qkv, const int *seq_start, int n_seq, const pq_attn *a, int rot,
+                         const pq_rope *r);
 
 /* out (M, H*D), qkv (M, (H+2KVH)*D), seq_start (n_seq+1) row offsets */
 void pq_ref_attention(float *out, const float *qkv, const int *seq_start, int n_seq,

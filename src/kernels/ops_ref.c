@@ -121,7 +121,9 @@ void pq_layernorm(float *out, const float *in, const float *w, const float *b, i
         var /= C;
         float rstd = (float)(1.0 / sqrt(var + eps)), fm = (float)mean;
         for (int c = 0; c < C; c++)
-            y[c] = w ? (x[c] - fm) * rstd * w[c] + b[c] : (x[c] - fm) * rstd;
+            y[c] = !w  ? (x[c] - fm) * rstd
+                   : b ? (x[c] - fm) * rstd * w[c] + b[c]
+                       : (x[c] - fm) * rstd * w[c];
     }
 }
 
@@ -220,6 +222,30 @@ void pq_rope_neox(float *qkv, const int *seq_start, int n_seq, const pq_attn *a,
                     float x1 = x[i], x2 = x[i + half];
                     x[i] = x1 * c - x2 * sn;
                     x[i + half] = x2 * c + x1 * sn;
+                }
+            }
+        }
+}
+
+void pq_rope_interleaved(float *qkv, const int *seq_start, int n_seq, const pq_attn *a, int rot,
+                         const pq_rope *rp)
+{
+    int half = rot / 2, ld = pq_attn_ld(a);
+    float inv[512];
+    if (half <= 0 || half > 512)
+        return;
+    pq_rope_inv_freq(inv, rot, rp);
+    for (int s = 0; s < n_seq; s++)
+        for (int r = seq_start[s]; r < seq_start[s + 1]; r++) {
+            float pos = (float)(r - seq_start[s]);
+            for (int i = 0; i < half; i++) {
+                float ang = pos * inv[i];
+                float c = (float)cos((double)ang), sn = (float)sin((double)ang);
+                for (int h = 0; h < a->H + a->KVH; h++) {
+                    float *x = qkv + (size_t)r * ld + (size_t)h * a->D + 2 * i;
+                    float x1 = x[0], x2 = x[1];
+                    x[0] = x1 * c - x2 * sn;
+                    x[1] = x2 * c + x1 * sn;
                 }
             }
         }

@@ -153,23 +153,10 @@ static int read_config(pq_config *c, const json_t *j, const char *what, bool v2,
     if (!(qpas > 0))
         return pq_fail(err, POLYQ_FORMAT, "%s: query_pre_attn_scalar %g is not positive", what,
                        qpas);
-    const json_t *lt = json_object_get(j, "layer_types");
-    if (lt && !json_is_null(lt) &&
-        (!json_is_array(lt) || json_array_size(lt) != (size_t)c->n_layer))
-        return pq_fail(err, POLYQ_FORMAT, "%s: layer_types is not a list of %d layer kinds", what,
-                       c->n_layer);
-    for (int l = 0; l < c->n_layer; l++) {
-        const char *t = json_is_array(lt) ? json_string_value(json_array_get(lt, (size_t)l)) : NULL;
-        if (json_is_array(lt) &&
-            (!t || (strcmp(t, "sliding_attention") && strcmp(t, "full_attention"))))
-            return pq_fail(err, POLYQ_FORMAT,
-                           "%s: layer_types[%d] is neither \"sliding_attention\" nor "
-                           "\"full_attention\"",
-                           what, l);
-        /* transformers: every pattern-th layer is global when layer_types is absent (Gemma 2:
-         * every second) */
-        c->sliding[l] = t ? !strcmp(t, "sliding_attention") : (l + 1) % pattern != 0;
-    }
+    /* transformers: every pattern-th layer is global when layer_types is absent (Gemma 2: every
+     * second) */
+    if ((rc = pq_config_layer_types(c, j, pattern, what, err)))
+        return rc;
     c->ln_eps = (float)eps;
     c->attn_scale = (float)(1.0 / sqrt(qpas));
     c->embed_scale = sqrtf((float)c->n_embd);
@@ -261,6 +248,47 @@ static int gemma2_load(pq_model *m, const json_t *config, polyq_err *err)
 static int gemma3_load(pq_model *m, const json_t *config, polyq_err *err)
 {
     return gemma_load(m, config, false, err);
+}
+
+/* Gemma 3 of 4B and more parameters (Gemma3ForConditionalGeneration, model_type gemma3): the
+ * text model of text_config, whose keys default to transformers' Gemma3TextConfig (the published
+ * text_config names only what differs), its tensors under the language model's names; the
+ * vision tower is not read (text is scored without images). */
+static int gemma3_mm_load(pq_model *m, const json_t *config, polyq_err *err)
+{
+    const json_t *tc = json_object_get(config, "text_config");
+    if (!json_is_object(tc))
+        return pq_fail(err, POLYQ_FORMAT,
+                       "%s/config.json: model_type gemma3 without a text_config object", m->dir);
+    json_t *t = json_deep_copy(tc);
+    static const struct {
+        const char *key;
+        json_int_t v;
+    } dflt[] = {{"vocab_size", 262208},
+                {"hidden_size", 2304},
+                {"intermediate_size", 9216},
+                {"num_hidden_layers", 26},
+                {"num_attention_heads", 8},
+                {"num_key_value_heads", 4},
+                {"head_dim", 256},
+                {"query_pre_attn_scalar", 256},
+                {"max_position_embeddings", 131072}};
+    bool bad = !t;
+    for (size_t i = 0; !bad && i < sizeof dflt / sizeof dflt[0]; i++)
+        if (!json_object_get(t, dflt[i].key))
+            bad = json_object_set_new(t, dflt[i].key, json_integer(dflt[i].v)) != 0;
+    /* the checkpoint's own tie setting is the outer one */
+    const json_t *tie = json_object_get(config, "tie_word_embeddings");
+    if (!bad && json_is_boolean(tie) && !json_object_get(tc, "tie_word_embeddings"))
+        bad = json_object_set(t, "tie_word_embeddings", (json_t *)tie) != 0;
+    if (bad) {
+        json_decref(t);
+        return pq_fail(err, POLYQ_NOMEM, "out of memory");
+    }
+    m->text_of_multimodal = true;
+    int rc = gemma_load(m, t, false, err);
+    json_decref(t);
+    return rc;
 }
 
 /* The attention of block l from its normalized input xn: q, k, v; each q and k head
@@ -499,6 +527,19 @@ const pq_arch pq_arch_gemma2 = {
     .awq_groups = pq_llama_awq_groups,
     .awq_attention = gemma_attention_module,
     .gguf = &gemma2_gguf,
+};
+
+const pq_arch pq_arch_gemma3_mm = {
+    .model_type = "gemma3",
+    .description = "Gemma 3 4B+ (the text model of Gemma3ForConditionalGeneration; images not "
+                   "read)",
+    .load = gemma3_mm_load,
+    .forward = gemma_forward,
+    .block_name = "model.layers.%d",
+    .scoring = PQ_SCORE_CAUSAL,
+    .awq_groups = pq_llama_awq_groups,
+    .awq_attention = gemma_attention_module,
+    .gguf = &gemma3_gguf,
 };
 
 const pq_arch pq_arch_gemma3 = {

@@ -225,16 +225,16 @@ int pq_model_gptq(pq_model **out, const pq_model *base, const pq_qspec *spec, co
 int pq_awq_groups_std(pq_awq_group *g, pq_awq_target qkv, pq_awq_target attn_out, pq_awq_target mlp)
 {
     int n = 0;
-    g[n++] = (pq_awq_group){{0, -1, -1}, PQ_AWQ_LINEARS};
-    g[n++] = (pq_awq_group){{1, 2, 3}, qkv};
-    g[n++] = (pq_awq_group){{4, -1, -1}, attn_out};
-    g[n++] = (pq_awq_group){{5, 6, -1}, mlp};
-    g[n++] = (pq_awq_group){{7, -1, -1}, PQ_AWQ_LINEARS};
+    g[n++] = (pq_awq_group){{0, -1, -1, -1, -1}, PQ_AWQ_LINEARS};
+    g[n++] = (pq_awq_group){{1, 2, 3, -1, -1}, qkv};
+    g[n++] = (pq_awq_group){{4, -1, -1, -1, -1}, attn_out};
+    g[n++] = (pq_awq_group){{5, 6, -1, -1, -1}, mlp};
+    g[n++] = (pq_awq_group){{7, -1, -1, -1, -1}, PQ_AWQ_LINEARS};
     return n;
 }
 
-/* The output of layer L's attention (the family's module) or gated MLP on rows xn of the
- * sequences starts[0..n]. */
+/* The output of layer L's attention (the family's module), gated MLP or whole block (the
+ * family's) on rows xn of the sequences starts[0..n]. */
 static void module_out(const pq_model *m, pq_ops *ops, const pq_layer *L, pq_awq_target t,
                        const float *xn, const int *starts, int n, float *qkv, float *att, float *h,
                        float *h2, float *out)
@@ -242,6 +242,8 @@ static void module_out(const pq_model *m, pq_ops *ops, const pq_layer *L, pq_awq
     int M = starts[n];
     if (t == PQ_AWQ_ATTENTION) {
         m->arch->awq_attention(m, ops, L, xn, starts, n, qkv, att, out);
+    } else if (t == PQ_AWQ_BLOCK) {
+        m->arch->awq_block(m, ops, L, xn, starts, n, qkv, att, h, h2, out);
     } else {
         pq_linear_fwd(ops, h, xn, M, &L->gate);
         pq_linear_fwd(ops, h2, xn, M, &L->up);
@@ -326,7 +328,8 @@ static int awq_module(runner *r, int l, const pq_awq_group *grp, const pq_captur
     const pq_model *m = r->q;
     pq_layer *L = &r->q->layers[l];
     pq_linear *all[PQ_N_LAYER_LINEARS] = PQ_LAYER_LINEARS(L);
-    float *eff[3] = {0}; /* per linear: W s to quantize, then Q(W s) / s as the module computes */
+    float *eff[PQ_AWQ_MAX_LINEARS] = {0}; /* per linear: W s to quantize, then Q(W s) / s as the
+                                             module computes */
     const pq_config *c = &m->cfg;
     pq_attn at = pq_config_attn(c);
     size_t B = (size_t)r->batch, rows = (size_t)(cal->seq_start[cal->n_seq] - cal->seq_start[0]);
@@ -341,7 +344,7 @@ static int awq_module(runner *r, int l, const pq_awq_group *grp, const pq_captur
     float *ref = pq_alloc_array(rows, (size_t)c->n_embd * sizeof(float)),
           *s = pq_alloc_array((size_t)K, sizeof(float));
     float *wmean = spec->duo ? pq_alloc_array((size_t)K, sizeof(float)) : NULL;
-    pq_qweight *cand[3] = {0};
+    pq_qweight *cand[PQ_AWQ_MAX_LINEARS] = {0};
     int rc = 0;
     for (int k = 0; k < n && !rc; k++)
         if (!(eff[k] = pq_alloc_array((size_t)no[k], (size_t)K * sizeof(float))))
@@ -386,7 +389,7 @@ static int awq_module(runner *r, int l, const pq_awq_group *grp, const pq_captur
             cand[k] = NULL;
         }
     }
-    for (int k = 0; k < 3; k++)
+    for (int k = 0; k < PQ_AWQ_MAX_LINEARS; k++)
         free(eff[k]);
     for (int k = 0; k < 5; k++)
         free(buf[k]);
@@ -422,7 +425,8 @@ int pq_model_awq(pq_model **out, const pq_model *base, const pq_qspec *spec, con
         float *raw[PQ_N_LAYER_LINEARS] = {0};
         for (int g = 0; g < n_groups && !rc; g++) {
             int i = groups[g].idx[0];
-            if ((groups[g].target == PQ_AWQ_ATTENTION || groups[g].target == PQ_AWQ_MLP) &&
+            if ((groups[g].target == PQ_AWQ_ATTENTION || groups[g].target == PQ_AWQ_MLP ||
+                 groups[g].target == PQ_AWQ_BLOCK) &&
                 bl[i]->n_out &&
                 !(raw[i] = pq_alloc_array(rows, (size_t)bl[i]->n_in * sizeof(float))))
                 rc = pq_fail(err, POLYQ_NOMEM,
@@ -441,10 +445,10 @@ int pq_model_awq(pq_model **out, const pq_model *base, const pq_qspec *spec, con
         pq_qweight *chosen[PQ_N_LAYER_LINEARS] = {0};
         for (int g = 0; g < n_groups && !rc; g++) {
             const pq_awq_group *gr = &groups[g];
-            const float *ws[3];
-            float *tmp[3] = {0};
-            int no[3], idx[3], n = 0, K = 0;
-            for (int k = 0; k < 3; k++) {
+            const float *ws[PQ_AWQ_MAX_LINEARS];
+            float *tmp[PQ_AWQ_MAX_LINEARS] = {0};
+            int no[PQ_AWQ_MAX_LINEARS], idx[PQ_AWQ_MAX_LINEARS], n = 0, K = 0;
+            for (int k = 0; k < PQ_AWQ_MAX_LINEARS; k++) {
                 int i = gr->idx[k];
                 if (i < 0 || !ql[i]->n_out || (n && ql[i]->n_in != K))
                     continue;
@@ -454,7 +458,7 @@ int pq_model_awq(pq_model **out, const pq_model *base, const pq_qspec *spec, con
                 no[n] = ql[i]->n_out;
                 idx[n++] = i;
             }
-            pq_qweight *qw[3] = {0};
+            pq_qweight *qw[PQ_AWQ_MAX_LINEARS] = {0};
             /* -clip: every linear but q and k (and a fused qkv), as the references clip */
             pq_qspec one = rtn;
             one.clip = false;
@@ -469,7 +473,7 @@ int pq_model_awq(pq_model **out, const pq_model *base, const pq_qspec *spec, con
             for (int k = 0; k < n && !rc && rtn.clip; k++)
                 if (idx[k] > 2)
                     rc = awq_clip_one(ws[k], no[k], K, cap.h[idx[k]], &one, &qw[k], err);
-            for (int k = 0; k < 3; k++)
+            for (int k = 0; k < PQ_AWQ_MAX_LINEARS; k++)
                 free(tmp[k]);
             for (int k = 0; k < n; k++)
                 chosen[idx[k]] = qw[k];
@@ -532,17 +536,19 @@ int pq_model_smoothquant(pq_model **out, const pq_model *base, const pq_qspec *s
     if (!sc)
         rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
     pq_capture cap = {0};
-    /* the attention's linears read ln1's output, the MLP's first ones ln2's */
-    static const int attn[] = {0, 1, 2, 3}, mlp[] = {5, 6};
+    /* the attention's linears read ln1's output, the MLP's first ones ln2's; where one norm
+     * feeds both (Cohere), all of them read ln1's and share its scales */
+    static const int attn[] = {0, 1, 2, 3}, mlp[] = {5, 6}, both[] = {0, 1, 2, 3, 5, 6};
+    int n_groups = c->one_norm ? 1 : 2;
     for (int l = 0; l < c->n_layer && !rc; l++) {
         pq_linear *bl[PQ_N_LAYER_LINEARS] = PQ_LAYER_LINEARS(&base->layers[l]);
         pq_linear *ql[PQ_N_LAYER_LINEARS] = PQ_LAYER_LINEARS(&r.q->layers[l]);
         pq_layer *L = &r.q->layers[l];
         if (o->smooth && (rc = capture_block(&r, base, l, cal, false, false, true, &cap, err)))
             break;
-        for (int g = 0; g < 2 && !rc && o->smooth; g++) {
-            const int *idx = g ? mlp : attn;
-            int n_idx = g ? 2 : 4, first = -1;
+        for (int g = 0; g < n_groups && !rc && o->smooth; g++) {
+            const int *idx = c->one_norm ? both : g ? mlp : attn;
+            int n_idx = c->one_norm ? 6 : g ? 2 : 4, first = -1;
             for (int t = 0; t < n_idx && first < 0; t++)
                 if (bl[idx[t]]->n_out && bl[idx[t]]->n_in == C)
                     first = idx[t];

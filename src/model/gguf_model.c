@@ -275,7 +275,12 @@ static void put_entry(writer *wr, const pq_model *q, const pq_gguf_name *e, int 
     else {
         uint64_t len;
         const float *v = field_vector(q, l, e->field, &len);
-        put_f32(wr, n, v, 1, len, 0);
+        pq_attn at = pq_config_attn(c);
+        if (v && c->qk_norm_heads && (e->field == PQ_GF_Q_NORM || e->field == PQ_GF_K_NORM))
+            /* a weight per head (Cohere): [head width, heads] */
+            put_f32(wr, n, v, 2, (uint64_t)D, (uint64_t)(e->field == PQ_GF_Q_NORM ? at.H : at.KVH));
+        else
+            put_f32(wr, n, v, 1, len, 0);
     }
 }
 

@@ -12,9 +12,10 @@
 /* The families polyq reads, one line each (their traits are in arch_<family>.c). Earlier
  * entries win where two write the same GGUF architecture (Mistral is written as "llama"). */
 static const pq_arch *const archs[] = {
-    &pq_arch_gpt2,  &pq_arch_gpt_neox, &pq_arch_opt,         &pq_arch_llama,  &pq_arch_mistral,
-    &pq_arch_qwen2, &pq_arch_qwen3,    &pq_arch_phi3,        &pq_arch_gemma2, &pq_arch_gemma3,
-    &pq_arch_bloom, &pq_arch_bert,     &pq_arch_xlm_roberta,
+    &pq_arch_gpt2,    &pq_arch_gpt_neox, &pq_arch_opt,       &pq_arch_llama,
+    &pq_arch_mistral, &pq_arch_qwen2,    &pq_arch_qwen3,     &pq_arch_phi3,
+    &pq_arch_gemma2,  &pq_arch_gemma3,   &pq_arch_gemma3_mm, &pq_arch_cohere,
+    &pq_arch_cohere2, &pq_arch_bloom,    &pq_arch_bert,      &pq_arch_xlm_roberta,
 };
 #define N_BUILTIN (int)(sizeof archs / sizeof archs[0])
 #define N_EXTRA 8
@@ -103,6 +104,27 @@ int pq_config_ints(const json_t *j, const pq_cfg_int *list, size_t n, const char
     return 0;
 }
 
+int pq_config_layer_types(pq_config *c, const json_t *j, int pattern, const char *what,
+                          polyq_err *err)
+{
+    const json_t *lt = json_object_get(j, "layer_types");
+    if (lt && !json_is_null(lt) &&
+        (!json_is_array(lt) || json_array_size(lt) != (size_t)c->n_layer))
+        return pq_fail(err, POLYQ_FORMAT, "%s: layer_types is not a list of %d layer kinds", what,
+                       c->n_layer);
+    for (int l = 0; l < c->n_layer; l++) {
+        const char *t = json_is_array(lt) ? json_string_value(json_array_get(lt, (size_t)l)) : NULL;
+        if (json_is_array(lt) &&
+            (!t || (strcmp(t, "sliding_attention") && strcmp(t, "full_attention"))))
+            return pq_fail(err, POLYQ_FORMAT,
+                           "%s: layer_types[%d] is neither \"sliding_attention\" nor "
+                           "\"full_attention\"",
+                           what, l);
+        c->sliding[l] = t ? !strcmp(t, "sliding_attention") : (l + 1) % pattern != 0;
+    }
+    return 0;
+}
+
 int pq_config_act(const json_t *j, const char *key, const char *dflt, pq_act *out, const char *what,
                   polyq_err *err)
 {
@@ -129,6 +151,7 @@ int pq_config_act(const json_t *j, const char *key, const char *dflt, pq_act *ou
 
 static int check_tensor(pq_model *m, const char *const *names, int n_dims, const int64_t *shape,
                         const pq_tensor_info **out, polyq_err *err);
+static const pq_tensor_info *find_named(const pq_model *m, const char *name);
 static int finite_view(const pq_model *m, const pq_tensor_info *t, polyq_err *err);
 
 int pq_model_get_weight(pq_model *m, pq_linear *lin, const char *const *wnames, int n, int k,
@@ -174,7 +197,7 @@ int pq_model_lm_head(pq_model *m, int n_in, polyq_err *err)
 {
     static const char *const head[] = {"lm_head.weight", NULL};
     m->lm_head = (pq_linear){.n_out = m->cfg.n_vocab, .n_in = n_in, .w = m->wte};
-    if (!m->cfg.tie_word_embeddings || pq_tensors_find(&m->ts, "lm_head.weight"))
+    if (!m->cfg.tie_word_embeddings || find_named(m, "lm_head.weight"))
         return pq_model_get_weight(m, &m->lm_head, head, m->cfg.n_vocab, n_in, err);
     return 0;
 }
@@ -215,11 +238,30 @@ float *pq_model_alloc(pq_model *m, size_t n)
     return p;
 }
 
+/* A tensor by its text model's name; the language model of a multimodal checkpoint holds it
+ * under language_model.model.* (lm_head: language_model.lm_head.*), as the published files
+ * name it, or model.language_model.*, as transformers 5 saves it. */
+static const pq_tensor_info *find_named(const pq_model *m, const char *name)
+{
+    const pq_tensor_info *t = pq_tensors_find(&m->ts, name);
+    if (t || !m->text_of_multimodal)
+        return t;
+    char alt[256];
+    snprintf(alt, sizeof alt, "language_model.%s", name);
+    if ((t = pq_tensors_find(&m->ts, alt)))
+        return t;
+    if (!strncmp(name, "model.", 6)) {
+        snprintf(alt, sizeof alt, "model.language_model.%s", name + 6);
+        t = pq_tensors_find(&m->ts, alt);
+    }
+    return t;
+}
+
 static const pq_tensor_info *find_any(const pq_model *m, const char *const *names,
                                       const char **which)
 {
     for (int i = 0; names[i]; i++) {
-        const pq_tensor_info *t = pq_tensors_find(&m->ts, names[i]);
+        const pq_tensor_info *t = find_named(m, names[i]);
         if (t) {
             *which = names[i];
             return t;

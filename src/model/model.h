@@ -34,6 +34,9 @@ typedef struct pq_config {
     pq_act act;
     bool scale_attn_weights, scale_attn_by_inverse_layer_idx, tie_word_embeddings;
     bool parallel_residual; /* GPT-NeoX use_parallel_residual */
+    bool one_norm;          /* attention and MLP both read the block's one norm (Cohere) */
+    bool qk_norm_heads;     /* the q/k norms are LayerNorms with a weight per head, [heads, D]
+                               (Cohere's use_qk_norm) */
     bool post_ln;           /* OPT do_layer_norm_before = false */
     bool final_ln;          /* OPT: a final LayerNorm before the head */
     int rotary_dims;        /* GPT-NeoX: leading dims of each head that are rotated */
@@ -73,9 +76,16 @@ typedef enum { PQ_SCORE_CAUSAL, PQ_SCORE_PLL } pq_scoring;
  * module's output (q, k, v with the full-precision output projection after them: the family's
  * awq_attention), the gated MLP's output (gate and up with the full-precision down projection),
  * or no scaling at all (round-to-nearest). */
-typedef enum { PQ_AWQ_LINEARS, PQ_AWQ_ATTENTION, PQ_AWQ_MLP, PQ_AWQ_NONE } pq_awq_target;
+typedef enum {
+    PQ_AWQ_LINEARS,
+    PQ_AWQ_ATTENTION,
+    PQ_AWQ_MLP,
+    PQ_AWQ_NONE,
+    PQ_AWQ_BLOCK /* the whole block (the family's awq_block) run on the group's input */
+} pq_awq_target;
+#define PQ_AWQ_MAX_LINEARS 5
 typedef struct pq_awq_group {
-    int idx[3]; /* linears of PQ_LAYER_LINEARS, -1 unused */
+    int idx[PQ_AWQ_MAX_LINEARS]; /* linears of PQ_LAYER_LINEARS, -1 unused */
     pq_awq_target target;
 } pq_awq_group;
 #define PQ_AWQ_MAX_GROUPS 8
@@ -165,6 +175,12 @@ typedef struct pq_arch {
     int (*awq_groups)(const pq_model *m, pq_awq_group *g);
     void (*awq_attention)(const pq_model *m, pq_ops *ops, const pq_layer *L, const float *xn,
                           const int *starts, int n, float *qkv, float *att, float *out);
+    /* for PQ_AWQ_BLOCK groups (AutoAWQ's Cohere: q k v gate up measured on the decoder layer):
+     * the block's output out (M, C) from the input x (M, C); qkv, att, h, h2 are scratch of the
+     * widths of awq_attention's and the MLP's buffers */
+    void (*awq_block)(const pq_model *m, pq_ops *ops, const pq_layer *L, const float *x,
+                      const int *starts, int n, float *qkv, float *att, float *h, float *h2,
+                      float *out);
     const pq_gguf_family *gguf; /* NULL: no GGUF for this family */
     /* memory estimate before loading: linears held as f32 copies beside the file (GPT-2's
      * transposed Conv1D), and a tensor-name part whose tensors are held as f32 copies */
@@ -217,10 +233,12 @@ struct pq_model {
     const pq_model *base;
     /* provenance */
     char *dir;
-    char dtype[8];       /* stored dtype of the weights, e.g. "BF16" */
-    signed char add_bos; /* the file's tokenizer.ggml.add_bos_token: 1, 0, or -1 (not said) */
-    pq_qspec spec;       /* fp32 for a base model */
-    double linear_bits;  /* bits of the quantized linears (data + scales + zeros) */
+    char dtype[8];           /* stored dtype of the weights, e.g. "BF16" */
+    signed char add_bos;     /* the file's tokenizer.ggml.add_bos_token: 1, 0, or -1 (not said) */
+    bool text_of_multimodal; /* the text model of a multimodal checkpoint: tensors named under
+                                its language model (Gemma 3 4B and up) */
+    pq_qspec spec;           /* fp32 for a base model */
+    double linear_bits;      /* bits of the quantized linears (data + scales + zeros) */
     double linear_params;
     /* quantized linears per storage format as stored (a k-quant's fallback counted as what it
      * fell back to), and those left in full precision because no block fits their rows */
@@ -344,6 +362,10 @@ typedef struct pq_cfg_int {
 } pq_cfg_int;
 int pq_config_ints(const json_t *j, const pq_cfg_int *list, size_t n, const char *what,
                    polyq_err *err);
+/* layer_types (each "sliding_attention" or "full_attention") into c->sliding, or when absent
+ * every pattern-th layer global, the others local (transformers' sliding_window_pattern). */
+int pq_config_layer_types(pq_config *c, const json_t *j, int pattern, const char *what,
+                          polyq_err *err);
 /* The activation named by key (dflt when absent): gelu (erf), gelu_new / gelu_fast /
  * gelu_pytorch_tanh (tanh), relu, silu / swish. */
 int pq_config_act(const json_t *j, const char *key, const char *dflt, pq_act *out, const char *what,
@@ -405,7 +427,7 @@ void pq_llama_attention_module(const pq_model *m, pq_ops *ops, const pq_layer *L
                                const int *starts, int n, float *qkv, float *att, float *out);
 
 extern const pq_arch pq_arch_gpt2, pq_arch_gpt_neox, pq_arch_opt, pq_arch_llama, pq_arch_mistral,
-    pq_arch_qwen2, pq_arch_qwen3, pq_arch_phi3, pq_arch_gemma2, pq_arch_gemma3, pq_arch_bloom,
-    pq_arch_bert, pq_arch_xlm_roberta;
+    pq_arch_qwen2, pq_arch_qwen3, pq_arch_phi3, pq_arch_gemma2, pq_arch_gemma3, pq_arch_gemma3_mm,
+    pq_arch_cohere, pq_arch_cohere2, pq_arch_bloom, pq_arch_bert, pq_arch_xlm_roberta;
 
 #endif

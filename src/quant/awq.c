@@ -133,7 +133,7 @@ int pq_awq_clip(const float *w, int n_out, int K, const float *s, const double *
                 }
                 float sc;
                 uint8_t z = 0;
-                pq_rtn_group_ref(x, n, spec->bits, spec->sym, &sc, &z, u);
+                pq_rtn_group_spec(x, n, spec, &sc, &z, u);
                 for (int i = 0; i < n; i++) {
                     float q = (float)((int)u[i] - (spec->sym ? mid : z)) * sc;
                     d[i] = (double)(s ? src[i] * s[i0 + i] : src[i]) - q;

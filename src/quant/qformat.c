@@ -113,7 +113,7 @@ static int qspec_parse(const char *text, pq_qspec *out, polyq_err *err)
         out->gptq = true;
         p += 5;
     } else if (!strncmp(p, "awq-", 4)) {
-        out->awq = true;
+        out->awq = out->minmax = true;
         p += 4;
     }
     if (strncmp(p, "int", 3) != 0)
@@ -380,6 +380,32 @@ void pq_rtn_group_ref(const float *x, int n, int bits, bool sym, float *scale, u
     *zero = (uint8_t)z;
 }
 
+void pq_rtn_group_minmax(const float *x, int n, int bits, float *scale, uint8_t *zero, uint8_t *u)
+{
+    int qmax = (1 << bits) - 1;
+    float lo = n ? x[0] : 0, hi = lo;
+    for (int i = 1; i < n; i++) {
+        lo = fminf(lo, x[i]);
+        hi = fmaxf(hi, x[i]);
+    }
+    float d = fmaxf(hi - lo, 1e-5f) / (float)qmax;
+    int z = -pq_round_even(lo / d);
+    z = z < 0 ? 0 : z > qmax ? qmax : z;
+    for (int i = 0; i < n; i++)
+        u[i] = (uint8_t)pq_gptq_level(x[i], d, z, qmax);
+    *scale = d;
+    *zero = (uint8_t)z;
+}
+
+void pq_rtn_group_spec(const float *x, int n, const pq_qspec *spec, float *scale, uint8_t *zero,
+                       uint8_t *u)
+{
+    if (spec->minmax && !spec->sym)
+        pq_rtn_group_minmax(x, n, spec->bits, scale, zero, u);
+    else
+        pq_rtn_group_ref(x, n, spec->bits, spec->sym, scale, zero, u);
+}
+
 void pq_qweight_free(pq_qweight *q)
 {
     if (!q)
@@ -454,8 +480,8 @@ int pq_qweight_rtn(const float *w, int n_out, int n_in, const pq_qspec *spec, pq
                 int i0 = g * q->group, n = n_in - i0 < q->group ? n_in - i0 : q->group;
                 size_t gi = (size_t)r * q->n_groups + g;
                 uint8_t zdummy;
-                pq_rtn_group_ref(x + i0, n, q->bits, q->sym, &q->scale[gi],
-                                 q->zero ? &q->zero[gi] : &zdummy, u + i0);
+                pq_rtn_group_spec(x + i0, n, spec, &q->scale[gi], q->zero ? &q->zero[gi] : &zdummy,
+                                  u + i0);
             }
             for (int i = 0; i < n_in; i++)
                 pq_pack(q->data + (size_t)r * q->row_bytes, q->bits, (size_t)i, u[i]);

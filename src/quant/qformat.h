@@ -101,6 +101,8 @@ typedef struct pq_qspec {
     bool gptq;      /* gptq-int...: calibrated (needs calibration text) */
     bool act_order; /* gptq ... -act */
     bool awq;       /* awq-int...: calibrated activation-aware scaling, then RTN */
+    bool minmax;    /* asymmetric groups over min..max with the zero point clamped to the grid
+                       (AutoAWQ's pseudo_quantize_tensor: awq specs), not a range holding 0 */
     bool clip;      /* awq ... -clip: AWQ's search of each group's clipping range */
     bool duo;       /* awq ... -duo: AutoAWQ's duo_scaling, s = mean|x|^a / mean|w~|^(1-a) */
     bool act8;      /* w8a8 / smoothquant: int8 weights and per-token int8 activations */
@@ -190,5 +192,12 @@ double pq_qweight_bits(const pq_qweight *q);
  * u[0..n). Guards all-zero groups (scale 0, inverse 0). */
 void pq_rtn_group_ref(const float *x, int n, int bits, bool sym, float *scale, uint8_t *zero,
                       uint8_t *u);
+/* The same over min..max (spec->minmax): scale = max(max - min, 1e-5) / (2^bits - 1), zero =
+ * round(-min / scale) clamped to 0..2^bits - 1, levels clamped likewise (AutoAWQ's
+ * pseudo_quantize_tensor; a group of one sign keeps its whole step for its own span). */
+void pq_rtn_group_minmax(const float *x, int n, int bits, float *scale, uint8_t *zero, uint8_t *u);
+/* pq_rtn_group_ref, or pq_rtn_group_minmax where the spec asks for it */
+void pq_rtn_group_spec(const float *x, int n, const pq_qspec *spec, float *scale, uint8_t *zero,
+                       uint8_t *u);
 
 #endif

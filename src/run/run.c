@@ -118,8 +118,6 @@ int pq_memory_guard(const char *model_name, const char *path, const pq_qspec *sp
                     polyq_err *err)
 {
     memset(plan, 0, sizeof *plan);
-    if (pq_is_gguf_file(path)) /* its weights are held as f32: not estimated */
-        return 0;
     int rc = pq_memory_estimate(path, specs, n_q, batch_tokens, threads, plan, err);
     if (rc)
         return rc;
