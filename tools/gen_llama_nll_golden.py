@@ -13,6 +13,8 @@ Usage: tools/gen_llama_nll_golden.py SHARED_DIR MODEL.gguf NAME N_SENTENCES LANG
 import glob, os, subprocess, sys, tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import llama_cpp_build  # noqa: E402
 
 
 def main():
@@ -24,20 +26,8 @@ def main():
         del args[i:i + 2]
     shared, model, name, n = args[0], args[1], args[2], int(args[3])
     langs = args[4:]
-    out = subprocess.run([os.path.join(HERE, "build_llama_cpp.sh"), work], check=True,
-                         capture_output=True, text=True).stdout.strip().splitlines()[-1]
-    build = os.path.dirname(out)
-    src = glob.glob(os.path.join(work, "llama_cpp_python-*", "vendor", "llama.cpp"))[0]
-    libs = []
-    for pat in ("src/libllama.a", "ggml/src/libggml.a", "ggml/src/libggml-cpu.a",
-                "ggml/src/libggml-base.a"):
-        libs += glob.glob(os.path.join(build, pat))
-    exe = os.path.join(build, "llama_sentence_nll")
-    subprocess.run(["gcc", "-O2", "-std=gnu11", "-c", os.path.join(HERE, "llama_sentence_nll.c"),
-                    "-I", os.path.join(src, "include"), "-I", os.path.join(src, "ggml", "include"),
-                    "-o", exe + ".o"], check=True)
-    subprocess.run(["g++", exe + ".o"] + libs + libs + ["-fopenmp", "-lpthread", "-lm", "-o", exe],
-                   check=True)
+    exe = llama_cpp_build.compile_tool(work, "llama_sentence_nll")
+    out, _ = llama_cpp_build.build(work)
     with tempfile.TemporaryDirectory() as tmp:
         f32 = os.path.join(tmp, "model-f32.gguf")
         subprocess.run([os.path.join(out, "llama-quantize"), "--allow-requantize", model, f32, "F32"],
@@ -48,7 +38,7 @@ def main():
             res = subprocess.run([exe, f32, text, str(n)], check=True, capture_output=True,
                                  text=True).stdout.split("\n")
             rows += ["%s %d %s" % (lang, i + 1, r) for i, r in enumerate(res) if r]
-    commit = os.path.basename(glob.glob(os.path.join(work, "llama_cpp_python-*"))[0])
+    commit = llama_cpp_build.build(work)[1]
     dest = os.path.join(HERE, "..", "tests", "golden", "%s_nll.txt" % name)
     with open(dest, "w") as f:
         f.write("# %s as F32 (llama-quantize), llama.cpp %s: lang line n_tokens nll_nats, each "

@@ -18,6 +18,8 @@ import glob, os, subprocess, sys, tempfile
 import gguf
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import llama_cpp_build  # noqa: E402
 # the names polyq's table (src/model/gguf_model.c, gguf_pre) knows
 PRES = ("gpt-2 default phi-2 mpt olmo jais gigachat mellum a.x-4.0 exaone4 modern-bert roberta-bpe "
         "jina-es jina-de jina-v1-en jina-v2-es jina-v2-de jina-v2-code "
@@ -56,20 +58,7 @@ def main():
     shared, model = sys.argv[1:3]
     work = sys.argv[3] if len(sys.argv) > 3 else os.path.expanduser("~/.cache/polyq/llama.cpp")
     n_lines = int(sys.argv[4]) if len(sys.argv) > 4 else 40
-    out = subprocess.run([os.path.join(HERE, "build_llama_cpp.sh"), work], check=True,
-                         capture_output=True, text=True).stdout.strip().splitlines()[-1]
-    build = os.path.dirname(out)
-    src = glob.glob(os.path.join(work, "llama_cpp_python-*", "vendor", "llama.cpp"))[0]
-    libs = []
-    for pat in ("src/libllama.a", "ggml/src/libggml.a", "ggml/src/libggml-cpu.a",
-                "ggml/src/libggml-base.a"):
-        libs += glob.glob(os.path.join(build, pat))
-    exe = os.path.join(build, "llama_tokenize_lines")
-    subprocess.run(["gcc", "-O2", "-std=gnu11", "-c", os.path.join(HERE, "llama_tokenize_lines.c"),
-                    "-I", os.path.join(src, "include"), "-I", os.path.join(src, "ggml", "include"),
-                    "-o", exe + ".o"], check=True)
-    subprocess.run(["g++", exe + ".o"] + libs + libs + ["-fopenmp", "-lpthread", "-lm", "-o", exe],
-                   check=True)
+    exe = llama_cpp_build.compile_tool(work, "llama_tokenize_lines")
     tmp = tempfile.mkdtemp()
     args = []
     for f in sorted(glob.glob(os.path.join(shared, "data/flores200/devtest/*.devtest"))):
@@ -80,7 +69,7 @@ def main():
         with open(part, "wb") as fh:
             fh.write(b"\n".join(lines) + b"\n")
         args.append("%s=%s" % (lang, part))
-    commit = os.path.basename(glob.glob(os.path.join(work, "llama_cpp_python-*"))[0])
+    commit = llama_cpp_build.build(work)[1]
     rows = ["# %s's vocabulary under each tokenizer.ggml.pre: llama.cpp's tokenizer (%s, "
             "llama_tokenize without BOS/EOS, special text as text) on the first %d lines of each "
             "FLORES-200 devtest language\n" % (os.path.basename(model), commit, n_lines),

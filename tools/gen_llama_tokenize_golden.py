@@ -13,29 +13,18 @@ Usage: tools/gen_llama_tokenize_golden.py SHARED_DIR MODEL.gguf NAME [LLAMA_WORK
 import glob, os, subprocess, sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import llama_cpp_build  # noqa: E402
 
 
 def main():
     shared, model, name = sys.argv[1:4]
     work = sys.argv[4] if len(sys.argv) > 4 else os.path.expanduser("~/.cache/polyq/llama.cpp")
-    out = subprocess.run([os.path.join(HERE, "build_llama_cpp.sh"), work], check=True,
-                         capture_output=True, text=True).stdout.strip().splitlines()[-1]
-    build = os.path.dirname(out)
-    src = glob.glob(os.path.join(work, "llama_cpp_python-*", "vendor", "llama.cpp"))[0]
-    libs = []
-    for pat in ("src/libllama.a", "ggml/src/libggml.a", "ggml/src/libggml-cpu.a",
-                "ggml/src/libggml-base.a"):
-        libs += glob.glob(os.path.join(build, pat))
-    exe = os.path.join(build, "llama_tokenize_lines")
-    subprocess.run(["gcc", "-O2", "-std=gnu11", "-c", os.path.join(HERE, "llama_tokenize_lines.c"),
-                    "-I", os.path.join(src, "include"), "-I", os.path.join(src, "ggml", "include"),
-                    "-o", exe + ".o"], check=True)
-    subprocess.run(["g++", exe + ".o"] + libs + libs + ["-fopenmp", "-lpthread", "-lm", "-o", exe],
-                   check=True)
+    exe = llama_cpp_build.compile_tool(work, "llama_tokenize_lines")
     files = sorted(glob.glob(os.path.join(shared, "data/flores200/devtest/*.devtest")))
     args = ["%s=%s" % (os.path.basename(f)[: -len(".devtest")], f) for f in files]
     res = subprocess.run([exe, model] + args, check=True, capture_output=True, text=True)
-    commit = os.path.basename(glob.glob(os.path.join(work, "llama_cpp_python-*"))[0])
+    commit = llama_cpp_build.build(work)[1]
     dest = os.path.join(HERE, "..", "tests", "golden", "tok_%s_devtest.txt" % name)
     with open(dest, "w") as f:
         f.write("# %s: llama.cpp's tokenizer (%s, llama_tokenize without BOS/EOS, special text as "
