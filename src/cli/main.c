@@ -278,8 +278,8 @@ static int cmd_eval(int argc, char **argv)
          "(directories, or FILE.gguf: llama.cpp's GGUF of this MODEL)",
          OPT_STR, &quantized, 0, 0, NULL, NULL},
         {"--document", NULL,
-         "score each data file as one document (WikiText-style: lines and\n"
-         "their newlines as one stream, each line a unit of the statistics)",
+         "score each data file as one document (WikiText-style: its lines and\n"
+         "newlines tokenized as one text, each line a unit of the statistics)",
          OPT_FLAG, &document, 0, 0, NULL, NULL},
         {"--stride", "N",
          "document mode: a window of the model's context every N tokens,\n"

@@ -377,6 +377,51 @@ int pq_eval_doc_windows(const pq_ids *ids, size_t n_lines, const pq_ids *newline
     return rc;
 }
 
+/* Document mode: the lines, each with its newline, tokenized as one text (as llama-perplexity
+ * and the Hugging Face perplexity recipe read a file: a sentencepiece model gives the document
+ * a space prefix once, not each line), then each token given to the line it starts in (the
+ * newlines its text holds move on to the next line): ids[s] (empty on entry) receive line s's
+ * tokens, its newline's included. */
+static int doc_tokens(const pq_tokenizer *tok, const pq_corpus *c, pq_ids *ids, polyq_err *err)
+{
+    size_t total = 0;
+    if (!c->n)
+        return 0;
+    for (size_t s = 0; s < c->n; s++)
+        total += c->lens[s] + 1;
+    char *text = malloc(total ? total : 1);
+    if (!text)
+        return pq_fail(err, POLYQ_NOMEM, "%s: out of memory for the document", c->path);
+    size_t at = 0;
+    for (size_t s = 0; s < c->n; s++) {
+        memcpy(text + at, c->lines[s], c->lens[s]);
+        at += c->lens[s];
+        text[at++] = '\n';
+    }
+    pq_ids all = {0};
+    int rc = pq_tok_encode(tok, text, total, &all, err);
+    free(text);
+    if (rc) {
+        pq_fail_context(err, "%s (the document)", c->path);
+        return rc;
+    }
+    size_t line = 0;
+    for (size_t i = 0; !rc && i < all.n; i++) {
+        char *piece = NULL;
+        size_t plen = 0;
+        if ((rc = pq_tok_decode(tok, &all.v[i], 1, &piece, &plen, err)))
+            break;
+        rc = pq_ids_push(&ids[line], all.v[i])
+                 ? pq_fail(err, POLYQ_NOMEM, "%s: out of memory", c->path)
+                 : 0;
+        for (size_t k = 0; k < plen; k++)
+            line += piece[k] == '\n' && line + 1 < c->n;
+        free(piece);
+    }
+    pq_ids_free(&all);
+    return rc;
+}
+
 /* the unit a scored row of window w counts for: its sentence, or in document mode its line */
 #define UNIT(w, r) (doc ? units.v[win[w].unit_off + (size_t)((r)-win[w].first)] : win[w].sent)
 
@@ -397,7 +442,7 @@ int pq_evaluate(pq_evaluator *ev, const pq_corpus *c, pq_lang_eval *out, polyq_e
         goto out;
     }
     out->spaced = !pq_script_unspaced(c->lang);
-    if (doc && (rc = pq_tok_encode(fp->tok, "\n", 1, &nl, err)))
+    if (doc && (rc = doc_tokens(fp->tok, c, ids, err)))
         goto out;
     for (size_t s = 0; s < c->n; s++) {
         if (!doc && !c->lens[s]) { /* a sentence of no bytes has no bits per byte to report */
@@ -407,7 +452,7 @@ int pq_evaluate(pq_evaluator *ev, const pq_corpus *c, pq_lang_eval *out, polyq_e
                          c->path, s + 1);
             goto out;
         }
-        if ((rc = pq_tok_encode(fp->tok, c->lines[s], c->lens[s], &ids[s], err))) {
+        if (!doc && (rc = pq_tok_encode(fp->tok, c->lines[s], c->lens[s], &ids[s], err))) {
             pq_fail_context(err, "%s: line %zu", c->path, s + 1);
             goto out;
         }

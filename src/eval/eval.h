@@ -85,11 +85,13 @@ int pq_eval_pll_windows(const pq_ids *ids, size_t n_sent, const int32_t *pre, in
                         const int32_t *post, int n_post, int32_t mask, int ctx, pq_window **out,
                         size_t *n_out, pq_ids *store);
 
-/* Document mode (WikiText-style): the lines, each followed by the tokens of a newline, form
- * one stream after bos; windows of ctx input tokens start every `stride` tokens and score only
- * the tokens no earlier window scored (the Hugging Face perplexity recipe; stride = ctx scores
- * each token with whatever context precedes it in its window). Every scored token belongs to
- * its line (units), the unit of the statistics. 0 or -1 (out of memory). */
+/* Document mode (WikiText-style): the lines' tokens, each line's followed by the tokens of
+ * newline (pq_evaluate passes the document tokenized as one text, split by line, each line's
+ * newline in its ids, and an empty newline), form one stream after bos; windows of ctx input tokens
+ * start every `stride` tokens and score only the tokens no earlier window scored (the Hugging Face
+ * perplexity recipe; stride = ctx scores each token with whatever context precedes it in its
+ * window). Every scored token belongs to its line (units), the unit of the statistics. 0 or -1 (out
+ * of memory). */
 int pq_eval_doc_windows(const pq_ids *ids, size_t n_lines, const pq_ids *newline, int32_t bos,
                         int ctx, int stride, pq_window **out, size_t *n_out, pq_ids *store,
                         pq_ids *units);
