@@ -678,6 +678,26 @@ TEST(cli_document_mode)
                        pq_test_shared("data/flores200/devtest/eng_Latn.devtest"));
     expect(args, 2, "exceeds the model's context of 64");
     free(args);
+    args = pq_asprintf("eval tests/fixtures/neox-tiny-f32 --data doc=%s --llama-perplexity "
+                       "--stride 64",
+                       pq_test_shared("data/flores200/devtest/eng_Latn.devtest"));
+    expect(args, 2, "must be below the window of 64 tokens");
+    free(args);
+    char *shortdoc = pq_asprintf("%s/short-doc.txt", pq_test_tmpdir());
+    FILE *sf = fopen(shortdoc, "w");
+    CHECK(sf && fputs("A short document.\n", sf) >= 0);
+    if (sf)
+        fclose(sf);
+    args = pq_asprintf("eval tests/fixtures/neox-tiny-f32 --data doc=%s --llama-perplexity "
+                       "--context 32 --stride 16 --quant int8",
+                       shortdoc);
+    expect(args, 1, "needs at least 64 tokens");
+    free(shortdoc);
+    free(args);
+    args = pq_asprintf("eval tests/fixtures/neox-tiny-f32 --data doc=%s --context 65",
+                       pq_test_shared("data/flores200/devtest/eng_Latn.devtest"));
+    expect(args, 2, "--context 65 exceeds");
+    free(args);
     args = pq_asprintf("eval tests/fixtures/xlmr-tiny-f32 --data doc=%s --document",
                        pq_test_shared("data/flores200/devtest/eng_Latn.devtest"));
     expect(args, 1, "a masked LM has no such order");
@@ -3331,4 +3351,82 @@ TEST_SLOW(real_gemma3_eval_against_llama_cpp)
     free(lines);
     free(json);
     free(log);
+}
+
+/* The real-model tier against llama-perplexity's strided protocol: `polyq eval --document
+ * --llama-perplexity --context 256 --stride 128` on a FLORES document gives the perplexity
+ * llama.cpp's `llama-perplexity --ppl-stride 128` prints for the same weights written as F32
+ * (tests/golden/llama_ppl_devtest.txt, tools/gen_llama_ppl_golden.py), scoring as many tokens:
+ * SmolLM2 (byte-level, no BOS: its add_bos_token is false) to the printed precision (half a unit
+ * of the 4th decimal, and 2e-7 relative for the sums' float rounding; measured: at most 1e-7
+ * beyond the rounding), Gemma 3 (sentencepiece, BOS) with a mean NLL within 3e-4
+ * of llama.cpp's (relative; measured 4.4e-5: llama.cpp's f16 GELU table, as in
+ * real_gemma3_eval_against_llama_cpp). */
+TEST_SLOW(real_llama_perplexity_protocol)
+{
+    char *golden = NULL;
+    polyq_err err = {0};
+    CHECK_OK(pq_read_file("tests/golden/llama_ppl_devtest.txt", 1 << 16, &golden, NULL, &err));
+    int compared = 0;
+    for (char *save = NULL, *l = golden ? strtok_r(golden, "\n", &save) : NULL; l;
+         l = strtok_r(NULL, "\n", &save)) {
+        char name[32], lang[32];
+        int lines, ctx, stride, n_tok;
+        double want;
+        if (l[0] == '#')
+            continue;
+        if (sscanf(l, "%31s %31s %d %d %d %d %lf", name, lang, &lines, &ctx, &stride, &n_tok,
+                   &want) != 7) {
+            FAILF("bad golden line %s", l);
+            break;
+        }
+        bool gemma = !strcmp(name, "gemma3");
+        const char *model = gemma ? pq_test_gemma3_gguf() : pq_test_smollm2_gguf();
+        if (!model) {
+            pq_test_skip("the real GGUF models are not installed (scripts/install-deps.sh "
+                         "--tests downloads them)");
+            break;
+        }
+        char *rel = pq_asprintf("data/flores200/devtest/%s.devtest", lang), *text = NULL;
+        size_t len = 0, end = 0;
+        CHECK_OK(pq_read_file(pq_test_shared(rel), 1 << 24, &text, &len, &err));
+        for (int k = 0; text && k < lines && end < len; k++) {
+            const char *nl = memchr(text + end, '\n', len - end);
+            end = nl ? (size_t)(nl - text) + 1 : len;
+        }
+        char *doc = pq_asprintf("%s/ppl-%s-%s.txt", pq_test_tmpdir(), name, lang),
+             *json = pq_asprintf("%s/ppl-%s-%s.json", pq_test_tmpdir(), name, lang);
+        FILE *f = fopen(doc, "wb");
+        CHECK(f && text && fwrite(text, 1, end, f) == end);
+        if (f)
+            fclose(f);
+        char *args = pq_asprintf("eval %s --data doc=%s --ref doc --llama-perplexity --context %d "
+                                 "--stride %d --quant fp32 --bootstrap 100 --out %s",
+                                 model, doc, ctx, stride, json);
+        expect(args, 0, "wrote");
+        json_t *r = json_load_file(json, 0, NULL);
+        json_t *fp = json_array_get(json_object_get(r, "full_precision"), 0);
+        double ppl = json_number_value(json_object_get(fp, "ppl"));
+        long scored = (long)json_integer_value(json_object_get(fp, "tokens"));
+        long want_scored = (long)((n_tok - ctx + stride - 1) / stride) * stride;
+        /* SmolLM2: to the printed precision (and float rounding); Gemma 3: the mean NLL within 3e-4
+         * (relative), the tolerance of its sentence-by-sentence test */
+        bool near = gemma ? fabs(log(ppl) - log(want)) <= 3e-4 * log(want)
+                          : fabs(ppl - want) <= 5e-5 + 2e-7 * want;
+        if (scored != want_scored || !near)
+            FAILF("%s %s: perplexity %.6f over %ld tokens, llama-perplexity %.4f over %ld", name,
+                  lang, ppl, scored, want, want_scored);
+        CHECK(r && !strcmp(json_string_value(json_object_get(r, "document_protocol")),
+                           "llama-perplexity --ppl-stride"));
+        compared++;
+        json_decref(r);
+        free(args);
+        free(doc);
+        free(json);
+        free(rel);
+        free(text);
+    }
+    if (compared)
+        CHECK_INT(compared, 3);
+    free(golden);
 }

@@ -534,6 +534,46 @@ TEST(eval_doc_windows)
     pq_ids_free(&units);
 }
 
+/* llama-perplexity's protocol: ten tokens after BOS in windows of 4 every 2, the last 2 of each
+ * scored, (11 - 4 + 2 - 1) / 2 = 4 windows, the first window's earlier tokens never scored;
+ * without BOS the stream starts at the first token; fewer than two windows' tokens refused. */
+TEST(eval_llama_perplexity_windows)
+{
+    pq_ids ids[2] = {{0}}, store = {0}, units = {0};
+    for (int32_t t = 10; t < 20; t++)
+        pq_ids_push(&ids[t < 16 ? 0 : 1], t);
+    pq_window *w = NULL;
+    size_t n = 0;
+    CHECK(pq_eval_llama_windows(ids, 2, 1, 4, 2, &w, &n, &store, &units) == 0);
+    CHECK_INT(n, 4);
+    for (size_t i = 0; w && i < n; i++) {
+        /* stream: 1 10 11 .. 19; window i holds stream[2i .. 2i+4), scores rows 1, 2 */
+        CHECK_INT(w[i].len, 4);
+        CHECK_INT(w[i].first, 1);
+        CHECK_INT(w[i].n_tgt, 2);
+        CHECK_INT(store.v[w[i].in_off], i == 0 ? 1 : 10 + 2 * (int)i - 1);
+        CHECK_INT(store.v[w[i].tgt_off], 10 + 2 * (int)i + 1);
+        CHECK_INT(store.v[w[i].tgt_off + 1], 10 + 2 * (int)i + 2);
+        CHECK_INT(units.v[w[i].unit_off + 1], 10 + 2 * (int)i + 2 < 16 ? 0 : 1);
+    }
+    free(w);
+    pq_ids_free(&store);
+    pq_ids_free(&units);
+    w = NULL;
+    CHECK(pq_eval_llama_windows(ids, 2, -1, 4, 2, &w, &n, &store, &units) == 0);
+    CHECK(n == 3 && store.v[w[0].in_off] == 10); /* (10 - 4 + 1) / 2 */
+    free(w);
+    pq_ids_free(&store);
+    pq_ids_free(&units);
+    w = NULL;
+    CHECK(pq_eval_llama_windows(ids, 2, 1, 6, 2, &w, &n, &store, &units) == 1);
+    free(w);
+    pq_ids_free(&store);
+    pq_ids_free(&units);
+    pq_ids_free(&ids[0]);
+    pq_ids_free(&ids[1]);
+}
+
 /* Document mode through the evaluator equals running each window of the document alone, the
  * document tokenized as one text (its lines each with a newline); every token is scored once
  * and counted for the line it starts in. On a sentencepiece vocabulary (Llama 2's) the one text

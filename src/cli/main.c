@@ -264,9 +264,9 @@ static int cmd_eval(int argc, char **argv)
     const char *quant = "int8,int4-g128", *data = NULL, *out_path = NULL, *revision = NULL,
                *quantized = NULL, *log_path = NULL;
     unsigned long long max_sent = 0, threads = n_cpus(), batch = 512, n_boot = 1000, seed = 0,
-                       stride = 0;
+                       stride = 0, context = 0;
     unsigned long long calib_samples = 128, calib_tokens = 0;
-    bool offline = false, document = false;
+    bool offline = false, document = false, llama_ppl = false;
     double max_memory = 0;
     pq_calib_opts co = {.langs = "eng_Latn"};
     pq_run_opts ro = {.split = "devtest", .langs = "all", .ref = "eng_Latn"};
@@ -285,6 +285,13 @@ static int cmd_eval(int argc, char **argv)
          "document mode: a window of the model's context every N tokens,\n"
          "scoring only tokens no earlier window scored (default: half the context)",
          OPT_COUNT, &stride, 1, 1 << 20, "is not a positive count", &document},
+        {"--llama-perplexity", NULL,
+         "document mode scored as llama.cpp's llama-perplexity --ppl-stride N\n"
+         "-c CONTEXT scores a file: windows of --context tokens every --stride,\n"
+         "the last --stride of each scored, BOS only where the vocabulary adds it",
+         OPT_FLAG, &llama_ppl, 0, 0, NULL, &document},
+        {"--context", "N", "windows of at most N tokens (default: the model's, at most 4096)",
+         OPT_COUNT, &context, 1, 1 << 20, "is not a positive count", NULL},
         {"--data", "SRC",
          "FLORES-200 folder (with dev/ devtest/) or lang=file[,lang=file...]\n"
          "(default: $POLYQ_DATA, else FLORES-200 in polyq's cache, downloaded once)",
@@ -383,6 +390,8 @@ static int cmd_eval(int argc, char **argv)
     ro.seed = seed;
     ro.document = document;
     ro.stride = (int)stride;
+    ro.context = (int)context;
+    ro.llama_ppl = llama_ppl;
     ro.note = on_note;
     ro.progress = on_progress;
     ro.lang_done = on_lang_done;

@@ -79,6 +79,14 @@ void pq_evaluator_free(pq_evaluator *ev)
     free(ev);
 }
 
+/* the window of a model's evaluation: --context, else the model's (at most
+ * PQ_EVAL_MAX_CONTEXT) */
+static int eval_context(const pq_model *fp, const pq_eval_opts *o)
+{
+    int c = pq_eval_context(fp->cfg.n_ctx);
+    return o->context > 0 && o->context < c ? o->context : c;
+}
+
 int pq_evaluator_create(pq_evaluator **out, const pq_model *fp, pq_model *const *q, int n_q,
                         const pq_eval_opts *opts, polyq_err *err)
 {
@@ -106,6 +114,19 @@ int pq_evaluator_create(pq_evaluator **out, const pq_model *fp, pq_model *const 
         return pq_fail(err, POLYQ_UNSUPPORTED,
                        "%s: document mode scores left to right; a masked LM has no such order",
                        fp->dir);
+    if (opts->context > pq_eval_context(fp->cfg.n_ctx))
+        return pq_fail(err, POLYQ_INVALID_ARG,
+                       "--context %d exceeds the %d-token window polyq evaluates for this model "
+                       "(its context is %d)",
+                       opts->context, pq_eval_context(fp->cfg.n_ctx), fp->cfg.n_ctx);
+    if (opts->context > 0 && opts->stride > opts->context)
+        return pq_fail(err, POLYQ_INVALID_ARG, "--stride %d exceeds --context %d", opts->stride,
+                       opts->context);
+    if (opts->llama_ppl && (opts->stride < 1 || opts->stride >= eval_context(fp, opts)))
+        return pq_fail(err, POLYQ_INVALID_ARG,
+                       "llama-perplexity's protocol scores the last --stride tokens of each "
+                       "window: --stride %d must be below the window of %d tokens",
+                       opts->stride, eval_context(fp, opts));
     if (opts->stride > pq_eval_context(fp->cfg.n_ctx))
         return fp->cfg.n_ctx <= PQ_EVAL_MAX_CONTEXT
                    ? pq_fail(err, POLYQ_INVALID_ARG,
@@ -128,7 +149,7 @@ int pq_evaluator_create(pq_evaluator **out, const pq_model *fp, pq_model *const 
         ev->opts.n_threads = 1;
     if (ev->opts.batch_tokens < 1)
         ev->opts.batch_tokens = 512;
-    int ctx = pq_eval_context(fp->cfg.n_ctx);
+    int ctx = eval_context(fp, &ev->opts);
     ev->max_batch = ev->opts.batch_tokens > ctx ? ev->opts.batch_tokens : ctx;
     size_t M = (size_t)ev->max_batch, V = (size_t)fp->cfg.n_vocab;
     int max_k = fp->cfg.n_inner > fp->cfg.n_embd ? fp->cfg.n_inner : fp->cfg.n_embd;
@@ -377,6 +398,44 @@ int pq_eval_doc_windows(const pq_ids *ids, size_t n_lines, const pq_ids *newline
     return rc;
 }
 
+int pq_eval_llama_windows(const pq_ids *ids, size_t n_lines, int32_t bos, int ctx, int stride,
+                          pq_window **out, size_t *n_out, pq_ids *store, pq_ids *units)
+{
+    *out = NULL;
+    *n_out = 0;
+    pq_ids stream = {0}, owner = {0};
+    int rc = bos >= 0 && (pq_ids_push(&stream, bos) || pq_ids_push(&owner, 0)) ? -1 : 0;
+    for (size_t s = 0; s < n_lines && !rc; s++)
+        for (size_t i = 0; i < ids[s].n && !rc; i++)
+            rc = pq_ids_push(&stream, ids[s].v[i]) || pq_ids_push(&owner, (int32_t)s) ? -1 : 0;
+    size_t L = stream.n;
+    if (!rc && (L < 2 * (size_t)ctx || stride < 1 || stride >= ctx))
+        rc = 1;
+    size_t n_chunk = rc ? 0 : (L - (size_t)ctx + (size_t)stride - 1) / (size_t)stride;
+    if (n_chunk && !(*out = calloc(n_chunk, sizeof **out)))
+        rc = -1;
+    for (size_t i = 0; i < n_chunk && !rc; i++) {
+        size_t start = i * (size_t)stride;
+        pq_window *w = &(*out)[(*n_out)++];
+        w->len = ctx;
+        w->first = ctx - stride - 1;
+        w->n_tgt = stride;
+        w->in_off = store->n;
+        w->sent = owner.v[start + (size_t)w->first + 1];
+        for (size_t k = 0; k < (size_t)ctx && !rc; k++)
+            rc = pq_ids_push(store, stream.v[start + k]) ? -1 : 0;
+        w->tgt_off = store->n;
+        w->unit_off = units->n;
+        for (size_t k = (size_t)w->first + 1; k <= (size_t)ctx - 1 && !rc; k++)
+            rc = pq_ids_push(store, stream.v[start + k]) || pq_ids_push(units, owner.v[start + k])
+                     ? -1
+                     : 0;
+    }
+    pq_ids_free(&stream);
+    pq_ids_free(&owner);
+    return rc;
+}
+
 /* Document mode: the lines, each with its newline, tokenized as one text (as llama-perplexity
  * and the Hugging Face perplexity recipe read a file: a sentencepiece model gives the document
  * a space prefix once, not each line), then each token given to the line it starts in (the
@@ -430,7 +489,7 @@ int pq_evaluate(pq_evaluator *ev, const pq_corpus *c, pq_lang_eval *out, polyq_e
     memset(out, 0, sizeof *out);
     snprintf(out->lang, sizeof out->lang, "%s", c->lang);
     const pq_model *fp = ev->fp;
-    int rc = 0, V = fp->cfg.n_vocab, ctx = pq_eval_context(fp->cfg.n_ctx);
+    int rc = 0, V = fp->cfg.n_vocab, ctx = eval_context(fp, &ev->opts);
     pq_ids *ids = pq_calloc_array(c->n, sizeof *ids), store = {0}, units = {0}, nl = {0};
     bool doc = ev->opts.stride > 0;
     pq_window *win = NULL;
@@ -488,15 +547,31 @@ int pq_evaluate(pq_evaluator *ev, const pq_corpus *c, pq_lang_eval *out, polyq_e
             rc = pq_fail(err, POLYQ_NOMEM, "%s: out of memory", c->path);
             goto out;
         }
-    int wrc = doc ? pq_eval_doc_windows(ids, c->n, &nl, pq_model_bos(fp), ctx, ev->opts.stride,
-                                        &win, &n_win, &store, &units)
+    int wrc = doc && ev->opts.llama_ppl
+                  ? pq_eval_llama_windows(ids, c->n, fp->add_bos == 0 ? -1 : pq_model_bos(fp), ctx,
+                                          ev->opts.stride, &win, &n_win, &store, &units)
+              : doc ? pq_eval_doc_windows(ids, c->n, &nl, pq_model_bos(fp), ctx, ev->opts.stride,
+                                          &win, &n_win, &store, &units)
               : fp->cfg.encoder
                   ? pq_eval_pll_windows(ids, c->n, ev->pre, ev->n_pre, ev->post, ev->n_post,
                                         ev->mask, ctx, &win, &n_win, &store)
                   : pq_eval_windows(ids, c->n, pq_model_bos(fp), ctx, &win, &n_win, &store);
+    if (wrc == 1) {
+        rc = pq_fail(err, POLYQ_TEXT,
+                     "%s: llama-perplexity's protocol needs at least %d tokens (two windows); the "
+                     "document has fewer",
+                     c->path, 2 * ctx);
+        goto out;
+    }
     if (wrc) {
         rc = pq_fail(err, POLYQ_NOMEM, "%s: out of memory", c->path);
         goto out;
+    }
+    if (doc && ev->opts.llama_ppl) { /* only the scored tokens count for their lines */
+        for (size_t s = 0; s < c->n; s++)
+            out->tokens[s] = 0;
+        for (size_t i = 0; i < units.n; i++)
+            out->tokens[units.v[i]]++;
     }
     for (size_t w0 = 0; w0 < n_win;) {
         /* pack windows [w0, w1) */

@@ -54,7 +54,11 @@ typedef struct pq_eval_opts {
     int batch_tokens;        /* tokens per forward batch; 0 = 512 */
     pq_progress_fn progress; /* called after each batch; may be NULL */
     void *progress_ctx;
-    int stride; /* > 0: document mode (pq_eval_doc_windows) with this stride */
+    int stride;  /* > 0: document mode (pq_eval_doc_windows) with this stride */
+    int context; /* > 0: windows of at most this many tokens (the model's window otherwise) */
+    /* document mode scored as llama.cpp's llama-perplexity --ppl-stride scores a file
+     * (pq_eval_llama_windows) instead of the Hugging Face recipe */
+    bool llama_ppl;
 } pq_eval_opts;
 
 typedef struct pq_evaluator pq_evaluator;
@@ -92,6 +96,15 @@ int pq_eval_pll_windows(const pq_ids *ids, size_t n_sent, const int32_t *pre, in
  * perplexity recipe; stride = ctx scores each token with whatever context precedes it in its
  * window). Every scored token belongs to its line (units), the unit of the statistics. 0 or -1 (out
  * of memory). */
+/* llama-perplexity's strided protocol (perplexity_v2 with --ppl-stride): the stream is the
+ * lines' tokens after bos (none when bos < 0: a vocabulary whose add_bos_token is false); chunk
+ * i is the ctx tokens from i * stride, its last `stride` positions scored (the first chunk's
+ * earlier tokens are never scored), as many chunks as start with a whole chunk inside the
+ * stream, (len - ctx + stride - 1) / stride. The token llama.cpp writes over each chunk's first
+ * position after computing it changes nothing. Same ownership as pq_eval_doc_windows; 0, -1
+ * (out of memory) or 1 (fewer than 2 ctx tokens, which llama-perplexity refuses). */
+int pq_eval_llama_windows(const pq_ids *ids, size_t n_lines, int32_t bos, int ctx, int stride,
+                          pq_window **out, size_t *n_out, pq_ids *store, pq_ids *units);
 int pq_eval_doc_windows(const pq_ids *ids, size_t n_lines, const pq_ids *newline, int32_t bos,
                         int ctx, int stride, pq_window **out, size_t *n_out, pq_ids *store,
                         pq_ids *units);

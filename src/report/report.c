@@ -56,6 +56,10 @@ json_t *pq_report_doc(const pq_run_info *in, const pq_lang_metrics *m, size_t n_
                         json_string(in->stride ? "line of a document" : "sentence"));
     json_object_set_new(root, "document_stride",
                         in->stride ? json_integer(in->stride) : json_null());
+    json_object_set_new(root, "document_protocol",
+                        !in->stride     ? json_null()
+                        : in->llama_ppl ? json_string("llama-perplexity --ppl-stride")
+                                        : json_string("huggingface strided"));
     json_object_set_new(root, "context_tokens",
                         in->context > 0 ? json_integer(in->context) : json_null());
     json_object_set_new(root, "calibration",

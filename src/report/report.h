@@ -21,8 +21,9 @@ typedef struct pq_run_info {
     int ref_evaluated;
     uint64_t seed;
     int n_boot, threads, batch_tokens;
-    int stride;  /* document mode's stride, 0 for sentences */
-    int context; /* the longest window evaluated (pq_eval_context) */
+    int stride;     /* document mode's stride, 0 for sentences */
+    int context;    /* the longest window evaluated (pq_eval_context) */
+    bool llama_ppl; /* document mode scored as llama-perplexity --ppl-stride scores */
     double wall_time_s;
     double memory_estimate_mb, peak_rss_mb;
     int n_q;

@@ -276,9 +276,11 @@ int pq_run_eval(pq_run **out, const pq_model *fp, pq_model *const *q, int n_q,
     int threads = o->threads > 0 ? o->threads : 1,
         batch = o->batch_tokens > 0 ? o->batch_tokens : 512;
     int n_boot = o->n_boot > 0 ? o->n_boot : 1000;
-    int stride = o->stride;
+    int stride = o->stride, window = pq_eval_context(fp->cfg.n_ctx);
+    if (o->context > 0 && o->context < window)
+        window = o->context;
     if (o->document && !stride)
-        stride = pq_eval_context(fp->cfg.n_ctx) / 2 > 0 ? pq_eval_context(fp->cfg.n_ctx) / 2 : 1;
+        stride = window / 2 > 0 ? window / 2 : 1;
     progress_ctx pc = {o, NULL, 0, l->n, NULL, 0};
     if (o->progress && l->n) { /* each language weighed by the size of its file */
         double *wt = calloc(l->n, sizeof *wt), sum = 0;
@@ -301,7 +303,9 @@ int pq_run_eval(pq_run **out, const pq_model *fp, pq_model *const *q, int n_q,
                        .batch_tokens = batch,
                        .progress = o->progress ? on_batch : NULL,
                        .progress_ctx = &pc,
-                       .stride = stride};
+                       .stride = stride,
+                       .context = o->context,
+                       .llama_ppl = o->llama_ppl};
     pq_evaluator *ev = NULL;
     int rc = pq_evaluator_create(&ev, fp, q, n_q, &eo, err);
     r->n_lang = l->n;
@@ -425,7 +429,8 @@ int pq_run_eval(pq_run **out, const pq_model *fp, pq_model *const *q, int n_q,
                             .threads = threads,
                             .batch_tokens = batch,
                             .stride = stride,
-                            .context = pq_eval_context(fp->cfg.n_ctx),
+                            .context = window,
+                            .llama_ppl = o->llama_ppl,
                             .wall_time_s = pq_now() - t0,
                             .calibration = r->calibration,
                             .n_q = n_q,

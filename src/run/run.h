@@ -107,6 +107,8 @@ typedef struct pq_run_opts {
     unsigned long long seed;
     bool document;   /* each file as one document */
     int stride;      /* document mode's stride; 0: half the context */
+    int context;     /* > 0: windows of at most this many tokens */
+    bool llama_ppl;  /* document mode as llama-perplexity --ppl-stride scores a file */
     pq_note_fn note; /* what the run decided for the user (may be NULL) */
     pq_run_progress_fn progress;
     pq_run_lang_done_fn lang_done; /* may be NULL */
