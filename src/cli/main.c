@@ -804,6 +804,7 @@ static const struct {
     {"Qwen/Qwen3-8B", "qwen3", "8.2B", "multilingual (119 languages)"},
     {"google/gemma-3-270m", "gemma3_text", "268M", "Gemma 3, text-only size"},
     {"google/gemma-3-1b-pt", "gemma3_text", "1.0B", "Gemma 3, text-only size"},
+    {"google/gemma-3-4b-pt", "gemma3", "4.3B", "Gemma 3 (its text model; images not read)"},
     {"google/gemma-2-2b", "gemma2", "2.6B", "Gemma 2"},
     {"microsoft/Phi-3-mini-4k-instruct", "phi3", "3.8B", "Phi-3 (mostly English)"},
     {"CohereLabs/aya-expanse-8b", "cohere", "8.0B", "multilingual (23 languages)"},
