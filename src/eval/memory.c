@@ -124,8 +124,7 @@ static int estimate_gguf(const char *path, const pq_qspec *specs, int n_q, int b
         GET("vocab_size", V);
 #undef GET
     }
-    const pq_gguf_kv *tokens = pq_gguf_find_kv(&g, "tokenizer.ggml.tokens"),
-                     *merges = pq_gguf_find_kv(&g, "tokenizer.ggml.merges");
+    const pq_gguf_kv *tokens = pq_gguf_find_kv(&g, "tokenizer.ggml.tokens");
     if (V <= 0)
         V = tokens ? (int64_t)tokens->n : 32000;
     if (I <= 0)
@@ -142,10 +141,10 @@ static int estimate_gguf(const char *path, const pq_qspec *specs, int n_q, int b
         if (t->n_dims == 2 && !embedding)
             linear += numel;
     }
-    /* the token and merge strings lie between the first key and the tensor table */
+    /* the token and merge strings (and the keys after them) lie between the token list and
+     * the tensor data */
     if (tokens && g.n_t && g.t[0].data > tokens->at)
         strings = (double)(g.t[0].data - tokens->at);
-    (void)merges;
     out->tokenizer = 12.0 * strings;
     pq_gguf_close(&g);
     estimate_rest((double)V, (double)C, (double)ctx, (double)I, linear, specs, n_q, batch_tokens,

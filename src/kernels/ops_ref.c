@@ -203,8 +203,10 @@ void pq_rope_inv_freq(float *inv, int rot, const pq_rope *r)
     }
 }
 
-void pq_rope_neox(float *qkv, const int *seq_start, int n_seq, const pq_attn *a, int rot,
-                  const pq_rope *rp)
+/* Rotary over the pairs (i * step, i * step + gap) of the first rot dims of every q and k head:
+ * rotate_half pairs (step 1, gap rot / 2) or interleaved ones (step 2, gap 1). */
+static void rope_pairs(float *qkv, const int *seq_start, int n_seq, const pq_attn *a, int rot,
+                       const pq_rope *rp, int step, int gap)
 {
     int half = rot / 2, ld = pq_attn_ld(a);
     float inv[512];
@@ -218,37 +220,25 @@ void pq_rope_neox(float *qkv, const int *seq_start, int n_seq, const pq_attn *a,
                 float ang = pos * inv[i];
                 float c = (float)cos((double)ang), sn = (float)sin((double)ang);
                 for (int h = 0; h < a->H + a->KVH; h++) { /* q heads, then k heads */
-                    float *x = qkv + (size_t)r * ld + (size_t)h * a->D;
-                    float x1 = x[i], x2 = x[i + half];
-                    x[i] = x1 * c - x2 * sn;
-                    x[i + half] = x2 * c + x1 * sn;
+                    float *x = qkv + (size_t)r * ld + (size_t)h * a->D + (size_t)i * step;
+                    float x1 = x[0], x2 = x[gap];
+                    x[0] = x1 * c - x2 * sn;
+                    x[gap] = x2 * c + x1 * sn;
                 }
             }
         }
 }
 
+void pq_rope_neox(float *qkv, const int *seq_start, int n_seq, const pq_attn *a, int rot,
+                  const pq_rope *rp)
+{
+    rope_pairs(qkv, seq_start, n_seq, a, rot, rp, 1, rot / 2);
+}
+
 void pq_rope_interleaved(float *qkv, const int *seq_start, int n_seq, const pq_attn *a, int rot,
                          const pq_rope *rp)
 {
-    int half = rot / 2, ld = pq_attn_ld(a);
-    float inv[512];
-    if (half <= 0 || half > 512)
-        return;
-    pq_rope_inv_freq(inv, rot, rp);
-    for (int s = 0; s < n_seq; s++)
-        for (int r = seq_start[s]; r < seq_start[s + 1]; r++) {
-            float pos = (float)(r - seq_start[s]);
-            for (int i = 0; i < half; i++) {
-                float ang = pos * inv[i];
-                float c = (float)cos((double)ang), sn = (float)sin((double)ang);
-                for (int h = 0; h < a->H + a->KVH; h++) {
-                    float *x = qkv + (size_t)r * ld + (size_t)h * a->D + 2 * i;
-                    float x1 = x[0], x2 = x[1];
-                    x[0] = x1 * c - x2 * sn;
-                    x[1] = x2 * c + x1 * sn;
-                }
-            }
-        }
+    rope_pairs(qkv, seq_start, n_seq, a, rot, rp, 2, 1);
 }
 
 /* One (sequence, head): rows r0..r0+T of qkv; scores (T) scratch. */

@@ -117,7 +117,6 @@ static int read_config(pq_config *c, const json_t *j, const char *what, bool v2,
     c->rotary_dims = c->n_embd / c->n_head;
     c->qk_norm = c->qk_norm_heads = qk;
     c->gated = true;
-    c->parallel_residual = true;
     c->one_norm = true;
     return 0;
 }
