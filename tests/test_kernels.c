@@ -154,7 +154,7 @@ TEST(kernels_gemm_match_naive_products)
             err_nt = fmax(err_nt, fabs(r - c[m * N + n]));
         }
     pq_sgemm_nn(M, N, K, a, K, bt, N, c, N);
-    pq_igemm_nt(M, N, K, a8, K, b8, K, c32, N);
+    CHECK_INT(pq_igemm_nt(M, N, K, a8, K, b8, K, c32, N), 0);
     for (int m = 0; m < M; m++)
         for (int n = 0; n < N; n++) {
             double r = 0;
@@ -169,6 +169,26 @@ TEST(kernels_gemm_match_naive_products)
     CHECK(err_nt < 1e-4);
     CHECK(err_nn < 1e-4);
     CHECK_INT(bad_int, 0);
+    /* sums beyond 2^24 and pairs of extreme bytes: exact all the same */
+    enum { KL = 2100 };
+    int8_t *al = malloc(2 * KL), *bl = malloc(3 * KL);
+    int32_t cl[6];
+    for (int k = 0; k < 2 * KL; k++)
+        al[k] = (int8_t)(k < KL ? -128 : (k % 3 ? 127 : -128));
+    for (int k = 0; k < 3 * KL; k++)
+        bl[k] = (int8_t)(k < KL ? -128 : k < 2 * KL ? 127 : (k % 7) - 3);
+    CHECK_INT(pq_igemm_nt(2, 3, KL, al, KL, bl, KL, cl, 3), 0);
+    bad_int = 0;
+    for (int m = 0; m < 2; m++)
+        for (int n = 0; n < 3; n++) {
+            int64_t r = 0;
+            for (int k = 0; k < KL; k++)
+                r += (int64_t)al[m * KL + k] * bl[n * KL + k];
+            bad_int += r != cl[m * 3 + n];
+        }
+    CHECK_INT(bad_int, 0);
+    free(al);
+    free(bl);
     free(a);
     free(b);
     free(c);

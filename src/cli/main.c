@@ -399,7 +399,8 @@ static int cmd_eval(int argc, char **argv)
     /* every language must exist, and the memory must suffice, before anything slow starts */
     pq_mem_plan plan;
     if ((rc = pq_run_langs_open(&langs, &ro, n_q > 0 || quantized, &err)) ||
-        (rc = pq_memory_guard(model_name, model_path, specs, n_q, (int)batch, (int)threads,
+        (rc = pq_memory_guard(model_name, model_path, specs, n_q, (int)batch,
+                              document ? (context ? (int)context : -1) : 0, (int)threads,
                               max_memory, &plan, &err)))
         goto out;
     /* what is about to run, before the long part (the table comes at the end) */

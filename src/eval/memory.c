@@ -78,8 +78,8 @@ double pq_memory_available(void)
 /* The quantized copies, batch buffers and the rest, from the model's shape and the count of
  * weights in its block linears: shared by folders and GGUF files. */
 static void estimate_rest(double V, double C, double ctx, double I, double linear,
-                          const pq_qspec *specs, int n_q, int batch_tokens, int threads,
-                          pq_mem_plan *out)
+                          const pq_qspec *specs, int n_q, int batch_tokens, int window_tokens,
+                          int threads, pq_mem_plan *out)
 {
     for (int q = 0; q < n_q; q++) {
         if (specs[q].none)
@@ -90,20 +90,24 @@ static void estimate_rest(double V, double C, double ctx, double I, double linea
         double bits = specs[q].bits + (32.0 + (specs[q].sym ? 0 : 8)) / g;
         out->weights_q += linear * bits / 8 + (specs[q].head ? V * C * bits / 8 : 0);
     }
-    /* lockstep buffers: two logit matrices and the activations of one batch */
+    /* lockstep buffers: two logit matrices and the activations of one batch, whose rows are
+     * touched up to the batch or the longest window, whichever is longer (the matrices are
+     * reserved for the model's whole context, but pages untouched cost nothing) */
     double ectx = ctx < PQ_EVAL_MAX_CONTEXT ? ctx : PQ_EVAL_MAX_CONTEXT; /* pq_eval_context */
-    double M = batch_tokens > ectx ? batch_tokens : ectx;
+    double win = window_tokens < 0 ? ectx : window_tokens < ectx ? window_tokens : ectx;
+    double M = batch_tokens > win ? batch_tokens : win;
     out->buffers =
         2.0 * M * V * 4 + M * (6 * C + 2 * I) * 4 + (double)threads * 64 * (I > C ? I : C) * 4;
     out->base = 16.0 * 1024 * 1024; /* the process, its libraries and BLAS buffers */
     out->total = out->weights_fp + out->weights_q + out->buffers + out->tokenizer + out->base;
 }
 
-/* A GGUF model (pq_model_open_gguf): F32, F16 and BF16 tensors used in place, quantized ones
+/* A GGUF model (pq_model_open_gguf): F32, F16 and BF16 tensors and the quantized linears and
+ * token embeddings used in place, other quantized tensors (GPT-2's position embeddings)
  * dequantized to f32 copies (their file pages read once); the shape from ARCH.* metadata; the
  * vocabulary's structures about 12 times the bytes of its token and merge strings. */
 static int estimate_gguf(const char *path, const pq_qspec *specs, int n_q, int batch_tokens,
-                         int threads, pq_mem_plan *out, polyq_err *err)
+                         int window_tokens, int threads, pq_mem_plan *out, polyq_err *err)
 {
     pq_gguf g;
     int rc = pq_gguf_open(&g, path, err);
@@ -136,8 +140,9 @@ static int estimate_gguf(const char *path, const pq_qspec *specs, int n_q, int b
         for (int d = 0; d < t->n_dims; d++)
             numel *= (double)t->ne[d];
         bool plain = t->type == PQ_GGML_F32 || t->type == PQ_GGML_F16 || t->type == PQ_GGML_BF16;
-        out->weights_fp += plain ? (double)t->nbytes : 4.0 * numel + (double)t->nbytes;
         bool embedding = t->n_dims == 2 && ((int64_t)t->ne[0] == V || (int64_t)t->ne[1] == V);
+        bool packed = !plain && t->n_dims == 2 && !strstr(t->name, "position_embd");
+        out->weights_fp += plain || packed ? (double)t->nbytes : 4.0 * numel + (double)t->nbytes;
         if (t->n_dims == 2 && !embedding)
             linear += numel;
     }
@@ -148,17 +153,17 @@ static int estimate_gguf(const char *path, const pq_qspec *specs, int n_q, int b
     out->tokenizer = 12.0 * strings;
     pq_gguf_close(&g);
     estimate_rest((double)V, (double)C, (double)ctx, (double)I, linear, specs, n_q, batch_tokens,
-                  threads, out);
+                  window_tokens, threads, out);
     return 0;
 }
 
 int pq_memory_estimate(const char *dir, const pq_qspec *specs, int n_q, int batch_tokens,
-                       int threads, pq_mem_plan *out, polyq_err *err)
+                       int window_tokens, int threads, pq_mem_plan *out, polyq_err *err)
 {
     memset(out, 0, sizeof *out);
     char magic[4] = {0};
     if (pq_read_head(dir, magic, 4) && !memcmp(magic, "GGUF", 4))
-        return estimate_gguf(dir, specs, n_q, batch_tokens, threads, out, err);
+        return estimate_gguf(dir, specs, n_q, batch_tokens, window_tokens, threads, out, err);
     char *cfg_path = pq_path_join(dir, "config.json");
     json_t *cfg = NULL;
     pq_tensors ts = {0};
@@ -204,7 +209,7 @@ int pq_memory_estimate(const char *dir, const pq_qspec *specs, int n_q, int batc
     if (tj && stat(tj, &st) == 0)
         out->tokenizer = 12.0 * (double)st.st_size; /* the parsed JSON tree, briefly */
     free(tj);
-    estimate_rest(V, C, ctx, I, linear, specs, n_q, batch_tokens, threads, out);
+    estimate_rest(V, C, ctx, I, linear, specs, n_q, batch_tokens, window_tokens, threads, out);
 out:
     pq_tensors_close(&ts);
     json_decref(cfg);

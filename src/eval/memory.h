@@ -17,8 +17,11 @@ typedef struct pq_mem_plan {
     double total;
 } pq_mem_plan;
 
+/* window_tokens: the longest window one batch may hold beyond batch_tokens (document mode: its
+ * context; -1: the model's context, capped as pq_eval_context caps it), 0 for sentences, each
+ * taken to fit in a batch. */
 int pq_memory_estimate(const char *model_dir, const pq_qspec *specs, int n_q, int batch_tokens,
-                       int threads, pq_mem_plan *out, polyq_err *err);
+                       int window_tokens, int threads, pq_mem_plan *out, polyq_err *err);
 /* MemAvailable from /proc/meminfo in bytes, 0 when unknown. */
 double pq_memory_available(void);
 /* "8G", "512M", "1.5g", "100000" (bytes) -> bytes; -1 when not a size. */

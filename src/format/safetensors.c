@@ -415,3 +415,25 @@ int pq_tensors_add(pq_tensors *ts, const char *what, const char *name, pq_dtype 
         return pq_fail(err, POLYQ_FORMAT, "%s: tensor \"%s\" appears twice", what, name);
     return 0;
 }
+
+int pq_tensors_add_packed(pq_tensors *ts, const char *what, const char *name, int packed,
+                          const int64_t *shape, const void *data, size_t nbytes, void *owned,
+                          polyq_err *err)
+{
+    int64_t bytes = (int64_t)nbytes;
+    size_t numel;
+    if (nbytes > INT64_MAX || shape[0] < 0 || shape[1] < 0 ||
+        !pq_mul_size((size_t)shape[0], (size_t)shape[1], &numel)) {
+        free(owned);
+        return pq_fail(err, POLYQ_FORMAT, "%s: tensor \"%s\" size overflows", what, name);
+    }
+    if (pq_tensors_add(ts, what, name, PQ_DT_U8, 1, &bytes, data, owned, err))
+        return -1;
+    pq_tensor_info *x = &ts->t[ts->n - 1];
+    x->packed = packed;
+    x->n_dims = 2;
+    x->shape[0] = shape[0];
+    x->shape[1] = shape[1];
+    x->numel = numel;
+    return 0;
+}

@@ -52,6 +52,8 @@ typedef struct pq_tensor_info {
     const uint8_t *data; /* inside the file's map */
     size_t nbytes;
     const char *file; /* path of the file that holds it */
+    int packed;       /* 0: elements of dtype; else 1 + a packed storage format (quant/qformat.h):
+                         data holds its blocks, row after row, for shape [rows, cols] (GGUF) */
 } pq_tensor_info;
 
 /* All tensors of a model, possibly across shards. */
@@ -86,6 +88,11 @@ int pq_tensors_add_buffer(pq_tensors *ts, const char *what, const uint8_t *buf, 
  * `owned`, which the table then frees, also when adding fails). */
 int pq_tensors_add(pq_tensors *ts, const char *what, const char *name, pq_dtype dtype, int n_dims,
                    const int64_t *shape, const void *data, void *owned, polyq_err *err);
+/* Adds a matrix [shape[0], shape[1]] stored packed (`packed` as in pq_tensor_info) in nbytes at
+ * data, held as pq_tensors_add holds it. */
+int pq_tensors_add_packed(pq_tensors *ts, const char *what, const char *name, int packed,
+                          const int64_t *shape, const void *data, size_t nbytes, void *owned,
+                          polyq_err *err);
 void pq_tensors_close(pq_tensors *ts); /* accepts a zeroed table */
 
 const pq_tensor_info *pq_tensors_find(const pq_tensors *ts, const char *name);

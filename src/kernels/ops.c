@@ -164,7 +164,12 @@ static void int8_task(void *ctx, size_t task, int thread)
         for (int k = 0; k < K; k++)
             w8[(size_t)r * K + k] = (int8_t)(w[k] ^ 0x80);
     }
-    pq_igemm_nt(t->j.M, nc, K, t->j.ops->a8, K, w8, K, acc32, nc);
+    if (pq_igemm_nt(t->j.M, nc, K, t->j.ops->a8, K, w8, K, acc32, nc)) {
+        free(w8);
+        free(acc32);
+        t->j.ops->oom = 1;
+        return;
+    }
     for (int m = 0; m < t->j.M; m++) {
         const float *xf = t->j.in + (size_t)m * K;
         int s = t->mask ? t->row_seq[m] : 0;

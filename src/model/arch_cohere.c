@@ -144,7 +144,7 @@ static int cohere_load_as(pq_model *m, const json_t *config, bool v2, polyq_err 
             s_kn[2] = {at.KVH, at.D};
     const char *const emb[] = {"model.embed_tokens.weight", NULL};
     const char *const norm[] = {"model.norm.weight", NULL};
-    if ((rc = pq_model_get_f32(m, emb, 2, s_emb, &m->wte, err)) ||
+    if ((rc = pq_model_get_embeddings(m, emb, s_emb, err)) ||
         (rc = pq_model_get_f32(m, norm, 1, s_c, &m->lnf_w, err)) ||
         (rc = pq_model_lm_head(m, C, err)))
         return rc;
@@ -232,7 +232,7 @@ static void cohere_forward(const pq_model *m, pq_ops *ops, pq_acts *a, const int
 {
     const pq_config *c = &m->cfg;
     int C = c->n_embd, M = seq_start[n_seq];
-    pq_embed(a->x, m->wte, tokens, M, C);
+    pq_model_embed(m, a->x, tokens, M);
     for (int l = 0; l < c->n_layer; l++) {
         const pq_layer *L = &m->layers[l];
         /* x = x + attn(n) + down(act(gate(n)) * up(n)), n = norm(x) */
@@ -355,7 +355,7 @@ static int cohere_gguf_writable(const pq_model *m, const char *path, polyq_err *
 {
     const pq_config *c = &m->cfg;
     const pq_layer *L = &m->layers[0];
-    if (m->lm_head.q || m->lm_head.w != m->wte)
+    if (!pq_model_head_is_embeddings(m))
         return pq_fail(err, POLYQ_UNSUPPORTED,
                        "%s: llama.cpp reads %s with the token embeddings as its head; this model's "
                        "head is its own (untied or quantized), so its GGUF would compute otherwise",

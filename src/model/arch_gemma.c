@@ -207,7 +207,7 @@ static int gemma_load(pq_model *m, const json_t *config, bool v2, polyq_err *err
     int C = c->n_embd, I = c->n_inner, Q = at.H * at.D, KV = at.KVH * at.D;
     int64_t s_emb[2] = {c->n_vocab, C};
     const char *const emb[] = {"model.embed_tokens.weight", NULL};
-    if ((rc = pq_model_get_f32(m, emb, 2, s_emb, &m->wte, err)) ||
+    if ((rc = pq_model_get_embeddings(m, emb, s_emb, err)) ||
         (rc = norm(m, "model.norm.weight", C, sh, &m->lnf_w, err)) ||
         (rc = pq_model_lm_head(m, C, err)))
         return rc;
@@ -318,7 +318,7 @@ static void gemma_forward(const pq_model *m, pq_ops *ops, pq_acts *a, const int3
 {
     const pq_config *c = &m->cfg;
     int C = c->n_embd, M = seq_start[n_seq];
-    pq_embed(a->x, m->wte, tokens, M, C); /* x = embed_tokens[token] * sqrt(hidden) */
+    pq_model_embed(m, a->x, tokens, M); /* x = embed_tokens[token] * sqrt(hidden) */
     for (size_t i = 0; i < (size_t)M * C; i++)
         a->x[i] *= c->embed_scale;
     for (int l = 0; l < c->n_layer; l++) {
@@ -470,8 +470,8 @@ static int gemma_gguf_writable(const pq_model *m, const char *path, bool v2, pol
     bool rope_ok = v2 || c->rope_local.kind == PQ_ROPE_DEFAULT;
     /* llama.cpp's Gemma 2 has no cap-free mode and reads no output.weight (the head is the
      * token embeddings) */
-    bool caps_ok = !v2 || (c->attn_softcap > 0 && c->final_softcap > 0 && !m->lm_head.q &&
-                           m->lm_head.w == m->wte);
+    bool caps_ok =
+        !v2 || (c->attn_softcap > 0 && c->final_softcap > 0 && pq_model_head_is_embeddings(m));
     if (!rope_ok || !caps_ok || fabs(1.0 / c->attn_scale - scale) > 1e-3 * scale)
         return pq_fail(err, POLYQ_UNSUPPORTED,
                        v2 ? "%s: llama.cpp reads Gemma 2 with both soft-caps, the token embeddings "

@@ -67,6 +67,8 @@ static int linear_conv1d(pq_model *m, pq_linear *lin, const char *base, int l, i
     int64_t bshape[1] = {n}, wshape[2] = {k, n};
     lin->n_in = k;
     lin->n_out = n;
+    if (pq_model_packed(m, wn)) /* a quantized GGUF's rows: [out, in] */
+        return pq_model_get_linear(m, lin, wn, bn, n, k, err);
     lin->wt = true; /* used as stored, [in, out] */
     int rc = pq_model_get_f32(m, wn, 2, wshape, &lin->w, err);
     return rc ? rc : pq_model_get_f32(m, bn, 1, bshape, &lin->bias, err);
@@ -86,7 +88,7 @@ static int gpt2_load(pq_model *m, const json_t *config, polyq_err *err)
     NAMES(wpe, "wpe.weight");
     NAMES(lnfw, "ln_f.weight");
     NAMES(lnfb, "ln_f.bias");
-    if ((rc = pq_model_get_f32(m, wte, 2, s_wte, &m->wte, err)) ||
+    if ((rc = pq_model_get_embeddings(m, wte, s_wte, err)) ||
         (rc = pq_model_get_f32(m, wpe, 2, s_wpe, &m->wpe, err)) ||
         (rc = pq_model_get_f32(m, lnfw, 1, s_c, &m->lnf_w, err)) ||
         (rc = pq_model_get_f32(m, lnfb, 1, s_c, &m->lnf_b, err)))
@@ -120,12 +122,12 @@ static void gpt2_forward(const pq_model *m, pq_ops *ops, pq_acts *a, const int32
     const pq_config *c = &m->cfg;
     int C = c->n_embd, M = seq_start[n_seq];
     /* x (M,C) = wte[token] + wpe[position in its sequence] */
+    pq_model_embed(m, a->x, tokens, M);
     for (int s = 0; s < n_seq; s++)
         for (int r = seq_start[s]; r < seq_start[s + 1]; r++) {
-            const float *te = m->wte + (size_t)tokens[r] * C;
             const float *pe = m->wpe + (size_t)(r - seq_start[s]) * C;
             for (int i = 0; i < C; i++)
-                a->x[(size_t)r * C + i] = te[i] + pe[i];
+                a->x[(size_t)r * C + i] += pe[i];
         }
     for (int l = 0; l < c->n_layer; l++) {
         const pq_layer *L = &m->layers[l];

@@ -158,7 +158,7 @@ int pq_llama_load(pq_model *m, const json_t *config, const pq_llama_variant *var
     int64_t s_emb[2] = {c->n_vocab, C}, s_c[1] = {C}, s_d[1] = {at.D};
     const char *const emb[] = {"model.embed_tokens.weight", NULL};
     const char *const norm[] = {"model.norm.weight", NULL};
-    if ((rc = pq_model_get_f32(m, emb, 2, s_emb, &m->wte, err)) ||
+    if ((rc = pq_model_get_embeddings(m, emb, s_emb, err)) ||
         (rc = pq_model_get_f32(m, norm, 1, s_c, &m->lnf_w, err)))
         return rc;
     if ((rc = pq_model_lm_head(m, C, err)))
@@ -180,8 +180,9 @@ int pq_llama_load(pq_model *m, const json_t *config, const pq_llama_variant *var
             if ((rc = linear(m, &L->qkv, l, "self_attn.qkv_proj", Q + 2 * KV, C, ab, err)) ||
                 (rc = linear(m, &gu, l, "mlp.gate_up_proj", 2 * I, C, mb, err)))
                 return rc;
-            pq_linear_rows(&gu, 0, I, &L->gate);
-            pq_linear_rows(&gu, I, I, &L->up);
+            if ((rc = pq_linear_rows(m, &gu, 0, I, &L->gate, err)) ||
+                (rc = pq_linear_rows(m, &gu, I, I, &L->up, err)))
+                return rc;
         } else if ((rc = linear(m, &L->q, l, "self_attn.q_proj", Q, C, qkv_b, err)) ||
                    (rc = linear(m, &L->k, l, "self_attn.k_proj", KV, C, qkv_b, err)) ||
                    (rc = linear(m, &L->v, l, "self_attn.v_proj", KV, C, qkv_b, err)) ||
@@ -233,7 +234,7 @@ void pq_llama_forward(const pq_model *m, pq_ops *ops, pq_acts *a, const int32_t 
     const pq_config *c = &m->cfg;
     int C = c->n_embd, M = seq_start[n_seq];
     pq_attn at = pq_config_attn(c);
-    pq_embed(a->x, m->wte, tokens, M, C); /* x (M,C) = embed_tokens[token] */
+    pq_model_embed(m, a->x, tokens, M); /* x (M,C) = embed_tokens[token] */
     for (int l = 0; l < c->n_layer; l++) {
         const pq_layer *L = &m->layers[l];
         /* x += o_proj(attn(rope(q, k), v)) on rmsnorm(x) */

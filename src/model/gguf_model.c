@@ -260,12 +260,15 @@ static void put_entry(writer *wr, const pq_model *q, const pq_gguf_name *e, int 
         snprintf(n, sizeof n, "blk.%d.%s", l, e->gg);
     else
         snprintf(n, sizeof n, "%s", e->gg);
-    if (e->field == PQ_GF_WTE)
+    if (e->field == PQ_GF_WTE && q->wte_q) { /* packed as read */
+        pq_linear emb = {.n_out = c->n_vocab, .n_in = c->n_embd, .q = q->wte_q};
+        put_linear(wr, n, &emb, D, false);
+    } else if (e->field == PQ_GF_WTE)
         put_f32(wr, n, q->wte, 2, (uint64_t)c->n_embd, (uint64_t)c->n_vocab);
     else if (e->field == PQ_GF_WPE)
         put_f32(wr, n, q->wpe, 2, (uint64_t)c->n_embd, (uint64_t)c->n_ctx);
     else if (e->field == PQ_GF_HEAD) {
-        if (q->lm_head.q || q->lm_head.w != q->wte) /* a tied, unquantized head is token_embd */
+        if (!pq_model_head_is_embeddings(q)) /* a tied, unquantized head is token_embd */
             put_linear(wr, n, &q->lm_head, D, false);
     } else if (e->how == 'g') { /* gate's rows then up's, one tensor */
         const pq_linear *parts[2] = {&q->layers[l].gate, &q->layers[l].up};
@@ -587,8 +590,10 @@ static int tensor_f32(const pq_gguf *g, const pq_gguf_tensor *t, float **out, po
     return 0;
 }
 
-/* Every tensor of g under its Hugging Face name: F32/F16/BF16 tensors used as stored stay in
- * the map; the others are converted into copies the table owns. */
+/* Every tensor of g under its Hugging Face name: F32/F16/BF16 tensors used as stored and the
+ * quantized blocks of the linears and token embeddings stay in the map (a linear whose rows
+ * llama.cpp reorders, q and k, as a reordered copy of its blocks); the others are converted into
+ * copies the table owns. */
 static int add_tensors(pq_tensors *ts, const pq_gguf *g, const pq_gguf_family *fam, int head_dim,
                        polyq_err *err)
 {
@@ -618,6 +623,33 @@ static int add_tensors(pq_tensors *ts, const pq_gguf *g, const pq_gguf_family *f
         bool as_stored =
             (m->how == 'v' || m->how == 'g') &&
             (t->type == PQ_GGML_F32 || t->type == PQ_GGML_F16 || t->type == PQ_GGML_BF16);
+        pq_qfmt qf;
+        bool linear = (m->field >= PQ_GF_LINEAR && m->field < PQ_GF_BIAS) ||
+                      m->field == PQ_GF_HEAD || m->field == PQ_GF_WTE;
+        if (linear && nd == 2 && t->type <= INT32_MAX && pq_qfmt_by_ggml((int)t->type, &qf)) {
+            /* a quantized linear stays packed: as stored, or its rows in Hugging Face's order */
+            int64_t rc_shape[2] = {(int64_t)t->ne[1], (int64_t)t->ne[0]};
+            const uint8_t *data = t->data;
+            uint8_t *copy = NULL;
+            size_t R = (size_t)t->ne[1];
+            if (m->how == 'q' || m->how == 'k') {
+                if (head_dim <= 0 || R % (size_t)head_dim || head_dim % 2 || t->nbytes % R)
+                    return pq_fail(err, POLYQ_FORMAT,
+                                   "%s: tensor \"%s\" has %zu rows, not whole heads of %d", g->path,
+                                   t->name, R, head_dim);
+                size_t row = t->nbytes / R;
+                if (!(copy = pq_alloc_array(t->nbytes, 1)))
+                    return pq_fail(err, POLYQ_NOMEM, "out of memory reading %s", g->path);
+                for (size_t r = 0; r < R; r++)
+                    memcpy(copy + (size_t)hf_row((int)r, head_dim, true) * row, t->data + r * row,
+                           row);
+                data = copy;
+            }
+            if (pq_tensors_add_packed(ts, g->path, hf, (int)qf + 1, rc_shape, data, t->nbytes, copy,
+                                      err))
+                return -1;
+            continue;
+        }
         if (as_stored) {
             pq_dtype dt = t->type == PQ_GGML_F32   ? PQ_DT_F32
                           : t->type == PQ_GGML_F16 ? PQ_DT_F16

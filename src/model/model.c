@@ -153,6 +153,10 @@ static int check_tensor(pq_model *m, const char *const *names, int n_dims, const
                         const pq_tensor_info **out, polyq_err *err);
 static const pq_tensor_info *find_named(const pq_model *m, const char *name);
 static int finite_view(const pq_model *m, const pq_tensor_info *t, polyq_err *err);
+static int packed_view(const pq_tensor_info *t, pq_qweight **out, polyq_err *err);
+static int own_view(pq_model *m, pq_qweight *qw, polyq_err *err);
+static int finite_packed(const pq_model *m, const pq_tensor_info *t, const pq_qweight *qw,
+                         polyq_err *err);
 
 int pq_model_get_weight(pq_model *m, pq_linear *lin, const char *const *wnames, int n, int k,
                         polyq_err *err)
@@ -163,9 +167,18 @@ int pq_model_get_weight(pq_model *m, pq_linear *lin, const char *const *wnames, 
     lin->n_in = k;
     lin->w = NULL;
     lin->w16 = NULL;
+    lin->q = NULL;
     int rc = check_tensor(m, wnames, 2, ws, &t, err);
     if (rc)
         return rc;
+    if (t->packed) { /* used as stored: the product dequantizes its rows as it goes */
+        pq_qweight *qw;
+        if ((rc = packed_view(t, &qw, err)) || (rc = own_view(m, qw, err)))
+            return rc;
+        m->n_params += t->numel;
+        lin->q = qw;
+        return finite_packed(m, t, qw, err);
+    }
     if ((t->dtype == PQ_DT_F16 || t->dtype == PQ_DT_BF16) && ((uintptr_t)t->data & 1) == 0) {
         m->n_params += t->numel;
         lin->w16 = (const uint16_t *)t->data;
@@ -175,7 +188,8 @@ int pq_model_get_weight(pq_model *m, pq_linear *lin, const char *const *wnames, 
     return pq_model_get_f32(m, wnames, 2, ws, &lin->w, err);
 }
 
-void pq_linear_rows(const pq_linear *whole, int r0, int n, pq_linear *part)
+int pq_linear_rows(pq_model *m, const pq_linear *whole, int r0, int n, pq_linear *part,
+                   polyq_err *err)
 {
     size_t off = (size_t)r0 * (size_t)whole->n_in;
     *part = *whole;
@@ -183,6 +197,18 @@ void pq_linear_rows(const pq_linear *whole, int r0, int n, pq_linear *part)
     part->w = whole->w ? whole->w + off : NULL;
     part->w16 = whole->w16 ? whole->w16 + off : NULL;
     part->bias = whole->bias ? whole->bias + r0 : NULL;
+    if (!whole->q)
+        return 0;
+    const pq_qweight *q = whole->q;
+    pq_qweight *qw = NULL;
+    char what[128];
+    snprintf(what, sizeof what, "%s: rows %d..%d of a packed linear", m->dir, r0, r0 + n);
+    if (pq_qweight_view(q->fmt, n, q->n_in, q->data + (size_t)r0 * q->row_bytes,
+                        (size_t)n * q->row_bytes, what, &qw, err) ||
+        own_view(m, qw, err))
+        return -1;
+    part->q = qw;
+    return 0;
 }
 
 int pq_model_get_linear(pq_model *m, pq_linear *lin, const char *const *wnames,
@@ -196,7 +222,7 @@ int pq_model_get_linear(pq_model *m, pq_linear *lin, const char *const *wnames,
 int pq_model_lm_head(pq_model *m, int n_in, polyq_err *err)
 {
     static const char *const head[] = {"lm_head.weight", NULL};
-    m->lm_head = (pq_linear){.n_out = m->cfg.n_vocab, .n_in = n_in, .w = m->wte};
+    m->lm_head = (pq_linear){.n_out = m->cfg.n_vocab, .n_in = n_in, .w = m->wte, .q = m->wte_q};
     if (!m->cfg.tie_word_embeddings || find_named(m, "lm_head.weight"))
         return pq_model_get_weight(m, &m->lm_head, head, m->cfg.n_vocab, n_in, err);
     return 0;
@@ -296,7 +322,7 @@ static int check_tensor(pq_model *m, const char *const *names, int n_dims, const
         return pq_fail(err, POLYQ_FORMAT, "%s: tensor \"%s\" has shape %s, config.json implies %s",
                        t->file, name, got, want);
     }
-    if (t->dtype != PQ_DT_F32 && t->dtype != PQ_DT_F16 && t->dtype != PQ_DT_BF16 &&
+    if (!t->packed && t->dtype != PQ_DT_F32 && t->dtype != PQ_DT_F16 && t->dtype != PQ_DT_BF16 &&
         t->dtype != PQ_DT_F64)
         return pq_fail(err, POLYQ_UNSUPPORTED, "%s: tensor \"%s\" has dtype %s, not F32/F16/BF16",
                        t->file, name, pq_dtype_name(t->dtype));
@@ -359,6 +385,91 @@ static int finite_view(const pq_model *m, const pq_tensor_info *t, polyq_err *er
     return 0;
 }
 
+/* A packed tensor as a weight borrowing its blocks (freed by the caller or handed to a model). */
+static int packed_view(const pq_tensor_info *t, pq_qweight **out, polyq_err *err)
+{
+    char what[512];
+    snprintf(what, sizeof what, "%s: tensor \"%s\"", t->file, t->name);
+    if (t->shape[0] > INT32_MAX || t->shape[1] > INT32_MAX)
+        return pq_fail(err, POLYQ_FORMAT, "%s is too large", what);
+    return pq_qweight_view((pq_qfmt)(t->packed - 1), (int)t->shape[0], (int)t->shape[1], t->data,
+                           t->nbytes, what, out, err);
+}
+
+/* A base model's packed weight, owned by it (not counted as a quantized linear of its own). */
+static int own_view(pq_model *m, pq_qweight *qw, polyq_err *err)
+{
+    pq_qweight **o = realloc(m->qowned, (m->n_qowned + 1) * sizeof *o);
+    if (!o) {
+        pq_qweight_free(qw);
+        return pq_fail(err, POLYQ_NOMEM, "out of memory");
+    }
+    m->qowned = o;
+    m->qowned[m->n_qowned++] = qw;
+    return 0;
+}
+
+/* Every row of a packed weight dequantizes to finite values; its pages are handed back as they
+ * are checked when they lie in the file's map, as finite_view does. */
+static int finite_packed(const pq_model *m, const pq_tensor_info *t, const pq_qweight *qw,
+                         polyq_err *err)
+{
+    float *row = pq_alloc_array((size_t)qw->n_in, sizeof *row);
+    if (!row)
+        return pq_fail(err, POLYQ_NOMEM, "out of memory checking \"%s\"", t->name);
+    bool mapped = in_a_map(m, t->data, t->nbytes);
+    int rc = 0;
+    for (int r = 0; r < qw->n_out && !rc; r++) {
+        pq_qweight_dequant_row(qw, r, row);
+        for (int i = 0; i < qw->n_in && !rc; i++)
+            if (!isfinite(row[i]))
+                rc = pq_fail(err, POLYQ_NUMERIC, "%s: tensor \"%s\" row %d weight %d is not finite",
+                             t->file, t->name, r, i);
+        if (mapped && (r + 1) % 256 == 0)
+            pq_map_release(qw->data + (size_t)(r - 255) * qw->row_bytes, 256 * qw->row_bytes);
+    }
+    free(row);
+    return rc;
+}
+
+int pq_model_get_embeddings(pq_model *m, const char *const *names, const int64_t *shape,
+                            polyq_err *err)
+{
+    const pq_tensor_info *t;
+    m->wte = NULL;
+    m->wte_q = NULL;
+    int rc = check_tensor(m, names, 2, shape, &t, err);
+    if (rc || !t->packed)
+        return rc ? rc : pq_model_get_f32(m, names, 2, shape, &m->wte, err);
+    pq_qweight *qw;
+    if ((rc = packed_view(t, &qw, err)) || (rc = own_view(m, qw, err)))
+        return rc;
+    m->wte_q = qw;
+    return finite_packed(m, t, qw, err);
+}
+
+void pq_model_embed(const pq_model *m, float *x, const int32_t *tokens, int M)
+{
+    if (!m->wte_q) {
+        pq_embed(x, m->wte, tokens, M, m->cfg.n_embd_proj ? m->cfg.n_embd_proj : m->cfg.n_embd);
+        return;
+    }
+    for (int r = 0; r < M; r++)
+        pq_qweight_dequant_row(m->wte_q, tokens[r], x + (size_t)r * (size_t)m->wte_q->n_in);
+}
+
+bool pq_model_head_is_embeddings(const pq_model *m)
+{
+    return m->wte_q ? m->lm_head.q == m->wte_q : !m->lm_head.q && m->lm_head.w == m->wte;
+}
+
+bool pq_model_packed(const pq_model *m, const char *const *names)
+{
+    const char *which;
+    const pq_tensor_info *t = find_any(m, names, &which);
+    return t && t->packed;
+}
+
 int pq_model_get_f32(pq_model *m, const char *const *names, int n_dims, const int64_t *shape,
                      const float **out, polyq_err *err)
 {
@@ -376,7 +487,14 @@ int pq_model_get_f32(pq_model *m, const char *const *names, int n_dims, const in
         free(p);
         return pq_fail(err, POLYQ_NOMEM, "out of memory loading \"%s\"", t->name);
     }
-    if ((rc = pq_tensor_to_f32(t, p, err)))
+    if (t->packed) { /* dequantized by the format's reference dequantizer */
+        pq_qweight *qw;
+        if ((rc = packed_view(t, &qw, err)))
+            return rc;
+        for (int r = 0; r < qw->n_out; r++)
+            pq_qweight_dequant_row(qw, r, p + (size_t)r * (size_t)qw->n_in);
+        pq_qweight_free(qw);
+    } else if ((rc = pq_tensor_to_f32(t, p, err)))
         return rc;
     *out = p;
     return finite_check(t, p, err);
@@ -515,6 +633,10 @@ void pq_linear_release(const pq_model *base, const pq_linear *lin)
 {
     const void *p = lin->w16 ? (const void *)lin->w16 : (const void *)lin->w;
     size_t bytes = (size_t)lin->n_out * (size_t)lin->n_in * (lin->w16 ? 2 : 4);
+    if (lin->q) { /* a GGUF's blocks used in place */
+        p = lin->q->borrowed ? lin->q->data : NULL;
+        bytes = (size_t)lin->n_out * lin->q->row_bytes;
+    }
     if (in_a_map(base, p, bytes))
         pq_map_release(p, bytes);
 }

@@ -216,6 +216,7 @@ struct pq_model {
     pq_config cfg;
     const pq_arch *arch;
     const float *wte, *wpe, *lnf_w, *lnf_b;
+    pq_qweight *wte_q; /* the token embeddings when stored packed (wte NULL): a view m owns */
     const float *emb_ln_w, *emb_ln_b; /* BLOOM word_embeddings_layernorm */
     const float *alibi;               /* BLOOM ALiBi slopes per head */
     const float *type_emb;            /* encoders: token type 0's embedding row */
@@ -293,8 +294,10 @@ int pq_gguf_write_model(const char *path, const pq_model *q, const char *spec_na
 /* A GGUF file of the gpt2 or llama architecture (llama.cpp's names and layouts, as written by
  * convert_hf_to_gguf.py and llama-quantize, or by pq_gguf_write_model) as a model of its own:
  * the configuration from its metadata, the tokenizer from tokenizer.ggml.*, F32/F16/BF16
- * tensors used in place and quantized ones dequantized to f32 by their reference dequantizers
- * (so the model computes with exactly the file's weight values). */
+ * tensors used in place, the quantized blocks of linears and token embeddings held packed as
+ * stored (each product and lookup dequantizing rows by the format's reference dequantizer, so
+ * the model computes with exactly the file's weight values), other quantized tensors
+ * dequantized to f32. */
 int pq_model_open_gguf(pq_model **out, const char *path, polyq_err *err);
 /* The tokenizer of a GGUF file alone (tokenizer.ggml.*, as pq_model_open_gguf reads it). */
 int pq_gguf_open_tokenizer(pq_tokenizer **out, const char *path, polyq_err *err);
@@ -377,11 +380,14 @@ int pq_model_regroup_qkv(pq_model *m, pq_linear *lin, int H, polyq_err *err);
  * from bnames (NULL: no bias). */
 int pq_model_get_linear(pq_model *m, pq_linear *lin, const char *const *wnames,
                         const char *const *bnames, int n, int k, polyq_err *err);
-/* Rows r0 .. r0 + n of an unquantized, untransposed linear as a linear of their own (a view of
- * the same weights and bias), for fused projections kept apart (Phi-3's gate_up_proj). */
-void pq_linear_rows(const pq_linear *whole, int r0, int n, pq_linear *part);
+/* Rows r0 .. r0 + n of an untransposed linear of m as a linear of their own (a view of the same
+ * weights and bias, packed ones included), for fused projections kept apart (Phi-3's
+ * gate_up_proj). */
+int pq_linear_rows(pq_model *m, const pq_linear *whole, int r0, int n, pq_linear *part,
+                   polyq_err *err);
 /* The weight alone: F16 and BF16 stay as stored in the file's map (lin->w16), aligned F32 is
- * used in place, anything else becomes an owned f32 copy. */
+ * used in place, a packed tensor (a quantized GGUF's) stays packed in the map (lin->q, a view
+ * m owns), anything else becomes an owned f32 copy. */
 int pq_model_get_weight(pq_model *m, pq_linear *lin, const char *const *wnames, int n, int k,
                         polyq_err *err);
 /* After a linear of base has been quantized: lets go of its file-mapped pages (they come back
@@ -391,6 +397,17 @@ void pq_linear_release(const pq_model *base, const pq_linear *lin);
 /* The LM head over n_in inputs: lm_head.weight when the model ships one or is untied
  * (then it is required), else the token embeddings (wte, already loaded). */
 int pq_model_lm_head(pq_model *m, int n_in, polyq_err *err);
+/* The token embeddings (names, shape [n_vocab, width]): m->wte, or m->wte_q where the file
+ * stores them packed (a quantized GGUF's), rows dequantized as tokens look them up. */
+int pq_model_get_embeddings(pq_model *m, const char *const *names, const int64_t *shape,
+                            polyq_err *err);
+/* x (M, width) = the embeddings of tokens */
+void pq_model_embed(const pq_model *m, float *x, const int32_t *tokens, int M);
+/* Whether the LM head is the token embeddings themselves (tied and not quantized apart). */
+bool pq_model_head_is_embeddings(const pq_model *m);
+/* Whether the first of names found is stored packed (pq_model_get_weight keeps it so;
+ * pq_model_get_f32 dequantizes it). */
+bool pq_model_packed(const pq_model *m, const char *const *names);
 /* An n-float buffer owned (and freed) by the model; NULL when out of memory. */
 float *pq_model_alloc(pq_model *m, size_t n);
 /* Reads an optional tensor: *out = NULL (and 0) when no candidate name exists. */

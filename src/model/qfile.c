@@ -130,7 +130,7 @@ int pq_qfile_write(const char *dir, const pq_model *q, const char *meta_json, po
     n = linears(q, lins, names, max);
     for (int i = 0; i < n; i++) {
         const pq_qweight *w = lins[i]->q;
-        if (!w)
+        if (!w || w->borrowed) /* none, or the base's own (a quantized GGUF's blocks) */
             continue;
         int32_t *in = info + (size_t)i * 10;
         int32_t v[10] = {pq_qfmt_get(w->fmt)->file_id,

@@ -639,3 +639,35 @@ void pq_qweight_blocks_dequant_row(const pq_qweight *q, int r, float *out)
     for (int g = 0; g < q->n_groups; g++)
         t->dequant(row + (size_t)g * t->block_bytes, out + (size_t)g * t->block);
 }
+
+int pq_qweight_view(pq_qfmt f, int n_out, int n_in, const uint8_t *data, size_t nbytes,
+                    const char *what, pq_qweight **out, polyq_err *err)
+{
+    *out = NULL;
+    const pq_qfmt_traits *t = pq_qfmt_get(f);
+    if (!t || t->block <= 0 || t->flat)
+        return pq_fail(err, POLYQ_UNSUPPORTED, "%s: not a block format that rows can hold", what);
+    if (n_out <= 0 || n_in <= 0 || n_in % t->block)
+        return pq_fail(err, POLYQ_FORMAT, "%s: rows of %d weights are not whole %s blocks of %d",
+                       what, n_in, t->name, t->block);
+    size_t row = (size_t)(n_in / t->block) * t->block_bytes, need = 0;
+    if (!pq_mul_size(row, (size_t)n_out, &need) || need != nbytes)
+        return pq_fail(err, POLYQ_FORMAT, "%s: %zu bytes, but %d rows of %d %s weights take %zu",
+                       what, nbytes, n_out, n_in, t->name, need);
+    pq_qweight *q = calloc(1, sizeof *q);
+    if (!q)
+        return pq_fail(err, POLYQ_NOMEM, "out of memory");
+    q->fmt = f;
+    q->bits = t->bits;
+    q->n_out = n_out;
+    q->n_in = n_in;
+    q->gran = PQ_GRAN_GROUP;
+    q->group = t->block;
+    q->n_groups = n_in / t->block;
+    q->sym = t->sym;
+    q->row_bytes = row;
+    q->data = (uint8_t *)data;
+    q->borrowed = true;
+    *out = q;
+    return 0;
+}

@@ -410,7 +410,8 @@ void pq_qweight_free(pq_qweight *q)
 {
     if (!q)
         return;
-    free(q->data);
+    if (!q->borrowed)
+        free(q->data);
     free(q->scale);
     free(q->zero);
     free(q->in_scale);

@@ -153,6 +153,7 @@ typedef struct pq_qweight {
     bool sym;
     size_t row_bytes;
     uint8_t *data;
+    bool borrowed; /* data is someone else's (a view into a file's map): not freed with q */
     float *scale;
     uint8_t *zero;   /* NULL when symmetric */
     float *in_scale; /* AWQ: per input channel, multiplies the dequantized weight; or NULL */
@@ -170,6 +171,11 @@ float pq_bnb_dq_absmax(const pq_qweight *q, int b);
 int pq_qweight_rtn(const float *w, int n_out, int n_in, const pq_qspec *spec, pq_qweight **out,
                    polyq_err *err);
 void pq_qweight_free(pq_qweight *q);
+/* A packed weight of block format f (not a flat bitsandbytes one) whose n_out rows of n_in
+ * weights are `data`, borrowed as they are (a file's blocks, row after row): nbytes must be
+ * exactly those rows' bytes. `what` names the file and tensor in messages. */
+int pq_qweight_view(pq_qfmt f, int n_out, int n_in, const uint8_t *data, size_t nbytes,
+                    const char *what, pq_qweight **out, polyq_err *err);
 
 /* Block formats (blockfmt.c): weights per block (0 for PQ_QF_INT), bytes per stored block
  * (bitsandbytes: the codes only; absmax is in scale). */

@@ -114,11 +114,11 @@ int pq_quantized_load(pq_model **out, const pq_model *base, const char *path, ch
 /* ---- the memory guard ---------------------------------------------------------------------- */
 
 int pq_memory_guard(const char *model_name, const char *path, const pq_qspec *specs, int n_q,
-                    int batch_tokens, int threads, double max_bytes, pq_mem_plan *plan,
-                    polyq_err *err)
+                    int batch_tokens, int window_tokens, int threads, double max_bytes,
+                    pq_mem_plan *plan, polyq_err *err)
 {
     memset(plan, 0, sizeof *plan);
-    int rc = pq_memory_estimate(path, specs, n_q, batch_tokens, threads, plan, err);
+    int rc = pq_memory_estimate(path, specs, n_q, batch_tokens, window_tokens, threads, plan, err);
     if (rc)
         return rc;
     double limit = max_bytes > 0 ? max_bytes : pq_memory_available();

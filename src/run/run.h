@@ -73,12 +73,12 @@ int pq_quantized_load(pq_model **out, const pq_model *base, const char *path, ch
 
 /* ---- the memory guard ---------------------------------------------------------------------- */
 
-/* The estimate of evaluating the model at dir with the specs (plan), refused with one message
- * when it exceeds max_bytes (0: the memory available now; no limit when unknown). A GGUF file
- * is not estimated (plan zeroed). */
+/* The estimate of evaluating the model at dir with the specs (plan; window_tokens as
+ * pq_memory_estimate takes it), refused with one message when it exceeds max_bytes (0: the
+ * memory available now; no limit when unknown). */
 int pq_memory_guard(const char *model_name, const char *path, const pq_qspec *specs, int n_q,
-                    int batch_tokens, int threads, double max_bytes, pq_mem_plan *plan,
-                    polyq_err *err);
+                    int batch_tokens, int window_tokens, int threads, double max_bytes,
+                    pq_mem_plan *plan, polyq_err *err);
 
 /* ---- an evaluation run ---------------------------------------------------------------------- */
 
