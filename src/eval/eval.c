@@ -29,7 +29,14 @@ struct pq_evaluator {
     int32_t mask;
     const int32_t *pre, *post;
     int n_pre, n_post;
+    uint64_t passes_fp, passes_q;
 };
+
+void pq_evaluator_passes(const pq_evaluator *ev, uint64_t *fp, uint64_t *q)
+{
+    *fp = ev->passes_fp;
+    *q = ev->passes_q;
+}
 
 void pq_lang_eval_free(pq_lang_eval *e)
 {
@@ -591,6 +598,7 @@ int pq_evaluate(pq_evaluator *ev, const pq_corpus *c, pq_lang_eval *out, polyq_e
         if ((rc = pq_model_forward(fp, &ev->ops, &ev->acts, tokens, seq_start, n_seq, ev->logits_fp,
                                    err)))
             goto out;
+        ev->passes_fp++;
         row_job job = {ev, false};
         pq_pool_run(ev->ops.pool, (size_t)M, row_task, &job);
         for (size_t w = w0, r0 = 0; w < w1; r0 += (size_t)win[w].len, w++)
@@ -600,6 +608,7 @@ int pq_evaluate(pq_evaluator *ev, const pq_corpus *c, pq_lang_eval *out, polyq_e
             if ((rc = pq_model_forward(ev->q[qi], &ev->ops, &ev->acts, tokens, seq_start, n_seq,
                                        ev->logits_q, err)))
                 goto out;
+            ev->passes_q++;
             job.quant = true;
             pq_pool_run(ev->ops.pool, (size_t)M, row_task, &job);
             size_t k = kl_at;

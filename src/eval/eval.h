@@ -113,6 +113,9 @@ int pq_eval_doc_windows(const pq_ids *ids, size_t n_lines, const pq_ids *newline
 int pq_evaluator_create(pq_evaluator **out, const pq_model *fp, pq_model *const *q, int n_q,
                         const pq_eval_opts *opts, polyq_err *err);
 void pq_evaluator_free(pq_evaluator *ev);
+/* The forward passes ev has run: of the full-precision model (one per batch) and of the
+ * quantized ones (n_q per batch). */
+void pq_evaluator_passes(const pq_evaluator *ev, uint64_t *fp, uint64_t *q);
 int pq_evaluate(pq_evaluator *ev, const pq_corpus *c, pq_lang_eval *out, polyq_err *err);
 
 #endif

@@ -1,8 +1,10 @@
 /* The sweep engine (run/sweep.h; polyq sweep PLAN.json): every cell model x quant spec x
  * calibration set x language of a plan into an SQLite database (report/db.h), skipping the cells
- * already there. Each model is opened once and each quantized model made once per run; a cell and
- * its sentences are committed together, so a sweep killed at any moment and started again
- * redoes only the cells that were not committed.
+ * already there. Each model is opened once and each quantized model made once per run; a
+ * model's quantized models are evaluated together (as many as memory holds), so each batch
+ * runs the full-precision model once for all of them; a cell and its sentences are committed
+ * together, so a sweep killed at any moment and started again redoes only the cells that were
+ * not committed.
  *
  * The plan (JSON; unknown keys are refused):
  *   {"models": ["gpt2", "path/to/folder", ...],        required
@@ -73,8 +75,8 @@ static int plan_langs(pq_plan *p, const pq_dataset *ds, const char *path, polyq_
 }
 
 /* What one process holds while it computes cells: the plan and data, the full-precision model
- * of the current model, and the quantized model and evaluator of the current spec and
- * calibration set. */
+ * of the current model, and (an MPI rank) the quantized model and evaluator of the current spec
+ * and calibration set. */
 typedef struct worker {
     pq_plan *p;
     pq_dataset *ds;
@@ -113,16 +115,25 @@ static void worker_free(worker *w)
     w->m = -1;
 }
 
+/* Model m in full precision, opened unless it already is. */
+static int worker_model(worker *w, size_t m, polyq_err *err)
+{
+    if (w->m == (long)m)
+        return 0;
+    worker_free(w);
+    if (pq_model_open_any(w->p->models[m], w->ho, &w->fp, &w->path, &w->rev, err))
+        return -1;
+    w->m = (long)m;
+    return 0;
+}
+
+#ifdef PQ_MPI /* ranks compute one cell at a time */
 /* Model m quantized by spec s with calibration set c, loaded unless it already is. */
 static int worker_load(worker *w, size_t m, size_t s, size_t c, polyq_err *err)
 {
     pq_plan *p = w->p;
-    if (w->m != (long)m) {
-        worker_free(w);
-        if (pq_model_open_any(p->models[m], w->ho, &w->fp, &w->path, &w->rev, err))
-            return -1;
-        w->m = (long)m;
-    }
+    if (worker_model(w, m, err))
+        return -1;
     if (w->s == (long)s && w->c == (long)c)
         return 0;
     worker_drop_spec(w);
@@ -168,6 +179,8 @@ static int worker_cell(worker *w, size_t m, size_t s, size_t c, size_t l, pq_lan
     return rc;
 }
 
+#endif
+
 typedef struct cell {
     size_t m, s, c, l;
 } cell;
@@ -208,9 +221,10 @@ typedef struct owner {
     const pq_sweep_opts *o;
 } owner;
 
+/* Cell x from quantized model qi of e. */
 static int store_cell(owner *o, const cell *x, const char *arch, const char *type,
                       const char *dtype, unsigned long long n_params, double bpw,
-                      const char *formats, const char *calibration, const pq_lang_eval *e,
+                      const char *formats, const char *calibration, const pq_lang_eval *e, int qi,
                       double secs, polyq_err *err)
 {
     pq_plan *p = o->p;
@@ -222,7 +236,7 @@ static int store_cell(owner *o, const cell *x, const char *arch, const char *typ
     pq_cell_info info = {pq_qspec_method(&p->parsed[x->s]), bpw, formats,
                          calibration && *calibration ? calibration : NULL};
     if (!rc)
-        rc = pq_db_put(o->db, &k, &info, e, 0, secs, err);
+        rc = pq_db_put(o->db, &k, &info, e, qi, secs, err);
     if (!rc && o->o->on_cell) {
         char line[1024];
         snprintf(line, sizeof line, "[%ld/%ld] %s %s%s%s %s (%.1f s)", ++o->done, o->total, k.model,
@@ -230,6 +244,139 @@ static int store_cell(owner *o, const cell *x, const char *arch, const char *typ
         o->o->on_cell(o->o->ctx, line);
     } else if (!rc)
         ++o->done;
+    return rc;
+}
+
+/* ---- one process: every spec of a model against one full-precision pass --------------- */
+
+/* One quantized model of a group: spec s with calibration set c, and its cells to do, one per
+ * language in plan order: todo[first .. first + n). */
+typedef struct unit {
+    size_t s, c, first, n;
+    pq_model *q;
+    char *cal_desc;
+    char formats[1024];
+} unit;
+
+static int quantize_unit(worker *w, unit *u, polyq_err *err)
+{
+    pq_plan *p = w->p;
+    const pq_qspec *sp = &p->parsed[u->s];
+    pq_calib_set cal = {0};
+    int rc = 0;
+    if (calibrated(sp)) {
+        pq_calib_opts co = {.langs = p->calibs[u->c],
+                            .samples = (size_t)p->calib_samples,
+                            .eval_split = p->split,
+                            .data = p->data ? p->data : w->data_dir};
+        rc = pq_calib_set_build(&cal, w->fp, &co, err);
+    }
+    if (!rc)
+        rc = pq_quantize_spec(&u->q, w->fp, sp, &cal, (int)p->batch, (int)p->threads, err);
+    if (!rc && cal.desc && !(u->cal_desc = pq_strdup(cal.desc)))
+        rc = pq_fail(err, POLYQ_NOMEM, "out of memory");
+    if (!rc)
+        pq_model_formats_json(u->q, u->formats, sizeof u->formats);
+    pq_calib_set_free(&cal);
+    return rc;
+}
+
+/* The k quantized models of g evaluated together, language by language: one full-precision
+ * pass per batch for all of them; each language's cells committed as it is done. */
+static int eval_group(worker *w, owner *o, const cell *todo, unit *g, size_t k, pq_sweep_stats *st,
+                      polyq_err *err)
+{
+    pq_plan *p = w->p;
+    pq_model *qs[PQ_MAX_SPECS];
+    size_t at[PQ_MAX_SPECS] = {0}; /* the next cell of each */
+    for (size_t i = 0; i < k; i++)
+        qs[i] = g[i].q;
+    pq_eval_opts eo = {.n_threads = (int)p->threads, .batch_tokens = (int)p->batch};
+    pq_evaluator *ev = NULL;
+    int rc = pq_evaluator_create(&ev, w->fp, qs, (int)k, &eo, err);
+    for (size_t l = 0; l < p->n_langs && !rc; l++) {
+        size_t due = 0;
+        for (size_t i = 0; i < k; i++)
+            due += at[i] < g[i].n && todo[g[i].first + at[i]].l == l;
+        if (!due)
+            continue;
+        double t0 = pq_now();
+        char *f = NULL;
+        pq_corpus cor = {0};
+        pq_lang_eval e = {0};
+        rc = pq_dataset_path(w->ds, p->langs[l], &f, err);
+        if (!rc)
+            rc = pq_corpus_load(&cor, p->langs[l], f, (size_t)p->max_sent, err);
+        if (!rc)
+            rc = pq_evaluate(ev, &cor, &e, err);
+        double secs = (pq_now() - t0) / (double)due; /* shared evenly */
+        for (size_t i = 0; i < k && !rc; i++) {
+            if (!(at[i] < g[i].n && todo[g[i].first + at[i]].l == l))
+                continue;
+            rc = store_cell(o, &todo[g[i].first + at[i]], w->fp->cfg.architecture,
+                            w->fp->cfg.model_type, w->fp->dtype,
+                            (unsigned long long)w->fp->n_params, pq_model_bits_per_weight(g[i].q),
+                            g[i].formats, g[i].cal_desc, &e, (int)i, secs, err);
+            at[i]++;
+        }
+        pq_lang_eval_free(&e);
+        pq_corpus_free(&cor);
+        free(f);
+    }
+    if (ev) {
+        uint64_t fp, q;
+        pq_evaluator_passes(ev, &fp, &q);
+        st->passes_fp += fp;
+        st->passes_q += q;
+    }
+    pq_evaluator_free(ev);
+    return rc;
+}
+
+/* The n cells of one model (todo, in plan order): its quantized models made in groups of as
+ * many as memory holds (at least one, at most PQ_MAX_SPECS), each group evaluated together. */
+static int sweep_model(worker *w, owner *o, const cell *todo, size_t n, pq_sweep_stats *st,
+                       polyq_err *err)
+{
+    unit *u = calloc(n, sizeof *u);
+    if (!u)
+        return pq_fail(err, POLYQ_NOMEM, "out of memory");
+    size_t n_u = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!n_u || u[n_u - 1].s != todo[i].s || u[n_u - 1].c != todo[i].c)
+            u[n_u++] = (unit){.s = todo[i].s, .c = todo[i].c, .first = i};
+        u[n_u - 1].n++;
+    }
+    int rc = worker_model(w, todo[0].m, err);
+    for (size_t g0 = 0; g0 < n_u && !rc;) {
+        size_t g1 = g0;
+        while (g1 < n_u && g1 - g0 < PQ_MAX_SPECS && !rc) {
+            if ((rc = quantize_unit(w, &u[g1], err)))
+                break;
+            /* room for one more copy of this size, and some to spare */
+            double bytes = u[g1++].q->linear_bits / 8, avail = pq_memory_available();
+            if (avail > 0 && avail < 2 * bytes + 512e6)
+                break;
+        }
+        if (!rc) {
+            rc = eval_group(w, o, todo, u + g0, g1 - g0, st, err);
+            st->groups++;
+            if (g1 - g0 > (size_t)st->held)
+                st->held = (int)(g1 - g0);
+        }
+        for (size_t i = g0; i < g1; i++) {
+            pq_model_free(u[i].q);
+            free(u[i].cal_desc);
+            u[i].q = NULL;
+            u[i].cal_desc = NULL;
+        }
+        g0 = g1;
+    }
+    for (size_t i = 0; i < n_u; i++) { /* what a failure left */
+        pq_model_free(u[i].q);
+        free(u[i].cal_desc);
+    }
+    free(u);
     return rc;
 }
 
@@ -358,7 +505,7 @@ static int owner_rank(owner *o, cell *todo, size_t n, int ranks, polyq_err *err)
             else if (!(crc = pq_lang_eval_unpack(q, (size_t)(end - q), &e, &cerr))) {
                 cell x = {(size_t)k[0], (size_t)k[1], (size_t)k[2], (size_t)k[3]};
                 crc = store_cell(o, &x, s3[0], s3[1], s3[2], (unsigned long long)v[2], v[0], s3[3],
-                                 s3[4], &e, v[1], &cerr);
+                                 s3[4], &e, 0, v[1], &cerr);
             }
             pq_lang_eval_free(&e);
             if (crc && !rc) {
@@ -578,27 +725,27 @@ int pq_sweep_run(const pq_sweep_opts *so, polyq_err *errp)
         n_todo = 0;
     }
 #endif
-    for (size_t i = 0; i < n_todo && !rc && !status; i++) {
-        const cell *x = &todo[i];
-        pq_lang_eval e = {0};
-        double t0 = pq_now();
-        rc = worker_cell(&w, x->m, x->s, x->c, x->l, &e, &err);
-        char formats[1024];
-        if (!rc)
-            pq_model_formats_json(w.q, formats, sizeof formats);
-        if (!rc)
-            rc = store_cell(&o, x, w.fp->cfg.architecture, w.fp->cfg.model_type, w.fp->dtype,
-                            (unsigned long long)w.fp->n_params, pq_model_bits_per_weight(w.q),
-                            formats, w.cal.desc, &e, pq_now() - t0, &err);
-        pq_lang_eval_free(&e);
+    pq_sweep_stats st = {0};
+    for (size_t i = 0, j; i < n_todo && !rc && !status; i = j) { /* model by model */
+        for (j = i; j < n_todo && todo[j].m == todo[i].m; j++)
+            ;
+        rc = sweep_model(&w, &o, todo + i, j - i, &st, &err);
     }
+    if (so->stats)
+        *so->stats = st;
     free(todo);
     free(o.noted);
     worker_free(&w);
     if (!rc && !status) {
         long done = 0;
         rc = pq_db_count(db, &done, &err);
-        if (!rc)
+        if (!rc && st.groups)
+            fprintf(out,
+                    "%s: %ld of %ld cells done (forward passes: %llu full precision, %llu "
+                    "quantized; up to %d quantized models held at once)\n",
+                    db_path, done, total, (unsigned long long)st.passes_fp,
+                    (unsigned long long)st.passes_q, st.held);
+        else if (!rc)
             fprintf(out, "%s: %ld of %ld cells done\n", db_path, done, total);
     }
     pq_db_close(db);

@@ -6,9 +6,20 @@
 #define PQ_SWEEP_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "base/status.h"
+
+/* What a sweep computed in this process: forward passes of the full-precision models (one per
+ * batch for all of a model's quantized models held together) and of the quantized ones; the
+ * groups of quantized models evaluated together and the largest (memory decides: as many as
+ * fit, at most PQ_MAX_SPECS). Ranks of an MPI sweep evaluate one quantized model at a time. */
+typedef struct pq_sweep_stats {
+    uint64_t passes_fp, passes_q;
+    long groups;
+    int held;
+} pq_sweep_stats;
 
 typedef struct pq_sweep_opts {
     const char *plan_path;
@@ -20,6 +31,7 @@ typedef struct pq_sweep_opts {
     FILE *out;           /* the status and the closing count (NULL: stdout) */
     void (*on_cell)(void *ctx, const char *line); /* a line after each stored cell (may be NULL) */
     void *ctx;
+    pq_sweep_stats *stats; /* filled at the end when not NULL */
 } pq_sweep_opts;
 
 int pq_sweep_run(const pq_sweep_opts *o, polyq_err *err);
