@@ -11,6 +11,7 @@
 #include "kernels/ops.h"
 #include "model/model.h"
 #include "quant/awq.h"
+#include "quant/ggml_dot.h"
 #include "quant/gptq.h"
 #include "quant/qformat.h"
 #include "quant/round.h"
@@ -1137,4 +1138,165 @@ TEST(quant_round_half_even_any_rounding_mode)
     }
     fesetround(FE_TONEAREST);
     CHECK_INT(pq_round_even(NAN), 0);
+}
+
+/* llama.cpp's numerics against ggml itself (tests/golden/ggml_dot.txt, tools/ggml_dot_golden.c):
+ * for every ggml format, the same weights and activations drawn as the tool draws them; each
+ * activation row quantized for the format's dot product gives ggml's bytes exactly (hashed in
+ * ggml's block layout), and every dot product of a weight row with it is ggml's vec_dot within
+ * 2e-6 of the row's sum of |terms| (ggml sums the scaled blocks in f32 lanes, polyq in double;
+ * measured at most 5.9e-8), with the same bits from the AVX2 and the portable integer sums. */
+static uint64_t dot_state;
+static float dot_draw(void)
+{
+    dot_state = dot_state * 6364136223846793005ull + 1442695040888963407ull;
+    return (float)(dot_state >> 40) / 16777216.0f - 0.5f;
+}
+
+static uint64_t fnv_add(uint64_t h, const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 1099511628211ull;
+    return h;
+}
+
+/* activation row m of a in ggml's block layout, hashed */
+static uint64_t qact_hash(const pq_qact *a, int m)
+{
+    uint64_t h = 1469598103934665603ull;
+    int nb = a->K / a->block;
+    for (int b = 0; b < nb; b++) {
+        size_t at = (size_t)m * nb + b;
+        const int8_t *q = a->q + (size_t)m * a->K + (size_t)b * a->block;
+        if (a->kind == PQ_DOT_Q8_K) { /* float d, int8 qs[256], int16 bsums[16] */
+            h = fnv_add(h, &a->d[at], 4);
+            h = fnv_add(h, q, 256);
+            for (int j = 0; j < 16; j++) {
+                int16_t s = (int16_t)a->bsum[(size_t)m * (a->K / 16) + (size_t)b * 16 + j];
+                h = fnv_add(h, &s, 2);
+            }
+            continue;
+        }
+        uint16_t d = pq_f32_to_f16(a->d[at]); /* f16 d [, f16 s], int8 qs[32] */
+        h = fnv_add(h, &d, 2);
+        if (a->kind == PQ_DOT_Q8_1) {
+            uint16_t s = pq_f32_to_f16(a->s[at]);
+            h = fnv_add(h, &s, 2);
+        }
+        h = fnv_add(h, q, 32);
+    }
+    return h;
+}
+
+TEST(quant_llama_numerics_equal_ggml)
+{
+    enum { K = 512, N = 4, M = 3 };
+    static const char *const names[] = {"q8_0", "q4_0", "q4_1", "q5_0", "q5_1",
+                                        "q2_k", "q3_k", "q4_k", "q5_k", "q6_k"};
+    char *golden = NULL;
+    polyq_err err = {0};
+    CHECK_OK(pq_read_file("tests/golden/ggml_dot.txt", 1 << 20, &golden, NULL, &err));
+    if (!golden)
+        return;
+    static float w[N * K], a[M * K], wd[K];
+    int checked = 0;
+    double worst = 0;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        dot_state = 20261203 + i;
+        for (int j = 0; j < N * K; j++)
+            w[j] = 0.1f * dot_draw();
+        for (int j = 0; j < M * K; j++)
+            a[j] = (j % 37 == 0 ? 40.0f : 4.0f) * dot_draw();
+        pq_qspec spec;
+        pq_qweight *q = NULL;
+        CHECK_OK(pq_qspec_parse(names[i], &spec, &err));
+        CHECK_OK(pq_qweight_blocks(w, N, K, &spec, &q, &err));
+        if (!q)
+            continue;
+        const pq_qfmt_traits *t = pq_qfmt_get(q->fmt);
+        pq_qact qa = {0};
+        CHECK_INT(pq_qact_reserve(&qa, t->dot_act, M, K), 0);
+        int8_t codes[K];
+        pq_dec hdr[K / 32];
+        for (int m = 0; m < M && qa.q; m++) {
+            pq_qact_row(&qa, m, a + (size_t)m * K);
+            char key[64];
+            snprintf(key, sizeof key, "\nact %s %d ", names[i], m);
+            const char *g = strstr(golden, key);
+            unsigned long long want = 0;
+            if (!g || sscanf(g + strlen(key), "%llx", &want) != 1)
+                FAILF("%s: no golden", key + 1);
+            else if (qact_hash(&qa, m) != want)
+                FAILF("%s activation row %d: bytes differ from ggml's", names[i], m);
+            for (int n = 0; n < N; n++) {
+                pq_qweight_decode_row(q, n, codes, hdr);
+                float got = pq_ggml_dot(t, codes, hdr, &qa, m);
+                bool vec = qa.avx2; /* the portable sums give the same bits */
+                qa.avx2 = false;
+                float plain = pq_ggml_dot(t, codes, hdr, &qa, m);
+                qa.avx2 = vec;
+                if (memcmp(&plain, &got, sizeof got))
+                    FAILF("%s row %d . %d: %.9g with AVX2, %.9g without", names[i], m, n, got,
+                          plain);
+                /* the scale of the sum: |w| |a| over the row, dequantized */
+                pq_qweight_dequant_row(q, n, wd);
+                double mag = 0;
+                for (int k = 0; k < K; k++)
+                    mag += fabs((double)wd[k] * a[(size_t)m * K + k]);
+                snprintf(key, sizeof key, "\ndot %s %d %d ", names[i], m, n);
+                g = strstr(golden, key);
+                double ref = NAN;
+                if (!g || sscanf(g + strlen(key), "%lf", &ref) != 1)
+                    FAILF("%s: no golden", key + 1);
+                else if (!(fabs(got - ref) <= 2e-6 * mag))
+                    FAILF("%s row %d . %d: %.9g, ggml %.9g", names[i], m, n, got, ref);
+                else
+                    worst = fmax(worst, fabs(got - ref) / mag);
+                checked++;
+            }
+        }
+        pq_qact_free(&qa);
+        pq_qweight_free(q);
+    }
+    CHECK_INT(checked, 10 * N * M);
+    if (getenv("PQ_TEST_VERBOSE"))
+        fprintf(stderr, "  largest difference from ggml: %.1e of the sum of |terms|\n", worst);
+    free(golden);
+}
+
+/* -llamacpp names llama.cpp's numerics for fp32, the ggml formats and q4_k_m (any case, with
+ * -head), and is refused, with the reason, for formats llama.cpp has no integer product for. */
+TEST(quant_llama_numerics_specs)
+{
+    static const struct {
+        const char *text, *name;
+    } ok[] = {{"q4_0-llamacpp", "q4_0-llamacpp"},
+              {"Q4_K_M-LLAMACPP", "q4_k_m-llamacpp"},
+              {"f32-llamacpp", "fp32-llamacpp"},
+              {"q6_k-head-llamacpp", "q6_k-head-llamacpp"}};
+    polyq_err err = {0};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        pq_qspec s;
+        CHECK_OK(pq_qspec_parse(ok[i].text, &s, &err));
+        CHECK(s.llama_numerics);
+        CHECK_STR(s.name, ok[i].name);
+        char words[256];
+        pq_qspec_describe(&s, words, sizeof words);
+        CHECK(strstr(words, "llama.cpp's numerics") != NULL);
+    }
+    pq_qspec plain;
+    CHECK_OK(pq_qspec_parse("q4_0", &plain, &err));
+    CHECK(!plain.llama_numerics);
+    static const char *const refused[] = {"nf4-llamacpp", "int4-g128-llamacpp", "w8a8-llamacpp",
+                                          "gptq-int4-llamacpp"};
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        pq_qspec s;
+        polyq_err e = {0};
+        CHECK(pq_qspec_parse(refused[i], &s, &e) != 0);
+        CHECK(strstr(e.msg, "-llamacpp") != NULL);
+    }
+    pq_qspec s;
+    polyq_err e = {0};
+    CHECK(pq_qspec_parse("q4_0-llamacp", &s, &e) != 0); /* a slip is not understood */
 }

@@ -23,11 +23,7 @@ CONTEXT, STRIDE = 256, 128
 
 def main():
     args = sys.argv[1:]
-    work = os.path.expanduser("~/.cache/polyq/llama.cpp")
-    if "--work" in args:
-        i = args.index("--work")
-        work = args[i + 1]
-        del args[i:i + 2]
+    work = llama_cpp_build.work_arg(args)
     if len(args) < 2:
         sys.exit(__doc__)
     shared, runs = args[0], args[1:]

@@ -6,6 +6,16 @@ import glob, os, subprocess
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
+def work_arg(args):
+    """The folder llama.cpp is built in: --work DIR, taken out of args, or the default cache."""
+    work = os.path.expanduser("~/.cache/polyq/llama.cpp")
+    if "--work" in args:
+        i = args.index("--work")
+        work = args[i + 1]
+        del args[i:i + 2]
+    return work
+
+
 def build(work):
     """llama.cpp built in work; returns (bin folder, llama-cpp-python source folder name)."""
     out = subprocess.run([os.path.join(HERE, "build_llama_cpp.sh"), work], check=True,

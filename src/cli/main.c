@@ -325,13 +325,17 @@ static int cmd_eval(int argc, char **argv)
         {"--out", "FILE", "write all numbers and provenance as JSON", OPT_STR, &out_path, 0, 0,
          NULL, NULL},
         {NULL}};
-    char about[768], formats[512];
+    char about[1024], formats[512];
     pq_qfmt_list(formats, sizeof formats);
     snprintf(
         about, sizeof about,
         "per-language quantization degradation of MODEL (a folder, a GGUF file or a hub id such as "
         "gpt2)\n"
-        "block formats: %s; q4_k_m (llama.cpp's mixture); nf4-dq, fp4-dq; each with optional -head",
+        "block formats: %s; q4_k_m (llama.cpp's mixture); nf4-dq, fp4-dq; each with optional "
+        "-head;\n"
+        "fp32, the ggml formats and q4_k_m also with -llamacpp: computed as llama.cpp's CPU "
+        "backend "
+        "does",
         formats);
     const cli_cmd cmd = {"polyq eval MODEL [options]", about, opts};
     const char *pos[1] = {0};

@@ -51,6 +51,8 @@ void pq_ops_free(pq_ops *ops)
     free(ops->scratch);
     free(ops->a8);
     free(ops->a8_scale);
+    pq_qact_free(&ops->qact);
+    free(ops->act_half);
     memset(ops, 0, sizeof *ops);
 }
 
@@ -256,6 +258,78 @@ void pq_linear_llm_int8(pq_ops *ops, float *out, int ldo, const float *in, int M
     free(xm);
 }
 
+typedef struct {
+    linear_job j;
+    const pq_qfmt_traits *t;
+} ggml_job;
+
+/* One chunk of output features: its rows decoded into the thread's buffer (codes, then the
+ * block headers), each dotted with every quantized activation row. */
+static void ggml_task(void *ctx, size_t task, int thread)
+{
+    ggml_job *g = ctx;
+    const pq_linear *lin = g->j.lin;
+    int N = lin->n_out, K = lin->n_in, nb = lin->q->n_groups;
+    int n0 = (int)task * CHUNK, nc = N - n0 < CHUNK ? N - n0 : CHUNK;
+    int8_t *codes = (int8_t *)g->j.ops->scratch[thread];
+    pq_dec *h = (pq_dec *)(codes + (size_t)CHUNK * K); /* K is whole blocks of 32: aligned */
+    for (int r = 0; r < nc; r++)
+        pq_qweight_decode_row(lin->q, n0 + r, codes + (size_t)r * K, h + (size_t)r * nb);
+    for (int m = 0; m < g->j.M; m++) {
+        float *o = g->j.out + (size_t)m * g->j.ldo + n0;
+        for (int n = 0; n < nc; n++)
+            o[n] =
+                pq_ggml_dot(g->t, codes + (size_t)n * K, h + (size_t)n * nb, &g->j.ops->qact, m) +
+                (lin->bias ? lin->bias[n0 + n] : 0.0f);
+    }
+}
+
+bool pq_linear_ggml_ok(const pq_linear *lin)
+{
+    const pq_qfmt_traits *t = lin->q ? pq_qfmt_get(lin->q->fmt) : NULL;
+    return t && t->decode && t->dot_act != PQ_DOT_NONE && !lin->q->in_scale &&
+           lin->n_in % t->block == 0 && lin->q->n_groups == lin->n_in / t->block;
+}
+
+void pq_linear_ggml(pq_ops *ops, float *out, int ldo, const float *in, int M, const pq_linear *lin,
+                    bool parallel)
+{
+    const pq_qfmt_traits *t = pq_qfmt_get(lin->q->fmt);
+    int K = lin->n_in;
+    /* the chunk's codes and headers fit the thread's buffer of CHUNK x K floats */
+    _Static_assert(sizeof(pq_dec) <= 3 * 32, "decoded headers of 32 weights fit 3 bytes each");
+    if (pq_qact_reserve(&ops->qact, t->dot_act, M, K)) {
+        ops->oom = 1;
+        return;
+    }
+    for (int m = 0; m < M; m++)
+        pq_qact_row(&ops->qact, m, in + (size_t)m * K);
+    ggml_job g = {{ops, out, ldo, in, M, lin}, t};
+    size_t tasks = (size_t)(lin->n_out + CHUNK - 1) / CHUNK;
+    if (parallel)
+        pq_pool_run(ops->pool, tasks, ggml_task, &g);
+    else
+        for (size_t i = 0; i < tasks; i++)
+            ggml_task(&g, i, 0);
+}
+
+/* in rounded to F16 or BF16 as llama.cpp converts activations for such weights (into
+ * ops->act_half); NULL when out of memory. */
+static const float *round_half(pq_ops *ops, const float *in, size_t n, bool bf16)
+{
+    if (n > ops->act_half_cap) {
+        float *p = realloc(ops->act_half, sizeof(float) * n);
+        if (!p)
+            return NULL;
+        ops->act_half = p;
+        ops->act_half_cap = n;
+    }
+    float *f = ops->act_half;
+    for (size_t i = 0; i < n; i++)
+        f[i] = bf16 ? pq_bf16_to_f32(pq_f32_to_bf16(in[i])) : pq_f16_to_f32(pq_f32_to_f16(in[i]));
+    return f;
+}
+
 void pq_linear_fwd_ld(pq_ops *ops, float *out, int ldo, const float *in, int M,
                       const pq_linear *lin)
 {
@@ -263,6 +337,17 @@ void pq_linear_fwd_ld(pq_ops *ops, float *out, int ldo, const float *in, int M,
         return;
     if (ops->capture)
         pq_capture_add(ops->capture, lin, in, M);
+    if (ops->llama_numerics && pq_linear_ggml_ok(lin)) {
+        pq_linear_ggml(ops, out, ldo, in, M, lin, !ops->reference);
+        return;
+    }
+    if (ops->llama_numerics && lin->w16) {
+        in = round_half(ops, in, (size_t)M * (size_t)lin->n_in, lin->w16_bf16);
+        if (!in) {
+            ops->oom = 1;
+            return;
+        }
+    }
     if (lin->q && lin->q->act8 && (lin->q->outlier > 0 || !ops->reference)) {
         pq_linear_llm_int8(ops, out, ldo, in, M, lin, !ops->reference);
         return;
@@ -373,6 +458,8 @@ static void elem_task(void *ctx, size_t task, int thread)
 
 void pq_activation_fwd(pq_ops *ops, float *x, size_t n, pq_act act)
 {
+    if (ops->llama_numerics && act == PQ_ACT_GELU_TANH)
+        act = PQ_ACT_GELU_TANH_F16;
     if (ops->reference) {
         pq_activation(x, n, act);
         return;
@@ -383,6 +470,8 @@ void pq_activation_fwd(pq_ops *ops, float *x, size_t n, pq_act act)
 
 void pq_gated_fwd(pq_ops *ops, float *g, const float *u, size_t n, pq_act act)
 {
+    if (ops->llama_numerics && act == PQ_ACT_GELU_TANH)
+        act = PQ_ACT_GELU_TANH_F16;
     if (ops->reference) {
         pq_gated(g, u, n, act);
         return;

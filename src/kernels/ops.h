@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "kernels/pool.h"
+#include "quant/ggml_dot.h"
 #include "quant/qformat.h"
 
 /* y = x W^T + b with W [N, K] as f32 rows or packed integer rows. */
@@ -25,7 +26,16 @@ typedef struct pq_linear {
     const pq_qweight *q; /* packed weights, or NULL */
 } pq_linear;
 
-typedef enum { PQ_ACT_GELU_TANH, PQ_ACT_GELU_ERF, PQ_ACT_RELU, PQ_ACT_SILU } pq_act;
+/* PQ_ACT_GELU_TANH_F16: the tanh GELU as llama.cpp's CPU backend computes it (its f16 table):
+ * f16(gelu(f16(x))) for -10 < x < 10, 0 at or below -10, x at or above 10; what GELU_TANH
+ * becomes in llama.cpp's numerics (pq_ops.llama_numerics). */
+typedef enum {
+    PQ_ACT_GELU_TANH,
+    PQ_ACT_GELU_ERF,
+    PQ_ACT_RELU,
+    PQ_ACT_SILU,
+    PQ_ACT_GELU_TANH_F16
+} pq_act;
 
 /* Calibration: while set on the ops, every product with one of these linears adds 2 x x^T of
  * each input row x to its h (K x K, upper triangle, double) and counts the rows. */
@@ -56,7 +66,13 @@ typedef struct pq_ops {
     int8_t *a8;          /* W8A8: the batch's activations as int8, and their per-row scales */
     float *a8_scale;
     size_t a8_cap;
-    int oom;              /* set when a kernel could not get memory; the forward reports it */
+    int oom;             /* set when a kernel could not get memory; the forward reports it */
+    bool llama_numerics; /* the products as llama.cpp's CPU backend computes them (ggml_dot.h;
+                          * set by the forward from the model's spec): ggml formats with
+                          * quantized activations, F16/BF16 weights with activations rounded */
+    pq_qact qact;        /* the batch's activations quantized for those products */
+    float *act_half;     /* or rounded to F16/BF16 (as floats) */
+    size_t act_half_cap;
     const int *seq_start; /* the batch's sequences (set by the forward): LLM.int8() finds */
     int n_seq;            /* outlier features per sequence, as one forward of it would */
 } pq_ops;
@@ -74,6 +90,13 @@ void pq_quant_act_row(const float *x, int K, int8_t *q, float *scale);
  * pq_ref_linear_w8a8. */
 void pq_linear_llm_int8(pq_ops *ops, float *out, int ldo, const float *in, int M,
                         const pq_linear *lin, bool parallel);
+
+/* llama.cpp's numerics for a weight in a ggml block format of whole blocks (ggml_dot.h): the
+ * batch's rows quantized once to the format's activation kind, then chunks of output features
+ * decoded to integer codes and dotted with every row, in parallel or not (the same bits). */
+bool pq_linear_ggml_ok(const pq_linear *lin);
+void pq_linear_ggml(pq_ops *ops, float *out, int ldo, const float *in, int M, const pq_linear *lin,
+                    bool parallel);
 
 /* Creates the pool; max_k bounds K of any linear and max_t the tokens of a sequence. */
 int pq_ops_init(pq_ops *ops, int n_threads, int max_k, int max_t);

@@ -145,6 +145,15 @@ void pq_activation(float *x, size_t n, pq_act act)
         case PQ_ACT_SILU:
             x[i] = v / (1.0f + expf(-v));
             break;
+        case PQ_ACT_GELU_TANH_F16:
+            if (v <= -10.0f || v >= 10.0f) {
+                x[i] = v <= -10.0f ? 0.0f : v;
+                break;
+            }
+            v = pq_f16_to_f32(pq_f32_to_f16(v));
+            v = 0.5f * v * (1.0f + tanhf(k * v * (1.0f + 0.044715f * v * v)));
+            x[i] = pq_f16_to_f32(pq_f32_to_f16(v));
+            break;
         }
     }
 }

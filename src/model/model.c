@@ -856,8 +856,10 @@ int pq_model_forward(const pq_model *m, pq_ops *ops, pq_acts *acts, const int32_
     ops->oom = 0;
     ops->seq_start = seq_start;
     ops->n_seq = n_seq;
+    ops->llama_numerics = m->spec.llama_numerics;
     m->arch->forward(m, ops, acts, tokens, seq_start, n_seq, logits);
     ops->seq_start = NULL;
+    ops->llama_numerics = false;
     if (ops->oom)
         return pq_fail(err, POLYQ_NOMEM, "%s (%s): out of memory for int8 activations of %d tokens",
                        m->dir, m->spec.name, M);

@@ -368,7 +368,37 @@ static void legacy_dequant(const legacy *f, const uint8_t *y, float *out)
     }
 }
 
-/* each legacy format's two functions of the traits table */
+/* The same block as integer codes (pq_dec): 0..15 or 0..31 with the minimum apart, or centred
+ * on 0 (-8..7, -16..15). */
+static void legacy_decode(const legacy *f, const uint8_t *y, int8_t *q, pq_dec *h)
+{
+    bool offset = f->offset, five = f->five;
+    const uint8_t *hb = y + f->qh;
+    uint32_t qh = five ? (uint32_t)hb[0] | (uint32_t)hb[1] << 8 | (uint32_t)hb[2] << 16 |
+                             (uint32_t)hb[3] << 24
+                       : 0;
+    const uint8_t *qs = y + f->qs;
+    int sub = offset ? 0 : five ? 16 : 8;
+    for (int j = 0; j < 16; j++) {
+        q[j] = (int8_t)(((qs[j] & 15) | (int)((qh >> j) & 1) << 4) - sub);
+        q[j + 16] = (int8_t)(((qs[j] >> 4) | (int)((qh >> (j + 16)) & 1) << 4) - sub);
+    }
+    h->d = get_f16(y + f->d);
+    h->dmin = offset ? get_f16(y + f->m) : 0.0f;
+    h->sc[0] = 1;
+    h->mn[0] = 0;
+}
+
+static void q8_0_decode(const uint8_t *y, int8_t *q, pq_dec *h)
+{
+    memcpy(q, y + PQ_AT(pq_block_q8_0, qs), 32);
+    h->d = get_f16(y + PQ_AT(pq_block_q8_0, d));
+    h->dmin = 0.0f;
+    h->sc[0] = 1;
+    h->mn[0] = 0;
+}
+
+/* each legacy format's three functions of the traits table */
 #define LEGACY(name, layout)                                                                       \
     static void name##_quantize(const float *x, uint8_t *y)                                        \
     {                                                                                              \
@@ -377,6 +407,10 @@ static void legacy_dequant(const legacy *f, const uint8_t *y, float *out)
     static void name##_dequant(const uint8_t *y, float *out)                                       \
     {                                                                                              \
         legacy_dequant(&layout, y, out);                                                           \
+    }                                                                                              \
+    static void name##_decode(const uint8_t *y, int8_t *q, pq_dec *h)                              \
+    {                                                                                              \
+        legacy_decode(&layout, y, q, h);                                                           \
     }
 LEGACY(q4_0, L40)
 LEGACY(q4_1, L41)
@@ -422,10 +456,10 @@ static void bnb_quantize_block(pq_qfmt f, const float *bounds, const float *x, i
 
 /* ---- the formats' traits ------------------------------------------------------------------ */
 
-#define GGML(name, bl, T, bits_, sym_, type, id, fb, q, dq, ft)                                    \
+#define GGML(name, bl, T, bits_, sym_, type, id, fb, q, dq, ft, act, sub, dec)                     \
     {                                                                                              \
         name, "ggml", bl, sizeof(T), bits_, 8.0 * sizeof(T) / (bl), sym_, false, type, id, fb,     \
-            false, false, q, dq, ft                                                                \
+            false, false, q, dq, ft, act, sub, dec                                                 \
     }
 #define BNB(name, id)                                                                              \
     {                                                                                              \
@@ -439,28 +473,28 @@ static const pq_qfmt_traits builtin[PQ_QF_BUILTIN] = {
     [PQ_QF_INT] = {"int", "rtn", 0, 0, 0, 0, false, false, -1, 0, PQ_QF_INT, false, false, NULL,
                    NULL},
     [PQ_QF_Q8_0] = GGML("q8_0", 32, pq_block_q8_0, 8, true, PQ_GGML_Q8_0, 1, PQ_QF_INT,
-                        q8_0_quantize, q8_0_dequant, 7),
+                        q8_0_quantize, q8_0_dequant, 7, PQ_DOT_Q8_0, 32, q8_0_decode),
     [PQ_QF_Q4_0] = GGML("q4_0", 32, pq_block_q4_0, 4, true, PQ_GGML_Q4_0, 2, PQ_QF_INT,
-                        q4_0_quantize, q4_0_dequant, 2),
+                        q4_0_quantize, q4_0_dequant, 2, PQ_DOT_Q8_0, 32, q4_0_decode),
     [PQ_QF_Q4_1] = GGML("q4_1", 32, pq_block_q4_1, 4, false, PQ_GGML_Q4_1, 3, PQ_QF_INT,
-                        q4_1_quantize, q4_1_dequant, 3),
+                        q4_1_quantize, q4_1_dequant, 3, PQ_DOT_Q8_1, 32, q4_1_decode),
     [PQ_QF_Q5_0] = GGML("q5_0", 32, pq_block_q5_0, 5, true, PQ_GGML_Q5_0, 4, PQ_QF_INT,
-                        q5_0_quantize, q5_0_dequant, 8),
+                        q5_0_quantize, q5_0_dequant, 8, PQ_DOT_Q8_0, 32, q5_0_decode),
     [PQ_QF_Q5_1] = GGML("q5_1", 32, pq_block_q5_1, 5, false, PQ_GGML_Q5_1, 5, PQ_QF_INT,
-                        q5_1_quantize, q5_1_dequant, 9),
+                        q5_1_quantize, q5_1_dequant, 9, PQ_DOT_Q8_1, 32, q5_1_decode),
     [PQ_QF_NF4] = BNB("nf4", 6),
     [PQ_QF_FP4] = BNB("fp4", 7),
     /* k-quants: rows that are not whole super-blocks take llama-quantize's fallback */
     [PQ_QF_Q2_K] = GGML("q2_k", 256, pq_block_q2_k, 2, false, PQ_GGML_Q2_K, 8, PQ_QF_Q4_0,
-                        pq_q2_k_quantize, pq_q2_k_dequant, 10),
+                        pq_q2_k_quantize, pq_q2_k_dequant, 10, PQ_DOT_Q8_K, 16, pq_q2_k_decode),
     [PQ_QF_Q3_K] = GGML("q3_k", 256, pq_block_q3_k, 3, true, PQ_GGML_Q3_K, 9, PQ_QF_Q4_0,
-                        pq_q3_k_quantize, pq_q3_k_dequant, 11),
+                        pq_q3_k_quantize, pq_q3_k_dequant, 11, PQ_DOT_Q8_K, 16, pq_q3_k_decode),
     [PQ_QF_Q4_K] = GGML("q4_k", 256, pq_block_q4_k, 4, false, PQ_GGML_Q4_K, 10, PQ_QF_Q5_0,
-                        pq_q4_k_quantize, pq_q4_k_dequant, 14),
+                        pq_q4_k_quantize, pq_q4_k_dequant, 14, PQ_DOT_Q8_K, 32, pq_q4_k_decode),
     [PQ_QF_Q5_K] = GGML("q5_k", 256, pq_block_q5_k, 5, false, PQ_GGML_Q5_K, 11, PQ_QF_Q5_1,
-                        pq_q5_k_quantize, pq_q5_k_dequant, 16),
+                        pq_q5_k_quantize, pq_q5_k_dequant, 16, PQ_DOT_Q8_K, 32, pq_q5_k_decode),
     [PQ_QF_Q6_K] = GGML("q6_k", 256, pq_block_q6_k, 6, true, PQ_GGML_Q6_K, 12, PQ_QF_Q8_0,
-                        pq_q6_k_quantize, pq_q6_k_dequant, 18),
+                        pq_q6_k_quantize, pq_q6_k_dequant, 18, PQ_DOT_Q8_K, 16, pq_q6_k_decode),
 };
 
 static pq_qfmt_traits extra[PQ_QF_MAX - PQ_QF_BUILTIN];
@@ -638,6 +672,14 @@ void pq_qweight_blocks_dequant_row(const pq_qweight *q, int r, float *out)
     const uint8_t *row = q->data + (size_t)r * q->row_bytes;
     for (int g = 0; g < q->n_groups; g++)
         t->dequant(row + (size_t)g * t->block_bytes, out + (size_t)g * t->block);
+}
+
+void pq_qweight_decode_row(const pq_qweight *q, int r, int8_t *codes, pq_dec *h)
+{
+    const pq_qfmt_traits *t = pq_qfmt_get(q->fmt);
+    const uint8_t *row = q->data + (size_t)r * q->row_bytes;
+    for (int g = 0; g < q->n_groups; g++)
+        t->decode(row + (size_t)g * t->block_bytes, codes + (size_t)g * t->block, h + g);
 }
 
 int pq_qweight_view(pq_qfmt f, int n_out, int n_in, const uint8_t *data, size_t nbytes,

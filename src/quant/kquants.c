@@ -555,3 +555,89 @@ void pq_q5_k_dequant(const uint8_t *y, float *out)
 {
     q45k_dequant(y, out, true);
 }
+
+/* ---- decoded for integer dot products: the dequantizers above, with the scales kept apart -- */
+
+void pq_q2_k_decode(const uint8_t *y, int8_t *out, pq_dec *h)
+{
+    const uint8_t *q = y + Q2(qs);
+    int is = 0;
+    for (int n = 0; n < QK; n += 128, q += 32)
+        for (int shift = 0; shift < 8; shift += 2)
+            for (int half = 0; half < 2; half++, is++) {
+                uint8_t sc = y[Q2(scales) + is];
+                h->sc[is] = (int16_t)(sc & 0xF);
+                h->mn[is] = (int16_t)(sc >> 4);
+                for (int l = 0; l < 16; l++)
+                    *out++ = (int8_t)((q[l + 16 * half] >> shift) & 3);
+            }
+    h->d = get_f16(y + Q2(d));
+    h->dmin = get_f16(y + Q2(dmin));
+}
+
+void pq_q3_k_decode(const uint8_t *y, int8_t *out, pq_dec *h)
+{
+    const uint8_t *hm = y + Q3(hmask), *q = y + Q3(qs);
+    int is = 0;
+    uint8_t m = 1;
+    for (int n = 0; n < QK; n += 128, q += 32)
+        for (int shift = 0; shift < 8; shift += 2, m <<= 1)
+            for (int half = 0; half < 2; half++, is++) {
+                h->sc[is] = (int16_t)q3k_scale(y + Q3(scales), is);
+                h->mn[is] = 0;
+                for (int l = 0; l < 16; l++) {
+                    int k = l + 16 * half;
+                    *out++ = (int8_t)((int)((q[k] >> shift) & 3) - ((hm[k] & m) ? 0 : 4));
+                }
+            }
+    h->d = get_f16(y + Q3(d));
+    h->dmin = 0.0f;
+}
+
+static void q45k_decode(const uint8_t *y, int8_t *out, pq_dec *h, bool five)
+{
+    const uint8_t *qh = y + Q5(qh), *q = y + (five ? Q5(qs) : Q4(qs));
+    uint8_t u1 = 1, u2 = 2;
+    for (int j = 0, is = 0; j < QK; j += 64, q += 32, is += 2, u1 <<= 2, u2 <<= 2) {
+        for (int t = 0; t < 2; t++) {
+            uint8_t sc, mn;
+            k4_get(is + t, y + Q4(scales), &sc, &mn);
+            h->sc[is + t] = sc;
+            h->mn[is + t] = mn;
+        }
+        for (int l = 0; l < 32; l++)
+            *out++ = (int8_t)((q[l] & 0xF) + (five && (qh[l] & u1) ? 16 : 0));
+        for (int l = 0; l < 32; l++)
+            *out++ = (int8_t)((q[l] >> 4) + (five && (qh[l] & u2) ? 16 : 0));
+    }
+    h->d = get_f16(y + Q4(d));
+    h->dmin = get_f16(y + Q4(dmin));
+}
+
+void pq_q4_k_decode(const uint8_t *y, int8_t *q, pq_dec *h)
+{
+    q45k_decode(y, q, h, false);
+}
+void pq_q5_k_decode(const uint8_t *y, int8_t *q, pq_dec *h)
+{
+    q45k_decode(y, q, h, true);
+}
+
+void pq_q6_k_decode(const uint8_t *y, int8_t *out, pq_dec *h)
+{
+    const uint8_t *ql = y + Q6(ql), *qh = y + Q6(qh);
+    const int8_t *sc = (const int8_t *)(y + Q6(scales));
+    for (int n = 0; n < QK; n += 128, out += 128, ql += 64, qh += 32)
+        for (int l = 0; l < 32; l++) {
+            out[l] = (int8_t)((int)((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32);
+            out[l + 32] = (int8_t)((int)((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32);
+            out[l + 64] = (int8_t)((int)((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32);
+            out[l + 96] = (int8_t)((int)((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32);
+        }
+    for (int s = 0; s < 16; s++) { /* sub-block s (weights 16 s ..) has scale s */
+        h->sc[s] = sc[s];
+        h->mn[s] = 0;
+    }
+    h->d = get_f16(y + Q6(d));
+    h->dmin = 0.0f;
+}

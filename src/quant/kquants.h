@@ -5,6 +5,8 @@
 
 #include <stdint.h>
 
+#include "quant/qformat.h"
+
 void pq_q2_k_quantize(const float *x, uint8_t *y);
 void pq_q3_k_quantize(const float *x, uint8_t *y);
 void pq_q4_k_quantize(const float *x, uint8_t *y);
@@ -15,5 +17,12 @@ void pq_q3_k_dequant(const uint8_t *y, float *out);
 void pq_q4_k_dequant(const uint8_t *y, float *out);
 void pq_q5_k_dequant(const uint8_t *y, float *out);
 void pq_q6_k_dequant(const uint8_t *y, float *out);
+/* Each super-block as integer codes and its sub-blocks' integer scales (pq_dec; Q2_K, Q3_K and
+ * Q6_K in sub-blocks of 16, Q4_K and Q5_K of 32), for llama.cpp's integer dot products. */
+void pq_q2_k_decode(const uint8_t *y, int8_t *q, pq_dec *h);
+void pq_q3_k_decode(const uint8_t *y, int8_t *q, pq_dec *h);
+void pq_q4_k_decode(const uint8_t *y, int8_t *q, pq_dec *h);
+void pq_q5_k_decode(const uint8_t *y, int8_t *q, pq_dec *h);
+void pq_q6_k_decode(const uint8_t *y, int8_t *q, pq_dec *h);
 
 #endif

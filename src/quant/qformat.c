@@ -237,7 +237,25 @@ int pq_qspec_parse(const char *text, pq_qspec *out, polyq_err *err)
     for (size_t i = 0; i < n; i++)
         low[i] = text[i] >= 'A' && text[i] <= 'Z' ? (char)(text[i] - 'A' + 'a') : text[i];
     low[n] = 0;
+    static const char numerics[] = "-llamacpp";
+    size_t nn = sizeof numerics - 1;
+    bool llama = n > nn && !strcmp(low + n - nn, numerics);
+    if (llama)
+        low[n - nn] = 0;
     int rc = strlen(text) < sizeof low ? qspec_parse(low, out, err) : POLYQ_INVALID_ARG - 1000;
+    if (llama && !rc) {
+        const pq_qfmt_traits *t = pq_qfmt_get(out->fmt);
+        if (!out->none && !(t && t->dot_act != PQ_DOT_NONE && !out->act8))
+            return pq_fail(err, POLYQ_INVALID_ARG,
+                           "quant spec \"%s\": -llamacpp (llama.cpp's numerics) applies to fp32, "
+                           "llama.cpp's block formats and q4_k_m, not to %s",
+                           text, out->name);
+        out->llama_numerics = true;
+        char plain[sizeof out->name];
+        snprintf(plain, sizeof plain, "%s", out->name);
+        snprintf(out->name, sizeof out->name, "%.*s%s", (int)(sizeof plain - nn - 1), plain,
+                 numerics);
+    }
     if (rc != POLYQ_INVALID_ARG - 1000)
         return rc;
     memset(out, 0, sizeof *out);
@@ -288,7 +306,21 @@ void pq_qfmt_list(char *buf, size_t size)
     }
 }
 
+static void describe(const pq_qspec *s, char *buf, size_t n);
+
 void pq_qspec_describe(const pq_qspec *s, char *buf, size_t n)
+{
+    describe(s, buf, n);
+    size_t at = strlen(buf);
+    if (s->llama_numerics && at < n)
+        snprintf(buf + at, n - at, "%s",
+                 s->none ? "; the model's own blocks in llama.cpp's numerics (activations "
+                           "quantized per block, integer dot products)"
+                         : "; llama.cpp's numerics (activations quantized per block, integer dot "
+                           "products)");
+}
+
+static void describe(const pq_qspec *s, char *buf, size_t n)
 {
     if (s->none) {
         snprintf(buf, n, "full precision");

@@ -17,6 +17,7 @@
  *   | <block format>[-head] (any name of the traits table: q8_0 .. q6_k, nf4, fp4, ...)
  *   | q4_k_m | nf4-dq | fp4-dq [-head] (recipes over block formats)
  *   | w8a8 | smoothquant[-a<alpha>] | llm-int8[-t<threshold>]
+ *   fp32, the ggml formats and q4_k_m may end in -llamacpp: llama.cpp's numerics (ggml_dot.h);
  *   bits 2..8; default granularity per output channel; default symmetric for 8 bits,
  *   asymmetric below; -head also quantizes the LM head (embeddings stay full precision). */
 #ifndef PQ_QFORMAT_H
@@ -52,6 +53,21 @@ typedef enum {
 } pq_qfmt;
 #define PQ_QF_MAX (PQ_QF_BUILTIN + 8) /* built-in and registered formats together */
 
+/* The activations a format's integer dot product pairs with in llama.cpp's CPU backend (its
+ * vec_dot_type): rows quantized per block of 32 to Q8_0 (scale), Q8_1 (scale and scaled sum) or
+ * per 256 to Q8_K (scale and the sums of each 16); PQ_DOT_NONE: the format has no such product. */
+typedef enum { PQ_DOT_NONE, PQ_DOT_Q8_0, PQ_DOT_Q8_1, PQ_DOT_Q8_K } pq_dot_act;
+
+/* One block decoded for integer dot products (ggml_dot.h): integer codes q_i (int8) and
+ *   k-quants      w_i = d * sc[i / sub] * q_i - dmin * mn[i / sub]  (sub = dot_sub weights)
+ *   Q4_1, Q5_1    w_i = d * q_i + dmin                               (dmin holds the minimum)
+ *   Q8_0 .. Q5_0  w_i = d * q_i                                      (sc[0] = 1, mn[0] = 0)
+ * the integer scales and minimums, d and dmin exactly as the block stores them. */
+typedef struct pq_dec {
+    float d, dmin;
+    int16_t sc[16], mn[16];
+} pq_dec;
+
 /* Everything polyq knows about one storage format: one row of the table in blockfmt.c. */
 typedef struct pq_qfmt_traits {
     const char *name;   /* its spec name, e.g. "q4_0" ("int": polyq's integer layout) */
@@ -73,6 +89,9 @@ typedef struct pq_qfmt_traits {
     void (*dequant)(const uint8_t *y, float *out); /* and back */
     int ftype; /* llama.cpp's general.file_type (llama_ftype) of a file mostly in this format;
                   0: none */
+    pq_dot_act dot_act; /* llama.cpp numerics: the activations of its integer dot product */
+    int dot_sub;        /* weights per sub-block of decode's scales (the block when it has one) */
+    void (*decode)(const uint8_t *y, int8_t *q, pq_dec *h); /* a block into codes and scales */
 } pq_qfmt_traits;
 
 /* The traits of format f; NULL for an id that is no format. */
@@ -111,6 +130,8 @@ typedef struct pq_qspec {
     float outlier;  /* llm-int8: input features with |x| >= this stay in floating point (6.0) */
     bool k_mix; /* q4_k_m: llama.cpp's mixture of k-quants by tensor role (pq_qspec_for_linear) */
     bool dq;    /* nf4-dq / fp4-dq: bitsandbytes' double quantization of the block absmax */
+    bool llama_numerics; /* ...-llamacpp: computed as llama.cpp's CPU backend computes it
+                          * (ggml_dot.h): fp32 (a quantized GGUF's own blocks) and ggml formats */
 } pq_qspec;
 
 /* What a linear layer is in its block, for per-tensor recipes. */
@@ -185,6 +206,9 @@ const float *pq_bnb_code(pq_qfmt f); /* the 16 NF4 or FP4 code values */
 int pq_qweight_blocks(const float *w, int n_out, int n_in, const pq_qspec *spec, pq_qweight **out,
                       polyq_err *err);
 void pq_qweight_blocks_dequant_row(const pq_qweight *q, int r, float *out);
+/* Row r of a weight whose format has a decode (the ggml formats) as n_in integer codes and
+ * n_groups block headers, for llama.cpp's integer dot products (ggml_dot.h). */
+void pq_qweight_decode_row(const pq_qweight *q, int r, int8_t *codes, pq_dec *h);
 
 /* out[0..n_in) = dequantized row r. */
 void pq_qweight_dequant_row(const pq_qweight *q, int r, float *out);
