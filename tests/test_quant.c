@@ -1256,6 +1256,23 @@ TEST(quant_llama_numerics_equal_ggml)
                 checked++;
             }
         }
+        /* five rows at once (four through the blocked kernel): each row's bits as alone */
+        pq_qact q5 = {0};
+        CHECK_INT(pq_qact_reserve(&q5, t->dot_act, 5, K), 0);
+        for (int m = 0; m < 5 && q5.q; m++)
+            pq_qact_row(&q5, m, a + (size_t)(m % M) * K);
+        for (int n = 0; n < N && q5.q; n++) {
+            float many[5];
+            pq_qweight_decode_row(q, n, codes, hdr);
+            pq_ggml_dot_rows(t, codes, hdr, &q5, 0, 5, many, 1);
+            for (int m = 0; m < 5; m++) {
+                float one = pq_ggml_dot(t, codes, hdr, &q5, m);
+                if (memcmp(&one, &many[m], sizeof one))
+                    FAILF("%s row %d . %d: %.9g among five rows, %.9g alone", names[i], m, n,
+                          many[m], one);
+            }
+        }
+        pq_qact_free(&q5);
         pq_qact_free(&qa);
         pq_qweight_free(q);
     }

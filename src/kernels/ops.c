@@ -275,12 +275,15 @@ static void ggml_task(void *ctx, size_t task, int thread)
     pq_dec *h = (pq_dec *)(codes + (size_t)CHUNK * K); /* K is whole blocks of 32: aligned */
     for (int r = 0; r < nc; r++)
         pq_qweight_decode_row(lin->q, n0 + r, codes + (size_t)r * K, h + (size_t)r * nb);
-    for (int m = 0; m < g->j.M; m++) {
-        float *o = g->j.out + (size_t)m * g->j.ldo + n0;
+    for (int m0 = 0; m0 < g->j.M; m0 += 4) { /* four rows per pass over the chunk */
+        int rows = g->j.M - m0 < 4 ? g->j.M - m0 : 4;
+        float *o = g->j.out + (size_t)m0 * g->j.ldo + n0;
         for (int n = 0; n < nc; n++)
-            o[n] =
-                pq_ggml_dot(g->t, codes + (size_t)n * K, h + (size_t)n * nb, &g->j.ops->qact, m) +
-                (lin->bias ? lin->bias[n0 + n] : 0.0f);
+            pq_ggml_dot_rows(g->t, codes + (size_t)n * K, h + (size_t)n * nb, &g->j.ops->qact, m0,
+                             rows, o + n, (size_t)g->j.ldo);
+        for (int r = 0; r < rows && lin->bias; r++)
+            for (int n = 0; n < nc; n++)
+                o[(size_t)r * g->j.ldo + n] += lin->bias[n0 + n];
     }
 }
 

@@ -234,6 +234,80 @@ __attribute__((target("avx2"))) static float rowdot32_avx2(const int8_t *wq, con
     }
     return (float)((lane[0] + lane[1]) + (lane[2] + lane[3]));
 }
+
+/* One activation row's terms of four 32-blocks (w, with |w| in aw) added to acc in the
+ * order rowdot32_avx2 adds them. */
+__attribute__((target("avx2"))) static inline __m256d
+add4_avx2(__m256d acc, __m256i w0, __m256i w1, __m256i w2, __m256i w3, __m256i a0, __m256i a1,
+          __m256i a2, __m256i a3, const int8_t *y, __m256d wd, __m256d mn, const float *d,
+          const float *s)
+{
+    const __m256i ones = _mm256_set1_epi16(1);
+#define PQ_PAIRS(a, w, k)                                                                          \
+    _mm256_madd_epi16(                                                                             \
+        _mm256_maddubs_epi16(                                                                      \
+            a,                                                                                     \
+            _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)(const void *)(y + 32 * k)), w)), \
+        ones)
+    __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(PQ_PAIRS(a0, w0, 0), PQ_PAIRS(a1, w1, 1)),
+                                  _mm256_hadd_epi32(PQ_PAIRS(a2, w2, 2), PQ_PAIRS(a3, w3, 3)));
+#undef PQ_PAIRS
+    __m128i sums = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+    __m256d scale = _mm256_mul_pd(wd, _mm256_cvtps_pd(_mm_loadu_ps(d)));
+    acc = _mm256_add_pd(acc, _mm256_mul_pd(scale, _mm256_cvtepi32_pd(sums)));
+    if (s)
+        acc = _mm256_add_pd(acc, _mm256_mul_pd(mn, _mm256_cvtps_pd(_mm_loadu_ps(s))));
+    return acc;
+}
+
+/* The same for four activation rows at once (r0 .. r0+3 of a), each row's bits those of
+ * rowdot32_avx2: the weight blocks loaded and their signs taken once for the four. */
+__attribute__((target("avx2"))) static void rowdot32x4_avx2(const int8_t *wq, const pq_dec *wh,
+                                                            const pq_qact *a, int r0, int nb,
+                                                            float *out, size_t stride)
+{
+    int K = a->K;
+    const int8_t *x0 = a->q + (size_t)r0 * K, *x1 = x0 + K, *x2 = x1 + K, *x3 = x2 + K;
+    const float *d0 = a->d + (size_t)r0 * nb, *d1 = d0 + nb, *d2 = d1 + nb, *d3 = d2 + nb;
+    const float *s0 = a->kind == PQ_DOT_Q8_1 ? a->s + (size_t)r0 * nb : NULL;
+    const float *s1 = s0 ? s0 + nb : NULL, *s2 = s0 ? s1 + nb : NULL, *s3 = s0 ? s2 + nb : NULL;
+    __m256d c0 = _mm256_setzero_pd(), c1 = c0, c2 = c0, c3 = c0;
+    int b = 0;
+    for (; b + 4 <= nb; b += 4) {
+        const int8_t *w = wq + (size_t)b * 32;
+        __m256i w0 = _mm256_loadu_si256((const __m256i *)(const void *)w),
+                w1 = _mm256_loadu_si256((const __m256i *)(const void *)(w + 32)),
+                w2 = _mm256_loadu_si256((const __m256i *)(const void *)(w + 64)),
+                w3 = _mm256_loadu_si256((const __m256i *)(const void *)(w + 96));
+        __m256i a0 = _mm256_sign_epi8(w0, w0), a1 = _mm256_sign_epi8(w1, w1),
+                a2 = _mm256_sign_epi8(w2, w2), a3 = _mm256_sign_epi8(w3, w3);
+        __m256d wd = _mm256_setr_pd(wh[b].d, wh[b + 1].d, wh[b + 2].d, wh[b + 3].d);
+        __m256d mn = _mm256_setr_pd(wh[b].dmin, wh[b + 1].dmin, wh[b + 2].dmin, wh[b + 3].dmin);
+        size_t o = (size_t)b * 32;
+        c0 = add4_avx2(c0, w0, w1, w2, w3, a0, a1, a2, a3, x0 + o, wd, mn, d0 + b,
+                       s0 ? s0 + b : NULL);
+        c1 = add4_avx2(c1, w0, w1, w2, w3, a0, a1, a2, a3, x1 + o, wd, mn, d1 + b,
+                       s1 ? s1 + b : NULL);
+        c2 = add4_avx2(c2, w0, w1, w2, w3, a0, a1, a2, a3, x2 + o, wd, mn, d2 + b,
+                       s2 ? s2 + b : NULL);
+        c3 = add4_avx2(c3, w0, w1, w2, w3, a0, a1, a2, a3, x3 + o, wd, mn, d3 + b,
+                       s3 ? s3 + b : NULL);
+    }
+    const int8_t *x[4] = {x0, x1, x2, x3};
+    const float *d[4] = {d0, d1, d2, d3}, *s[4] = {s0, s1, s2, s3};
+    __m256d c[4] = {c0, c1, c2, c3};
+    for (int r = 0; r < 4; r++) {
+        double lane[4];
+        _mm256_storeu_pd(lane, c[r]);
+        for (int k = b; k < nb; k++) {
+            lane[k & 3] +=
+                (double)wh[k].d * d[r][k] * dot32_avx2(wq + (size_t)k * 32, x[r] + (size_t)k * 32);
+            if (s[r])
+                lane[k & 3] += (double)wh[k].dmin * s[r][k];
+        }
+        out[(size_t)r * stride] = (float)((lane[0] + lane[1]) + (lane[2] + lane[3]));
+    }
+}
 #endif
 
 float pq_ggml_dot(const pq_qfmt_traits *t, const int8_t *wq, const pq_dec *wh, const pq_qact *a,
@@ -268,4 +342,17 @@ float pq_ggml_dot(const pq_qfmt_traits *t, const int8_t *wq, const pq_dec *wh, c
         return rowdot32_avx2(wq, wh, x, d, s, nb);
 #endif
     return rowdot32_scalar(wq, wh, x, d, s, nb);
+}
+
+void pq_ggml_dot_rows(const pq_qfmt_traits *t, const int8_t *wq, const pq_dec *wh, const pq_qact *a,
+                      int m0, int n, float *out, size_t stride)
+{
+    int i = 0;
+#ifdef PQ_HAVE_AVX2
+    if (a->avx2 && a->kind != PQ_DOT_Q8_K)
+        for (; i + 4 <= n; i += 4)
+            rowdot32x4_avx2(wq, wh, a, m0 + i, a->K / 32, out + (size_t)i * stride, stride);
+#endif
+    for (; i < n; i++)
+        out[(size_t)i * stride] = pq_ggml_dot(t, wq, wh, a, m0 + i);
 }

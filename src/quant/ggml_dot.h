@@ -42,5 +42,9 @@ void pq_qact_free(pq_qact *a);
  * K / t->block headers), with activation row m of a (of t->dot_act). */
 float pq_ggml_dot(const pq_qfmt_traits *t, const int8_t *wq, const pq_dec *wh, const pq_qact *a,
                   int m);
+/* The same for activation rows m0 .. m0+n-1, into out[0], out[stride], ...: the same bits,
+ * several rows per pass over the weights. */
+void pq_ggml_dot_rows(const pq_qfmt_traits *t, const int8_t *wq, const pq_dec *wh, const pq_qact *a,
+                      int m0, int n, float *out, size_t stride);
 
 #endif
