@@ -3533,7 +3533,7 @@ TEST_SLOW(real_llama_perplexity_protocol)
  * counts; per file the median sentence within 1e-7 of llama.cpp's NLL (relative; measured
  * 1e-9, where the weight-only numbers, nll_fp of the same run, lie 6e-5 to 9e-5 away), at least
  * half of them, and every one within 2e-4 (measured 7.6e-5: an activation rounded to the next
- * code where llama.cpp's float sums differ in the last bit). */
+ * code where llama.cpp's float sums differ in the last bit); 1 and 3 threads give the same bits. */
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -3569,6 +3569,17 @@ TEST(cli_llama_numerics_equal_llama_cpp)
                            gguf, pq_test_shared("data/flores200"), json, log);
         expect(args, 0, "fp32-llamacpp");
         free(args);
+        if (s == 2 || s == 5) { /* three threads give the same bits */
+            char *log3 = pq_asprintf("%s/numerics-%s-3.jsonl", tmp, specs[s]);
+            args = pq_asprintf("eval %s --data %s --langs eng_Latn,hin_Deva,zho_Hans "
+                               "--max-sentences 8 --quant fp32-llamacpp --bootstrap 100 --out %s "
+                               "--log-sentences %s --threads 3",
+                               gguf, pq_test_shared("data/flores200"), json, log3);
+            expect(args, 0, "fp32-llamacpp");
+            CHECK(same_file(log, log3));
+            free(args);
+            free(log3);
+        }
         free(lines);
         lines = NULL;
         CHECK_OK(pq_read_file(log, 1 << 24, &lines, NULL, &err));
