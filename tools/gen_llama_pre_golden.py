@@ -25,7 +25,9 @@ PRES = ("gpt-2 default phi-2 mpt olmo jais gigachat mellum a.x-4.0 exaone4 moder
         "jina-es jina-de jina-v1-en jina-v2-es jina-v2-de jina-v2-code "
         "smollm starcoder refact command-r codeshell exaone minerva-7b "
         "llama-bpe llama3 llama-v3 falcon3 falcon-h1 pixtral midm-2.0 lfm2 jina-v5-nano "
-        "dbrx smaug-bpe qwen2 deepseek-r1-qwen stablelm2 kormo f2llmv2 megrez falcon").split()
+        "dbrx smaug-bpe qwen2 deepseek-r1-qwen stablelm2 kormo f2llmv2 megrez falcon "
+        "deepseek-llm deepseek-coder deepseek-v3 poro-chat bloom gpt3-finnish viking tekken "
+        "gpt-4o llama4 kanana2 talkie minimax-m2").split()
 
 
 def fnv(h, data):

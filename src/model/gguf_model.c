@@ -784,9 +784,31 @@ static char *c_str(const char *s, size_t n)
     "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{" \
     "N}"                                                                                           \
     "| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
+/* clang-format off */
+/* DeepSeek LLM's letters: Latin, Greek, Cyrillic, Armenian, Georgian, Cherokee and the other
+ * cased scripts, as llama-vocab.cpp lists them */
+#define PRE_DEEPSEEK_LETTERS \
+    "A-Za-zµÀ-ÖØ-öø-ƺƼ-ƿǄ-ʓʕ-ʯ" \
+    "Ͱ-ͳͶͷͻ-ͽͿΆΈ-ΊΌΎ-ΡΣ-ϵϷ-ҁҊ-ԯ" \
+    "Ա-ՖႠ-ჅᎠ-Ᏽᏸ-ᏽᲐ-ᲺᲽ-Ჿᴀ-ᴫᵫ-ᵷ" \
+    "ᵹ-ᶚḀ-ἕἘ-Ἕἠ-ὅὈ-Ὅὐ-ὗὙὛὝὟ-ώ" \
+    "ᾀ-ᾴᾶ-ᾼιῂ-ῄῆ-ῌῐ-ΐῖ-Ίῠ-Ῥῲ-ῴ" \
+    "ῶ-ῼℂℇℊ-ℓℕℙ-ℝℤΩℨK-ℭℯ-ℴℹℼ-ℿ" \
+    "ⅅ-ⅉⅎↃↄⰀ-ⱻⱾ-ⳤⳫ-ⳮⳲⳳꙀ-ꙭꚀ-ꚛꜢ-ꝯ" \
+    "ꝱ-ꞇꞋ-ꞎꭰ-ꮿﬀ-ﬆﬓ-ﬗＡ-Ｚａ-ｚ𐐀-𐑏" \
+    "𐒰-𐓓𐓘-𐓻𐲀-𐲲𐳀-𐳲𑢠-𑣟𞤀-𞥃"
+/* DeepSeek's CJK, the range U+0800..U+4E00 and Hangul, without the spaces in the range */
+#define PRE_DEEPSEEK_CJK \
+    "[一-龥ࠀ-\u167F\u1681-\u1FFF\u200B-\u2027\u202A-\u202E\u2030-\u205E" \
+    "\u2060-\u2FFF\u3001-一가-퟿]+"
+/* clang-format on */
+/* Where llama.cpp matches an expression without \p{..} classes by std::wregex, it first turns
+ * every non-ASCII space of the text into a vertical tab: such a space is \s there and matches no
+ * class that names it: DeepSeek's full-width punctuation starts at U+3000 (here at U+3001), and
+ * its range U+0800..U+4E00 is written without the spaces in it. */
 static const struct {
     const char *names; /* the tokenizer.ggml.pre values, space-separated */
-    const char *regex[4];
+    const char *regex[6];
     bool ignore_merges;
 } gguf_pre[] = {
     {"gpt-2 phi-2 mpt olmo jais gigachat mellum a.x-4.0 exaone4 modern-bert roberta-bpe "
@@ -800,6 +822,41 @@ static const struct {
      true},
     {"dbrx smaug-bpe", {PRE_LLAMA3}, false},
     {"qwen2 deepseek-r1-qwen stablelm2 kormo f2llmv2 megrez", {PRE_QWEN2}, false},
+    /* DeepSeek LLM: line breaks, runs of Latin, Greek, Cyrillic and other cased letters, ASCII and
+     * full-width punctuation (U+3000 left out: see above), trailing spaces, CJK and Hangul, digit
+     * runs */
+    {"deepseek-llm",
+     {"[\r\n]", "\\s?[" PRE_DEEPSEEK_LETTERS "]+", "\\s?[!-/:-~！-／：-～‘-‟、-。]+", "\\s+$",
+      PRE_DEEPSEEK_CJK, "\\p{N}+"},
+     false},
+    /* DeepSeek Coder: line breaks, letter runs, punctuation runs, CJK and Hangul, digits one by
+     * one */
+    {"deepseek-coder", {"[\r\n]", "\\s?\\p{L}+", "\\s?\\p{P}+", PRE_DEEPSEEK_CJK, "\\p{N}"}, false},
+    /* DeepSeek V3: up to three digits, CJK and kana runs, then its own expression */
+    {"deepseek-v3",
+     {"\\p{N}{1,3}", "[一-龥぀-ゟ゠-ヿ]+",
+      "[!\"#$%&'()*+,\\-./"
+      ":;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| "
+      "?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+"},
+     false},
+    /* anything but spaces and a few sentence marks, with one leading space */
+    {"poro-chat bloom gpt3-finnish", {" ?[^(\\s|.,!?…。，、।۔،)]+"}, false},
+    /* the same, then digits one by one */
+    {"viking", {" ?[^(\\s|.,!?…。，、।۔،)]+", "\\p{N}"}, false},
+    /* Mistral's tekken: GPT-4o's expression with each letter run cut at a case change, as llama.cpp
+       spells it out */
+    {"tekken",
+     {"[^\\r\\n\\p{L}\\p{N}]?((?=[\\p{L}])([^a-z]))*((?=[\\p{L}])([^A-Z]))+|[^\\r\\n\\p{L}\\p{N}]?("
+      "(?=[\\p{L}])([^a-z]))+((?=[\\p{L}])([^A-Z]))*|\\p{N}| "
+      "?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"},
+     true},
+    /* GPT-4o's expression as llama.cpp spells it out (its marks are not letters) */
+    {"gpt-4o llama4 kanana2 talkie minimax-m2",
+     {"[^\\r\\n\\p{L}\\p{N}]?((?=[\\p{L}])([^a-z]))*((?=[\\p{L}])([^A-Z]))+(?:'[sS]|'[tT]|'[rR][eE]"
+      "|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|[^\\r\\n\\p{L}\\p{N}]?((?=[\\p{L}])([^a-z]))+((?=[\\p{L}]"
+      ")([^A-Z]))*(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|\\p{N}{1,3}| "
+      "?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"},
+     false},
     {"falcon", {"[\\p{P}\\$\\+<=>\\^~\\|`]+", PRE_GPT2, "[0-9][0-9][0-9]"}, false},
     /* llama.cpp's own default (and a file without tokenizer.ggml.pre): punctuation runs, GPT-2's
      * expression, digit runs, then three digits at a time */
@@ -827,7 +884,7 @@ static json_t *gguf_pre_tokenizer(const char *pre, size_t len, bool *ignore_merg
         if (own || !bl)
             return bl;
         json_t *seq = json_array();
-        for (int k = 0; k < 4 && gguf_pre[i].regex[k] && seq; k++)
+        for (int k = 0; k < 6 && gguf_pre[i].regex[k] && seq; k++)
             json_array_append_new(seq, json_pack("{s:s, s:{s:s}, s:s, s:b}", "type", "Split",
                                                  "pattern", "Regex", gguf_pre[i].regex[k],
                                                  "behavior", "Isolated", "invert", 0));
