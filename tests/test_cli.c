@@ -3527,12 +3527,13 @@ TEST_SLOW(real_llama_perplexity_protocol)
 }
 
 /* llama.cpp's numerics at the model level: the llama fixture written by polyq quantize as GGUF
- * in each 32-weight ggml format and as q4_k_m (whose rows fall back to Q5_0 and Q8_0), then
+ * as Q8_0, Q4_0 and Q4_1 (Q8_0 and Q8_1 activations) and as q4_k_m (whose rows fall back to Q5_0
+ * and Q8_0; the other formats' products are checked against ggml in quant_), then
  * `polyq eval FILE.gguf --quant fp32-llamacpp`, against llama.cpp scoring each file as it is
  * (tests/golden/llama_numerics_nll.txt, tools/gen_llama_numerics_golden.py): the same token
  * counts; per file the median sentence within 1e-7 of llama.cpp's NLL (relative; measured
- * 1e-9, where the weight-only numbers, nll_fp of the same run, lie 6e-5 to 9e-5 away), at least
- * half of them, and every one within 2e-4 (measured 7.6e-5: an activation rounded to the next
+ * 2.4e-9, where the weight-only numbers, nll_fp of the same run, lie 6e-5 to 9e-5 away), at
+ * least half of them, and every one within 2e-4 (measured 6.7e-5: an activation rounded to the next
  * code where llama.cpp's float sums differ in the last bit); 1 and 3 threads give the same bits. */
 static int cmp_double(const void *a, const void *b)
 {
@@ -3542,7 +3543,7 @@ static int cmp_double(const void *a, const void *b)
 
 TEST(cli_llama_numerics_equal_llama_cpp)
 {
-    static const char *const specs[] = {"q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q4_k_m"};
+    static const char *const specs[] = {"q8_0", "q4_0", "q4_1", "q4_k_m"};
     const char *tmp = pq_test_tmpdir();
     char *golden = NULL, *lines = NULL;
     polyq_err err = {0};
@@ -3569,7 +3570,7 @@ TEST(cli_llama_numerics_equal_llama_cpp)
                            gguf, pq_test_shared("data/flores200"), json, log);
         expect(args, 0, "fp32-llamacpp");
         free(args);
-        if (s == 2 || s == 5) { /* three threads give the same bits */
+        if (s == 3) { /* three threads give the same bits */
             char *log3 = pq_asprintf("%s/numerics-%s-3.jsonl", tmp, specs[s]);
             args = pq_asprintf("eval %s --data %s --langs eng_Latn,hin_Deva,zho_Hans "
                                "--max-sentences 8 --quant fp32-llamacpp --bootstrap 100 --out %s "

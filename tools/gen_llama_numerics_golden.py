@@ -15,7 +15,7 @@ sys.path.insert(0, HERE)
 import llama_cpp_build  # noqa: E402
 
 FIXTURE = "tests/fixtures/llama-tiny-vocab-bf16"
-SPECS = ["q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q4_k_m"]
+SPECS = ["q8_0", "q4_0", "q4_1", "q4_k_m"]
 LANGS = ["eng_Latn", "hin_Deva", "zho_Hans"]
 N = 8
 
