@@ -27,7 +27,10 @@ PRES = ("gpt-2 default phi-2 mpt olmo jais gigachat mellum a.x-4.0 exaone4 moder
         "llama-bpe llama3 llama-v3 falcon3 falcon-h1 pixtral midm-2.0 lfm2 jina-v5-nano "
         "dbrx smaug-bpe qwen2 deepseek-r1-qwen stablelm2 kormo f2llmv2 megrez falcon "
         "deepseek-llm deepseek-coder deepseek-v3 poro-chat bloom gpt3-finnish viking tekken "
-        "gpt-4o llama4 kanana2 talkie minimax-m2").split()
+        "gpt-4o llama4 kanana2 talkie minimax-m2 hunyuan-dense hy_v4 joyai-llm minicpm5 spark2_5 "
+        "youtu jais-2 qwen35 exaone-moe granite-embed-multi-97m tiny_aya cohere2moe superbpe "
+        "trillion granite-docling bailingmoe bailingmoe2 llada-moe seed-coder hunyuan ufakzeka "
+        "grok-2 laguna solar-open mellum2").split()
 
 
 def fnv(h, data):

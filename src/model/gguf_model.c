@@ -802,6 +802,8 @@ static char *c_str(const char *s, size_t n)
     "[一-龥ࠀ-\u167F\u1681-\u1FFF\u200B-\u2027\u202A-\u202E\u2030-\u205E" \
     "\u2060-\u2FFF\u3001-一가-퟿]+"
 /* clang-format on */
+/* llama.cpp reads \p{Lu}, \p{Ll}, \p{Lt}, \p{Lm} and \p{Lo} each as any letter, and \d and \b as
+ * ASCII's (std::regex): written so below. */
 /* Where llama.cpp matches an expression without \p{..} classes by std::wregex, it first turns
  * every non-ASCII space of the text into a vertical tab: such a space is \s there and matches no
  * class that names it: DeepSeek's full-width punctuation starts at U+3000 (here at U+3001), and
@@ -811,6 +813,7 @@ static const struct {
     const char *regex[6];
     bool ignore_merges;
 } gguf_pre[] = {
+    /* clang-format off: the expressions are as llama-vocab.cpp spells them */
     {"gpt-2 phi-2 mpt olmo jais gigachat mellum a.x-4.0 exaone4 modern-bert roberta-bpe "
      "jina-es jina-de jina-v1-en jina-v2-es jina-v2-de jina-v2-code",
      {NULL},
@@ -832,8 +835,9 @@ static const struct {
     /* DeepSeek Coder: line breaks, letter runs, punctuation runs, CJK and Hangul, digits one by
      * one */
     {"deepseek-coder", {"[\r\n]", "\\s?\\p{L}+", "\\s?\\p{P}+", PRE_DEEPSEEK_CJK, "\\p{N}"}, false},
-    /* DeepSeek V3: up to three digits, CJK and kana runs, then its own expression */
-    {"deepseek-v3",
+    /* DeepSeek V3 (Hunyuan dense, HY v4, JoyAI): up to three digits, CJK and kana runs, then its
+     * own expression */
+    {"deepseek-v3 hunyuan-dense hy_v4 joyai-llm",
      {"\\p{N}{1,3}", "[一-龥぀-ゟ゠-ヿ]+",
       "[!\"#$%&'()*+,\\-./"
       ":;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| "
@@ -858,9 +862,121 @@ static const struct {
       "?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"},
      false},
     {"falcon", {"[\\p{P}\\$\\+<=>\\^~\\|`]+", PRE_GPT2, "[0-9][0-9][0-9]"}, false},
+    /* MiniCPM 5 */
+    {"minicpm5",
+     {"\\p{N}{1,3}",
+      "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{"
+      "N}+| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"},
+     true},
+    /* Spark 2.5 */
+    {"spark2_5",
+     {"\\p{N}{1,3}", "[一-龥぀-ゟ゠-ヿ]+",
+      "[!\"#$%&'()*+,\\-./"
+      ":;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| "
+      "?[\\p{P}\\p{S}]+|[\r\n]|\\s+(?!\\S)|\\s+",
+      "\\p{N}"},
+     false},
+    /* Youtu */
+    {"youtu",
+     {"[가-힣ㄱ-ㆎ]+|[！…“”‘’—：；，、-〿︰-﹏]+|[ㄅ-ㄯ]+|[一-龥぀-"
+      "ゟ゠-"
+      "ヿ]"
+      "+",
+      "[^\\r\\n\\p{L}\\p{N}]?[\\p{L}\\p{M}]*[\\p{L}\\p{M}]+(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]"
+      "|'[lL][lL]|'[dD])?|[^\\r\\n\\p{L}\\p{N}]?[\\p{L}\\p{M}]+[\\p{L}\\p{M}]*(?:'[sS]|'[tT]|'[rR]["
+      "eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|\\p{N}| "
+      "?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"},
+     true},
+    /* Jais 2 */
+    {"jais-2",
+     {"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{"
+      "N}{1,3}| "
+      "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s{512}(?!\\S)|\\s{256}(?!\\S)|\\s{128}(?!\\S)|"
+      "\\s{64}(?!\\S)|\\s{32}(?!\\S)|\\s{16}(?!\\S)|\\s{8}(?!\\S)|\\s{4}(?!\\S)|\\s{1,2}(?!\\S)|"
+      "\\s{1}"},
+     false},
+    /* Qwen 3.5 */
+    {"qwen35",
+     {"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?[\\p{L}\\p{"
+      "M}]+|\\p{N}| ?[^\\s\\p{L}\\p{M}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"},
+     false},
+    /* EXAONE MoE */
+    {"exaone-moe",
+     {"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?(?:\\p{L}"
+      "\\p{M}*(?: \\p{L}\\p{M}*)*)+|\\p{N}| "
+      "?[^\\s\\p{L}\\p{N}]+[\\r\\n/]?|\\s*[\\r\\n]|\\s+(?!\\S)|\\s+"},
+     false},
+    /* Granite embedding (multilingual, 97M) */
+    {"granite-embed-multi-97m",
+     {"[^\\r\\n\\p{L}\\p{N}]?((?=[\\p{L}\\p{M}])([^a-z]))*((?=[\\p{L}\\p{M}])([^A-Z]))+(?:'[sS]|'["
+      "tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|[^\\r\\n\\p{L}\\p{N}]?((?=[\\p{L}\\p{M}])([^"
+      "a-z]))+((?=[\\p{L}\\p{M}])([^A-Z]))*(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD]"
+      ")?|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"},
+     true},
+    /* Tiny Aya: digit runs in threes from the right, as llama.cpp's own splitter cuts them (for
+     * its tokenizer.json's \d{1,3}(?=(?:\d{3})*\b): any number character, and the text before a
+     * run stays with its first group), then GPT-4o's original expression */
+    {"tiny_aya cohere2moe",
+     {"\\P{N}*\\p{N}{1,3}(?=(?:\\p{N}{3})*(?!\\p{N}))",
+      "[^\\r\\n\\p{L}\\p{N}]?[\\p{L}\\p{M}]*[\\p{L}\\p{M}]+(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]"
+      "|'[lL][lL]|'[dD])?|[^\\r\\n\\p{L}\\p{N}]?[\\p{L}\\p{M}]+[\\p{L}\\p{M}]*(?:'[sS]|'[tT]|'[rR]["
+      "eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|\\p{N}{1,3}| "
+      "?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"},
+     false},
+    /* SuperBPE */
+    {"superbpe", {"\\p{N}+", "(?=([0-9]{3})+(?![0-9]))"}, false},
+    /* Trillion */
+    {"trillion",
+     {"'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)"},
+     false},
+    /* Granite Docling */
+    {"granite-docling",
+     {"'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)"},
+     false},
+    /* Ling (BailingMoE) */
+    {"bailingmoe bailingmoe2 llada-moe",
+     {"'(?:[sSdDmMtT]|[lL][lL]|[vV][eE]|[rR][eE])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| "
+      "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]|\\s+(?!\\S)|\\s+"},
+     false},
+    /* Seed-Coder */
+    {"seed-coder",
+     {"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{"
+      "N}{1}| ?[^\\s\\p{L}\\p{N}\\r\\n]+|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"},
+     false},
+    /* Hunyuan */
+    {"hunyuan",
+     {"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{"
+      "N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"},
+     false},
+    /* ufakzeka */
+    {"ufakzeka",
+     {"[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| "
+      "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"},
+     false},
+    /* Grok 2 */
+    {"grok-2",
+     {"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{"
+      "N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"},
+     false},
+    /* Laguna */
+    {"laguna",
+     {"[^\\n]+|[\\n]+",
+      "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{"
+      "N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"},
+     false},
+    /* Solar Open */
+    {"solar-open",
+     {"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{"
+      "N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"},
+     false},
+    /* Mellum 2 */
+    {"mellum2",
+     {"\\p{N}", "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)"},
+     false},
     /* llama.cpp's own default (and a file without tokenizer.ggml.pre): punctuation runs, GPT-2's
      * expression, digit runs, then three digits at a time */
     {"default", {"[\\p{P}\\$\\+<=>\\^~\\|]+", PRE_GPT2, "\\p{N}+", "[0-9][0-9][0-9]"}, false},
+    /* clang-format on */
 };
 
 /* the pre-tokenizer named pre (len bytes) as tokenizer.json's pre_tokenizer (new reference),
