@@ -355,6 +355,8 @@ const char *pq_qspec_method(const pq_qspec *s)
 {
     if (!strncmp(s->name, "gguf:", 5))
         return "ggml";
+    if (s->none)
+        return "none";
     return s->gptq          ? "gptq"
            : s->awq         ? "awq"
            : s->smooth      ? "smoothquant"

@@ -157,7 +157,8 @@ int pq_qspec_for_linear(const pq_qspec *s, pq_role role, int layer, int n_layer,
                         pq_qspec *out, polyq_err *err);
 
 int pq_qspec_parse(const char *text, pq_qspec *out, polyq_err *err);
-/* "rtn" (int specs), "ggml" (q8_0 .. q5_1), "bitsandbytes" (nf4, fp4) */
+/* "none" (fp32), "rtn" (int specs), "ggml" (q8_0 .. q6_k), "bitsandbytes" (nf4, fp4), "gptq",
+ * "awq", "smoothquant", "w8a8", "llm.int8" */
 const char *pq_qspec_method(const pq_qspec *s);
 /* Whether the spec stores linears in format f (q4_k_m: q4_k, q5_k and q6_k), before any
  * fallback for rows that are not whole blocks. */

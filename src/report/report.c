@@ -229,7 +229,8 @@ void pq_report_table(FILE *f, const pq_run_info *in, const pq_lang_metrics *m, s
                 fb);
     }
     for (int q = 0; q < in->n_q; q++) {
-        fprintf(f, "\n%s  (%s, %.3f bits/weight in the quantized layers)\n", in->q_names[q],
+        bool llama = strstr(in->q_names[q], "-llamacpp") != NULL;
+        fprintf(f, "\n%s  (%s%s, %.3f bits/weight in the quantized layers)\n", in->q_names[q],
                 !strcmp(in->q_methods[q], "ggml")           ? "llama.cpp blocks"
                 : !strcmp(in->q_methods[q], "bitsandbytes") ? "bitsandbytes 4-bit"
                 : !strcmp(in->q_methods[q], "gptq")         ? "GPTQ, calibrated"
@@ -237,8 +238,9 @@ void pq_report_table(FILE *f, const pq_run_info *in, const pq_lang_metrics *m, s
                 : !strcmp(in->q_methods[q], "smoothquant")  ? "SmoothQuant W8A8, calibrated"
                 : !strcmp(in->q_methods[q], "w8a8")         ? "int8 weights and activations"
                 : !strcmp(in->q_methods[q], "llm.int8")     ? "LLM.int8(), outliers in float"
+                : !strcmp(in->q_methods[q], "none")         ? "no quantization"
                                                             : "round-to-nearest",
-                in->q_bits_per_weight[q]);
+                llama ? " in llama.cpp's numerics" : "", in->q_bits_per_weight[q]);
         fprintf(f, "%-12s %19s %26s %9s %7s %18s\n", "language",
                 in->pseudo ? "pseudo-PPL fp -> q" : "PPL fp -> q", "dbits/sent [95% CI]", "KLD",
                 "top-1", "disparity x");
