@@ -1153,38 +1153,30 @@ static float dot_draw(void)
     return (float)(dot_state >> 40) / 16777216.0f - 0.5f;
 }
 
-static uint64_t fnv_add(uint64_t h, const void *p, size_t n)
-{
-    const uint8_t *b = p;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ b[i]) * 1099511628211ull;
-    return h;
-}
-
 /* activation row m of a in ggml's block layout, hashed */
 static uint64_t qact_hash(const pq_qact *a, int m)
 {
-    uint64_t h = 1469598103934665603ull;
+    uint64_t h = PQ_FNV_OFFSET;
     int nb = a->K / a->block;
     for (int b = 0; b < nb; b++) {
         size_t at = (size_t)m * nb + b;
         const int8_t *q = a->q + (size_t)m * a->K + (size_t)b * a->block;
         if (a->kind == PQ_DOT_Q8_K) { /* float d, int8 qs[256], int16 bsums[16] */
-            h = fnv_add(h, &a->d[at], 4);
-            h = fnv_add(h, q, 256);
+            h = pq_fnv1a(h, &a->d[at], 4);
+            h = pq_fnv1a(h, q, 256);
             for (int j = 0; j < 16; j++) {
                 int16_t s = (int16_t)a->bsum[(size_t)m * (a->K / 16) + (size_t)b * 16 + j];
-                h = fnv_add(h, &s, 2);
+                h = pq_fnv1a(h, &s, 2);
             }
             continue;
         }
         uint16_t d = pq_f32_to_f16(a->d[at]); /* f16 d [, f16 s], int8 qs[32] */
-        h = fnv_add(h, &d, 2);
+        h = pq_fnv1a(h, &d, 2);
         if (a->kind == PQ_DOT_Q8_1) {
             uint16_t s = pq_f32_to_f16(a->s[at]);
-            h = fnv_add(h, &s, 2);
+            h = pq_fnv1a(h, &s, 2);
         }
-        h = fnv_add(h, q, 32);
+        h = pq_fnv1a(h, q, 32);
     }
     return h;
 }

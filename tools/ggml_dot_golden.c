@@ -25,7 +25,7 @@ static float draw(void) /* uniform in [-0.5, 0.5) */
 
 static uint64_t fnv1a(const uint8_t *p, size_t n)
 {
-    uint64_t h = 1469598103934665603ull;
+    uint64_t h = 14695981039346656037ull; /* FNV-1a 64 */
     for (size_t i = 0; i < n; i++)
         h = (h ^ p[i]) * 1099511628211ull;
     return h;

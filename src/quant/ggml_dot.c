@@ -177,6 +177,15 @@ __attribute__((target("avx2"))) static inline __m256i pairs32(const int8_t *x, c
                              _mm256_set1_epi16(1));
 }
 
+/* the sum of eight int32 lanes */
+__attribute__((target("avx2"))) static inline int32_t hsum8(__m256i v)
+{
+    __m128i h = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
+    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xb1));
+    return _mm_cvtsi128_si32(h);
+}
+
 __attribute__((target("avx2"))) static int32_t kdot_avx2(const int8_t *x, const int8_t *y,
                                                          const int16_t *sc, int sub)
 {
@@ -189,19 +198,12 @@ __attribute__((target("avx2"))) static int32_t kdot_avx2(const int8_t *x, const 
                               : _mm256_set1_epi32(sc[i / 32]);
         acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(pairs32(x + i, y + i), s));
     }
-    __m128i h = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
-    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
-    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xb1));
-    return _mm_cvtsi128_si32(h);
+    return hsum8(acc);
 }
 
 __attribute__((target("avx2"))) static int32_t dot32_avx2(const int8_t *x, const int8_t *y)
 {
-    __m256i p = pairs32(x, y);
-    __m128i h = _mm_add_epi32(_mm256_castsi256_si128(p), _mm256_extracti128_si256(p, 1));
-    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
-    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xb1));
-    return _mm_cvtsi128_si32(h);
+    return hsum8(pairs32(x, y));
 }
 
 /* A row of 32-blocks as rowdot32_scalar sums it: block b's terms into lane b mod 4, four
