@@ -977,7 +977,7 @@ TEST_SLOW(real_gguf_pre_tokenizers_equal_llama_cpp)
         n_lang++;
         free(text);
     }
-    CHECK(n_pre >= 81);
+    CHECK(n_pre >= 87);
     CHECK_INT(n_bad, 0);
     if (getenv("PQ_TEST_VERBOSE"))
         fprintf(stderr, "  %d pre-tokenizer names, %d language checks\n", n_pre, n_lang);

@@ -30,7 +30,7 @@ PRES = ("gpt-2 default phi-2 mpt olmo jais gigachat mellum a.x-4.0 exaone4 moder
         "gpt-4o llama4 kanana2 talkie minimax-m2 hunyuan-dense hy_v4 joyai-llm minicpm5 spark2_5 "
         "youtu jais-2 qwen35 exaone-moe granite-embed-multi-97m tiny_aya cohere2moe superbpe "
         "trillion granite-docling bailingmoe bailingmoe2 llada-moe seed-coder hunyuan ufakzeka "
-        "grok-2 laguna solar-open mellum2").split()
+        "grok-2 laguna solar-open mellum2 chatglm-bpe glm4 glm5 afmoe kimi-k2 chameleon").split()
 
 
 def fnv(h, data):

@@ -802,6 +802,10 @@ static char *c_str(const char *s, size_t n)
     "[一-龥ࠀ-\u167F\u1681-\u1FFF\u200B-\u2027\u202A-\u202E\u2030-\u205E" \
     "\u2060-\u2FFF\u3001-一가-퟿]+"
 /* clang-format on */
+/* Han as llama.cpp's unicode_cpt_is_han knows it */
+#define PRE_HAN                                                                                    \
+    "\\x{3400}-\\x{4DBF}\\x{4E00}-\\x{9FFF}\\x{F900}-\\x{FAFF}\\x{20000}-\\x{2A6DF}\\x{2A700}-"    \
+    "\\x{2EBEF}\\x{2F800}-\\x{2FA1F}"
 /* llama.cpp reads \p{Lu}, \p{Ll}, \p{Lt}, \p{Lm} and \p{Lo} each as any letter, and \d and \b as
  * ASCII's (std::regex): written so below. */
 /* Where llama.cpp matches an expression without \p{..} classes by std::wregex, it first turns
@@ -823,7 +827,8 @@ static const struct {
     {"llama-bpe llama3 llama-v3 falcon3 falcon-h1 pixtral midm-2.0 lfm2 jina-v5-nano",
      {PRE_LLAMA3},
      true},
-    {"dbrx smaug-bpe", {PRE_LLAMA3}, false},
+    {"dbrx smaug-bpe chatglm-bpe", {PRE_LLAMA3}, false},
+    {"glm4 glm5", {PRE_LLAMA3}, true},
     {"qwen2 deepseek-r1-qwen stablelm2 kormo f2llmv2 megrez", {PRE_QWEN2}, false},
     /* DeepSeek LLM: line breaks, runs of Latin, Greek, Cyrillic and other cased letters, ASCII and
      * full-width punctuation (U+3000 left out: see above), trailing spaces, CJK and Hangul, digit
@@ -922,6 +927,32 @@ static const struct {
       "|'[lL][lL]|'[dD])?|[^\\r\\n\\p{L}\\p{N}]?[\\p{L}\\p{M}]+[\\p{L}\\p{M}]*(?:'[sS]|'[tT]|'[rR]["
       "eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|\\p{N}{1,3}| "
       "?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"},
+     false},
+    /* AFMoE: digit runs cut as tiny_aya's are (the same splitter in llama.cpp), CJK and other
+     * Asian script runs (the ranges as llama.cpp lists them), then DeepSeek V3's expression */
+    {"afmoe",
+     {"\\P{N}*\\p{N}{1,3}(?=(?:\\p{N}{3})*(?!\\p{N}))",
+      "[\\x{4E00}-\\x{9FFF}\\x{3400}-\\x{4DBF}\\x{8C48}-\\x{FAFF}\\x{3040}-\\x{309F}"
+      "\\x{30A0}-\\x{30FF}\\x{FF65}-\\x{FF9F}\\x{2F00}-\\x{2FDF}\\x{0E40}-\\x{0E7F}"
+      "\\x{0E80}-\\x{0EFF}\\x{1780}-\\x{17FF}\\x{1000}-\\x{109F}\\x{AA60}-\\x{AA7F}"
+      "\\x{A9E0}-\\x{A9FF}\\x{AC00}-\\x{D7AF}\\x{1100}-\\x{11FF}]+",
+      "[!\"#$%&'()*+,\\-./"
+      ":;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| "
+      "?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+"},
+     false},
+    /* Kimi K2, as llama.cpp's own splitter reads its expression: Han runs (its ranges), runs of
+     * other letters (marks are not letters there) with one leading character and an optional
+     * contraction, up to three digits, then the GPT-4o tail */
+    {"kimi-k2",
+     {"[" PRE_HAN "]+|[^\\r\\n\\p{L}\\p{N}]?(?:(?![" PRE_HAN "])\\p{L})+(?:'[sS]|'[tT]|'[mM]|'["
+      "dD]|'[rR][eE]|'[vV][eE]|'[lL][lL])?|\\p{N}{1,3}| "
+      "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"},
+     false},
+    /* Chameleon: sentinel and image tokens, tabs, newlines and runs of two or four spaces,
+     * digits one by one, punctuation, then GPT-2's expression */
+    {"chameleon",
+     {"<sentinel:[0-9]+>", "(IMGIMG)((A|B|C|D|E|F|G|H|I){1,4})Z", "([\\t\\n]|    |  )", "\\p{N}",
+      "[\\p{P}!-/:-@\\[-`{-~]", PRE_GPT2},
      false},
     /* SuperBPE */
     {"superbpe", {"\\p{N}+", "(?=([0-9]{3})+(?![0-9]))"}, false},
