@@ -2201,10 +2201,10 @@ static void packed_weights(const char *path, int f, bool embeddings)
     pq_model_free(m);
 }
 
-/* A GGUF file given as the model: llama.cpp's converter's file of the Llama fixture and polyq's
- * own GPT-2 files compute exactly what the Hugging Face folder computes (the same weights, the
- * same tokens), a quantized GGUF computes what quantizing in the run computes, and files polyq
- * cannot read as a model are named. */
+/* A GGUF file given as the model: llama.cpp's converter's files of the Llama and Cohere fixtures
+ * and polyq's own GPT-2 files compute exactly what the Hugging Face folder computes (the same
+ * weights, the same tokens), a quantized GGUF computes what quantizing in the run computes, and
+ * files polyq cannot read as a model are named. */
 TEST_SLOW(cli_gguf_as_the_model)
 {
     const char *data = pq_test_shared("data/flores200"), *tmp = pq_test_tmpdir();
@@ -2228,6 +2228,23 @@ TEST_SLOW(cli_gguf_as_the_model)
         !strcmp(json_string_value(json_object_get(json_object_get(r, "model"), "dtype")), "BF16") &&
         !strcmp(json_string_value(json_object_get(json_object_get(r, "model"), "architecture")),
                 "LlamaForCausalLM"));
+    json_decref(r);
+    /* Cohere (command-r) as llama.cpp's converter writes it (tools/gen_gguf_fixture.py) */
+    args = pq_asprintf("eval tests/fixtures/cohere-tiny-f32 --data %s %s --quant q8_0 --out %s",
+                       data, common, hf);
+    expect(args, 0, "q8_0");
+    free(args);
+    args = pq_asprintf(
+        "eval tests/fixtures/gguf/cohere-tiny-f32.gguf --data %s %s --quant q8_0 --out %s", data,
+        common, gg);
+    expect(args, 0, "q8_0");
+    free(args);
+    same_nlls("llama.cpp's Cohere GGUF, full precision", hf, -1, gg, -1);
+    same_nlls("llama.cpp's Cohere GGUF, q8_0", hf, 0, gg, 0);
+    r = json_load_file(gg, 0, NULL);
+    CHECK(r &&
+          !strcmp(json_string_value(json_object_get(json_object_get(r, "model"), "architecture")),
+                  "CohereForCausalLM"));
     json_decref(r);
     /* GPT-2 through polyq's writer: F32 as the model, q4_0 quantized in the run and from a file */
     char *f32 = pq_asprintf("%s/gpt2-f32.gguf", tmp), *q4 = pq_asprintf("%s/gpt2-q4_0.gguf", tmp);
