@@ -25,6 +25,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* where the targets put what they computed from the input, so that the reads are not optimized
+ * away */
+static volatile uint64_t fuzz_sink;
+
 /* Parses a weight file and converts every small tensor, as a model load would. */
 static int weights(pq_parse_fn parse, const char *what, const uint8_t *data, size_t size)
 {
@@ -277,8 +281,7 @@ int pq_fuzz_gguf(const uint8_t *data, size_t size)
                 for (size_t k = 0; k < len; k++)
                     sum += (uint8_t)str[k];
         }
-        static volatile uint64_t sink;
-        sink = sum;
+        fuzz_sink = sum;
         pq_gguf_close(&g);
     }
     put("m.gguf", data, size);
@@ -320,8 +323,7 @@ int pq_fuzz_plan(const uint8_t *data, size_t size)
             for (size_t i = 0; i < nl; i++)
                 n += strlen(langs[i]);
         free(langs);
-        static volatile size_t sink;
-        sink = n;
+        fuzz_sink = n;
     }
     pq_plan_free(&p);
     return 0;

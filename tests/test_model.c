@@ -902,7 +902,7 @@ TEST(model_smoothquant_refuses_post_ln)
 static int write_wide_llama(const char *dir)
 {
     enum { C = 256, I = 512, NL = 4, V = 512 };
-    char path[512];
+    char path[1024];
     mkdir(dir, 0777);
     snprintf(path, sizeof path, "%s/config.json", dir);
     FILE *f = fopen(path, "w");
