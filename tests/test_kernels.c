@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/base.h"
 #include "kernels/gemm.h"
 #include "kernels/ops.h"
 #include "kernels/vmath.h"
@@ -122,6 +123,38 @@ TEST(kernels_activations_match_reference)
     free(ref);
     free(vec);
     free(u);
+}
+
+/* llama.cpp's tanh GELU through its F16 table (ggml_vec_gelu_f32 with GGML_GELU_FP16): the
+ * input rounded to F16, ggml_gelu_f32 of it, the result rounded to F16; x itself beyond 10 and
+ * 0 below -10. Every F16 value and random floats, against that formula written out. */
+TEST(kernels_gelu_f16_table_matches_ggml_formula)
+{
+    enum { N = 65536 + 20000 };
+    float *x = malloc(sizeof(float) * N), *want = malloc(sizeof(float) * N);
+    unsigned s = 5;
+    for (int i = 0; i < N; i++)
+        x[i] = i < 65536 ? pq_f16_to_f32((uint16_t)i) : 24.0f * frand(&s);
+    const float k = 0.7978845608028654f;
+    for (int i = 0; i < N; i++) {
+        float v = x[i];
+        if (v <= -10.0f || v >= 10.0f) {
+            want[i] = v <= -10.0f ? 0.0f : v;
+            continue;
+        }
+        v = pq_f16_to_f32(pq_f32_to_f16(v));
+        v = 0.5f * v * (1.0f + tanhf(k * v * (1.0f + 0.044715f * v * v)));
+        want[i] = pq_f16_to_f32(pq_f32_to_f16(v));
+    }
+    pq_activation(x, N, PQ_ACT_GELU_TANH_F16);
+    int bad = 0;
+    for (int i = 0; i < N; i++)
+        if (memcmp(&x[i], &want[i], sizeof(float)) && !(isnan(x[i]) && isnan(want[i])) &&
+            bad++ == 0)
+            FAILF("gelu f16 at input %d: %.9g, the formula %.9g", i, x[i], want[i]);
+    CHECK_INT(bad, 0);
+    free(x);
+    free(want);
 }
 
 TEST(kernels_gemm_match_naive_products)

@@ -4,6 +4,7 @@
  * LlamaRMSNorm; attention as causal softmax(q k^T * scale) v with grouped kv heads and an
  * optional sliding window (Mistral). Fast kernels are tested against these. */
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -127,8 +128,25 @@ void pq_layernorm(float *out, const float *in, const float *w, const float *b, i
     }
 }
 
+/* llama.cpp's tanh GELU on F16 values, as a table over the 65536 F16 bit patterns (as ggml
+ * keeps it): the input rounded to F16, the function in f32, the result rounded to F16. */
+static uint16_t gelu_f16_table[65536];
+static pthread_once_t gelu_f16_once = PTHREAD_ONCE_INIT;
+
+static void gelu_f16_init(void)
+{
+    const float k = 0.7978845608028654f; /* sqrt(2/pi) */
+    for (uint32_t h = 0; h < 65536; h++) {
+        float v = pq_f16_to_f32((uint16_t)h);
+        v = 0.5f * v * (1.0f + tanhf(k * v * (1.0f + 0.044715f * v * v)));
+        gelu_f16_table[h] = pq_f32_to_f16(v);
+    }
+}
+
 void pq_activation(float *x, size_t n, pq_act act)
 {
+    if (act == PQ_ACT_GELU_TANH_F16)
+        pthread_once(&gelu_f16_once, gelu_f16_init);
     const float k = 0.7978845608028654f; /* sqrt(2/pi) */
     for (size_t i = 0; i < n; i++) {
         float v = x[i];
@@ -150,9 +168,7 @@ void pq_activation(float *x, size_t n, pq_act act)
                 x[i] = v <= -10.0f ? 0.0f : v;
                 break;
             }
-            v = pq_f16_to_f32(pq_f32_to_f16(v));
-            v = 0.5f * v * (1.0f + tanhf(k * v * (1.0f + 0.044715f * v * v)));
-            x[i] = pq_f16_to_f32(pq_f32_to_f16(v));
+            x[i] = pq_f16_to_f32(gelu_f16_table[pq_f32_to_f16(v)]);
             break;
         }
     }
