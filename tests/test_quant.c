@@ -1181,6 +1181,44 @@ static uint64_t qact_hash(const pq_qact *a, int m)
     return h;
 }
 
+/* Five activation rows at once (four through the blocked kernel, the weights in its order):
+ * each row's bits those of pq_ggml_dot alone, with the AVX-512 VNNI kernel and without. */
+static void rows_as_alone(const char *name, const pq_qweight *q, const float *a, int M)
+{
+    const pq_qfmt_traits *t = pq_qfmt_get(q->fmt);
+    int K = q->n_in, N = q->n_out;
+    pq_qact q5 = {0};
+    CHECK_INT(pq_qact_reserve(&q5, t->dot_act, 5, K), 0);
+    for (int m = 0; m < 5 && q5.q; m++)
+        pq_qact_row(&q5, m, a + (size_t)(m % M) * K);
+    int8_t *codes = malloc((size_t)K), *lay = malloc((size_t)K);
+    pq_dec *hdr = malloc(sizeof(pq_dec) * (size_t)(K / 32));
+    bool vnni = q5.vnni;
+    for (int n = 0; n < N && q5.q && codes && lay && hdr; n++) {
+        pq_qweight_decode_row(q, n, codes, hdr);
+        for (int v = vnni; v >= 0; v--) {
+            float many[5];
+            q5.vnni = v;
+            memcpy(lay, codes, (size_t)K);
+            pq_ggml_rows_layout(&q5, lay);
+            pq_ggml_dot_rows(t, lay, hdr, &q5, 0, 5, many, 1);
+            for (int m = 0; m < 5; m++) {
+                float one = pq_ggml_dot(t, codes, hdr, &q5, m);
+                if (memcmp(&one, &many[m], sizeof one))
+                    FAILF("%s (K %d) row %d . %d: %.9g among five rows%s, %.9g alone", name, K, m,
+                          n, many[m], v ? " (AVX-512 VNNI)" : "", one);
+            }
+        }
+        q5.vnni = vnni;
+    }
+    if (getenv("PQ_TEST_VERBOSE") && vnni)
+        fprintf(stderr, "  %s, K %d: the AVX-512 VNNI kernel checked\n", name, K);
+    free(codes);
+    free(lay);
+    free(hdr);
+    pq_qact_free(&q5);
+}
+
 TEST(quant_llama_numerics_equal_ggml)
 {
     enum { K = 512, N = 4, M = 3 };
@@ -1248,23 +1286,20 @@ TEST(quant_llama_numerics_equal_ggml)
                 checked++;
             }
         }
-        /* five rows at once (four through the blocked kernel): each row's bits as alone */
-        pq_qact q5 = {0};
-        CHECK_INT(pq_qact_reserve(&q5, t->dot_act, 5, K), 0);
-        for (int m = 0; m < 5 && q5.q; m++)
-            pq_qact_row(&q5, m, a + (size_t)(m % M) * K);
-        for (int n = 0; n < N && q5.q; n++) {
-            float many[5];
-            pq_qweight_decode_row(q, n, codes, hdr);
-            pq_ggml_dot_rows(t, codes, hdr, &q5, 0, 5, many, 1);
-            for (int m = 0; m < 5; m++) {
-                float one = pq_ggml_dot(t, codes, hdr, &q5, m);
-                if (memcmp(&one, &many[m], sizeof one))
-                    FAILF("%s row %d . %d: %.9g among five rows, %.9g alone", names[i], m, n,
-                          many[m], one);
-            }
+        rows_as_alone(names[i], q, a, M);
+        if (t->block == 32) { /* runs of 16, 8 and 4 blocks and a tail: 31 blocks */
+            enum { K2 = 992 };
+            static float w2[N * K2], a2[M * K2];
+            for (int j = 0; j < N * K2; j++)
+                w2[j] = 0.1f * dot_draw();
+            for (int j = 0; j < M * K2; j++)
+                a2[j] = 4.0f * dot_draw();
+            pq_qweight *q2 = NULL;
+            CHECK_OK(pq_qweight_blocks(w2, N, K2, &spec, &q2, &err));
+            if (q2)
+                rows_as_alone(names[i], q2, a2, M);
+            pq_qweight_free(q2);
         }
-        pq_qact_free(&q5);
         pq_qact_free(&qa);
         pq_qweight_free(q);
     }

@@ -273,8 +273,10 @@ static void ggml_task(void *ctx, size_t task, int thread)
     int n0 = (int)task * CHUNK, nc = N - n0 < CHUNK ? N - n0 : CHUNK;
     int8_t *codes = (int8_t *)g->j.ops->scratch[thread];
     pq_dec *h = (pq_dec *)(codes + (size_t)CHUNK * K); /* K is whole blocks of 32: aligned */
-    for (int r = 0; r < nc; r++)
+    for (int r = 0; r < nc; r++) {
         pq_qweight_decode_row(lin->q, n0 + r, codes + (size_t)r * K, h + (size_t)r * nb);
+        pq_ggml_rows_layout(&g->j.ops->qact, codes + (size_t)r * K);
+    }
     for (int m0 = 0; m0 < g->j.M; m0 += 4) { /* four rows per pass over the chunk */
         int rows = g->j.M - m0 < 4 ? g->j.M - m0 : 4;
         float *o = g->j.out + (size_t)m0 * g->j.ldo + n0;

@@ -26,13 +26,25 @@ int pq_qact_reserve(pq_qact *a, pq_dot_act kind, int M, int K)
     if (kind == PQ_DOT_NONE || M < 0 || K <= 0 || K % B)
         return -1;
     size_t nq = (size_t)M * (size_t)K, nd = (size_t)M * (size_t)(K / 16);
+#ifdef PQ_HAVE_AVX2
+    /* on such a CPU qi is kept as large as q, whatever the kind */
+    bool vnni = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+#else
+    bool vnni = false;
+#endif
     if (nq > a->cap_q) {
-        int8_t *q = realloc(a->q, nq ? nq : 1);
-        if (!q)
+        int8_t *q = realloc(a->q, nq ? nq : 1),
+               *qi = q && vnni ? realloc(a->qi, nq ? nq : 1) : NULL;
+        if (q)
+            a->q = q;
+        if (qi)
+            a->qi = qi;
+        if (!q || (vnni && !qi))
             return -1;
-        a->q = q;
         a->cap_q = nq;
     }
+    a->vnni = vnni;
     if (nd > a->cap_d) { /* K / 16 per row bounds every kind's scales and sums */
         float *d = realloc(a->d, sizeof(float) * nd),
               *s = d ? realloc(a->s, sizeof(float) * nd) : NULL;
@@ -59,6 +71,7 @@ int pq_qact_reserve(pq_qact *a, pq_dot_act kind, int M, int K)
 void pq_qact_free(pq_qact *a)
 {
     free(a->q);
+    free(a->qi);
     free(a->d);
     free(a->s);
     free(a->bsum);
@@ -125,6 +138,44 @@ void pq_qact_row(pq_qact *a, int m, const float *x)
         a->d[at] = f16_round(d);
         if (a->kind == PQ_DOT_Q8_1)
             a->s[at] = f16_round(d * (float)sum);
+    }
+    if (a->vnni) {
+        int8_t *qi = a->qi + (size_t)m * K;
+        memcpy(qi, a->q + (size_t)m * K, (size_t)K);
+        pq_ggml_rows_layout(a, qi);
+    }
+}
+
+/* The runs of a row of 32-blocks that the VNNI kernel interleaves: 16 blocks while they last,
+ * then 8, then 4 (G blocks from block b; 0 when fewer than 4 are left). */
+static int vnni_run(int nb, int b)
+{
+    int left = nb - b;
+    return left >= 16 ? 16 : left >= 8 ? 8 : left >= 4 ? 4 : 0;
+}
+
+void pq_ggml_rows_layout(const pq_qact *a, int8_t *wq)
+{
+    if (!a->vnni)
+        return;
+    int8_t t[512];
+    if (a->kind == PQ_DOT_Q8_K) { /* each super-block as 16 runs of 16 codes */
+        for (int b = 0; b < a->K / 256; b++) {
+            int8_t *p = wq + (size_t)b * 256;
+            memcpy(t, p, 256);
+            for (int s = 0; s < 4; s++)
+                for (int j = 0; j < 16; j++)
+                    memcpy(p + (s * 16 + j) * 4, t + j * 16 + 4 * s, 4);
+        }
+        return;
+    }
+    int nb = a->K / 32;
+    for (int b = 0, G; (G = vnni_run(nb, b)) > 0; b += G) {
+        int8_t *p = wq + (size_t)b * 32;
+        memcpy(t, p, (size_t)G * 32);
+        for (int s = 0; s < 8; s++) /* vector s: codes 4s .. 4s+3 of each block in turn */
+            for (int j = 0; j < G; j++)
+                memcpy(p + (size_t)(s * G + j) * 4, t + j * 32 + 4 * s, 4);
     }
 }
 
@@ -262,6 +313,25 @@ add4_avx2(__m256d acc, __m256i w0, __m256i w1, __m256i w2, __m256i w3, __m256i a
     return acc;
 }
 
+/* Four rows' blocks b .. nb-1 one by one into their lanes (c[r], the terms of the blocks before
+ * them), in row order, and each row's sum into out[r * stride]. */
+__attribute__((target("avx2"), noinline)) static void
+tail32x4(const __m256d c[4], const int8_t *wq, const pq_dec *wh, const int8_t *const x[4],
+         const float *const d[4], const float *const s[4], int b, int nb, float *out, size_t stride)
+{
+    for (int r = 0; r < 4; r++) {
+        double lane[4];
+        _mm256_storeu_pd(lane, c[r]);
+        for (int k = b; k < nb; k++) {
+            lane[k & 3] +=
+                (double)wh[k].d * d[r][k] * dot32_avx2(wq + (size_t)k * 32, x[r] + (size_t)k * 32);
+            if (s[r])
+                lane[k & 3] += (double)wh[k].dmin * s[r][k];
+        }
+        out[(size_t)r * stride] = (float)((lane[0] + lane[1]) + (lane[2] + lane[3]));
+    }
+}
+
 /* The same for four activation rows at once (r0 .. r0+3 of a), each row's bits those of
  * rowdot32_avx2: the weight blocks loaded and their signs taken once for the four. */
 __attribute__((target("avx2"))) static void rowdot32x4_avx2(const int8_t *wq, const pq_dec *wh,
@@ -298,17 +368,186 @@ __attribute__((target("avx2"))) static void rowdot32x4_avx2(const int8_t *wq, co
     const int8_t *x[4] = {x0, x1, x2, x3};
     const float *d[4] = {d0, d1, d2, d3}, *s[4] = {s0, s1, s2, s3};
     __m256d c[4] = {c0, c1, c2, c3};
-    for (int r = 0; r < 4; r++) {
-        double lane[4];
-        _mm256_storeu_pd(lane, c[r]);
-        for (int k = b; k < nb; k++) {
-            lane[k & 3] +=
-                (double)wh[k].d * d[r][k] * dot32_avx2(wq + (size_t)k * 32, x[r] + (size_t)k * 32);
-            if (s[r])
-                lane[k & 3] += (double)wh[k].dmin * s[r][k];
+    tail32x4(c, wq, wh, x, d, s, b, nb, out, stride);
+}
+
+/* G interleaved 32-blocks (pq_ggml_rows_layout) of w times the same of four activation rows:
+ * each block's exact sum S[r][j], as unsigned |w| by signed x with w's sign, four byte products
+ * to a 32-bit lane (vpdpbusd: no saturation). V is the vector type of G blocks' lanes. */
+#define PQ_VNNI_SUMS(V, LOAD, STORE, ABS, SIGNS, SUB, DP, ZERO, BYTES)                             \
+    do {                                                                                           \
+        V c0 = ZERO(), c1 = c0, c2 = c0, c3 = c0, z = c0;                                          \
+        for (int o = 0; o < (BYTES); o += (int)sizeof(V)) {                                        \
+            V v = LOAD(w + o), av = ABS(v);                                                        \
+            __typeof__(SIGNS(v)) neg = SIGNS(v);                                                   \
+            V y0 = LOAD(x0 + o), y1 = LOAD(x1 + o), y2 = LOAD(x2 + o), y3 = LOAD(x3 + o);          \
+            c0 = DP(c0, av, SUB(y0, neg, z, y0));                                                  \
+            c1 = DP(c1, av, SUB(y1, neg, z, y1));                                                  \
+            c2 = DP(c2, av, SUB(y2, neg, z, y2));                                                  \
+            c3 = DP(c3, av, SUB(y3, neg, z, y3));                                                  \
+        }                                                                                          \
+        STORE(S[0], c0);                                                                           \
+        STORE(S[1], c1);                                                                           \
+        STORE(S[2], c2);                                                                           \
+        STORE(S[3], c3);                                                                           \
+    } while (0)
+#define PQ_LD512(p) _mm512_loadu_si512((const void *)(p))
+#define PQ_ST512(p, v) _mm512_storeu_si512((void *)(p), v)
+#define PQ_LD256(p) _mm256_loadu_si256((const __m256i *)(const void *)(p))
+#define PQ_ST256(p, v) _mm256_storeu_si256((__m256i *)(void *)(p), v)
+#define PQ_LD128(p) _mm_loadu_si128((const __m128i *)(const void *)(p))
+#define PQ_ST128(p, v) _mm_storeu_si128((__m128i *)(void *)(p), v)
+
+#define PQ_VNNI __attribute__((target("avx2,avx512f,avx512bw,avx512vl,avx512vnni")))
+
+PQ_VNNI static inline void vnni_sums(const int8_t *w, const int8_t *x0, const int8_t *x1,
+                                     const int8_t *x2, const int8_t *x3, int G, int32_t S[4][16])
+{
+    if (G == 16)
+        PQ_VNNI_SUMS(__m512i, PQ_LD512, PQ_ST512, _mm512_abs_epi8, _mm512_movepi8_mask,
+                     _mm512_mask_sub_epi8, _mm512_dpbusd_epi32, _mm512_setzero_si512, 512);
+    else if (G == 8)
+        PQ_VNNI_SUMS(__m256i, PQ_LD256, PQ_ST256, _mm256_abs_epi8, _mm256_movepi8_mask,
+                     _mm256_mask_sub_epi8, _mm256_dpbusd_epi32, _mm256_setzero_si256, 256);
+    else
+        PQ_VNNI_SUMS(__m128i, PQ_LD128, PQ_ST128, _mm_abs_epi8, _mm_movepi8_mask, _mm_mask_sub_epi8,
+                     _mm_dpbusd_epi32, _mm_setzero_si128, 128);
+}
+
+/* One activation row's terms of blocks b .. b+3 (sums in S) added to c as add4_avx2 adds
+ * them. */
+PQ_VNNI static inline __m256d vnni_terms(__m256d c, __m256d wd, __m256d mn, const int32_t *S,
+                                         const float *d, const float *s)
+{
+    __m256d scale = _mm256_mul_pd(wd, _mm256_cvtps_pd(_mm_loadu_ps(d)));
+    c = _mm256_add_pd(c, _mm256_mul_pd(scale, _mm256_cvtepi32_pd(PQ_LD128(S))));
+    if (s)
+        c = _mm256_add_pd(c, _mm256_mul_pd(mn, _mm256_cvtps_pd(_mm_loadu_ps(s))));
+    return c;
+}
+
+/* The same for blocks b .. b+7: the eight products at once, added to c four by four. */
+PQ_VNNI static inline __m256d vnni_terms8(__m256d c, __m512d wd, __m512d mn, const int32_t *S,
+                                          const float *d, const float *s)
+{
+    __m512d scale = _mm512_mul_pd(wd, _mm512_cvtps_pd(_mm256_loadu_ps(d)));
+    __m512d t = _mm512_mul_pd(scale, _mm512_cvtepi32_pd(PQ_LD256(S)));
+    if (!s)
+        return _mm256_add_pd(_mm256_add_pd(c, _mm512_castpd512_pd256(t)),
+                             _mm512_extractf64x4_pd(t, 1));
+    __m512d u = _mm512_mul_pd(mn, _mm512_cvtps_pd(_mm256_loadu_ps(s)));
+    c = _mm256_add_pd(_mm256_add_pd(c, _mm512_castpd512_pd256(t)), _mm512_castpd512_pd256(u));
+    return _mm256_add_pd(_mm256_add_pd(c, _mm512_extractf64x4_pd(t, 1)),
+                         _mm512_extractf64x4_pd(u, 1));
+}
+
+/* Four activation rows (rows[0..3], repeats allowed) against one weight row in
+ * pq_ggml_rows_layout's order: each row's bits those of rowdot32_avx2 (the terms of each four
+ * blocks added to the lanes in block order, then the blocks left one by one). */
+PQ_VNNI static void rowdot32x4_vnni(const int8_t *wq, const pq_dec *wh, const pq_qact *a,
+                                    const int rows[4], int nb, float res[4])
+{
+    size_t K = (size_t)a->K;
+    const int8_t *x0 = a->qi + rows[0] * K, *x1 = a->qi + rows[1] * K, *x2 = a->qi + rows[2] * K,
+                 *x3 = a->qi + rows[3] * K;
+    const float *d0 = a->d + (size_t)rows[0] * nb, *d1 = a->d + (size_t)rows[1] * nb,
+                *d2 = a->d + (size_t)rows[2] * nb, *d3 = a->d + (size_t)rows[3] * nb;
+    bool q81 = a->kind == PQ_DOT_Q8_1;
+    const float *s0 = q81 ? a->s + (size_t)rows[0] * nb : NULL,
+                *s1 = q81 ? a->s + (size_t)rows[1] * nb : NULL,
+                *s2 = q81 ? a->s + (size_t)rows[2] * nb : NULL,
+                *s3 = q81 ? a->s + (size_t)rows[3] * nb : NULL;
+    __m256d c0 = _mm256_setzero_pd(), c1 = c0, c2 = c0, c3 = c0;
+    int32_t S[4][16];
+    int b = 0;
+    for (int G; (G = vnni_run(nb, b)) > 0; b += G) {
+        size_t o = (size_t)b * 32;
+        vnni_sums(wq + o, x0 + o, x1 + o, x2 + o, x3 + o, G, S);
+        int g = 0;
+        for (; g + 8 <= G; g += 8) { /* eight blocks' products at once, added four by four */
+            const pq_dec *h = wh + b + g;
+            __m512d wd =
+                _mm512_setr_pd(h[0].d, h[1].d, h[2].d, h[3].d, h[4].d, h[5].d, h[6].d, h[7].d);
+            __m512d mn = _mm512_setr_pd(h[0].dmin, h[1].dmin, h[2].dmin, h[3].dmin, h[4].dmin,
+                                        h[5].dmin, h[6].dmin, h[7].dmin);
+            int k = b + g;
+            c0 = vnni_terms8(c0, wd, mn, S[0] + g, d0 + k, s0 ? s0 + k : NULL);
+            c1 = vnni_terms8(c1, wd, mn, S[1] + g, d1 + k, s1 ? s1 + k : NULL);
+            c2 = vnni_terms8(c2, wd, mn, S[2] + g, d2 + k, s2 ? s2 + k : NULL);
+            c3 = vnni_terms8(c3, wd, mn, S[3] + g, d3 + k, s3 ? s3 + k : NULL);
         }
-        out[(size_t)r * stride] = (float)((lane[0] + lane[1]) + (lane[2] + lane[3]));
+        for (; g < G; g += 4) {
+            const pq_dec *h = wh + b + g;
+            __m256d wd = _mm256_setr_pd(h[0].d, h[1].d, h[2].d, h[3].d);
+            __m256d mn = _mm256_setr_pd(h[0].dmin, h[1].dmin, h[2].dmin, h[3].dmin);
+            int k = b + g;
+            c0 = vnni_terms(c0, wd, mn, S[0] + g, d0 + k, s0 ? s0 + k : NULL);
+            c1 = vnni_terms(c1, wd, mn, S[1] + g, d1 + k, s1 ? s1 + k : NULL);
+            c2 = vnni_terms(c2, wd, mn, S[2] + g, d2 + k, s2 ? s2 + k : NULL);
+            c3 = vnni_terms(c3, wd, mn, S[3] + g, d3 + k, s3 ? s3 + k : NULL);
+        }
     }
+    const int8_t *x[4] = {x0, x1, x2, x3};
+    const float *d[4] = {d0, d1, d2, d3}, *s[4] = {s0, s1, s2, s3};
+    __m256d c[4] = {c0, c1, c2, c3};
+    tail32x4(c, wq, wh, x, d, s, b, nb, res, 1); /* fewer than four blocks left */
+}
+
+/* Four activation rows (repeats allowed) against one weight row of k-quant super-blocks in
+ * pq_ggml_rows_layout's order: each super-block's S from its 16 runs' exact sums times their
+ * sub-block scales, M and the terms as pq_ggml_dot forms them, so the same bits. */
+PQ_VNNI static void rowdotk_x4_vnni(const int8_t *wq, const pq_dec *wh, const pq_qact *a,
+                                    const int rows[4], int sub, float res[4])
+{
+    size_t K = (size_t)a->K;
+    int nb = a->K / 256;
+    const int8_t *x[4];
+    const float *d[4];
+    const int32_t *bs[4];
+    double acc[4] = {0, 0, 0, 0};
+    for (int r = 0; r < 4; r++) {
+        x[r] = a->qi + rows[r] * K;
+        d[r] = a->d + (size_t)rows[r] * nb;
+        bs[r] = a->bsum + rows[r] * (K / 16);
+    }
+    /* run j of 16 codes takes sub-block scale j (16-code sub-blocks) or j / 2 (32-code ones) */
+    const __m512i pairs = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+    for (int b = 0; b < nb; b++) {
+        const int8_t *w = wq + (size_t)b * 256;
+        size_t o = (size_t)b * 256;
+        __m512i sc =
+            sub == 16
+                ? _mm512_cvtepi16_epi32(PQ_LD256(wh[b].sc))
+                : _mm512_permutexvar_epi32(
+                      pairs, _mm512_castsi256_si512(_mm256_cvtepi16_epi32(PQ_LD128(wh[b].sc))));
+        /* M's minimums the same way: the sums of 16 codes times their sub-block's minimum */
+        __m512i mn =
+            sub == 16
+                ? _mm512_cvtepi16_epi32(PQ_LD256(wh[b].mn))
+                : _mm512_permutexvar_epi32(
+                      pairs, _mm512_castsi256_si512(_mm256_cvtepi16_epi32(PQ_LD128(wh[b].mn))));
+        __m512i c0 = _mm512_setzero_si512(), c1 = c0, c2 = c0, c3 = c0, z = c0;
+        for (int k = 0; k < 256; k += 64) {
+            __m512i v = PQ_LD512(w + k), av = _mm512_abs_epi8(v);
+            __mmask64 neg = _mm512_movepi8_mask(v);
+            __m512i y0 = PQ_LD512(x[0] + o + k), y1 = PQ_LD512(x[1] + o + k),
+                    y2 = PQ_LD512(x[2] + o + k), y3 = PQ_LD512(x[3] + o + k);
+            c0 = _mm512_dpbusd_epi32(c0, av, _mm512_mask_sub_epi8(y0, neg, z, y0));
+            c1 = _mm512_dpbusd_epi32(c1, av, _mm512_mask_sub_epi8(y1, neg, z, y1));
+            c2 = _mm512_dpbusd_epi32(c2, av, _mm512_mask_sub_epi8(y2, neg, z, y2));
+            c3 = _mm512_dpbusd_epi32(c3, av, _mm512_mask_sub_epi8(y3, neg, z, y3));
+        }
+        int32_t S[4] = {_mm512_reduce_add_epi32(_mm512_mullo_epi32(c0, sc)),
+                        _mm512_reduce_add_epi32(_mm512_mullo_epi32(c1, sc)),
+                        _mm512_reduce_add_epi32(_mm512_mullo_epi32(c2, sc)),
+                        _mm512_reduce_add_epi32(_mm512_mullo_epi32(c3, sc))};
+        for (int r = 0; r < 4; r++) {
+            int32_t Mn = _mm512_reduce_add_epi32(_mm512_mullo_epi32(PQ_LD512(bs[r] + b * 16), mn));
+            acc[r] += (double)d[r][b] * ((double)wh[b].d * S[r] - (double)wh[b].dmin * Mn);
+        }
+    }
+    for (int r = 0; r < 4; r++)
+        res[r] = (float)acc[r];
 }
 #endif
 
@@ -351,6 +590,21 @@ void pq_ggml_dot_rows(const pq_qfmt_traits *t, const int8_t *wq, const pq_dec *w
 {
     int i = 0;
 #ifdef PQ_HAVE_AVX2
+    if (a->vnni) {
+        for (; i < n; i += 4) { /* a last group of fewer rows repeats its first */
+            int rows[4];
+            float res[4];
+            for (int r = 0; r < 4; r++)
+                rows[r] = m0 + i + (i + r < n ? r : 0);
+            if (a->kind == PQ_DOT_Q8_K)
+                rowdotk_x4_vnni(wq, wh, a, rows, t->dot_sub, res);
+            else
+                rowdot32x4_vnni(wq, wh, a, rows, a->K / 32, res);
+            for (int r = 0; r < 4 && i + r < n; r++)
+                out[(size_t)(i + r) * stride] = res[r];
+        }
+        return;
+    }
     if (a->avx2 && a->kind != PQ_DOT_Q8_K)
         for (; i + 4 <= n; i += 4)
             rowdot32x4_avx2(wq, wh, a, m0 + i, a->K / 32, out + (size_t)i * stride, stride);

@@ -27,8 +27,10 @@ typedef struct pq_qact {
     float *d;        /* [M][K / block] scales, as the dot product reads them (Q8_0, Q8_1: f16) */
     float *s;        /* Q8_1: [M][K / 32] d times the sum of the block's codes, as f16 */
     int32_t *bsum;   /* Q8_K: [M][K / 16] sums of each 16 codes */
-    size_t cap_q, cap_d; /* room allocated in q, and in d, s and bsum */
+    int8_t *qi;      /* [M][K] the codes in the AVX-512 VNNI kernel's order (vnni only) */
+    size_t cap_q, cap_d; /* room allocated in q (and qi), and in d, s and bsum */
     bool avx2;           /* the integer sums by AVX2 (the same integers), set by reserve */
+    bool vnni;           /* the sums by AVX-512 VNNI over interleaved codes (qi), set by reserve */
 } pq_qact;
 
 /* One row of K activations (K a multiple of the kind's block) quantized into row m of a. */
@@ -42,8 +44,12 @@ void pq_qact_free(pq_qact *a);
  * K / t->block headers), with activation row m of a (of t->dot_act). */
 float pq_ggml_dot(const pq_qfmt_traits *t, const int8_t *wq, const pq_dec *wh, const pq_qact *a,
                   int m);
-/* The same for activation rows m0 .. m0+n-1, into out[0], out[stride], ...: the same bits,
- * several rows per pass over the weights. */
+/* A decoded weight row (K codes) put in the order pq_ggml_dot_rows reads (in place; nothing
+ * to do unless a->vnni: then runs of 16, 8 and 4 blocks are interleaved, 4 codes of each block
+ * in turn, so that each 32-bit lane of a vector sums one block). */
+void pq_ggml_rows_layout(const pq_qact *a, int8_t *wq);
+/* The same as pq_ggml_dot for activation rows m0 .. m0+n-1, into out[0], out[stride], ...: the
+ * same bits, several rows per pass over the weights, wq in pq_ggml_rows_layout's order. */
 void pq_ggml_dot_rows(const pq_qfmt_traits *t, const int8_t *wq, const pq_dec *wh, const pq_qact *a,
                       int m0, int n, float *out, size_t stride);
 
