@@ -493,6 +493,17 @@ PQ_VNNI static void rowdot32x4_vnni(const int8_t *wq, const pq_dec *wh, const pq
     tail32x4(c, wq, wh, x, d, s, b, nb, res, 1); /* fewer than four blocks left */
 }
 
+/* A super-block's per-sub-block values (scales or minimums) as its 16 runs of 16 codes take
+ * them: run j takes value j (16-code sub-blocks) or j / 2 (32-code ones). */
+PQ_VNNI static inline __m512i sub_lanes(const int16_t *v, int sub)
+{
+    if (sub == 16)
+        return _mm512_cvtepi16_epi32(PQ_LD256(v));
+    const __m512i pairs = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+    return _mm512_permutexvar_epi32(pairs,
+                                    _mm512_castsi256_si512(_mm256_cvtepi16_epi32(PQ_LD128(v))));
+}
+
 /* Four activation rows (repeats allowed) against one weight row of k-quant super-blocks in
  * pq_ggml_rows_layout's order: each super-block's S from its 16 runs' exact sums times their
  * sub-block scales, M and the terms as pq_ggml_dot forms them, so the same bits. */
@@ -510,22 +521,11 @@ PQ_VNNI static void rowdotk_x4_vnni(const int8_t *wq, const pq_dec *wh, const pq
         d[r] = a->d + (size_t)rows[r] * nb;
         bs[r] = a->bsum + rows[r] * (K / 16);
     }
-    /* run j of 16 codes takes sub-block scale j (16-code sub-blocks) or j / 2 (32-code ones) */
-    const __m512i pairs = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
     for (int b = 0; b < nb; b++) {
         const int8_t *w = wq + (size_t)b * 256;
         size_t o = (size_t)b * 256;
-        __m512i sc =
-            sub == 16
-                ? _mm512_cvtepi16_epi32(PQ_LD256(wh[b].sc))
-                : _mm512_permutexvar_epi32(
-                      pairs, _mm512_castsi256_si512(_mm256_cvtepi16_epi32(PQ_LD128(wh[b].sc))));
         /* M's minimums the same way: the sums of 16 codes times their sub-block's minimum */
-        __m512i mn =
-            sub == 16
-                ? _mm512_cvtepi16_epi32(PQ_LD256(wh[b].mn))
-                : _mm512_permutexvar_epi32(
-                      pairs, _mm512_castsi256_si512(_mm256_cvtepi16_epi32(PQ_LD128(wh[b].mn))));
+        __m512i sc = sub_lanes(wh[b].sc, sub), mn = sub_lanes(wh[b].mn, sub);
         __m512i c0 = _mm512_setzero_si512(), c1 = c0, c2 = c0, c3 = c0, z = c0;
         for (int k = 0; k < 256; k += 64) {
             __m512i v = PQ_LD512(w + k), av = _mm512_abs_epi8(v);
