@@ -125,6 +125,41 @@ TEST(kernels_activations_match_reference)
     free(u);
 }
 
+/* The vector softmax against softmax in double: every length up to 70 (whole vectors and masked
+ * tails) and a long row, scores up to +-60 after the scale (results below float's normal range
+ * count as 0). */
+TEST(kernels_softmax_matches_double)
+{
+    enum { NMAX = 1000 };
+    float *s = malloc(sizeof(float) * NMAX), *x = malloc(sizeof(float) * NMAX);
+    double *e = malloc(sizeof(double) * NMAX);
+    unsigned seed = 11;
+    for (int n = 1; n <= NMAX; n = n < 70 ? n + 1 : NMAX) {
+        const float scale = 0.125f;
+        for (int i = 0; i < n; i++)
+            x[i] = s[i] = 480.0f * frand(&seed) * fabsf(frand(&seed));
+        pq_vec_softmax(s, (size_t)n, scale);
+        double mx = -INFINITY, sum = 0, worst = 0;
+        for (int i = 0; i < n; i++)
+            mx = fmax(mx, (double)(x[i] * scale));
+        for (int i = 0; i < n; i++)
+            sum += e[i] = exp((double)(x[i] * scale) - mx);
+        /* a few ulps, plus the float difference s - max: its rounding (an ulp of |s - max|)
+         * is an absolute error of the exponent, a relative one of the result */
+        for (int i = 0; i < n; i++) {
+            double want = e[i] / sum, rel = 1.2e-7 * (8 + (mx - x[i] * scale));
+            worst = fmax(worst, fabs(s[i] - want) - rel * want);
+        }
+        if (!(worst <= 1e-38))
+            FAILF("length %d: an element off by %g beyond its tolerance", n, worst);
+        if (n == NMAX)
+            break;
+    }
+    free(s);
+    free(x);
+    free(e);
+}
+
 /* llama.cpp's tanh GELU through its F16 table (ggml_vec_gelu_f32 with GGML_GELU_FP16): the
  * input rounded to F16, ggml_gelu_f32 of it, the result rounded to F16; x itself beyond 10 and
  * 0 below -10. Every F16 value and random floats, against that formula written out. */

@@ -11,6 +11,7 @@
 #include "kernels/ops.h"
 #include "model/model.h"
 #include "quant/awq.h"
+#include "quant/blocks.h"
 #include "quant/ggml_dot.h"
 #include "quant/gptq.h"
 #include "quant/qformat.h"
@@ -283,6 +284,75 @@ TEST(quant_kquants_match_ggml_reference)
     static const char *const fmts[] = {"q2_k", "q3_k", "q4_k", "q5_k", "q6_k"};
     check_blocks("x", fmts, 5, "");
     check_blocks("xk", fmts, 5, "k");
+}
+
+static double rnd_normal(uint64_t *s);
+
+/* Whole rows dequantized (AVX-512 row functions where the CPU has them) against the format's
+ * block function, block by block: the same bits for every ggml format, on rows whose bytes are
+ * overwritten with random ones after quantizing (every code and high-bit pattern), all but the
+ * f16 fields, which stay the quantizer's. */
+TEST(quant_dequant_rows_equal_blocks)
+{
+    static const char *const fmts[] = {"q8_0", "q4_0", "q4_1", "q5_0", "q5_1",
+                                       "q2_k", "q3_k", "q4_k", "q5_k", "q6_k"};
+    static const int halves[][2] = {/* where each format's f16 fields lie */
+                                    {PQ_AT(pq_block_q8_0, d), -1},
+                                    {PQ_AT(pq_block_q4_0, d), -1},
+                                    {PQ_AT(pq_block_q4_1, d), PQ_AT(pq_block_q4_1, m)},
+                                    {PQ_AT(pq_block_q5_0, d), -1},
+                                    {PQ_AT(pq_block_q5_1, d), PQ_AT(pq_block_q5_1, m)},
+                                    {PQ_AT(pq_block_q2_k, d), PQ_AT(pq_block_q2_k, dmin)},
+                                    {PQ_AT(pq_block_q3_k, d), -1},
+                                    {PQ_AT(pq_block_q4_k, d), PQ_AT(pq_block_q4_k, dmin)},
+                                    {PQ_AT(pq_block_q5_k, d), PQ_AT(pq_block_q5_k, dmin)},
+                                    {PQ_AT(pq_block_q6_k, d), -1}};
+    enum { R = 3, K = 1024 };
+    float *w = malloc(sizeof(float) * R * K), *row = malloc(sizeof(float) * K),
+          *ref = malloc(sizeof(float) * K);
+    uint64_t st = 99;
+    for (int i = 0; i < R * K; i++)
+        w[i] = (float)(rnd_normal(&st) * (1 + i % 7));
+    polyq_err err = {0};
+    for (size_t f = 0; f < sizeof fmts / sizeof fmts[0]; f++) {
+        pq_qspec spec;
+        pq_qweight *q = NULL;
+        CHECK_OK(pq_qspec_parse(fmts[f], &spec, &err));
+        CHECK_OK(pq_qweight_rtn(w, R, K, &spec, &q, &err));
+        if (!q)
+            continue;
+        const pq_qfmt_traits *t = pq_qfmt_get(q->fmt);
+        size_t n = q->row_bytes * R;
+        uint8_t *kept = malloc(n);
+        memcpy(kept, q->data, n);
+        for (size_t i = 0; i < n; i++) {
+            st = st * 6364136223846793005ull + 1442695040888963407ull;
+            q->data[i] = (uint8_t)(st >> 56);
+        }
+        for (int r = 0; r < R; r++)
+            for (int g = 0; g < q->n_groups; g++) {
+                size_t at = (size_t)r * q->row_bytes + (size_t)g * t->block_bytes;
+                for (int k = 0; k < 2 && halves[f][k] >= 0; k++)
+                    memcpy(q->data + at + halves[f][k], kept + at + halves[f][k], 2);
+            }
+        int bad = 0;
+        for (int r = 0; r < R; r++) {
+            pq_qweight_dequant_row(q, r, row);
+            for (int g = 0; g < q->n_groups; g++)
+                t->dequant(q->data + (size_t)r * q->row_bytes + (size_t)g * t->block_bytes,
+                           ref + (size_t)g * t->block);
+            for (int i = 0; i < K; i++)
+                bad += memcmp(&row[i], &ref[i], sizeof(float)) != 0;
+        }
+        if (bad)
+            FAILF("%s: %d weights of the row function differ from the block function's", fmts[f],
+                  bad);
+        free(kept);
+        pq_qweight_free(q);
+    }
+    free(w);
+    free(row);
+    free(ref);
 }
 
 static double rnd_normal(uint64_t *s)
@@ -1181,6 +1251,59 @@ static uint64_t qact_hash(const pq_qact *a, int m)
     return h;
 }
 
+/* The AVX-512 activation quantizer (used where the VNNI kernels are) against the portable one
+ * that the ggml check above holds to ggml's bytes: every kind, rows of random values, rows of 0,
+ * rows of exact ties (amax 127: every code x * 1 or x * -1 is k + 0.5) and a row whose largest
+ * magnitude comes first negative, then positive. Codes, scales, sums: the same bits. */
+TEST(quant_llama_activations_vector_equal_portable)
+{
+    enum { K = 512, M = 8 };
+    static const pq_dot_act kinds[] = {PQ_DOT_Q8_0, PQ_DOT_Q8_1, PQ_DOT_Q8_K};
+    static const char *const names[] = {"Q8_0", "Q8_1", "Q8_K"};
+    float *x = malloc(sizeof(float) * (size_t)M * K);
+    dot_state = 5;
+    for (int m = 0; m < M; m++)
+        for (int i = 0; i < K; i++) {
+            float *v = x + (size_t)m * K + i;
+            if (m < 3)
+                *v = (m + 1) * 7.0f * dot_draw();
+            else if (m == 3)
+                *v = 0.0f;
+            else if (m < 7) /* ties: 127 sets the scale, the rest are k + 0.5 */
+                *v = i % 32 == 5 ? 127.0f : (float)((int)(250 * dot_draw())) + 0.5f;
+            else
+                *v = i % 256 == 3 ? -9.0f : i % 256 == 7 ? 9.0f : dot_draw();
+        }
+    pq_qact vec = {0}, port = {0};
+    for (int k = 0; k < 3; k++) {
+        CHECK_INT(pq_qact_reserve(&vec, kinds[k], M, K), 0);
+        CHECK_INT(pq_qact_reserve(&port, kinds[k], M, K), 0);
+        if (!vec.vnni) {
+            pq_test_skip("no AVX-512 VNNI on this CPU: the portable quantizer alone is used");
+            break;
+        }
+        port.vnni = false;
+        for (int m = 0; m < M; m++) {
+            pq_qact_row(&vec, m, x + (size_t)m * K);
+            pq_qact_row(&port, m, x + (size_t)m * K);
+        }
+        size_t nd = (size_t)M * K / vec.block;
+        int bad = memcmp(vec.q, port.q, (size_t)M * K) != 0;
+        bad |= (memcmp(vec.d, port.d, sizeof(float) * nd) != 0) << 1;
+        if (kinds[k] == PQ_DOT_Q8_1)
+            bad |= (memcmp(vec.s, port.s, sizeof(float) * nd) != 0) << 2;
+        if (kinds[k] == PQ_DOT_Q8_K)
+            bad |= (memcmp(vec.bsum, port.bsum, sizeof(int32_t) * (size_t)M * K / 16) != 0) << 3;
+        if (bad)
+            FAILF("%s: the AVX-512 quantizer differs from the portable one (codes %d, scales %d, "
+                  "sums %d, sub-block sums %d)",
+                  names[k], bad & 1, !!(bad & 2), !!(bad & 4), !!(bad & 8));
+    }
+    pq_qact_free(&vec);
+    pq_qact_free(&port);
+    free(x);
+}
+
 /* Five activation rows at once (four through the blocked kernel, the weights in its order):
  * each row's bits those of pq_ggml_dot alone, with the AVX-512 VNNI kernel and without. */
 static void rows_as_alone(const char *name, const pq_qweight *q, const float *a, int M)
@@ -1193,15 +1316,17 @@ static void rows_as_alone(const char *name, const pq_qweight *q, const float *a,
         pq_qact_row(&q5, m, a + (size_t)(m % M) * K);
     int8_t *codes = malloc((size_t)K), *lay = malloc((size_t)K);
     pq_dec *hdr = malloc(sizeof(pq_dec) * (size_t)(K / 32));
+    double *wd = malloc(sizeof(double) * (size_t)(K / 32) * 2);
     bool vnni = q5.vnni;
-    for (int n = 0; n < N && q5.q && codes && lay && hdr; n++) {
+    for (int n = 0; n < N && q5.q && codes && lay && hdr && wd; n++) {
         pq_qweight_decode_row(q, n, codes, hdr);
         for (int v = vnni; v >= 0; v--) {
             float many[5];
             q5.vnni = v;
             memcpy(lay, codes, (size_t)K);
-            pq_ggml_rows_layout(&q5, lay);
-            pq_ggml_dot_rows(t, lay, hdr, &q5, 0, 5, many, 1);
+            memset(wd, 0xff, sizeof(double) * (size_t)(K / 32) * 2); /* NaN unless written */
+            pq_ggml_rows_layout(&q5, lay, hdr, wd);
+            pq_ggml_dot_rows(t, lay, hdr, wd, &q5, 0, 5, many, 1);
             for (int m = 0; m < 5; m++) {
                 float one = pq_ggml_dot(t, codes, hdr, &q5, m);
                 if (memcmp(&one, &many[m], sizeof one))
@@ -1216,6 +1341,7 @@ static void rows_as_alone(const char *name, const pq_qweight *q, const float *a,
     free(codes);
     free(lay);
     free(hdr);
+    free(wd);
     pq_qact_free(&q5);
 }
 

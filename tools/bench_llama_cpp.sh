@@ -2,7 +2,8 @@
 # polyq and llama.cpp side by side on the same GGUF weights, the same machine, in one run:
 #
 #   tools/bench_llama_cpp.sh [SHAPE:FORMAT ...]     (default gpt2-124m:fp32 gpt2-124m:q8_0
-#                                                    gpt2-124m:q4_0 llama-1.1b:fp32 llama-1.1b:q4_0)
+#                                                    gpt2-124m:q4_0 gpt2-124m:q4_k
+#                                                    llama-1.1b:fp32 llama-1.1b:q4_0)
 #
 # Each SHAPE is one of polyq-bench's random-weight shapes (gpt2-124m, llama-1.1b), given the
 # real tokenizer of its family from ../shared (GPT-2's, Llama-2's) and written by
@@ -14,6 +15,9 @@
 #     against llama-perplexity -c 512 (which asks for all logits of each chunk: 512 tokens over
 #     the seconds per pass it prints);
 #   - all cores, wall tokens/s: polyq-bench against llama-bench pp512 -t NPROC.
+# A quantized file gets two rows: polyq computing its blocks in weight-only semantics
+# (activations in f32) and in llama.cpp's numerics (--quant fp32-llamacpp: activations
+# quantized per block, integer dot products), each against the same llama.cpp numbers.
 # llama.cpp is built natively (GGML_NATIVE=ON: its best kernels on this CPU) from the
 # llama-cpp-python sdist into WORKDIR (default ~/.cache/polyq/llama.cpp-native), never into the
 # repository. Under GCC 12 llama.cpp's AMX path needs a compiler barrier before
@@ -24,7 +28,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 shared=${POLYQ_SHARED:-$root/../shared}
 work=${WORKDIR:-${XDG_CACHE_HOME:-$HOME/.cache}/polyq/llama.cpp-native}
 version=${LLAMA_CPP_PYTHON_VERSION:-0.3.36}
-rows=${*:-"gpt2-124m:fp32 gpt2-124m:q8_0 gpt2-124m:q4_0 llama-1.1b:fp32 llama-1.1b:q4_0"}
+rows=${*:-"gpt2-124m:fp32 gpt2-124m:q8_0 gpt2-124m:q4_0 gpt2-124m:q4_k llama-1.1b:fp32 llama-1.1b:q4_0"}
 nproc=$(nproc)
 
 mkdir -p "$work"
@@ -89,12 +93,21 @@ echo "|---|---|---|---|---|---|---|---|---|---|"
 for r in $rows; do
     shape=${r%%:*} fmt=${r#*:}
     f=$(gguf_of "$shape" "$fmt")
-    p1=$(build/polyq-bench --shape "$f" --threads 1 --tokens 1024 --ref-tokens 0 | col 6)
-    pseq=$(build/polyq-bench --shape "$f" --threads 1 --seq-len 512 --tokens 1024 --ref-tokens 0 |
-        col 6)
-    pn=$(build/polyq-bench --shape "$f" --threads "$nproc" --tokens 1024 --ref-tokens 0 | col 4)
     l1=$(llama_pp "$f" 1)
     lall=$(llama_all_logits "$f")
     ln=$(llama_pp "$f" "$nproc")
-    echo "| $shape $fmt | $p1 | $l1 | $(ratio "$p1" "$l1") | $pseq | $lall | $(ratio "$pseq" "$lall") | $pn | $ln | $(ratio "$pn" "$ln") |"
+    # polyq in its weight-only semantics and, for a quantized file, in llama.cpp's numerics
+    modes=fp32
+    [ "$fmt" = fp32 ] || modes="fp32 fp32-llamacpp"
+    for q in $modes; do
+        p1=$(build/polyq-bench --shape "$f" --quant "$q" --threads 1 --tokens 1024 --ref-tokens 0 |
+            col 6)
+        pseq=$(build/polyq-bench --shape "$f" --quant "$q" --threads 1 --seq-len 512 --tokens 1024 \
+            --ref-tokens 0 | col 6)
+        pn=$(build/polyq-bench --shape "$f" --quant "$q" --threads "$nproc" --tokens 1024 \
+            --ref-tokens 0 | col 4)
+        what="$shape $fmt"
+        [ "$q" = fp32 ] || what="$shape $fmt, llama.cpp's numerics"
+        echo "| $what | $p1 | $l1 | $(ratio "$p1" "$l1") | $pseq | $lall | $(ratio "$pseq" "$lall") | $pn | $ln | $(ratio "$pn" "$ln") |"
+    done
 done

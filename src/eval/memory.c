@@ -14,6 +14,7 @@
 #include "format/gguf.h"
 #include "format/json.h"
 #include "format/safetensors.h"
+#include "kernels/ops.h"
 #include "model/model.h"
 
 static int64_t first_int(const json_t *cfg, const char *const *keys, int64_t dflt)
@@ -96,8 +97,8 @@ static void estimate_rest(double V, double C, double ctx, double I, double linea
     double ectx = ctx < PQ_EVAL_MAX_CONTEXT ? ctx : PQ_EVAL_MAX_CONTEXT; /* pq_eval_context */
     double win = window_tokens < 0 ? ectx : window_tokens < ectx ? window_tokens : ectx;
     double M = batch_tokens > win ? batch_tokens : win;
-    out->buffers =
-        2.0 * M * V * 4 + M * (6 * C + 2 * I) * 4 + (double)threads * 64 * (I > C ? I : C) * 4;
+    out->buffers = 2.0 * M * V * 4 + M * (6 * C + 2 * I) * 4 +
+                   (double)threads * PQ_OPS_CHUNK * (I > C ? I : C) * 4;
     out->base = 16.0 * 1024 * 1024; /* the process, its libraries and BLAS buffers */
     out->total = out->weights_fp + out->weights_q + out->buffers + out->tokenizer + out->base;
 }

@@ -1,8 +1,9 @@
 /* Fast kernels with the meaning of ops_ref.c. Linear layers run one sgemm (gemm.h) per fixed
- * chunk of 64 output features, chunks spread over the pool; F16/BF16 and packed integer
- * weights are expanded chunk by chunk into a per-thread f32 buffer first (64 x K floats,
- * in cache), so memory holds only the stored form. Attention runs one task per
- * (sequence, head). */
+ * chunk of 192 output features, chunks spread over the pool; F16/BF16 and packed integer
+ * weights are expanded chunk by chunk into a per-thread f32 buffer first (192 x K floats),
+ * so memory holds only the stored form. The chunk is fixed, whatever the thread count, so
+ * results are too; each product packs its activations anew, which is why it is not smaller.
+ * Attention runs one task per (sequence, head). */
 #include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
@@ -13,7 +14,8 @@
 #include "kernels/ops.h"
 #include "kernels/vmath.h"
 
-#define CHUNK 64
+#define CHUNK 64 /* output features per task of the integer kernels */
+#define F32_CHUNK PQ_OPS_CHUNK
 #define QBLOCK 64 /* query rows per attention product */
 
 int pq_ops_init(pq_ops *ops, int n_threads, int max_k, int max_t)
@@ -24,7 +26,7 @@ int pq_ops_init(pq_ops *ops, int n_threads, int max_k, int max_t)
     openblas_set_num_threads(1);
     ops->n_threads = n_threads;
     ops->pool = pq_pool_create(n_threads);
-    ops->scratch_len = (size_t)CHUNK * (size_t)max_k;
+    ops->scratch_len = (size_t)F32_CHUNK * (size_t)max_k;
     if ((size_t)QBLOCK * (size_t)max_t > ops->scratch_len)
         ops->scratch_len = (size_t)QBLOCK * (size_t)max_t;
     ops->scratch = calloc((size_t)n_threads, sizeof *ops->scratch);
@@ -80,7 +82,7 @@ static void linear_task(void *ctx, size_t task, int thread)
     linear_job *j = ctx;
     const pq_linear *lin = j->lin;
     int N = lin->n_out, K = lin->n_in;
-    int n0 = (int)task * CHUNK, nc = N - n0 < CHUNK ? N - n0 : CHUNK;
+    int n0 = (int)task * F32_CHUNK, nc = N - n0 < F32_CHUNK ? N - n0 : F32_CHUNK;
     if (lin->w && lin->wt) { /* [K, N]: the chunk is columns n0.. of it */
         pq_sgemm_nn(j->M, nc, K, j->in, K, lin->w + n0, N, j->out + n0, j->ldo);
         add_bias(j, n0, nc);
@@ -273,16 +275,16 @@ static void ggml_task(void *ctx, size_t task, int thread)
     int n0 = (int)task * CHUNK, nc = N - n0 < CHUNK ? N - n0 : CHUNK;
     int8_t *codes = (int8_t *)g->j.ops->scratch[thread];
     pq_dec *h = (pq_dec *)(codes + (size_t)CHUNK * K); /* K is whole blocks of 32: aligned */
+    double *wd = (double *)(h + (size_t)CHUNK * nb);   /* pq_dec's size is a multiple of 8 */
     for (int r = 0; r < nc; r++) {
         pq_qweight_decode_row(lin->q, n0 + r, codes + (size_t)r * K, h + (size_t)r * nb);
-        pq_ggml_rows_layout(&g->j.ops->qact, codes + (size_t)r * K);
+        pq_ggml_rows_layout(&g->j.ops->qact, codes + (size_t)r * K, h + (size_t)r * nb,
+                            wd + (size_t)r * 2 * nb);
     }
     for (int m0 = 0; m0 < g->j.M; m0 += 4) { /* four rows per pass over the chunk */
         int rows = g->j.M - m0 < 4 ? g->j.M - m0 : 4;
         float *o = g->j.out + (size_t)m0 * g->j.ldo + n0;
-        for (int n = 0; n < nc; n++)
-            pq_ggml_dot_rows(g->t, codes + (size_t)n * K, h + (size_t)n * nb, &g->j.ops->qact, m0,
-                             rows, o + n, (size_t)g->j.ldo);
+        pq_ggml_dot_tile(g->t, codes, h, wd, nc, &g->j.ops->qact, m0, rows, o, (size_t)g->j.ldo);
         for (int r = 0; r < rows && lin->bias; r++)
             for (int n = 0; n < nc; n++)
                 o[(size_t)r * g->j.ldo + n] += lin->bias[n0 + n];
@@ -301,8 +303,11 @@ void pq_linear_ggml(pq_ops *ops, float *out, int ldo, const float *in, int M, co
 {
     const pq_qfmt_traits *t = pq_qfmt_get(lin->q->fmt);
     int K = lin->n_in;
-    /* the chunk's codes and headers fit the thread's buffer of CHUNK x K floats */
-    _Static_assert(sizeof(pq_dec) <= 3 * 32, "decoded headers of 32 weights fit 3 bytes each");
+    /* the chunk's codes, headers and their doubles fit the thread's buffer of F32_CHUNK x K
+     * floats */
+    _Static_assert(CHUNK * (32 + sizeof(pq_dec) + 2 * sizeof(double)) <= F32_CHUNK * 32 * 4,
+                   "a chunk's decoded blocks of 32 weights fit the scratch");
+    _Static_assert(sizeof(pq_dec) % sizeof(double) == 0, "the doubles after the headers align");
     if (pq_qact_reserve(&ops->qact, t->dot_act, M, K)) {
         ops->oom = 1;
         return;
@@ -362,7 +367,7 @@ void pq_linear_fwd_ld(pq_ops *ops, float *out, int ldo, const float *in, int M,
         return;
     }
     linear_job j = {ops, out, ldo, in, M, lin};
-    pq_pool_run(ops->pool, (size_t)(lin->n_out + CHUNK - 1) / CHUNK, linear_task, &j);
+    pq_pool_run(ops->pool, (size_t)(lin->n_out + F32_CHUNK - 1) / F32_CHUNK, linear_task, &j);
 }
 
 void pq_linear_fwd(pq_ops *ops, float *out, const float *in, int M, const pq_linear *lin)
@@ -398,24 +403,23 @@ static void attention_head_blocked(float *out, const float *qkv, int r0, int T, 
             float *s = sc + (size_t)(i - i0) * nj;
             int lo = a->window > 0 && i - a->window + 1 > j0 ? i - a->window + 1 : j0;
             int hi = a->bidirectional ? T - 1 : i; /* last key seen */
-            float mx = -INFINITY;
-            for (int j = lo; j <= hi; j++) {
-                float v = s[j - j0] * a->scale;
-                if (a->softcap > 0)
-                    v = a->softcap * tanhf(v / a->softcap);
-                if (a->alibi)
-                    v += a->alibi[h] * (float)j;
-                s[j - j0] = v;
-                mx = fmaxf(mx, v);
+            float scale = a->scale;
+            if (a->softcap > 0 || a->alibi) {
+                for (int j = lo; j <= hi; j++) {
+                    float v = s[j - j0] * a->scale;
+                    if (a->softcap > 0)
+                        v = a->softcap * tanhf(v / a->softcap);
+                    if (a->alibi)
+                        v += a->alibi[h] * (float)j;
+                    s[j - j0] = v;
+                }
+                scale = 1.0f;
             }
-            float sum = 0;
-            for (int j = lo; j <= hi; j++) {
-                s[j - j0] = expf(s[j - j0] - mx);
-                sum += s[j - j0];
-            }
-            float inv = 1.0f / sum;
-            for (int j = j0; j < j1; j++)
-                s[j - j0] = j >= lo && j <= hi ? s[j - j0] * inv : 0.0f;
+            pq_vec_softmax(s + (lo - j0), (size_t)(hi - lo + 1), scale);
+            for (int j = j0; j < lo; j++)
+                s[j - j0] = 0.0f;
+            for (int j = hi + 1; j < j1; j++)
+                s[j - j0] = 0.0f;
         }
         pq_sgemm_nn(i1 - i0, D, nj, sc, nj, qkv + (size_t)(r0 + j0) * ld + vo, ld,
                     out + (size_t)(r0 + i0) * ldo + qo, ldo);

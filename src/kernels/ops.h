@@ -98,7 +98,12 @@ bool pq_linear_ggml_ok(const pq_linear *lin);
 void pq_linear_ggml(pq_ops *ops, float *out, int ldo, const float *in, int M, const pq_linear *lin,
                     bool parallel);
 
-/* Creates the pool; max_k bounds K of any linear and max_t the tokens of a sequence. */
+/* Output features per product of a linear layer in f32 (and rows of weights each thread
+ * expands at a time): fixed, so results do not depend on the thread count. */
+#define PQ_OPS_CHUNK 192
+
+/* Creates the pool; max_k bounds K of any linear and max_t the tokens of a sequence. Each
+ * thread holds PQ_OPS_CHUNK x max_k floats of scratch. */
 int pq_ops_init(pq_ops *ops, int n_threads, int max_k, int max_t);
 void pq_ops_free(pq_ops *ops);
 

@@ -50,6 +50,31 @@ __attribute__((target("avx512f"))) static size_t xsigmoid_avx512(float *x, size_
     return i;
 }
 
+/* s (n) = exp(scale s - max) / sum, 16 at a time with a masked tail */
+__attribute__((target("avx512f"))) static void softmax_avx512(float *s, size_t n, float scale)
+{
+    const __m512 vs = _mm512_set1_ps(scale);
+    __m512 mx = _mm512_set1_ps(-INFINITY), sum = _mm512_setzero_ps();
+    for (size_t i = 0; i < n; i += 16) {
+        __mmask16 k = n - i >= 16 ? 0xffff : (__mmask16)((1u << (n - i)) - 1);
+        __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, s + i), vs);
+        _mm512_mask_storeu_ps(s + i, k, v);
+        mx = _mm512_mask_max_ps(mx, k, mx, v);
+    }
+    const __m512 m = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
+    for (size_t i = 0; i < n; i += 16) {
+        __mmask16 k = n - i >= 16 ? 0xffff : (__mmask16)((1u << (n - i)) - 1);
+        __m512 e = exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, s + i), m));
+        _mm512_mask_storeu_ps(s + i, k, e);
+        sum = _mm512_mask_add_ps(sum, k, sum, e);
+    }
+    const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(sum));
+    for (size_t i = 0; i < n; i += 16) {
+        __mmask16 k = n - i >= 16 ? 0xffff : (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(s + i, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, s + i), inv));
+    }
+}
+
 __attribute__((target("avx512f"))) static size_t f16_avx512(const uint16_t *h, float *out, size_t n)
 {
     size_t i = 0;
@@ -106,6 +131,30 @@ void pq_vec_gated(float *g, const float *u, size_t n, pq_act act)
     pq_vec_activation(g, n, act);
     for (size_t i = 0; i < n; i++)
         g[i] *= u[i];
+}
+
+void pq_vec_softmax(float *s, size_t n, float scale)
+{
+    if (n == 0)
+        return;
+#ifdef PQ_HAVE_AVX512
+    if (use_avx512()) {
+        softmax_avx512(s, n, scale);
+        return;
+    }
+#endif
+    float mx = -INFINITY, sum = 0;
+    for (size_t i = 0; i < n; i++) {
+        s[i] *= scale;
+        mx = fmaxf(mx, s[i]);
+    }
+    for (size_t i = 0; i < n; i++) {
+        s[i] = expf(s[i] - mx);
+        sum += s[i];
+    }
+    float inv = 1.0f / sum;
+    for (size_t i = 0; i < n; i++)
+        s[i] *= inv;
 }
 
 void pq_vec_half_to_f32(const uint16_t *h, float *out, size_t n, bool bf16)

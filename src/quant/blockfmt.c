@@ -655,6 +655,82 @@ int pq_qweight_blocks(const float *w, int n_out, int n_in, const pq_qspec *spec,
     return 0;
 }
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define PQ_AVX512 __attribute__((target("avx2,avx512f,avx512bw,avx512vl")))
+
+/* 16 integer codes (bytes) as floats times d, plus m: the legacy formats' (q - sub) * d and
+ * q * d + m */
+PQ_AVX512 static inline void put16(float *out, __m512i q, float d, float m, bool offset)
+{
+    __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(q), _mm512_set1_ps(d));
+    _mm512_storeu_ps(out, offset ? _mm512_add_ps(v, _mm512_set1_ps(m)) : v);
+}
+
+/* A row of nb blocks of Q8_0, Q4_0, Q4_1, Q5_0 or Q5_1: the bits of their block functions */
+PQ_AVX512 static bool legacy_row_avx512(pq_qfmt fmt, const uint8_t *y, int nb, float *out)
+{
+    const legacy *f = fmt == PQ_QF_Q4_0   ? &L40
+                      : fmt == PQ_QF_Q4_1 ? &L41
+                      : fmt == PQ_QF_Q5_0 ? &L50
+                      : fmt == PQ_QF_Q5_1 ? &L51
+                                          : NULL;
+    if (fmt == PQ_QF_Q8_0) {
+        for (int b = 0; b < nb; b++, y += sizeof(pq_block_q8_0), out += 32) {
+            float d = get_f16(y + PQ_AT(pq_block_q8_0, d));
+            const uint8_t *qs = y + PQ_AT(pq_block_q8_0, qs);
+            for (int h = 0; h < 32; h += 16)
+                put16(
+                    out + h,
+                    _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(qs + h))),
+                    d, 0, false);
+        }
+        return true;
+    }
+    if (!f)
+        return false;
+    size_t bytes = fmt == PQ_QF_Q4_0   ? sizeof(pq_block_q4_0)
+                   : fmt == PQ_QF_Q4_1 ? sizeof(pq_block_q4_1)
+                   : fmt == PQ_QF_Q5_0 ? sizeof(pq_block_q5_0)
+                                       : sizeof(pq_block_q5_1);
+    const __m128i lo = _mm_set1_epi8(0x0f), top = _mm_set1_epi8(0x10);
+    const __m512i sub = _mm512_set1_epi32(f->offset ? 0 : f->five ? 16 : 8);
+    for (int b = 0; b < nb; b++, y += bytes, out += 32) {
+        float d = get_f16(y + f->d), m = f->offset ? get_f16(y + f->m) : 0;
+        const uint8_t *hb = y + f->qh;
+        uint32_t qh = f->five ? (uint32_t)hb[0] | (uint32_t)hb[1] << 8 | (uint32_t)hb[2] << 16 |
+                                    (uint32_t)hb[3] << 24
+                              : 0;
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(y + f->qs));
+        __m128i a = _mm_and_si128(v, lo), c = _mm_and_si128(_mm_srli_epi16(v, 4), lo);
+        if (f->five) { /* bit j of qh is bit 4 of code j */
+            a = _mm_or_si128(a, _mm_maskz_mov_epi8((__mmask16)(qh & 0xffff), top));
+            c = _mm_or_si128(c, _mm_maskz_mov_epi8((__mmask16)(qh >> 16), top));
+        }
+        put16(out, _mm512_sub_epi32(_mm512_cvtepu8_epi32(a), sub), d, m, f->offset);
+        put16(out + 16, _mm512_sub_epi32(_mm512_cvtepu8_epi32(c), sub), d, m, f->offset);
+    }
+    return true;
+}
+
+/* The formats with a row function: with AVX-512 (F, BW, VL), whole rows at once */
+static bool dequant_row_fast(pq_qfmt fmt, const uint8_t *row, int nb, float *out)
+{
+    static int have = -1; /* the same answer on every thread: a benign race */
+    if (have < 0)
+        have = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512vl");
+    return have && (legacy_row_avx512(fmt, row, nb, out) ||
+                    pq_kquant_dequant_row_avx512(fmt, row, nb, out));
+}
+#else
+static bool dequant_row_fast(pq_qfmt fmt, const uint8_t *row, int nb, float *out)
+{
+    (void)fmt, (void)row, (void)nb, (void)out;
+    return false;
+}
+#endif
+
 void pq_qweight_blocks_dequant_row(const pq_qweight *q, int r, float *out)
 {
     const pq_qfmt_traits *t = pq_qfmt_get(q->fmt);
@@ -670,6 +746,8 @@ void pq_qweight_blocks_dequant_row(const pq_qweight *q, int r, float *out)
         return;
     }
     const uint8_t *row = q->data + (size_t)r * q->row_bytes;
+    if (dequant_row_fast(q->fmt, row, q->n_groups, out))
+        return;
     for (int g = 0; g < q->n_groups; g++)
         t->dequant(row + (size_t)g * t->block_bytes, out + (size_t)g * t->block);
 }

@@ -92,12 +92,79 @@ static int nearest_int(float v)
     return (i & 0x007fffff) - 0x00400000;
 }
 
+#ifdef PQ_HAVE_AVX2
+#define PQ_AVX512 __attribute__((target("avx2,avx512f,avx512bw")))
+
+/* The codes of 16 floats times id, rounded half to even (the default rounding mode, as lrintf
+ * and nearest_int round), at most hi; their sum is returned. */
+PQ_AVX512 static inline __m512i codes16(const float *x, __m512 id, int hi, int8_t *q)
+{
+    __m512i v = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(x), id));
+    v = _mm512_min_epi32(v, _mm512_set1_epi32(hi));
+    _mm_storeu_si128((__m128i *)(void *)q, _mm512_cvtsepi32_epi8(v));
+    return v;
+}
+
+/* One block of pq_qact_row with AVX-512, the same bits: 32 floats to Q8_0/Q8_1 codes (returns
+ * their sum, d through *d), or 256 to Q8_K's (returns 0 when all are 0, else 1). */
+PQ_AVX512 static int32_t q8_block_avx512(const float *x, int8_t *q, float *d)
+{
+    __m512 x0 = _mm512_loadu_ps(x), x1 = _mm512_loadu_ps(x + 16);
+    float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(x0), _mm512_abs_ps(x1)));
+    *d = amax / 127.f;
+    __m512 id = _mm512_set1_ps(amax != 0.0f ? 127.f / amax : 0.0f);
+    __m512i s = _mm512_add_epi32(codes16(x, id, 127, q), codes16(x + 16, id, 127, q + 16));
+    return _mm512_reduce_add_epi32(s);
+}
+
+PQ_AVX512 static int q8k_block_avx512(const float *x, int8_t *q, int32_t *bs, float *d)
+{
+    __m512 m = _mm512_setzero_ps();
+    for (int j = 0; j < 256; j += 16)
+        m = _mm512_max_ps(m, _mm512_abs_ps(_mm512_loadu_ps(x + j)));
+    float amax = _mm512_reduce_max_ps(m), max = 0;
+    if (!amax)
+        return 0;
+    for (int j = 0; j < 256; j++) /* the first of largest magnitude, as the reference keeps */
+        if (fabsf(x[j]) == amax) {
+            max = x[j];
+            break;
+        }
+    float iscale = -127.f / max;
+    __m512 is = _mm512_set1_ps(iscale);
+    for (int j = 0; j < 16; j++)
+        bs[j] = _mm512_reduce_add_epi32(codes16(x + 16 * j, is, 127, q + 16 * j));
+    *d = 1 / iscale;
+    return 1;
+}
+#endif
+
 void pq_qact_row(pq_qact *a, int m, const float *x)
 {
     int K = a->K, B = a->block, nb = K / B;
     int8_t *q = a->q + (size_t)m * K;
     for (int b = 0; b < nb; b++, x += B, q += B) {
         size_t at = (size_t)m * nb + b;
+#ifdef PQ_HAVE_AVX2
+        if (a->vnni && a->kind == PQ_DOT_Q8_K) {
+            int32_t *bs = a->bsum + (size_t)m * (K / 16) + (size_t)b * (B / 16);
+            if (!q8k_block_avx512(x, q, bs, &a->d[at])) {
+                memset(q, 0, (size_t)B);
+                memset(bs, 0, sizeof *bs * (size_t)(B / 16));
+                a->d[at] = 0;
+            }
+            continue;
+        }
+        if (a->vnni) {
+            float d;
+            int32_t sum = q8_block_avx512(x, q, &d);
+            a->bsum[at] = -128 * sum; /* where the VNNI kernel's sums of w + 128 start */
+            a->d[at] = f16_round(d);
+            if (a->kind == PQ_DOT_Q8_1)
+                a->s[at] = f16_round(d * (float)sum);
+            continue;
+        }
+#endif
         if (a->kind == PQ_DOT_Q8_K) {
             float amax = 0, max = 0;
             for (int j = 0; j < B; j++)
@@ -142,7 +209,7 @@ void pq_qact_row(pq_qact *a, int m, const float *x)
     if (a->vnni) {
         int8_t *qi = a->qi + (size_t)m * K;
         memcpy(qi, a->q + (size_t)m * K, (size_t)K);
-        pq_ggml_rows_layout(a, qi);
+        pq_ggml_rows_layout(a, qi, NULL, NULL);
     }
 }
 
@@ -154,11 +221,17 @@ static int vnni_run(int nb, int b)
     return left >= 16 ? 16 : left >= 8 ? 8 : left >= 4 ? 4 : 0;
 }
 
-void pq_ggml_rows_layout(const pq_qact *a, int8_t *wq)
+void pq_ggml_rows_layout(const pq_qact *a, int8_t *wq, const pq_dec *wh, double *wd)
 {
     if (!a->vnni)
         return;
+    if (a->kind != PQ_DOT_Q8_K && wh && wd)
+        for (int b = 0, nb = a->K / 32; b < nb; b++) {
+            wd[b] = wh[b].d;
+            wd[nb + b] = wh[b].dmin;
+        }
     int8_t t[512];
+    bool weights = wh != NULL;    /* weight codes are stored as w + 128 (unsigned bytes) */
     if (a->kind == PQ_DOT_Q8_K) { /* each super-block as 16 runs of 16 codes */
         for (int b = 0; b < a->K / 256; b++) {
             int8_t *p = wq + (size_t)b * 256;
@@ -166,6 +239,8 @@ void pq_ggml_rows_layout(const pq_qact *a, int8_t *wq)
             for (int s = 0; s < 4; s++)
                 for (int j = 0; j < 16; j++)
                     memcpy(p + (s * 16 + j) * 4, t + j * 16 + 4 * s, 4);
+            for (int i = 0; i < 256 && weights; i++)
+                p[i] = (int8_t)((uint8_t)p[i] ^ 0x80);
         }
         return;
     }
@@ -176,6 +251,8 @@ void pq_ggml_rows_layout(const pq_qact *a, int8_t *wq)
         for (int s = 0; s < 8; s++) /* vector s: codes 4s .. 4s+3 of each block in turn */
             for (int j = 0; j < G; j++)
                 memcpy(p + (size_t)(s * G + j) * 4, t + j * 32 + 4 * s, 4);
+        for (int i = 0; i < G * 32 && weights; i++)
+            p[i] = (int8_t)((uint8_t)p[i] ^ 0x80);
     }
 }
 
@@ -372,19 +449,19 @@ __attribute__((target("avx2"))) static void rowdot32x4_avx2(const int8_t *wq, co
 }
 
 /* G interleaved 32-blocks (pq_ggml_rows_layout) of w times the same of four activation rows:
- * each block's exact sum S[r][j], as unsigned |w| by signed x with w's sign, four byte products
- * to a 32-bit lane (vpdpbusd: no saturation). V is the vector type of G blocks' lanes. */
-#define PQ_VNNI_SUMS(V, LOAD, STORE, ABS, SIGNS, SUB, DP, ZERO, BYTES)                             \
+ * each block's exact sum S[r][j]. The weights are stored as w + 128 (unsigned), so vpdpbusd
+ * sums four byte products of u = w + 128 by signed x to a 32-bit lane (no saturation: at most
+ * 32 * 255 * 127), starting from -128 times the block's sum of x (n0 .. n3, pq_qact_row's):
+ * sum u x - 128 sum x = sum w x, exactly. V is the vector type of G blocks' lanes. */
+#define PQ_VNNI_SUMS(V, LOAD, STORE, DP, BYTES)                                                    \
     do {                                                                                           \
-        V c0 = ZERO(), c1 = c0, c2 = c0, c3 = c0, z = c0;                                          \
+        V c0 = LOAD(n0), c1 = LOAD(n1), c2 = LOAD(n2), c3 = LOAD(n3);                              \
         for (int o = 0; o < (BYTES); o += (int)sizeof(V)) {                                        \
-            V v = LOAD(w + o), av = ABS(v);                                                        \
-            __typeof__(SIGNS(v)) neg = SIGNS(v);                                                   \
-            V y0 = LOAD(x0 + o), y1 = LOAD(x1 + o), y2 = LOAD(x2 + o), y3 = LOAD(x3 + o);          \
-            c0 = DP(c0, av, SUB(y0, neg, z, y0));                                                  \
-            c1 = DP(c1, av, SUB(y1, neg, z, y1));                                                  \
-            c2 = DP(c2, av, SUB(y2, neg, z, y2));                                                  \
-            c3 = DP(c3, av, SUB(y3, neg, z, y3));                                                  \
+            V u = LOAD(w + o);                                                                     \
+            c0 = DP(c0, u, LOAD(x0 + o));                                                          \
+            c1 = DP(c1, u, LOAD(x1 + o));                                                          \
+            c2 = DP(c2, u, LOAD(x2 + o));                                                          \
+            c3 = DP(c3, u, LOAD(x3 + o));                                                          \
         }                                                                                          \
         STORE(S[0], c0);                                                                           \
         STORE(S[1], c1);                                                                           \
@@ -401,17 +478,16 @@ __attribute__((target("avx2"))) static void rowdot32x4_avx2(const int8_t *wq, co
 #define PQ_VNNI __attribute__((target("avx2,avx512f,avx512bw,avx512vl,avx512vnni")))
 
 PQ_VNNI static inline void vnni_sums(const int8_t *w, const int8_t *x0, const int8_t *x1,
-                                     const int8_t *x2, const int8_t *x3, int G, int32_t S[4][16])
+                                     const int8_t *x2, const int8_t *x3, const int32_t *n0,
+                                     const int32_t *n1, const int32_t *n2, const int32_t *n3, int G,
+                                     int32_t S[4][16])
 {
     if (G == 16)
-        PQ_VNNI_SUMS(__m512i, PQ_LD512, PQ_ST512, _mm512_abs_epi8, _mm512_movepi8_mask,
-                     _mm512_mask_sub_epi8, _mm512_dpbusd_epi32, _mm512_setzero_si512, 512);
+        PQ_VNNI_SUMS(__m512i, PQ_LD512, PQ_ST512, _mm512_dpbusd_epi32, 512);
     else if (G == 8)
-        PQ_VNNI_SUMS(__m256i, PQ_LD256, PQ_ST256, _mm256_abs_epi8, _mm256_movepi8_mask,
-                     _mm256_mask_sub_epi8, _mm256_dpbusd_epi32, _mm256_setzero_si256, 256);
+        PQ_VNNI_SUMS(__m256i, PQ_LD256, PQ_ST256, _mm256_dpbusd_epi32, 256);
     else
-        PQ_VNNI_SUMS(__m128i, PQ_LD128, PQ_ST128, _mm_abs_epi8, _mm_movepi8_mask, _mm_mask_sub_epi8,
-                     _mm_dpbusd_epi32, _mm_setzero_si128, 128);
+        PQ_VNNI_SUMS(__m128i, PQ_LD128, PQ_ST128, _mm_dpbusd_epi32, 128);
 }
 
 /* One activation row's terms of blocks b .. b+3 (sums in S) added to c as add4_avx2 adds
@@ -444,15 +520,17 @@ PQ_VNNI static inline __m256d vnni_terms8(__m256d c, __m512d wd, __m512d mn, con
 /* Four activation rows (rows[0..3], repeats allowed) against one weight row in
  * pq_ggml_rows_layout's order: each row's bits those of rowdot32_avx2 (the terms of each four
  * blocks added to the lanes in block order, then the blocks left one by one). */
-PQ_VNNI static void rowdot32x4_vnni(const int8_t *wq, const pq_dec *wh, const pq_qact *a,
-                                    const int rows[4], int nb, float res[4])
+PQ_VNNI static inline __attribute__((always_inline)) void
+rowdot32x4_vnni(const int8_t *wq, const pq_dec *wh, const double *wd, const pq_qact *a,
+                const int rows[4], int nb, const bool q81, float res[4])
 {
     size_t K = (size_t)a->K;
     const int8_t *x0 = a->qi + rows[0] * K, *x1 = a->qi + rows[1] * K, *x2 = a->qi + rows[2] * K,
                  *x3 = a->qi + rows[3] * K;
     const float *d0 = a->d + (size_t)rows[0] * nb, *d1 = a->d + (size_t)rows[1] * nb,
                 *d2 = a->d + (size_t)rows[2] * nb, *d3 = a->d + (size_t)rows[3] * nb;
-    bool q81 = a->kind == PQ_DOT_Q8_1;
+    const int32_t *n0 = a->bsum + (size_t)rows[0] * nb, *n1 = a->bsum + (size_t)rows[1] * nb,
+                  *n2 = a->bsum + (size_t)rows[2] * nb, *n3 = a->bsum + (size_t)rows[3] * nb;
     const float *s0 = q81 ? a->s + (size_t)rows[0] * nb : NULL,
                 *s1 = q81 ? a->s + (size_t)rows[1] * nb : NULL,
                 *s2 = q81 ? a->s + (size_t)rows[2] * nb : NULL,
@@ -462,35 +540,62 @@ PQ_VNNI static void rowdot32x4_vnni(const int8_t *wq, const pq_dec *wh, const pq
     int b = 0;
     for (int G; (G = vnni_run(nb, b)) > 0; b += G) {
         size_t o = (size_t)b * 32;
-        vnni_sums(wq + o, x0 + o, x1 + o, x2 + o, x3 + o, G, S);
+        vnni_sums(wq + o, x0 + o, x1 + o, x2 + o, x3 + o, n0 + b, n1 + b, n2 + b, n3 + b, G, S);
         int g = 0;
         for (; g + 8 <= G; g += 8) { /* eight blocks' products at once, added four by four */
-            const pq_dec *h = wh + b + g;
-            __m512d wd =
-                _mm512_setr_pd(h[0].d, h[1].d, h[2].d, h[3].d, h[4].d, h[5].d, h[6].d, h[7].d);
-            __m512d mn = _mm512_setr_pd(h[0].dmin, h[1].dmin, h[2].dmin, h[3].dmin, h[4].dmin,
-                                        h[5].dmin, h[6].dmin, h[7].dmin);
             int k = b + g;
-            c0 = vnni_terms8(c0, wd, mn, S[0] + g, d0 + k, s0 ? s0 + k : NULL);
-            c1 = vnni_terms8(c1, wd, mn, S[1] + g, d1 + k, s1 ? s1 + k : NULL);
-            c2 = vnni_terms8(c2, wd, mn, S[2] + g, d2 + k, s2 ? s2 + k : NULL);
-            c3 = vnni_terms8(c3, wd, mn, S[3] + g, d3 + k, s3 ? s3 + k : NULL);
+            __m512d wdv = _mm512_loadu_pd(wd + k), mn = _mm512_loadu_pd(wd + nb + k);
+            c0 = vnni_terms8(c0, wdv, mn, S[0] + g, d0 + k, s0 ? s0 + k : NULL);
+            c1 = vnni_terms8(c1, wdv, mn, S[1] + g, d1 + k, s1 ? s1 + k : NULL);
+            c2 = vnni_terms8(c2, wdv, mn, S[2] + g, d2 + k, s2 ? s2 + k : NULL);
+            c3 = vnni_terms8(c3, wdv, mn, S[3] + g, d3 + k, s3 ? s3 + k : NULL);
         }
         for (; g < G; g += 4) {
-            const pq_dec *h = wh + b + g;
-            __m256d wd = _mm256_setr_pd(h[0].d, h[1].d, h[2].d, h[3].d);
-            __m256d mn = _mm256_setr_pd(h[0].dmin, h[1].dmin, h[2].dmin, h[3].dmin);
             int k = b + g;
-            c0 = vnni_terms(c0, wd, mn, S[0] + g, d0 + k, s0 ? s0 + k : NULL);
-            c1 = vnni_terms(c1, wd, mn, S[1] + g, d1 + k, s1 ? s1 + k : NULL);
-            c2 = vnni_terms(c2, wd, mn, S[2] + g, d2 + k, s2 ? s2 + k : NULL);
-            c3 = vnni_terms(c3, wd, mn, S[3] + g, d3 + k, s3 ? s3 + k : NULL);
+            __m256d wdv = _mm256_loadu_pd(wd + k), mn = _mm256_loadu_pd(wd + nb + k);
+            c0 = vnni_terms(c0, wdv, mn, S[0] + g, d0 + k, s0 ? s0 + k : NULL);
+            c1 = vnni_terms(c1, wdv, mn, S[1] + g, d1 + k, s1 ? s1 + k : NULL);
+            c2 = vnni_terms(c2, wdv, mn, S[2] + g, d2 + k, s2 ? s2 + k : NULL);
+            c3 = vnni_terms(c3, wdv, mn, S[3] + g, d3 + k, s3 ? s3 + k : NULL);
         }
     }
     const int8_t *x[4] = {x0, x1, x2, x3};
     const float *d[4] = {d0, d1, d2, d3}, *s[4] = {s0, s1, s2, s3};
     __m256d c[4] = {c0, c1, c2, c3};
     tail32x4(c, wq, wh, x, d, s, b, nb, res, 1); /* fewer than four blocks left */
+}
+
+/* Four activation rows against nw weight rows (codes K apart, headers nb apart, their doubles
+ * 2 nb apart), weight row j's results into res[j], res[ldo + j], ...; q81 a constant to each
+ * copy of the loop. */
+PQ_VNNI static void tile32x4_vnni(const int8_t *wq, const pq_dec *wh, const double *wd, int nw,
+                                  const pq_qact *a, const int rows[4], int valid, float *out,
+                                  size_t ldo)
+{
+    int nb = a->K / 32;
+    float res[4];
+#define PQ_TILE32(Q81)                                                                             \
+    for (int j = 0; j < nw; j++) {                                                                 \
+        rowdot32x4_vnni(wq + (size_t)j * a->K, wh + (size_t)j * nb, wd + (size_t)j * 2 * nb, a,    \
+                        rows, nb, Q81, res);                                                       \
+        for (int r = 0; r < valid; r++)                                                            \
+            out[(size_t)r * ldo + j] = res[r];                                                     \
+    }
+    if (a->kind == PQ_DOT_Q8_1)
+        PQ_TILE32(true)
+    else
+        PQ_TILE32(false)
+#undef PQ_TILE32
+}
+
+/* The sums of the lanes of a, b, c and d, in that order (integers: in any order the same) */
+PQ_VNNI static inline __m128i sums4(__m512i a, __m512i b, __m512i c, __m512i d)
+{
+    __m512i ab = _mm512_add_epi32(_mm512_unpacklo_epi32(a, b), _mm512_unpackhi_epi32(a, b));
+    __m512i cd = _mm512_add_epi32(_mm512_unpacklo_epi32(c, d), _mm512_unpackhi_epi32(c, d));
+    __m512i v = _mm512_add_epi32(_mm512_unpacklo_epi64(ab, cd), _mm512_unpackhi_epi64(ab, cd));
+    __m256i h = _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1));
+    return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
 }
 
 /* A super-block's per-sub-block values (scales or minimums) as its 16 runs of 16 codes take
@@ -515,7 +620,7 @@ PQ_VNNI static void rowdotk_x4_vnni(const int8_t *wq, const pq_dec *wh, const pq
     const int8_t *x[4];
     const float *d[4];
     const int32_t *bs[4];
-    double acc[4] = {0, 0, 0, 0};
+    __m256d acc = _mm256_setzero_pd();
     for (int r = 0; r < 4; r++) {
         x[r] = a->qi + rows[r] * K;
         d[r] = a->d + (size_t)rows[r] * nb;
@@ -526,28 +631,34 @@ PQ_VNNI static void rowdotk_x4_vnni(const int8_t *wq, const pq_dec *wh, const pq
         size_t o = (size_t)b * 256;
         /* M's minimums the same way: the sums of 16 codes times their sub-block's minimum */
         __m512i sc = sub_lanes(wh[b].sc, sub), mn = sub_lanes(wh[b].mn, sub);
-        __m512i c0 = _mm512_setzero_si512(), c1 = c0, c2 = c0, c3 = c0, z = c0;
+        /* the codes are stored as w + 128: run j's lane starts from -128 times the sum of its
+         * 16 activation codes (Q8_K's bsums), so it ends at the exact sum of w x */
+        __m512i b0 = PQ_LD512(bs[0] + b * 16), b1 = PQ_LD512(bs[1] + b * 16),
+                b2 = PQ_LD512(bs[2] + b * 16), b3 = PQ_LD512(bs[3] + b * 16),
+                z = _mm512_setzero_si512();
+        __m512i c0 = _mm512_sub_epi32(z, _mm512_slli_epi32(b0, 7)),
+                c1 = _mm512_sub_epi32(z, _mm512_slli_epi32(b1, 7)),
+                c2 = _mm512_sub_epi32(z, _mm512_slli_epi32(b2, 7)),
+                c3 = _mm512_sub_epi32(z, _mm512_slli_epi32(b3, 7));
         for (int k = 0; k < 256; k += 64) {
-            __m512i v = PQ_LD512(w + k), av = _mm512_abs_epi8(v);
-            __mmask64 neg = _mm512_movepi8_mask(v);
-            __m512i y0 = PQ_LD512(x[0] + o + k), y1 = PQ_LD512(x[1] + o + k),
-                    y2 = PQ_LD512(x[2] + o + k), y3 = PQ_LD512(x[3] + o + k);
-            c0 = _mm512_dpbusd_epi32(c0, av, _mm512_mask_sub_epi8(y0, neg, z, y0));
-            c1 = _mm512_dpbusd_epi32(c1, av, _mm512_mask_sub_epi8(y1, neg, z, y1));
-            c2 = _mm512_dpbusd_epi32(c2, av, _mm512_mask_sub_epi8(y2, neg, z, y2));
-            c3 = _mm512_dpbusd_epi32(c3, av, _mm512_mask_sub_epi8(y3, neg, z, y3));
+            __m512i u = PQ_LD512(w + k);
+            c0 = _mm512_dpbusd_epi32(c0, u, PQ_LD512(x[0] + o + k));
+            c1 = _mm512_dpbusd_epi32(c1, u, PQ_LD512(x[1] + o + k));
+            c2 = _mm512_dpbusd_epi32(c2, u, PQ_LD512(x[2] + o + k));
+            c3 = _mm512_dpbusd_epi32(c3, u, PQ_LD512(x[3] + o + k));
         }
-        int32_t S[4] = {_mm512_reduce_add_epi32(_mm512_mullo_epi32(c0, sc)),
-                        _mm512_reduce_add_epi32(_mm512_mullo_epi32(c1, sc)),
-                        _mm512_reduce_add_epi32(_mm512_mullo_epi32(c2, sc)),
-                        _mm512_reduce_add_epi32(_mm512_mullo_epi32(c3, sc))};
-        for (int r = 0; r < 4; r++) {
-            int32_t Mn = _mm512_reduce_add_epi32(_mm512_mullo_epi32(PQ_LD512(bs[r] + b * 16), mn));
-            acc[r] += (double)d[r][b] * ((double)wh[b].d * S[r] - (double)wh[b].dmin * Mn);
-        }
+        __m128i S = sums4(_mm512_mullo_epi32(c0, sc), _mm512_mullo_epi32(c1, sc),
+                          _mm512_mullo_epi32(c2, sc), _mm512_mullo_epi32(c3, sc));
+        __m128i Mn = sums4(_mm512_mullo_epi32(b0, mn), _mm512_mullo_epi32(b1, mn),
+                           _mm512_mullo_epi32(b2, mn), _mm512_mullo_epi32(b3, mn));
+        /* acc += d * (wd * S - dmin * Mn), in double, one lane per row */
+        __m256d t =
+            _mm256_sub_pd(_mm256_mul_pd(_mm256_set1_pd(wh[b].d), _mm256_cvtepi32_pd(S)),
+                          _mm256_mul_pd(_mm256_set1_pd(wh[b].dmin), _mm256_cvtepi32_pd(Mn)));
+        __m256d dr = _mm256_cvtps_pd(_mm_setr_ps(d[0][b], d[1][b], d[2][b], d[3][b]));
+        acc = _mm256_add_pd(acc, _mm256_mul_pd(dr, t));
     }
-    for (int r = 0; r < 4; r++)
-        res[r] = (float)acc[r];
+    _mm_storeu_ps(res, _mm256_cvtpd_ps(acc));
 }
 #endif
 
@@ -585,30 +696,48 @@ float pq_ggml_dot(const pq_qfmt_traits *t, const int8_t *wq, const pq_dec *wh, c
     return rowdot32_scalar(wq, wh, x, d, s, nb);
 }
 
-void pq_ggml_dot_rows(const pq_qfmt_traits *t, const int8_t *wq, const pq_dec *wh, const pq_qact *a,
-                      int m0, int n, float *out, size_t stride)
+void pq_ggml_dot_tile(const pq_qfmt_traits *t, const int8_t *wq, const pq_dec *wh, const double *wd,
+                      int nw, const pq_qact *a, int m0, int n, float *out, size_t ldo)
 {
-    int i = 0;
+    int nb = a->K / t->block;
 #ifdef PQ_HAVE_AVX2
     if (a->vnni) {
-        for (; i < n; i += 4) { /* a last group of fewer rows repeats its first */
-            int rows[4];
-            float res[4];
+        for (int i = 0; i < n; i += 4) { /* a last group of fewer rows repeats its first */
+            int rows[4], valid = n - i < 4 ? n - i : 4;
             for (int r = 0; r < 4; r++)
-                rows[r] = m0 + i + (i + r < n ? r : 0);
-            if (a->kind == PQ_DOT_Q8_K)
-                rowdotk_x4_vnni(wq, wh, a, rows, t->dot_sub, res);
-            else
-                rowdot32x4_vnni(wq, wh, a, rows, a->K / 32, res);
-            for (int r = 0; r < 4 && i + r < n; r++)
-                out[(size_t)(i + r) * stride] = res[r];
+                rows[r] = m0 + i + (r < valid ? r : 0);
+            float *o = out + (size_t)i * ldo;
+            if (a->kind != PQ_DOT_Q8_K) {
+                tile32x4_vnni(wq, wh, wd, nw, a, rows, valid, o, ldo);
+                continue;
+            }
+            for (int j = 0; j < nw; j++) {
+                float res[4];
+                rowdotk_x4_vnni(wq + (size_t)j * a->K, wh + (size_t)j * nb, a, rows, t->dot_sub,
+                                res);
+                for (int r = 0; r < valid; r++)
+                    o[(size_t)r * ldo + j] = res[r];
+            }
         }
         return;
     }
-    if (a->avx2 && a->kind != PQ_DOT_Q8_K)
-        for (; i + 4 <= n; i += 4)
-            rowdot32x4_avx2(wq, wh, a, m0 + i, a->K / 32, out + (size_t)i * stride, stride);
 #endif
-    for (; i < n; i++)
-        out[(size_t)i * stride] = pq_ggml_dot(t, wq, wh, a, m0 + i);
+    for (int j = 0; j < nw; j++) {
+        const int8_t *w = wq + (size_t)j * a->K;
+        const pq_dec *h = wh + (size_t)j * nb;
+        int i = 0;
+#ifdef PQ_HAVE_AVX2
+        if (a->avx2 && a->kind != PQ_DOT_Q8_K)
+            for (; i + 4 <= n; i += 4)
+                rowdot32x4_avx2(w, h, a, m0 + i, nb, out + (size_t)i * ldo + j, ldo);
+#endif
+        for (; i < n; i++)
+            out[(size_t)i * ldo + j] = pq_ggml_dot(t, w, h, a, m0 + i);
+    }
+}
+
+void pq_ggml_dot_rows(const pq_qfmt_traits *t, const int8_t *wq, const pq_dec *wh, const double *wd,
+                      const pq_qact *a, int m0, int n, float *out, size_t stride)
+{
+    pq_ggml_dot_tile(t, wq, wh, wd, 1, a, m0, n, out, stride);
 }

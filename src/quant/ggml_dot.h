@@ -26,7 +26,8 @@ typedef struct pq_qact {
     int8_t *q;       /* [M][K] codes */
     float *d;        /* [M][K / block] scales, as the dot product reads them (Q8_0, Q8_1: f16) */
     float *s;        /* Q8_1: [M][K / 32] d times the sum of the block's codes, as f16 */
-    int32_t *bsum;   /* Q8_K: [M][K / 16] sums of each 16 codes */
+    int32_t *bsum;   /* Q8_K: [M][K / 16] sums of each 16 codes; Q8_0, Q8_1 with vnni:
+                      * [M][K / 32] -128 times each block's sum */
     int8_t *qi;      /* [M][K] the codes in the AVX-512 VNNI kernel's order (vnni only) */
     size_t cap_q, cap_d; /* room allocated in q (and qi), and in d, s and bsum */
     bool avx2;           /* the integer sums by AVX2 (the same integers), set by reserve */
@@ -44,13 +45,20 @@ void pq_qact_free(pq_qact *a);
  * K / t->block headers), with activation row m of a (of t->dot_act). */
 float pq_ggml_dot(const pq_qfmt_traits *t, const int8_t *wq, const pq_dec *wh, const pq_qact *a,
                   int m);
-/* A decoded weight row (K codes) put in the order pq_ggml_dot_rows reads (in place; nothing
- * to do unless a->vnni: then runs of 16, 8 and 4 blocks are interleaved, 4 codes of each block
- * in turn, so that each 32-bit lane of a vector sums one block). */
-void pq_ggml_rows_layout(const pq_qact *a, int8_t *wq);
+/* A decoded weight row (K codes, headers wh) put in the order pq_ggml_dot_rows reads (in
+ * place; nothing to do unless a->vnni: then runs of 16, 8 and 4 blocks are interleaved, 4
+ * codes of each block in turn, so that each 32-bit lane of a vector sums one block; given wh,
+ * the row is weights: their interleaved codes are stored as w + 128, and for 32-blocks the
+ * headers' d and dmin as doubles into wd[0 .. nb) and wd[nb .. 2 nb), nb = K / 32). */
+void pq_ggml_rows_layout(const pq_qact *a, int8_t *wq, const pq_dec *wh, double *wd);
 /* The same as pq_ggml_dot for activation rows m0 .. m0+n-1, into out[0], out[stride], ...: the
- * same bits, several rows per pass over the weights, wq in pq_ggml_rows_layout's order. */
-void pq_ggml_dot_rows(const pq_qfmt_traits *t, const int8_t *wq, const pq_dec *wh, const pq_qact *a,
-                      int m0, int n, float *out, size_t stride);
+ * same bits, several rows per pass over the weights, wq and wd from pq_ggml_rows_layout (wd
+ * read only for 32-blocks with a->vnni). */
+void pq_ggml_dot_rows(const pq_qfmt_traits *t, const int8_t *wq, const pq_dec *wh, const double *wd,
+                      const pq_qact *a, int m0, int n, float *out, size_t stride);
+/* The same for nw weight rows laid out one after another (codes K apart, headers K / t->block
+ * apart, wd 2 K / 32 apart): activation row m0 + i times weight row j into out[i * ldo + j]. */
+void pq_ggml_dot_tile(const pq_qfmt_traits *t, const int8_t *wq, const pq_dec *wh, const double *wd,
+                      int nw, const pq_qact *a, int m0, int n, float *out, size_t ldo);
 
 #endif

@@ -641,3 +641,84 @@ void pq_q6_k_decode(const uint8_t *y, int8_t *out, pq_dec *h)
     h->d = get_f16(y + Q6(d));
     h->dmin = 0.0f;
 }
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define PQ_AVX512 __attribute__((target("avx2,avx512f,avx512bw,avx512vl")))
+
+/* 16 codes (bytes, minus bias) as floats times d, minus m: the scalar code's d * q - m */
+PQ_AVX512 static inline void kq_put16(float *out, __m128i codes, int bias, float d, float m)
+{
+    __m512 v =
+        _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_cvtepu8_epi32(codes), _mm512_set1_epi32(bias)));
+    _mm512_storeu_ps(out, _mm512_sub_ps(_mm512_mul_ps(_mm512_set1_ps(d), v), _mm512_set1_ps(m)));
+}
+
+/* A row of nb Q4_K super-blocks, the bits of pq_q4_k_dequant block by block */
+PQ_AVX512 static void q4_k_row_avx512(const uint8_t *y, int nb, float *out)
+{
+    const __m128i lo = _mm_set1_epi8(0x0f);
+    for (int b = 0; b < nb; b++, y += sizeof(pq_block_q4_k)) {
+        float d = get_f16(y + Q4(d)), dmin = get_f16(y + Q4(dmin));
+        const uint8_t *q = y + Q4(qs);
+        for (int is = 0; is < 8; is += 2, q += 32, out += 64) {
+            uint8_t sc, m;
+            k4_get(is, y + Q4(scales), &sc, &m);
+            float d1 = d * sc, m1 = dmin * m;
+            k4_get(is + 1, y + Q4(scales), &sc, &m);
+            float d2 = d * sc, m2 = dmin * m;
+            for (int l = 0; l < 32; l += 16) {
+                __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(q + l));
+                kq_put16(out + l, _mm_and_si128(v, lo), 0, d1, m1);
+                kq_put16(out + 32 + l, _mm_and_si128(_mm_srli_epi16(v, 4), lo), 0, d2, m2);
+            }
+        }
+    }
+}
+
+/* A row of nb Q6_K super-blocks, the bits of pq_q6_k_dequant block by block */
+PQ_AVX512 static void q6_k_row_avx512(const uint8_t *y, int nb, float *out)
+{
+    const __m128i lo = _mm_set1_epi8(0x0f), three = _mm_set1_epi8(3);
+    for (int b = 0; b < nb; b++, y += sizeof(pq_block_q6_k)) {
+        float d = get_f16(y + Q6(d));
+        const uint8_t *ql = y + Q6(ql), *qh = y + Q6(qh);
+        const int8_t *sc = (const int8_t *)(y + Q6(scales));
+        for (int n = 0; n < QK; n += 128, out += 128, ql += 64, qh += 32, sc += 8)
+            for (int l = 0; l < 32; l += 16) {
+                int is = l / 16;
+                __m128i a = _mm_loadu_si128((const __m128i *)(const void *)(ql + l)),
+                        c = _mm_loadu_si128((const __m128i *)(const void *)(ql + l + 32)),
+                        h = _mm_loadu_si128((const __m128i *)(const void *)(qh + l));
+                __m128i h0 = _mm_slli_epi16(_mm_and_si128(h, three), 4),
+                        h2 = _mm_slli_epi16(_mm_and_si128(_mm_srli_epi16(h, 2), three), 4),
+                        h4 = _mm_slli_epi16(_mm_and_si128(_mm_srli_epi16(h, 4), three), 4),
+                        h6 = _mm_slli_epi16(_mm_and_si128(_mm_srli_epi16(h, 6), three), 4);
+                __m128i a4 = _mm_and_si128(_mm_srli_epi16(a, 4), lo),
+                        c4 = _mm_and_si128(_mm_srli_epi16(c, 4), lo);
+                kq_put16(out + l, _mm_or_si128(_mm_and_si128(a, lo), h0), 32, d * sc[is], 0.0f);
+                kq_put16(out + l + 32, _mm_or_si128(_mm_and_si128(c, lo), h2), 32, d * sc[is + 2],
+                         0.0f);
+                kq_put16(out + l + 64, _mm_or_si128(a4, h4), 32, d * sc[is + 4], 0.0f);
+                kq_put16(out + l + 96, _mm_or_si128(c4, h6), 32, d * sc[is + 6], 0.0f);
+            }
+    }
+}
+
+bool pq_kquant_dequant_row_avx512(pq_qfmt fmt, const uint8_t *y, int nb, float *out)
+{
+    if (fmt == PQ_QF_Q4_K)
+        q4_k_row_avx512(y, nb, out);
+    else if (fmt == PQ_QF_Q6_K)
+        q6_k_row_avx512(y, nb, out);
+    else
+        return false;
+    return true;
+}
+#else
+bool pq_kquant_dequant_row_avx512(pq_qfmt fmt, const uint8_t *y, int nb, float *out)
+{
+    (void)fmt, (void)y, (void)nb, (void)out;
+    return false;
+}
+#endif

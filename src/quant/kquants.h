@@ -3,6 +3,7 @@
 #ifndef PQ_KQUANTS_H
 #define PQ_KQUANTS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "quant/qformat.h"
@@ -24,5 +25,8 @@ void pq_q3_k_decode(const uint8_t *y, int8_t *q, pq_dec *h);
 void pq_q4_k_decode(const uint8_t *y, int8_t *q, pq_dec *h);
 void pq_q5_k_decode(const uint8_t *y, int8_t *q, pq_dec *h);
 void pq_q6_k_decode(const uint8_t *y, int8_t *q, pq_dec *h);
+/* A row of nb Q4_K or Q6_K blocks dequantized with AVX-512 (the caller has checked the CPU),
+ * the same bits as the block functions; false for other formats. */
+bool pq_kquant_dequant_row_avx512(pq_qfmt fmt, const uint8_t *y, int nb, float *out);
 
 #endif
