@@ -70,11 +70,8 @@ typedef struct {
 static void add_bias(const linear_job *j, int n0, int nc)
 {
     if (j->lin->bias)
-        for (int m = 0; m < j->M; m++) {
-            float *o = j->out + (size_t)m * j->ldo + n0;
-            for (int n = 0; n < nc; n++)
-                o[n] += j->lin->bias[n0 + n];
-        }
+        for (int m = 0; m < j->M; m++)
+            pq_vec_add(j->out + (size_t)m * j->ldo + n0, j->lin->bias + n0, (size_t)nc);
 }
 
 static void linear_task(void *ctx, size_t task, int thread)
@@ -286,8 +283,7 @@ static void ggml_task(void *ctx, size_t task, int thread)
         float *o = g->j.out + (size_t)m0 * g->j.ldo + n0;
         pq_ggml_dot_tile(g->t, codes, h, wd, nc, &g->j.ops->qact, m0, rows, o, (size_t)g->j.ldo);
         for (int r = 0; r < rows && lin->bias; r++)
-            for (int n = 0; n < nc; n++)
-                o[(size_t)r * g->j.ldo + n] += lin->bias[n0 + n];
+            pq_vec_add(o + (size_t)r * g->j.ldo, lin->bias + n0, (size_t)nc);
     }
 }
 

@@ -75,6 +75,16 @@ __attribute__((target("avx512f"))) static void softmax_avx512(float *s, size_t n
     }
 }
 
+__attribute__((target("avx512f"))) static void add_avx512(float *y, const float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i += 16) {
+        __mmask16 k = n - i >= 16 ? 0xffff : (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(
+            y + i, k,
+            _mm512_add_ps(_mm512_maskz_loadu_ps(k, y + i), _mm512_maskz_loadu_ps(k, x + i)));
+    }
+}
+
 __attribute__((target("avx512f"))) static size_t f16_avx512(const uint16_t *h, float *out, size_t n)
 {
     size_t i = 0;
@@ -131,6 +141,18 @@ void pq_vec_gated(float *g, const float *u, size_t n, pq_act act)
     pq_vec_activation(g, n, act);
     for (size_t i = 0; i < n; i++)
         g[i] *= u[i];
+}
+
+void pq_vec_add(float *y, const float *x, size_t n)
+{
+#ifdef PQ_HAVE_AVX512
+    if (use_avx512()) {
+        add_avx512(y, x, n);
+        return;
+    }
+#endif
+    for (size_t i = 0; i < n; i++)
+        y[i] += x[i];
 }
 
 void pq_vec_softmax(float *s, size_t n, float scale)

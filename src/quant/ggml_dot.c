@@ -221,6 +221,17 @@ static int vnni_run(int nb, int b)
     return left >= 16 ? 16 : left >= 8 ? 8 : left >= 4 ? 4 : 0;
 }
 
+/* w + 128 for n codes (a multiple of 8), eight at a time: the top bit of each byte flipped */
+static void flip_signs(int8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i += 8) {
+        uint64_t v;
+        memcpy(&v, p + i, 8);
+        v ^= 0x8080808080808080ull;
+        memcpy(p + i, &v, 8);
+    }
+}
+
 void pq_ggml_rows_layout(const pq_qact *a, int8_t *wq, const pq_dec *wh, double *wd)
 {
     if (!a->vnni)
@@ -239,8 +250,8 @@ void pq_ggml_rows_layout(const pq_qact *a, int8_t *wq, const pq_dec *wh, double 
             for (int s = 0; s < 4; s++)
                 for (int j = 0; j < 16; j++)
                     memcpy(p + (s * 16 + j) * 4, t + j * 16 + 4 * s, 4);
-            for (int i = 0; i < 256 && weights; i++)
-                p[i] = (int8_t)((uint8_t)p[i] ^ 0x80);
+            if (weights)
+                flip_signs(p, 256);
         }
         return;
     }
@@ -251,8 +262,8 @@ void pq_ggml_rows_layout(const pq_qact *a, int8_t *wq, const pq_dec *wh, double 
         for (int s = 0; s < 8; s++) /* vector s: codes 4s .. 4s+3 of each block in turn */
             for (int j = 0; j < G; j++)
                 memcpy(p + (size_t)(s * G + j) * 4, t + j * 32 + 4 * s, 4);
-        for (int i = 0; i < G * 32 && weights; i++)
-            p[i] = (int8_t)((uint8_t)p[i] ^ 0x80);
+        if (weights)
+            flip_signs(p, (size_t)G * 32);
     }
 }
 
@@ -558,6 +569,15 @@ rowdot32x4_vnni(const int8_t *wq, const pq_dec *wh, const double *wd, const pq_q
             c2 = vnni_terms(c2, wdv, mn, S[2] + g, d2 + k, s2 ? s2 + k : NULL);
             c3 = vnni_terms(c3, wdv, mn, S[3] + g, d3 + k, s3 ? s3 + k : NULL);
         }
+    }
+    if (b == nb) { /* no blocks left: the lanes summed pairwise, as tail32x4 sums them */
+        __m256d h01 = _mm256_hadd_pd(c0, c1), h23 = _mm256_hadd_pd(c2, c3);
+        /* h01 = [c0 l0+l1, c1 l0+l1, c0 l2+l3, c1 l2+l3], the same for h23 */
+        __m256d t = _mm256_add_pd(_mm256_permute2f128_pd(h01, h23, 0x20),
+                                  _mm256_permute2f128_pd(h01, h23, 0x31));
+        /* t = [c0, c1, c2, c3] each (l0+l1) + (l2+l3) */
+        _mm_storeu_ps(res, _mm256_cvtpd_ps(t));
+        return;
     }
     const int8_t *x[4] = {x0, x1, x2, x3};
     const float *d[4] = {d0, d1, d2, d3}, *s[4] = {s0, s1, s2, s3};
