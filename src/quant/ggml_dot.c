@@ -459,66 +459,45 @@ __attribute__((target("avx2"))) static void rowdot32x4_avx2(const int8_t *wq, co
     tail32x4(c, wq, wh, x, d, s, b, nb, out, stride);
 }
 
-/* G interleaved 32-blocks (pq_ggml_rows_layout) of w times the same of four activation rows:
- * each block's exact sum S[r][j]. The weights are stored as w + 128 (unsigned), so vpdpbusd
- * sums four byte products of u = w + 128 by signed x to a 32-bit lane (no saturation: at most
- * 32 * 255 * 127), starting from -128 times the block's sum of x (n0 .. n3, pq_qact_row's):
- * sum u x - 128 sum x = sum w x, exactly. V is the vector type of G blocks' lanes. */
-#define PQ_VNNI_SUMS(V, LOAD, STORE, DP, BYTES)                                                    \
-    do {                                                                                           \
-        V c0 = LOAD(n0), c1 = LOAD(n1), c2 = LOAD(n2), c3 = LOAD(n3);                              \
-        for (int o = 0; o < (BYTES); o += (int)sizeof(V)) {                                        \
-            V u = LOAD(w + o);                                                                     \
-            c0 = DP(c0, u, LOAD(x0 + o));                                                          \
-            c1 = DP(c1, u, LOAD(x1 + o));                                                          \
-            c2 = DP(c2, u, LOAD(x2 + o));                                                          \
-            c3 = DP(c3, u, LOAD(x3 + o));                                                          \
-        }                                                                                          \
-        STORE(S[0], c0);                                                                           \
-        STORE(S[1], c1);                                                                           \
-        STORE(S[2], c2);                                                                           \
-        STORE(S[3], c3);                                                                           \
-    } while (0)
+/* G interleaved 32-blocks (pq_ggml_rows_layout) from block b of the weights times the same of
+ * four activation rows: block b+j's exact sum in lane j of v0 .. v3. The weights are stored as
+ * w + 128 (unsigned), so vpdpbusd sums four byte products of u = w + 128 by signed x to a
+ * 32-bit lane (no saturation: at most 32 * 255 * 127), starting from -128 times the block's sum
+ * of x (n0 .. n3, pq_qact_row's): sum u x - 128 sum x = sum w x, exactly. V is the vector
+ * type of G blocks' lanes. */
+#define PQ_VNNI_SUMS(V, LOAD, DP, BYTES)                                                           \
+    V v0 = LOAD(n0 + b), v1 = LOAD(n1 + b), v2 = LOAD(n2 + b), v3 = LOAD(n3 + b);                  \
+    for (int o = 0; o < (BYTES); o += (int)sizeof(V)) {                                            \
+        V u = LOAD(wq + (size_t)b * 32 + o);                                                       \
+        v0 = DP(v0, u, LOAD(x0 + (size_t)b * 32 + o));                                             \
+        v1 = DP(v1, u, LOAD(x1 + (size_t)b * 32 + o));                                             \
+        v2 = DP(v2, u, LOAD(x2 + (size_t)b * 32 + o));                                             \
+        v3 = DP(v3, u, LOAD(x3 + (size_t)b * 32 + o));                                             \
+    }
 #define PQ_LD512(p) _mm512_loadu_si512((const void *)(p))
-#define PQ_ST512(p, v) _mm512_storeu_si512((void *)(p), v)
 #define PQ_LD256(p) _mm256_loadu_si256((const __m256i *)(const void *)(p))
-#define PQ_ST256(p, v) _mm256_storeu_si256((__m256i *)(void *)(p), v)
 #define PQ_LD128(p) _mm_loadu_si128((const __m128i *)(const void *)(p))
-#define PQ_ST128(p, v) _mm_storeu_si128((__m128i *)(void *)(p), v)
 
 #define PQ_VNNI __attribute__((target("avx2,avx512f,avx512bw,avx512vl,avx512vnni")))
 
-PQ_VNNI static inline void vnni_sums(const int8_t *w, const int8_t *x0, const int8_t *x1,
-                                     const int8_t *x2, const int8_t *x3, const int32_t *n0,
-                                     const int32_t *n1, const int32_t *n2, const int32_t *n3, int G,
-                                     int32_t S[4][16])
-{
-    if (G == 16)
-        PQ_VNNI_SUMS(__m512i, PQ_LD512, PQ_ST512, _mm512_dpbusd_epi32, 512);
-    else if (G == 8)
-        PQ_VNNI_SUMS(__m256i, PQ_LD256, PQ_ST256, _mm256_dpbusd_epi32, 256);
-    else
-        PQ_VNNI_SUMS(__m128i, PQ_LD128, PQ_ST128, _mm_dpbusd_epi32, 128);
-}
-
 /* One activation row's terms of blocks b .. b+3 (sums in S) added to c as add4_avx2 adds
  * them. */
-PQ_VNNI static inline __m256d vnni_terms(__m256d c, __m256d wd, __m256d mn, const int32_t *S,
+PQ_VNNI static inline __m256d vnni_terms(__m256d c, __m256d wd, __m256d mn, __m128i S,
                                          const float *d, const float *s)
 {
     __m256d scale = _mm256_mul_pd(wd, _mm256_cvtps_pd(_mm_loadu_ps(d)));
-    c = _mm256_add_pd(c, _mm256_mul_pd(scale, _mm256_cvtepi32_pd(PQ_LD128(S))));
+    c = _mm256_add_pd(c, _mm256_mul_pd(scale, _mm256_cvtepi32_pd(S)));
     if (s)
         c = _mm256_add_pd(c, _mm256_mul_pd(mn, _mm256_cvtps_pd(_mm_loadu_ps(s))));
     return c;
 }
 
 /* The same for blocks b .. b+7: the eight products at once, added to c four by four. */
-PQ_VNNI static inline __m256d vnni_terms8(__m256d c, __m512d wd, __m512d mn, const int32_t *S,
+PQ_VNNI static inline __m256d vnni_terms8(__m256d c, __m512d wd, __m512d mn, __m256i S,
                                           const float *d, const float *s)
 {
     __m512d scale = _mm512_mul_pd(wd, _mm512_cvtps_pd(_mm256_loadu_ps(d)));
-    __m512d t = _mm512_mul_pd(scale, _mm512_cvtepi32_pd(PQ_LD256(S)));
+    __m512d t = _mm512_mul_pd(scale, _mm512_cvtepi32_pd(S));
     if (!s)
         return _mm256_add_pd(_mm256_add_pd(c, _mm512_castpd512_pd256(t)),
                              _mm512_extractf64x4_pd(t, 1));
@@ -547,29 +526,35 @@ rowdot32x4_vnni(const int8_t *wq, const pq_dec *wh, const double *wd, const pq_q
                 *s2 = q81 ? a->s + (size_t)rows[2] * nb : NULL,
                 *s3 = q81 ? a->s + (size_t)rows[3] * nb : NULL;
     __m256d c0 = _mm256_setzero_pd(), c1 = c0, c2 = c0, c3 = c0;
-    int32_t S[4][16];
     int b = 0;
-    for (int G; (G = vnni_run(nb, b)) > 0; b += G) {
-        size_t o = (size_t)b * 32;
-        vnni_sums(wq + o, x0 + o, x1 + o, x2 + o, x3 + o, n0 + b, n1 + b, n2 + b, n3 + b, G, S);
-        int g = 0;
-        for (; g + 8 <= G; g += 8) { /* eight blocks' products at once, added four by four */
-            int k = b + g;
-            __m512d wdv = _mm512_loadu_pd(wd + k), mn = _mm512_loadu_pd(wd + nb + k);
-            c0 = vnni_terms8(c0, wdv, mn, S[0] + g, d0 + k, s0 ? s0 + k : NULL);
-            c1 = vnni_terms8(c1, wdv, mn, S[1] + g, d1 + k, s1 ? s1 + k : NULL);
-            c2 = vnni_terms8(c2, wdv, mn, S[2] + g, d2 + k, s2 ? s2 + k : NULL);
-            c3 = vnni_terms8(c3, wdv, mn, S[3] + g, d3 + k, s3 ? s3 + k : NULL);
-        }
-        for (; g < G; g += 4) {
-            int k = b + g;
-            __m256d wdv = _mm256_loadu_pd(wd + k), mn = _mm256_loadu_pd(wd + nb + k);
-            c0 = vnni_terms(c0, wdv, mn, S[0] + g, d0 + k, s0 ? s0 + k : NULL);
-            c1 = vnni_terms(c1, wdv, mn, S[1] + g, d1 + k, s1 ? s1 + k : NULL);
-            c2 = vnni_terms(c2, wdv, mn, S[2] + g, d2 + k, s2 ? s2 + k : NULL);
-            c3 = vnni_terms(c3, wdv, mn, S[3] + g, d3 + k, s3 ? s3 + k : NULL);
+#define PQ_TERMS8(k, S0, S1, S2, S3)                                                               \
+    do { /* eight blocks' products at once, added four by four */                                  \
+        __m512d wdv = _mm512_loadu_pd(wd + (k)), mn = _mm512_loadu_pd(wd + nb + (k));              \
+        c0 = vnni_terms8(c0, wdv, mn, S0, d0 + (k), s0 ? s0 + (k) : NULL);                         \
+        c1 = vnni_terms8(c1, wdv, mn, S1, d1 + (k), s1 ? s1 + (k) : NULL);                         \
+        c2 = vnni_terms8(c2, wdv, mn, S2, d2 + (k), s2 ? s2 + (k) : NULL);                         \
+        c3 = vnni_terms8(c3, wdv, mn, S3, d3 + (k), s3 ? s3 + (k) : NULL);                         \
+    } while (0)
+    for (int G; (G = vnni_run(nb, b)) > 0; b += G) { /* the sums stay in registers */
+        if (G == 16) {
+            PQ_VNNI_SUMS(__m512i, PQ_LD512, _mm512_dpbusd_epi32, 512)
+            PQ_TERMS8(b, _mm512_castsi512_si256(v0), _mm512_castsi512_si256(v1),
+                      _mm512_castsi512_si256(v2), _mm512_castsi512_si256(v3));
+            PQ_TERMS8(b + 8, _mm512_extracti64x4_epi64(v0, 1), _mm512_extracti64x4_epi64(v1, 1),
+                      _mm512_extracti64x4_epi64(v2, 1), _mm512_extracti64x4_epi64(v3, 1));
+        } else if (G == 8) {
+            PQ_VNNI_SUMS(__m256i, PQ_LD256, _mm256_dpbusd_epi32, 256)
+            PQ_TERMS8(b, v0, v1, v2, v3);
+        } else {
+            PQ_VNNI_SUMS(__m128i, PQ_LD128, _mm_dpbusd_epi32, 128)
+            __m256d wdv = _mm256_loadu_pd(wd + b), mn = _mm256_loadu_pd(wd + nb + b);
+            c0 = vnni_terms(c0, wdv, mn, v0, d0 + b, s0 ? s0 + b : NULL);
+            c1 = vnni_terms(c1, wdv, mn, v1, d1 + b, s1 ? s1 + b : NULL);
+            c2 = vnni_terms(c2, wdv, mn, v2, d2 + b, s2 ? s2 + b : NULL);
+            c3 = vnni_terms(c3, wdv, mn, v3, d3 + b, s3 ? s3 + b : NULL);
         }
     }
+#undef PQ_TERMS8
     if (b == nb) { /* no blocks left: the lanes summed pairwise, as tail32x4 sums them */
         __m256d h01 = _mm256_hadd_pd(c0, c1), h23 = _mm256_hadd_pd(c2, c3);
         /* h01 = [c0 l0+l1, c1 l0+l1, c0 l2+l3, c1 l2+l3], the same for h23 */
