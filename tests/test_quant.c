@@ -288,10 +288,10 @@ TEST(quant_kquants_match_ggml_reference)
 
 static double rnd_normal(uint64_t *s);
 
-/* Whole rows dequantized (AVX-512 row functions where the CPU has them) against the format's
- * block function, block by block: the same bits for every ggml format, on rows whose bytes are
- * overwritten with random ones after quantizing (every code and high-bit pattern), all but the
- * f16 fields, which stay the quantizer's. */
+/* Whole rows dequantized and decoded (AVX-512 row functions where the CPU has them) against
+ * the format's block functions, block by block: the same bits for every ggml format, on rows whose
+ * bytes are overwritten with random ones after quantizing (every code and high-bit pattern), all
+ * but the f16 fields, which stay the quantizer's. */
 TEST(quant_dequant_rows_equal_blocks)
 {
     static const char *const fmts[] = {"q8_0", "q4_0", "q4_1", "q5_0", "q5_1",
@@ -347,6 +347,28 @@ TEST(quant_dequant_rows_equal_blocks)
         if (bad)
             FAILF("%s: %d weights of the row function differ from the block function's", fmts[f],
                   bad);
+        /* the same for the integer codes and headers of llama.cpp's numerics */
+        int nb = q->n_groups;
+        int8_t *codes = malloc((size_t)K), *codes_ref = malloc((size_t)K);
+        pq_dec *h = calloc((size_t)nb, sizeof *h), *h_ref = calloc((size_t)nb, sizeof *h_ref);
+        bad = 0;
+        for (int r = 0; r < R && t->decode; r++) {
+            memset(h, 0, sizeof *h * (size_t)nb);
+            memset(h_ref, 0, sizeof *h_ref * (size_t)nb);
+            pq_qweight_decode_row(q, r, codes, h);
+            for (int g = 0; g < nb; g++)
+                t->decode(q->data + (size_t)r * q->row_bytes + (size_t)g * t->block_bytes,
+                          codes_ref + (size_t)g * t->block, h_ref + g);
+            bad += memcmp(codes, codes_ref, (size_t)K) != 0;
+            bad += memcmp(h, h_ref, sizeof *h * (size_t)nb) != 0;
+        }
+        if (bad)
+            FAILF("%s: the row's decoded codes or headers differ from the block function's",
+                  fmts[f]);
+        free(codes);
+        free(codes_ref);
+        free(h);
+        free(h_ref);
         free(kept);
         pq_qweight_free(q);
     }

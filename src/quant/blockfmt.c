@@ -713,6 +713,47 @@ PQ_AVX512 static bool legacy_row_avx512(pq_qfmt fmt, const uint8_t *y, int nb, f
     return true;
 }
 
+/* A row of nb blocks of Q4_0, Q4_1, Q5_0 or Q5_1 as integer codes and headers: the bits of
+ * legacy_decode, block by block */
+PQ_AVX512 static bool legacy_decode_row_avx512(pq_qfmt fmt, const uint8_t *y, int nb, int8_t *q,
+                                               pq_dec *h)
+{
+    const legacy *f = fmt == PQ_QF_Q4_0   ? &L40
+                      : fmt == PQ_QF_Q4_1 ? &L41
+                      : fmt == PQ_QF_Q5_0 ? &L50
+                      : fmt == PQ_QF_Q5_1 ? &L51
+                                          : NULL;
+    if (!f)
+        return false;
+    size_t bytes = fmt == PQ_QF_Q4_0   ? sizeof(pq_block_q4_0)
+                   : fmt == PQ_QF_Q4_1 ? sizeof(pq_block_q4_1)
+                   : fmt == PQ_QF_Q5_0 ? sizeof(pq_block_q5_0)
+                                       : sizeof(pq_block_q5_1);
+    const __m128i lo = _mm_set1_epi8(0x0f), top = _mm_set1_epi8(0x10),
+                  sub = _mm_set1_epi8((char)(f->offset ? 0
+                                             : f->five ? 16
+                                                       : 8));
+    for (int b = 0; b < nb; b++, y += bytes, q += 32, h++) {
+        const uint8_t *hb = y + f->qh;
+        uint32_t qh = f->five ? (uint32_t)hb[0] | (uint32_t)hb[1] << 8 | (uint32_t)hb[2] << 16 |
+                                    (uint32_t)hb[3] << 24
+                              : 0;
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(y + f->qs));
+        __m128i a = _mm_and_si128(v, lo), c = _mm_and_si128(_mm_srli_epi16(v, 4), lo);
+        if (f->five) { /* bit j of qh is bit 4 of code j */
+            a = _mm_or_si128(a, _mm_maskz_mov_epi8((__mmask16)(qh & 0xffff), top));
+            c = _mm_or_si128(c, _mm_maskz_mov_epi8((__mmask16)(qh >> 16), top));
+        }
+        _mm_storeu_si128((__m128i *)(void *)q, _mm_sub_epi8(a, sub));
+        _mm_storeu_si128((__m128i *)(void *)(q + 16), _mm_sub_epi8(c, sub));
+        h->d = get_f16(y + f->d);
+        h->dmin = f->offset ? get_f16(y + f->m) : 0.0f;
+        h->sc[0] = 1;
+        h->mn[0] = 0;
+    }
+    return true;
+}
+
 /* The formats with a row function: with AVX-512 (F, BW, VL), whole rows at once */
 static bool dequant_row_fast(pq_qfmt fmt, const uint8_t *row, int nb, float *out)
 {
@@ -723,10 +764,25 @@ static bool dequant_row_fast(pq_qfmt fmt, const uint8_t *row, int nb, float *out
     return have && (legacy_row_avx512(fmt, row, nb, out) ||
                     pq_kquant_dequant_row_avx512(fmt, row, nb, out));
 }
+
+static bool decode_row_fast(pq_qfmt fmt, const uint8_t *row, int nb, int8_t *codes, pq_dec *h)
+{
+    static int have = -1;
+    if (have < 0)
+        have = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512vl");
+    return have && legacy_decode_row_avx512(fmt, row, nb, codes, h);
+}
 #else
 static bool dequant_row_fast(pq_qfmt fmt, const uint8_t *row, int nb, float *out)
 {
     (void)fmt, (void)row, (void)nb, (void)out;
+    return false;
+}
+
+static bool decode_row_fast(pq_qfmt fmt, const uint8_t *row, int nb, int8_t *codes, pq_dec *h)
+{
+    (void)fmt, (void)row, (void)nb, (void)codes, (void)h;
     return false;
 }
 #endif
@@ -756,6 +812,8 @@ void pq_qweight_decode_row(const pq_qweight *q, int r, int8_t *codes, pq_dec *h)
 {
     const pq_qfmt_traits *t = pq_qfmt_get(q->fmt);
     const uint8_t *row = q->data + (size_t)r * q->row_bytes;
+    if (decode_row_fast(q->fmt, row, q->n_groups, codes, h))
+        return;
     for (int g = 0; g < q->n_groups; g++)
         t->decode(row + (size_t)g * t->block_bytes, codes + (size_t)g * t->block, h + g);
 }
