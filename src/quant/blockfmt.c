@@ -293,6 +293,12 @@ static const legacy L51 = {true,
                            PQ_AT(pq_block_q5_1, qh),
                            PQ_AT(pq_block_q5_1, qs)};
 
+/* What a legacy format's codes are centred by: 8 or 16, 0 with the minimum apart */
+static int legacy_sub(const legacy *f)
+{
+    return f->offset ? 0 : f->five ? 16 : 8;
+}
+
 /* One block of 32 weights in a 4- or 5-bit legacy format into y. */
 static void legacy_quantize(const legacy *f, const float *x, uint8_t *y)
 {
@@ -359,7 +365,7 @@ static void legacy_dequant(const legacy *f, const uint8_t *y, float *out)
         five ? (uint32_t)h[0] | (uint32_t)h[1] << 8 | (uint32_t)h[2] << 16 | (uint32_t)h[3] << 24
              : 0;
     const uint8_t *qs = y + f->qs;
-    int sub = offset ? 0 : five ? 16 : 8;
+    int sub = legacy_sub(f);
     for (int j = 0; j < 16; j++) {
         int a = (qs[j] & 15) | (int)((qh >> j) & 1) << 4;
         int b = (qs[j] >> 4) | (int)((qh >> (j + 16)) & 1) << 4;
@@ -378,7 +384,7 @@ static void legacy_decode(const legacy *f, const uint8_t *y, int8_t *q, pq_dec *
                              (uint32_t)hb[3] << 24
                        : 0;
     const uint8_t *qs = y + f->qs;
-    int sub = offset ? 0 : five ? 16 : 8;
+    int sub = legacy_sub(f);
     for (int j = 0; j < 16; j++) {
         q[j] = (int8_t)(((qs[j] & 15) | (int)((qh >> j) & 1) << 4) - sub);
         q[j + 16] = (int8_t)(((qs[j] >> 4) | (int)((qh >> (j + 16)) & 1) << 4) - sub);
@@ -667,14 +673,36 @@ PQ_AVX512 static inline void put16(float *out, __m512i q, float d, float m, bool
     _mm512_storeu_ps(out, offset ? _mm512_add_ps(v, _mm512_set1_ps(m)) : v);
 }
 
+/* The field layout of a 4- or 5-bit legacy format, NULL for others */
+static const legacy *legacy_of(pq_qfmt fmt)
+{
+    return fmt == PQ_QF_Q4_0   ? &L40
+           : fmt == PQ_QF_Q4_1 ? &L41
+           : fmt == PQ_QF_Q5_0 ? &L50
+           : fmt == PQ_QF_Q5_1 ? &L51
+                               : NULL;
+}
+
+/* One legacy block's 32 codes before the centring subtraction (0..15 or 0..31), codes 0..15 in
+ * *a and 16..31 in *c, as legacy_dequant and legacy_decode read them */
+PQ_AVX512 static inline void legacy_codes(const legacy *f, const uint8_t *y, __m128i *a, __m128i *c)
+{
+    const __m128i lo = _mm_set1_epi8(0x0f), top = _mm_set1_epi8(0x10);
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(y + f->qs));
+    *a = _mm_and_si128(v, lo);
+    *c = _mm_and_si128(_mm_srli_epi16(v, 4), lo);
+    if (f->five) { /* bit j of qh is bit 4 of code j */
+        const uint8_t *hb = y + f->qh;
+        uint32_t qh =
+            (uint32_t)hb[0] | (uint32_t)hb[1] << 8 | (uint32_t)hb[2] << 16 | (uint32_t)hb[3] << 24;
+        *a = _mm_or_si128(*a, _mm_maskz_mov_epi8((__mmask16)(qh & 0xffff), top));
+        *c = _mm_or_si128(*c, _mm_maskz_mov_epi8((__mmask16)(qh >> 16), top));
+    }
+}
+
 /* A row of nb blocks of Q8_0, Q4_0, Q4_1, Q5_0 or Q5_1: the bits of their block functions */
 PQ_AVX512 static bool legacy_row_avx512(pq_qfmt fmt, const uint8_t *y, int nb, float *out)
 {
-    const legacy *f = fmt == PQ_QF_Q4_0   ? &L40
-                      : fmt == PQ_QF_Q4_1 ? &L41
-                      : fmt == PQ_QF_Q5_0 ? &L50
-                      : fmt == PQ_QF_Q5_1 ? &L51
-                                          : NULL;
     if (fmt == PQ_QF_Q8_0) {
         for (int b = 0; b < nb; b++, y += sizeof(pq_block_q8_0), out += 32) {
             float d = get_f16(y + PQ_AT(pq_block_q8_0, d));
@@ -687,26 +715,15 @@ PQ_AVX512 static bool legacy_row_avx512(pq_qfmt fmt, const uint8_t *y, int nb, f
         }
         return true;
     }
+    const legacy *f = legacy_of(fmt);
     if (!f)
         return false;
-    size_t bytes = fmt == PQ_QF_Q4_0   ? sizeof(pq_block_q4_0)
-                   : fmt == PQ_QF_Q4_1 ? sizeof(pq_block_q4_1)
-                   : fmt == PQ_QF_Q5_0 ? sizeof(pq_block_q5_0)
-                                       : sizeof(pq_block_q5_1);
-    const __m128i lo = _mm_set1_epi8(0x0f), top = _mm_set1_epi8(0x10);
-    const __m512i sub = _mm512_set1_epi32(f->offset ? 0 : f->five ? 16 : 8);
+    size_t bytes = pq_qfmt_get(fmt)->block_bytes;
+    const __m512i sub = _mm512_set1_epi32(legacy_sub(f));
     for (int b = 0; b < nb; b++, y += bytes, out += 32) {
         float d = get_f16(y + f->d), m = f->offset ? get_f16(y + f->m) : 0;
-        const uint8_t *hb = y + f->qh;
-        uint32_t qh = f->five ? (uint32_t)hb[0] | (uint32_t)hb[1] << 8 | (uint32_t)hb[2] << 16 |
-                                    (uint32_t)hb[3] << 24
-                              : 0;
-        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(y + f->qs));
-        __m128i a = _mm_and_si128(v, lo), c = _mm_and_si128(_mm_srli_epi16(v, 4), lo);
-        if (f->five) { /* bit j of qh is bit 4 of code j */
-            a = _mm_or_si128(a, _mm_maskz_mov_epi8((__mmask16)(qh & 0xffff), top));
-            c = _mm_or_si128(c, _mm_maskz_mov_epi8((__mmask16)(qh >> 16), top));
-        }
+        __m128i a, c;
+        legacy_codes(f, y, &a, &c);
         put16(out, _mm512_sub_epi32(_mm512_cvtepu8_epi32(a), sub), d, m, f->offset);
         put16(out + 16, _mm512_sub_epi32(_mm512_cvtepu8_epi32(c), sub), d, m, f->offset);
     }
@@ -718,32 +735,14 @@ PQ_AVX512 static bool legacy_row_avx512(pq_qfmt fmt, const uint8_t *y, int nb, f
 PQ_AVX512 static bool legacy_decode_row_avx512(pq_qfmt fmt, const uint8_t *y, int nb, int8_t *q,
                                                pq_dec *h)
 {
-    const legacy *f = fmt == PQ_QF_Q4_0   ? &L40
-                      : fmt == PQ_QF_Q4_1 ? &L41
-                      : fmt == PQ_QF_Q5_0 ? &L50
-                      : fmt == PQ_QF_Q5_1 ? &L51
-                                          : NULL;
+    const legacy *f = legacy_of(fmt);
     if (!f)
         return false;
-    size_t bytes = fmt == PQ_QF_Q4_0   ? sizeof(pq_block_q4_0)
-                   : fmt == PQ_QF_Q4_1 ? sizeof(pq_block_q4_1)
-                   : fmt == PQ_QF_Q5_0 ? sizeof(pq_block_q5_0)
-                                       : sizeof(pq_block_q5_1);
-    const __m128i lo = _mm_set1_epi8(0x0f), top = _mm_set1_epi8(0x10),
-                  sub = _mm_set1_epi8((char)(f->offset ? 0
-                                             : f->five ? 16
-                                                       : 8));
+    size_t bytes = pq_qfmt_get(fmt)->block_bytes;
+    const __m128i sub = _mm_set1_epi8((char)legacy_sub(f));
     for (int b = 0; b < nb; b++, y += bytes, q += 32, h++) {
-        const uint8_t *hb = y + f->qh;
-        uint32_t qh = f->five ? (uint32_t)hb[0] | (uint32_t)hb[1] << 8 | (uint32_t)hb[2] << 16 |
-                                    (uint32_t)hb[3] << 24
-                              : 0;
-        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(y + f->qs));
-        __m128i a = _mm_and_si128(v, lo), c = _mm_and_si128(_mm_srli_epi16(v, 4), lo);
-        if (f->five) { /* bit j of qh is bit 4 of code j */
-            a = _mm_or_si128(a, _mm_maskz_mov_epi8((__mmask16)(qh & 0xffff), top));
-            c = _mm_or_si128(c, _mm_maskz_mov_epi8((__mmask16)(qh >> 16), top));
-        }
+        __m128i a, c;
+        legacy_codes(f, y, &a, &c);
         _mm_storeu_si128((__m128i *)(void *)q, _mm_sub_epi8(a, sub));
         _mm_storeu_si128((__m128i *)(void *)(q + 16), _mm_sub_epi8(c, sub));
         h->d = get_f16(y + f->d);
@@ -754,24 +753,26 @@ PQ_AVX512 static bool legacy_decode_row_avx512(pq_qfmt fmt, const uint8_t *y, in
     return true;
 }
 
-/* The formats with a row function: with AVX-512 (F, BW, VL), whole rows at once */
-static bool dequant_row_fast(pq_qfmt fmt, const uint8_t *row, int nb, float *out)
+/* Whether the row functions can run: AVX-512 F, BW and VL */
+static bool rows_avx512(void)
 {
     static int have = -1; /* the same answer on every thread: a benign race */
     if (have < 0)
         have = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                __builtin_cpu_supports("avx512vl");
-    return have && (legacy_row_avx512(fmt, row, nb, out) ||
-                    pq_kquant_dequant_row_avx512(fmt, row, nb, out));
+    return have;
+}
+
+/* The formats with a row function, whole rows at once */
+static bool dequant_row_fast(pq_qfmt fmt, const uint8_t *row, int nb, float *out)
+{
+    return rows_avx512() && (legacy_row_avx512(fmt, row, nb, out) ||
+                             pq_kquant_dequant_row_avx512(fmt, row, nb, out));
 }
 
 static bool decode_row_fast(pq_qfmt fmt, const uint8_t *row, int nb, int8_t *codes, pq_dec *h)
 {
-    static int have = -1;
-    if (have < 0)
-        have = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-               __builtin_cpu_supports("avx512vl");
-    return have && legacy_decode_row_avx512(fmt, row, nb, codes, h);
+    return rows_avx512() && legacy_decode_row_avx512(fmt, row, nb, codes, h);
 }
 #else
 static bool dequant_row_fast(pq_qfmt fmt, const uint8_t *row, int nb, float *out)
